@@ -1,0 +1,62 @@
+"""edge-sdk: a light runtime for LiteRT (TFLite) models on devices.
+
+    import edge_sdk
+    model = edge_sdk.load("model.tflite")
+    probabilities = model.predict(x)
+
+This package imports numpy and the LiteRT interpreter only; TensorFlow lives in
+the ``converters`` and ``training`` packages (the ``convert`` extra).
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from edge_sdk.errors import (  # noqa: E402
+    BackendUnavailableError,
+    CorruptModelError,
+    EdgeSdkError,
+    InputCountError,
+    InputDtypeError,
+    InputError,
+    InputNameError,
+    InputShapeError,
+    IntegrityError,
+    ManifestError,
+    MissingExtraError,
+    ModelNotFoundError,
+    ModelTooLargeError,
+    NonFiniteInputError,
+    NotTFLiteError,
+    SignatureError,
+)
+
+__all__ = [
+    "__version__",
+    "load",
+    "Model",
+    "TensorSpec",
+    "EdgeSdkError",
+    "BackendUnavailableError",
+    "CorruptModelError",
+    "InputCountError",
+    "InputDtypeError",
+    "InputError",
+    "InputNameError",
+    "InputShapeError",
+    "IntegrityError",
+    "ManifestError",
+    "MissingExtraError",
+    "ModelNotFoundError",
+    "ModelTooLargeError",
+    "NonFiniteInputError",
+    "NotTFLiteError",
+    "SignatureError",
+]
+
+
+def __getattr__(name):  # PEP 562: keep `import edge_sdk` fast; load the interpreter on first use
+    if name in ("load", "Model", "TensorSpec"):
+        from edge_sdk import model as _model
+
+        return getattr(_model, name)
+    raise AttributeError(f"module 'edge_sdk' has no attribute {name!r}")

@@ -1,0 +1,66 @@
+"""Helpers shared by the CLI subcommands: extras, JSON output, progress."""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from typing import Any, Iterable, Optional
+
+from edge_sdk.errors import MissingExtraError
+
+_EXTRA_PROBES = {
+    "convert": ("tensorflow", "tf_keras", "tensorflow_model_optimization"),
+    "sign": ("cryptography",),
+    "plot": ("matplotlib",),
+}
+
+
+def require_extra(extra: str, command: str = "") -> None:
+    """Raise :class:`MissingExtraError` naming the pip extra if its packages are absent."""
+    missing = []
+    for module in _EXTRA_PROBES[extra]:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        what = f"`edge-sdk {command}`" if command else "this feature"
+        raise MissingExtraError(
+            f"{what} needs the '{extra}' extra ({', '.join(missing)} not importable); "
+            f"install it with: pip install 'edge-sdk[{extra}]'"
+        )
+
+
+def print_json(obj: Any, path: Optional[str] = None) -> None:
+    """Write ``obj`` as indented JSON to stdout, or atomically to ``path``."""
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    if path and path != "-":
+        from edge_sdk.fileio import atomic_write_text
+
+        atomic_write_text(path, text)
+    else:
+        sys.stdout.write(text)
+
+
+def _json_default(value: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def progress(iterable: Iterable, desc: str, total: Optional[int] = None, enabled: bool = True):
+    """Wrap ``iterable`` in a tqdm bar on stderr when tqdm is installed."""
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False)

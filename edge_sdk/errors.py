@@ -1,0 +1,73 @@
+"""Exceptions raised by edge-sdk.
+
+Every error a caller can cause is an :class:`EdgeSdkError`; each message names
+what was expected and what came, so nobody has to read an interpreter traceback.
+"""
+from __future__ import annotations
+
+
+class EdgeSdkError(Exception):
+    """Base class of every error edge-sdk raises on purpose."""
+
+
+class ModelNotFoundError(EdgeSdkError, FileNotFoundError):
+    """The model file does not exist."""
+
+
+class NotTFLiteError(EdgeSdkError):
+    """The bytes are not a TFLite flatbuffer (wrong file identifier)."""
+
+
+class CorruptModelError(EdgeSdkError):
+    """A TFLite file that fails verification, allocation or execution."""
+
+
+class ModelTooLargeError(EdgeSdkError):
+    """A model file or a tensor it declares exceeds a configured limit."""
+
+
+class BackendUnavailableError(EdgeSdkError):
+    """The requested interpreter backend is not installed."""
+
+
+class InputError(EdgeSdkError, ValueError):
+    """Base class of errors about the data passed to ``predict``."""
+
+
+class InputNameError(InputError, KeyError):
+    """An input name that the model does not have."""
+
+    def __str__(self) -> str:  # KeyError would add quotes around the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InputCountError(InputError):
+    """The wrong number of inputs."""
+
+
+class InputShapeError(InputError):
+    """An input of the wrong rank or shape."""
+
+
+class InputDtypeError(InputError, TypeError):
+    """An input dtype that cannot be cast safely to the model's dtype."""
+
+
+class NonFiniteInputError(InputError):
+    """NaN or infinity sent to a quantized input, where it has no integer value."""
+
+
+class IntegrityError(EdgeSdkError):
+    """A model whose bytes do not match its manifest's sha256."""
+
+
+class SignatureError(EdgeSdkError):
+    """A model that is unsigned, or whose signature does not verify."""
+
+
+class MissingExtraError(EdgeSdkError, ImportError):
+    """A command needs an optional extra that is not installed."""
+
+
+class ManifestError(EdgeSdkError):
+    """A manifest that is missing, unreadable or lacks a required field."""
