@@ -1,0 +1,719 @@
+"""``edge_sdk.load`` and :class:`Model`: a checked, thread-safe wrapper over the TFLite interpreter.
+
+    model = edge_sdk.load("model.tflite", num_threads=2)
+    probabilities = model.predict(images)          # float in, float out, even for int8 models
+
+What the wrapper adds to a bare interpreter, and what each costs per call
+(measured in ``benchmarks/test_bench_runtime.py``):
+
+* input checks (names, count, rank, shape, dtype) with errors that say what was
+  expected and what came, instead of interpreter tracebacks;
+* float <-> int8/uint8 quantization with the tensor's own scale and zero point;
+* batches: a resizable batch dimension is resized, a model fixed at batch 1 is
+  run row by row;
+* thread safety: one lock per model serializes ``predict`` (a TFLite interpreter
+  must not be entered twice at once); use one ``Model`` per thread, or
+  :class:`ModelPool`, to run in parallel;
+* integrity: the model's sha256 is checked against its manifest when one is present.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from edge_sdk import quant
+from edge_sdk.backends import Backend, get_backend
+from edge_sdk.errors import (
+    CorruptModelError,
+    InputCountError,
+    InputDtypeError,
+    InputError,
+    InputNameError,
+    InputShapeError,
+    IntegrityError,
+    ModelNotFoundError,
+    ModelTooLargeError,
+    NotTFLiteError,
+)
+from edge_sdk.fileio import sha256_bytes
+from edge_sdk.manifest import find_manifest, read_manifest
+
+TFLITE_IDENTIFIER = b"TFL3"
+#: Default cap on any single tensor the model declares (guards against absurd shapes).
+DEFAULT_MAX_TENSOR_BYTES = 1 << 30
+
+_QUANTIZED_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization parameters of a tensor (per-tensor, or per-axis with ``axis``)."""
+
+    scale: Union[float, Tuple[float, ...]]
+    zero_point: Union[int, Tuple[int, ...]]
+    axis: Optional[int] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready form used in manifests."""
+        out: Dict[str, Any] = {"scale": self.scale, "zero_point": self.zero_point}
+        if self.axis is not None:
+            out["axis"] = self.axis
+        return out
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """An input or output of a model: name, shape (``None`` marks a dynamic dim), dtype, quantization."""
+
+    name: str
+    shape: Tuple[Optional[int], ...]
+    dtype: np.dtype
+    quantization: Optional[Quantization] = None
+
+    @property
+    def dynamic_dims(self) -> Tuple[int, ...]:
+        """Indices of dimensions whose size is set at run time."""
+        return tuple(i for i, d in enumerate(self.shape) if d is None)
+
+    @property
+    def is_quantized(self) -> bool:
+        """True when the tensor stores integers that stand for real numbers."""
+        return self.quantization is not None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready form used in manifests and ``--json`` output."""
+        return {
+            "name": self.name,
+            "shape": [(-1 if d is None else d) for d in self.shape],
+            "dtype": self.dtype.name,
+            "quantization": self.quantization.to_dict() if self.quantization else None,
+        }
+
+    def describe(self) -> str:
+        """Short human form, e.g. ``input_1 int8[?,28,28,1] q(0.0039, -128)``."""
+        dims = ",".join("?" if d is None else str(d) for d in self.shape)
+        text = f"{self.name} {self.dtype.name}[{dims}]"
+        if self.quantization is not None and self.quantization.axis is None:
+            text += f" q({self.quantization.scale:.6g}, {self.quantization.zero_point})"
+        return text
+
+
+class _Port:
+    """A signature input or output bound to a tensor index, with its current shape."""
+
+    __slots__ = ("spec", "index", "current_shape", "fast_dtype", "rank", "q_scale", "q_zero", "q_axis",
+                 "per_tensor", "scale32", "zero32", "lo", "hi")
+
+    def __init__(self, spec: TensorSpec, index: int, current_shape: Tuple[int, ...]):
+        self.spec = spec
+        self.index = index
+        self.current_shape = current_shape
+        self.fast_dtype = spec.dtype
+        self.rank = len(spec.shape)
+        q = spec.quantization
+        self.q_scale = q.scale if q else None
+        self.q_zero = q.zero_point if q else None
+        self.q_axis = q.axis if q else None
+        # Hot-path constants: per-tensor parameters as float32 scalars, and the dtype's range.
+        self.per_tensor = q is not None and q.axis is None
+        self.scale32 = np.float32(q.scale) if self.per_tensor else None
+        self.zero32 = np.float32(q.zero_point) if self.per_tensor else None
+        if spec.dtype.kind in "iu":
+            info = np.iinfo(spec.dtype)
+            self.lo, self.hi = int(info.min), int(info.max)
+        else:
+            self.lo = self.hi = None
+
+
+class _Signature:
+    """One runnable entry point of the model (a TFLite SignatureDef, or the main subgraph)."""
+
+    def __init__(self, key: str, subgraph: int, inputs: List[_Port], outputs: List[_Port]):
+        self.key = key
+        self.subgraph = subgraph
+        self.inputs = inputs
+        self.outputs = outputs
+        self.by_name = {p.spec.name: p for p in inputs}
+        self.allocated = False
+
+
+def _quantization_from_details(details: Mapping[str, Any]) -> Optional[Quantization]:
+    params = details.get("quantization_parameters") or {}
+    scales = np.asarray(params.get("scales", []), dtype=np.float32)
+    zeros = np.asarray(params.get("zero_points", []), dtype=np.int64)
+    if scales.size == 0:
+        scale, zero = details.get("quantization", (0.0, 0))
+        if not scale:
+            return None
+        return Quantization(float(scale), int(zero))
+    if scales.size == 1:
+        return Quantization(float(scales[0]), int(zeros[0]) if zeros.size else 0)
+    return Quantization(
+        tuple(float(s) for s in scales),
+        tuple(int(z) for z in zeros),
+        int(params.get("quantized_dimension", 0)),
+    )
+
+
+def _spec_from_details(name: str, details: Mapping[str, Any]) -> TensorSpec:
+    signature = details.get("shape_signature")
+    shape = details["shape"] if signature is None or len(signature) == 0 else signature
+    dims = tuple(None if int(d) < 0 else int(d) for d in shape)
+    return TensorSpec(name, dims, np.dtype(details["dtype"]), _quantization_from_details(details))
+
+
+def _describe_bytes(head: bytes) -> str:
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (a Keras .keras file?)"
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file (a Keras .h5 file?)"
+    if head.startswith(b"\x08") and b"onnx" in head[:64].lower():
+        return "an ONNX model"
+    if head[:1] in (b"{", b"["):
+        return "a JSON document"
+    return f"bytes {head[:8]!r}"
+
+
+def _read_model_source(model: Union[str, os.PathLike, bytes, bytearray, memoryview],
+                       max_model_bytes: Optional[int]) -> Tuple[bytes, Optional[Path]]:
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data = bytes(model)
+        path = None
+    elif isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.exists():
+            raise ModelNotFoundError(f"model file not found: {path} (expected a .tflite file)")
+        if path.is_dir():
+            raise NotTFLiteError(
+                f"{path} is a directory; expected a .tflite file "
+                "(a SavedModel? convert it first: edge-sdk convert DIR --recipe int8 --out OUT)"
+            )
+        size = path.stat().st_size
+        if max_model_bytes is not None and size > max_model_bytes:
+            raise ModelTooLargeError(
+                f"{path} is {size:,} bytes; the limit (max_model_bytes) is {max_model_bytes:,} bytes"
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelNotFoundError(f"cannot read model file {path}: {exc.strerror or exc}") from None
+    else:
+        raise TypeError(
+            f"edge_sdk.load expects a path or the model's bytes, got {type(model).__name__}"
+        )
+    if max_model_bytes is not None and len(data) > max_model_bytes:
+        raise ModelTooLargeError(
+            f"model is {len(data):,} bytes; the limit (max_model_bytes) is {max_model_bytes:,} bytes"
+        )
+    where = str(path) if path else "model bytes"
+    if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
+        raise NotTFLiteError(
+            f"{where} is not a TFLite flatbuffer: expected the file identifier 'TFL3' at bytes 4..8, "
+            f"got {_describe_bytes(data[:16])} ({len(data)} bytes)"
+        )
+    return data, path
+
+
+def _check_integrity(data: bytes, path: Optional[Path], manifest: Any) -> Optional[Dict[str, Any]]:
+    """Return the manifest used (if any) after checking the model's sha256 against it."""
+    if manifest is None and path is not None:
+        found = find_manifest(path)
+        if found is None:
+            return None
+        manifest = found
+    if manifest is None:
+        return None
+    if not isinstance(manifest, dict):
+        manifest = read_manifest(manifest)
+    expected = manifest.get("sha256")
+    actual = sha256_bytes(data)
+    if expected != actual:
+        where = path if path else "model bytes"
+        raise IntegrityError(
+            f"{where} does not match its manifest: expected sha256 {expected}, got {actual}. "
+            "The file is corrupt or was altered; pass verify=False only if you know why."
+        )
+    return manifest
+
+
+class Model:
+    """A loaded TFLite model. Create it with :func:`edge_sdk.load`.
+
+    ``predict`` is thread-safe: calls on one ``Model`` are serialized by a lock,
+    and each gets exactly the outputs a serial call would. For parallel
+    throughput give each thread its own ``Model`` (see :class:`ModelPool`).
+    """
+
+    def __init__(self, data: bytes, backend: Backend, *, path: Optional[Path] = None,
+                 num_threads: Optional[int] = None, manifest: Optional[Dict[str, Any]] = None,
+                 max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES):
+        self._data = data
+        self._backend = backend
+        self.path = path
+        self.num_threads = num_threads
+        self.manifest = manifest
+        self._max_tensor_bytes = max_tensor_bytes
+        self._lock = threading.Lock()
+        self._sha256: Optional[str] = manifest.get("sha256") if manifest else None
+        self._build_interpreter()
+
+    # -- construction -------------------------------------------------------------------------
+    def _build_interpreter(self) -> None:
+        where = str(self.path) if self.path else "model bytes"
+        try:
+            self._interpreter = self._backend.interpreter_class(
+                model_content=self._data, num_threads=self.num_threads
+            )
+        except (ValueError, RuntimeError, TypeError, IndexError, OverflowError, SystemError) as exc:
+            raise CorruptModelError(f"{where} could not be loaded by {self._backend.name}: {_first_line(exc)}") from None
+        self._wrapper = self._interpreter._interpreter  # the C++ wrapper: subgraph-aware calls
+        try:
+            self._signatures = self._read_signatures()
+            self._check_tensor_sizes()
+        except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+            raise CorruptModelError(f"{where} has unreadable tensors or signatures: {_first_line(exc)}") from None
+        self._default = self._signatures[self._default_key()]
+        self._allocate(self._default)
+
+    def _read_signatures(self) -> Dict[str, _Signature]:
+        interp = self._interpreter
+        full = interp._get_full_signature_list() if hasattr(interp, "_get_full_signature_list") else {}
+        signatures: Dict[str, _Signature] = {}
+        for key, sig in full.items():
+            subgraph = int(self._wrapper.GetSubgraphIndexFromSignature(key))
+            inputs = [self._port(name, idx, subgraph) for name, idx in sig["inputs"].items()]
+            outputs = [self._port(name, idx, subgraph) for name, idx in sig["outputs"].items()]
+            signatures[key] = _Signature(key, subgraph, inputs, outputs)
+        if not signatures:
+            inputs = [self._port(d["name"], d["index"], 0) for d in interp.get_input_details()]
+            outputs = [self._port(d["name"], d["index"], 0) for d in interp.get_output_details()]
+            signatures["main"] = _Signature("main", 0, inputs, outputs)
+        return signatures
+
+    def _port(self, name: str, index: int, subgraph: int) -> _Port:
+        details = self._interpreter._get_tensor_details(index, subgraph)
+        spec = _spec_from_details(name, details)
+        return _Port(spec, int(index), tuple(int(d) for d in details["shape"]))
+
+    def _default_key(self) -> str:
+        if "serving_default" in self._signatures:
+            return "serving_default"
+        return next(iter(self._signatures))
+
+    def _check_tensor_sizes(self) -> None:
+        if self._max_tensor_bytes is None:
+            return
+        wrapper = self._wrapper
+        for subgraph in range(int(wrapper.NumSubgraphs())):
+            for index in range(int(wrapper.NumTensors(subgraph))):
+                shape = wrapper.TensorSize(index, subgraph)
+                dtype = wrapper.TensorType(index, subgraph)
+                if shape is None or dtype is None:
+                    continue
+                try:
+                    itemsize = np.dtype(dtype).itemsize
+                except TypeError:
+                    itemsize = 8
+                elements = 1
+                for d in shape:
+                    elements *= max(int(d), 1)
+                nbytes = elements * itemsize
+                if nbytes > self._max_tensor_bytes:
+                    name = wrapper.TensorName(index, subgraph)
+                    raise ModelTooLargeError(
+                        f"tensor {name!r} declares shape {list(map(int, shape))} ({nbytes:,} bytes); "
+                        f"the limit (max_tensor_bytes) is {self._max_tensor_bytes:,} bytes"
+                    )
+
+    def _allocate(self, sig: _Signature) -> None:
+        try:
+            self._wrapper.AllocateTensors(sig.subgraph)
+        except (ValueError, RuntimeError) as exc:
+            raise CorruptModelError(f"could not allocate tensors for signature {sig.key!r}: {_first_line(exc)}") from None
+        sig.allocated = True
+
+    # -- public description --------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """Name of the interpreter backend running this model (``litert``, ``tflite-runtime``, ``tf``)."""
+        return self._backend.name
+
+    @property
+    def backend_version(self) -> str:
+        """Version of the backend package."""
+        return self._backend.version
+
+    @property
+    def inputs(self) -> Tuple[TensorSpec, ...]:
+        """Inputs of the default signature."""
+        return tuple(p.spec for p in self._default.inputs)
+
+    @property
+    def outputs(self) -> Tuple[TensorSpec, ...]:
+        """Outputs of the default signature."""
+        return tuple(p.spec for p in self._default.outputs)
+
+    @property
+    def signatures(self) -> Dict[str, Dict[str, Tuple[TensorSpec, ...]]]:
+        """Every signature: ``{key: {"inputs": (...), "outputs": (...)}}``."""
+        return {
+            key: {"inputs": tuple(p.spec for p in s.inputs), "outputs": tuple(p.spec for p in s.outputs)}
+            for key, s in self._signatures.items()
+        }
+
+    @property
+    def default_signature(self) -> str:
+        """The signature ``predict`` runs when none is named."""
+        return self._default.key
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the model bytes."""
+        if self._sha256 is None:
+            self._sha256 = sha256_bytes(self._data)
+        return self._sha256
+
+    @property
+    def size_bytes(self) -> int:
+        """Size of the model file in bytes."""
+        return len(self._data)
+
+    @property
+    def model_bytes(self) -> bytes:
+        """The model file's bytes, as loaded."""
+        return self._data
+
+    def input_spec(self, name: str, signature: Optional[str] = None) -> TensorSpec:
+        """The spec of the input ``name``."""
+        sig = self._signature(signature)
+        port = sig.by_name.get(name)
+        if port is None:
+            raise InputNameError(_unknown_name_message(name, sig))
+        return port.spec
+
+    def __repr__(self) -> str:
+        ins = ", ".join(s.describe() for s in self.inputs)
+        outs = ", ".join(s.describe() for s in self.outputs)
+        where = self.path.name if self.path else f"{len(self._data)} bytes"
+        return f"<edge_sdk.Model {where} backend={self.backend} inputs=[{ins}] outputs=[{outs}]>"
+
+    # -- running ---------------------------------------------------------------------------------
+    def predict(self, x: Any, *, raw: bool = False, signature: Optional[str] = None):
+        """Run the model and return its output.
+
+        ``x`` is a numpy array (one-input models), a list of arrays in input
+        order, or a dict by input name. Float data for an int8/uint8 input is
+        quantized with that tensor's scale and zero point (round, then clip);
+        data already in the tensor's integer dtype is passed as stored.
+
+        Batches: where the model's batch dimension is dynamic it is resized to
+        the batch given; where the model fixes batch 1, rows are run one by
+        one in a loop and the outputs stacked.
+
+        Returns one array for a one-output model, else a dict by output name.
+        Integer outputs are dequantized to float32 unless ``raw=True``.
+        """
+        outputs = self.predict_all(x, raw=raw, signature=signature)
+        return next(iter(outputs.values())) if len(outputs) == 1 else outputs
+
+    def predict_all(self, x: Any, *, raw: bool = False, signature: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """Like :meth:`predict` but always returns a dict ``{output name: array}``."""
+        sig = self._signature(signature)
+        arrays = self._bind_inputs(x, sig)
+        prepared, batch, loop = self._prepare(arrays, sig)
+        with self._lock:
+            if not loop:
+                results = self._run(sig, prepared)
+            else:
+                rows = [self._run(sig, [a[i:i + 1] for a in prepared]) for i in range(batch)]
+                results = [np.concatenate([r[k] for r in rows], axis=0) for k in range(len(sig.outputs))]
+        out: Dict[str, np.ndarray] = {}
+        for port, value in zip(sig.outputs, results):
+            if not raw and port.q_scale is not None and value.dtype in _QUANTIZED_DTYPES:
+                if port.per_tensor:
+                    value = quant.dequantize_per_tensor(value, port.scale32, port.zero32)
+                else:
+                    value = quant.dequantize(value, port.q_scale, port.q_zero, port.q_axis)
+            out[port.spec.name] = value
+        return out
+
+    __call__ = predict
+
+    def reset(self) -> None:
+        """Reset the model's state variables (for stateful models) to their initial values.
+
+        The interpreter is rebuilt from the model bytes, which restores every
+        kind of state (variable tensors and resource variables alike).
+        """
+        with self._lock:
+            self._build_interpreter()
+
+    def _signature(self, key: Optional[str]) -> _Signature:
+        if key is None:
+            return self._default
+        sig = self._signatures.get(key)
+        if sig is None:
+            raise InputNameError(
+                f"unknown signature {key!r}; the model has: {', '.join(self._signatures)}"
+            )
+        return sig
+
+    def _bind_inputs(self, x: Any, sig: _Signature) -> List[np.ndarray]:
+        ports = sig.inputs
+        if type(x) is np.ndarray and len(ports) == 1:  # the common case, before the slower ABC checks
+            return [x]
+        names = [p.spec.name for p in ports]
+        if isinstance(x, Mapping):
+            unknown = [k for k in x if k not in sig.by_name]
+            if unknown:
+                raise InputNameError(_unknown_name_message(unknown[0], sig))
+            missing = [n for n in names if n not in x]
+            if missing:
+                raise InputCountError(
+                    f"expected {len(names)} input(s) ({', '.join(names)}), got {len(x)}; "
+                    f"missing: {', '.join(missing)}"
+                )
+            return [x[n] for n in names]
+        if isinstance(x, (list, tuple)) and (len(ports) > 1 or all(isinstance(a, np.ndarray) for a in x) and len(x) != 0):
+            if len(x) != len(ports):
+                raise InputCountError(
+                    f"expected {len(ports)} input(s) ({', '.join(names)}), got a sequence of {len(x)}"
+                )
+            return list(x)
+        if len(ports) != 1:
+            raise InputCountError(
+                f"the model has {len(ports)} inputs ({', '.join(names)}); pass a dict by name or a list "
+                f"of {len(ports)} arrays, got a single {type(x).__name__}"
+            )
+        return [x]
+
+    def _prepare(self, arrays: Sequence[Any], sig: _Signature) -> Tuple[List[np.ndarray], int, bool]:
+        prepared = []
+        batches = set()
+        loop = False
+        for port, value in zip(sig.inputs, arrays):
+            arr = value if isinstance(value, np.ndarray) else _as_array(value, port)
+            arr = self._convert_dtype(arr, port)
+            batch, needs_loop = _check_shape(arr, port)
+            batches.add(batch)
+            loop = loop or needs_loop
+            prepared.append(arr)
+        if len(batches) > 1:
+            raise InputShapeError(
+                "all inputs must have the same batch size; got "
+                + ", ".join(f"{p.spec.name}: {a.shape[0]}" for p, a in zip(sig.inputs, prepared))
+            )
+        return prepared, batches.pop() if batches else 1, loop
+
+    @staticmethod
+    def _convert_dtype(arr: np.ndarray, port: _Port) -> np.ndarray:
+        target = port.fast_dtype
+        if arr.dtype == target:
+            return arr
+        kind = arr.dtype.kind
+        name = port.spec.name
+        if port.q_scale is not None and target in _QUANTIZED_DTYPES:
+            if kind in "fiub":
+                if port.per_tensor:
+                    return quant.quantize_per_tensor(arr, port.scale32, port.zero32, target, port.lo, port.hi, name)
+                return quant.quantize(arr, port.q_scale, port.q_zero, target, port.q_axis, name=name)
+            raise InputDtypeError(
+                f"input {name!r} is quantized {target.name}; expected float data (it is quantized for you) "
+                f"or {target.name} data as stored, got {arr.dtype}"
+            )
+        if target.kind == "f":
+            if kind in "fiub":
+                return arr.astype(target)
+        elif target.kind in "iu":
+            if kind in "iub":
+                if np.can_cast(arr.dtype, target, casting="safe") or arr.size == 0:
+                    return arr.astype(target)
+                info = np.iinfo(target)
+                lo, hi = arr.min(), arr.max()
+                if lo >= info.min and hi <= info.max:
+                    return arr.astype(target)
+                raise InputDtypeError(
+                    f"input {name!r} expects {target.name}; got {arr.dtype} values in [{lo}, {hi}], "
+                    f"outside {target.name}'s range [{info.min}, {info.max}]"
+                )
+        elif target.kind == "b" and kind == "b":
+            return arr.astype(target)
+        raise InputDtypeError(
+            f"input {name!r} expects {target.name}; got {arr.dtype}, which cannot be cast safely"
+        )
+
+    def _run(self, sig: _Signature, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
+        wrapper = self._wrapper
+        subgraph = sig.subgraph
+        try:
+            resized = False
+            for port, arr in zip(sig.inputs, arrays):
+                if arr.shape != port.current_shape:
+                    wrapper.ResizeInputTensor(port.index, np.array(arr.shape, dtype=np.int32), False, subgraph)
+                    port.current_shape = arr.shape
+                    resized = True
+            if resized or not sig.allocated:
+                wrapper.AllocateTensors(subgraph)
+                sig.allocated = True
+            for port, arr in zip(sig.inputs, arrays):
+                wrapper.SetTensor(port.index, arr, subgraph)
+            wrapper.Invoke(subgraph)
+            return [wrapper.GetTensor(port.index, subgraph) for port in sig.outputs]
+        except (ValueError, RuntimeError) as exc:
+            sig.allocated = False
+            raise CorruptModelError(
+                f"the interpreter failed to run signature {sig.key!r}: {_first_line(exc)}"
+            ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unknown_name_message(name: str, sig: _Signature) -> str:
+    return f"unknown input name {name!r}; expected one of: {', '.join(sig.by_name)}"
+
+
+def _as_array(value: Any, port: _Port) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise InputDtypeError(f"input {port.spec.name!r}: cannot make an array of the data given ({exc})") from None
+    if arr.dtype == object:
+        raise InputDtypeError(
+            f"input {port.spec.name!r} expects {port.fast_dtype.name} numbers; got ragged or non-numeric data"
+        )
+    return arr
+
+
+def _check_shape(arr: np.ndarray, port: _Port) -> Tuple[int, bool]:
+    """Validate ``arr`` against ``port``; return (batch size, whether rows must be looped)."""
+    spec = port.spec
+    shape = arr.shape
+    if shape == port.current_shape:
+        return (shape[0] if shape else 1), False
+    expected = "[" + ", ".join("?" if d is None else str(d) for d in spec.shape) + "]"
+    if len(shape) != port.rank:
+        hint = " (add a batch dimension: x[None])" if len(shape) == port.rank - 1 else ""
+        raise InputShapeError(
+            f"input {spec.name!r} expects rank {port.rank} with shape {expected}; "
+            f"got shape {tuple(shape)} of rank {len(shape)}{hint}"
+        )
+    if port.rank == 0:
+        return 1, False
+    for axis in range(1, port.rank):
+        want = spec.shape[axis]
+        if want is not None and shape[axis] != want:
+            raise InputShapeError(
+                f"input {spec.name!r} expects shape {expected}; got {tuple(shape)} (dimension {axis} is "
+                f"{shape[axis]}, expected {want})"
+            )
+    batch = shape[0]
+    if batch == 0:
+        raise InputShapeError(f"input {spec.name!r} got an empty batch (shape {tuple(shape)}); expected at least one row")
+    fixed = spec.shape[0]
+    if fixed is None or fixed == batch:
+        return batch, False
+    if fixed == 1:
+        return batch, True
+    raise InputShapeError(
+        f"input {spec.name!r} has a fixed batch of {fixed} (shape {expected}); got a batch of {batch}"
+    )
+
+
+def load(
+    model: Union[str, os.PathLike, bytes],
+    *,
+    backend: Optional[str] = None,
+    num_threads: Optional[int] = None,
+    verify: bool = True,
+    manifest: Any = None,
+    public_key: Any = None,
+    isolate: Optional[bool] = None,
+    max_model_bytes: Optional[int] = None,
+    max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES,
+) -> Model:
+    """Load a TFLite model from a path or bytes and return a :class:`Model`.
+
+    - ``backend``: ``"litert"`` (default when installed), ``"tflite-runtime"``,
+      ``"tf"``, or ``None``/``"auto"`` for the first one installed.
+    - ``num_threads``: interpreter threads (default 1).
+    - ``verify``: check the model's sha256 against its manifest (``manifest=``,
+      a dict or path, or ``model.json`` beside ``model.tflite``); a mismatch
+      raises :class:`IntegrityError`. ``verify=False`` skips it.
+    - ``public_key``: an Ed25519 public key (path, PEM or raw bytes); the model
+      must carry a valid signature (see ``edge-sdk sign``) or
+      :class:`SignatureError` is raised.
+    - ``isolate``: first load and run the model in a child process so a file
+      that crashes the interpreter costs an exception, not the app. Defaults
+      to on for the crash-prone tflite-runtime and tf backends.
+    - ``max_model_bytes`` / ``max_tensor_bytes``: refuse oversized files and
+      tensors with :class:`ModelTooLargeError`.
+
+    The bytes are always handed to the interpreter as content, so LiteRT's
+    flatbuffer verifier runs on every load.
+    """
+    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+        raise InputError(f"num_threads must be a positive integer, got {num_threads!r}")
+    data, path = _read_model_source(model, max_model_bytes)
+    used_manifest = _check_integrity(data, path, manifest) if verify else None
+    if public_key is not None:
+        from edge_sdk import signing
+
+        signing.verify_model(data, path, used_manifest if used_manifest is not None else manifest, public_key)
+    chosen = get_backend(backend)
+    if isolate or (isolate is None and chosen.crash_prone):
+        from edge_sdk import isolate as isolation
+
+        isolation.check_in_child(data, chosen.name, num_threads)
+    return Model(data, chosen, path=path, num_threads=num_threads, manifest=used_manifest,
+                 max_tensor_bytes=max_tensor_bytes)
+
+
+class ModelPool:
+    """A fixed set of independent :class:`Model` instances for parallel ``predict``.
+
+    Each call borrows one interpreter, so up to ``size`` calls run at once
+    (``invoke`` releases the GIL). Outputs equal those of a single model.
+    """
+
+    def __init__(self, model: Union[str, os.PathLike, bytes], size: int = 2, **load_kwargs: Any):
+        import queue
+
+        if size < 1:
+            raise InputError(f"ModelPool size must be at least 1, got {size}")
+        first = load(model, **load_kwargs)
+        load_kwargs.pop("isolate", None)
+        self._models = [first] + [
+            Model(first.model_bytes, first._backend, path=first.path, num_threads=first.num_threads,
+                  manifest=first.manifest) for _ in range(size - 1)
+        ]
+        self._free: "queue.Queue[Model]" = queue.Queue()
+        for m in self._models:
+            self._free.put(m)
+
+    @property
+    def inputs(self) -> Tuple[TensorSpec, ...]:
+        """Inputs of the default signature."""
+        return self._models[0].inputs
+
+    @property
+    def outputs(self) -> Tuple[TensorSpec, ...]:
+        """Outputs of the default signature."""
+        return self._models[0].outputs
+
+    def predict(self, x: Any, **kwargs: Any):
+        """:meth:`Model.predict` on whichever interpreter is free."""
+        model = self._free.get()
+        try:
+            return model.predict(x, **kwargs)
+        finally:
+            self._free.put(model)
