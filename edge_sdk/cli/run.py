@@ -1,0 +1,95 @@
+"""``edge-sdk run MODEL --input x.npy|x.npz``: run a model on saved arrays."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edge_sdk.cli._common import print_json
+from edge_sdk.errors import EdgeSdkError, InputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``run`` subcommand."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run a .tflite model on inputs from .npy/.npz and print or save the outputs",
+        description="Load MODEL with the light runtime and run it. --input takes a .npy (one-input "
+        "models) or a .npz keyed by input name (or arr_0, arr_1, ... in input order). Float data for "
+        "int8 inputs is quantized for you; outputs are dequantized unless --raw.",
+    )
+    parser.add_argument("model", help="path to a .tflite file")
+    parser.add_argument("--input", "-i", required=True, help=".npy or .npz file with the input(s)")
+    parser.add_argument("--output", "-o", help="write the outputs to this .npz (keyed by output name)")
+    parser.add_argument("--signature", help="signature to run (default: serving_default or the only one)")
+    parser.add_argument("--raw", action="store_true", help="return integer outputs as stored, not dequantized")
+    parser.add_argument("--threads", type=int, default=None, help="interpreter threads")
+    parser.add_argument("--backend", default=None, help="litert (default), tflite-runtime or tf")
+    parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against the manifest")
+    parser.add_argument("--top-k", type=int, default=0, help="also print the top-k classes per row")
+    parser.add_argument("--json", action="store_true", help="print the outputs as JSON")
+    parser.set_defaults(func=run)
+
+
+def load_inputs(path: str, input_names):
+    """Read a .npy or .npz into what ``Model.predict`` accepts."""
+    import numpy as np
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"input file not found: {file} (expected a .npy or .npz file)")
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{file} is not a readable .npy/.npz file: {exc}") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        keys = list(loaded.files)
+        if set(input_names) <= set(keys):
+            return {name: loaded[name] for name in input_names}
+        if len(keys) == len(input_names) and all(k.startswith("arr_") for k in keys):
+            return [loaded[f"arr_{i}"] for i in range(len(keys))]
+        if len(input_names) == 1 and "x" in keys:
+            return loaded["x"]
+        raise InputError(
+            f"{file} has arrays {keys}; expected one per model input, named {list(input_names)} "
+            "(or arr_0.. in input order, or 'x' for a one-input model)"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the model and report its outputs."""
+    import numpy as np
+
+    import edge_sdk
+    from edge_sdk.fileio import atomic_output_path
+
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be at least 1, got {args.threads}")
+    model = edge_sdk.load(args.model, backend=args.backend, num_threads=args.threads, verify=not args.no_verify)
+    names = [s.name for s in (model.signatures[args.signature]["inputs"] if args.signature else model.inputs)] \
+        if (args.signature is None or args.signature in model.signatures) else []
+    if args.signature and args.signature not in model.signatures:
+        raise EdgeSdkError(f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}")
+    x = load_inputs(args.input, names)
+    outputs = model.predict_all(x, raw=args.raw, signature=args.signature)
+    if args.output:
+        with atomic_output_path(args.output) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, **outputs)
+    if args.json:
+        print_json({name: value.tolist() for name, value in outputs.items()})
+        return 0
+    for name, value in outputs.items():
+        print(f"{name}: {value.dtype}{list(value.shape)}")
+        with np.printoptions(precision=4, suppress=True, threshold=200):
+            print(value)
+        if args.top_k and value.ndim == 2:
+            k = min(args.top_k, value.shape[1])
+            top = np.argsort(-value, axis=1)[:, :k]
+            for row, classes in enumerate(top):
+                pairs = ", ".join(f"{c}:{value[row, c]:.3f}" for c in classes)
+                print(f"  row {row}: top-{k} {pairs}")
+    if args.output:
+        print(f"wrote {args.output}")
+    return 0
