@@ -1,0 +1,116 @@
+"""Small real .tflite models for the runtime tests, built with TensorFlow (the convert extra).
+
+Trained for a moment on scikit-learn's bundled digits, so outputs are real
+class probabilities, not random weights.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+
+
+def digits_data(n: int = 600):
+    """Digits images scaled to [0, 1], NHWC float32, and labels."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[..., None]
+    return x[:n], digits.target[:n].astype(np.int64)
+
+
+def build_models(out: Path) -> Dict[str, Path]:
+    """Write every test model into ``out`` and return name -> path."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    tf.random.set_seed(0)
+    x, y = digits_data()
+    model = keras.Sequential([
+        keras.layers.Input((8, 8, 1), name="image"),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax", name="probs"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+
+    def representative():
+        for i in range(100):
+            yield [x[i:i + 1]]
+
+    paths: Dict[str, Path] = {}
+
+    def write(name: str, converter) -> None:
+        path = out / f"{name}.tflite"
+        path.write_bytes(converter.convert())
+        paths[name] = path
+
+    write("float32", tf.lite.TFLiteConverter.from_keras_model(model))
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    write("int8", conv)
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.uint8
+    conv.inference_output_type = tf.uint8
+    write("uint8", conv)
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    write("dynamic_range", conv)
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_types = [tf.float16]
+    write("float16", conv)
+
+    # Fixed batch of 1: the runtime must loop over rows.
+    fixed = tf.function(lambda t: model(t), input_signature=[tf.TensorSpec([1, 8, 8, 1], tf.float32)])
+    write("fixed_batch", tf.lite.TFLiteConverter.from_concrete_functions([fixed.get_concrete_function()], model))
+
+    # Two named inputs, one of them integer indices (like the Wide & Deep model).
+    dense_in = keras.layers.Input((3,), name="numeric")
+    idx_in = keras.layers.Input((1,), name="category", dtype="int32")
+    emb = keras.layers.Flatten()(keras.layers.Embedding(5, 2)(idx_in))
+    joined = keras.layers.Concatenate()([dense_in, emb])
+    two = keras.Model([dense_in, idx_in], keras.layers.Dense(2, name="score")(joined))
+    write("two_inputs", tf.lite.TFLiteConverter.from_keras_model(two))
+
+    # Several signatures, and state that persists across calls.
+    class Counter(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.total = tf.Variable(tf.zeros([1, 2]))
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 2], tf.float32, name="x")])
+        def accumulate(self, x):
+            self.total.assign_add(x)
+            return {"total": self.total.read_value()}
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 2], tf.float32, name="x")])
+        def double(self, x):
+            return {"y": x * 2.0}
+
+    counter = Counter()
+    saved = out / "counter_savedmodel"
+    tf.saved_model.save(counter, str(saved), signatures={
+        "accumulate": counter.accumulate.get_concrete_function(),
+        "double": counter.double.get_concrete_function(),
+    })
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["accumulate", "double"])
+    conv.experimental_enable_resource_variables = True
+    write("stateful", conv)
+
+    np.save(out / "x.npy", x[:32])
+    np.save(out / "y.npy", y[:32])
+    return paths

@@ -1,0 +1,65 @@
+"""The runtime's CLI commands end to end, in a subprocess like a user runs them."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+import edge_sdk
+
+
+def cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_version_and_help():
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"edge-sdk {edge_sdk.__version__}"
+    for command in ("inspect", "run"):
+        result = cli(command, "--help")
+        assert result.returncode == 0 and "usage: edge-sdk " + command in result.stdout
+
+
+def test_inspect_table_and_json(runtime_models):
+    table = cli("inspect", runtime_models["int8"])
+    assert table.returncode == 0, table.stderr
+    assert "full-integer (integer I/O)" in table.stdout and "CONV_2D" in table.stdout
+    data = json.loads(cli("inspect", runtime_models["dynamic_range"], "--json").stdout)
+    assert data["kind"] == "dynamic-range"
+
+
+def test_run_writes_outputs_equal_to_predict(runtime_models, tmp_path):
+    out = tmp_path / "y.npz"
+    result = cli("run", runtime_models["int8"], "--input", runtime_models["x"], "--output", out, "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    assert "top-2" in result.stdout
+    expected = edge_sdk.load(runtime_models["int8"]).predict(np.load(runtime_models["x"]))
+    with np.load(out) as saved:
+        np.testing.assert_array_equal(saved["probs"], expected)
+
+
+def test_run_npz_by_name(runtime_models, tmp_path):
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, numeric=np.zeros((2, 3), np.float32), category=np.array([[1], [2]], np.int32))
+    result = cli("run", runtime_models["two_inputs"], "--input", inputs, "--json")
+    assert result.returncode == 0, result.stderr
+    assert np.asarray(json.loads(result.stdout)["score"]).shape == (2, 2)
+
+
+def test_run_bad_input_is_a_clear_error(runtime_models, tmp_path):
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((3, 5), np.float32))
+    result = cli("run", runtime_models["int8"], "--input", bad)
+    assert result.returncode == 2
+    assert "error: input 'image' expects rank 4" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = cli("run", tmp_path / "missing.tflite", "--input", bad)
+    assert result.returncode == 2 and "model file not found" in result.stderr
+
+
+def test_inspect_not_a_model(tmp_path):
+    path = tmp_path / "x.tflite"
+    path.write_text("hello")
+    result = cli("inspect", path)
+    assert result.returncode == 2 and "not a TFLite flatbuffer" in result.stderr

@@ -1,0 +1,67 @@
+"""The quantization maths against a plain numpy reference."""
+import numpy as np
+import pytest
+
+from edge_sdk import NonFiniteInputError
+from edge_sdk.quant import dequantize, dequantize_per_tensor, quantize, quantize_per_tensor
+
+
+def reference_quantize(x, scale, zero_point, lo, hi):
+    """Straight from the definition, one element at a time."""
+    out = []
+    for value in np.asarray(x, dtype=np.float32).ravel():
+        q = np.rint(np.float32(value) / np.float32(scale)) + zero_point
+        out.append(min(max(q, lo), hi))
+    return np.array(out).reshape(np.shape(x))
+
+
+@pytest.mark.parametrize("dtype,zero_point", [(np.int8, -128), (np.int8, 3), (np.uint8, 0), (np.uint8, 128)])
+def test_quantize_matches_reference(dtype, zero_point):
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1.5, size=(7, 5)).astype(np.float32)
+    scale = 0.0123
+    info = np.iinfo(dtype)
+    got = quantize(x, scale, zero_point, dtype)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, reference_quantize(x, scale, zero_point, info.min, info.max))
+
+
+def test_rounding_is_half_to_even_and_clips():
+    got = quantize(np.array([0.5, 1.5, 2.5, -0.5, -1.5, 1000.0, -1000.0], np.float32), 1.0, 0, np.int8)
+    np.testing.assert_array_equal(got, [0, 2, 2, 0, -2, 127, -128])
+
+
+def test_fast_path_equals_general_path():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-3, 3, size=(4, 8, 8, 1)).astype(np.float32)
+    scale, zero = np.float32(0.02), np.float32(-5)
+    fast = quantize_per_tensor(x, scale, zero, np.dtype(np.int8), -128, 127)
+    np.testing.assert_array_equal(fast, quantize(x, scale, zero, np.int8))
+    np.testing.assert_array_equal(dequantize_per_tensor(fast, scale, zero), dequantize(fast, scale, zero))
+
+
+def test_round_trip_error_is_at_most_half_a_step():
+    x = np.linspace(-1, 1, 1001, dtype=np.float32)
+    scale, zero = 2.0 / 255, 0
+    back = dequantize(quantize(x, scale, zero, np.int8), scale, zero)
+    assert np.max(np.abs(back - x)) <= scale / 2 + 1e-7
+
+
+def test_dequantize_matches_reference():
+    q = np.array([-128, -1, 0, 5, 127], np.int8)
+    np.testing.assert_allclose(dequantize(q, 0.5, -1), (q.astype(np.float64) + 1) * 0.5)
+
+
+def test_per_axis_quantization_uses_each_channels_scale():
+    x = np.array([[1.0, 1.0], [2.0, 2.0]], np.float32)
+    got = quantize(x, [0.5, 0.25], [0, 1], np.int8, axis=1)
+    np.testing.assert_array_equal(got, [[2, 5], [4, 9]])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_refused(bad):
+    x = np.array([0.0, bad], np.float32)
+    with pytest.raises(NonFiniteInputError, match="1 NaN/inf"):
+        quantize(x, 0.1, 0, np.int8)
+    with pytest.raises(NonFiniteInputError):
+        quantize_per_tensor(x, np.float32(0.1), np.float32(0), np.dtype(np.int8), -128, 127)
