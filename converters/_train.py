@@ -1,0 +1,101 @@
+"""Small shared pieces for the stages that fine-tune tf_keras models.
+
+Models may end in softmax (k classes), sigmoid (1 unit, binary) or emit
+logits; the loss and the accuracy follow what the output layer is.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+
+def output_kind(model: Any) -> str:
+    """``softmax`` | ``sigmoid`` | ``logits`` for the model's (single) output."""
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    if not activation and hasattr(last, "layer"):  # a tfmot wrapper
+        activation = getattr(getattr(last.layer, "activation", None), "__name__", "")
+    units = int(model.outputs[0].shape[-1])
+    if activation == "softmax" or last.__class__.__name__ == "Softmax":
+        return "softmax"
+    if activation == "sigmoid" and units == 1:
+        return "sigmoid"
+    return "logits" if units > 1 else "binary-logits"
+
+
+def task_loss(model: Any):
+    """The cross-entropy loss that matches the model's output layer."""
+    from converters._tf import tf_keras
+
+    kind = output_kind(model)
+    if kind == "sigmoid":
+        return tf_keras.losses.BinaryCrossentropy()
+    if kind == "binary-logits":
+        return tf_keras.losses.BinaryCrossentropy(from_logits=True)
+    return tf_keras.losses.SparseCategoricalCrossentropy(from_logits=kind == "logits")
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy for k-class outputs, threshold 0.5 for one sigmoid unit."""
+    outputs = np.asarray(outputs, dtype=np.float32)
+    labels = np.asarray(labels).reshape(-1)
+    if outputs.ndim == 1 or outputs.shape[-1] == 1:
+        scores = outputs.reshape(-1)
+        threshold = 0.5 if scores.min() >= 0 and scores.max() <= 1 else 0.0
+        predicted = (scores > threshold).astype(labels.dtype)
+    else:
+        predicted = outputs.reshape(len(outputs), -1).argmax(axis=1)
+    return float((predicted == labels).mean())
+
+
+def model_inputs(model: Any, inputs: Dict[str, np.ndarray]):
+    """What ``model.fit``/``model(...)`` expects: the array itself for one input, else the dict."""
+    return next(iter(inputs.values())) if len(inputs) == 1 else inputs
+
+
+def compile_and_fit(
+    model: Any,
+    inputs: Dict[str, np.ndarray],
+    labels: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    callbacks: Optional[List[Any]] = None,
+    seed: int = 0,
+    loss: Any = None,
+) -> Any:
+    """Compile with Adam and the matching loss, then fit quietly; return the History."""
+    from converters._tf import tf, tf_keras
+
+    tf.random.set_seed(seed)
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=loss or task_loss(model))
+    return model.fit(
+        model_inputs(model, inputs),
+        labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks or [],
+    )
+
+
+def count_nonzero_params(model: Any) -> int:
+    """Weights that are not exactly zero (what pruning removes)."""
+    return int(sum(int(np.count_nonzero(w)) for w in model.get_weights()))
+
+
+def subset(inputs: Dict[str, np.ndarray], n: int, seed: int = 0) -> Dict[str, np.ndarray]:
+    """A reproducible random subset of ``n`` samples (all of them if fewer)."""
+    total = len(next(iter(inputs.values())))
+    if n >= total:
+        return inputs
+    idx = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+    return {k: v[idx] for k, v in inputs.items()}
+
+
+def names_of(specs: Sequence[Any]) -> List[str]:
+    """Input names from a list of specs."""
+    return [s.name for s in specs]

@@ -1,0 +1,175 @@
+"""Magnitude pruning with tensorflow-model-optimization.
+
+A polynomial-decay schedule ramps sparsity from ``initial_sparsity`` to
+``target_sparsity`` over the first ~2/3 of fine-tuning (the rest lets accuracy
+recover at the final sparsity), with the ``UpdatePruningStep`` callback; the
+wrappers are then stripped, leaving a plain tf_keras model whose pruned weights
+are exact zeros. ``structured="2:4"`` keeps at most 2 non-zeros in every block
+of 4 along the input channel (tfmot's ``sparsity_m_by_n``), the pattern some
+accelerators run faster; it fixes sparsity at 50% for the layers it applies to.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from converters.errors import ConversionError, RecipeError
+
+# layer types tfmot can prune and that carry most of the weights
+_PRUNABLE = ("Conv2D", "Dense", "DepthwiseConv2D", "Conv1D", "SeparableConv2D", "Embedding")
+
+
+@dataclasses.dataclass
+class LayerSparsity:
+    """Sparsity of one layer's kernel after pruning."""
+
+    layer: str
+    kind: str
+    params: int
+    zeros: int
+
+    @property
+    def sparsity(self) -> float:
+        """Share of the kernel that is exactly zero."""
+        return self.zeros / self.params if self.params else 0.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON form for manifests and reports."""
+        return {"layer": self.layer, "kind": self.kind, "params": self.params, "zeros": self.zeros,
+                "sparsity": round(self.sparsity, 4)}
+
+
+@dataclasses.dataclass
+class PruneResult:
+    """The stripped pruned model and its per-layer sparsity."""
+
+    model: Any
+    layers: List[LayerSparsity]
+    target_sparsity: float
+    structured: str
+
+    @property
+    def overall_sparsity(self) -> float:
+        """Zeros over all pruned kernels' weights."""
+        total = sum(layer.params for layer in self.layers)
+        return sum(layer.zeros for layer in self.layers) / total if total else 0.0
+
+    def report(self) -> List[Dict[str, Any]]:
+        """Per-layer sparsity rows."""
+        return [layer.to_dict() for layer in self.layers]
+
+
+def check_sparsity(value: Any, name: str = "target_sparsity") -> float:
+    """Return ``value`` as a float if it lies strictly between 0 and 1, else raise RecipeError."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RecipeError(f"{name}: expected a number strictly between 0 and 1, got {value!r}") from None
+    if not 0.0 < number < 1.0:
+        raise RecipeError(f"{name}: expected a value strictly between 0 and 1 (e.g. 0.8 for 80%), got {value!r}")
+    return number
+
+
+def layer_sparsity(model: Any) -> List[LayerSparsity]:
+    """Per-layer kernel sparsity of a (stripped) tf_keras model."""
+    rows = []
+    for layer in model.layers:
+        kind = layer.__class__.__name__
+        if kind not in _PRUNABLE:
+            continue
+        kernel = layer.get_weights()[0] if layer.get_weights() else None
+        if kernel is None:
+            continue
+        rows.append(LayerSparsity(layer.name, kind, int(kernel.size), int(np.sum(kernel == 0))))
+    return rows
+
+
+def prune(
+    model: Any,
+    inputs: Dict[str, np.ndarray],
+    labels: np.ndarray,
+    *,
+    target_sparsity: float = 0.8,
+    initial_sparsity: float = 0.0,
+    structured: str = "none",
+    epochs: int = 3,
+    batch_size: int = 64,
+    learning_rate: float = 5e-4,
+    frequency: int = 20,
+    progress: Optional[Any] = None,
+) -> PruneResult:
+    """Prune a tf_keras ``model`` to ``target_sparsity`` while fine-tuning on ``(inputs, labels)``."""
+    from converters._tf import tf_keras, tfmot
+    from converters._train import compile_and_fit, task_loss
+
+    target_sparsity = check_sparsity(target_sparsity)
+    if not 0.0 <= initial_sparsity < target_sparsity:
+        raise RecipeError(
+            f"initial_sparsity: expected 0 <= initial_sparsity < target_sparsity ({target_sparsity}), got {initial_sparsity}"
+        )
+    if structured not in ("none", "2:4"):
+        raise RecipeError(f"structured: expected 'none' or '2:4', got {structured!r}")
+    if not isinstance(model, tf_keras.Model):
+        raise ConversionError(
+            f"pruning needs a tf_keras model (tensorflow-model-optimization), got "
+            f"{type(model).__module__}.{type(model).__name__}"
+        )
+    n = len(next(iter(inputs.values())))
+    steps_per_epoch = max(1, -(-n // batch_size))
+    end_step = max(1, int(steps_per_epoch * epochs * 2 / 3))
+    # tfmot only updates masks on multiples of `frequency` up to end_step: align them so the
+    # final update lands on end_step and the target sparsity is really reached
+    frequency = max(1, min(frequency, end_step // 4 or 1))
+    end_step = max(frequency, (end_step // frequency) * frequency)
+    schedule = tfmot.sparsity.keras.PolynomialDecay(
+        initial_sparsity=initial_sparsity, final_sparsity=target_sparsity,
+        begin_step=0, end_step=end_step, frequency=frequency,
+    )
+    kwargs: Dict[str, Any] = {}
+    if structured == "2:4":
+        kwargs["sparsity_m_by_n"] = (2, 4)
+
+    def wrap(layer):
+        # Prune weight-heavy layers only; normalisation and the like stay as they are.
+        if layer.__class__.__name__ in _PRUNABLE:
+            if structured == "2:4":
+                kernel_shape = layer.get_weights()[0].shape if layer.get_weights() else (1, 1)
+                if layer.__class__.__name__ not in ("Conv2D", "Dense") or kernel_shape[-2] % 4:
+                    return layer  # 2:4 blocks run along input channels; a count not divisible by 4 cannot take them
+                return tfmot.sparsity.keras.prune_low_magnitude(layer, **kwargs)
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    clone = tf_keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    try:
+        pruned = tf_keras.models.clone_model(clone, clone_function=wrap)
+    except Exception as exc:  # noqa: BLE001
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ConversionError(f"tfmot could not wrap the model for pruning: {first}") from None
+    callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
+    if progress is not None:
+        callbacks.append(progress)
+    compile_and_fit(
+        pruned, inputs, labels, epochs=epochs, batch_size=batch_size,
+        learning_rate=learning_rate, callbacks=callbacks, loss=task_loss(model),
+    )
+    stripped = tfmot.sparsity.keras.strip_pruning(pruned)
+    return PruneResult(stripped, layer_sparsity(stripped), target_sparsity, structured)
+
+
+def check_2_by_4(model: Any) -> bool:
+    """True when every pruned kernel has at most 2 non-zeros per 4 consecutive input channels."""
+    for layer in model.layers:
+        if layer.__class__.__name__ not in ("Conv2D", "Dense"):
+            continue
+        kernel = layer.get_weights()[0]
+        last_in = kernel.shape[-2]
+        if last_in % 4:
+            continue
+        moved = np.moveaxis(kernel, -2, -1).reshape(-1, 4)
+        if (np.count_nonzero(moved, axis=1) > 2).any():
+            return False
+    return True
