@@ -1,0 +1,80 @@
+"""``edge-sdk verify MODEL [--public-key PUB]``: check a model against its manifest and signature.
+
+Works with the light runtime (numpy + LiteRT); the signature check needs the
+``sign`` extra (cryptography). Exit 0 when every check passes, 1 when a check
+fails (altered, unsigned, wrong key), 2 when it cannot run.
+"""
+from __future__ import annotations
+
+import argparse
+
+from edge_sdk.cli._common import print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``verify`` subcommand."""
+    parser = subparsers.add_parser(
+        "verify",
+        help="check a model's sha256 against its manifest and, with --public-key, its Ed25519 signature",
+        description="Checks: the model's sha256 equals the manifest's (when a manifest is beside it "
+        "or given); with --public-key, MODEL.sig verifies and covers exactly this model and manifest. "
+        "Exit 0 all passed, 1 a check failed, 2 could not run.",
+    )
+    parser.add_argument("model", help="path to the model file (.tflite)")
+    parser.add_argument("--public-key", "-p", help="Ed25519 public key (NAME.pub, PEM or raw 32 bytes)")
+    parser.add_argument("--manifest", help="manifest to check against (default: the one beside the model)")
+    parser.add_argument("--signature", "-s", help="signature file (default: MODEL.sig)")
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the checks and print a table (or JSON); return 0 or 1."""
+    from pathlib import Path
+
+    from edge_sdk.cli._common import require_extra
+    from edge_sdk.errors import IntegrityError, ManifestError, ModelNotFoundError, SignatureError
+    from edge_sdk.fileio import sha256_bytes
+    from edge_sdk.manifest import find_manifest, read_manifest
+    from edge_sdk.report import format_table
+
+    path = Path(args.model)
+    if not path.is_file():
+        raise ModelNotFoundError(f"model file not found: {path} (expected a .tflite file)")
+    data = path.read_bytes()
+    actual = sha256_bytes(data)
+    manifest_path = Path(args.manifest) if args.manifest else find_manifest(path)
+    checks = []
+    manifest = None
+    if manifest_path is None:
+        checks.append({"check": "manifest", "ok": None, "detail": "no manifest beside the model; sha256 not checked"})
+    else:
+        manifest = read_manifest(manifest_path)  # ManifestError (exit 2) when unusable
+        expected = manifest.get("sha256")
+        ok = expected == actual
+        detail = f"sha256 {actual[:16]}... matches {manifest_path.name}" if ok else \
+            str(IntegrityError(f"expected sha256 {expected} from {manifest_path}, got {actual}"))
+        checks.append({"check": "manifest", "ok": ok, "detail": detail})
+    if args.public_key:
+        require_extra("sign", "verify --public-key")
+        from edge_sdk.signing import load_public_key, verify_model
+
+        key = load_public_key(args.public_key)  # a bad key file is an input error: exit 2
+        try:
+            report = verify_model(data, path, manifest if manifest is not None else args.manifest, key,
+                                  signature=args.signature)
+            checks.append({"check": "signature", "ok": True,
+                           "detail": f"Ed25519 key {report['key_id']}, signed {report['signed_at']}, covers "
+                           + ("model + manifest" if report["manifest_sha256"] else "model only")})
+        except (SignatureError, ManifestError) as exc:
+            checks.append({"check": "signature", "ok": False, "detail": str(exc)})
+    else:
+        checks.append({"check": "signature", "ok": None, "detail": "not checked (pass --public-key PUB)"})
+    passed = all(c["ok"] is not False for c in checks)
+    if args.json:
+        print_json({"model": str(path), "sha256": actual, "ok": passed, "checks": checks})
+    else:
+        mark = {True: "ok", False: "FAILED", None: "skipped"}
+        print(format_table([[c["check"], mark[c["ok"]], c["detail"]] for c in checks], ["check", "result", "detail"]))
+        print("verified" if passed else "NOT verified")
+    return 0 if passed else 1

@@ -1,0 +1,384 @@
+"""Ed25519 model signing: ``model.tflite`` + ``model.json`` are covered by ``model.tflite.sig``.
+
+    edge-sdk keygen -o keys/                       # keys/edge-sdk.key (private), keys/edge-sdk.pub
+    edge-sdk sign out/model.tflite --key keys/edge-sdk.key
+    m = edge_sdk.load("out/model.tflite", public_key=PUBLIC_KEY_PEM)   # SignatureError if altered
+
+The signature file is a small JSON envelope beside the model::
+
+    {"format": "edge-sdk-signature/1", "algorithm": "ed25519", "key_id": "...",
+     "model_file": "model.tflite", "model_sha256": "...", "model_size": 12345,
+     "manifest_sha256": "..." | null, "signed_at": "...", "signature": "<base64>"}
+
+The signature is Ed25519 over a domain tag plus the canonical JSON of every
+other field, so it binds the model's sha256 and the manifest's sha256 (of its
+canonical JSON: sorted keys, compact; reformatting the file does not matter,
+changing a value does). A model signed without a manifest refuses to load
+once a manifest appears beside it, and the other way round.
+
+Private keys never ship: they stay on the build machine (or in a CI secret)
+and sign releases. The app embeds only the public key (32 bytes, or the PEM).
+
+``cryptography`` (the ``sign`` extra) is imported only when a key is used, so
+``import edge_sdk`` stays numpy + LiteRT.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+from edge_sdk.errors import ManifestError, MissingExtraError, SignatureError
+from edge_sdk.fileio import atomic_write_bytes, atomic_write_text, sha256_bytes
+from edge_sdk.manifest import find_manifest, read_manifest
+
+SIGNATURE_FORMAT = "edge-sdk-signature/1"
+SIGNATURE_SUFFIX = ".sig"
+ALGORITHM = "ed25519"
+_DOMAIN_TAG = b"edge-sdk-signature/1\x00"
+_RAW_KEY_BYTES = 32
+
+KeyLike = Union[str, os.PathLike, bytes, bytearray, Any]
+
+
+def _crypto():
+    """Import the Ed25519 primitives, or raise MissingExtraError naming the ``sign`` extra."""
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+    except ImportError:
+        raise MissingExtraError(
+            "model signing needs the 'sign' extra (the cryptography package is not importable); "
+            "install it with: pip install 'edge-sdk[sign]'"
+        ) from None
+    return ed25519, serialization, InvalidSignature
+
+
+def signature_path_for(model_path: Union[str, os.PathLike]) -> Path:
+    """``dir/model.tflite`` -> ``dir/model.tflite.sig``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.name + SIGNATURE_SUFFIX)
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The bytes a signature covers for a JSON value: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def manifest_digest(manifest: Optional[Dict[str, Any]]) -> Optional[str]:
+    """sha256 of a manifest's canonical JSON, or None when there is no manifest."""
+    if manifest is None:
+        return None
+    try:
+        return sha256_bytes(canonical_json(manifest))
+    except (TypeError, ValueError) as exc:
+        raise ManifestError(f"manifest cannot be signed: expected plain JSON values, got {exc}") from None
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+def _read_key_source(key: Union[str, os.PathLike], what: str) -> bytes:
+    path = Path(key)
+    if not path.is_file():
+        raise SignatureError(f"{what} not found: expected a key file at {path}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SignatureError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def load_public_key(key: KeyLike):
+    """An ``Ed25519PublicKey`` from a key object, raw 32 bytes, PEM bytes/text, 64-char hex, or a file path."""
+    ed25519, serialization, _ = _crypto()
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raise SignatureError("expected an Ed25519 public key, got a private key; the app must embed only the public key")
+    source = "public key"
+    if isinstance(key, str) and key.lstrip().startswith("-----BEGIN"):
+        data = key.encode("ascii", errors="replace")
+    elif isinstance(key, str) and len(key) == 2 * _RAW_KEY_BYTES and all(c in "0123456789abcdefABCDEF" for c in key):
+        data = bytes.fromhex(key)
+    elif isinstance(key, (str, os.PathLike)):
+        source = f"public key file {key}"
+        data = _read_key_source(key, "public key")
+    elif isinstance(key, (bytes, bytearray, memoryview)):
+        data = bytes(key)
+    else:
+        raise SignatureError(
+            f"public_key: expected a path, PEM text, 32 raw bytes or an Ed25519PublicKey, got {type(key).__name__}"
+        )
+    stripped = data.strip()
+    if len(data) == _RAW_KEY_BYTES:
+        return ed25519.Ed25519PublicKey.from_public_bytes(data)
+    if len(stripped) == 2 * _RAW_KEY_BYTES:
+        try:
+            return ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(stripped.decode("ascii")))
+        except (ValueError, UnicodeDecodeError):
+            pass
+    if stripped.startswith(b"-----BEGIN") and b"PRIVATE KEY" in stripped[:40]:
+        raise SignatureError(f"{source}: expected a public key, got a PEM private key; ship only the .pub file")
+    try:
+        loaded = serialization.load_pem_public_key(stripped)
+    except (ValueError, TypeError) as exc:
+        raise SignatureError(
+            f"{source}: expected an Ed25519 public key as PEM, 32 raw bytes or 64 hex characters, "
+            f"got {len(data)} bytes that are none of these ({_first_line(exc)})"
+        ) from None
+    if not isinstance(loaded, ed25519.Ed25519PublicKey):
+        raise SignatureError(f"{source}: expected an Ed25519 public key, got {type(loaded).__name__}")
+    return loaded
+
+
+def load_private_key(key: KeyLike, passphrase: Optional[bytes] = None):
+    """An ``Ed25519PrivateKey`` from a key object, PEM (PKCS#8, optionally encrypted) or a file path."""
+    ed25519, serialization, _ = _crypto()
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key
+    source = "private key"
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        data = bytes(key)
+    elif isinstance(key, str) and key.lstrip().startswith("-----BEGIN"):
+        data = key.encode("ascii", errors="replace")
+    elif isinstance(key, (str, os.PathLike)):
+        source = f"private key file {key}"
+        data = _read_key_source(key, "private key")
+    else:
+        raise SignatureError(f"expected a private key path or PEM, got {type(key).__name__}")
+    if b"PUBLIC KEY" in data[:40]:
+        raise SignatureError(f"{source}: expected a private key, got a public key (sign with the .key file)")
+    try:
+        loaded = serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError as exc:
+        needs = "is encrypted: pass its passphrase" if passphrase is None else "is not encrypted: drop the passphrase"
+        raise SignatureError(f"{source} {needs} ({_first_line(exc)})") from None
+    except ValueError as exc:
+        raise SignatureError(
+            f"{source}: expected an Ed25519 private key in PEM (PKCS#8), or the right passphrase; "
+            f"could not load it ({_first_line(exc)})"
+        ) from None
+    if not isinstance(loaded, ed25519.Ed25519PrivateKey):
+        raise SignatureError(f"{source}: expected an Ed25519 private key, got {type(loaded).__name__}")
+    return loaded
+
+
+def raw_public_bytes(public_key) -> bytes:
+    """The 32 raw bytes of an Ed25519 public key (what an app embeds)."""
+    _, serialization, _ = _crypto()
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(public_key) -> str:
+    """A short fingerprint of a public key: the first 16 hex digits of sha256 of its raw bytes."""
+    return hashlib.sha256(raw_public_bytes(public_key)).hexdigest()[:16]
+
+
+def generate_keypair(passphrase: Optional[bytes] = None) -> Tuple[bytes, bytes, str]:
+    """A new Ed25519 key pair: (private PEM, public PEM, key id). Encrypts the private PEM if a passphrase is given."""
+    ed25519, serialization, _ = _crypto()
+    private = ed25519.Ed25519PrivateKey.generate()
+    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
+                  else serialization.NoEncryption())
+    private_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    public = private.public_key()
+    public_pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private_pem, public_pem, key_id(public)
+
+
+def write_keypair(out_dir: Union[str, os.PathLike], name: str = "edge-sdk", *, passphrase: Optional[bytes] = None,
+                  overwrite: bool = False) -> Dict[str, Any]:
+    """Write ``NAME.key`` (private, mode 0600) and ``NAME.pub`` into ``out_dir``; return paths and key id."""
+    out = Path(out_dir)
+    private_path, public_path = out / f"{name}.key", out / f"{name}.pub"
+    if not overwrite:
+        existing = [str(p) for p in (private_path, public_path) if p.exists()]
+        if existing:
+            raise SignatureError(
+                f"refusing to overwrite existing key file(s) {', '.join(existing)}; "
+                "pass --force to replace them (models signed with the old key will no longer verify)"
+            )
+    private_pem, public_pem, kid = generate_keypair(passphrase)
+    atomic_write_bytes(private_path, private_pem)
+    os.chmod(private_path, 0o600)
+    atomic_write_bytes(public_path, public_pem)
+    os.chmod(public_path, 0o644)  # public by design; temp files are created 0600
+    public = load_public_key(public_pem)
+    return {"private_key": str(private_path), "public_key": str(public_path), "key_id": kid,
+            "public_key_hex": raw_public_bytes(public).hex(), "encrypted": bool(passphrase)}
+
+
+# -- sign and verify ------------------------------------------------------------------------------
+
+def _resolve_manifest(model_path: Optional[Path], manifest: Any) -> Optional[Dict[str, Any]]:
+    if isinstance(manifest, dict):
+        return manifest
+    if manifest is not None:
+        return read_manifest(manifest)
+    if model_path is not None:
+        found = find_manifest(model_path)
+        if found is not None:
+            return read_manifest(found)
+    return None
+
+
+def _message(envelope: Dict[str, Any]) -> bytes:
+    body = {k: v for k, v in envelope.items() if k != "signature"}
+    return _DOMAIN_TAG + canonical_json(body)
+
+
+def sign_bytes(model_bytes: bytes, manifest: Optional[Dict[str, Any]], private_key: KeyLike, *,
+               model_file: str = "model.tflite", passphrase: Optional[bytes] = None) -> Dict[str, Any]:
+    """Return a signature envelope (a dict) for ``model_bytes`` and its ``manifest`` (or None)."""
+    private = load_private_key(private_key, passphrase)
+    public = private.public_key()
+    envelope: Dict[str, Any] = {
+        "format": SIGNATURE_FORMAT,
+        "algorithm": ALGORITHM,
+        "key_id": key_id(public),
+        "model_file": model_file,
+        "model_sha256": sha256_bytes(model_bytes),
+        "model_size": len(model_bytes),
+        "manifest_sha256": manifest_digest(manifest),
+        "signed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    envelope["signature"] = base64.b64encode(private.sign(_message(envelope))).decode("ascii")
+    return envelope
+
+
+def sign_model(model_path: Union[str, os.PathLike], private_key: KeyLike, *, manifest: Any = None,
+               out: Optional[Union[str, os.PathLike]] = None, passphrase: Optional[bytes] = None) -> Dict[str, Any]:
+    """Sign a model file (and its manifest, beside it or given) and write ``MODEL.sig`` atomically.
+
+    Returns the envelope with ``"path"`` added (not part of the file).
+    """
+    path = Path(model_path)
+    if not path.is_file():
+        raise SignatureError(f"model file not found: {path} (expected a .tflite file to sign)")
+    data = path.read_bytes()
+    resolved = _resolve_manifest(path, manifest)
+    if resolved is not None and resolved.get("sha256") not in (None, sha256_bytes(data)):
+        raise SignatureError(
+            f"refusing to sign {path}: its manifest says sha256 {resolved.get('sha256')}, "
+            f"the file is {sha256_bytes(data)}; rebuild the manifest or the model first"
+        )
+    envelope = sign_bytes(data, resolved, private_key, model_file=path.name, passphrase=passphrase)
+    target = Path(out) if out else signature_path_for(path)
+    atomic_write_text(target, json.dumps(envelope, indent=2) + "\n")
+    return {**envelope, "path": str(target)}
+
+
+def read_signature(source: Any) -> Dict[str, Any]:
+    """A signature envelope from a dict, JSON bytes/text, or a ``.sig`` file path; SignatureError if unusable."""
+    if isinstance(source, dict):
+        envelope = source
+        where = "signature"
+    else:
+        if isinstance(source, (bytes, bytearray)):
+            raw, where = bytes(source), "signature"
+        else:
+            path = Path(source)
+            where = f"signature file {path}"
+            if not path.is_file():
+                raise SignatureError(f"the model is not signed: expected a signature file at {path}")
+            try:
+                raw = path.read_bytes()
+            except OSError as exc:
+                raise SignatureError(f"cannot read {where}: {exc.strerror or exc}") from None
+        try:
+            envelope = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SignatureError(f"{where} is not valid JSON ({exc}); expected an {SIGNATURE_FORMAT} envelope") from None
+    if not isinstance(envelope, dict):
+        raise SignatureError(f"{where}: expected a JSON object, got {type(envelope).__name__}")
+    if envelope.get("format") != SIGNATURE_FORMAT:
+        raise SignatureError(f"{where}: expected format {SIGNATURE_FORMAT!r}, got {envelope.get('format')!r}")
+    if envelope.get("algorithm") != ALGORITHM:
+        raise SignatureError(f"{where}: expected algorithm {ALGORITHM!r}, got {envelope.get('algorithm')!r}")
+    missing = [k for k in ("key_id", "model_sha256", "manifest_sha256", "signature") if k not in envelope]
+    if missing:
+        raise SignatureError(f"{where} lacks field(s): {', '.join(missing)}")
+    return envelope
+
+
+def verify_envelope(envelope: Dict[str, Any], model_bytes: bytes, manifest: Optional[Dict[str, Any]],
+                    public_key: KeyLike) -> Dict[str, Any]:
+    """Check an envelope against the model bytes, the manifest and the public key; return a report dict.
+
+    Raises :class:`SignatureError` saying which check failed: the signature
+    itself (wrong key or altered envelope), the model bytes, or the manifest.
+    """
+    _, _, InvalidSignature = _crypto()
+    public = load_public_key(public_key)
+    expected_key = key_id(public)
+    try:
+        signature = base64.b64decode(str(envelope["signature"]), validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError("the signature field is not valid base64; the signature file is damaged") from None
+    try:
+        public.verify(signature, _message(envelope))
+    except InvalidSignature:
+        if envelope.get("key_id") != expected_key:
+            raise SignatureError(
+                f"signature does not verify: it was made with key {envelope.get('key_id')}, "
+                f"the public key given is {expected_key}"
+            ) from None
+        raise SignatureError(
+            f"signature does not verify with key {expected_key}: the signature file was altered or damaged"
+        ) from None
+    actual_model = sha256_bytes(model_bytes)
+    if envelope["model_sha256"] != actual_model:
+        raise SignatureError(
+            f"the model was altered after signing: the signature covers sha256 {envelope['model_sha256']}, "
+            f"the model is {actual_model} ({len(model_bytes)} bytes)"
+        )
+    actual_manifest = manifest_digest(manifest)
+    signed_manifest = envelope["manifest_sha256"]
+    if signed_manifest != actual_manifest:
+        if signed_manifest is None:
+            raise SignatureError("the model was signed without a manifest, but a manifest came with it; "
+                                 "re-sign the model together with its manifest")
+        if actual_manifest is None:
+            raise SignatureError("the signature covers a manifest, but none was found beside the model or passed in")
+        raise SignatureError(
+            f"the manifest was altered after signing: the signature covers manifest digest {signed_manifest}, "
+            f"the manifest is {actual_manifest}"
+        )
+    return {"key_id": expected_key, "model_sha256": actual_model, "manifest_sha256": actual_manifest,
+            "signed_at": envelope.get("signed_at")}
+
+
+def verify_model(model_bytes: bytes, model_path: Optional[Union[str, os.PathLike]], manifest: Any,
+                 public_key: KeyLike, signature: Any = None) -> Dict[str, Any]:
+    """Refuse an unsigned or altered model: the hook ``edge_sdk.load(..., public_key=...)`` calls.
+
+    ``signature`` is an envelope (dict, JSON bytes or path); by default
+    ``MODEL.sig`` beside ``model_path``. ``manifest`` is a dict, a path, or
+    None to use ``model.json`` beside the model if present. Returns a report
+    dict; raises :class:`SignatureError` on any failure.
+    """
+    path = Path(model_path) if model_path is not None else None
+    if signature is None:
+        if path is None:
+            raise SignatureError(
+                "the model was given as bytes, so there is no MODEL.sig beside it to check; load it from "
+                "its path, or call edge_sdk.signing.verify_model(data, None, manifest, key, signature=...) first"
+            )
+        signature = signature_path_for(path)
+    envelope = read_signature(signature)
+    try:
+        resolved = _resolve_manifest(path, manifest)
+    except ManifestError as exc:
+        raise SignatureError(f"cannot check the signature: {exc}") from None
+    return verify_envelope(envelope, model_bytes, resolved, public_key)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
