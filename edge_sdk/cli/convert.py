@@ -1,0 +1,191 @@
+"""``edge-sdk convert``: run a conversion recipe (distill, prune, quantize, export).
+
+    edge-sdk convert model.keras --recipe int8 --dataset mnist --out out/
+    edge-sdk convert --model cnn --dataset mnist --recipe distill-prune-int8 --out out/
+    edge-sdk convert saved_model/ --recipe int8 --calibration calib.npz --eval eval.npz --out out/
+
+TensorFlow is imported inside :func:`run` only (the ``convert`` extra).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable, Dict, List
+
+from edge_sdk.cli._common import print_json, require_extra
+
+# flag dest -> recipe option it overrides
+_OVERRIDES = {
+    "epochs": "train.epochs",
+    "student": "distill.student",
+    "alpha": "distill.alpha",
+    "temperature": "distill.temperature",
+    "distill_epochs": "distill.epochs",
+    "no_baseline": "distill.baseline",
+    "sparsity": "prune.target_sparsity",
+    "structured": "prune.structured",
+    "prune_epochs": "prune.epochs",
+    "mode": "quantize.mode",
+    "io": "quantize.io",
+    "calibration_samples": "quantize.calibration_samples",
+    "qat": "quantize.qat",
+    "formats": "export.formats",
+    "opset": "export.onnx_opset",
+    "latency_runs": "export.latency_runs",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``convert`` subcommand."""
+    parser = subparsers.add_parser(
+        "convert",
+        help="distill, prune, quantize and export a model with a recipe; one artifact + manifest per stage",
+        description="Run a conversion recipe on a model (.keras/.h5 file, SavedModel directory, or a "
+        "built-in zoo name trained on the fly with --dataset). Every stage writes its model and a "
+        "manifest JSON into --out, which is replaced atomically only when the whole run succeeded. "
+        "Built-in recipes: fp16, dynamic, int8, prune-int8, distill-prune-int8. "
+        "Exit codes: 0 ok, 1 a gate failed, 2 could not run.",
+    )
+    parser.add_argument("model", nargs="?", help="a .keras/.h5 file, a SavedModel directory, or a zoo name "
+                        "(cnn, cnn-student, wide-deep)")
+    parser.add_argument("--model", dest="model_opt", metavar="MODEL", help="same as the positional MODEL")
+    parser.add_argument("--recipe", required=False, help="built-in recipe name or a recipe .toml file")
+    parser.add_argument("--out", "-o", help="output directory (replaced atomically on success)")
+    parser.add_argument("--dataset", help="built-in dataset (digits, mnist, adult) or a dataset path: "
+                        "training data for zoo models, distillation, pruning, QAT; its train split "
+                        "calibrates int8 and its test split is the eval data")
+    parser.add_argument("--calibration", metavar="DATA", help="calibration data: .npy (one input) or .npz "
+                        "(one array per input name, or 'x')")
+    parser.add_argument("--eval", dest="eval_data", metavar="DATA", help="eval data: .npz with inputs and labels 'y'")
+    parser.add_argument("--train", dest="train_data", metavar="DATA", help="training data for fine-tuning stages: "
+                        ".npz with inputs and labels 'y'")
+    parser.add_argument("--json", action="store_true", help="print the run summary as JSON instead of a table")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--list-recipes", action="store_true", help="list the built-in recipes and exit")
+    group = parser.add_argument_group("recipe overrides (each flag overrides one recipe value)")
+    group.add_argument("--epochs", type=int, help="train.epochs: epochs for a zoo model trained on the fly")
+    group.add_argument("--student", help="distill.student: zoo name or tf_keras file")
+    group.add_argument("--alpha", type=float, help="distill.alpha: weight of the hard-label loss")
+    group.add_argument("--temperature", type=float, help="distill.temperature")
+    group.add_argument("--distill-epochs", type=int, help="distill.epochs")
+    group.add_argument("--no-baseline", action="store_const", const=False, default=None,
+                       help="distill.baseline=false: skip training the student without distillation")
+    group.add_argument("--sparsity", type=float, help="prune.target_sparsity, strictly between 0 and 1")
+    group.add_argument("--structured", choices=("none", "2:4"), help="prune.structured")
+    group.add_argument("--prune-epochs", type=int, help="prune.epochs")
+    group.add_argument("--mode", choices=("dynamic", "float16", "int8"), help="quantize.mode")
+    group.add_argument("--io", choices=("int8", "float32"), help="quantize.io: int8 or float input/output")
+    group.add_argument("--calibration-samples", type=int, help="quantize.calibration_samples")
+    group.add_argument("--qat", action="store_const", const=True, default=None, help="quantize.qat=true")
+    group.add_argument("--formats", help="export.formats, comma separated: tflite,savedmodel,keras,onnx")
+    group.add_argument("--opset", type=int, help="export.onnx_opset (17 or newer)")
+    group.add_argument("--latency-runs", type=int, help="export.latency_runs for the quick latency column")
+    group.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override any recipe value, e.g. --set prune.frequency=50 (repeatable)")
+    parser.set_defaults(func=run)
+
+
+def gate_hooks(args: argparse.Namespace) -> List[Callable[[Any], None]]:
+    """Checks run on the finished artifacts before they are promoted into --out.
+
+    Each hook takes the ``PipelineResult`` and raises an ``EdgeSdkError`` to stop
+    promotion. Quality gates (``converters.gate``, issue 5) register here.
+    """
+    return []
+
+
+def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
+    from converters.recipe import parse_override
+
+    overrides: Dict[str, Any] = {}
+    for dest, dotted in _OVERRIDES.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            overrides[dotted] = value
+    for text in args.set:
+        section, key, value = parse_override(text)
+        overrides[f"{section}.{key}"] = value
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the recipe, print the table (or JSON), return the exit code."""
+    from edge_sdk.errors import EdgeSdkError
+
+    require_extra("convert", "convert")
+    from converters import recipe as recipes
+    from converters.errors import ConversionError, RecipeError
+
+    if args.list_recipes:
+        from edge_sdk.report import format_table
+
+        rows = []
+        for name in recipes.builtin_names():
+            r = recipes.load(name)
+            rows.append([name, " -> ".join(r.stages), r.description])
+        print(format_table(rows, ["recipe", "stages", "description"]))
+        return 0
+    model = args.model_opt or args.model
+    if args.model_opt and args.model and args.model_opt != args.model:
+        raise RecipeError(f"MODEL given twice: positional {args.model!r} and --model {args.model_opt!r}")
+    missing = [flag for flag, value in (("MODEL", model), ("--recipe", args.recipe), ("--out", args.out)) if not value]
+    if missing:
+        raise RecipeError(f"convert needs {', '.join(missing)}; e.g. edge-sdk convert model.keras --recipe int8 "
+                          f"--dataset mnist --out out/")
+    recipe = recipes.with_overrides(recipes.load(args.recipe), _overrides(args))
+
+    from converters import pipeline
+
+    try:
+        result = pipeline.run(
+            recipe, model, args.out, dataset=args.dataset, calibration=args.calibration,
+            eval_data=args.eval_data, train_data=args.train_data, progress=not args.quiet,
+            before_promote=gate_hooks(args), seed=args.seed,
+        )
+    except EdgeSdkError:
+        raise
+    except MemoryError:
+        raise ConversionError("conversion ran out of memory; try a smaller model or fewer calibration samples") from None
+    except Exception as exc:  # noqa: BLE001 - never let a TensorFlow traceback reach the user
+        first = (str(exc).strip().splitlines() or [""])[0][:400]
+        raise ConversionError(f"conversion failed in TensorFlow: {type(exc).__name__}: {first}") from None
+    if args.json:
+        print_json(result.summary())
+    else:
+        print(result.table())
+        for line in _comparison_lines(result.comparisons):
+            print(line)
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"\nwrote {len(result.artifacts)} artifacts with manifests to {result.out} "
+              f"in {result.seconds:.0f}s (summary.json)")
+    return 0
+
+
+def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
+    lines = []
+    d = comparisons.get("distill")
+    if d:
+        line = (f"distill: student {d['student_params']:,} params ({d['param_ratio']:.2f}x teacher), "
+                f"accuracy {_pct(d.get('student_accuracy'))} vs teacher {_pct(d.get('teacher_accuracy'))}")
+        if d.get("baseline_accuracy") is not None:
+            line += f"; same student without distillation {_pct(d['baseline_accuracy'])}"
+        lines.append(line)
+    p = comparisons.get("prune")
+    if p:
+        line = f"prune: {p['overall_sparsity']:.1%} of prunable weights are zero"
+        if "gzip_ratio_vs_dense_float32" in p:
+            line += f"; pruned+quantized gzip is {p['gzip_ratio_vs_dense_float32']:.3f}x the dense float32 gzip"
+        lines.append(line)
+    q = comparisons.get("quantize")
+    if q and "input_size_ratio" in q:
+        line = f"quantize: {q['mode']} file is {q['input_size_ratio']:.3f}x float32"
+        if q.get("input_accuracy_drop_points") is not None:
+            line += f", accuracy drop {q['input_accuracy_drop_points']:.2f} points vs the float model"
+        lines.append(line)
+    return [""] + lines if lines else []
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
