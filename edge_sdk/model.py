@@ -163,6 +163,16 @@ def _quantization_from_details(details: Mapping[str, Any]) -> Optional[Quantizat
 def _spec_from_details(name: str, details: Mapping[str, Any]) -> TensorSpec:
     signature = details.get("shape_signature")
     shape = details["shape"] if signature is None or len(signature) == 0 else signature
+    # A corrupt file can declare a shape_signature that disagrees with the tensor's real shape
+    # (found by tools/fuzz_tflite.py: [?,8,8,268435456] over a [1,8,8,1] tensor); callers size
+    # their inputs from the spec, so refuse it here rather than advertise an absurd shape.
+    if shape is not details["shape"] and (
+            len(shape) != len(details["shape"])
+            or any(int(s) >= 0 and int(s) != int(d) for s, d in zip(shape, details["shape"]))):
+        raise ValueError(
+            f"tensor {name!r} declares shape_signature {[int(d) for d in shape]}, inconsistent with "
+            f"its shape {[int(d) for d in details['shape']]}"
+        )
     dims = tuple(None if int(d) < 0 else int(d) for d in shape)
     return TensorSpec(name, dims, np.dtype(details["dtype"]), _quantization_from_details(details))
 
