@@ -277,6 +277,7 @@ class Model:
     # -- construction -------------------------------------------------------------------------
     def _build_interpreter(self) -> None:
         where = str(self.path) if self.path else "model bytes"
+        _check_root_has_subgraphs(self._data, where)
         try:
             self._interpreter = self._backend.interpreter_class(
                 model_content=self._data, num_threads=self.num_threads
@@ -581,6 +582,27 @@ class Model:
             raise CorruptModelError(
                 f"the interpreter failed to run signature {sig.key!r}: {_first_line(exc)}"
             ) from None
+
+
+def _check_root_has_subgraphs(data: bytes, where: str) -> None:
+    """Refuse a flatbuffer whose root Model table lacks the ``subgraphs`` field.
+
+    The flatbuffer verifier accepts such a file and LiteRT 2.3.0's InterpreterBuilder then
+    dereferences the missing vector and dies with SIGSEGV (found by tools/fuzz_tflite.py).
+    Read by hand, without the schema module, so it costs microseconds.
+    """
+    n = len(data)
+    root = int.from_bytes(data[0:4], "little")
+    vtable = root - int.from_bytes(data[root:root + 4], "little", signed=True) if root + 4 <= n else -1
+    if not 0 <= vtable <= n - 4:
+        raise CorruptModelError(f"{where} is not a valid TFLite flatbuffer: its root table offset points outside the file")
+    vtable_size = int.from_bytes(data[vtable:vtable + 2], "little")
+    field = vtable + 8  # vtable header (4 bytes) + 2 bytes per field; subgraphs is field 2 of Model
+    if vtable_size < 10 or field + 2 > n or int.from_bytes(data[field:field + 2], "little") == 0:
+        raise CorruptModelError(
+            f"{where} has no subgraphs: expected a TFLite model with at least one subgraph "
+            "(the root table lacks the field; a corrupt or truncated file)"
+        )
 
 
 def _first_line(exc: BaseException) -> str:
