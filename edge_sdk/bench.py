@@ -1,0 +1,743 @@
+"""The latency benchmark engine behind ``edge-sdk bench``; needs only numpy and the LiteRT runtime.
+
+    from edge_sdk import bench
+    doc = bench.run_benchmark(["float.tflite", "int8.tflite"], bench.BenchOptions(runs=200, threads=(1, 2)))
+    print(bench.format_results(doc))
+
+What is timed: one ``Model.predict_all(inputs, raw=True)`` call through the
+edge-sdk runtime, with inputs already in each input's storage dtype (float data
+for an int8 input is quantized once, before timing). That is set-tensor, invoke
+and read-outputs, the cost an app pays per call; the float<->int8 conversion
+cost is measured separately in ``benchmarks/test_bench_runtime.py``.
+
+Several models run interleaved: every round times a short block of calls on
+each model in turn, so thermal drift or a noisy neighbour hits all of them
+alike, and ratios against the first model are fair.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from edge_sdk.errors import EdgeSdkError, InputError
+
+RESULTS_FORMAT = "edge-sdk-bench/1"
+DEFAULT_RUNS = 100
+DEFAULT_WARMUP = 10
+#: Timed calls per model per interleaving round: long enough to keep caches warm, short enough to interleave.
+BLOCK = 10
+#: Distinct input batches cycled through, so the timings do not rest on one lucky input.
+INPUT_VARIANTS = 8
+TIMED_CALL = "Model.predict_all(inputs in storage dtype, raw=True)"
+
+PROFILING_UNAVAILABLE = (
+    "per-operator profiling is not exposed by the {backend} Python API (its Interpreter has no profiler "
+    "hook), so no per-operator times are reported; for a per-operator breakdown run TensorFlow's native "
+    "benchmark_model binary with --enable_op_profiling=true"
+)
+
+
+class BenchOptionError(EdgeSdkError, ValueError):
+    """Benchmark options that cannot work (0 runs, negative threads, a batch a model cannot take)."""
+
+
+class BenchFormatError(EdgeSdkError, ValueError):
+    """A results file that is not a readable edge-sdk bench results file."""
+
+
+@dataclass
+class BenchOptions:
+    """How to benchmark: warm-up, runs or duration, thread counts, batch, inputs, backend."""
+
+    warmup: int = DEFAULT_WARMUP
+    runs: Optional[int] = None
+    duration: Optional[float] = None
+    threads: Tuple[int, ...] = (1,)
+    batch: Optional[int] = None
+    input_path: Optional[str] = None
+    backend: Optional[str] = None
+    seed: int = 0
+    verify: bool = True
+    keep_samples: bool = True
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raise :class:`BenchOptionError` naming the first impossible option."""
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise BenchOptionError(f"warm-up runs must be an integer >= 0, got {self.warmup!r}")
+        if self.runs is not None and self.duration is not None:
+            raise BenchOptionError("give either a number of runs or a duration, not both")
+        if self.runs is not None and (isinstance(self.runs, bool) or not isinstance(self.runs, int) or self.runs < 1):
+            raise BenchOptionError(f"runs must be an integer >= 1, got {self.runs!r}")
+        if self.duration is not None:
+            if not isinstance(self.duration, (int, float)) or not math.isfinite(self.duration) or self.duration <= 0:
+                raise BenchOptionError(f"duration must be a positive number of seconds, got {self.duration!r}")
+        if not self.threads:
+            raise BenchOptionError("threads must list at least one thread count, got none")
+        for count in self.threads:
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise BenchOptionError(f"thread counts must be integers >= 1, got {count!r} in {list(self.threads)}")
+        if self.batch is not None and (isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1):
+            raise BenchOptionError(f"batch must be an integer >= 1, got {self.batch!r}")
+
+    @property
+    def planned_runs(self) -> Optional[int]:
+        """Timed runs per model and thread count, or ``None`` when a duration governs."""
+        if self.duration is not None:
+            return None
+        return self.runs if self.runs is not None else DEFAULT_RUNS
+
+
+def parse_threads(text: str) -> Tuple[int, ...]:
+    """``"1,2,4"`` -> ``(1, 2, 4)``; raise :class:`BenchOptionError` on anything else."""
+    counts = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            value = int(part)
+        except ValueError:
+            raise BenchOptionError(
+                f"--threads expects comma-separated positive integers such as 1,2,4; got {text!r}"
+            ) from None
+        if value < 1:
+            raise BenchOptionError(f"--threads expects thread counts >= 1; got {value} in {text!r}")
+        counts.append(value)
+    return tuple(dict.fromkeys(counts))
+
+
+# -- memory --------------------------------------------------------------------------------------
+
+def rss_mb() -> Tuple[Optional[float], Optional[float]]:
+    """(current RSS, peak RSS) of this process in MiB, from /proc/self/status or ``resource``."""
+    current = peak = None
+    try:
+        with open("/proc/self/status", "r", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    current = int(line.split()[1]) / 1024.0
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    if peak is None:
+        try:
+            import resource
+            import sys
+
+            maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            peak = maxrss / (1024.0 * 1024.0) if sys.platform == "darwin" else maxrss / 1024.0
+        except (ImportError, OSError):
+            pass
+    return current, peak
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+def latency_stats(samples_ns: Sequence[int]) -> Dict[str, float]:
+    """Mean, median, p90, p99, min, max and standard deviation, in microseconds."""
+    us = np.asarray(samples_ns, dtype=np.float64) / 1000.0
+    if us.size == 0:
+        raise ValueError("no samples")
+    return {
+        "mean": float(us.mean()),
+        "median": float(np.median(us)),
+        "p90": float(np.percentile(us, 90)),
+        "p99": float(np.percentile(us, 99)),
+        "min": float(us.min()),
+        "max": float(us.max()),
+        "std": float(us.std(ddof=1)) if us.size > 1 else 0.0,
+    }
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+def load_input_file(path: Union[str, os.PathLike]) -> Dict[str, np.ndarray]:
+    """Read ``--input``: a .npy (one array) or a .npz; returns ``{key: array}`` (a .npy's key is ``""``)."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"input file not found: {file} (expected a .npy or .npz file)")
+    try:
+        loaded = np.load(file, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{file} is not a readable .npy/.npz file: {exc}") from None
+    if isinstance(loaded, np.ndarray):
+        return {"": loaded}
+    with loaded:
+        return {key: loaded[key] for key in loaded.files}
+
+
+def _match_input_arrays(data: Mapping[str, np.ndarray], specs: Sequence[Any], source: str) -> List[np.ndarray]:
+    names = [s.name for s in specs]
+    keys = list(data)
+    if keys == [""] or (len(keys) == 1 and len(names) == 1):
+        if len(names) != 1:
+            raise InputError(
+                f"{source} holds one array but the model has {len(names)} inputs {names}; "
+                "give a .npz with one array per input name"
+            )
+        return [data[keys[0]]]
+    if set(names) <= set(keys):
+        return [data[n] for n in names]
+    if len(keys) == len(names) and all(f"arr_{i}" in data for i in range(len(names))):
+        return [data[f"arr_{i}"] for i in range(len(names))]
+    raise InputError(
+        f"{source} has arrays {keys}; expected one per model input, named {names} (or arr_0.. in input order)"
+    )
+
+
+def _random_values(spec: Any, shape: Tuple[int, ...], rng: np.random.Generator,
+                   calibration: Optional[Mapping[str, Any]], preprocessing: Optional[Mapping[str, Any]]) -> Tuple[np.ndarray, str]:
+    """Random data in ``spec``'s valid range, in its storage dtype, and a note saying which range."""
+    dtype = np.dtype(spec.dtype)
+    stats = (calibration or {}).get(spec.name) if isinstance(calibration, Mapping) else None
+    low = high = None
+    note = ""
+    if isinstance(stats, Mapping) and stats.get("min") is not None and stats.get("max") is not None:
+        low, high = float(stats["min"]), float(stats["max"])
+        note = f"uniform in the manifest's calibration range [{low:.4g}, {high:.4g}]"
+    elif dtype.kind == "f" and isinstance(preprocessing, Mapping) and "scale" in preprocessing:
+        scale, offset = float(preprocessing["scale"]), float(preprocessing.get("offset", 0.0))
+        low, high = sorted((offset, 255.0 * scale + offset))
+        note = f"uniform in the manifest's preprocessed pixel range [{low:.4g}, {high:.4g}]"
+    if spec.quantization is not None and dtype.kind in "iu":
+        from edge_sdk import quant
+
+        info = np.iinfo(dtype)
+        if low is None:
+            return rng.integers(info.min, int(info.max) + 1, size=shape, dtype=dtype), \
+                f"uniform over {dtype.name}'s range (quantized input)"
+        q = spec.quantization
+        real = rng.uniform(low, high, size=shape).astype(np.float32)
+        return quant.quantize(real, q.scale, q.zero_point, dtype, getattr(q, "axis", None), name=spec.name), note
+    if dtype.kind == "f":
+        if low is None:
+            low, high = 0.0, 1.0
+            note = "uniform in [0, 1] (no calibration range or preprocessing in a manifest)"
+        return rng.uniform(low, high, size=shape).astype(dtype), note
+    if dtype.kind in "iu":
+        if low is not None:
+            return rng.integers(int(math.floor(low)), int(math.floor(high)) + 1, size=shape).astype(dtype), note
+        # An integer input that is not quantized is usually an index (a category id); 0 is always valid.
+        return np.zeros(shape, dtype=dtype), "zeros (integer index input with no calibration range in a manifest)"
+    if dtype.kind == "b":
+        return rng.integers(0, 2, size=shape).astype(bool), "random booleans"
+    raise BenchOptionError(f"input {spec.name!r} has dtype {dtype.name}; random data of that dtype is not "
+                           "supported, give real data with --input")
+
+
+def _to_storage_dtype(arr: np.ndarray, spec: Any) -> np.ndarray:
+    """Convert user data to the input's storage dtype once, so timing excludes conversion."""
+    dtype = np.dtype(spec.dtype)
+    if arr.dtype == dtype:
+        return np.ascontiguousarray(arr)
+    if spec.quantization is not None and dtype.kind in "iu" and arr.dtype.kind == "f":
+        from edge_sdk import quant
+
+        q = spec.quantization
+        return quant.quantize(arr, q.scale, q.zero_point, dtype, getattr(q, "axis", None), name=spec.name)
+    if dtype.kind == "f" and arr.dtype.kind in "fiub":
+        return np.ascontiguousarray(arr.astype(dtype))
+    return arr  # the Model checks and converts (or rejects with a clear error) on the first call
+
+
+def resolve_batch(specs: Sequence[Any], requested: Optional[int], label: str) -> int:
+    """The batch to run: ``requested`` where the model's batch dimension allows it, else a clear error."""
+    fixed = {s.shape[0] for s in specs if len(s.shape) > 0 and s.shape[0] is not None}
+    dynamic = any(len(s.shape) > 0 and s.shape[0] is None for s in specs)
+    if requested is None:
+        return next(iter(fixed)) if fixed and not dynamic else 1
+    if fixed and requested not in fixed:
+        shapes = ", ".join(f"{s.name} {list(('?' if d is None else d) for d in s.shape)}" for s in specs)
+        raise BenchOptionError(
+            f"{label}: --batch {requested} is impossible; the model fixes its batch dimension ({shapes}). "
+            f"Drop --batch, or convert the model with a dynamic batch dimension"
+        )
+    return requested
+
+
+def build_feeds(model: Any, batch: int, data: Optional[Mapping[str, np.ndarray]], source: str,
+                seed: int) -> Tuple[List[List[np.ndarray]], str]:
+    """The input batches to cycle through (each a list in input order) and a note on where they came from."""
+    specs = model.inputs
+    if data is not None:
+        arrays = _match_input_arrays(data, specs, source)
+        rows = {a.shape[0] if a.ndim else 1 for a in arrays}
+        if len(rows) != 1:
+            raise InputError(f"{source}: the arrays have different numbers of rows {sorted(rows)}; "
+                             "expected the same number of rows for every input")
+        n = rows.pop()
+        if n < batch:
+            raise InputError(f"{source} has {n} row(s); batch {batch} needs at least {batch}")
+        arrays = [_to_storage_dtype(a, s) for a, s in zip(arrays, specs)]
+        count = max(1, min(INPUT_VARIANTS * 4, n // batch))
+        feeds = [[a[i * batch:(i + 1) * batch] for a in arrays] for i in range(count)]
+        return feeds, f"{source}: {count} batch(es) of {batch} real row(s), cycled"
+    rng = np.random.default_rng(seed)
+    manifest = getattr(model, "manifest", None) or {}
+    feeds: List[List[np.ndarray]] = []
+    notes: Dict[str, str] = {}
+    for _ in range(INPUT_VARIANTS):
+        feed = []
+        for spec in specs:
+            dims = list(spec.shape)
+            if dims and dims[0] is None:
+                dims[0] = batch
+            elif dims and dims[0] == 1 and batch == 1:
+                pass
+            if any(d is None for d in dims):
+                raise BenchOptionError(
+                    f"input {spec.name!r} has dynamic dimensions {spec.shape} beyond the batch; random data "
+                    "cannot guess their size, give real data with --input"
+                )
+            values, note = _random_values(spec, tuple(dims), rng, manifest.get("calibration"),
+                                          manifest.get("preprocessing"))
+            notes[spec.name] = note
+            feed.append(values)
+        feeds.append(feed)
+    return feeds, "random: " + "; ".join(f"{k}: {v}" for k, v in notes.items())
+
+
+# -- running -------------------------------------------------------------------------------------
+
+@dataclass
+class _Subject:
+    """One model at one thread count while the benchmark runs."""
+
+    label: str
+    path: str
+    threads: int
+    result: Dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+    feeds: List[List[np.ndarray]] = field(default_factory=list)
+    samples: List[int] = field(default_factory=list)
+    cursor: int = 0
+    failed: bool = False
+
+    def fail(self, exc: BaseException, stage: str) -> None:
+        self.failed = True
+        self.model = None
+        self.feeds = []
+        self.result["status"] = "failed"
+        self.result["error"] = f"{stage}: {_describe_error(exc)}"
+
+
+def _describe_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, EdgeSdkError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def model_labels(paths: Sequence[str]) -> List[str]:
+    """Short unique labels: file names, or parent/name where names collide."""
+    names = [Path(p).name for p in paths]
+    labels = []
+    for path, name in zip(paths, names):
+        if names.count(name) > 1:
+            name = f"{Path(path).parent.name}/{name}"
+        labels.append(name)
+    seen: Dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return out
+
+
+def _prepare(subject: _Subject, options: BenchOptions, data: Optional[Mapping[str, np.ndarray]]) -> None:
+    import edge_sdk
+
+    res = subject.result
+    res.update({"label": subject.label, "path": subject.path, "threads": subject.threads, "status": "ok",
+                "error": None})
+    try:
+        res["file_size_bytes"] = os.path.getsize(subject.path)
+    except OSError:
+        res["file_size_bytes"] = None
+    gc.collect()
+    rss_before, _ = rss_mb()
+    try:
+        t0 = time.perf_counter_ns()
+        model = edge_sdk.load(subject.path, backend=options.backend, num_threads=subject.threads,
+                              verify=options.verify)
+        res["load_ms"] = (time.perf_counter_ns() - t0) / 1e6
+    except Exception as exc:  # noqa: BLE001 - any load failure marks this model failed; the others run on
+        subject.fail(exc, "load")
+        return
+    res["backend"] = {"name": model.backend, "version": getattr(model, "backend_version", None)}
+    res["kind"] = (model.manifest or {}).get("kind") if getattr(model, "manifest", None) else None
+    res["inputs"] = [s.to_dict() for s in model.inputs]
+    try:
+        batch = resolve_batch(model.inputs, options.batch, subject.label)
+        res["batch"] = batch
+        feeds, note = build_feeds(model, batch, data, str(options.input_path), options.seed)
+        res["input_source"] = note
+        t0 = time.perf_counter_ns()
+        model.predict_all(feeds[0], raw=True)
+        res["first_inference_ms"] = (time.perf_counter_ns() - t0) / 1e6
+        for i in range(options.warmup):
+            model.predict_all(feeds[(i + 1) % len(feeds)], raw=True)
+    except Exception as exc:  # noqa: BLE001
+        subject.fail(exc, "first inference" if "batch" in res else "options")
+        return
+    rss_after, _ = rss_mb()
+    res["warmup_runs"] = options.warmup
+    res["rss_before_mb"] = rss_before
+    res["rss_after_mb"] = rss_after
+    res["rss_added_mb"] = (rss_after - rss_before) if rss_before is not None and rss_after is not None else None
+    subject.model = model
+    subject.feeds = feeds
+
+
+def _timed_block(subject: _Subject, count: int) -> int:
+    """Time ``count`` calls on ``subject``; return the nanoseconds spent in timed calls."""
+    model = subject.model
+    feeds = subject.feeds
+    n_feeds = len(feeds)
+    predict = model.predict_all
+    samples = subject.samples
+    clock = time.perf_counter_ns
+    spent = 0
+    cursor = subject.cursor
+    for _ in range(count):
+        feed = feeds[cursor % n_feeds]
+        cursor += 1
+        t0 = clock()
+        predict(feed, raw=True)
+        elapsed = clock() - t0
+        samples.append(elapsed)
+        spent += elapsed
+    subject.cursor = cursor
+    return spent
+
+
+def _run_interleaved(subjects: List[_Subject], options: BenchOptions, bar: Optional[Callable[[int], None]]) -> None:
+    live = [s for s in subjects if not s.failed]
+    planned = options.planned_runs
+    deadline = None if planned is not None else time.perf_counter() + options.duration * max(1, len(live))
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection inside a timed call would be charged to whichever model was running
+    try:
+        while live:
+            for subject in list(live):
+                count = BLOCK if planned is None else min(BLOCK, planned - len(subject.samples))
+                try:
+                    _timed_block(subject, count)
+                except Exception as exc:  # noqa: BLE001
+                    subject.fail(exc, f"run {len(subject.samples) + 1}")
+                    live.remove(subject)
+                    continue
+                if bar:
+                    bar(count)
+            if planned is not None:
+                live = [s for s in live if len(s.samples) < planned]
+            elif time.perf_counter() >= deadline:
+                break
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _finish(subject: _Subject, options: BenchOptions) -> None:
+    res = subject.result
+    if subject.failed or not subject.samples:
+        if not subject.failed:
+            res["status"] = "failed"
+            res["error"] = "no timed runs completed"
+        return
+    stats = latency_stats(subject.samples)
+    res["runs"] = len(subject.samples)
+    res["latency_us"] = stats
+    batch = res.get("batch", 1)
+    res["throughput"] = {
+        "inferences_per_s": 1e6 / stats["mean"] if stats["mean"] > 0 else None,
+        "samples_per_s": batch * 1e6 / stats["mean"] if stats["mean"] > 0 else None,
+    }
+    _, peak = rss_mb()
+    res["process_peak_rss_mb"] = peak
+    if options.keep_samples:
+        res["samples_us"] = [round(ns / 1000.0, 3) for ns in subject.samples]
+
+
+def _add_ratios(results: List[Dict[str, Any]], first_label: str) -> None:
+    by_threads: Dict[int, Optional[float]] = {}
+    for res in results:
+        if res["label"] == first_label:
+            by_threads[res["threads"]] = res.get("latency_us", {}).get("median") if res["status"] == "ok" else None
+    for res in results:
+        base = by_threads.get(res["threads"])
+        median = res.get("latency_us", {}).get("median") if res["status"] == "ok" else None
+        res["ratio_vs_first"] = (median / base) if base and median is not None else None
+
+
+def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optional[BenchOptions] = None) -> Dict[str, Any]:
+    """Benchmark each model at each thread count, interleaved; return the results document.
+
+    A model that fails to load or run is recorded with ``status: failed`` and
+    its error; the others still run. Raises :class:`BenchOptionError` only for
+    options that no model could satisfy (0 runs, thread count 0, ...).
+    """
+    from edge_sdk import sysinfo
+
+    options = options or BenchOptions()
+    options.validate()
+    if not model_paths:
+        raise BenchOptionError("give at least one model to benchmark")
+    paths = [str(p) for p in model_paths]
+    labels = model_labels(paths)
+    data = load_input_file(options.input_path) if options.input_path else None
+    started = time.time()
+    results: List[Dict[str, Any]] = []
+    planned = options.planned_runs
+    total = None if planned is None else planned * len(paths) * len(options.threads)
+    # Import the interpreter library before any timing, so the first model's load time is not charged
+    # with it; an unknown or missing backend still fails per model below, with its own message.
+    try:
+        from edge_sdk.backends import get_backend
+
+        get_backend(options.backend)
+    except EdgeSdkError:
+        pass
+    bar, close = _progress(total, options.progress)
+    try:
+        for threads in options.threads:
+            subjects = [_Subject(label, path, threads) for label, path in zip(labels, paths)]
+            for subject in subjects:
+                _prepare(subject, options, data)
+            _run_interleaved(subjects, options, bar)
+            for subject in subjects:
+                _finish(subject, options)
+                results.append(subject.result)
+            del subjects
+            gc.collect()
+    finally:
+        close()
+    _add_ratios(results, labels[0])
+    backend_name = next((r["backend"]["name"] for r in results if r.get("backend")), options.backend or "litert")
+    _, peak = rss_mb()
+    opts = asdict(options)
+    opts.pop("progress", None)
+    opts["threads"] = list(options.threads)
+    opts["runs"] = planned
+    opts["block"] = BLOCK
+    opts["timed_call"] = TIMED_CALL
+    return {
+        "format": RESULTS_FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "wall_time_s": time.time() - started,
+        "device": sysinfo.describe(options.backend),
+        "options": opts,
+        "models": [{"label": label, "path": path} for label, path in zip(labels, paths)],
+        "results": results,
+        "process_peak_rss_mb": peak,
+        "profiling": {"available": False, "reason": PROFILING_UNAVAILABLE.format(backend=backend_name)},
+    }
+
+
+def _progress(total: Optional[int], enabled: bool):
+    if not enabled:
+        return None, lambda: None
+    try:
+        import sys
+
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None, lambda: None
+    bar = tqdm(total=total, desc="bench", unit="run", file=sys.stderr, leave=False)
+    return bar.update, bar.close
+
+
+# -- reporting -----------------------------------------------------------------------------------
+
+RESULT_HEADERS = ("model", "thr", "batch", "median us", "mean us", "p90 us", "p99 us", "min us", "max us",
+                  "std us", "inf/s", "load ms", "first ms", "RSS+ MB", "size KB", "x first", "status")
+
+
+def result_rows(doc: Mapping[str, Any]) -> List[List[Any]]:
+    """Rows for :data:`RESULT_HEADERS`, one per model and thread count."""
+    rows = []
+    for res in doc.get("results", []):
+        lat = res.get("latency_us") or {}
+        size = res.get("file_size_bytes")
+        ratio = res.get("ratio_vs_first")
+        status = res.get("status", "?")
+        if status != "ok":
+            status = "FAILED (below)"
+        rows.append([
+            res.get("label"), res.get("threads"), res.get("batch"), lat.get("median"), lat.get("mean"),
+            lat.get("p90"), lat.get("p99"), lat.get("min"), lat.get("max"), lat.get("std"),
+            (res.get("throughput") or {}).get("inferences_per_s"), res.get("load_ms"),
+            res.get("first_inference_ms"), res.get("rss_added_mb"),
+            size / 1024.0 if isinstance(size, (int, float)) else None,
+            f"{ratio:.2f}x" if isinstance(ratio, (int, float)) else None, status,
+        ])
+    return rows
+
+
+def format_results(doc: Mapping[str, Any]) -> str:
+    """The results as a readable table, with the device and the profiling note."""
+    from edge_sdk.report import format_table
+    from edge_sdk.sysinfo import summary_line
+
+    lines = [f"device: {summary_line(doc.get('device') or {})}"]
+    opts = doc.get("options") or {}
+    how = f"{opts.get('runs')} runs" if opts.get("runs") else f"{opts.get('duration')} s per model"
+    lines.append(f"timed: {opts.get('timed_call', TIMED_CALL)}; {opts.get('warmup')} warm-up, {how}, "
+                 f"interleaved in blocks of {opts.get('block', BLOCK)}")
+    lines.append(format_table(result_rows(doc), RESULT_HEADERS))
+    for res in doc.get("results", []):
+        if res.get("status") != "ok":
+            lines.append(f"FAILED {res.get('label')} (threads {res.get('threads')}): {res.get('error')}")
+    peak = doc.get("process_peak_rss_mb")
+    if peak is not None:
+        lines.append(f"process peak RSS: {peak:.1f} MB")
+    prof = doc.get("profiling") or {}
+    if not prof.get("available"):
+        lines.append(f"note: {prof.get('reason')}")
+    return "\n".join(lines)
+
+
+# -- compare ---------------------------------------------------------------------------------------
+
+#: Fields a current results file has; compare names the ones an older file lacks.
+TOP_LEVEL_FIELDS = ("format", "created", "device", "options", "results")
+DEVICE_FIELDS = ("cpu_model", "machine", "cores", "os", "python", "backend")
+RESULT_FIELDS = ("label", "threads", "batch", "status", "runs", "latency_us.median", "latency_us.mean",
+                 "latency_us.p90", "latency_us.p99", "latency_us.min", "latency_us.max", "latency_us.std",
+                 "throughput.inferences_per_s", "load_ms", "first_inference_ms", "rss_added_mb",
+                 "process_peak_rss_mb", "file_size_bytes", "ratio_vs_first")
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(obj, Mapping) or part not in obj:
+            return _MISSING
+        obj = obj[part]
+    return obj
+
+
+_MISSING = object()
+
+
+def read_results(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """Read a results JSON; raise :class:`BenchFormatError` if it is not one."""
+    import json
+
+    file = Path(path)
+    if not file.is_file():
+        raise BenchFormatError(f"results file not found: {file} (expected a JSON file from edge-sdk bench --json)")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BenchFormatError(f"{file} is not JSON ({exc}); expected a file from edge-sdk bench --json") from None
+    if not isinstance(doc, dict):
+        raise BenchFormatError(f"{file} holds a JSON {type(doc).__name__}; expected an object from edge-sdk bench --json")
+    if not isinstance(doc.get("results"), list):
+        raise BenchFormatError(
+            f"{file} has no 'results' list (top-level keys: {sorted(doc)}); expected a file from edge-sdk bench --json "
+            f"(format {RESULTS_FORMAT})"
+        )
+    return doc
+
+
+def missing_fields(doc: Mapping[str, Any]) -> List[str]:
+    """The fields of the current format that ``doc`` lacks, as dotted paths (``results[].rss_added_mb``)."""
+    missing = [f for f in TOP_LEVEL_FIELDS if f not in doc]
+    device = doc.get("device")
+    if isinstance(device, Mapping):
+        missing += [f"device.{f}" for f in DEVICE_FIELDS if f not in device]
+    results = [r for r in doc.get("results", []) if isinstance(r, Mapping)]
+    ok = [r for r in results if r.get("status", "ok") == "ok"] or results
+    for name in RESULT_FIELDS:
+        if ok and any(_get(r, name) is _MISSING for r in ok):
+            missing.append(f"results[].{name}")
+    return missing
+
+
+def compare_results(paths: Sequence[Union[str, os.PathLike]]) -> Dict[str, Any]:
+    """Line up several results files by (model, threads, batch) with median ratios against the first file."""
+    if len(paths) < 2:
+        raise BenchOptionError(f"compare needs at least two results files, got {len(paths)}")
+    docs = [read_results(p) for p in paths]
+    files = []
+    for path, doc in zip(paths, docs):
+        fmt = doc.get("format")
+        files.append({
+            "path": str(path),
+            "format": fmt,
+            "device": sysinfo_summary(doc.get("device")),
+            "created": doc.get("created"),
+            "missing_fields": missing_fields(doc),
+            "older_format": fmt != RESULTS_FORMAT,
+        })
+    keys: List[Tuple[Any, Any, Any]] = []
+    tables: List[Dict[Tuple[Any, Any, Any], Mapping[str, Any]]] = []
+    for doc in docs:
+        table = {}
+        for res in doc["results"]:
+            if not isinstance(res, Mapping):
+                continue
+            key = (res.get("label") or Path(str(res.get("path", "?"))).name, res.get("threads"), res.get("batch"))
+            table[key] = res
+            if key not in keys:
+                keys.append(key)
+        tables.append(table)
+    rows = []
+    for key in keys:
+        medians = []
+        for table in tables:
+            res = table.get(key)
+            median = _get(res, "latency_us.median") if res is not None else _MISSING
+            ok = res is not None and res.get("status", "ok") == "ok" and isinstance(median, (int, float))
+            medians.append(float(median) if ok else None)
+        base = medians[0]
+        rows.append({
+            "model": key[0], "threads": key[1], "batch": key[2], "median_us": medians,
+            "ratio_vs_first_file": [(m / base) if (m is not None and base) else None for m in medians],
+        })
+    comparable = any(r["median_us"][0] is not None and any(m is not None for m in r["median_us"][1:]) for r in rows)
+    if not comparable:
+        lacking = [f"{f['path']} lacks {', '.join(f['missing_fields'])}" for f in files if f["missing_fields"]]
+        raise BenchFormatError(
+            "no model has a median latency in both the first file and another one, so nothing can be compared"
+            + (": " + "; ".join(lacking) if lacking else " (the files share no model, thread count and batch)")
+        )
+    return {"format": "edge-sdk-bench-compare/1", "files": files, "rows": rows}
+
+
+def sysinfo_summary(device: Any) -> Optional[str]:
+    """One line describing a results file's device, or ``None`` when the file has no device block."""
+    if not isinstance(device, Mapping):
+        return None
+    from edge_sdk.sysinfo import summary_line
+
+    return summary_line(device)
+
+
+def format_compare(report: Mapping[str, Any]) -> str:
+    """The compare report as text: one column of medians and ratios per file, then missing fields."""
+    from edge_sdk.report import format_table
+
+    files = report["files"]
+    lines = []
+    for i, f in enumerate(files):
+        older = f" (format {f.get('format')!r}; current is {RESULTS_FORMAT})" if f["older_format"] else ""
+        lines.append(f"[{i}] {f['path']}: {f.get('device') or 'no device description'}{older}")
+    headers = ["model", "thr", "batch"] + [f"median us [{i}]" for i in range(len(files))] + \
+              [f"x [0] [{i}]" for i in range(1, len(files))]
+    rows = []
+    for row in report["rows"]:
+        ratios = [f"{r:.2f}x" if r is not None else None for r in row["ratio_vs_first_file"][1:]]
+        rows.append([row["model"], row["threads"], row["batch"], *row["median_us"], *ratios])
+    lines.append(format_table(rows, headers))
+    for i, f in enumerate(files):
+        if f["missing_fields"]:
+            lines.append(f"[{i}] {f['path']} lacks fields of {RESULTS_FORMAT}: {', '.join(f['missing_fields'])}")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""``edge-sdk bench MODEL [MODEL ...]`` and ``edge-sdk bench compare A.json B.json ...``.
+
+Works with only the light runtime (numpy + ai-edge-litert); ``--png`` needs matplotlib.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge_sdk.cli._common import print_json
+
+_DESCRIPTION = """\
+Benchmark .tflite models on this device with the light runtime.
+
+  edge-sdk bench model.tflite
+  edge-sdk bench float.tflite int8.tflite pruned_int8.tflite --threads 1,2 --runs 300 --json results.json
+  edge-sdk bench compare pi5.json laptop.json
+
+Several models run interleaved (blocks of calls on each in turn) so drift hits
+all alike; ratios are against the first model. A model that fails to load or
+run is reported as failed and the others still run. Exit code: 0 all ran,
+1 some model failed, 2 nothing could run (bad options, every model failed).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``bench`` subcommand."""
+    parser = subparsers.add_parser(
+        "bench",
+        help="latency benchmark of .tflite models (several side by side), or compare results files",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="one or more .tflite files; or 'compare' followed by results JSON files")
+    parser.add_argument("--warmup", type=int, default=None, help="warm-up runs per model (default 10)")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--runs", type=int, default=None, help="timed runs per model and thread count (default 100)")
+    how.add_argument("--duration", type=float, default=None, help="seconds of timed runs per model and thread count")
+    parser.add_argument("--threads", default="1", help="thread counts to sweep, e.g. 1,2,4 (default 1)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="batch size; only for models whose batch dimension is dynamic")
+    parser.add_argument("--input", default=None,
+                        help="real input data: .npy (one-input models) or .npz keyed by input name "
+                        "(default: random data in each input's valid range)")
+    parser.add_argument("--backend", default=None, help="litert (default), tflite-runtime or tf")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against the manifest")
+    parser.add_argument("--json", metavar="FILE", default=None,
+                        help="write the results (with the device description) to FILE; '-' prints them")
+    parser.add_argument("--png", metavar="FILE", default=None,
+                        help="write a PNG of the latency distributions (needs matplotlib)")
+    parser.add_argument("--no-samples", action="store_true", help="leave the per-run latencies out of --json")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark (or ``compare``) and print a table, JSON, and optionally a PNG."""
+    from edge_sdk import bench
+
+    if args.models and args.models[0] == "compare":
+        return _compare(args)
+    if args.png:
+        from edge_sdk import plots
+
+        plots.require_matplotlib()  # fail before minutes of benchmarking, not after
+    options = bench.BenchOptions(
+        warmup=bench.DEFAULT_WARMUP if args.warmup is None else args.warmup,
+        runs=args.runs,
+        duration=args.duration,
+        threads=bench.parse_threads(args.threads),
+        batch=args.batch,
+        input_path=args.input,
+        backend=args.backend,
+        seed=args.seed,
+        verify=not args.no_verify,
+        keep_samples=not args.no_samples or bool(args.png),
+        progress=not args.quiet,
+    )
+    doc = bench.run_benchmark(args.models, options)
+    if args.png:
+        from edge_sdk import plots
+
+        plots.latency_png(doc, args.png)
+        print(f"wrote {args.png}", file=sys.stderr)
+    if args.no_samples:
+        for res in doc["results"]:
+            res.pop("samples_us", None)
+    if args.json == "-":
+        print_json(doc)
+    else:
+        print(bench.format_results(doc))
+        if args.json:
+            print_json(doc, args.json)
+            print(f"wrote {args.json}", file=sys.stderr)
+    failed = [r for r in doc["results"] if r.get("status") != "ok"]
+    if not failed:
+        return 0
+    if args.json == "-":  # the table (which lists failures) was not printed
+        for res in failed:
+            print(f"error: {res['label']} (threads {res['threads']}) failed: {res.get('error')}", file=sys.stderr)
+    return 2 if len(failed) == len(doc["results"]) else 1
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from edge_sdk import bench
+
+    report = bench.compare_results(args.models[1:])
+    if args.json == "-":
+        print_json(report)
+    else:
+        print(bench.format_compare(report))
+        if args.json:
+            print_json(report, args.json)
+    return 0
