@@ -1,0 +1,127 @@
+"""``edge-sdk train``: train a zoo model on a built-in or user dataset and export it."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from edge_sdk.cli._common import print_json, require_extra
+from edge_sdk.errors import EdgeSdkError
+
+# Kept here (not imported from training) so --help and name checks need no TensorFlow.
+MODELS = ("cnn", "cnn-student", "wide-deep")
+DATASETS = ("digits", "mnist", "adult")
+STRATEGIES = ("mirrored", "multiworker")
+
+
+class UnknownDatasetError(EdgeSdkError, ValueError):
+    """A --dataset that is neither a built-in name nor an existing file or directory."""
+
+
+class TrainArgumentError(EdgeSdkError, ValueError):
+    """A numeric option out of range."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model (cnn, cnn-student, wide-deep) and export SavedModel + .keras + metrics",
+        description="Train a model from the zoo on digits, mnist, adult, a CSV/parquet table with a "
+        "feature spec, or a TFRecord dataset directory. Writes model.keras, savedmodel/ (serving_default "
+        "with named inputs/outputs), manifests, metrics.json and TensorBoard logs into --out. A run "
+        "killed mid-way resumes from its last finished epoch when started again with the same --out.",
+    )
+    parser.add_argument("--model", required=True, choices=MODELS, help="model to train")
+    parser.add_argument(
+        "--dataset", required=True, metavar="NAME|PATH",
+        help=f"one of {', '.join(DATASETS)}, a .csv/.parquet file (with <stem>.features.json or "
+        "--feature-spec), or a TFRecord dataset directory",
+    )
+    parser.add_argument("--epochs", required=True, type=int, help="maximum number of epochs (early stopping may end sooner)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default per model)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default per model)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and shuffling")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=None,
+                        help="tf.distribute strategy; multiworker reads the cluster from TF_CONFIG")
+    parser.add_argument("--feature-spec", default=None, help="feature spec JSON for a CSV/parquet dataset")
+    parser.add_argument("--no-early-stopping", action="store_true", help="always run --epochs epochs")
+    parser.add_argument("--no-histograms", action="store_true", help="skip weight/gradient histograms")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    parser.set_defaults(func=run)
+
+
+def _check_dataset(value: str) -> None:
+    if value in DATASETS:
+        return
+    path = Path(value)
+    if path.is_dir() or (path.is_file() and path.suffix.lower() in (".csv", ".parquet", ".pq", ".brotli")):
+        return
+    what = "is not a .csv/.parquet file" if path.is_file() else "does not exist"
+    raise UnknownDatasetError(
+        f"unknown dataset {value!r} ({what}): expected one of {', '.join(DATASETS)}, "
+        "a .csv/.parquet file, or a TFRecord dataset directory"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, export, and print the summary table (or JSON)."""
+    if args.epochs < 1:
+        raise TrainArgumentError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise TrainArgumentError(f"--batch-size must be at least 1, got {args.batch_size}")
+    _check_dataset(args.dataset)
+    require_extra("convert", "train")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from training import datasets, train
+    from edge_sdk.report import format_table
+
+    strategy = None
+    if args.strategy:
+        # the multi-worker strategy must exist before any TensorFlow op runs (dataset loading is numpy only)
+        from training.distributed import make_strategy
+
+        strategy = make_strategy(args.strategy)
+    dataset = datasets.load(args.dataset, seed=args.seed, feature_spec=args.feature_spec)
+    result = train.fit(
+        args.model,
+        dataset,
+        epochs=args.epochs,
+        out_dir=args.out,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        strategy=strategy,
+        early_stopping=not args.no_early_stopping,
+        histograms=not args.no_histograms,
+        progress=not args.quiet,
+    )
+    summary = dict(result.summary)
+    summary["paths"] = result.paths
+    if args.json:
+        print_json(summary)
+        return 0
+    test = summary["test"]
+    rows = [
+        ["model", summary["model"]],
+        ["dataset", f"{summary['dataset']} (train {summary['split_sizes']['train']}, val "
+                    f"{summary['split_sizes']['val']}, test {summary['split_sizes']['test']})"],
+        ["parameters", summary["params"]],
+        ["epochs run", f"{summary['epochs_run']} of {summary['epochs_requested']}"
+                       + (f" (resumed at epoch {summary['resumed_from_epoch']})" if summary["resumed_from_epoch"] else "")
+                       + (" (early stop)" if summary["stopped_early"] else "")],
+        ["strategy", f"{summary['strategy']} x{summary['replicas']}"],
+        ["train time s", summary["train_seconds"]],
+        ["test accuracy", round(test["accuracy"], 4)],
+    ]
+    if "auc" in test:
+        rows.append(["test AUC", round(test["auc"], 4)])
+    rows.append(["test loss", round(test["loss"], 4)])
+    for key in ("savedmodel", "keras", "metrics_json", "logdir"):
+        if result.paths.get(key):
+            rows.append([key, result.paths[key]])
+    print(format_table(rows, ["", "value"]))
+    return 0
