@@ -288,7 +288,8 @@ class Model:
         try:
             self._signatures = self._read_signatures()
             self._check_tensor_sizes()
-        except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+        except (ValueError, RuntimeError, KeyError, IndexError, TypeError, OverflowError) as exc:
+            # TypeError: a corrupt signature can name tensor index 2**31, which the wrapper rejects as a type.
             raise CorruptModelError(f"{where} has unreadable tensors or signatures: {_first_line(exc)}") from None
         self._default = self._signatures[self._default_key()]
         self._allocate(self._default)
@@ -348,6 +349,11 @@ class Model:
             self._wrapper.AllocateTensors(sig.subgraph)
         except (ValueError, RuntimeError) as exc:
             raise CorruptModelError(f"could not allocate tensors for signature {sig.key!r}: {_first_line(exc)}") from None
+        except MemoryError:  # std::bad_alloc from the arena: the (possibly corrupt) model asks for too much
+            raise ModelTooLargeError(
+                f"could not allocate tensors for signature {sig.key!r}: the model asks for more memory "
+                "than this process can get (std::bad_alloc)"
+            ) from None
         sig.allocated = True
 
     # -- public description --------------------------------------------------------------------
@@ -581,6 +587,12 @@ class Model:
             sig.allocated = False
             raise CorruptModelError(
                 f"the interpreter failed to run signature {sig.key!r}: {_first_line(exc)}"
+            ) from None
+        except MemoryError:
+            sig.allocated = False
+            raise ModelTooLargeError(
+                f"running signature {sig.key!r} needs more memory than this process can get "
+                f"(std::bad_alloc; input shapes {[tuple(a.shape) for a in arrays]})"
             ) from None
 
 
