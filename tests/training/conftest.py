@@ -1,0 +1,56 @@
+"""Training-area fixtures: real datasets and small real training runs, built once per session."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from training import datasets
+
+    return datasets.load("digits")
+
+
+@pytest.fixture(scope="session")
+def adult():
+    from training import datasets
+
+    return datasets.load("adult")
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory, digits):
+    """The cnn teacher trained 10 epochs on digits with every output written."""
+    from training import train
+
+    out = tmp_path_factory.mktemp("digits_run")
+    return train.fit("cnn", digits, epochs=10, out_dir=out, progress=False)
+
+
+@pytest.fixture(scope="session")
+def adult_run(tmp_path_factory, adult):
+    """Wide & Deep trained 2 epochs on adult with every output written."""
+    from training import train
+
+    out = tmp_path_factory.mktemp("adult_run")
+    return train.fit("wide-deep", adult, epochs=2, out_dir=out, progress=False)
+
+
+def subprocess_env(**extra):
+    """Environment for child Python processes: quiet TF, repo importable, CPU only."""
+    env = dict(os.environ)
+    env.update(
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="-1",
+        TF_USE_LEGACY_KERAS="1",
+        PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    env.update(extra)
+    return env
