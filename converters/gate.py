@@ -1,0 +1,132 @@
+"""The quality gate shared by ``edge-sdk parity`` and ``edge-sdk convert``.
+
+A gate compares a quantized model's parity figures with two thresholds:
+
+* ``max_drop``: the most task accuracy, in percentage points, the quantized model
+  may lose against the float model (needs labels);
+* ``min_agreement``: the least share of examples, in [0, 1], on which both models
+  must pick the same top-1 class (needs no labels).
+
+Exit codes follow the CLI contract: 0 the gate passed (or no threshold was set),
+1 it failed, 2 it could not run (a threshold that needs labels, with no labels).
+The verdict is one line, so CI logs show at a glance why a merge was stopped.
+
+This module imports no TensorFlow: it works on plain numbers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, List, Mapping, Optional
+
+from edge_sdk.errors import EdgeSdkError
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_ERROR = 2
+
+
+class GateError(EdgeSdkError, ValueError):
+    """A gate threshold that is out of range, or that the data cannot evaluate."""
+
+
+@dataclasses.dataclass
+class GateResult:
+    """Outcome of a gate: status ``pass`` | ``fail`` | ``error`` | ``none`` (no threshold set)."""
+
+    status: str
+    checks: List[Dict[str, Any]]
+    verdict: str
+
+    @property
+    def passed(self) -> bool:
+        """True when every threshold set was met (also when none was set)."""
+        return self.status in ("pass", "none")
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass / no gate, 1 fail, 2 could not run."""
+        return {"pass": EXIT_PASS, "none": EXIT_PASS, "fail": EXIT_FAIL}.get(self.status, EXIT_ERROR)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready form."""
+        return {"status": self.status, "exit_code": self.exit_code, "verdict": self.verdict, "checks": self.checks}
+
+
+def validate_thresholds(max_drop: Optional[float] = None, min_agreement: Optional[float] = None) -> None:
+    """Raise :class:`GateError` for thresholds outside their ranges (before any work is done)."""
+    if max_drop is not None and (not math.isfinite(max_drop) or max_drop < 0 or max_drop > 100):
+        raise GateError(f"--max-drop is in accuracy points: expected a number in [0, 100], got {max_drop}")
+    if min_agreement is not None and (not math.isfinite(min_agreement) or not 0 <= min_agreement <= 1):
+        hint = " (a fraction: 0.99, not 99)" if min_agreement is not None and 1 < min_agreement <= 100 else ""
+        raise GateError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}{hint}")
+
+
+def evaluate_gate(
+    float_accuracy: Optional[float],
+    quantized_accuracy: Optional[float],
+    agreement: Optional[float],
+    *,
+    max_drop: Optional[float] = None,
+    min_agreement: Optional[float] = None,
+    subject: str = "quantized model",
+) -> GateResult:
+    """Check accuracies (fractions in [0, 1]) and top-1 agreement against the thresholds.
+
+    The accuracy drop is ``(float_accuracy - quantized_accuracy) * 100`` points;
+    a quantized model that does better than the float one has a negative drop.
+    """
+    validate_thresholds(max_drop, min_agreement)
+    checks: List[Dict[str, Any]] = []
+    if max_drop is not None:
+        if float_accuracy is None or quantized_accuracy is None:
+            checks.append({
+                "name": "max_drop", "threshold": max_drop, "value": None, "passed": None,
+                "reason": "no labels: accuracy cannot be measured (give --labels or data with 'y')",
+            })
+        else:
+            drop = (float_accuracy - quantized_accuracy) * 100.0
+            checks.append({"name": "max_drop", "threshold": max_drop, "value": drop, "passed": drop <= max_drop + 1e-9})
+    if min_agreement is not None:
+        if agreement is None:
+            checks.append({"name": "min_agreement", "threshold": min_agreement, "value": None, "passed": None,
+                           "reason": "top-1 agreement not measured (the model has no class output)"})
+        else:
+            checks.append({"name": "min_agreement", "threshold": min_agreement, "value": agreement,
+                           "passed": agreement >= min_agreement - 1e-12})
+    return GateResult(_status(checks), checks, _verdict(checks, subject))
+
+
+def gate_from_metrics(metrics: Mapping[str, Any], *, max_drop: Optional[float] = None,
+                      min_agreement: Optional[float] = None, subject: str = "quantized model") -> GateResult:
+    """:func:`evaluate_gate` on a parity result's ``summary`` dict."""
+    return evaluate_gate(
+        metrics.get("float_accuracy"), metrics.get("quantized_accuracy"), metrics.get("top1_agreement"),
+        max_drop=max_drop, min_agreement=min_agreement, subject=subject,
+    )
+
+
+def _status(checks: List[Dict[str, Any]]) -> str:
+    if not checks:
+        return "none"
+    if any(c["passed"] is None for c in checks):
+        return "error"
+    return "pass" if all(c["passed"] for c in checks) else "fail"
+
+
+def _describe(check: Dict[str, Any]) -> str:
+    if check["passed"] is None:
+        return f"{check['name']} could not run: {check['reason']}"
+    if check["name"] == "max_drop":
+        op = "<=" if check["passed"] else ">"
+        return f"accuracy drop {check['value']:.2f} points {op} {check['threshold']:.2f}"
+    op = ">=" if check["passed"] else "<"
+    return f"top-1 agreement {check['value']:.4f} {op} {check['threshold']:.4f}"
+
+
+def _verdict(checks: List[Dict[str, Any]], subject: str) -> str:
+    status = _status(checks)
+    if status == "none":
+        return f"NO GATE: no --max-drop or --min-agreement given for the {subject}"
+    word = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}[status]
+    return f"{word}: {subject}: " + "; ".join(_describe(c) for c in checks)

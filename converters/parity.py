@@ -1,0 +1,494 @@
+"""Parity: does the quantized TFLite model still do the float model's job?
+
+Runs the float model (a SavedModel's ``serving_default`` or a Keras file, through
+TensorFlow) and the TFLite model (through ``edge_sdk.load``, the runtime devices
+use) on the same inputs and reports:
+
+* task accuracy of each and the drop in points (with labels);
+* top-1 agreement between the two;
+* per output: max and mean absolute error, relative L2 error, cosine similarity;
+* per class: accuracy of each model and agreement, so a class the quantization
+  hurt shows even when the overall figure looks fine;
+* the worst examples by index;
+* optionally the per-layer error of a fresh int8 conversion (``converters.debugger``).
+
+Data (``load_eval_data``): a ``.npz`` with one array per input name (or ``x`` for a
+one-input model) and optional labels ``y``; a ``.npy`` of inputs; or a built-in
+dataset name (``digits``, ``mnist``, ``adult``: its test split via ``training.datasets``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from converters.errors import DataError
+from edge_sdk.reference import (
+    SignatureMismatchError,
+    class_predictions,
+    data_sha256,
+    error_metrics,
+    labels_to_classes,
+    match_tensors,
+    model_identities,
+)
+
+HISTOGRAM_BINS = 30
+PathLike = Union[str, Path]
+
+
+# ---------------------------------------------------------------------------------------------
+# the float model
+
+
+@dataclasses.dataclass
+class FloatModel:
+    """A float model run through TensorFlow, with named inputs and outputs."""
+
+    path: Optional[Path]
+    loaded: Any  # converters.loading.LoadedModel
+    inputs: List[Tuple[str, Tuple[Optional[int], ...], str]]  # name, shape, dtype
+    outputs: List[Tuple[str, Tuple[Optional[int], ...]]]
+
+    @property
+    def kind(self) -> str:
+        """``tf_keras``, ``keras3`` or ``savedmodel``."""
+        return self.loaded.kind
+
+    @property
+    def input_names(self) -> List[str]:
+        """Input names in order."""
+        return [name for name, _, _ in self.inputs]
+
+    def sha256s(self) -> List[str]:
+        """sha256 values naming this model (file or SavedModel dir, and its manifest's)."""
+        return model_identities(self.path) if self.path is not None else []
+
+    def predict_all(self, inputs: Mapping[str, np.ndarray], batch_size: int = 256,
+                    progress: bool = False) -> Dict[str, np.ndarray]:
+        """Run the model on ``{input name: array}``; returns ``{output name: float32 array}``."""
+        from converters._tf import tf
+
+        from edge_sdk.cli._common import progress as bar
+
+        n = len(next(iter(inputs.values())))
+        chunks: Dict[str, List[np.ndarray]] = {name: [] for name, _ in self.outputs}
+        starts = range(0, n, batch_size)
+        for start in bar(starts, "float model", total=len(starts), enabled=progress):
+            batch = {k: v[start:start + batch_size] for k, v in inputs.items()}
+            try:
+                result = self._call(tf, batch)
+            except Exception as exc:  # noqa: BLE001 - TF raises many types; one line, no traceback
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                raise DataError(f"the float model {self.path or ''} failed on the data: {first}") from None
+            for name, _ in self.outputs:
+                chunks[name].append(np.asarray(result[name], dtype=np.float32))
+        return {name: np.concatenate(parts, axis=0) for name, parts in chunks.items()}
+
+    def _call(self, tf, batch: Mapping[str, np.ndarray]) -> Dict[str, Any]:
+        if self.loaded.kind == "savedmodel":
+            fn = self.loaded.model.signatures["serving_default"]
+            out = fn(**{k: tf.constant(v) for k, v in batch.items()})
+            return {k: v.numpy() for k, v in out.items()}
+        model = self.loaded.model
+        feed = batch if len(batch) > 1 else next(iter(batch.values()))
+        out = model(feed, training=False)
+        if isinstance(out, Mapping):
+            return {k: np.asarray(v) for k, v in out.items()}
+        if not isinstance(out, (list, tuple)):
+            out = [out]
+        return {name: np.asarray(v) for (name, _), v in zip(self.outputs, out)}
+
+
+def load_float_model(path_or_model: Any) -> FloatModel:
+    """Load a SavedModel directory or a .keras/.h5 file (or wrap a Keras model or a LoadedModel)."""
+    from converters.loading import LoadedModel, load
+
+    if isinstance(path_or_model, FloatModel):
+        return path_or_model
+    loaded = path_or_model if isinstance(path_or_model, LoadedModel) else load(path_or_model)
+    if isinstance(path_or_model, LoadedModel):
+        path_or_model = loaded.path
+    inputs = [(s.name, tuple(s.shape), s.dtype) for s in loaded.inputs]
+    if loaded.kind == "savedmodel":
+        structured = loaded.model.signatures["serving_default"].structured_outputs
+        outputs = [(name, _dims(spec.shape)) for name, spec in sorted(structured.items())]
+    else:
+        model = loaded.model
+        names = list(getattr(model, "output_names", None) or [])
+        tensors = list(model.outputs)
+        if len(names) != len(tensors):
+            names = [f"output_{i}" for i in range(len(tensors))]
+        outputs = [(name, _dims(t.shape)) for name, t in zip(names, tensors)]
+    path = Path(path_or_model) if isinstance(path_or_model, (str, Path)) else None
+    return FloatModel(path, loaded, inputs, outputs)
+
+
+def _dims(shape: Any) -> Tuple[Optional[int], ...]:
+    dims = shape.as_list() if hasattr(shape, "as_list") else list(shape)
+    return tuple(None if d is None or int(d) < 0 else int(d) for d in dims)
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+@dataclasses.dataclass
+class EvalData:
+    """Inputs keyed by the float model's input names, optional labels, where they came from."""
+
+    inputs: Dict[str, np.ndarray]
+    labels: Optional[np.ndarray]
+    source: str
+    class_names: Optional[List[str]] = None
+
+    @property
+    def samples(self) -> int:
+        """Number of examples."""
+        return int(len(next(iter(self.inputs.values()))))
+
+
+def _read_arrays(data: Any) -> Tuple[Dict[str, np.ndarray], Optional[np.ndarray], str, Optional[List[str]]]:
+    """Raw arrays from a path, a dataset name, an array or a dict; no checks against models yet."""
+    if isinstance(data, np.ndarray):
+        return {"x": data}, None, "array", None
+    if isinstance(data, Mapping):
+        arrays = {k: np.asarray(v) for k, v in data.items()}
+        labels = arrays.pop("y", None)
+        return arrays, labels, "arrays", None
+    text = str(data)
+    path = Path(text)
+    if path.suffix.lower() in (".npz", ".npy") or path.exists():
+        if not path.is_file():
+            raise DataError(f"data file {path}: no such file (expected a .npz/.npy file or a dataset name "
+                            "such as digits, mnist, adult)")
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - numpy raises several types for bad files
+            raise DataError(f"data {path}: expected a .npz or .npy file, could not read it ({exc})") from None
+        if isinstance(loaded, np.ndarray):
+            return {"x": loaded}, None, str(path), None
+        with loaded:
+            arrays = {k: loaded[k] for k in loaded.files}
+        labels = arrays.pop("y", None)
+        return arrays, labels, str(path), None
+    return _dataset_arrays(text, "test")
+
+
+def _dataset_arrays(name: str, split: str):
+    try:
+        from training import datasets
+    except ImportError as exc:
+        raise DataError(f"data {name!r}: not a file, and the built-in datasets are not available ({exc}); "
+                        "expected a .npz/.npy file") from None
+    try:
+        ds = datasets.load(name, seed=0)
+    except Exception as exc:  # noqa: BLE001 - an unknown name or a missing file
+        raise DataError(f"data {name!r}: expected a .npz/.npy file or a dataset name (digits, mnist, adult); "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    x = getattr(ds, f"x_{split}")
+    y = getattr(ds, f"y_{split}")
+    arrays = dict(x) if isinstance(x, Mapping) else {"x": x}
+    labels = getattr(ds, "labels", None)
+    return arrays, np.asarray(y), f"{name} ({split} split)", (list(labels) if labels is not None else None)
+
+
+def load_eval_data(
+    data: Any,
+    float_inputs: Sequence[Tuple[str, Tuple[Optional[int], ...], str]],
+    quantized_inputs: Optional[Sequence[Tuple[str, Tuple[Optional[int], ...]]]] = None,
+    *,
+    labels: Any = None,
+    limit: Optional[int] = None,
+    split: str = "test",
+) -> EvalData:
+    """Load evaluation data and check it against both models' inputs.
+
+    ``labels`` (a path to .npy or an array) replaces any ``y`` in the data.
+    ``limit`` keeps the first N examples. Raises :class:`DataError` naming the
+    data's shapes and what each model expects.
+    """
+    if split != "test" and isinstance(data, str) and not Path(data).suffix:
+        arrays, y, source, class_names = _dataset_arrays(data, split)
+    else:
+        arrays, y, source, class_names = _read_arrays(data)
+    names = [n for n, _, _ in float_inputs]
+    if len(names) == 1 and names[0] not in arrays:
+        for alias in ("x", "arr_0"):
+            if alias in arrays:
+                arrays = {names[0]: arrays[alias]}
+                break
+        else:
+            if len(arrays) == 1:
+                arrays = {names[0]: next(iter(arrays.values()))}
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise DataError(f"data {source}: expected arrays for input(s) {names} (or 'x' for a one-input model), "
+                        f"got keys {sorted(arrays)}")
+    inputs = {n: np.asarray(arrays[n]) for n in names}
+
+    def expected_text():
+        text = "float model expects " + ", ".join(f"{n}{_shape_text(s)}" for n, s, _ in float_inputs)
+        if quantized_inputs is not None:
+            text += "; quantized model expects " + ", ".join(f"{n}{_shape_text(s)}" for n, s in quantized_inputs)
+        return text
+
+    def fits(arr, shape):
+        return arr.ndim == len(shape) and all(w is None or w == g for w, g in zip(shape[1:], arr.shape[1:]))
+
+    q_shapes = [s for _, s in quantized_inputs] if quantized_inputs is not None else None
+    for i, (name, shape, dtype) in enumerate(float_inputs):
+        arr = inputs[name]
+        ok_float = fits(arr, shape)
+        ok_quant = q_shapes is None or fits(arr, q_shapes[i])
+        if not (ok_float and ok_quant):
+            who = "either model" if not ok_float and not ok_quant else ("the float model" if not ok_float else "the quantized model")
+            raise DataError(f"data {source}: input {name!r} has shape {tuple(arr.shape)}, which does not fit "
+                            f"{who}: {expected_text()}")
+        if arr.dtype.kind not in "fiub":
+            raise DataError(f"data {source}: input {name!r} has dtype {arr.dtype}; expected numbers ({dtype})")
+        if np.dtype(dtype).kind == "f":
+            inputs[name] = arr.astype(dtype, copy=False)
+    lengths = {len(a) for a in inputs.values()}
+    if len(lengths) != 1:
+        raise DataError(f"data {source}: inputs have different numbers of examples {sorted(lengths)}")
+    n = lengths.pop()
+    if n == 0:
+        raise DataError(f"data {source}: expected at least one example, got 0")
+    if labels is not None:
+        y = _load_labels(labels)
+        source_labels = str(labels) if isinstance(labels, (str, Path)) else "labels"
+    else:
+        source_labels = f"{source} 'y'"
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim == 0 or len(y) != n:
+            raise DataError(f"labels ({source_labels}): expected {n} labels, one per example, "
+                            f"got {0 if y.ndim == 0 else len(y)}")
+    if limit is not None:
+        if limit < 1:
+            raise DataError(f"--samples: expected at least 1, got {limit}")
+        inputs = {k: v[:limit] for k, v in inputs.items()}
+        y = y[:limit] if y is not None else None
+    return EvalData(inputs, y, source, class_names)
+
+
+def _load_labels(labels: Any) -> np.ndarray:
+    if isinstance(labels, (str, Path)):
+        path = Path(labels)
+        if not path.is_file():
+            raise DataError(f"labels file {path}: no such file (expected a .npy of class ids)")
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"labels {path}: expected a .npy file, could not read it ({exc})") from None
+        if not isinstance(loaded, np.ndarray):
+            with loaded:
+                if "y" not in loaded.files:
+                    raise DataError(f"labels {path}: expected a .npy, or a .npz with 'y'; got keys {loaded.files}")
+                loaded = loaded["y"]
+        return loaded
+    return np.asarray(labels)
+
+
+def _shape_text(shape: Sequence[Optional[int]]) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+# ---------------------------------------------------------------------------------------------
+# the comparison
+
+
+def compare_outputs(
+    float_outputs: Mapping[str, np.ndarray],
+    quantized_outputs: Mapping[str, np.ndarray],
+    pairs: Sequence[Tuple[str, str]],
+    labels: Optional[np.ndarray] = None,
+    *,
+    worst: int = 10,
+    class_names: Optional[Sequence[str]] = None,
+) -> Dict[str, Any]:
+    """All parity figures from two models' outputs on the same examples.
+
+    ``pairs`` is ``[(float output name, quantized output name)]``; the first pair
+    is the primary output used for accuracy, agreement, classes and worst examples.
+    """
+    outputs = []
+    for f_name, q_name in pairs:
+        entry = {"float": f_name, "quantized": q_name, **error_metrics(float_outputs[f_name], quantized_outputs[q_name])}
+        outputs.append(entry)
+    f_primary = np.asarray(float_outputs[pairs[0][0]])
+    q_primary = np.asarray(quantized_outputs[pairs[0][1]])
+    n = f_primary.shape[0]
+    f_cls = class_predictions(f_primary)
+    q_cls = class_predictions(q_primary)
+    summary: Dict[str, Any] = {"primary_output": pairs[0][0], "samples": int(n), "float_accuracy": None,
+                               "quantized_accuracy": None, "accuracy_drop_points": None, "top1_agreement": None}
+    classes = None
+    if f_cls is not None:
+        agree = f_cls == q_cls
+        summary["top1_agreement"] = float(agree.mean())
+        summary["disagreements"] = int((~agree).sum())
+        if labels is not None:
+            classes = labels_to_classes(labels)
+            f_ok, q_ok = f_cls == classes, q_cls == classes
+            summary["float_accuracy"] = float(f_ok.mean())
+            summary["quantized_accuracy"] = float(q_ok.mean())
+            summary["accuracy_drop_points"] = (summary["float_accuracy"] - summary["quantized_accuracy"]) * 100.0
+    per_example = np.abs(q_primary.astype(np.float64) - f_primary.astype(np.float64)).reshape(n, -1)
+    example_error = per_example.max(axis=1)
+    per_class = _per_class(f_cls, q_cls, classes, class_names) if f_cls is not None else []
+    order = np.argsort(-example_error, kind="stable")[:max(0, worst)]
+    worst_rows = []
+    for idx in order:
+        row = {"index": int(idx), "max_abs_error": float(example_error[idx]),
+               "mean_abs_error": float(per_example[idx].mean())}
+        if f_cls is not None:
+            row.update({"float_class": int(f_cls[idx]), "quantized_class": int(q_cls[idx]),
+                        "agree": bool(f_cls[idx] == q_cls[idx])})
+            if classes is not None:
+                row["label"] = int(classes[idx])
+        worst_rows.append(row)
+    all_errors = per_example.reshape(-1)
+    hi = float(all_errors.max()) if all_errors.size else 0.0
+    counts, edges = np.histogram(all_errors, bins=HISTOGRAM_BINS, range=(0.0, hi if hi > 0 else 1.0))
+    return {
+        "summary": summary,
+        "outputs": outputs,
+        "per_class": per_class,
+        "per_class_basis": "label" if classes is not None else "float model's prediction",
+        "worst_examples": worst_rows,
+        "error_histogram": {"output": pairs[0][0], "edges": edges.tolist(), "counts": counts.tolist(),
+                            "what": "absolute error of every element of the primary output"},
+    }
+
+
+def _per_class(f_cls, q_cls, classes, class_names) -> List[Dict[str, Any]]:
+    basis = classes if classes is not None else f_cls
+    rows = []
+    for c in np.unique(basis):
+        mask = basis == c
+        row: Dict[str, Any] = {"class": int(c), "count": int(mask.sum()),
+                               "agreement": float(np.mean(f_cls[mask] == q_cls[mask]))}
+        if class_names is not None and 0 <= int(c) < len(class_names):
+            row["name"] = str(class_names[int(c)])
+        if classes is not None:
+            row["float_accuracy"] = float(np.mean(f_cls[mask] == c))
+            row["quantized_accuracy"] = float(np.mean(q_cls[mask] == c))
+            row["drop_points"] = (row["float_accuracy"] - row["quantized_accuracy"]) * 100.0
+        rows.append(row)
+    return rows
+
+
+def run_parity(
+    float_model: Union[PathLike, FloatModel],
+    quantized: Union[PathLike, Any],
+    data: Any,
+    *,
+    labels: Any = None,
+    limit: Optional[int] = None,
+    worst: int = 10,
+    layers: bool = False,
+    calibration: Any = None,
+    calibration_samples: int = 200,
+    num_threads: Optional[int] = None,
+    progress: bool = True,
+) -> Dict[str, Any]:
+    """Compare ``float_model`` and the TFLite ``quantized`` on ``data``; return the JSON-ready result.
+
+    With ``layers``, also run :func:`converters.debugger.layer_errors` on a fresh
+    int8 conversion of the float model, calibrated on ``calibration`` (default:
+    the first ``calibration_samples`` examples of ``data``).
+    """
+    import edge_sdk
+    from edge_sdk.inspect_model import inspect_model
+
+    fm = float_model if isinstance(float_model, FloatModel) else load_float_model(float_model)
+    qm = quantized if hasattr(quantized, "predict_all") else edge_sdk.load(quantized, num_threads=num_threads)
+    q_inputs = [(s.name, tuple(s.shape)) for s in qm.inputs]
+    q_outputs = [(s.name, tuple(s.shape)) for s in qm.outputs]
+    in_pairs = match_tensors([(n, s) for n, s, _ in fm.inputs], q_inputs, "input")
+    out_pairs = match_tensors(fm.outputs, q_outputs, "output")
+
+    q_shapes = dict(q_inputs)
+    ev = load_eval_data(data, fm.inputs, [(q, q_shapes[q]) for _, q in in_pairs], labels=labels, limit=limit)
+    _say(progress, f"parity: {ev.samples} examples from {ev.source}")
+    t0 = time.perf_counter()
+    float_out = fm.predict_all(ev.inputs, progress=progress)
+    t1 = time.perf_counter()
+    feed = {q: ev.inputs[f] for f, q in in_pairs}
+    quant_out = _predict_tflite(qm, feed, progress)
+    t2 = time.perf_counter()
+    for f_name, q_name in out_pairs:
+        if float_out[f_name].shape != quant_out[q_name].shape:
+            raise SignatureMismatchError(
+                f"output {f_name} of the float model has shape {float_out[f_name].shape} but the quantized "
+                f"model's {q_name} has {quant_out[q_name].shape} on the same data"
+            )
+    class_names = ev.class_names
+    if class_names is None and getattr(qm, "manifest", None):
+        class_names = qm.manifest.get("labels")
+    result = compare_outputs(float_out, quant_out, out_pairs, ev.labels, worst=worst, class_names=class_names)
+    info = inspect_model(qm.model_bytes)
+    result.update({
+        "float_model": {"path": str(fm.path) if fm.path else None, "kind": fm.kind,
+                        "sha256": (fm.sha256s() or [None])[0]},
+        "quantized_model": {"path": str(qm.path) if qm.path else None, "sha256": qm.sha256,
+                            "size_bytes": qm.size_bytes, "kind": info.get("kind"), "backend": qm.backend,
+                            "float_ops": info.get("float_ops"), "integer_ops": info.get("integer_ops")},
+        "data": {"source": ev.source, "samples": ev.samples, "sha256": data_sha256(ev.inputs),
+                 "has_labels": ev.labels is not None},
+        "timing_seconds": {"float": round(t1 - t0, 3), "quantized": round(t2 - t1, 3)},
+        "layers": None,
+    })
+    if layers:
+        from converters.debugger import layer_errors
+
+        cal = _calibration_inputs(calibration, fm, ev, calibration_samples)
+        _say(progress, f"parity: per-layer error of a fresh int8 conversion ({len(next(iter(cal.values())))} "
+             "calibration examples)")
+        result["layers"] = [row.to_dict() for row in layer_errors(fm.loaded, cal)]
+        result["layers_note"] = ("per-layer errors come from TFLite's QuantizationDebugger on a fresh full-int8 "
+                                 "conversion of the float model, not from the quantized file itself")
+    return result
+
+
+def _calibration_inputs(calibration: Any, fm: FloatModel, ev: EvalData, samples: int) -> Dict[str, np.ndarray]:
+    if calibration is None:
+        return {k: v[:samples] for k, v in ev.inputs.items()}
+    cal = load_eval_data(calibration, fm.inputs, split="train")
+    return {k: v[:samples] for k, v in cal.inputs.items()}
+
+
+def _predict_tflite(model: Any, feed: Mapping[str, np.ndarray], progress: bool, batch_size: int = 256):
+    from edge_sdk.cli._common import progress as bar
+
+    n = len(next(iter(feed.values())))
+    parts: Dict[str, List[np.ndarray]] = {}
+    starts = range(0, n, batch_size)
+    for start in bar(starts, "quantized model", total=len(starts), enabled=progress):
+        out = model.predict_all({k: v[start:start + batch_size] for k, v in feed.items()})
+        for k, v in out.items():
+            parts.setdefault(k, []).append(np.asarray(v, dtype=np.float32))
+    return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+
+
+def _say(enabled: bool, text: str) -> None:
+    if enabled:
+        print(text, file=sys.stderr)
+
+
+def summary_rows(result: Mapping[str, Any]) -> List[List[Any]]:
+    """Rows ``[metric, value]`` for the human table of a parity result."""
+    s = result["summary"]
+    rows: List[List[Any]] = [["examples", s["samples"]]]
+    if s.get("float_accuracy") is not None:
+        rows += [["float accuracy", s["float_accuracy"]], ["quantized accuracy", s["quantized_accuracy"]],
+                 ["accuracy drop (points)", round(s["accuracy_drop_points"], 3)]]
+    if s.get("top1_agreement") is not None:
+        rows.append(["top-1 agreement", s["top1_agreement"]])
+    return rows

@@ -1,0 +1,268 @@
+"""``edge-sdk parity``: prove a quantized model still does the float model's job.
+
+Three modes:
+
+    edge-sdk parity FLOAT QUANTIZED --data DATA [--max-drop P] [--min-agreement F] [--html R.html]
+    edge-sdk parity --write-reference golden.npz FLOAT [QUANTIZED] --data DATA
+    edge-sdk parity --reference golden.npz MODEL.tflite          # light runtime only, no TensorFlow
+
+Exit codes: 0 the gate passed (or none was set), 1 it failed, 2 the check could not run.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edge_sdk.cli._common import print_json, require_extra
+from edge_sdk.errors import EdgeSdkError
+from edge_sdk.report import format_table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``parity`` subcommand."""
+    parser = subparsers.add_parser(
+        "parity",
+        help="compare a quantized .tflite with its float model, gate on the result, or check golden references",
+        description="Compare FLOAT (a SavedModel directory with serving_default, or a .keras/.h5 file, run "
+        "through TensorFlow) with QUANTIZED (a .tflite run through the edge_sdk runtime) on DATA. DATA is a "
+        ".npz (one array per input name, or 'x'; labels under 'y'), a .npy of inputs, or a built-in dataset "
+        "name (digits, mnist, adult: its test split). --reference checks a .tflite against a golden .npz "
+        "with only numpy and LiteRT installed.",
+        epilog="exit codes: 0 pass (or no gate set), 1 gate failed, 2 could not run",
+    )
+    parser.add_argument("models", nargs="*", metavar="MODEL",
+                        help="FLOAT QUANTIZED; or FLOAT [QUANTIZED] with --write-reference; or MODEL.tflite "
+                        "with --reference")
+    parser.add_argument("--data", help=".npz/.npy file or dataset name (digits, mnist, adult)")
+    parser.add_argument("--labels", help=".npy of class ids, one per example (replaces 'y' in the data)")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="use the first N examples (default: all; 100 for --write-reference)")
+    parser.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
+                        help="fail if accuracy drops by more than POINTS percentage points (needs labels)")
+    parser.add_argument("--min-agreement", type=float, default=None, metavar="FRACTION",
+                        help="fail if top-1 agreement with the float model is below FRACTION "
+                        "(default 0.99 with --reference)")
+    parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                        help="print the JSON report to stdout, or write it to FILE")
+    parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with plots")
+    parser.add_argument("--worst", type=int, default=10, help="how many worst examples to list (default 10)")
+    parser.add_argument("--no-layers", action="store_true",
+                        help="skip the per-layer QuantizationDebugger analysis")
+    parser.add_argument("--calibration", help="calibration data for the per-layer analysis and auto-tuning "
+                        "(default: the dataset's train split, or the first 200 examples of --data)")
+    parser.add_argument("--accuracy-budget", type=float, default=None, metavar="POINTS",
+                        help="auto-tune: keep the layers the debugger ranks most harmful in float, one at a "
+                        "time, until int8 is within POINTS of the float accuracy")
+    parser.add_argument("--autotune-out", metavar="FILE.tflite",
+                        help="with --accuracy-budget: write the chosen model (and its manifest) here")
+    parser.add_argument("--write-reference", metavar="GOLDEN.npz",
+                        help="store fixed inputs and the float model's outputs (and QUANTIZED's, if given)")
+    parser.add_argument("--reference", metavar="GOLDEN.npz",
+                        help="check MODEL.tflite against a golden reference (light runtime only)")
+    parser.add_argument("--max-abs-error", type=float, default=None,
+                        help="with --reference: fail if any output differs from the float output by more")
+    parser.add_argument("--max-steps", type=float, default=1.0,
+                        help="with --reference, when it stores this model's build-machine outputs: allowed "
+                        "difference in output quantization steps (default 1)")
+    parser.add_argument("--threads", type=int, default=None, help="interpreter threads for the .tflite")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the reference check, the reference writer or the parity comparison."""
+    if args.reference and args.write_reference:
+        raise EdgeSdkError("--reference and --write-reference are exclusive: check a model, or write a reference")
+    if args.threads is not None and args.threads < 1:
+        raise EdgeSdkError(f"--threads must be at least 1, got {args.threads}")
+    if args.reference:
+        return _check_reference(args)
+    require_extra("convert", "parity")
+    if args.write_reference:
+        return _write_reference(args)
+    return _parity(args)
+
+
+# -- light runtime ------------------------------------------------------------------------------
+
+
+def _check_reference(args: argparse.Namespace) -> int:
+    from edge_sdk.reference import check_reference
+
+    if len(args.models) != 1:
+        raise EdgeSdkError(f"--reference expects exactly one MODEL.tflite, got {len(args.models)}: {args.models}")
+    min_agreement = 0.99 if args.min_agreement is None else args.min_agreement
+    if not 0 <= min_agreement <= 1:
+        raise EdgeSdkError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}")
+    result = check_reference(args.reference, args.models[0], min_agreement=min_agreement,
+                             max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads)
+    if args.json is not None:
+        print_json(result, None if args.json == "-" else args.json)
+    if args.json != "-":
+        print(f"reference: {result['reference']} (float model {result['float_model']}, {result['samples']} examples)")
+        print(f"lineage:   {result['lineage']}")
+        rows = []
+        for o in result["outputs"]:
+            rows.append([o["model"], o.get("top1_agreement"), o["max_abs_error"], o["mean_abs_error"],
+                         o["cosine_min"], o.get("build_max_steps")])
+        print(format_table(rows, ["output", "top-1 agreement", "max abs err", "mean abs err", "cosine min",
+                                  "steps vs build"]))
+        if result.get("accuracy") is not None:
+            print(f"accuracy on the stored labels: {result['accuracy']:.4f}")
+    print(result["verdict"], file=sys.stderr if args.json == "-" else sys.stdout)
+    return result["exit_code"] if result["status"] != "none" else 0
+
+
+# -- build machine (TensorFlow) -----------------------------------------------------------------
+
+
+def _write_reference(args: argparse.Namespace) -> int:
+    import edge_sdk
+    from converters.parity import load_eval_data, load_float_model
+    from edge_sdk.reference import match_tensors, write_reference
+
+    if len(args.models) not in (1, 2):
+        raise EdgeSdkError(f"--write-reference expects FLOAT [QUANTIZED], got {len(args.models)} models")
+    if not args.data:
+        raise EdgeSdkError("--write-reference needs --data (the inputs to store)")
+    fm = load_float_model(args.models[0])
+    qm = edge_sdk.load(args.models[1], num_threads=args.threads) if len(args.models) == 2 else None
+    q_inputs = [(s.name, tuple(s.shape)) for s in qm.inputs] if qm else None
+    in_pairs = out_pairs = None
+    if qm is not None:
+        in_pairs = match_tensors([(n, s) for n, s, _ in fm.inputs], q_inputs, "input")
+        out_pairs = match_tensors(fm.outputs, [(s.name, tuple(s.shape)) for s in qm.outputs], "output")
+    ev = load_eval_data(args.data, fm.inputs,
+                        [(q, dict(q_inputs)[q]) for _, q in in_pairs] if qm else None,
+                        labels=args.labels, limit=args.samples or 100)
+    outputs = fm.predict_all(ev.inputs, progress=not args.quiet)
+    quantized = None
+    if qm is not None:
+        produced = qm.predict_all({q: ev.inputs[f] for f, q in in_pairs})
+        quantized = {f: produced[q] for f, q in out_pairs}
+    path = write_reference(args.write_reference, ev.inputs, outputs, float_model=args.models[0],
+                           float_sha256s=fm.sha256s(), labels=ev.labels, quantized_outputs=quantized,
+                           quantized_sha256=qm.sha256 if qm else None, extra={"data_source": ev.source})
+    summary = {"reference": str(path), "samples": ev.samples, "float_model": args.models[0],
+               "float_sha256": fm.sha256s()[0], "quantized_sha256": qm.sha256 if qm else None,
+               "outputs": [n for n, _ in fm.outputs], "has_labels": ev.labels is not None}
+    if args.json is not None:
+        print_json(summary, None if args.json == "-" else args.json)
+    if args.json != "-":
+        print(f"wrote {path}: {ev.samples} examples from {ev.source}, float outputs "
+              f"{', '.join(summary['outputs'])}" + (f", and {args.models[1]}'s outputs" if qm else ""))
+    return 0
+
+
+def _parity(args: argparse.Namespace) -> int:
+    from converters.autotune import VARIANT_HEADERS, autotune, variant_rows
+    from converters.debugger import LAYER_HEADERS, layer_rows
+    from converters.gate import evaluate_gate, validate_thresholds
+    from converters.parity import load_eval_data, run_parity, summary_rows
+    from converters.report import build_report, write_html_report
+
+    if len(args.models) != 2:
+        raise EdgeSdkError(f"parity expects FLOAT QUANTIZED (two models), got {len(args.models)}: {args.models}")
+    if not args.data:
+        raise EdgeSdkError("parity needs --data: a .npz/.npy file or a dataset name (digits, mnist, adult)")
+    validate_thresholds(args.max_drop, args.min_agreement)
+    if args.autotune_out and args.accuracy_budget is None:
+        raise EdgeSdkError("--autotune-out needs --accuracy-budget POINTS")
+    progress = not args.quiet
+    float_path, quant_path = args.models
+    calibration = args.calibration
+    if calibration is None and not Path(args.data).suffix and not Path(args.data).exists():
+        calibration = args.data  # a dataset name: calibrate on its train split
+    result = run_parity(float_path, quant_path, args.data, labels=args.labels, limit=args.samples,
+                        worst=args.worst, layers=not args.no_layers, calibration=calibration,
+                        num_threads=args.threads, progress=progress)
+    s = result["summary"]
+    gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
+                         max_drop=args.max_drop, min_agreement=args.min_agreement,
+                         subject=Path(quant_path).name)
+    tuned = None
+    if args.accuracy_budget is not None:
+        from converters.parity import load_float_model
+
+        fm = load_float_model(float_path)
+        ev = load_eval_data(args.data, fm.inputs, labels=args.labels, limit=args.samples)
+        cal = ev.inputs if calibration is None else load_eval_data(calibration, fm.inputs, split="train").inputs
+        cal = {k: v[:200] for k, v in cal.items()}
+        tuned_result = autotune(fm, cal, ev.inputs, ev.labels, budget_points=args.accuracy_budget,
+                                float_accuracy=s["float_accuracy"], progress=progress)
+        tuned = tuned_result.to_dict()
+        if args.autotune_out:
+            tuned["written"] = _write_tuned(args.autotune_out, tuned_result, float_path, fm)
+    report = build_report(result, gate.to_dict(), tuned)
+    if args.html:
+        write_html_report(args.html, report)
+    if args.json is not None:
+        print_json(report, None if args.json == "-" else args.json)
+    if args.json != "-":
+        _print_human(result, tuned, layer_rows, LAYER_HEADERS, variant_rows, VARIANT_HEADERS, summary_rows)
+        if args.html:
+            print(f"HTML report: {args.html}")
+    code = gate.exit_code
+    verdict = gate.verdict
+    if tuned is not None:
+        verdict += f" | auto-tune: {tuned['message']}"
+        if not tuned["met"] and code == 0:
+            code = 1
+    print(verdict, file=sys.stderr if args.json == "-" else sys.stdout)
+    return code
+
+
+def _write_tuned(path: str, tuned, float_path: str, fm) -> str:
+    import edge_sdk
+    from edge_sdk.fileio import atomic_write_bytes
+    from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
+
+    variant = tuned.chosen or tuned.best_tradeoff
+    model = edge_sdk.load(variant.tflite)
+    atomic_write_bytes(path, variant.tflite)
+    manifest = build_manifest(
+        variant.tflite, Path(path).name, kind="int8", stage="autotune", inputs=model.inputs, outputs=model.outputs,
+        parent_sha256=(fm.sha256s() or [None])[0],
+        recipe={"accuracy_budget_points": tuned.budget_points, "float_layers": variant.float_layers},
+        metrics={"accuracy": variant.accuracy, "float_accuracy": tuned.float_accuracy,
+                 "accuracy_drop_points": variant.drop_points, "latency_us": variant.latency_us},
+    )
+    write_manifest(manifest, manifest_path_for(path))
+    return str(path)
+
+
+def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant_headers, summary_rows) -> None:
+    fm, qm = result["float_model"], result["quantized_model"]
+    print(f"float:     {fm['path']} ({fm['kind']})")
+    print(f"quantized: {qm['path']} ({qm['kind']}, {qm['size_bytes']:,} bytes, backend {qm['backend']})")
+    print(f"data:      {result['data']['source']} ({result['data']['samples']} examples)")
+    print()
+    print(format_table(summary_rows(result), ["metric", "value"]))
+    print()
+    print(format_table([[o["float"], o["quantized"], o["max_abs_error"], o["mean_abs_error"], o["relative_error"],
+                         o["cosine_mean"], o["cosine_min"]] for o in result["outputs"]],
+                       ["output", "tflite output", "max abs err", "mean abs err", "relative err", "cosine mean",
+                        "cosine min"]))
+    per_class = result.get("per_class") or []
+    if per_class:
+        print(f"\nper class (by {result['per_class_basis']}):")
+        if "float_accuracy" in per_class[0]:
+            rows = [[r.get("name", r["class"]), r["count"], r["float_accuracy"], r["quantized_accuracy"],
+                     round(r["drop_points"], 2), r["agreement"]] for r in per_class]
+            print(format_table(rows, ["class", "count", "float acc", "quant acc", "drop (points)", "agreement"]))
+        else:
+            rows = [[r.get("name", r["class"]), r["count"], r["agreement"]] for r in per_class]
+            print(format_table(rows, ["class", "count", "agreement"]))
+    worst = result.get("worst_examples") or []
+    if worst:
+        print("\nworst examples:")
+        keys = [k for k in ("index", "label", "float_class", "quantized_class", "max_abs_error") if k in worst[0]]
+        print(format_table([[r.get(k) for k in keys] for r in worst], keys))
+    if result.get("layers"):
+        print("\nper-layer error (fresh int8 conversion, worst first):")
+        print(format_table(layer_rows(result["layers"], 10), layer_headers))
+    if tuned:
+        print("\nauto-tuning variants:")
+        print(format_table(variant_rows(tuned), variant_headers))
+        print(tuned["message"])

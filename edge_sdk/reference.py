@@ -1,0 +1,522 @@
+"""Golden references: prove that a device's runtime reproduces the build machine's results.
+
+On the build machine (with TensorFlow), ``edge-sdk parity --write-reference
+golden.npz FLOAT --data DATA`` stores fixed inputs, the float model's outputs and
+the sha256 of the float model and of the data. On the device, with only numpy and
+the LiteRT interpreter, ``edge-sdk parity --reference golden.npz model.tflite``
+runs the .tflite on those inputs and compares.
+
+The file is a plain ``.npz`` (no pickles):
+
+* ``meta``: a JSON string: format, float model path and sha256, data sha256,
+  input/output names and shapes, label presence, tool versions, and the sha256 of
+  a quantized model whose outputs were stored too (optional);
+* ``input_<i>``: the i-th input (names in ``meta["inputs"]``);
+* ``float_<j>``: the float model's j-th output (names in ``meta["outputs"]``);
+* ``quantized_<j>``: optional, the build machine's outputs of the quantized model;
+* ``labels``: optional ground truth.
+
+This module imports numpy and edge_sdk only: never TensorFlow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from edge_sdk.errors import EdgeSdkError
+from edge_sdk.fileio import atomic_output_path, sha256_file
+
+REFERENCE_FORMAT = "edge-sdk-reference/1"
+PathLike = Union[str, os.PathLike]
+
+
+class ReferenceError(EdgeSdkError):
+    """A reference file that is missing, unreadable or malformed."""
+
+
+class ReferenceMismatchError(ReferenceError):
+    """A reference written for a different model (sha256 or signature differs)."""
+
+
+class SignatureMismatchError(EdgeSdkError):
+    """Two models (or a model and a reference) whose inputs or outputs do not correspond."""
+
+
+# ---------------------------------------------------------------------------------------------
+# identities
+
+
+def model_sha256(path: PathLike) -> str:
+    """sha256 of a model file, or of a directory model (SavedModel) as a whole.
+
+    A directory hashes the sorted list of ``relative path  file sha256`` lines, so
+    the same SavedModel copied elsewhere keeps its identity.
+    """
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    if not path.is_dir():
+        raise ReferenceError(f"cannot hash {path}: expected a model file or a SavedModel directory, found nothing")
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(path).as_posix()}  {sha256_file(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def model_identities(path: PathLike) -> List[str]:
+    """sha256 values that name ``path``: its own and any its manifest records for it."""
+    from edge_sdk.manifest import find_manifest, read_manifest
+
+    ids = [model_sha256(path)]
+    found = find_manifest(path) if Path(path).exists() else None
+    if found is not None:
+        try:
+            recorded = read_manifest(found).get("sha256")
+        except EdgeSdkError:
+            recorded = None
+        if recorded and recorded not in ids:
+            ids.append(recorded)
+    return ids
+
+
+def lineage(model_path: PathLike, own_sha256: str) -> Optional[List[str]]:
+    """The sha256 chain from a model up through ``parent_sha256`` in the manifests beside it.
+
+    Returns ``None`` when the model has no manifest (its lineage is unknown).
+    The chain starts with the model itself; a parent whose manifest sits in the
+    same directory is followed further.
+    """
+    from edge_sdk.manifest import find_manifest, read_manifest
+
+    model_path = Path(model_path)
+    own = find_manifest(model_path)
+    if own is None:
+        return None
+    by_sha: Dict[str, Dict[str, Any]] = {}
+    for candidate in model_path.parent.glob("*.json"):
+        try:
+            manifest = read_manifest(candidate)
+        except EdgeSdkError:
+            continue
+        if manifest.get("sha256"):
+            by_sha[manifest["sha256"]] = manifest
+    try:
+        first = read_manifest(own)
+    except EdgeSdkError:
+        return None
+    chain = [own_sha256]
+    manifest: Optional[Dict[str, Any]] = first
+    while manifest is not None:
+        for key in ("parent_sha256", "source_sha256"):
+            value = manifest.get(key) or (manifest.get("recipe") or {}).get(key)
+            if value and value not in chain:
+                chain.append(value)
+        parent = manifest.get("parent_sha256")
+        manifest = by_sha.get(parent) if parent else None
+        if manifest is not None and manifest.get("sha256") in chain[:-1]:
+            break  # a cycle in hand-edited manifests
+    return chain
+
+
+# ---------------------------------------------------------------------------------------------
+# matching tensors of two models
+
+
+def match_tensors(
+    expected: Sequence[Tuple[str, Tuple[Optional[int], ...]]],
+    actual: Sequence[Tuple[str, Tuple[Optional[int], ...]]],
+    what: str,
+    left: str = "float model",
+    right: str = "quantized model",
+) -> List[Tuple[str, str]]:
+    """Pair tensors of two models by name, or by position when the names differ.
+
+    Each side is a list of ``(name, shape)``; the batch dimension is ignored and
+    ``None`` matches any size. Returns ``[(left name, right name)]`` in ``left``'s
+    order, or raises :class:`SignatureMismatchError` naming both sides.
+    """
+
+    def show(side):
+        return ", ".join(f"{n}{_shape_text(s)}" for n, s in side) or "none"
+
+    def compatible(a, b):
+        if len(a) != len(b):
+            return False
+        return all(x is None or y is None or x == y for x, y in zip(a[1:], b[1:]))
+
+    problem = None
+    if len(expected) != len(actual):
+        problem = f"{len(expected)} vs {len(actual)} {what}s"
+    else:
+        names_left = [n for n, _ in expected]
+        by_name = dict(actual)
+        if set(names_left) == set(by_name):
+            pairs = [(n, n) for n in names_left]
+        else:
+            pairs = [(a[0], b[0]) for a, b in zip(expected, actual)]
+        shapes_right = dict(actual)
+        shapes_left = dict(expected)
+        bad = [(l, r) for l, r in pairs if not compatible(shapes_left[l], shapes_right[r])]
+        if not bad:
+            return pairs
+        l, r = bad[0]
+        problem = f"{what} {l}{_shape_text(shapes_left[l])} does not match {r}{_shape_text(shapes_right[r])}"
+    raise SignatureMismatchError(
+        f"the two models have different {what} signatures ({problem}): {left} has {show(expected)}; "
+        f"{right} has {show(actual)}"
+    )
+
+
+def _shape_text(shape: Sequence[Optional[int]]) -> str:
+    return "[" + ",".join("?" if d is None or (isinstance(d, int) and d < 0) else str(d) for d in shape) + "]"
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics shared with converters.parity
+
+
+def class_predictions(output: np.ndarray) -> Optional[np.ndarray]:
+    """Top-1 class per example: argmax over the last axis, or a 0.5 / 0 threshold for one unit.
+
+    Returns ``None`` for outputs that are not per-example class scores.
+    """
+    out = np.asarray(output)
+    if out.ndim < 1 or out.dtype.kind not in "fiu":
+        return None
+    flat = out.reshape(out.shape[0], -1) if out.ndim > 1 else out.reshape(-1, 1)
+    if flat.shape[1] == 1:
+        values = flat[:, 0].astype(np.float64)
+        finite = values[np.isfinite(values)]
+        threshold = 0.5 if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0 else 0.0
+        return (values > threshold).astype(np.int64)
+    return np.argmax(flat, axis=1).astype(np.int64)
+
+
+def error_metrics(reference: np.ndarray, other: np.ndarray) -> Dict[str, float]:
+    """Max/mean absolute error, relative L2 error and per-example cosine similarity.
+
+    ``relative_error`` is ||other - reference|| / ||reference|| over the whole
+    tensor; cosine is computed per example and reported as its mean and minimum.
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    oth = np.asarray(other, dtype=np.float64)
+    if ref.shape != oth.shape:
+        raise SignatureMismatchError(f"cannot compare outputs of shape {ref.shape} and {oth.shape}")
+    diff = np.abs(oth - ref)
+    n = ref.shape[0] if ref.ndim else 1
+    r2 = ref.reshape(n, -1)
+    o2 = oth.reshape(n, -1)
+    norms = np.linalg.norm(r2, axis=1) * np.linalg.norm(o2, axis=1)
+    dots = np.sum(r2 * o2, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0),
+                          np.where(np.linalg.norm(r2 - o2, axis=1) == 0, 1.0, 0.0))
+    ref_norm = float(np.linalg.norm(ref))
+    return {
+        "max_abs_error": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_error": float(diff.mean()) if diff.size else 0.0,
+        "relative_error": float(np.linalg.norm(oth - ref) / ref_norm) if ref_norm > 0 else float(np.linalg.norm(oth)),
+        "cosine_mean": float(np.mean(cosine)) if cosine.size else 1.0,
+        "cosine_min": float(np.min(cosine)) if cosine.size else 1.0,
+    }
+
+
+def labels_to_classes(labels: np.ndarray) -> np.ndarray:
+    """Class ids from integer labels, or from one-hot / probability rows."""
+    arr = np.asarray(labels)
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        return np.argmax(arr, axis=1).astype(np.int64)
+    arr = arr.reshape(arr.shape[0], -1)[:, 0] if arr.ndim > 1 else arr
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise EdgeSdkError("labels: expected integer class ids (or one-hot rows), got non-integer floats")
+    return arr.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# the file
+
+
+@dataclasses.dataclass
+class Reference:
+    """A golden reference loaded from disk."""
+
+    path: Optional[Path]
+    meta: Dict[str, Any]
+    inputs: Dict[str, np.ndarray]
+    float_outputs: Dict[str, np.ndarray]
+    quantized_outputs: Optional[Dict[str, np.ndarray]] = None
+    labels: Optional[np.ndarray] = None
+
+    @property
+    def samples(self) -> int:
+        """Number of examples stored."""
+        return int(len(next(iter(self.inputs.values()))))
+
+    @property
+    def float_sha256s(self) -> List[str]:
+        """sha256 values naming the float model the reference was written from."""
+        return list(self.meta.get("float_sha256s") or [self.meta["float_sha256"]])
+
+
+def data_sha256(arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 over named arrays (name, dtype, shape and bytes), independent of dict order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def write_reference(
+    path: PathLike,
+    inputs: Mapping[str, np.ndarray],
+    float_outputs: Mapping[str, np.ndarray],
+    *,
+    float_model: str,
+    float_sha256s: Sequence[str],
+    labels: Optional[np.ndarray] = None,
+    quantized_outputs: Optional[Mapping[str, np.ndarray]] = None,
+    quantized_sha256: Optional[str] = None,
+    extra: Optional[Mapping[str, Any]] = None,
+) -> Path:
+    """Write a golden reference ``.npz`` atomically and return its path."""
+    from edge_sdk.manifest import tool_versions
+
+    if not inputs or not float_outputs:
+        raise ReferenceError("a reference needs at least one input and one output array")
+    lengths = {len(a) for a in inputs.values()} | {len(a) for a in float_outputs.values()}
+    if len(lengths) != 1:
+        raise ReferenceError(f"reference arrays must share one batch size, got {sorted(lengths)}")
+    n = lengths.pop()
+    if labels is not None and len(labels) != n:
+        raise ReferenceError(f"labels: expected {n} (one per stored example), got {len(labels)}")
+    in_names = list(inputs)
+    out_names = list(float_outputs)
+    meta = {
+        "format": REFERENCE_FORMAT,
+        "float_model": str(float_model),
+        "float_sha256": float_sha256s[0],
+        "float_sha256s": list(float_sha256s),
+        "data_sha256": data_sha256(inputs),
+        "samples": n,
+        "inputs": [{"name": k, "shape": list(np.shape(inputs[k])), "dtype": np.asarray(inputs[k]).dtype.name}
+                   for k in in_names],
+        "outputs": [{"name": k, "shape": list(np.shape(float_outputs[k]))} for k in out_names],
+        "has_labels": labels is not None,
+        "quantized_sha256": quantized_sha256 if quantized_outputs is not None else None,
+        "tool_versions": tool_versions(),
+    }
+    if extra:
+        meta.update(dict(extra))
+    arrays: Dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+    for i, name in enumerate(in_names):
+        arrays[f"input_{i}"] = np.asarray(inputs[name])
+    for j, name in enumerate(out_names):
+        arrays[f"float_{j}"] = np.asarray(float_outputs[name], dtype=np.float32)
+    if quantized_outputs is not None:
+        if set(quantized_outputs) != set(out_names):
+            raise ReferenceError(
+                f"quantized outputs {sorted(quantized_outputs)} must use the float output names {out_names}"
+            )
+        for j, name in enumerate(out_names):
+            arrays[f"quantized_{j}"] = np.asarray(quantized_outputs[name], dtype=np.float32)
+    if labels is not None:
+        arrays["labels"] = np.asarray(labels)
+    with atomic_output_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+    return Path(path)
+
+
+def read_reference(path: PathLike) -> Reference:
+    """Load and validate a golden reference ``.npz``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReferenceError(f"reference file not found: {path} (expected a .npz written by --write-reference)")
+    try:
+        with np.load(path, allow_pickle=False) as loaded:
+            arrays = {k: loaded[k] for k in loaded.files}
+    except Exception as exc:  # noqa: BLE001 - numpy raises several types for bad files
+        raise ReferenceError(f"{path} is not a readable .npz reference: {exc}") from None
+    if "meta" not in arrays:
+        raise ReferenceError(f"{path}: expected a 'meta' entry (a file written by --write-reference), "
+                             f"got arrays {sorted(arrays)}")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except (TypeError, ValueError) as exc:
+        raise ReferenceError(f"{path}: 'meta' is not valid JSON ({exc})") from None
+    if meta.get("format") != REFERENCE_FORMAT:
+        raise ReferenceError(f"{path}: expected format {REFERENCE_FORMAT!r}, got {meta.get('format')!r}")
+    try:
+        inputs = {spec["name"]: arrays[f"input_{i}"] for i, spec in enumerate(meta["inputs"])}
+        floats = {spec["name"]: arrays[f"float_{j}"] for j, spec in enumerate(meta["outputs"])}
+        quantized = None
+        if meta.get("quantized_sha256"):
+            quantized = {spec["name"]: arrays[f"quantized_{j}"] for j, spec in enumerate(meta["outputs"])}
+    except KeyError as exc:
+        raise ReferenceError(f"{path}: the reference is incomplete, missing array {exc}") from None
+    if data_sha256(inputs) != meta.get("data_sha256"):
+        raise ReferenceError(f"{path}: the stored inputs do not match their sha256 {meta.get('data_sha256')}; "
+                             "the file is corrupt or was edited")
+    return Reference(path, meta, inputs, floats, quantized, arrays.get("labels"))
+
+
+# ---------------------------------------------------------------------------------------------
+# checking a model against a reference
+
+
+def check_reference(
+    reference: Union[Reference, PathLike],
+    model: Union[PathLike, Any],
+    *,
+    min_agreement: float = 0.99,
+    max_abs_error: Optional[float] = None,
+    max_steps: float = 1.0,
+    num_threads: Optional[int] = None,
+    require_lineage: bool = False,
+) -> Dict[str, Any]:
+    """Run a .tflite on the reference inputs and compare with the stored outputs.
+
+    Checks, each reported in ``checks``:
+
+    * lineage: the model's manifest chain (``parent_sha256``) or the stored
+      quantized sha256 must name the reference's float model; a known lineage
+      that does not is a :class:`ReferenceMismatchError` (a reference from a
+      different model). Without a manifest the lineage is ``unknown`` (an error
+      only with ``require_lineage``);
+    * signature: input and output names/shapes must match the reference;
+    * ``min_agreement``: top-1 agreement with the float outputs (class outputs);
+    * ``max_abs_error``: optional cap on the absolute error against the float outputs;
+    * ``max_steps``: when the reference holds this very model's build-machine
+      outputs (same sha256), every output must be within ``max_steps``
+      quantization steps of them (the device reproduces the build machine).
+
+    Returns a JSON-ready dict with ``status`` (pass|fail), ``exit_code`` and a one-line ``verdict``.
+    """
+    import edge_sdk
+
+    ref = reference if isinstance(reference, Reference) else read_reference(reference)
+    loaded = model if hasattr(model, "predict_all") else edge_sdk.load(model, num_threads=num_threads)
+    model_path = getattr(loaded, "path", None)
+    model_sha = loaded.sha256
+
+    chain = lineage(model_path, model_sha) if model_path is not None else None
+    stored_q = ref.meta.get("quantized_sha256")
+    float_ids = set(ref.float_sha256s)
+    if stored_q and stored_q == model_sha:
+        lineage_status = "verified (the reference stores this model's outputs)"
+    elif chain is not None and float_ids & set(chain):
+        lineage_status = "verified (manifest chain names the reference's float model)"
+    elif chain is not None:
+        raise ReferenceMismatchError(
+            f"reference {ref.path} was written from float model {ref.meta.get('float_model')} "
+            f"(sha256 {ref.meta['float_sha256'][:16]}...), but {model_path}'s manifest chain is "
+            f"{' -> '.join(c[:16] + '...' for c in chain)}: the reference is for a different model"
+        )
+    elif require_lineage:
+        raise ReferenceMismatchError(
+            f"{model_path or 'the model'} has no manifest, so its lineage cannot be checked against the "
+            f"reference's float model sha256 {ref.meta['float_sha256'][:16]}... (expected model.json beside it)"
+        )
+    else:
+        lineage_status = "unknown (no manifest beside the model; signature and outputs checked only)"
+
+    ref_inputs = [(s["name"], tuple(s["shape"])) for s in ref.meta["inputs"]]
+    model_inputs = [(s.name, tuple(s.shape)) for s in loaded.inputs]
+    in_pairs = match_tensors(ref_inputs, model_inputs, "input", "reference", "model")
+    ref_outputs = [(s["name"], tuple(s["shape"])) for s in ref.meta["outputs"]]
+    model_outputs = [(s.name, tuple(s.shape)) for s in loaded.outputs]
+    try:
+        out_pairs = match_tensors(ref_outputs, model_outputs, "output", "reference", "model")
+    except SignatureMismatchError as exc:
+        raise ReferenceMismatchError(f"reference {ref.path} does not fit this model: {exc}") from None
+
+    feed = {model_name: ref.inputs[ref_name] for ref_name, model_name in in_pairs}
+    produced = loaded.predict_all(feed)
+    specs = {s.name: s for s in loaded.outputs}
+    outputs = []
+    checks: List[Dict[str, Any]] = []
+    for ref_name, model_name in out_pairs:
+        got = np.asarray(produced[model_name], dtype=np.float32)
+        want = ref.float_outputs[ref_name]
+        entry: Dict[str, Any] = {"reference": ref_name, "model": model_name, **error_metrics(want, got)}
+        ref_cls, got_cls = class_predictions(want), class_predictions(got)
+        if ref_cls is not None and want.ndim == 2:
+            entry["top1_agreement"] = float(np.mean(ref_cls == got_cls))
+        if stored_q and stored_q == model_sha and ref.quantized_outputs is not None:
+            build = ref.quantized_outputs[ref_name]
+            step = _output_step(specs[model_name], build)
+            diff = float(np.max(np.abs(build.astype(np.float64) - got))) if got.size else 0.0
+            entry["build_max_abs_diff"] = diff
+            entry["build_max_steps"] = diff / step
+        outputs.append(entry)
+    for entry in outputs:
+        if "top1_agreement" in entry:
+            checks.append({"name": "min_agreement", "output": entry["model"], "threshold": min_agreement,
+                           "value": entry["top1_agreement"], "passed": entry["top1_agreement"] >= min_agreement})
+        if max_abs_error is not None:
+            checks.append({"name": "max_abs_error", "output": entry["model"], "threshold": max_abs_error,
+                           "value": entry["max_abs_error"], "passed": entry["max_abs_error"] <= max_abs_error})
+        if "build_max_steps" in entry:
+            checks.append({"name": "max_steps", "output": entry["model"], "threshold": max_steps,
+                           "value": entry["build_max_steps"], "passed": entry["build_max_steps"] <= max_steps})
+    accuracy = None
+    if ref.labels is not None:
+        first = outputs[0]
+        cls = class_predictions(np.asarray(produced[first["model"]]))
+        if cls is not None:
+            accuracy = float(np.mean(cls == labels_to_classes(ref.labels)))
+    passed = all(c["passed"] for c in checks)
+    status = "pass" if passed else "fail"
+    if not checks:
+        verdict = (f"NO CHECK: {model_path or 'model'} ran on {ref.samples} reference inputs; "
+                   "no class output and no --max-abs-error to gate on")
+        status = "none"
+    else:
+        worst = [c for c in checks if not c["passed"]] or checks
+        parts = []
+        for c in worst:
+            op = ("<=" if c["name"] != "min_agreement" else ">=") if c["passed"] else (
+                ">" if c["name"] != "min_agreement" else "<")
+            parts.append(f"{c['name']} {c['output']}: {c['value']:.4g} {op} {c['threshold']:.4g}")
+        verdict = f"{'PASS' if passed else 'FAIL'}: {Path(str(model_path)).name if model_path else 'model'} vs " \
+                  f"reference ({ref.samples} examples, backend {loaded.backend}): " + "; ".join(parts)
+    return {
+        "reference": str(ref.path) if ref.path else None,
+        "model": str(model_path) if model_path else None,
+        "model_sha256": model_sha,
+        "float_model": ref.meta.get("float_model"),
+        "float_sha256": ref.meta.get("float_sha256"),
+        "lineage": lineage_status,
+        "samples": ref.samples,
+        "backend": loaded.backend,
+        "accuracy": accuracy,
+        "outputs": outputs,
+        "checks": checks,
+        "status": status,
+        "exit_code": 0 if passed else 1,
+        "verdict": verdict,
+    }
+
+
+def _output_step(spec: Any, build: np.ndarray) -> float:
+    """One quantization step of an output; for a float output, 1e-4 of its largest magnitude.
+
+    Kernels may legitimately differ by one rounding step between machines
+    (XNNPACK versus reference kernels), and float outputs by accumulation order.
+    """
+    q = getattr(spec, "quantization", None)
+    if q is not None:
+        scale = q.scale if not isinstance(q.scale, tuple) else max(q.scale)
+        if scale:
+            return float(scale)
+    peak = float(np.max(np.abs(build))) if build.size else 0.0
+    return max(1e-4 * peak, 1e-7)
