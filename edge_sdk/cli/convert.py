@@ -63,6 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--list-recipes", action="store_true", help="list the built-in recipes and exit")
+    gate = parser.add_argument_group("quality gate (converters.gate; nothing is promoted into --out if it fails)")
+    gate.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
+                      help="fail if the shipped model's accuracy is more than POINTS below the input float model's")
+    gate.add_argument("--min-agreement", type=float, default=None, metavar="FRACTION",
+                      help="fail if top-1 agreement with the input float model is below FRACTION")
+    gate.add_argument("--accuracy-budget", type=float, default=None, metavar="POINTS",
+                      help="if int8 loses more than POINTS, keep the layers the debugger ranks most harmful in "
+                      "float, one at a time, and add <artifact>-autotuned.tflite; fail if no mix meets it")
     group = parser.add_argument_group("recipe overrides (each flag overrides one recipe value)")
     group.add_argument("--epochs", type=int, help="train.epochs: epochs for a zoo model trained on the fly")
     group.add_argument("--student", help="distill.student: zoo name or tf_keras file")
@@ -92,7 +100,11 @@ def gate_hooks(args: argparse.Namespace) -> List[Callable[[Any], None]]:
     Each hook takes the ``PipelineResult`` and raises an ``EdgeSdkError`` to stop
     promotion. Quality gates (``converters.gate``, issue 5) register here.
     """
-    return []
+    from converters.gate import convert_hooks
+
+    return convert_hooks(max_drop=args.max_drop, min_agreement=args.min_agreement,
+                         accuracy_budget=args.accuracy_budget, dataset=args.dataset, eval_data=args.eval_data,
+                         calibration=args.calibration, progress=not args.quiet)
 
 
 def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
@@ -136,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = recipes.with_overrides(recipes.load(args.recipe), _overrides(args))
 
     from converters import pipeline
+    from converters.gate import GateFailedError
 
     try:
         result = pipeline.run(
@@ -143,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
             eval_data=args.eval_data, train_data=args.train_data, progress=not args.quiet,
             before_promote=gate_hooks(args), seed=args.seed,
         )
+    except GateFailedError as exc:
+        print(exc.verdict)
+        return 1
     except EdgeSdkError:
         raise
     except MemoryError:
