@@ -1,0 +1,53 @@
+"""Our median agrees within 15% with the benchmark tool that ships inside ai-edge-litert.
+
+Both run in this process, alternating rounds on the same model and thread
+count, so load from other processes on the machine hits both alike. The tool
+(ai_edge_litert/tools/benchmark_litert_model.py) drives LiteRT's CompiledModel
+API on prefilled buffers; we drive the Interpreter through edge_sdk.Model.
+"""
+import argparse
+import statistics
+
+import pytest
+
+from edge_sdk.bench import BenchOptions, run_benchmark
+
+ROUNDS = 3
+RUNS = 100
+TOLERANCE = 0.15
+
+
+def litert_tool_median_us(model_path, threads, runs):
+    from ai_edge_litert.tools import benchmark_litert_model as tool
+
+    args = argparse.Namespace(
+        model=str(model_path), signature="", use_cpu=True, no_cpu=False, use_gpu=False, use_npu=False,
+        require_full_delegation=False, dispatch_library_path="", compiler_plugin_path="", runtime_path="",
+        num_runs=runs, warmup_runs=10, num_threads=threads, result_json="", verbose=False,
+    )
+    results = tool.run_benchmark(args)
+    assert results["num_threads"] == threads and results["latency"]["num_runs"] == runs
+    return results["latency"]["median_ms"] * 1000.0
+
+
+def edge_sdk_median_us(model_path, threads, runs):
+    doc = run_benchmark([model_path], BenchOptions(runs=runs, warmup=10, threads=(threads,), progress=False))
+    res = doc["results"][0]
+    assert res["status"] == "ok", res.get("error")
+    return res["latency_us"]["median"]
+
+
+@pytest.mark.parametrize("kind", ["float32", "int8"])
+def test_median_agrees_with_litert_benchmark_tool(cnn_models, kind, capsys):
+    path = cnn_models[kind]
+    ours, theirs = [], []
+    for _ in range(ROUNDS):
+        theirs.append(litert_tool_median_us(path, 1, RUNS))
+        ours.append(edge_sdk_median_us(path, 1, RUNS))
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    with capsys.disabled():
+        print(f"\n{kind}: edge-sdk bench median {statistics.median(ours):.1f} us, "
+              f"benchmark_litert_model.py median {statistics.median(theirs):.1f} us, ratio {ratio:.3f}")
+    # The tool reports milliseconds to two decimals: keep the model slow enough that this is noise.
+    assert statistics.median(theirs) >= 300, "model too fast for the tool's 0.01 ms resolution"
+    assert abs(ratio - 1.0) <= TOLERANCE, (ours, theirs)
