@@ -29,7 +29,7 @@ def test_two_workers_train_in_sync(tmp_path):
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         procs.append(subprocess.Popen(
-            [sys.executable, WORKER, "cnn-student", "digits", "2", str(out), "--strategy", "multiworker",
+            [sys.executable, WORKER, "cnn-student", "digits", "1", str(out), "--strategy", "multiworker",
              "--steps", "6", "--weights", str(tmp_path / f"w{index}.npz")],
             env=subprocess_env(TF_CONFIG=tf_config, OMP_NUM_THREADS="1"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
