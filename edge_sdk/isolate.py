@@ -107,7 +107,7 @@ def check_in_child(model_bytes: bytes, backend_name: Optional[str] = None, num_t
     and re-raises the child's own :class:`EdgeSdkError` subclass otherwise.
     """
     command = [sys.executable, "-c", _CHILD_CODE, backend_name or "auto", str(num_threads or 0)]
-    backend_label = backend_name or "the default backend"
+    backend_label = backend_name or "default"
     try:
         done = subprocess.run(command, input=bytes(model_bytes), capture_output=True, timeout=timeout,
                               env=child_environment())

@@ -310,6 +310,7 @@ class _Worker:
         self.proc = subprocess.Popen(command + list(paths), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env)
         self._buffer = b""
+        self.eof = False
         ready = self.read_line(startup_timeout)
         if ready is None:
             code = self.stop()
@@ -329,6 +330,7 @@ class _Worker:
                 return None
             chunk = os.read(fd, 65536)
             if not chunk:
+                self.eof = True  # the worker closed its stdout: it died
                 return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
@@ -458,11 +460,16 @@ def run_fuzz(models: Sequence[os.PathLike], cases: int, seed: int = 0, workers: 
                     return
                 result = worker.read_line(timeout) if worker.send(case) else None
                 if result is None:
-                    alive = worker.proc.poll() is None
+                    died = worker.eof
+                    if died:
+                        try:
+                            worker.proc.wait(timeout=30)
+                        except subprocess.TimeoutExpired:
+                            died = False
                     code = worker.stop()
-                    outcome = "hang" if alive else "crash"
+                    outcome = "crash" if died else "hang"
                     index, kind, data = mutate(sources, seed, case)
-                    result = {"outcome": outcome, "case": case, "signal": _signal_name(code) if not alive else None,
+                    result = {"outcome": outcome, "case": case, "signal": _signal_name(code) if died else None,
                               "source": index, "mutation": kind, "size": len(data)}
                     worker = _Worker(paths, seed, backend, startup_timeout=max(60.0, timeout))
                 elif result.get("case") != case:

@@ -122,19 +122,26 @@ if os.environ.get("EDGE_SDK_TEST_CRASH_HOOK"):
     import faulthandler
     import edge_sdk.model as _model
 
-    _original = _model.Model._build_interpreter
+    _mode = os.environ["EDGE_SDK_TEST_CRASH_HOOK"]
+    _build, _read = _model.Model._build_interpreter, _model._read_model_source
 
     def _build_interpreter(self):
-        mode = os.environ["EDGE_SDK_TEST_CRASH_HOOK"]
-        if mode == "segv" or (mode.startswith("size%") and len(self._data) % int(mode[5:].split("=")[0])
-                               == int(mode.split("=")[1])):
+        if _mode == "segv":
             faulthandler._sigsegv()  # a real SIGSEGV, as tflite-runtime gives on corrupt files
-        if mode == "hang":
+        if _mode == "hang":
             import time
             time.sleep(3600)
-        return _original(self)
+        return _build(self)
+
+    def _read_model_source(model, max_model_bytes):
+        if _mode.startswith("size%") and isinstance(model, bytes):
+            modulus, remainder = (int(v) for v in _mode[5:].split("="))
+            if len(model) % modulus == remainder:
+                faulthandler._sigsegv()
+        return _read(model, max_model_bytes)
 
     _model.Model._build_interpreter = _build_interpreter
+    _model._read_model_source = _read_model_source
 '''
 
 
