@@ -101,7 +101,8 @@ static void json_string(FILE* out, const char* text) {
   for (const unsigned char* p = (const unsigned char*)text; *p; ++p) {
     if (*p == '"' || *p == '\\') {
       fprintf(out, "\\%c", *p);
-    } else if (*p < 0x20) {
+    } else if (*p < 0x20 || *p >= 0x80) {
+      /* Bytes of a corrupt file's tensor names need not be UTF-8; keep the JSON valid. */
       fprintf(out, "\\u%04x", *p);
     } else {
       fputc(*p, out);

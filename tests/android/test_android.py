@@ -1,0 +1,226 @@
+"""The Android demo's device-side code computes what the Python runtime computes.
+
+- Java core (android_demo/core, JUnit 4 via offline Maven): reproduces edge_sdk's quantized input
+  bytes exactly and its dequantized outputs within 1e-6, on the committed fixtures and on golden
+  files written here from a model the real `edge-sdk convert` CLI just produced.
+- Native check (android_demo/native_check, C against libLiteRt.so): same int8 model, same input
+  bytes, identical raw output bytes; corrupt models are reported with LiteRT's status code.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ANDROID, COMMITTED, GOLDEN_SAMPLES
+from golden import raw_to_float, write_golden
+
+MAVEN_TIMEOUT = 300
+JAVA_TEST_CLASSES = ("GoldenTest", "ManifestTest", "ImagePreprocessorTest", "QuantizationTest", "TopKTest")
+DEBIAN_JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar", "/usr/share/java/com.android.json.jar")
+
+
+def _run_maven(build: Path, golden_dir: Path) -> subprocess.CompletedProcess:
+    cmd = ["mvn", "-o", "-B", "-s", str(ANDROID / "maven-settings.xml"), "-DforkCount=0",
+           f"-Dedge.build.dir={build}", f"-Dgolden.dir={golden_dir}", "test"]
+    return subprocess.run(cmd, cwd=ANDROID / "core", capture_output=True, text=True, timeout=MAVEN_TIMEOUT)
+
+
+def _surefire_cases(build: Path):
+    """(class, test name, outcome) for every test case in the surefire XML reports."""
+    cases = []
+    for report in sorted((build / "surefire-reports").glob("TEST-*.xml")):
+        for case in ET.parse(report).getroot().iter("testcase"):
+            outcome = "passed"
+            for tag in ("failure", "error", "skipped"):
+                if case.find(tag) is not None:
+                    outcome = tag
+            cases.append((case.get("classname").rsplit(".", 1)[-1], case.get("name"), outcome))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def maven_run(android_tools, fresh_golden, tmp_path_factory):
+    """One offline Maven build + JUnit run over the committed fixtures and the fresh golden dir."""
+    build = tmp_path_factory.mktemp("android_maven") / "core"
+    run = _run_maven(build, fresh_golden)
+    return build, run
+
+
+def test_java_core_passes_on_committed_and_fresh_golden(maven_run, fresh_golden):
+    build, run = maven_run
+    summary = re.findall(r"Tests run: (\d+), Failures: (\d+), Errors: (\d+), Skipped: (\d+)\s*$", run.stdout, re.M)
+    assert run.returncode == 0, f"mvn test failed:\n{run.stdout[-6000:]}"
+    assert summary, "no surefire summary line (was Maven run with -q?)"
+    total, failures, errors, skipped = map(int, summary[-1])
+    assert (failures, errors, skipped) == (0, 0, 0) and total >= 25
+
+    cases = _surefire_cases(build)
+    assert {c for c, _, _ in cases} == set(JAVA_TEST_CLASSES)
+    assert all(outcome == "passed" for _, _, outcome in cases), [c for c in cases if c[2] != "passed"]
+    fresh = [name for cls, name, _ in cases if cls == "GoldenTest" and f"golden.dir={fresh_golden}" in name]
+    committed = [name for cls, name, _ in cases if cls == "GoldenTest" and "[committed]" in name]
+    # Every golden check ran on both directories, including the exact-bytes and 1e-6 ones.
+    assert len(fresh) == len(committed) == 5, (fresh, committed)
+    assert any(n.startswith("quantizedInputBytesMatchEdgeSdkExactly") for n in fresh)
+    assert any(n.startswith("dequantizedOutputsMatchEdgeSdk") for n in fresh)
+    # The bad-input tests (missing manifest fields, wrong image size) ran and passed.
+    names = {name for _, name, _ in cases}
+    assert {"missingTopLevelFieldsAreNamed", "missingQuantizationFieldsAreNamed",
+            "missingPreprocessingFieldsAreNamed", "wrongSizesAreClearErrors"} <= names
+
+
+def _junit_direct(build: Path, golden_dir: Path) -> subprocess.CompletedProcess:
+    """Re-run GoldenTest from the classes Maven compiled (a second Maven run would cost ~10 s)."""
+    jars = [j for j in DEBIAN_JARS if Path(j).is_file()]
+    assert len(jars) == len(DEBIAN_JARS), f"expected Debian's jars {DEBIAN_JARS}"
+    classpath = ":".join([str(build / "classes"), str(build / "test-classes"), *jars])
+    return subprocess.run(["java", "-cp", classpath, f"-Dgolden.dir={golden_dir}", "org.junit.runner.JUnitCore",
+                           "dev.edgesdk.core.GoldenTest"], capture_output=True, text=True, timeout=120)
+
+
+def test_java_golden_tests_catch_a_one_bit_difference(maven_run, fresh_golden, tmp_path):
+    """The golden tests can fail: flip one bit of one expected input byte, and of one expected output."""
+    build, run = maven_run
+    assert run.returncode == 0
+    tampered = tmp_path / "tampered"
+    shutil.copytree(fresh_golden, tampered)
+    q = bytearray((tampered / "input_q.bin").read_bytes())
+    q[200] ^= 0x01
+    (tampered / "input_q.bin").write_bytes(bytes(q))
+    f = np.frombuffer((tampered / "output_float.f32").read_bytes(), dtype="<f4").copy()
+    f[3] = np.nextafter(f[3], np.float32(10)) + np.float32(2e-6)
+    (tampered / "output_float.f32").write_bytes(f.tobytes())
+    result = _junit_direct(build, tampered)
+    assert result.returncode != 0
+    assert "quantizedInputBytesMatchEdgeSdkExactly[golden.dir=" in result.stdout
+    assert "dequantizedOutputsMatchEdgeSdk[golden.dir=" in result.stdout
+    assert "Failures: 2" in result.stdout, result.stdout[-3000:]
+
+
+def test_committed_fixtures_agree_with_the_current_runtime(tmp_path):
+    """The committed golden files are what today's edge_sdk computes for the committed model."""
+    import edge_sdk
+
+    golden = json.loads((COMMITTED / "golden.json").read_text())
+    manifest = json.loads((COMMITTED / "model.json").read_text())
+    model = edge_sdk.load(COMMITTED / "model.tflite")  # also checks the sha256 in model.json
+    count = golden["count"]
+    pixels = np.frombuffer((COMMITTED / "pixels.u8").read_bytes(), np.uint8).reshape(count, *golden["pixels_shape"])
+    x = raw_to_float(pixels, manifest["preprocessing"])
+    raw = model.predict(x, raw=True)
+    assert raw.tobytes() == (COMMITTED / "output_raw.bin").read_bytes()
+    assert model.predict(x).astype("<f4").tobytes() == (COMMITTED / "output_float.f32").read_bytes()
+
+    regenerated = write_golden(COMMITTED / "model.tflite", tmp_path / "g", pixels, golden["labels"])
+    for name in ("input_q.bin", "output_raw.bin", "output_float.f32", "model.tflite", "model.json"):
+        assert (tmp_path / "g" / name).read_bytes() == (COMMITTED / name).read_bytes(), name
+    assert regenerated["quant_cases"] == golden["quant_cases"]
+    assert regenerated["top_k_indices"] == golden["top_k_indices"]
+    # A committed fixture is only useful if the model is real: it classifies held-out MNIST.
+    assert manifest["metrics"]["accuracy"] > 0.8
+    assert (np.array(golden["top_k_indices"])[:, 0] == np.array(golden["labels"])).mean() >= 0.75
+
+
+def _native(native_check: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(native_check), "--json", *args], capture_output=True, text=True, errors="replace",
+                          timeout=120)
+
+
+def _report(run: subprocess.CompletedProcess) -> dict:
+    lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, f"expected one JSON line on stdout, got:\n{run.stdout}\n{run.stderr[-2000:]}"
+    return json.loads(lines[0])
+
+
+def test_native_check_matches_python_runtime_bytes(native_check, fresh_golden, converted_mnist_int8):
+    run = _native(native_check, str(fresh_golden / "model.tflite"), str(fresh_golden / "input_q.bin"),
+                  str(fresh_golden / "output_raw.bin"))
+    report = _report(run)
+    assert run.returncode == 0, report
+    assert report["result"] == "match" and report["mismatched_samples"] == 0
+    assert report["samples"] == GOLDEN_SAMPLES
+    assert report["input"]["dtype"] == "int8" and report["input"]["shape"] == [1, 28, 28, 1]
+    assert report["output"]["dtype"] == "int8" and report["output"]["shape"] == [1, 10]
+
+    run = _native(native_check, str(COMMITTED / "model.tflite"), str(COMMITTED / "input_q.bin"),
+                  str(COMMITTED / "output_raw.bin"))
+    assert run.returncode == 0 and _report(run)["result"] == "match"
+
+
+def test_native_check_detects_a_one_byte_output_difference(native_check, fresh_golden, tmp_path):
+    expected = bytearray((fresh_golden / "output_raw.bin").read_bytes())
+    expected[37] ^= 0x01
+    (tmp_path / "expected.bin").write_bytes(bytes(expected))
+    run = _native(native_check, str(fresh_golden / "model.tflite"), str(fresh_golden / "input_q.bin"),
+                  str(tmp_path / "expected.bin"))
+    report = _report(run)
+    assert run.returncode == 1
+    assert report["mismatched_samples"] == 1
+    assert report["first_mismatch"]["sample"] == 37 // 10 and report["first_mismatch"]["byte"] == 37 % 10
+
+
+def test_native_check_reports_litert_status_for_models_that_fail_to_load(native_check, tmp_path):
+    model = (COMMITTED / "model.tflite").read_bytes()
+    inputs = str(COMMITTED / "input_q.bin")
+    cases = {
+        "truncated": model[: len(model) // 2],
+        "header_only": model[:100],
+        "not_a_model": b"this is not a flatbuffer" * 40,
+        "empty": b"",
+    }
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(data)
+        run = _native(native_check, "--no-verify", str(path), inputs)
+        report = _report(run)
+        assert run.returncode == 2, (name, run.returncode, run.stderr[-1500:])
+        assert isinstance(report["status_code"], int) and report["status_code"] > 0, (name, report)
+        assert report["status"].startswith("kLiteRtStatus"), (name, report)
+        assert "LiteRtCreateModelFromFile" in report["error"]
+        assert f"LiteRT status {report['status_code']} ({report['status']})" in run.stderr
+
+    missing = _native(native_check, "--no-verify", str(tmp_path / "missing.tflite"), inputs)
+    assert missing.returncode == 2 and _report(missing)["status"] == "kLiteRtStatusErrorFileIO"
+
+
+def test_native_check_refuses_a_model_that_differs_from_its_manifest(native_check, tmp_path):
+    """Weight corruption runs silently in LiteRT and header corruption can crash it: the sha256 check comes first."""
+    model = bytearray((COMMITTED / "model.tflite").read_bytes())
+    model[len(model) // 2] ^= 0x10
+    (tmp_path / "model.tflite").write_bytes(bytes(model))
+    shutil.copyfile(COMMITTED / "model.json", tmp_path / "model.json")
+    run = _native(native_check, str(tmp_path / "model.tflite"), str(COMMITTED / "input_q.bin"),
+                  str(COMMITTED / "output_raw.bin"))
+    assert run.returncode == 2
+    assert "does not match its manifest" in _report(run)["error"]
+
+
+def test_native_check_survives_header_corruption(native_check, tmp_path):
+    """Byte flips in the flatbuffer header crash LiteRT 2.3.0's loader; the check reports, never dies."""
+    model = (COMMITTED / "model.tflite").read_bytes()
+    rng = np.random.default_rng(3)
+    outcomes, errors = [], []
+    for i in range(8):
+        data = bytearray(model)
+        for pos in rng.integers(8, 200, size=3):
+            data[pos] = int(rng.integers(0, 256))
+        path = tmp_path / f"corrupt{i}.tflite"
+        path.write_bytes(bytes(data))
+        run = _native(native_check, "--no-verify", "--timeout", "10", str(path), str(COMMITTED / "input_q.bin"),
+                      str(COMMITTED / "output_raw.bin"))
+        assert run.returncode in (0, 1, 2), (i, run.returncode)  # never a signal
+        report = _report(run)
+        if run.returncode == 2:
+            assert "status_code" in report or "crashed with signal" in report["error"] or "did not finish" in report["error"]
+            errors.append(report["error"])
+        outcomes.append(run.returncode)
+    # With this seed LiteRT segfaults on some of these files and returns a status for others.
+    assert any("crashed with signal" in e for e in errors), errors
+    assert any("LiteRtCreateModelFromFile" in e for e in errors), errors
