@@ -1,0 +1,135 @@
+"""Golden references: written with TensorFlow, checked with only numpy + the LiteRT runtime."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_sdk.cli import main
+from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
+from edge_sdk.reference import (ReferenceError, ReferenceMismatchError, check_reference, model_sha256,
+                                read_reference)
+
+ROOT = Path(__file__).resolve().parents[2]
+# runs the CLI in a fresh interpreter where TensorFlow and friends cannot be imported at all
+LIGHT = (
+    "import sys\n"
+    "for name in ('tensorflow', 'tf_keras', 'keras', 'tensorflow_model_optimization', 'onnx', 'onnxruntime',"
+    " 'tf2onnx', 'converters', 'training'):\n"
+    "    sys.modules[name] = None\n"
+    "from edge_sdk.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "leaked = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras') and sys.modules[m]]\n"
+    "print('LEAKED', leaked) if leaked else None\n"
+    "sys.exit(code)\n"
+)
+
+
+def light_cli(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", LIGHT, *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def golden(digits, tmp_path_factory):
+    """A reference from the normal float model, storing the int8 model's build-machine outputs too."""
+    art = digits["normal"]
+    path = tmp_path_factory.mktemp("golden") / "golden.npz"
+    code = main(["parity", "--write-reference", str(path), str(art["keras"]), str(art["int8"]),
+                 "--data", str(art["test"]), "--samples", "64", "-q"])
+    assert code == 0
+    return path
+
+
+def test_reference_file_contents(golden, digits):
+    ref = read_reference(golden)
+    assert ref.samples == 64
+    assert ref.meta["float_sha256"] == model_sha256(digits["normal"]["keras"])
+    assert ref.meta["quantized_sha256"] == model_sha256(digits["normal"]["int8"])
+    assert list(ref.inputs) == ["image"] and ref.inputs["image"].shape == (64, 8, 8, 1)
+    assert ref.float_outputs["probs"].shape == (64, 10) and ref.labels.shape == (64,)
+    np.testing.assert_allclose(ref.float_outputs["probs"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_device_check_passes_with_the_light_runtime_only(golden, digits):
+    proc = light_cli("parity", "--reference", golden, digits["normal"]["int8"], "--min-agreement", "0.95")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "LEAKED" not in proc.stdout
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("PASS:") and "max_steps probs: 0 <= 1" in last
+    assert "verified (the reference stores this model's outputs)" in proc.stdout
+
+
+def test_light_check_json(golden, digits, tmp_path):
+    out = tmp_path / "check.json"
+    proc = light_cli("parity", "--reference", golden, digits["normal"]["int8"], "--min-agreement", "0.95", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["status"] == "pass" and result["samples"] == 64
+    assert result["outputs"][0]["top1_agreement"] > 0.95 and result["outputs"][0]["build_max_steps"] <= 1
+    assert result["accuracy"] > 0.9
+
+
+def test_a_degraded_model_fails_the_check(digits, tmp_path):
+    """The outlier model's int8 file against its own float reference: agreement far below 0.99."""
+    art = digits["outlier"]
+    ref = tmp_path / "outlier.npz"
+    assert main(["parity", "--write-reference", str(ref), str(art["keras"]), "--data", str(art["test"]), "-q"]) == 0
+    result = check_reference(ref, art["int8"])
+    assert result["status"] == "fail" and result["exit_code"] == 1
+    assert result["verdict"].startswith("FAIL") and "min_agreement" in result["verdict"]
+    assert result["lineage"].startswith("unknown")
+
+
+def test_reference_from_a_different_model_is_refused(golden, digits, tmp_path):
+    """The outlier int8 file with a manifest naming its own float parent: not the reference's float model."""
+    art = digits["outlier"]
+    model = tmp_path / "model_int8.tflite"
+    shutil.copy(art["int8"], model)
+    data = model.read_bytes()
+    write_manifest(build_manifest(data, model.name, kind="int8", stage="quantize",
+                                  parent_sha256=model_sha256(art["keras"])), manifest_path_for(model))
+    with pytest.raises(ReferenceMismatchError) as info:
+        check_reference(golden, model)
+    assert "different model" in str(info.value)
+    proc = light_cli("parity", "--reference", golden, model)
+    assert proc.returncode == 2 and "error: " in proc.stderr and "different model" in proc.stderr
+
+
+def test_manifest_chain_naming_the_float_model_is_verified(golden, digits, tmp_path):
+    art = digits["normal"]
+    model = tmp_path / "int8.tflite"
+    shutil.copy(art["int8"], model)
+    # a copy with a manifest whose parent is the float model: lineage checked through parent_sha256
+    write_manifest(build_manifest(model.read_bytes(), model.name, kind="int8", stage="quantize",
+                                  parent_sha256=model_sha256(art["keras"])), manifest_path_for(model))
+    ref = read_reference(golden)
+    ref.meta["quantized_sha256"] = None
+    result = check_reference(ref, model, min_agreement=0.95)
+    assert result["lineage"].startswith("verified (manifest chain")
+    assert result["status"] == "pass"
+
+
+def test_reference_with_other_signature_is_refused(golden, other_signature_tflite):
+    with pytest.raises(Exception) as info:
+        check_reference(golden, other_signature_tflite)
+    assert "input" in str(info.value) and "image" in str(info.value)
+
+
+def test_edited_reference_is_detected(golden, tmp_path):
+    with np.load(golden) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["input_0"] = arrays["input_0"] + 0.5
+    edited = tmp_path / "edited.npz"
+    np.savez(edited, **arrays)
+    with pytest.raises(ReferenceError, match="do not match their sha256"):
+        read_reference(edited)
+    not_npz = tmp_path / "x.npz"
+    not_npz.write_text("hello")
+    with pytest.raises(ReferenceError, match="not a readable .npz"):
+        read_reference(not_npz)
