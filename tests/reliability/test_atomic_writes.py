@@ -1,0 +1,85 @@
+"""SIGKILL in the middle of the runtime's atomic writes leaves the destination whole, and a rerun succeeds."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edge_sdk.fileio import atomic_write_bytes, clean_stale_temporaries
+
+SIZE = 8 << 20
+WRITER = {
+    "file": """
+import sys
+from edge_sdk.fileio import atomic_write_bytes
+dest, size = sys.argv[1], int(sys.argv[2])
+version = 0
+while True:
+    version = (version + 1) % 250 + 1
+    atomic_write_bytes(dest, bytes([version]) * size)
+""",
+    "dir": """
+import sys
+from edge_sdk.fileio import atomic_output_dir
+dest, size = sys.argv[1], int(sys.argv[2])
+version = 0
+while True:
+    version = (version + 1) % 250 + 1
+    with atomic_output_dir(dest) as tmp:
+        (tmp / "model.tflite").write_bytes(bytes([version]) * size)
+        (tmp / "model.json").write_text(str(version))
+""",
+}
+
+
+def _check_file(dest: Path) -> int:
+    data = dest.read_bytes()
+    assert len(data) == SIZE and data == bytes([data[0]]) * SIZE, "the destination holds a partial write"
+    return data[0]
+
+
+def _check_dir(dest: Path) -> int:
+    assert sorted(p.name for p in dest.iterdir()) == ["model.json", "model.tflite"]
+    version = int((dest / "model.json").read_text())
+    data = (dest / "model.tflite").read_bytes()
+    assert data == bytes([version]) * SIZE, "the model and its manifest come from different writes"
+    return version
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_sigkill_mid_write_leaves_a_whole_artifact(kind, tmp_path):
+    dest = tmp_path / ("model.bin" if kind == "file" else "artifact")
+    check = _check_file if kind == "file" else _check_dir
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                                      os.environ.get("PYTHONPATH")])))
+    killed_mid_write = 0
+    versions = set()
+    for trial in range(4):
+        child = subprocess.Popen([sys.executable, "-c", WRITER[kind], str(dest), str(SIZE)], env=env)
+        try:
+            deadline = time.monotonic() + 60
+            while not dest.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert dest.exists(), "the writer never produced its first artifact"
+            time.sleep(0.05 + 0.07 * trial)
+            os.kill(child.pid, signal.SIGKILL)
+        finally:
+            child.kill()
+            child.wait()
+        assert child.returncode == -signal.SIGKILL
+        leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+        killed_mid_write += bool(leftovers)
+        versions.add(check(dest))
+        assert clean_stale_temporaries(tmp_path) == len(leftovers)
+        assert [p.name for p in tmp_path.iterdir()] == [dest.name]
+    assert killed_mid_write >= 1, "no kill landed during a write; the test proved nothing"
+    # A rerun after the kill succeeds.
+    if kind == "file":
+        atomic_write_bytes(dest, b"\x07" * SIZE)
+        assert _check_file(dest) == 7
+    assert versions
