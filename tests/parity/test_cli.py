@@ -1,0 +1,105 @@
+"""`edge-sdk parity` and the gate inside `edge-sdk convert`, run in-process through the CLI entry point."""
+import json
+import re
+
+import numpy as np
+import pytest
+
+from edge_sdk.cli import main
+
+
+def _last_line(text):
+    return text.strip().splitlines()[-1]
+
+
+def test_parity_passes_with_reports(digits, tmp_path, capsys):
+    art = digits["normal"]
+    report, page = tmp_path / "report.json", tmp_path / "report.html"
+    code = main(["parity", str(art["savedmodel"]), str(art["int8"]), "--data", str(art["test"]),
+                 "--calibration", str(art["train"]), "--max-drop", "3", "--min-agreement", "0.95",
+                 "--json", str(report), "--html", str(page), "-q"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert _last_line(out).startswith("PASS: model_int8.tflite: accuracy drop")
+    assert "per class (by label)" in out and "per-layer error" in out
+    data = json.loads(report.read_text())
+    assert data["gate"]["status"] == "pass" and data["parity"]["summary"]["samples"] == 497
+    assert data["parity"]["layers"] and data["parity"]["float_model"]["kind"] == "savedmodel"
+    html = page.read_text()
+    assert len(re.findall(r"src='data:image/png;base64,", html)) >= 3
+    assert "http://" not in html and "https://" not in html  # self-contained
+    for heading in ("Errors per output", "Per class (by label)", "Per-layer quantization error", "Worst examples"):
+        assert heading in html
+
+
+def test_parity_gate_fails_on_the_degraded_model(digits, capsys):
+    art = digits["outlier"]
+    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", str(art["test"]),
+                 "--max-drop", "1", "--no-layers", "-q"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert re.match(r"FAIL: model_int8.tflite: accuracy drop \d+\.\d\d points > 1.00", _last_line(out))
+
+
+def test_parity_json_to_stdout_and_autotune_out(digits, tmp_path, capsys):
+    art = digits["outlier"]
+    tuned = tmp_path / "tuned.tflite"
+    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", str(art["test"]), "--calibration",
+                 str(art["train"]), "--no-layers", "--accuracy-budget", "1", "--autotune-out", str(tuned),
+                 "--json", "-q"])
+    captured = capsys.readouterr()
+    assert code == 0  # no --max-drop/--min-agreement, and the budget was met
+    report = json.loads(captured.out)
+    assert report["autotune"]["met"] and report["autotune"]["chosen"].startswith("int8 + ")
+    assert "auto-tune: within the 1-point budget" in _last_line(captured.err)
+    manifest = json.loads(tuned.with_suffix(".json").read_text())
+    assert manifest["stage"] == "autotune" and manifest["metrics"]["accuracy_drop_points"] <= 1.0
+    assert manifest["size_bytes"] == tuned.stat().st_size
+
+
+def test_max_drop_without_labels_cannot_run(digits, tmp_path, capsys):
+    art = digits["normal"]
+    x_only = tmp_path / "x.npy"
+    np.save(x_only, np.load(art["test"])["x"][:50])
+    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", str(x_only), "--max-drop", "1",
+                 "--no-layers", "-q"])
+    out = capsys.readouterr().out
+    assert code == 2 and _last_line(out).startswith("ERROR:") and "no labels" in _last_line(out)
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["parity", "only-one.keras", "--data", "x.npz"], "two models"),
+    (["parity", "a", "b"], "needs --data"),
+    (["parity", "a", "b", "--data", "d.npz", "--min-agreement", "95"], "0.99, not 99"),
+    (["parity", "--reference", "g.npz", "--write-reference", "h.npz", "m.tflite"], "exclusive"),
+    (["parity", "--reference", "missing.npz", "m.tflite"], "reference file not found"),
+])
+def test_cli_usage_errors_exit_2(argv, text, capsys):
+    assert main(argv) == 2
+    assert text in capsys.readouterr().err
+
+
+def test_bad_data_is_a_clear_error(digits, tmp_path, capsys):
+    art = digits["normal"]
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((3, 64), np.float32))
+    assert main(["parity", str(art["keras"]), str(art["int8"]), "--data", str(bad), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: data") and "(3, 64)" in err and "Traceback" not in err
+
+
+def test_convert_gate_blocks_promotion_and_autotune_rescues(digits, tmp_path, capsys):
+    art = digits["outlier"]
+    out = tmp_path / "out"
+    base = ["convert", str(art["keras"]), "--recipe", "int8", "--eval", str(art["test"]), "--calibration",
+            str(art["train"]), "--formats", "tflite", "--out", str(out), "-q"]
+    assert main(base + ["--max-drop", "1"]) == 1
+    assert "FAIL: int8.tflite: accuracy drop" in capsys.readouterr().out
+    assert not out.exists()  # nothing promoted
+    assert main(base + ["--max-drop", "1", "--min-agreement", "0.98", "--accuracy-budget", "1"]) == 0
+    capsys.readouterr()
+    tuned = json.loads((out / "int8-autotuned.json").read_text())
+    assert tuned["stage"] == "autotune" and tuned["parent_sha256"] == json.loads((out / "float32.json").read_text())["sha256"]
+    gate = json.loads((out / "parity.json").read_text())["gate"]
+    assert gate["status"] == "pass" and "int8-autotuned.tflite" in gate["verdict"]
+    assert json.loads((out / "autotune.json").read_text())["met"]
