@@ -178,6 +178,67 @@ def _apply(kind: str, src: Source, sources: Sequence[Source], rng: np.random.Gen
     return bytes(data)
 
 
+# -- real models to fuzz ----------------------------------------------------------------------------
+
+def _digits(n: int = 600):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[..., None]
+    return x[:n], digits.target[:n].astype(np.int64)
+
+
+def build_digits_models(out: Path) -> Dict[str, Path]:
+    """Train a small CNN on digits for a few epochs; write float32.tflite and int8.tflite with manifests."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    import edge_sdk
+    from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
+
+    tf.random.set_seed(0)
+    x, y = _digits()
+    model = keras.Sequential([
+        keras.layers.Input((8, 8, 1), name="image"),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax", name="probs"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:500], y[:500], epochs=4, batch_size=32, verbose=0)
+
+    def representative():
+        for i in range(100):
+            yield [x[i:i + 1]]
+
+    float_conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    int8_conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    int8_conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    int8_conv.representative_dataset = representative
+    int8_conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    int8_conv.inference_input_type = tf.int8
+    int8_conv.inference_output_type = tf.int8
+
+    paths: Dict[str, Path] = {}
+    for name, conv, kind in (("float32", float_conv, "float32"), ("int8", int8_conv, "int8")):
+        data = conv.convert()
+        path = out / f"{name}.tflite"
+        path.write_bytes(data)
+        loaded = edge_sdk.load(data)
+        accuracy = float((loaded.predict(x[500:]).argmax(axis=1) == y[500:]).mean())
+        manifest = build_manifest(data, path.name, kind=kind, stage="quantize" if kind == "int8" else "export",
+                                  inputs=loaded.inputs, outputs=loaded.outputs,
+                                  labels=[str(i) for i in range(10)],
+                                  preprocessing={"scale": 1.0 / 16.0, "offset": 0.0},
+                                  metrics={"accuracy": accuracy})
+        write_manifest(manifest, manifest_path_for(path))
+        paths[name] = path
+    np.save(out / "x.npy", x[500:600])
+    paths["x"] = out / "x.npy"
+    return paths
+
+
+
 # -- the worker (child process) -------------------------------------------------------------------
 
 def _feeds(specs, seed: int = 1234) -> Dict[str, np.ndarray]:
@@ -577,7 +638,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+", help=".tflite files to mutate (a model.json beside each is used)")
+    parser.add_argument("models", nargs="*", help=".tflite files to mutate (a model.json beside each is used)")
+    parser.add_argument("--make-models", metavar="DIR",
+                        help="train a small CNN on scikit-learn digits, write DIR/float32.tflite and DIR/int8.tflite "
+                        "with manifests (needs the convert extra; reused when present) and fuzz them")
     parser.add_argument("--cases", type=int, default=1000, help="number of mutated files to try (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed; a case is reproducible from (seed, case number)")
     parser.add_argument("--start", type=int, default=0, help="first case number (to replay one: --start N --cases 1)")
@@ -592,6 +656,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return worker_main(args.models, args.seed, args.backend)
     if args.cases < 1 or args.workers < 1:
         parser.error("--cases and --workers must be at least 1")
+    if args.make_models:
+        out = Path(args.make_models)
+        wanted = [out / "float32.tflite", out / "int8.tflite"]
+        if not all(p.is_file() and p.with_suffix(".json").is_file() for p in wanted):
+            out.mkdir(parents=True, exist_ok=True)
+            print(f"training the digits models into {out} ...", file=sys.stderr)
+            build_digits_models(out)
+        args.models = [str(p) for p in wanted] + list(args.models)
+    if not args.models:
+        parser.error("give .tflite files to fuzz, or --make-models DIR")
     missing = [m for m in args.models if not Path(m).is_file()]
     if missing:
         print(f"error: model file not found: {', '.join(missing)} (expected .tflite files)", file=sys.stderr)

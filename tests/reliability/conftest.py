@@ -6,69 +6,15 @@ full int8), each written with its manifest, the way `edge-sdk convert` ships the
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Dict
 
 import numpy as np
 import pytest
 
-
-def _digits(n: int = 600):
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[..., None]
-    return x[:n], digits.target[:n].astype(np.int64)
-
-
-def build_digits_models(out: Path) -> Dict[str, Path]:
-    """Train a small CNN on digits for a few epochs; write float32.tflite and int8.tflite with manifests."""
-    import tensorflow as tf
-    import tf_keras as keras
-
-    import edge_sdk
-    from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
-
-    tf.random.set_seed(0)
-    x, y = _digits()
-    model = keras.Sequential([
-        keras.layers.Input((8, 8, 1), name="image"),
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax", name="probs"),
-    ])
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[:500], y[:500], epochs=4, batch_size=32, verbose=0)
-
-    def representative():
-        for i in range(100):
-            yield [x[i:i + 1]]
-
-    float_conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    int8_conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    int8_conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    int8_conv.representative_dataset = representative
-    int8_conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    int8_conv.inference_input_type = tf.int8
-    int8_conv.inference_output_type = tf.int8
-
-    paths: Dict[str, Path] = {}
-    for name, conv, kind in (("float32", float_conv, "float32"), ("int8", int8_conv, "int8")):
-        data = conv.convert()
-        path = out / f"{name}.tflite"
-        path.write_bytes(data)
-        loaded = edge_sdk.load(data)
-        accuracy = float((loaded.predict(x[500:]).argmax(axis=1) == y[500:]).mean())
-        manifest = build_manifest(data, path.name, kind=kind, stage="quantize" if kind == "int8" else "export",
-                                  inputs=loaded.inputs, outputs=loaded.outputs,
-                                  labels=[str(i) for i in range(10)],
-                                  preprocessing={"scale": 1.0 / 16.0, "offset": 0.0},
-                                  metrics={"accuracy": accuracy})
-        write_manifest(manifest, manifest_path_for(path))
-        paths[name] = path
-    np.save(out / "x.npy", x[500:600])
-    paths["x"] = out / "x.npy"
-    return paths
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+from fuzz_tflite import build_digits_models  # noqa: E402  (shared with the fuzz command)
 
 
 @pytest.fixture(scope="session")
