@@ -9,6 +9,8 @@ place in it, e.g. for worker 0 of two::
 
 Worker 0 is the chief: it writes the artifacts into ``--out``; the other
 workers write theirs to ``<out>/workers/worker-<index>`` so nothing clobbers.
+All workers restore from ``<out>/backup`` (written by the chief), so to resume
+a killed cluster job ``--out`` must be on storage every worker can read.
 The strategy must be created before TensorFlow runs any op, which is why
 :func:`training.train.fit` makes it first.
 """

@@ -111,8 +111,12 @@ def fit(
         k: None for k in ("out_dir", "savedmodel", "keras", "metrics_json", "logdir", "checkpoints", "projector", "csv_log")
     }
     out: Optional[Path] = None
+    backup_dir: Optional[Path] = None
     if out_dir is not None:
         out = Path(out_dir)
+        # Every worker restores from the same backup (tf_keras lets only the chief write it there),
+        # so a restarted cluster resumes in step; the other outputs are per worker.
+        backup_dir = out / "backup"
         if multiworker and not chief:
             _, index, _ = distributed.task_info()
             out = out / "workers" / f"worker-{index}"
@@ -147,7 +151,7 @@ def fit(
         )
     if out is not None:
         cbs += [
-            tf_keras.callbacks.BackupAndRestore(backup_dir=str(out / "backup")),
+            tf_keras.callbacks.BackupAndRestore(backup_dir=str(backup_dir)),
             tf_keras.callbacks.ModelCheckpoint(
                 str(out / "checkpoints" / "best.h5"), monitor="val_loss", save_best_only=True, save_weights_only=True
             ),

@@ -19,6 +19,13 @@ def digits():
 
 
 @pytest.fixture(scope="session")
+def mnist():
+    from training import datasets
+
+    return datasets.load("mnist")
+
+
+@pytest.fixture(scope="session")
 def adult():
     from training import datasets
 

@@ -19,8 +19,8 @@ def test_digits_images_are_nhwc_float_in_unit_range(digits):
     assert digits.size("test") == pytest.approx(0.2 * total, abs=1)
 
 
-def test_mnist_is_the_real_5000_images():
-    d = datasets.load("mnist")
+def test_mnist_is_the_real_5000_images(mnist):
+    d = mnist
     assert d.x_train.shape[1:] == (28, 28, 1)
     assert d.size("train") + d.size("val") + d.size("test") == 5000
     assert d.preprocessing["scale"] == pytest.approx(1 / 255)

@@ -6,10 +6,8 @@ from training import zoo
 from training.errors import TrainingError, UnknownNameError
 
 
-def test_student_has_at_most_a_quarter_of_the_teacher_params(digits):
-    from training import datasets
-
-    for d in (digits, datasets.load("mnist")):
+def test_student_has_at_most_a_quarter_of_the_teacher_params(digits, mnist):
+    for d in (digits, mnist):
         teacher = zoo.count_params(zoo.build("cnn", d))
         student = zoo.count_params(zoo.build("cnn-student", d))
         assert student <= teacher / 4, (d.name, teacher, student)
@@ -80,7 +78,7 @@ def test_converts_to_tflite_builtins_float_and_int8(name, digits, adult):
     key = model.output_names[0]
     np.testing.assert_allclose(out[key], model.predict(x, verbose=0), atol=1e-5)
 
-    quant = _convert(model, data.take("train", 64), int8=True)
+    quant = _convert(model, data.take("train", 32), int8=True)
     interp = Interpreter(model_content=quant)
     assert interp.get_signature_list()["serving_default"]["outputs"] == [key]
     float_inputs = [d for d in interp.get_input_details() if d["dtype"] != np.int32]
