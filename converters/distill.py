@@ -10,6 +10,8 @@ soft-target gradients on the same scale as the hard-label ones (Hinton et al.).
 The teacher runs exactly once per batch of training data, before training: its
 logits are stored beside the labels and reused in every epoch, so it is never
 re-run needlessly. Any teacher works: a tf_keras or Keras 3 file or a SavedModel.
+The baseline (the same student without distillation) runs through the same loop
+with the same batch order, so the two differ only in the loss.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ def teacher_logits(outputs: np.ndarray) -> np.ndarray:
             out = np.log(p) - np.log1p(-p)
         return np.concatenate([np.zeros_like(out), out], axis=-1)
     if out.min() >= 0 and np.allclose(out.sum(axis=-1), 1.0, atol=1e-3):  # softmax probabilities
-        return np.log(np.clip(out, _EPS, 1.0))
+        return np.log(np.maximum(out, 1e-30))
     return out
 
 
@@ -64,43 +66,85 @@ def run_teacher(
     return teacher_logits(np.concatenate(chunks, axis=0)), batches
 
 
-def distillation_loss(student: Any, alpha: float, temperature: float):
-    """A Keras loss taking ``y_true = [label, teacher logits...]`` and the student's output."""
-    from converters._tf import tf
+def logits_function(model: Any) -> Callable[[Any, bool], Any]:
+    """``f(x, training) -> class logits`` for a tf_keras model, taken before its softmax/sigmoid.
+
+    Using the real pre-activation logits (not log of clipped probabilities)
+    keeps gradients for the small probabilities that soft targets are about.
+    One sigmoid unit z becomes the two-class logits [0, z].
+    """
+    from converters._tf import tf, tf_keras
     from converters._train import output_kind
 
-    kind = output_kind(student)
+    kind = output_kind(model)
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    binary = kind in ("sigmoid", "binary-logits")
 
-    def student_logits(y_pred):
-        if kind == "softmax":
-            return tf.math.log(tf.clip_by_value(y_pred, _EPS, 1.0))
-        if kind in ("sigmoid", "binary-logits"):
-            z = y_pred
-            if kind == "sigmoid":
-                p = tf.clip_by_value(y_pred, _EPS, 1 - _EPS)
-                z = tf.math.log(p) - tf.math.log1p(-p)
-            return tf.concat([tf.zeros_like(z), z], axis=-1)
-        return y_pred
+    def two_class(z):
+        return tf.concat([tf.zeros_like(z), z], axis=-1) if binary else z
 
-    def loss(y_true, y_pred):
-        labels = tf.cast(y_true[:, 0], tf.int32)
-        t_logits = y_true[:, 1:]
-        s_logits = student_logits(y_pred)
-        hard = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=s_logits)
-        soft_t = tf.nn.softmax(t_logits / temperature)
-        log_soft_s = tf.nn.log_softmax(s_logits / temperature)
-        log_soft_t = tf.math.log(tf.clip_by_value(soft_t, 1e-12, 1.0))
-        kl = tf.reduce_sum(soft_t * (log_soft_t - log_soft_s), axis=-1)
-        return alpha * hard + (1.0 - alpha) * (temperature**2) * kl
+    if kind in ("softmax", "sigmoid") and activation in ("softmax", "sigmoid"):
+        features = tf_keras.Model(model.inputs, last.input)
+        if isinstance(last, tf_keras.layers.Dense):
+            def dense_logits(x, training):
+                z = tf.matmul(features(x, training=training), last.kernel)
+                return two_class(z + last.bias if last.use_bias else z)
 
-    return loss
+            return dense_logits
+        if isinstance(last, tf_keras.layers.Activation):
+            return lambda x, training: two_class(features(x, training=training))
+    if kind in ("logits", "binary-logits"):
+        return lambda x, training: two_class(model(x, training=training))
+
+    def from_probabilities(x, training):  # e.g. a separate Softmax layer: log-probabilities
+        p = model(x, training=training)
+        if binary:
+            p = tf.clip_by_value(p, 1e-30, 1 - 1e-7)
+            return two_class(tf.math.log(p) - tf.math.log1p(-p))
+        return tf.math.log(tf.maximum(p, 1e-30))
+
+    return from_probabilities
 
 
-def distill(
-    teacher_predict: Callable[[Dict[str, np.ndarray]], np.ndarray],
+def teacher_function(teacher: Any) -> Callable[[Dict[str, np.ndarray]], np.ndarray]:
+    """Teacher logits for a batch: real logits for tf_keras teachers, else from its outputs."""
+    from converters._tf import tf
+    from converters.loading import LoadedModel
+
+    if isinstance(teacher, LoadedModel) and teacher.is_tf_keras:
+        logits = logits_function(teacher.model)
+        single = len(teacher.inputs) == 1
+
+        def run(batch):
+            x = next(iter(batch.values())) if single else batch
+            return np.asarray(logits(tf.constant(x) if single else {k: tf.constant(v) for k, v in x.items()}, False))
+
+        return run
+    predict = teacher.predict if isinstance(teacher, LoadedModel) else teacher
+    return lambda batch: teacher_logits(np.asarray(predict(batch)))
+
+
+def kd_loss(student_logits: Any, teacher_logits: Any, labels: Any, alpha: float, temperature: float) -> Any:
+    """Per-sample ``alpha*CE(labels) + (1-alpha)*T^2*KL(softmax(t/T) || softmax(s/T))``."""
+    from converters._tf import tf
+
+    hard = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=student_logits)
+    if alpha >= 1.0:
+        return hard
+    t = float(temperature)
+    soft_t = tf.nn.softmax(teacher_logits / t)
+    kl = tf.reduce_sum(
+        soft_t * (tf.nn.log_softmax(teacher_logits / t) - tf.nn.log_softmax(student_logits / t)), axis=-1
+    )
+    return alpha * hard + (1.0 - alpha) * (t * t) * kl
+
+
+def train_student(
     student: Any,
     inputs: Dict[str, np.ndarray],
     labels: np.ndarray,
+    teacher: Any = None,
     *,
     alpha: float = 0.1,
     temperature: float = 4.0,
@@ -110,9 +154,12 @@ def distill(
     seed: int = 0,
     callbacks: Optional[list] = None,
 ) -> DistillResult:
-    """Train the tf_keras ``student`` in place from the teacher's soft targets and the labels."""
-    from converters._tf import tf_keras
-    from converters._train import compile_and_fit
+    """Train ``student`` in place; with ``teacher=None`` it is plain cross-entropy (the baseline).
+
+    Both cases run the same loop, optimiser and batch order, so a comparison
+    between them differs only in the loss.
+    """
+    from converters._tf import tf, tf_keras
 
     if not 0.0 <= alpha <= 1.0:
         raise RecipeError(f"distill alpha: expected a weight between 0 and 1, got {alpha}")
@@ -122,18 +169,65 @@ def distill(
         raise ConversionError(
             f"the distillation student must be a tf_keras model, got {type(student).__module__}.{type(student).__name__}"
         )
-    logits, batches = run_teacher(teacher_predict, inputs, batch_size=max(batch_size, 256))
-    n_student_classes = int(student.outputs[0].shape[-1])
-    n_teacher_classes = logits.shape[-1]
-    if n_student_classes != n_teacher_classes and not (n_student_classes == 1 and n_teacher_classes == 2):
-        raise ConversionError(
-            f"teacher and student disagree on the classes: teacher gives {n_teacher_classes}, "
-            f"student {n_student_classes} outputs"
-        )
-    packed = np.concatenate([np.asarray(labels, dtype=np.float32).reshape(-1, 1), logits], axis=1)
-    history = compile_and_fit(
-        student, inputs, packed, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        loss=distillation_loss(student, alpha, temperature), seed=seed, callbacks=callbacks,
-    )
-    losses = history.history.get("loss", [float("nan")])
-    return DistillResult(student, alpha, temperature, batches, float(losses[-1]))
+    tf_keras.utils.set_random_seed(seed)
+    student_logits = logits_function(student)
+    n = len(labels)
+    batches = 0
+    if teacher is not None:
+        soft, batches = run_teacher(teacher_function(teacher), inputs, batch_size=max(batch_size, 256))
+        n_student = int(student.outputs[0].shape[-1])
+        if soft.shape[-1] != max(n_student, 2):
+            raise ConversionError(
+                f"teacher and student disagree on the classes: teacher gives {soft.shape[-1]} class logits, "
+                f"student has {n_student} output(s)"
+            )
+        weight = float(alpha)
+    else:
+        soft = np.zeros((n, max(int(student.outputs[0].shape[-1]), 2)), dtype=np.float32)
+        weight = 1.0
+    x = next(iter(inputs.values())) if len(inputs) == 1 else dict(inputs)
+    data = tf.data.Dataset.from_tensor_slices((x, np.asarray(labels).reshape(-1).astype(np.int32), soft))
+    data = data.shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    optimizer = tf_keras.optimizers.Adam(learning_rate)
+    t = float(temperature)
+
+    @tf.function
+    def step(xb, yb, tb):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(kd_loss(student_logits(xb, True), tb, yb, weight, t))
+        grads = tape.gradient(loss, student.trainable_variables)
+        optimizer.apply_gradients(zip(grads, student.trainable_variables))
+        return loss
+
+    callbacks = callbacks or []
+    for cb in callbacks:
+        cb.set_model(student)
+        cb.on_train_begin()
+    last = float("nan")
+    for epoch in range(epochs):
+        total, count = 0.0, 0
+        for xb, yb, tb in data:
+            total += float(step(xb, yb, tb))
+            count += 1
+        last = total / max(count, 1)
+        for cb in callbacks:
+            cb.on_epoch_end(epoch, {"loss": last})
+    for cb in callbacks:
+        cb.on_train_end()
+    return DistillResult(student, weight, t, batches, last)
+
+
+def distill(
+    teacher: Any,
+    student: Any,
+    inputs: Dict[str, np.ndarray],
+    labels: np.ndarray,
+    **options: Any,
+) -> DistillResult:
+    """Distil ``teacher`` (a LoadedModel or a ``predict(batch) -> outputs`` callable) into ``student``.
+
+    Options as :func:`train_student` (alpha, temperature, epochs, batch_size, learning_rate, seed, callbacks).
+    """
+    if teacher is None:
+        raise ConversionError("distill needs a teacher model; got none")
+    return train_student(student, inputs, labels, teacher, **options)

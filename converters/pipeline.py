@@ -424,7 +424,7 @@ class _Run:
 
 
 def _train_zoo(name: str, data: Data, opts: Dict[str, Any], progress: Progress, seed: int) -> Any:
-    from converters._train import compile_and_fit
+    from converters._train import compile_and_fit, fit_shift_augmented
 
     try:
         from training import zoo
@@ -434,10 +434,11 @@ def _train_zoo(name: str, data: Data, opts: Dict[str, Any], progress: Progress, 
         raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult)")
     model = zoo.build(name, data.dataset)
     x = _dataset_inputs(data.dataset.x_train, _specs(model), "training")
-    progress.say(f"training zoo model '{name}' on {data.dataset.name} ({opts['epochs']} epochs)")
-    compile_and_fit(model, x, data.train_y, epochs=opts["epochs"], batch_size=opts["batch_size"],
-                    learning_rate=opts["learning_rate"], seed=seed,
-                    callbacks=progress.epochs(f"train {name}", opts["epochs"]))
+    progress.say(f"training zoo model '{name}' on {data.dataset.name} ({opts['epochs']} epochs"
+                 + (", random 2-pixel shifts" if opts["augment"] and data.dataset.task == "image" else "") + ")")
+    fit = fit_shift_augmented if opts["augment"] and data.dataset.task == "image" else compile_and_fit
+    fit(model, x, data.train_y, epochs=opts["epochs"], batch_size=opts["batch_size"],
+        learning_rate=opts["learning_rate"], seed=seed, callbacks=progress.epochs(f"train {name}", opts["epochs"]))
     return model
 
 
@@ -550,7 +551,7 @@ def run_in(
     from converters import distill as distill_stage
     from converters import prune as prune_stage
     from converters._tf import tf_keras
-    from converters._train import compile_and_fit, count_nonzero_params
+    from converters._train import count_nonzero_params
     from converters.loading import from_keras, load
 
     started = time.perf_counter()
@@ -613,7 +614,7 @@ def run_in(
             f"{model.count_params():,}; alpha={opts['alpha']}, T={opts['temperature']}, {opts['epochs']} epochs)"
         )
         result = distill_stage.distill(
-            model.predict, student, data.train_x, data.train_y, alpha=opts["alpha"],
+            model, student, data.train_x, data.train_y, alpha=opts["alpha"],
             temperature=opts["temperature"], epochs=opts["epochs"], batch_size=opts["batch_size"],
             learning_rate=opts["learning_rate"], seed=seed,
             callbacks=progress.epochs("distill", opts["epochs"]),
@@ -630,9 +631,10 @@ def run_in(
         }
         if opts["baseline"]:
             progress.say(f"training the same student without distillation, for comparison ({opts['epochs']} epochs)")
-            compile_and_fit(baseline, data.train_x, data.train_y, epochs=opts["epochs"],
-                            batch_size=opts["batch_size"], learning_rate=opts["learning_rate"], seed=seed,
-                            callbacks=progress.epochs("baseline", opts["epochs"]))
+            distill_stage.train_student(
+                baseline, data.train_x, data.train_y, None, epochs=opts["epochs"], batch_size=opts["batch_size"],
+                learning_rate=opts["learning_rate"], seed=seed, callbacks=progress.epochs("baseline", opts["epochs"]),
+            )
             baseline_art = run.reference(from_keras(baseline), "student-baseline-float32", "baseline", base.sha256)
             comparisons["distill"]["baseline_accuracy"] = baseline_art.metrics.get("float_model_accuracy")
         current_model, current_artifact, prefix = student_loaded, student_art, "student"

@@ -63,9 +63,10 @@ def _opset(value: int) -> Optional[str]:
 # section -> key -> (python type, default, validator or None)
 SCHEMA: Dict[str, Dict[str, Tuple[type, Any, Optional[Callable[[Any], Optional[str]]]]]] = {
     "train": {  # used when MODEL is a zoo name trained on the fly
-        "epochs": (int, 4, _positive),
+        "epochs": (int, 15, _positive),
         "batch_size": (int, 64, _positive),
         "learning_rate": (float, 1e-3, _positive),
+        "augment": (bool, True, None),  # images: random shifts of up to 2 pixels each epoch
     },
     "distill": {
         "student": (str, "cnn-student", None),

@@ -1,0 +1,111 @@
+"""Pruning (schedule reaches target, 2:4, per-layer report) and distillation (loss, teacher calls)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from converters import distill, loading, prune
+from converters._train import accuracy
+from converters.errors import ConversionError, RecipeError
+
+
+def test_prune_reaches_target_and_reports_each_layer(digits_models, digits):
+    result = prune.prune(digits_models.teacher, {"image": digits.x_train}, digits.y_train,
+                         target_sparsity=0.8, epochs=2, batch_size=32)
+    report = result.report()
+    assert [r["layer"] for r in report] == ["conv", "dense", "probabilities"]
+    for row in report:
+        assert row["sparsity"] == pytest.approx(0.8, abs=0.02), row
+    assert result.overall_sparsity == pytest.approx(0.8, abs=0.01)
+    # the original model is untouched (the stage works on a copy)
+    assert np.count_nonzero(digits_models.teacher.get_weights()[0]) == digits_models.teacher.get_weights()[0].size
+    acc = accuracy(result.model.predict(digits.x_test, verbose=0), digits.y_test)
+    assert acc > 0.8
+
+
+def test_two_four_structured_sparsity(digits_models, digits):
+    result = prune.prune(digits_models.teacher, {"image": digits.x_train}, digits.y_train,
+                         target_sparsity=0.5, structured="2:4", epochs=1, batch_size=32)
+    assert prune.check_2_by_4(result.model)
+    by_layer = {r["layer"]: r["sparsity"] for r in result.report()}
+    assert by_layer["dense"] == pytest.approx(0.5) and by_layer["probabilities"] == pytest.approx(0.5)
+    assert by_layer["conv"] == 0.0  # one input channel: no 4-blocks to prune
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.2, -0.5, "most"])
+def test_sparsity_outside_zero_one_is_refused(digits_models, digits, value):
+    with pytest.raises(RecipeError, match="between 0 and 1"):
+        prune.prune(digits_models.teacher, {"image": digits.x_train[:10]}, digits.y_train[:10],
+                    target_sparsity=value)
+
+
+def test_prune_refuses_keras3_model(digits_models, digits):
+    k3 = loading.load(digits_models.keras3)
+    with pytest.raises(ConversionError, match="tf_keras"):
+        prune.prune(k3.model, {"image": digits.x_train[:10]}, digits.y_train[:10], target_sparsity=0.5)
+
+
+def test_teacher_logits_from_probabilities():
+    p = np.array([[0.7, 0.2, 0.1]], np.float32)
+    z = distill.teacher_logits(p)
+    np.testing.assert_allclose(np.exp(z) / np.exp(z).sum(), p, rtol=1e-6)
+    binary = distill.teacher_logits(np.array([[0.8]], np.float32))
+    np.testing.assert_allclose(binary, [[0.0, np.log(4.0)]], rtol=1e-5)
+
+
+def test_distillation_loss_matches_the_formula():
+    """alpha*CE + (1-alpha)*T^2*KL, checked against numpy on random logits."""
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(5, 4)).astype(np.float32)
+    t = rng.normal(size=(5, 4)).astype(np.float32) * 3
+    y = rng.integers(0, 4, size=5)
+    alpha, temp = 0.3, 2.5
+
+    def softmax(z):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    ce = -np.log(softmax(s)[np.arange(5), y])
+    pt, ps = softmax(t / temp), softmax(s / temp)
+    kl = (pt * (np.log(pt) - np.log(ps))).sum(axis=1)
+    want = alpha * ce + (1 - alpha) * temp**2 * kl
+    got = np.asarray(distill.kd_loss(s, t, y, alpha, temp))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(distill.kd_loss(s, t, y, 1.0, temp)), ce, rtol=1e-5)
+
+
+def test_teacher_runs_once_per_batch_and_student_learns(digits_models, digits):
+    calls = []
+    teacher = loading.load(digits_models.teacher_keras)
+
+    def counting_teacher(batch):
+        calls.append(len(batch["image"]))
+        return teacher.predict(batch)
+
+    from converters._tf import tf_keras
+
+    student = tf_keras.models.load_model(digits_models.student_keras)
+    result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train,
+                             epochs=8, batch_size=64, alpha=0.1, temperature=4.0)
+    assert sum(calls) == len(digits.x_train)  # every sample seen by the teacher exactly once over 8 epochs
+    assert result.teacher_batches == len(calls) == -(-len(digits.x_train) // 256)
+    assert accuracy(student.predict(digits.x_test, verbose=0), digits.y_test) > 0.6  # chance is 0.1
+
+
+def test_student_with_wrong_class_count_is_refused(digits_models, digits):
+    from converters._tf import tf_keras
+
+    student = tf_keras.Sequential([tf_keras.Input((8, 8, 1), name="image"), tf_keras.layers.Flatten(),
+                                   tf_keras.layers.Dense(3, activation="softmax")])
+    with pytest.raises(ConversionError, match="teacher gives 10 class logits, student has 3"):
+        distill.distill(loading.load(digits_models.teacher_keras), student, {"image": digits.x_train[:64]},
+                        digits.y_train[:64], epochs=1)
+
+
+def test_logits_function_is_the_pre_softmax_of_the_model(digits_models, digits):
+    from converters._tf import tf
+
+    model = digits_models.teacher
+    logits = np.asarray(distill.logits_function(model)(tf.constant(digits.x_test[:16]), False))
+    probs = model.predict(digits.x_test[:16], verbose=0)
+    np.testing.assert_allclose(np.asarray(tf.nn.softmax(logits)), probs, atol=1e-5)
