@@ -38,9 +38,17 @@ public final class OutputDecoder {
         return out;
     }
 
-    /** The {@code k} best classes of one output row, labelled from the manifest. */
+    /** The {@code k} best classes of one output row of raw bytes, labelled from the manifest. */
     public List<Classification> topK(byte[] raw, int k) {
-        float[] scores = scores(raw);
+        return rank(scores(raw), k);
+    }
+
+    /** The {@code k} best classes of float scores (a float model's output, or already dequantized). */
+    public List<Classification> rank(float[] scores, int k) {
+        if (scores.length != output.elementsPerRow()) {
+            throw new EdgeCoreException("output " + output.name() + ": expected " + output.elementsPerRow() + " scores, got "
+                    + scores.length);
+        }
         List<Classification> out = new ArrayList<>();
         for (int index : TopK.indices(scores, k)) {
             out.add(new Classification(index, manifest.label(index), scores[index]));
