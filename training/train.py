@@ -127,6 +127,8 @@ def fit(
             checkpoints=str(out / "checkpoints"),
             csv_log=str(out / "training_log.csv"),
         )
+        if not _has_backup(backup_dir):
+            _clear_previous_run(out)
 
     scope = strategy.scope() if strategy is not None else _null_scope()
     with scope:
@@ -238,6 +240,23 @@ def fit(
         epochs_run=summary["epochs_run"],
         summary=summary,
     )
+
+
+def _has_backup(backup_dir: Path) -> bool:
+    """True when an unfinished run left BackupAndRestore state (so this run resumes)."""
+    return backup_dir.is_dir() and any(p.is_file() for p in backup_dir.rglob("*"))
+
+
+def _clear_previous_run(out: Path) -> None:
+    """A fresh run into a used directory: drop the old epoch log and TensorBoard runs so they do not mix.
+
+    Only what :func:`fit` itself writes is removed; exports are replaced atomically at the end.
+    """
+    import shutil
+
+    (out / "training_log.csv").unlink(missing_ok=True)
+    for sub in ("train", "validation", "gradients", "projector"):
+        shutil.rmtree(out / "logs" / sub, ignore_errors=True)
 
 
 def _compile(model: Any, data: Any, learning_rate: float) -> None:

@@ -128,3 +128,14 @@ def test_bad_arguments_are_clear_errors(digits):
         train.fit("cnn", digits, epochs=0)
     with pytest.raises(UnknownNameError, match="mirrored"):
         train.fit("cnn", digits, epochs=1, strategy="tpu")
+
+
+def test_fresh_run_into_a_used_directory_starts_a_clean_log(digits, tmp_path):
+    import csv
+
+    for _ in range(2):
+        result = train.fit("cnn-student", digits, epochs=1, out_dir=tmp_path, progress=False, histograms=False)
+        assert result.resumed_from_epoch == 0
+    rows = list(csv.DictReader(open(tmp_path / "training_log.csv")))
+    assert [r["epoch"] for r in rows] == ["0"]
+    assert len(list((tmp_path / "logs" / "train").glob("events.out.tfevents.*"))) == 1
