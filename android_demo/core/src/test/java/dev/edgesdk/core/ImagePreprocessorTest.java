@@ -78,5 +78,11 @@ public class ImagePreprocessorTest {
         assertEquals(0.5f, top.get(1).score(), 0f);
         EdgeCoreException e = assertThrows(EdgeCoreException.class, () -> decoder.scores(new byte[4]));
         assertTrue(e.getMessage(), e.getMessage().contains("expected 3 bytes"));
+        // Float scores (a float model's output) rank the same way.
+        java.util.List<Classification> ranked = decoder.rank(new float[] {0.2f, 0.1f, 0.7f}, 3);
+        assertEquals("bird", ranked.get(0).label());
+        assertEquals("cat", ranked.get(1).label());
+        e = assertThrows(EdgeCoreException.class, () -> decoder.rank(new float[] {1f}, 1));
+        assertTrue(e.getMessage(), e.getMessage().contains("expected 3 scores, got 1"));
     }
 }
