@@ -32,9 +32,9 @@ from edge_sdk.reference import (
     class_predictions,
     data_sha256,
     error_metrics,
+    float_lineage,
     labels_to_classes,
     match_tensors,
-    model_identities,
 )
 
 HISTOGRAM_BINS = 30
@@ -65,8 +65,8 @@ class FloatModel:
         return [name for name, _, _ in self.inputs]
 
     def sha256s(self) -> List[str]:
-        """sha256 values naming this model (file or SavedModel dir, and its manifest's)."""
-        return model_identities(self.path) if self.path is not None else []
+        """sha256 of this model (file or SavedModel tree), then its manifest's and its ancestors'."""
+        return float_lineage(self.path) if self.path is not None else []
 
     def predict_all(self, inputs: Mapping[str, np.ndarray], batch_size: int = 256,
                     progress: bool = False) -> Dict[str, np.ndarray]:

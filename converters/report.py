@@ -94,7 +94,7 @@ def plot_per_class(per_class: Sequence[Mapping[str, Any]]) -> Optional[str]:
     ax.set_xticks(x)
     ax.set_xticklabels(classes, rotation=45 if len(classes) > 12 else 0, fontsize=8)
     ax.set_ylim(max(0.0, low - 0.1), 1.01)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig)
 
 

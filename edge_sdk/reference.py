@@ -55,7 +55,8 @@ class SignatureMismatchError(EdgeSdkError):
 def model_sha256(path: PathLike) -> str:
     """sha256 of a model file, or of a directory model (SavedModel) as a whole.
 
-    A directory hashes the sorted list of ``relative path  file sha256`` lines, so
+    A directory hashes the sorted ``relative path\\0file sha256\\n`` lines (the
+    digest ``edge-sdk convert`` records for SavedModel artifacts and inputs), so
     the same SavedModel copied elsewhere keeps its identity.
     """
     path = Path(path)
@@ -65,7 +66,7 @@ def model_sha256(path: PathLike) -> str:
         raise ReferenceError(f"cannot hash {path}: expected a model file or a SavedModel directory, found nothing")
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{file.relative_to(path).as_posix()}  {sha256_file(file)}\n".encode())
+        digest.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
 
 
@@ -82,6 +83,20 @@ def model_identities(path: PathLike) -> List[str]:
             recorded = None
         if recorded and recorded not in ids:
             ids.append(recorded)
+    return ids
+
+
+def float_lineage(path: PathLike) -> List[str]:
+    """The float model's identities followed by its ancestors named in manifests beside it.
+
+    A reference stores these, so a .tflite derived from the same source (its
+    manifest chain meets this list) is recognised as the same model's lineage.
+    """
+    ids = model_identities(path)
+    chain = lineage(path, ids[0]) if Path(path).exists() else None
+    for sha in chain or []:
+        if sha not in ids:
+            ids.append(sha)
     return ids
 
 
@@ -168,7 +183,7 @@ def match_tensors(
         l, r = bad[0]
         problem = f"{what} {l}{_shape_text(shapes_left[l])} does not match {r}{_shape_text(shapes_right[r])}"
     raise SignatureMismatchError(
-        f"the two models have different {what} signatures ({problem}): {left} has {show(expected)}; "
+        f"different {what} signatures ({problem}): {left} has {show(expected)}; "
         f"{right} has {show(actual)}"
     )
 
@@ -414,12 +429,13 @@ def check_reference(
     if stored_q and stored_q == model_sha:
         lineage_status = "verified (the reference stores this model's outputs)"
     elif chain is not None and float_ids & set(chain):
-        lineage_status = "verified (manifest chain names the reference's float model)"
+        lineage_status = "verified (the manifest chain meets the reference's float model lineage)"
     elif chain is not None:
         raise ReferenceMismatchError(
             f"reference {ref.path} was written from float model {ref.meta.get('float_model')} "
             f"(sha256 {ref.meta['float_sha256'][:16]}...), but {model_path}'s manifest chain is "
-            f"{' -> '.join(c[:16] + '...' for c in chain)}: the reference is for a different model"
+            f"{' -> '.join(c[:16] + '...' for c in chain)}, which never meets the float model's lineage: "
+            "the reference is for a different model"
         )
     elif require_lineage:
         raise ReferenceMismatchError(
@@ -429,10 +445,10 @@ def check_reference(
     else:
         lineage_status = "unknown (no manifest beside the model; signature and outputs checked only)"
 
-    ref_inputs = [(s["name"], tuple(s["shape"])) for s in ref.meta["inputs"]]
+    ref_inputs = [(s["name"], (None,) + tuple(s["shape"][1:])) for s in ref.meta["inputs"]]
     model_inputs = [(s.name, tuple(s.shape)) for s in loaded.inputs]
     in_pairs = match_tensors(ref_inputs, model_inputs, "input", "reference", "model")
-    ref_outputs = [(s["name"], tuple(s["shape"])) for s in ref.meta["outputs"]]
+    ref_outputs = [(s["name"], (None,) + tuple(s["shape"][1:])) for s in ref.meta["outputs"]]
     model_outputs = [(s.name, tuple(s.shape)) for s in loaded.outputs]
     try:
         out_pairs = match_tensors(ref_outputs, model_outputs, "output", "reference", "model")

@@ -103,3 +103,16 @@ def test_convert_gate_blocks_promotion_and_autotune_rescues(digits, tmp_path, ca
     gate = json.loads((out / "parity.json").read_text())["gate"]
     assert gate["status"] == "pass" and "int8-autotuned.tflite" in gate["verdict"]
     assert json.loads((out / "autotune.json").read_text())["met"]
+
+
+def test_builtin_dataset_name_as_data(digits, capsys):
+    """--data digits: the test split of training.datasets (360 images), calibration from its train split."""
+    art = digits["normal"]
+    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", "digits", "--json", "-q",
+                 "--min-agreement", "0.9"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    parity = report["parity"]
+    assert parity["data"]["source"] == "digits (test split)" and parity["data"]["samples"] == 360
+    assert parity["per_class"][3]["name"] == "3"
+    assert parity["summary"]["float_accuracy"] > 0.85 and parity["layers"]

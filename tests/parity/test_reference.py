@@ -111,7 +111,7 @@ def test_manifest_chain_naming_the_float_model_is_verified(golden, digits, tmp_p
     ref = read_reference(golden)
     ref.meta["quantized_sha256"] = None
     result = check_reference(ref, model, min_agreement=0.95)
-    assert result["lineage"].startswith("verified (manifest chain")
+    assert result["lineage"].startswith("verified (the manifest chain")
     assert result["status"] == "pass"
 
 
