@@ -232,7 +232,7 @@ def _random_values(spec: Any, shape: Tuple[int, ...], rng: np.random.Generator,
                            "supported, give real data with --input")
 
 
-def _to_storage_dtype(arr: np.ndarray, spec: Any) -> np.ndarray:
+def to_storage_dtype(arr: np.ndarray, spec: Any) -> np.ndarray:
     """Convert user data to the input's storage dtype once, so timing excludes conversion."""
     dtype = np.dtype(spec.dtype)
     if arr.dtype == dtype:
@@ -275,7 +275,7 @@ def build_feeds(model: Any, batch: int, data: Optional[Mapping[str, np.ndarray]]
         n = rows.pop()
         if n < batch:
             raise InputError(f"{source} has {n} row(s); batch {batch} needs at least {batch}")
-        arrays = [_to_storage_dtype(a, s) for a, s in zip(arrays, specs)]
+        arrays = [to_storage_dtype(a, s) for a, s in zip(arrays, specs)]
         count = max(1, min(INPUT_VARIANTS * 4, n // batch))
         feeds = [[a[i * batch:(i + 1) * batch] for a in arrays] for i in range(count)]
         return feeds, f"{source}: {count} batch(es) of {batch} real row(s), cycled"
@@ -340,7 +340,7 @@ def model_labels(paths: Sequence[str]) -> List[str]:
     names = [Path(p).name for p in paths]
     labels = []
     for path, name in zip(paths, names):
-        if names.count(name) > 1:
+        if names.count(name) > 1 and Path(path).parent.name:
             name = f"{Path(path).parent.name}/{name}"
         labels.append(name)
     seen: Dict[str, int] = {}
