@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from conftest import HERE, subprocess_env
 
@@ -21,6 +22,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_train_in_sync(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
