@@ -124,3 +124,11 @@ def write_digits_artifacts(directory: Path) -> Dict[str, Dict[str, Path]]:
     normal = _write(model, directory / "normal", x_train, y_train, x_test, y_test)
     outlier = _write(add_activation_outlier(model, x_train), directory / "outlier", x_train, y_train, x_test, y_test)
     return {"normal": normal, "outlier": outlier}
+
+
+if __name__ == "__main__":  # reproduce the docs' figures: python tests/parity/model_factory.py OUTDIR
+    import sys
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "parity-demo")
+    for kind, paths in write_digits_artifacts(target).items():
+        print(kind, {k: str(v) for k, v in paths.items()})
