@@ -54,6 +54,7 @@ def maven_run(android_tools, fresh_golden, tmp_path_factory):
     return build, run
 
 
+@pytest.mark.slow  # uses the model `edge-sdk convert` trains (~20-30 s, once per session)
 def test_java_core_passes_on_committed_and_fresh_golden(maven_run, fresh_golden):
     build, run = maven_run
     summary = re.findall(r"Tests run: (\d+), Failures: (\d+), Errors: (\d+), Skipped: (\d+)\s*$", run.stdout, re.M)
@@ -86,6 +87,7 @@ def _junit_direct(build: Path, golden_dir: Path) -> subprocess.CompletedProcess:
                            "dev.edgesdk.core.GoldenTest"], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # uses the model `edge-sdk convert` trains (~20-30 s, once per session)
 def test_java_golden_tests_catch_a_one_bit_difference(maven_run, fresh_golden, tmp_path):
     """The golden tests can fail: flip one bit of one expected input byte, and of one expected output."""
     build, run = maven_run
@@ -140,6 +142,7 @@ def _report(run: subprocess.CompletedProcess) -> dict:
     return json.loads(lines[0])
 
 
+@pytest.mark.slow  # uses the model `edge-sdk convert` trains (~20-30 s, once per session)
 def test_native_check_matches_python_runtime_bytes(native_check, fresh_golden, converted_mnist_int8):
     run = _native(native_check, str(fresh_golden / "model.tflite"), str(fresh_golden / "input_q.bin"),
                   str(fresh_golden / "output_raw.bin"))
@@ -155,6 +158,7 @@ def test_native_check_matches_python_runtime_bytes(native_check, fresh_golden, c
     assert run.returncode == 0 and _report(run)["result"] == "match"
 
 
+@pytest.mark.slow  # uses the model `edge-sdk convert` trains (~20-30 s, once per session)
 def test_native_check_detects_a_one_byte_output_difference(native_check, fresh_golden, tmp_path):
     expected = bytearray((fresh_golden / "output_raw.bin").read_bytes())
     expected[37] ^= 0x01
