@@ -7,8 +7,7 @@ import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 HERE = Path(__file__).parent
-REPO = HERE.parent.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE))  # for training_helpers and train_worker
 
 
 @pytest.fixture(scope="session")
@@ -49,15 +48,3 @@ def adult_run(tmp_path_factory, adult):
     out = tmp_path_factory.mktemp("adult_run")
     return train.fit("wide-deep", adult, epochs=2, out_dir=out, progress=False)
 
-
-def subprocess_env(**extra):
-    """Environment for child Python processes: quiet TF, repo importable, CPU only."""
-    env = dict(os.environ)
-    env.update(
-        TF_CPP_MIN_LOG_LEVEL="2",
-        CUDA_VISIBLE_DEVICES="-1",
-        TF_USE_LEGACY_KERAS="1",
-        PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
-    )
-    env.update(extra)
-    return env

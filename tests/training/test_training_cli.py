@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import subprocess_env
+from training_helpers import subprocess_env
 
 from edge_sdk.cli import main
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import HERE, subprocess_env
+from training_helpers import HERE, subprocess_env
 
 WORKER = str(HERE / "train_worker.py")
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import HERE, subprocess_env
+from training_helpers import HERE, subprocess_env
 
 WORKER = str(HERE / "train_worker.py")
 
