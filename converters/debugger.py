@@ -15,7 +15,7 @@ Two error measures per layer:
   then stays "one step" (``rmse_over_scale`` looks healthy) while it is as large
   as the values themselves, which ``rel_rmse`` shows.
 
-Only layers with weights (convolutions, fully connected, matmuls, embeddings) are
+Only layers with weights (convolutions, fully connected, matmuls, embeddings / GATHER) are
 ``candidate`` for keeping in float by :mod:`converters.autotune`: ops without
 weights (reshape, pooling, softmax) inherit the scale of their inputs.
 
@@ -36,8 +36,8 @@ from converters.errors import ConversionError
 
 WEIGHTED_OPS = frozenset({
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL",
-    "EMBEDDING_LOOKUP", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "LSTM",
-})
+    "EMBEDDING_LOOKUP", "GATHER", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "LSTM",
+})  # GATHER: Keras Embedding layers convert to GATHER on a constant table
 RANK_METRICS = ("rel_rmse", "rmse_over_scale", "max_abs_error", "rmse")
 
 

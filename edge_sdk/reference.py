@@ -218,6 +218,9 @@ def error_metrics(reference: np.ndarray, other: np.ndarray) -> Dict[str, float]:
 
     ``relative_error`` is ||other - reference|| / ||reference|| over the whole
     tensor; cosine is computed per example and reported as its mean and minimum.
+    For one value per example (a sigmoid output) a per-example cosine is only a
+    sign test, so the cosine of the whole column is reported instead
+    (``cosine_over``: ``"examples"`` or ``"batch"``).
     """
     ref = np.asarray(reference, dtype=np.float64)
     oth = np.asarray(other, dtype=np.float64)
@@ -227,6 +230,9 @@ def error_metrics(reference: np.ndarray, other: np.ndarray) -> Dict[str, float]:
     n = ref.shape[0] if ref.ndim else 1
     r2 = ref.reshape(n, -1)
     o2 = oth.reshape(n, -1)
+    over = "examples"
+    if r2.shape[1] == 1:
+        r2, o2, over = r2.reshape(1, -1), o2.reshape(1, -1), "batch"
     norms = np.linalg.norm(r2, axis=1) * np.linalg.norm(o2, axis=1)
     dots = np.sum(r2 * o2, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -239,6 +245,7 @@ def error_metrics(reference: np.ndarray, other: np.ndarray) -> Dict[str, float]:
         "relative_error": float(np.linalg.norm(oth - ref) / ref_norm) if ref_norm > 0 else float(np.linalg.norm(oth)),
         "cosine_mean": float(np.mean(cosine)) if cosine.size else 1.0,
         "cosine_min": float(np.min(cosine)) if cosine.size else 1.0,
+        "cosine_over": over,
     }
 
 

@@ -159,7 +159,7 @@ def _parity(args: argparse.Namespace) -> int:
     from converters.autotune import VARIANT_HEADERS, autotune, variant_rows
     from converters.debugger import LAYER_HEADERS, layer_rows
     from converters.gate import evaluate_gate, validate_thresholds
-    from converters.parity import load_eval_data, run_parity, summary_rows
+    from converters.parity import load_eval_data, load_float_model, run_parity, summary_rows
     from converters.report import build_report, write_html_report
 
     if len(args.models) != 2:
@@ -174,7 +174,8 @@ def _parity(args: argparse.Namespace) -> int:
     calibration = args.calibration
     if calibration is None and not Path(args.data).suffix and not Path(args.data).exists():
         calibration = args.data  # a dataset name: calibrate on its train split
-    result = run_parity(float_path, quant_path, args.data, labels=args.labels, limit=args.samples,
+    fm = load_float_model(float_path)
+    result = run_parity(fm, quant_path, args.data, labels=args.labels, limit=args.samples,
                         worst=args.worst, layers=not args.no_layers, calibration=calibration,
                         num_threads=args.threads, progress=progress)
     s = result["summary"]
@@ -183,9 +184,6 @@ def _parity(args: argparse.Namespace) -> int:
                          subject=Path(quant_path).name)
     tuned = None
     if args.accuracy_budget is not None:
-        from converters.parity import load_float_model
-
-        fm = load_float_model(float_path)
         ev = load_eval_data(args.data, fm.inputs, labels=args.labels, limit=args.samples)
         cal = ev.inputs if calibration is None else load_eval_data(calibration, fm.inputs, split="train").inputs
         cal = {k: v[:200] for k, v in cal.items()}

@@ -102,3 +102,14 @@ def test_models_with_different_signatures(digits, other_signature_tflite):
         run_parity(art["keras"], other_signature_tflite, str(art["test"]), progress=False)
     text = str(info.value)
     assert "input" in text and "image[?,8,8,1]" in text and "features[" in text
+
+
+def test_one_unit_sigmoid_outputs():
+    """Binary classifiers: classes by a 0.5 threshold, cosine over the whole column (not a sign test)."""
+    f = np.array([[0.9], [0.2], [0.6], [0.01]], np.float32)
+    q = np.array([[0.88], [0.25], [0.45], [0.0]], np.float32)
+    result = compare_outputs({"p": f}, {"p": q}, [("p", "p")], np.array([1, 0, 1, 0]))
+    assert result["summary"]["top1_agreement"] == 0.75
+    assert result["summary"]["quantized_accuracy"] == 0.75 and result["summary"]["float_accuracy"] == 1.0
+    out = result["outputs"][0]
+    assert out["cosine_over"] == "batch" and 0.95 < out["cosine_min"] < 1.0
