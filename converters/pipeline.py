@@ -243,6 +243,24 @@ def tflite_latency_us(tflite: bytes, sample: Dict[str, np.ndarray], runs: int) -
     return float(np.median(times) * 1e6)
 
 
+def _float_input_specs(model: LoadedModel) -> List[Dict[str, Any]]:
+    """Manifest input entries for a float model (-1 marks a dynamic dimension, as for .tflite)."""
+    return [{"name": s.name, "shape": [-1 if d is None else int(d) for d in s.shape], "dtype": s.dtype,
+             "quantization": None} for s in model.inputs]
+
+
+def _float_output_specs(model: LoadedModel) -> List[Dict[str, Any]]:
+    """Manifest output entries for a Keras model (empty when the model does not say)."""
+    outputs = getattr(model.model, "outputs", None) or []
+    names = list(getattr(model.model, "output_names", None) or [])
+    specs = []
+    for i, tensor in enumerate(outputs):
+        name = names[i] if i < len(names) else getattr(tensor, "name", f"output_{i}").split(":")[0].split("/")[0]
+        specs.append({"name": name, "shape": [-1 if d is None else int(d) for d in tensor.shape],
+                      "dtype": getattr(tensor.dtype, "name", str(tensor.dtype)), "quantization": None})
+    return specs
+
+
 def _tflite_specs(tflite: bytes) -> tuple:
     import edge_sdk
 
@@ -308,9 +326,9 @@ class _Run:
                       specs_from: LoadedModel, metrics=None) -> Artifact:
         """Record a directory artifact (SavedModel) with a tree digest as its sha256."""
         digest, total, gz = _tree_digest(directory)
-        inputs = [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype, "quantization": None}
-                  for s in specs_from.inputs]
+        inputs = _float_input_specs(specs_from)
         manifest = self._manifest(digest, directory.name, kind=kind, stage=stage, inputs=inputs,
+                                  outputs=_float_output_specs(specs_from),
                                   parent=parent, metrics=metrics or {}, sha256_of="directory-tree")
         manifest["size_bytes"] = total
         manifest["gzip_size_bytes"] = gz
@@ -325,9 +343,9 @@ class _Run:
                  specs_from: LoadedModel, metrics=None, **extra) -> Artifact:
         """Write a non-TFLite model file (.keras, .onnx) and its manifest."""
         atomic_write_bytes(self.staging / file, data)
-        inputs = [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype, "quantization": None}
-                  for s in specs_from.inputs]
-        manifest = self._manifest(data, file, kind=kind, stage=stage, inputs=inputs, parent=parent,
+        inputs = _float_input_specs(specs_from)
+        manifest = self._manifest(data, file, kind=kind, stage=stage, inputs=inputs,
+                                  outputs=_float_output_specs(specs_from), parent=parent,
                                   metrics=metrics or {}, **extra)
         write_manifest(manifest, manifest_path_for(self.staging / file))
         artifact = Artifact(name, file, kind, stage, manifest["sha256"], manifest["size_bytes"],
@@ -415,7 +433,9 @@ class _Run:
         if sparsity is not None:
             tflite_sparsity = quantize.weight_sparsity(result.tflite)
             if tflite_sparsity:
-                extra_metrics["sparsity"] = round(float(np.mean(list(tflite_sparsity.values()))), 4)
+                # report the pruned layers' sparsity as it survived conversion (unpruned tensors excluded)
+                kept = [v for v in tflite_sparsity.values() if v > 0.05]
+                extra_metrics["sparsity"] = round(float(np.mean(kept)), 4) if kept else 0.0
         return self.add_tflite(
             name, result.tflite, kind=result.manifest_kind, stage=stage, parent=parent.sha256,
             calibration=result.calibration, extra_metrics=extra_metrics,

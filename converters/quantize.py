@@ -133,7 +133,7 @@ def convert(
 def weight_sparsity(tflite: bytes, min_elements: int = 256) -> Dict[str, float]:
     """Share of exact zeros in each constant weight tensor of a .tflite (biases skipped).
 
-    Zero point is 0 for int8 weights, so a stored 0 is a real zero.
+    A quantized 0.0 is stored as the tensor's zero point (0 for symmetric conv/dense weights).
     """
     from edge_sdk.inspect_model import _schema
 
@@ -150,8 +150,13 @@ def weight_sparsity(tflite: bytes, min_elements: int = 256) -> Dict[str, float]:
             arr = np.frombuffer(bytes(bytearray(data)), dtype=type_to_dtype[int(tensor.type)])
             if arr.size < min_elements:
                 continue
+            zero = 0
+            quant = tensor.quantization
+            zero_points = [] if quant is None or quant.zeroPoint is None else list(np.ravel(quant.zeroPoint))
+            if len(set(zero_points)) == 1:
+                zero = int(zero_points[0])  # asymmetric per-tensor weights (e.g. GATHER tables) store 0.0 as zp
             name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
-            out[name] = float((arr == 0).mean())
+            out[name] = float((arr == zero).mean())
     return out
 
 
