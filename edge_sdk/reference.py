@@ -36,11 +36,11 @@ REFERENCE_FORMAT = "edge-sdk-reference/1"
 PathLike = Union[str, os.PathLike]
 
 
-class ReferenceError(EdgeSdkError):
+class GoldenReferenceError(EdgeSdkError):
     """A reference file that is missing, unreadable or malformed."""
 
 
-class ReferenceMismatchError(ReferenceError):
+class GoldenReferenceMismatchError(GoldenReferenceError):
     """A reference written for a different model (sha256 or signature differs)."""
 
 
@@ -63,7 +63,7 @@ def model_sha256(path: PathLike) -> str:
     if path.is_file():
         return sha256_file(path)
     if not path.is_dir():
-        raise ReferenceError(f"cannot hash {path}: expected a model file or a SavedModel directory, found nothing")
+        raise GoldenReferenceError(f"cannot hash {path}: expected a model file or a SavedModel directory, found nothing")
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         digest.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
@@ -313,13 +313,13 @@ def write_reference(
     from edge_sdk.manifest import tool_versions
 
     if not inputs or not float_outputs:
-        raise ReferenceError("a reference needs at least one input and one output array")
+        raise GoldenReferenceError("a reference needs at least one input and one output array")
     lengths = {len(a) for a in inputs.values()} | {len(a) for a in float_outputs.values()}
     if len(lengths) != 1:
-        raise ReferenceError(f"reference arrays must share one batch size, got {sorted(lengths)}")
+        raise GoldenReferenceError(f"reference arrays must share one batch size, got {sorted(lengths)}")
     n = lengths.pop()
     if labels is not None and len(labels) != n:
-        raise ReferenceError(f"labels: expected {n} (one per stored example), got {len(labels)}")
+        raise GoldenReferenceError(f"labels: expected {n} (one per stored example), got {len(labels)}")
     in_names = list(inputs)
     out_names = list(float_outputs)
     meta = {
@@ -345,7 +345,7 @@ def write_reference(
         arrays[f"float_{j}"] = np.asarray(float_outputs[name], dtype=np.float32)
     if quantized_outputs is not None:
         if set(quantized_outputs) != set(out_names):
-            raise ReferenceError(
+            raise GoldenReferenceError(
                 f"quantized outputs {sorted(quantized_outputs)} must use the float output names {out_names}"
             )
         for j, name in enumerate(out_names):
@@ -362,21 +362,21 @@ def read_reference(path: PathLike) -> Reference:
     """Load and validate a golden reference ``.npz``."""
     path = Path(path)
     if not path.is_file():
-        raise ReferenceError(f"reference file not found: {path} (expected a .npz written by --write-reference)")
+        raise GoldenReferenceError(f"reference file not found: {path} (expected a .npz written by --write-reference)")
     try:
         with np.load(path, allow_pickle=False) as loaded:
             arrays = {k: loaded[k] for k in loaded.files}
     except Exception as exc:  # noqa: BLE001 - numpy raises several types for bad files
-        raise ReferenceError(f"{path} is not a readable .npz reference: {exc}") from None
+        raise GoldenReferenceError(f"{path} is not a readable .npz reference: {exc}") from None
     if "meta" not in arrays:
-        raise ReferenceError(f"{path}: expected a 'meta' entry (a file written by --write-reference), "
+        raise GoldenReferenceError(f"{path}: expected a 'meta' entry (a file written by --write-reference), "
                              f"got arrays {sorted(arrays)}")
     try:
         meta = json.loads(str(arrays["meta"]))
     except (TypeError, ValueError) as exc:
-        raise ReferenceError(f"{path}: 'meta' is not valid JSON ({exc})") from None
+        raise GoldenReferenceError(f"{path}: 'meta' is not valid JSON ({exc})") from None
     if meta.get("format") != REFERENCE_FORMAT:
-        raise ReferenceError(f"{path}: expected format {REFERENCE_FORMAT!r}, got {meta.get('format')!r}")
+        raise GoldenReferenceError(f"{path}: expected format {REFERENCE_FORMAT!r}, got {meta.get('format')!r}")
     try:
         inputs = {spec["name"]: arrays[f"input_{i}"] for i, spec in enumerate(meta["inputs"])}
         floats = {spec["name"]: arrays[f"float_{j}"] for j, spec in enumerate(meta["outputs"])}
@@ -384,9 +384,9 @@ def read_reference(path: PathLike) -> Reference:
         if meta.get("quantized_sha256"):
             quantized = {spec["name"]: arrays[f"quantized_{j}"] for j, spec in enumerate(meta["outputs"])}
     except KeyError as exc:
-        raise ReferenceError(f"{path}: the reference is incomplete, missing array {exc}") from None
+        raise GoldenReferenceError(f"{path}: the reference is incomplete, missing array {exc}") from None
     if data_sha256(inputs) != meta.get("data_sha256"):
-        raise ReferenceError(f"{path}: the stored inputs do not match their sha256 {meta.get('data_sha256')}; "
+        raise GoldenReferenceError(f"{path}: the stored inputs do not match their sha256 {meta.get('data_sha256')}; "
                              "the file is corrupt or was edited")
     return Reference(path, meta, inputs, floats, quantized, arrays.get("labels"))
 
@@ -411,7 +411,7 @@ def check_reference(
 
     * lineage: the model's manifest chain (``parent_sha256``) or the stored
       quantized sha256 must name the reference's float model; a known lineage
-      that does not is a :class:`ReferenceMismatchError` (a reference from a
+      that does not is a :class:`GoldenReferenceMismatchError` (a reference from a
       different model). Without a manifest the lineage is ``unknown`` (an error
       only with ``require_lineage``);
     * signature: input and output names/shapes must match the reference;
@@ -438,14 +438,14 @@ def check_reference(
     elif chain is not None and float_ids & set(chain):
         lineage_status = "verified (the manifest chain meets the reference's float model lineage)"
     elif chain is not None:
-        raise ReferenceMismatchError(
+        raise GoldenReferenceMismatchError(
             f"reference {ref.path} was written from float model {ref.meta.get('float_model')} "
             f"(sha256 {ref.meta['float_sha256'][:16]}...), but {model_path}'s manifest chain is "
             f"{' -> '.join(c[:16] + '...' for c in chain)}, which never meets the float model's lineage: "
             "the reference is for a different model"
         )
     elif require_lineage:
-        raise ReferenceMismatchError(
+        raise GoldenReferenceMismatchError(
             f"{model_path or 'the model'} has no manifest, so its lineage cannot be checked against the "
             f"reference's float model sha256 {ref.meta['float_sha256'][:16]}... (expected model.json beside it)"
         )
@@ -460,7 +460,7 @@ def check_reference(
     try:
         out_pairs = match_tensors(ref_outputs, model_outputs, "output", "reference", "model")
     except SignatureMismatchError as exc:
-        raise ReferenceMismatchError(f"reference {ref.path} does not fit this model: {exc}") from None
+        raise GoldenReferenceMismatchError(f"reference {ref.path} does not fit this model: {exc}") from None
 
     feed = {model_name: ref.inputs[ref_name] for ref_name, model_name in in_pairs}
     produced = loaded.predict_all(feed)

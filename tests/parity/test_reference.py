@@ -11,7 +11,7 @@ import pytest
 
 from edge_sdk.cli import main
 from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
-from edge_sdk.reference import (ReferenceError, ReferenceMismatchError, check_reference, model_sha256,
+from edge_sdk.reference import (GoldenReferenceError, GoldenReferenceMismatchError, check_reference, model_sha256,
                                 read_reference)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def test_reference_from_a_different_model_is_refused(golden, digits, tmp_path):
     data = model.read_bytes()
     write_manifest(build_manifest(data, model.name, kind="int8", stage="quantize",
                                   parent_sha256=model_sha256(art["keras"])), manifest_path_for(model))
-    with pytest.raises(ReferenceMismatchError) as info:
+    with pytest.raises(GoldenReferenceMismatchError) as info:
         check_reference(golden, model)
     assert "different model" in str(info.value)
     proc = light_cli("parity", "--reference", golden, model)
@@ -127,9 +127,9 @@ def test_edited_reference_is_detected(golden, tmp_path):
     arrays["input_0"] = arrays["input_0"] + 0.5
     edited = tmp_path / "edited.npz"
     np.savez(edited, **arrays)
-    with pytest.raises(ReferenceError, match="do not match their sha256"):
+    with pytest.raises(GoldenReferenceError, match="do not match their sha256"):
         read_reference(edited)
     not_npz = tmp_path / "x.npz"
     not_npz.write_text("hello")
-    with pytest.raises(ReferenceError, match="not a readable .npz"):
+    with pytest.raises(GoldenReferenceError, match="not a readable .npz"):
         read_reference(not_npz)
