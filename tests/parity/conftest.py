@@ -28,3 +28,16 @@ def other_signature_tflite(tmp_path_factory):
     path = tmp_path_factory.mktemp("parity-other") / "other.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     return path
+
+
+@pytest.fixture(scope="session")
+def other_outputs_tflite(tmp_path_factory):
+    """A float .tflite with the digits model's input but 3 classes instead of 10."""
+    from converters._tf import tf, tf_keras
+
+    tf_keras.utils.set_random_seed(2)
+    model = tf_keras.Sequential([tf_keras.layers.Input((8, 8, 1), name="image"), tf_keras.layers.Flatten(),
+                                 tf_keras.layers.Dense(3, activation="softmax", name="probs")])
+    path = tmp_path_factory.mktemp("parity-other-out") / "three.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path

@@ -113,3 +113,11 @@ def test_one_unit_sigmoid_outputs():
     assert result["summary"]["quantized_accuracy"] == 0.75 and result["summary"]["float_accuracy"] == 1.0
     out = result["outputs"][0]
     assert out["cosine_over"] == "batch" and 0.95 < out["cosine_min"] < 1.0
+
+
+def test_models_with_different_outputs(digits, other_outputs_tflite):
+    art = digits["normal"]
+    with pytest.raises(SignatureMismatchError) as info:
+        run_parity(art["savedmodel"], other_outputs_tflite, str(art["test"]), progress=False)
+    text = str(info.value)
+    assert "different output signatures" in text and "probs[?,10]" in text and "probs[?,3]" in text
