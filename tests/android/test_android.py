@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ANDROID, COMMITTED, GOLDEN_SAMPLES
-from golden import raw_to_float, write_golden
+from android_golden import ANDROID, COMMITTED, GOLDEN_SAMPLES, raw_to_float, write_golden
 
 MAVEN_TIMEOUT = 300
 JAVA_TEST_CLASSES = ("GoldenTest", "ManifestTest", "ImagePreprocessorTest", "QuantizationTest", "TopKTest",
@@ -235,7 +234,7 @@ def test_native_check_survives_header_corruption(native_check, tmp_path):
 def test_app_framing_keeps_the_model_accurate_on_digits_drawn_large(maven_run, converted_mnist_int8, tmp_path):
     """The app's path: a digit drawn big and off-centre, framed by the Java DigitFramer, then the real model."""
     import edge_sdk
-    from golden import golden_samples
+    from android_golden import golden_samples
 
     build, run = maven_run
     assert run.returncode == 0

@@ -28,7 +28,7 @@ import org.junit.runners.Parameterized;
 import org.junit.runners.Parameterized.Parameters;
 
 /**
- * The core against golden files that edge-sdk's Python runtime wrote (tests/android/golden.py):
+ * The core against golden files that edge-sdk's Python runtime wrote (tests/android/android_golden.py):
  * quantized input bytes must match exactly, dequantized outputs within 1e-6, top-k exactly.
  *
  * <p>Runs on the committed fixtures (src/test/resources/golden) and, when the system property
