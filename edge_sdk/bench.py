@@ -289,8 +289,6 @@ def build_feeds(model: Any, batch: int, data: Optional[Mapping[str, np.ndarray]]
             dims = list(spec.shape)
             if dims and dims[0] is None:
                 dims[0] = batch
-            elif dims and dims[0] == 1 and batch == 1:
-                pass
             if any(d is None for d in dims):
                 raise BenchOptionError(
                     f"input {spec.name!r} has dynamic dimensions {spec.shape} beyond the batch; random data "
@@ -374,18 +372,21 @@ def _prepare(subject: _Subject, options: BenchOptions, data: Optional[Mapping[st
     res["backend"] = {"name": model.backend, "version": getattr(model, "backend_version", None)}
     res["kind"] = (model.manifest or {}).get("kind") if getattr(model, "manifest", None) else None
     res["inputs"] = [s.to_dict() for s in model.inputs]
+    stage = "options"
     try:
         batch = resolve_batch(model.inputs, options.batch, subject.label)
         res["batch"] = batch
+        stage = "inputs"
         feeds, note = build_feeds(model, batch, data, str(options.input_path), options.seed)
         res["input_source"] = note
+        stage = "first inference"
         t0 = time.perf_counter_ns()
         model.predict_all(feeds[0], raw=True)
         res["first_inference_ms"] = (time.perf_counter_ns() - t0) / 1e6
         for i in range(options.warmup):
             model.predict_all(feeds[(i + 1) % len(feeds)], raw=True)
-    except Exception as exc:  # noqa: BLE001
-        subject.fail(exc, "first inference" if "batch" in res else "options")
+    except Exception as exc:  # noqa: BLE001 - reported as this model's failure; the others run on
+        subject.fail(exc, stage)
         return
     rss_after, _ = rss_mb()
     res["warmup_runs"] = options.warmup

@@ -54,7 +54,7 @@ def build_cnn_models(out: Path, batch: int = 128) -> Dict[str, Path]:
         return tf.lite.TFLiteConverter.from_concrete_functions([fixed.get_concrete_function()], model)
 
     def representative():
-        for i in range(0, len(x) - batch + 1, batch):
+        for i in range(0, 4 * batch, batch):  # 512 real images: enough for the ranges of a tiny CNN
             yield [x[i:i + batch]]
 
     paths: Dict[str, Path] = {}
@@ -74,3 +74,42 @@ def build_cnn_models(out: Path, batch: int = 128) -> Dict[str, Path]:
     np.save(out / "x.npy", x[:256])
     paths["x"] = out / "x.npy"
     return paths
+
+
+def build_two_input_model(out: Path) -> Path:
+    """A small Wide & Deep-like model on scikit-learn's wine table: 12 numeric columns plus a
+    category index (the 13th column, proline, bucketed into 8 bins) through an embedding.
+
+    Written with a manifest whose calibration block gives each input's observed
+    range, as the converter pipeline writes it.
+    """
+    import tensorflow as tf
+    import tf_keras as keras
+    from sklearn.datasets import load_wine
+
+    from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
+
+    tf.random.set_seed(0)
+    wine = load_wine()
+    numeric = wine.data[:, :12].astype(np.float32)
+    numeric = (numeric - numeric.mean(0)) / numeric.std(0)
+    bins = np.quantile(wine.data[:, 12], np.linspace(0, 1, 9)[1:-1])
+    category = np.digitize(wine.data[:, 12], bins).astype(np.int32)[:, None]
+    num_in = keras.layers.Input((12,), name="numeric")
+    cat_in = keras.layers.Input((1,), name="bucket", dtype="int32")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(8, 4)(cat_in))
+    hidden = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()([num_in, embedded]))
+    model = keras.Model([num_in, cat_in], keras.layers.Dense(3, activation="softmax", name="probs")(hidden))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit([numeric, category], wine.target, epochs=5, batch_size=16, verbose=0)
+    data = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    path = out / "wine_two_inputs.tflite"
+    path.write_bytes(data)
+    calibration = {
+        "numeric": {"min": float(numeric.min()), "max": float(numeric.max()), "mean": float(numeric.mean()),
+                    "nan_count": 0, "samples": len(numeric)},
+        "bucket": {"min": 0.0, "max": 7.0, "mean": float(category.mean()), "nan_count": 0, "samples": len(category)},
+    }
+    write_manifest(build_manifest(data, path.name, kind="float32", stage="input", calibration=calibration),
+                   manifest_path_for(path))
+    return path

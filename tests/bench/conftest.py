@@ -9,10 +9,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 @pytest.fixture(scope="session")
 def cnn_models(tmp_path_factory):
-    """``{"float32", "int8", "dynamic", "x"}`` -> paths; float32/int8 fix the batch at 128."""
+    """``{"float32", "int8", "dynamic", "x", "two_inputs"}`` -> paths; float32/int8 fix the batch at 128."""
     from bench_models import build_cnn_models
 
-    return build_cnn_models(tmp_path_factory.mktemp("bench_models"))
+    from bench_models import build_two_input_model
+
+    out = tmp_path_factory.mktemp("bench_models")
+    paths = build_cnn_models(out)
+    paths["two_inputs"] = build_two_input_model(out)
+    return paths
 
 
 @pytest.fixture()

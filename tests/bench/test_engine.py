@@ -228,3 +228,35 @@ def test_sysinfo_names_arm_cores(monkeypatch):
     monkeypatch.setattr(sysinfo, "_read_text", lambda path: "model name\t: Intel(R) Xeon(R)\n"
                         if path == "/proc/cpuinfo" else None)
     assert sysinfo.cpu_model() == "Intel(R) Xeon(R)"
+
+
+def test_two_input_model_uses_the_manifest_calibration_ranges(cnn_models):
+    doc = run_benchmark([cnn_models["two_inputs"]], quick(runs=20, batch=4))
+    res = doc["results"][0]
+    assert res["status"] == "ok", res.get("error")
+    assert res["batch"] == 4
+    assert "numeric: uniform in the manifest's calibration range" in res["input_source"]
+    assert "bucket: uniform in the manifest's calibration range [0, 7]" in res["input_source"]
+    assert [i["name"] for i in res["inputs"]] == ["numeric", "bucket"] or \
+        sorted(i["name"] for i in res["inputs"]) == ["bucket", "numeric"]
+
+
+def test_random_index_inputs_stay_inside_the_embedding_table(cnn_models):
+    import edge_sdk
+
+    model = edge_sdk.load(cnn_models["two_inputs"])
+    feeds, _ = bench.build_feeds(model, 64, None, "", seed=1)
+    names = [s.name for s in model.inputs]
+    for feed in feeds:
+        bucket = feed[names.index("bucket")]
+        assert bucket.dtype == np.int32 and bucket.min() >= 0 and bucket.max() <= 7
+        assert len(np.unique(bucket)) > 1
+
+
+def test_input_file_mismatch_is_reported_at_the_inputs_stage(cnn_models, tmp_path):
+    x = tmp_path / "one.npy"
+    np.save(x, np.zeros((8, 12), np.float32))
+    doc = run_benchmark([cnn_models["two_inputs"]], quick(runs=5, input_path=str(x)))
+    res = doc["results"][0]
+    assert res["status"] == "failed" and res["error"].startswith("inputs:")
+    assert "holds one array but the model has 2 inputs" in res["error"]
