@@ -161,8 +161,9 @@ def convert_hooks(
       if any, else the final quantized artifact) is compared with the *input* float
       model on the eval data; a failing gate stops promotion (``--out`` is left as it was).
 
-    The parity and auto-tuning reports go into the run as ``parity.json`` and
-    ``autotune.json``. Failures raise :class:`GateFailedError`.
+    The reports go into the run as ``parity.json``, ``parity.html`` and
+    ``autotune.json``; the verdict goes into the summary's ``comparisons["gate"]``.
+    Failures raise :class:`GateFailedError`.
     """
     validate_thresholds(max_drop, min_agreement)
     if accuracy_budget is not None and (not math.isfinite(accuracy_budget) or not 0 <= accuracy_budget <= 100):
@@ -207,6 +208,7 @@ def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, data
         target = _autotune_artifact(result, target, data, accuracy_budget, progress, say) or target
 
     if max_drop is None and min_agreement is None:
+        result.comparisons.pop("autotune_report", None)
         return
     say(f"gate: comparing {target.file} with the input float model on {data.eval_source or 'the eval data'}")
     fm = load_float_model(reference.keras_model)
@@ -217,10 +219,13 @@ def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, data
     s = parity["summary"]
     gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
                          max_drop=max_drop, min_agreement=min_agreement, subject=target.file)
-    atomic_write_text(result.staging / "parity.json",
-                      json.dumps({"parity": parity, "gate": gate.to_dict()}, indent=2, default=str) + "\n")
-    if gate.passed:
-        print(gate.verdict, file=sys.stderr)
+    from converters.report import build_report, write_html_report
+
+    report = build_report(parity, gate.to_dict(), result.comparisons.get("autotune_report"))
+    atomic_write_text(result.staging / "parity.json", json.dumps(report, indent=2, default=str) + "\n")
+    write_html_report(result.staging / "parity.html", report)
+    result.comparisons.pop("autotune_report", None)
+    result.comparisons["gate"] = gate.to_dict()
     if gate.status == "error":
         raise GateError(gate.verdict)
     if not gate.passed:
@@ -247,6 +252,9 @@ def _autotune_artifact(result: Any, target: Any, data: Any, budget: float, progr
                      budget_points=budget, progress=progress)
     report = tuned.to_dict()
     atomic_write_text(result.staging / "autotune.json", json.dumps(report, indent=2, default=str) + "\n")
+    result.comparisons["autotune"] = {"budget_points": budget, "met": tuned.met, "chosen": report["chosen"],
+                                      "message": tuned.message}
+    result.comparisons["autotune_report"] = report  # for the HTML report; removed before the summary
     say(f"auto-tune: {tuned.message}")
     if not tuned.met:
         raise GateFailedError(f"FAIL: auto-tune: {tuned.message} (nothing promoted)", {"autotune": report})

@@ -176,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         print(f"\nwrote {len(result.artifacts)} artifacts with manifests to {result.out} "
               f"in {result.seconds:.0f}s (summary.json)")
+        if result.comparisons.get("gate"):
+            print(result.comparisons["gate"]["verdict"])
     return 0
 
 

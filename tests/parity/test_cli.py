@@ -97,7 +97,12 @@ def test_convert_gate_blocks_promotion_and_autotune_rescues(digits, tmp_path, ca
     assert "FAIL: int8.tflite: accuracy drop" in capsys.readouterr().out
     assert not out.exists()  # nothing promoted
     assert main(base + ["--max-drop", "1", "--min-agreement", "0.98", "--accuracy-budget", "1"]) == 0
-    capsys.readouterr()
+    assert _last_line(capsys.readouterr().out).startswith("PASS: int8-autotuned.tflite")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["comparisons"]["gate"]["status"] == "pass"
+    assert summary["comparisons"]["autotune"]["met"] and "autotune_report" not in summary["comparisons"]
+    assert "int8-autotuned" in [a["artifact"] for a in summary["artifacts"]]
+    assert "Accuracy-budget auto-tuning" in (out / "parity.html").read_text()
     tuned = json.loads((out / "int8-autotuned.json").read_text())
     assert tuned["stage"] == "autotune" and tuned["parent_sha256"] == json.loads((out / "float32.json").read_text())["sha256"]
     gate = json.loads((out / "parity.json").read_text())["gate"]
