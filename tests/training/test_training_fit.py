@@ -18,7 +18,7 @@ def test_digits_teacher_learns(digits_run):
 
 
 def test_wide_deep_learns_adult(adult_run):
-    # 2 epochs; the full run reaches >= 84.5% and AUC >= 0.90. Always predicting '<=50K' scores 76%.
+    # 1 epoch (measured 0.846 / AUC 0.899); the full run reaches >= 84.5% and AUC >= 0.90. Always predicting '<=50K' scores 76%.
     assert adult_run.metrics["accuracy"] >= 0.835
     assert adult_run.metrics["auc"] >= 0.88
 
