@@ -27,11 +27,7 @@ test: $(STAMP) android-deps
 
 ## Debian packages for the Android core's offline Maven build and the native check (needs root or sudo).
 android-deps:
-	@if [ -f android_demo/apt-packages.txt ] && ! command -v mvn >/dev/null 2>&1; then \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$(grep -v '^#' android_demo/apt-packages.txt); \
-	fi
+	./scripts/install-debian-deps.sh
 
 android-test: $(STAMP) android-deps
 	$(MAKE) -C android_demo test PYTHON=$(abspath $(BIN)/python)
