@@ -1,5 +1,9 @@
 """Magnitude pruning with tensorflow-model-optimization.
 
+Layers whose kernel has fewer than ``min_params`` weights are left dense; the
+per-layer report lists every prunable layer either way, so the overall
+sparsity counts the dense ones too.
+
 A polynomial-decay schedule ramps sparsity from ``initial_sparsity`` to
 ``target_sparsity`` over the first ~2/3 of fine-tuning (the rest lets accuracy
 recover at the final sparsity), with the ``UpdatePruningStep`` callback; the
@@ -98,6 +102,7 @@ def prune(
     batch_size: int = 64,
     learning_rate: float = 5e-4,
     frequency: int = 20,
+    min_params: int = 0,
     progress: Optional[Any] = None,
 ) -> PruneResult:
     """Prune a tf_keras ``model`` to ``target_sparsity`` while fine-tuning on ``(inputs, labels)``."""
@@ -131,9 +136,15 @@ def prune(
     if structured == "2:4":
         kwargs["sparsity_m_by_n"] = (2, 4)
 
+    def kernel_size(layer) -> int:
+        weights = layer.get_weights()
+        return int(weights[0].size) if weights else 0
+
     def wrap(layer):
-        # Prune weight-heavy layers only; normalisation and the like stay as they are.
-        if layer.__class__.__name__ in _PRUNABLE:
+        # Prune weight-heavy layers only; normalisation and the like stay as they are. Layers
+        # smaller than min_params (a first conv, a 10-way classifier) hold few bytes but much
+        # of the accuracy, so they can be left dense.
+        if layer.__class__.__name__ in _PRUNABLE and kernel_size(layer) >= min_params:
             if structured == "2:4":
                 kernel_shape = layer.get_weights()[0].shape if layer.get_weights() else (1, 1)
                 if layer.__class__.__name__ not in ("Conv2D", "Dense") or kernel_shape[-2] % 4:

@@ -109,3 +109,13 @@ def test_logits_function_is_the_pre_softmax_of_the_model(digits_models, digits):
     logits = np.asarray(distill.logits_function(model)(tf.constant(digits.x_test[:16]), False))
     probs = model.predict(digits.x_test[:16], verbose=0)
     np.testing.assert_allclose(np.asarray(tf.nn.softmax(logits)), probs, atol=1e-5)
+
+
+def test_small_layers_can_stay_dense(digits_models, digits):
+    result = prune.prune(digits_models.teacher, {"image": digits.x_train}, digits.y_train,
+                         target_sparsity=0.8, epochs=1, batch_size=32, min_params=1000)
+    by_layer = {r["layer"]: r for r in result.report()}
+    assert by_layer["conv"]["zeros"] == 0 and by_layer["probabilities"]["zeros"] == 0
+    assert by_layer["dense"]["sparsity"] == pytest.approx(0.8, abs=0.01)
+    # overall sparsity is honest: it counts the dense small layers too
+    assert result.overall_sparsity < by_layer["dense"]["sparsity"]

@@ -37,15 +37,24 @@ def test_int8_is_at_most_0_27x_float32_and_drops_at_most_half_a_point(mnist_run)
 
 def test_pruned_int8_gzip_at_most_0_12x_dense_float32_gzip_with_75pc_sparsity(mnist_run):
     prune = mnist_run.comparisons()["prune"]
-    assert prune["overall_sparsity"] >= 0.75
-    for layer in prune["layers"]:
-        assert layer["sparsity"] >= 0.74, layer
+    assert prune["overall_sparsity"] >= 0.75  # over every prunable kernel, the small dense ones included
+    pruned_layers = [layer for layer in prune["layers"] if layer["params"] >= 1000]
+    assert len(pruned_layers) >= 2
+    for layer in pruned_layers:
+        assert layer["sparsity"] >= 0.79, layer
     # same architecture, dense float32 (the distilled student before pruning)
     ratio = _gz(mnist_run.pruned_int8) / _gz(mnist_run.student)
     assert ratio <= 0.12
     assert prune["gzip_ratio_vs_dense_float32"] == pytest.approx(ratio, abs=1e-3)
     manifest = mnist_run.manifests["student-pruned-int8"]
-    assert min(manifest["weight_sparsity"].values()) >= 0.74  # zeros survived int8 conversion
+    survived = sorted(manifest["weight_sparsity"].values())
+    assert survived[-1] >= 0.79 and sum(v >= 0.79 for v in survived) >= 2  # zeros survived int8 conversion
+
+
+def test_pruned_student_keeps_its_accuracy(mnist_run):
+    student = mnist_run.manifests["student-float32"]["metrics"]["accuracy"]
+    pruned_int8 = mnist_run.manifests["student-pruned-int8"]["metrics"]["accuracy"]
+    assert pruned_int8 >= student - 0.015
 
 
 def test_student_is_small_and_close_to_the_teacher(mnist_run):
