@@ -677,7 +677,7 @@ def run_in(
             current_model.model, data.train_x, data.train_y, target_sparsity=opts["target_sparsity"],
             initial_sparsity=opts["initial_sparsity"], structured=opts["structured"], epochs=opts["epochs"],
             batch_size=opts["batch_size"], learning_rate=opts["learning_rate"], frequency=opts["frequency"],
-            min_params=opts["min_params"],
+            min_share=opts["min_share"],
             progress=(progress.epochs("prune", opts["epochs"]) or [None])[0],
         )
         pruned_loaded = from_keras(pruned.model)

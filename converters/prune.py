@@ -1,8 +1,8 @@
 """Magnitude pruning with tensorflow-model-optimization.
 
-Layers whose kernel has fewer than ``min_params`` weights are left dense; the
-per-layer report lists every prunable layer either way, so the overall
-sparsity counts the dense ones too.
+Kernels holding less than ``min_share`` of the model's prunable weights are
+left dense; the per-layer report lists every prunable layer either way, so the
+overall sparsity counts the dense ones too.
 
 A polynomial-decay schedule ramps sparsity from ``initial_sparsity`` to
 ``target_sparsity`` over the first ~2/3 of fine-tuning (the rest lets accuracy
@@ -102,7 +102,7 @@ def prune(
     batch_size: int = 64,
     learning_rate: float = 5e-4,
     frequency: int = 20,
-    min_params: int = 0,
+    min_share: float = 0.0,
     progress: Optional[Any] = None,
 ) -> PruneResult:
     """Prune a tf_keras ``model`` to ``target_sparsity`` while fine-tuning on ``(inputs, labels)``."""
@@ -140,10 +140,15 @@ def prune(
         weights = layer.get_weights()
         return int(weights[0].size) if weights else 0
 
+    if not 0.0 <= min_share < 1.0:
+        raise RecipeError(f"min_share: expected a fraction in [0, 1), got {min_share!r}")
+    prunable_total = sum(kernel_size(layer) for layer in model.layers if layer.__class__.__name__ in _PRUNABLE)
+    min_params = min_share * prunable_total
+
     def wrap(layer):
-        # Prune weight-heavy layers only; normalisation and the like stay as they are. Layers
-        # smaller than min_params (a first conv, a 10-way classifier) hold few bytes but much
-        # of the accuracy, so they can be left dense.
+        # Prune weight-heavy layers only; normalisation and the like stay as they are. Kernels
+        # holding under min_share of the prunable weights (a first conv, a 10-way classifier)
+        # are few bytes but much of the accuracy, so they stay dense.
         if layer.__class__.__name__ in _PRUNABLE and kernel_size(layer) >= min_params:
             if structured == "2:4":
                 kernel_shape = layer.get_weights()[0].shape if layer.get_weights() else (1, 1)

@@ -85,7 +85,8 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any, Optional[Callable[[Any], Optional[s
         "batch_size": (int, 64, _positive),
         "learning_rate": (float, 5e-4, _positive),
         "frequency": (int, 20, _positive),
-        "min_params": (int, 1000, _non_negative),  # smaller kernels stay dense (first conv, classifier)
+        # kernels under this share of the prunable weights stay dense (first conv, classifier)
+        "min_share": (float, 0.02, _fraction_closed),
     },
     "quantize": {
         "mode": (str, "int8", _one_of("dynamic", "float16", "int8")),

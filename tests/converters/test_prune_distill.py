@@ -113,7 +113,7 @@ def test_logits_function_is_the_pre_softmax_of_the_model(digits_models, digits):
 
 def test_small_layers_can_stay_dense(digits_models, digits):
     result = prune.prune(digits_models.teacher, {"image": digits.x_train}, digits.y_train,
-                         target_sparsity=0.8, epochs=1, batch_size=32, min_params=1000)
+                         target_sparsity=0.8, epochs=1, batch_size=32, min_share=0.02)
     by_layer = {r["layer"]: r for r in result.report()}
     assert by_layer["conv"]["zeros"] == 0 and by_layer["probabilities"]["zeros"] == 0
     assert by_layer["dense"]["sparsity"] == pytest.approx(0.8, abs=0.01)
