@@ -16,6 +16,18 @@ from typing import Iterator, Union
 PathLike = Union[str, os.PathLike]
 
 
+def _default_mode(directory: bool = False) -> int:
+    """The mode a plain ``open()`` / ``mkdir()`` would give, honouring the umask.
+
+    ``mkstemp``/``mkdtemp`` create private (0600/0700) entries; artifacts are
+    meant to be shared (served to devices, read by other users), so they get
+    the ordinary mode once complete.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 def _fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -39,6 +51,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -70,6 +83,8 @@ def atomic_output_path(path: PathLike) -> Iterator[Path]:
         yield tmp_path
         if not tmp_path.exists():
             raise FileNotFoundError(f"the writer did not create {tmp_path}")
+        if tmp_path.is_file():
+            os.chmod(tmp_path, _default_mode())
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(tmp_path, path)
@@ -96,6 +111,7 @@ def atomic_output_dir(dest: PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
         yield tmp
+        os.chmod(tmp, _default_mode(directory=True))
         if dest.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
             os.rmdir(old)
