@@ -681,6 +681,7 @@ def load(
     verify: bool = True,
     manifest: Any = None,
     public_key: Any = None,
+    signature: Any = None,
     isolate: Optional[bool] = None,
     max_model_bytes: Optional[int] = None,
     max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES,
@@ -695,7 +696,9 @@ def load(
       raises :class:`IntegrityError`. ``verify=False`` skips it.
     - ``public_key``: an Ed25519 public key (path, PEM or raw bytes); the model
       must carry a valid signature (see ``edge-sdk sign``) or
-      :class:`SignatureError` is raised.
+      :class:`SignatureError` is raised. ``signature`` is the envelope (dict,
+      JSON bytes or path) when it is not ``MODEL.sig`` beside the model, e.g.
+      for a model downloaded into memory.
     - ``isolate``: first load and run the model in a child process so a file
       that crashes the interpreter costs an exception, not the app. Defaults
       to on for the crash-prone tflite-runtime and tf backends.
@@ -712,7 +715,8 @@ def load(
     if public_key is not None:
         from edge_sdk import signing
 
-        signing.verify_model(data, path, used_manifest if used_manifest is not None else manifest, public_key)
+        signing.verify_model(data, path, used_manifest if used_manifest is not None else manifest, public_key,
+                             signature=signature)
     chosen = get_backend(backend)
     if isolate or (isolate is None and chosen.crash_prone):
         from edge_sdk import isolate as isolation
