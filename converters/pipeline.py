@@ -552,12 +552,22 @@ def bind(data: Data, model: LoadedModel) -> None:
 
 
 def count_stages(recipe: recipes.Recipe, zoo: bool) -> int:
-    """Roughly how many progress lines a run prints (for the "step i/N" counter)."""
-    steps = 2 + (2 if zoo else 0)
-    steps += 5 if "distill" in recipe.stages else 0
-    steps += 3 if "prune" in recipe.stages else 0
-    steps += 4 if "quantize" in recipe.stages else 0
-    steps += 2 * len(recipe.section("export")["formats"])
+    """How many progress lines a run prints (for the "step i/N" counter)."""
+    steps = 1 + 1  # train or load, then the float32 reference
+    changed = False
+    if "distill" in recipe.stages:
+        steps += 2 + (2 if recipe.section("distill")["baseline"] else 0)
+        changed = True
+    if "prune" in recipe.stages:
+        steps += 2
+        changed = True
+    if "quantize" in recipe.stages:
+        q = recipe.section("quantize")
+        per_model = 2 + (1 if q["qat"] else 0)
+        steps += per_model * (2 if q["include_input"] and changed else 1)
+    targets = 2 if changed else 1
+    for fmt in recipe.section("export")["formats"]:
+        steps += {"savedmodel": 2, "keras": targets, "onnx": 2 * targets}.get(fmt, 0)
     return steps
 
 
