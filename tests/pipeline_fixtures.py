@@ -22,7 +22,7 @@ About 1-3 minutes on 2 shared cores. Fields (all paths inside one output directo
     summary              the run's summary dict (rows, comparisons, warnings, seconds)
     seconds              wall time of the whole recipe
 
-``digits_int8``: a fast (~10-20 s) ``int8`` recipe on a zoo ``cnn`` trained 3 epochs on
+``digits_int8``: a fast (~10-20 s) ``int8`` recipe on a zoo ``cnn`` trained 12 epochs on
 scikit-learn digits (8x8x1): fields out, float32, int8, onnx, manifests, x_test, y_test.
 """
 from __future__ import annotations
@@ -117,4 +117,4 @@ def mnist_run(tmp_path_factory) -> PipelineRun:
 def digits_int8(tmp_path_factory) -> PipelineRun:
     """A small, fast int8 conversion of a digits CNN (float32, int8, ONNX + manifests)."""
     return run_recipe("int8", "cnn", "digits", tmp_path_factory.mktemp("digits_int8") / "out",
-                      **{"train.epochs": 3, "export.latency_runs": 5})
+                      **{"train.epochs": 12, "export.latency_runs": 5})

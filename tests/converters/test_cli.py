@@ -140,3 +140,26 @@ def test_sigkill_mid_run_leaves_destination_untouched_and_rerun_succeeds(digits_
     assert "keep.txt" not in names
     assert {"float32.tflite", "pruned-float32.tflite", "pruned-int8.tflite", "int8.tflite", "summary.json"} <= set(names)
     assert not list(tmp_path.glob(".out.tmp-*"))  # the killed run's staging was cleaned up
+
+
+def test_qat_and_structured_pruning_through_the_cli(digits_models, tmp_path, capsys):
+    out = tmp_path / "qat"
+    code = _convert(digits_models.teacher_keras, "--recipe", "prune-int8", "--train", digits_models.train,
+                    "--eval", digits_models.eval, "--structured", "2:4", "--sparsity", "0.5", "--prune-epochs", "1",
+                    "--qat", "--out", out, "--json")
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    pruned_int8 = read_manifest(out / "pruned-int8.json")
+    assert pruned_int8["metrics"]["qat"] is True and pruned_int8["metrics"]["qat_scheme"] == "prune-preserve"
+    assert pruned_int8["quantization_report"]["float_ops"] == {}
+    assert max(pruned_int8["weight_sparsity"].values()) >= 0.49  # 2:4 zeros kept through QAT and int8
+    assert summary["comparisons"]["prune"]["structured"] == "2:4"
+    assert pruned_int8["metrics"]["accuracy"] > 0.8
+
+
+def test_digits_int8_shared_fixture(digits_int8):
+    assert digits_int8.int8.exists() and digits_int8.float32.exists() and digits_int8.onnx.exists()
+    manifest = digits_int8.manifest(digits_int8.int8)
+    assert manifest["kind"] == "int8" and manifest["parent_sha256"] == digits_int8.manifests["float32"]["sha256"]
+    assert manifest["metrics"]["accuracy"] > 0.8
+    assert digits_int8.x_test.shape[1:] == (8, 8, 1)
