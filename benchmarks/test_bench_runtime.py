@@ -21,7 +21,7 @@ from edge_sdk.quant import quantize  # noqa: E402
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from model_factory import build_models
+    from runtime_model_factory import build_models
 
     out = tmp_path_factory.mktemp("bench_runtime")
     paths = build_models(out)

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 @pytest.fixture(scope="session")
 def runtime_models(tmp_path_factory):
     """name -> path of real .tflite models: float32, int8, uint8, fixed_batch, two_inputs, stateful."""
-    from model_factory import build_models
+    from runtime_model_factory import build_models
 
     out = tmp_path_factory.mktemp("runtime_models")
     paths = build_models(out)
