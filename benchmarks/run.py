@@ -6,7 +6,8 @@
 Steps: build the suite models with the real converter pipeline when they are
 missing (benchmarks/suite_models.py, about 2 minutes), then one pytest-benchmark
 session of benchmarks/test_bench_models.py per thread count (TensorFlow's
-thread pools are sized once per process), then merge the sessions into
+thread pools are sized once per process), then an interleaved cross-check of
+the TFLite variants with edge_sdk.bench, then merge everything into
 ``results.json`` and ``results.md``. Exit code 1 when a goal ratio is missed.
 
 Goals (issue #6), as ratios of medians measured in the same run:
@@ -103,6 +104,36 @@ def check_goals(rows: list) -> list:
     return out
 
 
+INTERLEAVED_VARIANTS = ("tflite-float32", "tflite-int8", "tflite-pruned-int8")
+
+
+def interleaved_check(models_dir: Path, threads: tuple, batches=(1, 32)) -> list:
+    """The TFLite variants again with ``edge_sdk.bench``: interleaved, so load changes hit all alike.
+
+    pytest-benchmark times one test after another; on a shared machine a burst
+    of other work can land on one variant only. These ratios come from rounds of
+    10 calls on each variant in turn, on the same real test rows.
+    """
+    from edge_sdk.bench import BenchOptions, run_benchmark
+
+    rows = []
+    for model in suite_models.SUITE:
+        directory = suite_models.model_dir(model, models_dir)
+        paths = [directory / suite_models.VARIANTS[v] for v in INTERLEAVED_VARIANTS]
+        for batch in batches:
+            options = BenchOptions(duration=1.0, warmup=20, threads=tuple(threads), batch=batch,
+                                   input_path=str(directory / suite_models.INPUTS_FILE), keep_samples=False,
+                                   progress=False)
+            doc = run_benchmark(paths, options)
+            for res in doc["results"]:
+                variant = INTERLEAVED_VARIANTS[[str(p) for p in paths].index(res["path"])]
+                rows.append({"model": model, "variant": variant, "batch": batch, "threads": res["threads"],
+                             "status": res["status"], "error": res.get("error"),
+                             "median_us": (res.get("latency_us") or {}).get("median"),
+                             "ratio_vs_tflite_float32": res.get("ratio_vs_first")})
+    return rows
+
+
 def _us(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
@@ -132,7 +163,28 @@ def markdown(doc: dict) -> str:
                 cells.append(f"{_us(r['median_us'])} ({r['ratio_vs_tflite_float32']:.2f}x)" if r else "-")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines.append("Goals (ratios of medians in this run):")
+    inter = doc.get("interleaved") or []
+    if inter:
+        lines.append("Cross-check, TFLite variants interleaved with `edge_sdk.bench` (same inputs, rounds of 10 calls "
+                     "on each in turn): median us (ratio to float32)")
+        lines.append("")
+        header = ["model", "variant"] + [f"b{b} t{t}" for b, t in combos]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "|".join(["---", "---"] + ["---:"] * len(combos)) + "|")
+        for model in suite_models.SUITE:
+            for variant in INTERLEAVED_VARIANTS:
+                cells = [model, variant]
+                for b, t in combos:
+                    r = next((r for r in inter if (r["model"], r["variant"], r["batch"], r["threads"]) == (model, variant, b, t)), None)
+                    if r is None:
+                        cells.append("-")
+                    elif r["status"] != "ok":
+                        cells.append(f"failed: {r['error']}")
+                    else:
+                        cells.append(f"{_us(r['median_us'])} ({r['ratio_vs_tflite_float32']:.2f}x)")
+                lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append("Goals (ratios of medians in this run; pytest-benchmark rows):")
     lines.append("")
     lines.append("| goal | threads | ratio | limit | met |")
     lines.append("|---|---:|---:|---:|---|")
@@ -166,6 +218,8 @@ def main(argv=None) -> int:
             sessions[str(t)] = json.loads(path.read_text())
             rows += rows_from(sessions[str(t)])
     add_ratios(rows)
+    print("== interleaved cross-check of the TFLite variants with edge_sdk.bench", file=sys.stderr)
+    interleaved = interleaved_check(Path(args.models_dir), threads)
     device = sysinfo.describe()
     command = "python benchmarks/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
     doc = {
@@ -178,6 +232,7 @@ def main(argv=None) -> int:
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "rows": rows,
         "goals": check_goals(rows),
+        "interleaved": interleaved,
         "pytest_benchmark": {t: {"machine_info": s.get("machine_info"), "commit_info": s.get("commit_info"),
                                  "version": s.get("version")} for t, s in sessions.items()},
     }

@@ -29,7 +29,13 @@ import numpy as np
 from edge_sdk.errors import EdgeSdkError, InputError
 
 RESULTS_FORMAT = "edge-sdk-bench/1"
-DEFAULT_RUNS = 100
+#: Without --runs or --duration: at least this many timed runs AND this many seconds per model. A fixed
+#: 100 runs of a 12 us model spans about a millisecond, which one scheduler hiccup on a busy machine
+#: can move by 3x; a second of runs cannot be moved that way.
+DEFAULT_MIN_RUNS = 100
+DEFAULT_DURATION = 1.0
+#: With --duration, still at least this many runs per model (one slow model must not end with 1 sample).
+MIN_RUNS_WITH_DURATION = 10
 DEFAULT_WARMUP = 10
 #: Timed calls per model per interleaving round: long enough to keep caches warm, short enough to interleave.
 BLOCK = 10
@@ -89,10 +95,22 @@ class BenchOptions:
 
     @property
     def planned_runs(self) -> Optional[int]:
-        """Timed runs per model and thread count, or ``None`` when a duration governs."""
-        if self.duration is not None:
+        """Exact timed runs per model and thread count, or ``None`` when a duration governs."""
+        return self.runs
+
+    @property
+    def effective_duration(self) -> Optional[float]:
+        """Seconds of timed runs per model and thread count (``None`` with a fixed number of runs)."""
+        if self.runs is not None:
             return None
-        return self.runs if self.runs is not None else DEFAULT_RUNS
+        return self.duration if self.duration is not None else DEFAULT_DURATION
+
+    @property
+    def min_runs(self) -> int:
+        """Timed runs every model gets at least, whatever the duration."""
+        if self.runs is not None:
+            return self.runs
+        return MIN_RUNS_WITH_DURATION if self.duration is not None else DEFAULT_MIN_RUNS
 
 
 def parse_threads(text: str) -> Tuple[int, ...]:
@@ -244,6 +262,10 @@ def to_storage_dtype(arr: np.ndarray, spec: Any) -> np.ndarray:
         return quant.quantize(arr, q.scale, q.zero_point, dtype, getattr(q, "axis", None), name=spec.name)
     if dtype.kind == "f" and arr.dtype.kind in "fiub":
         return np.ascontiguousarray(arr.astype(dtype))
+    if dtype.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
+        info = np.iinfo(dtype)
+        if info.min <= arr.min() and arr.max() <= info.max:  # e.g. int64 category ids for an int32 input
+            return np.ascontiguousarray(arr.astype(dtype))
     return arr  # the Model checks and converts (or rejects with a clear error) on the first call
 
 
@@ -422,7 +444,9 @@ def _timed_block(subject: _Subject, count: int) -> int:
 def _run_interleaved(subjects: List[_Subject], options: BenchOptions, bar: Optional[Callable[[int], None]]) -> None:
     live = [s for s in subjects if not s.failed]
     planned = options.planned_runs
-    deadline = None if planned is not None else time.perf_counter() + options.duration * max(1, len(live))
+    duration = options.effective_duration
+    deadline = None if planned is not None else time.perf_counter() + duration * max(1, len(live))
+    min_runs = options.min_runs
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection inside a timed call would be charged to whichever model was running
     try:
@@ -439,7 +463,7 @@ def _run_interleaved(subjects: List[_Subject], options: BenchOptions, bar: Optio
                     bar(count)
             if planned is not None:
                 live = [s for s in live if len(s.samples) < planned]
-            elif time.perf_counter() >= deadline:
+            elif time.perf_counter() >= deadline and all(len(s.samples) >= min_runs for s in live):
                 break
     finally:
         if gc_was_enabled:
@@ -527,6 +551,8 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
     opts.pop("progress", None)
     opts["threads"] = list(options.threads)
     opts["runs"] = planned
+    opts["duration"] = options.effective_duration
+    opts["min_runs"] = options.min_runs
     opts["block"] = BLOCK
     opts["timed_call"] = TIMED_CALL
     return {
@@ -589,7 +615,8 @@ def format_results(doc: Mapping[str, Any]) -> str:
 
     lines = [f"device: {summary_line(doc.get('device') or {})}"]
     opts = doc.get("options") or {}
-    how = f"{opts.get('runs')} runs" if opts.get("runs") else f"{opts.get('duration')} s per model"
+    how = f"{opts.get('runs')} runs" if opts.get("runs") else \
+        f"{opts.get('duration')} s and at least {opts.get('min_runs', 1)} runs per model"
     lines.append(f"timed: {opts.get('timed_call', TIMED_CALL)}; {opts.get('warmup')} warm-up, {how}, "
                  f"interleaved in blocks of {opts.get('block', BLOCK)}")
     lines.append(format_table(result_rows(doc), RESULT_HEADERS))

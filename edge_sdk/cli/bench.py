@@ -35,8 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="one or more .tflite files; or 'compare' followed by results JSON files")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up runs per model (default 10)")
     how = parser.add_mutually_exclusive_group()
-    how.add_argument("--runs", type=int, default=None, help="timed runs per model and thread count (default 100)")
-    how.add_argument("--duration", type=float, default=None, help="seconds of timed runs per model and thread count")
+    how.add_argument("--runs", type=int, default=None,
+                     help="exactly N timed runs per model and thread count "
+                     "(default: 1 s and at least 100 runs per model)")
+    how.add_argument("--duration", type=float, default=None,
+                     help="seconds of timed runs per model and thread count (at least 10 runs)")
     parser.add_argument("--threads", default="1", help="thread counts to sweep, e.g. 1,2,4 (default 1)")
     parser.add_argument("--batch", type=int, default=None,
                         help="batch size; only for models whose batch dimension is dynamic")

@@ -260,3 +260,15 @@ def test_input_file_mismatch_is_reported_at_the_inputs_stage(cnn_models, tmp_pat
     res = doc["results"][0]
     assert res["status"] == "failed" and res["error"].startswith("inputs:")
     assert "holds one array but the model has 2 inputs" in res["error"]
+
+
+def test_default_is_one_second_and_at_least_100_runs(cnn_models):
+    import time
+
+    t0 = time.perf_counter()
+    doc = run_benchmark([cnn_models["two_inputs"]], BenchOptions(warmup=2, progress=False, keep_samples=False))
+    elapsed = time.perf_counter() - t0
+    res = doc["results"][0]
+    assert res["status"] == "ok"
+    assert res["runs"] >= 100 and elapsed >= 1.0
+    assert doc["options"]["duration"] == 1.0 and doc["options"]["min_runs"] == 100 and doc["options"]["runs"] is None
