@@ -57,7 +57,6 @@ def is_built(name: str, root: Path = DEFAULT_DIR) -> bool:
 def build(name: str, root: Path = DEFAULT_DIR, progress: bool = True) -> Path:
     """Run the pipeline for built-in model ``name`` and save 32 real test rows beside its artifacts."""
     from converters import pipeline
-    from converters.loading import load
 
     out = model_dir(name, root)
     result = pipeline.run(RECIPE, name, out, dataset=SUITE[name], overrides=OVERRIDES, progress=progress)

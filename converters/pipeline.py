@@ -473,7 +473,7 @@ def _specs(keras_model: Any) -> list:
 
 def _build_student(spec: str, data: Data, seed: int) -> Any:
     """A fresh, untrained student: a zoo name, or a tf_keras file re-initialised from its config."""
-    from converters._tf import tf, tf_keras
+    from converters._tf import tf_keras
 
     tf_keras.utils.set_random_seed(seed)
     if spec in ZOO_NAMES:

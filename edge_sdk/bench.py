@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edge_sdk.arrays import match_inputs, read_array_file
 from edge_sdk.errors import EdgeSdkError, InputError
 
 RESULTS_FORMAT = "edge-sdk-bench/1"
@@ -176,40 +177,6 @@ def latency_stats(samples_ns: Sequence[int]) -> Dict[str, float]:
 
 # -- inputs --------------------------------------------------------------------------------------
 
-def load_input_file(path: Union[str, os.PathLike]) -> Dict[str, np.ndarray]:
-    """Read ``--input``: a .npy (one array) or a .npz; returns ``{key: array}`` (a .npy's key is ``""``)."""
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"input file not found: {file} (expected a .npy or .npz file)")
-    try:
-        loaded = np.load(file, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{file} is not a readable .npy/.npz file: {exc}") from None
-    if isinstance(loaded, np.ndarray):
-        return {"": loaded}
-    with loaded:
-        return {key: loaded[key] for key in loaded.files}
-
-
-def _match_input_arrays(data: Mapping[str, np.ndarray], specs: Sequence[Any], source: str) -> List[np.ndarray]:
-    names = [s.name for s in specs]
-    keys = list(data)
-    if keys == [""] or (len(keys) == 1 and len(names) == 1):
-        if len(names) != 1:
-            raise InputError(
-                f"{source} holds one array but the model has {len(names)} inputs {names}; "
-                "give a .npz with one array per input name"
-            )
-        return [data[keys[0]]]
-    if set(names) <= set(keys):
-        return [data[n] for n in names]
-    if len(keys) == len(names) and all(f"arr_{i}" in data for i in range(len(names))):
-        return [data[f"arr_{i}"] for i in range(len(names))]
-    raise InputError(
-        f"{source} has arrays {keys}; expected one per model input, named {names} (or arr_0.. in input order)"
-    )
-
-
 def _random_values(spec: Any, shape: Tuple[int, ...], rng: np.random.Generator,
                    calibration: Optional[Mapping[str, Any]], preprocessing: Optional[Mapping[str, Any]]) -> Tuple[np.ndarray, str]:
     """Random data in ``spec``'s valid range, in its storage dtype, and a note saying which range."""
@@ -289,7 +256,7 @@ def build_feeds(model: Any, batch: int, data: Optional[Mapping[str, np.ndarray]]
     """The input batches to cycle through (each a list in input order) and a note on where they came from."""
     specs = model.inputs
     if data is not None:
-        arrays = _match_input_arrays(data, specs, source)
+        arrays = match_inputs(data, specs, source)
         rows = {a.shape[0] if a.ndim else 1 for a in arrays}
         if len(rows) != 1:
             raise InputError(f"{source}: the arrays have different numbers of rows {sorted(rows)}; "
@@ -517,7 +484,7 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
         raise BenchOptionError("give at least one model to benchmark")
     paths = [str(p) for p in model_paths]
     labels = model_labels(paths)
-    data = load_input_file(options.input_path) if options.input_path else None
+    data = read_array_file(options.input_path) if options.input_path else None
     started = time.time()
     results: List[Dict[str, Any]] = []
     planned = options.planned_runs

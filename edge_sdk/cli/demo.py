@@ -184,7 +184,7 @@ def _print_summary(summary: Dict[str, Any], out: Path) -> None:
               f"{_pct(parity.get('top1_agreement'))}")
     print(f"\nreports: {out / 'parity.html'}, {out / 'bench.png'}, {out / 'demo.json'}; "
           f"artifacts and manifests in {out / 'convert'}")
-    print(f"steps: " + ", ".join(f"{k} {'ok' if v == 0 else f'exit {v}'}" for k, v in summary["exit_codes"].items())
+    print("steps: " + ", ".join(f"{k} {'ok' if v == 0 else f'exit {v}'}" for k, v in summary["exit_codes"].items())
           + f"; {summary['seconds']:.0f} s in all")
 
 

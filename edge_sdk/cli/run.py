@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from edge_sdk.cli._common import print_json
 from edge_sdk.errors import EdgeSdkError, InputError
@@ -30,38 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def load_inputs(path: str, input_names):
-    """Read a .npy or .npz into what ``Model.predict`` accepts."""
-    import numpy as np
-
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"input file not found: {file} (expected a .npy or .npz file)")
-    try:
-        loaded = np.load(file, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{file} is not a readable .npy/.npz file: {exc}") from None
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        keys = list(loaded.files)
-        if set(input_names) <= set(keys):
-            return {name: loaded[name] for name in input_names}
-        if len(keys) == len(input_names) and all(k.startswith("arr_") for k in keys):
-            return [loaded[f"arr_{i}"] for i in range(len(keys))]
-        if len(input_names) == 1 and "x" in keys:
-            return loaded["x"]
-        raise InputError(
-            f"{file} has arrays {keys}; expected one per model input, named {list(input_names)} "
-            "(or arr_0.. in input order, or 'x' for a one-input model)"
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the model and report its outputs."""
     import numpy as np
 
     import edge_sdk
+    from edge_sdk.arrays import match_inputs, read_array_file
     from edge_sdk.fileio import atomic_output_path
 
     if args.threads is not None and args.threads < 1:
@@ -71,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         if (args.signature is None or args.signature in model.signatures) else []
     if args.signature and args.signature not in model.signatures:
         raise EdgeSdkError(f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}")
-    x = load_inputs(args.input, names)
+    x = match_inputs(read_array_file(args.input), [model.input_spec(n, args.signature) for n in names], args.input)
     outputs = model.predict_all(x, raw=args.raw, signature=args.signature)
     if args.output:
         with atomic_output_path(args.output) as tmp:
