@@ -92,6 +92,28 @@ def test_teacher_runs_once_per_batch_and_student_learns(digits_models, digits):
     assert accuracy(student.predict(digits.x_test, verbose=0), digits.y_test) > 0.6  # chance is 0.1
 
 
+def test_shifted_views_teacher_sees_each_view_once(digits_models, digits):
+    calls = []
+    teacher = loading.load(digits_models.teacher_keras)
+
+    def counting_teacher(batch):
+        calls.append(len(batch["image"]))
+        return teacher.predict(batch)
+
+    from converters._tf import tf_keras
+
+    student = tf_keras.models.load_model(digits_models.student_keras)
+    result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train,
+                             epochs=3, batch_size=64, alpha=0.5, temperature=2.0, shift=1)
+    assert sum(calls) == 3 * len(digits.x_train)  # one fresh view per image per epoch, each seen once
+    assert result.teacher_batches == len(calls) == 3 * -(-len(digits.x_train) // 256)
+    # the views depend only on the seed and the epoch: the baseline trains on exactly the same images
+    views = [distill.shifted_views(digits.x_train, 1, np.random.default_rng([0, 0])) for _ in range(2)]
+    np.testing.assert_array_equal(views[0], views[1])
+    assert views[0].shape == digits.x_train.shape
+    assert not np.array_equal(views[0], digits.x_train)
+
+
 def test_student_with_wrong_class_count_is_refused(digits_models, digits):
     from converters._tf import tf_keras
 

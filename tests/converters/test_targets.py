@@ -68,7 +68,9 @@ def test_student_is_small_and_close_to_the_teacher(mnist_run):
     strict=False,
     reason="target not met: over 5 seeds of the recipe's settings the distilled cnn-student averaged 96.8% "
     "on mnist's test split, the same student trained alone 97.4% (teacher 97.7%); on 3,500 training images "
-    "the student alone nearly matches the teacher, leaving distillation no headroom (docs/converters.md)",
+    "the student alone nearly matches the teacher, leaving distillation no headroom; distilling on shifted views "
+    "with a stronger teacher tied the equally-augmented baseline over 4 seeds (97.70% vs 97.68%; 8/16/16 student "
+    "96.80% vs 96.80%) (docs/converters.md)",
 )
 def test_distilled_student_beats_the_same_student_without_distillation(mnist_run):
     d = mnist_run.comparisons()["distill"]
