@@ -83,3 +83,34 @@ def test_sigkill_mid_write_leaves_a_whole_artifact(kind, tmp_path):
         atomic_write_bytes(dest, b"\x07" * SIZE)
         assert _check_file(dest) == 7
     assert versions
+
+
+def test_replaced_directory_is_never_absent(tmp_path):
+    """A reader polling while a writer replaces the directory always finds one whole version."""
+    from edge_sdk.fileio import _exchange
+
+    probe_a, probe_b = tmp_path / "a", tmp_path / "b"
+    probe_a.mkdir()
+    probe_b.mkdir()
+    if not _exchange(probe_a, probe_b):
+        pytest.skip("no renameat2(RENAME_EXCHANGE) here: directories are replaced with two renames")
+    dest = tmp_path / "artifact"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                                      os.environ.get("PYTHONPATH")])))
+    child = subprocess.Popen([sys.executable, "-c", WRITER["dir"], str(dest), "4096"], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not dest.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen = set()
+        stop = time.monotonic() + 2.0
+        while time.monotonic() < stop:
+            try:
+                version = (dest / "model.json").read_text()
+            except FileNotFoundError:
+                pytest.fail("the destination was absent while a new version replaced it")
+            seen.add(version)
+    finally:
+        child.kill()
+        child.wait()
+    assert len(seen) > 1, "the writer never replaced the directory while we read; the test proved nothing"
