@@ -3,18 +3,62 @@
 tfmot only accepts tf_keras models and sets ``TF_USE_LEGACY_KERAS=1`` when
 imported; doing that before TensorFlow is first imported makes ``tf.keras`` and
 ``tf.lite.TFLiteConverter.from_keras_model`` agree with tf_keras everywhere in
-the process. TensorFlow's C++ log chatter is turned down unless the user set it.
+the process. TensorFlow's C++ log chatter is turned down (TF_CPP_MIN_LOG_LEVEL
+2 unless set), including the absl lines printed at import that ignore the level.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
+
+# absl's C++ logging writes these at import before TF_CPP_MIN_LOG_LEVEL applies
+# (tensorflow/tensorflow#100442): a banner, then "I..." and "W..." lines.
+_BANNER = "WARNING: All log messages before absl::InitializeLog()"
+
+
+def _chatter_prefixes(level: str) -> tuple:
+    """Line starts to drop at TF_CPP_MIN_LOG_LEVEL ``level`` (1 hides info, 2 warnings too)."""
+    try:
+        number = int(level)
+    except ValueError:
+        number = 2
+    return ((_BANNER, "I0000 ") if number >= 1 else ()) + (("W0000 ",) if number >= 2 else ())
+
+
+@contextlib.contextmanager
+def _native_stderr_filtered(drop: tuple):
+    """Capture what native code writes to fd 2 meanwhile; pass on every line that does not start with ``drop``."""
+    if not drop:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): leave it alone
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if not line.startswith(drop):
+                    sys.stderr.write(line)
+
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow_model_optimization as tfmot  # noqa: E402  (must precede tensorflow)
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
+with _native_stderr_filtered(_chatter_prefixes(os.environ["TF_CPP_MIN_LOG_LEVEL"])):
+    import tensorflow_model_optimization as tfmot  # noqa: E402  (must precede tensorflow)
+    import tensorflow as tf  # noqa: E402
+    import tf_keras  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 from typing import Any, Iterable, Optional
@@ -17,18 +18,21 @@ _EXTRA_PROBES = {
 
 def require_extra(extra: str, command: str = "") -> None:
     """Raise :class:`MissingExtraError` naming the pip extra if its packages are absent."""
-    missing = []
-    for module in _EXTRA_PROBES[extra]:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(module)
+    # find_spec, not import: importing TensorFlow here would bypass converters._tf (import order, log filter)
+    missing = [module for module in _EXTRA_PROBES[extra] if not _installed(module)]
     if missing:
         what = f"`edge-sdk {command}`" if command else "this feature"
         raise MissingExtraError(
-            f"{what} needs the '{extra}' extra ({', '.join(missing)} not importable); "
+            f"{what} needs the '{extra}' extra ({', '.join(missing)} not installed); "
             f"install it with: pip install 'edge-sdk[{extra}]'"
         )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a broken half-install
+        return False
 
 
 def print_json(obj: Any, path: Optional[str] = None) -> None:

@@ -73,11 +73,12 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         raise TrainArgumentError(f"--batch-size must be at least 1, got {args.batch_size}")
     _check_dataset(args.dataset)
-    # Before TensorFlow loads (require_extra imports it): its C++ start-up chatter (no GPU, op
+    # Before TensorFlow loads: its C++ start-up chatter (no GPU, op
     # attribute notices) is not for users of this command; failures still surface as exceptions.
     # TF_CPP_MIN_LOG_LEVEL=0 in the environment brings the logs back.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     require_extra("convert", "train")
+    import converters._tf  # noqa: F401  (TensorFlow imported in the one working order, start-up lines filtered)
 
     from training import datasets, train
     from edge_sdk.report import format_table
