@@ -125,11 +125,28 @@ def teacher_function(teacher: Any) -> Callable[[Dict[str, np.ndarray]], np.ndarr
     return lambda batch: teacher_logits(np.asarray(predict(batch)))
 
 
-def kd_loss(student_logits: Any, teacher_logits: Any, labels: Any, alpha: float, temperature: float) -> Any:
-    """Per-sample ``alpha*CE(labels) + (1-alpha)*T^2*KL(softmax(t/T) || softmax(s/T))``."""
+def kd_loss(
+    student_logits: Any,
+    teacher_logits: Any,
+    labels: Any,
+    alpha: float,
+    temperature: float,
+    partner_labels: Any = None,
+    mix: Any = None,
+) -> Any:
+    """Per-sample ``alpha*CE(labels) + (1-alpha)*T^2*KL(softmax(t/T) || softmax(s/T))``.
+
+    For mixed images (``mix*a + (1-mix)*b``) the hard term is ``mix*CE(a's label) +
+    (1-mix)*CE(b's label)``, with ``partner_labels`` the labels of b.
+    """
     from converters._tf import tf
 
-    hard = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.int32), logits=student_logits)
+    def ce(y):
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=student_logits)
+
+    hard = ce(labels)
+    if partner_labels is not None:
+        hard = mix * hard + (1.0 - mix) * ce(partner_labels)
     if alpha >= 1.0:
         return hard
     t = float(temperature)
@@ -154,6 +171,7 @@ def train_student(
     seed: int = 0,
     callbacks: Optional[list] = None,
     shift: Any = 0,
+    mixup: float = 0.0,
 ) -> DistillResult:
     """Train ``student`` in place; with ``teacher=None`` it is plain cross-entropy (the baseline).
 
@@ -167,6 +185,11 @@ def train_student(
     teacher runs once in all. ``"auto"`` is 2 for one NHWC image input of at least 16x16
     pixels, else 0. Not a recipe default: on mnist it raised both students alike and
     did not make distillation beat the baseline (docs/converters.md).
+
+    ``mixup``: each epoch's views are also mixed pairwise, ``m*a + (1-m)*b`` with
+    ``m ~ Beta(mixup, mixup)`` per image and b a random partner; the hard-label
+    term mixes the two labels alike, the teacher labels the mixed image itself.
+    ``0`` (the default): no mixing. Needs views, so it works for one input array.
     """
     from converters._tf import tf, tf_keras
 
@@ -183,6 +206,11 @@ def train_student(
     n = len(labels)
     batches = 0
     shift = _resolve_shift(shift, inputs)
+    if mixup < 0:
+        raise RecipeError(f"distill mixup: expected a Beta parameter >= 0 (0 = off), got {mixup}")
+    if mixup and len(inputs) != 1:
+        raise ConversionError(f"distill mixup: mixed views need one input array, the model has {len(inputs)}")
+    use_views = bool(shift or mixup)
     n_classes = max(int(student.outputs[0].shape[-1]), 2)
 
     def teacher_pass(batch_inputs):
@@ -197,7 +225,7 @@ def train_student(
     soft = np.zeros((n, n_classes), dtype=np.float32)
     if teacher is not None:
         weight = float(alpha)
-        if not shift:  # one pass, reused every epoch
+        if not use_views:  # one pass, reused every epoch
             soft, batches = teacher_pass(inputs)
     else:
         weight = 1.0
@@ -208,9 +236,9 @@ def train_student(
     t = float(temperature)
 
     @tf.function
-    def step(xb, yb, tb):
+    def step(xb, yb, tb, yb2=None, mix=None):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(kd_loss(student_logits(xb, True), tb, yb, weight, t))
+            loss = tf.reduce_mean(kd_loss(student_logits(xb, True), tb, yb, weight, t, yb2, mix))
         grads = tape.gradient(loss, student.trainable_variables)
         optimizer.apply_gradients(zip(grads, student.trainable_variables))
         return loss
@@ -220,26 +248,31 @@ def train_student(
         cb.set_model(student)
         cb.on_train_begin()
     last = float("nan")
-    if not shift:  # the original loop: one tf.data pipeline, reshuffled each epoch
+    if not use_views:  # the original loop: one tf.data pipeline, reshuffled each epoch
         x = arrays[0] if len(arrays) == 1 else dict(zip(names, arrays))
         data = tf.data.Dataset.from_tensor_slices((x, y_all, soft))
         data = data.shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     for epoch in range(epochs):
         total, count = 0.0, 0
-        if not shift:
+        if not use_views:
             for xb, yb, tb in data:
                 total += float(step(xb, yb, tb))
                 count += 1
         else:
             rng = np.random.default_rng([int(seed), epoch])
-            view = shifted_views(arrays[0], shift, rng)
+            view = shifted_views(arrays[0], shift, rng) if shift else arrays[0]
+            if mixup:
+                view, partner, mix = mixed_views(view, mixup, rng)
             if teacher is not None:
                 soft, more = teacher_pass({names[0]: view})
                 batches += more
             order = rng.permutation(n)
             for start in range(0, n, batch_size):
                 idx = order[start : start + batch_size]
-                total += float(step(tf.constant(view[idx]), tf.constant(y_all[idx]), tf.constant(soft[idx])))
+                tensors = [tf.constant(view[idx]), tf.constant(y_all[idx]), tf.constant(soft[idx])]
+                if mixup:
+                    tensors += [tf.constant(y_all[partner[idx]]), tf.constant(mix[idx])]
+                total += float(step(*tensors))
                 count += 1
         last = total / max(count, 1)
         for cb in callbacks:
@@ -272,6 +305,16 @@ def shifted_views(images: np.ndarray, shift: int, rng: np.random.Generator) -> n
     rows = dy[:, None] + np.arange(h)[None, :]
     cols = dx[:, None] + np.arange(w)[None, :]
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def mixed_views(views: np.ndarray, concentration: float, rng: np.random.Generator) -> tuple:
+    """``(m*views + (1-m)*views[partner], partner, m)``, ``m ~ Beta(c, c)`` per sample, partner a permutation."""
+    n = len(views)
+    partner = rng.permutation(n)
+    mix = rng.beta(concentration, concentration, n).astype(np.float32)
+    weight = mix.reshape((n,) + (1,) * (views.ndim - 1))
+    mixed = (weight * views + (1.0 - weight) * views[partner]).astype(views.dtype, copy=False)
+    return mixed, partner, mix
 
 
 def distill(

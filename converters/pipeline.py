@@ -471,6 +471,22 @@ def _specs(keras_model: Any) -> list:
     return _keras_specs(keras_model)
 
 
+def _training_views(opts: Dict[str, Any], train_x: Dict[str, np.ndarray], run: "_Run", progress: Progress) -> Dict[str, Any]:
+    """The recipe's ``shift``/``mixup`` where they apply (one NHWC image input), else none and a warning."""
+    views = {"shift": opts["shift"], "mixup": opts["mixup"]}
+    if not any(views.values()):
+        return views
+    arrays = list(train_x.values())
+    if len(arrays) == 1 and np.asarray(arrays[0]).ndim == 4:
+        return views
+    shape = ", ".join(f"{k} {tuple(np.shape(v)[1:])}" for k, v in train_x.items())
+    message = (f"distill.shift/mixup need one NHWC image input; this model takes {shape}: "
+               "the student and its baseline train on the data as it is")
+    run.warnings.append(message)
+    progress.warn(message)
+    return {"shift": 0, "mixup": 0.0}
+
+
 def _build_student(spec: str, data: Data, seed: int) -> Any:
     """A fresh, untrained student: a zoo name, or a tf_keras file re-initialised from its config."""
     from converters._tf import tf_keras
@@ -645,15 +661,17 @@ def run_in(
         if opts["baseline"]:
             baseline = tf_keras.models.clone_model(student)
             baseline.set_weights(student.get_weights())  # same initial weights: only the loss differs
+        views = _training_views(opts, data.train_x, run, progress)
         progress.say(
             f"distilling into '{opts['student']}' ({student.count_params():,} params vs teacher "
-            f"{model.count_params():,}; alpha={opts['alpha']}, T={opts['temperature']}, {opts['epochs']} epochs)"
+            f"{model.count_params():,}; alpha={opts['alpha']}, T={opts['temperature']}, {opts['epochs']} epochs"
+            + (f", views: shift {views['shift']} px, mixup {views['mixup']}" if any(views.values()) else "") + ")"
         )
         result = distill_stage.distill(
             model, student, data.train_x, data.train_y, alpha=opts["alpha"],
             temperature=opts["temperature"], epochs=opts["epochs"], batch_size=opts["batch_size"],
             learning_rate=opts["learning_rate"], seed=seed,
-            callbacks=progress.epochs("distill", opts["epochs"]),
+            callbacks=progress.epochs("distill", opts["epochs"]), **views,
         )
         student_loaded = from_keras(student)
         student_art = run.reference(student_loaded, "student-float32", "distill", base.sha256,
@@ -663,13 +681,14 @@ def run_in(
             "param_ratio": round(student.count_params() / model.count_params(), 4),
             "teacher_accuracy": base.metrics.get("float_model_accuracy"),
             "student_accuracy": student_art.metrics.get("float_model_accuracy"),
-            "alpha": opts["alpha"], "temperature": opts["temperature"], "epochs": opts["epochs"],
+            "alpha": opts["alpha"], "temperature": opts["temperature"], "epochs": opts["epochs"], **views,
         }
         if opts["baseline"]:
             progress.say(f"training the same student without distillation, for comparison ({opts['epochs']} epochs)")
             distill_stage.train_student(
                 baseline, data.train_x, data.train_y, None, epochs=opts["epochs"], batch_size=opts["batch_size"],
                 learning_rate=opts["learning_rate"], seed=seed, callbacks=progress.epochs("baseline", opts["epochs"]),
+                **views,  # the very same training images: the two runs differ only in the loss
             )
             baseline_art = run.reference(from_keras(baseline), "student-baseline-float32", "baseline", base.sha256)
             comparisons["distill"]["baseline_accuracy"] = baseline_art.metrics.get("float_model_accuracy")

@@ -76,6 +76,9 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any, Optional[Callable[[Any], Optional[s
         "batch_size": (int, 64, _positive),
         "learning_rate": (float, 2e-3, _positive),
         "baseline": (bool, True, None),
+        # fresh training views each epoch, for one image input (else skipped with a warning):
+        "shift": (int, 0, _non_negative),  # random shifts of up to this many pixels
+        "mixup": (float, 0.0, _non_negative),  # Beta(mixup, mixup) pairwise mixing; 0 = off
     },
     "prune": {
         "target_sparsity": (float, 0.8, _fraction_open),

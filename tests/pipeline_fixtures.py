@@ -17,8 +17,8 @@ About 1-3 minutes on 2 shared cores. Fields (all paths inside one output directo
     student_keras        pruned student .keras
     onnx                 teacher ONNX (opset 17); student_onnx the pruned student's
     manifests            {artifact name: manifest dict}; manifest(path) reads the one beside a file
-    x_test, y_test       the eval split (float32 NHWC in [0, 1], int labels)
-    x_calibration        200 training images (what int8 was calibrated on is the train split)
+    x_test, y_test       the eval split (images: float32 NHWC in [0, 1]; tabular: a dict; int labels)
+    x_calibration        200 training samples (an array, or a dict of arrays for tabular models)
     summary              the run's summary dict (rows, comparisons, warnings, seconds)
     seconds              wall time of the whole recipe
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 import pytest
@@ -46,9 +46,9 @@ class PipelineRun:
     files: Dict[str, Path]
     manifests: Dict[str, Dict[str, Any]]
     summary: Dict[str, Any]
-    x_test: np.ndarray
+    x_test: Any
     y_test: np.ndarray
-    x_calibration: np.ndarray
+    x_calibration: Any
     seconds: float
 
     def __getattr__(self, name: str) -> Path:
@@ -103,8 +103,13 @@ def run_recipe(recipe: str, model: str, dataset_name: str, out: Path, **override
         files[_NAMES.get(artifact.name, artifact.name.replace("-", "_"))] = path
         manifests[artifact.name] = artifact.manifest
     summary = json.loads((out / pipeline.SUMMARY_FILE).read_text())
-    return PipelineRun(out, files, manifests, summary, np.asarray(dataset.x_test), np.asarray(dataset.y_test),
-                       np.asarray(dataset.x_train[:200]), result.seconds)
+    return PipelineRun(out, files, manifests, summary, _head(dataset.x_test, None), np.asarray(dataset.y_test),
+                       _head(dataset.x_train, 200), result.seconds)
+
+
+def _head(x: Any, n: Optional[int]) -> Any:
+    """The first ``n`` samples of an array or of each array in a dict (tabular models)."""
+    return {k: np.asarray(v[:n]) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x[:n])
 
 
 @pytest.fixture(scope="session")

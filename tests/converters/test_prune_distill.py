@@ -114,6 +114,64 @@ def test_shifted_views_teacher_sees_each_view_once(digits_models, digits):
     assert not np.array_equal(views[0], digits.x_train)
 
 
+def test_mixed_views_are_convex_pairs(digits):
+    x = digits.x_train[:50]
+    mixed, partner, mix = distill.mixed_views(x, 0.4, np.random.default_rng(3))
+    assert sorted(partner) == list(range(50))  # a permutation: every image is someone's partner once
+    assert mixed.dtype == x.dtype and mixed.shape == x.shape
+    assert ((mix >= 0) & (mix <= 1)).all() and 0.05 < mix.std()  # Beta(0.4, 0.4): spread towards 0 and 1
+    want = mix[:, None, None, None] * x + (1 - mix[:, None, None, None]) * x[partner]
+    np.testing.assert_allclose(mixed, want, rtol=1e-6, atol=1e-7)
+    again, _, _ = distill.mixed_views(x, 0.4, np.random.default_rng(3))
+    np.testing.assert_array_equal(mixed, again)  # depends only on the generator: the baseline gets the same
+
+
+def test_mixed_label_loss_matches_the_formula():
+    rng = np.random.default_rng(1)
+    s = rng.normal(size=(6, 4)).astype(np.float32)
+    t = rng.normal(size=(6, 4)).astype(np.float32)
+    a, b = rng.integers(0, 4, 6), rng.integers(0, 4, 6)
+    m = rng.uniform(size=6).astype(np.float32)
+    logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    hard = -(m * logp[np.arange(6), a] + (1 - m) * logp[np.arange(6), b])
+    got = np.asarray(distill.kd_loss(s, t, a, 1.0, 1.0, b, m))
+    np.testing.assert_allclose(got, hard, rtol=1e-5)
+    kd_only = np.asarray(distill.kd_loss(s, t, a, 0.0, 1.0, b, m))
+    np.testing.assert_allclose(kd_only, np.asarray(distill.kd_loss(s, t, a, 0.0, 1.0)), rtol=1e-6)  # labels unused
+
+
+def test_mixup_teacher_sees_each_mixed_view_once(digits_models, digits):
+    calls = []
+    teacher = loading.load(digits_models.teacher_keras)
+
+    def counting_teacher(batch):
+        calls.append(batch["image"].copy())
+        return teacher.predict(batch)
+
+    from converters._tf import tf_keras
+
+    student = tf_keras.models.load_model(digits_models.student_keras)
+    result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train,
+                             epochs=8, batch_size=64, alpha=0.5, temperature=1.0, shift=1, mixup=0.4)
+    seen = np.concatenate(calls)
+    assert len(seen) == 8 * len(digits.x_train) and result.teacher_batches == len(calls)
+    rng = np.random.default_rng([0, 0])  # epoch 0's views, rebuilt: what the teacher labelled
+    first, _, _ = distill.mixed_views(distill.shifted_views(digits.x_train, 1, rng), 0.4, rng)
+    np.testing.assert_allclose(seen[: len(first)], first, rtol=1e-6)
+    assert accuracy(student.predict(digits.x_test, verbose=0), digits.y_test) > 0.5  # chance is 0.1
+
+
+def test_impossible_mixup_is_refused(digits_models, digits):
+    from converters._tf import tf_keras
+
+    student = tf_keras.models.load_model(digits_models.student_keras)
+    with pytest.raises(RecipeError, match="mixup: expected a Beta parameter >= 0"):
+        distill.train_student(student, {"image": digits.x_train[:64]}, digits.y_train[:64], None, mixup=-1.0)
+    with pytest.raises(ConversionError, match="mixed views need one input array, the model has 2"):
+        distill.train_student(student, {"a": digits.x_train[:64], "b": digits.x_train[:64]}, digits.y_train[:64],
+                              None, mixup=0.4)
+
+
 def test_student_with_wrong_class_count_is_refused(digits_models, digits):
     from converters._tf import tf_keras
 
