@@ -14,23 +14,27 @@ import sys
 import tempfile
 
 # absl's C++ logging writes these at import before TF_CPP_MIN_LOG_LEVEL applies
-# (tensorflow/tensorflow#100442): a banner, then "I..." and "W..." lines.
+# (tensorflow/tensorflow#100442): a banner, then "I..." and "W..." lines. The first
+# device query adds an error line on machines without a GPU driver, the normal case here.
 _BANNER = "WARNING: All log messages before absl::InitializeLog()"
+_NO_GPU_DRIVER = "failed call to cuInit"
 
 
-def _chatter_prefixes(level: str) -> tuple:
-    """Line starts to drop at TF_CPP_MIN_LOG_LEVEL ``level`` (1 hides info, 2 warnings too)."""
+def _is_chatter(line: str, level: str) -> bool:
+    """Whether ``line`` is start-up noise at TF_CPP_MIN_LOG_LEVEL ``level`` (1 hides info, 2 warnings too)."""
     try:
         number = int(level)
     except ValueError:
         number = 2
-    return ((_BANNER, "I0000 ") if number >= 1 else ()) + (("W0000 ",) if number >= 2 else ())
+    if number >= 1 and (line.startswith((_BANNER, "I0000 ")) or _NO_GPU_DRIVER in line):
+        return True
+    return number >= 2 and line.startswith("W0000 ")
 
 
 @contextlib.contextmanager
-def _native_stderr_filtered(drop: tuple):
-    """Capture what native code writes to fd 2 meanwhile; pass on every line that does not start with ``drop``."""
-    if not drop:
+def _native_stderr_filtered(level: str):
+    """Capture what native code writes to fd 2 meanwhile; pass on every line that is not chatter."""
+    if level == "0":
         yield
         return
     try:
@@ -48,17 +52,19 @@ def _native_stderr_filtered(drop: tuple):
             os.close(saved)
             captured.seek(0)
             for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
-                if not line.startswith(drop):
+                if not _is_chatter(line, level):
                     sys.stderr.write(line)
 
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-with _native_stderr_filtered(_chatter_prefixes(os.environ["TF_CPP_MIN_LOG_LEVEL"])):
+with _native_stderr_filtered(os.environ["TF_CPP_MIN_LOG_LEVEL"]):
     import tensorflow_model_optimization as tfmot  # noqa: E402  (must precede tensorflow)
     import tensorflow as tf  # noqa: E402
     import tf_keras  # noqa: E402
+
+    tf.config.list_physical_devices()  # the CUDA probe, here where its log line is filtered
 
 tf.get_logger().setLevel("ERROR")
 

@@ -9,7 +9,8 @@ soft-target gradients on the same scale as the hard-label ones (Hinton et al.).
 
 The teacher runs exactly once per batch of training data, before training: its
 logits are stored beside the labels and reused in every epoch, so it is never
-re-run needlessly. Any teacher works: a tf_keras or Keras 3 file or a SavedModel.
+re-run needlessly. With fresh views per epoch (shifts, mixup) it runs once per
+batch of each epoch's views instead. Any teacher works: a tf_keras or Keras 3 file or a SavedModel.
 The baseline (the same student without distillation) runs through the same loop
 with the same batch order, so the two differ only in the loss.
 """
@@ -183,13 +184,13 @@ def train_student(
     the baseline sees exactly the same images. The teacher runs once per batch of each
     epoch's views (never twice on the same image). ``0`` (the default): no views, the
     teacher runs once in all. ``"auto"`` is 2 for one NHWC image input of at least 16x16
-    pixels, else 0. Not a recipe default: on mnist it raised both students alike and
-    did not make distillation beat the baseline (docs/converters.md).
+    pixels, else 0. The distill-prune-int8 recipe uses 2 (with T 1): on mnist it lifts
+    both students alike, so distillation ties the baseline there (docs/converters.md).
 
     ``mixup``: each epoch's views are also mixed pairwise, ``m*a + (1-m)*b`` with
     ``m ~ Beta(mixup, mixup)`` per image and b a random partner; the hard-label
-    term mixes the two labels alike, the teacher labels the mixed image itself.
-    ``0`` (the default): no mixing. Needs views, so it works for one input array.
+    term mixes the two labels alike, the teacher labels the mixed image itself
+    ("function matching"). ``0`` (the default): no mixing. Needs one input array.
     """
     from converters._tf import tf, tf_keras
 
