@@ -107,3 +107,33 @@ def build_models(out: Path) -> Dict[str, Path]:
     np.save(out / "x.npy", x[:32])
     np.save(out / "y.npy", y[:32])
     return paths
+
+
+def build_tabular_models(out: Path, features: int = 13) -> Dict[str, Path]:
+    """A Wide & Deep-shaped toy: ``features`` one-value float inputs -> one sigmoid unit; float32 and full int8."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    tf.random.set_seed(0)
+    rng = np.random.default_rng(0)
+    inputs = [keras.layers.Input((1,), name=f"f{i}") for i in range(features)]
+    hidden = keras.layers.Dense(8, activation="relu")(keras.layers.Concatenate()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="probability")(hidden))
+    samples = rng.normal(size=(200, features)).astype(np.float32)
+
+    def representative():
+        for row in samples[:100]:
+            yield [row[i].reshape(1, 1) for i in range(features)]
+
+    paths: Dict[str, Path] = {}
+    paths["tabular_float32"] = out / "tabular_float32.tflite"
+    paths["tabular_float32"].write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    paths["tabular_int8"] = out / "tabular_int8.tflite"
+    paths["tabular_int8"].write_bytes(conv.convert())
+    return paths

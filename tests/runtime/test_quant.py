@@ -40,6 +40,26 @@ def test_fast_path_equals_general_path():
     np.testing.assert_array_equal(dequantize_per_tensor(fast, scale, zero), dequantize(fast, scale, zero))
 
 
+@pytest.mark.parametrize("dtype,lo,hi,zero", [(np.int8, -128, 127, -5), (np.uint8, 0, 255, 128)])
+def test_single_value_path_equals_general_path(dtype, lo, hi, zero):
+    """One-element inputs take scalar maths; every value, halfway points and clipping included, must agree."""
+    scale, zero32 = np.float32(0.0371), np.float32(zero)
+    rng = np.random.default_rng(2)
+    halfway = ((np.arange(-300, 300) + 0.5) * scale).astype(np.float32)
+    values = np.concatenate([rng.normal(0, 3, 20000).astype(np.float32), halfway,
+                             np.array([0.0, -0.0, 1e30, -1e30, 3.4e38], np.float32)])
+    for shape in [(1,), (1, 1)]:
+        singles = [quantize_per_tensor(v.reshape(shape), scale, zero32, np.dtype(dtype), lo, hi) for v in values]
+        assert all(q.shape == shape and q.dtype == dtype for q in singles)
+        np.testing.assert_array_equal(np.concatenate([q.ravel() for q in singles]),
+                                      quantize(values, scale, zero32, dtype))
+    ints = np.array([[7]], np.int64)  # integer features are converted to float32 first, as in the array path
+    assert quantize_per_tensor(ints, scale, zero32, np.dtype(dtype), lo, hi)[0, 0] == quantize(ints, scale, zero32, dtype)[0, 0]
+    for bad in (np.nan, np.inf):
+        with pytest.raises(NonFiniteInputError, match="1 NaN/inf"):
+            quantize_per_tensor(np.array([[bad]], np.float32), scale, zero32, np.dtype(dtype), lo, hi)
+
+
 def test_round_trip_error_is_at_most_half_a_step():
     x = np.linspace(-1, 1, 1001, dtype=np.float32)
     scale, zero = 2.0 / 255, 0
