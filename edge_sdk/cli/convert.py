@@ -22,6 +22,8 @@ _OVERRIDES = {
     "temperature": "distill.temperature",
     "distill_epochs": "distill.epochs",
     "no_baseline": "distill.baseline",
+    "shift": "distill.shift",
+    "mixup": "distill.mixup",
     "sparsity": "prune.target_sparsity",
     "structured": "prune.structured",
     "prune_epochs": "prune.epochs",
@@ -79,6 +81,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--distill-epochs", type=int, help="distill.epochs")
     group.add_argument("--no-baseline", action="store_const", const=False, default=None,
                        help="distill.baseline=false: skip training the student without distillation")
+    group.add_argument("--shift", type=int, metavar="PIXELS",
+                       help="distill.shift: fresh views shifted by up to PIXELS each epoch (image inputs; 0 = off)")
+    group.add_argument("--mixup", type=float, metavar="BETA",
+                       help="distill.mixup: views mixed pairwise with Beta(BETA, BETA) weights (image inputs; 0 = off)")
     group.add_argument("--sparsity", type=float, help="prune.target_sparsity, strictly between 0 and 1")
     group.add_argument("--structured", choices=("none", "2:4"), help="prune.structured")
     group.add_argument("--prune-epochs", type=int, help="prune.epochs")

@@ -73,6 +73,7 @@ def test_table_output_and_recipe_list(digits_models, tmp_path, capsys):
         (["--recipe", "int8", "--set", "quantize.bits=4"], "valid keys: mode, io, calibration_samples"),
         (["--recipe", "prune-int8", "--sparsity", "1.5", "--train", "{train}"], "strictly between 0 and 1"),
         (["--recipe", "prune-int8", "--calibration", "{calib}"], "needs training data"),
+        (["--recipe", "distill-prune-int8", "--mixup", "-0.5", "--train", "{train}"], "distill.mixup"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(digits_models, tmp_path, capsys, args, message):
