@@ -665,8 +665,8 @@ def run_in(
         progress.say(
             f"distilling into '{opts['student']}' ({student.count_params():,} params vs teacher "
             f"{model.count_params():,}; alpha={opts['alpha']}, T={opts['temperature']}, {opts['epochs']} epochs"
-            + "".join(f", {text}" for text, on in ((f"views shifted up to {views['shift']} px", views["shift"]),
-                                                    (f"mixup {views['mixup']}", views["mixup"])) if on) + ")"
+            + (f", views shifted up to {views['shift']} px" if views["shift"] else "")
+            + (f", mixup {views['mixup']}" if views["mixup"] else "") + ")"
         )
         result = distill_stage.distill(
             model, student, data.train_x, data.train_y, alpha=opts["alpha"],
