@@ -10,7 +10,8 @@ soft-target gradients on the same scale as the hard-label ones (Hinton et al.).
 The teacher runs exactly once per batch of training data, before training: its
 logits are stored beside the labels and reused in every epoch, so it is never
 re-run needlessly. With fresh views per epoch (shifts, mixup) it runs once per
-batch of each epoch's views instead. Any teacher works: a tf_keras or Keras 3 file or a SavedModel.
+batch of each epoch's views instead. Any teacher works: a tf_keras or Keras 3
+file or a SavedModel.
 The baseline (the same student without distillation) runs through the same loop
 with the same batch order, so the two differ only in the loss.
 """

@@ -1,7 +1,6 @@
 """Helpers shared by the CLI subcommands: extras, JSON output, progress."""
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import sys
