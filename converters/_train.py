@@ -65,21 +65,36 @@ def compile_and_fit(
     callbacks: Optional[List[Any]] = None,
     seed: int = 0,
     loss: Any = None,
+    shift: int = 0,
 ) -> Any:
-    """Compile with Adam and the matching loss, then fit quietly; return the History."""
+    """Compile with Adam and the matching loss, then fit quietly; return the History.
+
+    ``shift``: for one NHWC image input, each epoch sees every image moved by a random
+    shift of up to that many pixels (zero fill) - the classic cheap way to a better
+    teacher on digits. ``0``: the data as it is.
+    """
     from converters._tf import tf, tf_keras
 
     tf.random.set_seed(seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=loss or task_loss(model))
-    return model.fit(
-        model_inputs(model, inputs),
-        labels,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=callbacks or [],
+    if not shift:
+        return model.fit(model_inputs(model, inputs), labels, epochs=epochs, batch_size=batch_size, shuffle=True,
+                         verbose=0, callbacks=callbacks or [])
+    (name, images), = inputs.items()
+    height, width, channels = images.shape[1:]
+
+    def shifted(image, label):
+        padded = tf.image.pad_to_bounding_box(image, shift, shift, height + 2 * shift, width + 2 * shift)
+        return tf.image.random_crop(padded, (height, width, channels)), label
+
+    tf_keras.utils.set_random_seed(seed)
+    data = (
+        tf.data.Dataset.from_tensor_slices((images, np.asarray(labels)))
+        .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        .map(shifted, num_parallel_calls=2)
+        .batch(batch_size)
     )
+    return model.fit(data, epochs=epochs, verbose=0, callbacks=callbacks or [])
 
 
 def count_nonzero_params(model: Any) -> int:
@@ -99,39 +114,3 @@ def subset(inputs: Dict[str, np.ndarray], n: int, seed: int = 0) -> Dict[str, np
 def names_of(specs: Sequence[Any]) -> List[str]:
     """Input names from a list of specs."""
     return [s.name for s in specs]
-
-
-def fit_shift_augmented(
-    model: Any,
-    inputs: Dict[str, np.ndarray],
-    labels: np.ndarray,
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    callbacks: Optional[List[Any]] = None,
-    seed: int = 0,
-    shift: int = 2,
-) -> Any:
-    """Like :func:`compile_and_fit` for one NHWC image input, each epoch seeing random shifts of up to ``shift`` px.
-
-    A better teacher makes distillation worth it; shifted digits are the classic cheap way there.
-    """
-    from converters._tf import tf, tf_keras
-
-    (name, images), = inputs.items()
-    height, width, channels = images.shape[1:]
-
-    def shifted(image, label):
-        padded = tf.image.pad_to_bounding_box(image, shift, shift, height + 2 * shift, width + 2 * shift)
-        return tf.image.random_crop(padded, (height, width, channels)), label
-
-    tf_keras.utils.set_random_seed(seed)
-    data = (
-        tf.data.Dataset.from_tensor_slices((images, np.asarray(labels)))
-        .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-        .map(shifted, num_parallel_calls=2)
-        .batch(batch_size)
-    )
-    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=task_loss(model))
-    return model.fit(data, epochs=epochs, verbose=0, callbacks=callbacks or [])

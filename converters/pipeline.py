@@ -447,7 +447,7 @@ class _Run:
 
 
 def _train_zoo(name: str, data: Data, opts: Dict[str, Any], progress: Progress, seed: int) -> Any:
-    from converters._train import compile_and_fit, fit_shift_augmented
+    from converters._train import compile_and_fit
 
     try:
         from training import zoo
@@ -457,11 +457,12 @@ def _train_zoo(name: str, data: Data, opts: Dict[str, Any], progress: Progress, 
         raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult)")
     model = zoo.build(name, data.dataset)
     x = _dataset_inputs(data.dataset.x_train, _specs(model), "training")
+    augment = opts["augment"] and data.dataset.task == "image"
     progress.say(f"training zoo model '{name}' on {data.dataset.name} ({opts['epochs']} epochs"
-                 + (", random 2-pixel shifts" if opts["augment"] and data.dataset.task == "image" else "") + ")")
-    fit = fit_shift_augmented if opts["augment"] and data.dataset.task == "image" else compile_and_fit
-    fit(model, x, data.train_y, epochs=opts["epochs"], batch_size=opts["batch_size"],
-        learning_rate=opts["learning_rate"], seed=seed, callbacks=progress.epochs(f"train {name}", opts["epochs"]))
+                 + (", random 2-pixel shifts" if augment else "") + ")")
+    compile_and_fit(model, x, data.train_y, epochs=opts["epochs"], batch_size=opts["batch_size"],
+                    learning_rate=opts["learning_rate"], seed=seed, shift=2 if augment else 0,
+                    callbacks=progress.epochs(f"train {name}", opts["epochs"]))
     return model
 
 
