@@ -135,11 +135,13 @@ def kd_loss(
     temperature: float,
     partner_labels: Any = None,
     mix: Any = None,
+    hard_weight: Any = None,
 ) -> Any:
     """Per-sample ``alpha*CE(labels) + (1-alpha)*T^2*KL(softmax(t/T) || softmax(s/T))``.
 
     For mixed images (``mix*a + (1-mix)*b``) the hard term is ``mix*CE(a's label) +
-    (1-mix)*CE(b's label)``, with ``partner_labels`` the labels of b.
+    (1-mix)*CE(b's label)``, with ``partner_labels`` the labels of b. ``hard_weight``
+    scales the hard term per sample (0 for unlabelled transfer images).
     """
     from converters._tf import tf
 
@@ -149,6 +151,8 @@ def kd_loss(
     hard = ce(labels)
     if partner_labels is not None:
         hard = mix * hard + (1.0 - mix) * ce(partner_labels)
+    if hard_weight is not None:
+        hard = hard * hard_weight
     if alpha >= 1.0:
         return hard
     t = float(temperature)
@@ -174,6 +178,7 @@ def train_student(
     callbacks: Optional[list] = None,
     shift: Any = 0,
     mixup: float = 0.0,
+    transfer: Optional[np.ndarray] = None,
 ) -> DistillResult:
     """Train ``student`` in place; with ``teacher=None`` it is plain cross-entropy (the baseline).
 
@@ -192,6 +197,11 @@ def train_student(
     ``m ~ Beta(mixup, mixup)`` per image and b a random partner; the hard-label
     term mixes the two labels alike, the teacher labels the mixed image itself
     ("function matching"). ``0`` (the default): no mixing. Needs one input array.
+
+    ``transfer``: unlabelled inputs (one array shaped like the training input) that
+    the teacher labels for the student, beside the labelled data: the classic transfer
+    set. They get the soft-target term only and go through the same views. Needs a
+    teacher; the baseline cannot use them, having no targets for them.
     """
     from converters._tf import tf, tf_keras
 
@@ -205,6 +215,9 @@ def train_student(
         )
     tf_keras.utils.set_random_seed(seed)
     student_logits = logits_function(student)
+    labelled = None
+    if transfer is not None:
+        inputs, labels, labelled = _with_transfer(inputs, labels, transfer, teacher is not None, mixup)
     n = len(labels)
     batches = 0
     shift = _resolve_shift(shift, inputs)
@@ -238,9 +251,9 @@ def train_student(
     t = float(temperature)
 
     @tf.function
-    def step(xb, yb, tb, yb2=None, mix=None):
+    def step(xb, yb, tb, yb2=None, mix=None, hw=None):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(kd_loss(student_logits(xb, True), tb, yb, weight, t, yb2, mix))
+            loss = tf.reduce_mean(kd_loss(student_logits(xb, True), tb, yb, weight, t, yb2, mix, hw))
         grads = tape.gradient(loss, student.trainable_variables)
         optimizer.apply_gradients(zip(grads, student.trainable_variables))
         return loss
@@ -252,13 +265,14 @@ def train_student(
     last = float("nan")
     if not use_views:  # the original loop: one tf.data pipeline, reshuffled each epoch
         x = arrays[0] if len(arrays) == 1 else dict(zip(names, arrays))
-        data = tf.data.Dataset.from_tensor_slices((x, y_all, soft))
+        columns = (x, y_all, soft) + ((labelled,) if labelled is not None else ())
+        data = tf.data.Dataset.from_tensor_slices(columns)
         data = data.shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     for epoch in range(epochs):
         total, count = 0.0, 0
         if not use_views:
-            for xb, yb, tb in data:
-                total += float(step(xb, yb, tb))
+            for batch in data:
+                total += float(step(*batch[:3], hw=batch[3] if labelled is not None else None))
                 count += 1
         else:
             rng = np.random.default_rng([int(seed), epoch])
@@ -274,7 +288,8 @@ def train_student(
                 tensors = [tf.constant(view[idx]), tf.constant(y_all[idx]), tf.constant(soft[idx])]
                 if mixup:
                     tensors += [tf.constant(y_all[partner[idx]]), tf.constant(mix[idx])]
-                total += float(step(*tensors))
+                hard_weight = tf.constant(labelled[idx]) if labelled is not None else None
+                total += float(step(*tensors, hw=hard_weight))
                 count += 1
         last = total / max(count, 1)
         for cb in callbacks:
@@ -282,6 +297,31 @@ def train_student(
     for cb in callbacks:
         cb.on_train_end()
     return DistillResult(student, weight, t, batches, last)
+
+
+def _with_transfer(inputs: Dict[str, np.ndarray], labels: np.ndarray, transfer: Any, has_teacher: bool,
+                   mixup: float) -> tuple:
+    """Labelled inputs plus the transfer set: (inputs, labels with placeholders, 1/0 labelled weights)."""
+    if not has_teacher:
+        raise ConversionError("a distillation transfer set needs a teacher: its inputs have no labels of their own")
+    if len(inputs) != 1:
+        raise ConversionError(f"a distillation transfer set needs one input array, the model has {len(inputs)}")
+    if mixup:
+        raise ConversionError("distill: use a transfer set or mixup, not both (mixing in unlabelled images "
+                              "leaves the mixed hard labels undefined)")
+    (name, x), = inputs.items()
+    x = np.asarray(x)
+    extra = np.asarray(transfer)
+    if extra.ndim != x.ndim or extra.shape[1:] != x.shape[1:] or extra.dtype.kind != "f":
+        raise ConversionError(
+            f"distill transfer set: expected float inputs shaped (N, {', '.join(map(str, x.shape[1:]))}) like "
+            f"the training input {name!r}, got {extra.dtype} shaped {extra.shape}"
+        )
+    labels = np.asarray(labels).reshape(-1)
+    merged = np.concatenate([x, extra.astype(x.dtype, copy=False)])
+    placeholders = np.concatenate([labels, np.zeros(len(extra), labels.dtype)])
+    labelled = np.concatenate([np.ones(len(x), np.float32), np.zeros(len(extra), np.float32)])
+    return {name: merged}, placeholders, labelled
 
 
 def _resolve_shift(shift: Any, inputs: Dict[str, np.ndarray]) -> int:

@@ -472,20 +472,50 @@ def _specs(keras_model: Any) -> list:
     return _keras_specs(keras_model)
 
 
-def _training_views(opts: Dict[str, Any], train_x: Dict[str, np.ndarray], run: "_Run", progress: Progress) -> Dict[str, Any]:
+def _training_views(opts: Dict[str, Any], train_x: Dict[str, np.ndarray], warnings: List[str],
+                    progress: Progress) -> Dict[str, Any]:
     """The recipe's ``shift``/``mixup`` where they apply (one NHWC image input), else none and a warning."""
     views = {"shift": opts["shift"], "mixup": opts["mixup"]}
     if not any(views.values()):
         return views
-    arrays = list(train_x.values())
-    if len(arrays) == 1 and np.asarray(arrays[0]).ndim == 4:
+    if _one_image_input(train_x):
         return views
-    shape = ", ".join(f"{k} {tuple(np.shape(v)[1:])}" for k, v in train_x.items())
-    message = (f"distill.shift/mixup need one NHWC image input; this model takes {shape}: "
+    message = (f"distill.shift/mixup need one NHWC image input; this model takes {_shapes(train_x)}: "
                "the student and its baseline train on the data as it is")
-    run.warnings.append(message)
+    warnings.append(message)
     progress.warn(message)
     return {"shift": 0, "mixup": 0.0}
+
+
+def _transfer_set(source: str, teacher: LoadedModel, train_x: Dict[str, np.ndarray], warnings: List[str],
+                  progress: Progress) -> Optional[np.ndarray]:
+    """The recipe's unlabelled transfer set as one array, or None (none asked, or it does not fit: a warning)."""
+    if not source:
+        return None
+    from training.datasets import TRANSFER_SETS, transfer_images
+
+    if source in TRANSFER_SETS:
+        images = transfer_images(source)
+        if _one_image_input(train_x) and images.shape[1:] == next(iter(train_x.values())).shape[1:]:
+            return images
+        message = (f"distill.transfer {source!r} holds images shaped {images.shape[1:]}; this model takes "
+                   f"{_shapes(train_x)}: the student trains without a transfer set")
+        warnings.append(message)
+        progress.warn(message)
+        return None
+    arrays, _ = load_data_file(source, teacher.inputs, purpose="distill.transfer")
+    if len(arrays) != 1:
+        raise DataError(f"distill.transfer {source}: a transfer set needs a one-input model, this one has "
+                        f"{len(arrays)} inputs")
+    return next(iter(arrays.values()))
+
+
+def _one_image_input(train_x: Dict[str, np.ndarray]) -> bool:
+    return len(train_x) == 1 and np.asarray(next(iter(train_x.values()))).ndim == 4
+
+
+def _shapes(train_x: Dict[str, np.ndarray]) -> str:
+    return ", ".join(f"{k} {tuple(np.shape(v)[1:])}" for k, v in train_x.items())
 
 
 def _build_student(spec: str, data: Data, seed: int) -> Any:
@@ -638,6 +668,10 @@ def run_in(
                     f"stage '{stage}' fine-tunes the model and needs training data: expected --dataset NAME "
                     f"(digits, mnist, adult) or --train FILE.npz (inputs + 'y'), got neither"
                 )
+    transfer, early_warnings = None, []
+    if "distill" in recipe.stages:  # a bad transfer file fails here, before any training
+        transfer = _transfer_set(recipe.section("distill")["transfer"], model, data.train_x, early_warnings,
+                                 progress)
     if "quantize" in recipe.stages and recipe.section("quantize")["qat"]:
         model.require("qat", "quantize (qat)")
     if "quantize" in recipe.stages and recipe.section("quantize")["mode"] == "int8" and data.calibration_x is None:
@@ -648,6 +682,7 @@ def run_in(
         )
 
     run = _Run(recipe, data, staging, progress, seed)
+    run.warnings.extend(early_warnings)
     if data.eval_x is None:
         run.warnings.append("no eval data (--eval or --dataset): accuracy is not reported")
         progress.warn(run.warnings[-1])
@@ -662,18 +697,20 @@ def run_in(
         if opts["baseline"]:
             baseline = tf_keras.models.clone_model(student)
             baseline.set_weights(student.get_weights())  # same initial weights: only the loss differs
-        views = _training_views(opts, data.train_x, run, progress)
+        views = _training_views(opts, data.train_x, run.warnings, progress)
         progress.say(
             f"distilling into '{opts['student']}' ({student.count_params():,} params vs teacher "
             f"{model.count_params():,}; alpha={opts['alpha']}, T={opts['temperature']}, {opts['epochs']} epochs"
             + (f", views shifted up to {views['shift']} px" if views["shift"] else "")
-            + (f", mixup {views['mixup']}" if views["mixup"] else "") + ")"
+            + (f", mixup {views['mixup']}" if views["mixup"] else "")
+            + (f", {len(transfer):,} unlabelled transfer inputs ({opts['transfer']})" if transfer is not None else "")
+            + ")"
         )
         result = distill_stage.distill(
             model, student, data.train_x, data.train_y, alpha=opts["alpha"],
             temperature=opts["temperature"], epochs=opts["epochs"], batch_size=opts["batch_size"],
             learning_rate=opts["learning_rate"], seed=seed,
-            callbacks=progress.epochs("distill", opts["epochs"]), **views,
+            callbacks=progress.epochs("distill", opts["epochs"]), transfer=transfer, **views,
         )
         student_loaded = from_keras(student)
         student_art = run.reference(student_loaded, "student-float32", "distill", base.sha256,
@@ -684,6 +721,7 @@ def run_in(
             "teacher_accuracy": base.metrics.get("float_model_accuracy"),
             "student_accuracy": student_art.metrics.get("float_model_accuracy"),
             "alpha": opts["alpha"], "temperature": opts["temperature"], "epochs": opts["epochs"], **views,
+            "transfer": {"source": opts["transfer"], "inputs": len(transfer)} if transfer is not None else None,
         }
         if opts["baseline"]:
             progress.say(f"training the same student without distillation, for comparison ({opts['epochs']} epochs)")

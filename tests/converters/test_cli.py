@@ -74,6 +74,8 @@ def test_table_output_and_recipe_list(digits_models, tmp_path, capsys):
         (["--recipe", "prune-int8", "--sparsity", "1.5", "--train", "{train}"], "strictly between 0 and 1"),
         (["--recipe", "prune-int8", "--calibration", "{calib}"], "needs training data"),
         (["--recipe", "distill-prune-int8", "--mixup", "-0.5", "--train", "{train}"], "distill.mixup"),
+        (["--recipe", "distill-prune-int8", "--train", "{train}", "--student", "{student}", "--set",
+          "distill.transfer={bad_shape}"], "distill.transfer data"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(digits_models, tmp_path, capsys, args, message):
@@ -82,8 +84,9 @@ def test_bad_input_exits_2_with_a_clear_message(digits_models, tmp_path, capsys,
     np.save(tmp_path / "bad_shape.npy", np.zeros((10, 8, 4, 1), np.float32))
     np.save(tmp_path / "bad_dtype.npy", np.zeros((10, 8, 8, 1), np.uint8))
     subs = {"{bad_shape}": tmp_path / "bad_shape.npy", "{bad_dtype}": tmp_path / "bad_dtype.npy",
-            "{train}": digits_models.train, "{calib}": digits_models.calib}
+            "{train}": digits_models.train, "{calib}": digits_models.calib, "{student}": digits_models.student_keras}
     args = [str(subs.get(a, a)) for a in args]
+    args = [a.replace("{bad_shape}", str(tmp_path / "bad_shape.npy")) for a in args]
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("previous run")
@@ -156,6 +159,31 @@ def test_qat_and_structured_pruning_through_the_cli(digits_models, tmp_path, cap
     assert max(pruned_int8["weight_sparsity"].values()) >= 0.49  # 2:4 zeros kept through QAT and int8
     assert summary["comparisons"]["prune"]["structured"] == "2:4"
     assert pruned_int8["metrics"]["accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("transfer", ["file", "fashion-mnist"])
+def test_distillation_transfer_set_through_the_cli(digits_models, digits, tmp_path, capsys, transfer):
+    """A user's unlabelled .npy is labelled by the teacher; a built-in set of another shape is skipped, with a warning."""
+    import numpy as np
+
+    source = "fashion-mnist"
+    if transfer == "file":
+        source = str(tmp_path / "unlabelled.npy")
+        np.save(source, np.clip(digits.x_val[:150] + 0.05, 0, 1).astype(np.float32))
+    out = tmp_path / "out"
+    code = _convert(digits_models.teacher_keras, "--recipe", "distill-prune-int8", "--train", digits_models.train,
+                    "--eval", digits_models.eval, "--student", digits_models.student_keras, "--distill-epochs", "2",
+                    "--prune-epochs", "1", "--formats", "tflite", "--set", f"distill.transfer={source}",
+                    "--out", out, "--json")
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    distill = summary["comparisons"]["distill"]
+    if transfer == "file":
+        assert distill["transfer"] == {"source": source, "inputs": 150}
+        assert not any("transfer" in w for w in summary["warnings"])
+    else:
+        assert distill["transfer"] is None
+        assert any("distill.transfer 'fashion-mnist' holds images shaped (28, 28, 1)" in w for w in summary["warnings"])
 
 
 def test_digits_int8_shared_fixture(digits_int8):

@@ -161,6 +161,52 @@ def test_mixup_teacher_sees_each_mixed_view_once(digits_models, digits):
     assert accuracy(student.predict(digits.x_test, verbose=0), digits.y_test) > 0.5  # chance is 0.1
 
 
+def test_transfer_set_is_labelled_by_the_teacher_every_epoch(digits_models, digits):
+    calls = []
+    teacher = loading.load(digits_models.teacher_keras)
+
+    def counting_teacher(batch):
+        calls.append(len(batch["image"]))
+        return teacher.predict(batch)
+
+    from converters._tf import tf_keras
+
+    rng = np.random.default_rng(5)
+    unlabelled = np.clip(digits.x_val + rng.normal(0, 0.05, digits.x_val.shape), 0, 1).astype(np.float32)
+    student = tf_keras.models.load_model(digits_models.student_keras)
+    result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train, epochs=6,
+                             batch_size=64, alpha=0.3, temperature=1.0, shift=1, transfer=unlabelled)
+    assert sum(calls) == 6 * (len(digits.x_train) + len(unlabelled))  # labelled and transfer views, each once
+    assert result.teacher_batches == len(calls)
+    assert accuracy(student.predict(digits.x_test, verbose=0), digits.y_test) > 0.6  # chance is 0.1
+
+
+def test_transfer_inputs_get_no_hard_loss():
+    rng = np.random.default_rng(3)
+    s, t = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 3)).astype(np.float32)
+    y = np.array([0, 1, 2, 0])
+    weights = np.array([1, 1, 0, 0], np.float32)
+    full = np.asarray(distill.kd_loss(s, t, y, 0.4, 2.0))
+    soft_only = np.asarray(distill.kd_loss(s, t, y, 0.0, 2.0)) * 0.6
+    got = np.asarray(distill.kd_loss(s, t, y, 0.4, 2.0, hard_weight=weights))
+    np.testing.assert_allclose(got[:2], full[:2], rtol=1e-5)
+    np.testing.assert_allclose(got[2:], soft_only[2:], rtol=1e-5)  # unlabelled: the soft-target term only
+
+
+def test_impossible_transfer_sets_are_refused(digits_models, digits):
+    from converters._tf import tf_keras
+
+    teacher = loading.load(digits_models.teacher_keras)
+    student = tf_keras.models.load_model(digits_models.student_keras)
+    x, y = {"image": digits.x_train[:64]}, digits.y_train[:64]
+    with pytest.raises(ConversionError, match="needs a teacher"):
+        distill.train_student(student, x, y, None, transfer=digits.x_val)
+    with pytest.raises(ConversionError, match=r"expected float inputs shaped \(N, 8, 8, 1\).*got float32 shaped \(5, 28, 28, 1\)"):
+        distill.distill(teacher, student, x, y, transfer=np.zeros((5, 28, 28, 1), np.float32))
+    with pytest.raises(ConversionError, match="transfer set or mixup, not both"):
+        distill.distill(teacher, student, x, y, transfer=digits.x_val, mixup=0.4)
+
+
 def test_impossible_mixup_is_refused(digits_models, digits):
     from converters._tf import tf_keras
 
