@@ -487,21 +487,9 @@ def _training_views(opts: Dict[str, Any], train_x: Dict[str, np.ndarray], warnin
     return {"shift": 0, "mixup": 0.0}
 
 
-def _transfer_set(source: str, teacher: LoadedModel, train_x: Dict[str, np.ndarray], warnings: List[str],
-                  progress: Progress) -> Optional[np.ndarray]:
-    """The recipe's unlabelled transfer set as one array, or None (none asked, or it does not fit: a warning)."""
+def _transfer_set(source: str, teacher: LoadedModel) -> Optional[np.ndarray]:
+    """The recipe's unlabelled transfer set (a .npy/.npz matching the model's one input), or None."""
     if not source:
-        return None
-    from training.datasets import TRANSFER_SETS, transfer_images
-
-    if source in TRANSFER_SETS:
-        images = transfer_images(source)
-        if _one_image_input(train_x) and images.shape[1:] == next(iter(train_x.values())).shape[1:]:
-            return images
-        message = (f"distill.transfer {source!r} holds images shaped {images.shape[1:]}; this model takes "
-                   f"{_shapes(train_x)}: the student trains without a transfer set")
-        warnings.append(message)
-        progress.warn(message)
         return None
     arrays, _ = load_data_file(source, teacher.inputs, purpose="distill.transfer")
     if len(arrays) != 1:
@@ -668,10 +656,9 @@ def run_in(
                     f"stage '{stage}' fine-tunes the model and needs training data: expected --dataset NAME "
                     f"(digits, mnist, adult) or --train FILE.npz (inputs + 'y'), got neither"
                 )
-    transfer, early_warnings = None, []
+    transfer = None
     if "distill" in recipe.stages:  # a bad transfer file fails here, before any training
-        transfer = _transfer_set(recipe.section("distill")["transfer"], model, data.train_x, early_warnings,
-                                 progress)
+        transfer = _transfer_set(recipe.section("distill")["transfer"], model)
     if "quantize" in recipe.stages and recipe.section("quantize")["qat"]:
         model.require("qat", "quantize (qat)")
     if "quantize" in recipe.stages and recipe.section("quantize")["mode"] == "int8" and data.calibration_x is None:
@@ -682,7 +669,6 @@ def run_in(
         )
 
     run = _Run(recipe, data, staging, progress, seed)
-    run.warnings.extend(early_warnings)
     if data.eval_x is None:
         run.warnings.append("no eval data (--eval or --dataset): accuracy is not reported")
         progress.warn(run.warnings[-1])

@@ -79,7 +79,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any, Optional[Callable[[Any], Optional[s
         # fresh training views each epoch, for one image input (else skipped with a warning):
         "shift": (int, 0, _non_negative),  # random shifts of up to this many pixels
         "mixup": (float, 0.0, _non_negative),  # Beta(mixup, mixup) pairwise mixing; 0 = off
-        # unlabelled inputs the teacher labels for the student: "" (none), "fashion-mnist", or a .npy/.npz path
+        # unlabelled inputs the teacher labels for the student: "" (none) or a .npy/.npz path
         "transfer": (str, "", None),
     },
     "prune": {

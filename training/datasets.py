@@ -31,7 +31,6 @@ VAL_FRACTION = 0.10
 TEST_FRACTION = 0.20
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ADULT_FILE = DATA_DIR / "adult.parquet.brotli"
-TRANSFER_SETS = {"fashion-mnist": DATA_DIR / "fashion_mnist_transfer.npz"}
 
 # The Wide & Deep tutorial's columns. fnlwgt is a census sampling weight, not a
 # property of the person, so it is left out. Capital gain/loss are mostly 0 with
@@ -321,18 +320,6 @@ def _resolve_spec(path: Path, feature_spec: Any) -> FeatureSpec:
             "(format: docs/training.md)"
         )
     return FeatureSpec.from_json(candidate)
-
-
-def transfer_images(name: str) -> np.ndarray:
-    """An unlabelled built-in image set for distillation transfer, float32 NHWC in [0, 1].
-
-    ``fashion-mnist``: 5,000 Fashion-MNIST training images, 28x28x1 (see data/ATTRIBUTION.md).
-    """
-    if name not in TRANSFER_SETS:
-        raise UnknownNameError(f"unknown transfer set {name!r}: expected one of {sorted(TRANSFER_SETS)}")
-    with np.load(TRANSFER_SETS[name]) as data:
-        images = data["images"]
-    return (images.astype(np.float32) / 255.0)[..., None]
 
 
 def _load_digits(seed: int) -> Dataset:

@@ -86,9 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="distill.shift: fresh views shifted by up to PIXELS each epoch (image inputs; 0 = off)")
     group.add_argument("--mixup", type=float, metavar="BETA",
                        help="distill.mixup: views mixed pairwise with Beta(BETA, BETA) weights (image inputs; 0 = off)")
-    group.add_argument("--transfer", metavar="SOURCE",
-                       help="distill.transfer: unlabelled inputs the teacher labels for the student: fashion-mnist "
-                       "(28x28x1 models) or a .npy/.npz file; '' for none")
+    group.add_argument("--transfer", metavar="FILE",
+                       help="distill.transfer: a .npy/.npz of unlabelled inputs the teacher labels for the student")
     group.add_argument("--sparsity", type=float, help="prune.target_sparsity, strictly between 0 and 1")
     group.add_argument("--structured", choices=("none", "2:4"), help="prune.structured")
     group.add_argument("--prune-epochs", type=int, help="prune.epochs")

@@ -98,10 +98,3 @@ def test_unknown_dataset_lists_valid_names():
     for name in ("digits", "mnist", "adult"):
         assert name in str(err.value)
 
-
-def test_fashion_mnist_transfer_set_is_unlabelled_28x28_images():
-    images = datasets.transfer_images("fashion-mnist")
-    assert images.shape == (5000, 28, 28, 1) and images.dtype == np.float32
-    assert images.min() == 0.0 and images.max() == 1.0 and 0.2 < images.mean() < 0.4  # real clothing photos
-    with pytest.raises(UnknownNameError, match="expected one of \\['fashion-mnist'\\]"):
-        datasets.transfer_images("imagenet")
