@@ -74,38 +74,40 @@ def test_distillation_loss_matches_the_formula():
     np.testing.assert_allclose(np.asarray(distill.kd_loss(s, t, y, 1.0, temp)), ce, rtol=1e-5)
 
 
-def test_teacher_runs_once_per_batch_and_student_learns(digits_models, digits):
-    calls = []
+def _recording_teacher(digits_models):
+    """The digits teacher as a predict function that records every batch it is asked for."""
+    batches = []
     teacher = loading.load(digits_models.teacher_keras)
 
-    def counting_teacher(batch):
-        calls.append(len(batch["image"]))
+    def predict(batch):
+        batches.append(batch["image"].copy())
         return teacher.predict(batch)
+
+    return predict, batches
+
+
+def test_teacher_runs_once_per_batch_and_student_learns(digits_models, digits):
+    counting_teacher, calls = _recording_teacher(digits_models)  # calls: the batches, one per teacher call
 
     from converters._tf import tf_keras
 
     student = tf_keras.models.load_model(digits_models.student_keras)
     result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train,
                              epochs=8, batch_size=64, alpha=0.1, temperature=4.0)
-    assert sum(calls) == len(digits.x_train)  # every sample seen by the teacher exactly once over 8 epochs
+    assert sum(map(len, calls)) == len(digits.x_train)  # every sample seen by the teacher exactly once over 8 epochs
     assert result.teacher_batches == len(calls) == -(-len(digits.x_train) // 256)
     assert accuracy(student.predict(digits.x_test, verbose=0), digits.y_test) > 0.6  # chance is 0.1
 
 
 def test_shifted_views_teacher_sees_each_view_once(digits_models, digits):
-    calls = []
-    teacher = loading.load(digits_models.teacher_keras)
-
-    def counting_teacher(batch):
-        calls.append(len(batch["image"]))
-        return teacher.predict(batch)
+    counting_teacher, calls = _recording_teacher(digits_models)  # calls: the batches, one per teacher call
 
     from converters._tf import tf_keras
 
     student = tf_keras.models.load_model(digits_models.student_keras)
     result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train,
                              epochs=3, batch_size=64, alpha=0.5, temperature=2.0, shift=1)
-    assert sum(calls) == 3 * len(digits.x_train)  # one fresh view per image per epoch, each seen once
+    assert sum(map(len, calls)) == 3 * len(digits.x_train)  # one fresh view per image per epoch, each seen once
     assert result.teacher_batches == len(calls) == 3 * -(-len(digits.x_train) // 256)
     # the views depend only on the seed and the epoch: the baseline trains on exactly the same images
     views = [distill.shifted_views(digits.x_train, 1, np.random.default_rng([0, 0])) for _ in range(2)]
@@ -141,12 +143,7 @@ def test_mixed_label_loss_matches_the_formula():
 
 
 def test_mixup_teacher_sees_each_mixed_view_once(digits_models, digits):
-    calls = []
-    teacher = loading.load(digits_models.teacher_keras)
-
-    def counting_teacher(batch):
-        calls.append(batch["image"].copy())
-        return teacher.predict(batch)
+    counting_teacher, calls = _recording_teacher(digits_models)
 
     from converters._tf import tf_keras
 
@@ -162,12 +159,7 @@ def test_mixup_teacher_sees_each_mixed_view_once(digits_models, digits):
 
 
 def test_transfer_set_is_labelled_by_the_teacher_every_epoch(digits_models, digits):
-    calls = []
-    teacher = loading.load(digits_models.teacher_keras)
-
-    def counting_teacher(batch):
-        calls.append(len(batch["image"]))
-        return teacher.predict(batch)
+    counting_teacher, calls = _recording_teacher(digits_models)  # calls: the batches, one per teacher call
 
     from converters._tf import tf_keras
 
@@ -176,7 +168,7 @@ def test_transfer_set_is_labelled_by_the_teacher_every_epoch(digits_models, digi
     student = tf_keras.models.load_model(digits_models.student_keras)
     result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train, epochs=6,
                              batch_size=64, alpha=0.3, temperature=1.0, shift=1, transfer=unlabelled)
-    assert sum(calls) == 6 * (len(digits.x_train) + len(unlabelled))  # labelled and transfer views, each once
+    assert sum(map(len, calls)) == 6 * (len(digits.x_train) + len(unlabelled))  # labelled and transfer views, each once
     assert result.teacher_batches == len(calls)
     assert accuracy(student.predict(digits.x_test, verbose=0), digits.y_test) > 0.6  # chance is 0.1
 

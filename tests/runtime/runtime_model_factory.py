@@ -50,13 +50,7 @@ def build_models(out: Path) -> Dict[str, Path]:
     write("float32", tf.lite.TFLiteConverter.from_keras_model(model))
 
     for name, io_type in (("int8", tf.int8), ("uint8", tf.uint8)):  # full integer, integer I/O
-        conv = tf.lite.TFLiteConverter.from_keras_model(model)
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = representative
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = io_type
-        conv.inference_output_type = io_type
-        write(name, conv)
+        write(name, full_integer_converter(model, representative, io_type))
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -125,15 +119,20 @@ def build_tabular_models(out: Path, features: int = 13) -> Dict[str, Path]:
         for row in samples[:100]:
             yield [row[i].reshape(1, 1) for i in range(features)]
 
-    paths: Dict[str, Path] = {}
-    paths["tabular_float32"] = out / "tabular_float32.tflite"
+    paths = {"tabular_float32": out / "tabular_float32.tflite", "tabular_int8": out / "tabular_int8.tflite"}
     paths["tabular_float32"].write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    paths["tabular_int8"].write_bytes(full_integer_converter(model, representative, tf.int8).convert())
+    return paths
+
+
+def full_integer_converter(model, representative, io_type):
+    """A TFLiteConverter for full-integer quantization with ``io_type`` (tf.int8/tf.uint8) input and output."""
+    import tensorflow as tf
+
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = representative
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    paths["tabular_int8"] = out / "tabular_int8.tflite"
-    paths["tabular_int8"].write_bytes(conv.convert())
-    return paths
+    conv.inference_input_type = io_type
+    conv.inference_output_type = io_type
+    return conv
