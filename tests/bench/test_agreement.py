@@ -1,7 +1,9 @@
 """Our median agrees within 15% with the benchmark tool that ships inside ai-edge-litert.
 
 Both run in this process, alternating rounds on the same model and thread
-count, so load from other processes on the machine hits both alike. The tool
+count, so load from other processes on the machine hits both alike. Load only
+ever adds time, so the two are compared on their fastest round's median: one
+busy round (seen in CI: the tool at 1.46 ms twice, 1.17 ms once) cannot decide it. The tool
 (ai_edge_litert/tools/benchmark_litert_model.py) drives LiteRT's CompiledModel
 API on prefilled buffers; we drive the Interpreter through edge_sdk.Model.
 """
@@ -12,7 +14,7 @@ import pytest
 
 from edge_sdk.bench import BenchOptions, run_benchmark
 
-ROUNDS = 3
+ROUNDS = 5
 RUNS = 100
 TOLERANCE = 0.15
 
@@ -44,10 +46,11 @@ def test_median_agrees_with_litert_benchmark_tool(cnn_models, kind, capsys):
     for _ in range(ROUNDS):
         theirs.append(litert_tool_median_us(path, 1, RUNS))
         ours.append(edge_sdk_median_us(path, 1, RUNS))
-    ratio = statistics.median(ours) / statistics.median(theirs)
+    ratio = min(ours) / min(theirs)
     with capsys.disabled():
-        print(f"\n{kind}: edge-sdk bench median {statistics.median(ours):.1f} us, "
-              f"benchmark_litert_model.py median {statistics.median(theirs):.1f} us, ratio {ratio:.3f}")
+        print(f"\n{kind}: fastest round's median: edge-sdk bench {min(ours):.1f} us, benchmark_litert_model.py "
+              f"{min(theirs):.1f} us, ratio {ratio:.3f} (medians over rounds {statistics.median(ours):.1f} / "
+              f"{statistics.median(theirs):.1f} us)")
     # The tool reports milliseconds to two decimals: keep the model slow enough that this is noise.
     assert statistics.median(theirs) >= 300, "model too fast for the tool's 0.01 ms resolution"
     assert abs(ratio - 1.0) <= TOLERANCE, (ours, theirs)
