@@ -97,4 +97,3 @@ def test_unknown_dataset_lists_valid_names():
         datasets.load("cifar10")
     for name in ("digits", "mnist", "adult"):
         assert name in str(err.value)
-
