@@ -225,22 +225,12 @@ def tflite_accuracy(tflite: bytes, eval_x: Dict[str, np.ndarray], eval_y: np.nda
 
 
 def tflite_latency_us(tflite: bytes, sample: Dict[str, np.ndarray], runs: int) -> Optional[float]:
-    """Median microseconds of a single-sample ``predict`` through ``edge_sdk.load`` (1 thread)."""
-    import edge_sdk
+    """Median microseconds of a single-sample ``predict`` through ``edge_sdk.load`` (1 thread); None for 0 runs."""
+    from converters.autotune import measure_latency_us
 
     if runs <= 0:
         return None
-    model = edge_sdk.load(tflite, verify=False, num_threads=1)
-    one = {k: v[:1] for k, v in sample.items()}
-    feed = one if len(one) > 1 else next(iter(one.values()))
-    for _ in range(3):
-        model.predict(feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        model.predict(feed)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e6)
+    return measure_latency_us(tflite, {k: v[:1] for k, v in sample.items()}, runs=runs, warmup=3)
 
 
 def _float_input_specs(model: LoadedModel) -> List[Dict[str, Any]]:
