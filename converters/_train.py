@@ -97,6 +97,15 @@ def compile_and_fit(
     return model.fit(data, epochs=epochs, verbose=0, callbacks=callbacks or [])
 
 
+def augment_shift(height: int, width: int) -> int:
+    """The training-augmentation shift for an image size: 1/14 of the shorter side, at least 1.
+
+    2 pixels on 28x28 mnist; 1 on 8x8 digits, where 2 pixels (a quarter of the image)
+    cost the zoo cnn 12 points at 12 epochs (84% instead of 94-96%).
+    """
+    return max(1, round(min(height, width) / 14))
+
+
 def count_nonzero_params(model: Any) -> int:
     """Weights that are not exactly zero (what pruning removes)."""
     return int(sum(int(np.count_nonzero(w)) for w in model.get_weights()))

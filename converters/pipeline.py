@@ -437,7 +437,7 @@ class _Run:
 
 
 def _train_zoo(name: str, data: Data, opts: Dict[str, Any], progress: Progress, seed: int) -> Any:
-    from converters._train import compile_and_fit
+    from converters._train import augment_shift, compile_and_fit
 
     try:
         from training import zoo
@@ -447,11 +447,13 @@ def _train_zoo(name: str, data: Data, opts: Dict[str, Any], progress: Progress, 
         raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult)")
     model = zoo.build(name, data.dataset)
     x = _dataset_inputs(data.dataset.x_train, _specs(model), "training")
-    augment = opts["augment"] and data.dataset.task == "image"
+    shift = 0
+    if opts["augment"] and data.dataset.task == "image":
+        shift = augment_shift(*np.asarray(data.dataset.x_train).shape[1:3])
     progress.say(f"training zoo model '{name}' on {data.dataset.name} ({opts['epochs']} epochs"
-                 + (", random 2-pixel shifts" if augment else "") + ")")
+                 + (f", random {shift}-pixel shifts" if shift else "") + ")")
     compile_and_fit(model, x, data.train_y, epochs=opts["epochs"], batch_size=opts["batch_size"],
-                    learning_rate=opts["learning_rate"], seed=seed, shift=2 if augment else 0,
+                    learning_rate=opts["learning_rate"], seed=seed, shift=shift,
                     callbacks=progress.epochs(f"train {name}", opts["epochs"]))
     return model
 

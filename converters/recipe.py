@@ -66,7 +66,7 @@ SCHEMA: Dict[str, Dict[str, Tuple[type, Any, Optional[Callable[[Any], Optional[s
         "epochs": (int, 15, _positive),
         "batch_size": (int, 64, _positive),
         "learning_rate": (float, 1e-3, _positive),
-        "augment": (bool, True, None),  # images: random shifts of up to 2 pixels each epoch
+        "augment": (bool, True, None),  # images: random shifts each epoch, 1/14 of the side (2 px on mnist, 1 on digits)
     },
     "distill": {
         "student": (str, "cnn-student", None),

@@ -57,7 +57,8 @@ def quantize(
     scale_b = _broadcastable(scale, x32.ndim, axis)
     zero_b = _broadcastable(zero_point, x32.ndim, axis)
     lo, hi = _INT_LIMITS[dtype]
-    q = np.rint(x32 / scale_b) + zero_b
+    with np.errstate(over="ignore"):  # a finite value too large for float32 after scaling saturates below
+        q = np.rint(x32 / scale_b) + zero_b
     return np.clip(q, lo, hi).astype(dtype)
 
 

@@ -181,5 +181,6 @@ def test_digits_int8_shared_fixture(digits_int8):
     assert digits_int8.int8.exists() and digits_int8.float32.exists() and digits_int8.onnx.exists()
     manifest = digits_int8.manifest(digits_int8.int8)
     assert manifest["kind"] == "int8" and manifest["parent_sha256"] == digits_int8.manifests["float32"]["sha256"]
-    assert manifest["metrics"]["accuracy"] > 0.8
+    # 91-94% with 1-pixel training shifts (79-84% when digits got mnist's 2-pixel shifts)
+    assert manifest["metrics"]["accuracy"] > 0.85
     assert digits_int8.x_test.shape[1:] == (8, 8, 1)

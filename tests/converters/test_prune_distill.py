@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from converters import distill, loading, prune
-from converters._train import accuracy
+from converters._train import accuracy, augment_shift
 from converters.errors import ConversionError, RecipeError
 
 
@@ -237,3 +237,9 @@ def test_small_layers_can_stay_dense(digits_models, digits):
     assert by_layer["dense"]["sparsity"] == pytest.approx(0.8, abs=0.01)
     # overall sparsity is honest: it counts the dense small layers too
     assert result.overall_sparsity < by_layer["dense"]["sparsity"]
+
+
+@pytest.mark.parametrize("size, shift", [((8, 8), 1), ((28, 28), 2), ((32, 96), 2), ((224, 224), 16), ((4, 4), 1)])
+def test_augment_shift_scales_with_the_image(size, shift):
+    """mnist keeps its 2-pixel shifts; 8x8 digits get 1 pixel, never 0."""
+    assert augment_shift(*size) == shift
