@@ -274,6 +274,12 @@ class _Run:
         self.warnings: List[str] = []
         self.latency_runs = recipe.section("export")["latency_runs"]
 
+    def warn(self, message: str) -> None:
+        """Record ``message`` for the summary and print it now (once: repeats are dropped)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+            self.progress.warn(message)
+
     # -- writing ---------------------------------------------------------------------------------
     def _manifest(self, data_bytes: bytes, file: str, *, kind: str, stage: str, inputs=(), outputs=(),
                   parent: Optional[str] = None, metrics=None, calibration=None, **extra) -> Dict[str, Any]:
@@ -406,17 +412,12 @@ class _Run:
                                   calibration_samples=opts["calibration_samples"], seed=self.seed)
         for line in quantize.summarize_float_ops(result):
             if mode == "int8":
-                self.warnings.append(f"{base_name}: {line}")
-                self.progress.warn(line)
+                self.warn(f"{base_name}: {line}")
         if result.dropped_nan_samples:
-            message = f"dropped {result.dropped_nan_samples} calibration sample(s) holding NaN"
-            self.warnings.append(message)
-            self.progress.warn(message)
+            self.warn(f"dropped {result.dropped_nan_samples} calibration sample(s) holding NaN")
         if result.calibration and self.data.eval_x is not None:
             for message in range_warnings(result.calibration, self.data.eval_x):
-                if message not in self.warnings:
-                    self.warnings.append(message)
-                    self.progress.warn(message)
+                self.warn(message)
         suffix = {"int8": "int8", "dynamic": "dynamic", "float16": "float16"}[mode]
         name = f"{base_name}-{suffix}" if base_name else suffix
         extra_metrics = dict(qat_note)
@@ -464,18 +465,16 @@ def _specs(keras_model: Any) -> list:
     return _keras_specs(keras_model)
 
 
-def _training_views(opts: Dict[str, Any], train_x: Dict[str, np.ndarray], warnings: List[str],
-                    progress: Progress) -> Dict[str, Any]:
+def _training_views(opts: Dict[str, Any], train_x: Dict[str, np.ndarray],
+                    warn: Callable[[str], None]) -> Dict[str, Any]:
     """The recipe's ``shift``/``mixup`` where they apply (one NHWC image input), else none and a warning."""
     views = {"shift": opts["shift"], "mixup": opts["mixup"]}
     if not any(views.values()):
         return views
     if _one_image_input(train_x):
         return views
-    message = (f"distill.shift/mixup need one NHWC image input; this model takes {_shapes(train_x)}: "
-               "the student and its baseline train on the data as it is")
-    warnings.append(message)
-    progress.warn(message)
+    warn(f"distill.shift/mixup need one NHWC image input; this model takes {_shapes(train_x)}: "
+         "the student and its baseline train on the data as it is")
     return {"shift": 0, "mixup": 0.0}
 
 
@@ -662,8 +661,7 @@ def run_in(
 
     run = _Run(recipe, data, staging, progress, seed)
     if data.eval_x is None:
-        run.warnings.append("no eval data (--eval or --dataset): accuracy is not reported")
-        progress.warn(run.warnings[-1])
+        run.warn("no eval data (--eval or --dataset): accuracy is not reported")
     distilling = "distill" in recipe.stages
     base = run.reference(model, "float32", "input", input_parent)
     current_model, current_artifact, prefix = model, base, ""
@@ -675,7 +673,7 @@ def run_in(
         if opts["baseline"]:
             baseline = tf_keras.models.clone_model(student)
             baseline.set_weights(student.get_weights())  # same initial weights: only the loss differs
-        views = _training_views(opts, data.train_x, run.warnings, progress)
+        views = _training_views(opts, data.train_x, run.warn)
         progress.say(
             f"distilling into '{opts['student']}' ({student.count_params():,} params vs teacher "
             f"{model.count_params():,}; alpha={opts['alpha']}, T={opts['temperature']}, {opts['epochs']} epochs"

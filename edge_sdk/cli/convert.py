@@ -181,8 +181,8 @@ def run(args: argparse.Namespace) -> int:
         print(result.table())
         for line in _comparison_lines(result.comparisons):
             print(line)
-        for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        if result.warnings:  # each was printed as it happened; repeating them would bury the table
+            print(f"{len(result.warnings)} warning(s), printed above (also in summary.json)", file=sys.stderr)
         print(f"\nwrote {len(result.artifacts)} artifacts with manifests to {result.out} "
               f"in {result.seconds:.0f}s (summary.json)")
         if result.comparisons.get("gate"):

@@ -64,6 +64,17 @@ def test_table_output_and_recipe_list(digits_models, tmp_path, capsys):
     assert "float16" in text and "accuracy" in text and "gzip bytes" in text
 
 
+def test_each_warning_prints_once(digits_models, tmp_path, capsys):
+    """Warnings print as they happen; the end of the run counts them instead of repeating them."""
+    code = _convert(digits_models.teacher_keras, "--recipe", "fp16", "--out", tmp_path / "fp16")
+    assert code == 0
+    err = capsys.readouterr().err
+    assert err.count("no eval data (--eval or --dataset)") == 1
+    assert "1 warning(s), printed above (also in summary.json)" in err
+    summary = json.loads((tmp_path / "fp16" / "summary.json").read_text())
+    assert summary["warnings"] == ["no eval data (--eval or --dataset): accuracy is not reported"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
