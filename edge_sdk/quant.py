@@ -81,7 +81,7 @@ def quantize_per_tensor(x: np.ndarray, scale: np.float32, zero_point: np.float32
             q = lo
         else:
             q = min(max(round(float(np.float32(t))) + int(zero_point), lo), hi)
-        return np.full(x32.shape, q, dtype)
+        return np.array(q, dtype).reshape(x32.shape)  # half the cost of np.full for one value
     if not np.isfinite(x32).all():
         return quantize(x32, scale, zero_point, dtype, name=name)  # raises with the count
     t = x32 / scale
