@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from edge_sdk.errors import MissingExtraError
 
@@ -43,6 +43,17 @@ def print_json(obj: Any, path: Optional[str] = None) -> None:
         atomic_write_text(path, text)
     else:
         sys.stdout.write(text)
+
+
+def emit_report(doc: Any, json_target: Optional[str], print_human: Callable[[], None]) -> None:
+    """The ``--json [FILE]`` convention: ``-`` prints JSON only; FILE writes it (and says so) beside
+    the human output; ``None`` prints the human output only."""
+    if json_target is not None:
+        print_json(doc, json_target)
+        if json_target != "-":
+            print(f"wrote {json_target}", file=sys.stderr)
+    if json_target != "-":
+        print_human()
 
 
 def _json_default(value: Any) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_sdk.cli._common import print_json
+from edge_sdk.cli._common import emit_report
 
 _DESCRIPTION = """\
 Benchmark .tflite models on this device with the light runtime.
@@ -90,13 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_samples:
         for res in doc["results"]:
             res.pop("samples_us", None)
-    if args.json == "-":
-        print_json(doc)
-    else:
-        print(bench.format_results(doc))
-        if args.json:
-            print_json(doc, args.json)
-            print(f"wrote {args.json}", file=sys.stderr)
+    emit_report(doc, args.json, lambda: print(bench.format_results(doc)))
     failed = [r for r in doc["results"] if r.get("status") != "ok"]
     if not failed:
         return 0
@@ -110,10 +104,5 @@ def _compare(args: argparse.Namespace) -> int:
     from edge_sdk import bench
 
     report = bench.compare_results(args.models[1:])
-    if args.json == "-":
-        print_json(report)
-    else:
-        print(bench.format_compare(report))
-        if args.json:
-            print_json(report, args.json)
+    emit_report(report, args.json, lambda: print(bench.format_compare(report)))
     return 0

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge_sdk.cli._common import print_json, require_extra
+from edge_sdk.cli._common import emit_report, require_extra
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.report import format_table
 
@@ -97,19 +97,17 @@ def _check_reference(args: argparse.Namespace) -> int:
         raise EdgeSdkError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}")
     result = check_reference(args.reference, args.models[0], min_agreement=min_agreement,
                              max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads)
-    if args.json is not None:
-        print_json(result, None if args.json == "-" else args.json)
-    if args.json != "-":
+    def print_human() -> None:
         print(f"reference: {result['reference']} (float model {result['float_model']}, {result['samples']} examples)")
         print(f"lineage:   {result['lineage']}")
-        rows = []
-        for o in result["outputs"]:
-            rows.append([o["model"], o.get("top1_agreement"), o["max_abs_error"], o["mean_abs_error"],
-                         o["cosine_min"], o.get("build_max_steps")])
+        rows = [[o["model"], o.get("top1_agreement"), o["max_abs_error"], o["mean_abs_error"], o["cosine_min"],
+                 o.get("build_max_steps")] for o in result["outputs"]]
         print(format_table(rows, ["output", "top-1 agreement", "max abs err", "mean abs err", "cosine min",
                                   "steps vs build"]))
         if result.get("accuracy") is not None:
             print(f"accuracy on the stored labels: {result['accuracy']:.4f}")
+
+    emit_report(result, args.json, print_human)
     print(result["verdict"], file=sys.stderr if args.json == "-" else sys.stdout)
     return result["exit_code"] if result["status"] != "none" else 0
 
@@ -147,11 +145,9 @@ def _write_reference(args: argparse.Namespace) -> int:
     summary = {"reference": str(path), "samples": ev.samples, "float_model": args.models[0],
                "float_sha256": fm.sha256s()[0], "quantized_sha256": qm.sha256 if qm else None,
                "outputs": [n for n, _ in fm.outputs], "has_labels": ev.labels is not None}
-    if args.json is not None:
-        print_json(summary, None if args.json == "-" else args.json)
-    if args.json != "-":
-        print(f"wrote {path}: {ev.samples} examples from {ev.source}, float outputs "
-              f"{', '.join(summary['outputs'])}" + (f", and {args.models[1]}'s outputs" if qm else ""))
+    emit_report(summary, args.json, lambda: print(
+        f"wrote {path}: {ev.samples} examples from {ev.source}, float outputs {', '.join(summary['outputs'])}"
+        + (f", and {args.models[1]}'s outputs" if qm else "")))
     return 0
 
 
@@ -195,12 +191,12 @@ def _parity(args: argparse.Namespace) -> int:
     report = build_report(result, gate.to_dict(), tuned)
     if args.html:
         write_html_report(args.html, report)
-    if args.json is not None:
-        print_json(report, None if args.json == "-" else args.json)
-    if args.json != "-":
+    def print_human() -> None:
         _print_human(result, tuned, layer_rows, LAYER_HEADERS, variant_rows, VARIANT_HEADERS, summary_rows)
         if args.html:
             print(f"HTML report: {args.html}")
+
+    emit_report(report, args.json, print_human)
     code = gate.exit_code
     verdict = gate.verdict
     if tuned is not None:

@@ -63,3 +63,20 @@ def test_inspect_not_a_model(tmp_path):
     path.write_text("hello")
     result = cli("inspect", path)
     assert result.returncode == 2 and "not a TFLite flatbuffer" in result.stderr
+
+
+def test_json_convention_of_bench_and_parity(tmp_path, capsys):
+    """--json - prints JSON only; --json FILE writes it atomically and keeps the table; no --json: table only."""
+    from edge_sdk.cli._common import emit_report
+
+    doc = {"median_us": 12.5}
+    emit_report(doc, "-", lambda: print("TABLE"))
+    out = capsys.readouterr().out
+    assert json.loads(out) == doc and "TABLE" not in out
+    target = tmp_path / "r.json"
+    emit_report(doc, str(target), lambda: print("TABLE"))
+    captured = capsys.readouterr()
+    assert captured.out == "TABLE\n" and f"wrote {target}" in captured.err
+    assert json.loads(target.read_text()) == doc
+    emit_report(doc, None, lambda: print("TABLE"))
+    assert capsys.readouterr().out == "TABLE\n"
