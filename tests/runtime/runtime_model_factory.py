@@ -5,19 +5,14 @@ class probabilities, not random weights.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Dict
 
 import numpy as np
 
-
-def digits_data(n: int = 600):
-    """Digits images scaled to [0, 1], NHWC float32, and labels."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = (digits.images / 16.0).astype(np.float32)[..., None]
-    return x[:n], digits.target[:n].astype(np.int64)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+from fuzz_tflite import digits_data, first_rows, full_integer_converter, train_tiny_digits_cnn  # noqa: E402
 
 
 def build_models(out: Path) -> Dict[str, Path]:
@@ -25,20 +20,9 @@ def build_models(out: Path) -> Dict[str, Path]:
     import tensorflow as tf
     import tf_keras as keras
 
-    tf.random.set_seed(0)
     x, y = digits_data()
-    model = keras.Sequential([
-        keras.layers.Input((8, 8, 1), name="image"),
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax", name="probs"),
-    ])
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, epochs=3, batch_size=32, verbose=0)
-
-    def representative():
-        for i in range(100):
-            yield [x[i:i + 1]]
+    model = train_tiny_digits_cnn(x, y, epochs=3)
+    representative = first_rows(x)
 
     paths: Dict[str, Path] = {}
 
@@ -123,16 +107,3 @@ def build_tabular_models(out: Path, features: int = 13) -> Dict[str, Path]:
     paths["tabular_float32"].write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     paths["tabular_int8"].write_bytes(full_integer_converter(model, representative, tf.int8).convert())
     return paths
-
-
-def full_integer_converter(model, representative, io_type):
-    """A TFLiteConverter for full-integer quantization with ``io_type`` (tf.int8/tf.uint8) input and output."""
-    import tensorflow as tf
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = io_type
-    conv.inference_output_type = io_type
-    return conv
