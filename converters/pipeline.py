@@ -179,7 +179,7 @@ class Progress:
 
         class EpochBar(tf_keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
-                self.bar = tqdm(total=epochs, desc=f"  {desc}", unit="epoch", file=sys.stderr, leave=False)
+                self.bar = tqdm(total=epochs, desc=f"  {desc}", unit="epoch", file=sys.stderr, leave=False, disable=None)
 
             def on_epoch_end(self, epoch, logs=None):
                 self.bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")

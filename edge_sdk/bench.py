@@ -544,7 +544,7 @@ def _progress(total: Optional[int], enabled: bool):
         from tqdm.auto import tqdm
     except ImportError:
         return None, lambda: None
-    bar = tqdm(total=total, desc="bench", unit="run", file=sys.stderr, leave=False)
+    bar = tqdm(total=total, desc="bench", unit="run", file=sys.stderr, leave=False, disable=None)
     return bar.update, bar.close
 
 

@@ -378,7 +378,7 @@ class GradientHistograms(_keras_callback_base()):
 
 
 class TqdmProgress(_keras_callback_base()):
-    """One tqdm bar over epochs on stderr, with the latest loss/accuracy as postfix (plain lines without tqdm)."""
+    """One tqdm bar over epochs on stderr, with the latest loss/accuracy as postfix (plain lines without tqdm or a terminal)."""
 
     def __init__(self, epochs: int, desc: str = "train"):
         super().__init__()
@@ -390,7 +390,10 @@ class TqdmProgress(_keras_callback_base()):
         try:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.epochs, desc=self.desc, file=sys.stderr, unit="epoch", leave=True)
+            # disable=None: no bar when stderr is not a terminal (a log file gets plain epoch lines instead)
+            self._bar = tqdm(total=self.epochs, desc=self.desc, file=sys.stderr, unit="epoch", leave=True, disable=None)
+            if self._bar.disable:
+                self._bar = None
         except ImportError:
             self._bar = None
 

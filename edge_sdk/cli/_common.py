@@ -77,4 +77,4 @@ def progress(iterable: Iterable, desc: str, total: Optional[int] = None, enabled
         from tqdm.auto import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False)
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None)
