@@ -1,8 +1,12 @@
 """``edge-sdk verify MODEL [--public-key PUB]``: check a model against its manifest and signature.
 
 Works with the light runtime (numpy + LiteRT); the signature check needs the
-``sign`` extra (cryptography). Exit 0 when every check passes, 1 when a check
-fails (altered, unsigned, wrong key), 2 when it cannot run.
+``sign`` extra (cryptography). Checks: the file is a model the interpreter
+loads (in a child process, so a hostile file cannot crash the check), its
+sha256 matches the manifest, and with a key its signature verifies. Exit 0
+when every check passes and at least the manifest or the signature was
+checked, 1 when a check fails (altered, unsigned, wrong key, not a model) or
+there was nothing to check against, 2 when it cannot run.
 """
 from __future__ import annotations
 
@@ -16,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "verify",
         help="check a model's sha256 against its manifest and, with --public-key, its Ed25519 signature",
-        description="Checks: the model's sha256 equals the manifest's (when a manifest is beside it "
-        "or given); with --public-key, MODEL.sig verifies and covers exactly this model and manifest. "
-        "Exit 0 all passed, 1 a check failed, 2 could not run.",
+        description="Checks: the file is a TFLite model the interpreter loads; its sha256 equals the "
+        "manifest's (when a manifest is beside it or given); with --public-key, MODEL.sig verifies and covers "
+        "exactly this model and manifest. Exit 0 all passed (and the manifest or the signature was checked), "
+        "1 a check failed or there was nothing to check against, 2 could not run.",
     )
     parser.add_argument("model", help="path to the model file (.tflite)")
     parser.add_argument("--public-key", "-p", help="Ed25519 public key (NAME.pub, PEM or raw 32 bytes)")
@@ -33,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edge_sdk.cli._common import require_extra
-    from edge_sdk.errors import IntegrityError, ManifestError, ModelNotFoundError, SignatureError
+    from edge_sdk.errors import EdgeSdkError, IntegrityError, ManifestError, ModelNotFoundError, SignatureError
+    from edge_sdk.model import load
     from edge_sdk.fileio import sha256_bytes
     from edge_sdk.manifest import find_manifest, read_manifest
     from edge_sdk.report import format_table
@@ -45,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
     actual = sha256_bytes(data)
     manifest_path = Path(args.manifest) if args.manifest else find_manifest(path)
     checks = []
+    try:
+        # the sha256 checks come next; this one asks whether the bytes are a model at all
+        model = load(data, verify=False, isolate=True)
+        checks.append({"check": "model", "ok": True, "detail": f"loads: {len(model.inputs)} input(s), "
+                       f"{len(model.outputs)} output(s), {len(data):,} bytes"})
+    except EdgeSdkError as exc:
+        checks.append({"check": "model", "ok": False, "detail": str(exc)})
     manifest = None
     if manifest_path is None:
         checks.append({"check": "manifest", "ok": None, "detail": "no manifest beside the model; sha256 not checked"})
@@ -70,11 +83,15 @@ def run(args: argparse.Namespace) -> int:
             checks.append({"check": "signature", "ok": False, "detail": str(exc)})
     else:
         checks.append({"check": "signature", "ok": None, "detail": "not checked (pass --public-key PUB)"})
-    passed = all(c["ok"] is not False for c in checks)
+    failed = any(c["ok"] is False for c in checks)
+    checked = any(c["ok"] for c in checks if c["check"] in ("manifest", "signature"))
+    passed = checked and not failed
+    verdict = "verified" if passed else "NOT verified" if failed else \
+        "NOT verified: nothing to check the sha256 against (no manifest beside the model, no --public-key)"
     if args.json:
-        print_json({"model": str(path), "sha256": actual, "ok": passed, "checks": checks})
+        print_json({"model": str(path), "sha256": actual, "ok": passed, "verdict": verdict, "checks": checks})
     else:
         mark = {True: "ok", False: "FAILED", None: "skipped"}
         print(format_table([[c["check"], mark[c["ok"]], c["detail"]] for c in checks], ["check", "result", "detail"]))
-        print("verified" if passed else "NOT verified")
+        print(verdict)
     return 0 if passed else 1

@@ -37,7 +37,8 @@ def test_round_trip_and_tamper_cases(cli_keys, model_copy, tmp_path, capsys):
     assert code == 0 and "verified" in out and "covers model + manifest" in out
     code, out, _ = _run(capsys, "verify", str(model), "--public-key", cli_keys["public_key"], "--json")
     report = json.loads(out)
-    assert report["ok"] is True and [c["ok"] for c in report["checks"]] == [True, True]
+    assert report["ok"] is True and [(c["check"], c["ok"]) for c in report["checks"]] == [
+        ("model", True), ("manifest", True), ("signature", True)]
 
     # The model altered: both the manifest sha256 and the signature fail; exit 1 (a check failed).
     original = model.read_bytes()
@@ -45,8 +46,9 @@ def test_round_trip_and_tamper_cases(cli_keys, model_copy, tmp_path, capsys):
     code, out, _ = _run(capsys, "verify", str(model), "--public-key", cli_keys["public_key"], "--json")
     report = json.loads(out)
     assert code == 1 and report["ok"] is False
-    assert [c["ok"] for c in report["checks"]] == [False, False]
-    assert "altered after signing" in report["checks"][1]["detail"]
+    checks = {c["check"]: c for c in report["checks"]}  # the flipped byte may or may not leave a loadable model
+    assert checks["manifest"]["ok"] is False and checks["signature"]["ok"] is False
+    assert "altered after signing" in checks["signature"]["detail"]
     model.write_bytes(original)
 
     # The manifest altered (a value, still valid JSON and still naming the right sha256).
@@ -71,6 +73,28 @@ def test_round_trip_and_tamper_cases(cli_keys, model_copy, tmp_path, capsys):
     # Without a key, verify checks the manifest only and says the signature was skipped.
     code, out, _ = _run(capsys, "verify", str(model))
     assert code == 0 and "skipped" in out
+
+
+def test_verify_needs_a_model_and_something_to_check_against(model_copy, tmp_path, capsys):
+    """A file that is not a model fails; a model with no manifest and no key is not called verified."""
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(b"not a model at all")
+    code, out, _ = _run(capsys, "verify", str(garbage), "--json")
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False
+    assert report["checks"][0]["check"] == "model" and report["checks"][0]["ok"] is False
+    assert "not a TFLite flatbuffer" in report["checks"][0]["detail"]
+
+    bare = tmp_path / "bare.tflite"
+    shutil.copy(model_copy("int8"), bare)  # the manifest stays behind
+    code, out, _ = _run(capsys, "verify", str(bare))
+    assert code == 1 and "model      ok" in out and "NOT verified: nothing to check the sha256 against" in out
+
+    # A real model with its manifest still verifies, with the load check first.
+    code, out, _ = _run(capsys, "verify", str(model_copy("float32")), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["verdict"] == "verified"
+    assert [c["check"] for c in report["checks"]] == ["model", "manifest", "signature"]
 
 
 def test_could_not_run_cases_exit_2(cli_keys, model_copy, tmp_path, capsys):
