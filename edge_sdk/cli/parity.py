@@ -97,6 +97,7 @@ def _check_reference(args: argparse.Namespace) -> int:
         raise EdgeSdkError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}")
     result = check_reference(args.reference, args.models[0], min_agreement=min_agreement,
                              max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads)
+
     def print_human() -> None:
         print(f"reference: {result['reference']} (float model {result['float_model']}, {result['samples']} examples)")
         print(f"lineage:   {result['lineage']}")
@@ -191,6 +192,7 @@ def _parity(args: argparse.Namespace) -> int:
     report = build_report(result, gate.to_dict(), tuned)
     if args.html:
         write_html_report(args.html, report)
+
     def print_human() -> None:
         _print_human(result, tuned, layer_rows, LAYER_HEADERS, variant_rows, VARIANT_HEADERS, summary_rows)
         if args.html:

@@ -39,9 +39,9 @@ def run(args: argparse.Namespace) -> int:
 
     from edge_sdk.cli._common import require_extra
     from edge_sdk.errors import EdgeSdkError, IntegrityError, ManifestError, ModelNotFoundError, SignatureError
-    from edge_sdk.model import load
     from edge_sdk.fileio import sha256_bytes
     from edge_sdk.manifest import find_manifest, read_manifest
+    from edge_sdk.model import load
     from edge_sdk.report import format_table
 
     path = Path(args.model)
