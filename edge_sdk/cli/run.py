@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from edge_sdk.cli._common import print_json
 from edge_sdk.errors import EdgeSdkError, InputError
@@ -44,7 +45,14 @@ def run(args: argparse.Namespace) -> int:
         if (args.signature is None or args.signature in model.signatures) else []
     if args.signature and args.signature not in model.signatures:
         raise EdgeSdkError(f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}")
-    x = match_inputs(read_array_file(args.input), [model.input_spec(n, args.signature) for n in names], args.input)
+    specs = [model.input_spec(n, args.signature) for n in names]
+    x = match_inputs(read_array_file(args.input), specs, args.input)
+    for spec, arr in zip(specs, x):
+        # quantized inputs refuse NaN/inf in predict; a float model would pass them through quietly
+        if spec.dtype.kind == "f" and np.asarray(arr).dtype.kind == "f" and not np.isfinite(arr).all():
+            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+            print(f"warning: input {spec.name!r} holds {bad} NaN/inf value(s) of {np.size(arr)}; "
+                  "the outputs of those rows are unlikely to mean anything", file=sys.stderr)
     outputs = model.predict_all(x, raw=args.raw, signature=args.signature)
     if args.output:
         with atomic_output_path(args.output) as tmp:

@@ -47,6 +47,19 @@ def test_run_npz_by_name(runtime_models, tmp_path):
     assert np.asarray(json.loads(result.stdout)["score"]).shape == (2, 2)
 
 
+def test_run_warns_about_non_finite_float_inputs(runtime_models, tmp_path):
+    x = np.load(runtime_models["x"])[:3].copy()
+    x[1, 0, 0, 0] = np.nan
+    x[2, 4, 4, 0] = np.inf
+    inputs = tmp_path / "nan.npy"
+    np.save(inputs, x)
+    result = cli("run", runtime_models["float32"], "--input", inputs, "--json")
+    assert result.returncode == 0, result.stderr
+    assert "input 'image' holds 2 NaN/inf value(s) of 192" in result.stderr
+    clean = cli("run", runtime_models["float32"], "--input", runtime_models["x"], "--json")
+    assert "NaN/inf" not in clean.stderr
+
+
 def test_run_bad_input_is_a_clear_error(runtime_models, tmp_path):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((3, 5), np.float32))
