@@ -378,7 +378,10 @@ class GradientHistograms(_keras_callback_base()):
 
 
 class TqdmProgress(_keras_callback_base()):
-    """One tqdm bar over epochs on stderr, with the latest loss/accuracy as postfix (plain lines without tqdm or a terminal)."""
+    """One tqdm bar over epochs on stderr with the latest loss/accuracy as postfix.
+
+    Without tqdm, or when stderr is not a terminal, one plain line per epoch instead.
+    """
 
     def __init__(self, epochs: int, desc: str = "train"):
         super().__init__()

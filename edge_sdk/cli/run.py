@@ -49,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
     x = match_inputs(read_array_file(args.input), specs, args.input)
     for spec, arr in zip(specs, x):
         # quantized inputs refuse NaN/inf in predict; a float model would pass them through quietly
-        if spec.dtype.kind == "f" and np.asarray(arr).dtype.kind == "f" and not np.isfinite(arr).all():
-            bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-            print(f"warning: input {spec.name!r} holds {bad} NaN/inf value(s) of {np.size(arr)}; "
+        if spec.dtype.kind != "f" or arr.dtype.kind != "f":
+            continue
+        bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            print(f"warning: input {spec.name!r} holds {bad} NaN/inf value(s) of {arr.size}; "
                   "the outputs of those rows are unlikely to mean anything", file=sys.stderr)
     outputs = model.predict_all(x, raw=args.raw, signature=args.signature)
     if args.output:
