@@ -11,10 +11,16 @@ The signature file is a small JSON envelope beside the model::
      "manifest_sha256": "..." | null, "signed_at": "...", "signature": "<base64>"}
 
 The signature is Ed25519 over a domain tag plus the canonical JSON of every
-other field, so it binds the model's sha256 and the manifest's sha256 (of its
-canonical JSON: sorted keys, compact; reformatting the file does not matter,
-changing a value does). A model signed without a manifest refuses to load
-once a manifest appears beside it, and the other way round.
+other field, so it binds the model's sha256, its file name (``model_file``) and
+the manifest's sha256 (of its canonical JSON: sorted keys, compact; reformatting
+the file does not matter, changing a value does). A model signed without a
+manifest refuses to load once a manifest appears beside it, and the other way
+round. A signed model copied or renamed to another file name (with its manifest
+and ``.sig``) is refused, naming both names: renaming a model is a release
+decision, so rename the model and its manifest, set the manifest's
+``model_file`` to the new name, and sign again. Signatures written before the
+name was checked carry the same ``model_file`` field under the same format, so
+they keep verifying under their own name and are refused under any other.
 
 Private keys never ship: they stay on the build machine (or in a CI secret)
 and sign releases. The app embeds only the public key (32 bytes, or the PEM).
@@ -26,6 +32,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -33,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
-from edge_sdk.errors import ManifestError, MissingExtraError, SignatureError
+from edge_sdk.errors import InputError, ManifestError, MissingExtraError, SignatureError
 from edge_sdk.fileio import atomic_write_bytes, atomic_write_text, sha256_bytes
 from edge_sdk.manifest import find_manifest, read_manifest
 
@@ -192,10 +200,74 @@ def generate_keypair(passphrase: Optional[bytes] = None) -> Tuple[bytes, bytes, 
     return private_pem, public_pem, key_id(public)
 
 
+def check_key_name(name: Any) -> str:
+    """Return ``name`` if it is a plain file-name stem for ``NAME.key``/``NAME.pub``; else raise InputError.
+
+    A name is joined to ``--out-dir``, so a separator, ``..`` or an empty name
+    would write the private key somewhere else than the directory asked for.
+    """
+    if not isinstance(name, str) or not name or not name.strip():
+        raise InputError(f"key name: expected a non-empty file name stem such as 'edge-sdk', got {name!r}")
+    separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if any(sep in name for sep in separators) or "\0" in name:
+        raise InputError(
+            f"key name: expected a plain file name without path separators, got {name!r}; "
+            "choose the directory with --out-dir"
+        )
+    if name in (".", ".."):
+        raise InputError(f"key name: expected a file name stem, got {name!r}, which names a directory")
+    return name
+
+
+def _write_private_file(path: Path, data: bytes, overwrite: bool) -> None:
+    """Write ``data`` to ``path`` so that it is mode 0600 from its first byte, atomically.
+
+    The temporary file is created by ``os.open(O_CREAT | O_EXCL, 0o600)`` in the
+    same directory, filled, synced, then renamed (or hard-linked, which refuses
+    to replace a key that appeared meanwhile); its mode is never widened.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise SignatureError(f"cannot create a temporary file in {path.parent}")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails with EEXIST instead of replacing a key
+            except OSError as exc:
+                if exc.errno == errno.EEXIST:
+                    raise SignatureError(f"refusing to overwrite existing key file {path}; pass --force to "
+                                         "replace it") from None
+                if path.exists():  # a filesystem without hard links: check, then rename
+                    raise SignatureError(f"refusing to overwrite existing key file {path}; pass --force to "
+                                         "replace it") from None
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
 def write_keypair(out_dir: Union[str, os.PathLike], name: str = "edge-sdk", *, passphrase: Optional[bytes] = None,
                   overwrite: bool = False) -> Dict[str, Any]:
-    """Write ``NAME.key`` (private, mode 0600) and ``NAME.pub`` into ``out_dir``; return paths and key id."""
+    """Write ``NAME.key`` (private, mode 0600 from its first byte) and ``NAME.pub`` into ``out_dir``.
+
+    ``name`` must be a plain file-name stem (no path separators, not ``..``,
+    not empty). Returns the paths and the key id.
+    """
     out = Path(out_dir)
+    check_key_name(name)
     private_path, public_path = out / f"{name}.key", out / f"{name}.pub"
     if not overwrite:
         existing = [str(p) for p in (private_path, public_path) if p.exists()]
@@ -205,10 +277,9 @@ def write_keypair(out_dir: Union[str, os.PathLike], name: str = "edge-sdk", *, p
                 "pass --force to replace them (models signed with the old key will no longer verify)"
             )
     private_pem, public_pem, kid = generate_keypair(passphrase)
-    atomic_write_bytes(private_path, private_pem)
-    os.chmod(private_path, 0o600)
+    _write_private_file(private_path, private_pem, overwrite)
     atomic_write_bytes(public_path, public_pem)
-    os.chmod(public_path, 0o644)  # public by design; temp files are created 0600
+    os.chmod(public_path, 0o644)  # public by design, whatever the umask
     public = load_public_key(public_pem)
     return {"private_key": str(private_path), "public_key": str(public_path), "key_id": kid,
             "public_key_hex": raw_public_bytes(public).hex(), "encrypted": bool(passphrase)}
@@ -234,8 +305,14 @@ def _message(envelope: Dict[str, Any]) -> bytes:
 
 
 def sign_bytes(model_bytes: bytes, manifest: Optional[Dict[str, Any]], private_key: KeyLike, *,
-               model_file: str = "model.tflite", passphrase: Optional[bytes] = None) -> Dict[str, Any]:
-    """Return a signature envelope (a dict) for ``model_bytes`` and its ``manifest`` (or None)."""
+               model_file: Optional[str] = None, passphrase: Optional[bytes] = None) -> Dict[str, Any]:
+    """Return a signature envelope (a dict) for ``model_bytes`` and its ``manifest`` (or None).
+
+    ``model_file`` is the file name the signature binds (a copy under another
+    name is refused); by default the manifest's ``model_file``, else ``model.tflite``.
+    """
+    if model_file is None:
+        model_file = str((manifest or {}).get("model_file") or "model.tflite")
     private = load_private_key(private_key, passphrase)
     public = private.public_key()
     envelope: Dict[str, Any] = {
@@ -267,6 +344,12 @@ def sign_model(model_path: Union[str, os.PathLike], private_key: KeyLike, *, man
         raise SignatureError(
             f"refusing to sign {path}: its manifest says sha256 {resolved.get('sha256')}, "
             f"the file is {sha256_bytes(data)}; rebuild the manifest or the model first"
+        )
+    if resolved is not None and resolved.get("model_file") not in (None, path.name):
+        raise SignatureError(
+            f"refusing to sign {path}: its manifest names model_file {resolved.get('model_file')!r}, the file is "
+            f"{path.name!r}; a signature binds the file name, so to rename a model set \"model_file\": "
+            f"\"{path.name}\" in its manifest, then sign it"
         )
     envelope = sign_bytes(data, resolved, private_key, model_file=path.name, passphrase=passphrase)
     target = Path(out) if out else signature_path_for(path)
@@ -301,18 +384,21 @@ def read_signature(source: Any) -> Dict[str, Any]:
         raise SignatureError(f"{where}: expected format {SIGNATURE_FORMAT!r}, got {envelope.get('format')!r}")
     if envelope.get("algorithm") != ALGORITHM:
         raise SignatureError(f"{where}: expected algorithm {ALGORITHM!r}, got {envelope.get('algorithm')!r}")
-    missing = [k for k in ("key_id", "model_sha256", "manifest_sha256", "signature") if k not in envelope]
+    missing = [k for k in ("key_id", "model_file", "model_sha256", "manifest_sha256", "signature") if k not in envelope]
     if missing:
         raise SignatureError(f"{where} lacks field(s): {', '.join(missing)}")
     return envelope
 
 
 def verify_envelope(envelope: Dict[str, Any], model_bytes: bytes, manifest: Optional[Dict[str, Any]],
-                    public_key: KeyLike) -> Dict[str, Any]:
+                    public_key: KeyLike, model_file: Optional[str] = None) -> Dict[str, Any]:
     """Check an envelope against the model bytes, the manifest and the public key; return a report dict.
 
-    Raises :class:`SignatureError` saying which check failed: the signature
-    itself (wrong key or altered envelope), the model bytes, or the manifest.
+    ``model_file`` is the name the model was given as (the file name when it
+    was loaded from a path); it must be the name that was signed. Raises
+    :class:`SignatureError` saying which check failed: the signature itself
+    (wrong key or altered envelope), the file name, the model bytes, or the
+    manifest.
     """
     _, _, InvalidSignature = _crypto()
     public = load_public_key(public_key)
@@ -332,6 +418,13 @@ def verify_envelope(envelope: Dict[str, Any], model_bytes: bytes, manifest: Opti
         raise SignatureError(
             f"signature does not verify with key {expected_key}: the signature file was altered or damaged"
         ) from None
+    signed_name = envelope["model_file"]
+    if model_file is not None and signed_name != model_file:
+        raise SignatureError(
+            f"the signature is for model file {signed_name!r}, but the model was given as {model_file!r}: a "
+            "signature binds the file name. To rename a signed model, rename it and its manifest, set the "
+            "manifest's model_file to the new name, and sign it again"
+        )
     actual_model = sha256_bytes(model_bytes)
     if envelope["model_sha256"] != actual_model:
         raise SignatureError(
@@ -350,8 +443,8 @@ def verify_envelope(envelope: Dict[str, Any], model_bytes: bytes, manifest: Opti
             f"the manifest was altered after signing: the signature covers manifest digest {signed_manifest}, "
             f"the manifest is {actual_manifest}"
         )
-    return {"key_id": expected_key, "model_sha256": actual_model, "manifest_sha256": actual_manifest,
-            "signed_at": envelope.get("signed_at")}
+    return {"key_id": expected_key, "model_file": signed_name, "model_sha256": actual_model,
+            "manifest_sha256": actual_manifest, "signed_at": envelope.get("signed_at")}
 
 
 def verify_model(model_bytes: bytes, model_path: Optional[Union[str, os.PathLike]], manifest: Any,
@@ -360,8 +453,9 @@ def verify_model(model_bytes: bytes, model_path: Optional[Union[str, os.PathLike
 
     ``signature`` is an envelope (dict, JSON bytes or path); by default
     ``MODEL.sig`` beside ``model_path``. ``manifest`` is a dict, a path, or
-    None to use ``model.json`` beside the model if present. Returns a report
-    dict; raises :class:`SignatureError` on any failure.
+    None to use ``model.json`` beside the model if present. The signature must
+    name ``model_path``'s file name (a copy under another name is refused).
+    Returns a report dict; raises :class:`SignatureError` on any failure.
     """
     path = Path(model_path) if model_path is not None else None
     if signature is None:
@@ -376,7 +470,8 @@ def verify_model(model_bytes: bytes, model_path: Optional[Union[str, os.PathLike
         resolved = _resolve_manifest(path, manifest)
     except ManifestError as exc:
         raise SignatureError(f"cannot check the signature: {exc}") from None
-    return verify_envelope(envelope, model_bytes, resolved, public_key)
+    return verify_envelope(envelope, model_bytes, resolved, public_key,
+                           model_file=path.name if path is not None else None)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -107,10 +107,14 @@ def test_unsigned_wrong_key_and_swapped_signature_are_refused(model_copy, signed
     other = signing.write_keypair(tmp_path / "other", "other")
     with pytest.raises(SignatureError, match="made with key"):
         edge_sdk.load(signed, public_key=other["public_key"])
-    # A genuine signature of another model does not transfer.
+    # A genuine signature of another model does not transfer: not under the other model's name ...
     shutil.copy(signing.signature_path_for(signed), signing.signature_path_for(unsigned))
-    with pytest.raises(SignatureError, match="model was altered"):
+    with pytest.raises(SignatureError, match="signature is for model file 'int8.tflite'"):
         edge_sdk.load(unsigned, public_key=keypair["pub"])
+    # ... nor onto another model given the signed name.
+    shutil.copy(unsigned, signed)
+    with pytest.raises(SignatureError, match="model was altered"):
+        edge_sdk.load(signed, public_key=keypair["pub"], verify=False)
 
 
 def test_model_signed_without_manifest_refuses_one_added_later(tmp_path, digits_models, keypair):
@@ -186,3 +190,109 @@ def test_missing_cryptography_names_the_sign_extra(monkeypatch, signed_copy, key
     with pytest.raises(MissingExtraError, match=r"edge-sdk\[sign\]"):
         edge_sdk.load(path, public_key=keypair["pub"])
     edge_sdk.load(path)  # loading without a key never needs cryptography
+
+
+def _copy_signed_under(path, stem):
+    """Copy MODEL.tflite, MODEL.json and MODEL.tflite.sig to STEM.* beside them (what a user renaming files does)."""
+    target = path.with_name(f"{stem}.tflite")
+    shutil.copy(path, target)
+    shutil.copy(path.with_suffix(".json"), target.with_suffix(".json"))
+    shutil.copy(signing.signature_path_for(path), signing.signature_path_for(target))
+    return target
+
+
+def test_a_signed_model_copied_under_another_name_is_refused(signed_copy, keypair):
+    original = signed_copy("int8")  # int8.tflite, int8.json, int8.tflite.sig
+    renamed = _copy_signed_under(original, "b")
+    for verify in (True, False):
+        with pytest.raises(SignatureError, match=r"signature is for model file 'int8.tflite', but the model was "
+                                                 r"given as 'b.tflite'.*sign it again"):
+            edge_sdk.load(renamed, public_key=keypair["pub"], verify=verify)
+    edge_sdk.load(original, public_key=keypair["pub"])  # the signed name still loads
+
+    # Renaming legitimately: the manifest must name the new file, then the model is signed again.
+    with pytest.raises(SignatureError, match=r"names model_file 'int8.tflite', the file is 'b.tflite'"):
+        signing.sign_model(renamed, keypair["key"])
+    manifest_path = renamed.with_suffix(".json")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model_file"] = "b.tflite"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(SignatureError, match="signature is for model file 'int8.tflite'"):  # still the old .sig
+        edge_sdk.load(renamed, public_key=keypair["pub"])
+    assert signing.sign_model(renamed, keypair["key"])["model_file"] == "b.tflite"
+    edge_sdk.load(renamed, public_key=keypair["pub"])
+
+
+def test_bytes_are_checked_against_the_signed_name_only_when_a_name_is_known(signed_copy, keypair):
+    path = signed_copy("int8")
+    data = path.read_bytes()
+    envelope = signing.signature_path_for(path).read_bytes()
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert signing.verify_model(data, None, manifest, keypair["pub"], signature=envelope)["model_file"] == "int8.tflite"
+    with pytest.raises(SignatureError, match="given as 'other.tflite'"):
+        signing.verify_model(data, path.with_name("other.tflite"), manifest, keypair["pub"], signature=envelope)
+
+
+def test_an_envelope_without_a_model_file_is_refused(signed_copy, keypair):
+    """A signature that names no file (never written by edge-sdk, but validly signed) is not accepted."""
+    path = signed_copy("int8")
+    sig_path = signing.signature_path_for(path)
+    envelope = json.loads(sig_path.read_text())
+    del envelope["model_file"], envelope["signature"]
+    private = signing.load_private_key(keypair["key"])
+    envelope["signature"] = __import__("base64").b64encode(private.sign(signing._message(envelope))).decode()
+    sig_path.write_text(json.dumps(envelope))
+    with pytest.raises(SignatureError, match="lacks field.*model_file"):
+        edge_sdk.load(path, public_key=keypair["pub"])
+
+
+def test_the_private_key_is_0600_from_its_first_byte(tmp_path, monkeypatch):
+    """Every rename, link or chmod that touches the private key's bytes sees mode 0600, never wider."""
+    import os
+    import stat
+
+    seen = []
+
+    def private_mode(path):
+        try:
+            if b"PRIVATE KEY" in open(path, "rb").read(64):
+                return stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            pass
+        return None
+
+    for name in ("replace", "rename", "link"):
+        real = getattr(os, name)
+
+        def wrapped(src, dst, *args, _real=real, _name=name, **kwargs):
+            seen.append((_name, private_mode(src)))
+            return _real(src, dst, *args, **kwargs)
+        monkeypatch.setattr(os, name, wrapped)
+    real_chmod = os.chmod
+
+    def chmod(path, mode, *args, **kwargs):
+        if private_mode(path) is not None:
+            seen.append(("chmod", mode))
+        return real_chmod(path, mode, *args, **kwargs)
+    monkeypatch.setattr(os, "chmod", chmod)
+
+    old_umask = os.umask(0o022)
+    try:
+        info = signing.write_keypair(tmp_path / "keys", "k")
+        signing.write_keypair(tmp_path / "keys", "k", overwrite=True)
+    finally:
+        os.umask(old_umask)
+    touching = [(op, mode) for op, mode in seen if mode is not None]
+    assert touching and all(op != "chmod" for op, _ in touching), touching
+    assert all(mode == 0o600 for _, mode in touching), touching
+    assert stat.S_IMODE(os.stat(info["private_key"]).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(info["public_key"]).st_mode) == 0o644
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["k.key", "k.pub"]  # no temporaries left
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "a\\b", "..", ".", "", " ", "x\0y"])
+def test_key_names_that_would_leave_the_out_dir_are_refused(tmp_path, name):
+    out = tmp_path / "keys"
+    with pytest.raises(edge_sdk.errors.InputError, match="key name"):
+        signing.write_keypair(out, name)
+    assert not any(tmp_path.rglob("*.key")) and not any(tmp_path.rglob("*.pub"))
