@@ -1,21 +1,24 @@
 """The manifest: a JSON file beside every artifact that says what it is.
 
 ``model.tflite`` has ``model.json``. The runtime checks the model's sha256
-against it, the Android demo reads preprocessing and quantization from it, and
-``edge-sdk convert`` chains manifests through ``parent_sha256``. The format is
-documented in ``docs/manifest.md``.
+against it, and that what it declares (inputs, outputs, quantization, size,
+labels) is what the model has (:func:`check_manifest_matches_model`); the
+Android demo reads preprocessing and quantization from it, and ``edge-sdk
+convert`` chains manifests through ``parent_sha256``. The format is documented
+in ``docs/manifest.md``.
 """
 from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import platform
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from edge_sdk.errors import ManifestError
+from edge_sdk.errors import IntegrityError, ManifestError
 from edge_sdk.fileio import PathLike, atomic_write_text, sha256_bytes
 
 MANIFEST_FORMAT = "edge-sdk-manifest/1"
@@ -147,3 +150,153 @@ def find_manifest(model_path: PathLike) -> Optional[Path]:
     """The manifest beside ``model_path`` if there is one."""
     candidate = manifest_path_for(model_path)
     return candidate if candidate.is_file() and os.path.abspath(candidate) != os.path.abspath(model_path) else None
+
+
+# -- does the manifest describe this model? ---------------------------------------------------------
+
+class ManifestMismatchError(IntegrityError):
+    """A manifest whose declared inputs, outputs, quantization, size or labels contradict the model."""
+
+
+#: Relative tolerance for quantization scales: manifests store float32 scales as JSON doubles.
+_SCALE_RTOL = 1e-6
+
+
+def _spec_dict(spec: Any) -> Dict[str, Any]:
+    return spec if isinstance(spec, dict) else spec.to_dict()
+
+
+def _shape_list(shape: Any) -> Optional[List[int]]:
+    """A shape as a list of ints, -1 for a dynamic dimension; None when it is not a list of dims."""
+    if not isinstance(shape, (list, tuple)):
+        return None
+    out = []
+    for d in shape:
+        if d is None:
+            out.append(-1)
+        elif isinstance(d, int) and not isinstance(d, bool):
+            out.append(-1 if d < 0 else d)
+        else:
+            return None
+    return out
+
+
+def _same_numbers(a: Any, b: Any, relative: float) -> bool:
+    a_list = list(a) if isinstance(a, (list, tuple)) else [a]
+    b_list = list(b) if isinstance(b, (list, tuple)) else [b]
+    if len(a_list) != len(b_list):
+        return False
+    for x, y in zip(a_list, b_list):
+        if isinstance(x, bool) or isinstance(y, bool) or not isinstance(x, (int, float)) \
+                or not isinstance(y, (int, float)):
+            return False
+        if relative == 0.0:
+            if x != y:
+                return False
+        elif not math.isclose(float(x), float(y), rel_tol=relative, abs_tol=0.0):
+            return False
+    return True
+
+
+def _quantization_problem(declared: Any, actual: Optional[Dict[str, Any]]) -> Optional[str]:
+    if declared is None and actual is None:
+        return None
+    if declared is None or actual is None:
+        show = "none" if declared is None else json.dumps(declared, sort_keys=True)
+        return f"quantization: manifest {show}, model {'none' if actual is None else json.dumps(actual, sort_keys=True)}"
+    if not isinstance(declared, dict):
+        return f"quantization: manifest {declared!r} (expected an object with scale and zero_point), model {actual}"
+    for key, relative in (("scale", _SCALE_RTOL), ("zero_point", 0.0)):
+        if key not in declared:
+            return f"quantization.{key}: missing from the manifest, model {actual[key]}"
+        if not _same_numbers(declared[key], actual[key], relative):
+            return f"quantization.{key}: manifest {declared[key]}, model {actual[key]}"
+    if declared.get("axis") != actual.get("axis"):
+        return f"quantization.axis: manifest {declared.get('axis')}, model {actual.get('axis')}"
+    return None
+
+
+def _tensor_problems(kind: str, declared: Any, specs: Sequence[Any]) -> List[str]:
+    """Contradictions between the manifest's ``kind`` list ("inputs"/"outputs") and the model's specs."""
+    if declared is None or declared == []:
+        return []  # not declared (older tools wrote no I/O): nothing to contradict
+    actual = [_spec_dict(s) for s in specs]
+    if not isinstance(declared, list) or not all(isinstance(d, dict) for d in declared):
+        return [f"{kind}: manifest {json.dumps(declared)[:80]} (expected a list of objects), "
+                f"model {', '.join(a['name'] for a in actual)}"]
+    model_names = [a["name"] for a in actual]
+    declared_names = [d.get("name") for d in declared]
+    if len(declared) != len(actual) or sorted(map(str, declared_names)) != sorted(model_names):
+        return [f"{kind}: manifest declares {len(declared)} ({', '.join(map(str, declared_names))}), "
+                f"model has {len(actual)} ({', '.join(model_names)})"]
+    by_name = {a["name"]: a for a in actual}
+    problems = []
+    for entry in declared:
+        name = entry["name"]
+        model = by_name[name]
+        where = f"{kind[:-1]} {name!r}"
+        if "shape" in entry:
+            shape = _shape_list(entry["shape"])
+            if shape != model["shape"]:
+                problems.append(f"{where} shape: manifest {entry['shape']}, model {model['shape']}")
+        if "dtype" in entry and entry["dtype"] != model["dtype"]:
+            problems.append(f"{where} dtype: manifest {entry['dtype']!r}, model {model['dtype']!r}")
+        if "quantization" in entry:
+            problem = _quantization_problem(entry["quantization"], model["quantization"])
+            if problem:
+                problems.append(f"{where} {problem}")
+    return problems
+
+
+def _labels_problem(labels: Any, outputs: Sequence[Any]) -> Optional[str]:
+    """The labels must name the classes of an output: one per unit, or two for a single sigmoid unit."""
+    if not isinstance(labels, list) or not labels:
+        return None
+    widths = {}
+    for spec in outputs:
+        entry = _spec_dict(spec)
+        shape = entry["shape"]
+        if len(shape) >= 2 and shape[-1] is not None and shape[-1] >= 0:  # rank 1 is only the batch
+            widths[entry["name"]] = shape[-1]
+    if not widths:
+        return None  # no output with a fixed width: nothing to count against
+    if any(len(labels) == w or (w == 1 and len(labels) == 2) for w in widths.values()):
+        return None
+    shown = ", ".join(f"{n!r} has width {w}" for n, w in widths.items())
+    return f"labels: manifest lists {len(labels)} labels, but the model's output {shown}"
+
+
+def manifest_contradictions(manifest: Dict[str, Any], inputs: Sequence[Any], outputs: Sequence[Any],
+                            size_bytes: Optional[int] = None) -> List[str]:
+    """Every way ``manifest`` contradicts a model with these ``inputs``/``outputs`` specs and size.
+
+    Specs are runtime ``TensorSpec`` records (the interpreter's own, so this
+    costs no extra parsing) or manifest-style dicts. Compared: ``size_bytes``;
+    the input and output names, shapes (-1 = dynamic), dtypes and quantization
+    (scale to a relative 1e-6, zero point and axis exactly); and the number of
+    ``labels`` against the output width. Fields a manifest leaves out, and empty
+    ``inputs``/``outputs`` lists, are not contradictions. Returns one line per
+    contradiction, each naming the field, the manifest's value and the model's.
+    """
+    problems: List[str] = []
+    declared_size = manifest.get("size_bytes")
+    if size_bytes is not None and declared_size is not None and declared_size != size_bytes:
+        problems.append(f"size_bytes: manifest {declared_size}, model {size_bytes}")
+    problems += _tensor_problems("inputs", manifest.get("inputs"), inputs)
+    problems += _tensor_problems("outputs", manifest.get("outputs"), outputs)
+    labels = _labels_problem(manifest.get("labels"), outputs)
+    if labels:
+        problems.append(labels)
+    return problems
+
+
+def check_manifest_matches_model(manifest: Dict[str, Any], inputs: Sequence[Any], outputs: Sequence[Any],
+                                 size_bytes: Optional[int] = None, where: str = "the model") -> None:
+    """Raise :class:`ManifestMismatchError` if ``manifest`` contradicts the model (see :func:`manifest_contradictions`)."""
+    problems = manifest_contradictions(manifest, inputs, outputs, size_bytes)
+    if problems:
+        more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:])})" if len(problems) > 1 else ""
+        raise ManifestMismatchError(
+            f"{where} contradicts its manifest: {problems[0]}{more}. The manifest was edited or belongs to "
+            "another model; pass verify=False only if you know why."
+        )

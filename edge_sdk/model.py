@@ -41,7 +41,7 @@ from edge_sdk.errors import (
     NotTFLiteError,
 )
 from edge_sdk.fileio import sha256_bytes
-from edge_sdk.manifest import find_manifest, read_manifest
+from edge_sdk.manifest import check_manifest_matches_model, find_manifest, read_manifest
 
 TFLITE_IDENTIFIER = b"TFL3"
 #: Default cap on any single tensor the model declares (guards against absurd shapes).
@@ -692,8 +692,10 @@ def load(
       ``"tf"``, or ``None``/``"auto"`` for the first one installed.
     - ``num_threads``: interpreter threads (default 1).
     - ``verify``: check the model's sha256 against its manifest (``manifest=``,
-      a dict or path, or ``model.json`` beside ``model.tflite``); a mismatch
-      raises :class:`IntegrityError`. ``verify=False`` skips it.
+      a dict or path, or ``model.json`` beside ``model.tflite``), and that the
+      manifest's inputs, outputs, quantization, size and labels are the
+      model's; a mismatch raises :class:`IntegrityError` (a contradiction:
+      ``edge_sdk.manifest.ManifestMismatchError``). ``verify=False`` skips both.
     - ``public_key``: an Ed25519 public key (path, PEM or raw bytes); the model
       must carry a valid signature (see ``edge-sdk sign``) or
       :class:`SignatureError` is raised. ``signature`` is the envelope (dict,
@@ -722,8 +724,12 @@ def load(
         from edge_sdk import isolate as isolation
 
         isolation.check_in_child(data, chosen.name, num_threads)
-    return Model(data, chosen, path=path, num_threads=num_threads, manifest=used_manifest,
-                 max_tensor_bytes=max_tensor_bytes)
+    loaded = Model(data, chosen, path=path, num_threads=num_threads, manifest=used_manifest,
+                   max_tensor_bytes=max_tensor_bytes)
+    if used_manifest is not None:  # the interpreter already read the I/O: comparing costs microseconds
+        check_manifest_matches_model(used_manifest, loaded.inputs, loaded.outputs, len(data),
+                                     where=str(path) if path else "the model bytes")
+    return loaded
 
 
 class ModelPool:

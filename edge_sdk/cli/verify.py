@@ -3,7 +3,9 @@
 Works with the light runtime (numpy + LiteRT); the signature check needs the
 ``sign`` extra (cryptography). Checks: the file is a model the interpreter
 loads (in a child process, so a hostile file cannot crash the check), its
-sha256 matches the manifest, and with a key its signature verifies. Exit 0
+sha256 matches the manifest and the manifest's declared inputs, outputs,
+quantization, size and labels are the model's, and with a key its signature
+verifies (for this model file name). Exit 0
 when every check passes and at least the manifest or the signature was
 checked, 1 when a check fails (altered, unsigned, wrong key, not a model) or
 there was nothing to check against, 2 when it cannot run.
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_sdk.cli._common import require_extra
     from edge_sdk.errors import EdgeSdkError, IntegrityError, ManifestError, ModelNotFoundError, SignatureError
     from edge_sdk.fileio import sha256_bytes
-    from edge_sdk.manifest import find_manifest, read_manifest
+    from edge_sdk.manifest import find_manifest, manifest_contradictions, read_manifest
     from edge_sdk.model import load
     from edge_sdk.report import format_table
 
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     actual = sha256_bytes(data)
     manifest_path = Path(args.manifest) if args.manifest else find_manifest(path)
     checks = []
+    model = None
     try:
         # the sha256 checks come next; this one asks whether the bytes are a model at all
         model = load(data, verify=False, isolate=True)
@@ -67,6 +70,13 @@ def run(args: argparse.Namespace) -> int:
         ok = expected == actual
         detail = f"sha256 {actual[:16]}... matches {manifest_path.name}" if ok else \
             str(IntegrityError(f"expected sha256 {expected} from {manifest_path}, got {actual}"))
+        if ok and model is not None:
+            contradictions = manifest_contradictions(manifest, model.inputs, model.outputs, len(data))
+            if contradictions:
+                ok = False
+                detail = f"{manifest_path.name} contradicts the model: " + "; ".join(contradictions)
+            else:
+                detail += "; inputs, outputs, size and labels agree"
         checks.append({"check": "manifest", "ok": ok, "detail": detail})
     if args.public_key:
         require_extra("sign", "verify --public-key")

@@ -156,3 +156,45 @@ def test_sign_without_cryptography_names_the_extra(model_copy, tmp_path, capsys,
     assert code == 2 and "pip install 'edge-sdk[sign]'" in err
     code, _, err = _run(capsys, "keygen", "-o", str(tmp_path))
     assert code == 2 and "'sign' extra" in err
+
+
+def test_verify_refuses_a_signed_model_copied_under_another_name(cli_keys, model_copy, capsys):
+    model = model_copy("int8")
+    assert main(["sign", str(model), "--key", cli_keys["private_key"]]) == 0
+    renamed = model.with_name("b.tflite")
+    shutil.copy(model, renamed)
+    shutil.copy(model.with_suffix(".json"), renamed.with_suffix(".json"))
+    shutil.copy(model.with_name(model.name + ".sig"), renamed.with_name("b.tflite.sig"))
+    capsys.readouterr()
+    code, out, _ = _run(capsys, "verify", str(renamed), "--public-key", cli_keys["public_key"], "--json")
+    report = json.loads(out)
+    checks = {c["check"]: c for c in report["checks"]}
+    assert code == 1 and report["ok"] is False and checks["signature"]["ok"] is False
+    assert "for model file 'int8.tflite', but the model was given as 'b.tflite'" in checks["signature"]["detail"]
+    code, out, _ = _run(capsys, "verify", str(model), "--public-key", cli_keys["public_key"])
+    assert code == 0 and out.strip().endswith("verified")
+
+
+@pytest.mark.parametrize("name", ["../escaped", "sub/dir", ".."])
+def test_keygen_refuses_a_name_that_leaves_the_out_dir(tmp_path, capsys, name):
+    out = tmp_path / "keys"
+    code, _, err = _run(capsys, "keygen", "--out-dir", str(out), "--name", name)
+    assert code == 2 and err.startswith("error: key name") and err.count("\n") == 1
+    assert not list(tmp_path.rglob("*.key"))
+
+
+def test_verify_reports_each_manifest_contradiction_with_both_values(model_copy, capsys):
+    model = model_copy("int8")
+    manifest_path = model.with_suffix(".json")
+    manifest = json.loads(manifest_path.read_text())
+    real_dtype = manifest["inputs"][0]["dtype"]
+    manifest["inputs"][0]["dtype"] = "float32"
+    manifest["labels"] = manifest["labels"][:3]
+    manifest_path.write_text(json.dumps(manifest))
+    code, out, _ = _run(capsys, "verify", str(model), "--json")
+    report = json.loads(out)
+    check = {c["check"]: c for c in report["checks"]}["manifest"]
+    assert code == 1 and check["ok"] is False and report["verdict"] == "NOT verified"
+    name = manifest["inputs"][0]["name"]
+    assert f"input {name!r} dtype: manifest 'float32', model {real_dtype!r}" in check["detail"]
+    assert "labels: manifest lists 3 labels" in check["detail"] and "width 10" in check["detail"]
