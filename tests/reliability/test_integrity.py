@@ -96,3 +96,65 @@ def test_a_model_asking_for_absurd_tensor_sizes_is_refused_before_allocation(dig
     modest = _set_tensor_dims(data, "Relu", [1, 600, 600, 8])  # 11.5 MB: under the default cap of 1 GiB ...
     with pytest.raises(ModelTooLargeError):
         edge_sdk.load(modest, max_tensor_bytes=1 << 20)  # ... but over a 1 MiB cap set by the app
+
+
+def _edit(manifest, path, value):
+    """Set manifest[path[0]][path[1]]... = value (in place) and return the old value."""
+    target = manifest
+    for key in path[:-1]:
+        target = target[key]
+    old = target[path[-1]]
+    target[path[-1]] = value(old) if callable(value) else value
+    return old
+
+
+# (what to edit, how, the field the error must name)
+CONTRADICTIONS = [
+    (("inputs", 0, "dtype"), "float32", "dtype"),
+    (("inputs", 0, "shape"), lambda s: s[:-1] + [3], "shape"),
+    (("inputs", 0, "name"), "pixels", "inputs: manifest declares 1 (pixels)"),
+    (("inputs", 0, "quantization", "scale"), lambda s: s * 2, "quantization.scale"),
+    (("inputs", 0, "quantization", "zero_point"), lambda z: z + 1, "quantization.zero_point"),
+    (("inputs", 0, "quantization"), None, "quantization: manifest none"),
+    (("outputs", 0, "shape"), lambda s: s[:-1] + [11], "shape"),
+    (("outputs", 0, "dtype"), "uint8", "dtype"),
+    (("outputs",), lambda o: o + [dict(o[0], name="extra")], "outputs: manifest declares 2"),
+    (("labels",), lambda labels: labels[:9], "labels: manifest lists 9 labels"),
+    (("size_bytes",), lambda n: n + 1, "size_bytes"),
+]
+
+
+@pytest.mark.parametrize("path,value,field", CONTRADICTIONS, ids=[".".join(map(str, c[0])) for c in CONTRADICTIONS])
+def test_a_manifest_contradicting_the_model_is_refused(model_copy, path, value, field):
+    from edge_sdk.manifest import ManifestMismatchError
+
+    model = model_copy("int8")
+    manifest_path = model.with_suffix(".json")
+    manifest = json.loads(manifest_path.read_text())
+    old = _edit(manifest, path, value)
+    new = manifest
+    for key in path:
+        new = new[key]
+    manifest_path.write_text(json.dumps(manifest))  # the sha256 still matches: only the description lies
+
+    with pytest.raises(ManifestMismatchError) as info:
+        edge_sdk.load(model)
+    message = str(info.value)
+    assert isinstance(info.value, IntegrityError) and str(model) in message and field in message, message
+    if path[-1] in ("dtype", "shape", "scale", "zero_point", "size_bytes"):  # both values are named
+        assert f"manifest {new}" in message.replace("'", "") and f"model {old}" in message.replace("'", ""), message
+    edge_sdk.load(model, verify=False)  # the documented way around the check
+    with pytest.raises(ManifestMismatchError):  # the same manifest passed in with the bytes
+        edge_sdk.load(model.read_bytes(), manifest=manifest)
+
+
+def test_manifests_that_agree_or_declare_nothing_load(model_copy, digits_models):
+    for name in ("float32", "int8"):
+        model = edge_sdk.load(digits_models[name])
+        assert model.manifest["inputs"] == [s.to_dict() for s in model.inputs]
+    model = model_copy("int8")
+    manifest_path = model.with_suffix(".json")
+    manifest = json.loads(manifest_path.read_text())
+    manifest["inputs"], manifest["outputs"], manifest["labels"] = [], [], None  # older tools wrote no I/O
+    manifest_path.write_text(json.dumps(manifest))
+    edge_sdk.load(model)
