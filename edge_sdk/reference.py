@@ -9,12 +9,18 @@ runs the .tflite on those inputs and compares.
 The file is a plain ``.npz`` (no pickles):
 
 * ``meta``: a JSON string: format, float model path and sha256, data sha256,
-  input/output names and shapes, label presence, tool versions, and the sha256 of
-  a quantized model whose outputs were stored too (optional);
+  input/output names and shapes, label presence, tool versions, the sha256 of
+  a quantized model whose outputs were stored too (optional), and
+  ``integrity``: the sha256 of every stored part (inputs, float outputs,
+  quantized outputs, labels, and the rest of ``meta``), so a corrupted or
+  edited reference is blamed on the reference file, never on the model;
 * ``input_<i>``: the i-th input (names in ``meta["inputs"]``);
 * ``float_<j>``: the float model's j-th output (names in ``meta["outputs"]``);
 * ``quantized_<j>``: optional, the build machine's outputs of the quantized model;
 * ``labels``: optional ground truth.
+
+Format ``edge-sdk-reference/1`` files (before ``integrity``: their hash covered
+the inputs only) are refused with a message to write them again.
 
 This module imports numpy and edge_sdk only: never TensorFlow.
 """
@@ -32,7 +38,8 @@ import numpy as np
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.fileio import atomic_output_path, sha256_file
 
-REFERENCE_FORMAT = "edge-sdk-reference/1"
+REFERENCE_FORMAT = "edge-sdk-reference/2"
+_OLD_FORMATS = ("edge-sdk-reference/1",)
 PathLike = Union[str, os.PathLike]
 
 
@@ -297,6 +304,25 @@ def data_sha256(arrays: Mapping[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+def _meta_sha256(meta: Mapping[str, Any]) -> str:
+    """sha256 of ``meta``'s canonical JSON without its ``integrity`` entry."""
+    body = {k: v for k, v in meta.items() if k != "integrity"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _integrity(inputs: Mapping[str, np.ndarray], floats: Mapping[str, np.ndarray],
+               quantized: Optional[Mapping[str, np.ndarray]], labels: Optional[np.ndarray],
+               meta: Mapping[str, Any]) -> Dict[str, Optional[str]]:
+    """The sha256 of every part of a reference, as stored in ``meta["integrity"]``."""
+    return {
+        "inputs": data_sha256(inputs),
+        "float_outputs": data_sha256(floats),
+        "quantized_outputs": data_sha256(quantized) if quantized is not None else None,
+        "labels": data_sha256({"labels": labels}) if labels is not None else None,
+        "meta": _meta_sha256(meta),
+    }
+
+
 def write_reference(
     path: PathLike,
     inputs: Mapping[str, np.ndarray],
@@ -338,20 +364,27 @@ def write_reference(
     }
     if extra:
         meta.update(dict(extra))
-    arrays: Dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+    arrays: Dict[str, np.ndarray] = {}
     for i, name in enumerate(in_names):
         arrays[f"input_{i}"] = np.asarray(inputs[name])
+    stored_floats = {name: np.asarray(float_outputs[name], dtype=np.float32) for name in out_names}
     for j, name in enumerate(out_names):
-        arrays[f"float_{j}"] = np.asarray(float_outputs[name], dtype=np.float32)
+        arrays[f"float_{j}"] = stored_floats[name]
+    stored_quantized = None
     if quantized_outputs is not None:
         if set(quantized_outputs) != set(out_names):
             raise GoldenReferenceError(
                 f"quantized outputs {sorted(quantized_outputs)} must use the float output names {out_names}"
             )
+        stored_quantized = {name: np.asarray(quantized_outputs[name], dtype=np.float32) for name in out_names}
         for j, name in enumerate(out_names):
-            arrays[f"quantized_{j}"] = np.asarray(quantized_outputs[name], dtype=np.float32)
-    if labels is not None:
-        arrays["labels"] = np.asarray(labels)
+            arrays[f"quantized_{j}"] = stored_quantized[name]
+    stored_labels = np.asarray(labels) if labels is not None else None
+    if stored_labels is not None:
+        arrays["labels"] = stored_labels
+    meta["integrity"] = _integrity({k: np.asarray(inputs[k]) for k in in_names}, stored_floats, stored_quantized,
+                                   stored_labels, meta)
+    arrays["meta"] = np.array(json.dumps(meta))
     with atomic_output_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.savez_compressed(handle, **arrays)
@@ -375,6 +408,14 @@ def read_reference(path: PathLike) -> Reference:
         meta = json.loads(str(arrays["meta"]))
     except (TypeError, ValueError) as exc:
         raise GoldenReferenceError(f"{path}: 'meta' is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise GoldenReferenceError(f"{path}: 'meta' must be a JSON object, got {type(meta).__name__}")
+    if meta.get("format") in _OLD_FORMATS:
+        raise GoldenReferenceError(
+            f"{path} was written by an older edge-sdk (format {meta['format']!r}), whose integrity hash covers "
+            "only the inputs, so a damaged stored output would be blamed on the model; write the reference "
+            "again with: edge-sdk parity --write-reference REFERENCE.npz FLOAT_MODEL [QUANTIZED_MODEL] --data DATA"
+        )
     if meta.get("format") != REFERENCE_FORMAT:
         raise GoldenReferenceError(f"{path}: expected format {REFERENCE_FORMAT!r}, got {meta.get('format')!r}")
     try:
@@ -385,10 +426,25 @@ def read_reference(path: PathLike) -> Reference:
             quantized = {spec["name"]: arrays[f"quantized_{j}"] for j, spec in enumerate(meta["outputs"])}
     except KeyError as exc:
         raise GoldenReferenceError(f"{path}: the reference is incomplete, missing array {exc}") from None
-    if data_sha256(inputs) != meta.get("data_sha256"):
-        raise GoldenReferenceError(f"{path}: the stored inputs do not match their sha256 {meta.get('data_sha256')}; "
-                             "the file is corrupt or was edited")
-    return Reference(path, meta, inputs, floats, quantized, arrays.get("labels"))
+    labels = arrays.get("labels")
+    if bool(meta.get("has_labels")) != (labels is not None):
+        raise GoldenReferenceError(f"{path}: meta says has_labels={meta.get('has_labels')}, but the 'labels' array is "
+                                   f"{'present' if labels is not None else 'missing'}; the file is corrupt or was edited")
+    recorded = meta.get("integrity")
+    if not isinstance(recorded, dict):
+        raise GoldenReferenceError(f"{path}: expected an 'integrity' entry in meta (sha256 of every stored part), "
+                                   "found none; the file is corrupt or was edited")
+    actual = _integrity(inputs, floats, quantized, labels, meta)
+    names = {"inputs": "stored inputs", "float_outputs": "stored float model outputs",
+             "quantized_outputs": "stored quantized model outputs", "labels": "stored labels",
+             "meta": "metadata (model hashes, names, shapes)"}
+    for part, what in names.items():
+        if recorded.get(part) != actual[part]:
+            raise GoldenReferenceError(
+                f"{path}: the {what} do not match their sha256 {recorded.get(part)} (got {actual[part]}); the "
+                "reference file is corrupt or was edited, so no model was checked against it"
+            )
+    return Reference(path, meta, inputs, floats, quantized, labels)
 
 
 # ---------------------------------------------------------------------------------------------

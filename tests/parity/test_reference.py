@@ -133,3 +133,75 @@ def test_edited_reference_is_detected(golden, tmp_path):
     not_npz.write_text("hello")
     with pytest.raises(GoldenReferenceError, match="not a readable .npz"):
         read_reference(not_npz)
+
+
+def _small_reference(path, quantized=True):
+    """A reference written from plain arrays (no model needed to test the file's own integrity)."""
+    from edge_sdk.reference import write_reference
+
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 8, 8, 1), dtype=np.float32)
+    probs = rng.random((6, 10)).astype(np.float32)
+    write_reference(path, {"image": x}, {"probs": probs}, float_model="float.keras", float_sha256s=["a" * 64],
+                    labels=np.arange(6) % 10, quantized_outputs={"probs": probs + 0.01} if quantized else None,
+                    quantized_sha256="b" * 64 if quantized else None)
+    return path
+
+
+def _rewrite(src, dst, **changes):
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    for key, change in changes.items():
+        arrays[key] = change(arrays[key])
+    np.savez(dst, **arrays)
+    return dst
+
+
+def _edit_meta(key, value):
+    def change(meta_array):
+        meta = json.loads(str(meta_array))
+        meta[key] = value
+        return np.array(json.dumps(meta))
+    return change
+
+
+@pytest.mark.parametrize("array,change,blamed", [
+    ("float_0", lambda a: a + np.float32(0.25), "stored float model outputs"),
+    ("quantized_0", lambda a: a[::-1].copy(), "stored quantized model outputs"),
+    ("labels", lambda a: (a + 1) % 10, "stored labels"),
+    ("input_0", lambda a: a * 0, "stored inputs"),
+    ("meta", _edit_meta("quantized_sha256", "c" * 64), "metadata"),
+])
+def test_any_corrupted_part_of_a_reference_is_blamed_on_the_reference(tmp_path, array, change, blamed):
+    good = _small_reference(tmp_path / "good.npz")
+    assert read_reference(good).samples == 6
+    bad = _rewrite(good, tmp_path / "bad.npz", **{array: change})
+    with pytest.raises(GoldenReferenceError, match=f"the {blamed}.*do not match their sha256.*reference file is corrupt") \
+            as info:
+        read_reference(bad)
+    assert str(bad) in str(info.value)
+
+
+def test_a_corrupted_stored_output_stops_the_check_before_the_model_is_blamed(golden, digits, tmp_path):
+    """Before, a damaged float output made a good model FAIL its agreement check; now the reference is refused."""
+    bad = _rewrite(golden, tmp_path / "bad.npz", float_0=lambda a: a[:, ::-1].copy())
+    with pytest.raises(GoldenReferenceError, match="stored float model outputs do not match"):
+        check_reference(bad, digits["normal"]["int8"], min_agreement=0.95)
+    proc = light_cli("parity", "--reference", bad, digits["normal"]["int8"])
+    assert proc.returncode == 2 and "stored float model outputs do not match" in proc.stderr
+    assert check_reference(golden, digits["normal"]["int8"], min_agreement=0.95)["status"] == "pass"
+
+
+def test_a_reference_in_the_old_format_asks_to_be_written_again(tmp_path):
+    good = _small_reference(tmp_path / "good.npz", quantized=False)
+
+    def as_version_1(meta_array):
+        meta = json.loads(str(meta_array))
+        meta["format"] = "edge-sdk-reference/1"
+        del meta["integrity"]
+        return np.array(json.dumps(meta))
+    old = _rewrite(good, tmp_path / "old.npz", meta=as_version_1)
+    with pytest.raises(GoldenReferenceError, match=r"older edge-sdk \(format 'edge-sdk-reference/1'\).*covers only "
+                                                   r"the inputs.*write the reference again with: edge-sdk parity "
+                                                   r"--write-reference"):
+        read_reference(old)
