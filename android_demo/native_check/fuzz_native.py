@@ -4,10 +4,13 @@
         [EXPECTED.bin] [--count 150] [--seed 1]
 
 Three mutations in turn: 1-8 random bytes anywhere, truncation, 4 random bytes in the first 200
-(the flatbuffer header and tables). Every copy runs with --no-verify so LiteRT sees it; the table
-says how many LiteRT refused with a status code, crashed on (caught by native_check's child
-process), hung, ran and matched, or ran with different output bytes. native_check itself must
-never die: any other exit code is reported as a failure (exit 1).
+(the flatbuffer header and tables). Every copy runs with --no-verify (no manifest sha256 check),
+so what stands between the bytes and LiteRT is native_check's flatbuffer verifier
+(tflite_verify.c); --litert-only skips that too (--unsafe-skip-flatbuffer-check), to measure
+LiteRT's own loader. The table says how many were refused by the verifier, refused by LiteRT
+with a status code, crashed LiteRT (caught by native_check's child process), hung, ran and
+matched, or ran with different output bytes. native_check itself must never die: any other exit
+code is reported as a failure (exit 1).
 """
 from __future__ import annotations
 
@@ -47,6 +50,8 @@ def classify(run: subprocess.CompletedProcess) -> str:
         return "ran, output differs (silent corruption)"
     if run.returncode == 2:
         error = report.get("error", "")
+        if report.get("status") == "invalid_flatbuffer":
+            return "refused by native_check's flatbuffer verifier"
         if "status_code" in report:
             return f"refused: {report['status']} ({report['status_code']})"
         if "crashed with signal" in error:
@@ -67,6 +72,8 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=150)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds before native_check kills LiteRT")
+    parser.add_argument("--litert-only", action="store_true",
+                        help="skip native_check's flatbuffer verifier: measure LiteRT's own loader")
     args = parser.parse_args(argv)
 
     data = Path(args.model).read_bytes()
@@ -77,12 +84,15 @@ def main(argv=None) -> int:
         for i in range(args.count):
             path.write_bytes(mutate(data, MUTATIONS[i % len(MUTATIONS)], rng))
             cmd = [args.native_check, "--json", "--no-verify", "--timeout", str(args.timeout), str(path), args.input]
+            if args.litert_only:
+                cmd.insert(2, "--unsafe-skip-flatbuffer-check")
             if args.expected:
                 cmd.append(args.expected)
             run = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=args.timeout + 30)
             outcomes[classify(run)] += 1
     width = max(len(k) for k in outcomes)
-    print(f"{'outcome'.ljust(width)}  count  ({args.count} mutants of {Path(args.model).name}, seed {args.seed})")
+    mode = "LiteRT only, no verifier" if args.litert_only else "verifier, then LiteRT"
+    print(f"{'outcome'.ljust(width)}  count  ({args.count} mutants of {Path(args.model).name}, seed {args.seed}, {mode})")
     for name, count in outcomes.most_common():
         print(f"{name.ljust(width)}  {count:5d}")
     died = sum(c for k, c in outcomes.items() if k.startswith("native_check itself died"))

@@ -133,6 +133,9 @@ void LiteRtDestroyEnvironment(LiteRtEnvironment environment);
 /* litert_model.h */
 LiteRtStatus LiteRtCreateModelFromFile(LiteRtEnvironment environment, const char* filename,
                                        LiteRtModel* model);
+/* The caller keeps the buffer alive until LiteRtDestroyModel (native_check verifies these bytes first). */
+LiteRtStatus LiteRtCreateModelFromBuffer(LiteRtEnvironment environment, const void* buffer_addr,
+                                         size_t buffer_size, LiteRtModel* model);
 void LiteRtDestroyModel(LiteRtModel model);
 LiteRtStatus LiteRtGetNumModelSignatures(LiteRtModel model, LiteRtParamIndex* num_signatures);
 LiteRtStatus LiteRtGetModelSignature(LiteRtModel model, LiteRtParamIndex signature_index,

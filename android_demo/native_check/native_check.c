@@ -6,23 +6,33 @@
  *   native_check [--json] [--out OUT.bin] [--manifest M.json | --no-verify] [--timeout S]
  *                MODEL.tflite INPUT.bin [EXPECTED.bin]
  *
+ * (--unsafe-skip-flatbuffer-check hands unverified bytes to LiteRT: it exists only so
+ * fuzz_native.py can measure how LiteRT itself copes with bad files.)
+ *
  * INPUT.bin holds N samples back to back, each exactly one batch-1 input
  * tensor as stored (int8 for a fully quantized model). Each sample is run on
  * its own (a dynamic batch dimension is set to 1) and the raw output bytes
  * are concatenated. With EXPECTED.bin they must match byte for byte.
  *
  * Exit codes follow the edge-sdk CLI: 0 match (or ran, when nothing to
- * compare), 1 mismatch, 2 could not run. A model that LiteRT refuses is
- * reported with LiteRT's status code and name, never a crash.
+ * compare), 1 mismatch, 2 could not run. A file refused before LiteRT sees it
+ * is reported with native_check's own status ("file_io", "manifest_mismatch",
+ * "invalid_flatbuffer"); a model LiteRT refuses with LiteRT's status code and
+ * name ("status_code", "kLiteRtStatus..."); never a crash.
  *
- * Why the two guards before LiteRT sees the file: LiteRtCreateModelFromFile
- * in ai-edge-litert 2.3.0 does not verify the flatbuffer. Truncated files get
- * a status code, but a third of single-byte corruptions in a model's header
- * crash it (SIGSEGV/SIGBUS) or hang it, and corruption inside weight buffers
- * runs silently with wrong outputs. So (1) the model's sha256 is checked
- * against its edge-sdk manifest (model.json beside it, or --manifest), and
- * (2) LiteRT runs in a child process, so a crash or hang becomes an error
- * report with exit code 2 instead of taking the caller down.
+ * Why the guards before LiteRT sees the bytes: LiteRtCreateModelFromFile and
+ * FromBuffer in ai-edge-litert 2.3.0 do not verify the flatbuffer. On a
+ * truncated file, or with corrupt bytes in a model's header, they read out of
+ * bounds: depending on the machine's memory layout that crashes (SIGSEGV/SIGBUS),
+ * hangs, or happens to return a status. Corruption inside weight buffers runs
+ * silently with wrong outputs. So the model file is read once, and on those
+ * very bytes (1) its sha256 is checked against its edge-sdk manifest
+ * (model.json beside it, or --manifest), (2) tflite_verify.c checks that the
+ * flatbuffer's tables, vectors, strings and indices lie inside the file, and
+ * only then (3) LiteRT loads the same bytes (LiteRtCreateModelFromBuffer) in a
+ * child process, so a crash or hang that slips past the verifier (union option
+ * tables are checked for bounds only) becomes an error report with exit code 2
+ * instead of taking the caller down.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -38,6 +48,7 @@
 
 #include "litert_c_api.h"
 #include "sha256.h"
+#include "tflite_verify.h"
 
 #define EXIT_MATCH 0
 #define EXIT_MISMATCH 1
@@ -111,18 +122,14 @@ static void json_string(FILE* out, const char* text) {
   fputc('"', out);
 }
 
-/* Report an error that stops the check; exit code 2. status < 0 means "not a LiteRT call". */
-static int fail(int status, const char* format, ...) {
-  char message[1024];
-  va_list args;
-  va_start(args, format);
-  vsnprintf(message, sizeof message, format, args);
-  va_end(args);
+static int report_failure(int status, const char* own_status, const char* message) {
   if (g_json) {
     printf("{\"ok\": false, \"error\": ");
     json_string(stdout, message);
     if (status >= 0) {
       printf(", \"status_code\": %d, \"status\": \"%s\"", status, status_name((LiteRtStatus)status));
+    } else if (own_status) {
+      printf(", \"status\": \"%s\"", own_status);
     }
     printf("}\n");
   }
@@ -132,6 +139,26 @@ static int fail(int status, const char* format, ...) {
     fprintf(stderr, "error: %s\n", message);
   }
   return EXIT_CANNOT_RUN;
+}
+
+/* Report an error that stops the check; exit code 2. status < 0 means "not a LiteRT call". */
+static int fail(int status, const char* format, ...) {
+  char message[1024];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(message, sizeof message, format, args);
+  va_end(args);
+  return report_failure(status, NULL, message);
+}
+
+/* Refuse the model before LiteRT sees it, with native_check's own status name; exit code 2. */
+static int refuse(const char* own_status, const char* format, ...) {
+  char message[1024];
+  va_list args;
+  va_start(args, format);
+  vsnprintf(message, sizeof message, format, args);
+  va_end(args);
+  return report_failure(-1, own_status, message);
 }
 
 static unsigned char* read_file(const char* path, size_t* size, char* why, size_t why_len) {
@@ -189,7 +216,8 @@ static void usage(FILE* out) {
           "                    MODEL.tflite INPUT.bin [EXPECTED.bin]\n"
           "Runs MODEL with LiteRT's C API (libLiteRt.so, ai-edge-litert %s) on each batch-1\n"
           "sample in INPUT.bin and compares the raw output bytes with EXPECTED.bin.\n"
-          "MODEL's sha256 is checked first against its manifest (MODEL with .json, or --manifest).\n"
+          "MODEL's sha256 is checked first against its manifest (MODEL with .json, or --manifest),\n"
+          "then its flatbuffer structure; LiteRT only ever sees bytes that passed both.\n"
           "Exit codes: 0 match, 1 mismatch, 2 could not run.\n",
           EDGE_SDK_LITERT_WHEEL_VERSION);
 }
@@ -229,8 +257,8 @@ static LiteRtStatus create_buffer(Resources* r, LiteRtTensorBufferRequirements r
   return s;
 }
 
-static int run(Resources* r, const char* model_path, const char* input_path, const char* expected_path,
-               const char* out_path) {
+static int run(Resources* r, const char* model_path, const unsigned char* model_bytes, size_t model_size,
+               const char* input_path, const char* expected_path, const char* out_path) {
   char why[512];
   LiteRtStatus s;
   LiteRtEnvOption no_options;
@@ -238,8 +266,8 @@ static int run(Resources* r, const char* model_path, const char* input_path, con
 
   if ((s = LiteRtCreateEnvironment(0, &no_options, &r->env)) != kLiteRtStatusOk)
     return fail(s, "LiteRtCreateEnvironment failed");
-  if ((s = LiteRtCreateModelFromFile(r->env, model_path, &r->model)) != kLiteRtStatusOk)
-    return fail(s, "could not load model %s (LiteRtCreateModelFromFile)", model_path);
+  if ((s = LiteRtCreateModelFromBuffer(r->env, model_bytes, model_size, &r->model)) != kLiteRtStatusOk)
+    return fail(s, "could not load model %s (LiteRtCreateModelFromBuffer)", model_path);
 
   LiteRtParamIndex num_signatures = 0;
   if ((s = LiteRtGetNumModelSignatures(r->model, &num_signatures)) != kLiteRtStatusOk)
@@ -441,19 +469,20 @@ static char* sibling_manifest(const char* model_path) {
   return out;
 }
 
-/* 0 when the model matches its manifest (or there is none to check), else prints why and returns 2. */
-static int verify_model(const char* model_path, const char* manifest_path, int explicit_manifest) {
+/* 0 when the model bytes match their manifest (or there is none to check), else prints why and returns 2. */
+static int check_manifest(const char* model_path, const unsigned char* model, size_t model_size,
+                          const char* manifest_path, int explicit_manifest) {
   char why[512], want[65], got[65];
-  size_t model_size = 0, manifest_size = 0;
+  size_t manifest_size = 0;
   FILE* probe = fopen(manifest_path, "rb");
   if (!probe) {
-    if (explicit_manifest) return fail(-1, "manifest %s: cannot open: %s", manifest_path, strerror(errno));
+    if (explicit_manifest) return refuse("file_io", "manifest %s: cannot open: %s", manifest_path, strerror(errno));
     fprintf(stderr, "note: no manifest at %s; the model's sha256 is not checked\n", manifest_path);
     return 0;
   }
   fclose(probe);
   unsigned char* manifest = read_file(manifest_path, &manifest_size, why, sizeof why);
-  if (!manifest) return fail(-1, "%s", why);
+  if (!manifest) return refuse("file_io", "%s", why);
   char* text = realloc(manifest, manifest_size + 1);
   if (!text) {
     free(manifest);
@@ -462,20 +491,19 @@ static int verify_model(const char* model_path, const char* manifest_path, int e
   text[manifest_size] = '\0';
   int found = manifest_sha256(text, want);
   free(text);
-  if (!found) return fail(-1, "manifest %s: expected a \"sha256\" field with 64 hex digits, found none", manifest_path);
-  unsigned char* model = read_file(model_path, &model_size, why, sizeof why);
-  if (!model) return fail(-1, "%s", why);
+  if (!found)
+    return refuse("manifest_unusable", "manifest %s: expected a \"sha256\" field with 64 hex digits, found none",
+                  manifest_path);
   sha256_hex(model, model_size, got);
-  free(model);
   if (strcmp(want, got) != 0)
-    return fail(-1, "model %s does not match its manifest %s: expected sha256 %s, got %s (the file is corrupt or "
-                "was replaced; LiteRT was not run on it)", model_path, manifest_path, want, got);
+    return refuse("manifest_mismatch", "model %s does not match its manifest %s: expected sha256 %s, got %s (the file "
+                  "is corrupt or was replaced; LiteRT was not run on it)", model_path, manifest_path, want, got);
   return 0;
 }
 
 /* Run the check in a child so a LiteRT crash or hang on a bad file is reported, not inherited. */
-static int run_isolated(const char* model_path, const char* input_path, const char* expected_path,
-                        const char* out_path, double timeout_s) {
+static int run_isolated(const char* model_path, const unsigned char* model_bytes, size_t model_size,
+                        const char* input_path, const char* expected_path, const char* out_path, double timeout_s) {
   fflush(stdout);
   fflush(stderr);
   pid_t pid = fork();
@@ -483,7 +511,7 @@ static int run_isolated(const char* model_path, const char* input_path, const ch
   if (pid == 0) {
     Resources resources;
     memset(&resources, 0, sizeof resources);
-    int code = run(&resources, model_path, input_path, expected_path, out_path);
+    int code = run(&resources, model_path, model_bytes, model_size, input_path, expected_path, out_path);
     release(&resources);
     fflush(stdout);
     fflush(stderr);
@@ -498,9 +526,9 @@ static int run_isolated(const char* model_path, const char* input_path, const ch
       if (WIFEXITED(status)) return WEXITSTATUS(status);
       if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
-        return fail(-1, "LiteRT crashed with signal %d (%s) on model %s; the file is corrupt or not a model "
-                    "LiteRT %s can run, and LiteRT returned no status code", sig, strsignal(sig), model_path,
-                    EDGE_SDK_LITERT_WHEEL_VERSION);
+        return refuse("litert_crashed", "LiteRT crashed with signal %d (%s) on model %s; the file is corrupt or "
+                      "not a model LiteRT %s can run, and LiteRT returned no status code", sig, strsignal(sig),
+                      model_path, EDGE_SDK_LITERT_WHEEL_VERSION);
       }
       return fail(-1, "the LiteRT child process ended abnormally");
     }
@@ -510,8 +538,8 @@ static int run_isolated(const char* model_path, const char* input_path, const ch
     if (elapsed > timeout_s) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      return fail(-1, "LiteRT did not finish within %.0f s on model %s (killed); the file is probably corrupt",
-                  timeout_s, model_path);
+      return refuse("litert_timeout", "LiteRT did not finish within %.0f s on model %s (killed); the file is "
+                    "probably corrupt", timeout_s, model_path);
     }
     nanosleep(&pause, NULL);
   }
@@ -521,7 +549,7 @@ int main(int argc, char** argv) {
   const char* out_path = NULL;
   const char* manifest_path = NULL;
   const char* positional[3] = {NULL, NULL, NULL};
-  int count = 0, verify = 1;
+  int count = 0, verify = 1, check_flatbuffer = 1;
   double timeout_s = 120.0;
   for (int i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--json") == 0) {
@@ -532,6 +560,8 @@ int main(int argc, char** argv) {
       manifest_path = argv[++i];
     } else if (strcmp(argv[i], "--no-verify") == 0) {
       verify = 0;
+    } else if (strcmp(argv[i], "--unsafe-skip-flatbuffer-check") == 0) {
+      check_flatbuffer = 0;  /* only to measure how LiteRT itself copes with bad files (fuzz_native.py) */
     } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
       char* end;
       timeout_s = strtod(argv[++i], &end);
@@ -553,12 +583,27 @@ int main(int argc, char** argv) {
     usage(stderr);
     return fail(-1, "expected MODEL.tflite and INPUT.bin, got %d path(s)", count);
   }
+  /* Read once: the sha256, the verifier and LiteRT all see exactly these bytes. */
+  char why[512];
+  size_t model_size = 0;
+  unsigned char* model = read_file(positional[0], &model_size, why, sizeof why);
+  if (!model) return refuse("file_io", "%s", why);
+  int code = 0;
   if (verify) {
     char* sibling = manifest_path ? NULL : sibling_manifest(positional[0]);
-    if (!manifest_path && !sibling) return fail(-1, "out of memory");
-    int code = verify_model(positional[0], manifest_path ? manifest_path : sibling, manifest_path != NULL);
+    if (!manifest_path && !sibling) {
+      free(model);
+      return fail(-1, "out of memory");
+    }
+    code = check_manifest(positional[0], model, model_size, manifest_path ? manifest_path : sibling,
+                          manifest_path != NULL);
     free(sibling);
-    if (code != 0) return code;
   }
-  return run_isolated(positional[0], positional[1], positional[2], out_path, timeout_s);
+  if (code == 0 && check_flatbuffer && !tflite_verify(model, model_size, why, sizeof why))
+    code = refuse("invalid_flatbuffer", "model %s (%zu bytes) is not a valid TFLite flatbuffer: %s; LiteRT was not "
+                  "run on it", positional[0], model_size, why);
+  if (code == 0)
+    code = run_isolated(positional[0], model, model_size, positional[1], positional[2], out_path, timeout_s);
+  free(model);
+  return code;
 }
