@@ -51,9 +51,10 @@ def test_two_models_side_by_side(cnn_models):
         assert res["backend"]["name"] == "litert"
     assert first["ratio_vs_first"] == 1.0
     assert second["ratio_vs_first"] == pytest.approx(second["latency_us"]["median"] / first["latency_us"]["median"])
-    # a real int8 CNN is smaller on disk than its float twin and, with XNNPACK, faster
+    # a real int8 CNN is smaller on disk than its float twin; whether it is also faster depends on the CPU's
+    # int8 kernels (0.44x on this project's x86 machines, docs/benchmarks.md), so that is a benchmark figure
+    # (benchmarks/test_bench_models.py), not something a test on an unknown machine can assert
     assert second["file_size_bytes"] < 0.4 * first["file_size_bytes"]
-    assert second["ratio_vs_first"] < 1.0
     device = doc["device"]
     assert device["cores"]["logical"] >= 1 and device["python"] and device["backend"]["name"] == "litert"
     assert doc["profiling"]["available"] is False and "not exposed" in doc["profiling"]["reason"]
@@ -81,15 +82,20 @@ def test_thread_sweep_gives_one_result_per_model_and_count(cnn_models):
 
 
 def test_duration_bounds_the_run(cnn_models):
+    """Measured side by side, so the machine's speed and load cancel out: 8x the duration, more runs."""
     import time
 
-    t0 = time.perf_counter()
-    doc = run_benchmark([cnn_models["int8"]], quick(runs=None, duration=0.3))
-    elapsed = time.perf_counter() - t0
-    res = doc["results"][0]
-    assert res["status"] == "ok" and res["runs"] >= 10
-    assert elapsed < 10
-    assert doc["options"]["runs"] is None and doc["options"]["duration"] == 0.3
+    elapsed, runs = {}, {}
+    for duration in (0.2, 1.6):
+        t0 = time.perf_counter()
+        doc = run_benchmark([cnn_models["int8"]], quick(runs=None, duration=duration))
+        elapsed[duration] = time.perf_counter() - t0
+        res = doc["results"][0]
+        assert res["status"] == "ok" and res["runs"] >= 10
+        assert doc["options"]["runs"] is None and doc["options"]["duration"] == duration
+        runs[duration] = res["runs"]
+    assert elapsed[1.6] >= 1.6 and elapsed[0.2] < elapsed[1.6]
+    assert runs[1.6] >= 2 * runs[0.2], runs  # 8x expected; 2x leaves room for load that changes between the two
 
 
 def test_batch_on_dynamic_model_resizes(cnn_models):

@@ -81,10 +81,6 @@ def test_distilled_student_beats_the_same_student_without_distillation(mnist_run
     assert d["student_accuracy"] > d["baseline_accuracy"]
 
 
-def test_whole_recipe_within_ten_minutes(mnist_run):
-    assert mnist_run.seconds <= 600
-
-
 def test_every_artifact_has_a_consistent_manifest(mnist_run):
     rows = mnist_run.summary["artifacts"]
     by_sha = {row["sha256"]: row for row in rows}
