@@ -216,11 +216,10 @@ def _quantization_problem(declared: Any, actual: Optional[Dict[str, Any]]) -> Op
     return None
 
 
-def _tensor_problems(kind: str, declared: Any, specs: Sequence[Any]) -> List[str]:
-    """Contradictions between the manifest's ``kind`` list ("inputs"/"outputs") and the model's specs."""
-    if declared is None or declared == []:
-        return []  # not declared (older tools wrote no I/O): nothing to contradict
-    actual = [_spec_dict(s) for s in specs]
+def _tensor_problems(kind: str, declared: Any, actual: List[Dict[str, Any]]) -> List[str]:
+    """Contradictions between the manifest's ``kind`` list ("inputs"/"outputs") and the model's spec dicts."""
+    if declared is None or declared == [] or declared == actual:
+        return []  # not declared (older tools wrote no I/O), or written from these very specs
     if not isinstance(declared, list) or not all(isinstance(d, dict) for d in declared):
         return [f"{kind}: manifest {json.dumps(declared)[:80]} (expected a list of objects), "
                 f"model {', '.join(a['name'] for a in actual)}"]
@@ -248,13 +247,12 @@ def _tensor_problems(kind: str, declared: Any, specs: Sequence[Any]) -> List[str
     return problems
 
 
-def _labels_problem(labels: Any, outputs: Sequence[Any]) -> Optional[str]:
+def _labels_problem(labels: Any, outputs: List[Dict[str, Any]]) -> Optional[str]:
     """The labels must name the classes of an output: one per unit, or two for a single sigmoid unit."""
     if not isinstance(labels, list) or not labels:
         return None
     widths = {}
-    for spec in outputs:
-        entry = _spec_dict(spec)
+    for entry in outputs:
         shape = entry["shape"]
         if len(shape) >= 2 and shape[-1] is not None and shape[-1] >= 0:  # rank 1 is only the batch
             widths[entry["name"]] = shape[-1]
@@ -282,9 +280,10 @@ def manifest_contradictions(manifest: Dict[str, Any], inputs: Sequence[Any], out
     declared_size = manifest.get("size_bytes")
     if size_bytes is not None and declared_size is not None and declared_size != size_bytes:
         problems.append(f"size_bytes: manifest {declared_size}, model {size_bytes}")
-    problems += _tensor_problems("inputs", manifest.get("inputs"), inputs)
-    problems += _tensor_problems("outputs", manifest.get("outputs"), outputs)
-    labels = _labels_problem(manifest.get("labels"), outputs)
+    output_dicts = [_spec_dict(s) for s in outputs]
+    problems += _tensor_problems("inputs", manifest.get("inputs"), [_spec_dict(s) for s in inputs])
+    problems += _tensor_problems("outputs", manifest.get("outputs"), output_dicts)
+    labels = _labels_problem(manifest.get("labels"), output_dicts)
     if labels:
         problems.append(labels)
     return problems
