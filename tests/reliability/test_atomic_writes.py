@@ -51,6 +51,25 @@ def _check_dir(dest: Path) -> int:
     return version
 
 
+def _freeze_mid_write(child: subprocess.Popen, directory: Path, deadline: float) -> bool:
+    """SIGSTOP the writer at a moment its temporary exists (a write in progress); False if none was seen.
+
+    Waiting for the temporary instead of sleeping a fixed time makes the kill land mid-write however
+    loaded the machine is (a fixed sleep on a busy machine can end before the child has even started).
+    """
+    def writing() -> bool:
+        return any(p.name.startswith(".") for p in directory.iterdir())
+
+    while time.monotonic() < deadline:
+        if writing():
+            os.kill(child.pid, signal.SIGSTOP)
+            if writing():
+                return True
+            os.kill(child.pid, signal.SIGCONT)  # the write finished in between: let it go on
+        time.sleep(0.001)
+    return False
+
+
 @pytest.mark.parametrize("kind", ["file", "dir"])
 def test_sigkill_mid_write_leaves_a_whole_artifact(kind, tmp_path):
     dest = tmp_path / ("model.bin" if kind == "file" else "artifact")
@@ -66,7 +85,10 @@ def test_sigkill_mid_write_leaves_a_whole_artifact(kind, tmp_path):
             while not dest.exists() and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert dest.exists(), "the writer never produced its first artifact"
-            time.sleep(0.05 + 0.07 * trial)
+            if trial % 2:  # odd trials: certainly mid-write
+                assert _freeze_mid_write(child, tmp_path, time.monotonic() + 60), "no write in progress seen in 60 s"
+            else:  # even trials: whenever the clock says, mid-write or between writes
+                time.sleep(0.05 + 0.07 * trial)
             os.kill(child.pid, signal.SIGKILL)
         finally:
             child.kill()
@@ -103,8 +125,9 @@ def test_replaced_directory_is_never_absent(tmp_path):
         while not dest.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
         seen = set()
-        stop = time.monotonic() + 2.0
-        while time.monotonic() < stop:
+        stop, give_up = time.monotonic() + 2.0, time.monotonic() + 60
+        # at least 2 s of polling, longer on a busy machine until a replacement has been seen
+        while time.monotonic() < stop or (len(seen) < 2 and time.monotonic() < give_up):
             try:
                 version = (dest / "model.json").read_text()
             except FileNotFoundError:
