@@ -5,10 +5,10 @@ Works with the light runtime (numpy + LiteRT); the signature check needs the
 loads (in a child process, so a hostile file cannot crash the check), its
 sha256 matches the manifest and the manifest's declared inputs, outputs,
 quantization, size and labels are the model's, and with a key its signature
-verifies (for this model file name). Exit 0
-when every check passes and at least the manifest or the signature was
-checked, 1 when a check fails (altered, unsigned, wrong key, not a model) or
-there was nothing to check against, 2 when it cannot run.
+verifies for this file name. Exit 0 when every check passes and at least the
+manifest or the signature was checked, 1 when a check fails (altered,
+contradicted, unsigned, wrong key, renamed, not a model) or there was nothing
+to check against, 2 when it cannot run.
 """
 from __future__ import annotations
 
