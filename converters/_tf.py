@@ -113,4 +113,12 @@ except Exception as _exc:  # noqa: BLE001 - a half-installed or incompatible sta
 
 tf.get_logger().setLevel("ERROR")
 
-__all__ = ["tf", "tf_keras", "tfmot"]
+# Reproducible builds: the same model, recipe, data and seed give byte-identical .tflite files.
+# Op determinism makes TensorFlow's kernels and tf.data (parallel map/interleave, random ops in
+# them) run in one fixed order; the seeds come from each run (tf_keras.utils.set_random_seed).
+# EDGE_SDK_DETERMINISTIC=0 turns it off for speed (see docs/training.md for what it costs).
+DETERMINISTIC = os.environ.get("EDGE_SDK_DETERMINISTIC", "1").strip().lower() not in ("0", "false", "no", "off")
+if DETERMINISTIC:
+    tf.config.experimental.enable_op_determinism()
+
+__all__ = ["tf", "tf_keras", "tfmot", "DETERMINISTIC"]
