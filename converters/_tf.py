@@ -5,6 +5,9 @@ imported; doing that before TensorFlow is first imported makes ``tf.keras`` and
 ``tf.lite.TFLiteConverter.from_keras_model`` agree with tf_keras everywhere in
 the process. TensorFlow's C++ log chatter is turned down (TF_CPP_MIN_LOG_LEVEL
 2 unless set), including the absl lines printed at import that ignore the level.
+A stack that is installed but raises while importing (a missing shared library,
+an incompatible numpy or protobuf) gives :class:`BrokenExtraError`, one line
+naming the package, instead of a traceback.
 """
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ import contextlib
 import os
 import sys
 import tempfile
+import traceback
+
+from edge_sdk.errors import MissingExtraError
 
 # absl's C++ logging writes these at import before TF_CPP_MIN_LOG_LEVEL applies
 # (tensorflow/tensorflow#100442): a banner, then "I..." and "W..." lines. The first
@@ -59,13 +65,60 @@ def _native_stderr_filtered(level: str):
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-with _native_stderr_filtered(os.environ["TF_CPP_MIN_LOG_LEVEL"]):
-    import tensorflow_model_optimization as tfmot  # noqa: E402  (must precede tensorflow)
-    import tensorflow as tf  # noqa: E402
-    import tf_keras  # noqa: E402
+_PACKAGES = {"tensorflow_model_optimization": "tensorflow-model-optimization", "tensorflow": "tensorflow",
+             "tf_keras": "tf-keras", "keras": "keras"}
 
-    tf.config.list_physical_devices()  # the CUDA probe, here where its log line is filtered
+
+class BrokenExtraError(MissingExtraError):
+    """TensorFlow (or tf_keras / tfmot) is installed but raises while it is imported."""
+
+
+def _culprit(exc: BaseException, importing: str) -> str:
+    """The package whose own code raised: the innermost traceback frame inside one of them."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        parts = frame.filename.replace("\\", "/").split("/")
+        for module in _PACKAGES:
+            if module in parts[:-1]:
+                return module
+    return importing
+
+
+def _broken(exc: BaseException, importing: str) -> BrokenExtraError:
+    module = _culprit(exc, importing)
+    lines = str(exc).strip().splitlines()
+    return BrokenExtraError(
+        f"{module} is installed but failed to import ({type(exc).__name__}: {lines[0][:300] if lines else ''}); "
+        f"the 'convert' extra needs a working TensorFlow stack: reinstall it with "
+        f"pip install --force-reinstall 'edge-sdk[convert]' (or fix {_PACKAGES[module]})"
+    )
+
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_importing = "tensorflow_model_optimization"
+try:
+    with _native_stderr_filtered(os.environ["TF_CPP_MIN_LOG_LEVEL"]):
+        import tensorflow_model_optimization as tfmot  # noqa: E402  (must precede tensorflow)
+
+        _importing = "tensorflow"
+        import tensorflow as tf  # noqa: E402
+
+        _importing = "tf_keras"
+        import tf_keras  # noqa: E402
+
+        tf.config.list_physical_devices()  # the CUDA probe, here where its log line is filtered
+except Exception as _exc:  # noqa: BLE001 - a half-installed or incompatible stack: one line, not a traceback
+    raise _broken(_exc, _importing) from None
 
 tf.get_logger().setLevel("ERROR")
 
-__all__ = ["tf", "tf_keras", "tfmot"]
+# Reproducible builds: the same model, recipe, data and seed give byte-identical .tflite files.
+# Op determinism makes TensorFlow's kernels and tf.data (parallel map/interleave, random ops in
+# them) run in one fixed order; the seeds come from each run (tf_keras.utils.set_random_seed).
+# EDGE_SDK_DETERMINISTIC=0 turns it off for speed (see docs/training.md for what it costs).
+DETERMINISTIC = os.environ.get("EDGE_SDK_DETERMINISTIC", "1").strip().lower() not in ("0", "false", "no", "off")
+if DETERMINISTIC:
+    tf.config.experimental.enable_op_determinism()
+
+__all__ = ["tf", "tf_keras", "tfmot", "DETERMINISTIC"]

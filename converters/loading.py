@@ -10,19 +10,34 @@ Accepted inputs:
 * SavedModel directories: if Keras wrote them (``keras_metadata.pb``) they load as
   tf_keras models; otherwise the serving signature is used, which allows
   post-training quantization, export and use as a teacher.
+
+Loading never runs Python code stored in the file unless the caller trusts it
+(``trust_model_code=True``, or the CLI's ``--trust-model-code``). A Keras
+``Lambda`` layer keeps its Python function in the file (marshalled bytecode,
+or a function named by module); tf_keras 2.21 runs that code while it loads an
+``.h5`` file or a Keras SavedModel even with ``safe_mode=True``, so the model's
+config is read and checked here before any Keras loader sees the file. A Keras
+SavedModel whose layers hold code still loads, through its serving signature
+(a traced TensorFlow graph: no Python from the file runs), which allows
+post-training quantization, export and use as a teacher.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import json
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from converters.errors import ModelLoadError, StageNotApplicableError
+
+TRUST_FLAG = "--trust-model-code"
+_TRUST_MODEL_CODE: contextvars.ContextVar[bool] = contextvars.ContextVar("edge_sdk_trust_model_code", default=False)
 
 KIND_TF_KERAS = "tf_keras"
 KIND_KERAS3 = "keras3"
@@ -61,6 +76,8 @@ class LoadedModel:
     inputs: List[InputSpec]
     _saved_model_dir: Optional[Path] = None
     _tmp: Any = None
+    # why a Keras-written SavedModel was loaded through its serving signature instead (stored code)
+    not_keras_because: Optional[str] = None
 
     @property
     def capabilities(self) -> Tuple[str, ...]:
@@ -71,9 +88,10 @@ class LoadedModel:
         """Raise :class:`StageNotApplicableError` if this input cannot take ``capability``."""
         if capability in self.capabilities:
             return
+        why = self.not_keras_because or _WHY_NOT.get(self.kind, "")
         raise StageNotApplicableError(
             f"stage '{stage}' needs a tf_keras model, but {self.describe()} is a {self.kind} model: "
-            f"{_WHY_NOT.get(self.kind, '')}. What applies to it: {', '.join(self.capabilities)} "
+            f"{why}. What applies to it: {', '.join(self.capabilities)} "
             f"(e.g. recipes fp16, dynamic, int8)"
         )
 
@@ -163,10 +181,147 @@ def _short(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-def load(path_or_model: Any) -> LoadedModel:
-    """Load a .keras / .h5 file or a SavedModel directory (or wrap a Keras model)."""
+class UntrustedModelCodeError(ModelLoadError):
+    """The model holds Python code (e.g. a Keras ``Lambda`` layer) and the caller did not trust it."""
+
+
+@contextlib.contextmanager
+def trusted_model_code(trust: bool = True) -> Iterator[None]:
+    """Within the block, :func:`load` calls that do not pass ``trust_model_code`` use ``trust``.
+
+    The CLI's ``--trust-model-code`` sets this around a whole run, so every model
+    the run loads (input, student file) follows the one decision.
+    """
+    token = _TRUST_MODEL_CODE.set(bool(trust))
+    try:
+        yield
+    finally:
+        _TRUST_MODEL_CODE.reset(token)
+
+
+def _is_stored_bytecode(value: Any) -> bool:
+    """A function serialized as code: tf_keras' marshalled (base64, defaults, closure) triple or Keras 3's ``__lambda__``."""
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        return True
+    return isinstance(value, dict) and value.get("class_name") == "__lambda__"
+
+
+def _function_name(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        name = value.get("config")
+        module = value.get("module")
+        if isinstance(name, str):
+            return f"{module}.{name}" if isinstance(module, str) and module != "builtins" else name
+    return "?"
+
+
+def stored_code(config: Any) -> List[str]:
+    """Where a Keras model config (tf_keras or Keras 3 JSON, parsed) holds Python code, one phrase each.
+
+    Every ``Lambda`` layer counts: its function is either bytecode (runs on load) or
+    a Python function looked up by the name written in the file. Anywhere else, a
+    function serialized as bytecode (Keras 3's ``__lambda__``, e.g. as an activation)
+    counts too. The walk covers nested models and wrappers.
+    """
+    found: List[str] = []
+
+    def layer_name(node: Dict[str, Any]) -> str:
+        inner = node.get("config")
+        name = inner.get("name") if isinstance(inner, dict) else None
+        return str(name or node.get("name") or "?")
+
+    def walk(node: Any, owner: str) -> None:
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda" and isinstance(node.get("config"), dict):
+                inner = node["config"]
+                function = inner.get("function")
+                lambda_typed = inner.get("function_type") == "lambda" or inner.get("output_shape_type") == "lambda"
+                if _is_stored_bytecode(function) or lambda_typed or _is_stored_bytecode(inner.get("output_shape")):
+                    found.append(f"Lambda layer '{layer_name(node)}' holds Python bytecode")
+                else:
+                    found.append(f"Lambda layer '{layer_name(node)}' calls the Python function "
+                                 f"'{_function_name(function)}' the file names")
+                return
+            if node.get("class_name") == "__lambda__":
+                found.append(f"'{owner}' holds a Python lambda's bytecode")
+                return
+            if isinstance(node.get("config"), dict) and "class_name" in node:
+                owner = layer_name(node)
+            for value in node.values():
+                walk(value, owner)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, owner)
+
+    walk(config, "the model")
+    return list(dict.fromkeys(found))
+
+
+def _json_or_none(text: Any) -> Any:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _h5_config(path: Path) -> Any:
+    """The ``model_config`` JSON of a Keras .h5 file, read with h5py (no Keras involved), or None."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs.get("model_config")
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: HDF5 file would not open: {_short(exc)}") from None
+    return None if raw is None else _json_or_none(raw)
+
+
+def _keras_zip_config(path: Path) -> Any:
+    """The ``config.json`` of a .keras archive (both tf_keras and Keras 3 write one), or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _json_or_none(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return None  # _keras_file_version has already said what is wrong with the archive
+
+
+def _keras_metadata_configs(directory: Path) -> List[Any]:
+    """Each node's metadata JSON from a Keras SavedModel's ``keras_metadata.pb`` (the layer configs)."""
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    metadata = saved_metadata_pb2.SavedMetadata()
+    try:
+        metadata.ParseFromString((directory / "keras_metadata.pb").read_bytes())
+    except Exception:  # noqa: BLE001 - a damaged file: tf_keras will not load it either, the signature path decides
+        return []
+    return [_json_or_none(node.metadata) for node in metadata.nodes]
+
+
+def _refuse_stored_code(path: Path, found: List[str]) -> None:
+    shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
+    raise UntrustedModelCodeError(
+        f"{path}: refusing to load: the model holds Python code that would run while loading: {shown}. "
+        f"Load it only if you trust where the file came from: pass {TRUST_FLAG} "
+        f"(Python: trust_model_code=True)"
+    )
+
+
+def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedModel:
+    """Load a .keras / .h5 file or a SavedModel directory (or wrap a Keras model).
+
+    ``trust_model_code``: allow Python code stored in the model (Keras ``Lambda``
+    layers) to be deserialized and run. ``None`` (default) follows
+    :func:`trusted_model_code`, which is off unless a caller turned it on.
+    Untrusted, such a file is refused with :class:`UntrustedModelCodeError`
+    naming the layers; a Keras SavedModel is loaded through its serving signature instead.
+    """
     if not isinstance(path_or_model, (str, Path)):
         return from_keras(path_or_model)
+    trust = _TRUST_MODEL_CODE.get() if trust_model_code is None else bool(trust_model_code)
     path = Path(path_or_model)
     if not path.exists():
         raise ModelLoadError(f"model {path}: no such file or directory (expected a .keras/.h5 file or a SavedModel directory)")
@@ -175,12 +330,19 @@ def load(path_or_model: Any) -> LoadedModel:
     if path.is_dir():
         if not (path / "saved_model.pb").is_file():
             raise ModelLoadError(f"{path}: a directory, but not a SavedModel (expected saved_model.pb inside)")
+        not_keras_because = None
         if (path / "keras_metadata.pb").is_file():
-            try:
-                model = tf_keras.models.load_model(path, compile=False)
-                return LoadedModel(KIND_TF_KERAS, path, model, _keras_specs(model), _saved_model_dir=path)
-            except Exception:  # noqa: BLE001 - fall back to the serving signature
-                pass
+            found = [] if trust else [p for c in _keras_metadata_configs(path) for p in stored_code(c)]
+            if found:
+                not_keras_because = (f"it was loaded through its serving signature because its Keras layers hold "
+                                     f"Python code ({found[0]}); pass {TRUST_FLAG} to load the layers if you "
+                                     f"trust where it came from")
+            else:
+                try:
+                    model = tf_keras.models.load_model(path, compile=False, safe_mode=not trust)
+                    return LoadedModel(KIND_TF_KERAS, path, model, _keras_specs(model), _saved_model_dir=path)
+                except Exception:  # noqa: BLE001 - fall back to the serving signature
+                    pass
         try:
             loaded = tf.saved_model.load(str(path))
         except Exception as exc:  # noqa: BLE001
@@ -194,21 +356,26 @@ def load(path_or_model: Any) -> LoadedModel:
             InputSpec(name, tuple(None if d is None else int(d) for d in spec.shape), spec.dtype.name)
             for name, spec in sorted(kwargs.items())
         ]
-        return LoadedModel(KIND_SAVEDMODEL, path, loaded, specs, _saved_model_dir=path)
+        return LoadedModel(KIND_SAVEDMODEL, path, loaded, specs, _saved_model_dir=path,
+                           not_keras_because=not_keras_because)
 
     suffix = path.suffix.lower()
     if suffix == ".keras":
         version = _keras_file_version(path)
+        if not trust:
+            found = stored_code(_keras_zip_config(path))
+            if found:
+                _refuse_stored_code(path, found)
         if version.startswith("3"):
             import keras
 
             try:
-                model = keras.saving.load_model(path, compile=False)
+                model = keras.saving.load_model(path, compile=False, safe_mode=not trust)
             except Exception as exc:  # noqa: BLE001
                 raise ModelLoadError(f"{path}: Keras {version} file would not load: {_short(exc)}") from None
             return LoadedModel(KIND_KERAS3, path, model, _keras_specs(model))
         try:
-            model = tf_keras.models.load_model(path, compile=False)
+            model = tf_keras.models.load_model(path, compile=False, safe_mode=not trust)
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"{path}: tf_keras {version} file would not load: {_short(exc)}") from None
         return LoadedModel(KIND_TF_KERAS, path, model, _keras_specs(model))
@@ -216,14 +383,19 @@ def load(path_or_model: Any) -> LoadedModel:
         with open(path, "rb") as handle:
             if handle.read(8) != b"\x89HDF\r\n\x1a\n":
                 raise ModelLoadError(f"{path}: expected an HDF5 file (Keras 2 .h5), but the header is not HDF5")
+        if not trust:
+            # tf_keras runs a Lambda's bytecode while rebuilding an .h5 model whatever safe_mode says
+            found = stored_code(_h5_config(path))
+            if found:
+                _refuse_stored_code(path, found)
         try:
-            model = tf_keras.models.load_model(path, compile=False)
+            model = tf_keras.models.load_model(path, compile=False, safe_mode=not trust)
             return LoadedModel(KIND_TF_KERAS, path, model, _keras_specs(model))
         except Exception as first:  # noqa: BLE001 - maybe Keras 3 wrote it
             try:
                 import keras
 
-                model = keras.saving.load_model(path, compile=False)
+                model = keras.saving.load_model(path, compile=False, safe_mode=not trust)
                 return LoadedModel(KIND_KERAS3, path, model, _keras_specs(model))
             except Exception:  # noqa: BLE001
                 raise ModelLoadError(f"{path}: HDF5 model would not load: {_short(first)}") from None

@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from converters import recipe as recipes
+from converters._train import build_record
 from converters.calibration import as_input_dict, load_data_file, range_warnings
 from converters.errors import CalibrationError, ConversionError, DataError, StageNotApplicableError
 from converters.loading import LoadedModel
@@ -287,7 +288,7 @@ class _Run:
             data_bytes, file, kind=kind, stage=stage, inputs=inputs, outputs=outputs,
             labels=self.data.labels, preprocessing=self.data.preprocessing, parent_sha256=parent,
             recipe=self.recipe.to_dict(), metrics=metrics or {}, calibration=calibration,
-            extra_tool_modules=TOOL_MODULES, **extra,
+            extra_tool_modules=TOOL_MODULES, build=build_record(self.seed, kind), **extra,
         )
 
     def add_tflite(self, name: str, tflite: bytes, *, kind: str, stage: str, parent: Optional[str],
@@ -446,7 +447,7 @@ def _train_zoo(name: str, data: Data, opts: Dict[str, Any], progress: Progress, 
         raise ConversionError(f"zoo model {name!r} needs the training package ({exc})") from None
     if data.dataset is None:
         raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult)")
-    model = zoo.build(name, data.dataset)
+    model = zoo.build(name, data.dataset, seed=seed)
     x = _dataset_inputs(data.dataset.x_train, _specs(model), "training")
     shift = 0
     if opts["augment"] and data.dataset.task == "image":

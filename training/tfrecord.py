@@ -24,12 +24,12 @@ from typing import Any, Dict, List, Optional, Union
 import numpy as np
 
 from edge_sdk.fileio import atomic_output_dir
+from training.dataset_type import SPLITS, Dataset
 from training.errors import DatasetError
 
 META_FILE = "dataset.json"
 FORMAT = "edge-sdk-tfrecord-dataset/1"
 LABEL_KEY = "label"
-SPLITS = ("train", "val", "test")
 
 
 def _features_of(x: Any) -> Dict[str, np.ndarray]:
@@ -171,14 +171,13 @@ def read_split(directory: Union[str, Path], split: str, meta: Optional[Dict[str,
 
 
 def load_dataset_dir(directory: Union[str, Path], seed: int = 0):
-    """A :class:`training.datasets.Dataset` over a TFRecord directory.
+    """A :class:`training.dataset_type.Dataset` over a TFRecord directory.
 
     The numpy fields (``x_train`` ...) are read once into memory; ``as_tf_dataset``
     streams from the shards with interleave instead.
     """
     import tensorflow as tf
 
-    from training.datasets import Dataset
     from training.features import FeatureSpec
 
     directory = Path(directory)

@@ -10,10 +10,14 @@
       logs/                            TensorBoard: train/ and validation/ scalars + weight histograms,
                                        gradients/ gradient histograms, projector/ (Wide & Deep embeddings)
       checkpoints/best.h5              weights of the best epoch by validation loss
-      backup/                          BackupAndRestore state; present only while a run is unfinished
+      backup/                          BackupAndRestore state and run.json (model, dataset, settings);
+                                       present only while a run is unfinished
 
 A run killed mid-way and started again with the same ``out_dir`` resumes at the
-last finished epoch (``TrainResult.resumed_from_epoch``).
+last finished epoch (``TrainResult.resumed_from_epoch``). Started with another
+model, dataset, batch size, learning rate, seed or strategy, it is refused
+(:class:`ResumeMismatchError`, naming both) instead of restoring weights into the
+wrong model; more epochs than before are allowed.
 """
 from __future__ import annotations
 
@@ -41,6 +45,12 @@ DEFAULTS = {
     "wide-deep": {"batch_size": 256, "learning_rate": 1e-3},
 }
 EARLY_STOPPING_PATIENCE = 8
+# written into backup/ while a run is unfinished: what a resumed run must match
+RUN_IDENTITY_FILE = "run.json"
+
+
+class ResumeMismatchError(TrainingError):
+    """An unfinished run in ``out_dir`` was started with another model or other settings than this one."""
 
 
 @dataclasses.dataclass
@@ -112,6 +122,7 @@ def fit(
     }
     out: Optional[Path] = None
     backup_dir: Optional[Path] = None
+    resuming = False
     if out_dir is not None:
         out = Path(out_dir)
         # Every worker restores from the same backup (tf_keras lets only the chief write it there),
@@ -127,8 +138,15 @@ def fit(
             checkpoints=str(out / "checkpoints"),
             csv_log=str(out / "training_log.csv"),
         )
-        if not _has_backup(backup_dir):
+        identity = _run_identity(model_name, data, batch_size, learning_rate, seed, strategy)
+        resuming = _has_backup(backup_dir)
+        if resuming:
+            _check_resume(out_dir, backup_dir, identity)
+        else:
             _clear_previous_run(out)
+        if chief:
+            backup_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(backup_dir / RUN_IDENTITY_FILE, json.dumps(identity, indent=2) + "\n")
 
     scope = strategy.scope() if strategy is not None else _null_scope()
     with scope:
@@ -183,8 +201,17 @@ def fit(
             steps_per_epoch=steps_per_epoch,
         )
     except tf.errors.OpError as exc:
+        if out is not None and resuming and not tracker._seen:
+            raise _restore_failed(out_dir, backup_dir, exc.message) from None
         raise TrainingError(f"training {model_name} on {data.name} failed in TensorFlow: {exc.message}") from None
+    except (ValueError, AssertionError, KeyError) as exc:
+        # BackupAndRestore restores before the first epoch: a backup of another model fails there
+        if out is not None and resuming and not tracker._seen:
+            raise _restore_failed(out_dir, backup_dir, str(exc)) from None
+        raise
     seconds = time.time() - started
+    if backup_dir is not None and chief:
+        (backup_dir / RUN_IDENTITY_FILE).unlink(missing_ok=True)  # finished: nothing left to resume
 
     test_metrics = evaluate(model, data, "test", test_ds=test_ds, exact=not multiworker)
     val_metrics = evaluate(model, data, "val", test_ds=val_ds, exact=not multiworker)
@@ -244,7 +271,55 @@ def fit(
 
 def _has_backup(backup_dir: Path) -> bool:
     """True when an unfinished run left BackupAndRestore state (so this run resumes)."""
-    return backup_dir.is_dir() and any(p.is_file() for p in backup_dir.rglob("*"))
+    return backup_dir.is_dir() and any(p.is_file() and p.name != RUN_IDENTITY_FILE for p in backup_dir.rglob("*"))
+
+
+# What must match for a run to continue another one's backup (the epoch count may grow: "train longer").
+_IDENTITY_FLAGS = {"model": "--model", "dataset": "--dataset", "inputs": "--dataset", "num_classes": "--dataset",
+                   "batch_size": "--batch-size", "learning_rate": "--learning-rate", "seed": "--seed",
+                   "strategy": "--strategy"}
+
+
+def _run_identity(model_name: str, data: Any, batch_size: int, learning_rate: float, seed: int,
+                  strategy: Any) -> Dict[str, Any]:
+    shape = data.input_shape
+    inputs = {k: list(v) for k, v in shape.items()} if isinstance(shape, dict) else list(shape)
+    return {"model": model_name, "dataset": data.name, "inputs": inputs, "num_classes": int(data.num_classes),
+            "batch_size": int(batch_size), "learning_rate": float(learning_rate), "seed": int(seed),
+            "strategy": distributed.strategy_name(strategy)}
+
+
+def _check_resume(out_dir: Union[str, Path], backup_dir: Path, identity: Dict[str, Any]) -> None:
+    """Refuse to continue an unfinished run that was started with other settings, naming both."""
+    path = backup_dir / RUN_IDENTITY_FILE
+    if not path.is_file():
+        return  # a backup from before identities were recorded: a failed restore still gets a clear error
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return
+    differ = [key for key in _IDENTITY_FLAGS if key in saved and saved[key] != identity.get(key)]
+    if not differ:
+        return
+    before = ", ".join(f"{_IDENTITY_FLAGS[k]} {saved[k]}" for k in differ if k not in ("inputs", "num_classes"))
+    now = ", ".join(f"{_IDENTITY_FLAGS[k]} {identity[k]}" for k in differ if k not in ("inputs", "num_classes"))
+    if not before:  # same dataset name, other data (a re-written file or TFRecord directory)
+        before = f"inputs {saved.get('inputs')} with {saved.get('num_classes')} classes"
+        now = f"inputs {identity['inputs']} with {identity['num_classes']} classes"
+    raise ResumeMismatchError(
+        f"{out_dir} holds an unfinished run of {saved.get('model')!r} on {saved.get('dataset')!r} ({before}), "
+        f"but this run asks for {now}: run again with the same settings to resume it, or choose another --out "
+        f"(or delete {backup_dir} to start over there)"
+    )
+
+
+def _restore_failed(out_dir: Union[str, Path], backup_dir: Path, detail: str) -> TrainingError:
+    first = (str(detail).strip().splitlines() or [""])[0][:200]
+    return ResumeMismatchError(
+        f"{out_dir} holds an unfinished run that this model cannot continue (restoring {backup_dir} failed: "
+        f"{first}); run again with the settings it was started with, or choose another --out "
+        f"(or delete {backup_dir} to start over there)"
+    )
 
 
 def _clear_previous_run(out: Path) -> None:

@@ -66,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--list-recipes", action="store_true", help="list the built-in recipes and exit")
+    parser.add_argument("--trust-model-code", action="store_true",
+                        help="allow Python code stored in the model (Keras Lambda layers) to run while loading; "
+                        "only for files from a source you trust (docs/reliability.md)")
     gate = parser.add_argument_group("quality gate (converters.gate; nothing is promoted into --out if it fails)")
     gate.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
                       help="fail if the shipped model's accuracy is more than POINTS below the input float model's")
@@ -158,13 +161,15 @@ def run(args: argparse.Namespace) -> int:
 
     from converters import pipeline
     from converters.gate import GateFailedError
+    from converters.loading import trusted_model_code
 
     try:
-        result = pipeline.run(
-            recipe, model, args.out, dataset=args.dataset, calibration=args.calibration,
-            eval_data=args.eval_data, train_data=args.train_data, progress=not args.quiet,
-            before_promote=gate_hooks(args), seed=args.seed,
-        )
+        with trusted_model_code(args.trust_model_code):
+            result = pipeline.run(
+                recipe, model, args.out, dataset=args.dataset, calibration=args.calibration,
+                eval_data=args.eval_data, train_data=args.train_data, progress=not args.quiet,
+                before_promote=gate_hooks(args), seed=args.seed,
+            )
     except GateFailedError as exc:
         print(exc.verdict)
         return 1

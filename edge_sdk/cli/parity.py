@@ -67,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "difference in output quantization steps (default 1)")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads for the .tflite")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    parser.add_argument("--trust-model-code", action="store_true",
+                        help="allow Python code stored in FLOAT (Keras Lambda layers) to run while loading; "
+                        "only for files from a source you trust (docs/reliability.md)")
     parser.set_defaults(func=run)
 
 
@@ -125,7 +128,10 @@ def _write_reference(args: argparse.Namespace) -> int:
         raise EdgeSdkError(f"--write-reference expects FLOAT [QUANTIZED], got {len(args.models)} models")
     if not args.data:
         raise EdgeSdkError("--write-reference needs --data (the inputs to store)")
-    fm = load_float_model(args.models[0])
+    from converters.loading import trusted_model_code
+
+    with trusted_model_code(args.trust_model_code):
+        fm = load_float_model(args.models[0])
     qm = edge_sdk.load(args.models[1], num_threads=args.threads) if len(args.models) == 2 else None
     q_inputs = [(s.name, tuple(s.shape)) for s in qm.inputs] if qm else None
     in_pairs = out_pairs = None
@@ -171,7 +177,10 @@ def _parity(args: argparse.Namespace) -> int:
     calibration = args.calibration
     if calibration is None and not Path(args.data).suffix and not Path(args.data).exists():
         calibration = args.data  # a dataset name: calibrate on its train split
-    fm = load_float_model(float_path)
+    from converters.loading import trusted_model_code
+
+    with trusted_model_code(args.trust_model_code):
+        fm = load_float_model(float_path)
     result = run_parity(fm, quant_path, args.data, labels=args.labels, limit=args.samples,
                         worst=args.worst, layers=not args.no_layers, calibration=calibration,
                         num_threads=args.threads, progress=progress)
