@@ -73,7 +73,7 @@ class FloatModel:
         """Run the model on ``{input name: array}``; returns ``{output name: float32 array}``."""
         from converters._tf import tf
 
-        from edge_sdk.cli._common import progress as bar
+        from edge_sdk.console import progress as bar
 
         n = len(next(iter(inputs.values())))
         chunks: Dict[str, List[np.ndarray]] = {name: [] for name, _ in self.outputs}
@@ -465,7 +465,7 @@ def _calibration_inputs(calibration: Any, fm: FloatModel, ev: EvalData, samples:
 
 
 def _predict_tflite(model: Any, feed: Mapping[str, np.ndarray], progress: bool, batch_size: int = 256):
-    from edge_sdk.cli._common import progress as bar
+    from edge_sdk.console import progress as bar
 
     n = len(next(iter(feed.values())))
     parts: Dict[str, List[np.ndarray]] = {}

@@ -24,7 +24,7 @@ MAX_LAYER_BARS = 25
 
 def write_json_report(path: Any, report: Mapping[str, Any]) -> Path:
     """Write the report as indented JSON, atomically."""
-    from edge_sdk.cli._common import _json_default
+    from edge_sdk.console import json_default as _json_default
 
     atomic_write_text(path, json.dumps(report, indent=2, default=_json_default) + "\n")
     return Path(path)

@@ -59,7 +59,7 @@ def write_dataset(dataset: Any, out_dir: Union[str, Path], shards: int = 4, prog
             try:
                 indices = range(n)
                 if progress:
-                    from edge_sdk.cli._common import progress as bar
+                    from edge_sdk.console import progress as bar
 
                     indices = bar(indices, desc=f"write {split}", total=n)
                 for i in indices:

@@ -1,80 +1,84 @@
-"""Helpers shared by the CLI subcommands: extras, JSON output, progress."""
+"""Argument helpers private to the CLI, and a compatibility re-export of :mod:`edge_sdk.console`.
+
+Library code (converters, training) imports :mod:`edge_sdk.console`, never this
+module; the console names stay here only so older imports keep working.
+"""
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
-from typing import Any, Callable, Iterable, Optional
+import argparse
+from pathlib import Path
+from typing import Iterable, Optional
 
-from edge_sdk.errors import MissingExtraError
+from edge_sdk.console import emit_report, first_line, json_default, print_json, progress, require_extra
+from edge_sdk.errors import EdgeSdkError, MissingExtraError, ModelNotFoundError, NotTFLiteError
 
-_EXTRA_PROBES = {
-    "convert": ("tensorflow", "tf_keras", "tensorflow_model_optimization"),
-    "sign": ("cryptography",),
-    "plot": ("matplotlib",),
-}
+_json_default = json_default  # the old private name
 
 
-def require_extra(extra: str, command: str = "") -> None:
-    """Raise :class:`MissingExtraError` naming the pip extra if its packages are absent."""
-    # find_spec, not import: importing TensorFlow here would bypass converters._tf (import order, log filter)
-    missing = [module for module in _EXTRA_PROBES[extra] if not _installed(module)]
-    if missing:
-        what = f"`edge-sdk {command}`" if command else "this feature"
+class AmbiguousNameError(EdgeSdkError, ValueError):
+    """A built-in name (zoo model, dataset) that is also a path in the current directory."""
+
+
+def json_file(value: str) -> str:
+    """argparse type of ``--json [FILE]``: ``-`` (stdout) or a path ending in ``.json``.
+
+    Refusing other names keeps ``--json`` from silently taking the next argument (a model path)
+    as its file and writing the report over it.
+    """
+    if value == "-" or value.lower().endswith(".json"):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"expected a file name ending in .json, or '-' for stdout; got {value!r} (a model or data path? "
+        "put --json after the models, or write --json=FILE.json)")
+
+
+def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """The ``--json [FILE.json]`` option shared by bench and parity: bare prints JSON to stdout."""
+    parser.add_argument("--json", nargs="?", const="-", default=None, type=json_file, metavar="FILE.json",
+                        help=f"print {what} as JSON to stdout (bare --json or --json -), or write it to "
+                        "FILE.json (the name must end in .json)")
+
+
+def refuse_ambiguous(value: Optional[str], names: Iterable[str], flag: str, kind: str) -> None:
+    """Raise :class:`AmbiguousNameError` when ``value`` is a built-in ``kind`` name and also a local path."""
+    if value is None or value not in tuple(names) or not Path(value).exists():
+        return
+    what = "folder" if Path(value).is_dir() else "file"
+    raise AmbiguousNameError(
+        f"{flag} {value!r} is ambiguous: the built-in {kind} {value!r} or the local {what} ./{value}; "
+        f"write ./{value} for the {what}, or run from another directory for the built-in {kind}")
+
+
+def require_model_file(path: str, expected: str = "a .tflite file") -> None:
+    """Refuse a model path that is missing, a directory or a device (``/dev/zero`` would be read forever)."""
+    from edge_sdk.fileio import not_a_regular_file
+
+    problem = not_a_regular_file(path)
+    if problem == "does not exist":
+        raise ModelNotFoundError(f"model file not found: {path} (expected {expected})")
+    if problem == "is a directory":
+        raise NotTFLiteError(f"model {path} is a directory; expected {expected} (a SavedModel? convert it "
+                             "first: edge-sdk convert DIR --recipe int8 --out OUT)")
+    if problem:
+        raise NotTFLiteError(f"model {path} {problem}; expected {expected}")
+
+
+def require_convert_stack(command: str) -> None:
+    """Check the 'convert' extra is installed *and imports*; a broken TensorFlow install gives one line.
+
+    Imports ``converters._tf`` (TensorFlow in the one working order) so later lazy imports are cached.
+    """
+    require_extra("convert", command)
+    try:
+        import converters._tf  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - whatever a half-installed TensorFlow raises, one line
         raise MissingExtraError(
-            f"{what} needs the '{extra}' extra ({', '.join(missing)} not installed); "
-            f"install it with: pip install 'edge-sdk[{extra}]'"
-        )
+            f"`edge-sdk {command}` could not import TensorFlow, which is installed but fails to load "
+            f"({type(exc).__name__}: {first_line(exc, 300)}); reinstall the extra: "
+            "pip install --force-reinstall 'edge-sdk[convert]'") from None
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a finder that refuses it, or a broken half-install
-        return False
-
-
-def print_json(obj: Any, path: Optional[str] = None) -> None:
-    """Write ``obj`` as indented JSON to stdout, or atomically to ``path``."""
-    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
-    if path and path != "-":
-        from edge_sdk.fileio import atomic_write_text
-
-        atomic_write_text(path, text)
-    else:
-        sys.stdout.write(text)
-
-
-def emit_report(doc: Any, json_target: Optional[str], print_human: Callable[[], None]) -> None:
-    """The ``--json [FILE]`` convention: ``-`` prints JSON only; FILE writes it (and says so) beside
-    the human output; ``None`` prints the human output only."""
-    if json_target is not None:
-        print_json(doc, json_target)
-        if json_target != "-":
-            print(f"wrote {json_target}", file=sys.stderr)
-    if json_target != "-":
-        print_human()
-
-
-def _json_default(value: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(value)
-
-
-def progress(iterable: Iterable, desc: str, total: Optional[int] = None, enabled: bool = True):
-    """Wrap ``iterable`` in a tqdm bar on stderr when tqdm is installed."""
-    if not enabled:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None)
+__all__ = [
+    "AmbiguousNameError", "add_json_option", "emit_report", "first_line", "json_default", "json_file",
+    "print_json", "progress", "refuse_ambiguous", "require_convert_stack", "require_extra", "require_model_file",
+]

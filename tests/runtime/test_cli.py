@@ -80,7 +80,7 @@ def test_inspect_not_a_model(tmp_path):
 
 def test_json_convention_of_bench_and_parity(tmp_path, capsys):
     """--json - prints JSON only; --json FILE writes it atomically and keeps the table; no --json: table only."""
-    from edge_sdk.cli._common import emit_report
+    from edge_sdk.console import emit_report
 
     doc = {"median_us": 12.5}
     emit_report(doc, "-", lambda: print("TABLE"))

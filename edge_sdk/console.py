@@ -1,0 +1,108 @@
+"""Console helpers shared by the CLI and the library: extras, JSON output, progress, error lines.
+
+Light on purpose (stdlib; numpy and tqdm only when used), so runtime, converter
+and training code can import it without reaching into ``edge_sdk.cli``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from typing import Any, Callable, Iterable, Optional
+
+from edge_sdk.errors import MissingExtraError
+
+_EXTRA_PROBES = {
+    "convert": ("tensorflow", "tf_keras", "tensorflow_model_optimization"),
+    "sign": ("cryptography",),
+    "plot": ("matplotlib",),
+}
+
+
+def require_extra(extra: str, command: str = "") -> None:
+    """Raise :class:`MissingExtraError` naming the pip ``extra`` if its packages are absent.
+
+    ``command`` (e.g. ``"convert"``) names the subcommand in the message.
+    """
+    # find_spec, not import: importing TensorFlow here would bypass converters._tf (import order, log filter)
+    missing = [module for module in _EXTRA_PROBES[extra] if not _installed(module)]
+    if missing:
+        what = f"`edge-sdk {command}`" if command else "this feature"
+        raise MissingExtraError(
+            f"{what} needs the '{extra}' extra ({', '.join(missing)} not installed); "
+            f"install it with: pip install 'edge-sdk[{extra}]'"
+        )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a broken half-install
+        return False
+
+
+def first_line(exc: BaseException, limit: Optional[int] = None) -> str:
+    """The first non-empty line of ``str(exc)`` (at most ``limit`` characters), else the exception's type name.
+
+    TensorFlow and LiteRT put whole stack dumps into their messages; a user needs the first line.
+    """
+    text = str(exc).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    if not line:
+        return type(exc).__name__
+    return line[:limit] if limit else line
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(default=...)`` for numpy scalars and arrays; anything else becomes its ``str``."""
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def print_json(obj: Any, path: Optional[str] = None) -> None:
+    """Write ``obj`` as indented JSON to stdout, or atomically to ``path`` (``None`` or ``-``: stdout)."""
+    text = json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n"
+    if path and path != "-":
+        from edge_sdk.fileio import atomic_write_text
+
+        atomic_write_text(path, text)
+    else:
+        sys.stdout.write(text)
+
+
+def emit_report(doc: Any, json_target: Optional[str], print_human: Callable[[], None]) -> None:
+    """The ``--json [FILE]`` convention: ``-`` prints JSON only; FILE writes it (and says so) beside
+    the human output; ``None`` prints the human output only."""
+    if json_target == "-":
+        print_json(doc)
+        return
+    print_human()  # first: if the file cannot be written after all, the results were still shown
+    if json_target is not None:
+        print_json(doc, json_target)
+        print(f"wrote {json_target}", file=sys.stderr)
+
+
+def progress(iterable: Iterable, desc: str, total: Optional[int] = None, enabled: bool = True):
+    """Wrap ``iterable`` in a tqdm bar on stderr when tqdm is installed and stderr is a terminal.
+
+    ``desc`` labels the bar, ``total`` sizes it when ``iterable`` has no ``len``; ``enabled=False``
+    returns ``iterable`` unchanged.
+    """
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None)
+
+
+__all__ = ["emit_report", "first_line", "json_default", "print_json", "progress", "require_extra"]
