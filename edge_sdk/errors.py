@@ -71,3 +71,9 @@ class MissingExtraError(EdgeSdkError, ImportError):
 
 class ManifestError(EdgeSdkError):
     """A manifest that is missing, unreadable or lacks a required field."""
+
+
+class OutputError(EdgeSdkError, OSError):
+    """An output path that must not be written (it is an input, a directory, a device, a folder edge-sdk did
+    not write) or cannot be (read-only, missing, disk full). Also an ``OSError``, so callers that catch
+    write failures keep working."""
