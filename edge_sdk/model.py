@@ -205,6 +205,8 @@ def _read_model_source(model: Union[str, os.PathLike, bytes, bytearray, memoryvi
                 f"{path} is a directory; expected a .tflite file "
                 "(a SavedModel? convert it first: edge-sdk convert DIR --recipe int8 --out OUT)"
             )
+        if not path.is_file():  # a device such as /dev/zero would be read without end
+            raise NotTFLiteError(f"{path} is not a regular file (a device or a pipe); expected a .tflite file")
         size = path.stat().st_size
         if max_model_bytes is not None and size > max_model_bytes:
             raise ModelTooLargeError(

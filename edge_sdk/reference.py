@@ -397,8 +397,13 @@ def read_reference(path: PathLike) -> Reference:
     if not path.is_file():
         raise GoldenReferenceError(f"reference file not found: {path} (expected a .npz written by --write-reference)")
     try:
-        with np.load(path, allow_pickle=False) as loaded:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):  # a .npy: one bare array, no metadata
+            raise GoldenReferenceError(f"{path} is a .npy array; expected the .npz written by --write-reference")
+        with loaded:
             arrays = {k: loaded[k] for k in loaded.files}
+    except GoldenReferenceError:
+        raise
     except Exception as exc:  # noqa: BLE001 - numpy raises several types for bad files
         raise GoldenReferenceError(f"{path} is not a readable .npz reference: {exc}") from None
     if "meta" not in arrays:
@@ -418,6 +423,19 @@ def read_reference(path: PathLike) -> Reference:
         )
     if meta.get("format") != REFERENCE_FORMAT:
         raise GoldenReferenceError(f"{path}: expected format {REFERENCE_FORMAT!r}, got {meta.get('format')!r}")
+    for key in ("inputs", "outputs"):  # a hand-edited file must not reach the checks as KeyError/TypeError
+        specs = meta.get(key)
+        if not isinstance(specs, list) or not specs or not all(
+                isinstance(x, dict) and isinstance(x.get("name"), str) and isinstance(x.get("shape"), list)
+                and all(isinstance(d, int) for d in x["shape"]) for x in specs):
+            raise GoldenReferenceError(f"{path}: 'meta.{key}' must be a non-empty list of {{name, shape}} objects, "
+                                       f"got {str(specs)[:80]}")
+    hashes = meta.get("float_sha256s")
+    if hashes is not None and not (isinstance(hashes, list) and all(isinstance(h, str) for h in hashes)):
+        raise GoldenReferenceError(f"{path}: 'meta.float_sha256s' must be a list of sha256 strings, got {str(hashes)[:80]}")
+    if not isinstance(meta.get("float_sha256"), str):
+        raise GoldenReferenceError(f"{path}: 'meta.float_sha256' must be the float model's sha256 (a string), "
+                                   f"got {meta.get('float_sha256')!r}")
     try:
         inputs = {spec["name"]: arrays[f"input_{i}"] for i, spec in enumerate(meta["inputs"])}
         floats = {spec["name"]: arrays[f"float_{j}"] for j, spec in enumerate(meta["outputs"])}

@@ -5,9 +5,11 @@ Works with only the light runtime (numpy + ai-edge-litert); ``--png`` needs matp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from edge_sdk.cli._common import emit_report
+from edge_sdk.cli._common import add_json_option, require_model_file
+from edge_sdk.console import emit_report
 
 _DESCRIPTION = """\
 Benchmark .tflite models on this device with the light runtime.
@@ -49,8 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backend", default=None, help="litert (default), tflite-runtime or tf")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against the manifest")
-    parser.add_argument("--json", metavar="FILE", default=None,
-                        help="write the results (with the device description) to FILE; '-' prints them")
+    add_json_option(parser, "the results (with the device description)")
     parser.add_argument("--png", metavar="FILE", default=None,
                         help="write a PNG of the latency distributions (needs matplotlib)")
     parser.add_argument("--no-samples", action="store_true", help="leave the per-run latencies out of --json")
@@ -61,9 +62,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark (or ``compare``) and print a table, JSON, and optionally a PNG."""
     from edge_sdk import bench
+    from edge_sdk.outputs import check_file_outputs, model_inputs, path_inputs
 
     if args.models and args.models[0] == "compare":
         return _compare(args)
+    protected = [item for model in args.models for item in model_inputs(model)]
+    protected += path_inputs(args.input, "--input data")
+    # before minutes of measuring: a results file that cannot be written must not cost the results
+    check_file_outputs([("--json", args.json, "json"), ("--png", args.png, "png")], protected,
+                       allow_stdout=("--json",))
+    for model in args.models:
+        if os.path.lexists(model):  # a missing model is reported in the results, like one that fails to load
+            require_model_file(model)
     if args.png:
         from edge_sdk import plots
 
@@ -82,15 +92,19 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     doc = bench.run_benchmark(args.models, options)
-    if args.png:
-        from edge_sdk import plots
-
-        plots.latency_png(doc, args.png)
-        print(f"wrote {args.png}", file=sys.stderr)
+    samples = [res.get("samples_us") for res in doc["results"]]
     if args.no_samples:
         for res in doc["results"]:
             res.pop("samples_us", None)
     emit_report(doc, args.json, lambda: print(bench.format_results(doc)))
+    if args.png:  # after the results are out: a failed picture must not cost them
+        from edge_sdk import plots
+
+        for res, kept in zip(doc["results"], samples):
+            if kept is not None:
+                res["samples_us"] = kept
+        plots.latency_png(doc, args.png)
+        print(f"wrote {args.png}", file=sys.stderr)
     failed = [r for r in doc["results"] if r.get("status") != "ok"]
     if not failed:
         return 0
@@ -102,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from edge_sdk import bench
+    from edge_sdk.outputs import check_file_output, path_inputs
 
+    results = [item for path in args.models[1:] for item in path_inputs(path, "results file")]
+    check_file_output(args.json, "--json", results, kind="json", allow_stdout=True)
     report = bench.compare_results(args.models[1:])
     emit_report(report, args.json, lambda: print(bench.format_compare(report)))
     return 0

@@ -9,10 +9,13 @@ TensorFlow is imported inside :func:`run` only (the ``convert`` extra).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Callable, Dict, List
 
-from edge_sdk.cli._common import print_json, require_extra
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
+from edge_sdk.console import first_line, print_json
+from edge_sdk.outputs import mark_output_dir
 
 # flag dest -> recipe option it overrides
 _OVERRIDES = {
@@ -53,7 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(cnn, cnn-student, wide-deep)")
     parser.add_argument("--model", dest="model_opt", metavar="MODEL", help="same as the positional MODEL")
     parser.add_argument("--recipe", required=False, help="built-in recipe name or a recipe .toml file")
-    parser.add_argument("--out", "-o", help="output directory (replaced atomically on success)")
+    parser.add_argument("--out", "-o", help="output directory (replaced atomically on success; an existing one "
+                        "only if edge-sdk wrote it, or with --force)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace --out even if it is a non-empty directory edge-sdk did not write "
+                        "(never one that holds an input)")
     parser.add_argument("--dataset", help="built-in dataset (digits, mnist, adult) or a dataset path: "
                         "training data for zoo models, distillation, pruning, QAT; its train split "
                         "calibrates int8 and its test split is the eval data")
@@ -133,13 +140,46 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
     return overrides
 
 
+def check_convert_paths(args: argparse.Namespace, model: str):
+    """Refuse, before any work, an --out that is, holds or lies inside an input, a non-empty directory
+    edge-sdk did not write (without --force), or a name that is both a built-in and a local path."""
+    from edge_sdk.arrays import check_array_file
+    from edge_sdk.cli.train import DATASETS, MODELS
+    from edge_sdk.outputs import check_dir_output, model_inputs, path_inputs
+
+    refuse_ambiguous(model, MODELS, "MODEL", "zoo model")
+    refuse_ambiguous(args.student, MODELS, "--student", "zoo model")
+    refuse_ambiguous(args.dataset, DATASETS, "--dataset", "dataset")
+    protected = model_inputs(model, "input model") if os.path.lexists(model) else []
+    for flag, value in (("--dataset", args.dataset), ("--calibration", args.calibration), ("--eval", args.eval_data),
+                        ("--train", args.train_data), ("--transfer", args.transfer), ("--student", args.student),
+                        ("--recipe", args.recipe)):
+        protected += path_inputs(value, f"{flag} input")
+    for flag, value in (("--calibration", args.calibration), ("--eval", args.eval_data), ("--train", args.train_data),
+                        ("--transfer", args.transfer)):
+        if value:  # a wrong file here should not cost a training run first
+            check_array_file(value, flag)
+    return check_dir_output(args.out, "--out", protected, force=args.force, replace=True)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the recipe, print the table (or JSON), return the exit code."""
     from edge_sdk.errors import EdgeSdkError
 
-    require_extra("convert", "convert")
-    from converters import recipe as recipes
     from converters.errors import ConversionError, RecipeError
+
+    if not args.list_recipes:  # paths first: a refusal must not wait for TensorFlow to import
+        model = args.model_opt or args.model
+        if args.model_opt and args.model and args.model_opt != args.model:
+            raise RecipeError(f"MODEL given twice: positional {args.model!r} and --model {args.model_opt!r}")
+        missing = [flag for flag, value in (("MODEL", model), ("--recipe", args.recipe), ("--out", args.out))
+                   if not value]
+        if missing:
+            raise RecipeError(f"convert needs {', '.join(missing)}; e.g. edge-sdk convert model.keras --recipe int8 "
+                              f"--dataset mnist --out out/")
+        out = check_convert_paths(args, model)
+    require_convert_stack("convert")
+    from converters import recipe as recipes
 
     if args.list_recipes:
         from edge_sdk.report import format_table
@@ -150,13 +190,6 @@ def run(args: argparse.Namespace) -> int:
             rows.append([name, " -> ".join(r.stages), r.description])
         print(format_table(rows, ["recipe", "stages", "description"]))
         return 0
-    model = args.model_opt or args.model
-    if args.model_opt and args.model and args.model_opt != args.model:
-        raise RecipeError(f"MODEL given twice: positional {args.model!r} and --model {args.model_opt!r}")
-    missing = [flag for flag, value in (("MODEL", model), ("--recipe", args.recipe), ("--out", args.out)) if not value]
-    if missing:
-        raise RecipeError(f"convert needs {', '.join(missing)}; e.g. edge-sdk convert model.keras --recipe int8 "
-                          f"--dataset mnist --out out/")
     recipe = recipes.with_overrides(recipes.load(args.recipe), _overrides(args))
 
     from converters import pipeline
@@ -177,9 +210,12 @@ def run(args: argparse.Namespace) -> int:
         raise
     except MemoryError:
         raise ConversionError("conversion ran out of memory; try a smaller model or fewer calibration samples") from None
+    except OSError as exc:  # a file read or written, not TensorFlow's maths: say which file and why
+        where = f" {exc.filename}" if exc.filename else ""
+        raise ConversionError(f"conversion could not read or write{where}: {exc.strerror or first_line(exc, 400)}") from None
     except Exception as exc:  # noqa: BLE001 - never let a TensorFlow traceback reach the user
-        first = (str(exc).strip().splitlines() or [""])[0][:400]
-        raise ConversionError(f"conversion failed in TensorFlow: {type(exc).__name__}: {first}") from None
+        raise ConversionError(f"conversion failed in TensorFlow: {type(exc).__name__}: {first_line(exc, 400)}") from None
+    mark_output_dir(out, "convert", record_entries=True)
     if args.json:
         print_json(result.summary())
     else:

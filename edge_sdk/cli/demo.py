@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from edge_sdk.cli._common import print_json, require_extra
+from edge_sdk.cli._common import require_convert_stack
+from edge_sdk.console import print_json
 from edge_sdk.errors import EdgeSdkError
 
 
@@ -50,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-drop", type=float, default=1.0,
                         help="accuracy gate for convert and parity, in points (default 1.0)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--force", action="store_true",
+                        help="write into --out even if it is a non-empty directory edge-sdk did not write")
     parser.set_defaults(func=run)
 
 
@@ -65,15 +68,29 @@ def _step(title: str, argv: List[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the workflow; exit 0 when every step passed, 1 when a gate failed, 2 on errors."""
-    require_extra("convert", "demo")
+    from edge_sdk.bench import parse_threads
+    from edge_sdk.outputs import check_dir_output, mark_output_dir
+
+    # every option checked before minutes of training, not after
     if args.bench_runs < 1:
         raise EdgeSdkError(f"--bench-runs must be at least 1, got {args.bench_runs}")
+    parse_threads(args.threads)
+    for flag, value in (("--epochs", args.epochs), ("--distill-epochs", args.distill_epochs)):
+        if value is not None and value < 1:
+            raise EdgeSdkError(f"{flag} must be at least 1, got {value}")
+    if not args.max_drop >= 0:
+        raise EdgeSdkError(f"--max-drop is in accuracy points: expected a number >= 0, got {args.max_drop}")
+    out = check_dir_output(args.out, "--out", force=args.force, replace=False)
+    require_convert_stack("demo")
+    mark_output_dir(out, "demo")
     out = Path(args.out)
     convert_dir = out / "convert"
     started = time.perf_counter()
 
     convert = ["convert", "cnn", "--dataset", args.dataset, "--recipe", "distill-prune-int8",
                "--out", str(convert_dir), "--max-drop", str(args.max_drop)]
+    if args.force:
+        convert.append("--force")
     if args.epochs is not None:
         convert += ["--epochs", str(args.epochs)]
     if args.distill_epochs is not None:

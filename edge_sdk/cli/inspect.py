@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from edge_sdk.cli._common import print_json
+from edge_sdk.cli._common import require_model_file
+from edge_sdk.console import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_sdk.inspect_model import inspect_model
     from edge_sdk.report import format_table
 
+    require_model_file(args.model)
     info = inspect_model(args.model)
     if args.json:
         print_json(info)

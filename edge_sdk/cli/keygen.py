@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
-from edge_sdk.cli._common import print_json, require_extra
+from edge_sdk.console import print_json, require_extra
 from edge_sdk.errors import InputError
 
 
@@ -39,11 +40,14 @@ def passphrase_from_env(var):
 def run(args: argparse.Namespace) -> int:
     """Generate and write the key pair."""
     require_extra("sign", "keygen")
+    from edge_sdk.outputs import check_file_output
     from edge_sdk.report import format_table
     from edge_sdk.signing import write_keypair
 
-    info = write_keypair(args.out_dir, args.name, passphrase=passphrase_from_env(args.passphrase_env),
-                         overwrite=args.force)
+    passphrase = passphrase_from_env(args.passphrase_env)
+    for suffix in (".key", ".pub"):  # before the key is made: a directory or device there, an unwritable place
+        check_file_output(Path(args.out_dir) / f"{args.name}{suffix}", "--out-dir/--name")
+    info = write_keypair(args.out_dir, args.name, passphrase=passphrase, overwrite=args.force)
     if args.json:
         print_json(info)
         return 0

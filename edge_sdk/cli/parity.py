@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge_sdk.cli._common import emit_report, require_extra
+from edge_sdk.cli._common import add_json_option, refuse_ambiguous, require_convert_stack, require_model_file
+from edge_sdk.console import emit_report
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.report import format_table
 
@@ -43,8 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-agreement", type=float, default=None, metavar="FRACTION",
                         help="fail if top-1 agreement with the float model is below FRACTION "
                         "(default 0.99 with --reference)")
-    parser.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
-                        help="print the JSON report to stdout, or write it to FILE")
+    add_json_option(parser, "the report")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with plots")
     parser.add_argument("--worst", type=int, default=10, help="how many worst examples to list (default 10)")
     parser.add_argument("--no-layers", action="store_true",
@@ -79,12 +79,32 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeSdkError("--reference and --write-reference are exclusive: check a model, or write a reference")
     if args.threads is not None and args.threads < 1:
         raise EdgeSdkError(f"--threads must be at least 1, got {args.threads}")
+    _check_outputs(args)
     if args.reference:
         return _check_reference(args)
-    require_extra("convert", "parity")
+    require_convert_stack("parity")
     if args.write_reference:
         return _write_reference(args)
     return _parity(args)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output checked against every input and each other, before any model is loaded."""
+    from edge_sdk.cli.train import DATASETS
+    from edge_sdk.manifest import manifest_path_for
+    from edge_sdk.outputs import check_file_outputs, model_inputs, path_inputs
+
+    for flag, value in (("--data", args.data), ("--calibration", args.calibration)):
+        refuse_ambiguous(value, DATASETS, flag, "dataset")
+    protected = [item for i, model in enumerate(args.models)
+                 for item in model_inputs(model, "float model" if i == 0 and not args.reference else "model")]
+    protected += path_inputs(args.data, "--data") + path_inputs(args.labels, "--labels")
+    protected += path_inputs(args.calibration, "--calibration") + path_inputs(args.reference, "reference")
+    tuned_manifest = str(manifest_path_for(args.autotune_out)) if args.autotune_out else None
+    check_file_outputs([("--json", args.json, "json"), ("--html", args.html, "html"),
+                        ("--write-reference", args.write_reference, "npz"),
+                        ("--autotune-out", args.autotune_out, "tflite"),
+                        ("--autotune-out manifest", tuned_manifest, "json")], protected, allow_stdout=("--json",))
 
 
 # -- light runtime ------------------------------------------------------------------------------
@@ -95,6 +115,7 @@ def _check_reference(args: argparse.Namespace) -> int:
 
     if len(args.models) != 1:
         raise EdgeSdkError(f"--reference expects exactly one MODEL.tflite, got {len(args.models)}: {args.models}")
+    require_model_file(args.models[0])
     min_agreement = 0.99 if args.min_agreement is None else args.min_agreement
     if not 0 <= min_agreement <= 1:
         raise EdgeSdkError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_sdk.cli._common import print_json
+from edge_sdk.cli._common import require_model_file
+from edge_sdk.console import print_json
 from edge_sdk.errors import EdgeSdkError, InputError
 
 
@@ -25,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads")
     parser.add_argument("--backend", default=None, help="litert (default), tflite-runtime or tf")
     parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against the manifest")
-    parser.add_argument("--top-k", type=int, default=0, help="also print the top-k classes per row")
+    parser.add_argument("--top-k", type=int, default=None, metavar="K",
+                        help="also print the K most likely classes per row (K >= 1)")
     parser.add_argument("--json", action="store_true", help="print the outputs as JSON")
     parser.set_defaults(func=run)
 
@@ -35,18 +37,25 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import edge_sdk
-    from edge_sdk.arrays import match_inputs, read_array_file
+    from edge_sdk.arrays import check_array_file, match_inputs, read_array_file
     from edge_sdk.fileio import atomic_output_path
+    from edge_sdk.outputs import check_file_output, model_inputs, path_inputs
 
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be at least 1, got {args.threads}")
+    if args.top_k is not None and args.top_k < 1:
+        raise InputError(f"--top-k must be at least 1 (the number of classes to list per row), got {args.top_k}")
+    require_model_file(args.model)
+    check_array_file(args.input, "--input")
+    check_file_output(args.output, "--output", model_inputs(args.model) + path_inputs(args.input, "input data"),
+                      kind="npz")
     model = edge_sdk.load(args.model, backend=args.backend, num_threads=args.threads, verify=not args.no_verify)
     names = [s.name for s in (model.signatures[args.signature]["inputs"] if args.signature else model.inputs)] \
         if (args.signature is None or args.signature in model.signatures) else []
     if args.signature and args.signature not in model.signatures:
         raise EdgeSdkError(f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}")
     specs = [model.input_spec(n, args.signature) for n in names]
-    x = match_inputs(read_array_file(args.input), specs, args.input)
+    x = match_inputs(read_array_file(args.input, "--input"), specs, args.input)
     for spec, arr in zip(specs, x):
         # quantized inputs refuse NaN/inf in predict; a float model would pass them through quietly
         if spec.dtype.kind != "f" or arr.dtype.kind != "f":
@@ -76,3 +85,4 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         print(f"wrote {args.output}")
     return 0
+

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from edge_sdk.cli._common import print_json, require_extra
+from edge_sdk.cli._common import require_model_file
+from edge_sdk.console import print_json, require_extra
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +32,16 @@ def run(args: argparse.Namespace) -> int:
     require_extra("sign", "sign")
     from edge_sdk.cli.keygen import passphrase_from_env
     from edge_sdk.report import format_table
+    from edge_sdk.manifest import manifest_path_for
+    from edge_sdk.outputs import Protected, check_file_output
     from edge_sdk.signing import sign_model
 
+    require_model_file(args.model, "a model file (.tflite) to sign")
+    protected = [Protected(Path(args.model), "model"),
+                 Protected(Path(args.manifest) if args.manifest else manifest_path_for(args.model),
+                           f"manifest of model {Path(args.model).name}"),
+                 Protected(Path(args.key), "private key")]
+    check_file_output(args.out, "--out", protected, kind="json")
     envelope = sign_model(args.model, args.key, manifest=args.manifest, out=args.out,
                           passphrase=passphrase_from_env(args.passphrase_env))
     if args.json:

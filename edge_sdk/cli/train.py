@@ -5,8 +5,10 @@ import argparse
 import os
 from pathlib import Path
 
-from edge_sdk.cli._common import print_json, require_extra
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
+from edge_sdk.console import print_json
 from edge_sdk.errors import EdgeSdkError
+from edge_sdk.outputs import mark_output_dir
 
 # Kept here (not imported from training) so --help and name checks need no TensorFlow.
 MODELS = ("cnn", "cnn-student", "wide-deep")
@@ -39,7 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--feature-spec), or a TFRecord dataset directory",
     )
     parser.add_argument("--epochs", required=True, type=int, help="maximum number of epochs (early stopping may end sooner)")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--out", required=True, help="output directory (new, empty, or one edge-sdk train wrote)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into --out even if it is a non-empty directory edge-sdk did not write "
+                        "(nothing in it is deleted)")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default per model)")
     parser.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default per model)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and shuffling")
@@ -66,19 +71,42 @@ def _check_dataset(value: str) -> None:
     )
 
 
+def _check_out(args: argparse.Namespace) -> Path:
+    """Refuse an --out that is or holds an input or is someone else's folder, or a resume of a killed
+    run of another model; return the directory to write."""
+    from edge_sdk.outputs import check_dir_output, path_inputs, read_marker
+
+    protected = path_inputs(args.dataset, "--dataset") + path_inputs(args.feature_spec, "--feature-spec")
+    if Path(args.dataset).suffix:
+        data = Path(args.dataset)
+        protected += path_inputs(data.with_name(data.name.split(".")[0] + ".features.json"), "feature spec")
+    out = check_dir_output(args.out, "--out", protected, force=args.force, replace=False)
+    marker = read_marker(out) or {}
+    previous = marker.get("model") if marker.get("command") == "train" else None
+    unfinished = (out / "backup").is_dir() and any(p.is_file() for p in (out / "backup").rglob("*"))
+    if previous and previous != args.model and unfinished:
+        raise TrainArgumentError(
+            f"--out {args.out} holds an unfinished {previous!r} run (backup/), and this run trains {args.model!r}; "
+            f"resume it with --model {previous}, or choose another --out")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Train, export, and print the summary table (or JSON)."""
     if args.epochs < 1:
         raise TrainArgumentError(f"--epochs must be at least 1, got {args.epochs}")
     if args.batch_size is not None and args.batch_size < 1:
         raise TrainArgumentError(f"--batch-size must be at least 1, got {args.batch_size}")
+    refuse_ambiguous(args.dataset, DATASETS, "--dataset", "dataset")
     _check_dataset(args.dataset)
+    out = _check_out(args)
     # Before TensorFlow loads: its C++ start-up chatter (no GPU, op
     # attribute notices) is not for users of this command; failures still surface as exceptions.
     # TF_CPP_MIN_LOG_LEVEL=0 in the environment brings the logs back.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    require_extra("convert", "train")
-    import converters._tf  # noqa: F401  (TensorFlow imported in the one working order, start-up lines filtered)
+    require_convert_stack("train")  # TensorFlow imported in the one working order, start-up lines filtered
+    # marked before training starts, so a killed run's folder is recognised as edge-sdk's when resumed
+    mark_output_dir(out, "train", model=args.model, dataset=str(args.dataset))
 
     from training import datasets, train
     from edge_sdk.report import format_table

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from edge_sdk.cli._common import print_json
+from edge_sdk.console import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,16 +39,16 @@ def run(args: argparse.Namespace) -> int:
     """Run the checks and print a table (or JSON); return 0 or 1."""
     from pathlib import Path
 
-    from edge_sdk.cli._common import require_extra
-    from edge_sdk.errors import EdgeSdkError, IntegrityError, ManifestError, ModelNotFoundError, SignatureError
+    from edge_sdk.cli._common import require_model_file
+    from edge_sdk.console import require_extra
+    from edge_sdk.errors import EdgeSdkError, IntegrityError, ManifestError, SignatureError
     from edge_sdk.fileio import sha256_bytes
     from edge_sdk.manifest import find_manifest, manifest_contradictions, read_manifest
     from edge_sdk.model import load
     from edge_sdk.report import format_table
 
     path = Path(args.model)
-    if not path.is_file():
-        raise ModelNotFoundError(f"model file not found: {path} (expected a .tflite file)")
+    require_model_file(args.model)
     data = path.read_bytes()
     actual = sha256_bytes(data)
     manifest_path = Path(args.manifest) if args.manifest else find_manifest(path)
