@@ -68,7 +68,7 @@ def file_kind(path: PathLike) -> str:
     """``"file"``, ``"directory"``, ``"missing"`` or the kind of special file (``"character device"``, ...)."""
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # under a file, nothing can exist
         return "missing"
     except OSError:
         return "unreadable path"
