@@ -137,3 +137,150 @@ def test_replaced_directory_is_never_absent(tmp_path):
         child.kill()
         child.wait()
     assert len(seen) > 1, "the writer never replaced the directory while we read; the test proved nothing"
+
+
+# -- failures, interrupts and links (issue #12 section 1) ------------------------------------------------
+
+import errno  # noqa: E402
+
+from edge_sdk.errors import OutputError  # noqa: E402
+from edge_sdk.fileio import atomic_output_dir, atomic_output_path, atomic_write_text  # noqa: E402
+
+
+def _disk_full_under(monkeypatch, directory: Path) -> None:
+    """Make every os.write to a file under ``directory`` fail as a full disk does."""
+    real_write = os.write
+
+    def write(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(directory)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def test_a_full_disk_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    dest = tmp_path / "model.bin"
+    atomic_write_bytes(dest, b"old")
+    _disk_full_under(monkeypatch, tmp_path)
+    with pytest.raises(OutputError, match=r"cannot write .*model.bin: No space left on device"):
+        atomic_write_bytes(dest, b"new" * 1000)
+    assert isinstance(OutputError("x"), OSError)  # callers that catch write failures as OSError still do
+    assert dest.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]
+
+
+def test_dev_full_is_refused_not_replaced(tmp_path):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with pytest.raises(OutputError, match="character device, not a regular file"):
+        atomic_write_text("/dev/full", "x")
+    assert Path("/dev/full").is_char_device()
+
+
+def test_a_writer_that_fails_leaves_no_temporary(tmp_path):
+    dest = tmp_path / "out.npz"
+    dest.write_bytes(b"old")
+    with pytest.raises(OutputError, match="No space left on device"):
+        with atomic_output_path(dest) as tmp:
+            tmp.write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_output_path(dest) as tmp:
+            tmp.write_bytes(b"partial")
+            raise KeyboardInterrupt
+    assert dest.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["out.npz"]
+
+
+def test_a_file_output_never_replaces_a_directory(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="is a directory"):
+        atomic_write_bytes(folder, b"x")
+    with pytest.raises(OutputError, match="is a directory"):
+        with atomic_output_path(folder) as tmp:
+            tmp.write_bytes(b"x")
+    assert (folder / "notes.txt").read_text() == "mine"
+    with pytest.raises(OutputError, match="never replaces a file"):
+        with atomic_output_dir(folder / "notes.txt"):
+            pass
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_a_symlinked_output_directory_is_replaced_through_the_link_without_stale_temporaries(tmp_path):
+    """Before: the link itself was swapped for a directory and a `.out.tmp-*` link was left behind."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "old.txt").write_text("v1")
+    link = tmp_path / "out"
+    link.symlink_to("real")
+    with atomic_output_dir(link) as tmp:
+        (tmp / "new.txt").write_text("v2")
+    assert link.is_symlink() and os.readlink(link) == "real"
+    assert [p.name for p in real.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "real"]
+
+
+def test_a_symlinked_output_file_is_written_through_and_a_dangling_link_refused(tmp_path):
+    (tmp_path / "target.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to("target.json")
+    atomic_write_text(tmp_path / "link.json", '{"v": 2}')
+    assert (tmp_path / "link.json").is_symlink() and (tmp_path / "target.json").read_text() == '{"v": 2}'
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "missing" / "x.json")
+    with pytest.raises(OutputError, match="dangling link"):
+        atomic_write_text(tmp_path / "dangling.json", "{}")
+    assert not (tmp_path / "missing").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling.json", "link.json", "target.json"]
+
+
+def test_private_files_are_created_with_their_mode_from_the_first_byte(tmp_path, monkeypatch):
+    seen = []
+    real_write = os.write
+
+    def write(fd, data):
+        seen.append(os.fstat(fd).st_mode & 0o777)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    atomic_write_bytes(tmp_path / "k.key", b"secret", mode=0o600)
+    assert seen and set(seen) == {0o600}
+    assert (tmp_path / "k.key").stat().st_mode & 0o777 == 0o600
+
+
+SIGINT_WRITER = """
+import sys
+from edge_sdk.fileio import atomic_write_bytes
+dest, size = sys.argv[1], int(sys.argv[2])
+print("ready", flush=True)
+version = 0
+try:
+    while True:
+        version = version % 250 + 1
+        atomic_write_bytes(dest, bytes([version]) * size)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_mid_write_leaves_a_whole_file_and_no_temporary(tmp_path):
+    dest = tmp_path / "model.bin"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                                      os.environ.get("PYTHONPATH")])))
+    for trial in range(4):
+        child = subprocess.Popen([sys.executable, "-c", SIGINT_WRITER, str(dest), str(SIZE)], env=env,
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            deadline = time.monotonic() + 60
+            while not dest.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.03 + 0.05 * trial)
+            child.send_signal(signal.SIGINT)
+            assert child.wait(timeout=60) == 130
+        finally:
+            child.kill()
+            child.wait()
+        _check_file(dest)
+        assert [p.name for p in tmp_path.iterdir()] == ["model.bin"], "Ctrl-C left a temporary behind"
