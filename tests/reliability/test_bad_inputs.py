@@ -1,5 +1,8 @@
-"""Bad inputs to predict, as a matrix: each gets its own error class and a message naming expected and got."""
+"""Bad inputs, as a matrix: to predict (one error class per mistake) and to the CLI (one clear line, never a
+traceback); each message names what was expected and what came."""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
@@ -95,3 +98,189 @@ def test_unknown_signature(digits_models):
     model = edge_sdk.load(digits_models["float32"])
     with pytest.raises(InputNameError, match="unknown signature 'nope'.*serving_default"):
         model.predict(_image(), signature="nope")
+
+
+# -- the CLI: clear errors, never tracebacks (issue #12 section 5) ---------------------------------------
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from edge_sdk.cli import main  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args, env_extra=None, **kwargs):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    env.update(env_extra or {})
+    streams = {"stdout": subprocess.PIPE} if "stdout" not in kwargs else {}
+    return subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], stderr=subprocess.PIPE, text=True,
+                          env=env, timeout=300, **streams, **kwargs)
+
+
+def _one_error_line(code, err, *fragments):
+    assert code == 2, err
+    assert "Traceback" not in err and "unexpected" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+
+
+def _array_files(tmp_path):
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "objects.npz", x=np.zeros(3), extra=np.array([None, 1], dtype=object))
+    (tmp_path / "pickle.npy").write_bytes(b"\x80\x04\x95" + b"\x00" * 20)
+    np.save(tmp_path / "good.npy", np.zeros((2, 8, 8, 1), np.float32))
+    (tmp_path / "truncated.npy").write_bytes((tmp_path / "good.npy").read_bytes()[:150])
+    (tmp_path / "folder.npy").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize("name,fragments", [
+    ("missing.npy", ["not found: ", "missing.npy", "expected a .npy or .npz"]),
+    ("folder.npy", ["folder.npy is a directory", "expected a .npy or .npz"]),
+    ("objects.npy", ["holds Python objects (dtype object)", "does not unpickle"]),
+    ("objects.npz", ["entry 'extra.npy' holds Python objects"]),
+    ("pickle.npy", ["is a Python pickle, not a .npy/.npz file", "never loads pickles"]),
+    ("truncated.npy", ["truncated.npy is not a readable .npy/.npz file", "expected a .npy or .npz"]),
+    ("model", ["is a TFLite model, not a .npy/.npz file"]),
+    ("/dev/zero", ["/dev/zero is a character device, not a regular file"]),
+])
+def test_run_input_files_of_the_wrong_kind_say_what_came(name, fragments, tmp_path, digits_models, capsys):
+    files = _array_files(tmp_path)
+    path = digits_models["int8"] if name == "model" else (name if name.startswith("/") else files / name)
+    _one_error_line(main(["run", str(digits_models["int8"]), "--input", str(path)]), capsys.readouterr().err,
+                    "--input", *fragments)
+
+
+@pytest.mark.parametrize("model", ["/dev/zero", "folder"])
+def test_run_a_model_that_is_not_a_regular_file_is_refused_at_once(model, tmp_path, digits_models, capsys):
+    (tmp_path / "folder").mkdir()
+    path = model if model.startswith("/") else tmp_path / model
+    started = time.monotonic()
+    _one_error_line(main(["run", str(path), "--input", str(digits_models["x"])]), capsys.readouterr().err,
+                    f"model {path} is a ")
+    assert time.monotonic() - started < 10  # /dev/zero was read without end before
+    with pytest.raises(EdgeSdkError, match="not a regular file"):
+        edge_sdk.load("/dev/zero")  # the library refuses it too
+
+
+@pytest.mark.parametrize("k", ["-3", "0"])
+def test_run_top_k_must_be_positive(k, digits_models, capsys):
+    _one_error_line(main(["run", str(digits_models["int8"]), "-i", str(digits_models["x"]), "--top-k", k]),
+                    capsys.readouterr().err, f"--top-k must be at least 1", f"got {k}")
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_run_into_a_closed_pipe_exits_quietly(json_flag, digits_models):
+    """`edge-sdk run ... | head -1`: the reader has gone. Before: a BrokenPipeError traceback, exit 1.
+    Now: nothing on stderr from edge-sdk, exit 141 as a Unix tool killed by SIGPIPE reports.
+    The read end is closed before the child writes, so every write fails: no race with a reader."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = _cli("run", digits_models["int8"], "-i", digits_models["x"], *json_flag, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    ours = [line for line in result.stderr.splitlines() if not line.startswith("INFO: ")]  # LiteRT's own line
+    assert ours == [], result.stderr
+
+
+def _reference(tmp_path, digits_models):
+    from edge_sdk.reference import write_reference
+
+    model = edge_sdk.load(digits_models["int8"])
+    x = np.load(digits_models["x"])[:8]
+    name = model.outputs[0].name
+    path = write_reference(tmp_path / "golden.npz", {model.inputs[0].name: x}, {name: model.predict(x)},
+                           float_model="float", float_sha256s=["0" * 64])
+    with np.load(path) as loaded:
+        return {k: loaded[k] for k in loaded.files}
+
+
+def _edit(meta):
+    meta["outputs"][0]["shape"] = None
+    return meta
+
+
+@pytest.mark.parametrize("case,edit", [
+    ("meta-a-list", lambda meta: [meta]),
+    ("no-inputs", lambda meta: {k: v for k, v in meta.items() if k != "inputs"}),
+    ("inputs-a-string", lambda meta: {**meta, "inputs": "image"}),
+    ("input-without-name", lambda meta: {**meta, "inputs": [{"nom": "image", "shape": [8, 8, 8, 1]}]}),
+    ("shape-null", _edit),
+    ("float-sha-a-number", lambda meta: {**meta, "float_sha256": 5, "float_sha256s": None}),
+    ("float-shas-a-dict", lambda meta: {**meta, "float_sha256s": {"a": 1}}),
+])
+def test_malformed_reference_files_are_refused_clearly(case, edit, tmp_path, digits_models, capsys):
+    arrays = _reference(tmp_path, digits_models)
+    arrays["meta"] = np.array(json.dumps(edit(json.loads(str(arrays["meta"])))))
+    bad = tmp_path / f"{case}.npz"
+    np.savez(bad, **arrays)
+    _one_error_line(main(["parity", "--reference", str(bad), str(digits_models["int8"])]), capsys.readouterr().err,
+                    str(bad))
+
+
+def test_a_npy_given_as_the_reference_says_what_was_expected(tmp_path, digits_models, capsys):
+    _one_error_line(main(["parity", "--reference", str(digits_models["x"]), str(digits_models["int8"])]),
+                    capsys.readouterr().err, "is a .npy array; expected the .npz written by --write-reference")
+
+
+def test_an_unexpected_exception_is_one_line_unless_debugging(monkeypatch, capsys):
+    import edge_sdk.cli.inspect as inspect_cli
+
+    def broken(args):
+        raise RuntimeError("boom\nline two of a long native message")
+
+    monkeypatch.setattr(inspect_cli, "run", broken)
+    monkeypatch.delenv("EDGE_SDK_DEBUG", raising=False)
+    assert main(["inspect", "m.tflite"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: unexpected RuntimeError: boom (an edge-sdk bug; please report it; " \
+                          "EDGE_SDK_DEBUG=1 shows the traceback)"
+    monkeypatch.setenv("EDGE_SDK_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["inspect", "m.tflite"])
+
+
+def test_an_os_error_is_one_line_naming_the_file(monkeypatch, capsys):
+    import edge_sdk.cli.inspect as inspect_cli
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/secret/m.tflite")
+
+    monkeypatch.setattr(inspect_cli, "run", denied)
+    assert main(["inspect", "m.tflite"]) == 2
+    assert capsys.readouterr().err.strip() == "error: /secret/m.tflite: Permission denied"
+
+
+def test_tensorflow_installed_but_failing_to_import_is_one_line(tmp_path):
+    fake = tmp_path / "fake" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise TypeError('Descriptors cannot be created directly.\\n"
+                                      "If this call came from a _pb2.py file, your generated code is out of date')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = _cli("train", "--model", "cnn", "--dataset", "digits", "--epochs", "1", "--out", tmp_path / "o",
+                  env_extra=env)
+    _one_error_line(result.returncode, result.stderr, "could not import TensorFlow",
+                    "TypeError: Descriptors cannot be created directly.", "pip install --force-reinstall")
+
+
+def test_a_file_write_failure_in_convert_is_not_blamed_on_tensorflow(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("tensorflow")
+    import converters.pipeline
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "out" / "int8.tflite"))
+
+    monkeypatch.setattr(converters.pipeline, "run", disk_full)
+    (tmp_path / "m.keras").write_bytes(b"PK\x03\x04")
+    code = main(["convert", str(tmp_path / "m.keras"), "--recipe", "int8", "--out", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err
+    _one_error_line(code, err, "could not read or write", "int8.tflite: No space left on device")
+    assert "TensorFlow" not in err
