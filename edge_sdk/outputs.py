@@ -12,8 +12,9 @@
    wrote earlier: one holding the marker :data:`MARKER_FILE`, or the
    ``summary.json`` / ``metrics.json`` / ``demo.json`` those commands write.
    Any other non-empty directory is refused unless ``force``; rule 1 holds even
-   then. The current directory, its ancestors, the home directory and ``/`` are
-   never replaced whole.
+   then. ``convert`` records the entries it wrote in the marker, so files a
+   person added since are not replaced silently either. The current directory,
+   its ancestors, the home directory and ``/`` are never replaced whole.
 4. The place the output goes must be writable now: a probe file is created (and
    one byte written, so a full disk shows) in its directory, or in the nearest
    existing ancestor when the parents are still to be created.
