@@ -1,5 +1,6 @@
 """The runtime's CLI commands end to end, in a subprocess like a user runs them."""
 import json
+import os
 import subprocess
 import sys
 
@@ -93,3 +94,26 @@ def test_json_convention_of_bench_and_parity(tmp_path, capsys):
     assert json.loads(target.read_text()) == doc
     emit_report(doc, None, lambda: print("TABLE"))
     assert capsys.readouterr().out == "TABLE\n"
+
+
+def test_inspect_and_verify_refuse_devices_and_pipes_at_once(tmp_path):
+    """Before: /dev/zero was read without end and a named pipe blocked forever (or 'not found' for verify)."""
+    fifo = tmp_path / "model.tflite"
+    os.mkfifo(fifo)
+    for command in ("inspect", "verify"):
+        for path, kind in (("/dev/zero", "character device"), (fifo, "named pipe")):
+            result = cli(command, path, timeout=60)
+            assert result.returncode == 2, result.stderr
+            assert f"is a {kind}, not a regular file; expected a .tflite file" in result.stderr
+            assert "Traceback" not in result.stderr
+
+
+def test_bench_and_parity_share_the_json_option(runtime_models, tmp_path):
+    """Bare --json prints JSON; --json FILE must end in .json, so it cannot take the model path after it."""
+    result = cli("bench", runtime_models["int8"], "--runs", "3", "--warmup", "0", "-q", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["status"] == "ok"
+    for command in ("bench", "parity"):
+        result = cli(command, "--json", runtime_models["int8"], runtime_models["float32"])
+        assert result.returncode == 2 and "expected a file name ending in .json" in result.stderr
+        assert "--json=FILE.json" in result.stderr
