@@ -53,7 +53,8 @@ def check_array_file(path: Union[str, os.PathLike], what: str = "input file",
     except EdgeSdkError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise error(f"{what} {file} is a damaged .npy/.npz file ({first_line(exc, 200)}); expected {_EXPECTED}") from None
+        raise error(f"{what} {file} is a damaged .npy/.npz file ({first_line(exc, 200)}); "
+                    f"expected {_EXPECTED}") from None
     return file
 
 

@@ -432,7 +432,8 @@ def read_reference(path: PathLike) -> Reference:
                                        f"got {str(specs)[:80]}")
     hashes = meta.get("float_sha256s")
     if hashes is not None and not (isinstance(hashes, list) and all(isinstance(h, str) for h in hashes)):
-        raise GoldenReferenceError(f"{path}: 'meta.float_sha256s' must be a list of sha256 strings, got {str(hashes)[:80]}")
+        raise GoldenReferenceError(f"{path}: 'meta.float_sha256s' must be a list of sha256 strings, "
+                                   f"got {str(hashes)[:80]}")
     if not isinstance(meta.get("float_sha256"), str):
         raise GoldenReferenceError(f"{path}: 'meta.float_sha256' must be the float model's sha256 (a string), "
                                    f"got {meta.get('float_sha256')!r}")

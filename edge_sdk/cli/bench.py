@@ -5,7 +5,6 @@ Works with only the light runtime (numpy + ai-edge-litert); ``--png`` needs matp
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from edge_sdk.cli._common import add_json_option, require_model_file
@@ -62,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark (or ``compare``) and print a table, JSON, and optionally a PNG."""
     from edge_sdk import bench
+    from edge_sdk.fileio import file_kind
     from edge_sdk.outputs import check_file_outputs, model_inputs, path_inputs
 
     if args.models and args.models[0] == "compare":
@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     check_file_outputs([("--json", args.json, "json"), ("--png", args.png, "png")], protected,
                        allow_stdout=("--json",))
     for model in args.models:
-        if os.path.lexists(model):  # a missing model is reported in the results, like one that fails to load
+        # a device or pipe would be read without end; a missing or broken model is reported in the results
+        if file_kind(model) not in ("file", "directory", "missing"):
             require_model_file(model)
     if args.png:
         from edge_sdk import plots

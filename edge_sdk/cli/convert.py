@@ -212,9 +212,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConversionError("conversion ran out of memory; try a smaller model or fewer calibration samples") from None
     except OSError as exc:  # a file read or written, not TensorFlow's maths: say which file and why
         where = f" {exc.filename}" if exc.filename else ""
-        raise ConversionError(f"conversion could not read or write{where}: {exc.strerror or first_line(exc, 400)}") from None
+        reason = exc.strerror or first_line(exc, 400)
+        raise ConversionError(f"conversion could not read or write{where}: {reason}") from None
     except Exception as exc:  # noqa: BLE001 - never let a TensorFlow traceback reach the user
-        raise ConversionError(f"conversion failed in TensorFlow: {type(exc).__name__}: {first_line(exc, 400)}") from None
+        raise ConversionError(f"conversion failed in TensorFlow: {type(exc).__name__}: "
+                              f"{first_line(exc, 400)}") from None
     mark_output_dir(out, "convert", record_entries=True)
     if args.json:
         print_json(result.summary())

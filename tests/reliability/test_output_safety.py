@@ -126,7 +126,8 @@ def test_run_output_whose_parent_is_a_file_is_refused_before_the_model_runs(work
 
     monkeypatch.setattr(edge_sdk, "load", lambda *a, **k: pytest.fail("the model ran before the output was checked"))
     Path("notes.txt").write_text("x")
-    _refused(["run", "int8.tflite", "-i", "x.npy", "-o", "notes.txt/y.npz"], capsys, "notes.txt is a file, not a directory")
+    _refused(["run", "int8.tflite", "-i", "x.npy", "-o", "notes.txt/y.npz"], capsys,
+             "notes.txt is a file, not a directory")
 
 
 # -- sign, bench, parity, keygen -----------------------------------------------------------------------
@@ -329,7 +330,8 @@ def test_the_current_directory_and_its_ancestors_are_never_replaced(tmp_path, mo
     for target in (".", "..", str(tmp_path / "a")):
         with pytest.raises(OutputError, match="current directory"):
             check_dir_output(target, "--out", force=True)
-    assert check_dir_output(".", "--out", force=True, replace=False).resolve() == inner.resolve()  # train/demo write into it
+    # train and demo write into a folder rather than replace it: the current directory is fine for them
+    assert check_dir_output(".", "--out", force=True, replace=False).resolve() == inner.resolve()
 
 
 def test_convert_zoo_name_that_is_also_a_local_folder_is_refused(tmp_path, capsys, monkeypatch, no_tensorflow):
@@ -375,7 +377,8 @@ def test_demo_bad_options_fail_at_once(tmp_path, capsys, monkeypatch, no_tensorf
 
 def test_model_inputs_lists_the_companions():
     roles = {p.path.name: p.role for p in model_inputs("d/m.tflite")}
-    assert roles == {"m.tflite": "model", "m.json": "manifest of model m.tflite", "m.tflite.sig": "signature of model m.tflite"}
+    assert roles == {"m.tflite": "model", "m.json": "manifest of model m.tflite",
+                     "m.tflite.sig": "signature of model m.tflite"}
     assert [p.path.name for p in model_inputs("d/savedmodel")] == ["savedmodel", "savedmodel.json"]
 
 
