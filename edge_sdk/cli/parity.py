@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edge_sdk.cli._common import add_json_option, refuse_ambiguous, require_convert_stack, require_model_file
+from edge_sdk.cli._common import add_json_option, refuse_ambiguous, require_convert_stack
 from edge_sdk.console import emit_report
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.report import format_table
@@ -115,7 +115,6 @@ def _check_reference(args: argparse.Namespace) -> int:
 
     if len(args.models) != 1:
         raise EdgeSdkError(f"--reference expects exactly one MODEL.tflite, got {len(args.models)}: {args.models}")
-    require_model_file(args.models[0])
     min_agreement = 0.99 if args.min_agreement is None else args.min_agreement
     if not 0 <= min_agreement <= 1:
         raise EdgeSdkError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}")
