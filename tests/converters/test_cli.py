@@ -101,7 +101,8 @@ def test_bad_input_exits_2_with_a_clear_message(digits_models, tmp_path, capsys,
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("previous run")
-    assert _convert(digits_models.teacher_keras, *args, "--out", out) == 2
+    # --force: the folder is not edge-sdk's, and the check must still leave it untouched on failure
+    assert _convert(digits_models.teacher_keras, *args, "--out", out, "--force") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert "Traceback" not in err
@@ -129,7 +130,7 @@ def test_sigkill_mid_run_leaves_destination_untouched_and_rerun_succeeds(digits_
     (out / "keep.txt").write_text("previous run")
     cmd = [sys.executable, "-m", "edge_sdk", "convert", str(digits_models.teacher_keras), "--recipe", "prune-int8",
            "--train", str(digits_models.train), "--eval", str(digits_models.eval), "--out", str(out),
-           "--prune-epochs", "4", "--latency-runs", "3"]
+           "--force", "--prune-epochs", "4", "--latency-runs", "3"]  # --force: keep.txt is not edge-sdk's
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = []
