@@ -71,6 +71,8 @@ def require_convert_stack(command: str) -> None:
     require_extra("convert", command)
     try:
         import converters._tf  # noqa: F401
+    except EdgeSdkError:  # converters._tf names the broken package itself (BrokenExtraError)
+        raise
     except Exception as exc:  # noqa: BLE001 - whatever a half-installed TensorFlow raises, one line
         raise MissingExtraError(
             f"`edge-sdk {command}` could not import TensorFlow, which is installed but fails to load "

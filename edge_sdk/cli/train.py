@@ -72,23 +72,17 @@ def _check_dataset(value: str) -> None:
 
 
 def _check_out(args: argparse.Namespace) -> Path:
-    """Refuse an --out that is or holds an input or is someone else's folder, or a resume of a killed
-    run of another model; return the directory to write."""
-    from edge_sdk.outputs import check_dir_output, path_inputs, read_marker
+    """Refuse an --out that is or holds an input or is someone else's folder; return the directory to write.
+
+    (Resuming a killed run with other settings is refused by ``training.train`` itself, from backup/run.json.)
+    """
+    from edge_sdk.outputs import check_dir_output, path_inputs
 
     protected = path_inputs(args.dataset, "--dataset") + path_inputs(args.feature_spec, "--feature-spec")
     if Path(args.dataset).suffix:
         data = Path(args.dataset)
         protected += path_inputs(data.with_name(data.name.split(".")[0] + ".features.json"), "feature spec")
-    out = check_dir_output(args.out, "--out", protected, force=args.force, replace=False)
-    marker = read_marker(out) or {}
-    previous = marker.get("model") if marker.get("command") == "train" else None
-    unfinished = (out / "backup").is_dir() and any(p.is_file() for p in (out / "backup").rglob("*"))
-    if previous and previous != args.model and unfinished:
-        raise TrainArgumentError(
-            f"--out {args.out} holds an unfinished {previous!r} run (backup/), and this run trains {args.model!r}; "
-            f"resume it with --model {previous}, or choose another --out")
-    return out
+    return check_dir_output(args.out, "--out", protected, force=args.force, replace=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -269,10 +269,12 @@ def test_tensorflow_installed_but_failing_to_import_is_one_line(tmp_path):
     (fake / "__init__.py").write_text("raise TypeError('Descriptors cannot be created directly.\\n"
                                       "If this call came from a _pb2.py file, your generated code is out of date')\n")
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), str(REPO), os.environ.get("PYTHONPATH", "")])}
-    result = _cli("train", "--model", "cnn", "--dataset", "digits", "--epochs", "1", "--out", tmp_path / "o",
-                  env_extra=env)
-    _one_error_line(result.returncode, result.stderr, "could not import TensorFlow",
-                    "TypeError: Descriptors cannot be created directly.", "pip install --force-reinstall")
+    (tmp_path / "m.keras").write_bytes(b"PK\x03\x04")
+    for command in (["convert", tmp_path / "m.keras", "--recipe", "int8", "--out", tmp_path / "o"],
+                    ["parity", tmp_path / "m.keras", "q.tflite", "--data", "digits"]):
+        result = _cli(*command, env_extra=env)
+        _one_error_line(result.returncode, result.stderr, "is installed but failed to import",
+                        "TypeError: Descriptors cannot be created directly.", "pip install --force-reinstall")
 
 
 def test_a_file_write_failure_in_convert_is_not_blamed_on_tensorflow(tmp_path, monkeypatch, capsys):

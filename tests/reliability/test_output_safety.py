@@ -355,17 +355,6 @@ def test_train_out_refusals_come_before_tensorflow(tmp_path, capsys, monkeypatch
              "non-empty directory edge-sdk did not write")
 
 
-def test_train_resuming_another_models_killed_run_is_refused(tmp_path, capsys, no_tensorflow):
-    from edge_sdk.outputs import mark_output_dir
-
-    out = tmp_path / "run"
-    (out / "backup" / "chief").mkdir(parents=True)
-    (out / "backup" / "chief" / "checkpoint").write_text("epoch 3")
-    mark_output_dir(out, "train", model="cnn", dataset="digits")
-    _refused(["train", "--model", "cnn-student", "--dataset", "digits", "--epochs", "2", "--out", out], capsys,
-             "unfinished 'cnn' run", "--model cnn")
-
-
 def test_demo_bad_options_fail_at_once(tmp_path, capsys, monkeypatch, no_tensorflow):
     monkeypatch.setattr("edge_sdk.cli.demo._step", lambda *a: pytest.fail("the demo started before checking"))
     _refused(["demo", "--out", tmp_path / "d", "--threads", "0"], capsys, "--threads", ">= 1")
