@@ -10,7 +10,8 @@
 3. A directory output replaces (``convert --out``) or writes into
    (``train --out``, ``demo --out``) only an empty directory or one edge-sdk
    wrote earlier: one holding the marker :data:`MARKER_FILE`, or the
-   ``summary.json`` / ``metrics.json`` / ``demo.json`` those commands write.
+   ``summary.json`` / ``metrics.json`` / ``backup/run.json`` / ``demo.json``
+   those commands write.
    Any other non-empty directory is refused unless ``force``; rule 1 holds even
    then. ``convert`` records the entries it wrote in the marker, so files a
    person added since are not replaced silently either. The current directory,
@@ -216,7 +217,8 @@ def written_by_edge_sdk(directory: PathLike) -> bool:
     if read_marker(directory) is not None:
         return True
     return ({"recipe", "artifacts"} <= _json_keys(directory / "summary.json")  # convert
-            or {"model", "epochs_run"} <= _json_keys(directory / "metrics.json")  # train
+            or {"model", "epochs_run"} <= _json_keys(directory / "metrics.json")  # train, finished
+            or {"model", "dataset"} <= _json_keys(directory / "backup" / "run.json")  # train, killed mid-way
             or {"exit_codes", "models"} <= _json_keys(directory / "demo.json"))  # demo
 
 

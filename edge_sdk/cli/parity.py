@@ -90,12 +90,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Every output checked against every input and each other, before any model is loaded."""
+    from edge_sdk.arrays import check_array_file
     from edge_sdk.cli.train import DATASETS
     from edge_sdk.manifest import manifest_path_for
     from edge_sdk.outputs import check_file_outputs, model_inputs, path_inputs
 
     for flag, value in (("--data", args.data), ("--calibration", args.calibration)):
         refuse_ambiguous(value, DATASETS, flag, "dataset")
+    for flag, value in (("--data", args.data), ("--labels", args.labels), ("--calibration", args.calibration)):
+        if value and Path(value).suffix.lower() in (".npy", ".npz"):  # not a dataset name: say what came, now
+            check_array_file(value, flag)
     protected = [item for i, model in enumerate(args.models)
                  for item in model_inputs(model, "float model" if i == 0 and not args.reference else "model")]
     protected += path_inputs(args.data, "--data") + path_inputs(args.labels, "--labels")

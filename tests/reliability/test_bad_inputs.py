@@ -290,3 +290,15 @@ def test_a_file_write_failure_in_convert_is_not_blamed_on_tensorflow(tmp_path, m
     err = capsys.readouterr().err
     _one_error_line(code, err, "could not read or write", "int8.tflite: No space left on device")
     assert "TensorFlow" not in err
+
+
+@pytest.mark.parametrize("flag", ["--data", "--labels", "--calibration"])
+def test_parity_data_files_of_the_wrong_kind_say_what_came_before_tensorflow(flag, tmp_path, digits_models, capsys,
+                                                                             monkeypatch):
+    monkeypatch.setattr("edge_sdk.cli.parity.require_convert_stack", lambda command: pytest.fail("TF first"))
+    files = _array_files(tmp_path)
+    argv = ["parity", "float_dir", str(digits_models["int8"]), "--data", str(digits_models["x"])]
+    argv += [flag, str(files / "objects.npy")] if flag != "--data" else []
+    if flag == "--data":
+        argv[-1] = str(files / "objects.npy")
+    _one_error_line(main(argv), capsys.readouterr().err, f"{flag} ", "holds Python objects (dtype object)")

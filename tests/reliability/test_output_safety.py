@@ -313,6 +313,10 @@ def test_convert_replaces_its_own_output_but_not_files_added_to_it(tmp_path, cap
     with pytest.raises(OutputError, match=r"holds 1 entries edge-sdk did not write \(notes.txt\)"):
         check_dir_output(out, "--out")
     assert check_dir_output(out, "--out", force=True) == out
+    killed = tmp_path / "killed"  # a train.fit killed mid-way, started without the CLI: backup/run.json says whose
+    (killed / "backup").mkdir(parents=True)
+    (killed / "backup" / "run.json").write_text(json.dumps({"model": "cnn", "dataset": "digits"}))
+    assert check_dir_output(killed, "--out", replace=False) == killed
     legacy = tmp_path / "legacy"  # written before the marker existed: its summary.json says whose it is
     legacy.mkdir()
     (legacy / "summary.json").write_text(json.dumps({"recipe": {}, "artifacts": []}))
