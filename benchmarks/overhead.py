@@ -1,0 +1,117 @@
+"""What ``Model.predict`` costs over the bare interpreter, as ratios of medians measured side by side.
+
+    .venv/bin/python benchmarks/overhead.py [--rounds 60] [--models DIR] [--json FILE]
+
+1 thread, batch 1. For each case the bare interpreter (``set_tensor`` per input,
+``invoke``, ``get_tensor``; inputs already in the storage dtype) and the wrapper
+run interleaved on the same model file; the ratio is median(wrapper) /
+median(bare). The ``floatio`` rows time a model converted with float32 I/O and
+int8 inside (the interpreter quantizes) against the int8-I/O model's bare call,
+to show when each conversion is faster for a float-data app.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import overhead_models as om  # noqa: E402
+
+#: The issue #15 targets: case -> the largest ratio to the bare interpreter allowed.
+TARGETS = {
+    "cnn int8 predict(int8, raw=True)": 1.10,
+    "cnn int8 predict(float)": 1.30,
+    "tabular int8 predict(float dict)": 1.60,
+    "cnn float32 predict(float)": 1.10,
+    "tabular float32 predict(float dict)": 1.10,
+}
+
+
+def _stored(model, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    from edge_sdk.quant import quantize
+
+    out = {}
+    for spec in model.inputs:
+        value = feeds[spec.name]
+        if spec.quantization is not None:
+            value = quantize(value, spec.quantization.scale, spec.quantization.zero_point, spec.dtype)
+        out[spec.name] = value
+    return out
+
+
+def cases(paths: Dict[str, Path], models_dir: Path, **load_kwargs):
+    """case name -> (bare callable, wrapped callable); every model loaded with 1 thread."""
+    import edge_sdk
+
+    x = np.load(models_dir / "cnn_x.npy")[:1]
+    row = om.tabular_row(np.load(models_dir / "tabular_x.npy"))
+    out = {}
+    for prefix, feeds in (("cnn", {"image": x}), ("tabular", row)):
+        single = feeds["image"] if prefix == "cnn" else feeds
+        float_model = edge_sdk.load(paths[f"{prefix}_float32"], num_threads=1, **load_kwargs)
+        int8_model = edge_sdk.load(paths[f"{prefix}_int8"], num_threads=1, **load_kwargs)
+        floatio_model = edge_sdk.load(paths[f"{prefix}_int8_floatio"], num_threads=1, **load_kwargs)
+        stored = _stored(int8_model, feeds)
+        stored_single = stored["image"] if prefix == "cnn" else stored
+        bare_int8 = om.bare_call(paths[f"{prefix}_int8"], stored)
+        label = "float" if prefix == "cnn" else "float dict"
+        out[f"{prefix} float32 predict({label})"] = (om.bare_call(paths[f"{prefix}_float32"], feeds),
+                                                     lambda m=float_model, a=single: m.predict(a))
+        out[f"{prefix} int8 predict({label})"] = (bare_int8, lambda m=int8_model, a=single: m.predict(a))
+        raw_label = "int8" if prefix == "cnn" else "int8 dict"
+        out[f"{prefix} int8 predict({raw_label}, raw=True)"] = (
+            bare_int8, lambda m=int8_model, a=stored_single: m.predict(a, raw=True))
+        out[f"{prefix} int8-inside float-I/O predict({label}) vs int8-I/O bare"] = (
+            bare_int8, lambda m=floatio_model, a=single: m.predict(a))
+        out[f"{prefix} int8-inside float-I/O bare vs int8-I/O bare"] = (
+            bare_int8, om.bare_call(paths[f"{prefix}_int8_floatio"], feeds))
+    return out
+
+
+def measure(paths: Dict[str, Path], models_dir: Path, rounds: int = 60, per_round: int = 20,
+            **load_kwargs) -> Dict[str, Dict[str, float]]:
+    """case -> {bare_us, wrapped_us, ratio}; each case's two calls timed interleaved with every other."""
+    calls = {}
+    for name, (bare, wrapped) in cases(paths, models_dir, **load_kwargs).items():
+        calls[(name, "bare")] = bare
+        calls[(name, "wrapped")] = wrapped
+    medians = om.side_by_side(calls, rounds=rounds, per_round=per_round)
+    result = {}
+    for name, kind in calls:
+        if kind == "bare":
+            bare, wrapped = medians[(name, "bare")], medians[(name, "wrapped")]
+            result[name] = {"bare_us": bare, "wrapped_us": wrapped, "ratio": wrapped / bare}
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=None, help="directory to build/cache the models (default: a temp dir)")
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    models_dir = Path(args.models) if args.models else Path(tempfile.mkdtemp(prefix="edge_overhead_"))
+    paths = om.ensure_built(models_dir)
+    result = measure(paths, models_dir, rounds=args.rounds)
+    width = max(len(n) for n in result)
+    print(f"{'case':<{width}}  {'bare us':>8}  {'wrapped us':>10}  {'ratio':>6}  target")
+    missed = 0
+    for name, row in result.items():
+        target = TARGETS.get(name)
+        met = "" if target is None else (f"<= {target:.2f} " + ("met" if row["ratio"] <= target else "MISSED"))
+        missed += bool(target is not None and row["ratio"] > target)
+        print(f"{name:<{width}}  {row['bare_us']:8.2f}  {row['wrapped_us']:10.2f}  {row['ratio']:6.3f}  {met}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
