@@ -876,7 +876,7 @@ def _clipped_one_value(port: _Port, q: int) -> int:
     """A one-value input's quantized value ``q`` lies beyond its dtype: count it, maybe warn, clamp it."""
     port.clipped += 1
     _maybe_warn_clip(port)
-    return port.lo if q < port.lo else port.hi
+    return port.lo if q <= port.lo else port.hi
 
 
 def _saturated_one_value(port: _Port, arr: np.ndarray, t: float) -> int:
