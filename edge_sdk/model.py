@@ -32,8 +32,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_sdk import quant
-from edge_sdk.backends import Backend, get_backend
+from edge_sdk.backends import Backend, CompiledRunner, get_backend, parse_accelerator
 from edge_sdk.errors import (
+    BackendUnavailableError,
     CorruptModelError,
     InputCountError,
     InputDtypeError,
@@ -335,7 +336,7 @@ class Model:
 
     def __init__(self, data: bytes, backend: Backend, *, path: Optional[Path] = None,
                  num_threads: Optional[int] = None, manifest: Optional[Dict[str, Any]] = None,
-                 max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES):
+                 max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES, accelerator: Optional[str] = None):
         self._data = data
         self._backend = backend
         self.path = path
@@ -348,12 +349,15 @@ class Model:
         #: Rounds a Python float to float32 in the one-value quantization path (used under the lock).
         self._float32_rounder = array("f", [0.0])
         self._sha256: Optional[str] = manifest.get("sha256") if manifest else None
+        self._accelerator = accelerator
+        self._compiled: Optional[CompiledRunner] = None
         self._build_interpreter()
 
     def _clone(self) -> "Model":
         """A new, independent interpreter over the same (already verified) bytes and settings."""
         return Model(self._data, self._backend, path=self.path, num_threads=self.num_threads,
-                     manifest=self.manifest, max_tensor_bytes=self._max_tensor_bytes)
+                     manifest=self.manifest, max_tensor_bytes=self._max_tensor_bytes,
+                     accelerator=self._accelerator)
 
     # -- construction -------------------------------------------------------------------------
     def _build_interpreter(self) -> None:
@@ -374,6 +378,16 @@ class Model:
             raise CorruptModelError(f"{where} has unreadable tensors or signatures: {_first_line(exc)}") from None
         self._default = self._signatures[self._default_key()]
         self._allocate(self._default)
+        if self._accelerator is not None:
+            # The interpreter above still reads and checks the model (specs, sizes, the verifier);
+            # the default signature then runs through LiteRT's CompiledModel on the accelerator.
+            if self._backend.name != "litert":
+                raise BackendUnavailableError(
+                    f"accelerator={self._accelerator!r} needs the litert backend (LiteRT's CompiledModel API); "
+                    f"got backend {self._backend.name!r}"
+                )
+            self._compiled = CompiledRunner(self._data, self._accelerator, self.num_threads, self.inputs,
+                                            self._default.key)
 
     def _read_signatures(self) -> Dict[str, _Signature]:
         interp = self._interpreter
@@ -443,6 +457,12 @@ class Model:
     def backend(self) -> str:
         """Name of the interpreter backend running this model (``litert``, ``tflite-runtime``, ``tf``)."""
         return self._backend.name
+
+    @property
+    def accelerator(self) -> Optional[str]:
+        """The CompiledModel accelerator(s) running the default signature (``"cpu"``, ``"gpu+cpu"``, ...),
+        or ``None`` for the interpreter."""
+        return self._compiled.accelerator if self._compiled is not None else None
 
     @property
     def backend_version(self) -> str:
@@ -543,6 +563,8 @@ class Model:
         error - goes to :meth:`_call_general`, which rewrites all inputs and says clearly
         what is wrong. The fast path is inline on purpose: each Python call costs ~0.1 us.
         """
+        if self._compiled is not None and sig is self._default:
+            return self._call_compiled(sig, x, raw)
         if type(x) is np.ndarray and sig.n_inputs == 1:
             feeds: Any = (x,)
             by_name = False
@@ -642,6 +664,23 @@ class Model:
                 port.scratch_low = port.scratch_flat.view(quantizer.unsigned)[::quantizer.stride]
         sig.generation = self._generation
         return True
+
+    def _call_compiled(self, sig: _Signature, x: Any, raw: bool) -> List[np.ndarray]:
+        """The default signature through LiteRT's CompiledModel: same checks and conversions, other engine."""
+        prepared, batch, loop = self._prepare(self._bind_inputs(x, sig), sig)
+        names = [p.name for p in sig.inputs]
+        runner = self._compiled
+        with self._lock:
+            if not loop:
+                outputs = runner.run(dict(zip(names, prepared)))
+                results = [outputs[name] for name in sig.output_names]
+            else:
+                rows = [runner.run({n: a[i:i + 1] for n, a in zip(names, prepared)}) for i in range(batch)]
+                results = [np.concatenate([r[name] for r in rows], axis=0) for name in sig.output_names]
+        if raw:
+            return results
+        return [_dequantize(port, value) if port.q_scale is not None else value
+                for port, value in zip(sig.outputs, results)]
 
     def _call_general(self, sig: _Signature, arrays: Sequence[Any], raw: bool) -> List[np.ndarray]:
         """Any input the fast path does not take: conversion, resizing, row loops and clear errors."""
@@ -981,6 +1020,7 @@ def load(
     isolate: Optional[bool] = None,
     max_model_bytes: Optional[int] = None,
     max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES,
+    accelerator: Optional[str] = None,
 ) -> Model:
     """Load a TFLite model from a path or bytes and return a :class:`Model`.
 
@@ -1002,12 +1042,20 @@ def load(
       to on for the crash-prone tflite-runtime and tf backends.
     - ``max_model_bytes`` / ``max_tensor_bytes``: refuse oversized files and
       tensors with :class:`ModelTooLargeError`.
+    - ``accelerator``: run the default signature through LiteRT's
+      CompiledModel API on ``"cpu"``, ``"gpu"`` or ``"npu"``, or a fallback
+      chain such as ``"gpu+cpu"``; ``None`` (default) runs the classic
+      interpreter. An accelerator this machine or model cannot use raises
+      :class:`BackendUnavailableError` saying why. Inputs are checked and
+      converted exactly as on the interpreter path.
 
     The bytes are always handed to the interpreter as content, so LiteRT's
     flatbuffer verifier runs on every load.
     """
     if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
         raise InputError(f"num_threads must be a positive integer, got {num_threads!r}")
+    if accelerator is not None:
+        parse_accelerator(accelerator)  # a misspelt name fails before any file is read
     data, path = _read_model_source(model, max_model_bytes)
     used_manifest = _check_integrity(data, path, manifest) if verify else None
     if public_key is not None:
@@ -1021,7 +1069,7 @@ def load(
 
         isolation.check_in_child(data, chosen.name, num_threads)
     loaded = Model(data, chosen, path=path, num_threads=num_threads, manifest=used_manifest,
-                   max_tensor_bytes=max_tensor_bytes)
+                   max_tensor_bytes=max_tensor_bytes, accelerator=accelerator)
     if used_manifest is not None:  # the interpreter already read the I/O: comparing costs microseconds
         check_manifest_matches_model(used_manifest, loaded.inputs, loaded.outputs, len(data),
                                      where=str(path) if path else "the model bytes")
