@@ -209,6 +209,12 @@ class _Signature:
         #: Model._generation when this signature's input views were taken (-1: never).
         self.generation = -1
         self.positioned = [(p, i) for i, p in enumerate(inputs)]
+        self.name_index = [(p.name, p.index) for p in inputs]
+        self.position_index = [(i, p.index) for i, p in enumerate(inputs)]
+        #: No input is quantized: the fast path is one SetTensor per input.
+        self.plain = not any(p.quantizer is not None for p in inputs)
+        #: Some one-value input is quantized: calls are counted for its clip check.
+        self.counts_calls = any(p.quantizer is not None and p.size == 1 for p in inputs)
         for port in inputs:
             port.signature = weakref.ref(self)
         #: predict calls so far (the values a one-value input has seen, for its clip check).
@@ -579,34 +585,43 @@ class Model:
         with self._lock:
             if sig.generation == self._generation or self._refresh_views(sig):
                 set_tensor = wrapper.SetTensor
-                sig.calls = calls = sig.calls + 1
-                if calls == _CLIP_MIN_VALUES:
-                    _judge_one_value_inputs(sig)
+                if sig.counts_calls:
+                    sig.calls = calls = sig.calls + 1
+                    if calls == _CLIP_MIN_VALUES:
+                        _judge_one_value_inputs(sig)
                 try:
-                    for port, position in sig.positioned:
-                        arr = feeds[port.name] if by_name else feeds[position]
-                        if port.quantizer is not None and type(arr) is np.ndarray and arr.dtype is _FLOAT32:
-                            if arr.shape != port.current_shape:
-                                raise _NotFast
-                            if port.size != 1:
-                                self._write_quantized(port, arr)
-                                continue
-                            # One value (a tabular feature): Python scalar maths, inline (a call
-                            # costs ~0.1 us, 13 features add up), same result as quant.quantize:
-                            # the float64 quotient of two float32 values rounded to float32 (by
-                            # the one-element array('f')) is the float32 quotient (53 >= 2*24 + 2
-                            # bits: double rounding is innocuous), and round() is half to even.
-                            t = arr.item() / port.scale_f
-                            if -_SATURATED < t < _SATURATED:  # False for NaN too
-                                rounder[0] = t
-                                q = round(rounder[0]) + port.zero_i
-                                if q < port.lo or q > port.hi:
-                                    q = _clipped_one_value(port, q)
-                            else:
-                                q = _saturated_one_value(port, arr, t)
-                            port.view[0] = q
+                    if sig.plain:  # nothing to quantize: the tightest loop; SetTensor checks dtype and shape
+                        if by_name:
+                            for name, index in sig.name_index:
+                                set_tensor(index, feeds[name], subgraph)
                         else:
-                            set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
+                            for position, index in sig.position_index:
+                                set_tensor(index, feeds[position], subgraph)
+                    else:
+                        for port, position in sig.positioned:
+                            arr = feeds[port.name] if by_name else feeds[position]
+                            if port.quantizer is not None and type(arr) is np.ndarray and arr.dtype is _FLOAT32:
+                                if arr.shape != port.current_shape:
+                                    raise _NotFast
+                                if port.size != 1:
+                                    self._write_quantized(port, arr)
+                                    continue
+                                # One value (a tabular feature): Python scalar maths, inline (a call
+                                # costs ~0.1 us, 13 features add up), same result as quant.quantize:
+                                # the float64 quotient of two float32 values rounded to float32 (by
+                                # the one-element array('f')) is the float32 quotient (53 >= 2*24 + 2
+                                # bits: double rounding is innocuous), and round() is half to even.
+                                t = arr.item() / port.scale_f
+                                if -_SATURATED < t < _SATURATED:  # False for NaN too
+                                    rounder[0] = t
+                                    q = round(rounder[0]) + port.zero_i
+                                    if q < port.lo or q > port.hi:
+                                        q = _clipped_one_value(port, q)
+                                else:
+                                    q = _saturated_one_value(port, arr, t)
+                                port.view[0] = q
+                            else:
+                                set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
                 except (_NotFast, ValueError, TypeError, KeyError):
                     pass  # the general path below converts, resizes or explains
                 else:
