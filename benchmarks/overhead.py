@@ -91,14 +91,58 @@ def measure(paths: Dict[str, Path], models_dir: Path, rounds: int = 60, per_roun
     return result
 
 
+def numpy_floor(models_dir: Path, repeat: int = 2000) -> Dict[str, float]:
+    """Microseconds of each numpy step of predict(float) on the CNN's 784-value int8 input (10th percentile
+    of ``repeat`` blocks of 10 calls: the cost on a quiet core), against one SetTensor and one invoke."""
+    import timeit
+
+    import edge_sdk
+    from edge_sdk.quant import _clip_ufunc, quantize
+
+    model = edge_sdk.load(models_dir / "cnn_int8.tflite", num_threads=1)
+    port = model._default.inputs[0]
+    x = np.load(models_dir / "cnn_x.npy")[:1]
+    model.predict(x)  # allocates and takes the views
+    quantizer = port.quantizer
+    t = port.scratch
+    spec = model.inputs[0]
+    stored = quantize(x, spec.quantization.scale, spec.quantization.zero_point, spec.dtype)
+    out = model._wrapper.GetTensor(model._default.outputs[0].index, 0)
+    lut = model._default.outputs[0].lut
+    ones = np.ones(t.size, np.float32)
+    wrapper = model._wrapper
+    steps = {
+        "divide x / scale (into scratch)": lambda: np.divide(x, quantizer.scale, out=t),
+        "NaN/inf check (dot with ones)": lambda: port.scratch_flat.dot(ones),
+        "clip (the ufunc)": lambda: _clip_ufunc(t, quantizer.lo, quantizer.hi, out=t),
+        "add the rounding constant": lambda: np.add(t, 1.0, out=t),
+        "copy low bytes into the input buffer": lambda: port.view_u.__setitem__(Ellipsis, port.scratch_low),
+        "dequantize output (table lookup)": lambda: lut.take(out.view(np.uint8)),
+        "old: quantize_per_tensor (5 calls + isfinite)": lambda: __import__("edge_sdk.quant").quant.quantize_per_tensor(
+            x, port.scale32, port.zero32, port.fast_dtype, port.lo, port.hi),
+        "SetTensor of the int8 input (bare has it too)": lambda: wrapper.SetTensor(port.index, stored, 0),
+        "Invoke": lambda: wrapper.Invoke(0),
+    }
+    result = {}
+    for name, call in steps.items():
+        blocks = sorted(timeit.repeat(call, number=10, repeat=repeat))
+        result[name] = blocks[len(blocks) // 10] / 10 * 1e6
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=None, help="directory to build/cache the models (default: a temp dir)")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--floor", action="store_true", help="print the cost of each numpy step instead")
     args = parser.parse_args(argv)
     models_dir = Path(args.models) if args.models else Path(tempfile.mkdtemp(prefix="edge_overhead_"))
     paths = om.ensure_built(models_dir)
+    if args.floor:
+        for name, us in numpy_floor(models_dir).items():
+            print(f"{name:48s} {us:7.2f} us")
+        return 0
     result = measure(paths, models_dir, rounds=args.rounds)
     width = max(len(n) for n in result)
     print(f"{'case':<{width}}  {'bare us':>8}  {'wrapped us':>10}  {'ratio':>6}  target")
