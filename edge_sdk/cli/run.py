@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--raw", action="store_true", help="return integer outputs as stored, not dequantized")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads")
     parser.add_argument("--backend", default=None, help="litert (default), tflite-runtime or tf")
+    parser.add_argument("--accelerator", default=None,
+                        help="run through LiteRT's CompiledModel on cpu, gpu or npu (or gpu+cpu); default: the interpreter")
     parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against the manifest")
     parser.add_argument("--top-k", type=int, default=0, help="also print the top-k classes per row")
     parser.add_argument("--json", action="store_true", help="print the outputs as JSON")
@@ -40,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be at least 1, got {args.threads}")
-    model = edge_sdk.load(args.model, backend=args.backend, num_threads=args.threads, verify=not args.no_verify)
+    model = edge_sdk.load(args.model, backend=args.backend, num_threads=args.threads, verify=not args.no_verify,
+                          accelerator=args.accelerator)
     names = [s.name for s in (model.signatures[args.signature]["inputs"] if args.signature else model.inputs)] \
         if (args.signature is None or args.signature in model.signatures) else []
     if args.signature and args.signature not in model.signatures:
