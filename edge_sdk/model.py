@@ -69,6 +69,17 @@ CLIP_WARN_FRACTION = 0.01
 _CLIP_MIN_VALUES = 100
 
 
+_NDARRAY = np.ndarray
+#: How the fast path writes an input: as given (SetTensor), or quantized as one value or as an array.
+_PLAIN, _ONE_VALUE, _ARRAY = 0, 1, 2
+
+
+def _port_mode(port: "_Port") -> int:
+    if port.quantizer is None or port.view is None:
+        return _PLAIN
+    return _ONE_VALUE if port.size == 1 else _ARRAY
+
+
 class _NotFast(Exception):
     """An input the fast path of ``predict`` does not take; the general path handles it."""
 
@@ -209,6 +220,8 @@ class _Signature:
         #: Model._generation when this signature's input views were taken (-1: never).
         self.generation = -1
         self.positioned = [(p, i) for i, p in enumerate(inputs)]
+        #: (port, position, mode, one-value constants) per input, set with the buffer views.
+        self.mixed: List[Tuple[_Port, int, int, Any]] = []
         self.name_index = [(p.name, p.index) for p in inputs]
         self.position_index = [(i, p.index) for i, p in enumerate(inputs)]
         #: No input is quantized: the fast path is one SetTensor per input.
@@ -598,12 +611,12 @@ class Model:
                             for position, index in sig.position_index:
                                 set_tensor(index, feeds[position], subgraph)
                     else:
-                        for port, position in sig.positioned:
+                        for port, position, mode, const in sig.mixed:
                             arr = feeds[port.name] if by_name else feeds[position]
-                            if port.quantizer is not None and type(arr) is np.ndarray and arr.dtype is _FLOAT32:
+                            if mode and type(arr) is _NDARRAY and arr.dtype is _FLOAT32:
                                 if arr.shape != port.current_shape:
                                     raise _NotFast
-                                if port.size != 1:
+                                if mode == _ARRAY:
                                     self._write_quantized(port, arr)
                                     continue
                                 # One value (a tabular feature): Python scalar maths, inline (a call
@@ -611,15 +624,16 @@ class Model:
                                 # the float64 quotient of two float32 values rounded to float32 (by
                                 # the one-element array('f')) is the float32 quotient (53 >= 2*24 + 2
                                 # bits: double rounding is innocuous), and round() is half to even.
-                                t = arr.item() / port.scale_f
+                                scale, zero, lo, hi, view = const
+                                t = arr.item() / scale
                                 if -_SATURATED < t < _SATURATED:  # False for NaN too
                                     rounder[0] = t
-                                    q = round(rounder[0]) + port.zero_i
-                                    if q < port.lo or q > port.hi:
+                                    q = round(rounder[0]) + zero
+                                    if q < lo or q > hi:
                                         q = _clipped_one_value(port, q)
                                 else:
                                     q = _saturated_one_value(port, arr, t)
-                                port.view[0] = q
+                                view[0] = q
                             else:
                                 set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
                 except (_NotFast, ValueError, TypeError, KeyError):
@@ -677,6 +691,8 @@ class Model:
                 port.scratch = np.empty(port.current_shape, np.float32)
                 port.scratch_flat = port.scratch.reshape(-1)
                 port.scratch_low = port.scratch_flat.view(quantizer.unsigned)[::quantizer.stride]
+        sig.mixed = [(port, position, _port_mode(port), (port.scale_f, port.zero_i, port.lo, port.hi, port.view)
+                      if _port_mode(port) == _ONE_VALUE else None) for port, position in sig.positioned]
         sig.generation = self._generation
         return True
 
