@@ -12,7 +12,11 @@ cost is measured separately in ``benchmarks/test_bench_runtime.py``.
 
 Several models run interleaved: every round times a short block of calls on
 each model in turn, so thermal drift or a noisy neighbour hits all of them
-alike, and ratios against the first model are fair.
+alike, and ratios against the first model are fair. Thread counts, batch sizes
+and accelerators (the interpreter or LiteRT's CompiledModel) can be swept;
+:func:`recommend` then names, per model, the thread count and batch with the
+lowest latency and with the highest throughput, and every case where more
+threads were slower.
 """
 from __future__ import annotations
 

@@ -3,8 +3,9 @@
     model = edge_sdk.load("model.tflite", num_threads=2)
     probabilities = model.predict(images)          # float in, float out, even for int8 models
 
-What the wrapper adds to a bare interpreter, and what each costs per call
-(measured in ``benchmarks/test_bench_runtime.py``):
+What the wrapper adds to a bare interpreter (``benchmarks/overhead.py`` measures
+each case as a ratio to the bare ``set_tensor``/``invoke``/``get_tensor`` call;
+docs/benchmarks.md has the figures):
 
 * input checks (names, count, rank, shape, dtype) with errors that say what was
   expected and what came, instead of interpreter tracebacks;
@@ -14,7 +15,13 @@ What the wrapper adds to a bare interpreter, and what each costs per call
 * thread safety: one lock per model serializes ``predict`` (a TFLite interpreter
   must not be entered twice at once); use one ``Model`` per thread, or
   :class:`ModelPool`, to run in parallel;
-* integrity: the model's sha256 is checked against its manifest when one is present.
+* integrity: the model's sha256 is checked against its manifest when one is present;
+* a clip warning when float data falls far outside an int8 input's range, string inputs,
+  and ``accelerator=`` to run on LiteRT's CompiledModel (cpu, gpu, npu).
+
+The common calls take a fast path that writes straight into the interpreter's
+input buffers; every other call takes the general path, which converts,
+resizes, loops rows and explains errors. Both give the same results, bit for bit.
 """
 from __future__ import annotations
 
