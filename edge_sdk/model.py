@@ -55,7 +55,6 @@ from edge_sdk.errors import (
 )
 from edge_sdk.fileio import sha256_bytes
 from edge_sdk.manifest import check_manifest_matches_model, find_manifest, read_manifest
-from edge_sdk.quant import _clip_ufunc
 
 TFLITE_IDENTIFIER = b"TFL3"
 #: Default cap on any single tensor the model declares (guards against absurd shapes).
