@@ -12,7 +12,11 @@ cost is measured separately in ``benchmarks/test_bench_runtime.py``.
 
 Several models run interleaved: every round times a short block of calls on
 each model in turn, so thermal drift or a noisy neighbour hits all of them
-alike, and ratios against the first model are fair.
+alike, and ratios against the first model are fair. Thread counts, batch sizes
+and accelerators (the interpreter or LiteRT's CompiledModel) can be swept;
+:func:`recommend` then names, per model, the thread count and batch with the
+lowest latency and with the highest throughput, and every case where more
+threads were slower.
 """
 from __future__ import annotations
 
@@ -70,6 +74,10 @@ class BenchOptions:
     batch: Optional[int] = None
     input_path: Optional[str] = None
     backend: Optional[str] = None
+    #: Several batch sizes to sweep (overrides ``batch``); each model runs at each.
+    batches: Tuple[int, ...] = ()
+    #: ``None`` = the interpreter; else a CompiledModel accelerator (``"cpu"``, ``"gpu+cpu"``, ...).
+    accelerators: Tuple[Optional[str], ...] = (None,)
     seed: int = 0
     verify: bool = True
     keep_samples: bool = True
@@ -91,8 +99,25 @@ class BenchOptions:
         for count in self.threads:
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise BenchOptionError(f"thread counts must be integers >= 1, got {count!r} in {list(self.threads)}")
-        if self.batch is not None and (isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1):
-            raise BenchOptionError(f"batch must be an integer >= 1, got {self.batch!r}")
+        for batch in (self.batch, *self.batches):
+            if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+                raise BenchOptionError(f"batch must be an integer >= 1, got {batch!r}")
+        if not self.accelerators:
+            raise BenchOptionError("accelerators must list at least one choice (None for the interpreter)")
+        for accelerator in self.accelerators:
+            if accelerator is not None:
+                from edge_sdk.backends import parse_accelerator
+                from edge_sdk.errors import BackendUnavailableError
+
+                try:
+                    parse_accelerator(accelerator)
+                except BackendUnavailableError as exc:
+                    raise BenchOptionError(str(exc)) from None
+
+    @property
+    def batch_sizes(self) -> Tuple[Optional[int], ...]:
+        """The batch sizes to run (``None``: each model's own, 1 where dynamic)."""
+        return tuple(self.batches) if self.batches else (self.batch,)
 
     @property
     def planned_runs(self) -> Optional[int]:
@@ -112,6 +137,31 @@ class BenchOptions:
         if self.runs is not None:
             return self.runs
         return MIN_RUNS_WITH_DURATION if self.duration is not None else DEFAULT_MIN_RUNS
+
+
+def parse_batches(text: str) -> Tuple[int, ...]:
+    """``"1,8,32"`` -> ``(1, 8, 32)``; raise :class:`BenchOptionError` on anything else."""
+    sizes = []
+    for part in str(text).split(","):
+        try:
+            value = int(part.strip())
+        except ValueError:
+            raise BenchOptionError(f"--batch expects comma-separated positive integers such as 1,8,32; got {text!r}") from None
+        if value < 1:
+            raise BenchOptionError(f"batch must be an integer >= 1, got {value}")
+        sizes.append(value)
+    return tuple(dict.fromkeys(sizes))
+
+
+def parse_accelerators(text: str) -> Tuple[Optional[str], ...]:
+    """``"interpreter,cpu"`` -> ``(None, "cpu")``: what ``--accelerator`` compares."""
+    choices: List[Optional[str]] = []
+    for part in str(text).split(","):
+        part = part.strip().lower()
+        choices.append(None if part in ("interpreter", "none", "") else part)
+    options = BenchOptions(accelerators=tuple(dict.fromkeys(choices)))
+    options.validate()
+    return options.accelerators
 
 
 def parse_threads(text: str) -> Tuple[int, ...]:
@@ -300,6 +350,9 @@ class _Subject:
     label: str
     path: str
     threads: int
+    accelerator: Optional[str] = None
+    batch: Optional[int] = None
+    model_label: str = ""
     result: Dict[str, Any] = field(default_factory=dict)
     model: Any = None
     feeds: List[List[np.ndarray]] = field(default_factory=list)
@@ -342,8 +395,9 @@ def _prepare(subject: _Subject, options: BenchOptions, data: Optional[Mapping[st
     import edge_sdk
 
     res = subject.result
-    res.update({"label": subject.label, "path": subject.path, "threads": subject.threads, "status": "ok",
-                "error": None})
+    res.update({"label": subject.label, "model": subject.model_label or subject.label, "path": subject.path,
+                "threads": subject.threads, "accelerator": subject.accelerator or "interpreter",
+                "status": "ok", "error": None})
     try:
         res["file_size_bytes"] = os.path.getsize(subject.path)
     except OSError:
@@ -353,7 +407,7 @@ def _prepare(subject: _Subject, options: BenchOptions, data: Optional[Mapping[st
     try:
         t0 = time.perf_counter_ns()
         model = edge_sdk.load(subject.path, backend=options.backend, num_threads=subject.threads,
-                              verify=options.verify)
+                              verify=options.verify, accelerator=subject.accelerator)
         res["load_ms"] = (time.perf_counter_ns() - t0) / 1e6
     except Exception as exc:  # noqa: BLE001 - any load failure marks this model failed; the others run on
         subject.fail(exc, "load")
@@ -363,7 +417,7 @@ def _prepare(subject: _Subject, options: BenchOptions, data: Optional[Mapping[st
     res["inputs"] = [s.to_dict() for s in model.inputs]
     stage = "options"
     try:
-        batch = resolve_batch(model.inputs, options.batch, subject.label)
+        batch = resolve_batch(model.inputs, subject.batch, subject.label)
         res["batch"] = batch
         stage = "inputs"
         feeds, note = build_feeds(model, batch, data, str(options.input_path), options.seed)
@@ -458,15 +512,84 @@ def _finish(subject: _Subject, options: BenchOptions) -> None:
         res["samples_us"] = [round(ns / 1000.0, 3) for ns in subject.samples]
 
 
+def _subject_label(label: str, accelerator: Optional[str], batch: Optional[int], options: BenchOptions) -> str:
+    """The model's label, plus the accelerator when several are compared (batch has its own column)."""
+    if len(options.accelerators) > 1 or accelerator is not None:
+        return f"{label} [{accelerator or 'interpreter'}]"
+    return label
+
+
 def _add_ratios(results: List[Dict[str, Any]], first_label: str) -> None:
-    by_threads: Dict[int, Optional[float]] = {}
+    by_threads: Dict[Tuple[int, Any], Optional[float]] = {}
     for res in results:
         if res["label"] == first_label:
-            by_threads[res["threads"]] = res.get("latency_us", {}).get("median") if res["status"] == "ok" else None
+            by_threads[(res["threads"], res.get("batch"))] = \
+                res.get("latency_us", {}).get("median") if res["status"] == "ok" else None
     for res in results:
-        base = by_threads.get(res["threads"])
+        base = by_threads.get((res["threads"], res.get("batch")))
         median = res.get("latency_us", {}).get("median") if res["status"] == "ok" else None
         res["ratio_vs_first"] = (median / base) if base and median is not None else None
+
+
+#: A higher thread count is reported as slower when its median is more than this factor above a lower count's.
+SLOWER_MARGIN = 1.05
+
+
+def recommend(results: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """Per model (and accelerator): the thread count and batch with the lowest latency per call and with
+    the highest throughput (items per second at the median), and every case where more threads were slower.
+
+    Medians, not means: on a shared machine a mean carries other processes' work.
+    """
+    groups: Dict[str, List[Mapping[str, Any]]] = {}
+    for res in results:
+        median = (res.get("latency_us") or {}).get("median")
+        if res.get("status") == "ok" and isinstance(median, (int, float)) and median > 0:
+            groups.setdefault(str(res.get("label")), []).append(res)
+    out = []
+    for label, rows in groups.items():
+        def median(r):
+            return float(r["latency_us"]["median"])
+
+        def items_per_s(r):
+            return (r.get("batch") or 1) * 1e6 / median(r)
+
+        fastest = min(rows, key=lambda r: (median(r), r["threads"]))
+        busiest = max(rows, key=lambda r: (items_per_s(r), -r["threads"]))
+        slower = []
+        for batch in sorted({r.get("batch") or 1 for r in rows}):
+            ordered = sorted((r for r in rows if (r.get("batch") or 1) == batch), key=lambda r: r["threads"])
+            for low, high in zip(ordered, ordered[1:]):
+                ratio = median(high) / median(low)
+                if ratio > SLOWER_MARGIN:
+                    slower.append({"batch": batch, "threads": [low["threads"], high["threads"]],
+                                   "median_us": [median(low), median(high)], "ratio": ratio})
+        text = [f"{label}: lowest latency per call with {_threads(fastest['threads'])} at batch "
+                f"{fastest.get('batch') or 1} ({median(fastest):.1f} us median); highest throughput with "
+                f"{_threads(busiest['threads'])} at batch {busiest.get('batch') or 1} "
+                f"({items_per_s(busiest):,.0f} items/s at the median)"]
+        for case in slower:
+            (t_low, t_high), (m_low, m_high) = case["threads"], case["median_us"]
+            text.append(f"{label}: SLOWER with more threads at batch {case['batch']}: {_threads(t_high)} "
+                        f"{m_high:.1f} us against {_threads(t_low)} {m_low:.1f} us ({case['ratio']:.2f}x); "
+                        f"use {_threads(t_low)} for it")
+        if len({r["threads"] for r in rows}) == 1 and len({r.get("batch") for r in rows}) == 1:
+            text.append(f"{label}: only one thread count and batch measured; sweep --threads 1,2,4 and "
+                        "--batch 1,8,32 to compare")
+        out.append({
+            "model": label,
+            "lowest_latency": {"threads": fastest["threads"], "batch": fastest.get("batch") or 1,
+                               "median_us": median(fastest)},
+            "highest_throughput": {"threads": busiest["threads"], "batch": busiest.get("batch") or 1,
+                                   "items_per_s": items_per_s(busiest)},
+            "more_threads_slower": slower,
+            "text": text,
+        })
+    return out
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread" + ("" if count == 1 else "s")
 
 
 def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optional[BenchOptions] = None) -> Dict[str, Any]:
@@ -488,7 +611,8 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
     started = time.time()
     results: List[Dict[str, Any]] = []
     planned = options.planned_runs
-    total = None if planned is None else planned * len(paths) * len(options.threads)
+    total = None if planned is None else \
+        planned * len(paths) * len(options.threads) * len(options.accelerators) * len(options.batch_sizes)
     # Import the interpreter library before any timing, so the first model's load time is not charged
     # with it; an unknown or missing backend still fails per model below, with its own message.
     try:
@@ -500,7 +624,10 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
     bar, close = _progress(total, options.progress)
     try:
         for threads in options.threads:
-            subjects = [_Subject(label, path, threads) for label, path in zip(labels, paths)]
+            subjects = [_Subject(_subject_label(label, accelerator, batch, options), path, threads, accelerator,
+                                 batch, label)
+                        for label, path in zip(labels, paths)
+                        for accelerator in options.accelerators for batch in options.batch_sizes]
             for subject in subjects:
                 _prepare(subject, options, data)
             _run_interleaved(subjects, options, bar)
@@ -511,7 +638,7 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
             gc.collect()
     finally:
         close()
-    _add_ratios(results, labels[0])
+    _add_ratios(results, results[0]["label"] if results else labels[0])
     backend_name = next((r["backend"]["name"] for r in results if r.get("backend")), options.backend or "litert")
     _, peak = rss_mb()
     opts = asdict(options)
@@ -522,6 +649,8 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
     opts["min_runs"] = options.min_runs
     opts["block"] = BLOCK
     opts["timed_call"] = TIMED_CALL
+    opts["accelerators"] = [a or "interpreter" for a in options.accelerators]
+    opts["batches"] = list(options.batches)
     return {
         "format": RESULTS_FORMAT,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -532,6 +661,7 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
         "results": results,
         "process_peak_rss_mb": peak,
         "profiling": {"available": False, "reason": PROFILING_UNAVAILABLE.format(backend=backend_name)},
+        "recommendations": recommend(results),
     }
 
 
@@ -593,6 +723,8 @@ def format_results(doc: Mapping[str, Any]) -> str:
     peak = doc.get("process_peak_rss_mb")
     if peak is not None:
         lines.append(f"process peak RSS: {peak:.1f} MB")
+    for rec in doc.get("recommendations") or []:
+        lines.extend(f"recommend: {line}" for line in rec.get("text", []))
     prof = doc.get("profiling") or {}
     if not prof.get("available"):
         lines.append(f"note: {prof.get('reason')}")

@@ -31,7 +31,9 @@ from edge_sdk.errors import CorruptModelError, EdgeSdkError
 
 #: Seconds a child may take to load and run a model before it counts as hung.
 DEFAULT_TIMEOUT = 120.0
-_CHILD_CODE = "import sys; from edge_sdk.isolate import _child_main; sys.exit(_child_main(sys.argv[1:]))"
+# The child's side lives in edge_sdk.isolate_child: it loads models, and edge_sdk.model imports this
+# module, so keeping it here would tie the two into an import cycle.
+_CHILD_CODE = "import sys; from edge_sdk.isolate_child import main; sys.exit(main(sys.argv[1:]))"
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -60,32 +62,6 @@ def sample_inputs(specs, seed: int = 0) -> Dict[str, np.ndarray]:
         else:
             feeds[spec.name] = np.zeros(shape, dtype=spec.dtype)
     return feeds
-
-
-def probe(model_bytes: bytes, backend: Optional[str] = None, num_threads: Optional[int] = None,
-          seed: int = 0) -> Dict[str, np.ndarray]:
-    """Load ``model_bytes`` in this process (no integrity check, no isolation) and run one predict."""
-    from edge_sdk.model import load
-
-    model = load(model_bytes, backend=backend, num_threads=num_threads, verify=False, isolate=False)
-    return model.predict_all(sample_inputs(model.inputs, seed))
-
-
-def _child_main(argv) -> int:
-    """Entry point of the child: model bytes on stdin, one JSON line on stdout."""
-    backend = argv[0] if argv and argv[0] != "auto" else None
-    num_threads = int(argv[1]) if len(argv) > 1 and int(argv[1]) > 0 else None
-    data = sys.stdin.buffer.read()
-    try:
-        outputs = probe(data, backend, num_threads)
-        report: Dict[str, Any] = {"ok": True, "outputs": {k: list(v.shape) for k, v in outputs.items()}}
-    except EdgeSdkError as exc:
-        report = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises an EdgeSdkError
-        report = {"ok": False, "error": None, "type": type(exc).__name__, "message": str(exc)}
-    sys.stdout.write(json.dumps(report) + "\n")
-    sys.stdout.flush()
-    return 0
 
 
 def child_environment() -> Dict[str, str]:

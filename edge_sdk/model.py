@@ -3,8 +3,9 @@
     model = edge_sdk.load("model.tflite", num_threads=2)
     probabilities = model.predict(images)          # float in, float out, even for int8 models
 
-What the wrapper adds to a bare interpreter, and what each costs per call
-(measured in ``benchmarks/test_bench_runtime.py``):
+What the wrapper adds to a bare interpreter (``benchmarks/overhead.py`` measures
+each case as a ratio to the bare ``set_tensor``/``invoke``/``get_tensor`` call;
+docs/benchmarks.md has the figures):
 
 * input checks (names, count, rank, shape, dtype) with errors that say what was
   expected and what came, instead of interpreter tracebacks;
@@ -14,21 +15,33 @@ What the wrapper adds to a bare interpreter, and what each costs per call
 * thread safety: one lock per model serializes ``predict`` (a TFLite interpreter
   must not be entered twice at once); use one ``Model`` per thread, or
   :class:`ModelPool`, to run in parallel;
-* integrity: the model's sha256 is checked against its manifest when one is present.
+* integrity: the model's sha256 is checked against its manifest when one is present;
+* a clip warning when float data falls far outside an int8 input's range, string inputs,
+  and ``accelerator=`` to run on LiteRT's CompiledModel (cpu, gpu, npu).
+
+The common calls take a fast path that writes straight into the interpreter's
+input buffers; every other call takes the general path, which converts,
+resizes, loops rows and explains errors. Both give the same results, bit for bit.
 """
 from __future__ import annotations
 
+import math
 import os
+import sys
 import threading
+import warnings
+import weakref
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from edge_sdk import quant
-from edge_sdk.backends import Backend, get_backend
+from edge_sdk.backends import Backend, CompiledRunner, get_backend, parse_accelerator
 from edge_sdk.errors import (
+    BackendUnavailableError,
     CorruptModelError,
     InputCountError,
     InputDtypeError,
@@ -48,6 +61,33 @@ TFLITE_IDENTIFIER = b"TFL3"
 DEFAULT_MAX_TENSOR_BYTES = 1 << 30
 
 _QUANTIZED_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
+_FLOAT32 = np.dtype(np.float32)
+_SATURATED = 2.0**33  # a quotient beyond this clips whatever the dtype and zero point
+
+#: The clip warning (issue #12): an input's values are checked for clipping on its first calls and
+#: then on one call in this many, so the check costs nothing measurable once an app runs steadily.
+_CLIP_CHECK_FIRST_CALLS = 100
+_CLIP_CHECK_EVERY = 1024
+#: Warn when more than this fraction of the values checked so far clipped ...
+CLIP_WARN_FRACTION = 0.01
+#: ... judged once at least this many values were checked (one call of any image input; the first
+#: 100 calls of a one-value input, so one outlier row of a table does not warn by itself).
+_CLIP_MIN_VALUES = 100
+
+
+_NDARRAY = np.ndarray
+#: How the fast path writes an input: as given (SetTensor), or quantized as one value or as an array.
+_PLAIN, _ONE_VALUE, _ARRAY = 0, 1, 2
+
+
+def _port_mode(port: "_Port") -> int:
+    if port.quantizer is None or port.view is None:
+        return _PLAIN
+    return _ONE_VALUE if port.size == 1 else _ARRAY
+
+
+class _NotFast(Exception):
+    """An input the fast path of ``predict`` does not take; the general path handles it."""
 
 
 @dataclass(frozen=True)
@@ -104,17 +144,26 @@ class TensorSpec:
 
 
 class _Port:
-    """A signature input or output bound to a tensor index, with its current shape."""
+    """A signature input or output bound to a tensor index, with everything ``predict`` needs precomputed.
 
-    __slots__ = ("spec", "index", "current_shape", "fast_dtype", "rank", "q_scale", "q_zero", "q_axis",
-                 "per_tensor", "scale32", "zero32", "lo", "hi")
+    ``view`` (inputs only) is a flat numpy view of the tensor's buffer in the interpreter, valid
+    until the next ``AllocateTensors``; :meth:`Model._refresh_views` renews it. Writing into it
+    replaces ``SetTensor`` and lets quantization store its result in place.
+    """
+
+    __slots__ = ("spec", "name", "index", "current_shape", "fast_dtype", "rank", "q_scale", "q_zero", "q_axis",
+                 "per_tensor", "scale32", "zero32", "lo", "hi", "quantizer", "scale_f", "zero_i", "lut",
+                 "is_string", "view", "view_u", "size", "clip_lo", "clip_hi", "clipped", "checked",
+                 "clip_warned", "scratch", "scratch_flat", "scratch_low",
+                 "calls", "signature")
 
     def __init__(self, spec: TensorSpec, index: int, current_shape: Tuple[int, ...]):
         self.spec = spec
+        self.name = spec.name
         self.index = index
-        self.current_shape = current_shape
         self.fast_dtype = spec.dtype
         self.rank = len(spec.shape)
+        self.is_string = spec.dtype.kind in "SUO"
         q = spec.quantization
         self.q_scale = q.scale if q else None
         self.q_zero = q.zero_point if q else None
@@ -128,6 +177,37 @@ class _Port:
             self.lo, self.hi = int(info.min), int(info.max)
         else:
             self.lo = self.hi = None
+        quantizer = None
+        self.lut = None
+        if self.per_tensor and spec.dtype in _QUANTIZED_DTYPES:
+            quantizer = quant.PerTensorQuantizer(q.scale, q.zero_point, spec.dtype)
+            self.lut = quant.dequantize_table(spec.dtype, q.scale, q.zero_point)
+        self.quantizer = quantizer if quantizer is not None and quantizer.usable else None
+        # One-value inputs are quantized with Python scalar maths (see Model._write_one_value).
+        self.scale_f = float(self.scale32) if self.per_tensor else None
+        self.zero_i = int(q.zero_point) if self.per_tensor else None
+        # Real values beyond these clip by more than half a step (checked on sampled calls; see _note_clip).
+        if self.quantizer is not None:
+            self.clip_lo = float(self.quantizer.lo) - 0.5
+            self.clip_hi = float(self.quantizer.hi) + 0.5
+        else:
+            self.clip_lo = self.clip_hi = None
+        self.clipped = 0
+        self.checked = 0
+        self.calls = 0
+        self.clip_warned = False
+        self.signature: Optional[Callable[[], Any]] = None  # weak reference to the owning _Signature
+        self.view = self.view_u = None
+        self.scratch = self.scratch_flat = self.scratch_low = None
+        self.set_shape(current_shape)
+
+    def set_shape(self, shape: Tuple[int, ...]) -> None:
+        """Record the tensor's allocated shape (and its element count)."""
+        self.current_shape = tuple(shape)
+        size = 1
+        for d in self.current_shape:
+            size *= d
+        self.size = size
 
 
 class _Signature:
@@ -139,7 +219,25 @@ class _Signature:
         self.inputs = inputs
         self.outputs = outputs
         self.by_name = {p.spec.name: p for p in inputs}
+        self.n_inputs = len(inputs)
+        self.output_names = tuple(p.spec.name for p in outputs)
+        self.single_output = len(outputs) == 1
         self.allocated = False
+        #: Model._generation when this signature's input views were taken (-1: never).
+        self.generation = -1
+        self.positioned = [(p, i) for i, p in enumerate(inputs)]
+        #: (port, position, mode, one-value constants) per input, set with the buffer views.
+        self.mixed: List[Tuple[_Port, int, int, Any]] = []
+        self.name_index = [(p.name, p.index) for p in inputs]
+        self.position_index = [(i, p.index) for i, p in enumerate(inputs)]
+        #: No input is quantized: the fast path is one SetTensor per input.
+        self.plain = not any(p.quantizer is not None for p in inputs)
+        #: Some one-value input is quantized: calls are counted for its clip check.
+        self.counts_calls = any(p.quantizer is not None and p.size == 1 for p in inputs)
+        for port in inputs:
+            port.signature = weakref.ref(self)
+        #: predict calls so far (the values a one-value input has seen, for its clip check).
+        self.calls = 0
 
 
 def _quantization_from_details(details: Mapping[str, Any]) -> Optional[Quantization]:
@@ -265,7 +363,7 @@ class Model:
 
     def __init__(self, data: bytes, backend: Backend, *, path: Optional[Path] = None,
                  num_threads: Optional[int] = None, manifest: Optional[Dict[str, Any]] = None,
-                 max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES):
+                 max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES, accelerator: Optional[str] = None):
         self._data = data
         self._backend = backend
         self.path = path
@@ -273,8 +371,20 @@ class Model:
         self.manifest = manifest
         self._max_tensor_bytes = max_tensor_bytes
         self._lock = threading.Lock()
+        #: Bumped on every tensor allocation: input views taken before it are stale.
+        self._generation = 0
+        #: Rounds a Python float to float32 in the one-value quantization path (used under the lock).
+        self._float32_rounder = array("f", [0.0])
         self._sha256: Optional[str] = manifest.get("sha256") if manifest else None
+        self._accelerator = accelerator
+        self._compiled: Optional[CompiledRunner] = None
         self._build_interpreter()
+
+    def _clone(self) -> "Model":
+        """A new, independent interpreter over the same (already verified) bytes and settings."""
+        return Model(self._data, self._backend, path=self.path, num_threads=self.num_threads,
+                     manifest=self.manifest, max_tensor_bytes=self._max_tensor_bytes,
+                     accelerator=self._accelerator)
 
     # -- construction -------------------------------------------------------------------------
     def _build_interpreter(self) -> None:
@@ -295,6 +405,16 @@ class Model:
             raise CorruptModelError(f"{where} has unreadable tensors or signatures: {_first_line(exc)}") from None
         self._default = self._signatures[self._default_key()]
         self._allocate(self._default)
+        if self._accelerator is not None:
+            # The interpreter above still reads and checks the model (specs, sizes, the verifier);
+            # the default signature then runs through LiteRT's CompiledModel on the accelerator.
+            if self._backend.name != "litert":
+                raise BackendUnavailableError(
+                    f"accelerator={self._accelerator!r} needs the litert backend (LiteRT's CompiledModel API); "
+                    f"got backend {self._backend.name!r}"
+                )
+            self._compiled = CompiledRunner(self._data, self._accelerator, self.num_threads, self.inputs,
+                                            self._default.key)
 
     def _read_signatures(self) -> Dict[str, _Signature]:
         interp = self._interpreter
@@ -347,6 +467,7 @@ class Model:
                     )
 
     def _allocate(self, sig: _Signature) -> None:
+        self._generation += 1
         try:
             self._wrapper.AllocateTensors(sig.subgraph)
         except (ValueError, RuntimeError) as exc:
@@ -363,6 +484,12 @@ class Model:
     def backend(self) -> str:
         """Name of the interpreter backend running this model (``litert``, ``tflite-runtime``, ``tf``)."""
         return self._backend.name
+
+    @property
+    def accelerator(self) -> Optional[str]:
+        """The CompiledModel accelerator(s) running the default signature (``"cpu"``, ``"gpu+cpu"``, ...),
+        or ``None`` for the interpreter."""
+        return self._compiled.accelerator if self._compiled is not None else None
 
     @property
     def backend_version(self) -> str:
@@ -430,7 +557,12 @@ class Model:
         ``x`` is a numpy array (one-input models), a list of arrays in input
         order, or a dict by input name. Float data for an int8/uint8 input is
         quantized with that tensor's scale and zero point (round, then clip);
-        data already in the tensor's integer dtype is passed as stored.
+        data already in the tensor's integer dtype is passed as stored. When
+        more than 1% of an input's values fall outside what its quantization
+        can represent (data far outside the calibrated range, e.g. raw pixels
+        for a model calibrated on [0, 1]), a :class:`QuantizationClipWarning`
+        says so once per input; the results are computed as usual. String
+        inputs take arrays of ``bytes`` or ``str``.
 
         Batches: where the model's batch dimension is dynamic it is resized to
         the batch given; where the model fixes batch 1, rows are run one by
@@ -439,13 +571,158 @@ class Model:
         Returns one array for a one-output model, else a dict by output name.
         Integer outputs are dequantized to float32 unless ``raw=True``.
         """
-        outputs = self.predict_all(x, raw=raw, signature=signature)
-        return next(iter(outputs.values())) if len(outputs) == 1 else outputs
+        sig = self._default if signature is None else self._signature(signature)
+        results = self._call(sig, x, raw)
+        return results[0] if sig.single_output else dict(zip(sig.output_names, results))
 
     def predict_all(self, x: Any, *, raw: bool = False, signature: Optional[str] = None) -> Dict[str, np.ndarray]:
         """Like :meth:`predict` but always returns a dict ``{output name: array}``."""
-        sig = self._signature(signature)
-        arrays = self._bind_inputs(x, sig)
+        sig = self._default if signature is None else self._signature(signature)
+        return dict(zip(sig.output_names, self._call(sig, x, raw)))
+
+    def _call(self, sig: _Signature, x: Any, raw: bool) -> List[np.ndarray]:
+        """Run ``sig`` on ``x`` and return its outputs in order.
+
+        The fast path writes each input straight into the interpreter: arrays in the
+        storage dtype with one ``SetTensor`` (which itself refuses a wrong dtype or shape),
+        float32 for a per-tensor quantized input quantized into the tensor's own buffer.
+        Anything else - other containers, dtypes or shapes (resizing, row loops) and every
+        error - goes to :meth:`_call_general`, which rewrites all inputs and says clearly
+        what is wrong. The fast path is inline on purpose: each Python call costs ~0.1 us.
+        """
+        if self._compiled is not None and sig is self._default:
+            return self._call_compiled(sig, x, raw)
+        if type(x) is np.ndarray and sig.n_inputs == 1:
+            feeds: Any = (x,)
+            by_name = False
+        elif type(x) is dict and len(x) == sig.n_inputs:
+            feeds = x
+            by_name = True
+        else:
+            return self._call_general(sig, self._bind_inputs(x, sig), raw)
+        wrapper = self._wrapper
+        subgraph = sig.subgraph
+        rounder = self._float32_rounder
+        with self._lock:
+            if sig.generation == self._generation or self._refresh_views(sig):
+                set_tensor = wrapper.SetTensor
+                if sig.counts_calls:
+                    sig.calls = calls = sig.calls + 1
+                    if calls == _CLIP_MIN_VALUES:
+                        _judge_one_value_inputs(sig)
+                try:
+                    if sig.plain:  # nothing to quantize: the tightest loop; SetTensor checks dtype and shape
+                        if by_name:
+                            for name, index in sig.name_index:
+                                set_tensor(index, feeds[name], subgraph)
+                        else:
+                            for position, index in sig.position_index:
+                                set_tensor(index, feeds[position], subgraph)
+                    else:
+                        for port, position, mode, const in sig.mixed:
+                            arr = feeds[port.name] if by_name else feeds[position]
+                            if mode and type(arr) is _NDARRAY and arr.dtype is _FLOAT32:
+                                if arr.shape != port.current_shape:
+                                    raise _NotFast
+                                if mode == _ARRAY:
+                                    self._write_quantized(port, arr)
+                                    continue
+                                # One value (a tabular feature): Python scalar maths, inline (a call
+                                # costs ~0.1 us, 13 features add up), same result as quant.quantize:
+                                # the float64 quotient of two float32 values rounded to float32 (by
+                                # the one-element array('f')) is the float32 quotient (53 >= 2*24 + 2
+                                # bits: double rounding is innocuous), and round() is half to even.
+                                scale, zero, lo, hi, view = const
+                                t = arr.item() / scale
+                                if -_SATURATED < t < _SATURATED:  # False for NaN too
+                                    rounder[0] = t
+                                    q = round(rounder[0]) + zero
+                                    if q < lo or q > hi:
+                                        q = _clipped_one_value(port, q)
+                                else:
+                                    q = _saturated_one_value(port, arr, t)
+                                view[0] = q
+                            else:
+                                set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
+                except (_NotFast, ValueError, TypeError, KeyError):
+                    pass  # the general path below converts, resizes or explains
+                else:
+                    try:
+                        wrapper.Invoke(subgraph)
+                    except (ValueError, RuntimeError) as exc:
+                        raise CorruptModelError(
+                            f"the interpreter failed to run signature {sig.key!r}: {_first_line(exc)}"
+                        ) from None
+                    get_tensor = wrapper.GetTensor
+                    if sig.single_output:
+                        port = sig.outputs[0]
+                        value = get_tensor(port.index, subgraph)
+                        if raw or port.q_scale is None:
+                            return [value]
+                        lut = port.lut
+                        if lut is not None and value.dtype is port.fast_dtype:
+                            return [lut.take(value.view(np.uint8))]
+                        return [_dequantize(port, value)]
+                    if raw:
+                        return [get_tensor(port.index, subgraph) for port in sig.outputs]
+                    return [_dequantize(port, get_tensor(port.index, subgraph)) if port.q_scale is not None
+                            else get_tensor(port.index, subgraph) for port in sig.outputs]
+        if by_name:
+            feeds = self._bind_inputs(feeds, sig)
+        return self._call_general(sig, feeds, raw)
+
+    @staticmethod
+    def _write_quantized(port: _Port, arr: np.ndarray) -> None:
+        """Quantize float32 ``arr`` (of the allocated shape) into the input's buffer; sample the clip check."""
+        port.calls = calls = port.calls + 1
+        quantizer = port.quantizer
+        scaled = port.scratch
+        quantizer.scale_into(arr, scaled, port.scratch_flat, port.name)
+        if not port.clip_warned and (calls <= _CLIP_CHECK_FIRST_CALLS or not calls % _CLIP_CHECK_EVERY):
+            _note_clip(port, scaled)
+        quantizer.store(scaled, port.scratch_low, port.view_u)
+
+    def _refresh_views(self, sig: _Signature) -> bool:
+        """Take flat views of ``sig``'s numeric input buffers after an allocation; False if not allocated."""
+        if not sig.allocated:
+            return False
+        wrapper = self._wrapper
+        for port in sig.inputs:
+            if port.is_string:
+                port.view = port.view_u = None
+                continue
+            view = wrapper.tensor(wrapper, port.index, sig.subgraph).reshape(-1)
+            port.view = view
+            quantizer = port.quantizer
+            if quantizer is not None:
+                port.view_u = view.view(quantizer.unsigned)
+                port.scratch = np.empty(port.current_shape, np.float32)
+                port.scratch_flat = port.scratch.reshape(-1)
+                port.scratch_low = port.scratch_flat.view(quantizer.unsigned)[::quantizer.stride]
+        sig.mixed = [(port, position, _port_mode(port), (port.scale_f, port.zero_i, port.lo, port.hi, port.view)
+                      if _port_mode(port) == _ONE_VALUE else None) for port, position in sig.positioned]
+        sig.generation = self._generation
+        return True
+
+    def _call_compiled(self, sig: _Signature, x: Any, raw: bool) -> List[np.ndarray]:
+        """The default signature through LiteRT's CompiledModel: same checks and conversions, other engine."""
+        prepared, batch, loop = self._prepare(self._bind_inputs(x, sig), sig)
+        names = [p.name for p in sig.inputs]
+        runner = self._compiled
+        with self._lock:
+            if not loop:
+                outputs = runner.run(dict(zip(names, prepared)))
+                results = [outputs[name] for name in sig.output_names]
+            else:
+                rows = [runner.run({n: a[i:i + 1] for n, a in zip(names, prepared)}) for i in range(batch)]
+                results = [np.concatenate([r[name] for r in rows], axis=0) for name in sig.output_names]
+        if raw:
+            return results
+        return [_dequantize(port, value) if port.q_scale is not None else value
+                for port, value in zip(sig.outputs, results)]
+
+    def _call_general(self, sig: _Signature, arrays: Sequence[Any], raw: bool) -> List[np.ndarray]:
+        """Any input the fast path does not take: conversion, resizing, row loops and clear errors."""
         prepared, batch, loop = self._prepare(arrays, sig)
         with self._lock:
             if not loop:
@@ -453,15 +730,10 @@ class Model:
             else:
                 rows = [self._run(sig, [a[i:i + 1] for a in prepared]) for i in range(batch)]
                 results = [np.concatenate([r[k] for r in rows], axis=0) for k in range(len(sig.outputs))]
-        out: Dict[str, np.ndarray] = {}
-        for port, value in zip(sig.outputs, results):
-            if not raw and port.q_scale is not None and value.dtype in _QUANTIZED_DTYPES:
-                if port.per_tensor:
-                    value = quant.dequantize_per_tensor(value, port.scale32, port.zero32)
-                else:
-                    value = quant.dequantize(value, port.q_scale, port.q_zero, port.q_axis)
-            out[port.spec.name] = value
-        return out
+        if raw:
+            return results
+        return [_dequantize(port, value) if port.q_scale is not None else value
+                for port, value in zip(sig.outputs, results)]
 
     __call__ = predict
 
@@ -534,12 +806,25 @@ class Model:
     @staticmethod
     def _convert_dtype(arr: np.ndarray, port: _Port) -> np.ndarray:
         target = port.fast_dtype
-        if arr.dtype == target:
-            return arr
         kind = arr.dtype.kind
         name = port.spec.name
+        if port.is_string:
+            return _string_array(arr, port)
+        if arr.dtype == target:
+            return arr
         if port.q_scale is not None and target in _QUANTIZED_DTYPES:
             if kind in "fiub":
+                quantizer = port.quantizer
+                if quantizer is not None and arr.size:
+                    x32 = arr if arr.dtype == _FLOAT32 else arr.astype(np.float32)
+                    port.calls = calls = port.calls + 1
+                    scaled = quantizer.scaled(x32, name)
+                    if not port.clip_warned and (calls <= _CLIP_CHECK_FIRST_CALLS or not calls % _CLIP_CHECK_EVERY):
+                        _note_clip(port, scaled)
+                    out = np.empty(x32.shape, target)
+                    quantizer.store(scaled, scaled.view(quantizer.unsigned)[::quantizer.stride],
+                                    out.reshape(-1).view(quantizer.unsigned))
+                    return out
                 if port.per_tensor:
                     return quant.quantize_per_tensor(arr, port.scale32, port.zero32, target, port.lo, port.hi, name)
                 return quant.quantize(arr, port.q_scale, port.q_zero, target, port.q_axis, name=name)
@@ -576,9 +861,10 @@ class Model:
             for port, arr in zip(sig.inputs, arrays):
                 if arr.shape != port.current_shape:
                     wrapper.ResizeInputTensor(port.index, np.array(arr.shape, dtype=np.int32), False, subgraph)
-                    port.current_shape = arr.shape
+                    port.set_shape(arr.shape)
                     resized = True
             if resized or not sig.allocated:
+                self._generation += 1  # input views taken before this are stale
                 wrapper.AllocateTensors(subgraph)
                 sig.allocated = True
             for port, arr in zip(sig.inputs, arrays):
@@ -633,11 +919,97 @@ def _as_array(value: Any, port: _Port) -> np.ndarray:
         arr = np.asarray(value)
     except (ValueError, TypeError) as exc:
         raise InputDtypeError(f"input {port.spec.name!r}: cannot make an array of the data given ({exc})") from None
-    if arr.dtype == object:
+    if arr.dtype == object and not port.is_string:
         raise InputDtypeError(
             f"input {port.spec.name!r} expects {port.fast_dtype.name} numbers; got ragged or non-numeric data"
         )
     return arr
+
+
+def _string_array(arr: np.ndarray, port: _Port) -> np.ndarray:
+    """``arr`` for a string input: bytes or str arrays pass (str is encoded as UTF-8 by the interpreter)."""
+    kind = arr.dtype.kind
+    if kind in "SU":
+        return arr
+    if kind == "O" and all(isinstance(v, (bytes, str)) for v in arr.flat):
+        return arr
+    got = f"{arr.dtype} array" if kind != "O" else "an object array holding " + ", ".join(
+        sorted({type(v).__name__ for v in arr.flat if not isinstance(v, (bytes, str))}))
+    raise InputDtypeError(f"input {port.spec.name!r} is a string tensor; expected an array of bytes or str, got {got}")
+
+
+def _dequantize(port: _Port, value: np.ndarray) -> np.ndarray:
+    """Float32 values of a quantized output (one table lookup for 8-bit per-tensor outputs)."""
+    lut = port.lut
+    if lut is not None and value.dtype is port.fast_dtype:
+        return lut.take(value.view(np.uint8))
+    if value.dtype in _QUANTIZED_DTYPES:
+        if port.per_tensor:
+            return quant.dequantize_per_tensor(value, port.scale32, port.zero32)
+        return quant.dequantize(value, port.q_scale, port.q_zero, port.q_axis)
+    return value
+
+
+def _clipped_one_value(port: _Port, q: int) -> int:
+    """A one-value input's quantized value ``q`` lies beyond its dtype: count it, maybe warn, clamp it."""
+    port.clipped += 1
+    _maybe_warn_clip(port)
+    return port.lo if q <= port.lo else port.hi
+
+
+def _saturated_one_value(port: _Port, arr: np.ndarray, t: float) -> int:
+    """The quotient of a one-value input is NaN, inf or beyond any integer range: refuse or saturate."""
+    if t != t or not math.isfinite(arr.item()):
+        quant.quantize(arr, port.scale32, port.zero32, port.fast_dtype, name=port.name)  # raises
+    return _clipped_one_value(port, port.hi if t > 0 else port.lo)
+
+
+def _judge_one_value_inputs(sig: _Signature) -> None:
+    """At the 100th call: warn for one-value inputs that clipped more than the threshold so far."""
+    for port in sig.inputs:
+        if port.quantizer is not None and port.size == 1 and port.clipped:
+            _maybe_warn_clip(port)
+
+
+def _note_clip(port: _Port, scaled: np.ndarray) -> None:
+    """Count the values of ``scaled`` (input / scale) that clip by more than half a step; maybe warn."""
+    inside = np.count_nonzero((scaled >= port.clip_lo) & (scaled <= port.clip_hi))
+    port.clipped += scaled.size - inside
+    port.checked += scaled.size
+    _maybe_warn_clip(port)
+
+
+def _maybe_warn_clip(port: _Port) -> None:
+    """Warn once per input when more than CLIP_WARN_FRACTION of its checked values clipped."""
+    if port.clip_warned:
+        return
+    checked = port.checked
+    if port.size == 1 and port.quantizer is not None:
+        sig = port.signature() if port.signature is not None else None
+        checked = max(checked, sig.calls if sig is not None else 0, port.clipped)
+    if checked < _CLIP_MIN_VALUES or port.clipped <= CLIP_WARN_FRACTION * checked:
+        return
+    port.checked = checked
+    port.clip_warned = True
+    low = (port.lo - port.zero_i) * port.scale_f
+    high = (port.hi - port.zero_i) * port.scale_f
+    share = port.clipped / port.checked
+    warnings.warn(quant.QuantizationClipWarning(
+        f"input {port.name!r}: {share:.1%} of its values ({port.clipped:,} of {port.checked:,} checked) lie "
+        f"outside [{low:.4g}, {high:.4g}], the range its {port.fast_dtype.name} quantization can hold, and "
+        "were clipped to its ends; the model was calibrated on data inside that range, so check the input's "
+        "scaling (e.g. pixels in [0, 1], not [0, 255]). Results are computed as usual; this warning is "
+        "shown once per input"), stacklevel=_caller_stacklevel())
+
+
+def _caller_stacklevel() -> int:
+    """The ``warnings.warn`` stacklevel of the first frame outside this module (the app's predict call)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _check_shape(arr: np.ndarray, port: _Port) -> Tuple[int, bool]:
@@ -687,6 +1059,7 @@ def load(
     isolate: Optional[bool] = None,
     max_model_bytes: Optional[int] = None,
     max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES,
+    accelerator: Optional[str] = None,
 ) -> Model:
     """Load a TFLite model from a path or bytes and return a :class:`Model`.
 
@@ -708,12 +1081,20 @@ def load(
       to on for the crash-prone tflite-runtime and tf backends.
     - ``max_model_bytes`` / ``max_tensor_bytes``: refuse oversized files and
       tensors with :class:`ModelTooLargeError`.
+    - ``accelerator``: run the default signature through LiteRT's
+      CompiledModel API on ``"cpu"``, ``"gpu"`` or ``"npu"``, or a fallback
+      chain such as ``"gpu+cpu"``; ``None`` (default) runs the classic
+      interpreter. An accelerator this machine or model cannot use raises
+      :class:`BackendUnavailableError` saying why. Inputs are checked and
+      converted exactly as on the interpreter path.
 
     The bytes are always handed to the interpreter as content, so LiteRT's
     flatbuffer verifier runs on every load.
     """
     if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
         raise InputError(f"num_threads must be a positive integer, got {num_threads!r}")
+    if accelerator is not None:
+        parse_accelerator(accelerator)  # a misspelt name fails before any file is read
     data, path = _read_model_source(model, max_model_bytes)
     used_manifest = _check_integrity(data, path, manifest) if verify else None
     if public_key is not None:
@@ -727,7 +1108,7 @@ def load(
 
         isolation.check_in_child(data, chosen.name, num_threads)
     loaded = Model(data, chosen, path=path, num_threads=num_threads, manifest=used_manifest,
-                   max_tensor_bytes=max_tensor_bytes)
+                   max_tensor_bytes=max_tensor_bytes, accelerator=accelerator)
     if used_manifest is not None:  # the interpreter already read the I/O: comparing costs microseconds
         check_manifest_matches_model(used_manifest, loaded.inputs, loaded.outputs, len(data),
                                      where=str(path) if path else "the model bytes")
@@ -747,11 +1128,9 @@ class ModelPool:
         if size < 1:
             raise InputError(f"ModelPool size must be at least 1, got {size}")
         first = load(model, **load_kwargs)
-        load_kwargs.pop("isolate", None)
-        self._models = [first] + [
-            Model(first.model_bytes, first._backend, path=first.path, num_threads=first.num_threads,
-                  manifest=first.manifest) for _ in range(size - 1)
-        ]
+        # The first load did the checks (integrity, signature, isolation); the others reuse its
+        # verified bytes with every setting that shapes the interpreter (threads, limits, accelerator).
+        self._models = [first] + [first._clone() for _ in range(size - 1)]
         self._free: "queue.Queue[Model]" = queue.Queue()
         for m in self._models:
             self._free.put(m)

@@ -42,8 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     how.add_argument("--duration", type=float, default=None,
                      help="seconds of timed runs per model and thread count (at least 10 runs)")
     parser.add_argument("--threads", default="1", help="thread counts to sweep, e.g. 1,2,4 (default 1)")
-    parser.add_argument("--batch", type=int, default=None,
-                        help="batch size; only for models whose batch dimension is dynamic")
+    parser.add_argument("--batch", default=None,
+                        help="batch size, or several to sweep (1,8,32); only for models whose batch dimension "
+                        "is dynamic")
+    parser.add_argument("--accelerator", default=None,
+                        help="run through LiteRT's CompiledModel on cpu, gpu or npu (or gpu+cpu); a comma "
+                        "list compares them, e.g. interpreter,cpu (default: the interpreter)")
     parser.add_argument("--input", default=None,
                         help="real input data: .npy (one-input models) or .npz keyed by input name "
                         "(default: random data in each input's valid range)")
@@ -79,12 +83,15 @@ def run(args: argparse.Namespace) -> int:
         from edge_sdk import plots
 
         plots.require_matplotlib()  # fail before minutes of benchmarking, not after
+    batches = bench.parse_batches(args.batch) if args.batch is not None else ()
     options = bench.BenchOptions(
         warmup=bench.DEFAULT_WARMUP if args.warmup is None else args.warmup,
         runs=args.runs,
         duration=args.duration,
         threads=bench.parse_threads(args.threads),
-        batch=args.batch,
+        batch=batches[0] if len(batches) == 1 else None,
+        batches=batches if len(batches) > 1 else (),
+        accelerators=bench.parse_accelerators(args.accelerator) if args.accelerator else (None,),
         input_path=args.input,
         backend=args.backend,
         seed=args.seed,

@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--raw", action="store_true", help="return integer outputs as stored, not dequantized")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads")
     parser.add_argument("--backend", default=None, help="litert (default), tflite-runtime or tf")
+    parser.add_argument("--accelerator", default=None,
+                        help="run through LiteRT's CompiledModel on cpu, gpu or npu (or gpu+cpu); default: the interpreter")
     parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against the manifest")
     parser.add_argument("--top-k", type=int, default=None, metavar="K",
                         help="also print the K most likely classes per row (K >= 1)")
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     check_array_file(args.input, "--input")
     check_file_output(args.output, "--output", model_inputs(args.model) + path_inputs(args.input, "input data"),
                       kind="npz")
-    model = edge_sdk.load(args.model, backend=args.backend, num_threads=args.threads, verify=not args.no_verify)
+    model = edge_sdk.load(args.model, backend=args.backend, num_threads=args.threads, verify=not args.no_verify,
+                          accelerator=args.accelerator)
     names = [s.name for s in (model.signatures[args.signature]["inputs"] if args.signature else model.inputs)] \
         if (args.signature is None or args.signature in model.signatures) else []
     if args.signature and args.signature not in model.signatures:

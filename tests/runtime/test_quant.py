@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from edge_sdk import NonFiniteInputError
-from edge_sdk.quant import dequantize, dequantize_per_tensor, quantize, quantize_per_tensor
+from edge_sdk.quant import (PerTensorQuantizer, dequantize, dequantize_per_tensor, dequantize_table, quantize,
+                             quantize_per_tensor)
 
 
 def reference_quantize(x, scale, zero_point, lo, hi):
@@ -85,3 +86,33 @@ def test_non_finite_values_are_refused(bad):
         quantize(x, 0.1, 0, np.int8)
     with pytest.raises(NonFiniteInputError):
         quantize_per_tensor(x, np.float32(0.1), np.float32(0), np.dtype(np.int8), -128, 127)
+
+
+@pytest.mark.parametrize("dtype,zero_point", [(np.int8, -128), (np.int8, -5), (np.int8, 3), (np.uint8, 0),
+                                              (np.uint8, 131), (np.int16, 0), (np.int16, -77)])
+@pytest.mark.parametrize("scale", [0.0039215686, 0.0371, 1.0, 1e-6, 123.4])
+def test_per_tensor_quantizer_is_bit_for_bit_quantize(dtype, zero_point, scale):
+    """The four-call rounding trick (clip, add 1.5*2**23, keep the low bytes) against the definition:
+    random values, every halfway point in range, exact steps, signed zeros, huge and tiny values."""
+    s = np.float32(scale)
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.normal(0, 300, 4000) * s, (np.arange(-700, 700) + 0.5) * s,
+                             np.arange(-700, 700) * s, [0.0, -0.0, 1e30, -1e30, 3.4e38, -3.4e38, 1e-40, 0.25 * s]])
+    x = values.astype(np.float32).reshape(-1, 2)
+    quantizer = PerTensorQuantizer(s, zero_point, dtype)
+    assert quantizer.usable
+    with np.errstate(over="ignore"):
+        got = quantizer(x)
+    assert got.dtype == dtype and got.shape == x.shape
+    np.testing.assert_array_equal(got, quantize(x, s, zero_point, dtype))
+    with pytest.raises(NonFiniteInputError, match="1 NaN/inf"):
+        quantizer(np.array([1.0, np.nan, 2.0], np.float32))
+
+
+@pytest.mark.parametrize("dtype,zero_point", [(np.int8, -128), (np.int8, 7), (np.uint8, 0), (np.uint8, 200)])
+def test_dequantize_table_equals_dequantize(dtype, zero_point):
+    every = np.arange(256, dtype=np.uint8).view(dtype)
+    table = dequantize_table(dtype, 0.0371, zero_point)
+    np.testing.assert_array_equal(table.take(every.view(np.uint8)),
+                                  dequantize_per_tensor(every, np.float32(0.0371), np.float32(zero_point)))
+    assert dequantize_table(np.int16, 0.1, 0) is None
