@@ -35,6 +35,7 @@ __all__ = [
     "load",
     "Model",
     "TensorSpec",
+    "QuantizationClipWarning",
     "EdgeSdkError",
     "BackendUnavailableError",
     "CorruptModelError",
@@ -59,4 +60,8 @@ def __getattr__(name):  # PEP 562: keep `import edge_sdk` fast; load the interpr
         from edge_sdk import model as _model
 
         return getattr(_model, name)
+    if name == "QuantizationClipWarning":  # lives beside the quantization maths, which imports numpy
+        from edge_sdk import quant as _quant
+
+        return _quant.QuantizationClipWarning
     raise AttributeError(f"module 'edge_sdk' has no attribute {name!r}")

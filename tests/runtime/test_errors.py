@@ -163,3 +163,12 @@ def test_unreadable_manifest(runtime_models, tmp_path):
 def test_bad_thread_count(runtime_models):
     with pytest.raises(errors.InputError, match="num_threads must be a positive integer, got 0"):
         edge_sdk.load(runtime_models["int8"], num_threads=0)
+
+
+def test_clip_warning_is_exported_at_the_top_level():
+    # apps filter it by name (warnings.simplefilter("error", edge_sdk.QuantizationClipWarning))
+    import edge_sdk
+    from edge_sdk.quant import QuantizationClipWarning
+
+    assert edge_sdk.QuantizationClipWarning is QuantizationClipWarning
+    assert "QuantizationClipWarning" in edge_sdk.__all__
