@@ -31,7 +31,6 @@ import sys
 import threading
 import warnings
 import weakref
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -63,6 +62,10 @@ DEFAULT_MAX_TENSOR_BYTES = 1 << 30
 _QUANTIZED_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
 _FLOAT32 = np.dtype(np.float32)
 _SATURATED = 2.0**33  # a quotient beyond this clips whatever the dtype and zero point
+#: One-value inputs whose quotient is below this in magnitude round in float64 (see _one_value_exact).
+_ROUND_FAST = 2.0**17
+_divide, _add, _copyto, _isfinite = np.divide, np.add, np.copyto, math.isfinite
+_clip = quant._clip_ufunc
 
 #: The clip warning (issue #12): an input's values are checked for clipping on its first calls and
 #: then on one call in this many, so the check costs nothing measurable once an app runs steadily.
@@ -228,6 +231,9 @@ class _Signature:
         self.positioned = [(p, i) for i, p in enumerate(inputs)]
         #: (port, position, mode, one-value constants) per input, set with the buffer views.
         self.mixed: List[Tuple[_Port, int, int, Any]] = []
+        #: (name, shape, scale, zero, qmin, qmax, buffer, port) per input when every input is one quantized
+        #: value (the tabular case), else None; set with the buffer views.
+        self.one_values: Optional[Tuple[Tuple[Any, ...], ...]] = None
         self.name_index = [(p.name, p.index) for p in inputs]
         self.position_index = [(i, p.index) for i, p in enumerate(inputs)]
         #: No input is quantized: the fast path is one SetTensor per input.
@@ -373,8 +379,6 @@ class Model:
         self._lock = threading.Lock()
         #: Bumped on every tensor allocation: input views taken before it are stale.
         self._generation = 0
-        #: Rounds a Python float to float32 in the one-value quantization path (used under the lock).
-        self._float32_rounder = array("f", [0.0])
         self._sha256: Optional[str] = manifest.get("sha256") if manifest else None
         self._accelerator = accelerator
         self._compiled: Optional[CompiledRunner] = None
@@ -602,7 +606,6 @@ class Model:
             return self._call_general(sig, self._bind_inputs(x, sig), raw)
         wrapper = self._wrapper
         subgraph = sig.subgraph
-        rounder = self._float32_rounder
         with self._lock:
             if sig.generation == self._generation or self._refresh_views(sig):
                 set_tensor = wrapper.SetTensor
@@ -618,6 +621,30 @@ class Model:
                         else:
                             for position, index in sig.position_index:
                                 set_tensor(index, feeds[position], subgraph)
+                    elif by_name and sig.one_values is not None:
+                        # Every input is one quantized value (a tabular model): Python scalar maths,
+                        # inline (a call costs ~0.1 us, 13 features add up), written by item assignment
+                        # through a memoryview of the tensor's buffer. Same result as quant.quantize:
+                        # see _one_value_exact for why round() of the float64 quotient is the float32
+                        # rounding whenever the quotient is not within 0.01 of a half.
+                        for name, shape, scale, zero, lo, hi, buffer, port in sig.one_values:
+                            arr = feeds[name]
+                            if type(arr) is not _NDARRAY or arr.dtype is not _FLOAT32:
+                                set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
+                                continue
+                            if arr.shape != shape:
+                                raise _NotFast
+                            t = arr.item() / scale
+                            if -_ROUND_FAST < t < _ROUND_FAST:  # False for NaN too
+                                q = round(t)
+                                if not -0.49 < t - q < 0.49:
+                                    q = _one_value_exact(t)
+                                q += zero
+                                if q < lo or q > hi:
+                                    q = _clipped_one_value(port, q)
+                            else:
+                                q = _large_one_value(port, arr, t)
+                            buffer[0] = q
                     else:
                         for port, position, mode, const in sig.mixed:
                             arr = feeds[port.name] if by_name else feeds[position]
@@ -625,23 +652,37 @@ class Model:
                                 if arr.shape != port.current_shape:
                                     raise _NotFast
                                 if mode == _ARRAY:
-                                    self._write_quantized(port, arr)
+                                    # Quantized into the tensor's buffer in four numpy calls and a dot
+                                    # (quant.PerTensorQuantizer, inlined: each Python call costs ~0.1 us).
+                                    scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones = const
+                                    port.calls = calls = port.calls + 1
+                                    _divide(arr, scale, out=scratch)
+                                    if not _isfinite(flat.dot(ones)):
+                                        # NaN/inf make the sum non-finite; a finite sum that overflowed is
+                                        # a false alarm, settled by the exact check (which raises).
+                                        port.quantizer.scale_into(arr, scratch, flat, port.name)
+                                    if not port.clip_warned and (calls <= _CLIP_CHECK_FIRST_CALLS
+                                                                 or not calls % _CLIP_CHECK_EVERY):
+                                        _note_clip(port, scratch)
+                                    _clip(scratch, clip_lo, clip_hi, out=scratch)
+                                    _add(scratch, magic, out=scratch)
+                                    if byte_add is None:
+                                        _copyto(out, low)
+                                    else:
+                                        _add(low, byte_add, out=out)
                                     continue
-                                # One value (a tabular feature): Python scalar maths, inline (a call
-                                # costs ~0.1 us, 13 features add up), same result as quant.quantize:
-                                # the float64 quotient of two float32 values rounded to float32 (by
-                                # the one-element array('f')) is the float32 quotient (53 >= 2*24 + 2
-                                # bits: double rounding is innocuous), and round() is half to even.
-                                scale, zero, lo, hi, view = const
+                                scale, zero, lo, hi, buffer = const
                                 t = arr.item() / scale
-                                if -_SATURATED < t < _SATURATED:  # False for NaN too
-                                    rounder[0] = t
-                                    q = round(rounder[0]) + zero
+                                if -_ROUND_FAST < t < _ROUND_FAST:  # False for NaN too
+                                    q = round(t)
+                                    if not -0.49 < t - q < 0.49:
+                                        q = _one_value_exact(t)
+                                    q += zero
                                     if q < lo or q > hi:
                                         q = _clipped_one_value(port, q)
                                 else:
-                                    q = _saturated_one_value(port, arr, t)
-                                view[0] = q
+                                    q = _large_one_value(port, arr, t)
+                                buffer[0] = q
                             else:
                                 set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
                 except (_NotFast, ValueError, TypeError, KeyError):
@@ -661,7 +702,9 @@ class Model:
                             return [value]
                         lut = port.lut
                         if lut is not None and value.dtype is port.fast_dtype:
-                            return [lut.take(value.view(np.uint8))]
+                            # take() wraps negative int8 indices like Python, so -1 reads entry 255: the
+                            # uint8 view of the same byte. Half the cost of taking with a uint8 view.
+                            return [lut.take(value)]
                         return [_dequantize(port, value)]
                     if raw:
                         return [get_tensor(port.index, subgraph) for port in sig.outputs]
@@ -670,17 +713,6 @@ class Model:
         if by_name:
             feeds = self._bind_inputs(feeds, sig)
         return self._call_general(sig, feeds, raw)
-
-    @staticmethod
-    def _write_quantized(port: _Port, arr: np.ndarray) -> None:
-        """Quantize float32 ``arr`` (of the allocated shape) into the input's buffer; sample the clip check."""
-        port.calls = calls = port.calls + 1
-        quantizer = port.quantizer
-        scaled = port.scratch
-        quantizer.scale_into(arr, scaled, port.scratch_flat, port.name)
-        if not port.clip_warned and (calls <= _CLIP_CHECK_FIRST_CALLS or not calls % _CLIP_CHECK_EVERY):
-            _note_clip(port, scaled)
-        quantizer.store(scaled, port.scratch_low, port.view_u)
 
     def _refresh_views(self, sig: _Signature) -> bool:
         """Take flat views of ``sig``'s numeric input buffers after an allocation; False if not allocated."""
@@ -699,8 +731,10 @@ class Model:
                 port.scratch = np.empty(port.current_shape, np.float32)
                 port.scratch_flat = port.scratch.reshape(-1)
                 port.scratch_low = port.scratch_flat.view(quantizer.unsigned)[::quantizer.stride]
-        sig.mixed = [(port, position, _port_mode(port), (port.scale_f, port.zero_i, port.lo, port.hi, port.view)
-                      if _port_mode(port) == _ONE_VALUE else None) for port, position in sig.positioned]
+        sig.mixed = [(port, position, _port_mode(port), _fast_constants(port)) for port, position in sig.positioned]
+        one_values = [(port.name, port.current_shape) + const[:4] + (const[4], port)
+                      for port, _, mode, const in sig.mixed if mode == _ONE_VALUE]
+        sig.one_values = tuple(one_values) if len(one_values) == sig.n_inputs else None
         sig.generation = self._generation
         return True
 
@@ -942,7 +976,7 @@ def _dequantize(port: _Port, value: np.ndarray) -> np.ndarray:
     """Float32 values of a quantized output (one table lookup for 8-bit per-tensor outputs)."""
     lut = port.lut
     if lut is not None and value.dtype is port.fast_dtype:
-        return lut.take(value.view(np.uint8))
+        return lut.take(value)  # int8 indices wrap like Python's: -1 reads entry 255, the same byte
     if value.dtype in _QUANTIZED_DTYPES:
         if port.per_tensor:
             return quant.dequantize_per_tensor(value, port.scale32, port.zero32)
@@ -957,11 +991,47 @@ def _clipped_one_value(port: _Port, q: int) -> int:
     return port.lo if q <= port.lo else port.hi
 
 
-def _saturated_one_value(port: _Port, arr: np.ndarray, t: float) -> int:
-    """The quotient of a one-value input is NaN, inf or beyond any integer range: refuse or saturate."""
+def _one_value_exact(t: float) -> int:
+    """round(float32(t)), half to even: the quantized value of a one-value input whose quotient ``t``
+    (a float64) lies within 0.01 of a half, where rounding it to float32 first may change the result.
+
+    ``float32(t)`` is the float32 quotient of the two float32 operands (53 >= 2*24 + 2 bits: rounding
+    the float64 quotient again is innocuous), and ``round()`` is half to even, so this is
+    :func:`quant.quantize`'s rounding. Elsewhere ``round(t)`` is the same integer, one step cheaper:
+    for ``|t| < 2**17`` float32 rounding moves ``t`` by at most ``|t| * 2**-24 < 2**-7``, so a
+    quotient more than 0.49 from a half stays on its side of it.
+    """
+    return round(float(np.float32(t)))
+
+
+def _large_one_value(port: _Port, arr: np.ndarray, t: float) -> int:
+    """The quotient of a one-value input is NaN, inf or at least 2**17 in magnitude: refuse, round or saturate."""
     if t != t or not math.isfinite(arr.item()):
         quant.quantize(arr, port.scale32, port.zero32, port.fast_dtype, name=port.name)  # raises
+    if -_SATURATED < t < _SATURATED:
+        q = _one_value_exact(t) + port.zero_i
+        if port.lo <= q <= port.hi:
+            return q
+        return _clipped_one_value(port, q)
     return _clipped_one_value(port, port.hi if t > 0 else port.lo)
+
+
+def _fast_constants(port: _Port) -> Any:
+    """What the fast path of ``predict`` needs per quantized input, as one tuple (None for the others).
+
+    One value: (scale, zero point, qmin, qmax, a memoryview of the tensor's buffer); an item assignment
+    through a memoryview costs half a numpy item assignment. An array: the scratch buffers, the
+    destination and :class:`quant.PerTensorQuantizer`'s constants.
+    """
+    mode = _port_mode(port)
+    if mode == _ONE_VALUE:
+        return port.scale_f, port.zero_i, port.lo, port.hi, memoryview(port.view)
+    if mode == _ARRAY:
+        q = port.quantizer
+        ones = np.ones(port.size, np.float32)
+        return (port.scratch, port.scratch_flat, port.scratch_low, port.view_u, q.scale, q.lo, q.hi, q.magic,
+                q.byte_add, ones)
+    return None
 
 
 def _judge_one_value_inputs(sig: _Signature) -> None:

@@ -200,8 +200,9 @@ class PerTensorQuantizer:
 def dequantize_table(dtype, scale: float, zero_point: int) -> Optional[np.ndarray]:
     """For an 8-bit ``dtype``: the float32 value of every stored byte, indexed by the byte as uint8.
 
-    ``table.take(q.view(np.uint8))`` is then :func:`dequantize_per_tensor` of ``q``, bit for bit,
-    in one numpy call. ``None`` for wider dtypes.
+    ``table.take(q)`` is then :func:`dequantize_per_tensor` of ``q``, bit for bit, in one numpy call
+    (``take`` wraps negative int8 indices as Python does, so -1 reads entry 255, the byte 0xff).
+    ``None`` for wider dtypes.
     """
     dtype = np.dtype(dtype)
     if dtype.itemsize != 1 or dtype.kind not in "iu":
