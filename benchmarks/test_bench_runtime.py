@@ -7,10 +7,12 @@ Every assertion is a ratio of medians measured side by side in one process -
 the bare interpreter (``set_tensor`` per input, ``invoke``, ``get_tensor``, on
 data already in the storage dtype) interleaved with ``Model.predict`` on the
 same model file, 1 thread, batch 1 - never an absolute time, so a loaded
-machine slows both sides alike. The targets are issue #15's. Two of them are
-not met (their floor is numpy's per-call cost: docs/benchmarks.md, "What
-predict costs"); they are marked xfail with the figure, and a regression guard
-asserts today's level so they cannot quietly get worse.
+machine slows both sides alike. The targets are issue #15's. One of them, the
+small int8 CNN's predict(float) <= 1.30x, is met only on a quiet machine (its
+floor is numpy's per-call cost: docs/benchmarks.md, "What predict costs"); it
+is marked xfail with the figure, and a regression guard asserts today's level so
+it cannot quietly get worse. The 13-input int8 predict(float dict) <= 1.60x is a
+plain assertion since its one-value inputs round without the float32 round trip.
 """
 import statistics
 import subprocess
@@ -24,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import overhead  # noqa: E402
 import overhead_models  # noqa: E402
 
-#: Cases whose issue #15 target is not met yet, and the ratio they must stay under meanwhile
-#: (measured 1.24-1.43x and 1.79-2.21x on the shared 2-core machine; guards carry ~30% slack for load).
-NOT_MET_GUARDS = {"cnn int8 predict(float)": 1.9, "tabular int8 predict(float dict)": 2.9}
+#: Cases whose issue #15 target is not met on a loaded machine, and the ratio they must stay under meanwhile
+#: (measured 1.22-1.35x on the shared 2-core machine at load average 2-5; the guard carries ~30% slack).
+NOT_MET_GUARDS = {"cnn int8 predict(float)": 1.75}
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +52,8 @@ def test_predict_does_not_regress_where_the_target_is_not_met(ratios, case):
     assert ratios[case]["ratio"] <= NOT_MET_GUARDS[case], ratios[case]
 
 
-@pytest.mark.xfail(strict=False, reason="numpy's per-call floor: 4 numpy calls to quantize, 1 to dequantize, "
-                                        "~0.4 us of Python per one-value input (docs/benchmarks.md)")
+@pytest.mark.xfail(strict=False, reason="numpy's per-call floor: 4 numpy calls and a dot to quantize, 1 to "
+                                        "dequantize, 5-11 us after invoke (docs/benchmarks.md)")
 @pytest.mark.parametrize("case", list(NOT_MET_GUARDS))
 def test_issue_15_targets_not_met_yet(ratios, case):
     assert ratios[case]["ratio"] <= overhead.TARGETS[case], ratios[case]
