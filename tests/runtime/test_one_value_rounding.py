@@ -52,3 +52,37 @@ def test_one_value_inputs_store_exactly_what_quantize_gives_next_to_halves(tabul
             stored_values.append(int(model._wrapper.GetTensor(first.index, model._default.subgraph)[0, 0]))
     expected = quantize(values, scale, zero, np.int8).astype(int)
     np.testing.assert_array_equal(stored_values, expected)
+
+
+def with_odd_input_zero_point(path, out_path):
+    """The model at ``path`` with its first input's zero point moved to an odd value (one step up)."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(path.read_bytes()))
+    graph = model.subgraphs[0]
+    quantization = graph.tensors[graph.inputs[0]].quantization
+    zero = int(quantization.zeroPoint[0])
+    quantization.zeroPoint[0] = zero + 1 if zero % 2 == 0 else zero
+    out_path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    return out_path
+
+
+def test_array_input_with_an_odd_zero_point_stores_what_quantize_gives(runtime_models, digits_x, tmp_path,
+                                                                       monkeypatch):
+    """An odd zero point cannot be folded into the rounding constant: the fast path adds it to the low bytes."""
+    path = with_odd_input_zero_point(runtime_models["int8"], tmp_path / "odd_zero.tflite")
+    model = edge_sdk.load(path)
+    spec = model.inputs[0]
+    assert spec.quantization.zero_point % 2 == 1
+    port = model._default.inputs[0]
+    model.predict(digits_x[:1])
+    monkeypatch.setattr(model, "_call_general", lambda *a, **k: pytest.fail("the general path ran"))
+    scale = np.float32(spec.quantization.scale)
+    halfway = ((np.arange(-140, 140, 280 / 64, dtype=np.float32)[:64].reshape(1, 8, 8, 1).round()
+                + np.float32(0.5)) * scale).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationClipWarning)
+        for x in (digits_x[:1], halfway, -digits_x[1:2] * 3):
+            model.predict(x)
+            written = model._wrapper.GetTensor(port.index, model._default.subgraph)
+            np.testing.assert_array_equal(written, quantize(x, scale, spec.quantization.zero_point, np.int8))
