@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from edge_sdk.metrics import accuracy  # noqa: F401 - one accuracy rule, the runtime's (issue 17)
+
 
 def output_kind(model: Any) -> str:
     """``softmax`` | ``sigmoid`` | ``logits`` for the model's (single) output."""
@@ -34,19 +36,6 @@ def task_loss(model: Any):
     if kind == "binary-logits":
         return tf_keras.losses.BinaryCrossentropy(from_logits=True)
     return tf_keras.losses.SparseCategoricalCrossentropy(from_logits=kind == "logits")
-
-
-def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
-    """Top-1 accuracy for k-class outputs, threshold 0.5 for one sigmoid unit."""
-    outputs = np.asarray(outputs, dtype=np.float32)
-    labels = np.asarray(labels).reshape(-1)
-    if outputs.ndim == 1 or outputs.shape[-1] == 1:
-        scores = outputs.reshape(-1)
-        threshold = 0.5 if scores.min() >= 0 and scores.max() <= 1 else 0.0
-        predicted = (scores > threshold).astype(labels.dtype)
-    else:
-        predicted = outputs.reshape(len(outputs), -1).argmax(axis=1)
-    return float((predicted == labels).mean())
 
 
 def model_inputs(model: Any, inputs: Dict[str, np.ndarray]):

@@ -71,10 +71,9 @@ def model_sha256(path: PathLike) -> str:
         return sha256_file(path)
     if not path.is_dir():
         raise GoldenReferenceError(f"cannot hash {path}: expected a model file or a SavedModel directory, found nothing")
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
-    return digest.hexdigest()
+    from edge_sdk.digest import tree_sha256  # the one directory rule, shared with edge-sdk convert
+
+    return tree_sha256(path)
 
 
 def model_identities(path: PathLike) -> List[str]:

@@ -6,9 +6,9 @@ import pytest
 
 import edge_sdk
 from converters import loading, quantize
-from converters._train import accuracy
 from converters.errors import CalibrationError
 from edge_sdk.inspect_model import inspect_model
+from edge_sdk.metrics import accuracy
 
 
 def _accuracy(tflite: bytes, digits) -> float:
@@ -79,7 +79,7 @@ def test_pruned_zeros_survive_int8_and_qat(teacher, digits):
     from converters import prune
 
     pruned = prune.prune(teacher.model, {"image": digits.x_train}, digits.y_train, target_sparsity=0.75,
-                         epochs=2, batch_size=32)
+                         epochs=2, batch_size=32, min_share=0.0)
     as_loaded = loading.from_keras(pruned.model)
     ptq = quantize.convert(as_loaded, "int8", calibration={"image": digits.x_train[:100]})
     sparsity = quantize.weight_sparsity(ptq.tflite)

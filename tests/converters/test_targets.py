@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import edge_sdk
-from converters._train import accuracy
 from edge_sdk.fileio import sha256_file
+from edge_sdk.metrics import accuracy
 
 pytestmark = pytest.mark.slow
 
