@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from converters.errors import ConversionError, RecipeError
+from converters.recipe import DistillOptions, build_options
 
 _EPS = 1e-7
 
@@ -168,24 +169,26 @@ def train_student(
     inputs: Dict[str, np.ndarray],
     labels: np.ndarray,
     teacher: Any = None,
+    options: Optional[DistillOptions] = None,
     *,
-    alpha: float = 0.1,
-    temperature: float = 4.0,
-    epochs: int = 6,
-    batch_size: int = 64,
-    learning_rate: float = 2e-3,
     seed: int = 0,
     callbacks: Optional[list] = None,
-    shift: Any = 0,
-    mixup: float = 0.0,
+    shift: Any = None,
     transfer: Optional[np.ndarray] = None,
+    **overrides: Any,
 ) -> DistillResult:
     """Train ``student`` in place; with ``teacher=None`` it is plain cross-entropy (the baseline).
+
+    ``inputs``: ``{input name: array}``; ``labels``: class ids; ``teacher``: a LoadedModel
+    or a ``predict(batch) -> outputs`` callable. ``options``: the recipe's ``[distill]``
+    section (alpha, temperature, epochs, batch_size, learning_rate, mixup; default: its
+    declared defaults); ``overrides``: single keys of it (``epochs=3``), validated the
+    same way. ``seed`` fixes the batch order and views; ``callbacks`` get Keras epoch events.
 
     Both cases run the same loop, optimiser and batch order, so a comparison
     between them differs only in the loss.
 
-    ``shift``: each epoch sees a fresh view of every training image shifted by up to
+    ``shift`` (default: the options' ``shift``): each epoch sees a fresh view of every training image shifted by up to
     ``shift`` pixels (zero fill); the views depend only on ``seed`` and the epoch, so
     the baseline sees exactly the same images. The teacher runs once per batch of each
     epoch's views (never twice on the same image). ``0`` (the default): no views, the
@@ -205,10 +208,10 @@ def train_student(
     """
     from converters._tf import tf, tf_keras
 
-    if not 0.0 <= alpha <= 1.0:
-        raise RecipeError(f"distill alpha: expected a weight between 0 and 1, got {alpha}")
-    if temperature <= 0:
-        raise RecipeError(f"distill temperature: expected > 0, got {temperature}")
+    opts = build_options(DistillOptions, options, **overrides)
+    alpha, temperature, epochs, batch_size = opts.alpha, opts.temperature, opts.epochs, opts.batch_size
+    learning_rate, mixup = opts.learning_rate, opts.mixup
+    shift = opts.shift if shift is None else shift
     if not isinstance(student, tf_keras.Model):
         raise ConversionError(
             f"the distillation student must be a tf_keras model, got {type(student).__module__}.{type(student).__name__}"
@@ -221,8 +224,6 @@ def train_student(
     n = len(labels)
     batches = 0
     shift = _resolve_shift(shift, inputs)
-    if mixup < 0:
-        raise RecipeError(f"distill mixup: expected a Beta parameter >= 0 (0 = off), got {mixup}")
     if mixup and len(inputs) != 1:
         raise ConversionError(f"distill mixup: mixed views need one input array, the model has {len(inputs)}")
     use_views = bool(shift or mixup)
@@ -364,12 +365,110 @@ def distill(
     student: Any,
     inputs: Dict[str, np.ndarray],
     labels: np.ndarray,
-    **options: Any,
+    options: Optional[DistillOptions] = None,
+    **keywords: Any,
 ) -> DistillResult:
     """Distil ``teacher`` (a LoadedModel or a ``predict(batch) -> outputs`` callable) into ``student``.
 
-    Options as :func:`train_student` (alpha, temperature, epochs, batch_size, learning_rate, seed, callbacks).
+    ``options`` and keywords as :func:`train_student` (a ``[distill]`` section or single keys of it, plus
+    ``seed``, ``callbacks``, ``shift``, ``transfer``).
     """
     if teacher is None:
         raise ConversionError("distill needs a teacher model; got none")
-    return train_student(student, inputs, labels, teacher, **options)
+    return train_student(student, inputs, labels, teacher, options, **keywords)
+
+
+# ------------------------------------------------------------------------------------------------
+# the pipeline stage
+# ------------------------------------------------------------------------------------------------
+STAGE = "distill"
+
+
+def planned_steps(recipe: Any) -> int:
+    """Progress lines this stage prints: train and write the student (and its baseline)."""
+    return 2 + (2 if recipe.distill.baseline else 0)
+
+
+def check(ctx: Any, options: Any) -> None:
+    """Before any work: the teacher can teach, there is training data, the transfer set fits."""
+    ctx.model.require("distill-teacher", STAGE)
+    ctx.require_training_data(STAGE)
+    ctx.transfer = _transfer_set(options.transfer, ctx.model)  # a bad transfer file fails here
+
+
+def run_stage(ctx: Any, options: DistillOptions) -> None:
+    """Distil the current model into the recipe's student (and train the student alone, for comparison).
+
+    ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[distill]`` section.
+    Writes ``student-float32`` (and ``student-baseline-float32``); the student becomes the
+    model later stages work on.
+    """
+    from converters._tf import tf_keras
+    from converters.loading import from_keras
+    from converters.source import build_student
+
+    data, progress, teacher, base = ctx.data, ctx.progress, ctx.current, ctx.current_artifact
+    transfer = ctx.transfer
+    student = build_student(options.student, data, ctx.seed)
+    if options.baseline:
+        baseline = tf_keras.models.clone_model(student)
+        baseline.set_weights(student.get_weights())  # same initial weights: only the loss differs
+    views = _training_views(options, data.train_x, ctx.warn)
+    progress.say(
+        f"distilling into '{options.student}' ({student.count_params():,} params vs teacher "
+        f"{teacher.count_params():,}; alpha={options.alpha}, T={options.temperature}, {options.epochs} epochs"
+        + (f", views shifted up to {views['shift']} px" if views["shift"] else "")
+        + (f", mixup {views['mixup']}" if views["mixup"] else "")
+        + (f", {len(transfer):,} unlabelled transfer inputs ({options.transfer})" if transfer is not None else "")
+        + ")"
+    )
+    result = distill(teacher, student, data.train_x, data.train_y, options, seed=ctx.seed,
+                     callbacks=progress.epochs("distill", options.epochs), transfer=transfer, **views)
+    student_loaded = from_keras(student)
+    student_art = ctx.float32_artifact(student_loaded, "student-float32", STAGE, base.sha256,
+                                       teacher_batches=result.teacher_batches)
+    comparison = {
+        "teacher_params": teacher.count_params(), "student_params": student.count_params(),
+        "param_ratio": round(student.count_params() / teacher.count_params(), 4),
+        "teacher_accuracy": base.metrics.get("float_model_accuracy"),
+        "student_accuracy": student_art.metrics.get("float_model_accuracy"),
+        "alpha": options.alpha, "temperature": options.temperature, "epochs": options.epochs, **views,
+        "transfer": {"source": options.transfer, "inputs": len(transfer)} if transfer is not None else None,
+    }
+    ctx.comparisons["distill"] = comparison
+    if options.baseline:
+        progress.say(f"training the same student without distillation, for comparison ({options.epochs} epochs)")
+        train_student(baseline, data.train_x, data.train_y, None, options, seed=ctx.seed,
+                      callbacks=progress.epochs("baseline", options.epochs),
+                      **views)  # the very same training images: the two runs differ only in the loss
+        baseline_art = ctx.float32_artifact(from_keras(baseline), "student-baseline-float32", "baseline", base.sha256)
+        comparison["baseline_accuracy"] = baseline_art.metrics.get("float_model_accuracy")
+    ctx.advance(student_loaded, student_art, "student")
+
+
+def _training_views(options: DistillOptions, train_x: Dict[str, np.ndarray],
+                    warn: Callable[[str], None]) -> Dict[str, Any]:
+    """The recipe's ``shift``/``mixup`` where they apply (one NHWC image input), else none and a warning."""
+    views = {"shift": options.shift, "mixup": options.mixup}
+    if not any(views.values()):
+        return views
+    if len(train_x) == 1 and np.asarray(next(iter(train_x.values()))).ndim == 4:
+        return views
+    shapes = ", ".join(f"{k} {tuple(np.shape(v)[1:])}" for k, v in train_x.items())
+    warn(f"distill.shift/mixup need one NHWC image input; this model takes {shapes}: "
+         "the student and its baseline train on the data as it is")
+    return {"shift": 0, "mixup": 0.0}
+
+
+def _transfer_set(source: str, teacher: Any) -> Optional[np.ndarray]:
+    """The recipe's unlabelled transfer set (a .npy/.npz matching the model's one input), or None."""
+    from converters.calibration import load_data_file
+    from converters.errors import DataError
+
+    if not source:
+        return None
+    arrays, _ = load_data_file(source, teacher.inputs, purpose="distill.transfer")
+    if len(arrays) != 1:
+        raise DataError(f"distill.transfer {source}: a transfer set needs a one-input model, this one has "
+                        f"{len(arrays)} inputs")
+    return next(iter(arrays.values()))

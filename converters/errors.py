@@ -35,3 +35,15 @@ class DataError(ConversionError, ValueError):
 
 class ExportError(ConversionError):
     """An export (TFLite, SavedModel, ONNX) failed or did not match the source model."""
+
+
+class NonFiniteOutputError(ConversionError):
+    """A stage produced a model whose outputs hold NaN or infinity on the run's data."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type name when empty), cut to ``limit`` characters.
+
+    TensorFlow errors run to pages; the CLI shows one line of them.
+    """
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]

@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from converters.errors import ConversionError, RecipeError
+from converters.errors import ConversionError, first_line
+from converters.recipe import PruneOptions, build_options
 
 # layer types tfmot can prune and that carry most of the weights
 _PRUNABLE = ("Conv2D", "Dense", "DepthwiseConv2D", "Conv1D", "SeparableConv2D", "Embedding")
@@ -65,17 +66,6 @@ class PruneResult:
         return [layer.to_dict() for layer in self.layers]
 
 
-def check_sparsity(value: Any, name: str = "target_sparsity") -> float:
-    """Return ``value`` as a float if it lies strictly between 0 and 1, else raise RecipeError."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise RecipeError(f"{name}: expected a number strictly between 0 and 1, got {value!r}") from None
-    if not 0.0 < number < 1.0:
-        raise RecipeError(f"{name}: expected a value strictly between 0 and 1 (e.g. 0.8 for 80%), got {value!r}")
-    return number
-
-
 def layer_sparsity(model: Any) -> List[LayerSparsity]:
     """Per-layer kernel sparsity of a (stripped) tf_keras model."""
     rows = []
@@ -94,28 +84,25 @@ def prune(
     model: Any,
     inputs: Dict[str, np.ndarray],
     labels: np.ndarray,
+    options: Optional[PruneOptions] = None,
     *,
-    target_sparsity: float = 0.8,
-    initial_sparsity: float = 0.0,
-    structured: str = "none",
-    epochs: int = 3,
-    batch_size: int = 64,
-    learning_rate: float = 5e-4,
-    frequency: int = 20,
-    min_share: float = 0.0,
     progress: Optional[Any] = None,
+    **overrides: Any,
 ) -> PruneResult:
-    """Prune a tf_keras ``model`` to ``target_sparsity`` while fine-tuning on ``(inputs, labels)``."""
+    """Prune a tf_keras ``model`` while fine-tuning it on ``(inputs, labels)``.
+
+    ``inputs``: ``{input name: array}``; ``labels``: class ids.
+    ``options``: the recipe's ``[prune]`` section (default: its declared defaults);
+    ``overrides``: single keys of it (``target_sparsity=0.5``), validated the same way.
+    ``progress``: an extra Keras callback (a progress bar).
+    """
     from converters._tf import tf_keras, tfmot
     from converters._train import compile_and_fit, task_loss
 
-    target_sparsity = check_sparsity(target_sparsity)
-    if not 0.0 <= initial_sparsity < target_sparsity:
-        raise RecipeError(
-            f"initial_sparsity: expected 0 <= initial_sparsity < target_sparsity ({target_sparsity}), got {initial_sparsity}"
-        )
-    if structured not in ("none", "2:4"):
-        raise RecipeError(f"structured: expected 'none' or '2:4', got {structured!r}")
+    opts = build_options(PruneOptions, options, **overrides)
+    target_sparsity, initial_sparsity, structured = opts.target_sparsity, opts.initial_sparsity, opts.structured
+    epochs, batch_size, frequency, min_share = opts.epochs, opts.batch_size, opts.frequency, opts.min_share
+    learning_rate = opts.learning_rate
     if not isinstance(model, tf_keras.Model):
         raise ConversionError(
             f"pruning needs a tf_keras model (tensorflow-model-optimization), got "
@@ -140,8 +127,6 @@ def prune(
         weights = layer.get_weights()
         return int(weights[0].size) if weights else 0
 
-    if not 0.0 <= min_share < 1.0:
-        raise RecipeError(f"min_share: expected a fraction in [0, 1), got {min_share!r}")
     prunable_total = sum(kernel_size(layer) for layer in model.layers if layer.__class__.__name__ in _PRUNABLE)
     min_params = min_share * prunable_total
 
@@ -163,8 +148,7 @@ def prune(
     try:
         pruned = tf_keras.models.clone_model(clone, clone_function=wrap)
     except Exception as exc:  # noqa: BLE001
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise ConversionError(f"tfmot could not wrap the model for pruning: {first}") from None
+        raise ConversionError(f"tfmot could not wrap the model for pruning: {first_line(exc)}") from None
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
     if progress is not None:
         callbacks.append(progress)
@@ -189,3 +173,53 @@ def check_2_by_4(model: Any) -> bool:
         if (np.count_nonzero(moved, axis=1) > 2).any():
             return False
     return True
+
+
+# ------------------------------------------------------------------------------------------------
+# the pipeline stage
+# ------------------------------------------------------------------------------------------------
+STAGE = "prune"
+
+
+def planned_steps(recipe: Any) -> int:
+    """Progress lines this stage prints: prune, then write the pruned float32 model."""
+    return 2
+
+
+def check(ctx: Any, options: PruneOptions) -> None:
+    """Before any work: the model can be pruned and there is training data to fine-tune on."""
+    ctx.model.require("prune", STAGE)
+    ctx.require_training_data(STAGE)
+
+
+def run_stage(ctx: Any, options: PruneOptions) -> None:
+    """Prune the current model as ``options`` say and record ``<prefix>-pruned-float32``.
+
+    ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[prune]`` section.
+    The pruned model becomes the one later stages work on.
+    """
+    from converters._train import count_nonzero_params
+    from converters.loading import from_keras
+    from edge_sdk.manifest import manifest_path_for, write_manifest
+
+    ctx.current.require("prune", STAGE)
+    ctx.progress.say(
+        f"pruning {ctx.prefix or 'model'} to {options.target_sparsity:.0%} sparsity"
+        + (" (2:4 structured)" if options.structured == "2:4" else "")
+        + f", fine-tuning {options.epochs} epochs"
+    )
+    pruned = prune(ctx.current.model, ctx.data.train_x, ctx.data.train_y, options,
+                   progress=(ctx.progress.epochs("prune", options.epochs) or [None])[0])
+    pruned_loaded = from_keras(pruned.model)
+    name = f"{ctx.prefix}-pruned" if ctx.prefix else "pruned"
+    artifact = ctx.float32_artifact(pruned_loaded, f"{name}-float32", STAGE, ctx.current_artifact.sha256,
+                                    sparsity=round(pruned.overall_sparsity, 4),
+                                    nonzero_params=count_nonzero_params(pruned.model))
+    artifact.manifest["sparsity_report"] = pruned.report()
+    write_manifest(artifact.manifest, manifest_path_for(ctx.staging / artifact.file))
+    ctx.comparisons["prune"] = {
+        "target_sparsity": options.target_sparsity, "structured": options.structured,
+        "overall_sparsity": round(pruned.overall_sparsity, 4), "layers": pruned.report(),
+    }
+    ctx.before_prune = ctx.current_artifact
+    ctx.advance(pruned_loaded, artifact, name)

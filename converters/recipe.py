@@ -8,129 +8,391 @@
     mode = "int8"
 
 Built-ins live in ``converters/recipes/*.toml`` (fp16, dynamic, int8,
-prune-int8, distill-prune-int8). Every section and key is checked against
-:data:`SCHEMA`; an unknown one is an error that lists the valid ones, and
-command-line overrides go through the same checks.
+prune-int8, distill-prune-int8).
+
+Each section is a frozen dataclass (:class:`TrainOptions`, :class:`DistillOptions`,
+:class:`PruneOptions`, :class:`QuantizeOptions`, :class:`ExportOptions`) that
+declares, once, every key's type, default, allowed range and command-line flag.
+Everything else is derived from those declarations: the TOML schema
+(:data:`SCHEMA`), the ``--set SECTION.KEY=VALUE`` overrides, the dedicated
+``edge-sdk convert`` flags (:func:`cli_flags`) and ``edge-sdk convert
+--describe`` (:func:`describe_rows`). Building a section validates it, so a
+stage never sees an out-of-range value: an unknown key, a wrong type, a value
+outside its range, NaN or infinity is a :class:`RecipeError` naming the key,
+the range and the value.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
+import math
 import tomllib
+import typing
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from converters.errors import RecipeError
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 STAGES = ("distill", "prune", "quantize")
 TOP_LEVEL_KEYS = ("name", "description", "stages")
+EXPORT_FORMATS = ("tflite", "savedmodel", "keras", "onnx")
 
 
-def _fraction_open(value: float) -> Optional[str]:
-    return None if 0.0 < value < 1.0 else "must be strictly between 0 and 1"
+# ------------------------------------------------------------------------------------------------
+# declaring an option
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """An allowed numeric interval; ``None`` leaves a side unbounded. Numbers must also be finite."""
+
+    low: Optional[float] = None
+    high: Optional[float] = None
+    low_open: bool = False
+    high_open: bool = False
+    what: str = ""  # e.g. "an ONNX opset": says what the number is in the message
+
+    def contains(self, value: float) -> bool:
+        """True when ``value`` is finite and inside the interval."""
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+    def text(self) -> str:
+        """The interval in words: ``strictly between 0 and 1``, ``> 0``, ``between 17 and 21`` ..."""
+        def num(x: float) -> str:
+            return f"{x:g}"
+
+        if self.low is not None and self.high is not None:
+            if self.low_open and self.high_open:
+                return f"strictly between {num(self.low)} and {num(self.high)}"
+            if not self.low_open and not self.high_open:
+                return f"between {num(self.low)} and {num(self.high)}"
+            return f"in {'(' if self.low_open else '['}{num(self.low)}, {num(self.high)}{')' if self.high_open else ']'}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {num(self.low)}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {num(self.high)}"
+        return "any finite number"
 
 
-def _fraction_closed(value: float) -> Optional[str]:
-    return None if 0.0 <= value <= 1.0 else "must be between 0 and 1"
+def option(default: Any, help: str, *, range: Optional[Range] = None, choices: Sequence[str] = (),
+           flag: Optional[str] = None, flag_const: Any = None, flag_help: str = "",
+           metavar: Optional[str] = None) -> Any:
+    """Declare one recipe key: its default, help text, range or choices and optional CLI flag.
+
+    ``default``: the value when neither the recipe nor the command line sets it.
+    ``help``: one line for ``--help`` and ``--describe``.
+    ``range``: allowed numeric interval (numbers must be finite whatever the range).
+    ``choices``: allowed strings (for a tuple-typed key: allowed elements).
+    ``flag``: a dedicated ``edge-sdk convert`` flag (every key also takes ``--set``).
+    ``flag_const``: for a flag taking no value, the value it sets (``--qat``, ``--no-baseline``).
+    ``flag_help``: what such a flag does, when ``help`` (which describes the key) reads wrong for it.
+    ``metavar``: the flag's value placeholder in ``--help``.
+    """
+    meta = {"help": help, "range": range, "choices": tuple(choices), "flag": flag, "flag_const": flag_const,
+            "flag_help": flag_help, "metavar": metavar}
+    return dataclasses.field(default=default, metadata=meta)
 
 
-def _positive(value: float) -> Optional[str]:
-    return None if value > 0 else "must be > 0"
+def _section_name(cls: type) -> str:
+    return getattr(cls, "SECTION")
 
 
-def _non_negative(value: float) -> Optional[str]:
-    return None if value >= 0 else "must be >= 0"
+class _Section:
+    """Shared behaviour of the option sections: validation on construction, dict view."""
+
+    SECTION = ""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = _coerce(self.SECTION, f.name, hints[f.name], f.metadata, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+        problem = self.cross_check()
+        if problem:
+            raise RecipeError(problem)
+
+    def cross_check(self) -> Optional[str]:
+        """A rule tying two keys together, as an error message (None when it holds)."""
+        return None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The section as JSON-able data (tuples as lists), as recorded in manifests."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+                for f in dataclasses.fields(self)}
+
+    def __getitem__(self, key: str) -> Any:
+        # read access by key, for callers written against the old dict sections
+        if key not in {f.name for f in dataclasses.fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
 
 
-def _one_of(*choices: str) -> Callable[[Any], Optional[str]]:
-    def check(value: Any) -> Optional[str]:
-        return None if value in choices else f"must be one of {', '.join(map(repr, choices))}"
+def _coerce(section: str, key: str, expected: Any, meta: Mapping[str, Any], value: Any) -> Any:
+    """``value`` converted to the declared type and checked against the declared range/choices."""
+    where = f"recipe option {section}.{key}"
+    is_tuple = typing.get_origin(expected) is tuple
+    base = str if is_tuple else expected
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if is_tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            value = tuple(value)
+        if not isinstance(value, tuple) or not all(isinstance(v, str) for v in value):
+            raise RecipeError(f"{where}: expected a list of strings, got {type(value).__name__} {value!r}")
+    elif not isinstance(value, base) or (base is not bool and isinstance(value, bool)):
+        rng_text = f" {meta['range'].text()}" if meta.get("range") is not None else ""
+        raise RecipeError(f"{where}: expected {base.__name__}{rng_text}, got {type(value).__name__} {value!r}")
+    choices = meta.get("choices") or ()
+    if choices:
+        if is_tuple:
+            bad = [v for v in value if v not in choices]
+            if bad:
+                raise RecipeError(f"{where}: unknown format(s) {bad}; valid: {', '.join(choices)}, got {list(value)!r}")
+        elif value not in choices:
+            raise RecipeError(f"{where}: must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    rng: Optional[Range] = meta.get("range")
+    if base in (int, float) and not is_tuple:
+        if not math.isfinite(value):
+            wanted = f"a finite number {rng.text()}" if rng else "a finite number"
+            raise RecipeError(f"{where}: must be {wanted}, got {value!r}")
+        if rng is not None and not rng.contains(value):
+            what = f"{rng.what} " if rng.what else ""
+            raise RecipeError(f"{where}: must be {what}{rng.text()}, got {value!r}")
+    return value
 
-    return check
+
+POSITIVE = Range(0, None, low_open=True)
+NON_NEGATIVE = Range(0, None)
+AT_LEAST_ONE = Range(1, None)
+UNIT_CLOSED = Range(0, 1)
+UNIT_OPEN = Range(0, 1, low_open=True, high_open=True)
 
 
-def _formats(value: List[str]) -> Optional[str]:
-    valid = ("tflite", "savedmodel", "keras", "onnx")
-    bad = [v for v in value if v not in valid]
-    return f"unknown format(s) {bad}; valid: {', '.join(valid)}" if bad else None
+# ------------------------------------------------------------------------------------------------
+# the sections
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class TrainOptions(_Section):
+    """[train]: training a zoo model on the fly (MODEL is a zoo name)."""
+
+    SECTION: typing.ClassVar[str] = "train"
+    epochs: int = option(15, "epochs for a zoo model trained on the fly", range=AT_LEAST_ONE, flag="--epochs")
+    batch_size: int = option(64, "training batch size", range=AT_LEAST_ONE)
+    learning_rate: float = option(1e-3, "Adam learning rate", range=POSITIVE)
+    augment: bool = option(True, "images: random shifts each epoch, 1/14 of the side (2 px on mnist, 1 on digits)")
 
 
-def _opset(value: int) -> Optional[str]:
-    return None if 17 <= value <= 21 else "must be an ONNX opset between 17 and 21"
+@dataclasses.dataclass(frozen=True)
+class DistillOptions(_Section):
+    """[distill]: knowledge distillation into a smaller student."""
+
+    SECTION: typing.ClassVar[str] = "distill"
+    student: str = option("cnn-student", "zoo name or tf_keras file", flag="--student")
+    alpha: float = option(0.1, "weight of the hard-label loss", range=UNIT_CLOSED, flag="--alpha")
+    temperature: float = option(4.0, "softmax temperature of the soft targets", range=POSITIVE, flag="--temperature")
+    epochs: int = option(6, "distillation epochs", range=AT_LEAST_ONE, flag="--distill-epochs")
+    batch_size: int = option(64, "distillation batch size", range=AT_LEAST_ONE)
+    learning_rate: float = option(2e-3, "Adam learning rate of the student", range=POSITIVE)
+    baseline: bool = option(True, "also train the same student without distillation, for comparison",
+                            flag="--no-baseline", flag_const=False,
+                            flag_help="skip training the student without distillation")
+    shift: int = option(0, "fresh views shifted by up to PIXELS each epoch (image inputs; 0 = off)",
+                        range=NON_NEGATIVE, flag="--shift", metavar="PIXELS")
+    mixup: float = option(0.0, "views mixed pairwise with Beta(BETA, BETA) weights (image inputs; 0 = off)",
+                          range=NON_NEGATIVE, flag="--mixup", metavar="BETA")
+    transfer: str = option("", "a .npy/.npz of unlabelled inputs the teacher labels for the student",
+                           flag="--transfer", metavar="FILE")
 
 
-# section -> key -> (python type, default, validator or None)
-SCHEMA: Dict[str, Dict[str, Tuple[type, Any, Optional[Callable[[Any], Optional[str]]]]]] = {
-    "train": {  # used when MODEL is a zoo name trained on the fly
-        "epochs": (int, 15, _positive),
-        "batch_size": (int, 64, _positive),
-        "learning_rate": (float, 1e-3, _positive),
-        "augment": (bool, True, None),  # images: random shifts each epoch, 1/14 of the side (2 px on mnist, 1 on digits)
-    },
-    "distill": {
-        "student": (str, "cnn-student", None),
-        "alpha": (float, 0.1, _fraction_closed),
-        "temperature": (float, 4.0, _positive),
-        "epochs": (int, 6, _positive),
-        "batch_size": (int, 64, _positive),
-        "learning_rate": (float, 2e-3, _positive),
-        "baseline": (bool, True, None),
-        # fresh training views each epoch, for one image input (else skipped with a warning):
-        "shift": (int, 0, _non_negative),  # random shifts of up to this many pixels
-        "mixup": (float, 0.0, _non_negative),  # Beta(mixup, mixup) pairwise mixing; 0 = off
-        # unlabelled inputs the teacher labels for the student: "" (none) or a .npy/.npz path
-        "transfer": (str, "", None),
-    },
-    "prune": {
-        "target_sparsity": (float, 0.8, _fraction_open),
-        "initial_sparsity": (float, 0.0, _fraction_closed),
-        "structured": (str, "none", _one_of("none", "2:4")),
-        "epochs": (int, 3, _positive),
-        "batch_size": (int, 64, _positive),
-        "learning_rate": (float, 5e-4, _positive),
-        "frequency": (int, 20, _positive),
-        # kernels under this share of the prunable weights stay dense (first conv, classifier)
-        "min_share": (float, 0.02, _fraction_closed),
-    },
-    "quantize": {
-        "mode": (str, "int8", _one_of("dynamic", "float16", "int8")),
-        "io": (str, "int8", _one_of("int8", "float32")),
-        "calibration_samples": (int, 300, _positive),
-        "qat": (bool, False, None),
-        "qat_epochs": (int, 1, _positive),
-        "include_input": (bool, False, None),
-    },
-    "export": {
-        "formats": (list, ["tflite"], _formats),
-        "onnx_opset": (int, 17, _opset),
-        "onnx_atol": (float, 1e-4, _positive),
-        "latency_runs": (int, 20, _non_negative),
-    },
+@dataclasses.dataclass(frozen=True)
+class PruneOptions(_Section):
+    """[prune]: magnitude pruning with fine-tuning (tfmot)."""
+
+    SECTION: typing.ClassVar[str] = "prune"
+    target_sparsity: float = option(0.8, "final share of zero weights, strictly between 0 and 1",
+                                    range=UNIT_OPEN, flag="--sparsity")
+    initial_sparsity: float = option(0.0, "sparsity at the start of the schedule (below target_sparsity)",
+                                     range=Range(0, 1, high_open=True))
+    structured: str = option("none", "'2:4' keeps at most 2 non-zeros per 4 input channels", choices=("none", "2:4"),
+                             flag="--structured")
+    epochs: int = option(3, "fine-tuning epochs", range=AT_LEAST_ONE, flag="--prune-epochs")
+    batch_size: int = option(64, "fine-tuning batch size", range=AT_LEAST_ONE)
+    learning_rate: float = option(5e-4, "fine-tuning Adam learning rate", range=POSITIVE)
+    frequency: int = option(20, "training steps between mask updates", range=AT_LEAST_ONE)
+    min_share: float = option(0.02, "kernels under this share of the prunable weights stay dense (first conv, "
+                              "classifier)", range=Range(0, 1, high_open=True))
+
+    def cross_check(self) -> Optional[str]:
+        """``initial_sparsity`` must stay below ``target_sparsity``."""
+        if self.initial_sparsity >= self.target_sparsity:
+            return (f"recipe option prune.initial_sparsity: expected 0 <= initial_sparsity < target_sparsity "
+                    f"({self.target_sparsity}), got {self.initial_sparsity}")
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizeOptions(_Section):
+    """[quantize]: post-training quantization (and optional QAT)."""
+
+    SECTION: typing.ClassVar[str] = "quantize"
+    mode: str = option("int8", "dynamic, float16 or full int8", choices=("dynamic", "float16", "int8"), flag="--mode")
+    io: str = option("int8", "int8 or float input/output", choices=("int8", "float32"), flag="--io")
+    calibration_samples: int = option(300, "representative samples for int8 calibration", range=AT_LEAST_ONE,
+                                      flag="--calibration-samples")
+    qat: bool = option(False, "quantization-aware training before conversion", flag="--qat", flag_const=True)
+    qat_epochs: int = option(1, "QAT epochs", range=AT_LEAST_ONE)
+    include_input: bool = option(False, "also quantize the unpruned / undistilled input model")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions(_Section):
+    """[export]: extra formats and the quick latency column."""
+
+    SECTION: typing.ClassVar[str] = "export"
+    formats: Tuple[str, ...] = option(("tflite",), "comma separated: tflite,savedmodel,keras,onnx",
+                                      choices=EXPORT_FORMATS, flag="--formats")
+    onnx_opset: int = option(17, "ONNX opset (17 or newer)", range=Range(17, 21, what="an ONNX opset"),
+                             flag="--opset")
+    onnx_atol: float = option(1e-4, "largest allowed |ONNX - source| output difference", range=POSITIVE)
+    latency_runs: int = option(20, "timed runs for the quick latency column (0 = skip)", range=NON_NEGATIVE,
+                               flag="--latency-runs")
+
+
+SECTIONS: Dict[str, Type[_Section]] = {cls.SECTION: cls for cls in
+                                       (TrainOptions, DistillOptions, PruneOptions, QuantizeOptions, ExportOptions)}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionSpec:
+    """One declared recipe key, as read from its section dataclass."""
+
+    section: str
+    key: str
+    type: Any
+    default: Any
+    help: str
+    range: Optional[Range]
+    choices: Tuple[str, ...]
+    flag: Optional[str]
+    flag_const: Any
+    flag_help: str
+    metavar: Optional[str]
+
+    @property
+    def dotted(self) -> str:
+        """``section.key``, as ``--set`` takes it."""
+        return f"{self.section}.{self.key}"
+
+    @property
+    def type_name(self) -> str:
+        """``int``, ``float``, ``bool``, ``str`` or ``list``."""
+        return "list" if typing.get_origin(self.type) is tuple else self.type.__name__
+
+    def default_text(self) -> str:
+        """The default as a user would type it (lists comma separated, "" for an empty string)."""
+        if isinstance(self.default, tuple):
+            return ",".join(self.default)
+        if isinstance(self.default, bool):
+            return str(self.default).lower()
+        return str(self.default) if self.default != "" else '""'
+
+    def allowed(self) -> str:
+        """The allowed values in words (range, choices, or the type alone)."""
+        if self.choices:
+            return ("any of " if self.type_name == "list" else "one of ") + ", ".join(self.choices)
+        if self.range is not None:
+            return self.range.text()
+        return {"bool": "true or false", "str": "any string"}.get(self.type_name, "any")
+
+
+def option_specs() -> List[OptionSpec]:
+    """Every recipe key of every section, in declaration order."""
+    specs = []
+    for name, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            m = f.metadata
+            specs.append(OptionSpec(name, f.name, hints[f.name], f.default, m["help"], m["range"], m["choices"],
+                                    m["flag"], m["flag_const"], m["flag_help"], m["metavar"]))
+    return specs
+
+
+# the TOML schema, derived: section -> key -> (type, default)
+SCHEMA: Dict[str, Dict[str, Tuple[Any, Any]]] = {
+    name: {s.key: (s.type, s.default) for s in option_specs() if s.section == name} for name in SECTIONS
 }
 
 
+def cli_flags() -> List[OptionSpec]:
+    """The keys that have a dedicated ``edge-sdk convert`` flag."""
+    return [s for s in option_specs() if s.flag]
+
+
+def describe_rows() -> List[List[Any]]:
+    """``[section.key, type, default, allowed, flag, help]`` per key, for ``convert --describe``."""
+    rows = []
+    for s in option_specs():
+        rows.append([s.dotted, s.type_name, s.default_text(), s.allowed(), s.flag or "", s.help])
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------
+# the recipe
+# ------------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Recipe:
-    """A validated recipe: the stage chain and every option with defaults filled in."""
+    """A validated recipe: the stage chain and every section's options with defaults filled in."""
 
     name: str
     stages: List[str]
-    options: Dict[str, Dict[str, Any]]
+    train: TrainOptions = dataclasses.field(default_factory=TrainOptions)
+    distill: DistillOptions = dataclasses.field(default_factory=DistillOptions)
+    prune: PruneOptions = dataclasses.field(default_factory=PruneOptions)
+    quantize: QuantizeOptions = dataclasses.field(default_factory=QuantizeOptions)
+    export: ExportOptions = dataclasses.field(default_factory=ExportOptions)
     description: str = ""
     source: str = ""
 
+    def options(self, name: str) -> _Section:
+        """The typed options of section ``name`` (a frozen dataclass)."""
+        if name not in SECTIONS:
+            raise RecipeError(f"unknown recipe section {name!r}; valid sections: {', '.join(SECTIONS)}")
+        return getattr(self, name)
+
     def section(self, name: str) -> Dict[str, Any]:
-        """The options of section ``name`` (defaults included)."""
-        return self.options[name]
+        """The options of section ``name`` as a plain dict (a copy; defaults included)."""
+        return self.options(name).to_dict()
 
     def to_dict(self) -> Dict[str, Any]:
         """The recipe as JSON-able data, as recorded in every manifest."""
         out: Dict[str, Any] = {"name": self.name, "description": self.description, "stages": list(self.stages)}
-        for section in SCHEMA:
+        for section in SECTIONS:
             if section == "train" or section in self.stages or section == "export":
-                out[section] = copy.deepcopy(self.options[section])
+                out[section] = self.section(section)
         return out
+
+
+def build_options(cls: Type[_Section], base: Optional[_Section] = None, **values: Any) -> Any:
+    """A validated ``cls`` section from ``base`` (or the defaults) with ``values`` replaced.
+
+    The library entry points (``prune.prune``, ``distill.train_student`` ...) build
+    their options through here, so they share the recipe's defaults and ranges.
+    """
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in values if k not in valid]
+    if unknown:
+        raise RecipeError(f"unknown {cls.SECTION} option(s) {', '.join(map(repr, unknown))}; "
+                          f"valid: {', '.join(valid)}")
+    return dataclasses.replace(base, **values) if base is not None else cls(**values)
 
 
 def builtin_names() -> List[str]:
@@ -138,33 +400,7 @@ def builtin_names() -> List[str]:
     return sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
 
 
-def _coerce(section: str, key: str, value: Any) -> Any:
-    expected, _default, check = SCHEMA[section][key]
-    where = f"recipe option {section}.{key}"
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if expected is int and isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if expected is list and isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-        raise RecipeError(f"{where}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
-    if check is not None:
-        problem = check(value)
-        if problem:
-            raise RecipeError(f"{where}: {problem}, got {value!r}")
-    return value
-
-
-def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Recipe:
-    """Validate raw recipe data (as parsed from TOML) into a :class:`Recipe`."""
-    valid_top = list(TOP_LEVEL_KEYS) + list(SCHEMA)
-    unknown = [k for k in data if k not in valid_top]
-    if unknown:
-        raise RecipeError(
-            f"{source}: unknown recipe key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(valid_top)}"
-        )
-    stages = data.get("stages", [])
+def _check_stages(stages: Any, source: str) -> List[str]:
     if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
         raise RecipeError(f"{source}: 'stages' must be a list of stage names, got {stages!r}")
     bad = [s for s in stages if s not in STAGES]
@@ -175,24 +411,40 @@ def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Recipe:
     order = [s for s in STAGES if s in stages]
     if stages != order:
         raise RecipeError(f"{source}: stages must run in the order {', '.join(STAGES)}; got {stages}")
-    options: Dict[str, Dict[str, Any]] = {}
-    for section, keys in SCHEMA.items():
-        given = data.get(section, {})
-        if not isinstance(given, Mapping):
-            raise RecipeError(f"{source}: [{section}] must be a table, got {type(given).__name__}")
-        unknown = [k for k in given if k not in keys]
-        if unknown:
-            raise RecipeError(
-                f"{source}: unknown key(s) {', '.join(map(repr, unknown))} in [{section}]; "
-                f"valid keys: {', '.join(keys)}"
-            )
-        options[section] = {k: copy.deepcopy(default) for k, (_t, default, _c) in keys.items()}
-        for key, value in given.items():
-            options[section][key] = _coerce(section, key, value)
+    return list(stages)
+
+
+def _build_section(name: str, given: Any, source: str) -> _Section:
+    cls = SECTIONS[name]
+    if not isinstance(given, Mapping):
+        raise RecipeError(f"{source}: [{name}] must be a table, got {type(given).__name__}")
+    keys = list(SCHEMA[name])
+    unknown = [k for k in given if k not in keys]
+    if unknown:
+        raise RecipeError(
+            f"{source}: unknown key(s) {', '.join(map(repr, unknown))} in [{name}]; valid keys: {', '.join(keys)}"
+        )
+    return cls(**dict(given))
+
+
+def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Recipe:
+    """Validate raw recipe data (as parsed from TOML) into a :class:`Recipe`.
+
+    ``data``: the parsed TOML (top-level keys and one table per section).
+    ``source``: the file or origin, named in error messages.
+    """
+    valid_top = list(TOP_LEVEL_KEYS) + list(SECTIONS)
+    unknown = [k for k in data if k not in valid_top]
+    if unknown:
+        raise RecipeError(
+            f"{source}: unknown recipe key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(valid_top)}"
+        )
+    stages = _check_stages(data.get("stages", []), source)
+    sections = {name: _build_section(name, data.get(name, {}), source) for name in SECTIONS}
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str):
         raise RecipeError(f"{source}: 'name' must be a string, got {name!r}")
-    return Recipe(name=name, stages=stages, options=options, description=str(data.get("description", "")), source=source)
+    return Recipe(name=name, stages=stages, description=str(data.get("description", "")), source=source, **sections)
 
 
 def load(name_or_path: str) -> Recipe:
@@ -230,26 +482,34 @@ def parse_override(text: str) -> Tuple[str, str, Any]:
 
 
 def with_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> Recipe:
-    """A copy of ``recipe`` with ``{"section.key": value}`` overrides applied and validated."""
-    out = copy.deepcopy(recipe)
+    """A copy of ``recipe`` with ``{"section.key": value}`` overrides applied and validated.
+
+    ``overrides``: dotted keys to values (``None`` values are skipped); the key
+    ``"stages"`` replaces the stage chain.
+    """
+    out = dataclasses.replace(recipe)
+    changes: Dict[str, Dict[str, Any]] = {}
     for dotted, value in overrides.items():
         if value is None:
             continue
         if dotted == "stages":
-            out = from_dict({**_raw(out), "stages": list(value)}, source=out.source)
+            out.stages = _check_stages(list(value), out.source)
             continue
         section, _, key = dotted.partition(".")
-        if section not in SCHEMA:
-            raise RecipeError(f"override {dotted!r}: unknown section {section!r}; valid sections: {', '.join(SCHEMA)}")
+        if section not in SECTIONS:
+            raise RecipeError(f"override {dotted!r}: unknown section {section!r}; valid sections: {', '.join(SECTIONS)}")
         if key not in SCHEMA[section]:
             raise RecipeError(
                 f"override {dotted!r}: unknown key {key!r} in [{section}]; valid keys: {', '.join(SCHEMA[section])}"
             )
-        out.options[section][key] = _coerce(section, key, value)
+        changes.setdefault(section, {})[key] = value
+    for section, values in changes.items():
+        setattr(out, section, dataclasses.replace(out.options(section), **values))
     return out
 
 
-def _raw(recipe: Recipe) -> Dict[str, Any]:
-    data: Dict[str, Any] = {"name": recipe.name, "description": recipe.description, "stages": recipe.stages}
-    data.update(copy.deepcopy(recipe.options))
-    return data
+__all__ = [
+    "DistillOptions", "ExportOptions", "OptionSpec", "PruneOptions", "QuantizeOptions", "Range", "Recipe",
+    "RecipeError", "SCHEMA", "SECTIONS", "STAGES", "TrainOptions", "build_options", "builtin_names", "cli_flags", "describe_rows",
+    "from_dict", "load", "option", "option_specs", "parse_override", "with_overrides",
+]

@@ -17,28 +17,17 @@ from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
 from edge_sdk.console import first_line, print_json
 from edge_sdk.outputs import mark_output_dir
 
-# flag dest -> recipe option it overrides
-_OVERRIDES = {
-    "epochs": "train.epochs",
-    "student": "distill.student",
-    "alpha": "distill.alpha",
-    "temperature": "distill.temperature",
-    "distill_epochs": "distill.epochs",
-    "no_baseline": "distill.baseline",
-    "shift": "distill.shift",
-    "mixup": "distill.mixup",
-    "transfer": "distill.transfer",
-    "sparsity": "prune.target_sparsity",
-    "structured": "prune.structured",
-    "prune_epochs": "prune.epochs",
-    "mode": "quantize.mode",
-    "io": "quantize.io",
-    "calibration_samples": "quantize.calibration_samples",
-    "qat": "quantize.qat",
-    "formats": "export.formats",
-    "opset": "export.onnx_opset",
-    "latency_runs": "export.latency_runs",
-}
+def _recipe_flags() -> List[Any]:
+    """The recipe keys with a dedicated flag (declared in ``converters.recipe``, imported lazily)."""
+    try:
+        from converters.recipe import cli_flags
+    except ImportError:  # no converters package on this install: convert then explains what to install
+        return []
+    return cli_flags()
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,6 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trust-model-code", action="store_true",
                         help="allow Python code stored in the model (Keras Lambda layers) to run while loading; "
                         "only for files from a source you trust (docs/reliability.md)")
+    parser.add_argument("--describe", action="store_true",
+                        help="list every recipe option with its type, default, allowed range and flag, and exit")
     gate = parser.add_argument_group("quality gate (converters.gate; nothing is promoted into --out if it fails)")
     gate.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
                       help="fail if the shipped model's accuracy is more than POINTS below the input float model's")
@@ -84,30 +75,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gate.add_argument("--accuracy-budget", type=float, default=None, metavar="POINTS",
                       help="if int8 loses more than POINTS, keep the layers the debugger ranks most harmful in "
                       "float, one at a time, and add <artifact>-autotuned.tflite; fail if no mix meets it")
-    group = parser.add_argument_group("recipe overrides (each flag overrides one recipe value)")
-    group.add_argument("--epochs", type=int, help="train.epochs: epochs for a zoo model trained on the fly")
-    group.add_argument("--student", help="distill.student: zoo name or tf_keras file")
-    group.add_argument("--alpha", type=float, help="distill.alpha: weight of the hard-label loss")
-    group.add_argument("--temperature", type=float, help="distill.temperature")
-    group.add_argument("--distill-epochs", type=int, help="distill.epochs")
-    group.add_argument("--no-baseline", action="store_const", const=False, default=None,
-                       help="distill.baseline=false: skip training the student without distillation")
-    group.add_argument("--shift", type=int, metavar="PIXELS",
-                       help="distill.shift: fresh views shifted by up to PIXELS each epoch (image inputs; 0 = off)")
-    group.add_argument("--mixup", type=float, metavar="BETA",
-                       help="distill.mixup: views mixed pairwise with Beta(BETA, BETA) weights (image inputs; 0 = off)")
-    group.add_argument("--transfer", metavar="FILE",
-                       help="distill.transfer: a .npy/.npz of unlabelled inputs the teacher labels for the student")
-    group.add_argument("--sparsity", type=float, help="prune.target_sparsity, strictly between 0 and 1")
-    group.add_argument("--structured", choices=("none", "2:4"), help="prune.structured")
-    group.add_argument("--prune-epochs", type=int, help="prune.epochs")
-    group.add_argument("--mode", choices=("dynamic", "float16", "int8"), help="quantize.mode")
-    group.add_argument("--io", choices=("int8", "float32"), help="quantize.io: int8 or float input/output")
-    group.add_argument("--calibration-samples", type=int, help="quantize.calibration_samples")
-    group.add_argument("--qat", action="store_const", const=True, default=None, help="quantize.qat=true")
-    group.add_argument("--formats", help="export.formats, comma separated: tflite,savedmodel,keras,onnx")
-    group.add_argument("--opset", type=int, help="export.onnx_opset (17 or newer)")
-    group.add_argument("--latency-runs", type=int, help="export.latency_runs for the quick latency column")
+    group = parser.add_argument_group("recipe overrides (each flag overrides one recipe value; "
+                                      "--describe lists every value with its default and range)")
+    for spec in _recipe_flags():
+        if spec.flag_const is not None:
+            value = str(spec.flag_const).lower()
+            group.add_argument(spec.flag, dest=_dest(spec.flag), action="store_const", const=spec.flag_const,
+                               default=None, help=f"{spec.dotted}={value}: {spec.flag_help or spec.help}")
+            continue
+        kwargs: Dict[str, Any] = {"dest": _dest(spec.flag), "metavar": spec.metavar,
+                                  "help": f"{spec.dotted}: {spec.help} (default {spec.default_text()}; "
+                                  f"{spec.allowed()})"}
+        if spec.type_name in ("int", "float"):
+            kwargs["type"] = spec.type
+        elif spec.choices and spec.type_name == "str":
+            kwargs["choices"] = spec.choices
+        group.add_argument(spec.flag, **kwargs)
     group.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override any recipe value, e.g. --set prune.frequency=50 (repeatable)")
     parser.set_defaults(func=run)
@@ -130,10 +113,10 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
     from converters.recipe import parse_override
 
     overrides: Dict[str, Any] = {}
-    for dest, dotted in _OVERRIDES.items():
-        value = getattr(args, dest, None)
+    for spec in _recipe_flags():
+        value = getattr(args, _dest(spec.flag), None)
         if value is not None:
-            overrides[dotted] = value
+            overrides[spec.dotted] = value
     for text in args.set:
         section, key, value = parse_override(text)
         overrides[f"{section}.{key}"] = value
@@ -168,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
     from converters.errors import ConversionError, RecipeError
 
-    if not args.list_recipes:  # paths first: a refusal must not wait for TensorFlow to import
+    if not (args.list_recipes or args.describe):  # paths first: a refusal must not wait for TensorFlow to import
         model = args.model_opt or args.model
         if args.model_opt and args.model and args.model_opt != args.model:
             raise RecipeError(f"MODEL given twice: positional {args.model!r} and --model {args.model_opt!r}")
@@ -189,6 +172,12 @@ def run(args: argparse.Namespace) -> int:
             r = recipes.load(name)
             rows.append([name, " -> ".join(r.stages), r.description])
         print(format_table(rows, ["recipe", "stages", "description"]))
+        return 0
+    if args.describe:
+        from edge_sdk.report import format_table
+
+        print(format_table(recipes.describe_rows(), ["option", "type", "default", "allowed", "flag", "help"]))
+        print("\nset any option with --set SECTION.KEY=VALUE (repeatable), or in a recipe .toml under [SECTION]")
         return 0
     recipe = recipes.with_overrides(recipes.load(args.recipe), _overrides(args))
 

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 
 from converters import distill, loading, prune
-from converters._train import accuracy, augment_shift
+from converters._train import augment_shift
 from converters.errors import ConversionError, RecipeError
+from edge_sdk.metrics import accuracy
 
 
 def test_prune_reaches_target_and_reports_each_layer(digits_models, digits):
     result = prune.prune(digits_models.teacher, {"image": digits.x_train}, digits.y_train,
-                         target_sparsity=0.8, epochs=2, batch_size=32)
+                         target_sparsity=0.8, epochs=2, batch_size=32, min_share=0.0)
     report = result.report()
     assert [r["layer"] for r in report] == ["conv", "dense", "probabilities"]
     for row in report:
@@ -25,7 +26,8 @@ def test_prune_reaches_target_and_reports_each_layer(digits_models, digits):
 
 def test_two_four_structured_sparsity(digits_models, digits):
     result = prune.prune(digits_models.teacher, {"image": digits.x_train}, digits.y_train,
-                         target_sparsity=0.5, structured="2:4", epochs=1, batch_size=32)
+                         target_sparsity=0.5, structured="2:4", epochs=1, batch_size=32,
+                         min_share=0.0)
     assert prune.check_2_by_4(result.model)
     by_layer = {r["layer"]: r["sparsity"] for r in result.report()}
     assert by_layer["dense"] == pytest.approx(0.5) and by_layer["probabilities"] == pytest.approx(0.5)
@@ -37,6 +39,19 @@ def test_sparsity_outside_zero_one_is_refused(digits_models, digits, value):
     with pytest.raises(RecipeError, match="between 0 and 1"):
         prune.prune(digits_models.teacher, {"image": digits.x_train[:10]}, digits.y_train[:10],
                     target_sparsity=value)
+
+
+def test_prune_defaults_and_ranges_are_the_recipes(digits_models, digits):
+    """One declaration: prune() takes the recipe's min_share default and refuses what the recipe refuses."""
+    import inspect
+
+    from converters.recipe import PruneOptions, load
+
+    assert "min_share" not in inspect.signature(prune.prune).parameters  # no second default to drift
+    assert load("prune-int8").prune.min_share == PruneOptions().min_share == 0.02
+    for key, value in (("min_share", 1.0), ("learning_rate", float("inf")), ("epochs", 0)):
+        with pytest.raises(RecipeError, match=rf"prune\.{key}: must be"):
+            prune.prune(digits_models.teacher, {"image": digits.x_train[:10]}, digits.y_train[:10], **{key: value})
 
 
 def test_prune_refuses_keras3_model(digits_models, digits):
@@ -203,7 +218,7 @@ def test_impossible_mixup_is_refused(digits_models, digits):
     from converters._tf import tf_keras
 
     student = tf_keras.models.load_model(digits_models.student_keras)
-    with pytest.raises(RecipeError, match="mixup: expected a Beta parameter >= 0"):
+    with pytest.raises(RecipeError, match=r"distill\.mixup: must be >= 0, got -1\.0"):
         distill.train_student(student, {"image": digits.x_train[:64]}, digits.y_train[:64], None, mixup=-1.0)
     with pytest.raises(ConversionError, match="mixed views need one input array, the model has 2"):
         distill.train_student(student, {"a": digits.x_train[:64], "b": digits.x_train[:64]}, digits.y_train[:64],
