@@ -14,16 +14,15 @@ operators run in int8 versus float, next to the float32 TFLite baseline.
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import sys
-import time
 from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
-from converters.errors import ConversionError
-from converters.gate import GateError
-from edge_sdk.reference import class_predictions, labels_to_classes
+from converters.evaluation import measure_latency_us
+from converters.gate import GateError, validate_thresholds
+from edge_sdk.metrics import accuracy
+from edge_sdk.reference import labels_to_classes
 
 
 @dataclasses.dataclass
@@ -84,25 +83,7 @@ class AutotuneResult:
         }
 
 
-def measure_latency_us(tflite: bytes, example: Mapping[str, np.ndarray], runs: int = 50,
-                       warmup: int = 5, num_threads: int = 1) -> float:
-    """Median microseconds per single-example ``predict`` through edge_sdk (1 thread by default)."""
-    import edge_sdk
-
-    model = edge_sdk.load(tflite, num_threads=num_threads)
-    names = [s.name for s in model.inputs]
-    feed = example if set(example) == set(names) else dict(zip(names, example.values()))
-    for _ in range(warmup):
-        model.predict_all(feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        model.predict_all(feed)
-        times.append(time.perf_counter_ns() - start)
-    return statistics.median(times) / 1000.0
-
-
-def _accuracy(tflite: bytes, inputs: Mapping[str, np.ndarray], classes: np.ndarray, input_names: List[str]) -> float:
+def _accuracy(tflite: bytes, inputs: Mapping[str, np.ndarray], labels: np.ndarray, input_names: List[str]) -> float:
     import edge_sdk
 
     model = edge_sdk.load(tflite)
@@ -110,10 +91,10 @@ def _accuracy(tflite: bytes, inputs: Mapping[str, np.ndarray], classes: np.ndarr
     feed = {n: inputs[n] for n in names} if set(names) <= set(inputs) else dict(zip(names, (inputs[n] for n in input_names)))
     output = model.predict_all(feed)
     primary = next(iter(output.values())) if len(output) == 1 else output[sorted(output)[0]]
-    predicted = class_predictions(np.asarray(primary))
-    if predicted is None:
+    acc = accuracy(np.asarray(primary), labels)
+    if acc is None:
         raise GateError("auto-tuning needs a classifier: the model's output has no classes to compare with labels")
-    return float(np.mean(predicted == classes))
+    return acc
 
 
 def _op_counts(tflite: bytes):
@@ -147,8 +128,9 @@ def autotune(
     from converters.debugger import LayerDebugger
     from converters.parity import load_float_model
 
-    if budget_points is None or not np.isfinite(budget_points) or budget_points < 0 or budget_points > 100:
-        raise GateError(f"--accuracy-budget is in accuracy points: expected a number in [0, 100], got {budget_points}")
+    if budget_points is None:
+        raise GateError("--accuracy-budget is in accuracy points: expected a number in [0, 100], got None")
+    validate_thresholds(accuracy_budget=budget_points)
     if eval_labels is None:
         raise GateError("--accuracy-budget needs labels to measure accuracy: give --labels or data with 'y'")
     classes = labels_to_classes(eval_labels)
@@ -160,7 +142,9 @@ def autotune(
     names = fm.input_names
     if float_accuracy is None:
         f_out = fm.predict_all({k: eval_inputs[k] for k in names})
-        float_accuracy = float(np.mean(class_predictions(next(iter(f_out.values()))) == classes))
+        float_accuracy = accuracy(next(iter(f_out.values())), classes)
+        if float_accuracy is None:
+            raise GateError("auto-tuning needs a classifier: the model's output has no classes to compare with labels")
     example = {k: np.asarray(eval_inputs[k][:1]) for k in names}
     say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
 
@@ -178,7 +162,7 @@ def autotune(
     variants: List[Variant] = []
     baseline = _float_tflite(fm)
     float_variant = make_variant("float32", baseline, ["(all)"])
-    float_variant.meets_budget = False  # the reference point, not a candidate to ship as "int8"
+    float_variant.meets_budget = False  # the float32 baseline, not a candidate to ship as "int8"
     variants.append(float_variant)
 
     debugger = LayerDebugger(fm.loaded, calibration, io=io)
@@ -212,18 +196,9 @@ def autotune(
 
 
 def _float_tflite(fm: Any) -> bytes:
-    from converters._tf import tf
+    from converters.quantize import convert
 
-    loaded = fm.loaded
-    try:
-        if loaded.is_tf_keras:
-            converter = tf.lite.TFLiteConverter.from_keras_model(loaded.model)
-        else:
-            converter = tf.lite.TFLiteConverter.from_saved_model(str(loaded.saved_model_dir()))
-        return converter.convert()
-    except Exception as exc:  # noqa: BLE001
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise ConversionError(f"float32 TFLite conversion of {loaded.describe()} failed: {first}") from None
+    return convert(fm.loaded, "float32").tflite
 
 
 VARIANT_HEADERS = ["variant", "float layers", "size (bytes)", "accuracy", "drop (points)", "latency (us)",

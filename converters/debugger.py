@@ -32,7 +32,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from converters.errors import ConversionError
+from converters.errors import ConversionError, first_line
 
 WEIGHTED_OPS = frozenset({
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL",
@@ -82,11 +82,9 @@ def _relative_rmse(float_values: np.ndarray, quantized_values: np.ndarray, scale
 
 def _converter_for(loaded: Any, calibration: Mapping[str, np.ndarray]):
     from converters._tf import tf
+    from converters.quantize import tflite_converter
 
-    if loaded.is_tf_keras:
-        converter = tf.lite.TFLiteConverter.from_keras_model(loaded.model)
-    else:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(loaded.saved_model_dir()))
+    converter = tflite_converter(loaded)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     n = len(next(iter(calibration.values())))
 
@@ -131,7 +129,7 @@ class LayerDebugger:
                 )
         except Exception as exc:  # noqa: BLE001 - TF raises many types; report one line
             raise ConversionError(f"the quantization debugger could not convert {self.loaded.describe()}: "
-                                  f"{_first_line(exc)}") from None
+                                  f"{first_line(exc)}") from None
         self._order: Optional[List[str]] = None
 
     def _input_order(self, interpreter) -> List[str]:
@@ -178,7 +176,7 @@ class LayerDebugger:
                 text = io.StringIO()
                 stats.layer_statistics_dump(text)
         except Exception as exc:  # noqa: BLE001
-            raise ConversionError(f"the quantization debugger failed to run: {_first_line(exc)}") from None
+            raise ConversionError(f"the quantization debugger failed to run: {first_line(exc)}") from None
         rows = []
         for row in csv.DictReader(io.StringIO(text.getvalue())):
             scale = float(row["scale"])
@@ -204,7 +202,7 @@ class LayerDebugger:
                     else self._debugger.get_nondebug_quantized_model()
         except Exception as exc:  # noqa: BLE001
             raise ConversionError(f"re-quantizing with denylist {options.denylisted_nodes} failed: "
-                                  f"{_first_line(exc)}") from None
+                                  f"{first_line(exc)}") from None
 
     def quantize(self, denylist: Sequence[str] = ()) -> bytes:
         """A full-int8 .tflite with the layers named in ``denylist`` (tensor names) kept in float."""
@@ -235,8 +233,3 @@ def _short_name(name: str, width: int = 48) -> str:
 
 def _sortable(value: float) -> float:
     return -1.0 if value is None or value != value else float(value)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import tempfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from converters.errors import ExportError
+from converters.errors import DataError, ExportError, first_line
 from converters.loading import KIND_KERAS3, KIND_SAVEDMODEL, KIND_TF_KERAS, LoadedModel
 
 MIN_OPSET = 17
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+def saved_model_dir(model: LoadedModel) -> Path:
+    """A SavedModel directory for ``model``: its own when it has one, else exported once into a temp dir.
+
+    The export is kept on the model (and removed with it), so converting it twice exports once.
+    """
+    if model._saved_model_dir is None:  # noqa: SLF001 - the cache lives on the model it describes
+        model._tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-sm-")  # noqa: SLF001
+        target = Path(model._tmp.name) / "saved_model"  # noqa: SLF001
+        export_savedmodel(model, target)
+        model._saved_model_dir = target  # noqa: SLF001
+    return model._saved_model_dir  # noqa: SLF001
 
 
 def export_savedmodel(model: LoadedModel, path: Path) -> Path:
@@ -45,7 +55,7 @@ def export_savedmodel(model: LoadedModel, path: Path) -> Path:
     except ExportError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"SavedModel export of {model.describe()} to {path} failed: {_first_line(exc)}") from None
+        raise ExportError(f"SavedModel export of {model.describe()} to {path} failed: {first_line(exc, 400)}") from None
     return path
 
 
@@ -56,7 +66,7 @@ def export_keras(model: LoadedModel, path: Path) -> Path:
     try:
         model.model.save(str(path))
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f".keras export to {path} failed: {_first_line(exc)}") from None
+        raise ExportError(f".keras export to {path} failed: {first_line(exc, 400)}") from None
     return Path(path)
 
 
@@ -109,12 +119,12 @@ def export_onnx(
     try:
         proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"tf2onnx could not convert {model.describe()} (opset {opset}): {_first_line(exc)}") from None
+        raise ExportError(f"tf2onnx could not convert {model.describe()} (opset {opset}): {first_line(exc, 400)}") from None
     onnx_bytes = proto.SerializeToString()
     try:
         session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"onnxruntime rejected the exported ONNX model: {_first_line(exc)}") from None
+        raise ExportError(f"onnxruntime rejected the exported ONNX model: {first_line(exc, 400)}") from None
     ort_inputs = [i.name for i in session.get_inputs()]
     feed_names = dict(zip(names, ort_inputs))
     feed = {feed_names[n]: sample_inputs[n] for n in names}
@@ -158,3 +168,90 @@ def onnx_quick_latency_us(onnx_bytes: bytes, sample: Dict[str, np.ndarray], inpu
         session.run(None, feed)
         times.append(time.perf_counter() - start)
     return float(np.median(times) * 1e6)
+
+
+# ------------------------------------------------------------------------------------------------
+# the pipeline stage
+# ------------------------------------------------------------------------------------------------
+STAGE = "export"
+
+
+def planned_steps(recipe: Any) -> int:
+    """Progress lines this stage prints for the recipe's formats (one or two models each)."""
+    targets = 2 if ("distill" in recipe.stages or "prune" in recipe.stages) else 1
+    return sum({"savedmodel": 2, "keras": targets, "onnx": 2 * targets}.get(fmt, 0) for fmt in recipe.export.formats)
+
+
+def check(ctx: Any, options: Any) -> None:
+    """Before any work: ONNX export needs sample inputs to check onnxruntime against."""
+    ctx.model.require("export", STAGE)
+    if "onnx" in options.formats and ctx.data.sample() is None:
+        raise DataError("ONNX export is checked against onnxruntime and needs sample inputs "
+                          "(--dataset, --eval or --calibration)")
+
+
+def run_stage(ctx: Any, options: Any) -> None:
+    """Write the recipe's extra formats for the input model and, when it differs, the final float model.
+
+    ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[export]`` section.
+    The input model's files are called ``teacher-*`` when the run distilled, else ``model-*``.
+    """
+    distilling = "distill" in ctx.recipe.stages
+    targets = [("model" if not distilling else "teacher", ctx.model, ctx.base)]
+    if ctx.current is not ctx.model:
+        targets.append((ctx.current_artifact.name.replace("-float32", ""), ctx.current, ctx.current_artifact))
+    for fmt in options.formats:
+        for stem, loaded, parent in targets:
+            if fmt == "savedmodel" and stem == targets[0][0]:  # one SavedModel (the input's): what parity needs
+                _savedmodel(ctx, stem, loaded, parent)
+            elif fmt == "keras" and loaded.kind != KIND_SAVEDMODEL:
+                _keras(ctx, stem, loaded, parent)
+            elif fmt == "onnx":
+                _onnx(ctx, options, stem, loaded, parent)
+            # tflite: every stage already wrote its .tflite
+
+
+def _savedmodel(ctx: Any, stem: str, loaded: LoadedModel, parent: Any) -> None:
+    directory = ctx.staging / f"{stem}_savedmodel"
+    ctx.progress.say(f"exporting SavedModel {directory.name}/")
+    export_savedmodel(loaded, directory)
+    ctx.add_directory(f"{stem}-savedmodel", directory, kind="savedmodel", stage=STAGE, parent=parent.sha256,
+                      specs_from=loaded, metrics={"accuracy": parent.metrics.get("float_model_accuracy")})
+
+
+def _keras(ctx: Any, stem: str, loaded: LoadedModel, parent: Any) -> None:
+    path = ctx.staging / f"{stem}.keras"
+    export_keras(loaded, path)
+    ctx.add_file(f"{stem}-keras", path.name, path.read_bytes(), kind="keras", stage=STAGE, parent=parent.sha256,
+                 specs_from=loaded, metrics={"accuracy": parent.metrics.get("float_model_accuracy"),
+                                             "params": parent.metrics.get("params")})
+
+
+def _onnx(ctx: Any, options: Any, stem: str, loaded: LoadedModel, parent: Any) -> None:
+    from edge_sdk.metrics import accuracy
+
+    sample = ctx.data.sample()
+    check = {k: v[:64] for k, v in sample.items()}
+    ctx.progress.say(f"exporting {stem}.onnx (opset {options.onnx_opset}) and checking it with onnxruntime")
+    result = export_onnx(loaded, check, opset=options.onnx_opset, atol=options.onnx_atol)
+    metrics: Dict[str, Any] = {"onnx_max_abs_diff": result.max_abs_diff,
+                               "onnx_samples_checked": result.samples_checked}
+    if ctx.data.eval_x is not None and ctx.data.eval_y is not None:
+        acc = accuracy(onnx_outputs(result, ctx.data.eval_x), ctx.data.eval_y,
+                       f"eval labels ({ctx.data.eval_source})")
+        if acc is not None:
+            metrics["accuracy"] = round(acc, 6)
+    latency = onnx_quick_latency_us(result.onnx, sample, result.input_names, ctx.latency_runs)
+    if latency is not None:
+        metrics["latency_us"] = round(latency, 1)
+    ctx.add_file(f"{stem}-onnx", f"{stem}-onnx.onnx", result.onnx, kind="onnx", stage=STAGE,
+                 parent=parent.sha256, specs_from=loaded, metrics=metrics, onnx_opset=result.opset)
+
+
+def onnx_outputs(result: OnnxResult, inputs: Dict[str, np.ndarray]) -> np.ndarray:
+    """The first output of the exported ONNX model on ``inputs`` (onnxruntime, CPU)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(result.onnx, providers=["CPUExecutionProvider"])
+    feed = dict(zip(result.input_names, inputs.values()))
+    return np.asarray(session.run(None, feed)[0])

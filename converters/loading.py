@@ -27,7 +27,6 @@ import contextlib
 import contextvars
 import dataclasses
 import json
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -114,17 +113,6 @@ class LoadedModel:
         if self.kind == KIND_SAVEDMODEL:
             return int(sum(np.prod(v.shape) for v in self.model.variables))
         return int(self.model.count_params())
-
-    def saved_model_dir(self) -> Path:
-        """A SavedModel directory for this model (exported once on demand)."""
-        if self._saved_model_dir is None:
-            from converters.export import export_savedmodel
-
-            self._tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-sm-")
-            target = Path(self._tmp.name) / "saved_model"
-            export_savedmodel(self, target)
-            self._saved_model_dir = target
-        return self._saved_model_dir
 
     def predict(self, inputs: Dict[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
         """Run the float model on ``{input name: array}`` and return the (single) output."""

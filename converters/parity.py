@@ -26,16 +26,16 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from converters.errors import DataError
+from converters.errors import DataError, first_line
 from edge_sdk.reference import (
     SignatureMismatchError,
     class_predictions,
     data_sha256,
     error_metrics,
     float_lineage,
-    labels_to_classes,
     match_tensors,
 )
+from edge_sdk.metrics import label_classes
 
 HISTOGRAM_BINS = 30
 PathLike = Union[str, Path]
@@ -83,8 +83,7 @@ class FloatModel:
             try:
                 result = self._call(tf, batch)
             except Exception as exc:  # noqa: BLE001 - TF raises many types; one line, no traceback
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-                raise DataError(f"the float model {self.path or ''} failed on the data: {first}") from None
+                raise DataError(f"the float model {self.path or ''} failed on the data: {first_line(exc)}") from None
             for name, _ in self.outputs:
                 chunks[name].append(np.asarray(result[name], dtype=np.float32))
         return {name: np.concatenate(parts, axis=0) for name, parts in chunks.items()}
@@ -311,11 +310,16 @@ def compare_outputs(
     *,
     worst: int = 10,
     class_names: Optional[Sequence[str]] = None,
+    label_source: str = "labels",
 ) -> Dict[str, Any]:
     """All parity figures from two models' outputs on the same examples.
 
     ``pairs`` is ``[(float output name, quantized output name)]``; the first pair
     is the primary output used for accuracy, agreement, classes and worst examples.
+    ``labels``: class ids (or one-hot rows) of the examples, refused with a
+    :class:`edge_sdk.metrics.LabelError` naming ``label_source`` when they hold
+    classes the primary output does not have; ``worst``: how many worst examples to
+    list; ``class_names``: names for the per-class rows.
     """
     outputs = []
     for f_name, q_name in pairs:
@@ -334,7 +338,7 @@ def compare_outputs(
         summary["top1_agreement"] = float(agree.mean())
         summary["disagreements"] = int((~agree).sum())
         if labels is not None:
-            classes = labels_to_classes(labels)
+            classes = label_classes(labels, f_primary, label_source)  # y=57 on 10 classes is refused
             f_ok, q_ok = f_cls == classes, q_cls == classes
             summary["float_accuracy"] = float(f_ok.mean())
             summary["quantized_accuracy"] = float(q_ok.mean())
@@ -432,7 +436,10 @@ def run_parity(
     class_names = ev.class_names
     if class_names is None and getattr(qm, "manifest", None):
         class_names = qm.manifest.get("labels")
-    result = compare_outputs(float_out, quant_out, out_pairs, ev.labels, worst=worst, class_names=class_names)
+    label_source = (str(labels) if isinstance(labels, (str, Path)) else "labels") if labels is not None \
+        else f"labels ({ev.source} 'y')"
+    result = compare_outputs(float_out, quant_out, out_pairs, ev.labels, worst=worst, class_names=class_names,
+                             label_source=label_source)
     info = inspect_model(qm.model_bytes)
     result.update({
         "float_model": {"path": str(fm.path) if fm.path else None, "kind": fm.kind,

@@ -2,7 +2,7 @@
 
 Modes:
 
-* ``float32``: plain conversion, the reference artifact;
+* ``float32``: plain conversion (the float32 artifact sizes and accuracy are measured against);
 * ``dynamic``: int8 weights, float activations, no data needed;
 * ``float16``: float16 weights, no data needed;
 * ``int8``: full integer with a representative dataset (the training data or a
@@ -27,8 +27,9 @@ from typing import Any, Dict, Iterator, List, Optional
 import numpy as np
 
 from converters.calibration import drop_nan_samples, input_stats
-from converters.errors import CalibrationError, ConversionError, RecipeError
+from converters.errors import CalibrationError, ConversionError, RecipeError, first_line
 from converters.loading import LoadedModel
+from converters.recipe import QuantizeOptions
 
 MODES = ("float32", "dynamic", "float16", "int8")
 MANIFEST_KIND = {"float32": "float32", "dynamic": "dynamic-range", "float16": "float16", "int8": "int8"}
@@ -58,12 +59,19 @@ def _representative(inputs: Dict[str, np.ndarray]) -> Iterator[Dict[str, np.ndar
         yield {name: arr[i : i + 1] for name, arr in inputs.items()}
 
 
-def _converter(model: LoadedModel):
+def tflite_converter(model: LoadedModel):
+    """A ``tf.lite.TFLiteConverter`` for ``model``: the one place converters are built.
+
+    tf_keras models convert from the Keras model; Keras 3 models and SavedModels from a
+    SavedModel directory (:func:`converters.export.saved_model_dir`, exported once).
+    """
     from converters._tf import tf
 
     if model.is_tf_keras:
         return tf.lite.TFLiteConverter.from_keras_model(model.model)
-    return tf.lite.TFLiteConverter.from_saved_model(str(model.saved_model_dir()))
+    from converters.export import saved_model_dir
+
+    return tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir(model)))
 
 
 def convert(
@@ -84,7 +92,7 @@ def convert(
         raise RecipeError(f"quantize io: expected 'int8' or 'float32', got {io!r}")
     stats = None
     dropped = 0
-    converter = _converter(model)
+    converter = tflite_converter(model)
     if mode == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif mode == "float16":
@@ -114,8 +122,7 @@ def convert(
             warnings.simplefilter("ignore", UserWarning)
             flatbuffer = converter.convert()
     except Exception as exc:  # noqa: BLE001 - TF raises many types; report one line, not a traceback
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
-        raise ConversionError(f"TFLite conversion ({mode}) of {model.describe()} failed: {first}") from None
+        raise ConversionError(f"TFLite conversion ({mode}) of {model.describe()} failed: {first_line(exc, 400)}") from None
     from edge_sdk.inspect_model import inspect_model
 
     info = inspect_model(flatbuffer)
@@ -189,8 +196,7 @@ def qat(
         else:
             qmodel = tfmot.quantization.keras.quantize_model(model)
     except Exception as exc:  # noqa: BLE001
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise ConversionError(f"tfmot could not prepare the model for QAT: {first}") from None
+        raise ConversionError(f"tfmot could not prepare the model for QAT: {first_line(exc)}") from None
     # the loss follows the original output layer: tfmot's wrappers hide the activation
     compile_and_fit(qmodel, inputs, labels, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     loss=task_loss(model))
@@ -205,3 +211,119 @@ def summarize_float_ops(result: QuantizeResult) -> List[str]:
     if result.mode == "int8":
         return [f"operators that stayed float in the int8 model: {ops}"]
     return [f"{result.mode}: activations stay float by design ({ops})"]
+
+
+# ------------------------------------------------------------------------------------------------
+# the pipeline stage
+# ------------------------------------------------------------------------------------------------
+STAGE = "quantize"
+ARTIFACT_SUFFIX = {"int8": "int8", "dynamic": "dynamic", "float16": "float16"}
+
+
+def _changes_model(recipe: Any) -> bool:
+    return "distill" in recipe.stages or "prune" in recipe.stages
+
+
+def planned_steps(recipe: Any) -> int:
+    """Progress lines this stage prints: (QAT,) convert and write, for the final model and maybe the input."""
+    per_model = 2 + (1 if recipe.quantize.qat else 0)
+    return per_model * (2 if recipe.quantize.include_input and _changes_model(recipe) else 1)
+
+
+def check(ctx: Any, options: QuantizeOptions) -> None:
+    """Before any work: QAT can apply, and int8 has calibration data (not after minutes of distillation)."""
+    ctx.model.require("quantize", STAGE)
+    if options.qat:
+        ctx.model.require("qat", "quantize (qat)")
+    if options.mode == "int8" and ctx.data.calibration_x is None:
+        raise CalibrationError(
+            "int8 quantization needs calibration data: expected --calibration FILE.npy|.npz or --dataset NAME "
+            "(its train split), got neither; recipes 'dynamic' and 'fp16' need no data"
+        )
+
+
+def run_stage(ctx: Any, options: QuantizeOptions) -> None:
+    """Quantize the current model (and, with ``include_input``, the input model too) as ``options`` say.
+
+    ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[quantize]`` section.
+    """
+    final = quantize_artifact(ctx, options, ctx.current, ctx.prefix, ctx.current_artifact,
+                              sparsity=ctx.comparisons.get("prune"))
+    if options.include_input and ctx.current is not ctx.model:
+        quantize_artifact(ctx, options, ctx.model, "", ctx.base)
+    ctx.comparisons["quantize"] = _comparisons(ctx, options, final)
+    if ctx.before_prune is not None:
+        ctx.comparisons["prune"]["gzip_ratio_vs_dense_float32"] = round(
+            final.gzip_size_bytes / ctx.before_prune.gzip_size_bytes, 4)
+        ctx.comparisons["prune"]["dense_float32"] = ctx.before_prune.name
+
+
+def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, base_name: str, parent: Any,
+                      sparsity: Optional[Dict[str, Any]] = None) -> Any:
+    """Quantize ``model`` (after QAT when asked) and record ``<base_name>-<mode>``; returns the artifact.
+
+    ``parent``: the float32 artifact it comes from; ``sparsity``: the prune comparison
+    when the model is pruned (QAT then preserves the zeros, and the manifest reports them).
+    """
+    from converters.calibration import as_input_dict, range_warnings
+    from converters.loading import from_keras
+
+    mode = options.mode
+    source = model
+    qat_note: Dict[str, Any] = {}
+    if options.qat:
+        model.require("qat", "quantize (qat)")
+        ctx.require_training_data("quantize (qat)")
+        ctx.progress.say(f"quantization-aware training of {base_name} ({options.qat_epochs} epoch(s))")
+        qmodel = qat(model.model, ctx.data.train_x, ctx.data.train_y, epochs=options.qat_epochs,
+                     preserve_sparsity=bool(sparsity), batch_size=64)
+        source = from_keras(qmodel)
+        qat_note = {"qat": True, "qat_scheme": "prune-preserve" if sparsity else "default-8bit"}
+    calibration = ctx.data.calibration_x if mode == "int8" else None
+    if mode == "int8" and calibration is not None:
+        calibration = as_input_dict(calibration, model.inputs)
+    ctx.progress.say(f"converting {base_name or 'the input model'} to {mode}"
+                     + (f" with calibration data from {ctx.data.calibration_source}" if calibration else ""))
+    result = convert(source, mode, calibration=calibration, io=options.io,
+                     calibration_samples=options.calibration_samples, seed=ctx.seed)
+    for line in summarize_float_ops(result):
+        if mode == "int8":
+            ctx.warn(f"{base_name}: {line}")
+    if result.dropped_nan_samples:
+        ctx.warn(f"dropped {result.dropped_nan_samples} calibration sample(s) holding NaN")
+    if result.calibration and ctx.data.eval_x is not None:
+        for message in range_warnings(result.calibration, ctx.data.eval_x):
+            ctx.warn(message)
+    suffix = ARTIFACT_SUFFIX[mode]
+    name = f"{base_name}-{suffix}" if base_name else suffix
+    extra_metrics = dict(qat_note)
+    if sparsity is not None:
+        tflite_sparsity = weight_sparsity(result.tflite)
+        if tflite_sparsity:
+            # report the pruned layers' sparsity as it survived conversion (unpruned tensors excluded)
+            kept = [v for v in tflite_sparsity.values() if v > 0.05]
+            extra_metrics["sparsity"] = round(float(np.mean(kept)), 4) if kept else 0.0
+    return ctx.add_tflite(
+        name, result.tflite, kind=result.manifest_kind, stage=STAGE, parent=parent.sha256,
+        calibration=result.calibration, extra_metrics=extra_metrics,
+        quantization_report={"mode": mode, "io": result.io, "float_ops": result.float_ops,
+                             "inspected_kind": result.inspect_kind,
+                             "calibration_source": ctx.data.calibration_source if mode == "int8" else None},
+        **({"weight_sparsity": weight_sparsity(result.tflite)} if sparsity is not None else {}),
+    )
+
+
+def _comparisons(ctx: Any, options: QuantizeOptions, final: Any) -> Dict[str, Any]:
+    base = ctx.base
+    out: Dict[str, Any] = {"mode": options.mode, "artifact": final.name}
+    input_q = next((a for a in ctx.artifacts if a.name in ARTIFACT_SUFFIX.values()), None)
+    if input_q is not None:
+        out["input_size_ratio"] = round(input_q.size_bytes / base.size_bytes, 4)
+        out["input_gzip_ratio"] = round(input_q.gzip_size_bytes / base.gzip_size_bytes, 4)
+        float_acc = base.metrics.get("float_model_accuracy")
+        q_acc = input_q.metrics.get("accuracy")
+        if float_acc is not None and q_acc is not None:
+            out["input_accuracy_drop_points"] = round(100 * (float_acc - q_acc), 3)
+    out["final_size_ratio"] = round(final.size_bytes / base.size_bytes, 4)
+    out["final_gzip_ratio"] = round(final.gzip_size_bytes / base.gzip_size_bytes, 4)
+    return out

@@ -100,9 +100,9 @@ def gate_hooks(args: argparse.Namespace) -> List[Callable[[Any], None]]:
     """Checks run on the finished artifacts before they are promoted into --out.
 
     Each hook takes the ``PipelineResult`` and raises an ``EdgeSdkError`` to stop
-    promotion. Quality gates (``converters.gate``, issue 5) register here.
+    promotion. The quality checks (``converters.quality``: auto-tune, parity, gate) register here.
     """
-    from converters.gate import convert_hooks
+    from converters.quality import convert_hooks
 
     return convert_hooks(max_drop=args.max_drop, min_agreement=args.min_agreement,
                          accuracy_budget=args.accuracy_budget, dataset=args.dataset, eval_data=args.eval_data,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from edge_sdk.cli._common import add_json_option, refuse_ambiguous, require_convert_stack
 from edge_sdk.console import emit_report
@@ -166,6 +165,10 @@ def _write_reference(args: argparse.Namespace) -> int:
                         [(q, dict(q_inputs)[q]) for _, q in in_pairs] if qm else None,
                         labels=args.labels, limit=args.samples or 100)
     outputs = fm.predict_all(ev.inputs, progress=not args.quiet)
+    if ev.labels is not None:  # stored labels the model has no class for would make every check's accuracy wrong
+        from edge_sdk.metrics import label_classes
+
+        label_classes(ev.labels, outputs[fm.outputs[0][0]], f"labels ({args.labels or ev.source})")
     quantized = None
     if qm is not None:
         produced = qm.predict_all({q: ev.inputs[f] for f, q in in_pairs})
@@ -183,82 +186,37 @@ def _write_reference(args: argparse.Namespace) -> int:
 
 
 def _parity(args: argparse.Namespace) -> int:
-    from converters.autotune import VARIANT_HEADERS, autotune, variant_rows
+    from converters.autotune import VARIANT_HEADERS, variant_rows
     from converters.debugger import LAYER_HEADERS, layer_rows
-    from converters.gate import evaluate_gate, validate_thresholds
-    from converters.parity import load_eval_data, load_float_model, run_parity, summary_rows
-    from converters.report import build_report, write_html_report
+    from converters.parity import summary_rows
+    from converters.quality import parity_check
+    from converters.report import write_html_report
 
     if len(args.models) != 2:
         raise EdgeSdkError(f"parity expects FLOAT QUANTIZED (two models), got {len(args.models)}: {args.models}")
     if not args.data:
         raise EdgeSdkError("parity needs --data: a .npz/.npy file or a dataset name (digits, mnist, adult)")
-    validate_thresholds(args.max_drop, args.min_agreement)
-    if args.autotune_out and args.accuracy_budget is None:
-        raise EdgeSdkError("--autotune-out needs --accuracy-budget POINTS")
-    progress = not args.quiet
     float_path, quant_path = args.models
-    calibration = args.calibration
-    if calibration is None and not Path(args.data).suffix and not Path(args.data).exists():
-        calibration = args.data  # a dataset name: calibrate on its train split
     from converters.loading import trusted_model_code
 
-    with trusted_model_code(args.trust_model_code):
-        fm = load_float_model(float_path)
-    result = run_parity(fm, quant_path, args.data, labels=args.labels, limit=args.samples,
-                        worst=args.worst, layers=not args.no_layers, calibration=calibration,
-                        num_threads=args.threads, progress=progress)
-    s = result["summary"]
-    gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
-                         max_drop=args.max_drop, min_agreement=args.min_agreement,
-                         subject=Path(quant_path).name)
-    tuned = None
-    if args.accuracy_budget is not None:
-        ev = load_eval_data(args.data, fm.inputs, labels=args.labels, limit=args.samples)
-        cal = ev.inputs if calibration is None else load_eval_data(calibration, fm.inputs, split="train").inputs
-        cal = {k: v[:200] for k, v in cal.items()}
-        tuned_result = autotune(fm, cal, ev.inputs, ev.labels, budget_points=args.accuracy_budget,
-                                float_accuracy=s["float_accuracy"], progress=progress)
-        tuned = tuned_result.to_dict()
-        if args.autotune_out:
-            tuned["written"] = _write_tuned(args.autotune_out, tuned_result, float_path, fm)
-    report = build_report(result, gate.to_dict(), tuned)
+    with trusted_model_code(args.trust_model_code):  # the trust decision covers loading FLOAT, nothing else
+        outcome = parity_check(float_path, quant_path, args.data, labels=args.labels, samples=args.samples,
+                               worst=args.worst, layers=not args.no_layers, calibration=args.calibration,
+                               max_drop=args.max_drop, min_agreement=args.min_agreement,
+                               accuracy_budget=args.accuracy_budget, autotune_out=args.autotune_out,
+                               num_threads=args.threads, progress=not args.quiet)
     if args.html:
-        write_html_report(args.html, report)
+        write_html_report(args.html, outcome.report)
 
     def print_human() -> None:
-        _print_human(result, tuned, layer_rows, LAYER_HEADERS, variant_rows, VARIANT_HEADERS, summary_rows)
+        _print_human(outcome.result, outcome.tuned, layer_rows, LAYER_HEADERS, variant_rows, VARIANT_HEADERS,
+                     summary_rows)
         if args.html:
             print(f"HTML report: {args.html}")
 
-    emit_report(report, args.json, print_human)
-    code = gate.exit_code
-    verdict = gate.verdict
-    if tuned is not None:
-        verdict += f" | auto-tune: {tuned['message']}"
-        if not tuned["met"] and code == 0:
-            code = 1
-    print(verdict, file=sys.stderr if args.json == "-" else sys.stdout)
-    return code
-
-
-def _write_tuned(path: str, tuned, float_path: str, fm) -> str:
-    import edge_sdk
-    from edge_sdk.fileio import atomic_write_bytes
-    from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
-
-    variant = tuned.chosen or tuned.best_tradeoff
-    model = edge_sdk.load(variant.tflite)
-    atomic_write_bytes(path, variant.tflite)
-    manifest = build_manifest(
-        variant.tflite, Path(path).name, kind="int8", stage="autotune", inputs=model.inputs, outputs=model.outputs,
-        parent_sha256=(fm.sha256s() or [None])[0],
-        recipe={"accuracy_budget_points": tuned.budget_points, "float_layers": variant.float_layers},
-        metrics={"accuracy": variant.accuracy, "float_accuracy": tuned.float_accuracy,
-                 "accuracy_drop_points": variant.drop_points, "latency_us": variant.latency_us},
-    )
-    write_manifest(manifest, manifest_path_for(path))
-    return str(path)
+    emit_report(outcome.report, args.json, print_human)
+    print(outcome.verdict, file=sys.stderr if args.json == "-" else sys.stdout)
+    return outcome.exit_code
 
 
 def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant_headers, summary_rows) -> None:

@@ -85,6 +85,13 @@ def test_each_warning_prints_once(digits_models, tmp_path, capsys):
         (["--recipe", "prune-int8", "--sparsity", "1.5", "--train", "{train}"], "strictly between 0 and 1"),
         (["--recipe", "prune-int8", "--calibration", "{calib}"], "needs training data"),
         (["--recipe", "distill-prune-int8", "--mixup", "-0.5", "--train", "{train}"], "distill.mixup"),
+        # issue 12: an infinite learning rate used to ship an all-NaN model with exit 0
+        (["--recipe", "prune-int8", "--train", "{train}", "--set", "prune.learning_rate=inf"],
+         "recipe option prune.learning_rate: must be a finite number > 0, got inf"),
+        (["--recipe", "int8", "--calibration", "{calib}", "--set", "export.onnx_atol=nan"],
+         "recipe option export.onnx_atol: must be a finite number > 0, got nan"),
+        (["--recipe", "prune-int8", "--train", "{train}", "--set", "prune.min_share=1.0"],
+         "recipe option prune.min_share: must be in [0, 1), got 1.0"),
         (["--recipe", "distill-prune-int8", "--train", "{train}", "--student", "{student}", "--set",
           "distill.transfer={bad_shape}"], "distill.transfer data"),
     ],
@@ -196,3 +203,39 @@ def test_digits_int8_shared_fixture(digits_int8):
     # 91-94% with 1-pixel training shifts (79-84% when digits got mnist's 2-pixel shifts)
     assert manifest["metrics"]["accuracy"] > 0.85
     assert digits_int8.x_test.shape[1:] == (8, 8, 1)
+
+
+def test_a_model_with_non_finite_outputs_fails_the_run(digits_models, tmp_path, capsys):
+    """Issue 12: a stage whose model outputs NaN/inf on the run's data stops the run (exit 2), nothing written."""
+    import numpy as np
+
+    from converters._tf import tf_keras
+
+    model = tf_keras.models.clone_model(digits_models.teacher)
+    weights = model.get_weights()
+    weights[-2] = np.full_like(weights[-2], np.nan)  # the classifier's kernel
+    model.set_weights(weights)
+    broken = tmp_path / "broken.keras"
+    model.save(broken)
+    out = tmp_path / "out"
+    assert _convert(broken, "--recipe", "dynamic", "--calibration", digits_models.calib, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "\nerror: stage 'input': the float model behind float32 gives non-finite outputs" in err
+    assert "on the calibration data" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
+    assert _convert(broken, "--recipe", "dynamic", "--eval", digits_models.eval, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "non-finite outputs (NaN or infinity in" in err and "on the eval data (" in err
+    assert not out.exists()
+
+
+def test_check_finite_names_the_model_and_the_data():
+    import numpy as np
+
+    from converters.errors import NonFiniteOutputError
+    from converters.evaluation import check_finite
+
+    check_finite({"p": np.ones((3, 2), np.float32), "q": np.zeros(4, np.int8)}, "m", "d")
+    with pytest.raises(NonFiniteOutputError, match=r"stage 'prune': x gives non-finite outputs \(NaN or infinity "
+                                                   r"in 2 of 6 values\) on the eval data"):
+        check_finite({"p": np.array([[1.0, np.nan, np.inf], [0, 0, 0]])}, "stage 'prune': x", "the eval data")

@@ -121,3 +121,33 @@ def test_models_with_different_outputs(digits, other_outputs_tflite):
         run_parity(art["savedmodel"], other_outputs_tflite, str(art["test"]), progress=False)
     text = str(info.value)
     assert "different output signatures" in text and "probs[?,10]" in text and "probs[?,3]" in text
+
+
+def test_labels_outside_the_models_classes_are_refused(digits, tmp_path, capsys):
+    """Issue 12: y=57 on a 10-class model used to pass (counted as misses); it is a data error."""
+    from edge_sdk.cli import main
+    from edge_sdk.metrics import LabelError
+
+    art = digits["normal"]
+    with np.load(art["test"]) as data:
+        x, y = data[[k for k in data.files if k != "y"][0]], data["y"].copy()
+    y[:3] = 57
+    bad = tmp_path / "bad_labels.npz"
+    np.savez(bad, x=x, y=y)
+    with pytest.raises(LabelError, match=r"expected class ids in \[0, 9\] .*10 classes.*got 57 \(3 of 497"):
+        run_parity(art["keras"], art["int8"], str(bad), progress=False)
+    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", str(bad), "--no-layers", "--quiet",
+                 "--max-drop", "5"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: labels (") and "got 57" in err and "Traceback" not in err
+    np.save(tmp_path / "negative.npy", np.full(len(y), -1))
+    with pytest.raises(LabelError, match=r"negative\.npy: expected class ids in \[0, 9\].*got -1"):
+        run_parity(art["keras"], art["int8"], str(art["test"]), labels=str(tmp_path / "negative.npy"),
+                   progress=False)
+
+
+def test_labels_within_the_classes_still_pass(digits):
+    art = digits["normal"]
+    with np.load(art["test"]) as data:
+        y = data["y"]
+    assert y.max() == 9 and y.min() == 0  # the healthy data uses every class, and is accepted (normal_result)

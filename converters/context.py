@@ -1,0 +1,478 @@
+"""The state one conversion run shares between its stages, and the results it produces.
+
+:class:`RunContext` is what every stage entry (``run_stage(ctx, options)`` in
+:mod:`converters.source`, :mod:`converters.distill`, :mod:`converters.prune`,
+:mod:`converters.quantize`, :mod:`converters.export`) receives: the recipe, the data,
+the staging directory, progress and warnings, the input model and its float32
+artifact, the model the next stage works on (``current``) and the comparisons so far.
+It writes artifacts (``add_tflite``, ``add_directory``, ``add_file``), each with its
+manifest, and checks every model it evaluates for NaN/inf outputs.
+
+Names used here: the *input float32 artifact* (``ctx.base``) is the float32 .tflite of
+the model the user gave; "reference" is kept for the golden .npz of ``edge-sdk parity``.
+This module imports no stage module, so stages and the pipeline can both import it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from converters import recipe as recipes
+from converters._train import build_record
+from converters.calibration import as_input_dict, load_data_file
+from converters.errors import DataError
+from converters.evaluation import (CHECK_SAMPLES, check_finite, primary, tflite_latency_us, tflite_outputs)
+from converters.loading import LoadedModel
+from edge_sdk.digest import tree_listing
+from edge_sdk.fileio import atomic_write_bytes
+from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
+from edge_sdk.metrics import accuracy
+
+TOOL_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx", "onnxruntime")
+TRAINING_DATA_HINT = "expected --dataset NAME (digits, mnist, adult) or --train FILE.npz (inputs + 'y'), got neither"
+
+
+# ------------------------------------------------------------------------------------------------
+# data and results
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Data:
+    """The arrays a run needs, as ``{input name: array}`` plus labels."""
+
+    train_x: Optional[Dict[str, np.ndarray]] = None
+    train_y: Optional[np.ndarray] = None
+    eval_x: Optional[Dict[str, np.ndarray]] = None
+    eval_y: Optional[np.ndarray] = None
+    calibration_x: Optional[Dict[str, np.ndarray]] = None
+    calibration_source: str = ""
+    eval_source: str = ""
+    labels: Optional[List[str]] = None
+    preprocessing: Optional[Dict[str, Any]] = None
+    dataset: Any = None
+
+    def sample(self) -> Optional[Dict[str, np.ndarray]]:
+        """Some inputs to run a model on: the eval data, else calibration, else training data."""
+        return self.eval_x or self.calibration_x or self.train_x
+
+
+@dataclasses.dataclass
+class Artifact:
+    """One model the run produced, with its manifest and eval results."""
+
+    name: str
+    file: str
+    kind: str
+    stage: str
+    sha256: str
+    size_bytes: int
+    gzip_size_bytes: int
+    parent: Optional[str]
+    metrics: Dict[str, Any]
+    manifest: Dict[str, Any]
+    keras_model: Any = None  # the float model (a LoadedModel) this artifact came from, when there is one
+
+    def row(self) -> Dict[str, Any]:
+        """The artifact as a summary row."""
+        return {
+            "artifact": self.name, "file": self.file, "stage": self.stage, "kind": self.kind,
+            "size_bytes": self.size_bytes, "gzip_size_bytes": self.gzip_size_bytes,
+            "accuracy": self.metrics.get("accuracy"), "latency_us": self.metrics.get("latency_us"),
+            "params": self.metrics.get("params"), "sparsity": self.metrics.get("sparsity"),
+            "sha256": self.sha256, "parent_sha256": self.parent,
+        }
+
+
+@dataclasses.dataclass
+class PipelineResult:
+    """Artifacts and comparisons of one run; ``out`` is set once promoted."""
+
+    recipe: recipes.Recipe
+    artifacts: List[Artifact]
+    comparisons: Dict[str, Any]
+    warnings: List[str]
+    staging: Path
+    out: Optional[Path] = None
+    seconds: float = 0.0
+
+    def get(self, name: str) -> Optional[Artifact]:
+        """The artifact called ``name``, if the run produced it."""
+        return next((a for a in self.artifacts if a.name == name), None)
+
+    def path(self, name: str) -> Path:
+        """Where artifact ``name`` lives (in ``out`` after promotion, else in staging)."""
+        artifact = self.get(name)
+        if artifact is None:
+            raise KeyError(f"no artifact {name!r}; have {[a.name for a in self.artifacts]}")
+        return (self.out or self.staging) / artifact.file
+
+    def summary(self) -> Dict[str, Any]:
+        """JSON summary: recipe, one row per artifact, comparisons, warnings, timing."""
+        return {
+            "recipe": self.recipe.to_dict(),
+            "artifacts": [a.row() for a in self.artifacts],
+            "comparisons": self.comparisons,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 1),
+            "out": str(self.out) if self.out else None,
+        }
+
+    def table(self) -> str:
+        """The end-of-run table: one row per artifact, sizes relative to the input float32 artifact."""
+        from edge_sdk.report import format_table
+
+        input_float32 = self.get("float32")
+        rows = []
+        for a in self.artifacts:
+            ratio = a.size_bytes / input_float32.size_bytes if input_float32 and a.file.endswith(".tflite") else None
+            acc = a.metrics.get("accuracy")
+            rows.append([
+                a.name, a.stage, a.kind, a.size_bytes, a.gzip_size_bytes,
+                f"{ratio:.3f}" if ratio is not None else None,
+                f"{100 * acc:.2f}%" if acc is not None else None,
+                f"{a.metrics['latency_us']:.0f}" if a.metrics.get("latency_us") is not None else None,
+                f"{a.metrics['sparsity']:.0%}" if a.metrics.get("sparsity") is not None else None,
+            ])
+        return format_table(rows, ["artifact", "stage", "kind", "bytes", "gzip bytes", "x float32",
+                                   "accuracy", "latency us", "sparsity"])
+
+
+class Progress:
+    """Step lines and per-epoch bars on stderr (tqdm when installed)."""
+
+    def __init__(self, enabled: bool = True, total_steps: int = 0):
+        self.enabled = enabled
+        self.step = 0
+        self.total = total_steps
+        self.started = time.perf_counter()
+
+    def say(self, message: str) -> None:
+        """Print one progress line to stderr."""
+        if self.enabled:
+            self.step += 1
+            elapsed = time.perf_counter() - self.started
+            total = f"/{self.total}" if self.total else ""
+            print(f"[convert {self.step}{total} {elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def warn(self, message: str) -> None:
+        """Print a warning to stderr (always)."""
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    def epochs(self, desc: str, epochs: int) -> List[Any]:
+        """A Keras callback list showing one tqdm bar per training run."""
+        if not self.enabled:
+            return []
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return []
+        from converters._tf import tf_keras
+
+        class EpochBar(tf_keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.bar = tqdm(total=epochs, desc=f"  {desc}", unit="epoch", file=sys.stderr, leave=False, disable=None)
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
+                self.bar.update(1)
+
+            def on_train_end(self, logs=None):
+                self.bar.close()
+
+        return [EpochBar()]
+
+
+# ------------------------------------------------------------------------------------------------
+# manifest I/O specs
+# ------------------------------------------------------------------------------------------------
+def float_input_specs(model: LoadedModel) -> List[Dict[str, Any]]:
+    """Manifest input entries for a float model (-1 marks a dynamic dimension, as for .tflite)."""
+    return [{"name": s.name, "shape": [-1 if d is None else int(d) for d in s.shape], "dtype": s.dtype,
+             "quantization": None} for s in model.inputs]
+
+
+def float_output_specs(model: LoadedModel) -> List[Dict[str, Any]]:
+    """Manifest output entries for a Keras model (empty when the model does not say)."""
+    outputs = getattr(model.model, "outputs", None) or []
+    names = list(getattr(model.model, "output_names", None) or [])
+    specs = []
+    for i, tensor in enumerate(outputs):
+        name = names[i] if i < len(names) else getattr(tensor, "name", f"output_{i}").split(":")[0].split("/")[0]
+        specs.append({"name": name, "shape": [-1 if d is None else int(d) for d in tensor.shape],
+                      "dtype": getattr(tensor.dtype, "name", str(tensor.dtype)), "quantization": None})
+    return specs
+
+
+def _tflite_specs(tflite: bytes) -> tuple:
+    import edge_sdk
+
+    model = edge_sdk.load(tflite, verify=False)
+    return model.inputs, model.outputs
+
+
+def _directory_sizes(directory: Path) -> tuple:
+    total = gz = 0
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        total += len(data)
+        gz += len(gzip.compress(data, compresslevel=9, mtime=0))
+    return total, gz
+
+
+# ------------------------------------------------------------------------------------------------
+# the run
+# ------------------------------------------------------------------------------------------------
+class RunContext:
+    """State of one pipeline run, handed to every stage entry (see module docs)."""
+
+    def __init__(self, recipe: recipes.Recipe, staging: Path, progress: Progress, seed: int, *,
+                 source: Any = None, dataset: Any = None, calibration: Optional[str] = None,
+                 eval_data: Optional[str] = None, train_data: Optional[str] = None):
+        self.recipe = recipe
+        self.staging = staging
+        self.progress = progress
+        self.seed = seed
+        # what the user asked for; the load stage turns these into ``model`` and ``data``
+        self.source = source
+        self.dataset = dataset
+        self.calibration = calibration
+        self.eval_data = eval_data
+        self.train_data = train_data
+        self.data = Data()
+        self.model: Optional[LoadedModel] = None  # the input model
+        self.input_parent: Optional[str] = None  # sha256 of the input file, when there is one
+        self.base: Optional[Artifact] = None  # the input model's float32 .tflite
+        self.current: Optional[LoadedModel] = None  # the model the next stage works on
+        self.current_artifact: Optional[Artifact] = None  # its float32 .tflite
+        self.prefix = ""  # name stem of the current model's artifacts ("", "student", "student-pruned")
+        self.before_prune: Optional[Artifact] = None  # the dense float32 artifact pruning started from
+        self.transfer: Optional[np.ndarray] = None  # distill's unlabelled transfer set, read by its check
+        self.artifacts: List[Artifact] = []
+        self.warnings: List[str] = []
+        self.comparisons: Dict[str, Any] = {}
+        self.checks: List[Callable[["RunContext"], None]] = []  # later stages' checks, run once data is known
+
+    @property
+    def latency_runs(self) -> int:
+        """Timed runs for the quick latency column (``export.latency_runs``)."""
+        return self.recipe.export.latency_runs
+
+    def warn(self, message: str) -> None:
+        """Record ``message`` for the summary and print it now (once: repeats are dropped)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+            self.progress.warn(message)
+
+    def advance(self, model: LoadedModel, artifact: Artifact, prefix: str) -> None:
+        """Make ``model`` (with its float32 ``artifact``) the one the next stage works on."""
+        self.current, self.current_artifact, self.prefix = model, artifact, prefix
+
+    def run_checks(self) -> None:
+        """Run every planned stage's pre-flight check (once the model and data are known, before any work)."""
+        for check in self.checks:
+            check(self)
+
+    def require_training_data(self, stage: str) -> None:
+        """Raise :class:`DataError` when a stage that fine-tunes has no training data."""
+        if self.data.train_x is None or self.data.train_y is None:
+            raise DataError(f"stage '{stage}' fine-tunes the model and needs training data: {TRAINING_DATA_HINT}")
+
+    # -- checking ---------------------------------------------------------------------------------
+    def _check_data(self) -> tuple:
+        """(inputs, description) a model is checked for NaN/inf on: the eval data, else a slice of the rest."""
+        if self.data.eval_x is not None:
+            return self.data.eval_x, f"the eval data ({self.data.eval_source or 'eval split'})"
+        if self.data.calibration_x is not None:
+            sample = {k: v[:CHECK_SAMPLES] for k, v in self.data.calibration_x.items()}
+            return sample, f"the calibration data ({self.data.calibration_source or 'calibration'})"
+        if self.data.train_x is not None:
+            return {k: v[:CHECK_SAMPLES] for k, v in self.data.train_x.items()}, "the training data"
+        return None, ""
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _manifest(self, data_bytes: bytes, file: str, *, kind: str, stage: str, inputs=(), outputs=(),
+                  parent: Optional[str] = None, metrics=None, calibration=None, **extra) -> Dict[str, Any]:
+        return build_manifest(
+            data_bytes, file, kind=kind, stage=stage, inputs=inputs, outputs=outputs,
+            labels=self.data.labels, preprocessing=self.data.preprocessing, parent_sha256=parent,
+            recipe=self.recipe.to_dict(), metrics=metrics or {}, calibration=calibration,
+            extra_tool_modules=TOOL_MODULES, build=build_record(self.seed, kind), **extra,
+        )
+
+    def add_tflite(self, name: str, tflite: bytes, *, kind: str, stage: str, parent: Optional[str],
+                   keras_model: Any = None, calibration=None, extra_metrics=None, **extra) -> Artifact:
+        """Evaluate a .tflite (refusing NaN/inf outputs), write it and its manifest into staging, record it.
+
+        ``name``: artifact name (file ``<name>.tflite``); ``kind``/``stage``: manifest fields;
+        ``parent``: sha256 of the artifact it came from; ``keras_model``: the float model it
+        is a conversion of; ``calibration``: input statistics; ``extra_metrics``/``extra``:
+        more manifest metrics / fields.
+        """
+        metrics: Dict[str, Any] = dict(extra_metrics or {})
+        check_x, check_on = self._check_data()
+        if check_x is not None:
+            outputs = tflite_outputs(tflite, check_x)
+            check_finite(outputs, f"stage '{stage}': {name}.tflite", check_on)
+            if self.data.eval_x is not None and self.data.eval_y is not None:
+                acc = accuracy(primary(outputs), self.data.eval_y, f"eval labels ({self.data.eval_source})")
+                if acc is not None:
+                    metrics["accuracy"] = round(acc, 6)
+                metrics["eval_samples"] = int(len(self.data.eval_y))
+        sample = self.data.sample()
+        if sample is not None:
+            latency = tflite_latency_us(tflite, sample, self.latency_runs)
+            if latency is not None:
+                metrics["latency_us"] = round(latency, 1)
+        inputs, outputs_spec = _tflite_specs(tflite)
+        file = f"{name}.tflite"
+        manifest = self._manifest(tflite, file, kind=kind, stage=stage, inputs=inputs, outputs=outputs_spec,
+                                  parent=parent, metrics=metrics, calibration=calibration, **extra)
+        atomic_write_bytes(self.staging / file, tflite)
+        write_manifest(manifest, manifest_path_for(self.staging / file))
+        artifact = Artifact(name, file, kind, stage, manifest["sha256"], manifest["size_bytes"],
+                            manifest["gzip_size_bytes"], parent, metrics, manifest, keras_model)
+        self.artifacts.append(artifact)
+        acc = metrics.get("accuracy")
+        self.progress.say(
+            f"wrote {file}: {artifact.size_bytes:,} bytes"
+            + (f", accuracy {100 * acc:.2f}%" if acc is not None else "")
+        )
+        return artifact
+
+    def add_directory(self, name: str, directory: Path, *, kind: str, stage: str, parent: Optional[str],
+                      specs_from: LoadedModel, metrics=None) -> Artifact:
+        """Record a directory artifact (SavedModel) with its tree digest (:mod:`edge_sdk.digest`) as sha256."""
+        listing = tree_listing(directory)
+        total, gz = _directory_sizes(directory)
+        manifest = self._manifest(listing, directory.name, kind=kind, stage=stage,
+                                  inputs=float_input_specs(specs_from), outputs=float_output_specs(specs_from),
+                                  parent=parent, metrics=metrics or {}, sha256_of="directory-tree")
+        manifest["size_bytes"] = total
+        manifest["gzip_size_bytes"] = gz
+        write_manifest(manifest, manifest_path_for(directory))
+        artifact = Artifact(name, directory.name, kind, stage, manifest["sha256"], total, gz, parent,
+                            metrics or {}, manifest)
+        self.artifacts.append(artifact)
+        self.progress.say(f"wrote {directory.name}/ ({total:,} bytes)")
+        return artifact
+
+    def add_file(self, name: str, file: str, data: bytes, *, kind: str, stage: str, parent: Optional[str],
+                 specs_from: LoadedModel, metrics=None, **extra) -> Artifact:
+        """Write a non-TFLite model file (.keras, .onnx) and its manifest."""
+        atomic_write_bytes(self.staging / file, data)
+        manifest = self._manifest(data, file, kind=kind, stage=stage, inputs=float_input_specs(specs_from),
+                                  outputs=float_output_specs(specs_from), parent=parent,
+                                  metrics=metrics or {}, **extra)
+        write_manifest(manifest, manifest_path_for(self.staging / file))
+        artifact = Artifact(name, file, kind, stage, manifest["sha256"], manifest["size_bytes"],
+                            manifest["gzip_size_bytes"], parent, metrics or {}, manifest)
+        self.artifacts.append(artifact)
+        self.progress.say(f"wrote {file} ({artifact.size_bytes:,} bytes)")
+        return artifact
+
+    # -- the float32 artifact of a float model -----------------------------------------------------
+    def float_model_accuracy(self, model: LoadedModel, stage: str, name: str) -> Optional[float]:
+        """Accuracy of the float (Keras / SavedModel) model itself on the eval split, refusing NaN/inf outputs."""
+        check_x, check_on = self._check_data()
+        if check_x is None:
+            return None
+        output = model.predict(check_x)
+        check_finite({"output": output}, f"stage '{stage}': the float model behind {name}", check_on)
+        if self.data.eval_x is None or self.data.eval_y is None:
+            return None
+        acc = accuracy(output, self.data.eval_y, f"eval labels ({self.data.eval_source})")
+        return None if acc is None else round(acc, 6)
+
+    def float32_artifact(self, model: LoadedModel, name: str, stage: str, parent: Optional[str],
+                         **metrics: Any) -> Artifact:
+        """Convert ``model`` to a float32 .tflite and record it, with the float model's own accuracy beside it."""
+        from converters import quantize
+
+        result = quantize.convert(model, "float32")
+        metrics = {k: v for k, v in metrics.items() if v is not None}
+        float_acc = self.float_model_accuracy(model, stage, name)
+        if float_acc is not None:
+            metrics["float_model_accuracy"] = float_acc
+        params = model.count_params()
+        if params is not None:
+            metrics.setdefault("params", params)
+        return self.add_tflite(name, result.tflite, kind="float32", stage=stage, parent=parent,
+                               keras_model=model, extra_metrics=metrics)
+
+
+# ------------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------------
+def load_data(
+    model: Optional[LoadedModel],
+    *,
+    dataset: Any = None,
+    calibration: Optional[str] = None,
+    eval_data: Optional[str] = None,
+    train_data: Optional[str] = None,
+    seed: int = 0,
+) -> Data:
+    """Gather train/eval/calibration arrays from a zoo dataset and/or the user's files.
+
+    ``model``: the loaded model the arrays are checked against (None: only the dataset is read);
+    ``dataset``: a built-in dataset name or path, or a loaded Dataset; ``calibration``,
+    ``eval_data``, ``train_data``: .npy/.npz paths; ``seed``: the dataset split seed.
+    """
+    data = Data()
+    if dataset is not None:
+        if isinstance(dataset, (str, Path)):
+            try:
+                from training import datasets
+            except ImportError as exc:
+                raise DataError(f"--dataset needs the training package ({exc})") from None
+            dataset = datasets.load(str(dataset), seed=seed)
+        data.dataset = dataset
+        data.labels = list(dataset.labels) if getattr(dataset, "labels", None) is not None else None
+        data.preprocessing = getattr(dataset, "preprocessing", None)
+        data.train_y = np.asarray(dataset.y_train)
+        data.eval_y = np.asarray(dataset.y_test)
+        data.calibration_source = f"{dataset.name} train split"
+        data.eval_source = f"{dataset.name} test split"
+    if model is not None:
+        bind(data, model)
+    if train_data is not None:
+        if model is None:
+            raise DataError("--train needs the model's inputs to check against")
+        data.train_x, data.train_y = load_data_file(train_data, model.inputs, "training", want_labels=True)
+        if calibration is None:
+            data.calibration_x = data.train_x
+            data.calibration_source = f"{train_data} (training data)"
+    if calibration is not None:
+        if model is None:
+            raise DataError("--calibration needs the model's inputs to check against")
+        data.calibration_x, _ = load_data_file(calibration, model.inputs, "calibration")
+        data.calibration_source = str(calibration)
+    if eval_data is not None:
+        if model is None:
+            raise DataError("--eval needs the model's inputs to check against")
+        data.eval_x, data.eval_y = load_data_file(eval_data, model.inputs, "eval", want_labels=True)
+        data.eval_source = str(eval_data)
+    return data
+
+
+def dataset_inputs(x: Any, specs: Sequence[Any], purpose: str) -> Dict[str, np.ndarray]:
+    """A dataset split as ``{input name: array}``, checked against ``specs``."""
+    return as_input_dict(x, specs, purpose=purpose, error=DataError)
+
+
+def bind(data: Data, model: LoadedModel) -> None:
+    """Check the zoo dataset's arrays against ``model``'s inputs and keep them by input name."""
+    if data.dataset is None:
+        return
+    ds = data.dataset
+    if data.train_x is None:
+        data.train_x = dataset_inputs(ds.x_train, model.inputs, f"{ds.name} training")
+    if data.eval_x is None:
+        data.eval_x = dataset_inputs(ds.x_test, model.inputs, f"{ds.name} eval")
+    if data.calibration_x is None:
+        data.calibration_x = data.train_x

@@ -1,0 +1,268 @@
+"""Quality checks: parity -> gate -> auto-tune -> tuned-model manifest, for ``convert`` and ``parity``.
+
+Both commands measure the same things and decide the same way; this module is the one
+place that does it:
+
+* :func:`parity_check` is ``edge-sdk parity FLOAT QUANTIZED --data ...``: compare the two
+  models (:func:`converters.parity.run_parity`), apply the thresholds
+  (:func:`converters.gate.evaluate_gate`), optionally auto-tune
+  (:func:`converters.autotune.autotune`) and write the chosen model;
+* :func:`convert_hooks` gives ``edge-sdk convert`` the same checks as ``before_promote``
+  hooks of :func:`converters.pipeline.run`: auto-tune the int8 artifact when it loses
+  more than the budget, then gate the model that would ship against the input float model;
+* :func:`write_tuned_model` is the one writer of an auto-tuned model and its manifest.
+
+Thresholds and verdicts themselves are plain numbers in :mod:`converters.gate`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from converters.gate import GateError, GateFailedError, GateResult, evaluate_gate, validate_thresholds
+from edge_sdk.errors import EdgeSdkError
+
+
+# ------------------------------------------------------------------------------------------------
+# the tuned model
+# ------------------------------------------------------------------------------------------------
+def write_tuned_model(path: Any, tuned: Any, *, parent_sha256: Optional[str],
+                      base_manifest: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Write the auto-tuner's model (the chosen variant, else the best trade-off) and its manifest.
+
+    ``path``: the .tflite to write (the manifest goes beside it); ``tuned``: an
+    :class:`converters.autotune.AutotuneResult`; ``parent_sha256``: the float model it
+    was tuned from; ``base_manifest``: the manifest of the artifact it replaces, whose
+    labels, preprocessing and recipe carry over. Returns the manifest.
+    """
+    import edge_sdk
+    from edge_sdk.fileio import atomic_write_bytes
+    from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
+
+    base = base_manifest or {}
+    variant = tuned.chosen or tuned.best_tradeoff
+    model = edge_sdk.load(variant.tflite)
+    atomic_write_bytes(path, variant.tflite)
+    metrics = {"accuracy": round(variant.accuracy, 6), "float_accuracy": round(tuned.float_accuracy, 6),
+               "accuracy_drop_points": round(variant.drop_points, 3), "latency_us": round(variant.latency_us, 1),
+               "float_layers": len(variant.float_layers)}
+    manifest = build_manifest(
+        variant.tflite, Path(path).name, kind="int8", stage="autotune", inputs=model.inputs, outputs=model.outputs,
+        labels=base.get("labels"), preprocessing=base.get("preprocessing"), parent_sha256=parent_sha256,
+        recipe=dict(base.get("recipe") or {}, autotune={"accuracy_budget_points": tuned.budget_points,
+                                                        "float_layers": variant.float_layers}),
+        metrics=metrics,
+    )
+    write_manifest(manifest, manifest_path_for(path))
+    return manifest
+
+
+# ------------------------------------------------------------------------------------------------
+# edge-sdk parity
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ParityOutcome:
+    """What :func:`parity_check` measured and decided."""
+
+    result: Dict[str, Any]  # converters.parity.run_parity's result
+    gate: GateResult
+    tuned: Optional[Dict[str, Any]]  # AutotuneResult.to_dict(), plus "written" when a model was written
+    report: Dict[str, Any]  # the JSON/HTML report
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass (or no gate), 1 the gate failed or no mix met the budget, 2 the gate could not run."""
+        code = self.gate.exit_code
+        if self.tuned is not None and not self.tuned["met"] and code == 0:
+            code = 1
+        return code
+
+    @property
+    def verdict(self) -> str:
+        """One line: the gate's verdict, and the auto-tuner's when it ran."""
+        verdict = self.gate.verdict
+        if self.tuned is not None:
+            verdict += f" | auto-tune: {self.tuned['message']}"
+        return verdict
+
+
+def parity_check(
+    float_path: str,
+    quant_path: str,
+    data: str,
+    *,
+    labels: Optional[str] = None,
+    samples: Optional[int] = None,
+    worst: int = 10,
+    layers: bool = True,
+    calibration: Optional[str] = None,
+    max_drop: Optional[float] = None,
+    min_agreement: Optional[float] = None,
+    accuracy_budget: Optional[float] = None,
+    autotune_out: Optional[str] = None,
+    num_threads: Optional[int] = None,
+    progress: bool = True,
+) -> ParityOutcome:
+    """Compare ``float_path`` with ``quant_path`` on ``data``, gate the result, auto-tune when asked.
+
+    ``labels``: .npy of class ids replacing the data's ``y``; ``samples``: use the first N
+    examples; ``worst``: how many worst examples to list; ``layers``: run the per-layer
+    debugger; ``calibration``: data for it and the auto-tuner (default: a dataset name's
+    train split, else the eval data); ``max_drop``/``min_agreement``/``accuracy_budget``:
+    thresholds (see :mod:`converters.gate`); ``autotune_out``: where to write the tuned
+    model; ``num_threads``: interpreter threads; ``progress``: lines on stderr.
+    """
+    from converters.autotune import autotune
+    from converters.parity import load_eval_data, load_float_model, run_parity
+    from converters.report import build_report
+
+    validate_thresholds(max_drop, min_agreement)
+    if autotune_out and accuracy_budget is None:
+        raise EdgeSdkError("--autotune-out needs --accuracy-budget POINTS")
+    if calibration is None and not Path(data).suffix and not Path(data).exists():
+        calibration = data  # a dataset name: calibrate on its train split
+    fm = load_float_model(float_path)
+    result = run_parity(fm, quant_path, data, labels=labels, limit=samples, worst=worst, layers=layers,
+                        calibration=calibration, num_threads=num_threads, progress=progress)
+    s = result["summary"]
+    gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
+                         max_drop=max_drop, min_agreement=min_agreement, subject=Path(quant_path).name)
+    tuned = None
+    if accuracy_budget is not None:
+        ev = load_eval_data(data, fm.inputs, labels=labels, limit=samples)
+        cal = ev.inputs if calibration is None else load_eval_data(calibration, fm.inputs, split="train").inputs
+        cal = {k: v[:200] for k, v in cal.items()}
+        tuned_result = autotune(fm, cal, ev.inputs, ev.labels, budget_points=accuracy_budget,
+                                float_accuracy=s["float_accuracy"], progress=progress)
+        tuned = tuned_result.to_dict()
+        if autotune_out:
+            write_tuned_model(autotune_out, tuned_result, parent_sha256=(fm.sha256s() or [None])[0])
+            tuned["written"] = str(autotune_out)
+    return ParityOutcome(result, gate, tuned, build_report(result, gate.to_dict(), tuned))
+
+
+# ------------------------------------------------------------------------------------------------
+# edge-sdk convert
+# ------------------------------------------------------------------------------------------------
+def convert_hooks(
+    *,
+    max_drop: Optional[float] = None,
+    min_agreement: Optional[float] = None,
+    accuracy_budget: Optional[float] = None,
+    dataset: Any = None,
+    eval_data: Optional[str] = None,
+    calibration: Optional[str] = None,
+    progress: bool = True,
+) -> List[Callable[[Any], None]]:
+    """``before_promote`` hooks for ``converters.pipeline.run`` (``edge-sdk convert``).
+
+    * ``accuracy_budget``: when the int8 artifact loses more than the budget
+      against the float model it was quantized from, :func:`converters.autotune.autotune`
+      writes ``<artifact>-autotuned.tflite`` (and its manifest) into the run; a
+      budget no mix meets fails the run (the best trade-off is named).
+    * ``max_drop`` / ``min_agreement``: the model that would ship (the auto-tuned one
+      if any, else the final quantized artifact) is compared with the *input* float
+      model on the eval data; a failing gate stops promotion (``--out`` is left as it was).
+    * ``dataset`` / ``eval_data`` / ``calibration``: the run's data, as given to convert.
+
+    The reports go into the run as ``parity.json``, ``parity.html`` and
+    ``autotune.json``; the verdict goes into the summary's ``comparisons["gate"]``.
+    Failures raise :class:`converters.gate.GateFailedError`.
+    """
+    validate_thresholds(max_drop, min_agreement, accuracy_budget)
+    if max_drop is None and min_agreement is None and accuracy_budget is None:
+        return []
+    if (max_drop is not None or accuracy_budget is not None) and dataset is None and eval_data is None:
+        raise GateError("--max-drop and --accuracy-budget measure accuracy: expected --dataset NAME or "
+                        "--eval FILE.npz with labels, got neither")
+
+    def hook(result: Any) -> None:
+        _convert_gate(result, max_drop=max_drop, min_agreement=min_agreement, accuracy_budget=accuracy_budget,
+                      dataset=dataset, eval_data=eval_data, calibration=calibration, progress=progress)
+
+    return [hook]
+
+
+def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, dataset, eval_data, calibration,
+                  progress) -> None:
+    from converters.context import load_data
+    from converters.parity import load_float_model, run_parity
+    from converters.report import build_report, write_html_report
+    from edge_sdk.fileio import atomic_write_text
+
+    say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
+    input_float32 = result.artifacts[0]  # the input model's float32 artifact: its float model is the baseline
+    if input_float32.keras_model is None:
+        raise GateError("the gate needs the run's float model, but the first artifact has none")
+    target_name = (result.comparisons.get("quantize") or {}).get("artifact")
+    target = result.get(target_name) if target_name else None
+    if target is None:
+        tflites = [a for a in result.artifacts if a.file.endswith(".tflite")]
+        target = tflites[-1]
+    data = load_data(input_float32.keras_model, dataset=dataset, eval_data=eval_data, calibration=calibration)
+    if data.eval_x is None:
+        raise GateError("the gate needs eval data: expected --dataset NAME or --eval FILE.npz")
+
+    if accuracy_budget is not None and target.kind == "int8":
+        target = _autotune_artifact(result, target, data, accuracy_budget, progress, say) or target
+
+    if max_drop is None and min_agreement is None:
+        result.comparisons.pop("autotune_report", None)
+        return
+    say(f"gate: comparing {target.file} with the input float model on {data.eval_source or 'the eval data'}")
+    fm = load_float_model(input_float32.keras_model)
+    eval_arrays = dict(data.eval_x)
+    if data.eval_y is not None:
+        eval_arrays["y"] = data.eval_y
+    parity = run_parity(fm, result.staging / target.file, eval_arrays, progress=False)
+    s = parity["summary"]
+    gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
+                         max_drop=max_drop, min_agreement=min_agreement, subject=target.file)
+    report = build_report(parity, gate.to_dict(), result.comparisons.get("autotune_report"))
+    atomic_write_text(result.staging / "parity.json", json.dumps(report, indent=2, default=str) + "\n")
+    write_html_report(result.staging / "parity.html", report)
+    result.comparisons.pop("autotune_report", None)
+    result.comparisons["gate"] = gate.to_dict()
+    if gate.status == "error":
+        raise GateError(gate.verdict)
+    if not gate.passed:
+        raise GateFailedError(gate.verdict + " (nothing promoted)", {"parity": parity, "gate": gate.to_dict()})
+
+
+def _autotune_artifact(result: Any, target: Any, data: Any, budget: float, progress: bool, say) -> Any:
+    from converters.autotune import autotune
+    from converters.context import Artifact
+    from converters.parity import load_float_model
+    from edge_sdk.fileio import atomic_write_text
+
+    parent = next((a for a in result.artifacts if a.sha256 == target.parent and a.keras_model is not None), None)
+    if parent is None:
+        raise GateError(f"--accuracy-budget: cannot find the float model {target.file} was quantized from")
+    if data.eval_y is None:
+        raise GateError("--accuracy-budget needs labelled eval data (--dataset or --eval with 'y')")
+    fm = load_float_model(parent.keras_model)
+    calibration = data.calibration_x or data.train_x or data.eval_x
+    say(f"auto-tune: {target.file} against {parent.name} with an accuracy budget of {budget:g} points")
+    tuned = autotune(fm, {k: v[:300] for k, v in calibration.items()}, data.eval_x, data.eval_y,
+                     budget_points=budget, progress=progress)
+    report = tuned.to_dict()
+    atomic_write_text(result.staging / "autotune.json", json.dumps(report, indent=2, default=str) + "\n")
+    result.comparisons["autotune"] = {"budget_points": budget, "met": tuned.met, "chosen": report["chosen"],
+                                      "message": tuned.message}
+    result.comparisons["autotune_report"] = report  # for the HTML report; removed before the summary
+    say(f"auto-tune: {tuned.message}")
+    if not tuned.met:
+        raise GateFailedError(f"FAIL: auto-tune: {tuned.message} (nothing promoted)", {"autotune": report})
+    if not tuned.chosen.float_layers:
+        return None  # full int8 already within budget: ship the pipeline's artifact
+    name = f"{target.name}-autotuned"
+    file = f"{name}.tflite"
+    manifest = write_tuned_model(result.staging / file, tuned, parent_sha256=parent.sha256,
+                                 base_manifest=target.manifest)
+    artifact = Artifact(name, file, "int8", "autotune", manifest["sha256"], manifest["size_bytes"],
+                        manifest["gzip_size_bytes"], parent.sha256, manifest["metrics"], manifest)
+    result.artifacts.append(artifact)
+    return artifact

@@ -1,0 +1,125 @@
+"""The load stage: the input model (a file, or a zoo model trained on the fly) and its float32 artifact.
+
+Entry: :func:`run_stage` ``(ctx, options: TrainOptions)``. It loads ``ctx.source`` (or
+trains the zoo model it names on ``--dataset`` with the ``[train]`` options), gathers the
+run's data, runs every later stage's pre-flight check (so a missing calibration set fails
+before minutes of distillation), then writes ``float32.tflite``: the input model's float32
+artifact every later size ratio and accuracy drop is measured against.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from converters.context import RunContext, bind, dataset_inputs, load_data
+from converters.errors import ConversionError, DataError
+from converters.recipe import Recipe, TrainOptions
+
+STAGE = "load"
+
+
+def zoo_names() -> tuple:
+    """The built-in model names (``training.zoo.MODELS``; empty without the training package)."""
+    try:
+        from training.zoo import MODELS
+    except ImportError:
+        return ()
+    return tuple(MODELS)
+
+
+def is_zoo_name(source: Any) -> bool:
+    """True when ``source`` names a zoo model (and no file or directory of that name exists)."""
+    return isinstance(source, str) and source in zoo_names() and not Path(source).exists()
+
+
+def planned_steps(recipe: Recipe) -> int:
+    """Progress lines this stage prints: load or train, then the float32 artifact."""
+    return 2
+
+
+def check(ctx: RunContext, options: TrainOptions) -> None:
+    """Nothing to check before the model is known."""
+
+
+def run_stage(ctx: RunContext, options: TrainOptions) -> None:
+    """Load or train the input model, gather the data, run the later stages' checks, write float32.tflite."""
+    from converters.loading import from_keras, load
+
+    if is_zoo_name(ctx.source):
+        if ctx.dataset is None:
+            raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset (digits, mnist, adult) to "
+                            "train it on")
+        data = load_data(None, dataset=ctx.dataset, seed=ctx.seed)
+        model = from_keras(_train_zoo(ctx.source, data, options, ctx))
+        bind(data, model)
+        if ctx.calibration or ctx.eval_data or ctx.train_data:
+            data = load_data(model, dataset=data.dataset, calibration=ctx.calibration, eval_data=ctx.eval_data,
+                             train_data=ctx.train_data, seed=ctx.seed)
+        ctx.input_parent = None
+    else:
+        ctx.progress.say(f"loading {ctx.source}")
+        model = load(ctx.source)
+        data = load_data(model, dataset=ctx.dataset, calibration=ctx.calibration, eval_data=ctx.eval_data,
+                         train_data=ctx.train_data, seed=ctx.seed)
+        ctx.input_parent = _source_digest(model)
+    ctx.model, ctx.data = model, data
+    ctx.run_checks()
+    if data.eval_x is None:
+        ctx.warn("no eval data (--eval or --dataset): accuracy is not reported")
+    ctx.base = ctx.float32_artifact(model, "float32", "input", ctx.input_parent)
+    ctx.advance(model, ctx.base, "")
+
+
+def _train_zoo(name: str, data: Any, options: TrainOptions, ctx: RunContext) -> Any:
+    from converters._train import augment_shift, compile_and_fit
+    from converters.loading import _keras_specs
+
+    try:
+        from training import zoo
+    except ImportError as exc:
+        raise ConversionError(f"zoo model {name!r} needs the training package ({exc})") from None
+    if data.dataset is None:
+        raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult)")
+    model = zoo.build(name, data.dataset, seed=ctx.seed)
+    x = dataset_inputs(data.dataset.x_train, _keras_specs(model), "training")
+    shift = 0
+    if options.augment and data.dataset.task == "image":
+        shift = augment_shift(*np.asarray(data.dataset.x_train).shape[1:3])
+    ctx.progress.say(f"training zoo model '{name}' on {data.dataset.name} ({options.epochs} epochs"
+                     + (f", random {shift}-pixel shifts" if shift else "") + ")")
+    compile_and_fit(model, x, data.train_y, epochs=options.epochs, batch_size=options.batch_size,
+                    learning_rate=options.learning_rate, seed=ctx.seed, shift=shift,
+                    callbacks=ctx.progress.epochs(f"train {name}", options.epochs))
+    return model
+
+
+def _source_digest(model: Any) -> Any:
+    """sha256 of the input file or SavedModel directory (the lineage parent of float32.tflite)."""
+    if model.path is None:
+        return None
+    from edge_sdk.digest import tree_sha256
+    from edge_sdk.fileio import sha256_file
+
+    return tree_sha256(model.path) if model.path.is_dir() else sha256_file(model.path)
+
+
+def build_student(spec: str, data: Any, seed: int) -> Any:
+    """A fresh, untrained student: a zoo name, or a tf_keras file re-initialised from its config."""
+    from converters._tf import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    if spec in zoo_names():
+        try:
+            from training import zoo
+        except ImportError as exc:
+            raise ConversionError(f"student {spec!r} is a zoo model and needs the training package ({exc})") from None
+        if data.dataset is None:
+            raise DataError(f"student {spec!r} is a zoo model and needs --dataset to size its inputs and classes")
+        return zoo.build(spec, data.dataset)
+    from converters.loading import load
+
+    loaded = load(spec)
+    loaded.require("distill-student", "distill")
+    return loaded.model
