@@ -1,20 +1,15 @@
 """Fixtures for the parity tests: real digits models, trained once per session."""
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")
-def digits(tmp_path_factory):
-    """``{"normal": {...}, "outlier": {...}}`` paths; see model_factory.write_digits_artifacts."""
-    from model_factory import write_digits_artifacts
-
-    return write_digits_artifacts(tmp_path_factory.mktemp("parity-digits"))
+def digits(parity_digits):
+    """The shared parity digits models (tests/conftest.py ``parity_digits``), by this folder's old name."""
+    return parity_digits
 
 
 @pytest.fixture(scope="session")

@@ -126,7 +126,7 @@ def write_digits_artifacts(directory: Path) -> Dict[str, Dict[str, Path]]:
     return {"normal": normal, "outlier": outlier}
 
 
-if __name__ == "__main__":  # reproduce the docs' figures: python tests/parity/model_factory.py OUTDIR
+if __name__ == "__main__":  # reproduce the docs' figures: python tests/parity_models.py OUTDIR
     import sys
 
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "parity-demo")

@@ -52,3 +52,22 @@ def test_out_of_range_thresholds(kwargs, text):
     with pytest.raises(GateError) as info:
         validate_thresholds(**kwargs)
     assert text in str(info.value)
+
+
+@pytest.mark.parametrize("budget", [-1.0, 101.0, float("nan"), float("inf")])
+def test_accuracy_budget_range_is_checked_with_the_other_thresholds(budget):
+    with pytest.raises(GateError, match=r"--accuracy-budget is in accuracy points: expected a number in \[0, 100\]"):
+        validate_thresholds(accuracy_budget=budget)
+
+
+def test_the_gate_module_is_plain_numbers_and_the_flows_live_in_quality():
+    """gate.py holds thresholds and verdicts only; convert and parity share converters.quality."""
+    import ast
+    import inspect
+
+    from converters import gate, quality
+
+    imported = {n.module for n in ast.walk(ast.parse(inspect.getsource(gate))) if isinstance(n, ast.ImportFrom)}
+    assert not any(m.startswith("converters") for m in imported if m)
+    assert callable(quality.convert_hooks) and callable(quality.parity_check) and callable(quality.write_tuned_model)
+    assert not hasattr(gate, "convert_hooks")
