@@ -123,7 +123,12 @@ def autotune(
 
     ``float_model`` is a path or a :class:`converters.loading.LoadedModel`;
     ``calibration`` and ``eval_inputs`` map input names to arrays; ``eval_labels``
-    are the class ids of ``eval_inputs``.
+    are the class ids of ``eval_inputs`` (ids the model has no class for are refused).
+    ``budget_points``: the most accuracy, in points, a variant may lose; ``io``: int8 or
+    float32 model edges; ``max_float_layers``: stop after this many float layers (default:
+    all candidates); ``rank_by``: the debugger metric layers are ranked by;
+    ``latency_runs``/``num_threads``: timing of each variant; ``float_accuracy``: the
+    float model's accuracy if already measured; ``progress``: one line per variant on stderr.
     """
     from converters.debugger import LayerDebugger
     from converters.parity import load_float_model

@@ -164,7 +164,7 @@ class Progress:
         print(f"warning: {message}", file=sys.stderr, flush=True)
 
     def epochs(self, desc: str, epochs: int) -> List[Any]:
-        """A Keras callback list showing one tqdm bar per training run."""
+        """A Keras callback list showing one tqdm bar, labelled ``desc``, over ``epochs``."""
         if not self.enabled:
             return []
         try:
@@ -269,7 +269,7 @@ class RunContext:
             self.progress.warn(message)
 
     def advance(self, model: LoadedModel, artifact: Artifact, prefix: str) -> None:
-        """Make ``model`` (with its float32 ``artifact``) the one the next stage works on."""
+        """Make ``model`` (with its float32 ``artifact``) the one the next stage works on; ``prefix`` names its artifacts."""
         self.current, self.current_artifact, self.prefix = model, artifact, prefix
 
     def run_checks(self) -> None:
@@ -346,7 +346,11 @@ class RunContext:
 
     def add_directory(self, name: str, directory: Path, *, kind: str, stage: str, parent: Optional[str],
                       specs_from: LoadedModel, metrics=None) -> Artifact:
-        """Record a directory artifact (SavedModel) with its tree digest (:mod:`edge_sdk.digest`) as sha256."""
+        """Record a directory artifact (SavedModel) with its tree digest (:mod:`edge_sdk.digest`) as sha256.
+
+        Arguments as :meth:`add_tflite`; ``specs_from``: the model whose I/O the manifest
+        lists; ``metrics``: its manifest metrics.
+        """
         listing = tree_listing(directory)
         total, gz = _directory_sizes(directory)
         manifest = self._manifest(listing, directory.name, kind=kind, stage=stage,
@@ -363,7 +367,10 @@ class RunContext:
 
     def add_file(self, name: str, file: str, data: bytes, *, kind: str, stage: str, parent: Optional[str],
                  specs_from: LoadedModel, metrics=None, **extra) -> Artifact:
-        """Write a non-TFLite model file (.keras, .onnx) and its manifest."""
+        """Write a non-TFLite model file (.keras, .onnx) named ``file`` holding ``data``, and its manifest.
+
+        Other arguments as :meth:`add_directory`.
+        """
         atomic_write_bytes(self.staging / file, data)
         manifest = self._manifest(data, file, kind=kind, stage=stage, inputs=float_input_specs(specs_from),
                                   outputs=float_output_specs(specs_from), parent=parent,
@@ -377,7 +384,10 @@ class RunContext:
 
     # -- the float32 artifact of a float model -----------------------------------------------------
     def float_model_accuracy(self, model: LoadedModel, stage: str, name: str) -> Optional[float]:
-        """Accuracy of the float (Keras / SavedModel) model itself on the eval split, refusing NaN/inf outputs."""
+        """Accuracy of the float (Keras / SavedModel) model itself on the eval split, refusing NaN/inf outputs.
+
+        ``stage`` and ``name`` (the artifact being made) name the model in the error.
+        """
         check_x, check_on = self._check_data()
         if check_x is None:
             return None
@@ -390,7 +400,10 @@ class RunContext:
 
     def float32_artifact(self, model: LoadedModel, name: str, stage: str, parent: Optional[str],
                          **metrics: Any) -> Artifact:
-        """Convert ``model`` to a float32 .tflite and record it, with the float model's own accuracy beside it."""
+        """Convert ``model`` to a float32 .tflite and record it, with the float model's own accuracy beside it.
+
+        ``name``/``stage``/``parent``: as :meth:`add_tflite`; ``metrics``: extra manifest metrics.
+        """
         from converters import quantize
 
         result = quantize.convert(model, "float32")
@@ -461,7 +474,7 @@ def load_data(
 
 
 def dataset_inputs(x: Any, specs: Sequence[Any], purpose: str) -> Dict[str, np.ndarray]:
-    """A dataset split as ``{input name: array}``, checked against ``specs``."""
+    """The dataset split ``x`` as ``{input name: array}``, checked against ``specs`` (``purpose`` names it)."""
     return as_input_dict(x, specs, purpose=purpose, error=DataError)
 
 

@@ -390,7 +390,10 @@ def planned_steps(recipe: Any) -> int:
 
 
 def check(ctx: Any, options: Any) -> None:
-    """Before any work: the teacher can teach, there is training data, the transfer set fits."""
+    """Before any work: the teacher can teach, there is training data, the transfer set fits.
+
+    ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
+    """
     ctx.model.require("distill-teacher", STAGE)
     ctx.require_training_data(STAGE)
     ctx.transfer = _transfer_set(options.transfer, ctx.model)  # a bad transfer file fails here

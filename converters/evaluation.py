@@ -22,7 +22,7 @@ CHECK_SAMPLES = 256  # without eval data, this many calibration/training samples
 
 
 def tflite_outputs(tflite: bytes, inputs: Mapping[str, np.ndarray], batch_size: int = BATCH) -> Dict[str, np.ndarray]:
-    """``{output name: array}`` of a .tflite (through ``edge_sdk.load``, 1 thread) on ``{input name: array}``."""
+    """``{output name: array}`` of ``tflite`` (``edge_sdk.load``, 1 thread) on ``inputs``, ``batch_size`` rows a call."""
     import edge_sdk
 
     model = edge_sdk.load(tflite, verify=False, num_threads=1)
@@ -42,7 +42,7 @@ def primary(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def tflite_accuracy(tflite: bytes, eval_x: Dict[str, np.ndarray], eval_y: np.ndarray) -> Optional[float]:
-    """Accuracy of a .tflite (through ``edge_sdk.load``) on the eval split; None for a non-classifier."""
+    """Accuracy of ``tflite`` on ``eval_x`` (``{input name: array}``) against ``eval_y``; None for a non-classifier."""
     return accuracy(primary(tflite_outputs(tflite, eval_x)), eval_y, "eval labels")
 
 
@@ -62,7 +62,7 @@ def check_finite(outputs: Mapping[str, np.ndarray], what: str, on: str) -> None:
 
 def measure_latency_us(tflite: bytes, example: Mapping[str, np.ndarray], runs: int = 50,
                        warmup: int = 5, num_threads: int = 1) -> float:
-    """Median microseconds per single-example ``predict`` through edge_sdk (1 thread by default).
+    """Median microseconds per single-example ``predict`` of ``tflite`` through edge_sdk (1 thread by default).
 
     ``example``: ``{input name: array of one example}`` (positional when the names differ);
     ``runs``/``warmup``: timed and untimed calls; ``num_threads``: interpreter threads.
@@ -83,7 +83,7 @@ def measure_latency_us(tflite: bytes, example: Mapping[str, np.ndarray], runs: i
 
 
 def tflite_latency_us(tflite: bytes, sample: Dict[str, np.ndarray], runs: int) -> Optional[float]:
-    """Median microseconds of a single-sample ``predict`` (1 thread, 3 warm-up calls); None for 0 runs."""
+    """Median microseconds of ``tflite`` on ``sample``'s first row (1 thread, 3 warm-ups); None for 0 ``runs``."""
     if runs <= 0:
         return None
     return measure_latency_us(tflite, {k: v[:1] for k, v in sample.items()}, runs=runs, warmup=3)

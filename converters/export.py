@@ -34,7 +34,7 @@ def saved_model_dir(model: LoadedModel) -> Path:
 
 
 def export_savedmodel(model: LoadedModel, path: Path) -> Path:
-    """Write ``model`` as a SavedModel directory with a ``serving_default`` signature."""
+    """Write ``model`` as a SavedModel directory at ``path`` with a ``serving_default`` signature."""
     path = Path(path)
     try:
         if model.kind == KIND_TF_KERAS:
@@ -60,7 +60,7 @@ def export_savedmodel(model: LoadedModel, path: Path) -> Path:
 
 
 def export_keras(model: LoadedModel, path: Path) -> Path:
-    """Write a tf_keras or Keras 3 model as a ``.keras`` file (SavedModel inputs cannot)."""
+    """Write a tf_keras or Keras 3 model as the ``.keras`` file ``path`` (SavedModel inputs cannot)."""
     if model.kind == KIND_SAVEDMODEL:
         raise ExportError(f"{model.describe()} is a SavedModel without Keras layers; expected a Keras model for .keras export")
     try:
@@ -89,7 +89,10 @@ def export_onnx(
     opset: int = MIN_OPSET,
     atol: float = 1e-4,
 ) -> OnnxResult:
-    """Convert ``model`` to ONNX and check onnxruntime's outputs against the model's on ``sample_inputs``."""
+    """Convert ``model`` to ONNX and check onnxruntime's outputs against the model's on ``sample_inputs``.
+
+    ``opset``: the ONNX opset (17 or newer); ``atol``: the largest allowed output difference.
+    """
     if opset < MIN_OPSET:
         raise ExportError(f"ONNX opset: expected {MIN_OPSET} or newer, got {opset}")
     from converters._tf import tf
@@ -149,7 +152,11 @@ def export_onnx(
 
 
 def onnx_quick_latency_us(onnx_bytes: bytes, sample: Dict[str, np.ndarray], input_names: list, runs: int = 20) -> Optional[float]:
-    """Median microseconds per single-sample onnxruntime run (1 thread)."""
+    """Median microseconds per single-sample onnxruntime run (1 thread); None for 0 ``runs``.
+
+    ``onnx_bytes``: the model; ``sample``: ``{input name: array}``, its first row is fed;
+    ``input_names``: onnxruntime's input names, in the sample's order.
+    """
     import time
 
     import onnxruntime as ort
@@ -183,7 +190,10 @@ def planned_steps(recipe: Any) -> int:
 
 
 def check(ctx: Any, options: Any) -> None:
-    """Before any work: ONNX export needs sample inputs to check onnxruntime against."""
+    """Before any work: ONNX export needs sample inputs to check onnxruntime against.
+
+    ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
+    """
     ctx.model.require("export", STAGE)
     if "onnx" in options.formats and ctx.data.sample() is None:
         raise DataError("ONNX export is checked against onnxruntime and needs sample inputs "

@@ -82,6 +82,8 @@ def evaluate_gate(
 ) -> GateResult:
     """Check accuracies (fractions in [0, 1]) and top-1 agreement against the thresholds.
 
+    ``max_drop``/``min_agreement``: the thresholds (None: not checked); ``subject``
+    names the model in the verdict.
     The accuracy drop is ``(float_accuracy - quantized_accuracy) * 100`` points;
     a quantized model that does better than the float one has a negative drop.
     """
@@ -108,7 +110,7 @@ def evaluate_gate(
 
 def gate_from_metrics(metrics: Mapping[str, Any], *, max_drop: Optional[float] = None,
                       min_agreement: Optional[float] = None, subject: str = "quantized model") -> GateResult:
-    """:func:`evaluate_gate` on a parity result's ``summary`` dict."""
+    """:func:`evaluate_gate` on a parity result's ``summary`` dict ``metrics`` (other arguments alike)."""
     return evaluate_gate(
         metrics.get("float_accuracy"), metrics.get("quantized_accuracy"), metrics.get("top1_agreement"),
         max_drop=max_drop, min_agreement=min_agreement, subject=subject,

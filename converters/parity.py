@@ -207,6 +207,9 @@ def load_eval_data(
 ) -> EvalData:
     """Load evaluation data and check it against both models' inputs.
 
+    ``data``: a .npz/.npy path, a dataset name (its ``split``), an array or a dict;
+    ``float_inputs``: the float model's ``(name, shape, dtype)``; ``quantized_inputs``:
+    the quantized model's ``(name, shape)`` in the same order, checked too when given.
     ``labels`` (a path to .npy or an array) replaces any ``y`` in the data.
     ``limit`` keeps the first N examples. Raises :class:`DataError` naming the
     data's shapes and what each model expects.
@@ -314,6 +317,7 @@ def compare_outputs(
 ) -> Dict[str, Any]:
     """All parity figures from two models' outputs on the same examples.
 
+    ``float_outputs``/``quantized_outputs``: ``{output name: array}`` of each model;
     ``pairs`` is ``[(float output name, quantized output name)]``; the first pair
     is the primary output used for accuracy, agreement, classes and worst examples.
     ``labels``: class ids (or one-hot rows) of the examples, refused with a
@@ -404,6 +408,9 @@ def run_parity(
 ) -> Dict[str, Any]:
     """Compare ``float_model`` and the TFLite ``quantized`` on ``data``; return the JSON-ready result.
 
+    ``data``: as :func:`load_eval_data`; ``labels``: replaces its ``y``; ``limit``: the
+    first N examples; ``worst``: how many worst examples to list; ``num_threads``:
+    interpreter threads for the .tflite; ``progress``: bars and lines on stderr.
     With ``layers``, also run :func:`converters.debugger.layer_errors` on a fresh
     int8 conversion of the float model, calibrated on ``calibration`` (default:
     the first ``calibration_samples`` examples of ``data``).

@@ -137,8 +137,8 @@ def run(
     """Run a recipe and promote the artifacts into ``out`` atomically.
 
     ``recipe``: a built-in name, a .toml path or a :class:`converters.recipe.Recipe`;
-    ``overrides``: ``{"section.key": value}`` applied to it; ``source`` and the data
-    arguments as :func:`run_in`; ``progress``: True or a :class:`Progress` for step
+    ``overrides``: ``{"section.key": value}`` applied to it; ``source``, ``dataset``,
+    ``calibration``, ``eval_data``, ``train_data`` and ``seed`` as :func:`run_in`; ``progress``: True or a :class:`Progress` for step
     lines on stderr. ``before_promote`` hooks see the finished result in staging and
     may raise an ``EdgeSdkError`` to stop promotion (``out`` then stays as it was).
     """

@@ -187,7 +187,10 @@ def planned_steps(recipe: Any) -> int:
 
 
 def check(ctx: Any, options: PruneOptions) -> None:
-    """Before any work: the model can be pruned and there is training data to fine-tune on."""
+    """Before any work: the model can be pruned and there is training data to fine-tune on.
+
+    ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
+    """
     ctx.model.require("prune", STAGE)
     ctx.require_training_data(STAGE)
 

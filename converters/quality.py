@@ -166,7 +166,8 @@ def convert_hooks(
     * ``max_drop`` / ``min_agreement``: the model that would ship (the auto-tuned one
       if any, else the final quantized artifact) is compared with the *input* float
       model on the eval data; a failing gate stops promotion (``--out`` is left as it was).
-    * ``dataset`` / ``eval_data`` / ``calibration``: the run's data, as given to convert.
+    * ``dataset`` / ``eval_data`` / ``calibration``: the run's data, as given to convert;
+      ``progress``: lines on stderr.
 
     The reports go into the run as ``parity.json``, ``parity.html`` and
     ``autotune.json``; the verdict goes into the summary's ``comparisons["gate"]``.

@@ -83,7 +83,12 @@ def convert(
     calibration_samples: int = 300,
     seed: int = 0,
 ) -> QuantizeResult:
-    """Convert ``model`` to a TFLite flatbuffer in ``mode`` (see module docs)."""
+    """Convert ``model`` to a TFLite flatbuffer in ``mode`` (see module docs).
+
+    ``calibration``: ``{input name: array}`` representative data (int8 only);
+    ``io``: ``int8`` or ``float32`` model edges (int8 only); ``calibration_samples``:
+    how many calibration samples to use, drawn with ``seed``.
+    """
     from converters._tf import tf
 
     if mode not in MODES:
@@ -141,6 +146,7 @@ def weight_sparsity(tflite: bytes, min_elements: int = 256) -> Dict[str, float]:
     """Share of exact zeros in each constant weight tensor of a .tflite (biases skipped).
 
     A quantized 0.0 is stored as the tensor's zero point (0 for symmetric conv/dense weights).
+    Tensors with fewer than ``min_elements`` values are skipped.
     """
     from edge_sdk.inspect_model import _schema
 
@@ -179,7 +185,9 @@ def qat(
 ) -> Any:
     """Quantization-aware fine-tuning of a tf_keras model; returns the QAT model.
 
-    With ``preserve_sparsity`` (a pruned model) tfmot's prune-preserving scheme keeps the zeros.
+    ``inputs``/``labels``: the training data; ``epochs``/``batch_size``/``learning_rate``:
+    the fine-tuning. With ``preserve_sparsity`` (a pruned model) tfmot's prune-preserving
+    scheme keeps the zeros.
     Convert the result with :func:`convert` in ``int8`` mode.
     """
     from converters._tf import tf_keras, tfmot
@@ -231,7 +239,10 @@ def planned_steps(recipe: Any) -> int:
 
 
 def check(ctx: Any, options: QuantizeOptions) -> None:
-    """Before any work: QAT can apply, and int8 has calibration data (not after minutes of distillation)."""
+    """Before any work: QAT can apply, and int8 has calibration data (not after minutes of distillation).
+
+    ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
+    """
     ctx.model.require("quantize", STAGE)
     if options.qat:
         ctx.model.require("qat", "quantize (qat)")

@@ -40,11 +40,15 @@ def planned_steps(recipe: Recipe) -> int:
 
 
 def check(ctx: RunContext, options: TrainOptions) -> None:
-    """Nothing to check before the model is known."""
+    """Nothing to check before the model is known. ``ctx``/``options``: as :func:`run_stage`."""
 
 
 def run_stage(ctx: RunContext, options: TrainOptions) -> None:
-    """Load or train the input model, gather the data, run the later stages' checks, write float32.tflite."""
+    """Load or train the input model, gather the data, run the later stages' checks, write float32.tflite.
+
+    ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[train]`` section
+    (used when ``ctx.source`` is a zoo name).
+    """
     from converters.loading import from_keras, load
 
     if is_zoo_name(ctx.source):
@@ -106,7 +110,10 @@ def _source_digest(model: Any) -> Any:
 
 
 def build_student(spec: str, data: Any, seed: int) -> Any:
-    """A fresh, untrained student: a zoo name, or a tf_keras file re-initialised from its config."""
+    """A fresh, untrained student: ``spec`` is a zoo name (sized by ``data``'s dataset) or a tf_keras file.
+
+    ``seed`` seeds its initial weights.
+    """
     from converters._tf import tf_keras
 
     tf_keras.utils.set_random_seed(seed)
