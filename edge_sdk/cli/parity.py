@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from edge_sdk.cli._common import add_json_option, refuse_ambiguous, require_convert_stack
 from edge_sdk.console import emit_report
