@@ -74,7 +74,11 @@ def test_max_drop_without_labels_cannot_run(digits, tmp_path, capsys):
     (["parity", "--reference", "g.npz", "--write-reference", "h.npz", "m.tflite"], "exclusive"),
     (["parity", "--reference", "missing.npz", "m.tflite"], "reference file not found"),
 ])
-def test_cli_usage_errors_exit_2(argv, text, capsys):
+def test_cli_usage_errors_exit_2(argv, text, capsys, tmp_path, monkeypatch):
+    # the data files exist, so the refusal is the usage error itself (output/input checks come first since #12)
+    monkeypatch.chdir(tmp_path)
+    for name in ("x.npz", "d.npz"):
+        np.savez(tmp_path / name, x=np.zeros((1, 8, 8, 1), np.float32))
     assert main(argv) == 2
     assert text in capsys.readouterr().err
 
