@@ -19,8 +19,9 @@ docs/benchmarks.md has the figures):
 * a clip warning when float data falls far outside an int8 input's range, string inputs,
   and ``accelerator=`` to run on LiteRT's CompiledModel (cpu, gpu, npu).
 
-The common calls take a fast path that writes straight into the interpreter's
-input buffers; every other call takes the general path, which converts,
+The common calls take a fast path that quantizes into buffers the model owns
+and hands them over with one ``SetTensor`` each (never writing into the
+interpreter's own memory); every other call takes the general path, which converts,
 resizes, loops rows and explains errors. Both give the same results, bit for bit.
 """
 from __future__ import annotations
@@ -149,14 +150,17 @@ class TensorSpec:
 class _Port:
     """A signature input or output bound to a tensor index, with everything ``predict`` needs precomputed.
 
-    ``view`` (inputs only) is a flat numpy view of the tensor's buffer in the interpreter, valid
-    until the next ``AllocateTensors``; :meth:`Model._refresh_views` renews it. Writing into it
-    replaces ``SetTensor`` and lets quantization store its result in place.
+    ``staging`` (quantized inputs only) is a buffer this port owns, shaped like the tensor: the
+    fast path quantizes into it (``view`` is its flat view) and hands it to ``SetTensor``, which
+    copies. It never writes into the interpreter's own memory: LiteRT may move its arena after
+    an allocation (applying a delegate on the first ``Invoke``, re-planning dynamic tensors), and
+    a view taken before that points at freed memory. :meth:`Model._refresh_views` renews the
+    buffers when the tensor's shape changes.
     """
 
     __slots__ = ("spec", "name", "index", "current_shape", "fast_dtype", "rank", "q_scale", "q_zero", "q_axis",
                  "per_tensor", "scale32", "zero32", "lo", "hi", "quantizer", "scale_f", "zero_i", "lut",
-                 "is_string", "view", "view_u", "size", "clip_lo", "clip_hi", "clipped", "checked",
+                 "is_string", "staging", "view", "view_u", "size", "clip_lo", "clip_hi", "clipped", "checked",
                  "clip_warned", "scratch", "scratch_flat", "scratch_low",
                  "calls", "signature")
 
@@ -200,7 +204,7 @@ class _Port:
         self.calls = 0
         self.clip_warned = False
         self.signature: Optional[Callable[[], Any]] = None  # weak reference to the owning _Signature
-        self.view = self.view_u = None
+        self.staging = self.view = self.view_u = None
         self.scratch = self.scratch_flat = self.scratch_low = None
         self.set_shape(current_shape)
 
@@ -587,9 +591,9 @@ class Model:
     def _call(self, sig: _Signature, x: Any, raw: bool) -> List[np.ndarray]:
         """Run ``sig`` on ``x`` and return its outputs in order.
 
-        The fast path writes each input straight into the interpreter: arrays in the
-        storage dtype with one ``SetTensor`` (which itself refuses a wrong dtype or shape),
-        float32 for a per-tensor quantized input quantized into the tensor's own buffer.
+        The fast path gives each input to the interpreter with one ``SetTensor`` (which itself
+        refuses a wrong dtype or shape): arrays in the storage dtype as they are, float32 for a
+        per-tensor quantized input after quantizing it into the port's own staging buffer.
         Anything else - other containers, dtypes or shapes (resizing, row loops) and every
         error - goes to :meth:`_call_general`, which rewrites all inputs and says clearly
         what is wrong. The fast path is inline on purpose: each Python call costs ~0.1 us.
@@ -645,6 +649,7 @@ class Model:
                             else:
                                 q = _large_one_value(port, arr, t)
                             buffer[0] = q
+                            set_tensor(port.index, port.staging, subgraph)
                     else:
                         for port, position, mode, const in sig.mixed:
                             arr = feeds[port.name] if by_name else feeds[position]
@@ -670,6 +675,7 @@ class Model:
                                         out[...] = low  # np.copyto adds a Python dispatch layer: 0.3 us
                                     else:
                                         _add(low, byte_add, out)
+                                    set_tensor(port.index, port.staging, subgraph)
                                     continue
                                 scale, zero, lo, hi, buffer = const
                                 t = arr.item() / scale
@@ -683,6 +689,7 @@ class Model:
                                 else:
                                     q = _large_one_value(port, arr, t)
                                 buffer[0] = q
+                                set_tensor(port.index, port.staging, subgraph)
                             else:
                                 set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
                 except (_NotFast, ValueError, TypeError, KeyError):
@@ -715,17 +722,17 @@ class Model:
         return self._call_general(sig, feeds, raw)
 
     def _refresh_views(self, sig: _Signature) -> bool:
-        """Take flat views of ``sig``'s numeric input buffers after an allocation; False if not allocated."""
+        """Size the fast path's own input buffers to ``sig``'s allocated shapes; False if not allocated."""
         if not sig.allocated:
             return False
-        wrapper = self._wrapper
         for port in sig.inputs:
-            if port.is_string:
-                port.view = port.view_u = None
-                continue
-            view = wrapper.tensor(wrapper, port.index, sig.subgraph).reshape(-1)
-            port.view = view
             quantizer = port.quantizer
+            if port.is_string or quantizer is None:
+                port.staging = port.view = port.view_u = None
+                continue
+            port.staging = np.zeros(port.current_shape, port.fast_dtype)
+            view = port.staging.reshape(-1)
+            port.view = view
             if quantizer is not None:
                 port.view_u = view.view(quantizer.unsigned)
                 port.scratch = np.empty(port.current_shape, np.float32)
@@ -1019,9 +1026,9 @@ def _large_one_value(port: _Port, arr: np.ndarray, t: float) -> int:
 def _fast_constants(port: _Port) -> Any:
     """What the fast path of ``predict`` needs per quantized input, as one tuple (None for the others).
 
-    One value: (scale, zero point, qmin, qmax, a memoryview of the tensor's buffer); an item assignment
-    through a memoryview costs half a numpy item assignment. An array: the scratch buffers, the
-    destination and :class:`quant.PerTensorQuantizer`'s constants.
+    One value: (scale, zero point, qmin, qmax, a memoryview of the port's staging buffer); an item
+    assignment through a memoryview costs half a numpy item assignment. An array: the scratch buffers,
+    the staging destination and :class:`quant.PerTensorQuantizer`'s constants.
     """
     mode = _port_mode(port)
     if mode == _ONE_VALUE:
