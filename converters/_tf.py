@@ -18,6 +18,7 @@ import tempfile
 import traceback
 
 from edge_sdk.errors import MissingExtraError
+from edge_sdk.console import first_line
 
 # absl's C++ logging writes these at import before TF_CPP_MIN_LOG_LEVEL applies
 # (tensorflow/tensorflow#100442): a banner, then "I..." and "W..." lines. The first
@@ -85,9 +86,8 @@ def _culprit(exc: BaseException, importing: str) -> str:
 
 def _broken(exc: BaseException, importing: str) -> BrokenExtraError:
     module = _culprit(exc, importing)
-    lines = str(exc).strip().splitlines()
     return BrokenExtraError(
-        f"{module} is installed but failed to import ({type(exc).__name__}: {lines[0][:300] if lines else ''}); "
+        f"{module} is installed but failed to import ({type(exc).__name__}: {first_line(exc, 300)}); "
         f"the 'convert' extra needs a working TensorFlow stack: reinstall it with "
         f"pip install --force-reinstall 'edge-sdk[convert]' (or fix {_PACKAGES[module]})"
     )

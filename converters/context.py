@@ -29,6 +29,7 @@ from converters.calibration import as_input_dict, load_data_file
 from converters.errors import DataError
 from converters.evaluation import (CHECK_SAMPLES, check_finite, primary, tflite_latency_us, tflite_outputs)
 from converters.loading import LoadedModel
+from edge_sdk.console import progress_bar
 from edge_sdk.digest import tree_listing
 from edge_sdk.fileio import atomic_write_bytes
 from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
@@ -167,22 +168,20 @@ class Progress:
         """A Keras callback list showing one tqdm bar, labelled ``desc``, over ``epochs``."""
         if not self.enabled:
             return []
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return []
         from converters._tf import tf_keras
 
         class EpochBar(tf_keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
-                self.bar = tqdm(total=epochs, desc=f"  {desc}", unit="epoch", file=sys.stderr, leave=False, disable=None)
+                self.bar = progress_bar(epochs, f"  {desc}", unit="epoch")
 
             def on_epoch_end(self, epoch, logs=None):
-                self.bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
-                self.bar.update(1)
+                if self.bar is not None:
+                    self.bar.set_postfix(loss=f"{(logs or {}).get('loss', float('nan')):.4f}")
+                    self.bar.update(1)
 
             def on_train_end(self, logs=None):
-                self.bar.close()
+                if self.bar is not None:
+                    self.bar.close()
 
         return [EpochBar()]
 

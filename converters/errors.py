@@ -6,6 +6,7 @@ Every message names what was expected and what came.
 """
 from __future__ import annotations
 
+from edge_sdk import console
 from edge_sdk.errors import EdgeSdkError
 
 
@@ -42,8 +43,5 @@ class NonFiniteOutputError(ConversionError):
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
-    """The first line of an exception's message (its type name when empty), cut to ``limit`` characters.
-
-    TensorFlow errors run to pages; the CLI shows one line of them.
-    """
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:limit]
+    """:func:`edge_sdk.console.first_line` cut to 300 characters: TensorFlow errors run to pages."""
+    return console.first_line(exc, limit)

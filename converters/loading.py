@@ -34,6 +34,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from converters.errors import ModelLoadError, StageNotApplicableError
+from edge_sdk.console import first_line
 
 TRUST_FLAG = "--trust-model-code"
 _TRUST_MODEL_CODE: contextvars.ContextVar[bool] = contextvars.ContextVar("edge_sdk_trust_model_code", default=False)
@@ -165,8 +166,7 @@ def _keras_file_version(path: Path) -> Optional[str]:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    return first_line(exc, 300)
 
 
 class UntrustedModelCodeError(ModelLoadError):

@@ -188,7 +188,7 @@ def _dataset_arrays(name: str, split: str):
         ds = datasets.load(name, seed=0)
     except Exception as exc:  # noqa: BLE001 - an unknown name or a missing file
         raise DataError(f"data {name!r}: expected a .npz/.npy file or a dataset name (digits, mnist, adult); "
-                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                        f"{first_line(exc)}") from None
     x = getattr(ds, f"x_{split}")
     y = getattr(ds, f"y_{split}")
     arrays = dict(x) if isinstance(x, Mapping) else {"x": x}

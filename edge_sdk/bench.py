@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_sdk.arrays import match_inputs, read_array_file
+from edge_sdk.console import first_line, progress_bar
 from edge_sdk.errors import EdgeSdkError, InputError
 
 RESULTS_FORMAT = "edge-sdk-bench/1"
@@ -369,10 +370,10 @@ class _Subject:
 
 
 def _describe_error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, EdgeSdkError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    text = first_line(exc)  # the type name when the message is empty
+    if isinstance(exc, EdgeSdkError) or text == type(exc).__name__:
+        return text
+    return f"{type(exc).__name__}: {text}"
 
 
 def model_labels(paths: Sequence[str]) -> List[str]:
@@ -666,15 +667,9 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
 
 
 def _progress(total: Optional[int], enabled: bool):
-    if not enabled:
+    bar = progress_bar(total, "bench", unit="run") if enabled else None
+    if bar is None:
         return None, lambda: None
-    try:
-        import sys
-
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None, lambda: None
-    bar = tqdm(total=total, desc="bench", unit="run", file=sys.stderr, leave=False, disable=None)
     return bar.update, bar.close
 
 

@@ -105,4 +105,22 @@ def progress(iterable: Iterable, desc: str, total: Optional[int] = None, enabled
     return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None)
 
 
-__all__ = ["emit_report", "first_line", "json_default", "print_json", "progress", "require_extra"]
+def progress_bar(total: Optional[int], desc: str, unit: str = "it", leave: bool = False):
+    """A tqdm bar on stderr, or None when tqdm is not installed or stderr is not a terminal.
+
+    ``total`` sizes the bar, ``desc`` labels it, ``unit`` names what it counts, ``leave`` keeps it
+    on screen when closed. Callers update and close it; None means "print nothing".
+    """
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    # disable=None: no bar when stderr is not a terminal (a log file gets no carriage-return frames)
+    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=leave, disable=None)
+    if bar.disable:
+        bar.close()
+        return None
+    return bar
+
+
+__all__ = ["emit_report", "first_line", "json_default", "print_json", "progress", "progress_bar", "require_extra"]

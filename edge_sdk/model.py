@@ -40,6 +40,7 @@ import numpy as np
 
 from edge_sdk import quant
 from edge_sdk.backends import Backend, CompiledRunner, get_backend, parse_accelerator
+from edge_sdk.console import first_line as _first_line
 from edge_sdk.errors import (
     BackendUnavailableError,
     CorruptModelError,
@@ -944,11 +945,6 @@ def _check_root_has_subgraphs(data: bytes, where: str) -> None:
             f"{where} has no subgraphs: expected a TFLite model with at least one subgraph "
             "(the root table lacks the field; a corrupt or truncated file)"
         )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _unknown_name_message(name: str, sig: _Signature) -> str:

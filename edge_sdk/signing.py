@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
+from edge_sdk.console import first_line as _first_line
 from edge_sdk.errors import InputError, ManifestError, MissingExtraError, SignatureError
 from edge_sdk.fileio import atomic_write_bytes, atomic_write_text, sha256_bytes
 from edge_sdk.manifest import find_manifest, read_manifest
@@ -474,6 +475,3 @@ def verify_model(model_bytes: bytes, model_path: Optional[Union[str, os.PathLike
                            model_file=path.name if path is not None else None)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from edge_sdk.fileio import atomic_write_text
+from edge_sdk.console import first_line, progress_bar
 from training import datasets as datasets_mod
 from training import distributed, zoo
 from training.errors import TrainingError
@@ -314,7 +315,7 @@ def _check_resume(out_dir: Union[str, Path], backup_dir: Path, identity: Dict[st
 
 
 def _restore_failed(out_dir: Union[str, Path], backup_dir: Path, detail: str) -> TrainingError:
-    first = (str(detail).strip().splitlines() or [""])[0][:200]
+    first = first_line(detail, 200) if str(detail).strip() else ""
     return ResumeMismatchError(
         f"{out_dir} holds an unfinished run that this model cannot continue (restoring {backup_dir} failed: "
         f"{first}); run again with the settings it was started with, or choose another --out "
@@ -465,15 +466,8 @@ class TqdmProgress(_keras_callback_base()):
         self._bar = None
 
     def on_train_begin(self, logs=None):
-        try:
-            from tqdm.auto import tqdm
-
-            # disable=None: no bar when stderr is not a terminal (a log file gets plain epoch lines instead)
-            self._bar = tqdm(total=self.epochs, desc=self.desc, file=sys.stderr, unit="epoch", leave=True, disable=None)
-            if self._bar.disable:
-                self._bar = None
-        except ImportError:
-            self._bar = None
+        # None when stderr is not a terminal (a log file gets plain epoch lines instead) or tqdm is missing
+        self._bar = progress_bar(self.epochs, self.desc, unit="epoch", leave=True)
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._bar is not None and self._bar.n < epoch:

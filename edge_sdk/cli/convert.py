@@ -127,8 +127,9 @@ def check_convert_paths(args: argparse.Namespace, model: str):
     """Refuse, before any work, an --out that is, holds or lies inside an input, a non-empty directory
     edge-sdk did not write (without --force), or a name that is both a built-in and a local path."""
     from edge_sdk.arrays import check_array_file
-    from edge_sdk.cli.train import DATASETS, MODELS
+    from edge_sdk.cli.train import DATASETS
     from edge_sdk.outputs import check_dir_output, model_inputs, path_inputs
+    from training.zoo import MODELS  # the zoo's own list; importing it loads no TensorFlow
 
     refuse_ambiguous(model, MODELS, "MODEL", "zoo model")
     refuse_ambiguous(args.student, MODELS, "--student", "zoo model")

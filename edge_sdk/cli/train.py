@@ -10,8 +10,7 @@ from edge_sdk.console import print_json
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.outputs import mark_output_dir
 
-# Kept here (not imported from training) so --help and name checks need no TensorFlow.
-MODELS = ("cnn", "cnn-student", "wide-deep")
+# Kept here (not imported from training.datasets) so --help and name checks need no TensorFlow.
 DATASETS = ("digits", "mnist", "adult")
 STRATEGIES = ("mirrored", "multiworker")
 
@@ -26,9 +25,11 @@ class TrainArgumentError(EdgeSdkError, ValueError):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
+    from training.zoo import MODELS  # the zoo's own list; importing it loads no TensorFlow
+
     parser = subparsers.add_parser(
         "train",
-        help="train a model (cnn, cnn-student, wide-deep) and export SavedModel + .keras + metrics",
+        help=f"train a model ({', '.join(MODELS)}) and export SavedModel + .keras + metrics",
         description="Train a model from the zoo on digits, mnist, adult, a CSV/parquet table with a "
         "feature spec, or a TFRecord dataset directory. Writes model.keras, savedmodel/ (serving_default "
         "with named inputs/outputs), manifests, metrics.json and TensorBoard logs into --out. A run "

@@ -6,15 +6,13 @@ full int8), each written with its manifest, the way `edge-sdk convert` ships the
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Dict
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-from fuzz_tflite import build_digits_models  # noqa: E402  (shared with the fuzz command)
+from training.tiny_models import build_digits_models  # shared with the fuzz command
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,12 @@ class probabilities, not random weights.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Dict
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-from fuzz_tflite import digits_data, first_rows, full_integer_converter, train_tiny_digits_cnn  # noqa: E402
+from training.tiny_models import digits_data, first_rows, full_integer_converter, train_tiny_digits_cnn
 
 
 def build_models(out: Path) -> Dict[str, Path]:
