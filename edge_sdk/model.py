@@ -658,7 +658,7 @@ class Model:
                                 if arr.shape != port.current_shape:
                                     raise _NotFast
                                 if mode == _ARRAY:
-                                    # Quantized into the tensor's buffer in four numpy calls and a dot
+                                    # Quantized into the port's staging buffer in four numpy calls and a dot
                                     # (quant.PerTensorQuantizer, inlined: each Python call costs ~0.1 us).
                                     scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones = const
                                     port.calls = calls = port.calls + 1
