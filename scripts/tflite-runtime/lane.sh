@@ -62,7 +62,7 @@ cmd_test() {
     started=$(date +%s)
     mkdir -p "$CACHE_ROOT"
     work=$(mktemp -d /tmp/edge-sdk-tflite-runtime-XXXXXX)
-    trap 'rm -rf "$work"' EXIT
+    WORK_TO_REMOVE=$work
     if [ -n "${EDGE_SDK_TEST_MODELS:-}" ]; then
         cp -r "$EDGE_SDK_TEST_MODELS" "$work/models"
     else
@@ -89,8 +89,16 @@ cmd_test() {
     return $status
 }
 
-case "${1:-}" in
-    test) cmd_test ;;
-    clean) rm -rf "$CACHE_ROOT"; log "removed $CACHE_ROOT" ;;
-    *) die "usage: $0 test|clean (got '${1:-}')" ;;
-esac
+# Everything runs from main, read whole before it starts: editing this file mid-run is harmless.
+WORK_TO_REMOVE=""
+main() {
+    trap 'if [ -n "$WORK_TO_REMOVE" ]; then rm -rf "$WORK_TO_REMOVE"; fi' EXIT
+    trap 'exit 130' INT TERM
+    case "${1:-}" in
+        test) cmd_test ;;
+        clean) rm -rf "$CACHE_ROOT"; log "removed $CACHE_ROOT" ;;
+        *) die "usage: $0 test|clean (got '${1:-}')" ;;
+    esac
+}
+
+{ main "$@"; exit $?; }
