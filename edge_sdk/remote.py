@@ -25,7 +25,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from edge_sdk.errors import EdgeSdkError
 
@@ -113,7 +113,7 @@ def bench_arguments(options: Any) -> List[str]:
     return args
 
 
-def _bundle(models: Sequence[Path], input_path: Optional[Path]) -> tuple:
+def _bundle(models: Sequence[Path], input_path: Optional[Path]) -> Tuple[bytes, List[str], Optional[str]]:
     """A tar of the models (each with its manifest) and the input file; returns (bytes, remote paths, input)."""
     from edge_sdk.manifest import manifest_path_for
 
@@ -129,9 +129,9 @@ def _bundle(models: Sequence[Path], input_path: Optional[Path]) -> tuple:
             manifest = manifest_path_for(model)
             if manifest.is_file():
                 tar.add(str(manifest), arcname=f"{folder}/{manifest.name}", recursive=False)
-            for extra in (model.with_name(model.name + ".sig"),):
-                if extra.is_file():
-                    tar.add(str(extra), arcname=f"{folder}/{extra.name}", recursive=False)
+            signature = model.with_name(model.name + ".sig")  # edge_sdk.signing's naming
+            if signature.is_file():
+                tar.add(str(signature), arcname=f"{folder}/{signature.name}", recursive=False)
             remote_models.append(f"{folder}/{model.name}")
         remote_input = None
         if input_path is not None:

@@ -174,9 +174,16 @@ in_chroot() {
 # use the host's package index when it is a network one (file:// indexes are the host's x86 wheels).
 configure_pip() {
     if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
-        mkdir -p "$ROOTFS/usr/local/share/ca-certificates"
-        cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
-        in_chroot update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the chroot"
+        # update-ca-certificates takes minutes under emulation: run it only when the host's set changed.
+        local wanted
+        wanted=$(cat /usr/local/share/ca-certificates/*.crt | sha256sum | cut -d' ' -f1)
+        if [ "$(cat "$ROOTFS/etc/edge-sdk-host-ca.sha256" 2>/dev/null)" != "$wanted" ]; then
+            log "installing the host's local CA certificates in the chroot (update-ca-certificates)"
+            mkdir -p "$ROOTFS/usr/local/share/ca-certificates"
+            cp /usr/local/share/ca-certificates/*.crt "$ROOTFS/usr/local/share/ca-certificates/"
+            in_chroot update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the chroot"
+            echo "$wanted" > "$ROOTFS/etc/edge-sdk-host-ca.sha256"
+        fi
     fi
     local index
     index=$(pip3 config get global.index-url 2>/dev/null || echo "${PIP_INDEX_URL:-}")

@@ -81,12 +81,14 @@ def test_bench_on_the_loopback_device_prints_the_local_table_and_compares(sshd, 
     assert all(None not in r["median_us"] for r in rows)
 
 
-def test_same_target_by_user_host_and_port(sshd, target_models):
-    done = cli("bench", target_models["int8"], "--runs", "5", "--warmup", "1", "--json", "-",
-               "--target", f"ssh://{sshd.user}@127.0.0.1:{sshd.port}", "--ssh-config", sshd.client_config,
-               "--remote-command", REMOTE_COMMAND)
+def test_same_target_by_user_host_and_port_with_real_inputs(sshd, target_models):
+    done = cli("bench", target_models["float32"], "--runs", "5", "--warmup", "1", "--json", "-",
+               "--input", target_models["x"], "--target", f"ssh://{sshd.user}@127.0.0.1:{sshd.port}",
+               "--ssh-config", sshd.client_config, "--remote-command", REMOTE_COMMAND)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["target"]["url"] == f"ssh://{sshd.user}@127.0.0.1:{sshd.port}"
+    doc = json.loads(done.stdout)
+    assert doc["target"]["url"] == f"ssh://{sshd.user}@127.0.0.1:{sshd.port}"
+    assert doc["options"]["input_path"] == "input/x.npy" and doc["results"][0]["status"] == "ok"
 
 
 def test_missing_edge_sdk_on_the_device_names_the_install(sshd, target_models):
