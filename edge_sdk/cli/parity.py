@@ -128,9 +128,9 @@ def _check_reference(args: argparse.Namespace) -> int:
     def print_human() -> None:
         print(f"reference: {result['reference']} (float model {result['float_model']}, {result['samples']} examples)")
         print(f"lineage:   {result['lineage']}")
-        stored = result.get("reference_kernels") or {}
-        print(f"kernels:   {result['kernels']} here; the reference's quantized outputs came from "
-              f"{stored.get('quantized', 'unrecorded')} kernels")
+        stored = (result.get("reference_kernels") or {}).get("quantized")
+        print(f"kernels:   {result['kernels']} here" + (f"; the reference's quantized outputs came from {stored}"
+                                                        if stored else ""))
         rows = [[o["model"], o.get("top1_agreement"), o["max_abs_error"], o["mean_abs_error"], o["cosine_min"],
                  o.get("build_max_steps")] for o in result["outputs"]]
         print(format_table(rows, ["output", "top-1 agreement", "max abs err", "mean abs err", "cosine min",

@@ -117,10 +117,11 @@ def _arm64_rootfs():
 
 
 def test_bench_on_the_emulated_aarch64_device(tmp_path, target_models):
-    rootfs = _arm64_rootfs()
-    if find_sshd() is None or rootfs is None or os.geteuid() != 0:
-        pytest.skip("needs sshd, root and the arm64 rootfs with edge-sdk installed (run make test-arm64 first)")
-    server = start_sshd(tmp_path / "sshd", forced_command=f"{REPO / 'scripts/arm64/lane.sh'} ssh-command")
+    lane = REPO / "scripts/arm64/lane.sh"
+    if find_sshd() is None or _arm64_rootfs() is None or os.geteuid() != 0 or not lane.is_file():
+        pytest.skip("needs sshd, root, a checkout's scripts/arm64/lane.sh and the arm64 rootfs with edge-sdk "
+                    "installed (run make test-arm64 first)")
+    server = start_sshd(tmp_path / "sshd", forced_command=f"{lane} ssh-command")
     try:
         out = tmp_path / "aarch64.json"
         done = cli("bench", target_models["int8"], "--runs", "10", "--warmup", "2", "--target", "ssh://edge-loopback",
