@@ -2,7 +2,7 @@
 # The emulated aarch64 lane (issue 16): a cached Debian bookworm arm64 rootfs run under qemu-user.
 #
 #   lane.sh rootfs          build the rootfs once (cached by recipe) and print its path
-#   lane.sh run CMD...      run CMD inside the chroot with /proc, /dev, /sys and an aarch64
+#   lane.sh run CMD...      run CMD inside the chroot (WORK_DIR=DIR appears as /work) with /proc, /dev, /sys and an aarch64
 #                           /proc/cpuinfo mounted; everything mounted is unmounted on exit
 #   lane.sh test            the whole lane: the runtime tests and the x86 golden references on arm64
 #   lane.sh ssh-command     sshd forced command: run $SSH_ORIGINAL_COMMAND inside the chroot
