@@ -151,7 +151,7 @@ write_cpuinfo() {
 enter_prepare() {
     local work=${1:-}
     mount_recorded "$ROOTFS/proc" -t proc proc
-    mount_recorded "$ROOTFS/sys" -t sysfs sysfs -o ro
+    mount_recorded "$ROOTFS/sys" --bind /sys  # a second sysfs mount with other flags is refused
     mount_recorded "$ROOTFS/dev" --bind /dev
     write_cpuinfo > "$ROOTFS/etc/edge-sdk-aarch64-cpuinfo"
     mount_recorded "$ROOTFS/proc/cpuinfo" --bind "$ROOTFS/etc/edge-sdk-aarch64-cpuinfo"
@@ -282,6 +282,15 @@ cmd_ssh_command() {
 
 # Everything runs from main, read whole before it starts: editing this file mid-run is harmless.
 main() {
+    # Mounts go into a private mount namespace: the kernel drops them when the last process in it ends
+    # (even on SIGKILL), and concurrent runs on the same rootfs (the lane, an ssh session) never see or
+    # unmount each other's. The EXIT trap still unmounts them in order.
+    case "${1:-}" in
+        run|test|ssh-command)
+            if [ -z "${EDGE_SDK_ARM64_NAMESPACE:-}" ] && [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+                EDGE_SDK_ARM64_NAMESPACE=1 exec unshare --mount --propagation private "$0" "$@"
+            fi ;;
+    esac
     EXTRA_ENV=()
     trap cleanup EXIT
     trap 'exit 130' INT TERM
