@@ -102,8 +102,14 @@ def bench_arguments(options: Any) -> List[str]:
         args += ["--runs", str(options.runs)]
     elif options.duration is not None:
         args += ["--duration", repr(float(options.duration))]
-    if options.batch is not None:
+    batches = tuple(getattr(options, "batches", ()) or ())
+    if batches:
+        args += ["--batch", ",".join(str(b) for b in batches)]
+    elif options.batch is not None:
         args += ["--batch", str(options.batch)]
+    accelerators = tuple(getattr(options, "accelerators", (None,)) or (None,))
+    if accelerators != (None,):  # only when asked: an older edge-sdk on the device lacks the flag
+        args += ["--accelerator", ",".join(a or "interpreter" for a in accelerators)]
     if options.backend:
         args += ["--backend", str(options.backend)]
     if not options.verify:
@@ -178,7 +184,9 @@ def run_remote_benchmark(model_paths: Sequence[os.PathLike], target: str, option
     argv = ssh_command(parsed, remote_script(remote_command, bench_args), ssh_config=ssh_config)
     if timeout is None:
         per_model = (options.runs or 0) * 0.05 + (options.duration or 1.0) + 30.0
-        timeout = 60.0 + per_model * len(models) * len(options.threads)
+        sweeps = len(options.threads) * max(1, len(getattr(options, "batches", ()) or ())) * \
+            max(1, len(getattr(options, "accelerators", (None,)) or (None,)))
+        timeout = 60.0 + per_model * len(models) * sweeps
     try:
         done = subprocess.run(argv, input=payload, capture_output=True, timeout=timeout)
     except FileNotFoundError:

@@ -51,6 +51,19 @@ def test_parse_target():
         parse_target("ssh://pi@host:70000")
 
 
+def test_bench_options_are_forwarded_to_the_device():
+    from edge_sdk.bench import BenchOptions
+    from edge_sdk.remote import bench_arguments
+
+    sweep = bench_arguments(BenchOptions(runs=7, threads=(1, 2), batches=(1, 8), accelerators=(None, "cpu"),
+                                         backend="tflite-runtime", verify=False, keep_samples=False))
+    assert sweep == ["--warmup", "10", "--threads", "1,2", "--seed", "0", "--quiet", "--runs", "7",
+                     "--batch", "1,8", "--accelerator", "interpreter,cpu", "--backend", "tflite-runtime",
+                     "--no-verify", "--no-samples"]
+    plain = bench_arguments(BenchOptions(duration=2.5, batch=4))
+    assert "--accelerator" not in plain and plain[-4:] == ["--duration", "2.5", "--batch", "4"]
+
+
 def test_bench_on_the_loopback_device_prints_the_local_table_and_compares(sshd, target_models, tmp_path):
     models = [target_models["float32"], target_models["int8"]]
     before = set(glob.glob("/tmp/edge-sdk-bench.*"))
