@@ -53,10 +53,11 @@ def write_golden_references(models: Dict[str, Path], out: Path, samples: int = 3
 
 def export(out: Path) -> Dict[str, str]:
     """Build every runtime test model into ``out``, write golden references and ``models.json``."""
-    from runtime_model_factory import build_models
+    from runtime_model_factory import build_models, build_tabular_models
 
     out.mkdir(parents=True, exist_ok=True)
     paths = build_models(out)
+    paths.update(build_tabular_models(out))  # test_fast_path.py's 13-input Wide & Deep-shaped pair
     paths["x"] = out / "x.npy"
     paths["y"] = out / "y.npy"
     write_golden_references(paths, out)
