@@ -72,19 +72,23 @@ def test_isolation_survives_files_that_crash_tflite_runtime(target_models):
             outcomes[what] = type(exc).__name__
             if "crashed the tflite-runtime interpreter" in str(exc):
                 crashed.append(what)
-    # The half-truncated file kills tflite-runtime with SIGSEGV (measured); we are still here to count it.
-    assert "truncated to 50%" in crashed, outcomes
+    # Some of these kill tflite-runtime with SIGSEGV (it reads past the end of the buffer, so which ones
+    # varies from run to run); we are still here to count them.
+    assert crashed, outcomes
     assert edge_sdk.load(data, backend=BACKEND).predict(np.load(target_models["x"])[:2]).shape == (2, 10)
 
 
 def test_without_isolation_the_crash_takes_the_process_down(target_models, tmp_path):
-    """Why isolate=True is tflite-runtime's default: the same file loaded in-process kills the process."""
-    cut = tmp_path / "cut.tflite"
-    data = target_models["int8"].read_bytes()
-    cut.write_bytes(data[: len(data) // 2])
-    code = f"import edge_sdk; edge_sdk.load({str(cut)!r}, backend={BACKEND!r}, isolate=False); print('survived')"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode < 0 and "survived" not in done.stdout, (done.returncode, done.stderr[-300:])
+    """Why isolate=True is tflite-runtime's default: damaged files loaded and run in-process kill it."""
+    codes = {}
+    for case, (what, damaged) in enumerate(_corrupt_variants(target_models["int8"].read_bytes())):
+        path = tmp_path / f"case{case}.tflite"
+        path.write_bytes(damaged)
+        code = (f"import numpy as np, edge_sdk; m = edge_sdk.load({str(path)!r}, backend={BACKEND!r}, "
+                "isolate=False, verify=False); m.predict(np.zeros((1, 8, 8, 1), np.float32)); print('survived')")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        codes[what] = done.returncode
+    assert any(code < 0 for code in codes.values()), codes  # killed by a signal, no Python error to catch
     assert edge_sdk.backends.get_backend(BACKEND).crash_prone
 
 
