@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-python android-deps android-test bench fuzz clean
+.PHONY: setup demo test test-python android-deps android-test bench fuzz clean test-arm64 clean-arm64 test-tflite-runtime
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,18 @@ android-test: $(STAMP) android-deps
 ## Latency benchmark suite (pytest-benchmark); writes benchmarks/results/.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+## The runtime tests and x86 golden references on emulated Debian arm64 (qemu-user; needs root; cached rootfs).
+test-arm64: $(STAMP)
+	HOST_PYTHON=$(abspath $(BIN)/python) ./scripts/arm64/lane.sh test
+
+## Remove the cached arm64 rootfs (under ~/.cache/edge-sdk/arm64).
+clean-arm64:
+	./scripts/arm64/lane.sh clean
+
+## The runtime tests on tflite-runtime 2.14 + numpy<2 (own venvs under ~/.cache/edge-sdk/tflite-runtime).
+test-tflite-runtime: $(STAMP)
+	HOST_PYTHON=$(abspath $(BIN)/python) ./scripts/tflite-runtime/lane.sh test
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
-from edge_sdk.errors import CorruptModelError, ModelNotFoundError, NotTFLiteError
+from edge_sdk.errors import CorruptModelError, MissingExtraError, ModelNotFoundError, NotTFLiteError
 from edge_sdk.fileio import sha256_bytes
 
 # TensorType enum value -> (name, bytes per element); INT4/INT2 are packed, counted by buffer size.
@@ -31,10 +31,11 @@ _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 def _schema():
     try:
         from ai_edge_litert import schema_py_generated
-    except ImportError as exc:  # pragma: no cover - ai-edge-litert is a base requirement
-        raise ModuleNotFoundError(
-            "edge-sdk inspect needs ai-edge-litert's flatbuffer schema: pip install ai-edge-litert"
-        ) from exc
+    except ImportError:  # a device with only tflite-runtime (which ships no schema module)
+        raise MissingExtraError(
+            "edge-sdk inspect reads the model with ai-edge-litert's flatbuffer schema, which is not installed "
+            "(tflite-runtime has none): pip install ai-edge-litert"
+        ) from None
     return schema_py_generated
 
 

@@ -404,7 +404,13 @@ class Model:
                 model_content=self._data, num_threads=self.num_threads
             )
         except (ValueError, RuntimeError, TypeError, IndexError, OverflowError, SystemError) as exc:
-            raise CorruptModelError(f"{where} could not be loaded by {self._backend.name}: {_first_line(exc)}") from None
+            reason = _first_line(exc)
+            if "Didn't find op for builtin opcode" in reason:  # a valid model, newer than this interpreter
+                raise CorruptModelError(
+                    f"{where} uses an op version {self._backend.name} {self._backend.version} cannot run "
+                    f"({reason.split('. ')[0]}); ai-edge-litert runs it: pip install ai-edge-litert"
+                ) from None
+            raise CorruptModelError(f"{where} could not be loaded by {self._backend.name}: {reason}") from None
         self._wrapper = self._interpreter._interpreter  # the C++ wrapper: subgraph-aware calls
         try:
             self._signatures = self._read_signatures()
@@ -454,10 +460,15 @@ class Model:
         if self._max_tensor_bytes is None:
             return
         wrapper = self._wrapper
-        for subgraph in range(int(wrapper.NumSubgraphs())):
+        # tflite-runtime 2.14's wrapper has no NumSubgraphs(): count them in the flatbuffer instead.
+        count = wrapper.NumSubgraphs() if hasattr(wrapper, "NumSubgraphs") else _subgraph_count(self._data)
+        for subgraph in range(int(count)):
             for index in range(int(wrapper.NumTensors(subgraph))):
-                shape = wrapper.TensorSize(index, subgraph)
-                dtype = wrapper.TensorType(index, subgraph)
+                try:
+                    shape = wrapper.TensorSize(index, subgraph)
+                    dtype = wrapper.TensorType(index, subgraph)
+                except ValueError:  # tflite-runtime raises "Tensor with no shape found" where LiteRT says None
+                    continue
                 if shape is None or dtype is None:
                     continue
                 try:
@@ -945,6 +956,17 @@ def _check_root_has_subgraphs(data: bytes, where: str) -> None:
             f"{where} has no subgraphs: expected a TFLite model with at least one subgraph "
             "(the root table lacks the field; a corrupt or truncated file)"
         )
+
+
+def _subgraph_count(data: bytes) -> int:
+    """Length of the root Model table's ``subgraphs`` vector (after :func:`_check_root_has_subgraphs`)."""
+    root = int.from_bytes(data[0:4], "little")
+    vtable = root - int.from_bytes(data[root:root + 4], "little", signed=True)
+    field = root + int.from_bytes(data[vtable + 8:vtable + 10], "little")
+    vector = field + int.from_bytes(data[field:field + 4], "little")
+    if not 0 <= vector <= len(data) - 4:
+        raise CorruptModelError("the model's subgraphs vector points outside the file (a corrupt or truncated file)")
+    return int.from_bytes(data[vector:vector + 4], "little")
 
 
 def _unknown_name_message(name: str, sig: _Signature) -> str:

@@ -22,6 +22,20 @@ The file is a plain ``.npz`` (no pickles):
 Format ``edge-sdk-reference/1`` files (before ``integrity``: their hash covered
 the inputs only) are refused with a message to write them again.
 
+``meta["kernels"]`` (optional) records which kernels produced the stored outputs
+(``{"float": "xnnpack", "quantized": "builtin"}``, see :func:`kernels_of`), because
+the tolerance of a device run depends on it (issue 16, measured on emulated aarch64):
+
+* int8/uint8 outputs through XNNPACK are bitwise equal on x86 and aarch64, so the
+  same kernels get ``max_steps`` (default 1 quantization step);
+* int8 outputs of the builtin kernels differ from XNNPACK's by up to 11 steps on
+  one machine, so a run on other kernels than the reference's gets
+  :data:`OTHER_KERNELS_MAX_STEPS`;
+* float32 outputs differ by up to about 1e-6 absolute between machines whatever
+  the kernels; when the model checked is the reference's float .tflite itself,
+  its outputs must be within :data:`FLOAT32_MAX_ULPS` units in the last place of
+  the output's largest magnitude.
+
 This module imports numpy and edge_sdk only: never TensorFlow.
 """
 from __future__ import annotations
@@ -40,6 +54,11 @@ from edge_sdk.fileio import atomic_output_path, sha256_file
 
 REFERENCE_FORMAT = "edge-sdk-reference/2"
 _OLD_FORMATS = ("edge-sdk-reference/1",)
+#: int8/uint8 steps allowed when the device's kernels differ from the reference's (measured up to 11).
+OTHER_KERNELS_MAX_STEPS = 16.0
+#: float32 outputs of the same .tflite on another machine: ulps of the output's largest magnitude
+#: (measured about 1e-6 absolute on outputs near 1, i.e. under 10 of these).
+FLOAT32_MAX_ULPS = 64.0
 PathLike = Union[str, os.PathLike]
 
 
@@ -265,6 +284,23 @@ def labels_to_classes(labels: np.ndarray) -> np.ndarray:
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             raise EdgeSdkError("labels: expected integer class ids (or one-hot rows), got non-integer floats")
     return arr.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# kernels
+
+
+#: Backends whose default interpreter applies the XNNPACK delegate to int8 as well as float32 ops.
+_XNNPACK_BACKENDS = frozenset({"litert", "tf"})
+
+
+def kernels_of(model: Any) -> str:
+    """``"xnnpack"`` or ``"builtin"``: the kernel set a loaded model's quantized ops run on.
+
+    LiteRT (and tf.lite) apply the XNNPACK delegate by default; tflite-runtime 2.14
+    runs int8 on its builtin kernels (which is why it is about 19x slower there).
+    """
+    return "xnnpack" if getattr(model, "backend", None) in _XNNPACK_BACKENDS else "builtin"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,6 +575,12 @@ def check_reference(
     feed = {model_name: ref.inputs[ref_name] for ref_name, model_name in in_pairs}
     produced = loaded.predict_all(feed)
     specs = {s.name: s for s in loaded.outputs}
+    kernels = kernels_of(loaded)
+    ref_kernels = ref.meta.get("kernels") or {}
+    is_float_tflite = model_sha in float_ids and str(ref.meta.get("float_model", "")).endswith(".tflite")
+    step_limit = max_steps
+    if stored_q and stored_q == model_sha and ref_kernels.get("quantized") not in (None, kernels):
+        step_limit = max(max_steps, OTHER_KERNELS_MAX_STEPS)
     outputs = []
     checks: List[Dict[str, Any]] = []
     for ref_name, model_name in out_pairs:
@@ -554,6 +596,13 @@ def check_reference(
             diff = float(np.max(np.abs(build.astype(np.float64) - got))) if got.size else 0.0
             entry["build_max_abs_diff"] = diff
             entry["build_max_steps"] = diff / step
+            entry["bitwise_equal"] = bool(np.array_equal(build, got))
+        elif is_float_tflite:  # the reference's own float .tflite, run on this machine
+            ulp = float(np.spacing(np.float32(np.max(np.abs(want))))) if want.size else 1e-45
+            diff = float(np.max(np.abs(want.astype(np.float64) - got))) if got.size else 0.0
+            entry["build_max_abs_diff"] = diff
+            entry["build_max_ulps"] = diff / ulp
+            entry["bitwise_equal"] = bool(np.array_equal(want, got))
         outputs.append(entry)
     for entry in outputs:
         if "top1_agreement" in entry:
@@ -563,8 +612,11 @@ def check_reference(
             checks.append({"name": "max_abs_error", "output": entry["model"], "threshold": max_abs_error,
                            "value": entry["max_abs_error"], "passed": entry["max_abs_error"] <= max_abs_error})
         if "build_max_steps" in entry:
-            checks.append({"name": "max_steps", "output": entry["model"], "threshold": max_steps,
-                           "value": entry["build_max_steps"], "passed": entry["build_max_steps"] <= max_steps})
+            checks.append({"name": "max_steps", "output": entry["model"], "threshold": step_limit,
+                           "value": entry["build_max_steps"], "passed": entry["build_max_steps"] <= step_limit})
+        if "build_max_ulps" in entry:
+            checks.append({"name": "max_ulps", "output": entry["model"], "threshold": FLOAT32_MAX_ULPS,
+                           "value": entry["build_max_ulps"], "passed": entry["build_max_ulps"] <= FLOAT32_MAX_ULPS})
     accuracy = None
     if ref.labels is not None:
         first = outputs[0]
@@ -595,6 +647,8 @@ def check_reference(
         "lineage": lineage_status,
         "samples": ref.samples,
         "backend": loaded.backend,
+        "kernels": kernels,
+        "reference_kernels": ref_kernels or None,
         "accuracy": accuracy,
         "outputs": outputs,
         "checks": checks,

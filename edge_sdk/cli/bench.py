@@ -16,6 +16,7 @@ Benchmark .tflite models on this device with the light runtime.
   edge-sdk bench model.tflite
   edge-sdk bench float.tflite int8.tflite pruned_int8.tflite --threads 1,2 --runs 300 --json results.json
   edge-sdk bench compare pi5.json laptop.json
+  edge-sdk bench int8.tflite --target ssh://pi@raspberrypi.local --json pi5.json
 
 Several models run interleaved (blocks of calls on each in turn) so drift hits
 all alike; ratios are against the first model. A model that fails to load or
@@ -59,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write a PNG of the latency distributions (needs matplotlib)")
     parser.add_argument("--no-samples", action="store_true", help="leave the per-run latencies out of --json")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    parser.add_argument("--target", metavar="ssh://[USER@]HOST[:PORT]", default=None,
+                        help="run the benchmark on a device over SSH (edge-sdk installed there; keys or an agent, "
+                        "never passwords; ~/.ssh/config applies); the results describe that device")
+    parser.add_argument("--ssh-config", metavar="FILE", default=None, help="with --target: ssh -F FILE")
+    parser.add_argument("--remote-command", default="edge-sdk",
+                        help="with --target: the edge-sdk command on the device (default: edge-sdk on its PATH)")
     parser.set_defaults(func=run)
 
 
@@ -99,7 +106,13 @@ def run(args: argparse.Namespace) -> int:
         keep_samples=not args.no_samples or bool(args.png),
         progress=not args.quiet,
     )
-    doc = bench.run_benchmark(args.models, options)
+    if args.target:
+        from edge_sdk import remote
+
+        doc = remote.run_remote_benchmark(args.models, args.target, options, ssh_config=args.ssh_config,
+                                          remote_command=args.remote_command)
+    else:
+        doc = bench.run_benchmark(args.models, options)
     samples = [res.get("samples_us") for res in doc["results"]]
     if args.no_samples:
         for res in doc["results"]:

@@ -128,6 +128,9 @@ def _check_reference(args: argparse.Namespace) -> int:
     def print_human() -> None:
         print(f"reference: {result['reference']} (float model {result['float_model']}, {result['samples']} examples)")
         print(f"lineage:   {result['lineage']}")
+        stored = (result.get("reference_kernels") or {}).get("quantized")
+        print(f"kernels:   {result['kernels']} here" + (f"; the reference's quantized outputs came from {stored}"
+                                                        if stored else ""))
         rows = [[o["model"], o.get("top1_agreement"), o["max_abs_error"], o["mean_abs_error"], o["cosine_min"],
                  o.get("build_max_steps")] for o in result["outputs"]]
         print(format_table(rows, ["output", "top-1 agreement", "max abs err", "mean abs err", "cosine min",
@@ -146,7 +149,7 @@ def _check_reference(args: argparse.Namespace) -> int:
 def _write_reference(args: argparse.Namespace) -> int:
     import edge_sdk
     from converters.parity import load_eval_data, load_float_model
-    from edge_sdk.reference import match_tensors, write_reference
+    from edge_sdk.reference import kernels_of, match_tensors, write_reference
 
     if len(args.models) not in (1, 2):
         raise EdgeSdkError(f"--write-reference expects FLOAT [QUANTIZED], got {len(args.models)} models")
@@ -176,7 +179,8 @@ def _write_reference(args: argparse.Namespace) -> int:
         quantized = {f: produced[q] for f, q in out_pairs}
     path = write_reference(args.write_reference, ev.inputs, outputs, float_model=args.models[0],
                            float_sha256s=fm.sha256s(), labels=ev.labels, quantized_outputs=quantized,
-                           quantized_sha256=qm.sha256 if qm else None, extra={"data_source": ev.source})
+                           quantized_sha256=qm.sha256 if qm else None,
+                           extra={"data_source": ev.source, "kernels": {"quantized": kernels_of(qm)} if qm else {}})
     summary = {"reference": str(path), "samples": ev.samples, "float_model": args.models[0],
                "float_sha256": fm.sha256s()[0], "quantized_sha256": qm.sha256 if qm else None,
                "outputs": [n for n, _ in fm.outputs], "has_labels": ev.labels is not None}

@@ -1,6 +1,8 @@
 """Model.predict's fast path (inputs written straight into the interpreter) gives exactly the results of
 the bare interpreter fed with quant.quantize(); the clip warning; string inputs; ModelPool settings."""
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +41,9 @@ def only_fast_path(model, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tabular(tmp_path_factory):
+    exported = os.environ.get("EDGE_SDK_TEST_MODELS")  # the target lanes: written by tests/target/export_models.py
+    if exported:
+        return {name: Path(exported) / f"{name}.tflite" for name in ("tabular_float32", "tabular_int8")}
     from runtime_model_factory import build_tabular_models
 
     return build_tabular_models(tmp_path_factory.mktemp("tabular"))
@@ -180,7 +185,7 @@ def test_one_value_inputs_are_judged_over_their_first_hundred_values(tabular, cl
 @pytest.fixture(scope="module")
 def string_model(tmp_path_factory):
     """A model with a string input (gathered in reverse) beside a float input (doubled)."""
-    import tensorflow as tf
+    tf = pytest.importorskip("tensorflow", reason="builds its model with TensorFlow (absent in the target lanes)")
 
     class Strings(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([2], tf.string, name="words"),

@@ -1,7 +1,9 @@
 """One-value quantized inputs (tabular features) are rounded in Python on predict's fast path; the value
 written into the interpreter must be exactly quant.quantize()'s, above all next to halfway points, where
 rounding the float64 quotient directly and rounding it to float32 first can disagree."""
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,9 @@ from edge_sdk.quant import QuantizationClipWarning, quantize
 
 @pytest.fixture(scope="module")
 def tabular(tmp_path_factory):
+    exported = os.environ.get("EDGE_SDK_TEST_MODELS")  # the target lanes: written by tests/target/export_models.py
+    if exported:
+        return {name: Path(exported) / f"{name}.tflite" for name in ("tabular_float32", "tabular_int8")}
     from runtime_model_factory import build_tabular_models
 
     return build_tabular_models(tmp_path_factory.mktemp("tabular_rounding"))
