@@ -93,6 +93,25 @@ def inspect_model(model: Union[str, os.PathLike, bytes]) -> Dict[str, Any]:
         raise CorruptModelError(f"{where}: inconsistent flatbuffer ({type(exc).__name__}: {exc})") from None
 
 
+def weight_buffer_ranges(data: bytes) -> List[tuple]:
+    """``(start, end)`` byte offsets of every non-empty weight buffer stored inside a .tflite flatbuffer.
+
+    ``data`` is the model's bytes. Used to damage weights on purpose (fuzzing, integrity tests): bytes
+    there pass every flatbuffer verifier, so only a checksum or a signature can catch a change.
+    """
+    import flatbuffers  # ships with ai-edge-litert, like the schema module
+
+    model = _schema().Model.GetRootAs(data, 0)
+    ranges = []
+    for i in range(model.BuffersLength()):
+        table = model.Buffers(i)._tab
+        offset = flatbuffers.number_types.UOffsetTFlags.py_type(table.Offset(4))
+        if offset and table.VectorLen(offset):
+            start = table.Vector(offset)
+            ranges.append((start, start + table.VectorLen(offset)))
+    return ranges
+
+
 def _buffer_size(buffer: Any) -> int:
     if buffer is None:
         return 0

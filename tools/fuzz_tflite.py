@@ -48,6 +48,8 @@ _REPO = Path(__file__).resolve().parent.parent
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
+from edge_sdk.inspect_model import weight_buffer_ranges  # noqa: E402  (after the path: a checkout's edge_sdk)
+
 MUTATIONS = ("truncate", "bitflip", "bytes", "int32", "struct-flip", "weights", "delete", "duplicate",
              "insert", "splice", "header")
 # Weights: how often each mutation is drawn. Structure-aware edits find parser bugs; weight edits
@@ -62,24 +64,6 @@ MAX_FEED_BYTES = 64 << 20
 
 
 # -- mutations ------------------------------------------------------------------------------------
-
-def weight_ranges(data: bytes) -> List[Tuple[int, int]]:
-    """(start, end) byte ranges of the weight buffers inside a .tflite flatbuffer."""
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAs(data, 0)
-    ranges = []
-    for i in range(model.BuffersLength()):
-        buf = model.Buffers(i)
-        offset = flatbuffers.number_types.UOffsetTFlags.py_type(buf._tab.Offset(4))
-        if offset:
-            start = buf._tab.Vector(offset)
-            length = buf._tab.VectorLen(offset)
-            if length:
-                ranges.append((start, start + length))
-    return ranges
-
 
 @dataclass
 class Source:
@@ -97,7 +81,7 @@ def load_source(path: Path) -> Source:
     from edge_sdk.manifest import find_manifest, read_manifest
 
     data = path.read_bytes()
-    weights = weight_ranges(data)
+    weights = weight_buffer_ranges(data)
     mask = np.ones(len(data), dtype=bool)
     for start, end in weights:
         mask[start:end] = False

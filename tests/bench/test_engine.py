@@ -200,7 +200,7 @@ def test_missing_or_unreadable_input_file(cnn_models, tmp_path):
         run_benchmark([cnn_models["int8"]], quick(input_path=str(tmp_path / "nope.npy")))
     junk = tmp_path / "junk.npy"
     junk.write_bytes(b"not numpy")
-    with pytest.raises(InputError, match="not a readable .npy/.npz"):
+    with pytest.raises(InputError, match="is a text file, not a .npy/.npz file"):
         run_benchmark([cnn_models["int8"]], quick(input_path=str(junk)))
 
 

@@ -2,22 +2,18 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import edge_sdk
 from edge_sdk.errors import IntegrityError, ModelTooLargeError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-from fuzz_tflite import weight_ranges  # noqa: E402
+from edge_sdk.inspect_model import weight_buffer_ranges
 
 
 def _corrupt_weights(data: bytes, seed: int = 0) -> bytes:
     """Overwrite 16 bytes in the middle of the largest weight buffer: the flatbuffer stays valid."""
-    start, end = max(weight_ranges(data), key=lambda r: r[1] - r[0])
+    start, end = max(weight_buffer_ranges(data), key=lambda r: r[1] - r[0])
     assert end - start > 256
     middle = (start + end) // 2
     out = bytearray(data)
