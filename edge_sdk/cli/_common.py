@@ -39,6 +39,19 @@ def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
                         "FILE.json (the name must end in .json)")
 
 
+def zoo_models() -> tuple:
+    """The zoo's model names (``training.zoo.MODELS``), or ``()`` where the training package is absent.
+
+    A device with only the runtime has no zoo; ``train`` and ``convert`` then stop at the
+    convert-extra check with its install command, so an empty list costs nothing.
+    """
+    try:
+        from training.zoo import MODELS  # importing it loads no TensorFlow
+    except ImportError:
+        return ()
+    return tuple(MODELS)
+
+
 def refuse_ambiguous(value: Optional[str], names: Iterable[str], flag: str, kind: str) -> None:
     """Raise :class:`AmbiguousNameError` when ``value`` is a built-in ``kind`` name and also a local path."""
     if value is None or value not in tuple(names) or not Path(value).exists():

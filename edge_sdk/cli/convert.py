@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, Callable, Dict, List
 
-from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, zoo_models
 from edge_sdk.console import first_line, print_json
 from edge_sdk.outputs import mark_output_dir
 
@@ -129,10 +129,10 @@ def check_convert_paths(args: argparse.Namespace, model: str):
     from edge_sdk.arrays import check_array_file
     from edge_sdk.cli.train import DATASETS
     from edge_sdk.outputs import check_dir_output, model_inputs, path_inputs
-    from training.zoo import MODELS  # the zoo's own list; importing it loads no TensorFlow
 
-    refuse_ambiguous(model, MODELS, "MODEL", "zoo model")
-    refuse_ambiguous(args.student, MODELS, "--student", "zoo model")
+    models = zoo_models()
+    refuse_ambiguous(model, models, "MODEL", "zoo model")
+    refuse_ambiguous(args.student, models, "--student", "zoo model")
     refuse_ambiguous(args.dataset, DATASETS, "--dataset", "dataset")
     protected = model_inputs(model, "input model") if os.path.lexists(model) else []
     for flag, value in (("--dataset", args.dataset), ("--calibration", args.calibration), ("--eval", args.eval_data),

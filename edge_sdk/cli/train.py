@@ -5,7 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
-from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, zoo_models
 from edge_sdk.console import print_json
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.outputs import mark_output_dir
@@ -25,17 +25,16 @@ class TrainArgumentError(EdgeSdkError, ValueError):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
-    from training.zoo import MODELS  # the zoo's own list; importing it loads no TensorFlow
-
+    models = zoo_models()
     parser = subparsers.add_parser(
         "train",
-        help=f"train a model ({', '.join(MODELS)}) and export SavedModel + .keras + metrics",
+        help=f"train a model ({', '.join(models) or 'a zoo model'}) and export SavedModel + .keras + metrics",
         description="Train a model from the zoo on digits, mnist, adult, a CSV/parquet table with a "
         "feature spec, or a TFRecord dataset directory. Writes model.keras, savedmodel/ (serving_default "
         "with named inputs/outputs), manifests, metrics.json and TensorBoard logs into --out. A run "
         "killed mid-way resumes from its last finished epoch when started again with the same --out.",
     )
-    parser.add_argument("--model", required=True, choices=MODELS, help="model to train")
+    parser.add_argument("--model", required=True, choices=models or None, help="model to train")
     parser.add_argument(
         "--dataset", required=True, metavar="NAME|PATH",
         help=f"one of {', '.join(DATASETS)}, a .csv/.parquet file (with <stem>.features.json or "
