@@ -87,3 +87,48 @@ def build_digits_models(out: Path) -> Dict[str, Path]:
     np.save(out / "x.npy", x[500:600])
     paths["x"] = out / "x.npy"
     return paths
+
+
+def digits_token_data(n: int = 1797):
+    """scikit-learn's digits as a text-like task: 64 int32 tokens (pixel levels 0-16) and 8 float features.
+
+    Returns ``({"tokens": (n, 64) int32, "features": (n, 8) float32}, labels)``; the features are the
+    row means scaled to [0, 1]. Real data with the shape of a small text classifier's inputs.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    tokens = digits.images.reshape(len(digits.images), 64).astype(np.int32)[:n]
+    features = (digits.images.mean(axis=2) / 16.0).astype(np.float32)[:n]
+    return {"tokens": tokens, "features": features}, digits.target[:n].astype(np.int64)
+
+
+def build_text_transformer(seed: int = 0, *, width: int = 32, heads: int = 2, epochs: int = 4,
+                           train_rows: int = 1200, learning_rate: float = 3e-3):
+    """A Keras 3 transformer encoder classifier, trained briefly on :func:`digits_token_data`.
+
+    Embedding + learned positions, MultiHeadAttention, two LayerNormalizations, a GELU dense block, flatten, a
+    second float input joined before the softmax head: the architecture where full int8 runs slower than
+    float32 on x86 (attention and normalization fall back to int8 reference kernels).
+    """
+    import keras  # Keras 3, as a user's model would be
+
+    keras.utils.set_random_seed(seed)
+    inputs, labels = digits_token_data()
+    tokens = keras.Input((64,), dtype="int32", name="tokens")
+    features = keras.Input((8,), dtype="float32", name="features")
+    x = keras.layers.Embedding(17, width)(tokens)
+    positions = keras.layers.Embedding(64, width)(keras.ops.arange(64))
+    x = x + positions
+    attended = keras.layers.MultiHeadAttention(heads, width // heads)(x, x)
+    x = keras.layers.LayerNormalization()(x + attended)
+    hidden = keras.layers.Dense(2 * width, activation="gelu")(x)
+    x = keras.layers.LayerNormalization()(x + keras.layers.Dense(width)(hidden))
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Concatenate()([x, keras.layers.Dense(8, activation="relu")(features)])
+    probs = keras.layers.Dense(10, activation="softmax", name="probs")(x)
+    model = keras.Model({"tokens": tokens, "features": features}, probs, name="text_transformer")
+    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    train = {name: arr[:train_rows] for name, arr in inputs.items()}
+    model.fit(train, labels[:train_rows], epochs=epochs, batch_size=32, verbose=0)
+    return model
