@@ -16,6 +16,7 @@ _EXTRA_PROBES = {
     "convert": ("tensorflow", "tf_keras", "tensorflow_model_optimization"),
     "sign": ("cryptography",),
     "plot": ("matplotlib",),
+    "quantize": ("litert_quantizer",),  # quantizing a float .tflite without TensorFlow (converters.litert_quant)
 }
 
 

@@ -1,0 +1,253 @@
+"""Quantize an existing float ``.tflite`` with Google's LiteRT quantizer, without TensorFlow.
+
+    from converters.litert_quant import SCHEMES, available, quantize_tflite
+    int8 = quantize_tflite(float_bytes, "int8", {"image": calibration_images})
+
+``litert-quantizer`` (import name ``litert_quantizer``, formerly ai-edge-quantizer)
+works on the flatbuffer itself: it needs numpy, scipy, ml_dtypes, absl-py and
+ai-edge-litert, not TensorFlow, so this module imports nothing heavier and the
+``quantize`` extra (``pip install 'edge-sdk[quantize]'``) is enough to run it.
+
+Schemes (:data:`SCHEMES`) map onto the quantizer's recipe builders: static int8
+(``add_static_config`` 8/8, needs calibration), int16 activations with int8
+weights (16/8), dynamic-range int8 (``add_dynamic_config``), weight-only int8 and
+int4 (``add_weight_only_config``: weights stored small, dequantized to float
+before the op) and float16 weights (the ``float_casting`` algorithm). Only the
+static schemes change the model's inputs and outputs: by default (``io="int8"``)
+they become int8 (int16 for ``int16x8``) with their scales in the file, as the
+quantizer writes them and as ``edge_sdk.load(...).predict`` handles; ``io="float32"``
+keeps float edges (the quantizer's INPUT/OUTPUT ops are left unquantized, so it
+inserts one QUANTIZE after the input and one DEQUANTIZE before the output).
+
+``keep_float`` is a list of regular expressions matched (``re.search``) against
+each op's output tensor name, the quantizer's "scope"; a matching op is left
+unquantized (``no_quantize``), which is how one keeps a sensitive layer float.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import warnings
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from converters.errors import CalibrationError, ConversionError, first_line
+
+EXTRA = "quantize"
+PACKAGE = "litert_quantizer"
+SIGNATURE = "serving_default"
+
+SCHEMES: Dict[str, str] = {
+    "int8": "static int8: int8 weights and activations, calibrated on your data",
+    "dynamic": "dynamic-range int8: int8 weights, activations quantized on the fly; no data needed",
+    "weight-only-int8": "int8 weights dequantized to float before each op (float compute); no data needed",
+    "weight-only-int4": "int4 weights dequantized to float before each op (float compute); no data needed",
+    "int16x8": "int16 activations, int8 weights, calibrated (more precise than int8, slower on x86)",
+    "fp16": "float16 weights dequantized to float before each op; no data needed",
+}
+IO_TYPES = ("int8", "float32")
+NEEDS_CALIBRATION = frozenset({"int8", "int16x8"})
+# the manifest ``kind`` each scheme produces (edge_sdk.manifest kinds; new ones where none fitted)
+MANIFEST_KIND = {
+    "int8": "int8", "dynamic": "dynamic-range", "weight-only-int8": "weight-only-int8",
+    "weight-only-int4": "weight-only-int4", "int16x8": "int16x8", "fp16": "float16",
+}
+# an edge-sdk quantize ``mode`` (recipe ``quantize.mode``) -> the scheme used for a .tflite input
+MODE_SCHEMES = {"int8": "int8", "dynamic": "dynamic", "float16": "fp16"}
+
+
+def available() -> bool:
+    """True when the quantizer package imports (the ``quantize`` extra is installed)."""
+    try:
+        _import()
+    except ImportError:
+        return False
+    return True
+
+
+def _import():
+    with _quiet():
+        from litert_quantizer import qtyping, quantizer
+        from litert_quantizer.algorithm_manager import AlgorithmName
+    return quantizer, qtyping, AlgorithmName
+
+
+def _require():
+    from edge_sdk.console import require_extra
+
+    require_extra(EXTRA, "convert MODEL.tflite")
+    try:
+        return _import()
+    except ImportError as exc:  # installed but broken (a missing dependency): one line naming the extra
+        from edge_sdk.errors import MissingExtraError
+
+        raise MissingExtraError(f"litert-quantizer is installed but failed to import ({first_line(exc, 200)}); "
+                                f"reinstall it with: pip install --force-reinstall 'edge-sdk[{EXTRA}]'") from None
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the quantizer's absl INFO chatter, its size report, its calibration bar and LiteRT's
+    warning about ``experimental_preserve_all_tensors`` (the calibrator needs every tensor)."""
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        absl_logger.setLevel(level)
+
+
+def check_scheme(scheme: str) -> str:
+    """``scheme`` if it is one of :data:`SCHEMES`, else a :class:`ConversionError` listing them."""
+    if scheme not in SCHEMES:
+        raise ConversionError(f"quantization scheme: expected one of {', '.join(SCHEMES)}, got {scheme!r}")
+    return scheme
+
+
+def check_keep_float(patterns: Sequence[str]) -> List[str]:
+    """The ``keep_float`` regular expressions, each compiled once to refuse a bad one with a clear line."""
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    out = []
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern:
+            raise ConversionError(f"keep_float: expected non-empty regular expressions, got {pattern!r}")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConversionError(f"keep_float: {pattern!r} is not a valid regular expression ({exc})") from None
+        out.append(pattern)
+    return out
+
+
+def _recipe(quantizer_module, qtyping, algorithms, scheme: str, keep_float: Sequence[str], io_type: str):
+    manager = quantizer_module.recipe_manager.RecipeManager()
+    all_ops = qtyping.TFLOperationName.ALL_SUPPORTED
+    if scheme == "int8":
+        manager.add_static_config(".*", all_ops, activation_num_bits=8, weight_num_bits=8)
+    elif scheme == "int16x8":
+        manager.add_static_config(".*", all_ops, activation_num_bits=16, weight_num_bits=8)
+    elif scheme == "dynamic":
+        manager.add_dynamic_config(".*", all_ops, num_bits=8)
+    elif scheme == "weight-only-int8":
+        manager.add_weight_only_config(".*", all_ops, num_bits=8)
+    elif scheme == "weight-only-int4":
+        manager.add_weight_only_config(".*", all_ops, num_bits=4)
+    elif scheme == "fp16":
+        manager.add_weight_only_config(".*", all_ops, num_bits=16, algorithm_key=algorithms.FLOAT_CASTING)
+    if scheme in NEEDS_CALIBRATION and io_type == "float32":
+        for edge in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+            manager.add_quantization_config(".*", edge, algorithm_key=algorithms.NO_QUANTIZE)
+    for pattern in keep_float:
+        # the latest matching entry wins in the quantizer's recipe manager: these come after the scheme's
+        manager.add_quantization_config(pattern, all_ops, algorithm_key=algorithms.NO_QUANTIZE)
+    return manager.get_quantization_recipe()
+
+
+def signature_inputs(float_model: bytes) -> Dict[str, tuple]:
+    """``{input name: (shape, dtype)}`` of the model's first signature (what calibration feeds)."""
+    import edge_sdk
+
+    model = edge_sdk.load(float_model, verify=False)
+    return {spec.name: (spec.shape, spec.dtype) for spec in model.inputs}
+
+
+def _calibration_samples(float_model: bytes, calibration: Mapping[str, np.ndarray]) -> List[Dict[str, np.ndarray]]:
+    """One ``{input: array with a batch of 1}`` per calibration row, checked against the model's inputs."""
+    specs = signature_inputs(float_model)
+    if set(calibration) != set(specs):
+        if len(specs) == 1 and len(calibration) == 1:
+            calibration = {next(iter(specs)): next(iter(calibration.values()))}
+        else:
+            raise CalibrationError(f"calibration data: expected arrays for the model's inputs {sorted(specs)}, "
+                                   f"got {sorted(calibration)}")
+    counts = {len(np.asarray(v)) for v in calibration.values()}
+    if len(counts) != 1 or not counts.pop():
+        raise CalibrationError("calibration data: expected the same number (> 0) of rows for every input, got "
+                               + ", ".join(f"{k}: {len(np.asarray(v))}" for k, v in calibration.items()))
+    arrays = {}
+    for name, (shape, dtype) in specs.items():
+        array = np.asarray(calibration[name])
+        want = tuple(shape[1:])
+        got = tuple(array.shape[1:])
+        if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+            raise CalibrationError(f"calibration input {name!r}: expected rows of shape {want}, got {got}")
+        arrays[name] = array.astype(dtype, copy=False)
+    n = len(next(iter(arrays.values())))
+    return [{name: array[i : i + 1] for name, array in arrays.items()} for i in range(n)]
+
+
+def quantize_tflite(float_model: bytes, scheme: str, calibration: Optional[Dict[str, np.ndarray]] = None, *,
+                    keep_float: Sequence[str] = (), io: str = "int8") -> bytes:
+    """Quantize the float ``.tflite`` bytes ``float_model`` with ``scheme`` (a key of :data:`SCHEMES`).
+
+    ``calibration``: ``{input name: array of rows}`` (needed by ``int8`` and ``int16x8``;
+    a single-input model may use any key); ``keep_float``: regular expressions of op
+    output-tensor names to leave unquantized; ``io``: ``"int8"`` (integer inputs and
+    outputs for the static schemes, the quantizer's own choice) or ``"float32"``
+    (float edges); the other schemes always keep float edges. Returns the quantized flatbuffer; every
+    failure is a :class:`converters.errors.ConversionError` (or its
+    :class:`CalibrationError`) with one line saying what was expected and what came.
+    """
+    check_scheme(scheme)
+    if io not in IO_TYPES:
+        raise ConversionError(f"quantize io: expected one of {', '.join(IO_TYPES)}, got {io!r}")
+    patterns = check_keep_float(keep_float)
+    float_model = bytes(float_model)
+    if len(float_model) < 8 or float_model[4:8] != b"TFL3":
+        raise ConversionError(f"quantize_tflite: expected TFLite flatbuffer bytes (identifier 'TFL3'), "
+                              f"got {float_model[4:8]!r}")
+    quantizer_module, qtyping, algorithms = _require()
+    from edge_sdk.inspect_model import inspect_model
+
+    kind = inspect_model(float_model)["kind"]
+    if kind != "float":
+        raise ConversionError(f"quantize_tflite: expected a float model, got one that is already {kind}; "
+                              "quantize the float original instead")
+    samples = None
+    if scheme in NEEDS_CALIBRATION:
+        if not calibration:
+            raise CalibrationError(f"scheme {scheme!r} needs calibration data: expected {{input name: array}} "
+                                   f"(--calibration FILE.npz), got none; schemes that need no data: "
+                                   f"{', '.join(s for s in SCHEMES if s not in NEEDS_CALIBRATION)}")
+        samples = _calibration_samples(float_model, calibration)
+    try:
+        with _quiet():
+            recipe = _recipe(quantizer_module, qtyping, algorithms, scheme, patterns, io)
+            q = quantizer_module.Quantizer(bytearray(float_model), recipe)
+            result = None
+            if samples is not None:
+                signature = _signature_key(float_model)
+                result = q.calibrate({signature: samples}, num_threads=min(4, os.cpu_count() or 1))
+            quantized = q.quantize(result, enable_progress_report=False).quantized_model
+    except (ConversionError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the quantizer raises ValueError/RuntimeError/KeyError alike
+        raise ConversionError(f"LiteRT quantizer ({scheme}) failed: {type(exc).__name__}: "
+                              f"{first_line(exc, 400)}") from None
+    if not quantized:
+        raise ConversionError(f"LiteRT quantizer ({scheme}) returned no model")
+    return bytes(quantized)
+
+
+def _signature_key(float_model: bytes) -> str:
+    """The model's first signature key; the quantizer's calibrator feeds data by signature."""
+    import edge_sdk
+
+    keys = list(edge_sdk.load(float_model, verify=False).signatures or [])
+    if not keys:
+        raise ConversionError("the float .tflite has no signature; the LiteRT quantizer calibrates through one "
+                              "(convert the model with a serving signature)")
+    return SIGNATURE if SIGNATURE in keys else keys[0]
+
+
+__all__ = ["SCHEMES", "MANIFEST_KIND", "MODE_SCHEMES", "NEEDS_CALIBRATION", "available", "check_keep_float",
+           "check_scheme", "quantize_tflite"]
