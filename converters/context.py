@@ -28,7 +28,7 @@ from converters._train import build_record
 from converters.calibration import as_input_dict, load_data_file
 from converters.errors import DataError
 from converters.evaluation import (CHECK_SAMPLES, check_finite, primary, tflite_latency_us, tflite_outputs)
-from converters.loading import LoadedModel
+from converters.loading import KIND_TFLITE, LoadedModel
 from edge_sdk.console import progress_bar
 from edge_sdk.digest import tree_listing
 from edge_sdk.fileio import atomic_write_bytes
@@ -300,8 +300,22 @@ class RunContext:
             data_bytes, file, kind=kind, stage=stage, inputs=inputs, outputs=outputs,
             labels=self.data.labels, preprocessing=self.data.preprocessing, parent_sha256=parent,
             recipe=self.recipe.to_dict(), metrics=metrics or {}, calibration=calibration,
-            extra_tool_modules=TOOL_MODULES, build=build_record(self.seed, kind), **extra,
+            extra_tool_modules=self._tool_modules(), build=self._build_record(kind), **extra,
         )
+
+    def _light(self) -> bool:
+        """A .tflite input run with no TensorFlow loaded: manifests must not import it to describe the build."""
+        return self.model is not None and self.model.kind == KIND_TFLITE and "converters._tf" not in sys.modules
+
+    def _tool_modules(self) -> tuple:
+        return () if self._light() else TOOL_MODULES  # importing TensorFlow just to print its version: no
+
+    def _build_record(self, kind: str) -> Dict[str, Any]:
+        if self._light():
+            # the LiteRT quantizer has no random source: same float file, data and scheme -> same bytes
+            return {"seed": int(self.seed), "op_determinism": None, "byte_identical": True,
+                    "note": "quantized by the LiteRT quantizer, no TensorFlow involved"}
+        return build_record(self.seed, kind)
 
     def add_tflite(self, name: str, tflite: bytes, *, kind: str, stage: str, parent: Optional[str],
                    keras_model: Any = None, calibration=None, extra_metrics=None, **extra) -> Artifact:
@@ -403,9 +417,12 @@ class RunContext:
 
         ``name``/``stage``/``parent``: as :meth:`add_tflite`; ``metrics``: extra manifest metrics.
         """
-        from converters import quantize
+        if model.kind == KIND_TFLITE:
+            flatbuffer = model.tflite_bytes  # the user's float .tflite is its own float32 artifact
+        else:
+            from converters import quantize
 
-        result = quantize.convert(model, "float32")
+            flatbuffer = quantize.convert(model, "float32").tflite
         metrics = {k: v for k, v in metrics.items() if v is not None}
         float_acc = self.float_model_accuracy(model, stage, name)
         if float_acc is not None:
@@ -413,7 +430,7 @@ class RunContext:
         params = model.count_params()
         if params is not None:
             metrics.setdefault("params", params)
-        return self.add_tflite(name, result.tflite, kind="float32", stage=stage, parent=parent,
+        return self.add_tflite(name, flatbuffer, kind="float32", stage=stage, parent=parent,
                                keras_model=model, extra_metrics=metrics)
 
 

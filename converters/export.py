@@ -3,6 +3,14 @@
 ONNX goes through tf2onnx's ``from_function`` on a ``tf.function`` around the
 model (``from_keras`` fails on Keras 3 models), opset 17 or newer, and is
 checked against onnxruntime on sample inputs before it is accepted.
+
+Optional formats never sink a run: a format the user named (``--formats``,
+``--set export.formats=...`` or their own recipe file: ``Recipe.requested_formats``)
+that fails stops the run (exit 2, nothing promoted); one that only came with a
+built-in recipe (the ONNX export of ``int8``) becomes a warning in the table and
+``summary.json`` (``comparisons["export"]["skipped"]``) with the reason, and the
+TFLite artifacts are promoted. A ``.tflite`` input has no model to export: named
+formats are refused before any work, the others skipped with a warning.
 """
 from __future__ import annotations
 
@@ -10,11 +18,11 @@ import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from converters.errors import DataError, ExportError, first_line
+from converters.errors import ConversionError, DataError, ExportError, first_line
 from converters.loading import KIND_KERAS3, KIND_SAVEDMODEL, KIND_TF_KERAS, LoadedModel
 
 MIN_OPSET = 17
@@ -189,15 +197,37 @@ def planned_steps(recipe: Any) -> int:
     return sum({"savedmodel": 2, "keras": targets, "onnx": 2 * targets}.get(fmt, 0) for fmt in recipe.export.formats)
 
 
+def _extra_formats(options: Any) -> List[str]:
+    return [fmt for fmt in options.formats if fmt != "tflite"]  # every stage already wrote its .tflite
+
+
 def check(ctx: Any, options: Any) -> None:
-    """Before any work: ONNX export needs sample inputs to check onnxruntime against.
+    """Before any work: the input can be exported, and ONNX has sample inputs to check onnxruntime against.
 
     ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
+    A format the user did not name that cannot run is dropped with a warning instead.
     """
-    ctx.model.require("export", STAGE)
-    if "onnx" in options.formats and ctx.data.sample() is None:
-        raise DataError("ONNX export is checked against onnxruntime and needs sample inputs "
-                          "(--dataset, --eval or --calibration)")
+    requested = set(ctx.recipe.requested_formats)
+    skipped = ctx.comparisons.setdefault("export", {}).setdefault("skipped", {})
+    formats = _extra_formats(options)
+    if formats and "export" not in ctx.model.capabilities:
+        named = [fmt for fmt in formats if fmt in requested]
+        if named:
+            ctx.model.require("export", f"export ({', '.join(named)})")
+        for fmt in formats:
+            _skip(ctx, skipped, fmt, f"needs a Keras model or SavedModel; got a {ctx.model.kind} file")
+        return
+    if "onnx" in formats and ctx.data.sample() is None:
+        reason = "ONNX export is checked against onnxruntime and needs sample inputs (--dataset, --eval or --calibration)"
+        if "onnx" in requested:
+            raise DataError(reason)
+        _skip(ctx, skipped, "onnx", reason)
+
+
+def _skip(ctx: Any, skipped: Dict[str, str], fmt: str, reason: str) -> None:
+    """Record that optional format ``fmt`` was not written and why (warning + ``comparisons["export"]``)."""
+    skipped[fmt] = reason
+    ctx.warn(f"{fmt} export skipped (not asked for with --formats): {reason}")
 
 
 def run_stage(ctx: Any, options: Any) -> None:
@@ -210,15 +240,42 @@ def run_stage(ctx: Any, options: Any) -> None:
     targets = [("model" if not distilling else "teacher", ctx.model, ctx.base)]
     if ctx.current is not ctx.model:
         targets.append((ctx.current_artifact.name.replace("-float32", ""), ctx.current, ctx.current_artifact))
-    for fmt in options.formats:
+    requested = set(ctx.recipe.requested_formats)
+    skipped = ctx.comparisons.setdefault("export", {}).setdefault("skipped", {})
+    for fmt in _extra_formats(options):
+        if fmt in skipped:
+            continue
         for stem, loaded, parent in targets:
-            if fmt == "savedmodel" and stem == targets[0][0]:  # one SavedModel (the input's): what parity needs
-                _savedmodel(ctx, stem, loaded, parent)
-            elif fmt == "keras" and loaded.kind != KIND_SAVEDMODEL:
-                _keras(ctx, stem, loaded, parent)
-            elif fmt == "onnx":
-                _onnx(ctx, options, stem, loaded, parent)
-            # tflite: every stage already wrote its .tflite
+            try:
+                if fmt == "savedmodel" and stem == targets[0][0]:  # one SavedModel (the input's): what parity needs
+                    _savedmodel(ctx, stem, loaded, parent)
+                elif fmt == "keras" and loaded.kind != KIND_SAVEDMODEL:
+                    _keras(ctx, stem, loaded, parent)
+                elif fmt == "onnx":
+                    _onnx(ctx, options, stem, loaded, parent)
+            except Exception as exc:  # noqa: BLE001 - an optional format never sinks a run, whatever it raised
+                if fmt in requested:
+                    if isinstance(exc, ConversionError):
+                        raise
+                    raise ExportError(f"{fmt} export of {loaded.describe()} failed: {type(exc).__name__}: "
+                                      f"{first_line(exc, 400)}") from None
+                _remove_partial(ctx, fmt, stem)
+                _skip(ctx, skipped, fmt if len(targets) == 1 else f"{stem} {fmt}", first_line(exc, 400))
+    if not skipped:
+        ctx.comparisons["export"].pop("skipped")
+    if not ctx.comparisons["export"]:
+        ctx.comparisons.pop("export")
+
+
+def _remove_partial(ctx: Any, fmt: str, stem: str) -> None:
+    """Delete what a failed optional export left in staging, so nothing half-written is promoted."""
+    leftovers = {"savedmodel": [f"{stem}_savedmodel"], "keras": [f"{stem}.keras"], "onnx": [f"{stem}-onnx.onnx"]}
+    for name in leftovers.get(fmt, []):
+        path = ctx.staging / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
 
 
 def _savedmodel(ctx: Any, stem: str, loaded: LoadedModel, parent: Any) -> None:

@@ -9,7 +9,11 @@ Accepted inputs:
   and QAT do not, because tfmot only accepts tf_keras models;
 * SavedModel directories: if Keras wrote them (``keras_metadata.pb``) they load as
   tf_keras models; otherwise the serving signature is used, which allows
-  post-training quantization, export and use as a teacher.
+  post-training quantization, export and use as a teacher;
+* float ``.tflite`` files: post-training quantization only, with the LiteRT quantizer
+  (:mod:`converters.litert_quant`); loading one imports no TensorFlow, so it works with
+  only the runtime and the ``quantize`` extra. Stages that need the model's layers
+  (distill, prune, QAT) and the SavedModel/Keras/ONNX exports are refused.
 
 Loading never runs Python code stored in the file unless the caller trusts it
 (``trust_model_code=True``, or the CLI's ``--trust-model-code``). A Keras
@@ -42,13 +46,18 @@ _TRUST_MODEL_CODE: contextvars.ContextVar[bool] = contextvars.ContextVar("edge_s
 KIND_TF_KERAS = "tf_keras"
 KIND_KERAS3 = "keras3"
 KIND_SAVEDMODEL = "savedmodel"
+KIND_TFLITE = "tflite"
 
 # what each input kind can take; the CLI prints these when a stage does not apply
 CAPABILITIES = {
     KIND_TF_KERAS: ("quantize", "qat", "prune", "distill-student", "distill-teacher", "export"),
     KIND_KERAS3: ("quantize", "distill-teacher", "export"),
     KIND_SAVEDMODEL: ("quantize", "distill-teacher", "export"),
+    KIND_TFLITE: ("quantize",),
 }
+# what a capability needs, for the refusal a .tflite input gets ("prune needs a Keras model or SavedModel")
+_NEEDS = {"prune": "prune", "qat": "quantization-aware training (qat)", "distill-student": "distill",
+          "distill-teacher": "distill", "export": "export"}
 _WHY_NOT = {
     KIND_KERAS3: "tensorflow-model-optimization (pruning, QAT) and the distillation trainer only take tf_keras "
     "models, and this is a Keras 3 model; save it with tf_keras (import tf_keras; rebuild and "
@@ -88,6 +97,11 @@ class LoadedModel:
         """Raise :class:`StageNotApplicableError` if this input cannot take ``capability``."""
         if capability in self.capabilities:
             return
+        if self.kind == KIND_TFLITE:
+            raise StageNotApplicableError(
+                f"stage '{stage}': {_NEEDS.get(capability, capability)} needs a Keras model or SavedModel; got a "
+                f".tflite file ({self.describe()}). A float .tflite can take post-training quantization only "
+                f"(recipes int8, dynamic, fp16, or --scheme)")
         why = self.not_keras_because or _WHY_NOT.get(self.kind, "")
         raise StageNotApplicableError(
             f"stage '{stage}' needs a tf_keras model, but {self.describe()} is a {self.kind} model: "
@@ -109,14 +123,27 @@ class LoadedModel:
         """Input names in the model's order."""
         return [spec.name for spec in self.inputs]
 
+    @property
+    def tflite_bytes(self) -> bytes:
+        """The flatbuffer of a ``.tflite`` input (a :class:`ModelLoadError` for any other kind)."""
+        if self.kind != KIND_TFLITE:
+            raise ModelLoadError(f"{self.describe()} is a {self.kind} model, not a .tflite file")
+        return self.model
+
     def count_params(self) -> Optional[int]:
-        """Number of parameters, when the model has layers."""
+        """Number of parameters, when the model has layers (a .tflite: the elements of its float weights)."""
+        if self.kind == KIND_TFLITE:
+            return _tflite_weight_elements(self.model)
         if self.kind == KIND_SAVEDMODEL:
             return int(sum(np.prod(v.shape) for v in self.model.variables))
         return int(self.model.count_params())
 
     def predict(self, inputs: Dict[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
         """Run the float model on ``{input name: array}`` and return the (single) output."""
+        if self.kind == KIND_TFLITE:
+            from converters.evaluation import primary, tflite_outputs
+
+            return primary(tflite_outputs(self.model, inputs, batch_size))
         from converters._tf import tf
 
         n = len(next(iter(inputs.values())))
@@ -133,6 +160,36 @@ class LoadedModel:
                 out = self.model(batch if len(batch) > 1 else next(iter(batch.values())), training=False)
             outs.append(np.asarray(out))
         return np.concatenate(outs, axis=0)
+
+
+def _tflite_weight_elements(tflite: bytes) -> Optional[int]:
+    from edge_sdk.inspect_model import inspect_model
+
+    total = sum(t["bytes"] // 4 for t in inspect_model(tflite)["tensors"] if t["constant"] and t["dtype"] == "float32")
+    return int(total) or None
+
+
+def load_tflite(path: Path) -> LoadedModel:
+    """A float ``.tflite`` file as a :class:`LoadedModel` (kind ``tflite``; no TensorFlow involved).
+
+    Refuses, with one line, a file that is not a TFLite flatbuffer or one that is already
+    quantized (quantize the float original instead).
+    """
+    import edge_sdk
+    from edge_sdk.errors import EdgeSdkError
+    from edge_sdk.inspect_model import inspect_model
+
+    data = path.read_bytes()
+    try:
+        info = inspect_model(data)
+        runtime = edge_sdk.load(data)
+    except EdgeSdkError as exc:
+        raise ModelLoadError(f"{path}: expected a float .tflite model: {first_line(exc, 300)}") from None
+    if info["kind"] != "float":
+        raise ModelLoadError(f"{path}: expected a float .tflite model to quantize, got one that is already "
+                             f"{info['kind']}; give edge-sdk the float original")
+    specs = [InputSpec(s.name, tuple(s.shape), np.dtype(s.dtype).name) for s in runtime.inputs]
+    return LoadedModel(KIND_TFLITE, path, data, specs)
 
 
 def _keras_specs(model: Any) -> List[InputSpec]:
@@ -312,7 +369,10 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
     trust = _TRUST_MODEL_CODE.get() if trust_model_code is None else bool(trust_model_code)
     path = Path(path_or_model)
     if not path.exists():
-        raise ModelLoadError(f"model {path}: no such file or directory (expected a .keras/.h5 file or a SavedModel directory)")
+        raise ModelLoadError(f"model {path}: no such file or directory (expected a .keras/.h5/.tflite file or a "
+                             f"SavedModel directory)")
+    if path.is_file() and path.suffix.lower() == ".tflite":
+        return load_tflite(path)  # before TensorFlow: a .tflite input runs without it
     from converters._tf import tf, tf_keras
 
     if path.is_dir():
@@ -388,5 +448,6 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
             except Exception:  # noqa: BLE001
                 raise ModelLoadError(f"{path}: HDF5 model would not load: {_short(first)}") from None
     raise ModelLoadError(
-        f"{path}: expected a .keras or .h5 file or a SavedModel directory, got a {suffix or 'suffix-less'} file"
+        f"{path}: expected a .keras, .h5 or float .tflite file or a SavedModel directory, got a "
+        f"{suffix or 'suffix-less'} file"
     )

@@ -1,7 +1,8 @@
 """Parity: does the quantized TFLite model still do the float model's job?
 
 Runs the float model (a SavedModel's ``serving_default`` or a Keras file, through
-TensorFlow) and the TFLite model (through ``edge_sdk.load``, the runtime devices
+TensorFlow; a float ``.tflite`` through the edge_sdk runtime, no TensorFlow; an
+``.onnx`` through ONNX Runtime) and the TFLite model (through ``edge_sdk.load``, the runtime devices
 use) on the same inputs and reports:
 
 * task accuracy of each and the drop in points (with labels);
@@ -45,19 +46,73 @@ PathLike = Union[str, Path]
 # the float model
 
 
+KIND_ONNX = "onnx"
+# float models the TensorFlow tools (per-layer debugger, auto-tuner) cannot re-convert
+NOT_TENSORFLOW_KINDS = ("tflite", KIND_ONNX)
+
+
+class OnnxFloat:
+    """A float ``.onnx`` model run through ONNX Runtime (CPU), as a parity reference."""
+
+    kind = KIND_ONNX
+
+    def __init__(self, path: Path):
+        from edge_sdk.errors import MissingExtraError
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise MissingExtraError("an .onnx float model runs through onnxruntime, which is not installed: "
+                                    "pip install 'edge-sdk[convert]'") from None
+        self.path = path
+        try:
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for bad files
+            raise DataError(f"{path}: expected an ONNX model onnxruntime can load: {first_line(exc)}") from None
+
+    @staticmethod
+    def _shape(dims: Sequence[Any]) -> Tuple[Optional[int], ...]:
+        return tuple(d if isinstance(d, int) and d >= 0 else None for d in dims)
+
+    @staticmethod
+    def _dtype(type_name: str) -> str:
+        # onnxruntime spells element types "tensor(float)", "tensor(int64)" ...
+        inner = type_name[len("tensor("):-1] if type_name.startswith("tensor(") else type_name
+        return {"float": "float32", "double": "float64", "float16": "float16"}.get(inner, inner)
+
+    def specs(self) -> Tuple[list, list]:
+        """(inputs as ``(name, shape, dtype)``, outputs as ``(name, shape)``)."""
+        inputs = [(i.name, self._shape(i.shape), self._dtype(i.type)) for i in self.session.get_inputs()]
+        outputs = [(o.name, self._shape(o.shape)) for o in self.session.get_outputs()]
+        return inputs, outputs
+
+    def run(self, batch: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """``{output name: array}`` on ``batch``."""
+        names = [o.name for o in self.session.get_outputs()]
+        return dict(zip(names, self.session.run(None, dict(batch))))
+
+
 @dataclasses.dataclass
 class FloatModel:
-    """A float model run through TensorFlow, with named inputs and outputs."""
+    """A float model with named inputs and outputs: Keras/SavedModel (TensorFlow), float .tflite or .onnx."""
 
     path: Optional[Path]
-    loaded: Any  # converters.loading.LoadedModel
+    loaded: Any  # converters.loading.LoadedModel, or an OnnxFloat
     inputs: List[Tuple[str, Tuple[Optional[int], ...], str]]  # name, shape, dtype
     outputs: List[Tuple[str, Tuple[Optional[int], ...]]]
 
     @property
     def kind(self) -> str:
-        """``tf_keras``, ``keras3`` or ``savedmodel``."""
+        """``tf_keras``, ``keras3``, ``savedmodel``, ``tflite`` or ``onnx``."""
         return self.loaded.kind
+
+    def require_tensorflow_model(self, what: str) -> None:
+        """Raise a one-line error when ``what`` (a TensorFlow tool) cannot take this float model."""
+        if self.kind in NOT_TENSORFLOW_KINDS:
+            from edge_sdk.errors import EdgeSdkError
+
+            raise EdgeSdkError(f"{what} re-quantizes the float model with TensorFlow and needs a Keras model or "
+                               f"SavedModel; got a .{self.kind} file ({self.path})")
 
     @property
     def input_names(self) -> List[str]:
@@ -71,9 +126,9 @@ class FloatModel:
     def predict_all(self, inputs: Mapping[str, np.ndarray], batch_size: int = 256,
                     progress: bool = False) -> Dict[str, np.ndarray]:
         """Run the model on ``{input name: array}``; returns ``{output name: float32 array}``."""
-        from converters._tf import tf
-
         from edge_sdk.console import progress as bar
+
+        tf = None if self.kind in NOT_TENSORFLOW_KINDS else _tensorflow()
 
         n = len(next(iter(inputs.values())))
         chunks: Dict[str, List[np.ndarray]] = {name: [] for name, _ in self.outputs}
@@ -89,6 +144,14 @@ class FloatModel:
         return {name: np.concatenate(parts, axis=0) for name, parts in chunks.items()}
 
     def _call(self, tf, batch: Mapping[str, np.ndarray]) -> Dict[str, Any]:
+        if self.kind == KIND_ONNX:
+            return self.loaded.run(batch)
+        if self.kind == "tflite":
+            if not hasattr(self, "_runtime"):
+                import edge_sdk
+
+                self._runtime = edge_sdk.load(self.loaded.tflite_bytes, num_threads=1)
+            return self._runtime.predict_all(dict(batch))
         if self.loaded.kind == "savedmodel":
             fn = self.loaded.model.signatures["serving_default"]
             out = fn(**{k: tf.constant(v) for k, v in batch.items()})
@@ -103,17 +166,35 @@ class FloatModel:
         return {name: np.asarray(v) for (name, _), v in zip(self.outputs, out)}
 
 
+def _tensorflow():
+    from converters._tf import tf
+
+    return tf
+
+
 def load_float_model(path_or_model: Any) -> FloatModel:
-    """Load a SavedModel directory or a .keras/.h5 file (or wrap a Keras model or a LoadedModel)."""
-    from converters.loading import LoadedModel, load
+    """Load a SavedModel directory, a .keras/.h5 file, a float .tflite or an .onnx (or wrap a Keras model or a LoadedModel)."""
+    from converters.loading import KIND_TFLITE, LoadedModel, load
 
     if isinstance(path_or_model, FloatModel):
         return path_or_model
+    if isinstance(path_or_model, (str, Path)) and Path(path_or_model).suffix.lower() == ".onnx":
+        path = Path(path_or_model)
+        if not path.is_file():
+            raise DataError(f"float model {path}: no such file (expected an .onnx file)")
+        onnx_model = OnnxFloat(path)
+        inputs, outputs = onnx_model.specs()
+        return FloatModel(path, onnx_model, inputs, outputs)
     loaded = path_or_model if isinstance(path_or_model, LoadedModel) else load(path_or_model)
     if isinstance(path_or_model, LoadedModel):
         path_or_model = loaded.path
     inputs = [(s.name, tuple(s.shape), s.dtype) for s in loaded.inputs]
-    if loaded.kind == "savedmodel":
+    if loaded.kind == KIND_TFLITE:
+        import edge_sdk
+
+        runtime = edge_sdk.load(loaded.tflite_bytes, verify=False)
+        outputs = [(spec.name, tuple(spec.shape)) for spec in runtime.outputs]
+    elif loaded.kind == "savedmodel":
         structured = loaded.model.signatures["serving_default"].structured_outputs
         outputs = [(name, _dims(spec.shape)) for name, spec in sorted(structured.items())]
     else:
@@ -424,6 +505,7 @@ def run_parity(
     q_outputs = [(s.name, tuple(s.shape)) for s in qm.outputs]
     in_pairs = match_tensors([(n, s) for n, s, _ in fm.inputs], q_inputs, "input")
     out_pairs = match_tensors(fm.outputs, q_outputs, "output")
+    check_input_dtypes(fm, qm, in_pairs)
 
     q_shapes = dict(q_inputs)
     ev = load_eval_data(data, fm.inputs, [(q, q_shapes[q]) for _, q in in_pairs], labels=labels, limit=limit)
@@ -459,7 +541,10 @@ def run_parity(
         "timing_seconds": {"float": round(t1 - t0, 3), "quantized": round(t2 - t1, 3)},
         "layers": None,
     })
-    if layers:
+    if layers and fm.kind in NOT_TENSORFLOW_KINDS:
+        result["layers_note"] = (f"no per-layer errors: they come from TensorFlow's QuantizationDebugger, which needs "
+                                 f"a Keras model or SavedModel as the float model, not a .{fm.kind} file")
+    elif layers:
         from converters.debugger import layer_errors
 
         cal = _calibration_inputs(calibration, fm, ev, calibration_samples)
@@ -469,6 +554,27 @@ def run_parity(
         result["layers_note"] = ("per-layer errors come from TFLite's QuantizationDebugger on a fresh full-int8 "
                                  "conversion of the float model, not from the quantized file itself")
     return result
+
+
+def check_input_dtypes(fm: FloatModel, qm: Any, in_pairs: Sequence[Tuple[str, str]]) -> None:
+    """Refuse two models whose paired inputs cannot take the same data (one line naming both dtypes).
+
+    A quantized input (int8/int16 with a scale) takes the float model's float data: the runtime
+    quantizes it. Otherwise float must meet float and integer meet integer (token ids stay ids).
+    """
+    q_specs = {s.name: s for s in qm.inputs}
+    for f_name, q_name in in_pairs:
+        f_dtype = np.dtype(next(d for n, _, d in fm.inputs if n == f_name))
+        q_spec = q_specs[q_name]
+        q_dtype = np.dtype(q_spec.dtype)
+        if f_dtype.kind == q_dtype.kind or (f_dtype.kind == "f" and q_spec.quantization is not None):
+            continue
+        if f_dtype.kind in "iu" and q_dtype.kind in "iu":
+            continue  # int32 vs int64 token ids: the same numbers
+        raise SignatureMismatchError(
+            f"input {f_name!r} of the float model takes {f_dtype.name} but input {q_name!r} of the quantized model "
+            f"takes {q_dtype.name}" + ("" if q_spec.quantization is None else " (quantized)")
+            + ": the two models cannot be fed the same data; expected the quantized model of this float model")
 
 
 def _calibration_inputs(calibration: Any, fm: FloatModel, ev: EvalData, samples: int) -> Dict[str, np.ndarray]:

@@ -125,6 +125,8 @@ def parity_check(
     if calibration is None and not Path(data).suffix and not Path(data).exists():
         calibration = data  # a dataset name: calibrate on its train split
     fm = load_float_model(float_path)
+    if accuracy_budget is not None:
+        fm.require_tensorflow_model("--accuracy-budget (the auto-tuner)")
     result = run_parity(fm, quant_path, data, labels=labels, limit=samples, worst=worst, layers=layers,
                         calibration=calibration, num_threads=num_threads, progress=progress)
     s = result["summary"]
@@ -245,6 +247,7 @@ def _autotune_artifact(result: Any, target: Any, data: Any, budget: float, progr
     if data.eval_y is None:
         raise GateError("--accuracy-budget needs labelled eval data (--dataset or --eval with 'y')")
     fm = load_float_model(parent.keras_model)
+    fm.require_tensorflow_model("--accuracy-budget (the auto-tuner)")
     calibration = data.calibration_x or data.train_x or data.eval_x
     say(f"auto-tune: {target.file} against {parent.name} with an accuracy budget of {budget:g} points")
     tuned = autotune(fm, {k: v[:300] for k, v in calibration.items()}, data.eval_x, data.eval_y,

@@ -17,6 +17,11 @@ refill the zeros.
 
 After conversion :attr:`QuantizeResult.float_ops` lists the operators that still
 compute in float (from ``edge_sdk.inspect_model``).
+
+A float ``.tflite`` input, or a recipe with ``quantize.scheme`` set, is quantized by
+the LiteRT quantizer instead (:mod:`converters.litert_quant`: no TensorFlow; weight-only
+int8/int4, int16 activations and per-layer ``keep_float`` besides int8/dynamic/fp16),
+from the float32 .tflite of the current model.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import numpy as np
 
 from converters.calibration import drop_nan_samples, input_stats
 from converters.errors import CalibrationError, ConversionError, RecipeError, first_line
-from converters.loading import LoadedModel
+from converters.loading import KIND_TFLITE, LoadedModel
 from converters.recipe import QuantizeOptions
 
 MODES = ("float32", "dynamic", "float16", "int8")
@@ -225,7 +230,7 @@ def summarize_float_ops(result: QuantizeResult) -> List[str]:
 # the pipeline stage
 # ------------------------------------------------------------------------------------------------
 STAGE = "quantize"
-ARTIFACT_SUFFIX = {"int8": "int8", "dynamic": "dynamic", "float16": "float16"}
+ARTIFACT_SUFFIX = {"int8": "int8", "dynamic": "dynamic", "float16": "float16", "fp16": "float16"}
 
 
 def _changes_model(recipe: Any) -> bool:
@@ -246,6 +251,21 @@ def check(ctx: Any, options: QuantizeOptions) -> None:
     ctx.model.require("quantize", STAGE)
     if options.qat:
         ctx.model.require("qat", "quantize (qat)")
+    scheme = litert_scheme(ctx.model, options)
+    if scheme is not None:
+        from converters import litert_quant
+
+        litert_quant._require()  # a missing 'quantize' extra is one line before any work
+        if options.qat:
+            raise RecipeError("quantize.scheme (the LiteRT quantizer) quantizes a float .tflite after training; it "
+                              "cannot follow quantization-aware training (qat): drop one of them")
+        if scheme in litert_quant.NEEDS_CALIBRATION and ctx.data.calibration_x is None:
+            raise CalibrationError(
+                f"scheme {scheme!r} needs calibration data: expected --calibration FILE.npy|.npz or --dataset NAME, "
+                f"got neither; schemes that need none: dynamic, weight-only-int8, weight-only-int4, fp16")
+        return
+    if options.keep_float:
+        raise RecipeError("quantize.keep_float applies to the LiteRT quantizer: set quantize.scheme (--scheme) too")
     if options.mode == "int8" and ctx.data.calibration_x is None:
         raise CalibrationError(
             "int8 quantization needs calibration data: expected --calibration FILE.npy|.npz or --dataset NAME "
@@ -269,6 +289,68 @@ def run_stage(ctx: Any, options: QuantizeOptions) -> None:
         ctx.comparisons["prune"]["dense_float32"] = ctx.before_prune.name
 
 
+def litert_scheme(model: LoadedModel, options: QuantizeOptions) -> Optional[str]:
+    """The LiteRT quantizer scheme this run uses for ``model``, or None for the TFLite converter.
+
+    A ``.tflite`` input always goes through the LiteRT quantizer (``mode`` picks the scheme
+    unless ``scheme`` names one); a Keras/SavedModel input only when ``scheme`` is set.
+    """
+    from converters.litert_quant import MODE_SCHEMES
+
+    if options.scheme:
+        return options.scheme
+    return MODE_SCHEMES[options.mode] if model.kind == KIND_TFLITE else None
+
+
+def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name: str, parent: Any) -> Any:
+    """Quantize ``parent`` (a float32 artifact in staging) with the LiteRT quantizer and record it."""
+    from importlib import metadata
+
+    from converters import litert_quant
+    from converters.calibration import range_warnings
+    from edge_sdk.inspect_model import inspect_model
+
+    float_bytes = (ctx.staging / parent.file).read_bytes()
+    calibration = stats = None
+    dropped = 0
+    if scheme in litert_quant.NEEDS_CALIBRATION:
+        from converters._train import subset
+
+        sample = subset(ctx.data.calibration_x, options.calibration_samples, ctx.seed)
+        stats = input_stats(sample)
+        calibration, dropped = drop_nan_samples(sample)
+    ctx.progress.say(f"quantizing {parent.file} with the LiteRT quantizer ({scheme})"
+                     + (f", calibration data from {ctx.data.calibration_source}" if calibration else ""))
+    tflite = litert_quant.quantize_tflite(float_bytes, scheme, calibration, keep_float=options.keep_float,
+                                          io=options.io)
+    info = inspect_model(tflite)
+    float_ops = dict(info.get("float_ops", {}))
+    if scheme in litert_quant.NEEDS_CALIBRATION and float_ops:
+        ops = ", ".join(f"{name} x{count}" for name, count in sorted(float_ops.items()))
+        where = f"{base_name}: " if base_name else ""
+        ctx.warn(f"{where}operators that stayed float in the {scheme} model: {ops}")
+    if dropped:
+        ctx.warn(f"dropped {dropped} calibration sample(s) holding NaN")
+    if stats and ctx.data.eval_x is not None:
+        for message in range_warnings(stats, ctx.data.eval_x):
+            ctx.warn(message)
+    suffix = ARTIFACT_SUFFIX.get(scheme, scheme)
+    name = f"{base_name}-{suffix}" if base_name else suffix
+    try:
+        version = metadata.version("litert-quantizer")
+    except metadata.PackageNotFoundError:  # pragma: no cover - it imported, so it is installed
+        version = None
+    return ctx.add_tflite(
+        name, tflite, kind=litert_quant.MANIFEST_KIND[scheme], stage=STAGE, parent=parent.sha256,
+        calibration=stats,
+        quantization_report={"mode": options.mode, "scheme": scheme, "quantizer": "litert-quantizer",
+                             "quantizer_version": version, "keep_float": list(options.keep_float),
+                             "io": options.io if scheme in litert_quant.NEEDS_CALIBRATION else "float32",
+                             "float_ops": float_ops, "inspected_kind": info.get("kind"),
+                             "calibration_source": ctx.data.calibration_source if calibration else None},
+    )
+
+
 def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, base_name: str, parent: Any,
                       sparsity: Optional[Dict[str, Any]] = None) -> Any:
     """Quantize ``model`` (after QAT when asked) and record ``<base_name>-<mode>``; returns the artifact.
@@ -279,6 +361,9 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
     from converters.calibration import as_input_dict, range_warnings
     from converters.loading import from_keras
 
+    scheme = litert_scheme(model, options)
+    if scheme is not None:
+        return _litert_artifact(ctx, options, scheme, base_name, parent)
     mode = options.mode
     source = model
     qat_note: Dict[str, Any] = {}
@@ -299,7 +384,7 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
                      calibration_samples=options.calibration_samples, seed=ctx.seed)
     for line in summarize_float_ops(result):
         if mode == "int8":
-            ctx.warn(f"{base_name}: {line}")
+            ctx.warn(f"{base_name}: {line}" if base_name else line)
     if result.dropped_nan_samples:
         ctx.warn(f"dropped {result.dropped_nan_samples} calibration sample(s) holding NaN")
     if result.calibration and ctx.data.eval_x is not None:
@@ -327,7 +412,13 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
 def _comparisons(ctx: Any, options: QuantizeOptions, final: Any) -> Dict[str, Any]:
     base = ctx.base
     out: Dict[str, Any] = {"mode": options.mode, "artifact": final.name}
-    input_q = next((a for a in ctx.artifacts if a.name in ARTIFACT_SUFFIX.values()), None)
+    scheme = litert_scheme(ctx.model, options)
+    if scheme is not None:
+        out["scheme"] = scheme
+    from converters.recipe import LITERT_SCHEMES
+
+    input_names = set(ARTIFACT_SUFFIX.values()) | set(LITERT_SCHEMES)  # the input model's: no name prefix
+    input_q = next((a for a in ctx.artifacts if a.stage == STAGE and a.name in input_names), None)
     if input_q is not None:
         out["input_size_ratio"] = round(input_q.size_bytes / base.size_bytes, 4)
         out["input_gzip_ratio"] = round(input_q.gzip_size_bytes / base.gzip_size_bytes, 4)

@@ -36,6 +36,8 @@ RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 STAGES = ("distill", "prune", "quantize")
 TOP_LEVEL_KEYS = ("name", "description", "stages")
 EXPORT_FORMATS = ("tflite", "savedmodel", "keras", "onnx")
+# LiteRT quantizer schemes (converters.litert_quant.SCHEMES); "" = the TFLite converter's ``mode`` (Keras input)
+LITERT_SCHEMES = ("int8", "dynamic", "weight-only-int8", "weight-only-int4", "int16x8", "fp16")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -251,6 +253,22 @@ class QuantizeOptions(_Section):
     qat: bool = option(False, "quantization-aware training before conversion", flag="--qat", flag_const=True)
     qat_epochs: int = option(1, "QAT epochs", range=AT_LEAST_ONE)
     include_input: bool = option(False, "also quantize the unpruned / undistilled input model")
+    scheme: str = option("", "LiteRT quantizer scheme (quantizes the float32 .tflite, no TensorFlow): int8, "
+                         "dynamic, weight-only-int8, weight-only-int4, int16x8, fp16; '' = follow mode (a .tflite "
+                         "input always uses the LiteRT quantizer)", choices=("",) + LITERT_SCHEMES, flag="--scheme")
+    keep_float: Tuple[str, ...] = option((), "LiteRT quantizer: regular expressions of op output-tensor names to "
+                                         "leave float (comma separated)", flag="--keep-float", metavar="REGEX,...")
+
+    def cross_check(self) -> Optional[str]:
+        """Every ``keep_float`` entry is a valid regular expression."""
+        import re
+
+        for pattern in self.keep_float:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                return f"recipe option quantize.keep_float: {pattern!r} is not a valid regular expression ({exc})"
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -361,6 +379,9 @@ class Recipe:
     export: ExportOptions = dataclasses.field(default_factory=ExportOptions)
     description: str = ""
     source: str = ""
+    # export formats the user named (--formats, --set export.formats, or a recipe file of their own):
+    # a failure there stops the run; other formats (a built-in recipe's ONNX) only warn when they fail
+    requested_formats: Tuple[str, ...] = ()
 
     def options(self, name: str) -> _Section:
         """The typed options of section ``name`` (a frozen dataclass)."""
@@ -444,7 +465,10 @@ def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Recipe:
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str):
         raise RecipeError(f"{source}: 'name' must be a string, got {name!r}")
-    return Recipe(name=name, stages=stages, description=str(data.get("description", "")), source=source, **sections)
+    builtin = Path(source).resolve().parent == RECIPE_DIR
+    requested = () if builtin or "formats" not in data.get("export", {}) else sections["export"].formats
+    return Recipe(name=name, stages=stages, description=str(data.get("description", "")), source=source,
+                  requested_formats=tuple(requested), **sections)
 
 
 def load(name_or_path: str) -> Recipe:
@@ -505,6 +529,8 @@ def with_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> Recipe:
         changes.setdefault(section, {})[key] = value
     for section, values in changes.items():
         setattr(out, section, dataclasses.replace(out.options(section), **values))
+    if "formats" in changes.get("export", {}):
+        out.requested_formats = tuple(out.export.formats)
     return out
 
 

@@ -7,6 +7,10 @@ can be attached to a CI run or mailed and opened anywhere:
 * per-class accuracy, float vs quantized (per-class agreement without labels);
 * a histogram of the output errors;
 * size, accuracy and latency of each auto-tuning variant.
+
+It also holds the latency-honesty check of ``edge-sdk convert``: :func:`slower_note`
+says when a quantized artifact runs slower than float32 on this machine, naming the
+ops XNNPACK did not take (:func:`xnnpack_fallback_ops`).
 """
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ import base64
 import html
 import io
 import json
+from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from edge_sdk.fileio import atomic_write_text
 
@@ -232,3 +237,132 @@ def build_report(parity: Optional[Mapping[str, Any]] = None, gate: Optional[Mapp
                  autotune: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """The JSON report: ``{"format", "parity", "gate", "autotune"}``."""
     return {"format": "edge-sdk-parity-report/1", "parity": parity, "gate": gate, "autotune": autotune}
+
+
+# ------------------------------------------------------------------------------------------------
+# latency honesty: a quantized artifact slower than float32, and the ops XNNPACK did not take
+# ------------------------------------------------------------------------------------------------
+SLOWER_RATIO = 1.10  # medians of interleaved runs: below this, timing noise on a shared 2-core machine
+CONFIRM_RUNS = 60  # timed runs per model and per round when the quick column says "slower"
+CONFIRM_ROUNDS = 3  # rounds alternate float32 / quantized so drift hits both alike
+
+
+def xnnpack_fallback_ops(tflite: bytes) -> Optional[Dict[str, int]]:
+    """``{op type: count}`` of the main subgraph's ops that XNNPACK did not take, read from LiteRT's graph.
+
+    LiteRT applies XNNPACK by default; each partition XNNPACK takes becomes one ``DELEGATE``
+    node whose outputs are the partition's outputs and whose inputs its external inputs. The
+    original nodes stay in the node list, so a node belongs to a partition when it is reached
+    walking back from the partition's outputs without crossing its inputs. Every other node runs
+    on LiteRT's built-in kernels. Returns None when the interpreter does not expose its nodes
+    (another backend), so callers say nothing rather than guess.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_content=bytes(tflite), num_threads=1)
+        interpreter.allocate_tensors()
+        native = interpreter._interpreter  # noqa: SLF001 - node I/O is only exposed on the wrapper
+        count = native.NumNodes()
+        names = [native.NodeName(i) for i in range(count)]
+        node_inputs = [set(int(t) for t in native.NodeInputs(i)) for i in range(count)]
+        node_outputs = [set(int(t) for t in native.NodeOutputs(i)) for i in range(count)]
+    except Exception:  # noqa: BLE001 - no LiteRT, or a build without these hooks: no claim at all
+        return None
+    original = [i for i in range(count) if names[i] != "DELEGATE"]
+    producer = {t: i for i in original for t in node_outputs[i]}
+    delegated = set()
+    for node in (i for i in range(count) if names[i] == "DELEGATE"):
+        stop = node_inputs[node]
+        pending = [t for t in node_outputs[node]]
+        while pending:
+            tensor = pending.pop()
+            source = producer.get(tensor)
+            if source is None or source in delegated or tensor in stop:
+                continue
+            delegated.add(source)
+            pending.extend(t for t in node_inputs[source] if t not in stop)
+    left = Counter(names[i] for i in original if i not in delegated)
+    return dict(sorted(left.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def confirm_latency_us(float_tflite: bytes, quant_tflite: bytes, sample: Mapping[str, Any],
+                       runs: int = CONFIRM_RUNS, rounds: int = CONFIRM_ROUNDS) -> Tuple[float, float]:
+    """Median microseconds (1 thread, first row of ``sample``) of both models, measured in alternating rounds."""
+    import statistics
+
+    from converters.evaluation import measure_latency_us
+
+    example = {k: v[:1] for k, v in sample.items()}
+    float_times, quant_times = [], []
+    for _ in range(rounds):
+        float_times.append(measure_latency_us(float_tflite, example, runs=runs, warmup=5))
+        quant_times.append(measure_latency_us(quant_tflite, example, runs=runs, warmup=5))
+    return statistics.median(float_times), statistics.median(quant_times)
+
+
+def slower_note(file: str, float_file: str, float_us: float, quant_us: float,
+                fallback: Optional[Mapping[str, int]]) -> Optional[str]:
+    """One plain line when ``quant_us`` is more than :data:`SLOWER_RATIO` times ``float_us``, else None.
+
+    ``fallback``: :func:`xnnpack_fallback_ops` of the quantized model (None: unknown). The line says
+    what was measured (both medians) and what is read from the delegated graph (the ops XNNPACK
+    left to LiteRT's built-in kernels); that those ops cost the time is an inference, said as one.
+    """
+    if not (float_us > 0 and quant_us > SLOWER_RATIO * float_us):
+        return None
+    ratio = quant_us / float_us
+    line = (f"{file} is {ratio:.1f}x slower than {float_file} here ({quant_us:.0f} vs {float_us:.0f} us, "
+            f"median of interleaved runs, 1 thread, batch 1)")
+    if fallback is None:
+        return line + "; which ops are to blame was not determined (no LiteRT graph to read)"
+    total = sum(fallback.values())
+    if not total:
+        return line + ("; XNNPACK took every op, so the difference is XNNPACK's own quantized kernels on "
+                       "this CPU (measure on the target device before choosing)")
+    ops = ", ".join(f"{name} x{n}" for name, n in fallback.items())
+    return (line + f"; {total} op(s) were not taken by XNNPACK and run on LiteRT's built-in kernels: {ops} "
+            "(read from the delegated graph; how much of the time they take is not measured)")
+
+
+def check_latency(ctx: Any) -> List[str]:
+    """After a convert run: flag each quantized .tflite measured slower than the float32 it came from.
+
+    ``ctx``: the run's :class:`converters.context.RunContext`. The quick latency column picks the
+    suspects; each is re-timed against its float32 parent in interleaved rounds
+    (:func:`confirm_latency_us`) so one noisy measurement cannot raise the flag. A confirmed one gets
+    the :func:`slower_note` line as a run warning, in ``comparisons["latency_warnings"]``
+    (``summary.json``) and in its manifest (``latency_note``, metrics ``latency_vs_float32``).
+    Returns the lines.
+    """
+    from edge_sdk.manifest import manifest_path_for, write_manifest
+
+    sample = ctx.data.sample()
+    if sample is None or ctx.latency_runs <= 0:
+        return []
+    by_sha = {a.sha256: a for a in ctx.artifacts}
+    lines = []
+    for artifact in list(ctx.artifacts):
+        parent = by_sha.get(artifact.parent)
+        if (not artifact.file.endswith(".tflite") or artifact.kind == "float32" or parent is None
+                or parent.kind != "float32" or not parent.file.endswith(".tflite")):
+            continue
+        quick_q, quick_f = artifact.metrics.get("latency_us"), parent.metrics.get("latency_us")
+        if not quick_q or not quick_f or quick_q <= SLOWER_RATIO * quick_f:
+            continue
+        float_bytes = (ctx.staging / parent.file).read_bytes()
+        quant_bytes = (ctx.staging / artifact.file).read_bytes()
+        float_us, quant_us = confirm_latency_us(float_bytes, quant_bytes, sample)
+        note = slower_note(artifact.file, parent.file, float_us, quant_us, xnnpack_fallback_ops(quant_bytes))
+        if note is None:
+            continue  # the quick column was noise: the interleaved medians are within the threshold
+        ctx.warn(note)
+        lines.append(note)
+        artifact.metrics["latency_vs_float32"] = round(quant_us / float_us, 3)
+        artifact.manifest["metrics"] = dict(artifact.manifest.get("metrics") or {},
+                                            latency_vs_float32=artifact.metrics["latency_vs_float32"])
+        artifact.manifest["latency_note"] = note
+        write_manifest(artifact.manifest, manifest_path_for(ctx.staging / artifact.file))
+    if lines:
+        ctx.comparisons["latency_warnings"] = lines
+    return lines

@@ -29,6 +29,11 @@ def zoo_names() -> tuple:
     return tuple(MODELS)
 
 
+def is_tflite_source(source: Any) -> bool:
+    """True when ``source`` is a path to a ``.tflite`` file (a run that needs no TensorFlow)."""
+    return isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".tflite" and Path(source).is_file()
+
+
 def is_zoo_name(source: Any) -> bool:
     """True when ``source`` names a zoo model (and no file or directory of that name exists)."""
     return isinstance(source, str) and source in zoo_names() and not Path(source).exists()

@@ -73,8 +73,12 @@ def inspect_model(model: Union[str, os.PathLike, bytes]) -> Dict[str, Any]:
     """Describe a .tflite model: operators, tensors, weights, subgraphs, signatures, metadata, kind.
 
     The result is JSON-ready. ``kind`` is one of ``float``, ``float16-weight``,
-    ``dynamic-range``, ``full-integer`` (``io`` says whether inputs/outputs are
-    float or integer), and ``float_ops`` lists operators that still compute in float.
+    ``weight-only-int8`` / ``weight-only-int4`` (integer weights expanded to float by
+    DEQUANTIZE, float maths), ``dynamic-range`` (integer weights fed to float-activation
+    ops), ``full-integer`` (every compute op on integer activations; ``integer_activations``
+    says int8 or int16), or ``mixed`` (integer ops and float ops side by side, e.g. a
+    partly quantized model); ``io`` says whether inputs/outputs are float or integer,
+    and ``float_ops`` lists operators that still compute in float.
     """
     data, path = _read(model)
     where = str(path) if path else "model bytes"
@@ -121,6 +125,24 @@ def _buffer_size(buffer: Any) -> int:
     return 0 if data is None else len(data)
 
 
+def _kind(int_ops: Counter, has_float_activations: bool, has_int_weights: bool, has_f16_weights: bool,
+          dequantized_weights: set) -> str:
+    """The model's kind from what its ops compute in (see :func:`inspect_model`)."""
+    if int_ops and not has_float_activations:
+        return "full-integer"
+    if int_ops:
+        return "mixed"  # some ops on integer kernels, others (kept or fallen back) in float
+    if has_int_weights:
+        return "dynamic-range"
+    if "int4" in dequantized_weights:
+        return "weight-only-int4"
+    if dequantized_weights & {"int8", "uint8"}:
+        return "weight-only-int8"
+    if has_f16_weights:
+        return "float16-weight"
+    return "float"
+
+
 def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]:
     op_names = _operator_names(schema)
     opcodes = []
@@ -137,6 +159,8 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
     float_ops: Counter = Counter()
     int_ops: Counter = Counter()
     has_int_weights = has_float_activations = False
+    dequantized_weights: set = set()
+    int_activation_types: set = set()
 
     for sg_index, sg in enumerate(root.subgraphs or []):
         tensors = sg.tensors or []
@@ -165,6 +189,12 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
         for op in sg.operators or []:
             name, version = opcodes[op.opcodeIndex]
             op_counter[(name, version)] += 1
+            if name == "DEQUANTIZE":
+                # a constant fed to DEQUANTIZE is a weight stored small and expanded to float before
+                # the op that uses it (weight-only quantization, float16 weights)
+                for idx in _list(op.inputs):
+                    if idx in constant and 0 <= idx < len(tensors):
+                        dequantized_weights.add(_TENSOR_TYPES.get(int(tensors[idx].type), ("?", 0))[0])
             if name in _BOUNDARY_OPS:
                 continue
             activation_types = set()
@@ -181,6 +211,7 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
                     has_int_weights = True
             elif activation_types & _INT_ACTIVATION_TYPES:
                 int_ops[name] += 1
+                int_activation_types |= activation_types & _INT_ACTIVATION_TYPES
         subgraphs.append({
             "index": sg_index, "name": _text(sg.name), "tensors": len(tensors),
             "operators": len(sg.operators or []), "inputs": _list(sg.inputs), "outputs": _list(sg.outputs),
@@ -212,14 +243,7 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
         for idx in _list(sg0.inputs) + _list(sg0.outputs):
             if 0 <= idx < len(main_tensors):
                 io_types.add(main_tensors[idx]["dtype"])
-    if not has_float_activations and int_ops:
-        kind = "full-integer"
-    elif has_f16_weights and not has_int_weights:
-        kind = "float16-weight"
-    elif has_int_weights:
-        kind = "dynamic-range"
-    else:
-        kind = "float"
+    kind = _kind(int_ops, has_float_activations, has_int_weights, has_f16_weights, dequantized_weights)
 
     return {
         "file": str(path) if path else None,
@@ -235,6 +259,8 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
         ],
         "float_ops": dict(float_ops),
         "integer_ops": dict(int_ops),
+        # int8 / int16 (int16x8) / uint8: the integer types activations flow in, where ops run on integers
+        "integer_activations": sorted(int_activation_types),
         "weight_bytes": dict(sorted(weight_bytes.items(), key=lambda kv: -kv[1])),
         "subgraphs": subgraphs,
         "signatures": signatures,

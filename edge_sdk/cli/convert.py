@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Any, Callable, Dict, List
 
-from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, zoo_models
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, require_extra, zoo_models
 from edge_sdk.console import first_line, print_json
 from edge_sdk.outputs import mark_output_dir
 
@@ -162,7 +162,10 @@ def run(args: argparse.Namespace) -> int:
             raise RecipeError(f"convert needs {', '.join(missing)}; e.g. edge-sdk convert model.keras --recipe int8 "
                               f"--dataset mnist --out out/")
         out = check_convert_paths(args, model)
-    require_convert_stack("convert")
+    if not (args.list_recipes or args.describe) and _is_tflite(model):
+        require_extra("quantize", "convert MODEL.tflite")  # the LiteRT quantizer: no TensorFlow needed
+    else:
+        require_convert_stack("convert")
     from converters import recipe as recipes
 
     if args.list_recipes:
@@ -205,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
         reason = exc.strerror or first_line(exc, 400)
         raise ConversionError(f"conversion could not read or write{where}: {reason}") from None
     except Exception as exc:  # noqa: BLE001 - never let a TensorFlow traceback reach the user
-        raise ConversionError(f"conversion failed in TensorFlow: {type(exc).__name__}: "
+        engine = "the LiteRT quantizer" if _is_tflite(model) else "TensorFlow"
+        raise ConversionError(f"conversion failed in {engine}: {type(exc).__name__}: "
                               f"{first_line(exc, 400)}") from None
     mark_output_dir(out, "convert", record_entries=True)
     if args.json:
@@ -221,6 +225,11 @@ def run(args: argparse.Namespace) -> int:
         if result.comparisons.get("gate"):
             print(result.comparisons["gate"]["verdict"])
     return 0
+
+
+def _is_tflite(model: str) -> bool:
+    """A .tflite input: quantized by the LiteRT quantizer, so the run needs the 'quantize' extra, not TensorFlow."""
+    return model.lower().endswith(".tflite") and os.path.isfile(model)
 
 
 def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
@@ -240,10 +249,14 @@ def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
         lines.append(line)
     q = comparisons.get("quantize")
     if q and "input_size_ratio" in q:
-        line = f"quantize: {q['mode']} file is {q['input_size_ratio']:.3f}x float32"
+        line = f"quantize: {q.get('scheme') or q['mode']} file is {q['input_size_ratio']:.3f}x float32"
         if q.get("input_accuracy_drop_points") is not None:
             line += f", accuracy drop {q['input_accuracy_drop_points']:.2f} points vs the float model"
         lines.append(line)
+    for fmt, reason in ((comparisons.get("export") or {}).get("skipped") or {}).items():
+        lines.append(f"warning: {fmt} export skipped (not asked for with --formats): {reason}")
+    for line in comparisons.get("latency_warnings") or []:
+        lines.append(f"warning: {line}")
     return [""] + lines if lines else []
 
 

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "parity",
         help="compare a quantized .tflite with its float model, gate on the result, or check golden references",
         description="Compare FLOAT (a SavedModel directory with serving_default, or a .keras/.h5 file, run "
-        "through TensorFlow) with QUANTIZED (a .tflite run through the edge_sdk runtime) on DATA. DATA is a "
+        "through TensorFlow; a float .tflite, run through LiteRT; or an .onnx, run through ONNX Runtime) with QUANTIZED (a .tflite run through the edge_sdk runtime) on DATA. DATA is a "
         ".npz (one array per input name, or 'x'; labels under 'y'), a .npy of inputs, or a built-in dataset "
         "name (digits, mnist, adult: its test split). --reference checks a .tflite against a golden .npz "
         "with only numpy and LiteRT installed.",
@@ -82,10 +82,17 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
     if args.reference:
         return _check_reference(args)
-    require_convert_stack("parity")
+    if not _light_float(args):  # a float .tflite as FLOAT runs through LiteRT: no TensorFlow needed
+        require_convert_stack("parity")
     if args.write_reference:
         return _write_reference(args)
     return _parity(args)
+
+
+def _light_float(args: argparse.Namespace) -> bool:
+    """True when FLOAT is a .tflite and nothing asked for TensorFlow's tools (auto-tuner, per-layer debugger)."""
+    return (bool(args.models) and str(args.models[0]).lower().endswith(".tflite") and args.accuracy_budget is None
+            and not args.write_reference)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:

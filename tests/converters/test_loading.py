@@ -52,7 +52,8 @@ def test_plain_savedmodel_uses_serving_signature(tmp_path):
     [
         ("model.keras", b"not a zip at all", "expected a .keras archive"),
         ("model.h5", b"garbage bytes here", "header is not HDF5"),
-        ("model.pb", b"\x08\x01", "expected a .keras or .h5 file or a SavedModel directory"),
+        ("model.pb", b"\x08\x01", "expected a .keras, .h5 or float .tflite file or a SavedModel directory"),
+        ("model.tflite", b"not a flatbuffer at all", "expected a float .tflite model"),
     ],
 )
 def test_files_that_will_not_load_give_clear_errors(tmp_path, name, content, match):
