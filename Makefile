@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[convert,dev]'
+	$(BIN)/pip install --quiet -e '.[convert,quantize,dev]'
 	$(BIN)/pip check
 	touch $(STAMP)
 
