@@ -215,7 +215,7 @@ def check(ctx: Any, options: Any) -> None:
         if named:
             ctx.model.require("export", f"export ({', '.join(named)})")
         for fmt in formats:
-            _skip(ctx, skipped, fmt, f"needs a Keras model or SavedModel; got a {ctx.model.kind} file")
+            _skip(ctx, skipped, fmt, f"needs a Keras model or SavedModel; got a .{ctx.model.kind} file")
         return
     if "onnx" in formats and ctx.data.sample() is None:
         reason = "ONNX export is checked against onnxruntime and needs sample inputs (--dataset, --eval or --calibration)"
