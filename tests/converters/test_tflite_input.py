@@ -157,7 +157,8 @@ def test_convert_tflite_runs_without_tensorflow(byom, tmp_path):
     result = run_blocked(f"""
         from edge_sdk.cli import main
         code = main(["convert", {str(byom["float32"])!r}, "--recipe", "int8", "--calibration",
-                     {str(byom["cal"])!r}, "--eval", {str(byom["eval"])!r}, "--out", {str(out)!r}, "-q"])
+                     {str(byom["cal"])!r}, "--eval", {str(byom["eval"])!r}, "--out", {str(out)!r}, "-q",
+                     "--min-agreement", "0.9"])
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
         assert not heavy, heavy
         sys.exit(code)
@@ -166,6 +167,8 @@ def test_convert_tflite_runs_without_tensorflow(byom, tmp_path):
     assert (out / "int8.tflite").is_file() and (out / "int8.json").is_file()
     manifest = json.loads((out / "int8.json").read_text())
     assert manifest["build"]["byte_identical"] is True and "tensorflow" not in manifest["tool_versions"]
+    gate = json.loads((out / "summary.json").read_text())["comparisons"]["gate"]  # the gate ran, TF-free
+    assert gate["status"] == "pass" and (out / "parity.json").is_file()
 
 
 def test_missing_quantize_extra_names_it(byom, tmp_path):
