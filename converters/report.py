@@ -302,12 +302,14 @@ def confirm_latency_us(float_tflite: bytes, quant_tflite: bytes, sample: Mapping
 
 
 def slower_note(file: str, float_file: str, float_us: float, quant_us: float,
-                fallback: Optional[Mapping[str, int]]) -> Optional[str]:
+                fallback: Optional[Mapping[str, int]], float_fallback: Optional[Mapping[str, int]] = None
+                ) -> Optional[str]:
     """One plain line when ``quant_us`` is more than :data:`SLOWER_RATIO` times ``float_us``, else None.
 
-    ``fallback``: :func:`xnnpack_fallback_ops` of the quantized model (None: unknown). The line says
-    what was measured (both medians) and what is read from the delegated graph (the ops XNNPACK
-    left to LiteRT's built-in kernels); that those ops cost the time is an inference, said as one.
+    ``fallback`` / ``float_fallback``: :func:`xnnpack_fallback_ops` of the quantized and the float
+    model (None: unknown). The line says what was measured (both medians) and what is read from
+    LiteRT's delegated graphs: the ops XNNPACK takes in the float model but leaves to LiteRT's
+    built-in kernels in the quantized one. That those ops cost the time is an inference, said as one.
     """
     if not (float_us > 0 and quant_us > SLOWER_RATIO * float_us):
         return None
@@ -316,13 +318,14 @@ def slower_note(file: str, float_file: str, float_us: float, quant_us: float,
             f"median of interleaved runs, 1 thread, batch 1)")
     if fallback is None:
         return line + "; which ops are to blame was not determined (no LiteRT graph to read)"
-    total = sum(fallback.values())
-    if not total:
-        return line + ("; XNNPACK took every op, so the difference is XNNPACK's own quantized kernels on "
+    extra = Counter(fallback) - Counter(float_fallback or {})
+    if not sum(extra.values()):
+        return line + ("; XNNPACK took the same ops in both, so the difference is in its quantized kernels on "
                        "this CPU (measure on the target device before choosing)")
-    ops = ", ".join(f"{name} x{n}" for name, n in fallback.items())
-    return (line + f"; {total} op(s) were not taken by XNNPACK and run on LiteRT's built-in kernels: {ops} "
-            "(read from the delegated graph; how much of the time they take is not measured)")
+    ops = ", ".join(f"{name} x{n}" for name, n in sorted(extra.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (line + f"; {sum(extra.values())} op(s) that XNNPACK runs in {float_file} are not taken by XNNPACK in "
+            f"{file} and run on LiteRT's built-in kernels: {ops} (read from LiteRT's delegated graphs; "
+            "their share of the time is not measured)")
 
 
 def check_latency(ctx: Any) -> List[str]:
@@ -353,7 +356,8 @@ def check_latency(ctx: Any) -> List[str]:
         float_bytes = (ctx.staging / parent.file).read_bytes()
         quant_bytes = (ctx.staging / artifact.file).read_bytes()
         float_us, quant_us = confirm_latency_us(float_bytes, quant_bytes, sample)
-        note = slower_note(artifact.file, parent.file, float_us, quant_us, xnnpack_fallback_ops(quant_bytes))
+        note = slower_note(artifact.file, parent.file, float_us, quant_us, xnnpack_fallback_ops(quant_bytes),
+                           xnnpack_fallback_ops(float_bytes))
         if note is None:
             continue  # the quick column was noise: the interleaved medians are within the threshold
         ctx.warn(note)
