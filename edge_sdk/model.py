@@ -151,12 +151,12 @@ class TensorSpec:
 class _Port:
     """A signature input or output bound to a tensor index, with everything ``predict`` needs precomputed.
 
-    ``staging`` (quantized inputs only) is a buffer this port owns, shaped like the tensor: the
-    fast path quantizes into it (``view`` is its flat view) and hands it to ``SetTensor``, which
-    copies. It never writes into the interpreter's own memory: LiteRT may move its arena after
-    an allocation (applying a delegate on the first ``Invoke``, re-planning dynamic tensors), and
-    a view taken before that points at freed memory. :meth:`Model._refresh_views` renews the
-    buffers when the tensor's shape changes.
+    ``view`` (quantized inputs only) is the flat destination the fast path quantizes into: the
+    interpreter's own input buffer where :meth:`Model._views_stay_put` shows LiteRT will not move
+    it before the next allocation, else ``staging``, a buffer this port owns, handed to
+    ``SetTensor`` (a copy) on every call. LiteRT re-plans its arena inside ``Invoke`` for graphs
+    with dynamic tensors, and a view taken before that points at freed memory.
+    :meth:`Model._refresh_views` renews the views after every allocation.
     """
 
     __slots__ = ("spec", "name", "index", "current_shape", "fast_dtype", "rank", "q_scale", "q_zero", "q_axis",
@@ -236,8 +236,9 @@ class _Signature:
         self.positioned = [(p, i) for i, p in enumerate(inputs)]
         #: (port, position, mode, one-value constants) per input, set with the buffer views.
         self.mixed: List[Tuple[_Port, int, int, Any]] = []
-        #: (name, shape, scale, zero, qmin, qmax, buffer, port) per input when every input is one quantized
-        #: value (the tabular case), else None; set with the buffer views.
+        #: (name, shape, scale, zero, qmin, qmax, buffer, port, staging) per input when every input is one
+        #: quantized value (the tabular case), else None; set with the buffer views. ``staging`` is None
+        #: when ``buffer`` is the interpreter's own input buffer (nothing to hand over).
         self.one_values: Optional[Tuple[Tuple[Any, ...], ...]] = None
         self.name_index = [(p.name, p.index) for p in inputs]
         self.position_index = [(i, p.index) for i, p in enumerate(inputs)]
@@ -249,6 +250,12 @@ class _Signature:
             port.signature = weakref.ref(self)
         #: predict calls so far (the values a one-value input has seen, for its clip check).
         self.calls = 0
+        #: Whether quantized inputs may be written straight into the interpreter's input buffers (see
+        #: Model._views_stay_put); cleared for good if a buffer is ever seen to move.
+        self.direct = True
+        #: (tensor index, address) of the direct views taken at the last allocation, checked once after the
+        #: next Invoke; empty when there is nothing left to check.
+        self.view_addresses: Tuple[Tuple[int, int], ...] = ()
 
 
 def _quantization_from_details(details: Mapping[str, Any]) -> Optional[Quantization]:
@@ -643,7 +650,7 @@ class Model:
                         # through a memoryview of the tensor's buffer. Same result as quant.quantize:
                         # see _one_value_exact for why round() of the float64 quotient is the float32
                         # rounding whenever the quotient is not within 0.01 of a half.
-                        for name, shape, scale, zero, lo, hi, buffer, port in sig.one_values:
+                        for name, shape, scale, zero, lo, hi, buffer, port, staging in sig.one_values:
                             arr = feeds[name]
                             if type(arr) is not _NDARRAY or arr.dtype is not _FLOAT32:
                                 set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
@@ -661,7 +668,8 @@ class Model:
                             else:
                                 q = _large_one_value(port, arr, t)
                             buffer[0] = q
-                            set_tensor(port.index, port.staging, subgraph)
+                            if staging is not None:
+                                set_tensor(port.index, staging, subgraph)
                     else:
                         for port, position, mode, const in sig.mixed:
                             arr = feeds[port.name] if by_name else feeds[position]
@@ -687,7 +695,8 @@ class Model:
                                         out[...] = low  # np.copyto adds a Python dispatch layer: 0.3 us
                                     else:
                                         _add(low, byte_add, out)
-                                    set_tensor(port.index, port.staging, subgraph)
+                                    if port.staging is not None:
+                                        set_tensor(port.index, port.staging, subgraph)
                                     continue
                                 scale, zero, lo, hi, buffer = const
                                 t = arr.item() / scale
@@ -701,7 +710,8 @@ class Model:
                                 else:
                                     q = _large_one_value(port, arr, t)
                                 buffer[0] = q
-                                set_tensor(port.index, port.staging, subgraph)
+                                if port.staging is not None:
+                                    set_tensor(port.index, port.staging, subgraph)
                             else:
                                 set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
                 except (_NotFast, ValueError, TypeError, KeyError):
@@ -713,6 +723,8 @@ class Model:
                         raise CorruptModelError(
                             f"the interpreter failed to run signature {sig.key!r}: {_first_line(exc)}"
                         ) from None
+                    if sig.view_addresses:
+                        self._check_views_stayed(sig)
                     get_tensor = wrapper.GetTensor
                     if sig.single_output:
                         port = sig.outputs[0]
@@ -734,28 +746,82 @@ class Model:
         return self._call_general(sig, feeds, raw)
 
     def _refresh_views(self, sig: _Signature) -> bool:
-        """Size the fast path's own input buffers to ``sig``'s allocated shapes; False if not allocated."""
+        """Point the fast path's quantized inputs at ``sig``'s allocated buffers; False if not allocated.
+
+        Where :meth:`_views_stay_put` holds, a quantized input is written straight into the
+        interpreter's own input buffer (a numpy view of it, taken now, right after the allocation):
+        no ``SetTensor`` per input. Elsewhere each input gets a staging buffer of its own, handed
+        over with one ``SetTensor`` (a copy) per call.
+        """
         if not sig.allocated:
             return False
+        wrapper = self._wrapper
+        direct = sig.direct and self._views_stay_put(sig)
+        addresses = []
         for port in sig.inputs:
             quantizer = port.quantizer
             if port.is_string or quantizer is None:
                 port.staging = port.view = port.view_u = None
                 continue
-            port.staging = np.zeros(port.current_shape, port.fast_dtype)
-            view = port.staging.reshape(-1)
+            if direct:
+                port.staging = None
+                view = wrapper.tensor(wrapper, port.index, sig.subgraph).reshape(-1)
+                addresses.append((port.index, view.ctypes.data))
+            else:
+                port.staging = np.zeros(port.current_shape, port.fast_dtype)
+                view = port.staging.reshape(-1)
             port.view = view
-            if quantizer is not None:
-                port.view_u = view.view(quantizer.unsigned)
-                port.scratch = np.empty(port.current_shape, np.float32)
-                port.scratch_flat = port.scratch.reshape(-1)
-                port.scratch_low = port.scratch_flat.view(quantizer.unsigned)[::quantizer.stride]
+            port.view_u = view.view(quantizer.unsigned)
+            port.scratch = np.empty(port.current_shape, np.float32)
+            port.scratch_flat = port.scratch.reshape(-1)
+            port.scratch_low = port.scratch_flat.view(quantizer.unsigned)[::quantizer.stride]
+        sig.view_addresses = tuple(addresses)
         sig.mixed = [(port, position, _port_mode(port), _fast_constants(port)) for port, position in sig.positioned]
-        one_values = [(port.name, port.current_shape) + const[:4] + (const[4], port)
+        one_values = [(port.name, port.current_shape) + const[:4] + (const[4], port, port.staging)
                       for port, _, mode, const in sig.mixed if mode == _ONE_VALUE]
         sig.one_values = tuple(one_values) if len(one_values) == sig.n_inputs else None
         sig.generation = self._generation
         return True
+
+    def _views_stay_put(self, sig: _Signature) -> bool:
+        """Whether ``sig``'s input buffers keep their address from this allocation until the next one.
+
+        LiteRT moves tensors only when it plans memory: ``AllocateTensors`` (after a resize, or
+        when a delegate is applied), and inside ``Invoke`` for a graph with a dynamic tensor (an
+        op whose output shape is known only at run time, e.g. a Keras 3 Flatten's
+        Shape/StridedSlice/Pack/Reshape): allocation stops preparing ops at the first such op,
+        and ``Invoke`` prepares the rest and re-plans the arena, which may grow it and so move
+        every tensor in it, inputs included. The tensors of the ops left unprepared, and the
+        dynamic tensor itself, have no memory yet, so such a graph shows up as a signature input
+        or output without data right after allocation (string tensors are always allocated at run
+        time, so any string input or output rules views out). Only LiteRT is trusted with views (its
+        ``tensor()`` is what this relies on); other backends always take staging buffers.
+        """
+        if self._backend.name != "litert":
+            return False
+        wrapper = self._wrapper
+        for port in sig.inputs + sig.outputs:
+            if port.fast_dtype.kind not in "biufc":  # string tensors live outside the arena (and a numpy
+                return False                         # view of one crashes LiteRT's tensor())
+            try:
+                wrapper.tensor(wrapper, port.index, sig.subgraph)
+            except (ValueError, RuntimeError, TypeError):  # "Tensor data is null": planned at run time
+                return False
+        return True
+
+    def _check_views_stayed(self, sig: _Signature) -> None:
+        """After the first Invoke on fresh direct views: if any buffer moved, use staging buffers for good.
+
+        A belt to :meth:`_views_stay_put`'s braces: the first Invoke is where a re-planned arena
+        would move, and the views are used again only after this check.
+        """
+        wrapper = self._wrapper
+        moved = any(wrapper.tensor(wrapper, index, sig.subgraph).ctypes.data != address
+                    for index, address in sig.view_addresses)
+        sig.view_addresses = ()
+        if moved:
+            sig.direct = False
+            self._refresh_views(sig)
 
     def _call_compiled(self, sig: _Signature, x: Any, raw: bool) -> List[np.ndarray]:
         """The default signature through LiteRT's CompiledModel: same checks and conversions, other engine."""
@@ -1044,9 +1110,10 @@ def _large_one_value(port: _Port, arr: np.ndarray, t: float) -> int:
 def _fast_constants(port: _Port) -> Any:
     """What the fast path of ``predict`` needs per quantized input, as one tuple (None for the others).
 
-    One value: (scale, zero point, qmin, qmax, a memoryview of the port's staging buffer); an item
-    assignment through a memoryview costs half a numpy item assignment. An array: the scratch buffers,
-    the staging destination and :class:`quant.PerTensorQuantizer`'s constants.
+    One value: (scale, zero point, qmin, qmax, a memoryview of the port's destination: the
+    interpreter's input buffer or the staging buffer); an item assignment through a memoryview costs
+    half a numpy item assignment. An array: the scratch buffers, the destination and
+    :class:`quant.PerTensorQuantizer`'s constants.
     """
     mode = _port_mode(port)
     if mode == _ONE_VALUE:
