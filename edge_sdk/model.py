@@ -163,7 +163,7 @@ class _Port:
                  "per_tensor", "scale32", "zero32", "lo", "hi", "quantizer", "scale_f", "zero_i", "lut",
                  "is_string", "staging", "view", "view_u", "size", "clip_lo", "clip_hi", "clipped", "checked",
                  "clip_warned", "scratch", "scratch_flat", "scratch_low",
-                 "calls", "signature")
+                 "calls", "signature", "out_view")
 
     def __init__(self, spec: TensorSpec, index: int, current_shape: Tuple[int, ...]):
         self.spec = spec
@@ -207,6 +207,9 @@ class _Port:
         self.signature: Optional[Callable[[], Any]] = None  # weak reference to the owning _Signature
         self.staging = self.view = self.view_u = None
         self.scratch = self.scratch_flat = self.scratch_low = None
+        #: 8-bit quantized outputs: a view of the interpreter's output buffer where it stays put (see
+        #: Model._views_stay_put), dequantized by one table lookup straight from LiteRT's memory.
+        self.out_view = None
         self.set_shape(current_shape)
 
     def set_shape(self, shape: Tuple[int, ...]) -> None:
@@ -728,6 +731,8 @@ class Model:
                     get_tensor = wrapper.GetTensor
                     if sig.single_output:
                         port = sig.outputs[0]
+                        if not raw and port.out_view is not None:
+                            return [port.lut.take(port.out_view)]  # a new array: the view is never handed out
                         value = get_tensor(port.index, subgraph)
                         if raw or port.q_scale is None:
                             return [value]
@@ -775,6 +780,14 @@ class Model:
             port.scratch = np.empty(port.current_shape, np.float32)
             port.scratch_flat = port.scratch.reshape(-1)
             port.scratch_low = port.scratch_flat.view(quantizer.unsigned)[::quantizer.stride]
+        for port in sig.outputs:
+            port.out_view = None
+            if direct and port.lut is not None:
+                try:
+                    port.out_view = wrapper.tensor(wrapper, port.index, sig.subgraph)
+                except ValueError:  # no memory before Invoke (the load check rules that out; be safe anyway)
+                    continue
+                addresses.append((port.index, port.out_view.ctypes.data))
         sig.view_addresses = tuple(addresses)
         sig.mixed = [(port, position, _port_mode(port), _fast_constants(port)) for port, position in sig.positioned]
         one_values = [(port.name, port.current_shape) + const[:4] + (const[4], port, port.staging)

@@ -177,3 +177,16 @@ def edge_sdk_load(path):
     import edge_sdk
 
     return edge_sdk.load(path.read_bytes(), num_threads=1)
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_outputs_read_through_a_view_are_never_handed_out(runtime_models, digits_x, raw):
+    """The 8-bit output is dequantized straight from LiteRT's buffer; what predict returns is the app's own."""
+    model = edge_sdk_load(runtime_models["int8"])
+    first = model.predict(digits_x[:1], raw=raw)
+    kept = first.copy()
+    assert model._default.outputs[0].out_view is not None
+    assert not np.shares_memory(first, model._default.outputs[0].out_view)
+    later = model.predict(digits_x[1:2], raw=raw)
+    assert not np.array_equal(later, kept)  # a different digit: the buffer did change underneath
+    assert np.array_equal(first, kept)
