@@ -397,6 +397,8 @@ class Model:
         self._sha256: Optional[str] = manifest.get("sha256") if manifest else None
         self._accelerator = accelerator
         self._compiled: Optional[CompiledRunner] = None
+        #: Everything the one-array shortcut of ``predict`` needs (see _single_array_constants), or None.
+        self._single: Optional[Tuple[Any, ...]] = None
         self._build_interpreter()
 
     def _clone(self) -> "Model":
@@ -498,6 +500,7 @@ class Model:
 
     def _allocate(self, sig: _Signature) -> None:
         self._generation += 1
+        self._single = None
         try:
             self._wrapper.AllocateTensors(sig.subgraph)
         except (ValueError, RuntimeError) as exc:
@@ -601,6 +604,34 @@ class Model:
         Returns one array for a one-output model, else a dict by output name.
         Integer outputs are dequantized to float32 unless ``raw=True``.
         """
+        single = self._single
+        if single is not None and type(x) is _NDARRAY and not raw and signature is None and x.dtype is _FLOAT32:
+            # The commonest call (one float32 array into an 8-bit input, one 8-bit output, the buffers
+            # LiteRT's own): _call's mixed-input loop, inlined with its constants in one tuple.
+            (shape, scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones, port, lut, out_view,
+             sig) = single
+            if x.shape == shape:
+                with self._lock:
+                    if sig.generation == self._generation and self._single is single:
+                        port.calls = calls = port.calls + 1
+                        _divide(x, scale, scratch)
+                        if not _isfinite(flat.dot(ones)):
+                            port.quantizer.scale_into(x, scratch, flat, port.name)  # raises for NaN/inf
+                        if not port.clip_warned and (calls <= _CLIP_CHECK_FIRST_CALLS or not calls % _CLIP_CHECK_EVERY):
+                            _note_clip(port, scratch)
+                        _clip(scratch, clip_lo, clip_hi, scratch)
+                        _add(scratch, magic, scratch)
+                        if byte_add is None:
+                            out[...] = low
+                        else:
+                            _add(low, byte_add, out)
+                        try:
+                            self._wrapper.Invoke(sig.subgraph)
+                        except (ValueError, RuntimeError) as exc:
+                            raise CorruptModelError(
+                                f"the interpreter failed to run signature {sig.key!r}: {_first_line(exc)}"
+                            ) from None
+                        return lut.take(out_view)
         sig = self._default if signature is None else self._signature(signature)
         results = self._call(sig, x, raw)
         return results[0] if sig.single_output else dict(zip(sig.output_names, results))
@@ -835,6 +866,8 @@ class Model:
         if moved:
             sig.direct = False
             self._refresh_views(sig)
+        elif sig is self._default and self._compiled is None:
+            self._single = _single_array_constants(sig)
 
     def _call_compiled(self, sig: _Signature, x: Any, raw: bool) -> List[np.ndarray]:
         """The default signature through LiteRT's CompiledModel: same checks and conversions, other engine."""
@@ -997,6 +1030,7 @@ class Model:
                     resized = True
             if resized or not sig.allocated:
                 self._generation += 1  # input views taken before this are stale
+                self._single = None
                 wrapper.AllocateTensors(subgraph)
                 sig.allocated = True
             for port, arr in zip(sig.inputs, arrays):
@@ -1137,6 +1171,20 @@ def _fast_constants(port: _Port) -> Any:
         return (port.scratch, port.scratch_flat, port.scratch_low, port.view_u, q.scale, q.lo, q.hi, q.magic,
                 q.byte_add, ones)
     return None
+
+
+def _single_array_constants(sig: _Signature) -> Optional[Tuple[Any, ...]]:
+    """The one-array shortcut's constants for ``sig`` (views checked to stay put), or None where it does not apply:
+    one input quantized as an array straight into LiteRT's buffer, one output read through a view."""
+    if sig.n_inputs != 1 or not sig.single_output or sig.counts_calls:
+        return None
+    port, _, mode, const = sig.mixed[0]
+    out_port = sig.outputs[0]
+    if mode != _ARRAY or port.staging is not None or out_port.out_view is None:
+        return None
+    scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones = const
+    return (port.current_shape, scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones, port,
+            out_port.lut, out_port.out_view, sig)
 
 
 def _judge_one_value_inputs(sig: _Signature) -> None:
