@@ -102,7 +102,7 @@ def numpy_floor(models_dir: Path, repeat: int = 2000) -> Dict[str, float]:
     model = edge_sdk.load(models_dir / "cnn_int8.tflite", num_threads=1)
     port = model._default.inputs[0]
     x = np.load(models_dir / "cnn_x.npy")[:1]
-    model.predict(x)  # allocates and takes the views
+    model.predict(x)  # allocates and takes the views (LiteRT's own buffers: this graph has no dynamic tensor)
     quantizer = port.quantizer
     t = port.scratch
     spec = model.inputs[0]
@@ -116,8 +116,11 @@ def numpy_floor(models_dir: Path, repeat: int = 2000) -> Dict[str, float]:
         "NaN/inf check (dot with ones)": lambda: port.scratch_flat.dot(ones),
         "clip (the ufunc)": lambda: _clip_ufunc(t, quantizer.lo, quantizer.hi, out=t),
         "add the rounding constant": lambda: np.add(t, 1.0, out=t),
-        "copy low bytes into the input buffer": lambda: port.view_u.__setitem__(Ellipsis, port.scratch_low),
-        "dequantize output (table lookup)": lambda: lut.take(out),
+        "copy low bytes into the interpreter's input buffer": lambda: port.view_u.__setitem__(Ellipsis,
+                                                                                               port.scratch_low),
+        "dequantize output (table lookup from the output buffer)": lambda: lut.take(model._default.outputs[0].out_view),
+        "GetTensor of the int8 output (bare has it, predict not)": lambda: wrapper.GetTensor(
+            model._default.outputs[0].index, 0),
         "old: quantize_per_tensor (5 calls + isfinite)": lambda: __import__("edge_sdk.quant").quant.quantize_per_tensor(
             x, port.scale32, port.zero32, port.fast_dtype, port.lo, port.hi),
         "SetTensor of the int8 input (bare has it too)": lambda: wrapper.SetTensor(port.index, stored, 0),
@@ -130,18 +133,54 @@ def numpy_floor(models_dir: Path, repeat: int = 2000) -> Dict[str, float]:
     return result
 
 
+def floor_ratios(models_dir: Path, rounds: int = 80) -> Dict[str, float]:
+    """The CNN's predict(float) against its floor, side by side: the bare call, the fast path's numpy calls and
+    Invoke with no Python around them (``replica``), and ``Model.predict``; medians in us and ratios to bare."""
+    import edge_sdk
+    from edge_sdk import model as runtime
+
+    path = models_dir / "cnn_int8.tflite"
+    model = edge_sdk.load(path, num_threads=1)
+    x = np.load(models_dir / "cnn_x.npy")[:1]
+    model.predict(x)
+    model.predict(x)  # the views are taken and checked: the one-array shortcut is set
+    sig = model._default
+    scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones = sig.mixed[0][3]
+    lut, out_view, invoke = sig.outputs[0].lut, sig.outputs[0].out_view, model._wrapper.Invoke
+    divide, clip, add, isfinite = runtime._divide, runtime._clip, runtime._add, runtime._isfinite
+
+    def replica():
+        divide(x, scale, scratch)
+        isfinite(flat.dot(ones))
+        clip(scratch, clip_lo, clip_hi, scratch)
+        add(scratch, magic, scratch)
+        out[...] = low
+        invoke(0)
+        return lut.take(out_view)
+
+    assert np.array_equal(replica(), model.predict(x))
+    calls = {"bare": om.bare_call(path, _stored(model, {"image": x})), "replica": replica,
+             "predict": lambda: model.predict(x)}
+    medians = om.side_by_side(calls, rounds=rounds)
+    return {**{f"{k} us": v for k, v in medians.items()},
+            "replica / bare": medians["replica"] / medians["bare"], "predict / bare": medians["predict"] / medians["bare"]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=None, help="directory to build/cache the models (default: a temp dir)")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    parser.add_argument("--floor", action="store_true", help="print the cost of each numpy step instead")
+    parser.add_argument("--floor", action="store_true",
+                        help="print the cost of each numpy step, and predict against its numpy floor, instead")
     args = parser.parse_args(argv)
     models_dir = Path(args.models) if args.models else Path(tempfile.mkdtemp(prefix="edge_overhead_"))
     paths = om.ensure_built(models_dir)
     if args.floor:
         for name, us in numpy_floor(models_dir).items():
-            print(f"{name:48s} {us:7.2f} us")
+            print(f"{name:56s} {us:7.2f} us")
+        for name, value in floor_ratios(models_dir, rounds=args.rounds).items():
+            print(f"{name:56s} {value:7.3f}")
         return 0
     result = measure(paths, models_dir, rounds=args.rounds)
     width = max(len(n) for n in result)
