@@ -19,10 +19,13 @@ docs/benchmarks.md has the figures):
 * a clip warning when float data falls far outside an int8 input's range, string inputs,
   and ``accelerator=`` to run on LiteRT's CompiledModel (cpu, gpu, npu).
 
-The common calls take a fast path that quantizes into buffers the model owns
-and hands them over with one ``SetTensor`` each (never writing into the
-interpreter's own memory); every other call takes the general path, which converts,
-resizes, loops rows and explains errors. Both give the same results, bit for bit.
+The common calls take a fast path that quantizes straight into LiteRT's input
+buffers and dequantizes straight from its output buffer where those provably stay
+in place until the next allocation (a graph without dynamic tensors; checked at
+every allocation and after the next ``invoke``), and elsewhere into buffers the
+model owns, handed over with one ``SetTensor`` each; every other call takes the
+general path, which converts, resizes, loops rows and explains errors. Both give
+the same results, bit for bit.
 """
 from __future__ import annotations
 
@@ -645,8 +648,9 @@ class Model:
         """Run ``sig`` on ``x`` and return its outputs in order.
 
         The fast path gives each input to the interpreter with one ``SetTensor`` (which itself
-        refuses a wrong dtype or shape): arrays in the storage dtype as they are, float32 for a
-        per-tensor quantized input after quantizing it into the port's own staging buffer.
+        refuses a wrong dtype or shape): arrays in the storage dtype as they are; float32 for a
+        per-tensor quantized input is quantized into the interpreter's own buffer where it stays
+        put (see _views_stay_put), else into the port's staging buffer handed to ``SetTensor``.
         Anything else - other containers, dtypes or shapes (resizing, row loops) and every
         error - goes to :meth:`_call_general`, which rewrites all inputs and says clearly
         what is wrong. The fast path is inline on purpose: each Python call costs ~0.1 us.
