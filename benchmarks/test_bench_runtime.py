@@ -13,7 +13,8 @@ each, because under load the Python and numpy work around ``invoke`` inflates
 more than ``invoke`` itself (measured on the shared 2-core machine at load
 average 6-9: CNN int8 predict(float) 1.13-1.23x against its 1.30x target,
 13 one-value inputs 1.36-1.40x against 1.60x, float32 models up to 1.07x
-against 1.10x). ``make test`` does not run this directory.
+against 1.10x; at load average 10 one run in three read the 13-input case at 1.85x, when
+the bare call's median fell in its fast mode). ``make test`` does not run this directory.
 """
 import statistics
 import subprocess
