@@ -114,7 +114,7 @@ class PipelineResult:
 
     def summary(self) -> Dict[str, Any]:
         """JSON summary: recipe, one row per artifact, comparisons, warnings, timing."""
-        return {
+        summary = {
             "recipe": self.recipe.to_dict(),
             "artifacts": [a.row() for a in self.artifacts],
             "comparisons": self.comparisons,
@@ -122,6 +122,9 @@ class PipelineResult:
             "seconds": round(self.seconds, 1),
             "out": str(self.out) if self.out else None,
         }
+        if "auto" in self.comparisons:  # --recipe auto: the file name of the candidate it chose
+            summary["chosen"] = self.comparisons["auto"]["chosen"]
+        return summary
 
     def table(self) -> str:
         """The end-of-run table: one row per artifact, sizes relative to the input float32 artifact."""

@@ -49,6 +49,7 @@ STAGE_MODULES = {
     "prune": ("converters.prune", "prune"),
     "quantize": ("converters.quantize", "quantize"),
     "export": ("converters.export", "export"),
+    "auto": ("converters.auto", "auto"),
 }
 
 

@@ -33,7 +33,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 from converters.errors import RecipeError
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
-STAGES = ("distill", "prune", "quantize")
+STAGES = ("distill", "prune", "quantize", "auto")
 TOP_LEVEL_KEYS = ("name", "description", "stages")
 EXPORT_FORMATS = ("tflite", "savedmodel", "keras", "onnx")
 # LiteRT quantizer schemes (converters.litert_quant.SCHEMES); "" = the TFLite converter's ``mode`` (Keras input)
@@ -285,8 +285,52 @@ class ExportOptions(_Section):
                                flag="--latency-runs")
 
 
+#: the candidates ``--recipe auto`` can build, in the order they are built and listed
+AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "int8-keep-float",
+                   "litert-weight-only-int8", "litert-weight-only-int4", "litert-int16x8", "pruned-int8")
+AUTO_OBJECTIVES = ("latency", "size", "balanced")
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoOptions(_Section):
+    """[auto]: build the candidate quantizations, measure them side by side, ship the best within budget."""
+
+    SECTION: typing.ClassVar[str] = "auto"
+    candidates: Tuple[str, ...] = option(AUTO_CANDIDATES, "candidates to build and measure (float32, the "
+                                         "reference, is always measured)", choices=AUTO_CANDIDATES)
+    max_drop: float = option(1.0, "accuracy points a candidate may lose against float32 (top-1 disagreement "
+                             "points without labels); convert's --max-drop sets it", range=Range(0, 100))
+    objective: str = option("latency", "what 'best' means among the candidates within budget",
+                            choices=AUTO_OBJECTIVES, flag="--objective")
+    target: str = option("local", "where latency is measured: local, or ssh://[USER@]HOST[:PORT] (the light "
+                         "runtime on the device, as bench --target)", flag="--target", metavar="local|ssh://HOST")
+    remote_command: str = option("edge-sdk", "the edge-sdk command on the --target device")
+    threads: int = option(1, "interpreter threads the latency is measured with", range=AT_LEAST_ONE,
+                          flag="--threads")
+    batch: int = option(1, "batch size the latency is measured at", range=AT_LEAST_ONE, flag="--batch")
+    bench_seconds: float = option(0.5, "seconds of interleaved timed runs per candidate", range=POSITIVE)
+    latency_tie: float = option(0.03, "relative latency difference counted as a tie (then the smaller file "
+                                "wins)", range=Range(0, 1))
+    eval_samples: int = option(2000, "eval rows each candidate is measured on", range=AT_LEAST_ONE)
+    keep_float_max: int = option(3, "int8-keep-float: most layers kept in float (debugger ranking)",
+                                 range=AT_LEAST_ONE)
+
+    def cross_check(self) -> Optional[str]:
+        """``target`` is ``local`` or an ``ssh://`` URL."""
+        if self.target == "local":
+            return None
+        from edge_sdk.remote import RemoteError, parse_target
+
+        try:
+            parse_target(self.target)
+        except RemoteError as exc:
+            return f"recipe option auto.target: expected 'local' or ssh://[USER@]HOST[:PORT]; {exc}"
+        return None
+
+
 SECTIONS: Dict[str, Type[_Section]] = {cls.SECTION: cls for cls in
-                                       (TrainOptions, DistillOptions, PruneOptions, QuantizeOptions, ExportOptions)}
+                                       (TrainOptions, DistillOptions, PruneOptions, QuantizeOptions, ExportOptions,
+                                        AutoOptions)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,6 +421,7 @@ class Recipe:
     prune: PruneOptions = dataclasses.field(default_factory=PruneOptions)
     quantize: QuantizeOptions = dataclasses.field(default_factory=QuantizeOptions)
     export: ExportOptions = dataclasses.field(default_factory=ExportOptions)
+    auto: AutoOptions = dataclasses.field(default_factory=AutoOptions)
     description: str = ""
     source: str = ""
     # export formats the user named (--formats, --set export.formats, or a recipe file of their own):
@@ -429,6 +474,8 @@ def _check_stages(stages: Any, source: str) -> List[str]:
         raise RecipeError(f"{source}: unknown stage(s) {bad}; valid stages: {', '.join(STAGES)}")
     if len(set(stages)) != len(stages):
         raise RecipeError(f"{source}: a stage appears twice in {stages}")
+    if "auto" in stages and "quantize" in stages:
+        raise RecipeError(f"{source}: stage 'auto' chooses the quantization itself; drop 'quantize' from {stages}")
     order = [s for s in STAGES if s in stages]
     if stages != order:
         raise RecipeError(f"{source}: stages must run in the order {', '.join(STAGES)}; got {stages}")
@@ -535,7 +582,7 @@ def with_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> Recipe:
 
 
 __all__ = [
-    "DistillOptions", "ExportOptions", "OptionSpec", "PruneOptions", "QuantizeOptions", "Range", "Recipe",
+    "AUTO_CANDIDATES", "AutoOptions", "DistillOptions", "ExportOptions", "OptionSpec", "PruneOptions", "QuantizeOptions", "Range", "Recipe",
     "RecipeError", "SCHEMA", "SECTIONS", "STAGES", "TrainOptions", "build_options", "builtin_names", "cli_flags", "describe_rows",
     "from_dict", "load", "option", "option_specs", "parse_override", "with_overrides",
 ]

@@ -370,3 +370,41 @@ def check_latency(ctx: Any) -> List[str]:
     if lines:
         ctx.comparisons["latency_warnings"] = lines
     return lines
+
+
+def render_auto_html(record: Mapping[str, Any], png: Optional[bytes] = None) -> str:
+    """The ``--recipe auto`` page: the decision, the Pareto plot and the whole trade-off table.
+
+    ``record``: ``comparisons["auto"]`` of the run; ``png``: the Pareto plot's bytes (None: no plot).
+    """
+    from converters.auto import TRADEOFF_HEADERS, tradeoff_rows
+
+    lat = record.get("latency") or {}
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>edge-sdk auto report</title>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "font-size:13px;text-align:right}th{background:#f3f3f3}.verdict{font-size:1.1em;padding:.5em;"
+             "border-radius:4px;background:#e5f5e0}.none{color:#888}</style></head><body>",
+             "<h1>edge-sdk convert --recipe auto</h1>",
+             f"<p class='verdict'>chosen: <b>{html.escape(str(record.get('chosen')))}</b> (copied to "
+             f"{html.escape(str(record.get('stable_file')))}): {html.escape(str(record.get('reason')))}</p>",
+             "<p>" + html.escape(
+                 f"objective {record.get('objective')}; budget {record.get('max_drop')} "
+                 f"({record.get('budget_metric')}); accuracy on {(record.get('eval') or {}).get('source')} "
+                 f"({(record.get('eval') or {}).get('samples')} rows); latency {lat.get('target')} "
+                 f"({lat.get('device') or 'device not described'}), {lat.get('threads')} thread(s), batch "
+                 f"{lat.get('batch')}, candidates interleaved, {lat.get('seconds_per_candidate')} s each") + "</p>",
+             _img(base64.b64encode(png).decode("ascii") if png else None, "latency vs size (Pareto)"),
+             _table(tradeoff_rows(record), TRADEOFF_HEADERS)]
+    notes = [(r["name"], note) for r in record.get("table", []) for note in r.get("notes") or []]
+    if notes:
+        parts.append("<h2>Notes</h2>")
+        parts.append(_table([[name, note] for name, note in notes], ["candidate", "note"]))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_auto_html(path: Any, record: Mapping[str, Any], png: Optional[bytes] = None) -> Path:
+    """Render :func:`render_auto_html` and write it atomically."""
+    atomic_write_text(path, render_auto_html(record, png))
+    return Path(path)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, Mapping, Union
+import textwrap
+from typing import Any, Mapping, Sequence, Union
 
 from edge_sdk.errors import MissingExtraError
 
@@ -55,3 +56,76 @@ def latency_png(doc: Mapping[str, Any], path: Union[str, os.PathLike]) -> None:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def pareto_png(rows: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike], title: str = "") -> bytes:
+    """Write the ``--recipe auto`` trade-off as a PNG (atomically) and return its bytes.
+
+    One point per measured candidate: latency (median, x float32) against file size
+    (x float32), coloured by accuracy (top-1 agreement with float32 when there are no
+    labels); the chosen candidate is ringed, candidates over the accuracy budget are
+    crosses, and the Pareto front (no other candidate both faster and smaller) is joined.
+    ``rows``: ``comparisons["auto"]["table"]`` rows (``name``, ``latency_ratio``,
+    ``size_ratio``, ``accuracy``/``agreement``, ``within_budget``, ``chosen``).
+    """
+    from edge_sdk.fileio import atomic_write_bytes
+
+    points = [r for r in rows if r.get("latency_ratio") is not None and r.get("size_ratio") is not None]
+    if not points:
+        from edge_sdk.errors import EdgeSdkError
+
+        raise EdgeSdkError("no candidate has both a latency and a size to plot")
+    plt = require_matplotlib()
+    use_accuracy = all(r.get("accuracy") is not None for r in points)
+    quality_key = "accuracy" if use_accuracy else "agreement"
+    values = [100.0 * (r.get(quality_key) if r.get(quality_key) is not None else float("nan")) for r in points]
+    fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    xs = [r["latency_ratio"] for r in points]
+    ys = [r["size_ratio"] for r in points]
+    front = sorted((r for r in points if not any(
+        o is not r and o["latency_ratio"] <= r["latency_ratio"] and o["size_ratio"] <= r["size_ratio"]
+        and (o["latency_ratio"], o["size_ratio"]) != (r["latency_ratio"], r["size_ratio"]) for o in points)),
+        key=lambda r: r["latency_ratio"])
+    if len(front) > 1:
+        ax.plot([r["latency_ratio"] for r in front], [r["size_ratio"] for r in front], color="#bbbbbb",
+                zorder=1, label="Pareto front (faster and smaller)")
+    inside = [i for i, r in enumerate(points) if r.get("within_budget")]
+    outside = [i for i, r in enumerate(points) if not r.get("within_budget")]
+    low, high = (min(values), max(values)) if values else (0.0, 100.0)
+    scatter = None
+    for idx, marker, label in ((inside, "o", "within budget"), (outside, "X", "over budget")):
+        if idx:
+            scatter = ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], c=[values[i] for i in idx],
+                                 cmap="viridis", vmin=low, vmax=high if high > low else low + 1e-6, s=70,
+                                 marker=marker, edgecolors="black", linewidths=0.5, zorder=2, label=label)
+    for r in points:
+        ax.annotate(r["name"], (r["latency_ratio"], r["size_ratio"]), textcoords="offset points", xytext=(6, 4),
+                    fontsize=7)
+        if r.get("chosen"):
+            ax.scatter([r["latency_ratio"]], [r["size_ratio"]], s=320, facecolors="none", edgecolors="#d62728",
+                       linewidths=2.0, zorder=3, label=f"chosen: {r['name']}")
+    ax.axvline(1.0, color="#999999", linestyle=":", linewidth=1)
+    ax.axhline(1.0, color="#999999", linestyle=":", linewidth=1)
+    if scatter is not None:
+        bar = fig.colorbar(scatter, ax=ax)
+        bar.set_label("accuracy (%)" if use_accuracy else "top-1 agreement with float32 (%)")
+    from matplotlib.ticker import FuncFormatter
+
+    wide = max(xs) / min(xs) > 4.0  # a 28x-slower candidate would squash the rest onto one pixel
+    if wide:
+        ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}x"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}x"))
+    ax.set_xlabel("median latency, x float32" + (" (log scale)" if wide else "") + "; left is faster")
+    ax.set_ylabel("file size, x float32")
+    ax.set_title(textwrap.fill(title or "auto: candidates measured side by side", 90), fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    data = buffer.getvalue()
+    atomic_write_bytes(path, data)
+    return data

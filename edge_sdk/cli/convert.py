@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run a conversion recipe on a model (.keras/.h5 file, SavedModel directory, or a "
         "built-in zoo name trained on the fly with --dataset). Every stage writes its model and a "
         "manifest JSON into --out, which is replaced atomically only when the whole run succeeded. "
-        "Built-in recipes: fp16, dynamic, int8, prune-int8, distill-prune-int8. "
+        "Built-in recipes: fp16, dynamic, int8, prune-int8, distill-prune-int8, auto (builds the candidate "
+        "quantizations, measures them side by side and ships the best within --max-drop as model.tflite). "
         "Exit codes: 0 ok, 1 a gate failed, 2 could not run.",
     )
     parser.add_argument("model", nargs="?", help="a .keras/.h5 file, a SavedModel directory, or a zoo name "
@@ -69,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="list every recipe option with its type, default, allowed range and flag, and exit")
     gate = parser.add_argument_group("quality gate (converters.gate; nothing is promoted into --out if it fails)")
     gate.add_argument("--max-drop", type=float, default=None, metavar="POINTS",
-                      help="fail if the shipped model's accuracy is more than POINTS below the input float model's")
+                      help="fail if the shipped model's accuracy is more than POINTS below the input float model's "
+                      "(--recipe auto: the budget it chooses within, default 1)")
     gate.add_argument("--min-agreement", type=float, default=None, metavar="FRACTION",
                       help="fail if top-1 agreement with the input float model is below FRACTION")
     gate.add_argument("--accuracy-budget", type=float, default=None, metavar="POINTS",
@@ -184,6 +186,10 @@ def run(args: argparse.Namespace) -> int:
         print("\nset any option with --set SECTION.KEY=VALUE (repeatable), or in a recipe .toml under [SECTION]")
         return 0
     recipe = recipes.with_overrides(recipes.load(args.recipe), _overrides(args))
+    if "auto" in recipe.stages and args.max_drop is not None:
+        # --recipe auto: --max-drop is the budget auto chooses within (it ships float32 rather than break it)
+        recipe = recipes.with_overrides(recipe, {"auto.max_drop": args.max_drop})
+        args.max_drop = None
 
     from converters import pipeline
     from converters.gate import GateFailedError
@@ -247,6 +253,11 @@ def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
         if "gzip_ratio_vs_dense_float32" in p:
             line += f"; pruned+quantized gzip is {p['gzip_ratio_vs_dense_float32']:.3f}x the dense float32 gzip"
         lines.append(line)
+    auto = comparisons.get("auto")
+    if auto:
+        from converters.auto import tradeoff_lines
+
+        lines.extend(tradeoff_lines(auto))
     q = comparisons.get("quantize")
     if q and "input_size_ratio" in q:
         line = f"quantize: {q.get('scheme') or q['mode']} file is {q['input_size_ratio']:.3f}x float32"

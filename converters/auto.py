@@ -1,0 +1,619 @@
+"""The ``auto`` stage: build the candidate quantizations, measure them side by side, ship the best.
+
+    edge-sdk convert model.keras --recipe auto --dataset mnist --out out/ \\
+        [--max-drop POINTS] [--objective latency|size|balanced] [--target local|ssh://USER@HOST]
+
+Which quantization to ship depends on the model and on the hardware: full int8 is
+much faster than float32 for a CNN on one machine and several times slower for a
+small transformer on the same machine. This stage answers by measurement:
+
+1. **Build** every candidate of ``[auto] candidates`` that applies to the input
+   (:data:`converters.recipe.AUTO_CANDIDATES`): float16, dynamic-range int8, full
+   int8 with int8 and with float I/O, full int8 with the layers the quantization
+   debugger ranks most harmful kept in float (:mod:`converters.debugger`), the
+   LiteRT quantizer's weight-only int8/int4 and int16-activation schemes
+   (:mod:`converters.litert_quant`, when installed) and, when there is training
+   data, a pruned int8 model. A candidate that cannot be built is listed with its
+   reason; the run stops (exit 2, every reason listed) only when none was built.
+2. **Measure** each the same way: accuracy on the eval data against its labels
+   (without labels: top-1 agreement with float32), error statistics against the
+   float32 model's outputs, file and gzip size, and median and p90 latency from
+   one interleaved benchmark of all candidates (:func:`edge_sdk.bench.run_benchmark`,
+   or on a device over SSH with :func:`edge_sdk.remote.run_remote_benchmark`).
+3. **Choose** (:func:`select`) among the candidates within the accuracy budget the
+   best on the objective; with ``latency`` never one whose median is slower than
+   float32's (float32 itself is always a valid answer); latencies within
+   ``latency_tie`` of the best count as a tie, and ties go to the smaller file.
+4. **Write** every candidate with its manifest, the chosen one again as
+   ``model.tflite`` + ``model.json`` (the stable name an app loads), the trade-off
+   table into summary.json (``chosen``, ``comparisons.auto``) and the chosen
+   manifest, a Pareto plot ``auto-pareto.png`` and ``auto.html``.
+
+Per-operator latency is not measurable through LiteRT's Python interpreter (it has
+no profiler hook), so "keep float" follows the debugger's error ranking only; the
+candidate's notes say so.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from converters.errors import ConversionError, DataError, NonFiniteOutputError, first_line
+from converters.recipe import AUTO_OBJECTIVES, AutoOptions, Recipe
+
+STAGE = "auto"
+REFERENCE = "float32"
+CHOSEN_FILE = "model.tflite"
+PARETO_FILE = "auto-pareto.png"
+HTML_FILE = "auto.html"
+LITERT_SCHEMES = {"litert-weight-only-int8": "weight-only-int8", "litert-weight-only-int4": "weight-only-int4",
+                  "litert-int16x8": "int16x8"}
+LITERT_KINDS = {"weight-only-int8": "weight-only-int8", "weight-only-int4": "weight-only-int4",
+                "int16x8": "int16x8"}
+CALIBRATION_ROWS = 200  # rows the debugger and the LiteRT quantizer calibrate on
+BENCH_ROWS = 64  # real eval rows the benchmark cycles through
+PER_OP_LATENCY_NOTE = ("per-operator latency is not measurable through LiteRT's Python interpreter (no profiler "
+                       "hook): layers kept in float follow the debugger's error ranking only")
+
+
+# ------------------------------------------------------------------------------------------------
+# a candidate and its measurements
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Candidate:
+    """One candidate model: how it was built (or why not) and what was measured."""
+
+    name: str
+    status: str = "ok"  # ok | failed | skipped
+    reason: str = ""  # why it failed or was skipped
+    kind: str = ""
+    tflite: bytes = dataclasses.field(default=b"", repr=False)
+    notes: List[str] = dataclasses.field(default_factory=list)
+    artifact: Any = None
+    measured: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def fail(self, reason: str, status: str = "failed") -> "Candidate":
+        """Mark the candidate failed (or skipped) with ``reason``; returns it."""
+        self.status, self.reason, self.tflite = status, reason, b""
+        return self
+
+
+def planned_steps(recipe: Recipe) -> int:
+    """Progress lines: a build and a write line per candidate, then measure, benchmark and choose."""
+    built = [c for c in recipe.auto.candidates if c != REFERENCE]
+    return 2 * len(built) + 3
+
+
+def check(ctx: Any, options: AutoOptions) -> None:
+    """Before any work: there is data to measure accuracy on, and the model can be quantized.
+
+    ``ctx``: the run context (model and data known, nothing written yet); ``options``: the ``[auto]`` section.
+    """
+    ctx.model.require("quantize", STAGE)
+    if ctx.data.sample() is None:
+        raise DataError("stage 'auto' measures every candidate's accuracy: expected --dataset NAME, --eval FILE.npz "
+                        "or --calibration FILE, got none")
+
+
+# ------------------------------------------------------------------------------------------------
+# choosing: plain numbers in, a decision out (no TensorFlow, no files)
+# ------------------------------------------------------------------------------------------------
+def _score(row: Mapping[str, Any], objective: str, ref: Mapping[str, Any]) -> float:
+    if objective == "latency":
+        return float(row["median_us"])
+    if objective == "size":
+        return float(row["size_bytes"])
+    return math.sqrt(row["median_us"] / ref["median_us"] * row["size_bytes"] / ref["size_bytes"])
+
+
+def select(rows: Sequence[Mapping[str, Any]], *, objective: str, max_drop: float,
+           latency_tie: float = 0.03) -> Dict[str, Any]:
+    """Choose the candidate to ship from measured ``rows``; returns ``{"chosen", "reason", "rows"}``.
+
+    Each row: ``name``, ``status`` (``ok`` or why not), ``size_bytes``, ``median_us``
+    and ``drop_points`` (accuracy points lost against float32; None when it could not
+    be measured). The row named ``float32`` is the reference and must be measured.
+    ``objective``: ``latency`` (lowest median; never slower than float32), ``size``
+    (smallest file; equal sizes go to the faster) or ``balanced`` (lowest geometric mean
+    of the latency and size ratios to float32). Scores within ``latency_tie``
+    (relative) of the best are ties for ``latency`` and ``balanced``; ties go to the
+    smaller file. ``max_drop``: the budget in points. The returned rows carry
+    ``within_budget``, ``eligible``, ``chosen`` and ``why`` (the reason a row was not chosen).
+    """
+    if objective not in AUTO_OBJECTIVES:
+        raise ConversionError(f"auto objective: expected one of {', '.join(AUTO_OBJECTIVES)}, got {objective!r}")
+    if not (isinstance(max_drop, (int, float)) and math.isfinite(max_drop) and 0 <= max_drop <= 100):
+        raise ConversionError(f"auto max_drop: expected accuracy points in [0, 100], got {max_drop!r}")
+    out = [dict(r) for r in rows]
+    ref = next((r for r in out if r["name"] == REFERENCE), None)
+    if ref is None or ref.get("status") != "ok" or not ref.get("median_us"):
+        why = (ref or {}).get("reason") or "it is missing from the measurements"
+        raise ConversionError(f"auto: the float32 reference could not be measured ({why}); nothing to compare with")
+    ref["drop_points"] = 0.0 if ref.get("drop_points") is None else ref["drop_points"]
+    for row in out:
+        row["eligible"] = False
+        row["chosen"] = False
+        if row.get("status") != "ok":
+            row["within_budget"] = None
+            row["why"] = f"{row.get('status')}: {row.get('reason')}" if row.get("reason") else row.get("status")
+            continue
+        if row.get("median_us") is None:
+            row["within_budget"] = None
+            row["why"] = row.get("reason") or "latency not measured"
+            continue
+        drop = row.get("drop_points")
+        row["within_budget"] = row is ref or (drop is not None and drop <= max_drop + 1e-9)
+        if not row["within_budget"]:
+            row["why"] = ("accuracy not measured" if drop is None
+                          else f"loses {drop:.2f} points, over the {max_drop:g}-point budget")
+        elif objective == "latency" and row is not ref and row["median_us"] > ref["median_us"]:
+            row["why"] = f"slower than float32 ({row['median_us'] / ref['median_us']:.2f}x median)"
+        else:
+            row["eligible"] = True
+            row["why"] = ""
+    eligible = [r for r in out if r["eligible"]]  # float32 always is
+    order = {r["name"]: i for i, r in enumerate(out)}
+    best = min(_score(r, objective, ref) for r in eligible)
+    if objective == "size":
+        contenders = [r for r in eligible if _score(r, objective, ref) == best]
+        chosen = min(contenders, key=lambda r: (r["median_us"], order[r["name"]]))
+    else:
+        contenders = [r for r in eligible if _score(r, objective, ref) <= best * (1 + latency_tie)]
+        chosen = min(contenders, key=lambda r: (r["size_bytes"], _score(r, objective, ref), order[r["name"]]))
+    chosen["chosen"] = True
+    for row in eligible:
+        if row is not chosen:
+            row["why"] = _beaten(row, chosen, objective, ref, latency_tie)
+    return {"chosen": chosen["name"], "reason": _reason(chosen, contenders, objective, ref, max_drop, latency_tie),
+            "rows": out}
+
+
+def _what(objective: str) -> str:
+    return {"latency": "median latency", "size": "file size",
+            "balanced": "geometric mean of the latency and size ratios"}[objective]
+
+
+def _beaten(row: Mapping[str, Any], chosen: Mapping[str, Any], objective: str, ref: Mapping[str, Any],
+            tie: float) -> str:
+    mine, theirs = _score(row, objective, ref), _score(chosen, objective, ref)
+    if objective != "size" and mine <= theirs * (1 + tie) and theirs <= mine * (1 + tie):
+        return f"ties with {chosen['name']} on {_what(objective)}; {chosen['name']} is the smaller file"
+    if objective == "size" and mine == theirs:
+        return f"same size as {chosen['name']}, which is faster"
+    ratio = mine / theirs if theirs else float("inf")
+    return f"within budget; {ratio:.2f}x {chosen['name']}'s {_what(objective)}"
+
+
+def _reason(chosen: Mapping[str, Any], contenders: Sequence[Mapping[str, Any]], objective: str,
+            ref: Mapping[str, Any], max_drop: float, tie: float) -> str:
+    lat = chosen["median_us"] / ref["median_us"]
+    size = chosen["size_bytes"] / ref["size_bytes"]
+    drop = chosen.get("drop_points") or 0.0
+    figures = f"{lat:.2f}x float32 median latency, {size:.2f}x its size, {drop:.2f} points lost"
+    best = {"latency": "fastest", "size": "smallest", "balanced": "best latency x size"}[objective]
+    text = f"{chosen['name']}: the {best} candidate within the {max_drop:g}-point budget ({figures})"
+    if objective == "latency":
+        text += "; candidates slower than float32 are never chosen"
+    others = [c["name"] for c in contenders if c is not chosen]
+    if others:
+        text += f"; tied (within {tie:.0%}) with {', '.join(others)}, and the smallest file of them"
+    return text
+
+
+# ------------------------------------------------------------------------------------------------
+# measuring
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class EvalSet:
+    """The rows every candidate runs on, their labels (or None) and the float32 reference's outputs."""
+
+    inputs: Dict[str, np.ndarray]
+    labels: Optional[np.ndarray]
+    source: str
+    reference: Optional[np.ndarray] = None
+    reference_accuracy: Optional[float] = None
+
+
+def _eval_set(ctx: Any, options: AutoOptions) -> EvalSet:
+    n = options.eval_samples
+    data = ctx.data
+    if data.eval_x is not None:
+        labels = None if data.eval_y is None else np.asarray(data.eval_y)[:n]
+        return EvalSet({k: v[:n] for k, v in data.eval_x.items()}, labels, data.eval_source or "the eval data")
+    x, source = (data.calibration_x, data.calibration_source or "the calibration data") \
+        if data.calibration_x is not None else (data.train_x, "the training data")
+    return EvalSet({k: v[:n] for k, v in x.items()}, None, f"{source} (no labels: agreement with float32)")
+
+
+def quality(output: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarray],
+            reference_accuracy: Optional[float]) -> Dict[str, Any]:
+    """Accuracy, top-1 agreement and error statistics of ``output`` against the float32 ``reference``.
+
+    ``drop_points`` (what the budget is checked on) is the accuracy lost in points when
+    there are labels, else the top-1 disagreement with float32 in points, else (an output
+    that is not class scores) the relative L2 error in percent; ``budget_metric`` says which.
+    """
+    from edge_sdk.metrics import accuracy
+    from edge_sdk.reference import class_predictions, error_metrics
+
+    out: Dict[str, Any] = {}
+    errors = error_metrics(np.asarray(reference, dtype=np.float64), np.asarray(output, dtype=np.float64))
+    out["max_abs_error"] = float(errors["max_abs_error"])
+    out["mean_abs_error"] = float(errors["mean_abs_error"])
+    out["relative_error"] = float(errors["relative_error"])
+    ours, theirs = class_predictions(output), class_predictions(reference)
+    out["agreement"] = None if ours is None or theirs is None else float(np.mean(ours == theirs))
+    out["accuracy"] = accuracy(output, labels, "eval labels") if labels is not None else None
+    if out["accuracy"] is not None and reference_accuracy is not None:
+        out["drop_points"] = 100.0 * (reference_accuracy - out["accuracy"])
+        out["budget_metric"] = "accuracy points lost against float32"
+    elif out["agreement"] is not None:
+        out["drop_points"] = 100.0 * (1.0 - out["agreement"])
+        out["budget_metric"] = "top-1 disagreement with float32, in points"
+    else:
+        out["drop_points"] = 100.0 * out["relative_error"]
+        out["budget_metric"] = "relative L2 error against float32, in percent"
+    return out
+
+
+def _outputs(tflite: bytes, inputs: Mapping[str, np.ndarray], name: str, on: str) -> np.ndarray:
+    from converters.evaluation import check_finite, primary, tflite_outputs
+
+    outputs = tflite_outputs(tflite, inputs)
+    check_finite(outputs, f"candidate {name}", on)
+    return np.asarray(primary(outputs))
+
+
+def _measure_quality(candidate: Candidate, evalset: EvalSet) -> None:
+    try:
+        output = _outputs(candidate.tflite, evalset.inputs, candidate.name, evalset.source)
+        candidate.measured.update(quality(output, evalset.reference, evalset.labels, evalset.reference_accuracy))
+    except NonFiniteOutputError as exc:
+        candidate.fail(f"non-finite outputs: {first_line(exc, 200)}")
+    except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the others
+        candidate.fail(f"could not run on {evalset.source}: {first_line(exc, 200)}")
+
+
+def _bench_inputs(float32_tflite: bytes, inputs: Mapping[str, np.ndarray], rows: int, folder: Path) -> Path:
+    """Real rows as an .npz named by the model's inputs, for the benchmark to cycle through."""
+    import edge_sdk
+
+    names = [s.name for s in edge_sdk.load(float32_tflite, verify=False).inputs]
+    arrays = dict(inputs) if set(inputs) == set(names) else dict(zip(names, inputs.values()))
+    path = folder / "bench-inputs.npz"
+    np.savez(path, **{k: np.asarray(v[:rows]) for k, v in arrays.items()})
+    return path
+
+
+def measure_latency(paths: Sequence[Path], inputs_npz: Optional[Path], options: AutoOptions,
+                    progress: bool) -> Dict[str, Any]:
+    """One interleaved benchmark of every path (locally or on ``options.target``); the results document."""
+    from edge_sdk.bench import BenchOptions, run_benchmark
+
+    bench_options = BenchOptions(duration=options.bench_seconds, threads=(options.threads,), batch=options.batch,
+                                 input_path=str(inputs_npz) if inputs_npz else None, progress=progress,
+                                 keep_samples=False)
+    if options.target == "local":
+        return run_benchmark([str(p) for p in paths], bench_options)
+    from edge_sdk.remote import run_remote_benchmark
+
+    return run_remote_benchmark(paths, options.target, bench_options, remote_command=options.remote_command)
+
+
+# ------------------------------------------------------------------------------------------------
+# building
+# ------------------------------------------------------------------------------------------------
+def _calibration(ctx: Any, model: Any, rows: Optional[int] = None) -> Optional[Dict[str, np.ndarray]]:
+    from converters.calibration import as_input_dict
+
+    if ctx.data.calibration_x is None:
+        return None
+    cal = as_input_dict(ctx.data.calibration_x, model.inputs)
+    return cal if rows is None else {k: v[:rows] for k, v in cal.items()}
+
+
+def _tflite_convert(ctx: Any, model: Any, mode: str, io: str = "int8") -> Candidate:
+    from converters.quantize import MANIFEST_KIND, convert
+
+    calibration = _calibration(ctx, model) if mode == "int8" else None
+    if mode == "int8" and calibration is None:
+        raise _Skip("needs calibration data (--calibration FILE or --dataset NAME)")
+    result = convert(model, mode, calibration=calibration, io=io,
+                     calibration_samples=ctx.recipe.quantize.calibration_samples, seed=ctx.seed)
+    candidate = Candidate("", kind=MANIFEST_KIND[mode], tflite=result.tflite)
+    if mode == "int8" and result.float_ops:
+        candidate.notes.append("float ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(result.float_ops.items())))
+    return candidate
+
+
+class _Skip(Exception):
+    """A candidate that does not apply to this input (not an error)."""
+
+
+def _keep_float(ctx: Any, model: Any, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+    """Full int8 with the debugger's most harmful weighted layers kept in float, one more at a time."""
+    from converters.debugger import LayerDebugger
+
+    int8 = built.get("int8")
+    if int8 is not None and int8.status == "ok" and \
+            (int8.measured.get("drop_points") or 0.0) <= options.max_drop + 1e-9:
+        raise _Skip("full int8 is already within the budget: no layer needs to stay float")
+    calibration = _calibration(ctx, model, CALIBRATION_ROWS)
+    if calibration is None:
+        raise _Skip("needs calibration data (--calibration FILE or --dataset NAME)")
+    debugger = LayerDebugger(model, calibration, io="int8")
+    ranking = [row for row in debugger.layer_errors("rel_rmse") if row.candidate]
+    if not ranking:
+        raise _Skip("the debugger found no weighted layer to keep in float")
+    last: Optional[Candidate] = None
+    for k in range(1, min(options.keep_float_max, len(ranking)) + 1):
+        denylist = [row.name for row in ranking[:k]]
+        candidate = Candidate("int8-keep-float", kind="int8", tflite=debugger.quantize(denylist))
+        _measure_quality(candidate, evalset)
+        candidate.notes = [f"{k} of {len(ranking)} weighted layers kept in float (debugger rel_rmse ranking): "
+                           + ", ".join(r.op for r in ranking[:k]), PER_OP_LATENCY_NOTE]
+        candidate.measured["float_layers"] = denylist
+        last = candidate
+        if candidate.status == "ok" and candidate.measured["drop_points"] <= options.max_drop + 1e-9:
+            break
+    return last
+
+
+def _litert(ctx: Any, scheme_key: str, float32_tflite: bytes, model: Any) -> Candidate:
+    try:
+        from converters import litert_quant
+    except ImportError:
+        raise _Skip("converters.litert_quant not available") from None
+    if not litert_quant.available():
+        raise _Skip("litert-quantizer is not installed (pip install litert-quantizer)")
+    scheme = LITERT_SCHEMES[scheme_key]
+    if scheme not in litert_quant.SCHEMES:
+        raise _Skip(f"scheme {scheme!r} is not offered by converters.litert_quant ({', '.join(litert_quant.SCHEMES)})")
+    calibration = _calibration(ctx, model, CALIBRATION_ROWS)
+    tflite = litert_quant.quantize_tflite(float32_tflite, scheme, calibration)
+    return Candidate("", kind=LITERT_KINDS.get(scheme, scheme), tflite=tflite,
+                     notes=[f"LiteRT quantizer scheme {scheme}: {litert_quant.SCHEMES[scheme]}"])
+
+
+def _pruned(ctx: Any, model: Any) -> Candidate:
+    from converters.loading import from_keras
+    from converters.prune import prune
+
+    if "prune" in ctx.recipe.stages:
+        raise _Skip("the recipe already prunes before 'auto': every candidate is pruned")
+    if not model.is_tf_keras:
+        raise _Skip(f"pruning needs a tf_keras model (tfmot), this is a {model.kind} model")
+    if ctx.data.train_x is None or ctx.data.train_y is None:
+        raise _Skip("needs training data to fine-tune while pruning (--train FILE.npz or --dataset NAME)")
+    opts = ctx.recipe.prune
+    result = prune(model.model, ctx.data.train_x, ctx.data.train_y, opts,
+                   progress=(ctx.progress.epochs("prune", opts.epochs) or [None])[0])
+    candidate = _tflite_convert(ctx, from_keras(result.model), "int8")
+    candidate.notes.append(f"pruned to {result.overall_sparsity:.0%} sparsity ({opts.epochs} fine-tuning epochs, "
+                           "recipe [prune]); dense kernels on LiteRT: zeros shrink the gzip size, not the latency")
+    candidate.measured["sparsity"] = round(result.overall_sparsity, 4)
+    return candidate
+
+
+def _build(ctx: Any, name: str, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+    model = ctx.current
+    float32 = ctx.current_artifact
+    try:
+        if name == "float16":
+            candidate = _tflite_convert(ctx, model, "float16")
+        elif name == "dynamic":
+            candidate = _tflite_convert(ctx, model, "dynamic")
+        elif name == "int8":
+            candidate = _tflite_convert(ctx, model, "int8", io="int8")
+        elif name == "int8-float-io":
+            candidate = _tflite_convert(ctx, model, "int8", io="float32")
+        elif name == "int8-keep-float":
+            candidate = _keep_float(ctx, model, options, evalset, built)
+        elif name in LITERT_SCHEMES:
+            candidate = _litert(ctx, name, (ctx.staging / float32.file).read_bytes(), model)
+        elif name == "pruned-int8":
+            candidate = _pruned(ctx, model)
+        else:  # the recipe's choices make this unreachable; say so plainly if it ever is not
+            raise ConversionError(f"unknown auto candidate {name!r}")
+    except _Skip as exc:
+        return Candidate(name).fail(str(exc), "skipped")
+    except MemoryError:
+        return Candidate(name).fail("ran out of memory while building it")
+    except Exception as exc:  # noqa: BLE001 - TF and the quantizers raise many types; one line, and go on
+        return Candidate(name).fail(first_line(exc, 300))
+    candidate.name = name
+    if candidate.status == "ok" and "drop_points" not in candidate.measured:
+        _measure_quality(candidate, evalset)
+    return candidate
+
+
+# ------------------------------------------------------------------------------------------------
+# the stage
+# ------------------------------------------------------------------------------------------------
+def run_stage(ctx: Any, options: AutoOptions) -> None:
+    """Build, measure and choose (see module docs); writes every candidate and ``model.tflite``.
+
+    ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[auto]`` section.
+    """
+    from edge_sdk.manifest import manifest_path_for, write_manifest
+
+    float32 = ctx.current_artifact
+    prefix = f"{ctx.prefix}-" if ctx.prefix else ""
+    evalset = _eval_set(ctx, options)
+    reference = Candidate(REFERENCE, kind="float32", tflite=(ctx.staging / float32.file).read_bytes(),
+                          artifact=float32)
+    evalset.reference = _outputs(reference.tflite, evalset.inputs, "float32", evalset.source)
+    if evalset.labels is not None:
+        from edge_sdk.metrics import accuracy
+
+        evalset.reference_accuracy = accuracy(evalset.reference, evalset.labels, "eval labels")
+    reference.measured.update(quality(evalset.reference, evalset.reference, evalset.labels,
+                                      evalset.reference_accuracy))
+    candidates: List[Candidate] = [reference]
+    built: Dict[str, Candidate] = {}
+    wanted = [c for c in options.candidates if c != REFERENCE]
+    for i, name in enumerate(wanted, 1):
+        ctx.progress.say(f"auto: building candidate {i}/{len(wanted)}: {name}")
+        candidate = _build(ctx, name, options, evalset, built)
+        built[name] = candidate
+        candidates.append(candidate)
+        if candidate.status != "ok":
+            ctx.progress.say(f"auto: {name} {candidate.status}: {candidate.reason}")
+            continue
+        candidate.artifact = ctx.add_tflite(
+            f"{prefix}{name}", candidate.tflite, kind=candidate.kind, stage=STAGE, parent=float32.sha256,
+            extra_metrics={k: v for k, v in candidate.measured.items() if k in ("sparsity",)},
+            auto_candidate={"name": name, "notes": candidate.notes})
+    if not any(c.status == "ok" for c in candidates if c is not reference):
+        reasons = "; ".join(f"{c.name}: {c.reason}" for c in candidates if c is not reference)
+        raise ConversionError(f"auto: no candidate could be built ({reasons})")
+
+    ok = [c for c in candidates if c.status == "ok"]
+    where = "locally" if options.target == "local" else f"on {options.target}"
+    ctx.progress.say(f"auto: measuring the latency of {len(ok)} models interleaved {where} "
+                     f"({options.threads} thread(s), batch {options.batch}, ~{options.bench_seconds:g} s each)")
+    with tempfile.TemporaryDirectory(prefix="edge-sdk-auto-") as folder:
+        npz = _bench_inputs(reference.tflite, evalset.inputs, max(BENCH_ROWS, 8 * options.batch), Path(folder))
+        doc = measure_latency([ctx.staging / c.artifact.file for c in ok], npz, options, ctx.progress.enabled)
+    by_path = {Path(r.get("path", "")).name: r for r in doc.get("results", [])}
+    for candidate in ok:
+        res = by_path.get(candidate.artifact.file) or {}
+        if res.get("status") == "ok":
+            candidate.measured["median_us"] = float(res["latency_us"]["median"])
+            candidate.measured["p90_us"] = float(res["latency_us"]["p90"])
+            candidate.measured["runs"] = int(res.get("runs") or 0)
+        else:
+            candidate.reason = f"benchmark failed: {res.get('error') or 'no result'}"
+
+    ctx.progress.say(f"auto: choosing on {options.objective} within {options.max_drop:g} points")
+    rows = [_row(c, reference) for c in candidates]
+    decision = select(rows, objective=options.objective, max_drop=options.max_drop, latency_tie=options.latency_tie)
+    chosen = next(c for c in candidates if c.name == decision["chosen"])
+    record = {
+        "chosen": chosen.artifact.file, "chosen_candidate": chosen.name, "stable_file": CHOSEN_FILE,
+        "objective": options.objective, "max_drop": options.max_drop,
+        "budget_metric": reference.measured["budget_metric"], "reason": decision["reason"],
+        "eval": {"source": evalset.source, "samples": len(next(iter(evalset.inputs.values())))},
+        "latency": {"target": options.target, "threads": options.threads, "batch": options.batch,
+                    "seconds_per_candidate": options.bench_seconds, "device": _device(doc),
+                    "timed_call": (doc.get("options") or {}).get("timed_call")},
+        "table": decision["rows"],
+    }
+    # every candidate's manifest gets its interleaved figures; the chosen one the whole table
+    for candidate, row in zip(candidates, decision["rows"]):
+        if candidate.artifact is None:
+            continue
+        metrics = candidate.artifact.metrics
+        for key in ("median_us", "p90_us"):
+            if row.get(key) is not None:
+                metrics["latency_us" if key == "median_us" else "latency_p90_us"] = round(row[key], 1)
+        for key in ("agreement", "drop_points", "max_abs_error"):
+            if row.get(key) is not None:
+                metrics[key] = round(row[key], 6)
+        candidate.artifact.manifest["metrics"] = metrics
+        if candidate is chosen:
+            candidate.artifact.manifest["auto"] = record
+        write_manifest(candidate.artifact.manifest, manifest_path_for(ctx.staging / candidate.artifact.file))
+    stable = ctx.add_tflite(
+        Path(CHOSEN_FILE).stem, (ctx.staging / chosen.artifact.file).read_bytes(), kind=chosen.kind, stage=STAGE,
+        parent=chosen.artifact.parent, extra_metrics=dict(chosen.artifact.metrics), auto=record,
+        copy_of=chosen.artifact.file)
+    record["stable_sha256"] = stable.sha256
+    ctx.comparisons["auto"] = record
+    _write_reports(ctx, record)
+
+
+def _row(candidate: Candidate, reference: Candidate) -> Dict[str, Any]:
+    m = candidate.measured
+    row: Dict[str, Any] = {"name": candidate.name, "status": candidate.status, "reason": candidate.reason,
+                           "kind": candidate.kind, "notes": list(candidate.notes)}
+    if candidate.artifact is not None:
+        a, ref = candidate.artifact, reference.artifact
+        row.update({"file": a.file, "size_bytes": a.size_bytes, "gzip_size_bytes": a.gzip_size_bytes,
+                    "size_ratio": a.size_bytes / ref.size_bytes,
+                    "gzip_ratio": a.gzip_size_bytes / ref.gzip_size_bytes})
+    for key in ("accuracy", "agreement", "drop_points", "max_abs_error", "mean_abs_error", "relative_error",
+                "median_us", "p90_us", "runs", "sparsity", "float_layers"):
+        if key in m:
+            row[key] = m[key]
+    ref_m = reference.measured
+    if m.get("median_us") is not None and ref_m.get("median_us"):
+        row["latency_ratio"] = m["median_us"] / ref_m["median_us"]
+        row["p90_ratio"] = m["p90_us"] / ref_m["p90_us"]
+    if candidate.status == "ok" and m.get("median_us") is None:
+        row["status"] = "failed"
+    return row
+
+
+def _device(doc: Mapping[str, Any]) -> Optional[str]:
+    device = doc.get("device")
+    if not isinstance(device, Mapping):
+        return None
+    from edge_sdk.sysinfo import summary_line
+
+    return summary_line(device)
+
+
+def _write_reports(ctx: Any, record: Mapping[str, Any]) -> None:
+    """The Pareto PNG and the HTML page, when matplotlib is there (a warning otherwise, never a failure)."""
+    from edge_sdk.errors import MissingExtraError
+
+    try:
+        from edge_sdk.plots import pareto_png
+
+        png = pareto_png(record["table"], ctx.staging / PARETO_FILE,
+                         title=f"auto: best {record['objective']} within {record['max_drop']:g} points; chosen "
+                               f"{record['chosen_candidate']}; latency {record['latency']['target']}: "
+                               f"{record['latency']['device'] or 'device not described'}")
+    except MissingExtraError as exc:
+        ctx.warn(f"no {PARETO_FILE}: {exc}")
+        png = None
+    from converters.report import write_auto_html
+
+    write_auto_html(ctx.staging / HTML_FILE, record, png)
+
+
+# ------------------------------------------------------------------------------------------------
+# the table people read
+# ------------------------------------------------------------------------------------------------
+TRADEOFF_HEADERS = ["candidate", "size x f32", "gzip x f32", "latency x f32 (median, p90)", "median us",
+                    "accuracy", "agreement", "drop", "within budget", "chosen", "reason"]
+
+
+def tradeoff_rows(record: Mapping[str, Any]) -> List[List[Any]]:
+    """Rows of the trade-off table from ``comparisons["auto"]``."""
+    rows = []
+    for r in record["table"]:
+        lat = (f"{r['latency_ratio']:.2f}x, {r['p90_ratio']:.2f}x" if r.get("latency_ratio") is not None else None)
+        acc = r.get("accuracy")
+        agreement = r.get("agreement")
+        rows.append([
+            r["name"], f"{r['size_ratio']:.3f}" if r.get("size_ratio") is not None else None,
+            f"{r['gzip_ratio']:.3f}" if r.get("gzip_ratio") is not None else None, lat,
+            round(r["median_us"], 1) if r.get("median_us") is not None else None,
+            f"{100 * acc:.2f}%" if acc is not None else None,
+            f"{100 * agreement:.2f}%" if agreement is not None else None,
+            f"{r['drop_points']:.2f}" if r.get("drop_points") is not None else None,
+            {True: "yes", False: "no"}.get(r.get("within_budget"), "-"),
+            "CHOSEN" if r.get("chosen") else "", r.get("why") or "",
+        ])
+    return rows
+
+
+def tradeoff_lines(record: Mapping[str, Any]) -> List[str]:
+    """The trade-off table and the decision, as printed by ``edge-sdk convert --recipe auto``."""
+    from edge_sdk.report import format_table
+
+    lat = record["latency"]
+    lines = [f"auto: {len(record['table'])} candidates; latency {lat['target']}"
+             + (f" ({lat['device']})" if lat.get("device") else "")
+             + f", {lat['threads']} thread(s), batch {lat['batch']}; accuracy on {record['eval']['source']} "
+               f"({record['eval']['samples']} rows); budget: {record['max_drop']:g} {record['budget_metric']}",
+             format_table(tradeoff_rows(record), TRADEOFF_HEADERS),
+             f"chosen: {record['chosen']} -> {record['stable_file']} ({record['reason']})"]
+    return lines
