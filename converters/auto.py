@@ -112,7 +112,7 @@ def _score(row: Mapping[str, Any], objective: str, ref: Mapping[str, Any]) -> fl
 
 
 def select(rows: Sequence[Mapping[str, Any]], *, objective: str, max_drop: float,
-           latency_tie: float = 0.03) -> Dict[str, Any]:
+           latency_tie: float = 0.03, slower_margin: float = 0.0) -> Dict[str, Any]:
     """Choose the candidate to ship from measured ``rows``; returns ``{"chosen", "reason", "rows"}``.
 
     Each row: ``name``, ``status`` (``ok`` or why not), ``size_bytes``, ``median_us``
@@ -122,7 +122,9 @@ def select(rows: Sequence[Mapping[str, Any]], *, objective: str, max_drop: float
     (smallest file; equal sizes go to the faster) or ``balanced`` (lowest geometric mean
     of the latency and size ratios to float32). Scores within ``latency_tie``
     (relative) of the best are ties for ``latency`` and ``balanced``; ties go to the
-    smaller file. ``max_drop``: the budget in points. The returned rows carry
+    smaller file. ``max_drop``: the budget in points; ``slower_margin``: with ``latency``, a
+    candidate is "slower than float32" when its median exceeds float32's by more than this
+    share (0: by any amount). The returned rows carry
     ``within_budget``, ``eligible``, ``chosen`` and ``why`` (the reason a row was not chosen).
     """
     if objective not in AUTO_OBJECTIVES:
@@ -151,7 +153,7 @@ def select(rows: Sequence[Mapping[str, Any]], *, objective: str, max_drop: float
         if not row["within_budget"]:
             row["why"] = ("accuracy not measured" if drop is None
                           else f"loses {drop:.2f} points, over the {max_drop:g}-point budget")
-        elif objective == "latency" and row is not ref and row["median_us"] > ref["median_us"]:
+        elif objective == "latency" and row is not ref and row["median_us"] > ref["median_us"] * (1 + slower_margin):
             row["why"] = f"slower than float32 ({row['median_us'] / ref['median_us']:.2f}x median)"
         else:
             row["eligible"] = True
@@ -492,7 +494,8 @@ def run_stage(ctx: Any, options: AutoOptions) -> None:
 
     ctx.progress.say(f"auto: choosing on {options.objective} within {options.max_drop:g} points")
     rows = [_row(c, reference) for c in candidates]
-    decision = select(rows, objective=options.objective, max_drop=options.max_drop, latency_tie=options.latency_tie)
+    decision = select(rows, objective=options.objective, max_drop=options.max_drop, latency_tie=options.latency_tie,
+                      slower_margin=options.slower_margin)
     chosen = next(c for c in candidates if c.name == decision["chosen"])
     record = {
         "chosen": chosen.artifact.file, "chosen_candidate": chosen.name, "stable_file": CHOSEN_FILE,
@@ -581,32 +584,9 @@ def _write_reports(ctx: Any, record: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------
 # the table people read
 # ------------------------------------------------------------------------------------------------
-TRADEOFF_HEADERS = ["candidate", "size x f32", "gzip x f32", "latency x f32 (median, p90)", "median us",
-                    "accuracy", "agreement", "drop", "within budget", "chosen", "reason"]
-
-
-def tradeoff_rows(record: Mapping[str, Any]) -> List[List[Any]]:
-    """Rows of the trade-off table from ``comparisons["auto"]``."""
-    rows = []
-    for r in record["table"]:
-        lat = (f"{r['latency_ratio']:.2f}x, {r['p90_ratio']:.2f}x" if r.get("latency_ratio") is not None else None)
-        acc = r.get("accuracy")
-        agreement = r.get("agreement")
-        rows.append([
-            r["name"], f"{r['size_ratio']:.3f}" if r.get("size_ratio") is not None else None,
-            f"{r['gzip_ratio']:.3f}" if r.get("gzip_ratio") is not None else None, lat,
-            round(r["median_us"], 1) if r.get("median_us") is not None else None,
-            f"{100 * acc:.2f}%" if acc is not None else None,
-            f"{100 * agreement:.2f}%" if agreement is not None else None,
-            f"{r['drop_points']:.2f}" if r.get("drop_points") is not None else None,
-            {True: "yes", False: "no"}.get(r.get("within_budget"), "-"),
-            "CHOSEN" if r.get("chosen") else "", r.get("why") or "",
-        ])
-    return rows
-
-
 def tradeoff_lines(record: Mapping[str, Any]) -> List[str]:
     """The trade-off table and the decision, as printed by ``edge-sdk convert --recipe auto``."""
+    from converters.report import TRADEOFF_HEADERS, tradeoff_rows
     from edge_sdk.report import format_table
 
     lat = record["latency"]

@@ -311,6 +311,9 @@ class AutoOptions(_Section):
     bench_seconds: float = option(0.5, "seconds of interleaved timed runs per candidate", range=POSITIVE)
     latency_tie: float = option(0.03, "relative latency difference counted as a tie (then the smaller file "
                                 "wins)", range=Range(0, 1))
+    slower_margin: float = option(0.0, "objective latency: a candidate counts as slower than float32 when its "
+                                  "median is above float32's by more than this share (0 = any amount)",
+                                  range=Range(0, 1))
     eval_samples: int = option(2000, "eval rows each candidate is measured on", range=AT_LEAST_ONE)
     keep_float_max: int = option(3, "int8-keep-float: most layers kept in float (debugger ranking)",
                                  range=AT_LEAST_ONE)

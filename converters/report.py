@@ -372,13 +372,35 @@ def check_latency(ctx: Any) -> List[str]:
     return lines
 
 
+TRADEOFF_HEADERS = ["candidate", "size x f32", "gzip x f32", "latency x f32 (median, p90)", "median us",
+                    "accuracy", "agreement", "drop", "within budget", "chosen", "reason"]
+
+
+def tradeoff_rows(record: Mapping[str, Any]) -> List[List[Any]]:
+    """Rows of the trade-off table from ``comparisons["auto"]``."""
+    rows = []
+    for r in record["table"]:
+        lat = (f"{r['latency_ratio']:.2f}x, {r['p90_ratio']:.2f}x" if r.get("latency_ratio") is not None else None)
+        acc = r.get("accuracy")
+        agreement = r.get("agreement")
+        rows.append([
+            r["name"], f"{r['size_ratio']:.3f}" if r.get("size_ratio") is not None else None,
+            f"{r['gzip_ratio']:.3f}" if r.get("gzip_ratio") is not None else None, lat,
+            round(r["median_us"], 1) if r.get("median_us") is not None else None,
+            f"{100 * acc:.2f}%" if acc is not None else None,
+            f"{100 * agreement:.2f}%" if agreement is not None else None,
+            f"{r['drop_points']:.2f}" if r.get("drop_points") is not None else None,
+            {True: "yes", False: "no"}.get(r.get("within_budget"), "-"),
+            "CHOSEN" if r.get("chosen") else "", r.get("why") or "",
+        ])
+    return rows
+
+
 def render_auto_html(record: Mapping[str, Any], png: Optional[bytes] = None) -> str:
     """The ``--recipe auto`` page: the decision, the Pareto plot and the whole trade-off table.
 
     ``record``: ``comparisons["auto"]`` of the run; ``png``: the Pareto plot's bytes (None: no plot).
     """
-    from converters.auto import TRADEOFF_HEADERS, tradeoff_rows
-
     lat = record.get("latency") or {}
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>edge-sdk auto report</title>",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
