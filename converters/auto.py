@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -98,6 +99,37 @@ def check(ctx: Any, options: AutoOptions) -> None:
     if ctx.data.sample() is None:
         raise DataError("stage 'auto' measures every candidate's accuracy: expected --dataset NAME, --eval FILE.npz "
                         "or --calibration FILE, got none")
+    if options.target != "local":
+        probe_target(options)
+
+
+def probe_target(options: AutoOptions, timeout: float = 60.0) -> None:
+    """Raise :class:`edge_sdk.remote.RemoteError` unless ``options.target`` answers over SSH and has the
+    edge-sdk command, so an unreachable device fails before minutes of building, not after."""
+    import subprocess
+
+    from edge_sdk.remote import INSTALL_HINT, RemoteError, parse_target, ssh_command
+
+    target = parse_target(options.target)
+    command = shlex.split(options.remote_command) or ["edge-sdk"]
+    # `env VAR=... python -m edge_sdk`: the program to look for is the first word that is not env or VAR=...
+    program = next((w for w in command if w != "env" and "=" not in w), command[0])
+    argv = ssh_command(target, f"command -v {shlex.quote(program)} >/dev/null 2>&1 || exit 127",
+                       ssh_config=options.ssh_config or None)
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=timeout)
+    except FileNotFoundError:
+        raise RemoteError("the ssh program was not found: install OpenSSH's client (apt-get install "
+                          "openssh-client)") from None
+    except subprocess.TimeoutExpired:
+        raise RemoteError(f"ssh to {target.url} did not answer within {timeout:.0f} s") from None
+    last = (done.stderr.decode("utf-8", errors="replace").strip().splitlines() or [""])[-1]
+    if done.returncode == 255:
+        raise RemoteError(f"ssh to {target.url} failed: {last or 'no message'} (edge-sdk runs ssh with "
+                          "BatchMode=yes: use key authentication or an agent; ~/.ssh/config applies)")
+    if done.returncode == 127:
+        raise RemoteError(f"{program} is not installed on {target.url} (or not on the PATH of a "
+                          f"non-interactive ssh session): {INSTALL_HINT}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -203,7 +235,7 @@ def _reason(chosen: Mapping[str, Any], contenders: Sequence[Mapping[str, Any]], 
         text += "; candidates slower than float32 are never chosen"
     others = [c["name"] for c in contenders if c is not chosen]
     if others:
-        text += f"; tied (within {tie:.0%}) with {', '.join(others)}, and the smallest file of them"
+        text += f"; tied (within {tie:.0%}) with {' and '.join(others)}, and it is the smallest file of them"
     return text
 
 
@@ -304,7 +336,8 @@ def measure_latency(paths: Sequence[Path], inputs_npz: Optional[Path], options: 
         return run_benchmark([str(p) for p in paths], bench_options)
     from edge_sdk.remote import run_remote_benchmark
 
-    return run_remote_benchmark(paths, options.target, bench_options, remote_command=options.remote_command)
+    return run_remote_benchmark(paths, options.target, bench_options, remote_command=options.remote_command,
+                                ssh_config=options.ssh_config or None)
 
 
 # ------------------------------------------------------------------------------------------------
