@@ -46,6 +46,7 @@ import numpy as np
 
 from converters.errors import ConversionError, DataError, NonFiniteOutputError, first_line
 from converters.recipe import AUTO_OBJECTIVES, AutoOptions, Recipe
+from edge_sdk.errors import EdgeSdkError
 
 STAGE = "auto"
 REFERENCE = "float32"
@@ -460,7 +461,10 @@ def _build(ctx: Any, name: str, options: AutoOptions, evalset: EvalSet, built: D
     except MemoryError:
         return Candidate(name).fail("ran out of memory while building it")
     except Exception as exc:  # noqa: BLE001 - TF and the quantizers raise many types; one line, and go on
-        return Candidate(name).fail(first_line(exc, 300))
+        text = first_line(exc, 300)
+        if not isinstance(exc, EdgeSdkError):  # a bare KeyError says only "'quantize'": name the type too
+            text = f"{type(exc).__name__}: {text}"
+        return Candidate(name).fail(text)
     candidate.name = name
     if candidate.status == "ok" and "drop_points" not in candidate.measured:
         _measure_quality(candidate, evalset)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import textwrap
 from typing import Any, Mapping, Sequence, Union
@@ -91,19 +92,35 @@ def pareto_png(rows: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike],
                 zorder=1, label="Pareto front (faster and smaller)")
     inside = [i for i, r in enumerate(points) if r.get("within_budget")]
     outside = [i for i, r in enumerate(points) if not r.get("within_budget")]
-    low, high = (min(values), max(values)) if values else (0.0, 100.0)
+    finite = [v for v in values if v == v]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 100.0)
+    if high - low < 0.1:  # equal accuracies: a readable band around them, not a 1e-7 wide colour scale
+        low, high = low - 0.5, high + 0.5
     scatter = None
     for idx, marker, label in ((inside, "o", "within budget"), (outside, "X", "over budget")):
         if idx:
             scatter = ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], c=[values[i] for i in idx],
-                                 cmap="viridis", vmin=low, vmax=high if high > low else low + 1e-6, s=70,
+                                 cmap="viridis", vmin=low, vmax=high, s=70,
                                  marker=marker, edgecolors="black", linewidths=0.5, zorder=2, label=label)
-    for r in points:
-        ax.annotate(r["name"], (r["latency_ratio"], r["size_ratio"]), textcoords="offset points", xytext=(6, 4),
-                    fontsize=7)
+    wide = max(xs) / min(xs) > 4.0  # a 28x-slower candidate would squash the rest onto one pixel
+    span_x = (math.log(max(xs)) - math.log(min(xs))) if wide else (max(xs) - min(xs))
+    span_y = max(ys) - min(ys)
+
+    def place(r):  # position in [0, 1] of the plot, to find labels that would overprint each other
+        x = math.log(r["latency_ratio"]) - math.log(min(xs)) if wide else r["latency_ratio"] - min(xs)
+        return x / (span_x or 1.0), (r["size_ratio"] - min(ys)) / (span_y or 1.0)
+
+    placed = []
+    for r in sorted(points, key=lambda r: (r["latency_ratio"], r["size_ratio"])):
+        x, y = place(r)
+        crowd = sum(1 for px, py in placed if abs(px - x) < 0.12 and abs(py - y) < 0.06)
+        placed.append((x, y))
+        ax.annotate(r["name"], (r["latency_ratio"], r["size_ratio"]), textcoords="offset points",
+                    xytext=(6, 4 - 10 * crowd), fontsize=7)
         if r.get("chosen"):
             ax.scatter([r["latency_ratio"]], [r["size_ratio"]], s=320, facecolors="none", edgecolors="#d62728",
                        linewidths=2.0, zorder=3, label=f"chosen: {r['name']}")
+    ax.margins(x=0.12, y=0.08)  # room for the labels of the outermost points
     ax.axvline(1.0, color="#999999", linestyle=":", linewidth=1)
     ax.axhline(1.0, color="#999999", linestyle=":", linewidth=1)
     if scatter is not None:
@@ -111,7 +128,6 @@ def pareto_png(rows: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike],
         bar.set_label("accuracy (%)" if use_accuracy else "top-1 agreement with float32 (%)")
     from matplotlib.ticker import FuncFormatter
 
-    wide = max(xs) / min(xs) > 4.0  # a 28x-slower candidate would squash the rest onto one pixel
     if wide:
         ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}x"))
