@@ -200,3 +200,24 @@ def test_auto_refuses_bad_options_before_any_work(digits_models, tmp_path, capsy
     assert main(base + ["--target", "ftp://device"]) == 2
     assert "ssh://" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_keep_float_recovers_a_model_full_int8_breaks(parity_digits, tmp_path, capsys):
+    """On the digits CNN with one activation outlier, full int8 loses far more than the budget; the candidate
+    that keeps the debugger's worst layers in float is within it, and the size objective ships it."""
+    from edge_sdk.cli import main
+
+    outlier = parity_digits["outlier"]
+    out = tmp_path / "keep"
+    code = main(["convert", str(outlier["keras"]), "--recipe", "auto", "--calibration", str(outlier["train"]),
+                 "--eval", str(outlier["test"]), "--out", str(out), "--quiet", "--objective", "size",
+                 "--set", "auto.candidates=int8,int8-keep-float", "--set", "auto.bench_seconds=0.2"])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((out / "summary.json").read_text())["comparisons"]["auto"]
+    rows = {r["name"]: r for r in record["table"]}
+    assert rows["int8"]["drop_points"] > 5 and rows["int8"]["within_budget"] is False
+    keep = rows["int8-keep-float"]
+    assert 1 <= len(keep["float_layers"]) <= 3 and keep["drop_points"] <= 1.0 and keep["within_budget"]
+    assert keep["size_ratio"] < 1.0 and record["chosen_candidate"] == "int8-keep-float"
+    assert any("debugger" in note for note in keep["notes"])
