@@ -8,10 +8,10 @@
     mode = "int8"
 
 Built-ins live in ``converters/recipes/*.toml`` (fp16, dynamic, int8,
-prune-int8, distill-prune-int8).
+prune-int8, distill-prune-int8, auto).
 
 Each section is a frozen dataclass (:class:`TrainOptions`, :class:`DistillOptions`,
-:class:`PruneOptions`, :class:`QuantizeOptions`, :class:`ExportOptions`) that
+:class:`PruneOptions`, :class:`QuantizeOptions`, :class:`ExportOptions`, :class:`AutoOptions`) that
 declares, once, every key's type, default, allowed range and command-line flag.
 Everything else is derived from those declarations: the TOML schema
 (:data:`SCHEMA`), the ``--set SECTION.KEY=VALUE`` overrides, the dedicated
