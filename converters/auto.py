@@ -45,6 +45,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from converters.errors import ConversionError, DataError, NonFiniteOutputError, first_line
+from converters.loading import KIND_TFLITE
 from converters.recipe import AUTO_OBJECTIVES, AutoOptions, Recipe
 from edge_sdk.errors import EdgeSdkError
 
@@ -359,12 +360,29 @@ def _tflite_convert(ctx: Any, model: Any, mode: str, io: str = "int8") -> Candid
     calibration = _calibration(ctx, model) if mode == "int8" else None
     if mode == "int8" and calibration is None:
         raise _Skip("needs calibration data (--calibration FILE or --dataset NAME)")
+    if model.kind == KIND_TFLITE:
+        return _litert_for_tflite_input(model, mode, io, calibration)
     result = convert(model, mode, calibration=calibration, io=io,
                      calibration_samples=ctx.recipe.quantize.calibration_samples, seed=ctx.seed)
     candidate = Candidate("", kind=MANIFEST_KIND[mode], tflite=result.tflite)
     if mode == "int8" and result.float_ops:
         candidate.notes.append("float ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(result.float_ops.items())))
     return candidate
+
+
+def _litert_for_tflite_input(model: Any, mode: str, io: str, calibration: Any) -> Candidate:
+    """A float .tflite input has no graph for TFLiteConverter: the LiteRT quantizer's matching scheme builds it."""
+    try:
+        from converters import litert_quant
+    except ImportError:
+        raise _Skip("a .tflite input is quantized with converters.litert_quant, which is not available") from None
+    if not litert_quant.available():
+        raise _Skip("a .tflite input is quantized with the LiteRT quantizer: pip install 'edge-sdk[quantize]'")
+    scheme = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8"}[mode]
+    rows = None if calibration is None else {k: v[:CALIBRATION_ROWS] for k, v in calibration.items()}
+    tflite = litert_quant.quantize_tflite(model.tflite_bytes, scheme, rows, io=io)
+    return Candidate("", kind=litert_quant.MANIFEST_KIND.get(scheme, mode), tflite=tflite,
+                     notes=[f"a .tflite input: built by the LiteRT quantizer's {scheme!r} scheme"])
 
 
 class _Skip(Exception):
@@ -375,6 +393,8 @@ def _keep_float(ctx: Any, model: Any, options: AutoOptions, evalset: EvalSet, bu
     """Full int8 with the debugger's most harmful weighted layers kept in float, one more at a time."""
     from converters.debugger import LayerDebugger
 
+    if model.kind == KIND_TFLITE:
+        raise _Skip("the quantization debugger needs a Keras model or SavedModel; this input is a .tflite")
     int8 = built.get("int8")
     if int8 is not None and int8.status == "ok" and \
             (int8.measured.get("drop_points") or 0.0) <= options.max_drop + 1e-9:
