@@ -221,3 +221,26 @@ def test_keep_float_recovers_a_model_full_int8_breaks(parity_digits, tmp_path, c
     assert 1 <= len(keep["float_layers"]) <= 3 and keep["drop_points"] <= 1.0 and keep["within_budget"]
     assert keep["size_ratio"] < 1.0 and record["chosen_candidate"] == "int8-keep-float"
     assert any("debugger" in note for note in keep["notes"])
+
+
+def test_a_float_tflite_input_gets_its_candidates_from_the_litert_quantizer(digits_models, tmp_path, capsys):
+    """A .tflite input has no Keras graph: float16/dynamic/int8 come from the LiteRT quantizer's schemes (and its
+    own weight-only scheme runs for real), the debugger's candidate is skipped with the reason."""
+    from converters import litert_quant
+    from converters._tf import tf
+    from edge_sdk.cli import main
+
+    if not litert_quant.available():
+        pytest.skip("litert-quantizer is not installed (the 'quantize' extra)")
+    model = tmp_path / "float.tflite"
+    model.write_bytes(tf.lite.TFLiteConverter.from_keras_model(digits_models.teacher).convert())
+    out = tmp_path / "out"
+    code = main(["convert", str(model), "--recipe", "auto", "--calibration", str(digits_models.calib), "--eval",
+                 str(digits_models.eval), "--out", str(out), "--quiet", "--set", "auto.bench_seconds=0.2",
+                 "--set", "auto.candidates=dynamic,int8,int8-keep-float,litert-weight-only-int8"])
+    assert code == 0, capsys.readouterr().err
+    rows = {r["name"]: r for r in json.loads((out / "summary.json").read_text())["comparisons"]["auto"]["table"]}
+    for name in ("dynamic", "int8", "litert-weight-only-int8"):
+        assert rows[name]["status"] == "ok" and rows[name]["size_ratio"] < 0.5 and rows[name]["accuracy"] > 0.8
+    assert any("LiteRT quantizer" in note for note in rows["int8"]["notes"])
+    assert rows["int8-keep-float"]["status"] == "skipped" and ".tflite" in rows["int8-keep-float"]["why"]
