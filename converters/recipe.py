@@ -290,7 +290,7 @@ AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "in
                    "litert-weight-only-int8", "litert-weight-only-int4", "litert-int16x8", "pruned-int8")
 #: built unless the recipe says otherwise: pruned-int8 fine-tunes for epochs and, on LiteRT's dense kernels,
 #: changes neither latency nor file size (only the gzip size), so it is added by choice
-AUTO_DEFAULT_CANDIDATES = tuple(c for c in AUTO_CANDIDATES if c != "pruned-int8")
+AUTO_DEFAULT_CANDIDATES = tuple(c for c in AUTO_CANDIDATES if c not in ("float32", "pruned-int8"))
 AUTO_OBJECTIVES = ("latency", "size", "balanced")
 
 
