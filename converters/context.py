@@ -36,7 +36,7 @@ from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
 from edge_sdk.metrics import accuracy
 
 TOOL_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx", "onnxruntime")
-TRAINING_DATA_HINT = "expected --dataset NAME (digits, mnist, adult) or --train FILE.npz (inputs + 'y'), got neither"
+TRAINING_DATA_HINT = "expected --dataset NAME (digits, mnist, adult, fashion-mnist) or --train FILE.npz (inputs + 'y'), got neither"
 
 
 # ------------------------------------------------------------------------------------------------

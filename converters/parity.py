@@ -245,7 +245,7 @@ def _read_arrays(data: Any) -> Tuple[Dict[str, np.ndarray], Optional[np.ndarray]
     if path.suffix.lower() in (".npz", ".npy") or path.exists():
         if not path.is_file():
             raise DataError(f"data file {path}: no such file (expected a .npz/.npy file or a dataset name "
-                            "such as digits, mnist, adult)")
+                            "such as digits, mnist, adult, fashion-mnist)")
         try:
             loaded = np.load(path, allow_pickle=False)
         except Exception as exc:  # noqa: BLE001 - numpy raises several types for bad files
@@ -268,7 +268,7 @@ def _dataset_arrays(name: str, split: str):
     try:
         ds = datasets.load(name, seed=0)
     except Exception as exc:  # noqa: BLE001 - an unknown name or a missing file
-        raise DataError(f"data {name!r}: expected a .npz/.npy file or a dataset name (digits, mnist, adult); "
+        raise DataError(f"data {name!r}: expected a .npz/.npy file or a dataset name (digits, mnist, adult, fashion-mnist); "
                         f"{first_line(exc)}") from None
     x = getattr(ds, f"x_{split}")
     y = getattr(ds, f"y_{split}")

@@ -58,7 +58,7 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
 
     if is_zoo_name(ctx.source):
         if ctx.dataset is None:
-            raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset (digits, mnist, adult) to "
+            raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset (digits, mnist, adult, fashion-mnist) to "
                             "train it on")
         data = load_data(None, dataset=ctx.dataset, seed=ctx.seed)
         model = from_keras(_train_zoo(ctx.source, data, options, ctx))
@@ -90,7 +90,7 @@ def _train_zoo(name: str, data: Any, options: TrainOptions, ctx: RunContext) -> 
     except ImportError as exc:
         raise ConversionError(f"zoo model {name!r} needs the training package ({exc})") from None
     if data.dataset is None:
-        raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult)")
+        raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult, fashion-mnist)")
     model = zoo.build(name, data.dataset, seed=ctx.seed)
     x = dataset_inputs(data.dataset.x_train, _keras_specs(model), "training")
     shift = 0

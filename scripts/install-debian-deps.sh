@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian packages listed in android_demo/apt-packages.txt that are not installed yet.
+# Install the Debian packages listed in android_demo/apt-packages.txt that are not installed yet
+# (the Android core's build and native check, and the Fashion-MNIST data package).
 # Used by `make android-deps` and .ci/run. Needs root or sudo; does nothing when all are present.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true",
                         help="replace --out even if it is a non-empty directory edge-sdk did not write "
                         "(never one that holds an input)")
-    parser.add_argument("--dataset", help="built-in dataset (digits, mnist, adult) or a dataset path: "
+    parser.add_argument("--dataset", help="built-in dataset (digits, mnist, adult, fashion-mnist) or a dataset path: "
                         "training data for zoo models, distillation, pruning, QAT; its train split "
                         "calibrates int8 and its test split is the eval data")
     parser.add_argument("--calibration", metavar="DATA", help="calibration data: .npy (one input) or .npz "

@@ -28,14 +28,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compare FLOAT (a SavedModel directory with serving_default, or a .keras/.h5 file, run "
         "through TensorFlow; a float .tflite, run through LiteRT; or an .onnx, run through ONNX Runtime) with QUANTIZED (a .tflite run through the edge_sdk runtime) on DATA. DATA is a "
         ".npz (one array per input name, or 'x'; labels under 'y'), a .npy of inputs, or a built-in dataset "
-        "name (digits, mnist, adult: its test split). --reference checks a .tflite against a golden .npz "
+        "name (digits, mnist, adult, fashion-mnist: its test split). --reference checks a .tflite against a golden .npz "
         "with only numpy and LiteRT installed.",
         epilog="exit codes: 0 pass (or no gate set), 1 gate failed, 2 could not run",
     )
     parser.add_argument("models", nargs="*", metavar="MODEL",
                         help="FLOAT QUANTIZED; or FLOAT [QUANTIZED] with --write-reference; or MODEL.tflite "
                         "with --reference")
-    parser.add_argument("--data", help=".npz/.npy file or dataset name (digits, mnist, adult)")
+    parser.add_argument("--data", help=".npz/.npy file or dataset name (digits, mnist, adult, fashion-mnist)")
     parser.add_argument("--labels", help=".npy of class ids, one per example (replaces 'y' in the data)")
     parser.add_argument("--samples", type=int, default=None,
                         help="use the first N examples (default: all; 100 for --write-reference)")
@@ -207,7 +207,7 @@ def _parity(args: argparse.Namespace) -> int:
     if len(args.models) != 2:
         raise EdgeSdkError(f"parity expects FLOAT QUANTIZED (two models), got {len(args.models)}: {args.models}")
     if not args.data:
-        raise EdgeSdkError("parity needs --data: a .npz/.npy file or a dataset name (digits, mnist, adult)")
+        raise EdgeSdkError("parity needs --data: a .npz/.npy file or a dataset name (digits, mnist, adult, fashion-mnist)")
     float_path, quant_path = args.models
     from converters.loading import trusted_model_code
 

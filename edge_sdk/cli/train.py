@@ -11,7 +11,7 @@ from edge_sdk.errors import EdgeSdkError
 from edge_sdk.outputs import mark_output_dir
 
 # Kept here (not imported from training.datasets) so --help and name checks need no TensorFlow.
-DATASETS = ("digits", "mnist", "adult")
+DATASETS = ("digits", "mnist", "adult", "fashion-mnist")
 STRATEGIES = ("mirrored", "multiworker")
 
 
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
         help=f"train a model ({', '.join(models) or 'a zoo model'}) and export SavedModel + .keras + metrics",
-        description="Train a model from the zoo on digits, mnist, adult, a CSV/parquet table with a "
+        description="Train a model from the zoo on digits, mnist, adult, fashion-mnist[:N], a CSV/parquet table with a "
         "feature spec, or a TFRecord dataset directory. Writes model.keras, savedmodel/ (serving_default "
         "with named inputs/outputs), manifests, metrics.json and TensorBoard logs into --out. A run "
         "killed mid-way resumes from its last finished epoch when started again with the same --out.",
@@ -59,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_dataset(value: str) -> None:
-    if value in DATASETS:
+    if value in DATASETS or value.startswith("fashion-mnist:"):  # fashion-mnist:N, N training images
         return
     path = Path(value)
     if path.is_dir() or (path.is_file() and path.suffix.lower() in (".csv", ".parquet", ".pq", ".brotli")):
