@@ -396,7 +396,8 @@ def check(ctx: Any, options: Any) -> None:
     """
     ctx.model.require("distill-teacher", STAGE)
     ctx.require_training_data(STAGE)
-    ctx.transfer = _transfer_set(options.transfer, ctx.model)  # a bad transfer file fails here
+    # a bad transfer file fails here, before any training
+    ctx.transfer = _transfer_set(options.transfer, ctx.model, seed=ctx.seed, labelled=ctx.data.train_x)
 
 
 def run_stage(ctx: Any, options: DistillOptions) -> None:
@@ -463,15 +464,57 @@ def _training_views(options: DistillOptions, train_x: Dict[str, np.ndarray],
     return {"shift": 0, "mixup": 0.0}
 
 
-def _transfer_set(source: str, teacher: Any) -> Optional[np.ndarray]:
-    """The recipe's unlabelled transfer set (a .npy/.npz matching the model's one input), or None."""
+def _transfer_set(source: str, teacher: Any, seed: int = 0,
+                  labelled: Optional[Dict[str, np.ndarray]] = None) -> Optional[np.ndarray]:
+    """The recipe's unlabelled transfer set, or None.
+
+    ``source``: a .npy/.npz matching the model's one input, or a built-in image dataset name
+    (``fashion-mnist``, ``fashion-mnist:N``, ``mnist``, ``digits``): the images of its training
+    split for ``seed``, without the ones already in ``labelled`` (so ``--dataset fashion-mnist:5000
+    --transfer fashion-mnist`` gives 5,000 labelled images and the other 44,000 unlabelled).
+    """
     from converters.calibration import load_data_file
     from converters.errors import DataError
 
     if not source:
         return None
+    if _is_dataset_name(source):
+        return _dataset_transfer(source, teacher, seed, labelled)
     arrays, _ = load_data_file(source, teacher.inputs, purpose="distill.transfer")
     if len(arrays) != 1:
         raise DataError(f"distill.transfer {source}: a transfer set needs a one-input model, this one has "
                         f"{len(arrays)} inputs")
     return next(iter(arrays.values()))
+
+
+def _is_dataset_name(source: str) -> bool:
+    from pathlib import Path
+
+    if Path(source).exists():
+        return False
+    return source in ("digits", "mnist", "fashion-mnist") or source.startswith("fashion-mnist:")
+
+
+def _dataset_transfer(name: str, teacher: Any, seed: int, labelled: Optional[Dict[str, np.ndarray]]) -> np.ndarray:
+    """A built-in image dataset's training images (minus the labelled ones) as a transfer set."""
+    from converters.errors import DataError
+
+    try:
+        from training import datasets
+    except ImportError as exc:
+        raise DataError(f"distill.transfer {name!r}: a dataset name needs the training package ({exc})") from None
+    images = np.asarray(datasets.load(name, seed=seed).x_train)
+    if len(teacher.inputs) != 1:
+        raise DataError(f"distill.transfer {name!r}: a transfer set needs a one-input model, this one has "
+                        f"{len(teacher.inputs)} inputs")
+    if labelled:
+        x = np.asarray(next(iter(labelled.values())))
+        if x.shape[1:] != images.shape[1:]:
+            raise DataError(f"distill.transfer {name!r}: expected images shaped {tuple(x.shape[1:])} like the "
+                            f"training input, the dataset has {tuple(images.shape[1:])}")
+        seen = {row.tobytes() for row in x}
+        images = images[np.fromiter((row.tobytes() not in seen for row in images), bool, len(images))]
+    if not len(images):
+        raise DataError(f"distill.transfer {name!r}: every image of its training split is already labelled "
+                        "training data; expected a larger dataset (e.g. fashion-mnist with --dataset fashion-mnist:N)")
+    return images

@@ -258,3 +258,22 @@ def test_small_layers_can_stay_dense(digits_models, digits):
 def test_augment_shift_scales_with_the_image(size, shift):
     """mnist keeps its 2-pixel shifts; 8x8 digits get 1 pixel, never 0."""
     assert augment_shift(*size) == shift
+
+
+def test_a_dataset_name_is_a_transfer_set_without_the_labelled_images(digits_models):
+    from converters.errors import DataError
+    from training import datasets
+
+    teacher = loading.load(digits_models.teacher_keras)
+    split = datasets.load("digits", seed=3)
+    labelled = {"image": split.x_train[:100]}
+    got = distill._transfer_set("digits", teacher, seed=3, labelled=labelled)
+    assert got.shape == (len(split.x_train) - 100, 8, 8, 1) and got.dtype == np.float32
+    taken = {row.tobytes() for row in labelled["image"]}
+    assert not any(row.tobytes() in taken for row in got)
+    assert {row.tobytes() for row in got} == {row.tobytes() for row in split.x_train[100:]}
+    with pytest.raises(DataError, match=r"expected images shaped \(8, 8, 1\) like the training input, the dataset "
+                                        r"has \(28, 28, 1\)"):
+        distill._transfer_set("mnist", teacher, seed=0, labelled=labelled)
+    with pytest.raises(DataError, match="already labelled"):
+        distill._transfer_set("digits", teacher, seed=3, labelled={"image": split.x_train})
