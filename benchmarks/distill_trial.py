@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/distill_trial.py                        # the recipe as it is, seeds 0-4
     .venv/bin/python benchmarks/distill_trial.py --seeds 10-14 --set distill.mixup=0.4 --set distill.alpha=0
     .venv/bin/python benchmarks/distill_trial.py --json --out benchmarks/results/distill_trial.json
+    .venv/bin/python benchmarks/distill_trial.py --dataset fashion-mnist:5000 --split val --seeds 0-2 \
+        --grid distill.temperature=1,4 --grid distill.alpha=0.1,0.5 --students cnn-student,cnn:8-16-32
 
 Each seed runs the recipe's distill stage exactly as ``edge-sdk convert`` does: the zoo
 teacher trained from the recipe's [train] section, the student distilled from it, and
@@ -11,11 +13,20 @@ same batches and views with cross-entropy only. All three are scored on the data
 test split. One seed says little (CPU training is not bit-repeatable and seeds move
 accuracy by about 0.4 points), so the answer is the mean paired difference
 (distilled - baseline) with a 95% t interval: "better" only when the whole interval
-is above zero. About 2-4 minutes per seed on 2 cores with the built-in recipe.
+is above zero. About 2-4 minutes per seed on 2 cores with the built-in recipe on mnist.
+
+Screening several settings (``--grid``, ``--students``): each seed trains its teacher
+once and every (student, setting) pair distils from that same teacher; the baseline
+runs once per seed and student (it does not depend on alpha or the temperature),
+so every setting of a seed is compared against the very same baseline. ``--split val``
+scores on the validation split (screening), ``test`` (default) on the test split
+(confirmation on fresh seeds). ``cnn:C1-C2-U`` is a student CNN of the zoo's shape with
+conv widths C1, C2 and U dense units (``cnn-student`` is ``cnn:16-32-32``).
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -48,6 +59,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,1,2 (default 0-4)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe value, e.g. distill.alpha=0.5 (repeatable)")
+    parser.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2",
+                        help="try every value (every combination over repeated --grid), e.g. distill.temperature=1,4")
+    parser.add_argument("--students", default="",
+                        help="comma-separated students to try: zoo names, tf_keras files or cnn:C1-C2-U widths "
+                             "(default: the recipe's distill.student)")
+    parser.add_argument("--split", default="test", choices=("val", "test"),
+                        help="score on the validation split (screening) or the test split (default)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     parser.add_argument("--out", help="also write the JSON result to this file")
     parser.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
@@ -78,19 +96,160 @@ def verdict(interval: Dict[str, Any]) -> str:
     return "no difference shown"
 
 
-def run_seed(recipe: Any, args: argparse.Namespace, dataset: Any, seed: int) -> Dict[str, Any]:
-    """One recipe run with only the distill stage; the three accuracies on the test split."""
+def parse_grid(texts: List[str]) -> List[Dict[str, Any]]:
+    """``["distill.alpha=0.1,0.5", "distill.temperature=1,4"]`` -> every combination as override dicts."""
+    from converters import recipe as recipes
+
+    axes = []
+    for text in texts:
+        key, sep, values = text.partition("=")
+        if not sep or not values:
+            raise SystemExit(f"--grid: expected SECTION.KEY=V1,V2, got {text!r}")
+        axes.append([(f"{section}.{name}", value) for section, name, value in
+                     (recipes.parse_override(f"{key}={v.strip()}") for v in values.split(","))])
+    return [dict(combo) for combo in itertools.product(*axes)] or [{}]
+
+
+def parse_widths(spec: str) -> Any:
+    """``cnn:16-32-32`` -> (16, 32, 32); anything else -> None."""
+    if not spec.startswith("cnn:"):
+        return None
+    parts = spec[4:].split("-")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SystemExit(f"--students: expected cnn:C1-C2-U (three positive widths), got {spec!r}")
+    return tuple(int(p) for p in parts)
+
+
+def build_cnn(widths: tuple, input_shape: tuple, num_classes: int, seed: int) -> Any:
+    """The zoo CNN's shape (conv, pool, conv, pool, dense) at the given widths, seeded initial weights."""
+    from converters._tf import tf_keras
+    from training import zoo
+
+    c1, c2, units = widths
+    tf_keras.utils.set_random_seed(seed)
+    layers = tf_keras.layers
+    padding = "same" if min(input_shape[:2]) < 16 else "valid"
+    inputs = tf_keras.Input(shape=input_shape, name=zoo.IMAGE_INPUT_NAME)
+    x = layers.Conv2D(c1, 3, padding=padding, activation="relu", name="conv1")(inputs)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(c2, 3, padding=padding, activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(0.2, name="dropout1")(x)
+    x = layers.Dense(units, activation="relu", name="dense1")(x)
+    x = layers.Dropout(0.2, name="dropout2")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name=zoo.IMAGE_OUTPUT_NAME)(x)
+    return tf_keras.Model(inputs, outputs, name=f"cnn_{c1}_{c2}_{units}")
+
+
+def train_teacher(recipe: Any, model_name: str, dataset: Any, seed: int) -> Any:
+    """The zoo teacher trained from the recipe's [train] section, as ``edge-sdk convert`` trains it."""
+    import numpy as np
+
+    from converters._train import augment_shift, compile_and_fit
+    from converters.context import dataset_inputs
+    from converters.loading import _keras_specs
+    from training import zoo
+
+    train = recipe.section("train")
+    model = zoo.build(model_name, dataset, seed=seed)
+    shift = 0
+    if train["augment"] and dataset.task == "image":
+        shift = augment_shift(*np.asarray(dataset.x_train).shape[1:3])
+    compile_and_fit(model, dataset_inputs(dataset.x_train, _keras_specs(model), "training"), dataset.y_train,
+                    epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=train["learning_rate"],
+                    seed=seed, shift=shift)
+    return model
+
+
+def scored_on(dataset: Any, split: str) -> Any:
+    """``dataset`` with ``split`` in place of its test split (the pipeline scores on the test split)."""
+    import dataclasses
+
+    if split == "test":
+        return dataset
+    return dataclasses.replace(dataset, x_test=dataset.x_val, y_test=dataset.y_val)
+
+
+def run_seed(recipe: Any, args: argparse.Namespace, dataset: Any, seed: int, teacher: Any = None,
+             baseline: Any = None) -> Dict[str, Any]:
+    """One recipe run with only the distill stage; the three accuracies on the scored split.
+
+    ``teacher``: an already trained teacher (default: the zoo model trained on the fly);
+    ``baseline``: an accuracy already measured for this seed's student trained alone (then it is not retrained).
+    """
     from converters import pipeline, recipe as recipes
 
-    trial = recipes.with_overrides(recipe, {"stages": ["distill"], "distill.baseline": True,
+    trial = recipes.with_overrides(recipe, {"stages": ["distill"], "distill.baseline": baseline is None,
                                             "export.formats": ["tflite"], "export.latency_runs": 0})
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="distill-trial-") as tmp:
-        result = pipeline.run(trial, args.model, Path(tmp) / "out", dataset=dataset, seed=seed)
+        result = pipeline.run(trial, args.model if teacher is None else teacher, Path(tmp) / "out",
+                              dataset=dataset, seed=seed)
         d = result.summary()["comparisons"]["distill"]
+    base = d["baseline_accuracy"] if baseline is None else baseline
     return {"seed": seed, "teacher": d["teacher_accuracy"], "distilled": d["student_accuracy"],
-            "baseline": d["baseline_accuracy"], "difference": d["student_accuracy"] - d["baseline_accuracy"],
+            "baseline": base, "difference": d["student_accuracy"] - base,
+            "student_params": d["student_params"], "param_ratio": d["param_ratio"],
             "seconds": round(time.perf_counter() - started, 1)}
+
+
+def setting_name(overrides: Dict[str, Any]) -> str:
+    """``{"distill.alpha": 0.5}`` -> ``alpha=0.5`` (the recipe as it is: ``recipe``)."""
+    return " ".join(f"{k.split('.', 1)[1] if k.startswith('distill.') else k}={'none' if v == '' else v}"
+                    for k, v in overrides.items()) or "recipe"
+
+
+def run_grid(recipe: Any, args: argparse.Namespace, dataset: Any, seeds: List[int],
+             settings: List[Dict[str, Any]], students: List[str]) -> List[Dict[str, Any]]:
+    """Every seed x student x setting; one teacher per seed, one baseline per seed and student."""
+    from converters import recipe as recipes
+
+    rows = []
+    scored = scored_on(dataset, args.split)
+    total = len(seeds) * len(students) * len(settings)
+    with tempfile.TemporaryDirectory(prefix="distill-students-") as tmp:
+        for seed in seeds:
+            teacher = train_teacher(recipe, args.model, dataset, seed) if len(settings) * len(students) > 1 else None
+            for student in students:
+                widths = parse_widths(student)
+                spec = student
+                if widths:
+                    spec = str(Path(tmp) / f"{student.replace(':', '-')}-seed{seed}.keras")
+                    build_cnn(widths, tuple(dataset.x_train.shape[1:]), dataset.num_classes, seed).save(spec)
+                baseline = None
+                for overrides in settings:
+                    run_recipe = recipes.with_overrides(recipe, {**overrides, "distill.student": spec})
+                    row = run_seed(run_recipe, args, scored, seed, teacher=teacher, baseline=baseline)
+                    baseline = row["baseline"]
+                    row.update(student=student, setting=setting_name(overrides), split=args.split)
+                    rows.append(row)
+                    if not args.quiet:
+                        print(f"[trial {len(rows)}/{total}] seed {seed} {student} {row['setting']}: teacher "
+                              f"{row['teacher']:.2%}, distilled {row['distilled']:.2%}, baseline {row['baseline']:.2%} "
+                              f"({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
+    return rows
+
+
+def summarise(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """One line per (student, setting): mean accuracies and the paired-difference interval."""
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["student"], row["setting"]), []).append(row)
+    out = []
+    for (student, setting), group in groups.items():
+        interval = t_interval([r["difference"] for r in group])
+        out.append({"student": student, "setting": setting, "param_ratio": group[0]["param_ratio"],
+                    "seeds": [r["seed"] for r in group],
+                    **{k: sum(r[k] for r in group) / len(group) for k in ("teacher", "distilled", "baseline")},
+                    "difference": interval, "verdict": verdict(interval)})
+    return out
+
+
+def _points(interval: Dict[str, Any]) -> str:
+    if interval["low"] is None:
+        return f"{100 * interval['mean']:+.2f}"
+    return f"{100 * interval['mean']:+.2f} [{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}]"
 
 
 def main(argv=None) -> int:
@@ -111,24 +270,23 @@ def main(argv=None) -> int:
         if "distill" not in recipe.stages:
             raise ConversionError(f"recipe {recipe.name!r} has no distill stage (stages: {recipe.stages})")
         seeds = parse_seeds(args.seeds)
+        settings = parse_grid(args.grid)
+        students = [s.strip() for s in args.students.split(",") if s.strip()] or [recipe.section("distill")["student"]]
+        for student in students:
+            parse_widths(student)
         dataset = datasets.load(args.dataset, seed=0)
-        rows = []
-        for i, seed in enumerate(seeds):
-            row = run_seed(recipe, args, dataset, seed)
-            rows.append(row)
-            if not args.quiet:
-                print(f"[trial {i + 1}/{len(seeds)}] seed {seed}: teacher {row['teacher']:.2%}, distilled "
-                      f"{row['distilled']:.2%}, baseline {row['baseline']:.2%} ({row['seconds']:.0f} s)",
-                      file=sys.stderr, flush=True)
+        rows = run_grid(recipe, args, dataset, seeds, settings, students)
     except EdgeSdkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    interval = t_interval([r["difference"] for r in rows])
+    summary = summarise(rows)
+    interval = t_interval([r["difference"] for r in rows]) if len(summary) == 1 else summary[0]["difference"]
     means = {k: sum(r[k] for r in rows) / len(rows) for k in ("teacher", "distilled", "baseline")}
     result = {
-        "recipe": recipe.name, "model": args.model, "dataset": args.dataset, "split": "test",
-        "distill": recipe.section("distill"), "train": recipe.section("train"),
-        "seeds": rows, "mean": means, "difference": interval, "verdict": verdict(interval),
+        "recipe": recipe.name, "model": args.model, "dataset": args.dataset, "split": args.split,
+        "distill": recipe.section("distill"), "train": recipe.section("train"), "grid": args.grid,
+        "students": students, "seeds": rows, "settings": summary,
+        "mean": means, "difference": interval, "verdict": verdict(interval),
     }
     if args.out:
         from edge_sdk.fileio import atomic_write_text
@@ -137,15 +295,26 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    table = [[r["seed"], f"{r['teacher']:.2%}", f"{r['distilled']:.2%}", f"{r['baseline']:.2%}",
-              f"{100 * r['difference']:+.2f}"] for r in rows]
-    table.append(["mean", f"{means['teacher']:.2%}", f"{means['distilled']:.2%}", f"{means['baseline']:.2%}",
-                  f"{100 * interval['mean']:+.2f}"])
-    print(format_table(table, ["seed", "teacher", "distilled", "baseline", "distilled - baseline (pt)"]))
-    if interval["low"] is not None:
-        print(f"\ndistilled - baseline: {100 * interval['mean']:+.2f} points, 95% interval "
-              f"[{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}] over {len(rows)} seeds: "
-              f"{verdict(interval)}")
+    if len(summary) == 1:
+        table = [[r["seed"], f"{r['teacher']:.2%}", f"{r['distilled']:.2%}", f"{r['baseline']:.2%}",
+                  f"{100 * r['difference']:+.2f}"] for r in rows]
+        table.append(["mean", f"{means['teacher']:.2%}", f"{means['distilled']:.2%}", f"{means['baseline']:.2%}",
+                      f"{100 * interval['mean']:+.2f}"])
+        print(format_table(table, ["seed", "teacher", "distilled", "baseline", "distilled - baseline (pt)"]))
+        if interval["low"] is not None:
+            print(f"\ndistilled - baseline: {100 * interval['mean']:+.2f} points, 95% interval "
+                  f"[{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}] over {len(rows)} seeds: "
+                  f"{verdict(interval)}")
+        return 0
+    table = [[r["seed"], r["student"], r["setting"], f"{r['teacher']:.2%}", f"{r['distilled']:.2%}",
+              f"{r['baseline']:.2%}", f"{100 * r['difference']:+.2f}"] for r in rows]
+    print(format_table(table, ["seed", "student", "setting", "teacher", "distilled", "baseline", "diff (pt)"]))
+    print()
+    table = [[s["student"], f"{s['param_ratio']:.3f}", s["setting"], len(s["seeds"]), f"{s['teacher']:.2%}",
+              f"{s['distilled']:.2%}", f"{s['baseline']:.2%}", _points(s["difference"]), s["verdict"]]
+             for s in summary]
+    print(format_table(table, ["student", "x teacher params", "setting", "seeds", "teacher", "distilled",
+                               "baseline", f"distilled - baseline (pt, 95% interval, {args.split})", "verdict"]))
     return 0
 
 

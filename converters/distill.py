@@ -397,7 +397,9 @@ def check(ctx: Any, options: Any) -> None:
     ctx.model.require("distill-teacher", STAGE)
     ctx.require_training_data(STAGE)
     # a bad transfer file fails here, before any training
-    ctx.transfer = _transfer_set(options.transfer, ctx.model, seed=ctx.seed, labelled=ctx.data.train_x)
+    # a dataset-name transfer set comes from the run's own split (never its validation or test images)
+    split_seed = getattr(ctx.data.dataset, "seed", ctx.seed) if ctx.data.dataset is not None else ctx.seed
+    ctx.transfer = _transfer_set(options.transfer, ctx.model, seed=split_seed, labelled=ctx.data.train_x)
 
 
 def run_stage(ctx: Any, options: DistillOptions) -> None:
@@ -470,7 +472,7 @@ def _transfer_set(source: str, teacher: Any, seed: int = 0,
 
     ``source``: a .npy/.npz matching the model's one input, or a built-in image dataset name
     (``fashion-mnist``, ``fashion-mnist:N``, ``mnist``, ``digits``): the images of its training
-    split for ``seed``, without the ones already in ``labelled`` (so ``--dataset fashion-mnist:5000
+    split for ``seed`` (the run dataset's split seed), without the ones already in ``labelled`` (so ``--dataset fashion-mnist:5000
     --transfer fashion-mnist`` gives 5,000 labelled images and the other 44,000 unlabelled).
     """
     from converters.calibration import load_data_file

@@ -46,3 +46,44 @@ def test_short_trial_on_digits(tmp_path, capsys):
 def test_recipe_without_distill_is_refused(capsys):
     assert trial.main(["--recipe", "int8", "--seeds", "0", "--quiet"]) == 2
     assert "has no distill stage" in capsys.readouterr().err
+
+
+def test_grid_and_student_parsing():
+    settings = trial.parse_grid(["distill.temperature=1,4", "distill.transfer=,fashion-mnist:500"])
+    assert settings == [{"distill.temperature": 1, "distill.transfer": ""},
+                        {"distill.temperature": 1, "distill.transfer": "fashion-mnist:500"},
+                        {"distill.temperature": 4, "distill.transfer": ""},
+                        {"distill.temperature": 4, "distill.transfer": "fashion-mnist:500"}]
+    assert trial.parse_grid([]) == [{}]
+    assert trial.setting_name(settings[1]) == "temperature=1 transfer=fashion-mnist:500"
+    assert trial.setting_name(settings[0]) == "temperature=1 transfer=none"
+    assert trial.parse_widths("cnn:8-16-32") == (8, 16, 32) and trial.parse_widths("cnn-student") is None
+    with pytest.raises(SystemExit, match="cnn:C1-C2-U"):
+        trial.parse_widths("cnn:8-16")
+    with pytest.raises(SystemExit, match="SECTION.KEY=V1,V2"):
+        trial.parse_grid(["distill.alpha"])
+
+
+def test_widths_student_has_the_zoo_shape():
+    model = trial.build_cnn((16, 32, 32), (28, 28, 1), 10, seed=0)
+    assert model.count_params() == 30_762  # the zoo cnn-student on 28x28 inputs
+    again = trial.build_cnn((16, 32, 32), (28, 28, 1), 10, seed=0)
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        assert (a == b).all()  # the seed fixes the initial weights
+
+
+def test_grid_shares_one_teacher_and_one_baseline_per_seed(capsys):
+    code = trial.main(["--dataset", "digits", "--seeds", "0", "--split", "val", "--set", "train.epochs=2",
+                       "--set", "distill.epochs=1", "--set", "distill.shift=0", "--grid", "distill.temperature=1,3",
+                       "--students", "cnn:4-8-8", "--json", "--quiet"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    rows = printed["seeds"]
+    assert [r["setting"] for r in rows] == ["temperature=1", "temperature=3"]
+    assert printed["split"] == "val" and all(r["split"] == "val" for r in rows)
+    assert rows[0]["teacher"] == rows[1]["teacher"] and rows[0]["baseline"] == rows[1]["baseline"]
+    assert rows[0]["param_ratio"] < 0.1
+    # scored on the 180-image validation split: every accuracy is a multiple of 1/180
+    for r in rows:
+        assert abs(r["teacher"] * 180 - round(r["teacher"] * 180)) < 1e-6
+    assert [s["setting"] for s in printed["settings"]] == ["temperature=1", "temperature=3"]
