@@ -277,3 +277,44 @@ def test_a_dataset_name_is_a_transfer_set_without_the_labelled_images(digits_mod
         distill._transfer_set("mnist", teacher, seed=0, labelled=labelled)
     with pytest.raises(DataError, match="already labelled"):
         distill._transfer_set("digits", teacher, seed=3, labelled={"image": split.x_train})
+
+
+def _fashion_installed() -> bool:
+    from training import datasets
+
+    return all((datasets.FASHION_MNIST_DIR / f).is_file() for pair in datasets.FASHION_MNIST_FILES.values()
+               for f in pair)
+
+
+@pytest.mark.slow  # about 80 s of CPU (two cores: under a minute idle); it trains three small CNNs
+@pytest.mark.skipif(not _fashion_installed(), reason="needs Debian's dataset-fashion-mnist (make android-deps)")
+def test_distilled_student_beats_the_same_student_alone_on_fashion_mnist():
+    """Issue #18's target, small: few labels, a transfer set of unlabelled images only the teacher can label.
+
+    The full-size study (5 fresh seeds, 95% interval above zero) is in docs/converters.md;
+    here one seed at a quarter of its size (500 labelled images, about 3,500 unlabelled),
+    against a margin well under its measured gain. This replaces the mnist xfail of
+    tests/converters/test_targets.py: on mnist's 3,500 labelled digits distillation ties.
+    """
+    from converters._tf import tf_keras
+    from converters._train import compile_and_fit
+    from training import datasets, zoo
+
+    data = datasets.load("fashion-mnist:500", seed=0)
+    x, y = {"image": data.x_train}, data.y_train
+    teacher = zoo.build("cnn", data, seed=0)
+    compile_and_fit(teacher, x, y, epochs=20, batch_size=64, learning_rate=2e-3, seed=0, shift=2)
+    transfer = distill._transfer_set("fashion-mnist:4000", loading.from_keras(teacher), seed=0, labelled=x)
+    assert 3000 < len(transfer) < 4000  # the other training images, none of the labelled ones
+    student = zoo.build("cnn-student", data, seed=0)
+    baseline = tf_keras.models.clone_model(student)
+    baseline.set_weights(student.get_weights())
+    options = dict(alpha=0.1, temperature=1.0, epochs=10, shift=2, seed=0)
+    distill.distill(loading.from_keras(teacher), student, x, y, transfer=transfer, **options)
+    distill.train_student(baseline, x, y, None, **options)
+    x_test, y_test = data.x_test[:4000], data.y_test[:4000]
+    teacher_acc = accuracy(teacher.predict(x_test, verbose=0), y_test)
+    distilled_acc = accuracy(student.predict(x_test, verbose=0), y_test)
+    baseline_acc = accuracy(baseline.predict(x_test, verbose=0), y_test)
+    # measured here: teacher 75.8%, distilled 74.3%, alone 71.9% (+2.4 points); the study's 5 seeds: +1.8 to +4.0
+    assert distilled_acc > baseline_acc + 0.005, (teacher_acc, distilled_acc, baseline_acc)
