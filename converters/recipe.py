@@ -211,8 +211,9 @@ class DistillOptions(_Section):
                         range=NON_NEGATIVE, flag="--shift", metavar="PIXELS")
     mixup: float = option(0.0, "views mixed pairwise with Beta(BETA, BETA) weights (image inputs; 0 = off)",
                           range=NON_NEGATIVE, flag="--mixup", metavar="BETA")
-    transfer: str = option("", "a .npy/.npz of unlabelled inputs the teacher labels for the student",
-                           flag="--transfer", metavar="FILE")
+    transfer: str = option("", "a .npy/.npz of unlabelled inputs the teacher labels for the student, or a built-in "
+                           "image dataset's training images (fashion-mnist[:N], mnist, digits) minus the labelled ones",
+                           flag="--transfer", metavar="FILE|DATASET")
 
 
 @dataclasses.dataclass(frozen=True)
