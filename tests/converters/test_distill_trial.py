@@ -85,5 +85,6 @@ def test_grid_shares_one_teacher_and_one_baseline_per_seed(capsys):
     assert rows[0]["param_ratio"] < 0.1
     # scored on the 180-image validation split: every accuracy is a multiple of 1/180
     for r in rows:
-        assert abs(r["teacher"] * 180 - round(r["teacher"] * 180)) < 1e-6
+        for key in ("teacher", "distilled", "baseline"):
+            assert abs(r[key] * 180 - round(r[key] * 180)) < 1e-3  # accuracies are rounded to 6 decimals
     assert [s["setting"] for s in printed["settings"]] == ["temperature=1", "temperature=3"]
