@@ -59,7 +59,7 @@ def export_savedmodel(model: LoadedModel, path: Path) -> Path:
         else:
             if model.path is None:
                 raise ExportError("a SavedModel input without a path cannot be re-exported")
-            shutil.copytree(model.path, path)
+            shutil.copytree(model._saved_model_dir or model.path, path)  # noqa: SLF001 - an ONNX input's is onnx2tf's
     except ExportError:
         raise
     except Exception as exc:  # noqa: BLE001

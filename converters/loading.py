@@ -408,6 +408,10 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
                            not_keras_because=not_keras_because)
 
     suffix = path.suffix.lower()
+    if suffix == ".onnx":  # onnx2tf in a child process -> SavedModel (converters.onnx_import)
+        from converters.onnx_import import load_onnx
+
+        return load_onnx(path)
     if suffix == ".keras":
         version = _keras_file_version(path)
         if not trust:

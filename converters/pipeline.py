@@ -90,6 +90,7 @@ def run_in(
 
     started = time.perf_counter()
     progress = progress or Progress(enabled=False)
+    recipe, skipped = _onnx_source_formats(recipe, source)
     plan = stage_plan(recipe)
     progress.total = sum(module.planned_steps(recipe) for _, module, _ in plan)
     if not is_tflite_source(source):  # a float .tflite input runs without TensorFlow (LiteRT quantizer)
@@ -100,6 +101,8 @@ def run_in(
                      eval_data=eval_data, train_data=train_data)
     # every later stage checks its needs as soon as the load stage knows the model and data
     ctx.checks = [lambda c, m=module, o=options: m.check(c, o) for _, module, options in plan[1:]]
+    if skipped:
+        ctx.warn(skipped)
     for _, module, options in plan:
         module.run_stage(ctx, options)
     from converters.report import check_latency
@@ -109,6 +112,16 @@ def run_in(
                             seconds=time.perf_counter() - started)
     atomic_write_text(staging / SUMMARY_FILE, json.dumps(result.summary(), indent=2) + "\n")
     return result
+
+
+def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> Tuple[recipes.Recipe, Optional[str]]:
+    """An ONNX input is not exported to ONNX again: drop the format, with the reason, for such a source."""
+    if not (isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".onnx"
+            and "onnx" in recipe.export.formats):
+        return recipe, None
+    kept = tuple(f for f in recipe.export.formats if f != "onnx") or ("tflite",)
+    return (recipes.with_overrides(recipe, {"export.formats": kept}),
+            "export: the input is an ONNX model already, so the 'onnx' format is skipped")
 
 
 def _remove_abandoned_staging(out: Path) -> None:

@@ -74,11 +74,25 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
                          train_data=ctx.train_data, seed=ctx.seed)
         ctx.input_parent = _source_digest(model)
     ctx.model, ctx.data = model, data
+    onnx_input = _is_onnx(model)
+    if onnx_input:
+        from converters.onnx_import import record_layout
+
+        record_layout(ctx)
     ctx.run_checks()
     if data.eval_x is None:
         ctx.warn("no eval data (--eval or --dataset): accuracy is not reported")
     ctx.base = ctx.float32_artifact(model, "float32", "input", ctx.input_parent)
+    if onnx_input:  # float32.tflite against ONNX Runtime on the same data: recorded, gated
+        from converters.onnx_import import check_onnx_input
+
+        check_onnx_input(ctx)
     ctx.advance(model, ctx.base, "")
+
+
+def _is_onnx(model: Any) -> bool:
+    """True for an ONNX input (``converters.onnx_import.OnnxModel``), without importing onnx for other inputs."""
+    return type(model).__name__ == "OnnxModel" and type(model).__module__ == "converters.onnx_import"
 
 
 def _train_zoo(name: str, data: Any, options: TrainOptions, ctx: RunContext) -> Any:
