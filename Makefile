@@ -8,10 +8,18 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: setup demo test test-python android-deps android-test bench fuzz clean test-arm64 clean-arm64 test-tflite-runtime
 
-$(STAMP): pyproject.toml
+# onnx2tf (ONNX input, converters/onnx_import.py) pins TensorFlow 2.19 and numpy 1.26: it goes into a side
+# folder with --no-deps, beside the venv's site-packages, so the venv's `pip check` stays clean.
+ONNX2TF_DIR := $(VENV)/onnx2tf
+ONNX2TF_PKGS := onnx2tf==1.29.24 onnx-graphsurgeon==0.6.1 sng4onnx==2.0.1 sne4onnx==2.0.1 psutil==7.2.2 onnxsim==0.8.1
+
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[convert,quantize,dev]'
+	$(BIN)/pip check
+	rm -rf $(ONNX2TF_DIR)
+	$(BIN)/pip install --quiet --no-deps --target $(ONNX2TF_DIR) $(ONNX2TF_PKGS)
 	$(BIN)/pip check
 	touch $(STAMP)
 

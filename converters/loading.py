@@ -364,6 +364,8 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
     Untrusted, such a file is refused with :class:`UntrustedModelCodeError`
     naming the layers; a Keras SavedModel is loaded through its serving signature instead.
     """
+    if isinstance(path_or_model, LoadedModel):  # already loaded (e.g. an ONNX input reused across runs)
+        return path_or_model
     if not isinstance(path_or_model, (str, Path)):
         return from_keras(path_or_model)
     trust = _TRUST_MODEL_CODE.get() if trust_model_code is None else bool(trust_model_code)

@@ -348,6 +348,9 @@ class OnnxModel(LoadedModel):
     input_layouts: Dict[str, str] = dataclasses.field(default_factory=dict)
     _session: Any = None
 
+    def __str__(self) -> str:
+        return self.describe()
+
     def describe(self) -> str:
         """The user's .onnx path."""
         return str(self.path) if self.path else "the ONNX model"

@@ -116,8 +116,8 @@ def run_in(
 
 def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> Tuple[recipes.Recipe, Optional[str]]:
     """An ONNX input is not exported to ONNX again: drop the format, with the reason, for such a source."""
-    if not (isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".onnx"
-            and "onnx" in recipe.export.formats):
+    path = getattr(source, "path", source)  # a path, or a model loaded from one
+    if not (isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".onnx" and "onnx" in recipe.export.formats):
         return recipe, None
     kept = tuple(f for f in recipe.export.formats if f != "onnx") or ("tflite",)
     return (recipes.with_overrides(recipe, {"export.formats": kept}),
