@@ -195,10 +195,9 @@ def _multi_io(folder: Path, epochs: int) -> Built:
     h = layers.Dense(32, activation="relu")(h)
     probs = layers.Dense(10, activation="softmax", name="probs")(h)
     ink = layers.Dense(1, name="ink")(h)
-    model = tf_keras.Model({"image": image_in, "stats": stats_in}, {"probs": probs, "ink": ink}, name="multi_io")
-    model.compile("adam", {"probs": "sparse_categorical_crossentropy", "ink": "mse"})
-    model.fit({"image": image[:1400], "stats": stats[:1400]}, {"probs": y[:1400], "ink": stats[:1400, :1]},
-              epochs=epochs, batch_size=32, verbose=0)
+    model = tf_keras.Model([image_in, stats_in], [probs, ink], name="multi_io")
+    model.compile("adam", ["sparse_categorical_crossentropy", "mse"])
+    model.fit([image[:1400], stats[:1400]], [y[:1400], stats[:1400, :1]], epochs=epochs, batch_size=32, verbose=0)
     path = folder / "multi_io_savedmodel"
     save_savedmodel(model, path)
     return Built("multi-io", "savedmodel", path, _save_data(folder, {"image": image[:300], "stats": stats[:300]}),
@@ -345,14 +344,15 @@ MODELS: Dict[str, Callable[[Path, int], Built]] = {
 # running
 # ------------------------------------------------------------------------------------------------
 def _agreement(float_tflite: bytes, quant_tflite: bytes, inputs: Dict[str, np.ndarray]) -> Optional[float]:
-    """Top-1 agreement of the two models' first outputs on ``inputs`` (None when that output is not a class score)."""
-    from converters.evaluation import primary, tflite_outputs
+    """Top-1 agreement of the two models on ``inputs``: the first output holding class scores (None if none does)."""
+    from converters.evaluation import tflite_outputs
 
-    want = primary(tflite_outputs(float_tflite, inputs))
-    got = primary(tflite_outputs(quant_tflite, inputs))
-    if want.ndim != 2 or want.shape[1] < 2:
-        return None
-    return float(np.mean(np.argmax(want, axis=1) == np.argmax(got, axis=1)))
+    want = tflite_outputs(float_tflite, inputs)
+    got = tflite_outputs(quant_tflite, inputs)
+    for name, scores in want.items():
+        if scores.ndim == 2 and scores.shape[1] >= 2 and name in got:
+            return float(np.mean(np.argmax(scores, axis=1) == np.argmax(got[name], axis=1)))
+    return None
 
 
 def convert_one(built: Built, recipe: str, out: Path, source: Any = None) -> Dict[str, Any]:
@@ -424,15 +424,18 @@ def run(names: Sequence[str], recipes: Sequence[str] = RECIPES, *, epochs: int =
             folder = Path(workdir) / name
             folder.mkdir(parents=True, exist_ok=True)
             say(f"[conformance {i}/{len(names)} {time.perf_counter() - started:6.0f}s] building {name}")
+            built = None
             try:
                 built = MODELS[name](folder, epochs)
                 source = load_source(built)
             except Exception as exc:  # noqa: BLE001 - a model that cannot even load is a row, not a crash
                 from edge_sdk.errors import EdgeSdkError
 
-                status = "refused" if isinstance(exc, EdgeSdkError) else "error"
+                # building failed (this script's fault) or loading failed without a converter error: "error"
+                status = "refused" if built is not None and isinstance(exc, EdgeSdkError) else "error"
                 for recipe in recipes:
-                    rows.append({"model": name, "input": "?", "recipe": recipe, "status": status,
+                    rows.append({"model": name, "input": built.input_kind if built else "?", "recipe": recipe,
+                                 "status": status,
                                  "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"})
                 say(f"  {name}: {status} before conversion: {rows[-1]['reason']}")
                 continue

@@ -158,6 +158,10 @@ class LoadedModel:
                 out = self.model(batch if len(batch) > 1 else next(iter(batch.values())), training=False)
             else:
                 out = self.model(batch if len(batch) > 1 else next(iter(batch.values())), training=False)
+            if isinstance(out, dict):  # a multi-output model: its first output, as for the .tflite (primary)
+                out = out[next((n for n in getattr(self.model, "output_names", []) if n in out), next(iter(out)))]
+            elif isinstance(out, (list, tuple)):
+                out = out[0]
             outs.append(np.asarray(out))
         return np.concatenate(outs, axis=0)
 
