@@ -114,9 +114,8 @@ def _keras_app(name: str, folder: Path, epochs: int) -> Built:
         what = "Keras 3 EfficientNetB0, 96x96, random weights"
     path = folder / f"{name}.keras"
     model.save(path)
-    input_name = model.inputs[0].name
-    return Built(name, "keras3", path, _save_data(folder, {input_name: photo_crops(64)}),
-                 {input_name: photo_crops(48, offset=1)}, what)
+    # "x": the calibration loader's name for a single input (Keras 3 names it differently once reloaded)
+    return Built(name, "keras3", path, _save_data(folder, {"x": photo_crops(64)}), {"x": photo_crops(48, offset=1)}, what)
 
 
 def _resnet(folder: Path, epochs: int) -> Built:

@@ -486,7 +486,8 @@ def compare_with_onnxruntime(model: OnnxModel, tflite: bytes, inputs: Dict[str, 
     """Max abs difference between ``tflite``'s outputs and ONNX Runtime's on ``inputs``, per output and overall.
 
     Outputs are matched by position after sorting the .tflite's by name (onnx2tf names them
-    ``output_0``, ``output_1``... in the ONNX graph's order).
+    ``output_0``, ``output_1``... in the ONNX graph's order); a 3-5-D output may come channels-last
+    (onnx2tf's choice), which ``output_layout`` records.
     """
     from converters.evaluation import tflite_outputs
 
@@ -495,12 +496,20 @@ def compare_with_onnxruntime(model: OnnxModel, tflite: bytes, inputs: Dict[str, 
     got = [got_by_name[k] for k in sorted(got_by_name, key=_natural)]
     if len(got) != len(want):
         raise OnnxConversionError(f"float32.tflite has {len(got)} outputs, the ONNX model {len(want)}")
-    per_output = []
+    per_output, layouts = [], []
     for i, (g, w) in enumerate(zip(got, want)):
-        if g.shape != w.shape:
+        # onnx2tf gives 3-5-D outputs channels-last (NHWC for an NCHW output): compare in either layout
+        candidates = [("as in ONNX", g)]
+        if 3 <= g.ndim <= 5:
+            candidates.append(("channels-last", np.moveaxis(g, -1, 1)))
+        errors = [(float(np.max(np.abs(c.astype(np.float64) - w.astype(np.float64)))) if c.size else 0.0, layout)
+                  for layout, c in candidates if c.shape == w.shape]
+        if not errors:
             raise OnnxConversionError(f"float32.tflite output {i} has shape {g.shape}, ONNX Runtime's {w.shape}")
-        per_output.append(float(np.max(np.abs(g.astype(np.float64) - w.astype(np.float64)))) if g.size else 0.0)
-    return {"max_abs_error": max(per_output), "per_output": per_output,
+        error, layout = min(errors)
+        per_output.append(error)
+        layouts.append(layout)
+    return {"max_abs_error": max(per_output), "per_output": per_output, "output_layout": layouts,
             "samples": int(len(next(iter(inputs.values()))))}
 
 

@@ -135,12 +135,18 @@ def test_not_an_onnx_file_is_refused(tmp_path):
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def onnx_cnn(tmp_path_factory):
-    """The conformance ONNX CNN (NCHW, trained on digits) with calibration and eval files."""
+    """The conformance ONNX CNN (NCHW, trained on digits), its data files, and the model loaded once offline."""
+    from converters.loading import load
+
     root = tmp_path_factory.mktemp("onnx-cnn")
     data = _conformance().build_onnx_cnn(root / "cnn.onnx", epochs=6)
     np.savez(root / "cal.npz", image=data["x"][:200])
     np.savez(root / "eval.npz", image=data["x"][1400:], y=data["y"][1400:])
-    return root
+    before = hashlib.sha256((root / "cnn.onnx").read_bytes()).hexdigest()
+    with pytest.MonkeyPatch.context() as patch:
+        _no_network(patch)
+        loaded = load(root / "cnn.onnx")  # onnx2tf runs here, in a child that inherits the bad proxy
+    return {"root": root, "sha256": before, "loaded": loaded}
 
 
 def test_onnx_cnn_int8_matches_onnxruntime_offline(onnx_cnn, tmp_path, monkeypatch):
@@ -149,11 +155,12 @@ def test_onnx_cnn_int8_matches_onnxruntime_offline(onnx_cnn, tmp_path, monkeypat
     from converters.evaluation import primary, tflite_outputs
 
     _no_network(monkeypatch)
-    source = onnx_cnn / "cnn.onnx"
-    before = hashlib.sha256(source.read_bytes()).hexdigest()
+    root = onnx_cnn["root"]
+    source = root / "cnn.onnx"
+    before = onnx_cnn["sha256"]
     out = tmp_path / "out"
-    result = pipeline.run("int8", source, out, calibration=str(onnx_cnn / "cal.npz"),
-                          eval_data=str(onnx_cnn / "eval.npz"))
+    result = pipeline.run("int8", onnx_cnn["loaded"], out, calibration=str(root / "cal.npz"),
+                          eval_data=str(root / "eval.npz"))
     assert hashlib.sha256(source.read_bytes()).hexdigest() == before  # onnx2tf worked on a copy
     check = result.comparisons["onnx_input"]
     assert check["passed"] and check["max_abs_error"] <= 1e-4, check
@@ -171,24 +178,22 @@ def test_onnx_cnn_int8_matches_onnxruntime_offline(onnx_cnn, tmp_path, monkeypat
 
     import onnxruntime as ort
 
-    x = np.load(onnx_cnn / "eval.npz")["image"]
+    x = np.load(root / "eval.npz")["image"]
     want = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
     got = primary(tflite_outputs((out / "int8.tflite").read_bytes(), {"image": x}))
     agreement = float(np.mean(np.argmax(got, 1) == np.argmax(want, 1)))
     assert agreement >= 0.98, agreement
 
 
-def test_onnx_cnn_beyond_tolerance_is_a_gate_failure(onnx_cnn, tmp_path, monkeypatch, capsys):
-    """The ORT comparison gates the run: exit 1, nothing promoted (tolerance forced below what float32 reaches)."""
-    from edge_sdk.cli import main
+def test_onnx_cnn_beyond_tolerance_is_a_gate_failure(onnx_cnn, tmp_path):
+    """The ORT comparison gates the run (GateFailedError: the CLI's exit 1), nothing promoted, when beyond tolerance."""
+    from converters import pipeline
+    from converters.gate import GateFailedError
 
-    _no_network(monkeypatch)
     out = tmp_path / "out"
-    code = main(["convert", str(onnx_cnn / "cnn.onnx"), "--recipe", "fp16", "--eval", str(onnx_cnn / "eval.npz"),
-                 "--set", "export.onnx_atol=1e-12", "--out", str(out), "--quiet"])
-    captured = capsys.readouterr()
-    assert code == 1, captured.err
-    assert "differs from ONNX Runtime" in captured.out and "export.onnx_atol" in captured.out
+    with pytest.raises(GateFailedError, match=r"differs from ONNX Runtime by .* expected <= 1e-12 \(export.onnx_atol\)"):
+        pipeline.run("fp16", onnx_cnn["loaded"], out, eval_data=str(onnx_cnn["root"] / "eval.npz"),
+                     overrides={"export.onnx_atol": 1e-12})
     assert not out.exists()
 
 
@@ -215,3 +220,4 @@ def test_nhwc_three_channel_input_converts_without_network(tmp_path, monkeypatch
     x = {"image": rng.uniform(0, 1, (1, 8, 8, 3)).astype(np.float32)}
     measured = compare_with_onnxruntime(model, convert(model, "float32").tflite, x)
     assert measured["max_abs_error"] <= 1e-5, measured
+    assert measured["output_layout"] == ["channels-last"]  # onnx2tf's NCHW output comes out NHWC, recorded
