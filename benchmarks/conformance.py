@@ -397,9 +397,9 @@ def load_source(built: Built) -> Any:
     """The loaded model to reuse across recipes for an ONNX input (onnx2tf runs once), else None."""
     if built.input_kind != "onnx":
         return None
-    from converters.loading import load
+    from converters.onnx_import import load_onnx
 
-    return load(built.path)
+    return load_onnx(built.path)
 
 
 def run(names: Sequence[str], recipes: Sequence[str] = RECIPES, *, epochs: int = 3, workdir: Optional[Path] = None,

@@ -414,10 +414,9 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
                            not_keras_because=not_keras_because)
 
     suffix = path.suffix.lower()
-    if suffix == ".onnx":  # onnx2tf in a child process -> SavedModel (converters.onnx_import)
-        from converters.onnx_import import load_onnx
-
-        return load_onnx(path)
+    if suffix == ".onnx":  # the convert pipeline's load stage takes it through converters.onnx_import.load_onnx
+        raise ModelLoadError(f"{path}: an ONNX model is converted through onnx2tf: load it with "
+                             "converters.onnx_import.load_onnx, or give it to edge-sdk convert")
     if suffix == ".keras":
         version = _keras_file_version(path)
         if not trust:

@@ -402,8 +402,8 @@ def load_onnx(path: Path) -> OnnxModel:
     a model LiteRT could only run through TensorFlow Select ops (naming them).
     """
     path = Path(path)
-    folder = require_side_folder()
     model = read_onnx(path)
+    folder = require_side_folder()
     specs = onnx_input_specs(model)
     if not specs:
         raise ModelLoadError(f"{path}: expected an ONNX model with at least one input, got none")

@@ -69,7 +69,7 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
         ctx.input_parent = None
     else:
         ctx.progress.say(f"loading {ctx.source}")
-        model = load(ctx.source)
+        model = _load_input(ctx.source, load)
         data = load_data(model, dataset=ctx.dataset, calibration=ctx.calibration, eval_data=ctx.eval_data,
                          train_data=ctx.train_data, seed=ctx.seed)
         ctx.input_parent = _source_digest(model)
@@ -88,6 +88,15 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
 
         check_onnx_input(ctx)
     ctx.advance(model, ctx.base, "")
+
+
+def _load_input(source: Any, load: Any) -> Any:
+    """The input model: an .onnx path through onnx2tf (:mod:`converters.onnx_import`), anything else through ``load``."""
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".onnx":
+        from converters.onnx_import import load_onnx
+
+        return load_onnx(Path(source))
+    return load(source)
 
 
 def _is_onnx(model: Any) -> bool:

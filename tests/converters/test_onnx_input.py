@@ -122,12 +122,12 @@ def test_op_onnx2tf_cannot_convert_is_refused_by_name(tmp_path):
 
 def test_not_an_onnx_file_is_refused(tmp_path):
     from converters.errors import ModelLoadError
-    from converters.loading import load
+    from converters.onnx_import import load_onnx
 
     path = tmp_path / "model.onnx"
     path.write_bytes(b"not a protobuf at all" * 10)
     with pytest.raises(ModelLoadError, match="expected an ONNX model"):
-        load(path)
+        load_onnx(path)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_not_an_onnx_file_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def onnx_cnn(tmp_path_factory):
     """The conformance ONNX CNN (NCHW, trained on digits), its data files, and the model loaded once offline."""
-    from converters.loading import load
+    from converters.onnx_import import load_onnx
 
     root = tmp_path_factory.mktemp("onnx-cnn")
     data = _conformance().build_onnx_cnn(root / "cnn.onnx", epochs=6)
@@ -145,7 +145,7 @@ def onnx_cnn(tmp_path_factory):
     before = hashlib.sha256((root / "cnn.onnx").read_bytes()).hexdigest()
     with pytest.MonkeyPatch.context() as patch:
         _no_network(patch)
-        loaded = load(root / "cnn.onnx")  # onnx2tf runs here, in a child that inherits the bad proxy
+        loaded = load_onnx(root / "cnn.onnx")  # onnx2tf runs here, in a child that inherits the bad proxy
     return {"root": root, "sha256": before, "loaded": loaded}
 
 
