@@ -464,8 +464,9 @@ def refuse_select_ops(model: OnnxModel) -> None:
         convert(model, "float32")
     except ConversionError as exc:
         text = str(exc)
-        ops = sorted(set(re.findall(r"\btf\.(\w+)\(", text)) | set(_select_list(text)))
-        if ops or "Select" in text or "not supported" in text:
+        found = re.findall(r"'tf\.(\w+)' op|\btf\.(\w+)\(", text)
+        ops = sorted({a or b for a, b in found} | set(_select_list(text)))
+        if ops or "flex op" in text or "Select" in text or "not supported" in text:
             named = ", ".join(ops) if ops else "(see TensorFlow's message)"
             raise OnnxConversionError(
                 f"{model.describe()}: converted, but op(s) {named} have no LiteRT builtin kernel (they would "

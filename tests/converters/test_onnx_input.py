@@ -221,3 +221,24 @@ def test_nhwc_three_channel_input_converts_without_network(tmp_path, monkeypatch
     measured = compare_with_onnxruntime(model, convert(model, "float32").tflite, x)
     assert measured["max_abs_error"] <= 1e-5, measured
     assert measured["output_layout"] == ["channels-last"]  # onnx2tf's NCHW output comes out NHWC, recorded
+
+
+def test_model_needing_select_ops_is_refused_naming_them(tmp_path):
+    """What onnx2tf makes of a lone Erf (TensorFlow's Erf, no LiteRT builtin) is refused naming Erf, not converted."""
+    from converters._tf import tf
+    from converters.loading import KIND_SAVEDMODEL, InputSpec
+    from converters.onnx_import import OnnxConversionError, OnnxModel, refuse_select_ops
+
+    class ErfModule(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
+        def serve(self, x):
+            return {"output_0": tf.math.erf(x)}
+
+    module = ErfModule()
+    directory = tmp_path / "saved_model"
+    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
+    loaded = tf.saved_model.load(str(directory))
+    model = OnnxModel(KIND_SAVEDMODEL, tmp_path / "erf.onnx", loaded, [InputSpec("x", (None, 8), "float32")],
+                      _saved_model_dir=directory)
+    with pytest.raises(OnnxConversionError, match=r"op\(s\) Erf have no LiteRT builtin kernel .*FlexErf"):
+        refuse_select_ops(model)
