@@ -373,7 +373,10 @@ class OnnxModel(LoadedModel):
         """Every output of the ONNX model on ``{input name: array}``, in the graph's output order."""
         session = self.session()
         names = [i.name for i in session.get_inputs()]
-        feed_names = dict(zip([s.name for s in self.inputs], names))
+        # onnx2tf keeps input names, save for characters a SavedModel cannot hold (':' and '/')
+        by_sanitized = {re.sub(r"[:/]", "_", n).lstrip("_"): n for n in names}
+        feed_names = {s.name: s.name if s.name in names else by_sanitized.get(s.name.lstrip("_"), s.name)
+                      for s in self.inputs}
         n = len(next(iter(inputs.values())))
         parts: List[List[np.ndarray]] = []
         for start in range(0, n, batch_size):
