@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -459,7 +460,9 @@ def markdown_table(rows: Sequence[Dict[str, Any]]) -> str:
     lines = ["| model | input | recipe | status | size x float32 | latency x float32 | top-1 agreement |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r.get('reason', '')}"
+        # directories in a reason are this machine's temp paths: keep the file names only
+        reason = re.sub(r"(?<![\w.])/(?:[^\s/:'\"]+/)+", "", r.get("reason", ""))
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {reason}"
         lines.append(f"| {r['model']} | {r['input']} | {r['recipe']} | {status} | {fmt(r.get('size_ratio'), '{:.3f}')} "
                      f"| {fmt(r.get('latency_ratio'), '{:.2f}')} | {fmt(r.get('agreement'), '{:.1%}')} |")
     return "\n".join(lines)
