@@ -120,8 +120,9 @@ def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> Tuple[recipes.R
     if not (isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".onnx" and "onnx" in recipe.export.formats):
         return recipe, None
     kept = tuple(f for f in recipe.export.formats if f != "onnx") or ("tflite",)
-    return (recipes.with_overrides(recipe, {"export.formats": kept}),
-            "export: the input is an ONNX model already, so the 'onnx' format is skipped")
+    adjusted = recipes.with_overrides(recipe, {"export.formats": kept})
+    adjusted.requested_formats = tuple(f for f in recipe.requested_formats if f != "onnx")  # what the user named
+    return adjusted, "export: the input is an ONNX model already, so the 'onnx' format is skipped"
 
 
 def _remove_abandoned_staging(out: Path) -> None:
