@@ -325,6 +325,20 @@ def _onnx_mlp(folder: Path, epochs: int) -> Built:
                  "ONNX MLP (onnx.helper): Gemm, LayerNormalization, PyTorch's Div/Erf/Add/Mul/Mul GELU; trained on digits")
 
 
+def _float_tflite(folder: Path, epochs: int) -> Built:
+    """A float32 .tflite (what most users have): training.tiny_models' digits CNN, converted by TensorFlow."""
+    from converters._tf import tf
+
+    from training.tiny_models import digits_data, train_tiny_digits_cnn
+
+    x, y = digits_data(1797)
+    model = train_tiny_digits_cnn(x[:1400], y[:1400], epochs=max(1, epochs))
+    path = folder / "digits_float32.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return Built("float-tflite", "tflite", path, _save_data(folder, {"x": x[:300]}), {"x": x[1400:]},
+                 "float32 .tflite of a conv8-dense10 digits CNN (training.tiny_models), quantized by the LiteRT quantizer")
+
+
 # name -> builder(folder, epochs); order = the table's
 MODELS: Dict[str, Callable[[Path, int], Built]] = {
     "mobilenetv2": lambda folder, epochs: _keras_app("mobilenetv2", folder, epochs),
@@ -336,7 +350,7 @@ MODELS: Dict[str, Callable[[Path, int], Built]] = {
     "multi-io": _multi_io,
     "onnx-cnn": _onnx_cnn,
     "onnx-mlp": _onnx_mlp,
-    # a float .tflite input (issue 13 item 1) is added here as "<name>": builder returning input_kind "tflite"
+    "float-tflite": _float_tflite,
 }
 
 
