@@ -35,15 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "convert",
         help="distill, prune, quantize and export a model with a recipe; one artifact + manifest per stage",
-        description="Run a conversion recipe on a model (.keras/.h5 file, SavedModel directory, or a "
+        description="Run a conversion recipe on a model (.keras/.h5 file, SavedModel directory, float .tflite, "
+        ".onnx file, or a "
         "built-in zoo name trained on the fly with --dataset). Every stage writes its model and a "
         "manifest JSON into --out, which is replaced atomically only when the whole run succeeded. "
         "Built-in recipes: fp16, dynamic, int8, prune-int8, distill-prune-int8, auto (builds the candidate "
         "quantizations, measures them side by side and ships the best within --max-drop as model.tflite). "
         "Exit codes: 0 ok, 1 a gate failed, 2 could not run.",
     )
-    parser.add_argument("model", nargs="?", help="a .keras/.h5 file, a SavedModel directory, or a zoo name "
-                        "(cnn, cnn-student, wide-deep)")
+    parser.add_argument("model", nargs="?", help="a .keras/.h5 file, a SavedModel directory, a float .tflite, "
+                        "an .onnx file (through onnx2tf; docs/converters.md), or a zoo name (cnn, cnn-student, wide-deep)")
     parser.add_argument("--model", dest="model_opt", metavar="MODEL", help="same as the positional MODEL")
     parser.add_argument("--recipe", required=False, help="built-in recipe name or a recipe .toml file")
     parser.add_argument("--out", "-o", help="output directory (replaced atomically on success; an existing one "
