@@ -8,24 +8,17 @@ test is marked ``slow`` and also needs ``EDGE_SDK_CONFORMANCE=1`` (``make test``
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "conformance.py"
+from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
 def conformance():
-    spec = importlib.util.spec_from_file_location("conformance_under_test", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("conformance.py", "conformance_under_test")
 
 
 def _rows(conformance, tmp_path, name, recipes, epochs=2):

@@ -1,16 +1,13 @@
 """benchmarks/distill_trial.py: the paired multi-seed distillation trial (statistics and a short real run)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "distill_trial.py"
-_spec = importlib.util.spec_from_file_location("distill_trial", _PATH)
-trial = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(trial)
+from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
+
+trial = load_benchmark_script("distill_trial.py", "distill_trial")
 
 
 def test_seed_lists():

@@ -7,24 +7,19 @@ onnx2tf comes from the side folder ``make setup`` installs (``converters.onnx_im
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-_CONFORMANCE = Path(__file__).resolve().parents[2] / "benchmarks" / "conformance.py"
+from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
+
 BAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: any download attempt fails at once
 
 
 def _conformance():
-    spec = importlib.util.spec_from_file_location("conformance_for_onnx_tests", _CONFORMANCE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("conformance.py", "conformance_for_onnx_tests")
 
 
 def _no_network(monkeypatch):
