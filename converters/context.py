@@ -254,6 +254,7 @@ class RunContext:
         self.prefix = ""  # name stem of the current model's artifacts ("", "student", "student-pruned")
         self.before_prune: Optional[Artifact] = None  # the dense float32 artifact pruning started from
         self.transfer: Optional[np.ndarray] = None  # distill's unlabelled transfer set, read by its check
+        self.transfer_source = ""  # where it came from, or why "auto" found none
         self.artifacts: List[Artifact] = []
         self.warnings: List[str] = []
         self.comparisons: Dict[str, Any] = {}

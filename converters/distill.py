@@ -18,6 +18,7 @@ with the same batch order, so the two differ only in the loss.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -37,6 +38,7 @@ class DistillResult:
     temperature: float
     teacher_batches: int
     final_loss: float
+    steps: int = 0  # optimiser steps taken (the same with and without a transfer set)
 
 
 def teacher_logits(outputs: np.ndarray) -> np.ndarray:
@@ -204,7 +206,12 @@ def train_student(
     ``transfer``: unlabelled inputs (one array shaped like the training input) that
     the teacher labels for the student, beside the labelled data: the classic transfer
     set. They get the soft-target term only and go through the same views. Needs a
-    teacher; the baseline cannot use them, having no targets for them.
+    teacher; the baseline cannot use them, having no targets for them. ``epochs`` stays a
+    budget of passes over the *labelled* data: with a transfer set the student takes the
+    same number of optimiser steps as the baseline (``epochs * ceil(labelled / batch)``),
+    its batches drawn from labelled and unlabelled inputs together, so a gain is not
+    bought with extra training and the time stays that of the recipe
+    (:func:`epochs_with_transfer` passes; the last one may stop early).
     """
     from converters._tf import tf, tf_keras
 
@@ -219,8 +226,12 @@ def train_student(
     tf_keras.utils.set_random_seed(seed)
     student_logits = logits_function(student)
     labelled = None
+    step_budget = None  # None: every epoch runs whole
     if transfer is not None:
+        labelled_count = len(np.asarray(labels).reshape(-1))
+        step_budget = epochs * math.ceil(labelled_count / batch_size)
         inputs, labels, labelled = _with_transfer(inputs, labels, transfer, teacher is not None, mixup)
+        epochs = epochs_with_transfer(epochs, labelled_count, len(labels) - labelled_count, batch_size)
     n = len(labels)
     batches = 0
     shift = _resolve_shift(shift, inputs)
@@ -269,12 +280,16 @@ def train_student(
         columns = (x, y_all, soft) + ((labelled,) if labelled is not None else ())
         data = tf.data.Dataset.from_tensor_slices(columns)
         data = data.shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    steps = 0
     for epoch in range(epochs):
         total, count = 0.0, 0
         if not use_views:
             for batch in data:
+                if step_budget is not None and steps >= step_budget:
+                    break
                 total += float(step(*batch[:3], hw=batch[3] if labelled is not None else None))
                 count += 1
+                steps += 1
         else:
             rng = np.random.default_rng([int(seed), epoch])
             view = shifted_views(arrays[0], shift, rng) if shift else arrays[0]
@@ -285,6 +300,9 @@ def train_student(
                 batches += more
             order = rng.permutation(n)
             for start in range(0, n, batch_size):
+                if step_budget is not None and steps >= step_budget:
+                    break
+                steps += 1
                 idx = order[start : start + batch_size]
                 tensors = [tf.constant(view[idx]), tf.constant(y_all[idx]), tf.constant(soft[idx])]
                 if mixup:
@@ -297,7 +315,14 @@ def train_student(
             cb.on_epoch_end(epoch, {"loss": last})
     for cb in callbacks:
         cb.on_train_end()
-    return DistillResult(student, weight, t, batches, last)
+    return DistillResult(student, weight, t, batches, last, steps)
+
+
+def epochs_with_transfer(epochs: int, labelled: int, transfer: int, batch_size: int) -> int:
+    """Passes over labelled + ``transfer`` inputs that take the steps of ``epochs`` passes over the labelled ones."""
+    if not transfer:
+        return epochs
+    return math.ceil(epochs * math.ceil(labelled / batch_size) / math.ceil((labelled + transfer) / batch_size))
 
 
 def _with_transfer(inputs: Dict[str, np.ndarray], labels: np.ndarray, transfer: Any, has_teacher: bool,
@@ -399,7 +424,12 @@ def check(ctx: Any, options: Any) -> None:
     # a bad transfer file fails here, before any training
     # a dataset-name transfer set comes from the run's own split (never its validation or test images)
     split_seed = getattr(ctx.data.dataset, "seed", ctx.seed) if ctx.data.dataset is not None else ctx.seed
-    ctx.transfer = _transfer_set(options.transfer, ctx.model, seed=split_seed, labelled=ctx.data.train_x)
+    if options.transfer == AUTO_TRANSFER:
+        ctx.transfer, ctx.transfer_source = auto_transfer_set(ctx.data.dataset, ctx.model, split_seed,
+                                                              ctx.data.train_x, options.transfer_limit)
+    else:
+        ctx.transfer = _transfer_set(options.transfer, ctx.model, seed=split_seed, labelled=ctx.data.train_x)
+        ctx.transfer_source = options.transfer
 
 
 def run_stage(ctx: Any, options: DistillOptions) -> None:
@@ -414,22 +444,26 @@ def run_stage(ctx: Any, options: DistillOptions) -> None:
     from converters.source import build_student
 
     data, progress, teacher, base = ctx.data, ctx.progress, ctx.current, ctx.current_artifact
-    transfer = ctx.transfer
+    transfer, transfer_source = ctx.transfer, ctx.transfer_source
     student = build_student(options.student, data, ctx.seed)
     if options.baseline:
         baseline = tf_keras.models.clone_model(student)
         baseline.set_weights(student.get_weights())  # same initial weights: only the loss differs
     views = _training_views(options, data.train_x, ctx.warn)
+    passes = epochs_with_transfer(options.epochs, len(data.train_y), len(transfer) if transfer is not None else 0,
+                                  options.batch_size)
     progress.say(
         f"distilling into '{options.student}' ({student.count_params():,} params vs teacher "
         f"{teacher.count_params():,}; alpha={options.alpha}, T={options.temperature}, {options.epochs} epochs"
         + (f", views shifted up to {views['shift']} px" if views["shift"] else "")
         + (f", mixup {views['mixup']}" if views["mixup"] else "")
-        + (f", {len(transfer):,} unlabelled transfer inputs ({options.transfer})" if transfer is not None else "")
+        + (f", {len(transfer):,} unlabelled transfer inputs ({transfer_source}) in the same steps: {passes} passes"
+           if transfer is not None else "")
+        + (f"; no transfer set: {transfer_source}" if transfer is None and transfer_source else "")
         + ")"
     )
     result = distill(teacher, student, data.train_x, data.train_y, options, seed=ctx.seed,
-                     callbacks=progress.epochs("distill", options.epochs), transfer=transfer, **views)
+                     callbacks=progress.epochs("distill", passes), transfer=transfer, **views)
     student_loaded = from_keras(student)
     student_art = ctx.float32_artifact(student_loaded, "student-float32", STAGE, base.sha256,
                                        teacher_batches=result.teacher_batches)
@@ -439,7 +473,8 @@ def run_stage(ctx: Any, options: DistillOptions) -> None:
         "teacher_accuracy": base.metrics.get("float_model_accuracy"),
         "student_accuracy": student_art.metrics.get("float_model_accuracy"),
         "alpha": options.alpha, "temperature": options.temperature, "epochs": options.epochs, **views,
-        "transfer": {"source": options.transfer, "inputs": len(transfer)} if transfer is not None else None,
+        "transfer": ({"source": transfer_source, "inputs": len(transfer), "passes": passes}
+                     if transfer is not None else None),
     }
     ctx.comparisons["distill"] = comparison
     if options.baseline:
@@ -464,6 +499,39 @@ def _training_views(options: DistillOptions, train_x: Dict[str, np.ndarray],
     warn(f"distill.shift/mixup need one NHWC image input; this model takes {shapes}: "
          "the student and its baseline train on the data as it is")
     return {"shift": 0, "mixup": 0.0}
+
+
+AUTO_TRANSFER = "auto"
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist")
+
+
+def auto_transfer_set(dataset: Any, teacher: Any, seed: int, labelled: Optional[Dict[str, np.ndarray]],
+                      limit: float) -> tuple:
+    """``transfer = "auto"``: (images, source) of the run's own built-in image dataset, or (None, why not).
+
+    The training images of ``dataset``'s split for ``seed`` that are not labelled training
+    data (``--dataset fashion-mnist:2000`` leaves 47,000), at most ``limit`` per labelled
+    image, a seeded sample. None for any other data (a user's files, tabular data, a whole
+    split already labelled): then the student learns from the labelled data alone.
+    """
+    from converters.errors import DataError
+
+    name = getattr(dataset, "name", None)
+    if name not in IMAGE_DATASETS:
+        return None, ("auto finds unlabelled images only in a built-in image dataset run on a subset "
+                      "(--dataset fashion-mnist:N); pass --transfer FILE for other data")
+    try:
+        images = _dataset_transfer(name, teacher, seed, labelled)
+    except DataError:
+        return None, (f"auto: every {name} training image is already labelled "
+                      "(--dataset fashion-mnist:N labels N and leaves the rest)")
+    count = len(next(iter(labelled.values()))) if labelled else 0
+    most = int(limit * count)
+    if len(images) > most:
+        images = images[np.sort(np.random.default_rng(seed).choice(len(images), most, replace=False))]
+    if not len(images):
+        return None, f"auto: transfer_limit {limit} takes no images"
+    return images, f"auto: {len(images):,} unlabelled {name} training images"
 
 
 def _transfer_set(source: str, teacher: Any, seed: int = 0,

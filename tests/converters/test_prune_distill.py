@@ -179,11 +179,14 @@ def test_transfer_set_is_labelled_by_the_teacher_every_epoch(digits_models, digi
     from converters._tf import tf_keras
 
     rng = np.random.default_rng(5)
-    unlabelled = np.clip(digits.x_val + rng.normal(0, 0.05, digits.x_val.shape), 0, 1).astype(np.float32)
+    twice = np.concatenate([digits.x_val, digits.x_val])  # two noisy copies: enough to need fewer passes
+    unlabelled = np.clip(twice + rng.normal(0, 0.05, twice.shape), 0, 1).astype(np.float32)
     student = tf_keras.models.load_model(digits_models.student_keras)
     result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train, epochs=6,
                              batch_size=64, alpha=0.3, temperature=1.0, shift=1, transfer=unlabelled)
-    assert sum(map(len, calls)) == 6 * (len(digits.x_train) + len(unlabelled))  # labelled and transfer views, each once
+    passes = distill.epochs_with_transfer(6, len(digits.x_train), len(unlabelled), 64)
+    assert passes < 6  # the baseline's 6 epochs of steps, over more images
+    assert sum(map(len, calls)) == passes * (len(digits.x_train) + len(unlabelled))  # every view labelled once a pass
     assert result.teacher_batches == len(calls)
     assert accuracy(student.predict(digits.x_test, verbose=0), digits.y_test) > 0.6  # chance is 0.1
 
@@ -277,6 +280,47 @@ def test_a_dataset_name_is_a_transfer_set_without_the_labelled_images(digits_mod
         distill._transfer_set("mnist", teacher, seed=0, labelled=labelled)
     with pytest.raises(DataError, match="already labelled"):
         distill._transfer_set("digits", teacher, seed=3, labelled={"image": split.x_train})
+
+
+def test_auto_transfer_takes_the_runs_own_unlabelled_images_up_to_the_limit(digits_models):
+    import dataclasses
+
+    from training import datasets
+
+    teacher = loading.load(digits_models.teacher_keras)
+    split = datasets.load("digits", seed=3)
+    labelled = {"image": split.x_train[:100]}
+    images, source = distill.auto_transfer_set(split, teacher, 3, labelled, limit=4.0)
+    assert images.shape == (400, 8, 8, 1) and "400 unlabelled digits" in source  # 4 per label, of the other 1,157
+    taken = {row.tobytes() for row in labelled["image"]}
+    rest = {row.tobytes() for row in split.x_train[100:]}
+    assert all(row.tobytes() not in taken and row.tobytes() in rest for row in images)
+    again, _ = distill.auto_transfer_set(split, teacher, 3, labelled, limit=4.0)
+    np.testing.assert_array_equal(images, again)  # a seeded sample: the same images every run
+    none, why = distill.auto_transfer_set(split, teacher, 3, {"image": split.x_train}, limit=4.0)
+    assert none is None and "already labelled" in why
+    tabular = dataclasses.replace(split, name="adult")
+    none, why = distill.auto_transfer_set(tabular, teacher, 3, labelled, limit=4.0)
+    assert none is None and "--transfer FILE" in why
+    assert distill.auto_transfer_set(None, teacher, 3, labelled, limit=4.0)[0] is None  # the user's own files
+
+
+def test_a_transfer_set_takes_the_baselines_steps_not_more(digits_models, digits):
+    """The comparison with the student alone must not hand the distilled student extra training."""
+    from converters._tf import tf_keras
+
+    teacher = loading.load(digits_models.teacher_keras)
+    student = tf_keras.models.load_model(digits_models.student_keras)
+    baseline = tf_keras.models.clone_model(student)
+    x, y = {"image": digits.x_train[:300]}, digits.y_train[:300]
+    unlabelled = np.concatenate([digits.x_train[300:], digits.x_val])
+    options = dict(epochs=4, batch_size=64, alpha=0.1, temperature=1.0, seed=0)
+    for shift in (0, 1):  # one tf.data pipeline, or fresh views each epoch
+        alone = distill.train_student(baseline, x, y, None, shift=shift, **options)
+        taught = distill.distill(teacher, student, x, y, transfer=unlabelled, shift=shift, **options)
+        assert alone.steps == taught.steps == 4 * 5  # 4 epochs of ceil(300 / 64) batches
+    # 60 x 32 steps over 157 batches a pass: 12 whole passes and part of a 13th
+    assert distill.epochs_with_transfer(60, 2000, 8000, 64) == 13 and distill.epochs_with_transfer(6, 10, 0, 64) == 6
 
 
 def _fashion_installed() -> bool:
