@@ -378,6 +378,10 @@ class OnnxModel(LoadedModel):
         feed_names = {s.name: s.name if s.name in names else by_sanitized.get(s.name.lstrip("_"), s.name)
                       for s in self.inputs}
         n = len(next(iter(inputs.values())))
+        # a model exported with a fixed batch (PyTorch's default: 1) takes batches of exactly that size
+        fixed = {d for d in (i.shape[0] if i.shape else None for i in session.get_inputs()) if isinstance(d, int)}
+        if fixed:
+            batch_size = min(fixed)
         parts: List[List[np.ndarray]] = []
         for start in range(0, n, batch_size):
             feed = {feed_names.get(k, k): np.asarray(v[start:start + batch_size]) for k, v in inputs.items()}

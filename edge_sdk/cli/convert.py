@@ -215,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
         reason = exc.strerror or first_line(exc, 400)
         raise ConversionError(f"conversion could not read or write{where}: {reason}") from None
     except Exception as exc:  # noqa: BLE001 - never let a TensorFlow traceback reach the user
-        engine = "the LiteRT quantizer" if _is_tflite(model) else "TensorFlow"
+        engine = ("ONNX Runtime" if type(exc).__module__.startswith("onnxruntime")
+                  else "the LiteRT quantizer" if _is_tflite(model) else "TensorFlow")
         raise ConversionError(f"conversion failed in {engine}: {type(exc).__name__}: "
                               f"{first_line(exc, 400)}") from None
     mark_output_dir(out, "convert", record_entries=True)
