@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/distill_trial.py --json --out benchmarks/results/distill_trial.json
     .venv/bin/python benchmarks/distill_trial.py --dataset fashion-mnist:5000 --split val --seeds 0-2 \
         --grid distill.temperature=1,4 --grid distill.alpha=0.1,0.5 --students cnn-student,cnn:8-16-32
+    .venv/bin/python benchmarks/distill_trial.py --dataset fashion-mnist:2000 --teacher-dataset fashion-mnist:10000
 
 Each seed runs the recipe's distill stage exactly as ``edge-sdk convert`` does: the zoo
 teacher trained from the recipe's [train] section, the student distilled from it, and
@@ -56,6 +57,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--recipe", default="distill-prune-int8", help="a recipe with a distill stage (name or file)")
     parser.add_argument("--model", default="cnn", help="zoo teacher trained on the fly (default cnn)")
     parser.add_argument("--dataset", default="mnist", help="built-in dataset (default mnist)")
+    parser.add_argument("--teacher-dataset", default="",
+                        help="train the teacher on this built-in dataset's training split instead (a teacher that "
+                             "knows more than the student's labels, e.g. fashion-mnist:10000 over --dataset "
+                             "fashion-mnist:2000); it must share the dataset's validation and test splits")
     parser.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,1,2 (default 0-4)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a recipe value, e.g. distill.alpha=0.5 (repeatable)")
@@ -200,6 +205,23 @@ def setting_name(overrides: Dict[str, Any]) -> str:
                     for k, v in overrides.items()) or "recipe"
 
 
+def teacher_data(args: argparse.Namespace, dataset: Any) -> Any:
+    """The dataset the teacher trains on: ``--teacher-dataset`` (checked against ``dataset``) or ``dataset``."""
+    import numpy as np
+
+    from converters.errors import DataError
+    from training import datasets
+
+    if not args.teacher_dataset:
+        return dataset
+    other = datasets.load(args.teacher_dataset, seed=0)
+    for split in ("val", "test"):
+        if not np.array_equal(getattr(other, f"y_{split}"), getattr(dataset, f"y_{split}")):
+            raise DataError(f"--teacher-dataset {args.teacher_dataset}: expected the same {split} split as "
+                            f"--dataset {args.dataset} (so the teacher never trains on scored images), got another")
+    return other
+
+
 def run_grid(recipe: Any, args: argparse.Namespace, dataset: Any, seeds: List[int],
              settings: List[Dict[str, Any]], students: List[str]) -> List[Dict[str, Any]]:
     """Every seed x student x setting; one teacher per seed, one baseline per seed and student."""
@@ -207,10 +229,12 @@ def run_grid(recipe: Any, args: argparse.Namespace, dataset: Any, seeds: List[in
 
     rows = []
     scored = scored_on(dataset, args.split)
+    taught_on = teacher_data(args, dataset)
     total = len(seeds) * len(students) * len(settings)
     with tempfile.TemporaryDirectory(prefix="distill-students-") as tmp:
         for seed in seeds:
-            teacher = train_teacher(recipe, args.model, dataset, seed) if len(settings) * len(students) > 1 else None
+            shared = len(settings) * len(students) > 1 or taught_on is not dataset
+            teacher = train_teacher(recipe, args.model, taught_on, seed) if shared else None
             for student in students:
                 widths = parse_widths(student)
                 spec = student
@@ -284,6 +308,7 @@ def main(argv=None) -> int:
     means = {k: sum(r[k] for r in rows) / len(rows) for k in ("teacher", "distilled", "baseline")}
     result = {
         "recipe": recipe.name, "model": args.model, "dataset": args.dataset, "split": args.split,
+        "teacher_dataset": args.teacher_dataset or args.dataset,
         "distill": recipe.section("distill"), "train": recipe.section("train"), "grid": args.grid,
         "students": students, "seeds": rows, "settings": summary,
         "mean": means, "difference": interval, "verdict": verdict(interval),
