@@ -516,7 +516,7 @@ def auto_transfer_set(dataset: Any, teacher: Any, seed: int, labelled: Optional[
     """
     from converters.errors import DataError
 
-    name = getattr(dataset, "name", None)
+    name = str(getattr(dataset, "name", "")).split(":")[0]  # "fashion-mnist:2000" is a subset of fashion-mnist
     if name not in IMAGE_DATASETS:
         return None, ("auto finds unlabelled images only in a built-in image dataset run on a subset "
                       "(--dataset fashion-mnist:N); pass --transfer FILE for other data")

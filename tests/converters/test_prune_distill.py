@@ -297,6 +297,8 @@ def test_auto_transfer_takes_the_runs_own_unlabelled_images_up_to_the_limit(digi
     assert all(row.tobytes() not in taken and row.tobytes() in rest for row in images)
     again, _ = distill.auto_transfer_set(split, teacher, 3, labelled, limit=4.0)
     np.testing.assert_array_equal(images, again)  # a seeded sample: the same images every run
+    subset = dataclasses.replace(split, name="digits:1257")  # how a subset (fashion-mnist:2000) is named
+    np.testing.assert_array_equal(distill.auto_transfer_set(subset, teacher, 3, labelled, limit=4.0)[0], images)
     none, why = distill.auto_transfer_set(split, teacher, 3, {"image": split.x_train}, limit=4.0)
     assert none is None and "already labelled" in why
     tabular = dataclasses.replace(split, name="adult")
