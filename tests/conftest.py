@@ -6,6 +6,7 @@ session in pipeline_fixtures.py. Fixtures two areas share (the parity digits
 models, used by tests/parity and by the gate/auto-tune tests in tests/converters)
 live here, built once per session; their builders are modules under tests/.
 """
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -31,3 +32,21 @@ def parity_digits(tmp_path_factory):
     from parity_models import write_digits_artifacts
 
     return write_digits_artifacts(tmp_path_factory.mktemp("parity-digits"))
+
+
+@pytest.fixture(scope="session")
+def test_models_dir(tmp_path_factory) -> Path:
+    """The runtime and target tests' models and golden references (``tests/target/export_models.py``),
+    with ``models.json`` mapping fixture names to files: the directory ``EDGE_SDK_TEST_MODELS`` names
+    in the device lanes (no TensorFlow there), else built here once per session and shared by
+    tests/runtime and tests/target (they used to build the same digits models twice)."""
+    exported = os.environ.get("EDGE_SDK_TEST_MODELS")
+    if exported:
+        return Path(exported)
+    spec = importlib.util.spec_from_file_location("export_models", Path(__file__).parent / "target" / "export_models.py")
+    export_models = sys.modules.setdefault("export_models", importlib.util.module_from_spec(spec))
+    if not hasattr(export_models, "export"):
+        spec.loader.exec_module(export_models)
+    out = tmp_path_factory.mktemp("test_models")
+    export_models.export(out)
+    return out

@@ -72,21 +72,13 @@ def _chosen_backend(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def runtime_models(tmp_path_factory):
-    """name -> path of real .tflite models: float32, int8, uint8, fixed_batch, two_inputs, stateful."""
-    exported = os.environ.get("EDGE_SDK_TEST_MODELS")
-    if exported:
-        index = Path(exported) / "models.json"
-        if not index.is_file():
-            pytest.exit(f"EDGE_SDK_TEST_MODELS={exported}: expected {index} (tests/target/export_models.py)", 2)
-        return {name: Path(exported) / file for name, file in json.loads(index.read_text()).items()}
-    from runtime_model_factory import build_models
-
-    out = tmp_path_factory.mktemp("runtime_models")
-    paths = build_models(out)
-    paths["x"] = out / "x.npy"
-    paths["y"] = out / "y.npy"
-    return paths
+def runtime_models(test_models_dir):
+    """name -> path of real .tflite models: float32, int8, uint8, fixed_batch, two_inputs, stateful,
+    tabular_float32/tabular_int8 (13 one-value inputs), and x/y (.npy digits samples)."""
+    index = test_models_dir / "models.json"
+    if not index.is_file():
+        pytest.exit(f"EDGE_SDK_TEST_MODELS={test_models_dir}: expected {index} (tests/target/export_models.py)", 2)
+    return {name: test_models_dir / file for name, file in json.loads(index.read_text()).items()}
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,6 @@
 """Model.predict's fast path (inputs written straight into the interpreter) gives exactly the results of
 the bare interpreter fed with quant.quantize(); the clip warning; string inputs; ModelPool settings."""
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,13 +38,9 @@ def only_fast_path(model, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def tabular(tmp_path_factory):
-    exported = os.environ.get("EDGE_SDK_TEST_MODELS")  # the target lanes: written by tests/target/export_models.py
-    if exported:
-        return {name: Path(exported) / f"{name}.tflite" for name in ("tabular_float32", "tabular_int8")}
-    from runtime_model_factory import build_tabular_models
-
-    return build_tabular_models(tmp_path_factory.mktemp("tabular"))
+def tabular(runtime_models):
+    """The 13-input Wide & Deep-shaped pair (runtime_model_factory.build_tabular_models, built once per session)."""
+    return {name: runtime_models[name] for name in ("tabular_float32", "tabular_int8")}
 
 
 @pytest.mark.parametrize("name", ["int8", "uint8"])

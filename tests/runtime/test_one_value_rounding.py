@@ -1,9 +1,7 @@
 """One-value quantized inputs (tabular features) are rounded in Python on predict's fast path; the value
 written into the interpreter must be exactly quant.quantize()'s, above all next to halfway points, where
 rounding the float64 quotient directly and rounding it to float32 first can disagree."""
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,13 +11,9 @@ from edge_sdk.quant import QuantizationClipWarning, quantize
 
 
 @pytest.fixture(scope="module")
-def tabular(tmp_path_factory):
-    exported = os.environ.get("EDGE_SDK_TEST_MODELS")  # the target lanes: written by tests/target/export_models.py
-    if exported:
-        return {name: Path(exported) / f"{name}.tflite" for name in ("tabular_float32", "tabular_int8")}
-    from runtime_model_factory import build_tabular_models
-
-    return build_tabular_models(tmp_path_factory.mktemp("tabular_rounding"))
+def tabular(runtime_models):
+    """The 13-input Wide & Deep-shaped pair (runtime_model_factory.build_tabular_models, built once per session)."""
+    return {name: runtime_models[name] for name in ("tabular_float32", "tabular_int8")}
 
 
 def near_halves(scale: np.float32, count: int = 400) -> np.ndarray:

@@ -1,7 +1,5 @@
 """The 13-input int8 model's one-value loop checks only each input's rank and lets item() refuse any size but 1:
 every other shape still reaches the general path and its clear error, and the other inputs' writes are redone."""
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,13 +8,9 @@ import edge_sdk
 
 
 @pytest.fixture(scope="module")
-def tabular_int8(tmp_path_factory):
-    exported = os.environ.get("EDGE_SDK_TEST_MODELS")
-    if exported:
-        return Path(exported) / "tabular_int8.tflite"
-    from runtime_model_factory import build_tabular_models
-
-    return build_tabular_models(tmp_path_factory.mktemp("tabular"))["tabular_int8"]
+def tabular_int8(runtime_models):
+    """The 13-input Wide & Deep-shaped int8 model (runtime_model_factory.build_tabular_models, built once per session)."""
+    return runtime_models["tabular_int8"]
 
 
 @pytest.mark.parametrize("shape, message", [

@@ -5,7 +5,6 @@ In a lane (aarch64 chroot, tflite-runtime venv) ``EDGE_SDK_TEST_MODELS`` names t
 checked here. On the build machine the export runs once per session (it needs TensorFlow).
 """
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -15,16 +14,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")
-def target_models(tmp_path_factory):
+def target_models(test_models_dir):
     """name -> path of the exported models, plus ``golden_*`` -> golden reference paths."""
-    exported = os.environ.get("EDGE_SDK_TEST_MODELS")
-    if exported:
-        out = Path(exported)
-    else:
-        from export_models import export
-
-        out = tmp_path_factory.mktemp("target_models")
-        export(out)
+    out = test_models_dir
     paths = {name: out / file for name, file in json.loads((out / "models.json").read_text()).items()}
     for golden in out.glob("golden_*.npz"):
         paths[golden.stem] = golden
