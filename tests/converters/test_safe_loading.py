@@ -140,14 +140,21 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_cli_convert_refuses_then_converts_with_the_flag(evil, tmp_path):
+def test_cli_convert_refuses_then_converts_with_the_flag(evil, tmp_path, capsys):
+    from edge_sdk.cli import main
+
     out = tmp_path / "o"
-    refused = _cli("convert", str(evil.root / "tfk.h5"), "--recipe", "dynamic", "--out", str(out), "-q")
-    assert refused.returncode == 2, refused.stderr
-    last = refused.stderr.strip().splitlines()[-1]
+    # the refusal through the CLI's main() in this process (an escaping exception would fail the test, as a
+    # traceback on stderr would): it must not run the stored code, here or anywhere, so the marker stays absent
+    code = main(["convert", str(evil.root / "tfk.h5"), "--recipe", "dynamic", "--out", str(out), "-q"])
+    refused = capsys.readouterr()
+    assert code == 2, refused.err
+    last = refused.err.strip().splitlines()[-1]
     assert last.startswith("error: ") and "Lambda layer 'sneaky'" in last and "--trust-model-code" in last
-    assert "Traceback" not in refused.stderr
+    assert "Traceback" not in refused.err
     assert not evil.marker.exists() and not out.exists()
+
+    # trusting the code runs it: a process of its own, so the stored code never runs inside the test session
 
     trusted = _cli("convert", str(evil.root / "tfk.h5"), "--recipe", "dynamic", "--out", str(out), "-q",
                    "--trust-model-code")
