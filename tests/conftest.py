@@ -35,7 +35,7 @@ def parity_digits(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def test_models_dir(tmp_path_factory) -> Path:
+def exported_models_dir(tmp_path_factory) -> Path:
     """The runtime and target tests' models and golden references (``tests/target/export_models.py``),
     with ``models.json`` mapping fixture names to files: the directory ``EDGE_SDK_TEST_MODELS`` names
     in the device lanes (no TensorFlow there), else built here once per session and shared by
@@ -43,9 +43,11 @@ def test_models_dir(tmp_path_factory) -> Path:
     exported = os.environ.get("EDGE_SDK_TEST_MODELS")
     if exported:
         return Path(exported)
-    spec = importlib.util.spec_from_file_location("export_models", Path(__file__).parent / "target" / "export_models.py")
-    export_models = sys.modules.setdefault("export_models", importlib.util.module_from_spec(spec))
-    if not hasattr(export_models, "export"):
+    export_models = sys.modules.get("export_models")
+    if export_models is None:  # tests/target is on sys.path only when that folder is collected
+        spec = importlib.util.spec_from_file_location("export_models", Path(__file__).parent / "target" / "export_models.py")
+        export_models = importlib.util.module_from_spec(spec)
+        sys.modules["export_models"] = export_models
         spec.loader.exec_module(export_models)
     out = tmp_path_factory.mktemp("test_models")
     export_models.export(out)

@@ -72,13 +72,13 @@ def _chosen_backend(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def runtime_models(test_models_dir):
+def runtime_models(exported_models_dir):
     """name -> path of real .tflite models: float32, int8, uint8, fixed_batch, two_inputs, stateful,
     tabular_float32/tabular_int8 (13 one-value inputs), and x/y (.npy digits samples)."""
-    index = test_models_dir / "models.json"
+    index = exported_models_dir / "models.json"
     if not index.is_file():
-        pytest.exit(f"EDGE_SDK_TEST_MODELS={test_models_dir}: expected {index} (tests/target/export_models.py)", 2)
-    return {name: test_models_dir / file for name, file in json.loads(index.read_text()).items()}
+        pytest.exit(f"EDGE_SDK_TEST_MODELS={exported_models_dir}: expected {index} (tests/target/export_models.py)", 2)
+    return {name: exported_models_dir / file for name, file in json.loads(index.read_text()).items()}
 
 
 @pytest.fixture(scope="session")

@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")
-def target_models(test_models_dir):
+def target_models(exported_models_dir):
     """name -> path of the exported models, plus ``golden_*`` -> golden reference paths."""
-    out = test_models_dir
+    out = exported_models_dir
     paths = {name: out / file for name, file in json.loads((out / "models.json").read_text()).items()}
     for golden in out.glob("golden_*.npz"):
         paths[golden.stem] = golden
