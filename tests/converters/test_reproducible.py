@@ -80,8 +80,13 @@ def test_op_determinism_is_on_by_default_and_can_be_turned_off():
         runs.append(subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True))
     outputs = []
-    for run in runs:
-        stdout, stderr = run.communicate(timeout=300)
-        assert run.returncode == 0, stderr[-2000:]
-        outputs.append(stdout.split())
+    try:
+        for run in runs:
+            stdout, stderr = run.communicate(timeout=300)
+            assert run.returncode == 0, stderr[-2000:]
+            outputs.append(stdout.split())
+    finally:  # a hung child must not outlive the test
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
     assert outputs == [["True", "True"], ["False", "False"]]

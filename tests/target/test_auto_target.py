@@ -55,8 +55,13 @@ def test_auto_measures_every_candidate_on_the_target(sshd, tmp_path):
          "--out", str(tmp_path / "bad"), "--target", "ssh://edge-stranger",
          "--set", f"auto.ssh_config={sshd.client_config}", "--set", "auto.candidates=dynamic"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    done_stdout, done_stderr = good.communicate(timeout=600)
-    _, bad_stderr = bad.communicate(timeout=600)
+    try:
+        done_stdout, done_stderr = good.communicate(timeout=600)
+        _, bad_stderr = bad.communicate(timeout=600)
+    finally:  # a hung child must not outlive the test
+        for child in (good, bad):
+            if child.poll() is None:
+                child.kill()
     assert good.returncode == 0, done_stderr[-2000:]
     record = json.loads((out / "summary.json").read_text())["comparisons"]["auto"]
     assert record["latency"]["target"] == "ssh://edge-loopback" and record["latency"]["device"]
