@@ -557,12 +557,17 @@ def _transfer_set(source: str, teacher: Any, seed: int = 0,
     return next(iter(arrays.values()))
 
 
+def is_transfer_name(source: str) -> bool:
+    """``auto`` or a built-in image dataset name (``fashion-mnist:N``): a transfer set that is not a file."""
+    return source == AUTO_TRANSFER or source in IMAGE_DATASETS or source.startswith("fashion-mnist:")
+
+
 def _is_dataset_name(source: str) -> bool:
     from pathlib import Path
 
     if Path(source).exists():
         return False
-    return source in ("digits", "mnist", "fashion-mnist") or source.startswith("fashion-mnist:")
+    return source != AUTO_TRANSFER and is_transfer_name(source)
 
 
 def _dataset_transfer(name: str, teacher: Any, seed: int, labelled: Optional[Dict[str, np.ndarray]]) -> np.ndarray:

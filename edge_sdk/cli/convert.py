@@ -130,6 +130,7 @@ def check_convert_paths(args: argparse.Namespace, model: str):
     """Refuse, before any work, an --out that is, holds or lies inside an input, a non-empty directory
     edge-sdk did not write (without --force), or a name that is both a built-in and a local path."""
     from edge_sdk.arrays import check_array_file
+    from converters.distill import is_transfer_name
     from edge_sdk.cli.train import DATASETS
     from edge_sdk.outputs import check_dir_output, model_inputs, path_inputs
 
@@ -137,13 +138,15 @@ def check_convert_paths(args: argparse.Namespace, model: str):
     refuse_ambiguous(model, models, "MODEL", "zoo model")
     refuse_ambiguous(args.student, models, "--student", "zoo model")
     refuse_ambiguous(args.dataset, DATASETS, "--dataset", "dataset")
+    transfer_is_name = bool(args.transfer) and is_transfer_name(args.transfer)
+    refuse_ambiguous(args.transfer, [args.transfer] if transfer_is_name else [], "--transfer", "transfer set")
     protected = model_inputs(model, "input model") if os.path.lexists(model) else []
     for flag, value in (("--dataset", args.dataset), ("--calibration", args.calibration), ("--eval", args.eval_data),
-                        ("--train", args.train_data), ("--transfer", args.transfer), ("--student", args.student),
-                        ("--recipe", args.recipe)):
+                        ("--train", args.train_data), ("--transfer", None if transfer_is_name else args.transfer),
+                        ("--student", args.student), ("--recipe", args.recipe)):
         protected += path_inputs(value, f"{flag} input")
     for flag, value in (("--calibration", args.calibration), ("--eval", args.eval_data), ("--train", args.train_data),
-                        ("--transfer", args.transfer)):
+                        ("--transfer", None if transfer_is_name else args.transfer)):
         if value:  # a wrong file here should not cost a training run first
             check_array_file(value, flag)
     return check_dir_output(args.out, "--out", protected, force=args.force, replace=True)

@@ -192,8 +192,30 @@ def test_distillation_transfer_set_through_the_cli(digits_models, digits, tmp_pa
                     "--prune-epochs", "1", "--formats", "tflite", "--transfer", source, "--out", out, "--json")
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["comparisons"]["distill"]["transfer"] == {"source": str(source), "inputs": 150}
+    from converters.distill import epochs_with_transfer
+
+    labelled = len(np.load(digits_models.train)["y"])
+    passes = epochs_with_transfer(2, labelled, 150, 64)  # the baseline's steps over labelled + unlabelled
+    assert summary["comparisons"]["distill"]["transfer"] == {"source": str(source), "inputs": 150, "passes": passes}
     assert summary["comparisons"]["distill"]["baseline_accuracy"] is not None
+
+
+def test_transfer_names_reach_the_pipeline_not_the_file_check(digits_models, tmp_path, capsys, monkeypatch):
+    """``--transfer auto`` and ``--transfer fashion-mnist:N`` are names, not missing files."""
+    common = (digits_models.teacher_keras, "--recipe", "distill-prune-int8", "--train", digits_models.train,
+              "--eval", digits_models.eval, "--student", digits_models.student_keras, "--distill-epochs", "1",
+              "--prune-epochs", "1", "--formats", "tflite", "--no-baseline")
+    assert _convert(*common, "--transfer", "auto", "--out", tmp_path / "a", "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["comparisons"]["distill"]["transfer"] is None  # the user's own files leave no unlabelled images
+    # a dataset name gets the pipeline's check: 28x28 images for an 8x8 model, before any training
+    assert _convert(*common, "--transfer", "fashion-mnist:600", "--out", tmp_path / "f") == 2
+    err = capsys.readouterr().err
+    assert "not found" not in err and ("expected images shaped (8, 8, 1)" in err or "dataset-fashion-mnist" in err)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "auto").write_bytes(b"")  # a local file with the keyword's name: say which is meant
+    assert _convert(*common, "--transfer", "auto", "--out", tmp_path / "b") == 2
+    assert "is ambiguous" in capsys.readouterr().err
 
 
 def test_digits_int8_shared_fixture(digits_int8):

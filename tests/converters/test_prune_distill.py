@@ -332,35 +332,44 @@ def _fashion_installed() -> bool:
                for f in pair)
 
 
-@pytest.mark.slow  # about 80 s of CPU (two cores: under a minute idle); it trains three small CNNs
+@pytest.mark.slow  # about a minute on two idle cores: it trains three small CNNs
 @pytest.mark.skipif(not _fashion_installed(), reason="needs Debian's dataset-fashion-mnist (make android-deps)")
-def test_distilled_student_beats_the_same_student_alone_on_fashion_mnist():
-    """Issue #18's target, small: few labels, a transfer set of unlabelled images only the teacher can label.
+def test_transfer_set_carries_the_teachers_answers_on_fashion_mnist():
+    """Issue #18, small: a teacher that knows more labels than the student gets, and ``transfer = "auto"``.
 
-    The full-size study (5 fresh seeds, 95% interval above zero) is in docs/converters.md;
-    here one seed at a quarter of its size (500 labelled images, about 3,500 unlabelled),
-    against a margin well under its measured gain. This replaces the mnist xfail of
-    tests/converters/test_targets.py: on mnist's 3,500 labelled digits distillation ties.
+    The study (docs/converters.md) trains the teacher on 10,000 labelled images and gives the
+    student 2,000 labels plus 8,000 unlabelled ones; here a smaller copy (teacher 5,000, student
+    500 + 2,000 unlabelled), one seed, the student taking exactly the baseline's optimiser steps.
+    What one small seed shows reliably is that the unlabelled images carry the teacher's answers
+    to the student (measured on seeds 0 and 1: +3.1 and +5.1 points more test images on which
+    student and teacher agree); the accuracy gain over the student alone is the study's question
+    (+1.18 and -0.53 points on those seeds; 95% interval over 5 full-size seeds in the docs), so
+    here it is only held from collapsing.
     """
     from converters._tf import tf_keras
     from converters._train import compile_and_fit
     from training import datasets, zoo
 
+    taught_on = datasets.load("fashion-mnist:5000", seed=0)
     data = datasets.load("fashion-mnist:500", seed=0)
     x, y = {"image": data.x_train}, data.y_train
-    teacher = zoo.build("cnn", data, seed=0)
-    compile_and_fit(teacher, x, y, epochs=20, batch_size=64, learning_rate=2e-3, seed=0, shift=2)
-    transfer = distill._transfer_set("fashion-mnist:4000", loading.from_keras(teacher), seed=0, labelled=x)
-    assert 3000 < len(transfer) < 4000  # the other training images, none of the labelled ones
+    teacher = zoo.build("cnn", taught_on, seed=0)
+    compile_and_fit(teacher, {"image": taught_on.x_train}, taught_on.y_train, epochs=8, batch_size=64,
+                    learning_rate=2e-3, seed=0, shift=2)
+    transfer, source = distill.auto_transfer_set(data, loading.from_keras(teacher), data.seed, x, limit=4.0)
+    assert len(transfer) == 2000 and "fashion-mnist" in source  # 4 unlabelled images per label, none labelled
     student = zoo.build("cnn-student", data, seed=0)
     baseline = tf_keras.models.clone_model(student)
     baseline.set_weights(student.get_weights())
-    options = dict(alpha=0.1, temperature=1.0, epochs=10, shift=2, seed=0)
-    distill.distill(loading.from_keras(teacher), student, x, y, transfer=transfer, **options)
-    distill.train_student(baseline, x, y, None, **options)
+    options = dict(alpha=0.1, temperature=1.0, epochs=40, shift=2, seed=0)
+    taught = distill.distill(loading.from_keras(teacher), student, x, y, transfer=transfer, **options)
+    alone = distill.train_student(baseline, x, y, None, **options)
+    assert taught.steps == alone.steps == 40 * 8  # 40 epochs of ceil(500 / 64) batches, with or without transfer
     x_test, y_test = data.x_test[:4000], data.y_test[:4000]
-    teacher_acc = accuracy(teacher.predict(x_test, verbose=0), y_test)
-    distilled_acc = accuracy(student.predict(x_test, verbose=0), y_test)
-    baseline_acc = accuracy(baseline.predict(x_test, verbose=0), y_test)
-    # measured here: teacher 75.8%, distilled 74.3%, alone 71.9% (+2.4 points); the study's 5 seeds: +1.8 to +4.0
-    assert distilled_acc > baseline_acc + 0.005, (teacher_acc, distilled_acc, baseline_acc)
+    teacher_p, taught_p, alone_p = (m.predict(x_test, verbose=0) for m in (teacher, student, baseline))
+    taught_agrees = float(np.mean(taught_p.argmax(1) == teacher_p.argmax(1)))
+    alone_agrees = float(np.mean(alone_p.argmax(1) == teacher_p.argmax(1)))
+    assert taught_agrees > alone_agrees + 0.01, (taught_agrees, alone_agrees)
+    assert accuracy(taught_p, y_test) > accuracy(alone_p, y_test) - 0.02, (accuracy(teacher_p, y_test),
+                                                                         accuracy(taught_p, y_test),
+                                                                         accuracy(alone_p, y_test))
