@@ -514,15 +514,12 @@ def auto_transfer_set(dataset: Any, teacher: Any, seed: int, labelled: Optional[
     image, a seeded sample. None for any other data (a user's files, tabular data, a whole
     split already labelled): then the student learns from the labelled data alone.
     """
-    from converters.errors import DataError
-
     name = str(getattr(dataset, "name", "")).split(":")[0]  # "fashion-mnist:2000" is a subset of fashion-mnist
     if name not in IMAGE_DATASETS:
         return None, ("auto finds unlabelled images only in a built-in image dataset run on a subset "
                       "(--dataset fashion-mnist:N); pass --transfer FILE for other data")
-    try:
-        images = _dataset_transfer(name, teacher, seed, labelled)
-    except DataError:
+    images = _unlabelled_images(name, teacher, seed, labelled)  # a wrong shape still fails, naming it
+    if not len(images):
         return None, (f"auto: every {name} training image is already labelled "
                       "(--dataset fashion-mnist:N labels N and leaves the rest)")
     count = len(next(iter(labelled.values()))) if labelled else 0
@@ -574,6 +571,17 @@ def _dataset_transfer(name: str, teacher: Any, seed: int, labelled: Optional[Dic
     """A built-in image dataset's training images (minus the labelled ones) as a transfer set."""
     from converters.errors import DataError
 
+    images = _unlabelled_images(name, teacher, seed, labelled)
+    if not len(images):
+        raise DataError(f"distill.transfer {name!r}: every image of its training split is already labelled "
+                        "training data; expected a larger dataset (e.g. fashion-mnist with --dataset fashion-mnist:N)")
+    return images
+
+
+def _unlabelled_images(name: str, teacher: Any, seed: int, labelled: Optional[Dict[str, np.ndarray]]) -> np.ndarray:
+    """The training images of built-in ``name`` for ``seed`` that are not in ``labelled`` (maybe none)."""
+    from converters.errors import DataError
+
     try:
         from training import datasets
     except ImportError as exc:
@@ -589,7 +597,4 @@ def _dataset_transfer(name: str, teacher: Any, seed: int, labelled: Optional[Dic
                             f"training input, the dataset has {tuple(images.shape[1:])}")
         seen = {row.tobytes() for row in x}
         images = images[np.fromiter((row.tobytes() not in seen for row in images), bool, len(images))]
-    if not len(images):
-        raise DataError(f"distill.transfer {name!r}: every image of its training split is already labelled "
-                        "training data; expected a larger dataset (e.g. fashion-mnist with --dataset fashion-mnist:N)")
     return images

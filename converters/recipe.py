@@ -212,8 +212,8 @@ class DistillOptions(_Section):
     mixup: float = option(0.0, "views mixed pairwise with Beta(BETA, BETA) weights (image inputs; 0 = off)",
                           range=NON_NEGATIVE, flag="--mixup", metavar="BETA")
     transfer: str = option("", "a .npy/.npz of unlabelled inputs the teacher labels for the student, or a built-in "
-                           "image dataset's training images (fashion-mnist[:N], mnist, digits) minus the labelled ones; \"auto\": "
-                           "those of the run's own built-in image dataset, if it leaves any unlabelled",
+                           "image dataset's training images (fashion-mnist[:N], mnist, digits) minus the labelled "
+                           "ones; \"auto\": those of the run's own built-in image dataset, if it leaves any unlabelled",
                            flag="--transfer", metavar="FILE|DATASET|auto")
     transfer_limit: float = option(4.0, "transfer = \"auto\" takes at most this many unlabelled images per labelled "
                                    "one (4: the fashion-mnist study's 8,000 for 2,000 labels)", range=POSITIVE)

@@ -129,8 +129,8 @@ def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
 def check_convert_paths(args: argparse.Namespace, model: str):
     """Refuse, before any work, an --out that is, holds or lies inside an input, a non-empty directory
     edge-sdk did not write (without --force), or a name that is both a built-in and a local path."""
-    from edge_sdk.arrays import check_array_file
     from converters.distill import is_transfer_name
+    from edge_sdk.arrays import check_array_file
     from edge_sdk.cli.train import DATASETS
     from edge_sdk.outputs import check_dir_output, model_inputs, path_inputs
 
