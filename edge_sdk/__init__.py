@@ -27,6 +27,7 @@ from edge_sdk.errors import (  # noqa: E402
     ModelTooLargeError,
     NonFiniteInputError,
     NotTFLiteError,
+    OutputError,
     SignatureError,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "__version__",
     "load",
     "Model",
+    "ModelPool",
     "TensorSpec",
     "QuantizationClipWarning",
     "EdgeSdkError",
@@ -51,12 +53,13 @@ __all__ = [
     "ModelTooLargeError",
     "NonFiniteInputError",
     "NotTFLiteError",
+    "OutputError",
     "SignatureError",
 ]
 
 
 def __getattr__(name):  # PEP 562: keep `import edge_sdk` fast; load the interpreter on first use
-    if name in ("load", "Model", "TensorSpec"):
+    if name in ("load", "Model", "ModelPool", "TensorSpec"):
         from edge_sdk import model as _model
 
         return getattr(_model, name)

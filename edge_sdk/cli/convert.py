@@ -19,10 +19,10 @@ from edge_sdk.outputs import mark_output_dir
 
 def _recipe_flags() -> List[Any]:
     """The recipe keys with a dedicated flag (declared in ``converters.recipe``, imported lazily)."""
-    try:
-        from converters.recipe import cli_flags
-    except ImportError:  # no converters package on this install: convert then explains what to install
-        return []
+    # converters.recipe imports only the standard library, and the converters package ships with every
+    # install: an ImportError here is a broken install, and hiding it would silently drop every recipe flag.
+    from converters.recipe import cli_flags
+
     return cli_flags()
 
 
