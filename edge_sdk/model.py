@@ -1033,6 +1033,10 @@ class Model:
         found = []
         for index in range(int(wrapper.NumTensors(subgraph))):
             try:
+                # TensorSize first: it raises for a tensor without dims, where tflite-runtime 2.14's
+                # TensorSizeSignature dereferences the null dims and crashes (SIGSEGV)
+                if wrapper.TensorSize(index, subgraph) is None:
+                    continue
                 shape = wrapper.TensorSizeSignature(index, subgraph)
                 dtype = wrapper.TensorType(index, subgraph)
             except (ValueError, TypeError, AttributeError):
