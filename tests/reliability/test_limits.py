@@ -110,3 +110,10 @@ def test_run_output_with_a_255_byte_name(digits_models, tmp_path, capsys):
     assert main(["run", str(digits_models["float32"]), "--input", str(digits_models["x"]),
                  "--output", str(out)]) == 0, capsys.readouterr().err
     assert np.load(out).files and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_convert_into_a_255_byte_out_name(digits_models, tmp_path, capsys):
+    out = tmp_path / ("o" * 255)
+    code = main(["convert", str(digits_models["float32"]), "--recipe", "dynamic", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err[-2000:]
+    assert (out / "summary.json").is_file() and [p.name for p in tmp_path.iterdir()] == [out.name]
