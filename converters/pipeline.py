@@ -26,6 +26,7 @@ promotion; quality gates (issue 5) plug in there.
 """
 from __future__ import annotations
 
+import glob
 import importlib
 import json
 import os
@@ -38,7 +39,7 @@ from converters import recipe as recipes
 from converters.context import Artifact, Data, PipelineResult, Progress, RunContext, bind, load_data
 from converters.errors import ConversionError, StageNotApplicableError
 from converters.evaluation import tflite_accuracy, tflite_latency_us
-from edge_sdk.fileio import atomic_output_dir, atomic_write_text
+from edge_sdk.fileio import atomic_output_dir, atomic_write_text, staging_prefix
 
 SUMMARY_FILE = "summary.json"
 PID_FILE = ".convert.pid"  # inside staging only: lets a later run clean up after a killed one
@@ -127,7 +128,7 @@ def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> Tuple[recipes.R
 
 def _remove_abandoned_staging(out: Path) -> None:
     """Delete staging dirs for ``out`` left by a killed run (their process is gone); keep live ones."""
-    for staging in out.parent.glob(f".{out.name}.tmp-*"):
+    for staging in out.parent.glob(glob.escape(staging_prefix(out)) + "*"):
         try:
             pid = int((staging / PID_FILE).read_text())
         except (OSError, ValueError):

@@ -531,23 +531,48 @@ def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Recipe:
 
 def load(name_or_path: str) -> Recipe:
     """Load a built-in recipe by name, or a recipe TOML file by path."""
+    from edge_sdk.fileio import not_a_regular_file
+
     path = Path(name_or_path)
-    if not path.is_file():
+    problem = not_a_regular_file(path)
+    if problem in ("does not exist", "is a directory"):  # a folder ./int8 does not hide the built-in int8
         builtin = RECIPE_DIR / f"{name_or_path}.toml"
         if builtin.is_file() and "/" not in str(name_or_path):
             path = builtin
+            problem = None
         else:
             raise RecipeError(
                 f"recipe {name_or_path!r}: expected a built-in name ({', '.join(builtin_names())}) "
                 f"or a path to a .toml file; neither exists"
             )
+    if problem:  # a FIFO would block for ever, a device be read until memory runs out
+        raise RecipeError(f"recipe {path} {problem}; expected a .toml file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except tomllib.TOMLDecodeError as exc:  # duplicate keys and tables included ("Cannot overwrite a value")
         raise RecipeError(f"recipe {path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nesting level
+        raise RecipeError(f"recipe {path} nests too deeply to read; expected at most {MAX_TOML_DEPTH} levels") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"recipe {path}: cannot read it: {exc}") from None
+    _check_toml_depth(data, f"recipe {path}")
     return from_dict(data, source=str(path))
+
+
+#: The deepest nesting a recipe (or an override value) may have; real recipes use 2.
+MAX_TOML_DEPTH = 16
+
+
+def _check_toml_depth(data: Any, what: str) -> None:
+    """Refuse TOML nesting beyond :data:`MAX_TOML_DEPTH` (walked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_TOML_DEPTH:
+            raise RecipeError(f"{what} nests deeper than {MAX_TOML_DEPTH} levels; expected a flat recipe "
+                              "(sections of keys)")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def parse_override(text: str) -> Tuple[str, str, Any]:
@@ -560,6 +585,10 @@ def parse_override(text: str) -> Tuple[str, str, Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise RecipeError(f"override {dotted.strip()}: the value nests too deeply; expected at most "
+                          f"{MAX_TOML_DEPTH} levels") from None
+    _check_toml_depth({"v": value}, f"override {dotted.strip()}")
     return section, key, value
 
 

@@ -33,6 +33,7 @@ import numpy as np
 from edge_sdk.arrays import match_inputs, read_array_file
 from edge_sdk.console import first_line, progress_bar
 from edge_sdk.errors import EdgeSdkError, InputError
+from edge_sdk.limits import check_thread_count
 
 RESULTS_FORMAT = "edge-sdk-bench/1"
 #: Without --runs or --duration: at least this many timed runs AND this many seconds per model. A fixed
@@ -100,6 +101,7 @@ class BenchOptions:
         for count in self.threads:
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise BenchOptionError(f"thread counts must be integers >= 1, got {count!r} in {list(self.threads)}")
+            check_thread_count(count, "a thread count", BenchOptionError)
         for batch in (self.batch, *self.batches):
             if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
                 raise BenchOptionError(f"batch must be an integer >= 1, got {batch!r}")
@@ -178,6 +180,7 @@ def parse_threads(text: str) -> Tuple[int, ...]:
             ) from None
         if value < 1:
             raise BenchOptionError(f"--threads expects thread counts >= 1; got {value} in {text!r}")
+        check_thread_count(value, "--threads", BenchOptionError)
         counts.append(value)
     return tuple(dict.fromkeys(counts))
 

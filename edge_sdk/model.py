@@ -58,6 +58,7 @@ from edge_sdk.errors import (
     NotTFLiteError,
 )
 from edge_sdk.fileio import sha256_bytes
+from edge_sdk.limits import check_thread_count
 from edge_sdk.manifest import check_manifest_matches_model, find_manifest, read_manifest
 
 TFLITE_IDENTIFIER = b"TFL3"
@@ -1022,9 +1023,97 @@ class Model:
             f"input {name!r} expects {target.name}; got {arr.dtype}, which cannot be cast safely"
         )
 
+    def _dynamic_tensors(self, subgraph: int) -> List[Tuple[int, Tuple[int, ...], int]]:
+        """``(index, shape signature, itemsize)`` of ``subgraph``'s tensors with a dynamic (-1) dimension:
+        the ones whose size follows the input shapes (cached: read once per subgraph)."""
+        cache = self.__dict__.setdefault("_dynamic_cache", {})
+        if subgraph in cache:
+            return cache[subgraph]
+        wrapper = self._wrapper
+        found = []
+        for index in range(int(wrapper.NumTensors(subgraph))):
+            try:
+                # TensorSize first: it raises for a tensor without dims, where tflite-runtime 2.14's
+                # TensorSizeSignature dereferences the null dims and crashes (SIGSEGV)
+                if wrapper.TensorSize(index, subgraph) is None:
+                    continue
+                shape = wrapper.TensorSizeSignature(index, subgraph)
+                dtype = wrapper.TensorType(index, subgraph)
+            except (ValueError, TypeError, AttributeError):
+                continue
+            if shape is None or dtype is None or not any(int(d) < 0 for d in shape):
+                continue
+            try:
+                itemsize = np.dtype(dtype).itemsize
+            except TypeError:
+                itemsize = 8
+            found.append((index, tuple(int(d) for d in shape), itemsize))
+        cache[subgraph] = found
+        return found
+
+    def _check_resize_fits(self, sig: _Signature, arrays: Sequence[np.ndarray]) -> None:
+        """Refuse, before any allocation, a resize whose inputs or estimated tensors exceed max_tensor_bytes.
+
+        Each input is measured exactly. Every tensor with a dynamic dimension is estimated from its
+        shape signature, each -1 at position i taking the size the inputs' dynamic dimension i now has
+        (the batch, for the usual model), so a 2,000,000-row batch is refused in microseconds instead of
+        allocating gigabytes and running for minutes (issue 26). After allocation the real sizes are
+        checked again (:meth:`_check_allocated_fits`).
+        """
+        limit = self._max_tensor_bytes
+        if limit is None:
+            return
+        for port, arr in zip(sig.inputs, arrays):
+            if arr.nbytes > limit:
+                raise ModelTooLargeError(
+                    f"input {port.name!r} of shape {list(arr.shape)} is {arr.nbytes:,} bytes; the limit "
+                    f"(max_tensor_bytes) is {limit:,} bytes: send a smaller batch"
+                )
+        dims: Dict[int, int] = {}
+        dynamic = {index: shape for index, shape, _ in self._dynamic_tensors(sig.subgraph)}
+        for port, arr in zip(sig.inputs, arrays):
+            for position, declared in enumerate(dynamic.get(port.index, ())):
+                if declared < 0 and position < arr.ndim:
+                    dims[position] = max(dims.get(position, 1), int(arr.shape[position]))
+        if not dims:
+            return
+        fallback = max(dims.values())
+        for index, shape, itemsize in self._dynamic_tensors(sig.subgraph):
+            nbytes = itemsize
+            for position, d in enumerate(shape):
+                nbytes *= d if d >= 0 else dims.get(position, fallback)
+            if nbytes > limit:
+                name = self._wrapper.TensorName(index, sig.subgraph)
+                raise ModelTooLargeError(
+                    f"input shapes {[list(a.shape) for a in arrays]} would make tensor {name!r} about "
+                    f"{nbytes:,} bytes; the limit (max_tensor_bytes) is {limit:,} bytes: send a smaller batch"
+                )
+
+    def _check_allocated_fits(self, sig: _Signature) -> None:
+        """After a resize's allocation (reserved, not yet written): the real sizes of the dynamic tensors."""
+        limit = self._max_tensor_bytes
+        if limit is None:
+            return
+        for index, _, itemsize in self._dynamic_tensors(sig.subgraph):
+            try:
+                shape = self._wrapper.TensorSize(index, sig.subgraph)
+            except ValueError:
+                continue
+            nbytes = itemsize
+            for d in shape if shape is not None else ():
+                nbytes *= max(int(d), 1)
+            if nbytes > limit:
+                name = self._wrapper.TensorName(index, sig.subgraph)
+                raise ModelTooLargeError(
+                    f"tensor {name!r} has shape {list(map(int, shape))} ({nbytes:,} bytes) for this batch; "
+                    f"the limit (max_tensor_bytes) is {limit:,} bytes: send a smaller batch"
+                )
+
     def _run(self, sig: _Signature, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
         wrapper = self._wrapper
         subgraph = sig.subgraph
+        if any(arr.shape != port.current_shape for port, arr in zip(sig.inputs, arrays)):
+            self._check_resize_fits(sig, arrays)
         try:
             resized = False
             for port, arr in zip(sig.inputs, arrays):
@@ -1037,6 +1126,12 @@ class Model:
                 self._single = None
                 wrapper.AllocateTensors(subgraph)
                 sig.allocated = True
+                if resized:
+                    try:
+                        self._check_allocated_fits(sig)
+                    except ModelTooLargeError:
+                        sig.allocated = False  # the next call resizes and allocates again (freeing this)
+                        raise
             for port, arr in zip(sig.inputs, arrays):
                 wrapper.SetTensor(port.index, arr, subgraph)
             wrapper.Invoke(subgraph)
@@ -1318,8 +1413,8 @@ def load(
     The bytes are always handed to the interpreter as content, so LiteRT's
     flatbuffer verifier runs on every load.
     """
-    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-        raise InputError(f"num_threads must be a positive integer, got {num_threads!r}")
+    if num_threads is not None:
+        check_thread_count(num_threads, "num_threads")  # a huge count crashes the interpreter (SIGSEGV)
     if accelerator is not None:
         parse_accelerator(accelerator)  # a misspelt name fails before any file is read
     data, path = _read_model_source(model, max_model_bytes)

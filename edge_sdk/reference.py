@@ -444,10 +444,9 @@ def read_reference(path: PathLike) -> Reference:
     if "meta" not in arrays:
         raise GoldenReferenceError(f"{path}: expected a 'meta' entry (a file written by --write-reference), "
                              f"got arrays {sorted(arrays)}")
-    try:
-        meta = json.loads(str(arrays["meta"]))
-    except (TypeError, ValueError) as exc:
-        raise GoldenReferenceError(f"{path}: 'meta' is not valid JSON ({exc})") from None
+    from edge_sdk.jsonio import loads_strict
+
+    meta = loads_strict(str(arrays["meta"]), f"{path}: 'meta'", GoldenReferenceError)
     if not isinstance(meta, dict):
         raise GoldenReferenceError(f"{path}: 'meta' must be a JSON object, got {type(meta).__name__}")
     if meta.get("format") in _OLD_FORMATS:

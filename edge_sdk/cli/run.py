@@ -43,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from edge_sdk.fileio import atomic_output_path
     from edge_sdk.outputs import check_file_output, model_inputs, path_inputs
 
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads must be at least 1, got {args.threads}")
+    if args.threads is not None:
+        from edge_sdk.limits import check_thread_count
+
+        check_thread_count(args.threads, "--threads")
     if args.top_k is not None and args.top_k < 1:
         raise InputError(f"--top-k must be at least 1 (the number of classes to list per row), got {args.top_k}")
     require_model_file(args.model)
