@@ -6,7 +6,8 @@ can be attached to a CI run or mailed and opened anywhere:
 * per-layer quantization error as a bar chart (worst first);
 * per-class accuracy, float vs quantized (per-class agreement without labels);
 * a histogram of the output errors;
-* size, accuracy and latency of each auto-tuning variant.
+* size, accuracy and latency of each auto-tuning variant;
+* accuracy per slice, float vs quantized (``parity --slice-by``, :mod:`edge_sdk.slices`).
 
 It also holds the latency-honesty check of ``edge-sdk convert``: :func:`slower_note`
 says when a quantized artifact runs slower than float32 on this machine, naming the
@@ -143,6 +144,71 @@ def plot_variants(variants: Sequence[Mapping[str, Any]]) -> Optional[str]:
     return _png(fig)
 
 
+def plot_slices(slices: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """One panel per slicing: each slice's accuracy (agreement without labels), float vs quantized,
+    with its count; tiny slices (not gated) hatched; the worst gated slice's label in red."""
+    slicings = [s for s in (slices or {}).get("slicings") or [] if s.get("rows")]
+    if not slicings:
+        return None
+    plt = _pyplot()
+    import numpy as np
+
+    labelled = slices.get("metric") == "accuracy"
+    heights = [0.3 * len(s["rows"]) + 0.9 for s in slicings]
+    fig, axes = plt.subplots(len(slicings), 1, figsize=(9, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, slicing in zip(axes[:, 0], slicings):
+        rows = slicing["rows"][::-1]
+        y = np.arange(len(rows))
+        worst = (slicing.get("worst") or {}).get("slice")
+        if labelled:
+            values = [(r["float_accuracy"], r["quantized_accuracy"]) for r in rows]
+            for offset, idx, color, name in ((0.2, 0, "#2c7fb8", "float"), (-0.2, 1, "#f03b20", "quantized")):
+                bars = ax.barh(y + offset, [v[idx] for v in values], 0.4, color=color, label=name)
+                for bar, r in zip(bars, rows):
+                    if r["tiny"]:
+                        bar.set_hatch("//")
+                        bar.set_alpha(0.45)
+            low = min(min(v) for v in values)
+            for yi, r in zip(y, rows):  # the drop beside each slice, where the eye compares them
+                ax.text(1.005, yi, f"{r['drop_points']:+.2f} pts", fontsize=7, va="center",
+                        transform=ax.get_yaxis_transform(), color="#c0392b" if r["slice"] == worst else "#444")
+        else:
+            ax.barh(y, [r["agreement"] for r in rows], 0.6, color="#31a354", label="top-1 agreement")
+            low = min(r["agreement"] for r in rows)
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{r['slice']} (n={r['count']}{', tiny' if r['tiny'] else ''})" for r in rows],
+                           fontsize=7)
+        for tick, r in zip(ax.get_yticklabels(), rows):
+            if r["slice"] == worst:
+                tick.set_color("#c0392b")
+        ax.set_xlim(max(0.0, low - 0.1), 1.0)
+        ax.set_title(f"--slice-by {slicing['spec']}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.09, 1.0))
+    what = "accuracy" if labelled else "top-1 agreement"
+    fig.suptitle(f"{what} per slice, float vs quantized (hatched: under {slices.get('min_count')} examples, "
+                 "not gated; red: worst slice; right: drop in points)", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def slices_html(slices: Optional[Mapping[str, Any]], gate: Optional[Mapping[str, Any]] = None) -> List[str]:
+    """The report's sliced-evaluation section (chart, verdict and one table per slicing); [] without slices."""
+    if not slices:
+        return []
+    from edge_sdk.slices import SLICE_HEADERS, table_rows
+
+    parts = ["<h2>Slices</h2>"]
+    if gate and gate.get("status") != "none":
+        word = gate["verdict"].split(":")[0].split()[0]
+        parts.append(f"<p class='verdict {html.escape(word)}'>{html.escape(gate['verdict'])}</p>")
+    parts.append(_img(plot_slices(slices), "accuracy per slice"))
+    for slicing in slices.get("slicings") or []:
+        parts.append(f"<h3>{html.escape(str(slicing['spec']))}</h3>")
+        parts.append(_table(table_rows(slicing), SLICE_HEADERS))
+    return parts
+
+
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     def cell(v):
         if isinstance(v, float):
@@ -199,6 +265,7 @@ def render_html(report: Mapping[str, Any]) -> str:
             keys = [k for k in ("class", "name", "count", "float_accuracy", "quantized_accuracy", "drop_points",
                                 "agreement") if k in pc[0]]
             parts.append(_table([[r.get(k) for k in keys] for r in pc], keys))
+        parts.extend(slices_html(parity.get("slices"), report.get("slice_gate")))
         parts.append("<h2>Worst examples</h2>")
         worst = parity.get("worst_examples") or []
         if worst:
