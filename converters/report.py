@@ -19,6 +19,7 @@ import base64
 import html
 import io
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -311,7 +312,7 @@ def build_report(parity: Optional[Mapping[str, Any]] = None, gate: Optional[Mapp
 # ------------------------------------------------------------------------------------------------
 SLOWER_RATIO = 1.10  # medians of interleaved runs: below this, timing noise on a shared 2-core machine
 CONFIRM_RUNS = 60  # timed runs per model and per round when the quick column says "slower"
-CONFIRM_ROUNDS = 3  # rounds alternate float32 / quantized so drift hits both alike
+CONFIRM_ROUNDS = 5  # rounds alternate float32 / quantized (ABBA order) so drift hits both alike
 
 
 def xnnpack_fallback_ops(tflite: bytes) -> Optional[Dict[str, int]]:
@@ -353,18 +354,62 @@ def xnnpack_fallback_ops(tflite: bytes) -> Optional[Dict[str, int]]:
     return dict(sorted(left.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def alternated_timings(float_tflite: bytes, quant_tflite: bytes, sample: Mapping[str, Any],
+                       runs: int = CONFIRM_RUNS, rounds: int = CONFIRM_ROUNDS) -> Tuple[List[float], List[float]]:
+    """Per-round median microseconds (1 thread, first row of ``sample``) of both models.
+
+    Rounds alternate the two models in ABBA order (float first, then quantized first, ...), so a
+    machine that speeds up or slows down during the measurement does not favour either one.
+    """
+    from converters.evaluation import measure_latency_us
+
+    example = {k: v[:1] for k, v in sample.items()}
+    float_times: List[float] = []
+    quant_times: List[float] = []
+    for i in range(rounds):
+        order = ((float_tflite, float_times), (quant_tflite, quant_times))
+        for model, times in (order if i % 2 == 0 else order[::-1]):
+            times.append(measure_latency_us(model, example, runs=runs, warmup=5))
+    return float_times, quant_times
+
+
+def judge_slowdown(float_rounds: Sequence[float], quant_rounds: Sequence[float],
+                   min_ratio: float = SLOWER_RATIO) -> Dict[str, Any]:
+    """Is the quantized model slower than float32, beyond run-to-run noise? Pure: timings in, decision out.
+
+    ``float_rounds``/``quant_rounds``: per-round medians of alternated rounds (:func:`alternated_timings`).
+    The run-to-run noise is the larger relative spread ((max - min) / median) of either model's own
+    rounds; the margin is the larger of that noise and ``min_ratio - 1``. The slowdown is confirmed
+    only when *every* round's quantized/float ratio exceeds ``1 + margin``: one lucky or unlucky
+    round, or a machine whose timings wander more than the gap, confirms nothing.
+    Returns ``{"confirmed", "ratio" (of the medians), "min_ratio", "noise", "margin", "rounds",
+    "float_us", "quant_us"}``.
+    """
+    import statistics
+
+    if not float_rounds or len(float_rounds) != len(quant_rounds):
+        raise ValueError(f"expected as many float as quantized rounds (at least 1), got {len(float_rounds)} "
+                         f"and {len(quant_rounds)}")
+    f_med, q_med = statistics.median(float_rounds), statistics.median(quant_rounds)
+
+    def spread(values: Sequence[float]) -> float:
+        mid = statistics.median(values)
+        return (max(values) - min(values)) / mid if mid > 0 else math.inf
+
+    noise = max(spread(float_rounds), spread(quant_rounds))
+    margin = max(min_ratio - 1.0, noise)
+    ratios = [q / f if f > 0 else math.inf for f, q in zip(float_rounds, quant_rounds)]
+    return {"confirmed": bool(f_med > 0 and min(ratios) > 1.0 + margin), "ratio": q_med / f_med if f_med > 0 else None,
+            "min_ratio": min(ratios), "noise": noise, "margin": margin, "rounds": len(ratios),
+            "float_us": f_med, "quant_us": q_med}
+
+
 def confirm_latency_us(float_tflite: bytes, quant_tflite: bytes, sample: Mapping[str, Any],
                        runs: int = CONFIRM_RUNS, rounds: int = CONFIRM_ROUNDS) -> Tuple[float, float]:
     """Median microseconds (1 thread, first row of ``sample``) of both models, measured in alternating rounds."""
     import statistics
 
-    from converters.evaluation import measure_latency_us
-
-    example = {k: v[:1] for k, v in sample.items()}
-    float_times, quant_times = [], []
-    for _ in range(rounds):
-        float_times.append(measure_latency_us(float_tflite, example, runs=runs, warmup=5))
-        quant_times.append(measure_latency_us(quant_tflite, example, runs=runs, warmup=5))
+    float_times, quant_times = alternated_timings(float_tflite, quant_tflite, sample, runs, rounds)
     return statistics.median(float_times), statistics.median(quant_times)
 
 
@@ -399,8 +444,9 @@ def check_latency(ctx: Any) -> List[str]:
     """After a convert run: flag each quantized .tflite measured slower than the float32 it came from.
 
     ``ctx``: the run's :class:`converters.context.RunContext`. The quick latency column picks the
-    suspects; each is re-timed against its float32 parent in interleaved rounds
-    (:func:`confirm_latency_us`) so one noisy measurement cannot raise the flag. A confirmed one gets
+    suspects; each is re-timed against its float32 parent in alternated rounds
+    (:func:`alternated_timings`) and flagged only when :func:`judge_slowdown` confirms it: slower in
+    every round by more than the run-to-run noise, so one noisy measurement cannot raise the flag. A confirmed one gets
     the :func:`slower_note` line as a run warning, in ``comparisons["latency_warnings"]``
     (``summary.json``) and in its manifest (``latency_note``, metrics ``latency_vs_float32``).
     Returns the lines.
@@ -422,11 +468,17 @@ def check_latency(ctx: Any) -> List[str]:
             continue
         float_bytes = (ctx.staging / parent.file).read_bytes()
         quant_bytes = (ctx.staging / artifact.file).read_bytes()
-        float_us, quant_us = confirm_latency_us(float_bytes, quant_bytes, sample)
+        judged = judge_slowdown(*alternated_timings(float_bytes, quant_bytes, sample))
+        if not judged["confirmed"]:
+            continue  # the quick column was noise: not slower in every alternated round beyond the noise
+        float_us, quant_us = judged["float_us"], judged["quant_us"]
         note = slower_note(artifact.file, parent.file, float_us, quant_us, xnnpack_fallback_ops(quant_bytes),
                            xnnpack_fallback_ops(float_bytes))
         if note is None:
-            continue  # the quick column was noise: the interleaved medians are within the threshold
+            continue
+        note = note.replace("median of interleaved runs", f"median of {judged['rounds']} alternated rounds, each "
+                            f"at least {judged['min_ratio']:.2f}x, beyond the {100 * judged['noise']:.0f}% "
+                            "run-to-run noise", 1)
         ctx.warn(note)
         lines.append(note)
         artifact.metrics["latency_vs_float32"] = round(quant_us / float_us, 3)
