@@ -87,10 +87,12 @@ class ParityOutcome:
     def verdict(self) -> str:
         """One line: the gate's verdict, and the auto-tuner's when it ran."""
         verdict = self.gate.verdict
+        if self.gate.status == "none" and self.slice_gate is not None and self.slice_gate["status"] != "none":
+            verdict = self.slice_gate["verdict"]  # the only gate asked for
+        elif self.slice_gate is not None and self.slice_gate["status"] != "none":
+            verdict += f" | {self.slice_gate['verdict']}"
         if self.tuned is not None:
             verdict += f" | auto-tune: {self.tuned['message']}"
-        if self.slice_gate is not None and self.slice_gate["status"] != "none":
-            verdict += f" | {self.slice_gate['verdict']}"
         return verdict
 
 

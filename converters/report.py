@@ -379,10 +379,12 @@ def judge_slowdown(float_rounds: Sequence[float], quant_rounds: Sequence[float],
 
     ``float_rounds``/``quant_rounds``: per-round medians of alternated rounds (:func:`alternated_timings`).
     The run-to-run noise is the larger relative spread ((max - min) / median) of either model's own
-    rounds; the margin is the larger of that noise and ``min_ratio - 1``. The slowdown is confirmed
-    only when *every* round's quantized/float ratio exceeds ``1 + margin``: one lucky or unlucky
-    round, or a machine whose timings wander more than the gap, confirms nothing.
-    Returns ``{"confirmed", "ratio" (of the medians), "min_ratio", "noise", "margin", "rounds",
+    rounds, leaving out each model's fastest and slowest round when there are 4 or more (one stray
+    round, a neighbour's burst on a shared machine, says nothing about either model); the margin is
+    the larger of that noise and ``min_ratio - 1``. The slowdown is confirmed only when the
+    quantized/float ratio exceeds ``1 + margin`` in every round, or in all but one of 4 or more:
+    a gap seen in some rounds only, or smaller than the wander of the timings, confirms nothing.
+    Returns ``{"confirmed", "ratio" (of the medians), "slower_rounds", "rounds", "noise", "margin",
     "float_us", "quant_us"}``.
     """
     import statistics
@@ -394,14 +396,17 @@ def judge_slowdown(float_rounds: Sequence[float], quant_rounds: Sequence[float],
 
     def spread(values: Sequence[float]) -> float:
         mid = statistics.median(values)
-        return (max(values) - min(values)) / mid if mid > 0 else math.inf
+        kept = sorted(values)[1:-1] if len(values) >= 4 else list(values)
+        return (max(kept) - min(kept)) / mid if mid > 0 else math.inf
 
     noise = max(spread(float_rounds), spread(quant_rounds))
     margin = max(min_ratio - 1.0, noise)
     ratios = [q / f if f > 0 else math.inf for f, q in zip(float_rounds, quant_rounds)]
-    return {"confirmed": bool(f_med > 0 and min(ratios) > 1.0 + margin), "ratio": q_med / f_med if f_med > 0 else None,
-            "min_ratio": min(ratios), "noise": noise, "margin": margin, "rounds": len(ratios),
-            "float_us": f_med, "quant_us": q_med}
+    slower = sum(1 for r in ratios if r > 1.0 + margin)
+    needed = len(ratios) - 1 if len(ratios) >= 4 else len(ratios)
+    return {"confirmed": bool(f_med > 0 and q_med > (1.0 + margin) * f_med and slower >= needed),
+            "ratio": q_med / f_med if f_med > 0 else None, "slower_rounds": slower, "rounds": len(ratios),
+            "noise": noise, "margin": margin, "float_us": f_med, "quant_us": q_med}
 
 
 def confirm_latency_us(float_tflite: bytes, quant_tflite: bytes, sample: Mapping[str, Any],
@@ -476,9 +481,9 @@ def check_latency(ctx: Any) -> List[str]:
                            xnnpack_fallback_ops(float_bytes))
         if note is None:
             continue
-        note = note.replace("median of interleaved runs", f"median of {judged['rounds']} alternated rounds, each "
-                            f"at least {judged['min_ratio']:.2f}x, beyond the {100 * judged['noise']:.0f}% "
-                            "run-to-run noise", 1)
+        note = note.replace("median of interleaved runs", f"median of {judged['rounds']} alternated rounds, "
+                            f"{judged['slower_rounds']} of them slower by more than the {100 * judged['margin']:.0f}% "
+                            f"margin (run-to-run noise {100 * judged['noise']:.0f}%)", 1)
         ctx.warn(note)
         lines.append(note)
         artifact.metrics["latency_vs_float32"] = round(quant_us / float_us, 3)

@@ -108,8 +108,9 @@ def clip_message(name: str, dtype: str, bounds: ClipBounds, clipped: int, checke
                 f"on. {tail}")
     cal = f"{_range(bounds.calibration)}, the range of the data it was calibrated on"
     if bounds.mode == DATA or beyond_data * 2 > clipped:
-        return (f"{head} lie outside both {rep} and {cal}, and were clipped to the quantization's ends: the "
-                f"data is the cause, not the quantizer (it is not like the calibration data): {scaling}. {tail}")
+        return (f"{head} lie outside both {rep}, and {cal}; they were clipped to the quantization's ends, so "
+                f"the data is the cause, not the quantizer (it is not scaled like the calibration data): "
+                f"{scaling}. {tail}")
     return (f"{head} lie outside {rep}, and were clipped to its ends, though {clipped - beyond_data:,} of them lie "
             f"inside {cal}: the quantizer's clipping is the cause, not the data (its range keeps "
             f"{100 * (bounds.kept or 0):.0f}% of the calibration range); quantize again with a range that "

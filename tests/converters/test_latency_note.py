@@ -59,9 +59,20 @@ def test_a_confirmed_slowdown_is_written_with_its_evidence(tmp_path, monkeypatch
     ctx = _ctx(tmp_path)
     notes = report.check_latency(ctx)
     assert len(notes) == 1 and notes[0].startswith("int8.tflite is 2.0x slower than float32.tflite here")
-    assert "median of 5 alternated rounds, each at least 1.99x, beyond the 4% run-to-run noise" in notes[0]
+    assert "median of 5 alternated rounds, 5 of them slower by more than the 10% margin (run-to-run noise 2%)" \
+        in notes[0]
     manifest = json.loads((tmp_path / "int8.json").read_text())
     assert manifest["latency_note"] == notes[0] and manifest["metrics"]["latency_vs_float32"] == 2.0
+
+
+def test_one_stray_round_neither_hides_nor_makes_a_slowdown():
+    # a neighbour's burst in one quantized round: the gap holds in the other four, the noise is 4%
+    steady = report.judge_slowdown([8.7, 8.6, 8.6, 8.9, 8.7], [11.7, 16.7, 11.6, 10.9, 11.5])
+    assert steady["confirmed"] and steady["slower_rounds"] == 5 and steady["noise"] < 0.1
+    # ... or in one float round, making that round's ratio look fine: still confirmed, by 4 of 5
+    assert report.judge_slowdown([100, 100, 250, 100, 100], [200] * 5)["confirmed"]
+    # one slow quantized round alone is no slowdown
+    assert not report.judge_slowdown([100] * 5, [100, 100, 300, 100, 100])["confirmed"]
 
 
 def test_judge_slowdown_margin_and_order():
