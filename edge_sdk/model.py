@@ -480,13 +480,19 @@ class Model:
     def _apply_calibration(self) -> None:
         """Give each quantized input the calibration range its manifest records (for the clip warning)."""
         calibration = (self.manifest or {}).get("calibration") if isinstance(self.manifest, dict) else None
-        if not calibration:
-            return
+        if calibration:
+            self.set_calibration(calibration)
+
+    def set_calibration(self, calibration: Optional[Dict[str, Any]]) -> None:
+        """The calibration ranges the clip warning judges against: a manifest's ``calibration`` block,
+        ``{input name: {"min": m, "max": M, ...}}`` (``load`` takes it from the model's manifest).
+
+        Inputs not named, or with no finite min/max, keep the judgement without a calibration range;
+        ``None`` forgets every range given. See :mod:`edge_sdk.clipcheck`.
+        """
         for sig in self._signatures.values():
             for port in sig.inputs:
-                found = clipcheck.calibration_range(calibration, port.name)
-                if found is not None:
-                    port.set_calibration(found)
+                port.set_calibration(clipcheck.calibration_range(calibration, port.name) if calibration else None)
 
     def _default_key(self) -> str:
         if "serving_default" in self._signatures:

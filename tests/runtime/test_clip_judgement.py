@@ -97,3 +97,16 @@ def test_cli_prints_the_clip_warning_as_one_line(runtime_models, digits_x, tmp_p
     err = [line for line in capsys.readouterr().err.splitlines() if "clip" in line or "input 'image'" in line]
     assert len(err) == 1 and err[0].startswith("warning: input 'image': ")
     assert "QuantizationClipWarning" not in err[0] and ".py:" not in err[0]
+
+
+def test_set_calibration_gives_a_model_without_manifest_the_range(runtime_models, digits_x):
+    """convert's evaluation loads bytes (no manifest) and hands the calibration statistics over."""
+    lo, hi, _ = _representable(edge_sdk.load(runtime_models["int8"], verify=False))
+    model = edge_sdk.load(runtime_models["int8"], verify=False)
+    model.set_calibration({"image": {"min": 0.0, "max": 10 * hi}, "other": {"min": 0.0, "max": 1.0}})
+    messages = _clip_messages(model, digits_x * 5 * hi)
+    assert len(messages) == 1 and "the quantizer's clipping is the cause" in messages[0]
+    model = edge_sdk.load(runtime_models["int8"], verify=False)
+    model.set_calibration({"image": {"min": 0.0, "max": 10 * hi}})
+    model.set_calibration(None)  # forgotten: judged with no calibration range again
+    assert "no calibration range is recorded" in _clip_messages(model, digits_x * 255.0)[0]
