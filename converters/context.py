@@ -333,7 +333,7 @@ class RunContext:
         metrics: Dict[str, Any] = dict(extra_metrics or {})
         check_x, check_on = self._check_data()
         if check_x is not None:
-            outputs = tflite_outputs(tflite, check_x)
+            outputs = tflite_outputs(tflite, check_x, calibration=calibration)  # the clip warning judges by it
             check_finite(outputs, f"stage '{stage}': {name}.tflite", check_on)
             if self.data.eval_x is not None and self.data.eval_y is not None:
                 acc = accuracy(primary(outputs), self.data.eval_y, f"eval labels ({self.data.eval_source})")

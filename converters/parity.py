@@ -486,12 +486,15 @@ def run_parity(
     calibration_samples: int = 200,
     num_threads: Optional[int] = None,
     progress: bool = True,
+    slice_by: Sequence[str] = (),
+    min_slice_count: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Compare ``float_model`` and the TFLite ``quantized`` on ``data``; return the JSON-ready result.
 
     ``data``: as :func:`load_eval_data`; ``labels``: replaces its ``y``; ``limit``: the
     first N examples; ``worst``: how many worst examples to list; ``num_threads``:
     interpreter threads for the .tflite; ``progress``: bars and lines on stderr.
+    ``slice_by``/``min_slice_count``: sliced evaluation (:mod:`edge_sdk.slices`), in ``result["slices"]``.
     With ``layers``, also run :func:`converters.debugger.layer_errors` on a fresh
     int8 conversion of the float model, calibrated on ``calibration`` (default:
     the first ``calibration_samples`` examples of ``data``).
@@ -529,6 +532,9 @@ def run_parity(
         else f"labels ({ev.source} 'y')"
     result = compare_outputs(float_out, quant_out, out_pairs, ev.labels, worst=worst, class_names=class_names,
                              label_source=label_source)
+    if slice_by:
+        result["slices"] = _slices(slice_by, min_slice_count, ev, float_out[out_pairs[0][0]],
+                                   quant_out[out_pairs[0][1]], qm, class_names, label_source)
     info = inspect_model(qm.model_bytes)
     result.update({
         "float_model": {"path": str(fm.path) if fm.path else None, "kind": fm.kind,
@@ -554,6 +560,17 @@ def run_parity(
         result["layers_note"] = ("per-layer errors come from TFLite's QuantizationDebugger on a fresh full-int8 "
                                  "conversion of the float model, not from the quantized file itself")
     return result
+
+
+def _slices(slice_by, min_slice_count, ev: EvalData, f_primary, q_primary, qm, class_names, label_source):
+    """Sliced evaluation of the primary output (:func:`edge_sdk.slices.sliced_evaluation`)."""
+    from edge_sdk.slices import MIN_SLICE_COUNT, sliced_evaluation
+
+    classes = label_classes(ev.labels, f_primary, label_source) if ev.labels is not None else None
+    preprocessing = (getattr(qm, "manifest", None) or {}).get("preprocessing")
+    return sliced_evaluation(list(slice_by), ev.inputs, class_predictions(f_primary), class_predictions(q_primary),
+                             classes, preprocessing=preprocessing, class_names=class_names,
+                             min_count=MIN_SLICE_COUNT if min_slice_count is None else min_slice_count)
 
 
 def check_input_dtypes(fm: FloatModel, qm: Any, in_pairs: Sequence[Tuple[str, str]]) -> None:

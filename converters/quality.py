@@ -71,6 +71,7 @@ class ParityOutcome:
     gate: GateResult
     tuned: Optional[Dict[str, Any]]  # AutotuneResult.to_dict(), plus "written" when a model was written
     report: Dict[str, Any]  # the JSON/HTML report
+    slice_gate: Optional[Dict[str, Any]] = None  # edge_sdk.slices.slice_gate, with --slice-by
 
     @property
     def exit_code(self) -> int:
@@ -78,12 +79,18 @@ class ParityOutcome:
         code = self.gate.exit_code
         if self.tuned is not None and not self.tuned["met"] and code == 0:
             code = 1
+        if self.slice_gate is not None and self.slice_gate["exit_code"] and code != 2:
+            code = max(code, self.slice_gate["exit_code"])
         return code
 
     @property
     def verdict(self) -> str:
         """One line: the gate's verdict, and the auto-tuner's when it ran."""
         verdict = self.gate.verdict
+        if self.gate.status == "none" and self.slice_gate is not None and self.slice_gate["status"] != "none":
+            verdict = self.slice_gate["verdict"]  # the only gate asked for
+        elif self.slice_gate is not None and self.slice_gate["status"] != "none":
+            verdict += f" | {self.slice_gate['verdict']}"
         if self.tuned is not None:
             verdict += f" | auto-tune: {self.tuned['message']}"
         return verdict
@@ -105,6 +112,9 @@ def parity_check(
     autotune_out: Optional[str] = None,
     num_threads: Optional[int] = None,
     progress: bool = True,
+    slice_by: Any = (),
+    max_slice_drop: Optional[float] = None,
+    min_slice_count: Optional[int] = None,
 ) -> ParityOutcome:
     """Compare ``float_path`` with ``quant_path`` on ``data``, gate the result, auto-tune when asked.
 
@@ -113,13 +123,16 @@ def parity_check(
     debugger; ``calibration``: data for it and the auto-tuner (default: a dataset name's
     train split, else the eval data); ``max_drop``/``min_agreement``/``accuracy_budget``:
     thresholds (see :mod:`converters.gate`); ``autotune_out``: where to write the tuned
-    model; ``num_threads``: interpreter threads; ``progress``: lines on stderr.
+    model; ``num_threads``: interpreter threads; ``progress``: lines on stderr;
+    ``slice_by``/``max_slice_drop``/``min_slice_count``: sliced evaluation and its gate
+    (:mod:`edge_sdk.slices`).
     """
     from converters.autotune import autotune
     from converters.parity import load_eval_data, load_float_model, run_parity
     from converters.report import build_report
 
     validate_thresholds(max_drop, min_agreement)
+    slice_by = _check_slicing(slice_by, max_slice_drop, min_slice_count)
     if autotune_out and accuracy_budget is None:
         raise EdgeSdkError("--autotune-out needs --accuracy-budget POINTS")
     if calibration is None and not Path(data).suffix and not Path(data).exists():
@@ -128,7 +141,8 @@ def parity_check(
     if accuracy_budget is not None:
         fm.require_tensorflow_model("--accuracy-budget (the auto-tuner)")
     result = run_parity(fm, quant_path, data, labels=labels, limit=samples, worst=worst, layers=layers,
-                        calibration=calibration, num_threads=num_threads, progress=progress)
+                        calibration=calibration, num_threads=num_threads, progress=progress,
+                        **({"slice_by": slice_by, "min_slice_count": min_slice_count} if slice_by else {}))
     s = result["summary"]
     gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
                          max_drop=max_drop, min_agreement=min_agreement, subject=Path(quant_path).name)
@@ -143,7 +157,29 @@ def parity_check(
         if autotune_out:
             write_tuned_model(autotune_out, tuned_result, parent_sha256=(fm.sha256s() or [None])[0])
             tuned["written"] = str(autotune_out)
-    return ParityOutcome(result, gate, tuned, build_report(result, gate.to_dict(), tuned))
+    report = build_report(result, gate.to_dict(), tuned)
+    slices = None
+    if slice_by:
+        from edge_sdk.slices import slice_gate
+
+        slices = slice_gate(result.get("slices"), max_slice_drop)
+        report["slice_gate"] = slices
+    return ParityOutcome(result, gate, tuned, report, slices)
+
+
+def _check_slicing(slice_by: Any, max_slice_drop: Optional[float], min_slice_count: Optional[int]) -> List[str]:
+    """``--slice-by`` specs parsed and ``--max-slice-drop`` checked before any model is loaded."""
+    from edge_sdk.slices import SliceError, check_max_slice_drop, parse_slice_spec
+
+    specs = [slice_by] if isinstance(slice_by, str) else list(slice_by or ())
+    for spec in specs:
+        parse_slice_spec(spec)
+    check_max_slice_drop(max_slice_drop)
+    if max_slice_drop is not None and not specs:
+        raise SliceError("--max-slice-drop gates the worst slice: expected --slice-by FEATURE (or class), got none")
+    if min_slice_count is not None and min_slice_count < 1:
+        raise SliceError(f"--min-slice-count: expected at least 1, got {min_slice_count}")
+    return specs
 
 
 # ------------------------------------------------------------------------------------------------

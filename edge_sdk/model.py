@@ -41,7 +41,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_sdk import quant
+from edge_sdk import clipcheck, quant
 from edge_sdk.backends import Backend, CompiledRunner, get_backend, parse_accelerator
 from edge_sdk.console import first_line as _first_line
 from edge_sdk.errors import (
@@ -166,7 +166,7 @@ class _Port:
     __slots__ = ("spec", "name", "index", "current_shape", "fast_dtype", "rank", "q_scale", "q_zero", "q_axis",
                  "per_tensor", "scale32", "zero32", "lo", "hi", "quantizer", "scale_f", "zero_i", "lut",
                  "is_string", "staging", "view", "view_u", "size", "clip_lo", "clip_hi", "clipped", "checked",
-                 "clip_warned", "scratch", "scratch_flat", "scratch_low",
+                 "clip_warned", "scratch", "scratch_flat", "scratch_low", "clip_bounds", "beyond_data",
                  "calls", "signature", "out_view")
 
     def __init__(self, spec: TensorSpec, index: int, current_shape: Tuple[int, ...]):
@@ -204,6 +204,10 @@ class _Port:
             self.clip_hi = float(self.quantizer.hi) + 0.5
         else:
             self.clip_lo = self.clip_hi = None
+        #: What the clip warning counts (edge_sdk.clipcheck); the calibration range comes with the manifest.
+        self.clip_bounds = None
+        self.set_calibration(None)
+        self.beyond_data = 0
         self.clipped = 0
         self.checked = 0
         self.calls = 0
@@ -215,6 +219,12 @@ class _Port:
         #: Model._views_stay_put), dequantized by one table lookup straight from LiteRT's memory.
         self.out_view = None
         self.set_shape(current_shape)
+
+    def set_calibration(self, calibration: Optional[Tuple[float, float]]) -> None:
+        """The clip warning's bounds for this input, given the calibration data's (min, max) or None."""
+        if self.quantizer is not None:
+            self.clip_bounds = clipcheck.clip_bounds(float(self.quantizer.lo), float(self.quantizer.hi),
+                                                     self.scale_f, calibration)
 
     def set_shape(self, shape: Tuple[int, ...]) -> None:
         """Record the tensor's allocated shape (and its element count)."""
@@ -430,6 +440,7 @@ class Model:
         self._wrapper = self._interpreter._interpreter  # the C++ wrapper: subgraph-aware calls
         try:
             self._signatures = self._read_signatures()
+            self._apply_calibration()
             self._check_tensor_sizes()
         except (ValueError, RuntimeError, KeyError, IndexError, TypeError, OverflowError) as exc:
             # TypeError: a corrupt signature can name tensor index 2**31, which the wrapper rejects as a type.
@@ -466,6 +477,23 @@ class Model:
         details = self._interpreter._get_tensor_details(index, subgraph)
         spec = _spec_from_details(name, details)
         return _Port(spec, int(index), tuple(int(d) for d in details["shape"]))
+
+    def _apply_calibration(self) -> None:
+        """Give each quantized input the calibration range its manifest records (for the clip warning)."""
+        calibration = (self.manifest or {}).get("calibration") if isinstance(self.manifest, dict) else None
+        if calibration:
+            self.set_calibration(calibration)
+
+    def set_calibration(self, calibration: Optional[Dict[str, Any]]) -> None:
+        """The calibration ranges the clip warning judges against: a manifest's ``calibration`` block,
+        ``{input name: {"min": m, "max": M, ...}}`` (``load`` takes it from the model's manifest).
+
+        Inputs not named, or with no finite min/max, keep the judgement without a calibration range;
+        ``None`` forgets every range given. See :mod:`edge_sdk.clipcheck`.
+        """
+        for sig in self._signatures.values():
+            for port in sig.inputs:
+                port.set_calibration(clipcheck.calibration_range(calibration, port.name) if calibration else None)
 
     def _default_key(self) -> str:
         if "serving_default" in self._signatures:
@@ -1221,10 +1249,17 @@ def _dequantize(port: _Port, value: np.ndarray) -> np.ndarray:
     return value
 
 
-def _clipped_one_value(port: _Port, q: int) -> int:
-    """A one-value input's quantized value ``q`` lies beyond its dtype: count it, maybe warn, clamp it."""
-    port.clipped += 1
-    _maybe_warn_clip(port)
+def _clipped_one_value(port: _Port, q: int, beyond: bool = False) -> int:
+    """A one-value input's quantized value ``q`` lies beyond its dtype: maybe count it, maybe warn, clamp it.
+
+    Counted when beyond the clip warning's bounds (edge_sdk.clipcheck), or ``beyond`` (saturated)."""
+    bounds = port.clip_bounds
+    t = q - port.zero_i
+    if beyond or bounds is None or t < bounds.lo or t > bounds.hi:
+        port.clipped += 1
+        if bounds is not None and (beyond or t < bounds.data_lo or t > bounds.data_hi):
+            port.beyond_data += 1
+        _maybe_warn_clip(port)
     return port.lo if q <= port.lo else port.hi
 
 
@@ -1250,7 +1285,7 @@ def _large_one_value(port: _Port, arr: np.ndarray, t: float) -> int:
         if port.lo <= q <= port.hi:
             return q
         return _clipped_one_value(port, q)
-    return _clipped_one_value(port, port.hi if t > 0 else port.lo)
+    return _clipped_one_value(port, port.hi if t > 0 else port.lo, beyond=True)
 
 
 def _fast_constants(port: _Port) -> Any:
@@ -1294,9 +1329,13 @@ def _judge_one_value_inputs(sig: _Signature) -> None:
 
 
 def _note_clip(port: _Port, scaled: np.ndarray) -> None:
-    """Count the values of ``scaled`` (input / scale) that clip by more than half a step; maybe warn."""
-    inside = np.count_nonzero((scaled >= port.clip_lo) & (scaled <= port.clip_hi))
-    port.clipped += scaled.size - inside
+    """Count the values of ``scaled`` (input / scale) beyond the clip warning's bounds; maybe warn."""
+    bounds = port.clip_bounds
+    inside = np.count_nonzero((scaled >= bounds.lo) & (scaled <= bounds.hi))
+    outside = scaled.size - inside
+    if outside and bounds.mode == clipcheck.QUANTIZER_CUT:
+        port.beyond_data += scaled.size - np.count_nonzero((scaled >= bounds.data_lo) & (scaled <= bounds.data_hi))
+    port.clipped += outside
     port.checked += scaled.size
     _maybe_warn_clip(port)
 
@@ -1313,15 +1352,9 @@ def _maybe_warn_clip(port: _Port) -> None:
         return
     port.checked = checked
     port.clip_warned = True
-    low = (port.lo - port.zero_i) * port.scale_f
-    high = (port.hi - port.zero_i) * port.scale_f
-    share = port.clipped / port.checked
-    warnings.warn(quant.QuantizationClipWarning(
-        f"input {port.name!r}: {share:.1%} of its values ({port.clipped:,} of {port.checked:,} checked) lie "
-        f"outside [{low:.4g}, {high:.4g}], the range its {port.fast_dtype.name} quantization can hold, and "
-        "were clipped to its ends; the model was calibrated on data inside that range, so check the input's "
-        "scaling (e.g. pixels in [0, 1], not [0, 255]). Results are computed as usual; this warning is "
-        "shown once per input"), stacklevel=_caller_stacklevel())
+    warnings.warn(quant.QuantizationClipWarning(clipcheck.clip_message(
+        port.name, port.fast_dtype.name, port.clip_bounds, port.clipped, port.checked, port.beyond_data)),
+        stacklevel=_caller_stacklevel())
 
 
 def _caller_stacklevel() -> int:

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from typing import Iterator, Optional, Sequence
 
 from edge_sdk import __version__
@@ -107,7 +108,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        with _terminate_like_interrupt():
+        with _terminate_like_interrupt(), warnings.catch_warnings():
+            # edge-sdk's own warnings: one "warning: ..." line, no source line
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
             code = int(args.func(args) or 0)
         sys.stdout.flush()  # a reader that went away shows here, inside the handlers below
         return code
@@ -132,6 +135,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         return _error(f"unexpected {type(exc).__name__}: {first_line(exc, 300)} (an edge-sdk bug; please "
                       "report it; EDGE_SDK_DEBUG=1 shows the traceback)")
+
+
+def _one_line_warning(show):
+    """``warnings.showwarning`` printing edge-sdk's warnings (the clip warning) as one ``warning: ...`` line
+    on stderr, like every other CLI warning; other warnings go to ``show`` as before."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        from edge_sdk.quant import QuantizationClipWarning
+
+        if isinstance(category, type) and issubclass(category, QuantizationClipWarning):
+            try:
+                print(f"warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+            except (BrokenPipeError, ValueError):
+                pass
+            return
+        show(message, category, filename, lineno, file, line)
+
+    return showwarning
 
 
 def _error(message: str) -> int:

@@ -44,6 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-agreement", type=float, default=None, metavar="FRACTION",
                         help="fail if top-1 agreement with the float model is below FRACTION "
                         "(default 0.99 with --reference)")
+    parser.add_argument("--slice-by", action="append", default=[], metavar="FEATURE",
+                        help="report accuracy per slice (repeatable): 'class', a tabular input COLUMN (by value), "
+                        "COLUMN:WIDTH or COLUMN:decades (numeric buckets), COLUMN:E1,E2 (buckets cut at edges)")
+    parser.add_argument("--max-slice-drop", type=float, default=None, metavar="POINTS",
+                        help="fail if the worst slice's accuracy drops by more than POINTS (needs --slice-by and "
+                        "labels; slices under --min-slice-count examples are reported, not gated)")
+    parser.add_argument("--min-slice-count", type=int, default=None, metavar="N",
+                        help="slices with fewer examples are flagged tiny and not gated (default 30)")
     add_json_option(parser, "the report")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with plots")
     parser.add_argument("--worst", type=int, default=10, help="how many worst examples to list (default 10)")
@@ -216,7 +224,8 @@ def _parity(args: argparse.Namespace) -> int:
                                worst=args.worst, layers=not args.no_layers, calibration=args.calibration,
                                max_drop=args.max_drop, min_agreement=args.min_agreement,
                                accuracy_budget=args.accuracy_budget, autotune_out=args.autotune_out,
-                               num_threads=args.threads, progress=not args.quiet)
+                               num_threads=args.threads, progress=not args.quiet,
+                               **_slice_options(args))
     if args.html:
         write_html_report(args.html, outcome.report)
 
@@ -229,6 +238,28 @@ def _parity(args: argparse.Namespace) -> int:
     emit_report(outcome.report, args.json, print_human)
     print(outcome.verdict, file=sys.stderr if args.json == "-" else sys.stdout)
     return outcome.exit_code
+
+
+def _slice_options(args: argparse.Namespace) -> dict:
+    """The sliced-evaluation keywords of ``parity_check``, only when asked (``edge_sdk.slices``)."""
+    if not args.slice_by and args.max_slice_drop is None and args.min_slice_count is None:
+        return {}
+    return {"slice_by": args.slice_by, "max_slice_drop": args.max_slice_drop,
+            "min_slice_count": args.min_slice_count}
+
+
+def _print_slices(slices) -> None:
+    from edge_sdk.slices import SLICE_HEADERS, table_rows
+
+    for slicing in slices["slicings"]:
+        source = "" if slicing["source"] == slicing["column"] else f"{slicing['source']}; "
+        print(f"\nslices by {slicing['spec']} ({source}{slices['metric']}; under "
+              f"{slices['min_count']} examples: tiny, not gated):")
+        print(format_table(table_rows(slicing), SLICE_HEADERS))
+    worst = slices.get("worst")
+    if worst is not None:
+        print(f"worst slice: {worst['spec']}={worst['slice']}, drop {worst['drop_points']:.2f} points "
+              f"({worst['count']} examples)")
 
 
 def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant_headers, summary_rows) -> None:
@@ -253,6 +284,8 @@ def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant
         else:
             rows = [[r.get("name", r["class"]), r["count"], r["agreement"]] for r in per_class]
             print(format_table(rows, ["class", "count", "agreement"]))
+    if result.get("slices"):
+        _print_slices(result["slices"])
     worst = result.get("worst_examples") or []
     if worst:
         print("\nworst examples:")
