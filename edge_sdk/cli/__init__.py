@@ -13,7 +13,7 @@ import sys
 from typing import Optional, Sequence
 
 from edge_sdk import __version__
-from edge_sdk.console import first_line
+from edge_sdk.console import clean_text, first_line
 from edge_sdk.errors import EdgeSdkError
 
 # Order is the order `edge-sdk --help` lists them in.
@@ -90,7 +90,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _error(message: str) -> int:
     try:
-        print(f"error: {message}", file=sys.stderr)
+        # a message may quote a device's or a file's text: no escape sequence of theirs reaches the terminal
+        print(f"error: {clean_text(message, newlines=True)}", file=sys.stderr)
     except BrokenPipeError:  # stderr closed too: nothing left to tell
         pass
     return 2
