@@ -278,7 +278,7 @@ def to_storage_dtype(arr: np.ndarray, spec: Any) -> np.ndarray:
 
         q = spec.quantization
         return quant.quantize(arr, q.scale, q.zero_point, dtype, getattr(q, "axis", None), name=spec.name)
-    if dtype.kind == "f" and arr.dtype.kind in "fiub":
+    if dtype.kind == "f" and arr.dtype.kind in "fiu":  # bool data: the Model refuses it, naming the rule
         return np.ascontiguousarray(arr.astype(dtype))
     if dtype.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
         info = np.iinfo(dtype)
