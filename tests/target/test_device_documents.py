@@ -222,3 +222,55 @@ def test_bench_compare_still_reads_an_older_file_that_lacks_fields(model, tmp_pa
     assert main(["bench", "compare", str(tmp_path / "good.json"), str(tmp_path / "old.json"), "--json", "-"]) == 0
     report = _strict_json(capsys.readouterr().out)
     assert report["rows"][0]["median_us"] == [118.0, 118.0]
+
+
+# -- auto --target: the candidates' latencies come from the same checked document ------------------------
+
+@pytest.mark.parametrize("median,shown", [(-1000, "-1000"), (float("nan"), "NaN"), ("fast", "'fast'")])
+def test_auto_target_never_records_a_latency_the_device_made_up(median, shown, device, model):
+    from converters.auto import measure_latency
+    from converters.recipe import AutoOptions
+    from edge_sdk.remote import RemoteError
+
+    doc = valid_document(model)
+    doc["results"][0]["latency_us"]["median"] = median
+    device.answer(doc)
+    with pytest.raises(RemoteError, match=r"results\[0\]\.latency_us\.median: expected a finite number > 0, "
+                                          rf"got {shown}"):
+        measure_latency([model], None, AutoOptions(target="ssh://pi", bench_seconds=0.1), progress=False)
+
+
+def test_auto_target_refuses_a_malformed_remote_command_in_one_line():
+    from converters.auto import probe_target
+    from converters.recipe import AutoOptions
+    from edge_sdk.remote import RemoteError
+
+    with pytest.raises(RemoteError, match="--remote-command: expected a command line .*No closing quotation"):
+        probe_target(AutoOptions(target="ssh://pi", remote_command='"unterminated'))
+
+
+# -- the helpers ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("raw,clean", [
+    ("a\x1b[2Jb", "ab"),                      # CSI: clear screen
+    ("x\x1b]0;title\x07y", "xy"),             # OSC window title, BEL-terminated
+    ("x\x1b]8;;http://e\x1b\\y", "xy"),       # OSC hyperlink, ST-terminated
+    ("c\x9b31md", "cd"),                      # 8-bit CSI (C1)
+    ("r\rz", "r?z"), ("b\x08s", "b?s"), ("bell\x07", "bell?"), ("del\x7f", "del?"), ("c1\x85", "c1?"),
+    ("tab\tx", "tab x"), ("two\nlines", "two?lines"), ("plain text é", "plain text é"),
+])
+def test_clean_text_removes_escape_sequences_and_control_characters(raw, clean):
+    from edge_sdk.console import clean_text
+
+    assert clean_text(raw) == clean
+    assert clean_text("a\nb\x1b[1m", newlines=True) == "a\nb"
+    assert clean_text("x" * 50, limit=10) == "xxxxxxx..."
+
+
+def test_print_json_writes_strict_json(capsys):
+    import numpy as np
+
+    from edge_sdk.console import print_json
+
+    print_json({"ok": 1.5, "nan": float("nan"), "inf": [np.float32("inf")], "arr": np.array([1.0, np.nan])})
+    assert _strict_json(capsys.readouterr().out) == {"ok": 1.5, "nan": None, "inf": [None], "arr": [1.0, None]}
