@@ -622,9 +622,10 @@ def _device(doc: Mapping[str, Any]) -> Optional[str]:
     device = doc.get("device")
     if not isinstance(device, Mapping):
         return None
+    from edge_sdk.console import clean_text
     from edge_sdk.sysinfo import summary_line
 
-    return summary_line(device)
+    return clean_text(summary_line(device), limit=300)  # the device describes itself: printed, so no escapes
 
 
 def _write_reports(ctx: Any, record: Mapping[str, Any]) -> None:

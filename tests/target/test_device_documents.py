@@ -148,9 +148,10 @@ def test_a_device_error_line_is_printed_without_its_escape_sequences(device, mod
 def test_a_huge_answer_is_refused_without_buffering_it(device, model):
     """300 MB from the device: refused once past the 32 MiB cap, the host's peak RSS far below the answer."""
     device.huge(300 * 1024 * 1024)
-    probe = ("import resource, sys\nfrom edge_sdk.cli import main\ncode = main(sys.argv[1:])\n"
-             "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
-             "sys.exit(code)\n")
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so it would report pytest's peak
+    probe = ("import sys\nfrom edge_sdk.cli import main\ncode = main(sys.argv[1:])\n"
+             "peak = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+             "print('peak_rss_kb', peak, file=sys.stderr)\nsys.exit(code)\n")
     done = subprocess.run([sys.executable, "-c", probe, "bench", str(model), "--runs", "20", "--target", "ssh://pi"],
                           capture_output=True, text=True, timeout=120, env=device.env)
     assert done.returncode == 2, done.stderr
