@@ -17,7 +17,6 @@ This module imports only the standard library and edge_sdk light modules.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import shlex
