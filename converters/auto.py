@@ -110,10 +110,10 @@ def probe_target(options: AutoOptions, timeout: float = 60.0) -> None:
     edge-sdk command, so an unreachable device fails before minutes of building, not after."""
     import subprocess
 
-    from edge_sdk.remote import INSTALL_HINT, RemoteError, parse_target, ssh_command
+    from edge_sdk.remote import INSTALL_HINT, RemoteError, parse_target, split_remote_command, ssh_command
 
     target = parse_target(options.target)
-    command = shlex.split(options.remote_command) or ["edge-sdk"]
+    command = split_remote_command(options.remote_command)
     # `env VAR=... python -m edge_sdk`: the program to look for is the first word that is not env or VAR=...
     program = next((w for w in command if w != "env" and "=" not in w), command[0])
     argv = ssh_command(target, f"command -v {shlex.quote(program)} >/dev/null 2>&1 || exit 127",
@@ -542,12 +542,20 @@ def run_stage(ctx: Any, options: AutoOptions) -> None:
     by_path = {Path(r.get("path", "")).name: r for r in doc.get("results", [])}
     for candidate in ok:
         res = by_path.get(candidate.artifact.file) or {}
-        if res.get("status") == "ok":
-            candidate.measured["median_us"] = float(res["latency_us"]["median"])
-            candidate.measured["p90_us"] = float(res["latency_us"]["p90"])
+        latency = res.get("latency_us") if isinstance(res.get("latency_us"), dict) else {}
+        # the device's document was checked (edge_sdk.remote); a latency that is not a positive finite
+        # number is still never recorded
+        timings = [latency.get(k) for k in ("median", "p90")]
+        if res.get("status") == "ok" and all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                                             and 0 < t < math.inf for t in timings):
+            candidate.measured["median_us"] = float(timings[0])
+            candidate.measured["p90_us"] = float(timings[1])
             candidate.measured["runs"] = int(res.get("runs") or 0)
         else:
-            candidate.reason = f"benchmark failed: {res.get('error') or 'no result'}"
+            from edge_sdk.console import clean_text
+
+            error = res.get("error") or ("no positive latency measured" if res.get("status") == "ok" else "no result")
+            candidate.reason = f"benchmark failed: {clean_text(error, limit=300)}"
 
     ctx.progress.say(f"auto: choosing on {options.objective} within {options.max_drop:g} points")
     rows = [_row(c, reference) for c in candidates]
@@ -614,9 +622,10 @@ def _device(doc: Mapping[str, Any]) -> Optional[str]:
     device = doc.get("device")
     if not isinstance(device, Mapping):
         return None
+    from edge_sdk.console import clean_text
     from edge_sdk.sysinfo import summary_line
 
-    return summary_line(device)
+    return clean_text(summary_line(device), limit=300)  # the device describes itself: printed, so no escapes
 
 
 def _write_reports(ctx: Any, record: Mapping[str, Any]) -> None:

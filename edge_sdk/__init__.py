@@ -12,6 +12,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from edge_sdk.errors import (  # noqa: E402
+    ArgumentError,
     BackendUnavailableError,
     CorruptModelError,
     EdgeSdkError,
@@ -39,6 +40,7 @@ __all__ = [
     "TensorSpec",
     "QuantizationClipWarning",
     "EdgeSdkError",
+    "ArgumentError",
     "BackendUnavailableError",
     "CorruptModelError",
     "InputCountError",

@@ -45,6 +45,7 @@ from edge_sdk import clipcheck, quant
 from edge_sdk.backends import Backend, CompiledRunner, get_backend, parse_accelerator
 from edge_sdk.console import first_line as _first_line
 from edge_sdk.errors import (
+    ArgumentError,
     BackendUnavailableError,
     CorruptModelError,
     InputCountError,
@@ -350,8 +351,8 @@ def _read_model_source(model: Union[str, os.PathLike, bytes, bytearray, memoryvi
         except OSError as exc:
             raise ModelNotFoundError(f"cannot read model file {path}: {exc.strerror or exc}") from None
     else:
-        raise TypeError(
-            f"edge_sdk.load expects a path or the model's bytes, got {type(model).__name__}"
+        raise ArgumentError(
+            f"edge_sdk.load: model must be a path or the model's bytes, got {_kind_of(model)}"
         )
     if max_model_bytes is not None and len(data) > max_model_bytes:
         raise ModelTooLargeError(
@@ -603,6 +604,7 @@ class Model:
 
     def input_spec(self, name: str, signature: Optional[str] = None) -> TensorSpec:
         """The spec of the input ``name``."""
+        _check_argument("Model.input_spec", "name", name, "an input name (str)", isinstance(name, str))
         sig = self._signature(signature)
         port = sig.by_name.get(name)
         if port is None:
@@ -637,7 +639,7 @@ class Model:
         Integer outputs are dequantized to float32 unless ``raw=True``.
         """
         single = self._single
-        if single is not None and type(x) is _NDARRAY and not raw and signature is None and x.dtype is _FLOAT32:
+        if single is not None and type(x) is _NDARRAY and raw is False and signature is None and x.dtype is _FLOAT32:
             # The commonest call (one float32 array into an 8-bit input, one 8-bit output, the buffers
             # LiteRT's own): _call's mixed-input loop, inlined with its constants in one tuple.
             (shape, scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones, port, lut, out_view,
@@ -684,6 +686,8 @@ class Model:
         error - goes to :meth:`_call_general`, which rewrites all inputs and says clearly
         what is wrong. The fast path is inline on purpose: each Python call costs ~0.1 us.
         """
+        if raw is not False and raw is not True:
+            raise ArgumentError(f"Model.predict: raw must be True or False, got {_kind_of(raw)}")
         if self._compiled is not None and sig is self._default:
             return self._call_compiled(sig, x, raw)
         if type(x) is np.ndarray and sig.n_inputs == 1:
@@ -947,6 +951,7 @@ class Model:
     def _signature(self, key: Optional[str]) -> _Signature:
         if key is None:
             return self._default
+        _check_argument("Model", "signature", key, "a signature key (str) or None", isinstance(key, str))
         sig = self._signatures.get(key)
         if sig is None:
             raise InputNameError(
@@ -1010,8 +1015,16 @@ class Model:
             return _string_array(arr, port)
         if arr.dtype == target:
             return arr
+        if kind in "bc" and target.kind != "b":  # one rule for every numeric input, float or quantized
+            what = (f"is quantized {target.name}; expected float data (it is quantized for you) or {target.name} "
+                    f"data as stored" if port.q_scale is not None and target in _QUANTIZED_DTYPES
+                    else f"expects {target.name}; expected float or integer data")
+            raise InputDtypeError(
+                f"input {name!r} {what}, got {arr.dtype}: numeric inputs take real numbers, never bool or "
+                "complex (bool data is only for a bool input)"
+            )
         if port.q_scale is not None and target in _QUANTIZED_DTYPES:
-            if kind in "fiub":
+            if kind in "fiu":
                 quantizer = port.quantizer
                 if quantizer is not None and arr.size:
                     x32 = arr if arr.dtype == _FLOAT32 else arr.astype(np.float32)
@@ -1031,10 +1044,10 @@ class Model:
                 f"or {target.name} data as stored, got {arr.dtype}"
             )
         if target.kind == "f":
-            if kind in "fiub":
+            if kind in "fiu":
                 return arr.astype(target)
         elif target.kind in "iu":
-            if kind in "iub":
+            if kind in "iu":
                 if np.can_cast(arr.dtype, target, casting="safe") or arr.size == 0:
                     return arr.astype(target)
                 info = np.iinfo(target)
@@ -1449,7 +1462,12 @@ def load(
     if num_threads is not None:
         check_thread_count(num_threads, "num_threads")  # a huge count crashes the interpreter (SIGSEGV)
     if accelerator is not None:
+        _check_argument("edge_sdk.load", "accelerator", accelerator, "a string such as 'gpu+cpu' or None",
+                        isinstance(accelerator, str))
         parse_accelerator(accelerator)  # a misspelt name fails before any file is read
+    _check_load_arguments(model, backend=backend, verify=verify, manifest=manifest, public_key=public_key,
+                          signature=signature, isolate=isolate, max_model_bytes=max_model_bytes,
+                          max_tensor_bytes=max_tensor_bytes)
     data, path = _read_model_source(model, max_model_bytes)
     used_manifest = _check_integrity(data, path, manifest) if verify else None
     if public_key is not None:
@@ -1470,6 +1488,58 @@ def load(
     return loaded
 
 
+def _kind_of(value: Any) -> str:
+    """``int 3``, ``str '3'``, ``list``: what a wrong argument was, for the message."""
+    name = type(value).__name__
+    if isinstance(value, (bool, int, float, str)) and len(repr(value)) <= 40:
+        return f"{name} {value!r}"
+    return name
+
+
+def _check_argument(function: str, name: str, value: Any, expected: str, ok: bool) -> None:
+    """Raise :class:`ArgumentError` ``FUNCTION: NAME must be EXPECTED, got TYPE VALUE`` unless ``ok``."""
+    if not ok:
+        raise ArgumentError(f"{function}: {name} must be {expected}, got {_kind_of(value)}")
+
+
+_PATH_TYPES = (str, os.PathLike)
+_BYTES_TYPES = (bytes, bytearray, memoryview)
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_load_arguments(model: Any, **kwargs: Any) -> None:
+    """The argument types of :func:`load` (``num_threads`` and ``accelerator`` are checked beside it)."""
+    fn = "edge_sdk.load"
+    _check_argument(fn, "model", model, "a path or the model's bytes", isinstance(model, _PATH_TYPES + _BYTES_TYPES))
+    backend = kwargs["backend"]
+    _check_argument(fn, "backend", backend, "a backend name such as 'litert' or None",
+                    backend is None or isinstance(backend, str))
+    _check_argument(fn, "verify", kwargs["verify"], "True or False", isinstance(kwargs["verify"], bool))
+    _check_argument(fn, "isolate", kwargs["isolate"], "True, False or None",
+                    kwargs["isolate"] is None or isinstance(kwargs["isolate"], bool))
+    manifest = kwargs["manifest"]
+    _check_argument(fn, "manifest", manifest, "a dict or the path of a manifest file, or None",
+                    manifest is None or isinstance(manifest, (dict,) + _PATH_TYPES))
+    signature = kwargs["signature"]
+    _check_argument(fn, "signature", signature, "a signature envelope (dict, JSON bytes or a path) or None",
+                    signature is None or isinstance(signature, (dict,) + _PATH_TYPES + _BYTES_TYPES))
+    key = kwargs["public_key"]
+    # a key object from the cryptography package is accepted too (edge_sdk.signing checks what it is)
+    _check_argument(fn, "public_key", key, "an Ed25519 public key (path, PEM or raw bytes, or a key object) or None",
+                    key is None or not isinstance(key, (bool, int, float, complex, list, tuple, dict, set)))
+    for name in ("max_model_bytes", "max_tensor_bytes"):
+        value = kwargs[name]
+        _check_argument(fn, name, value, "a positive integer number of bytes or None",
+                        value is None or _is_positive_int(value))
+
+
+_LOAD_OPTIONS = frozenset(("backend", "num_threads", "verify", "manifest", "public_key", "signature", "isolate",
+                           "max_model_bytes", "max_tensor_bytes", "accelerator"))
+
+
 class ModelPool:
     """A fixed set of independent :class:`Model` instances for parallel ``predict``.
 
@@ -1480,8 +1550,11 @@ class ModelPool:
     def __init__(self, model: Union[str, os.PathLike, bytes], size: int = 2, **load_kwargs: Any):
         import queue
 
-        if size < 1:
-            raise InputError(f"ModelPool size must be at least 1, got {size}")
+        _check_argument("ModelPool", "size", size, "an integer >= 1", _is_positive_int(size))
+        unknown = sorted(set(load_kwargs) - _LOAD_OPTIONS)
+        if unknown:
+            raise ArgumentError(f"ModelPool: unknown argument {unknown[0]!r}; expected edge_sdk.load's: "
+                                f"{', '.join(sorted(_LOAD_OPTIONS))}")
         first = load(model, **load_kwargs)
         # The first load did the checks (integrity, signature, isolation); the others reuse its
         # verified bytes with every setting that shapes the interpreter (threads, limits, accelerator).

@@ -17,7 +17,7 @@ import warnings
 from typing import Iterator, Optional, Sequence
 
 from edge_sdk import __version__
-from edge_sdk.console import first_line
+from edge_sdk.console import clean_text, first_line
 from edge_sdk.errors import EdgeSdkError
 
 # Order is the order `edge-sdk --help` lists them in.
@@ -156,7 +156,8 @@ def _one_line_warning(show):
 
 def _error(message: str) -> int:
     try:
-        print(f"error: {message}", file=sys.stderr)
+        # a message may quote a device's or a file's text: no escape sequence of theirs reaches the terminal
+        print(f"error: {clean_text(message, newlines=True)}", file=sys.stderr)
     except BrokenPipeError:  # stderr closed too: nothing left to tell
         pass
     return 2

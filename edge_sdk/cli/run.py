@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from edge_sdk.cli._common import require_model_file
-from edge_sdk.console import print_json
+from edge_sdk.console import clean_text, print_json
 from edge_sdk.errors import EdgeSdkError, InputError
 
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
         if bad:
-            print(f"warning: input {spec.name!r} holds {bad} NaN/inf value(s) of {arr.size}; "
+            print(f"warning: input {clean_text(spec.name)!r} holds {bad} NaN/inf value(s) of {arr.size}; "
                   "the outputs of those rows are unlikely to mean anything", file=sys.stderr)
     outputs = model.predict_all(x, raw=args.raw, signature=args.signature)
     if args.output:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print_json({name: value.tolist() for name, value in outputs.items()})
         return 0
     for name, value in outputs.items():
-        print(f"{name}: {value.dtype}{list(value.shape)}")
+        print(f"{clean_text(name)}: {value.dtype}{list(value.shape)}")  # a name from the file: no escapes
         with np.printoptions(precision=4, suppress=True, threshold=200):
             print(value)
         if args.top_k and value.ndim == 2:
