@@ -22,6 +22,7 @@ COMMANDS = (
     "train",
     "convert",
     "parity",
+    "data",
     "bench",
     "inspect",
     "run",
