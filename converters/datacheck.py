@@ -328,7 +328,8 @@ def anomaly_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
 
 
 def check_data(stats: Mapping[str, Any], datasets: Iterable[Tuple[str, str, Optional[Mapping[str, np.ndarray]]]],
-               *, allow_drift: bool = False) -> List[Finding]:
+               *, allow_drift: bool = False,
+               hint: str = "--allow-drift continues and records it in the manifest") -> List[Finding]:
     """Validate each ``(purpose, source, inputs)`` against ``stats``; return the anomalies let through.
 
     Schema violations always raise :class:`DataSchemaError`; anomalies raise
@@ -345,7 +346,7 @@ def check_data(stats: Mapping[str, Any], datasets: Iterable[Tuple[str, str, Opti
         findings += anomaly_findings(stats, inputs, purpose, source)
     if findings and not allow_drift:
         extra = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
-        raise DataDriftError(findings[0].line() + extra + "; --allow-drift continues and records it in the manifest")
+        raise DataDriftError(findings[0].line() + extra + (f"; {hint}" if hint else ""))
     return findings
 
 
@@ -507,3 +508,23 @@ def check_run(ctx: Any, zoo: bool = False) -> None:
         ctx.manifest_extra["data_check"] = ctx.comparisons["data_check"]
         for f in findings:
             ctx.warn(f"data drift allowed (--allow-drift): {f.line()}")
+
+
+# ------------------------------------------------------------------------------------------------
+# edge-sdk parity: its data, checked first; the drift table goes into the report
+# ------------------------------------------------------------------------------------------------
+def check_parity(float_path: Any, inputs: Mapping[str, np.ndarray], source: str, *,
+                 train_stats: Optional[str] = None, allow_drift: bool = False) -> Optional[Dict[str, Any]]:
+    """``edge-sdk parity``, before any work: ``inputs`` against ``--train-stats`` or the float model's statistics.
+
+    Returns the report's ``data_drift`` section (findings let through by ``allow_drift`` and the
+    drift rows), or None when no statistics are known.
+    """
+    stats = load_stats(train_stats) if train_stats else stats_beside_model(float_path)
+    if stats is None:
+        return None
+    findings = check_data(stats, [("parity", source, inputs)], allow_drift=allow_drift,
+                          hint="--allow-drift continues and reports it")
+    report = drift_report(stats, inputs, source)
+    report["findings"] = [f.to_dict() for f in findings]
+    return report

@@ -105,6 +105,8 @@ def parity_check(
     autotune_out: Optional[str] = None,
     num_threads: Optional[int] = None,
     progress: bool = True,
+    train_stats: Optional[str] = None,
+    allow_drift: bool = False,
 ) -> ParityOutcome:
     """Compare ``float_path`` with ``quant_path`` on ``data``, gate the result, auto-tune when asked.
 
@@ -113,7 +115,9 @@ def parity_check(
     debugger; ``calibration``: data for it and the auto-tuner (default: a dataset name's
     train split, else the eval data); ``max_drop``/``min_agreement``/``accuracy_budget``:
     thresholds (see :mod:`converters.gate`); ``autotune_out``: where to write the tuned
-    model; ``num_threads``: interpreter threads; ``progress``: lines on stderr.
+    model; ``num_threads``: interpreter threads; ``progress``: lines on stderr; ``train_stats``/``allow_drift``:
+    the training statistics the data is checked against first (default: those the float model's manifest
+    points to) and whether anomalies are only reported (:mod:`converters.datacheck`).
     """
     from converters.autotune import autotune
     from converters.parity import load_eval_data, load_float_model, run_parity
@@ -127,6 +131,7 @@ def parity_check(
     fm = load_float_model(float_path)
     if accuracy_budget is not None:
         fm.require_tensorflow_model("--accuracy-budget (the auto-tuner)")
+    drift = _check_data_first(float_path, fm, data, labels, samples, train_stats, allow_drift)
     result = run_parity(fm, quant_path, data, labels=labels, limit=samples, worst=worst, layers=layers,
                         calibration=calibration, num_threads=num_threads, progress=progress)
     s = result["summary"]
@@ -143,7 +148,24 @@ def parity_check(
         if autotune_out:
             write_tuned_model(autotune_out, tuned_result, parent_sha256=(fm.sha256s() or [None])[0])
             tuned["written"] = str(autotune_out)
-    return ParityOutcome(result, gate, tuned, build_report(result, gate.to_dict(), tuned))
+    report = build_report(result, gate.to_dict(), tuned)
+    if drift is not None:
+        result["data_drift"] = report["data_drift"] = drift  # the drift table and chart (converters.report)
+    return ParityOutcome(result, gate, tuned, report)
+
+
+def _check_data_first(float_path: str, fm: Any, data: str, labels: Optional[str], samples: Optional[int],
+                      train_stats: Optional[str], allow_drift: bool) -> Optional[Dict[str, Any]]:
+    """The parity data against the training statistics, before any model runs (None: no statistics)."""
+    from converters.datacheck import check_parity, load_stats, stats_beside_model
+    from converters.parity import load_eval_data
+
+    if not train_stats and stats_beside_model(float_path) is None:
+        return None
+    if train_stats:
+        load_stats(train_stats)  # a bad file is named before the data is read
+    ev = load_eval_data(data, fm.inputs, labels=labels, limit=samples)
+    return check_parity(float_path, ev.inputs, ev.source, train_stats=train_stats, allow_drift=allow_drift)
 
 
 # ------------------------------------------------------------------------------------------------
