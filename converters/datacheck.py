@@ -306,7 +306,7 @@ def anomaly_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
                          if v.get("value") != t.get("oov_index")]
                 shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
                 out.append(Finding(
-                    purpose, source, name, "anomaly",
+                    purpose, source, feature, "anomaly",
                     f"values from the training vocabulary ({len(names)}: {shown}; {100 * t_share:.1f}% unseen in training)",
                     f"{100 * share:.1f}% values the training data never had",
                     "encoded with another vocabulary than training (e.g. other spellings of the values), or "
@@ -323,7 +323,7 @@ def anomaly_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
                         found = (f"channel {i}: {exp}", f"channel {i}: {got}", cause)
                         break
         if found:
-            out.append(Finding(purpose, source, name, "anomaly", *found))
+            out.append(Finding(purpose, source, feature, "anomaly", *found))
     return out
 
 
@@ -391,9 +391,9 @@ def drift_rows(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> Li
     """One row per feature (per channel for images): metric, value, threshold, drift flag, training vs data."""
     rows: List[Dict[str, Any]] = []
     mapping = _align(stats, inputs)
-    for name, feature in mapping.items():
-        t = stats["features"][feature]
-        array = np.asarray(inputs[name])
+    for data_name, name in mapping.items():  # rows named as the training statistics name the input
+        t = stats["features"][name]
+        array = np.asarray(inputs[data_name])
         if t.get("kind") == "categorical":
             vocab = [v for v in t.get("vocabulary") or []]
             values = [v["value"] for v in vocab]
