@@ -55,6 +55,8 @@ def write_tuned_model(path: Any, tuned: Any, *, parent_sha256: Optional[str],
         recipe=dict(base.get("recipe") or {}, autotune={"accuracy_budget_points": tuned.budget_points,
                                                         "float_layers": variant.float_layers}),
         metrics=metrics,
+        # the training statistics (beside it in the same run) and any allowed data finding carry over
+        **{k: base[k] for k in ("data_stats", "data_check") if k in base},
     )
     write_manifest(manifest, manifest_path_for(path))
     return manifest

@@ -151,3 +151,25 @@ def test_drift_html_chart_is_additive():
     page = render_html(report)
     assert "Data drift against the training statistics" in page and "data:image/png;base64," in page
     assert "DRIFT" in page
+
+
+def test_data_cli_stats_check_and_drift(tmp_path, capsys):
+    from edge_sdk.cli import main
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", x=rng.random((300, 6, 6, 3), dtype=np.float32), y=np.zeros(300))
+    np.savez(tmp_path / "x255.npz", x=rng.random((50, 6, 6, 3), dtype=np.float32) * 255)
+    stats = tmp_path / "stats.json"
+    assert main(["data", "stats", str(tmp_path / "train.npz"), "--out", str(stats)]) == 0
+    written = json.loads(stats.read_text())
+    assert written["samples"] == 300 and "y" not in written["features"]
+    assert len(written["features"]["x"]["channels"]) == 3
+    capsys.readouterr()
+    assert main(["data", "check", str(tmp_path / "x255.npz"), "--train-stats", str(stats)]) == 1
+    assert "looks like 0-255 pixels; the model was trained on 0-1" in capsys.readouterr().out
+    assert main(["data", "drift", str(tmp_path / "x255.npz"), "--train-stats", str(stats), "--json", "-"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["drifted"]) == {"x[c0]", "x[c1]", "x[c2]", "x"}
+    # never over an input, and a statistics file that is not one is named
+    assert main(["data", "stats", str(tmp_path / "train.npz"), "--out", str(tmp_path / "train.npz")]) == 2
+    assert main(["data", "check", str(tmp_path / "x255.npz"), "--train-stats", str(tmp_path / "train.npz")]) == 2
+    assert "expected statistics JSON" in capsys.readouterr().err
