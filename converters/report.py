@@ -450,15 +450,6 @@ def render_auto_html(record: Mapping[str, Any], png: Optional[bytes] = None) -> 
     if notes:
         parts.append("<h2>Notes</h2>")
         parts.append(_table([[name, note] for name, note in notes], ["candidate", "note"]))
-    drift = report.get("data_drift")  # converters.datacheck.check_parity
-    if drift:
-        parts.append("<h2>Data drift against the training statistics</h2>")
-        parts.append(f"<p>training: {html.escape(str(drift.get('training')))}; data: {html.escape(str(drift.get('data')))}"
-                     f"; drifted: {html.escape(', '.join(drift.get('drifted') or []) or 'none')}</p>")
-        parts.append(_img(plot_drift(drift.get("rows") or []), "data drift"))
-        parts.append(_table([[r["feature"], r["kind"], r["metric"], r["value"], r["threshold"],
-                              "DRIFT" if r["drift"] else "ok", r["training"], r["data"]] for r in drift.get("rows") or []],
-                            ["feature", "kind", "metric", "value", "threshold", "drift", "training", "data"]))
     parts.append("</body></html>")
     return "\n".join(parts)
 
