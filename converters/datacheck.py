@@ -36,7 +36,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_sdk.errors import EdgeSdkError
-from training.datastats import STATS_FILE, STATS_FORMAT, compute_stats, feature_stats, stats_pointer
+from training.datastats import STATS_FILE, STATS_FORMAT, compute_stats, feature_stats, sample_values, stats_pointer
 
 # What trips a refusal (anomaly) and what the drift report flags. Measured: see the module docs.
 THRESHOLDS = {
@@ -378,7 +378,7 @@ def _numeric_drift(t: Mapping[str, Any], values: np.ndarray) -> Tuple[float, flo
     """(PSI on training's decile bins, KS statistic at the decile edges) of ``values``."""
     hist = t.get("histogram") or {}
     edges, shares = np.asarray(hist.get("edges") or []), hist.get("shares") or []
-    flat = np.asarray(values, dtype=np.float64).reshape(-1)
+    flat = sample_values(values)
     flat = flat[np.isfinite(flat)]
     if not shares or flat.size == 0:
         return float("nan"), float("nan")

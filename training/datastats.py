@@ -52,16 +52,17 @@ def feature_kind(array: np.ndarray) -> str:
     return "tensor"
 
 
-def _sample(values: np.ndarray) -> np.ndarray:
-    flat = values.reshape(-1)
+def sample_values(values: np.ndarray) -> np.ndarray:
+    """At most :data:`MAX_SAMPLE_VALUES` values (a strided sample), as float64: no full-size float64 copy."""
+    flat = np.asarray(values).reshape(-1)
     if flat.size > MAX_SAMPLE_VALUES:
         flat = flat[:: int(np.ceil(flat.size / MAX_SAMPLE_VALUES))]
-    return flat
+    return flat.astype(np.float64)
 
 
 def numeric_summary(values: np.ndarray, histogram: bool = True) -> Dict[str, Any]:
     """min/max/mean/std/percentiles/missing share (and a decile histogram) of the finite values."""
-    flat = _sample(np.asarray(values, dtype=np.float64))
+    flat = sample_values(values)
     finite = flat[np.isfinite(flat)]
     out: Dict[str, Any] = {"count": int(flat.size), "missing_share": _r(1.0 - finite.size / max(flat.size, 1))}
     if finite.size == 0:
