@@ -54,10 +54,12 @@ def test_train_writes_statistics_beside_the_model_and_its_manifests_point_to_the
     assert {v["name"] for v in gender["vocabulary"]} >= {"Male", "Female"}
 
 
-def test_convert_refuses_x16_calibration_before_any_conversion(digits_run, digits, tmp_path, capsys, no_conversion):
+@pytest.mark.parametrize("recipe", ["int8", "auto"])
+def test_convert_refuses_x16_calibration_before_any_conversion(digits_run, digits, tmp_path, capsys, no_conversion,
+                                                               recipe):
     calib, test = _digits_files(tmp_path, digits, 16)
     out = tmp_path / "out"
-    code = main(["convert", digits_run.paths["keras"], "--recipe", "int8", "--calibration", str(calib),
+    code = main(["convert", digits_run.paths["keras"], "--recipe", recipe, "--calibration", str(calib),
                  "--eval", str(test), "--out", str(out), "-q"])
     err = capsys.readouterr().err
     assert code == 2 and not out.exists()
