@@ -259,6 +259,9 @@ class RunContext:
         self.warnings: List[str] = []
         self.comparisons: Dict[str, Any] = {}
         self.checks: List[Callable[["RunContext"], None]] = []  # later stages' checks, run once data is known
+        self.train_stats: Optional[str] = None  # --train-stats: the training data's statistics (converters.datacheck)
+        self.allow_drift = False  # --allow-drift: data anomalies are recorded, not refused
+        self.manifest_extra: Dict[str, Any] = {}  # fields every artifact's manifest carries (data_stats, data_check)
 
     @property
     def latency_runs(self) -> int:
@@ -304,7 +307,7 @@ class RunContext:
             data_bytes, file, kind=kind, stage=stage, inputs=inputs, outputs=outputs,
             labels=self.data.labels, preprocessing=self.data.preprocessing, parent_sha256=parent,
             recipe=self.recipe.to_dict(), metrics=metrics or {}, calibration=calibration,
-            extra_tool_modules=self._tool_modules(), build=self._build_record(kind), **extra,
+            extra_tool_modules=self._tool_modules(), build=self._build_record(kind), **{**self.manifest_extra, **extra},
         )
 
     def _light(self) -> bool:

@@ -79,13 +79,17 @@ def run_in(
     train_data: Optional[str] = None,
     progress: Optional[Progress] = None,
     seed: int = 0,
+    train_stats: Optional[str] = None,
+    allow_drift: bool = False,
 ) -> PipelineResult:
     """Run ``recipe`` on ``source`` writing every artifact into ``staging`` (no promotion).
 
     ``source``: a model path, a zoo name (trained on the fly on ``dataset``) or an in-memory
     Keras model; ``dataset``/``calibration``/``eval_data``/``train_data``: the run's data
     (see :func:`converters.context.load_data`); ``progress``: where step lines go; ``seed``:
-    seeds every random source of the run.
+    seeds every random source of the run; ``train_stats``/``allow_drift``: the training data's statistics
+    the data is checked against before any work, and whether anomalies are only recorded
+    (:mod:`converters.datacheck`).
     """
     from converters.source import is_tflite_source
 
@@ -100,6 +104,7 @@ def run_in(
         tf_keras.utils.set_random_seed(seed)
     ctx = RunContext(recipe, staging, progress, seed, source=source, dataset=dataset, calibration=calibration,
                      eval_data=eval_data, train_data=train_data)
+    ctx.train_stats, ctx.allow_drift = train_stats, allow_drift
     # every later stage checks its needs as soon as the load stage knows the model and data
     ctx.checks = [lambda c, m=module, o=options: m.check(c, o) for _, module, options in plan[1:]]
     if skipped:
@@ -155,12 +160,14 @@ def run(
     progress: Union[bool, Progress] = False,
     before_promote: Sequence[Callable[[PipelineResult], None]] = (),
     seed: int = 0,
+    train_stats: Optional[str] = None,
+    allow_drift: bool = False,
 ) -> PipelineResult:
     """Run a recipe and promote the artifacts into ``out`` atomically.
 
     ``recipe``: a built-in name, a .toml path or a :class:`converters.recipe.Recipe`;
     ``overrides``: ``{"section.key": value}`` applied to it; ``source``, ``dataset``,
-    ``calibration``, ``eval_data``, ``train_data`` and ``seed`` as :func:`run_in`; ``progress``: True or a :class:`Progress` for step
+    ``calibration``, ``eval_data``, ``train_data``, ``seed``, ``train_stats`` and ``allow_drift`` as :func:`run_in`; ``progress``: True or a :class:`Progress` for step
     lines on stderr. ``before_promote`` hooks see the finished result in staging and
     may raise an ``EdgeSdkError`` to stop promotion (``out`` then stays as it was).
     """
@@ -176,7 +183,8 @@ def run(
     with atomic_output_dir(out) as staging:
         (staging / PID_FILE).write_text(str(os.getpid()))
         result = run_in(staging, recipe, source, dataset=dataset, calibration=calibration,
-                        eval_data=eval_data, train_data=train_data, progress=reporter, seed=seed)
+                        eval_data=eval_data, train_data=train_data, progress=reporter, seed=seed,
+                        train_stats=train_stats, allow_drift=allow_drift)
         for hook in before_promote:
             hook(result)
         (staging / PID_FILE).unlink()

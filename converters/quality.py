@@ -55,6 +55,8 @@ def write_tuned_model(path: Any, tuned: Any, *, parent_sha256: Optional[str],
         recipe=dict(base.get("recipe") or {}, autotune={"accuracy_budget_points": tuned.budget_points,
                                                         "float_layers": variant.float_layers}),
         metrics=metrics,
+        # the training statistics (beside it in the same run) and any allowed data finding carry over
+        **{k: base[k] for k in ("data_stats", "data_check") if k in base},
     )
     write_manifest(manifest, manifest_path_for(path))
     return manifest
@@ -115,6 +117,8 @@ def parity_check(
     slice_by: Any = (),
     max_slice_drop: Optional[float] = None,
     min_slice_count: Optional[int] = None,
+    train_stats: Optional[str] = None,
+    allow_drift: bool = False,
 ) -> ParityOutcome:
     """Compare ``float_path`` with ``quant_path`` on ``data``, gate the result, auto-tune when asked.
 
@@ -125,7 +129,9 @@ def parity_check(
     thresholds (see :mod:`converters.gate`); ``autotune_out``: where to write the tuned
     model; ``num_threads``: interpreter threads; ``progress``: lines on stderr;
     ``slice_by``/``max_slice_drop``/``min_slice_count``: sliced evaluation and its gate
-    (:mod:`edge_sdk.slices`).
+    (:mod:`edge_sdk.slices`); ``train_stats``/``allow_drift``: the training statistics the data is
+    checked against first (default: those the float model's manifest points to) and whether anomalies
+    are only reported (:mod:`converters.datacheck`).
     """
     from converters.autotune import autotune
     from converters.parity import load_eval_data, load_float_model, run_parity
@@ -140,6 +146,7 @@ def parity_check(
     fm = load_float_model(float_path)
     if accuracy_budget is not None:
         fm.require_tensorflow_model("--accuracy-budget (the auto-tuner)")
+    drift = _check_data_first(float_path, fm, data, labels, samples, train_stats, allow_drift)
     result = run_parity(fm, quant_path, data, labels=labels, limit=samples, worst=worst, layers=layers,
                         calibration=calibration, num_threads=num_threads, progress=progress,
                         **({"slice_by": slice_by, "min_slice_count": min_slice_count} if slice_by else {}))
@@ -158,6 +165,8 @@ def parity_check(
             write_tuned_model(autotune_out, tuned_result, parent_sha256=(fm.sha256s() or [None])[0])
             tuned["written"] = str(autotune_out)
     report = build_report(result, gate.to_dict(), tuned)
+    if drift is not None:
+        result["data_drift"] = report["data_drift"] = drift  # the drift table and chart (converters.report)
     slices = None
     if slice_by:
         from edge_sdk.slices import slice_gate
@@ -180,6 +189,20 @@ def _check_slicing(slice_by: Any, max_slice_drop: Optional[float], min_slice_cou
     if min_slice_count is not None and min_slice_count < 1:
         raise SliceError(f"--min-slice-count: expected at least 1, got {min_slice_count}")
     return specs
+
+
+def _check_data_first(float_path: str, fm: Any, data: str, labels: Optional[str], samples: Optional[int],
+                      train_stats: Optional[str], allow_drift: bool) -> Optional[Dict[str, Any]]:
+    """The parity data against the training statistics, before any model runs (None: no statistics)."""
+    from converters.datacheck import check_parity, load_stats, stats_beside_model
+    from converters.parity import load_eval_data
+
+    if not train_stats and stats_beside_model(float_path) is None:
+        return None
+    if train_stats:
+        load_stats(train_stats)  # a bad file is named before the data is read
+    ev = load_eval_data(data, fm.inputs, labels=labels, limit=samples)
+    return check_parity(float_path, ev.inputs, ev.source, train_stats=train_stats, allow_drift=allow_drift)
 
 
 # ------------------------------------------------------------------------------------------------

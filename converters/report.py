@@ -210,6 +210,25 @@ def slices_html(slices: Optional[Mapping[str, Any]], gate: Optional[Mapping[str,
     return parts
 
 
+def plot_drift(rows: Sequence[Mapping[str, Any]]) -> Optional[str]:
+    """One bar per feature (per channel for images): drift value / its threshold; past 1 (red) is drift."""
+    rows = [r for r in rows if r.get("value") is not None and r.get("threshold")]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.2))
+    ratios = [r["value"] / r["threshold"] for r in rows]
+    ax.barh(range(len(rows)), ratios, color=["#f03b20" if r["drift"] else "#31a354" for r in rows])
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{r['feature']} ({r['metric']})" for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(1.0, color="#555", linestyle="--", linewidth=1)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("drift / threshold (past the dashed line: drift)", fontsize=8)
+    ax.set_title("Data drift against the training statistics", fontsize=9)
+    return _png(fig)
+
+
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     def cell(v):
         if isinstance(v, float):
@@ -291,6 +310,15 @@ def render_html(report: Mapping[str, Any]) -> str:
                              for v in autotune["variants"]],
                             ["variant", "float layers", "size", "accuracy", "drop (points)", "latency (us)",
                              "int8 ops", "float ops", "within budget"]))
+    drift = report.get("data_drift")  # converters.datacheck.check_parity
+    if drift:
+        parts.append("<h2>Data drift against the training statistics</h2>")
+        parts.append(f"<p>training: {html.escape(str(drift.get('training')))}; data: {html.escape(str(drift.get('data')))}"
+                     f"; drifted: {html.escape(', '.join(drift.get('drifted') or []) or 'none')}</p>")
+        parts.append(_img(plot_drift(drift.get("rows") or []), "data drift"))
+        parts.append(_table([[r["feature"], r["kind"], r["metric"], r["value"], r["threshold"],
+                              "DRIFT" if r["drift"] else "ok", r["training"], r["data"]] for r in drift.get("rows") or []],
+                            ["feature", "kind", "metric", "value", "threshold", "drift", "training", "data"]))
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -26,6 +26,7 @@ COMMANDS = (
     "train",
     "convert",
     "parity",
+    "data",
     "bench",
     "inspect",
     "run",

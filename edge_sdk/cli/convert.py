@@ -60,6 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval", dest="eval_data", metavar="DATA", help="eval data: .npz with inputs and labels 'y'")
     parser.add_argument("--train", dest="train_data", metavar="DATA", help="training data for fine-tuning stages: "
                         ".npz with inputs and labels 'y'")
+    parser.add_argument("--train-stats", metavar="FILE", help="the training data's statistics (edge-sdk data stats); "
+                        "default: those the model's manifest points to, or a zoo model's training split. The "
+                        "calibration and eval data are checked against them before any work")
+    parser.add_argument("--allow-drift", action="store_true", help="continue when the data lies far outside the "
+                        "training statistics (wrong scale, unseen categories), recording the finding in every manifest")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON instead of a table")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -143,12 +148,17 @@ def check_convert_paths(args: argparse.Namespace, model: str):
     protected = model_inputs(model, "input model") if os.path.lexists(model) else []
     for flag, value in (("--dataset", args.dataset), ("--calibration", args.calibration), ("--eval", args.eval_data),
                         ("--train", args.train_data), ("--transfer", None if transfer_is_name else args.transfer),
-                        ("--student", args.student), ("--recipe", args.recipe)):
+                        ("--student", args.student), ("--recipe", args.recipe),
+                        ("--train-stats", getattr(args, "train_stats", None))):
         protected += path_inputs(value, f"{flag} input")
     for flag, value in (("--calibration", args.calibration), ("--eval", args.eval_data), ("--train", args.train_data),
                         ("--transfer", None if transfer_is_name else args.transfer)):
         if value:  # a wrong file here should not cost a training run first
             check_array_file(value, flag)
+    if getattr(args, "train_stats", None):
+        from converters.datacheck import load_stats
+
+        load_stats(args.train_stats)
     return check_dir_output(args.out, "--out", protected, force=args.force, replace=True)
 
 
@@ -205,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
                 recipe, model, args.out, dataset=args.dataset, calibration=args.calibration,
                 eval_data=args.eval_data, train_data=args.train_data, progress=not args.quiet,
                 before_promote=gate_hooks(args), seed=args.seed,
+                train_stats=args.train_stats, allow_drift=args.allow_drift,
             )
     except GateFailedError as exc:
         print(exc.verdict)

@@ -73,6 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=float, default=1.0,
                         help="with --reference, when it stores this model's build-machine outputs: allowed "
                         "difference in output quantization steps (default 1)")
+    parser.add_argument("--train-stats", metavar="FILE", help="the training data's statistics (edge-sdk data stats; "
+                        "default: those the float model's manifest points to): --data is checked against them first, "
+                        "and the drift table goes into the report")
+    parser.add_argument("--allow-drift", action="store_true", help="continue when --data lies far outside the "
+                        "training statistics, reporting the findings")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads for the .tflite")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--trust-model-code", action="store_true",
@@ -225,6 +230,7 @@ def _parity(args: argparse.Namespace) -> int:
                                max_drop=args.max_drop, min_agreement=args.min_agreement,
                                accuracy_budget=args.accuracy_budget, autotune_out=args.autotune_out,
                                num_threads=args.threads, progress=not args.quiet,
+                               train_stats=args.train_stats, allow_drift=args.allow_drift,
                                **_slice_options(args))
     if args.html:
         write_html_report(args.html, outcome.report)
@@ -232,6 +238,12 @@ def _parity(args: argparse.Namespace) -> int:
     def print_human() -> None:
         _print_human(outcome.result, outcome.tuned, layer_rows, LAYER_HEADERS, variant_rows, VARIANT_HEADERS,
                      summary_rows)
+        drift = outcome.report.get("data_drift")
+        if drift:  # --data against the training statistics (converters.datacheck)
+            from converters.datacheck import drift_table
+
+            print(f"\ndata drift (training: {drift['training']}):")
+            print(drift_table(drift["rows"]))
         if args.html:
             print(f"HTML report: {args.html}")
 
