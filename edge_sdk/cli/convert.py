@@ -19,10 +19,15 @@ from edge_sdk.outputs import mark_output_dir
 
 def _recipe_flags() -> List[Any]:
     """The recipe keys with a dedicated flag (declared in ``converters.recipe``, imported lazily)."""
-    # converters.recipe imports only the standard library, and the converters package ships with every
-    # install: an ImportError here is a broken install, and hiding it would silently drop every recipe flag.
-    from converters.recipe import cli_flags
-
+    try:
+        from converters.recipe import cli_flags
+    except ModuleNotFoundError as exc:
+        # Only a runtime-only install without the converters package goes on without recipe flags (convert
+        # then names the extra to install). Anything else missing, such as tomllib on an unsupported Python,
+        # is a broken install: hiding it would silently drop every recipe flag.
+        if exc.name not in ("converters", "converters.recipe"):
+            raise
+        return []
     return cli_flags()
 
 
