@@ -224,3 +224,23 @@ def test_public_dynamic_range_file_gives_int8_litert_prepares(file_name, tmp_pat
     assert code == 0
     int8 = edge_sdk.load(str(out / "int8.tflite"), num_threads=1)
     assert int8.predict(x[:1]).shape[0] == 1
+
+
+# -- item 4: the LiteRT path's int8 as accurate as TFLiteConverter's on the same network and data -----------
+def test_litert_int8_agrees_with_float_within_a_point_of_tfliteconverter_int8_on_the_same_data():
+    """MLPerf ResNet-8, 200 calibration crops (left halves of the photos), 3,000 held-out eval crops (right halves):
+    the LiteRT quantizer's int8 against TFLiteConverter's int8 of the same network rebuilt in tf_keras from the
+    file's weights, calibrated on the same crops, measured side by side (was 68.4% vs 80.0%)."""
+    pytest.importorskip("tensorflow")
+    from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
+
+    bench = load_benchmark_script("litert_vs_keras_int8.py", "litert_vs_keras_int8")
+    cal, ev = bench.data(200, 3000, seed=0)
+    float_bytes = RESNET8.read_bytes()
+    keras_model = bench.keras_from_tflite(float_bytes)
+    float_out = bench.outputs(float_bytes, ev)
+    assert np.max(np.abs(keras_model.predict(ev[:100], verbose=0) - float_out[:100])) < 1e-4  # a faithful rebuild
+    litert = bench.compare(float_out, bench.outputs(bench.litert_int8(float_bytes, cal), ev))
+    keras_path = bench.compare(float_out, bench.outputs(bench.tfliteconverter_int8(keras_model, cal), ev))
+    assert litert["agreement"] >= keras_path["agreement"] - 0.01, (litert, keras_path)
+    assert litert["max_error"] <= 1.5 * keras_path["max_error"], (litert, keras_path)
