@@ -67,6 +67,14 @@ def test_signature_less_file_reports_no_signature_and_still_predicts(resnet8):
         model.predict(resnet8["eval"][:1], signature="main")
 
 
+def test_run_names_the_missing_signature_def(resnet8, tmp_path, capsys):
+    from edge_sdk.cli import main
+
+    np.save(tmp_path / "x.npy", resnet8["eval"][:1])
+    assert main(["run", str(RESNET8), "--input", str(tmp_path / "x.npy"), "--signature", "main"]) == 2
+    assert "the model has no SignatureDef" in capsys.readouterr().err
+
+
 def test_added_signature_is_named_after_the_tensors_and_changes_no_output(resnet8):
     import edge_sdk
     from converters.tflite_signature import ensure_signature
