@@ -437,8 +437,9 @@ class RunContext:
         params = model.count_params()
         if params is not None:
             metrics.setdefault("params", params)
+        extra = {"signature_added": model.signature_added} if model.signature_added else {}
         return self.add_tflite(name, flatbuffer, kind="float32", stage=stage, parent=parent,
-                               keras_model=model, extra_metrics=metrics)
+                               keras_model=model, extra_metrics=metrics, **extra)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -87,6 +87,8 @@ class LoadedModel:
     _tmp: Any = None
     # why a Keras-written SavedModel was loaded through its serving signature instead (stored code)
     not_keras_because: Optional[str] = None
+    # a .tflite input with no SignatureDef: what edge-sdk added (converters.tflite_signature), for the manifest
+    signature_added: Optional[dict] = None
 
     @property
     def capabilities(self) -> Tuple[str, ...]:
@@ -194,7 +196,10 @@ def load_tflite(path: Path) -> LoadedModel:
         raise ModelLoadError(f"{path}: expected a float .tflite model to quantize, got one that is already "
                              f"{info['kind']}; give edge-sdk the float original")
     specs = [InputSpec(s.name, tuple(s.shape), np.dtype(s.dtype).name) for s in runtime.inputs]
-    return LoadedModel(KIND_TFLITE, path, data, specs)
+    from converters.tflite_signature import ensure_signature
+
+    data, added = ensure_signature(data)  # one signature the LiteRT quantizer and edge_sdk both use
+    return LoadedModel(KIND_TFLITE, path, data, specs, signature_added=added)
 
 
 def check_tflite_structure(data: bytes, runtime: Any, path: Path) -> None:
