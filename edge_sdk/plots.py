@@ -38,7 +38,7 @@ def latency_png(doc: Mapping[str, Any], path: Union[str, os.PathLike]) -> None:
             series.append(samples)
             labels.append(f"{res['label']}\n{res['threads']} thr, batch {res.get('batch')}")
     if not series:
-        from edge_sdk.bench import BenchFormatError
+        from edge_sdk.errors import BenchFormatError
 
         raise BenchFormatError("no per-run latencies to plot: every model failed, or the results hold no samples")
     fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(series) + 2), 4.5))

@@ -215,7 +215,7 @@ def run_remote_benchmark(model_paths: Sequence[os.PathLike], target: str, option
     if not stdout.strip():
         raise RemoteError(f"edge-sdk bench on {parsed.url} exited {returncode} without a results document: "
                           f"{last or 'no message'}")
-    from edge_sdk.bench import BenchFormatError, parse_results_json
+    from edge_sdk.bench_results import BenchFormatError, parse_results_json
 
     source = f"the results document from {parsed.url}"
     try:
@@ -238,11 +238,11 @@ def check_device_document(doc: Any, returncode: int, remote_models: Sequence[str
     """A device's answer checked as data: the results schema, the exit status against the statuses, and
     every path one of the models sent (a device value never becomes a local file path). Ratios and
     recommendations are recomputed here from the checked medians, not taken from the device."""
-    from edge_sdk import bench
+    from edge_sdk import bench, bench_results
 
     try:
-        bench.check_results_document(doc, source, complete=True)
-    except bench.BenchFormatError as exc:
+        bench_results.check_results_document(doc, source, complete=True)
+    except bench_results.BenchFormatError as exc:
         raise RemoteError(str(exc)) from None
     failed = [r for r in doc["results"] if r["status"] != "ok"]
     expected = 0 if not failed else 2 if len(failed) == len(doc["results"]) else 1
@@ -265,10 +265,10 @@ def check_device_document(doc: Any, returncode: int, remote_models: Sequence[str
 def _run_bounded(argv: List[str], payload: bytes, timeout: float, url: str) -> Tuple[int, bytes, bytes]:
     """Run ``argv`` with ``payload`` on stdin; return (exit status, stdout, the tail of stderr).
 
-    stdout is read in chunks and refused past :data:`edge_sdk.bench.MAX_RESULTS_BYTES` without being kept
+    stdout is read in chunks and refused past :data:`edge_sdk.bench_results.MAX_RESULTS_BYTES` without being kept
     (ssh is stopped), so a device that answers without end costs the host that much memory at most.
     """
-    from edge_sdk.bench import MAX_RESULTS_BYTES
+    from edge_sdk.bench_results import MAX_RESULTS_BYTES
 
     try:
         # its own process group: stopping it stops whatever it started (a ProxyCommand), and their pipes close

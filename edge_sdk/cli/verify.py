@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_sdk.errors import EdgeSdkError, IntegrityError, ManifestError, SignatureError
     from edge_sdk.fileio import sha256_bytes
     from edge_sdk.manifest import find_manifest, manifest_contradictions, read_manifest
-    from edge_sdk.model import load
+    from edge_sdk.loader import load
     from edge_sdk.report import format_table
 
     path = Path(args.model)
