@@ -241,19 +241,19 @@ def _random_values(spec: Any, shape: Tuple[int, ...], rng: np.random.Generator,
         from edge_sdk import quant
 
         info = np.iinfo(dtype)
-        if low is None:
+        if low is None or high is None:
             return rng.integers(info.min, int(info.max) + 1, size=shape, dtype=dtype), \
                 f"uniform over {dtype.name}'s range (quantized input)"
         q = spec.quantization
         real = rng.uniform(low, high, size=shape).astype(np.float32)
         return quant.quantize(real, q.scale, q.zero_point, dtype, getattr(q, "axis", None), name=spec.name), note
     if dtype.kind == "f":
-        if low is None:
+        if low is None or high is None:
             low, high = 0.0, 1.0
             note = "uniform in [0, 1] (no calibration range or preprocessing in a manifest)"
         return rng.uniform(low, high, size=shape).astype(dtype), note
     if dtype.kind in "iu":
-        if low is not None:
+        if low is not None and high is not None:
             return rng.integers(int(math.floor(low)), int(math.floor(high)) + 1, size=shape).astype(dtype), note
         # An integer input that is not quantized is usually an index (a category id); 0 is always valid.
         return np.zeros(shape, dtype=dtype), "zeros (integer index input with no calibration range in a manifest)"
@@ -316,7 +316,7 @@ def build_feeds(model: Any, batch: int, data: Optional[Mapping[str, np.ndarray]]
         return feeds, f"{source}: {count} batch(es) of {batch} real row(s), cycled"
     rng = np.random.default_rng(seed)
     manifest = getattr(model, "manifest", None) or {}
-    feeds: List[List[np.ndarray]] = []
+    feeds = []
     notes: Dict[str, str] = {}
     for _ in range(INPUT_VARIANTS):
         feed = []
@@ -462,7 +462,7 @@ def _run_interleaved(subjects: List[_Subject], options: BenchOptions, bar: Optio
     live = [s for s in subjects if not s.failed]
     planned = options.planned_runs
     duration = options.effective_duration
-    deadline = None if planned is not None else time.perf_counter() + duration * max(1, len(live))
+    deadline = None if planned is not None or duration is None else time.perf_counter() + duration * max(1, len(live))
     min_runs = options.min_runs
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection inside a timed call would be charged to whichever model was running
@@ -480,7 +480,7 @@ def _run_interleaved(subjects: List[_Subject], options: BenchOptions, bar: Optio
                     bar(count)
             if planned is not None:
                 live = [s for s in live if len(s.samples) < planned]
-            elif time.perf_counter() >= deadline and all(len(s.samples) >= min_runs for s in live):
+            elif deadline is not None and time.perf_counter() >= deadline and all(len(s.samples) >= min_runs for s in live):
                 break
     finally:
         if gc_was_enabled:

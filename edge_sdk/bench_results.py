@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple, Union
 
 from edge_sdk.console import clean_text, first_line
 from edge_sdk.errors import BenchFormatError, BenchOptionError
@@ -176,7 +176,8 @@ def _shown(value: Any) -> str:
         return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(repr(value), repr(value))
     if isinstance(value, str):
         return repr(clean_text(value, limit=40))
-    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+    names: Dict[type, str] = {dict: "an object", list: "a list"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _document_depth(doc: Any) -> int:
@@ -198,7 +199,7 @@ class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, where: str, expected: str, value: Any) -> None:
+    def fail(self, where: str, expected: str, value: Any) -> NoReturn:
         raise BenchFormatError(f"{self.source}: {where}: expected {expected}, got {_shown(value)}")
 
     def number(self, obj: Mapping[str, Any], key: str, where: str, *, low: float = 0.0, strict: bool = False,
@@ -374,7 +375,7 @@ def compare_results(paths: Sequence[Union[str, os.PathLike]]) -> Dict[str, Any]:
     if len(paths) < 2:
         raise BenchOptionError(f"compare needs at least two results files, got {len(paths)}")
     docs = [read_results(p) for p in paths]
-    files = []
+    files: List[Dict[str, Any]] = []
     for path, doc in zip(paths, docs):
         fmt = doc.get("format")
         files.append({
@@ -403,8 +404,8 @@ def compare_results(paths: Sequence[Union[str, os.PathLike]]) -> Dict[str, Any]:
         for table in tables:
             res = table.get(key)
             median = _get(res, "latency_us.median") if res is not None else _MISSING
-            ok = res is not None and res.get("status", "ok") == "ok" and isinstance(median, (int, float))
-            medians.append(float(median) if ok else None)
+            ok = res is not None and res.get("status", "ok") == "ok"
+            medians.append(float(median) if ok and isinstance(median, (int, float)) else None)
         base = medians[0]
         rows.append({
             "model": key[0], "threads": key[1], "batch": key[2], "median_us": medians,

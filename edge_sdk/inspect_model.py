@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Set, Union
 
 from edge_sdk.errors import CorruptModelError, MissingExtraError, ModelNotFoundError, NotTFLiteError
 from edge_sdk.fileio import sha256_bytes
@@ -197,8 +197,8 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
                         dequantized_weights.add(_TENSOR_TYPES.get(int(tensors[idx].type), ("?", 0))[0])
             if name in _BOUNDARY_OPS:
                 continue
-            activation_types = set()
-            weight_types = set()
+            activation_types: Set[str] = set()
+            weight_types: Set[str] = set()
             for idx in list(_list(op.inputs)) + list(_list(op.outputs)):
                 if idx < 0 or idx >= len(tensors):
                     continue

@@ -145,7 +145,8 @@ class Model:
         except (ValueError, RuntimeError, KeyError, IndexError, TypeError, OverflowError) as exc:
             # TypeError: a corrupt signature can name tensor index 2**31, which the wrapper rejects as a type.
             raise CorruptModelError(f"{where} has unreadable tensors or signatures: {_first_line(exc)}") from None
-        self._default = self._signatures[self._default_key()] if self._signatures else self._main
+        main = self._main
+        self._default = self._signatures[self._default_key()] if self._signatures or main is None else main
         self._allocate(self._default)
         if self._accelerator is not None:
             # The interpreter above still reads and checks the model (specs, sizes, the verifier);
@@ -173,7 +174,7 @@ class Model:
             # other tools (the LiteRT quantizer) would then look for and not find.
             inputs = [self._port(d["name"], d["index"], 0) for d in interp.get_input_details()]
             outputs = [self._port(d["name"], d["index"], 0) for d in interp.get_output_details()]
-            self._main = _Signature(MAIN_SUBGRAPH, 0, inputs, outputs)
+            self._main: Optional[_Signature] = _Signature(MAIN_SUBGRAPH, 0, inputs, outputs)
         else:
             self._main = None
         return signatures
@@ -434,7 +435,8 @@ class Model:
                                     if not _isfinite(flat.dot(ones)):
                                         # NaN/inf make the sum non-finite; a finite sum that overflowed is
                                         # a false alarm, settled by the exact check (which raises).
-                                        port.quantizer.scale_into(arr, scratch, flat, port.name)
+                                        # mode _ARRAY: the port has a quantizer (see _port_mode); no check in the hot loop
+                                        port.quantizer.scale_into(arr, scratch, flat, port.name)  # type: ignore[union-attr]
                                     if not port.clip_warned and (calls <= _CLIP_CHECK_FIRST_CALLS
                                                                  or not calls % _CLIP_CHECK_EVERY):
                                         _note_clip(port, scratch)
@@ -478,7 +480,8 @@ class Model:
                     if sig.single_output:
                         port = sig.outputs[0]
                         if not raw and port.out_view is not None:
-                            return [port.lut.take(port.out_view)]  # a new array: the view is never handed out
+                            # a new array: the view is never handed out. out_view is set only beside a lut
+                            return [port.lut.take(port.out_view)]  # type: ignore[union-attr]  # (_refresh_views)
                         value = get_tensor(port.index, subgraph)
                         if raw or port.q_scale is None:
                             return [value]
@@ -589,6 +592,7 @@ class Model:
         prepared, batch, loop = prepare_inputs(bind_inputs(x, sig), sig)
         names = [p.name for p in sig.inputs]
         runner = self._compiled
+        assert runner is not None  # _call takes this path only with a CompiledModel
         with self._lock:
             if not loop:
                 outputs = runner.run(dict(zip(names, prepared)))

@@ -25,7 +25,7 @@ import tarfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, cast
 
 from edge_sdk.console import clean_text
 from edge_sdk.errors import EdgeSdkError
@@ -276,24 +276,27 @@ def _run_bounded(argv: List[str], payload: bytes, timeout: float, url: str) -> T
                                 start_new_session=True)
     except FileNotFoundError:
         raise RemoteError("the ssh program was not found: install OpenSSH's client (apt-get install openssh-client)") from None
+    # all three are pipes (PIPE above), and unbuffered-capable BufferedReaders for stdout and stderr
+    stdin = cast(IO[bytes], proc.stdin)
+    stdout, stderr = cast(io.BufferedReader, proc.stdout), cast(io.BufferedReader, proc.stderr)
     out = bytearray()
     err = bytearray()
     too_big = threading.Event()
 
     def feed() -> None:
         try:
-            proc.stdin.write(payload)
+            stdin.write(payload)
         except OSError:  # the device stopped reading (it failed, or answered already)
             pass
         finally:
             try:
-                proc.stdin.close()
+                stdin.close()
             except OSError:
                 pass
 
     def read_out() -> None:
         while True:
-            chunk = proc.stdout.read1(1 << 16)
+            chunk = stdout.read1(1 << 16)
             if not chunk:
                 return
             if len(out) + len(chunk) > MAX_RESULTS_BYTES:
@@ -304,7 +307,7 @@ def _run_bounded(argv: List[str], payload: bytes, timeout: float, url: str) -> T
 
     def read_err() -> None:
         while True:
-            chunk = proc.stderr.read1(1 << 16)
+            chunk = stderr.read1(1 << 16)
             if not chunk:
                 return
             err.extend(chunk)

@@ -13,7 +13,7 @@ import warnings
 import weakref
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -37,6 +37,9 @@ CLIP_WARN_FRACTION = 0.01
 _CLIP_MIN_VALUES = 100
 
 _NDARRAY = np.ndarray
+#: The value of a _Port field that has no meaning for that port (see _Port's annotations); typed Any so
+#: each field keeps the type it has wherever it is read.
+_UNSET: Any = None
 #: How the fast path writes an input: as given (SetTensor), or quantized as one value or as an array.
 _PLAIN, _ONE_VALUE, _ARRAY = 0, 1, 2
 
@@ -121,6 +124,46 @@ class _Port:
                  "clip_warned", "scratch", "scratch_flat", "scratch_low", "clip_bounds", "beyond_data",
                  "calls", "signature", "out_view")
 
+    spec: TensorSpec
+    name: str
+    index: int
+    current_shape: Tuple[int, ...]
+    fast_dtype: np.dtype
+    rank: int
+    size: int
+    is_string: bool
+    q_scale: Union[float, Tuple[float, ...], None]
+    q_zero: Union[int, Tuple[int, ...], None]
+    q_axis: Optional[int]
+    per_tensor: bool
+    # Set for a per-tensor quantized port (the next four) or an integer dtype (lo, hi); _UNSET elsewhere,
+    # where nothing reads them: every use is behind per_tensor, the quantizer or the port's fast-path mode.
+    scale32: np.float32
+    zero32: np.float32
+    scale_f: float
+    zero_i: int
+    lo: int
+    hi: int
+    quantizer: Optional[quant.PerTensorQuantizer]
+    lut: Optional[np.ndarray]
+    clip_lo: Optional[float]
+    clip_hi: Optional[float]
+    # Set with the quantizer (clip_bounds) or by Model._refresh_views for quantized inputs (the buffers).
+    clip_bounds: clipcheck.ClipBounds
+    staging: Optional[np.ndarray]
+    view: Optional[np.ndarray]
+    view_u: Optional[np.ndarray]
+    scratch: np.ndarray
+    scratch_flat: np.ndarray
+    scratch_low: np.ndarray
+    out_view: Optional[np.ndarray]
+    clipped: int
+    checked: int
+    beyond_data: int
+    calls: int
+    clip_warned: bool
+    signature: Optional[Callable[[], Any]]
+
     def __init__(self, spec: TensorSpec, index: int, current_shape: Tuple[int, ...]):
         self.spec = spec
         self.name = spec.name
@@ -134,22 +177,25 @@ class _Port:
         self.q_axis = q.axis if q else None
         # Hot-path constants: per-tensor parameters as float32 scalars, and the dtype's range.
         self.per_tensor = q is not None and q.axis is None
-        self.scale32 = np.float32(q.scale) if self.per_tensor else None
-        self.zero32 = np.float32(q.zero_point) if self.per_tensor else None
+        # per-tensor: a scalar scale and zero point (Quantization holds tuples only with an axis)
+        scale = cast(float, q.scale) if q is not None and self.per_tensor else 0.0
+        zero = cast(int, q.zero_point) if q is not None and self.per_tensor else 0
+        self.scale32 = np.float32(scale) if self.per_tensor else _UNSET
+        self.zero32 = np.float32(zero) if self.per_tensor else _UNSET
         if spec.dtype.kind in "iu":
             info = np.iinfo(spec.dtype)
             self.lo, self.hi = int(info.min), int(info.max)
         else:
-            self.lo = self.hi = None
+            self.lo = self.hi = _UNSET
         quantizer = None
         self.lut = None
         if self.per_tensor and spec.dtype in _QUANTIZED_DTYPES:
-            quantizer = quant.PerTensorQuantizer(q.scale, q.zero_point, spec.dtype)
-            self.lut = quant.dequantize_table(spec.dtype, q.scale, q.zero_point)
+            quantizer = quant.PerTensorQuantizer(scale, zero, spec.dtype)
+            self.lut = quant.dequantize_table(spec.dtype, scale, zero)
         self.quantizer = quantizer if quantizer is not None and quantizer.usable else None
         # One-value inputs are quantized with Python scalar maths (see Model._write_one_value).
-        self.scale_f = float(self.scale32) if self.per_tensor else None
-        self.zero_i = int(q.zero_point) if self.per_tensor else None
+        self.scale_f = float(self.scale32) if self.per_tensor else _UNSET
+        self.zero_i = int(zero) if self.per_tensor else _UNSET
         # Real values beyond these clip by more than half a step (checked on sampled calls; see _note_clip).
         if self.quantizer is not None:
             self.clip_lo = float(self.quantizer.lo) - 0.5
@@ -157,7 +203,7 @@ class _Port:
         else:
             self.clip_lo = self.clip_hi = None
         #: What the clip warning counts (edge_sdk.clipcheck); the calibration range comes with the manifest.
-        self.clip_bounds = None
+        self.clip_bounds = _UNSET
         self.set_calibration(None)
         self.beyond_data = 0
         self.clipped = 0
@@ -166,7 +212,7 @@ class _Port:
         self.clip_warned = False
         self.signature: Optional[Callable[[], Any]] = None  # weak reference to the owning _Signature
         self.staging = self.view = self.view_u = None
-        self.scratch = self.scratch_flat = self.scratch_low = None
+        self.scratch = self.scratch_flat = self.scratch_low = _UNSET
         #: 8-bit quantized outputs: a view of the interpreter's output buffer where it stays put (see
         #: Model._views_stay_put), dequantized by one table lookup straight from LiteRT's memory.
         self.out_view = None
@@ -299,7 +345,8 @@ def _dequantize(port: _Port, value: np.ndarray) -> np.ndarray:
     if value.dtype in _QUANTIZED_DTYPES:
         if port.per_tensor:
             return quant.dequantize_per_tensor(value, port.scale32, port.zero32)
-        return quant.dequantize(value, port.q_scale, port.q_zero, port.q_axis)
+        if port.q_scale is not None and port.q_zero is not None:
+            return quant.dequantize(value, port.q_scale, port.q_zero, port.q_axis)
     return value
 
 
@@ -350,11 +397,12 @@ def _fast_constants(port: _Port) -> Any:
     half a numpy item assignment. An array: the scratch buffers, the destination and
     :class:`quant.PerTensorQuantizer`'s constants.
     """
-    mode = _port_mode(port)
+    mode, q, view = _port_mode(port), port.quantizer, port.view
+    if q is None or view is None:  # the _PLAIN mode
+        return None
     if mode == _ONE_VALUE:
-        return port.scale_f, port.zero_i, port.lo, port.hi, memoryview(port.view)
+        return port.scale_f, port.zero_i, port.lo, port.hi, memoryview(view)  # type: ignore[arg-type]  # an ndarray is a buffer; numpy declares __buffer__ for 3.12+ only
     if mode == _ARRAY:
-        q = port.quantizer
         ones = np.ones(port.size, np.float32)
         return (port.scratch, port.scratch_flat, port.scratch_low, port.view_u, q.scale, q.lo, q.hi, q.magic,
                 q.byte_add, ones)
@@ -388,8 +436,8 @@ def _note_clip(port: _Port, scaled: np.ndarray) -> None:
     inside = np.count_nonzero((scaled >= bounds.lo) & (scaled <= bounds.hi))
     outside = scaled.size - inside
     if outside and bounds.mode == clipcheck.QUANTIZER_CUT:
-        port.beyond_data += scaled.size - np.count_nonzero((scaled >= bounds.data_lo) & (scaled <= bounds.data_hi))
-    port.clipped += outside
+        port.beyond_data += scaled.size - int(np.count_nonzero((scaled >= bounds.data_lo) & (scaled <= bounds.data_hi)))
+    port.clipped += int(outside)
     port.checked += scaled.size
     _maybe_warn_clip(port)
 
@@ -544,7 +592,8 @@ def convert_dtype(arr: np.ndarray, port: _Port) -> np.ndarray:
                 return out
             if port.per_tensor:
                 return quant.quantize_per_tensor(arr, port.scale32, port.zero32, target, port.lo, port.hi, name)
-            return quant.quantize(arr, port.q_scale, port.q_zero, target, port.q_axis, name=name)
+            zero = cast(Union[int, Tuple[int, ...]], port.q_zero)  # set whenever q_scale is (one Quantization)
+            return quant.quantize(arr, port.q_scale, zero, target, port.q_axis, name=name)
         raise InputDtypeError(
             f"input {name!r} is quantized {target.name}; expected float data (it is quantized for you) "
             f"or {target.name} data as stored, got {arr.dtype}"
