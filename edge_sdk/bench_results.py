@@ -98,7 +98,7 @@ def _get(obj: Any, dotted: str) -> Any:
 _MISSING = object()
 
 
-def read_results(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+def read_results(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
     """Read a results JSON; raise :class:`BenchFormatError` if it is not one."""
 
     file = Path(path)
@@ -370,7 +370,7 @@ def missing_fields(doc: Mapping[str, Any]) -> List[str]:
     return missing
 
 
-def compare_results(paths: Sequence[Union[str, os.PathLike]]) -> Dict[str, Any]:
+def compare_results(paths: Sequence[Union[str, os.PathLike[str]]]) -> Dict[str, Any]:
     """Line up several results files by (model, threads, batch) with median ratios against the first file."""
     if len(paths) < 2:
         raise BenchOptionError(f"compare needs at least two results files, got {len(paths)}")

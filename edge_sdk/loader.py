@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union, cast
 
 from edge_sdk.backends import get_backend, parse_accelerator
 from edge_sdk.errors import (
@@ -23,7 +23,7 @@ from edge_sdk.manifest import check_manifest_matches_model, find_manifest, read_
 from edge_sdk.model import Model
 
 
-def _read_model_source(model: Union[str, os.PathLike, bytes, bytearray, memoryview],
+def _read_model_source(model: Union[str, os.PathLike[str], bytes, bytearray, memoryview],
                        max_model_bytes: Optional[int]) -> Tuple[bytes, Optional[Path]]:
     if isinstance(model, (bytes, bytearray, memoryview)):
         data = bytes(model)
@@ -84,12 +84,12 @@ def _check_integrity(data: bytes, path: Optional[Path], manifest: Any) -> Option
             f"{where} does not match its manifest: expected sha256 {expected}, got {actual}. "
             "The file is corrupt or was altered; pass verify=False only if you know why."
         )
-    return manifest
+    return cast(Dict[str, Any], manifest)  # a dict given, or read_manifest's document
 
 
 
 def load(
-    model: Union[str, os.PathLike, bytes],
+    model: Union[str, os.PathLike[str], bytes],
     *,
     backend: Optional[str] = None,
     num_threads: Optional[int] = None,

@@ -297,7 +297,7 @@ class Model:
         return f"<edge_sdk.Model {where} backend={self.backend} inputs=[{ins}] outputs=[{outs}]>"
 
     # -- running ---------------------------------------------------------------------------------
-    def predict(self, x: Any, *, raw: bool = False, signature: Optional[str] = None):
+    def predict(self, x: Any, *, raw: bool = False, signature: Optional[str] = None) -> Any:  # array or dict
         """Run the model and return its output.
 
         ``x`` is a numpy array (one-input models), a list of arrays in input

@@ -34,7 +34,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from edge_sdk.errors import OutputError
 from edge_sdk.fileio import (
@@ -203,7 +203,7 @@ def read_marker(directory: PathLike) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) and data.get("format") == MARKER_FORMAT else None
 
 
-def _json_keys(path: Path) -> set:
+def _json_keys(path: Path) -> Set[str]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -18,7 +18,7 @@ class ModelPool:
     (``invoke`` releases the GIL). Outputs equal those of a single model.
     """
 
-    def __init__(self, model: Union[str, os.PathLike, bytes], size: int = 2, **load_kwargs: Any):
+    def __init__(self, model: Union[str, os.PathLike[str], bytes], size: int = 2, **load_kwargs: Any):
         check_argument("ModelPool", "size", size, "an integer >= 1", is_positive_int(size))
         unknown = sorted(set(load_kwargs) - LOAD_OPTIONS)
         if unknown:
@@ -42,7 +42,7 @@ class ModelPool:
         """Outputs of the default signature."""
         return self._models[0].outputs
 
-    def predict(self, x: Any, **kwargs: Any):
+    def predict(self, x: Any, **kwargs: Any) -> Any:  # as Model.predict: an array, or a dict by output name
         """:meth:`Model.predict` on whichever interpreter is free."""
         model = self._free.get()
         try:

@@ -215,7 +215,8 @@ def run_remote_benchmark(model_paths: Sequence[os.PathLike], target: str, option
     if not stdout.strip():
         raise RemoteError(f"edge-sdk bench on {parsed.url} exited {returncode} without a results document: "
                           f"{last or 'no message'}")
-    from edge_sdk.bench_results import BenchFormatError, parse_results_json
+    from edge_sdk.bench_results import parse_results_json
+    from edge_sdk.errors import BenchFormatError
 
     source = f"the results document from {parsed.url}"
     try:
@@ -239,10 +240,11 @@ def check_device_document(doc: Any, returncode: int, remote_models: Sequence[str
     every path one of the models sent (a device value never becomes a local file path). Ratios and
     recommendations are recomputed here from the checked medians, not taken from the device."""
     from edge_sdk import bench, bench_results
+    from edge_sdk.errors import BenchFormatError
 
     try:
         bench_results.check_results_document(doc, source, complete=True)
-    except bench_results.BenchFormatError as exc:
+    except BenchFormatError as exc:
         raise RemoteError(str(exc)) from None
     failed = [r for r in doc["results"] if r["status"] != "ok"]
     expected = 0 if not failed else 2 if len(failed) == len(doc["results"]) else 1
