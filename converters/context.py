@@ -259,6 +259,8 @@ class RunContext:
         self.warnings: List[str] = []
         self.comparisons: Dict[str, Any] = {}
         self.checks: List[Callable[["RunContext"], None]] = []  # later stages' checks, run once data is known
+        self.task: Any = None  # edge_sdk.tasks.Task of the input model (converters.task_checks.determine_task)
+        self.task_why = ""
 
     @property
     def latency_runs(self) -> int:
@@ -304,7 +306,8 @@ class RunContext:
             data_bytes, file, kind=kind, stage=stage, inputs=inputs, outputs=outputs,
             labels=self.data.labels, preprocessing=self.data.preprocessing, parent_sha256=parent,
             recipe=self.recipe.to_dict(), metrics=metrics or {}, calibration=calibration,
-            extra_tool_modules=self._tool_modules(), build=self._build_record(kind), **extra,
+            extra_tool_modules=self._tool_modules(), build=self._build_record(kind),
+            **({"task": self.task.value} if self.task is not None else {}), **extra,
         )
 
     def _light(self) -> bool:
@@ -488,9 +491,22 @@ def load_data(
     if eval_data is not None:
         if model is None:
             raise DataError("--eval needs the model's inputs to check against")
-        data.eval_x, data.eval_y = load_data_file(eval_data, model.inputs, "eval", want_labels=True)
+        # labels are optional: every task can be judged against the float model alone (issue 25)
+        data.eval_x, data.eval_y = load_data_file(eval_data, model.inputs, "eval")
+        _check_label_count(data.eval_x, data.eval_y, str(eval_data))
         data.eval_source = str(eval_data)
     return data
+
+
+def _check_label_count(inputs: Dict[str, np.ndarray], labels: Optional[np.ndarray], source: str) -> None:
+    """Labels, when given, must be one per example (checked before any conversion starts)."""
+    if labels is None:
+        return
+    n = len(next(iter(inputs.values())))
+    y = np.asarray(labels)
+    if y.ndim == 0 or len(y) != n:
+        raise DataError(f"eval data {source}: expected {n} labels under 'y' (one per example), "
+                        f"got {0 if y.ndim == 0 else len(y)}")
 
 
 def dataset_inputs(x: Any, specs: Sequence[Any], purpose: str) -> Dict[str, np.ndarray]:

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from converters.gate import GateError, GateFailedError, GateResult, evaluate_gate, validate_thresholds
+from converters.gate import (GateError, GateFailedError, GateResult, evaluate_gate, validate_thresholds,
+                             with_task_checks)
 from edge_sdk.errors import EdgeSdkError
 
 
@@ -105,6 +106,10 @@ def parity_check(
     autotune_out: Optional[str] = None,
     num_threads: Optional[int] = None,
     progress: bool = True,
+    task: Any = None,
+    budgets: Optional[Dict[str, Optional[float]]] = None,
+    head: str = "auto",
+    score_threshold: float = 0.25,
 ) -> ParityOutcome:
     """Compare ``float_path`` with ``quant_path`` on ``data``, gate the result, auto-tune when asked.
 
@@ -113,7 +118,10 @@ def parity_check(
     debugger; ``calibration``: data for it and the auto-tuner (default: a dataset name's
     train split, else the eval data); ``max_drop``/``min_agreement``/``accuracy_budget``:
     thresholds (see :mod:`converters.gate`); ``autotune_out``: where to write the tuned
-    model; ``num_threads``: interpreter threads; ``progress``: lines on stderr.
+    model; ``num_threads``: interpreter threads; ``progress``: lines on stderr; ``task``: the
+    model's task (None: the manifest's, else inferred); ``budgets``: the task budgets to gate on
+    (``{"min_iou": 0.9, ...}``, None values unchecked); ``head``/``score_threshold``: detection
+    decoding. A wiped-out output fails the gate whatever the thresholds.
     """
     from converters.autotune import autotune
     from converters.parity import load_eval_data, load_float_model, run_parity
@@ -128,10 +136,12 @@ def parity_check(
     if accuracy_budget is not None:
         fm.require_tensorflow_model("--accuracy-budget (the auto-tuner)")
     result = run_parity(fm, quant_path, data, labels=labels, limit=samples, worst=worst, layers=layers,
-                        calibration=calibration, num_threads=num_threads, progress=progress)
+                        calibration=calibration, num_threads=num_threads, progress=progress, task=task, head=head,
+                        score_threshold=score_threshold)
     s = result["summary"]
     gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
                          max_drop=max_drop, min_agreement=min_agreement, subject=Path(quant_path).name)
+    gate = with_task_checks(gate, result, budgets or {}, subject=Path(quant_path).name)
     tuned = None
     if accuracy_budget is not None:
         ev = load_eval_data(data, fm.inputs, labels=labels, limit=samples)

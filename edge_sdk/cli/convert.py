@@ -57,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "calibrates int8 and its test split is the eval data")
     parser.add_argument("--calibration", metavar="DATA", help="calibration data: .npy (one input) or .npz "
                         "(one array per input name, or 'x')")
-    parser.add_argument("--eval", dest="eval_data", metavar="DATA", help="eval data: .npz with inputs and labels 'y'")
+    parser.add_argument("--eval", dest="eval_data", metavar="DATA", help="eval data: .npz with inputs (one array per input name, or 'x') and optional "
+                        "labels 'y' (class ids, anomaly flags, masks ... as the task takes them); checked before any "
+                        "conversion starts")
     parser.add_argument("--train", dest="train_data", metavar="DATA", help="training data for fine-tuning stages: "
                         ".npz with inputs and labels 'y'")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON instead of a table")
@@ -245,6 +247,9 @@ def _is_tflite(model: str) -> bool:
 
 def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
     lines = []
+    t = comparisons.get("task")
+    if t:
+        lines.append(f"task: {t['task']} ({t['why']})")
     d = comparisons.get("distill")
     if d:
         line = (f"distill: student {d['student_params']:,} params ({d['param_ratio']:.2f}x teacher), "

@@ -65,12 +65,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=float, default=1.0,
                         help="with --reference, when it stores this model's build-machine outputs: allowed "
                         "difference in output quantization steps (default 1)")
+    _add_task_flags(parser)
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads for the .tflite")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--trust-model-code", action="store_true",
                         help="allow Python code stored in FLOAT (Keras Lambda layers) to run while loading; "
                         "only for files from a source you trust (docs/reliability.md)")
     parser.set_defaults(func=run)
+
+
+def _task_specs():
+    """The [task] recipe keys with a flag (converters.recipe declares them once; absent on a light install)."""
+    try:
+        from converters.recipe import option_specs
+    except ImportError:
+        return []
+    return [s for s in option_specs() if s.section == "task" and s.flag]
+
+
+def _add_task_flags(parser: argparse.ArgumentParser) -> None:
+    """--task, --head and each task's budget (--min-iou, --min-snr-db ...), as convert has them."""
+    group = parser.add_argument_group("task (edge_sdk.tasks): what the model does and its budget; a budget flag "
+                                      "adds a gate check, a wiped-out output always fails")
+    for spec in _task_specs():
+        kwargs = {"dest": spec.flag.lstrip("-").replace("-", "_"), "default": None, "metavar": spec.metavar,
+                  "help": f"{spec.help} (recipe default {spec.default_text()}; {spec.allowed()})"}
+        if spec.type_name in ("int", "float"):
+            kwargs["type"] = spec.type
+        elif spec.choices:
+            kwargs["choices"] = spec.choices
+        group.add_argument(spec.flag, **kwargs)
+
+
+def task_arguments(args: argparse.Namespace) -> dict:
+    """``{"task", "budgets", "head", "score_threshold"}`` from the task flags (budgets: only those given)."""
+    budgets = {}
+    for spec in _task_specs():
+        if spec.key.startswith("min_"):
+            value = getattr(args, spec.flag.lstrip("-").replace("-", "_"), None)
+            if value is not None:
+                from converters.recipe import build_options, TaskOptions
+
+                build_options(TaskOptions, **{spec.key: value})  # range check, one line naming the flag's key
+                budgets[spec.key] = value
+    return {"task": getattr(args, "task", None), "budgets": budgets, "head": getattr(args, "head", None) or "auto"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -216,7 +254,7 @@ def _parity(args: argparse.Namespace) -> int:
                                worst=args.worst, layers=not args.no_layers, calibration=args.calibration,
                                max_drop=args.max_drop, min_agreement=args.min_agreement,
                                accuracy_budget=args.accuracy_budget, autotune_out=args.autotune_out,
-                               num_threads=args.threads, progress=not args.quiet)
+                               num_threads=args.threads, progress=not args.quiet, **task_arguments(args))
     if args.html:
         write_html_report(args.html, outcome.report)
 
@@ -236,6 +274,8 @@ def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant
     print(f"float:     {fm['path']} ({fm['kind']})")
     print(f"quantized: {qm['path']} ({qm['kind']}, {qm['size_bytes']:,} bytes, backend {qm['backend']})")
     print(f"data:      {result['data']['source']} ({result['data']['samples']} examples)")
+    if result.get("task"):
+        print(f"task:      {result['task']['name']} ({result['task']['why']})")
     print()
     print(format_table(summary_rows(result), ["metric", "value"]))
     print()
