@@ -290,7 +290,7 @@ class ExportOptions(_Section):
 
 
 #: the candidates ``--recipe auto`` can build, in the order they are built and listed
-AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "int8-keep-float",
+AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "int8-float-head", "int8-keep-float",
                    "litert-weight-only-int8", "litert-weight-only-int4", "litert-int16x8", "pruned-int8")
 #: built unless the recipe says otherwise: pruned-int8 fine-tunes for epochs and, on LiteRT's dense kernels,
 #: changes neither latency nor file size (only the gzip size), so it is added by choice
