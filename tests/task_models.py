@@ -114,21 +114,27 @@ def build_yolo_detector(x_train: np.ndarray, y_train: np.ndarray, epochs: int = 
     return model
 
 
+def segmenter_inputs(x: np.ndarray) -> np.ndarray:
+    """Digits as tinted RGB images [n, 8, 8, 3] (ink dark blue on a light background)."""
+    gray = x.reshape(-1, 8, 8, 1)
+    return (1.0 - gray * np.array([0.9, 0.8, 0.4], np.float32)).astype(np.float32)
+
+
 def build_segmenter(x_train: np.ndarray, epochs: int = 15, seed: int = 0):
-    """conv8 -> conv8 -> conv1 sigmoid: a [8, 8, 1] ink mask of an 8x8 digit."""
+    """conv8 -> conv8 -> conv1 sigmoid: the [8, 8, 1] ink mask of an RGB-tinted 8x8 digit."""
     from converters._tf import tf_keras
 
     tf_keras.utils.set_random_seed(seed)
     layers = tf_keras.layers
     model = tf_keras.Sequential([
-        layers.Input((8, 8, 1), name="image"),
+        layers.Input((8, 8, 3), name="image"),
         layers.Conv2D(8, 3, padding="same", activation="relu"),
         layers.Conv2D(8, 3, padding="same", activation="relu"),
         layers.Conv2D(1, 1, activation="sigmoid", name="mask"),
     ])
     model.compile(tf_keras.optimizers.Adam(3e-3), "binary_crossentropy")
-    x = x_train.reshape(-1, 8, 8, 1)
-    model.fit(x, (x > 0.25).astype(np.float32), epochs=epochs, batch_size=32, verbose=0)
+    mask = (x_train.reshape(-1, 8, 8, 1) > 0.25).astype(np.float32)
+    model.fit(segmenter_inputs(x_train), mask, epochs=epochs, batch_size=32, verbose=0)
     return model
 
 
