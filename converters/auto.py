@@ -345,7 +345,7 @@ def task_quality(outputs: Mapping[str, np.ndarray], evalset: EvalSet) -> Dict[st
         out["budget_ok"] = bool(check["passed"])
         out["budget_text"] = budget_text(evalset.task, evalset.budgets)
         op = ">=" if check["passed"] else "<"
-        out["budget_why"] = f"{metric} {check['value']:.4f} {op} {check['threshold']:g}"
+        out["budget_why"] = f"{metric} {check['value']:.6g} {op} {check['threshold']:g}"
         out["budget_value"] = check["value"]
     if wiped:
         out["budget_ok"] = False
@@ -520,7 +520,9 @@ def _float_head(ctx: Any, model: Any, evalset: EvalSet, built: Dict[str, Candida
     if calibration is None:
         raise _Skip("needs calibration data (--calibration FILE or --dataset NAME)")
     debugger = LayerDebugger(model, calibration, io="float32")
-    heads = _output_tensor_names((ctx.staging / ctx.current_artifact.file).read_bytes())
+    from converters.debugger import head_tail_tensors
+
+    heads = head_tail_tensors((ctx.staging / ctx.current_artifact.file).read_bytes())
     layers = [row for row in debugger.layer_errors("rel_rmse") if row.name in heads]
     if not layers:
         raise _Skip("the debugger found no quantized op writing a model output")
@@ -532,39 +534,7 @@ def _float_head(ctx: Any, model: Any, evalset: EvalSet, built: Dict[str, Candida
     return candidate
 
 
-#: ops without weights that the TFLite quantizer gives the scale of their neighbours: keeping only the
-#: final concat in float still leaves a requantize to its one scale upstream, so the whole tail goes
-HEAD_TAIL_OPS = frozenset({"CONCATENATION", "RESHAPE", "TRANSPOSE", "SQUEEZE", "EXPAND_DIMS", "PACK",
-                           "STRIDED_SLICE", "SLICE", "SPLIT", "UNPACK"})
 
-
-def _output_tensor_names(tflite: bytes) -> set:
-    """Output-tensor names of the ops that write the model's outputs, and of the data-moving ops
-    (reshape, concat, transpose ...) feeding them, back to the first op that computes something."""
-    from edge_sdk.inspect_model import _operator_names, _schema
-
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite, 0))
-    names = _operator_names(schema)
-    graph = model.subgraphs[0]
-    producer = {}
-    for op in graph.operators:
-        code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-        for t in op.outputs:
-            producer[int(t)] = (names.get(builtin, str(builtin)), op)
-    found, todo, seen = set(), [int(t) for t in graph.outputs], set()
-    while todo:
-        t = todo.pop()
-        if t in seen or t not in producer:
-            continue
-        seen.add(t)
-        op_name, op = producer[t]
-        found.add(graph.tensors[t].name.decode() if isinstance(graph.tensors[t].name, bytes)
-                  else str(graph.tensors[t].name))
-        if op_name in HEAD_TAIL_OPS:
-            todo.extend(int(i) for i in op.inputs if int(i) >= 0)
-    return found
 
 
 def _litert(ctx: Any, scheme_key: str, float32_tflite: bytes, model: Any) -> Candidate:

@@ -159,7 +159,7 @@ def _describe(check: Dict[str, Any]) -> str:
         return f"quantization wiped out {check['value']}; remedy: {check['remedy']}"
     if check["name"] != "min_agreement":
         op = ">=" if check["passed"] else "<"
-        return f"{check.get('metric', check['name'])} {check['value']:.4f} {op} {check['threshold']:g} ({check['name']})"
+        return f"{check.get('metric', check['name'])} {check['value']:.6g} {op} {check['threshold']:g} ({check['name']})"
     op = ">=" if check["passed"] else "<"
     return f"top-1 agreement {check['value']:.4f} {op} {check['threshold']:.4f}"
 

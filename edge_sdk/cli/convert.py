@@ -109,9 +109,13 @@ def gate_hooks(args: argparse.Namespace) -> List[Callable[[Any], None]]:
     """
     from converters.quality import convert_hooks
 
+    budgets = {spec.key: getattr(args, _dest(spec.flag), None) for spec in _recipe_flags()
+               if spec.section == "task" and spec.key.startswith("min_")}
+    if "auto" in (getattr(args, "_stages", None) or ()):
+        budgets = {}  # --recipe auto chooses within them already
     return convert_hooks(max_drop=args.max_drop, min_agreement=args.min_agreement,
                          accuracy_budget=args.accuracy_budget, dataset=args.dataset, eval_data=args.eval_data,
-                         calibration=args.calibration, progress=not args.quiet)
+                         calibration=args.calibration, progress=not args.quiet, budgets=budgets)
 
 
 def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
@@ -192,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nset any option with --set SECTION.KEY=VALUE (repeatable), or in a recipe .toml under [SECTION]")
         return 0
     recipe = recipes.with_overrides(recipes.load(args.recipe), _overrides(args))
+    args._stages = tuple(recipe.stages)
     if "auto" in recipe.stages and args.max_drop is not None:
         # --recipe auto: --max-drop is the budget auto chooses within (it ships float32 rather than break it)
         recipe = recipes.with_overrides(recipe, {"auto.max_drop": args.max_drop})
