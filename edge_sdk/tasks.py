@@ -703,9 +703,28 @@ def wipeout_message(found: Sequence[Mapping[str, Any]], subject: str) -> str:
             + f" (values collapsed to a constant or lost most of their range); remedy: {WIPEOUT_REMEDY}")
 
 
+def judge_reference(inputs: Mapping[str, np.ndarray], float_outputs: Mapping[str, np.ndarray],
+                    outputs: Mapping[str, np.ndarray], pairs: Sequence[Tuple[str, str]],
+                    manifest: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The ``judge`` of :func:`edge_sdk.reference.check_reference` (``parity --reference``, light runtime).
+
+    The task comes from the model's ``manifest`` (``task``) or :func:`infer_task` on the
+    reference's inputs and float outputs; returns ``task``, ``task_metrics``, ``task_rows``,
+    ``wipeouts``, failing ``checks`` for wiped-out outputs and ``classification``.
+    """
+    declared = parse_task((manifest or {}).get("task"))
+    task, why = infer_task(inputs, {f: float_outputs[f] for f, _ in pairs}, declared)
+    result = task_metrics(task, float_outputs, outputs, pairs, inputs=inputs)
+    wiped = find_wipeouts(float_outputs, outputs, pairs)
+    checks = [{"name": "wipeout", "output": w["output"], "threshold": 0, "value": 1, "passed": False,
+               "text": f"quantization wiped out {w['what']}; remedy: {WIPEOUT_REMEDY}"} for w in wiped]
+    return {"task": {"name": task.value, "why": why}, "task_metrics": result.to_dict(), "task_rows": result.rows(),
+            "wipeouts": wiped, "checks": checks, "classification": task == Task.CLASSIFICATION}
+
+
 __all__ = [
     "BUDGETS", "DEFAULT_BUDGETS", "Detections", "HEAD_FORMATS", "TASKS", "TASK_CHOICES", "Task", "TaskError",
     "TaskMetrics", "WIPEOUT_REMEDY", "auc", "budget_checks", "budget_text", "channel_axis", "correlation",
-    "decode_detections", "detection_metrics", "find_wipeouts", "infer_task", "mean_ap", "nms", "parse_task",
+    "decode_detections", "detection_metrics", "find_wipeouts", "infer_task", "judge_reference", "mean_ap", "nms", "parse_task",
     "snr_db", "task_metrics", "wipeout_message", "yolo_layout",
 ]

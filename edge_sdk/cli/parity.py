@@ -167,8 +167,11 @@ def _check_reference(args: argparse.Namespace) -> int:
     min_agreement = 0.99 if args.min_agreement is None else args.min_agreement
     if not 0 <= min_agreement <= 1:
         raise EdgeSdkError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}")
+    from edge_sdk.tasks import judge_reference
+
     result = check_reference(args.reference, args.models[0], min_agreement=min_agreement,
-                             max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads)
+                             max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads,
+                             judge=judge_reference)
 
     def print_human() -> None:
         print(f"reference: {result['reference']} (float model {result['float_model']}, {result['samples']} examples)")
@@ -182,6 +185,9 @@ def _check_reference(args: argparse.Namespace) -> int:
                                   "steps vs build"]))
         if result.get("accuracy") is not None:
             print(f"accuracy on the stored labels: {result['accuracy']:.4f}")
+        if result.get("task_rows"):
+            print(f"task:      {result['task']['name']} ({result['task']['why']})")
+            print(format_table([list(r) for r in result["task_rows"][1:]], ["task metric", "value"]))
 
     emit_report(result, args.json, print_human)
     print(result["verdict"], file=sys.stderr if args.json == "-" else sys.stdout)

@@ -225,3 +225,13 @@ def test_parity_on_the_segmenter_reports_mask_iou(task_models, tmp_path, capsys)
     out = capsys.readouterr().out
     assert "mask iou" in out and "(min_iou)" in out
     assert code == (0 if m["metrics"]["mask_iou"] >= 0.999999 else 1)
+
+
+def test_reference_check_on_the_device_knows_the_task_and_the_wipe_out(task_models, tmp_path, capsys):
+    golden = tmp_path / "golden.npz"
+    assert main(["parity", "--write-reference", str(golden), str(task_models["yolo"]), "--data",
+                 str(task_models["yolo_eval"]), "--samples", "50", "-q"]) == 0
+    capsys.readouterr()
+    code = main(["parity", "--reference", str(golden), str(task_models["yolo_int8"])])
+    out = capsys.readouterr().out
+    assert code == 1 and "task:      detection" in out and "quantization wiped out channels 4-6" in out
