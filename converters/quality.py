@@ -210,6 +210,11 @@ def convert_hooks(
     if (max_drop is not None or accuracy_budget is not None) and dataset is None and eval_data is None:
         raise GateError("--max-drop and --accuracy-budget measure accuracy: expected --dataset NAME or "
                         "--eval FILE.npz with labels, got neither")
+    if budgets and dataset is None and eval_data is None:
+        raise GateError(f"--{next(iter(budgets)).replace('_', '-')} compares the shipped model with the float model: "
+                        "expected --dataset NAME or --eval FILE.npz (labels optional), got neither")
+    if max_drop is not None and dataset is None and eval_data is not None:
+        _require_labels(eval_data)
 
     def hook(result: Any) -> None:
         _convert_gate(result, max_drop=max_drop, min_agreement=min_agreement, accuracy_budget=accuracy_budget,
@@ -217,6 +222,21 @@ def convert_hooks(
                       budgets=budgets)
 
     return [hook]
+
+
+def _require_labels(eval_data: str) -> None:
+    """--max-drop measures accuracy: refuse an --eval without 'y' now, not after the conversion."""
+    import numpy as np
+
+    try:
+        with np.load(eval_data, allow_pickle=False) as loaded:
+            keys = list(getattr(loaded, "files", []))
+    except Exception:  # noqa: BLE001 - a bare .npy or an unreadable file: the data loader says what is wrong
+        keys = []
+    if "y" not in keys:
+        raise GateError(f"--max-drop measures accuracy against labels: expected labels under key 'y' in --eval "
+                        f"{eval_data}, got keys {keys or 'none (a bare array)'}; without labels use a task budget "
+                        "(--min-agreement, --min-iou, --min-snr-db ...)")
 
 
 def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, dataset, eval_data, calibration,

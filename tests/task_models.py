@@ -44,7 +44,7 @@ def corrupt(x: np.ndarray, seed: int = 1, share: float = 0.5) -> np.ndarray:
     return out
 
 
-def build_autoencoder(x_train: np.ndarray, epochs: int = 30, seed: int = 0):
+def build_autoencoder(x_train: np.ndarray, epochs: int = 20, seed: int = 0):
     """64 -> 32 -> 12 -> 32 -> 64 (sigmoid) dense autoencoder, trained on MSE."""
     from converters._tf import tf_keras
 
@@ -77,7 +77,7 @@ def yolo_targets(x: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return boxes, (y % YOLO_CLASSES).astype(np.int64)
 
 
-def build_yolo_detector(x_train: np.ndarray, y_train: np.ndarray, epochs: int = 20, seed: int = 0):
+def build_yolo_detector(x_train: np.ndarray, y_train: np.ndarray, epochs: int = 15, seed: int = 0):
     """A YOLO-style head on 8x8 digits: one output [batch, 4 + C, N] (boxes in pixels, sigmoid scores).
 
     Every one of the N anchors predicts the image's box (pixels, via a 640x-scaled linear layer)
@@ -120,7 +120,7 @@ def segmenter_inputs(x: np.ndarray) -> np.ndarray:
     return (1.0 - gray * np.array([0.9, 0.8, 0.4], np.float32)).astype(np.float32)
 
 
-def build_segmenter(x_train: np.ndarray, epochs: int = 15, seed: int = 0):
+def build_segmenter(x_train: np.ndarray, epochs: int = 8, seed: int = 0):
     """conv8 -> conv8 -> conv1 sigmoid: the [8, 8, 1] ink mask of an RGB-tinted 8x8 digit."""
     from converters._tf import tf_keras
 

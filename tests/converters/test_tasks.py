@@ -117,8 +117,9 @@ def task_models(tmp_path_factory):
     np.save(root / "yolo-cal.npy", xtr[:200].reshape(-1, 8, 8, 1))
     ae = tm.build_autoencoder(xtr)
     ae.save(root / "ae.h5")
-    np.savez(root / "ae-eval.npz", x=np.concatenate([xte, tm.corrupt(xte)]),
-             y=np.r_[np.zeros(len(xte)), np.ones(len(xte))])  # y: anomaly flags, not classes
+    order = np.random.default_rng(0).permutation(2 * len(xte))
+    np.savez(root / "ae-eval.npz", x=np.concatenate([xte, tm.corrupt(xte)])[order],
+             y=np.r_[np.zeros(len(xte)), np.ones(len(xte))][order])  # y: anomaly flags, not classes
     np.savez(root / "ae-eval-unlabelled.npz", x=xte)
     np.save(root / "ae-cal.npy", xtr[:200])
     seg = tm.build_segmenter(xtr)
@@ -162,7 +163,7 @@ def test_auto_ships_the_int8_that_keeps_the_detector_head_in_float(task_models, 
     code = main(["convert", str(task_models["yolo"]), "--recipe", "auto", "--calibration",
                  str(task_models["yolo_cal"]), "--eval", str(task_models["yolo_eval"]), "--out", str(out_dir),
                  "--objective", "size", "--set", "auto.candidates=int8,int8-float-head",
-                 "--set", "auto.bench_seconds=0.05", "-q"])
+                 "--set", "auto.bench_seconds=0.05", "--set", "auto.eval_samples=300", "-q"])
     out = capsys.readouterr().out
     assert code == 0, out
     record = json.loads((out_dir / "summary.json").read_text())["comparisons"]["auto"]
@@ -179,7 +180,7 @@ def test_auto_judges_the_autoencoder_by_its_anomaly_score_and_ships_int8(task_mo
     out_dir = tmp_path / "auto-ae"
     code = main(["convert", str(task_models["ae"]), "--recipe", "auto", "--calibration", str(task_models["ae_cal"]),
                  "--eval", str(task_models["ae_eval"]), "--out", str(out_dir), "--objective", "size",
-                 "--set", "auto.candidates=float16,int8", "--set", "auto.bench_seconds=0.05", "-q"])
+                 "--set", "auto.candidates=float16,int8", "--set", "auto.bench_seconds=0.05", "--set", "auto.eval_samples=300", "-q"])
     out = capsys.readouterr().out
     assert code == 0, out
     record = json.loads((out_dir / "summary.json").read_text())["comparisons"]["auto"]
@@ -210,6 +211,11 @@ def test_label_free_eval_is_accepted_and_a_wrong_eval_is_refused_before_any_conv
                  "--eval", str(wrong_count), "--out", str(tmp_path / "no"), "--formats", "tflite"])
     err = capsys.readouterr().err
     assert code == 2 and "expected 4 labels" in err and "float32.tflite" not in err
+    code = main(["convert", str(task_models["ae"]), "--recipe", "int8", "--calibration", str(task_models["ae_cal"]),
+                 "--eval", str(task_models["ae_eval_unlabelled"]), "--max-drop", "1", "--out", str(tmp_path / "no"),
+                 "--formats", "tflite"])
+    err = capsys.readouterr().err
+    assert code == 2 and "expected labels under key 'y'" in err and "float32.tflite" not in err
 
 
 def test_parity_on_the_segmenter_reports_mask_iou(task_models, tmp_path, capsys):
