@@ -110,10 +110,10 @@ def infer_task(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarra
     """(task, why) for a model with ``inputs``/``outputs`` (``{name: array}`` on real data).
 
     ``declared`` (a name, a :class:`Task`, ``auto`` or None) wins when given. Rules, in order:
-    boxes ``[B, N, 4]`` + scores ``[B, N, C]``: detection (SSD-style); one output shaped like
-    an input: autoencoder; ``[B, 4+C, N]`` whose rows 4.. are in [0, 1] and rows 0-3 are not:
+    boxes ``[B, N, 4]`` + scores ``[B, N, C]``: detection (SSD-style); ``[B, K]`` rows summing to 1:
+    classification; one output shaped like a float input: autoencoder; ``[B, 4+C, N]`` whose rows 4.. are in [0, 1] and rows 0-3 are not:
     detection (YOLO-style); ``[B, H, W, C]`` as large as an image input: segmentation;
-    ``[B, K]`` rows summing to 1: classification; ``[B, K]`` in [0, 1]: multi-label (K > 1) or
+    ``[B, K]`` in [0, 1]: multi-label (K > 1) or
     binary classification (K = 1); anything else: generic (``--task regression`` or
     ``embedding`` to say more).
     """
@@ -128,6 +128,9 @@ def infer_task(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarra
     if len(outs) != 1:
         return Task.GENERIC, f"{len(outs)} outputs: no single task rule applies (set --task)"
     out = next(iter(outs.values()))
+    if out.ndim == 2 and out.dtype.kind == "f" and out.shape[1] > 1 and _in01(out) \
+            and np.allclose(out.sum(axis=1), 1.0, atol=1e-3):  # before the autoencoder rule: 10 features, 10 classes
+        return Task.CLASSIFICATION, f"{out.shape[1]} class probabilities summing to 1 (softmax)"
     if any(out.shape[1:] == i.shape[1:] and i.dtype.kind == "f" for i in ins.values()) and out.ndim >= 2 \
             and out[0].size > 1:
         return Task.AUTOENCODER, f"the output's shape {list(out.shape[1:])} equals the input's: a reconstruction"

@@ -66,6 +66,8 @@ def test_task_inference_rules():
     boxes = rng.random((2, 20, 4)) * 640
     assert T.infer_task({"img": img}, {"d": yolo_output(boxes, rng.random((2, 20, 3)))})[0] == T.Task.DETECTION
     assert T.infer_task({"x": x}, {"p": probs}, "regression")[0] == T.Task.REGRESSION
+    # ten features in, ten class probabilities out: a classifier, not an autoencoder
+    assert T.infer_task({"x": rng.random((8, 10))}, {"p": probs})[0] == T.Task.CLASSIFICATION
     with pytest.raises(T.TaskError, match="expected one of auto, classification"):
         T.parse_task("detector")
 
