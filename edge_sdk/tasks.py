@@ -66,8 +66,8 @@ DEFAULT_BUDGETS = {"min_correlation": 0.98, "min_recall": 0.9, "min_iou": 0.9, "
                    "min_snr_db": 20.0}
 
 WIPEOUT_REMEDY = ("split the output (e.g. boxes and class scores as separate outputs), keep the last op in float "
-                  "(--recipe auto's int8-float-head candidate, or --keep-float on it), or use int16 activations "
-                  "(--scheme int16x8)")
+                  "(--recipe auto builds that as int8-float-head; the LiteRT quantizer takes --scheme int8 "
+                  "--keep-float REGEX naming its output), or use int16 activations (--scheme int16x8)")
 
 
 def parse_task(value: Any) -> Optional[Task]:
