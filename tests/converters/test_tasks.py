@@ -243,3 +243,16 @@ def test_reference_check_on_the_device_knows_the_task_and_the_wipe_out(task_mode
     code = main(["parity", "--reference", str(golden), str(task_models["yolo_int8"])])
     out = capsys.readouterr().out
     assert code == 1 and "task:      detection" in out and "quantization wiped out channels 4-6" in out
+
+
+def test_the_auto_tuner_judges_the_detector_by_recall_and_keeps_its_output_tail_float(task_models, tmp_path):
+    from converters.quality import parity_check
+
+    tuned = tmp_path / "tuned.tflite"
+    outcome = parity_check(str(task_models["yolo"]), str(task_models["yolo_int8"]), str(task_models["yolo_eval"]),
+                           layers=False, calibration=str(task_models["yolo_cal"]), accuracy_budget=1.0,
+                           autotune_out=str(tuned), progress=False)
+    assert outcome.tuned["metric"] == "recall_min" and outcome.tuned["chosen"] == "int8 + float head"
+    manifest = json.loads(tuned.with_suffix(".json").read_text())
+    assert manifest["metrics"]["recall_min"] >= 0.9 and "accuracy" not in manifest["metrics"]
+    assert outcome.exit_code == 1  # the file under test (full int8) still wiped its scores out
