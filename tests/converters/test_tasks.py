@@ -102,6 +102,23 @@ def test_the_recipe_declares_every_task_and_budget_once():
         assert key in listed and listed[key][4].startswith("--")
 
 
+def test_auto_select_follows_the_task_budget_not_points():
+    from converters.auto import select
+
+    def row(name, median, size, **extra):
+        return {"name": name, "status": "ok", "reason": "", "median_us": median, "size_bytes": size,
+                "drop_points": None, **extra}
+
+    rows = [row("float32", 100.0, 1000, budget_ok=True, budget_text="min_iou 0.9"),
+            row("int8", 40.0, 250, budget_ok=False, budget_why="wipes out channels 4-6 of output 'd'"),
+            row("int8-float-head", 60.0, 300, budget_ok=True, budget_why="recall_min 0.99 >= 0.9",
+                budget_text="min_recall 0.9")]
+    decision = select(rows, objective="latency", max_drop=1.0)
+    by = {r["name"]: r for r in decision["rows"]}
+    assert decision["chosen"] == "int8-float-head" and "min_recall 0.9" in decision["reason"]
+    assert by["int8"]["within_budget"] is False and "wipes out" in by["int8"]["why"]
+
+
 # ------------------------------------------------------------------------------------------------
 # real tiny models
 # ------------------------------------------------------------------------------------------------
