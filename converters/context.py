@@ -263,6 +263,12 @@ class RunContext:
         self.task_why = ""
 
     @property
+    def judged_by_accuracy(self) -> bool:
+        """True unless the task is known and is not classification: no argmax "accuracy" of a detector's
+        boxes or an autoencoder's pixels against anomaly flags (edge_sdk.tasks)."""
+        return self.task is None or getattr(self.task, "value", self.task) == "classification"
+
+    @property
     def latency_runs(self) -> int:
         """Timed runs for the quick latency column (``export.latency_runs``)."""
         return self.recipe.export.latency_runs
@@ -338,7 +344,7 @@ class RunContext:
         if check_x is not None:
             outputs = tflite_outputs(tflite, check_x)
             check_finite(outputs, f"stage '{stage}': {name}.tflite", check_on)
-            if self.data.eval_x is not None and self.data.eval_y is not None:
+            if self.data.eval_x is not None and self.data.eval_y is not None and self.judged_by_accuracy:
                 acc = accuracy(primary(outputs), self.data.eval_y, f"eval labels ({self.data.eval_source})")
                 if acc is not None:
                     metrics["accuracy"] = round(acc, 6)
@@ -413,7 +419,7 @@ class RunContext:
             return None
         output = model.predict(check_x)
         check_finite({"output": output}, f"stage '{stage}': the float model behind {name}", check_on)
-        if self.data.eval_x is None or self.data.eval_y is None:
+        if self.data.eval_x is None or self.data.eval_y is None or not self.judged_by_accuracy:
             return None
         acc = accuracy(output, self.data.eval_y, f"eval labels ({self.data.eval_source})")
         return None if acc is None else round(acc, 6)

@@ -48,17 +48,41 @@ def _float_outputs(model: Any, rows: Mapping[str, np.ndarray], tflite_outputs: A
 
 
 def wipeouts_of(ctx: Any, artifact: Any, parent: Any) -> List[Dict[str, Any]]:
-    """Outputs of ``artifact`` quantization collapsed, against its float32 ``parent`` (both in staging)."""
-    from converters.evaluation import tflite_outputs
-    from edge_sdk.tasks import find_wipeouts
+    """Outputs of ``artifact`` quantization collapsed, against its float32 ``parent`` (both in staging).
 
-    sample, _ = ctx._check_data()  # noqa: SLF001
+    Also records the task's figures of ``artifact`` against ``parent`` (``ctx.comparisons["task"]
+    ["quantized"][file]`` and the artifact manifest's ``metrics.task``) when the task is known.
+    """
+    from converters.evaluation import tflite_outputs
+    from edge_sdk.manifest import manifest_path_for, write_manifest
+    from edge_sdk.tasks import find_wipeouts, task_metrics
+
+    sample, on = ctx._check_data()  # noqa: SLF001
     if sample is None:
         return []
     rows = {k: np.asarray(v)[:CHECK_ROWS] for k, v in sample.items()}
     f = tflite_outputs((ctx.staging / parent.file).read_bytes(), rows)
     q = tflite_outputs((ctx.staging / artifact.file).read_bytes(), rows)
     pairs = [(name, name) for name in f if name in q]
+    if ctx.task is not None and pairs:
+        labels = None
+        if ctx.data.eval_x is not None and ctx.data.eval_y is not None and on.startswith("the eval data"):
+            labels = np.asarray(ctx.data.eval_y)[:CHECK_ROWS]
+        try:
+            figures = task_metrics(ctx.task, f, q, pairs, inputs=rows, labels=labels,
+                                   head=ctx.recipe.task.detection_head,
+                                   score_threshold=ctx.recipe.task.score_threshold)
+        except Exception as exc:  # noqa: BLE001 - labels the task cannot read: the figures without them
+            figures = task_metrics(ctx.task, f, q, pairs, inputs=rows, head=ctx.recipe.task.detection_head,
+                                   score_threshold=ctx.recipe.task.score_threshold)
+            figures.notes.append(f"labels not used: {exc}")
+        record = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in figures.metrics.items()}
+        record.update({f"{k} (labels)": (round(v, 6) if isinstance(v, float) else v)
+                       for k, v in figures.labels.items()})
+        ctx.comparisons.setdefault("task", {}).setdefault("quantized", {})[artifact.file] = record
+        artifact.metrics["task"] = record
+        artifact.manifest["metrics"] = artifact.metrics
+        write_manifest(artifact.manifest, manifest_path_for(ctx.staging / artifact.file))
     return find_wipeouts(f, q, pairs)
 
 

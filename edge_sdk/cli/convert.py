@@ -255,6 +255,10 @@ def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
     t = comparisons.get("task")
     if t:
         lines.append(f"task: {t['task']} ({t['why']})")
+        for file, figures in (t.get("quantized") or {}).items():
+            shown = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+                              for k, v in figures.items())
+            lines.append(f"  {file} vs its float32: {shown}")
     d = comparisons.get("distill")
     if d:
         line = (f"distill: student {d['student_params']:,} params ({d['param_ratio']:.2f}x teacher), "
