@@ -112,6 +112,9 @@ def run_in(
     for _, module, options in plan:
         module.run_stage(ctx, options)
     from converters.report import check_latency
+    from converters.task_checks import check_wipeouts
+
+    check_wipeouts(ctx)  # an int8 whose class scores became one constant is never promoted silently
 
     check_latency(ctx)  # a quantized artifact slower than its float32 says so, naming the ops XNNPACK left out
     result = PipelineResult(recipe, ctx.artifacts, ctx.comparisons, ctx.warnings, staging,

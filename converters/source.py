@@ -86,6 +86,11 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
 
         record_layout(ctx)
     ctx.run_checks()
+    from converters.task_checks import determine_task
+
+    determine_task(ctx)
+    if ctx.task is not None:
+        ctx.comparisons["task"] = {"task": ctx.task.value, "why": ctx.task_why}
     if data.eval_x is None:
         ctx.warn("no eval data (--eval or --dataset): accuracy is not reported")
     ctx.base = ctx.float32_artifact(model, "float32", "input", ctx.input_parent)
