@@ -22,10 +22,12 @@ def digits_data(n: int = 600):
 
 def train_tiny_digits_cnn(x: np.ndarray, y: np.ndarray, epochs: int):
     """conv8-dense10 on digits (input 'image', output 'probs'), trained for a moment: real, not random, weights."""
-    import tensorflow as tf
     import tf_keras as keras
 
-    tf.random.set_seed(0)
+    # Python's, numpy's and TensorFlow's seeds all: tf.random.set_seed alone left the initial weights to
+    # whatever random state earlier code in the process had left, so the model (and tests' agreement
+    # figures) changed with test order.
+    keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.layers.Input((8, 8, 1), name="image"),
         keras.layers.Conv2D(8, 3, activation="relu"),
