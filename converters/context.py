@@ -434,8 +434,9 @@ class RunContext:
         params = model.count_params()
         if params is not None:
             metrics.setdefault("params", params)
+        extra = {"float_parent": model.float_parent} if model.float_parent else {}
         return self.add_tflite(name, flatbuffer, kind="float32", stage=stage, parent=parent,
-                               keras_model=model, extra_metrics=metrics)
+                               keras_model=model, extra_metrics=metrics, **extra)
 
 
 # ------------------------------------------------------------------------------------------------

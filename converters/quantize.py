@@ -54,8 +54,18 @@ class QuantizeResult:
 
     @property
     def manifest_kind(self) -> str:
-        """The manifest ``kind`` field for this artifact."""
-        return MANIFEST_KIND[self.mode]
+        """The manifest ``kind`` field for this artifact: what ``inspect`` reads in the file."""
+        from edge_sdk.inspect_model import manifest_kind
+
+        return manifest_kind({"kind": self.inspect_kind, "integer_activations": ["int8"]}, MANIFEST_KIND[self.mode])
+
+
+def nothing_quantized_note(name: str, asked: str, kind: str, inspected: str) -> Optional[str]:
+    """One line when a recipe asked for ``asked`` (a manifest kind) but the file is float32 (``kind``), else None."""
+    if kind != "float32" or asked == "float32":
+        return None
+    return (f"{name}: {asked} was asked for but nothing was quantized (inspect reads it as {inspected}: "
+            "every weight and op is float); it is recorded as float32, not " + asked)
 
 
 def _representative(inputs: Dict[str, np.ndarray]) -> Iterator[Dict[str, np.ndarray]]:
@@ -325,7 +335,15 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
                                           io=options.io)
     info = inspect_model(tflite)
     float_ops = dict(info.get("float_ops", {}))
-    if scheme in litert_quant.NEEDS_CALIBRATION and float_ops:
+    from edge_sdk.inspect_model import manifest_kind
+
+    kind = manifest_kind(info, litert_quant.MANIFEST_KIND[scheme])
+    suffix = ARTIFACT_SUFFIX.get(scheme, scheme)
+    name = f"{base_name}-{suffix}" if base_name else suffix
+    note = nothing_quantized_note(f"{name}.tflite", litert_quant.MANIFEST_KIND[scheme], kind, str(info.get("kind")))
+    if note:
+        ctx.warn(note)
+    elif scheme in litert_quant.NEEDS_CALIBRATION and float_ops:
         ops = ", ".join(f"{name} x{count}" for name, count in sorted(float_ops.items()))
         where = f"{base_name}: " if base_name else ""
         ctx.warn(f"{where}operators that stayed float in the {scheme} model: {ops}")
@@ -334,14 +352,12 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
     if stats and ctx.data.eval_x is not None:
         for message in range_warnings(stats, ctx.data.eval_x):
             ctx.warn(message)
-    suffix = ARTIFACT_SUFFIX.get(scheme, scheme)
-    name = f"{base_name}-{suffix}" if base_name else suffix
     try:
         version = metadata.version("litert-quantizer")
     except metadata.PackageNotFoundError:  # pragma: no cover - it imported, so it is installed
         version = None
     return ctx.add_tflite(
-        name, tflite, kind=litert_quant.MANIFEST_KIND[scheme], stage=STAGE, parent=parent.sha256,
+        name, tflite, kind=kind, stage=STAGE, parent=parent.sha256,
         calibration=stats,
         quantization_report={"mode": options.mode, "scheme": scheme, "quantizer": "litert-quantizer",
                              "quantizer_version": version, "keep_float": list(options.keep_float),
@@ -392,6 +408,9 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
             ctx.warn(message)
     suffix = ARTIFACT_SUFFIX[mode]
     name = f"{base_name}-{suffix}" if base_name else suffix
+    note = nothing_quantized_note(f"{name}.tflite", MANIFEST_KIND[mode], result.manifest_kind, result.inspect_kind)
+    if note:
+        ctx.warn(note)
     extra_metrics = dict(qat_note)
     if sparsity is not None:
         tflite_sparsity = weight_sparsity(result.tflite)
