@@ -78,9 +78,13 @@ def tflite_converter(model: LoadedModel):
     """A ``tf.lite.TFLiteConverter`` for ``model``: the one place converters are built.
 
     tf_keras models convert from the Keras model; Keras 3 models and SavedModels from a
-    SavedModel directory (:func:`converters.export.saved_model_dir`, exported once).
+    SavedModel directory (:func:`converters.export.saved_model_dir`, exported once). Keras
+    LSTM/GRU layers are unrolled first (:func:`converters.recurrent.convertible`).
     """
     from converters._tf import tf
+    from converters.recurrent import convertible
+
+    model = convertible(model)
 
     if model.is_tf_keras:
         return tf.lite.TFLiteConverter.from_keras_model(model.model)
