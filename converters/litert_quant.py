@@ -206,7 +206,10 @@ def quantize_tflite(float_model: bytes, scheme: str, calibration: Optional[Dict[
         raise ConversionError(f"quantize_tflite: expected TFLite flatbuffer bytes (identifier 'TFL3'), "
                               f"got {float_model[4:8]!r}")
     quantizer_module, qtyping, algorithms = _require()
+    from converters.tflite_signature import ensure_signature
     from edge_sdk.inspect_model import inspect_model
+
+    float_model, _ = ensure_signature(float_model)  # the quantizer calibrates through a signature key
 
     kind = inspect_model(float_model)["kind"]
     if kind != "float":

@@ -90,6 +90,8 @@ class LoadedModel:
     # a .tflite with float16 / int8 weights: how its float32 parent (``model``) was made
     # (:mod:`converters.tflite_float_parent`); None when the file was float already
     float_parent: Optional[Dict[str, Any]] = None
+    # a .tflite input with no SignatureDef: what edge-sdk added (converters.tflite_signature), for the manifest
+    signature_added: Optional[dict] = None
 
     @property
     def capabilities(self) -> Tuple[str, ...]:
@@ -201,7 +203,10 @@ def load_tflite(path: Path) -> LoadedModel:
         parent = float_parent(data, str(path))
         data, record = parent.tflite, parent.record()
     specs = [InputSpec(s.name, tuple(s.shape), np.dtype(s.dtype).name) for s in runtime.inputs]
-    return LoadedModel(KIND_TFLITE, path, data, specs, float_parent=record)
+    from converters.tflite_signature import ensure_signature
+
+    data, added = ensure_signature(data)  # one signature the LiteRT quantizer and edge_sdk both use
+    return LoadedModel(KIND_TFLITE, path, data, specs, float_parent=record, signature_added=added)
 
 
 def _keras_specs(model: Any) -> List[InputSpec]:

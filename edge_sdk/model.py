@@ -61,6 +61,9 @@ from edge_sdk.fileio import sha256_bytes
 from edge_sdk.manifest import check_manifest_matches_model, find_manifest, read_manifest
 
 TFLITE_IDENTIFIER = b"TFL3"
+#: Internal name of the entry point of a file with no SignatureDef (its subgraph 0); never listed in
+#: ``Model.signatures``.
+MAIN_SUBGRAPH = "main"
 #: Default cap on any single tensor the model declares (guards against absurd shapes).
 DEFAULT_MAX_TENSOR_BYTES = 1 << 30
 
@@ -433,7 +436,7 @@ class Model:
         except (ValueError, RuntimeError, KeyError, IndexError, TypeError, OverflowError) as exc:
             # TypeError: a corrupt signature can name tensor index 2**31, which the wrapper rejects as a type.
             raise CorruptModelError(f"{where} has unreadable tensors or signatures: {_first_line(exc)}") from None
-        self._default = self._signatures[self._default_key()]
+        self._default = self._signatures[self._default_key()] if self._signatures else self._main
         self._allocate(self._default)
         if self._accelerator is not None:
             # The interpreter above still reads and checks the model (specs, sizes, the verifier);
@@ -456,9 +459,14 @@ class Model:
             outputs = [self._port(name, idx, subgraph) for name, idx in sig["outputs"].items()]
             signatures[key] = _Signature(key, subgraph, inputs, outputs)
         if not signatures:
+            # No SignatureDef in the file (older converters wrote none): ``predict`` runs the main
+            # subgraph's inputs and outputs, but ``signatures`` reports none rather than inventing a key
+            # other tools (the LiteRT quantizer) would then look for and not find.
             inputs = [self._port(d["name"], d["index"], 0) for d in interp.get_input_details()]
             outputs = [self._port(d["name"], d["index"], 0) for d in interp.get_output_details()]
-            signatures["main"] = _Signature("main", 0, inputs, outputs)
+            self._main = _Signature(MAIN_SUBGRAPH, 0, inputs, outputs)
+        else:
+            self._main = None
         return signatures
 
     def _port(self, name: str, index: int, subgraph: int) -> _Port:
@@ -544,16 +552,20 @@ class Model:
 
     @property
     def signatures(self) -> Dict[str, Dict[str, Tuple[TensorSpec, ...]]]:
-        """Every signature: ``{key: {"inputs": (...), "outputs": (...)}}``."""
+        """Every SignatureDef in the file: ``{key: {"inputs": (...), "outputs": (...)}}``.
+
+        Empty for a file with no SignatureDef (older converters wrote none); ``predict`` then runs
+        the main subgraph's inputs and outputs (:attr:`inputs`, :attr:`outputs`).
+        """
         return {
             key: {"inputs": tuple(p.spec for p in s.inputs), "outputs": tuple(p.spec for p in s.outputs)}
             for key, s in self._signatures.items()
         }
 
     @property
-    def default_signature(self) -> str:
-        """The signature ``predict`` runs when none is named."""
-        return self._default.key
+    def default_signature(self) -> Optional[str]:
+        """The signature ``predict`` runs when none is named; None when the file has no SignatureDef."""
+        return self._default.key if self._signatures else None
 
     @property
     def sha256(self) -> str:
@@ -920,6 +932,11 @@ class Model:
             return self._default
         sig = self._signatures.get(key)
         if sig is None:
+            if not self._signatures:
+                raise InputNameError(
+                    f"unknown signature {key!r}; the model has no SignatureDef (call without signature= to "
+                    "run its main subgraph)"
+                )
             raise InputNameError(
                 f"unknown signature {key!r}; the model has: {', '.join(self._signatures)}"
             )

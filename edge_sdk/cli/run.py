@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     names = [s.name for s in (model.signatures[args.signature]["inputs"] if args.signature else model.inputs)] \
         if (args.signature is None or args.signature in model.signatures) else []
     if args.signature and args.signature not in model.signatures:
-        raise EdgeSdkError(f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}")
+        raise EdgeSdkError(f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}"
+                           if model.signatures else f"unknown signature {args.signature!r}; the model has no "
+                           "SignatureDef (leave out --signature to run its main subgraph)")
     specs = [model.input_spec(n, args.signature) for n in names]
     x = match_inputs(read_array_file(args.input, "--input"), specs, args.input)
     for spec, arr in zip(specs, x):
