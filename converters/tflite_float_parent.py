@@ -113,6 +113,32 @@ def _as_float_constant(root: Any, schema: Any, tensor: Any, values: np.ndarray, 
     tensor.quantization = None
 
 
+def _drop_tensors(root: Any, sg_index: int, drop: set) -> None:
+    """Remove tensors ``drop`` (indices nothing refers to) from subgraph ``sg_index``, renumbering the rest."""
+    sg = root.subgraphs[sg_index]
+    remap, kept = {}, []
+    for index, tensor in enumerate(sg.tensors):
+        if index not in drop:
+            remap[index] = len(kept)
+            kept.append(tensor)
+    sg.tensors = kept
+
+    def renumber(indices: Any) -> Any:
+        if indices is None:
+            return None
+        return [remap[i] if i >= 0 else i for i in indices]
+
+    for op in sg.operators or []:
+        op.inputs, op.outputs = renumber(op.inputs), renumber(op.outputs)
+        if getattr(op, "intermediates", None) is not None:
+            op.intermediates = renumber(op.intermediates)
+    sg.inputs, sg.outputs = renumber(sg.inputs), renumber(sg.outputs)
+    for signature in root.signatureDefs or []:
+        if signature.subgraphIndex == sg_index:
+            for entry in list(signature.inputs or []) + list(signature.outputs or []):
+                entry.tensorIndex = remap[entry.tensorIndex]
+
+
 def float_parent(data: bytes, where: str = "model") -> Optional[FloatParent]:
     """The float32 parent of the ``.tflite`` bytes ``data``, or None when ``data`` is already float.
 
@@ -153,7 +179,7 @@ def float_parent(data: bytes, where: str = "model") -> Optional[FloatParent]:
         return buffer is not None and buffer.data is not None and len(buffer.data) > 0
 
     rewritten = removed = 0
-    for sg in root.subgraphs or []:
+    for sg_index, sg in enumerate(root.subgraphs or []):
         tensors = sg.tensors or []
         kept: List[Any] = []
         replaced_inputs = []
@@ -173,13 +199,17 @@ def float_parent(data: bytes, where: str = "model") -> Optional[FloatParent]:
                     continue
             kept.append(op)
         sg.operators = kept
-        # the small copies nothing reads any more: drop their bytes (the tensors stay, empty and unused)
+        # the small copies nothing reads any more: drop them and their bytes (an unused tensor with no
+        # data would be "null" to the LiteRT quantizer's calibrator, which reads every tensor)
         still_read = {i for op in kept for i in (op.inputs or [])} | set(sg.outputs or [])
-        for index in set(replaced_inputs) - still_read:
+        orphans = set(replaced_inputs) - still_read
+        for index in orphans:
             tensor = tensors[index]
             if uses.get(tensor.buffer, 0) == 1:
                 root.buffers[tensor.buffer].data = None
-            tensor.buffer = 0
+        if orphans:
+            _drop_tensors(root, sg_index, orphans)
+        tensors = sg.tensors or []
         # dynamic-range: integer constants fed straight to float ops
         for op in kept:
             if op.opcodeIndex in dequantize:
