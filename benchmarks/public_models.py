@@ -10,7 +10,7 @@ would hand them over (``converters.pipeline.run`` = ``edge-sdk convert FILE --re
 
 * ``resnet8``: MLPerf Tiny CIFAR-10 ResNet-8, float32 with no SignatureDef; input raw 0-255
   pixels [1, 32, 32, 3]. Data: 32x32 crops of scikit-learn's two sample photographs
-  (``load_sample_images``), 200 to calibrate, 200 others to compare on. Reference:
+  (``load_sample_images``), 200 to calibrate, 3,000 others to compare on. Reference:
   MLPerf's int8 (TFLiteConverter, CIFAR calibration).
 * ``kws``: MLPerf Tiny keyword-spotting DS-CNN, dynamic-range (its float parent is the
   dequantized proxy, :mod:`converters.tflite_float_parent`); input MFCCs [1, 49, 10, 1].
@@ -105,8 +105,9 @@ def portrait_crops(n: int, offset: int, size: int = 256) -> np.ndarray:
 def model_data(name: str, small: bool = False):
     """(calibration rows, held-out rows, held-out labels or None) for model ``name``; ``small``: fewer rows."""
     if name == "resnet8":
-        n = 60 if small else 200
-        return photo_crops(n, 32, 0, 1.0), photo_crops(n, 32, 1, 1.0), None
+        # 200 held-out crops carry about 2 points of noise in top-1 agreement (the float model's top two
+        # scores are often close on non-CIFAR photos): compare on 3,000
+        return photo_crops(60 if small else 200, 32, 0, 1.0), photo_crops(600 if small else 3000, 32, 1, 1.0), None
     if name == "kws":
         data = np.load(FOLDER / "kws_tts_mfcc.npz")
         x, y = data["x"].astype(np.float32), data["y"].astype(np.int64)
@@ -213,7 +214,7 @@ def run(names: Sequence[str] = tuple(MODELS), recipes: Sequence[str] = RECIPES, 
                 with_reference = reference is not None and recipe == "int8"
                 if with_reference:
                     subjects["reference"] = reference
-                rounds = 5 if name == "selfie" else (15 if small else 60)
+                rounds = (3 if small else 15) if name == "selfie" else (15 if small else 60)
                 latency = interleaved_latency_us(subjects, held[:1], rounds)
                 row.update(status="ok", kind=made["kind"], float32_bytes=len(float_bytes), bytes=len(quant),
                            size_ratio=round(len(quant) / len(float_bytes), 4),

@@ -30,7 +30,9 @@ def test_signature_less_resnet8_int8_beside_mlperfs_reference(rows):
     assert row["status"] == "ok" and row["kind"] == "int8", row
     vs = row["vs_reference"]
     assert vs["size_matches"] and vs["size"] <= 1.03, row  # within 3% of MLPerf's int8 file, or smaller
-    assert row["agreement"] >= 0.8, row
+    # matches MLPerf's int8 (TFLiteConverter, CIFAR calibration) within a point on 600 held-out crops
+    # (deterministic: the LiteRT quantizer and XNNPACK's int8 give the same bytes and outputs every run)
+    assert vs["agreement_points"] >= -1.0 and row["agreement"] >= 0.85, row
     assert vs["latency"] < 1.5, row  # interleaved in one loop: a ratio, not a time
 
 
