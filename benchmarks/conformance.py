@@ -160,20 +160,26 @@ def _transformer(folder: Path, epochs: int) -> Built:
 
 def _lstm(folder: Path, epochs: int) -> Built:
     """A tf_keras LSTM over digit rows (8 steps of 8 pixels), trained briefly, saved as .h5."""
-    from converters._tf import tf_keras
+    from training.tiny_models import build_digits_rnn
 
-    tf_keras.utils.set_random_seed(0)
-    x, y = digits()
-    inputs = tf_keras.Input((8, 8), name="rows")
-    h = tf_keras.layers.LSTM(32, name="lstm")(inputs)
-    outputs = tf_keras.layers.Dense(10, activation="softmax", name="probs")(h)
-    model = tf_keras.Model(inputs, outputs, name="lstm")
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x[:1400], y[:1400], epochs=epochs, batch_size=32, verbose=0)
+    x, _ = digits()
+    model = build_digits_rnn("LSTM", epochs=epochs)
     path = folder / "lstm.h5"
     model.save(path)
     return Built("lstm", "tf_keras", path, _save_data(folder, {"rows": x[:300]}), {"rows": x[1400:]},
                  "tf_keras LSTM(32) over digit rows, trained on digits, .h5")
+
+
+def _gru(folder: Path, epochs: int) -> Built:
+    """A Keras 3 GRU over digit rows (8 steps of 8 pixels), trained briefly, saved as .keras."""
+    from training.tiny_models import build_digits_rnn
+
+    x, _ = digits()
+    model = build_digits_rnn("GRU", keras3=True, epochs=epochs)
+    path = folder / "gru.keras"
+    model.save(path)
+    return Built("gru", "keras3", path, _save_data(folder, {"rows": x[:300]}), {"rows": x[1400:]},
+                 "Keras 3 GRU(32) over digit rows, trained on digits, .keras")
 
 
 def _multi_io(folder: Path, epochs: int) -> Built:
@@ -347,6 +353,7 @@ MODELS: Dict[str, Callable[[Path, int], Built]] = {
     "resnet": _resnet,
     "transformer": _transformer,
     "lstm": _lstm,
+    "gru": _gru,
     "multi-io": _multi_io,
     "onnx-cnn": _onnx_cnn,
     "onnx-mlp": _onnx_mlp,

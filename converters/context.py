@@ -446,7 +446,9 @@ class RunContext:
         params = model.count_params()
         if params is not None:
             metrics.setdefault("params", params)
-        extra = {"signature_added": model.signature_added} if model.signature_added else {}
+        extra = {"float_parent": model.float_parent} if model.float_parent else {}
+        if model.signature_added:
+            extra["signature_added"] = model.signature_added
         return self.add_tflite(name, flatbuffer, kind="float32", stage=stage, parent=parent,
                                keras_model=model, extra_metrics=metrics, **extra)
 

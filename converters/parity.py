@@ -580,7 +580,9 @@ def run_parity(
     info = inspect_model(qm.model_bytes)
     result.update({
         "float_model": {"path": str(fm.path) if fm.path else None, "kind": fm.kind,
-                        "sha256": (fm.sha256s() or [None])[0]},
+                        "sha256": (fm.sha256s() or [None])[0],
+                        # a float16 / int8-weight .tflite runs as its float32 parent (exact, or a proxy)
+                        "float_parent": getattr(fm.loaded, "float_parent", None)},
         "quantized_model": {"path": str(qm.path) if qm.path else None, "sha256": qm.sha256,
                             "size_bytes": qm.size_bytes, "kind": info.get("kind"), "backend": qm.backend,
                             "float_ops": info.get("float_ops"), "integer_ops": info.get("integer_ops")},

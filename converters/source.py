@@ -91,6 +91,10 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     determine_task(ctx)
     if ctx.task is not None:
         ctx.comparisons["task"] = {"task": ctx.task.value, "why": ctx.task_why}
+    if getattr(model, "float_parent", None):  # a float16 / int8-weight .tflite: how its float32 parent agrees
+        from converters.tflite_float_parent import record_agreement
+
+        record_agreement(ctx, model)
     if data.eval_x is None:
         ctx.warn("no eval data (--eval or --dataset): accuracy is not reported")
     ctx.base = ctx.float32_artifact(model, "float32", "input", ctx.input_parent)
