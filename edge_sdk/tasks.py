@@ -663,6 +663,10 @@ def _runs(indices: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
+#: The smallest probability a class output must reach somewhere in the data for its collapse to count.
+PROBABILITY_FLOOR = 0.01
+
+
 def find_wipeouts(f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray],
                   pairs: Sequence[Tuple[str, str]], *, kept: float = 0.25, share: float = 0.2) -> List[Dict[str, Any]]:
     """Outputs, or channel groups of an output, that quantization collapsed.
@@ -691,6 +695,11 @@ def find_wipeouts(f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarra
             continue
         fs, qs = _spread(f, axis), _spread(q, axis)
         live = fs > 1e-6 * scale
+        if float(np.min(f)) >= 0.0 and float(np.max(f)) <= 1.0:
+            # Probabilities (softmax or sigmoid): a class the float model never gives even 1% is decided by
+            # no threshold or ranking, so its collapse below the output's step (1/256) loses nothing. Without
+            # this, a keyword spotter's never-chosen classes (float up to 1e-4) read as a wiped-out output.
+            live &= np.moveaxis(f, axis, 0).reshape(f.shape[axis], -1).max(axis=1) >= PROBABILITY_FLOOR
         dead = np.where(live & (qs < kept * fs))[0]
         if len(dead) and len(dead) >= share * int(live.sum()):
             found.append({"output": f_name, "axis": axis, "channels": [int(i) for i in dead], "of": int(f.shape[axis]),

@@ -90,6 +90,24 @@ def test_wipeouts_find_collapsed_channel_groups_not_scattered_dead_pixels():
     assert T.find_wipeouts({"r": f2}, {"r": np.zeros_like(f2)}, [("r", "r")])
 
 
+def test_a_softmax_output_whose_never_chosen_classes_round_to_zero_is_not_wiped_out():
+    # MLPerf's keyword spotter on calibration-like rows: 6 of 12 classes never get even 1e-4 in float, and
+    # int8's 1/256 step rounds them to 0: nothing a decision reads was lost (this failed convert --recipe int8)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 3.0, (40, 12))
+    logits[:, 1:7] -= 30.0
+    f = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    q = np.round(f * 256) / 256
+    assert float(f[:, 1:7].max()) < 1e-4 and float(q[:, 1:7].max()) == 0.0
+    assert T.find_wipeouts({"p": f}, {"p": q}, [("p", "p")]) == []
+    # the same classes collapsing where the float model did give them weight is still caught
+    logits[:, 1:7] += 30.0
+    f = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    q = f.copy()
+    q[:, 1:7] = 0.0
+    assert T.find_wipeouts({"p": f}, {"p": q}, [("p", "p")])
+
+
 def test_the_recipe_declares_every_task_and_budget_once():
     from converters.recipe import TASK_CHOICES, HEAD_FORMATS, TaskOptions, describe_rows
 
