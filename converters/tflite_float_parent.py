@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 
 from converters.errors import ModelLoadError
+from converters.tflite_graph import set_builtin_codes
 
 # inspect kinds this module turns into a float32 parent, and whether the parent is exact
 PARENT_KINDS = {"float16-weight": True, "weight-only-int8": True, "dynamic-range": False}
@@ -162,13 +163,9 @@ def float_parent(data: bytes, where: str = "model") -> Optional[FloatParent]:
 
     schema = _schema()
     root = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
-    for code in root.operatorCodes or []:
-        # files from older converters set only deprecated_builtin_code (builtin_code stays 0, ADD): readers
-        # must take the larger of the two, and the LiteRT quantizer reads builtin_code alone (it saw ADDs)
-        code.builtinCode = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
+    set_builtin_codes(root)
     dequantize = {i for i, code in enumerate(root.operatorCodes or [])
-                  if max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
-                  == schema.BuiltinOperator.DEQUANTIZE}
+                  if code.builtinCode == schema.BuiltinOperator.DEQUANTIZE}
     uses: Dict[int, int] = {}
     for sg in root.subgraphs or []:
         for t in sg.tensors or []:
