@@ -69,7 +69,7 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
         ctx.input_parent = None
     else:
         ctx.progress.say(f"loading {ctx.source}")
-        model = _load_input(ctx.source, load)
+        model = _load_input(ctx.source, load, ctx.recipe.options("import"))
         data = load_data(model, dataset=ctx.dataset, calibration=ctx.calibration, eval_data=ctx.eval_data,
                          train_data=ctx.train_data, seed=ctx.seed)
         ctx.input_parent = _source_digest(model)
@@ -90,12 +90,13 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     ctx.advance(model, ctx.base, "")
 
 
-def _load_input(source: Any, load: Any) -> Any:
-    """The input model: an .onnx path through onnx2tf (:mod:`converters.onnx_import`), anything else through ``load``."""
+def _load_input(source: Any, load: Any, options: Any = None) -> Any:
+    """The input model: an .onnx path through onnx2tf (:mod:`converters.onnx_import`, with the recipe's
+    ``[import]`` options), anything else through ``load``."""
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".onnx":
         from converters.onnx_import import load_onnx
 
-        return load_onnx(Path(source))
+        return load_onnx(Path(source), options)
     return load(source)
 
 

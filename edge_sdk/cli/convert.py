@@ -89,6 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         kwargs: Dict[str, Any] = {"dest": _dest(spec.flag), "metavar": spec.metavar,
                                   "help": f"{spec.dotted}: {spec.help} (default {spec.default_text()}; "
                                   f"{spec.allowed()})"}
+        if spec.dotted == "import.input_shapes":  # one flag per input: --input-shape x=1,3,48,192 (repeatable)
+            kwargs["action"] = "append"
         if spec.type_name in ("int", "float"):
             kwargs["type"] = spec.type
         elif spec.choices and spec.type_name == "str":
