@@ -9,7 +9,7 @@ artifact every later size ratio and accuracy drop is measured against.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -75,6 +75,8 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
         ctx.input_parent = _source_digest(model)
     ctx.model, ctx.data = model, data
     onnx_input = _is_onnx(model)
+    if not onnx_input:
+        _check_fixed_shapes(model, ctx.recipe.options("import").shapes())
     if onnx_input:
         from converters.onnx_import import record_layout
 
@@ -98,6 +100,26 @@ def _load_input(source: Any, load: Any, options: Any = None) -> Any:
 
         return load_onnx(Path(source), options)
     return load(source)
+
+
+def _check_fixed_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
+    """``--input-shape`` on a Keras/SavedModel/.tflite input: accepted when it agrees with the model's fixed
+    dimensions and fixes only the batch; a dynamic dimension beyond the batch is refused by name (only ONNX
+    inputs are re-shaped before conversion), so the flag is never silently ignored."""
+    from converters.errors import DataError
+
+    specs = {s.name: s for s in getattr(model, "inputs", [])}
+    for name, shape in shapes.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise DataError(f"--input-shape names input {name!r}, but the model's inputs are {', '.join(specs)}")
+        have = list(spec.shape)
+        if len(have) != len(shape) or any(h is not None and h != w for h, w in zip(have, shape)):
+            raise DataError(f"--input-shape {name}={','.join(map(str, shape))} does not fit input {name!r} "
+                            f"{['?' if d is None else d for d in have]}")
+        if any(h is None for h in have[1:]):
+            raise DataError(f"--input-shape {name}=...: fixing dynamic dimensions beyond the batch is done for ONNX "
+                            f"inputs only; export input {name!r} with a fixed shape")
 
 
 def _is_onnx(model: Any) -> bool:

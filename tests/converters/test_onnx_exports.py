@@ -295,3 +295,43 @@ def test_pytorch_input_names_survive_onnx2tf(torch_like):
         None, dict(x, sr=np.array([16000], np.int64)))[0]
     np.testing.assert_allclose(got, want, atol=1e-5)
     np.testing.assert_allclose(model.predict(x), want, atol=1e-6)  # ONNX Runtime is fed sr=16000 itself
+
+
+# ------------------------------------------------------------------------------------------------
+# the public PaddleOCR models, from the wheel cache (skipped without it; never downloaded here)
+# ------------------------------------------------------------------------------------------------
+def _rapidocr(tmp_path, name):
+    from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
+
+    conformance = load_benchmark_script("conformance.py", "conformance_for_onnx_exports")
+    if not list(conformance.wheel_cache().glob("rapidocr_onnxruntime-1.4.4-*.whl")):
+        pytest.skip(f"no {conformance.RAPIDOCR_WHEEL} wheel in {conformance.wheel_cache()} "
+                    "(set-up: python benchmarks/conformance.py --download)")
+    return conformance, conformance.rapidocr_model(name, tmp_path)
+
+
+def test_paddleocr_classifier_is_refused_without_input_shape_and_prepared_with_it(tmp_path, monkeypatch):
+    """The real [N,3,?,?] classifier: refused before onnx2tf naming the flag; with it every check passes and the
+    Paddle node names ('Softmax@0') become names TensorFlow takes."""
+    from converters.onnx_import import (OnnxConversionError, load_onnx, prepare_onnx, read_onnx,
+                                        require_side_folder, sanitize_node_names)
+
+    _, path = _rapidocr(tmp_path, "ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    _no_onnx2tf(monkeypatch)
+    with pytest.raises(OnnxConversionError, match=r"input 'x' \[\?,3,\?,\?\] .* --input-shape x=1,3,D2,D3"):
+        load_onnx(path)
+    model = read_onnx(path)
+    record = prepare_onnx(model, _options(input_shapes=("x=1,3,48,192",)), require_side_folder(), str(path))
+    assert record == {"input_shapes": {"x": [1, 3, 48, 192]}}
+    renamed = sanitize_node_names(model)
+    assert renamed.get("Softmax_0") == "Softmax@0"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("EDGE_SDK_CONFORMANCE"),
+                    reason="a PaddleOCR conversion takes minutes: set EDGE_SDK_CONFORMANCE=1 (and have the wheel cache)")
+def test_paddleocr_classifier_converts_matching_onnxruntime(tmp_path):
+    conformance, _ = _rapidocr(tmp_path, "ch_ppocr_mobile_v2.0_cls_infer.onnx")
+    rows = conformance.run(["ppocr-cls"], ["fp16"], workdir=tmp_path)
+    assert rows[0]["status"] == "ok", rows[0]
+    assert rows[0]["onnxruntime_max_abs_error"] <= 1e-4
