@@ -307,6 +307,31 @@ def make_inputs_constant(model: Any, constants: Dict[str, float], source: str) -
         model.graph.initializer.append(numpy_helper.from_array(np.full(dims, value, dtype=dtype), name))
 
 
+def constants_to_initializers(model: Any) -> int:
+    """Move the main graph's ``Constant`` nodes (``value`` tensors) into initializers; returns how many.
+
+    paddle2onnx writes every scalar weight as a Constant node; onnx2tf 1.29.24 then loses the
+    tensor behind an ``Add(Mul(w0, conv) + w1, 3)`` and fails with ``Output tensors of a Functional
+    model must be the output of a TensorFlow Layer ... Found: 3.0`` (PP-OCRv4's detector). As
+    initializers the same values convert.
+    """
+    kept, moved = [], 0
+    for node in model.graph.node:
+        attrs = list(node.attribute)
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and len(attrs) == 1 and attrs[0].name == "value":
+            tensor = type(attrs[0].t)()
+            tensor.CopyFrom(attrs[0].t)
+            tensor.name = node.output[0]
+            model.graph.initializer.append(tensor)
+            moved += 1
+        else:
+            kept.append(node)
+    if moved:
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+    return moved
+
+
 def fold_constant_ifs(model: Any) -> Tuple[Any, int]:
     """Replace each If whose condition is computable from constants (initializers, Constant nodes, Shape of a
     tensor with a static shape) by the nodes of the branch it takes; returns ``(model, Ifs folded)``.
@@ -770,6 +795,7 @@ def prepare_onnx(model: Any, options: Any, folder: Path, source: str) -> Dict[st
             model.CopyFrom(model_folded)
     refuse_unsupported_ops(model, supported_ops(folder), source)
     refuse_control_flow(model, source)
+    moved = constants_to_initializers(model)
     specs = onnx_input_specs(model)
     if not specs:
         raise ModelLoadError(f"{source}: expected an ONNX model with at least one input, got none")
@@ -781,6 +807,8 @@ def prepare_onnx(model: Any, options: Any, folder: Path, source: str) -> Dict[st
         record["constant_inputs"] = constants
     if folded:
         record["ifs_folded"] = folded
+    if moved:
+        record["constant_nodes_to_initializers"] = moved
     if options is not None and options.onnx2tf_args:
         record["onnx2tf_args"] = list(options.onnx2tf_args)
     return record
@@ -811,7 +839,13 @@ def load_onnx(path: Path, options: Any = None) -> OnnxModel:
     copy.write_bytes(prepared_bytes)  # onnx2tf overwrites its input: never the user's file
     keep = [s.name for s in specs if len(s.shape) in (3, 4, 5)]
     shapes = options.shapes() if options is not None else {}
-    command = onnx2tf_options(keep, shapes, options.onnx2tf_args if options is not None else ())
+    extra = list(options.onnx2tf_args) if options is not None else []
+    # token ids and other integer inputs are never images: onnx2tf's layout guess must not touch them
+    # (magika's int32 [N,2048] failed with "If the input OP of ONNX before conversion is NHWC ...")
+    integers = [s.name for s in specs if not s.dtype.startswith("float") and s.name not in _kat_names(extra)]
+    if integers:
+        extra = ["-kat", *integers] + extra
+    command = onnx2tf_options(keep, shapes, extra)
     run = run_onnx2tf(copy, workdir, keep, folder, options=command)
     loaded, directory = _load_saved_model(run.saved_model, specs, path, workdir)
     constants = options.constants() if options is not None else {}
@@ -1020,7 +1054,7 @@ def judge(measured: Dict[str, Any], atol: float, max_relative: float) -> List[st
     for i, error in enumerate(measured["per_output"]):
         scale = measured.get("output_scale", [0.0] * len(measured["per_output"]))[i]
         label = f"output {i} {names[i]!r}" if i < len(names) else f"output {i}"
-        share = f" ({error / scale:.1%} of its largest value {scale:.3g})" if scale > 0 else ""
+        share = f" ({100 * error / scale:.2g}% of its largest value {scale:.3g})" if scale > 0 else ""
         if error > atol:
             reasons.append(f"{label} max abs error {error:.3g}{share} > {atol:g} (export.onnx_atol)")
         elif error > max_relative * max(scale, 1.0):

@@ -268,8 +268,11 @@ def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
     o = comparisons.get("onnx_input")
     if o and o.get("max_abs_error") is not None:
         layouts = ", ".join(f"{k} {v}" for k, v in (o.get("input_layout") or {}).items())
-        lines.append(f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
-                     f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
+        line = (f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
+                f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
+        if o.get("input_shapes"):
+            line += "; fixed shapes " + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in o["input_shapes"].items())
+        lines.append(line)
     q = comparisons.get("quantize")
     if q and "input_size_ratio" in q:
         line = f"quantize: {q.get('scheme') or q['mode']} file is {q['input_size_ratio']:.3f}x float32"

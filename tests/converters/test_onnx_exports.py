@@ -65,16 +65,21 @@ def _if_model(path: Path, custom_in_branch: bool = False, dims=("N", 8)) -> Path
         helper.make_node("Squeeze", ["is16k"], ["cond"], name="/Squeeze"),
         helper.make_node("If", ["cond"], ["scaled"], name="/If", then_branch=then_branch, else_branch=else_branch),
         helper.make_node("Add", ["scaled", "0"], ["sum"], name="/Add"),
-        helper.make_node("MatMul", ["sum", "W"], ["y"], name="/MatMul"),
+        helper.make_node("Gather", ["E", "ids"], ["embedded"], name="/Gather"),  # token ids, as magika's
+        helper.make_node("ReduceMean", ["embedded"], ["pooled"], axes=[1], keepdims=0, name="/ReduceMean"),
+        helper.make_node("Add", ["sum", "pooled"], ["mixed"], name="/Add_1"),
+        helper.make_node("MatMul", ["mixed", "W"], ["y"], name="/MatMul"),
     ]
     graph = helper.make_graph(
         nodes, "torch_like",
         [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, list(dims)),
          helper.make_tensor_value_info("0", TensorProto.FLOAT, ["N", 8]),
-         helper.make_tensor_value_info("sr", TensorProto.INT64, [1])],
+         helper.make_tensor_value_info("sr", TensorProto.INT64, [1]),
+         helper.make_tensor_value_info("ids", TensorProto.INT32, ["N", 16])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
         [numpy_helper.from_array(np.array([16000], np.int64), "sr16k"),
-         numpy_helper.from_array(rng.normal(0, 0.5, (8, 4)).astype(np.float32), "W")])
+         numpy_helper.from_array(rng.normal(0, 0.5, (8, 4)).astype(np.float32), "W"),
+         numpy_helper.from_array(rng.normal(0, 0.5, (256, 8)).astype(np.float32), "E")])
     return _save(graph, path, domains=("com.example",) if custom_in_branch else ())
 
 
@@ -173,7 +178,8 @@ def test_if_on_a_constant_input_folds_into_its_branch_with_the_same_outputs(tmp_
 
     path = _if_model(tmp_path / "m.onnx")
     rng = np.random.default_rng(1)
-    feed = {"input.1": rng.normal(size=(5, 8)).astype(np.float32), "0": rng.normal(size=(5, 8)).astype(np.float32)}
+    feed = {"input.1": rng.normal(size=(5, 8)).astype(np.float32), "0": rng.normal(size=(5, 8)).astype(np.float32),
+            "ids": rng.integers(0, 256, (5, 16)).astype(np.int32)}
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for rate in (16000, 8000):
         model = read_onnx(path)
@@ -243,7 +249,7 @@ def test_loose_onnx_atol_does_not_pass_outputs_wrong_by_construction():
 
     measured = {"per_output": [627.0, 2e-6], "output_scale": [640.0, 1.0], "output_names": ["boxes", "scores"]}
     reasons = judge(measured, atol=1000.0, max_relative=0.01)
-    assert reasons == ["output 0 'boxes' max abs error 627 (98.0% of its largest value 640) > 0.01 of it "
+    assert reasons == ["output 0 'boxes' max abs error 627 (98% of its largest value 640) > 0.01 of it "
                        "(import.max_relative_error: wrong by construction, whatever export.onnx_atol allows)"]
     assert judge(measured, atol=1e-4, max_relative=0.01)[0].startswith("output 0 'boxes' max abs error 627")
     assert judge({"per_output": [3e-5], "output_scale": [640.0]}, atol=1e-4, max_relative=0.01) == []
@@ -283,13 +289,16 @@ def test_pytorch_input_names_survive_onnx2tf(torch_like):
     import edge_sdk
 
     model = torch_like["model"]
-    assert sorted(s.name for s in model.inputs) == ["0", "input.1"]
+    assert sorted(s.name for s in model.inputs) == ["0", "ids", "input.1"]
+    options = model.onnx2tf_options
+    assert options[options.index("-kat") + 1] == "ids"  # token ids: no layout guess
     assert model.prepared == {"input_shapes": {"input.1": [1, 8], "0": [1, 8]}, "constant_inputs": {"sr": 16000.0},
-                              "ifs_folded": 1}
+                              "ifs_folded": 1, "constant_nodes_to_initializers": 1}
     rng = np.random.default_rng(2)
-    x = {"input.1": rng.normal(size=(1, 8)).astype(np.float32), "0": rng.normal(size=(1, 8)).astype(np.float32)}
+    x = {"input.1": rng.normal(size=(1, 8)).astype(np.float32), "0": rng.normal(size=(1, 8)).astype(np.float32),
+         "ids": rng.integers(0, 256, (1, 16)).astype(np.int32)}
     runtime = edge_sdk.load(torch_like["tflite"])
-    assert sorted(spec.name for spec in runtime.inputs) == ["0", "input.1"]
+    assert sorted(spec.name for spec in runtime.inputs) == ["0", "ids", "input.1"]
     got = runtime.predict(x)
     want = ort.InferenceSession(str(torch_like["path"]), providers=["CPUExecutionProvider"]).run(
         None, dict(x, sr=np.array([16000], np.int64)))[0]
@@ -322,7 +331,8 @@ def test_paddleocr_classifier_is_refused_without_input_shape_and_prepared_with_i
         load_onnx(path)
     model = read_onnx(path)
     record = prepare_onnx(model, _options(input_shapes=("x=1,3,48,192",)), require_side_folder(), str(path))
-    assert record == {"input_shapes": {"x": [1, 3, 48, 192]}}
+    assert record["input_shapes"] == {"x": [1, 3, 48, 192]}
+    assert record["constant_nodes_to_initializers"] > 0  # paddle2onnx's scalar weights, which onnx2tf loses
     renamed = sanitize_node_names(model)
     assert renamed.get("Softmax_0") == "Softmax@0"
 
