@@ -487,6 +487,8 @@ def _agreement(float_tflite: bytes, quant_tflite: bytes, inputs: Dict[str, np.nd
     for name, scores in want.items():
         if scores.ndim == 2 and scores.shape[1] >= 2 and name in got:
             return float(np.mean(np.argmax(scores, axis=1) == np.argmax(got[name], axis=1)))
+        if scores.ndim == 3 and scores.shape[2] >= 2 and name in got:  # per time step (a CTC recognizer's characters)
+            return float(np.mean(np.argmax(scores, axis=2) == np.argmax(got[name], axis=2)))
     return None
 
 

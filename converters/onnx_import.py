@@ -222,10 +222,8 @@ def _input_ancestors(name: str, producer: Dict[str, Any], inputs: set) -> set:
         if current in inputs:
             found.add(current)
         node = producer.get(current)
-        if node is not None:
+        if node is not None:  # through Shape(x) too: x is named, though a fixed shape would fold it
             todo.extend(node.input)
-            if node.op_type == "Shape":  # Shape(x) is constant once x's shape is fixed: still name x
-                pass
     return found
 
 

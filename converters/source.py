@@ -106,8 +106,6 @@ def _check_fixed_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
     """``--input-shape`` on a Keras/SavedModel/.tflite input: accepted when it agrees with the model's fixed
     dimensions and fixes only the batch; a dynamic dimension beyond the batch is refused by name (only ONNX
     inputs are re-shaped before conversion), so the flag is never silently ignored."""
-    from converters.errors import DataError
-
     specs = {s.name: s for s in getattr(model, "inputs", [])}
     for name, shape in shapes.items():
         spec = specs.get(name)
