@@ -618,8 +618,8 @@ def markdown_table(rows: Sequence[Dict[str, Any]]) -> str:
         lines.append(f"| {r['model']} | {r['input']} | {r['recipe']} | {status} | {fmt(r.get('size_ratio'), '{:.3f}')} "
                      f"| {fmt(r.get('latency_ratio'), '{:.2f}')} | {fmt(r.get('agreement'), '{:.1%}')} |"
                      + (f" {fmt(r.get('onnxruntime_max_abs_error'), '{:.2g}')} |" if ort_column else "")
-                     + (f" {fmt(r.get('float32_accuracy'), '{:.1%}')} -> {fmt(r.get('accuracy'), '{:.1%}')} |"
-                        if task_column else ""))
+                     + ((f" {fmt(r.get('float32_accuracy'), '{:.1%}')} -> {fmt(r.get('accuracy'), '{:.1%}')} |"
+                         if "accuracy" in r else " - |") if task_column else ""))
     return "\n".join(lines)
 
 
