@@ -263,9 +263,11 @@ def test_first_diverging_op_is_read_from_onnx2tf_cotof_log():
          helper.make_node("Add", ["/m", "x"], ["y"], name="Add_2")], "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])])
-    log = ("\x1b[32mINFO:\x1b[0m \x1b[32monnx_output_name\x1b[0m: /r \x1b[32mvalidate_result\x1b[0m: \x1b[7m Matches\n"
-           "INFO: onnx_output_name: y validate_result:  Unmatched  max_abs_error: 627.5\n"
-           "INFO: onnx_output_name: wa/m validate_result:  Unmatched  max_abs_error: 12.25\n")
+    # onnx2tf 1.29.24's -cotof lines (colours included), as measured on a real run
+    log = ("\x1b[32mINFO:\x1b[0m \x1b[32monnx_output_name\x1b[0m: /r shape: (1, 2) dtype: float32 "
+           "\x1b[32mvalidate_result\x1b[0m: \x1b[7m\x1b[32m Matches \x1b[0m\n"
+           "INFO: onnx_output_name: y shape: (1, 2) dtype: float32 validate_result:  Unmatched  max_abs_error: 627.5\n"
+           "INFO: onnx_output_name: wa/m shape: (1, 2) dtype: float32 validate_result:  Unmatched  max_abs_error: 12.25\n")
     hit = first_divergence(log, helper.make_model(graph).SerializeToString(), {"Mul_1": "p2o.Mul@1"})
     assert hit["node"] == "p2o.Mul@1" and hit["op"] == "Mul" and hit["max_abs_error"] == 12.25
 
