@@ -347,3 +347,23 @@ def test_paddleocr_classifier_converts_matching_onnxruntime(tmp_path):
     rows = conformance.run(["ppocr-cls"], ["fp16"], workdir=tmp_path)
     assert rows[0]["status"] == "ok", rows[0]
     assert rows[0]["onnxruntime_max_abs_error"] <= 1e-4
+
+
+def test_constant_nodes_become_initializers_with_the_same_outputs():
+    """paddle2onnx's scalar weights as Constant nodes made onnx2tf fail on PP-OCRv4's detector ('Found: 3.0')."""
+    from converters.onnx_import import constants_to_initializers
+
+    nodes = [helper.make_node("Constant", [], ["w0"], name="c0", value=numpy_helper.from_array(np.array(1.5, np.float32))),
+             helper.make_node("Constant", [], ["three"], name="c1", value=numpy_helper.from_array(np.array(3.0, np.float32))),
+             helper.make_node("Mul", ["w0", "x"], ["m"], name="p2o.Mul.0"),
+             helper.make_node("Add", ["m", "three"], ["y"], name="p2o.Add.4")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert constants_to_initializers(model) == 2
+    assert [n.op_type for n in model.graph.node] == ["Mul", "Add"]
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(got, want)
