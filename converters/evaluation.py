@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Dict, Mapping, Optional
+import warnings
+from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
@@ -21,11 +22,16 @@ BATCH = 256
 CHECK_SAMPLES = 256  # without eval data, this many calibration/training samples are checked for NaN/inf
 
 
-def tflite_outputs(tflite: bytes, inputs: Mapping[str, np.ndarray], batch_size: int = BATCH) -> Dict[str, np.ndarray]:
-    """``{output name: array}`` of ``tflite`` (``edge_sdk.load``, 1 thread) on ``inputs``, ``batch_size`` rows a call."""
+def tflite_outputs(tflite: bytes, inputs: Mapping[str, np.ndarray], batch_size: int = BATCH,
+                   calibration: Optional[Mapping[str, Any]] = None) -> Dict[str, np.ndarray]:
+    """``{output name: array}`` of ``tflite`` (``edge_sdk.load``, 1 thread) on ``inputs``, ``batch_size`` rows a call.
+
+    ``calibration``: the input statistics it was calibrated on (manifest form), for the clip warning."""
     import edge_sdk
 
     model = edge_sdk.load(tflite, verify=False, num_threads=1)
+    if calibration:
+        model.set_calibration(dict(calibration))
     n = len(next(iter(inputs.values())))
     parts: Dict[str, list] = {}
     for start in range(0, n, batch_size):
@@ -68,17 +74,20 @@ def measure_latency_us(tflite: bytes, example: Mapping[str, np.ndarray], runs: i
     ``runs``/``warmup``: timed and untimed calls; ``num_threads``: interpreter threads.
     """
     import edge_sdk
+    from edge_sdk.quant import QuantizationClipWarning
 
     model = edge_sdk.load(tflite, num_threads=num_threads)
     names = [s.name for s in model.inputs]
     feed = example if set(example) == set(names) else dict(zip(names, example.values()))
-    for _ in range(warmup):
-        model.predict_all(feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        model.predict_all(feed)
-        times.append(time.perf_counter_ns() - start)
+    with warnings.catch_warnings():  # timing only: the evaluation of the same data already said it
+        warnings.simplefilter("ignore", QuantizationClipWarning)
+        for _ in range(warmup):
+            model.predict_all(feed)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter_ns()
+            model.predict_all(feed)
+            times.append(time.perf_counter_ns() - start)
     return statistics.median(times) / 1000.0
 
 

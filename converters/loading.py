@@ -87,6 +87,8 @@ class LoadedModel:
     _tmp: Any = None
     # why a Keras-written SavedModel was loaded through its serving signature instead (stored code)
     not_keras_because: Optional[str] = None
+    # a .tflite input with no SignatureDef: what edge-sdk added (converters.tflite_signature), for the manifest
+    signature_added: Optional[dict] = None
 
     @property
     def capabilities(self) -> Tuple[str, ...]:
@@ -189,11 +191,67 @@ def load_tflite(path: Path) -> LoadedModel:
         runtime = edge_sdk.load(data)
     except EdgeSdkError as exc:
         raise ModelLoadError(f"{path}: expected a float .tflite model: {first_line(exc, 300)}") from None
+    check_tflite_structure(data, runtime, path)  # what the verifier lets through but the quantizer chokes on
     if info["kind"] != "float":
         raise ModelLoadError(f"{path}: expected a float .tflite model to quantize, got one that is already "
                              f"{info['kind']}; give edge-sdk the float original")
     specs = [InputSpec(s.name, tuple(s.shape), np.dtype(s.dtype).name) for s in runtime.inputs]
-    return LoadedModel(KIND_TFLITE, path, data, specs)
+    from converters.tflite_signature import ensure_signature
+
+    data, added = ensure_signature(data)  # one signature the LiteRT quantizer and edge_sdk both use
+    return LoadedModel(KIND_TFLITE, path, data, specs, signature_added=added)
+
+
+def check_tflite_structure(data: bytes, runtime: Any, path: Path) -> None:
+    """Refuse, in one line naming ``path``, a .tflite that LiteRT's verifier loads but the rest of convert
+    cannot read: a signature without inputs or outputs, or names (tensors, signatures) that are not UTF-8
+    text without NUL bytes (truncated or damaged files: the LiteRT quantizer reads the same flatbuffer
+    with Python and fails with StopIteration, UnicodeDecodeError or a KeyError on a garbled name).
+    """
+    from edge_sdk.errors import EdgeSdkError
+    from edge_sdk.inspect_model import _schema
+
+    if not runtime.inputs or not runtime.outputs:
+        raise ModelLoadError(f"{path}: expected a .tflite model with at least one input and one output, got "
+                             f"{len(runtime.inputs)} input(s) and {len(runtime.outputs)} output(s) (a damaged "
+                             "or truncated file?)")
+
+    def name_ok(raw: Any) -> bool:
+        if raw is None:
+            return True
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return "\x00" not in text
+
+    try:
+        root = _schema().Model.GetRootAsModel(data, 0)
+        bad = None
+        for g in range(root.SubgraphsLength()):
+            subgraph = root.Subgraphs(g)
+            for t in range(subgraph.TensorsLength()):
+                if not name_ok(subgraph.Tensors(t).Name()):
+                    bad = f"tensor {t} of subgraph {g}"
+                    break
+            if bad:
+                break
+        for i in range(root.SignatureDefsLength() if not bad else 0):
+            signature = root.SignatureDefs(i)
+            names = [signature.SignatureKey()] + \
+                [signature.Inputs(j).Name() for j in range(signature.InputsLength())] + \
+                [signature.Outputs(j).Name() for j in range(signature.OutputsLength())]
+            if not all(name_ok(n) for n in names):
+                bad = f"signature {i}"
+                break
+    except EdgeSdkError:  # the schema module missing: its own message
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the Python flatbuffer reader: a damaged file
+        raise ModelLoadError(f"{path}: the .tflite flatbuffer cannot be read ({type(exc).__name__}: "
+                             f"{first_line(exc, 200)}); a damaged or truncated file?") from None
+    if bad:
+        raise ModelLoadError(f"{path}: the name of {bad} is not UTF-8 text without NUL bytes; expected an "
+                             "undamaged .tflite file (truncated or corrupted?)")
 
 
 def _keras_specs(model: Any) -> List[InputSpec]:

@@ -91,10 +91,22 @@ def supported_ops(folder: Path) -> frozenset:
 # ------------------------------------------------------------------------------------------------
 # reading and rewriting the ONNX graph
 # ------------------------------------------------------------------------------------------------
+#: protobuf's hard limit on one message: a larger .onnx file cannot be parsed, whatever it holds.
+MAX_ONNX_BYTES = 2 ** 31 - 1
+
+
 def read_onnx(path: Path) -> Any:
     """The checked ``onnx.ModelProto`` in ``path``; a clear error for a file that is not ONNX."""
     import onnx
 
+    from edge_sdk.fileio import not_a_regular_file
+
+    problem = not_a_regular_file(path)  # a FIFO would block for ever, /dev/zero be read until MemoryError
+    if problem:
+        raise ModelLoadError(f"{path} {problem}; expected an ONNX model file")
+    if Path(path).stat().st_size > MAX_ONNX_BYTES:
+        raise ModelLoadError(f"{path} is {Path(path).stat().st_size:,} bytes; an ONNX protobuf cannot exceed "
+                             f"{MAX_ONNX_BYTES:,} bytes (2 GiB): larger models keep their weights as external data")
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)

@@ -26,6 +26,7 @@ promotion; quality gates (issue 5) plug in there.
 """
 from __future__ import annotations
 
+import glob
 import importlib
 import json
 import os
@@ -39,7 +40,7 @@ from converters.context import Artifact, Data, PipelineResult, Progress, RunCont
 from converters.errors import ConversionError, StageNotApplicableError
 from converters.evaluation import tflite_accuracy, tflite_latency_us
 from converters.gate import GateFailedError
-from edge_sdk.fileio import atomic_output_dir, atomic_write_text
+from edge_sdk.fileio import atomic_output_dir, atomic_write_text, staging_prefix
 
 SUMMARY_FILE = "summary.json"
 PID_FILE = ".convert.pid"  # inside staging only: lets a later run clean up after a killed one
@@ -79,13 +80,17 @@ def run_in(
     train_data: Optional[str] = None,
     progress: Optional[Progress] = None,
     seed: int = 0,
+    train_stats: Optional[str] = None,
+    allow_drift: bool = False,
 ) -> PipelineResult:
     """Run ``recipe`` on ``source`` writing every artifact into ``staging`` (no promotion).
 
     ``source``: a model path, a zoo name (trained on the fly on ``dataset``) or an in-memory
     Keras model; ``dataset``/``calibration``/``eval_data``/``train_data``: the run's data
     (see :func:`converters.context.load_data`); ``progress``: where step lines go; ``seed``:
-    seeds every random source of the run.
+    seeds every random source of the run; ``train_stats``/``allow_drift``: the training data's statistics
+    the data is checked against before any work, and whether anomalies are only recorded
+    (:mod:`converters.datacheck`).
     """
     from converters.source import is_tflite_source
 
@@ -100,6 +105,7 @@ def run_in(
         tf_keras.utils.set_random_seed(seed)
     ctx = RunContext(recipe, staging, progress, seed, source=source, dataset=dataset, calibration=calibration,
                      eval_data=eval_data, train_data=train_data)
+    ctx.train_stats, ctx.allow_drift = train_stats, allow_drift
     # every later stage checks its needs as soon as the load stage knows the model and data
     ctx.checks = [lambda c, m=module, o=options: m.check(c, o) for _, module, options in plan[1:]]
     if skipped:
@@ -107,6 +113,9 @@ def run_in(
     for _, module, options in plan:
         module.run_stage(ctx, options)
     from converters.report import check_latency
+    from converters.task_checks import check_wipeouts
+
+    check_wipeouts(ctx)  # an int8 whose class scores became one constant is never promoted silently
 
     check_latency(ctx)  # a quantized artifact slower than its float32 says so, naming the ops XNNPACK left out
     result = PipelineResult(recipe, ctx.artifacts, ctx.comparisons, ctx.warnings, staging,
@@ -128,7 +137,7 @@ def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> Tuple[recipes.R
 
 def _remove_abandoned_staging(out: Path) -> None:
     """Delete staging dirs for ``out`` left by a killed run (their process is gone); keep live ones."""
-    for staging in out.parent.glob(f".{out.name}.tmp-*"):
+    for staging in out.parent.glob(glob.escape(staging_prefix(out)) + "*"):
         try:
             pid = int((staging / PID_FILE).read_text())
         except (OSError, ValueError):
@@ -177,12 +186,14 @@ def run(
     progress: Union[bool, Progress] = False,
     before_promote: Sequence[Callable[[PipelineResult], None]] = (),
     seed: int = 0,
+    train_stats: Optional[str] = None,
+    allow_drift: bool = False,
 ) -> PipelineResult:
     """Run a recipe and promote the artifacts into ``out`` atomically.
 
     ``recipe``: a built-in name, a .toml path or a :class:`converters.recipe.Recipe`;
     ``overrides``: ``{"section.key": value}`` applied to it; ``source``, ``dataset``,
-    ``calibration``, ``eval_data``, ``train_data`` and ``seed`` as :func:`run_in`; ``progress``: True or a :class:`Progress` for step
+    ``calibration``, ``eval_data``, ``train_data``, ``seed``, ``train_stats`` and ``allow_drift`` as :func:`run_in`; ``progress``: True or a :class:`Progress` for step
     lines on stderr. ``before_promote`` hooks see the finished result in staging and
     may raise an ``EdgeSdkError`` to stop promotion (``out`` then stays as it was).
     """
@@ -199,7 +210,8 @@ def run(
         (staging / PID_FILE).write_text(str(os.getpid()))
         try:
             result = run_in(staging, recipe, source, dataset=dataset, calibration=calibration,
-                            eval_data=eval_data, train_data=train_data, progress=reporter, seed=seed)
+                            eval_data=eval_data, train_data=train_data, progress=reporter, seed=seed,
+                            train_stats=train_stats, allow_drift=allow_drift)
             for hook in before_promote:
                 hook(result)
         except GateFailedError as exc:

@@ -321,8 +321,10 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
         calibration, dropped = drop_nan_samples(sample)
     ctx.progress.say(f"quantizing {parent.file} with the LiteRT quantizer ({scheme})"
                      + (f", calibration data from {ctx.data.calibration_source}" if calibration else ""))
-    tflite = litert_quant.quantize_tflite(float_bytes, scheme, calibration, keep_float=options.keep_float,
-                                          io=options.io)
+    tflite, report = litert_quant.quantize_tflite_report(float_bytes, scheme, calibration,
+                                                         keep_float=options.keep_float, io=options.io)
+    if report["fallback"]:  # ops LiteRT's kernels refuse in this scheme stayed float: one line
+        ctx.warn(f"{base_name}: {report['fallback']}" if base_name else report["fallback"])
     info = inspect_model(tflite)
     float_ops = dict(info.get("float_ops", {}))
     if scheme in litert_quant.NEEDS_CALIBRATION and float_ops:
@@ -347,6 +349,7 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
                              "quantizer_version": version, "keep_float": list(options.keep_float),
                              "io": options.io if scheme in litert_quant.NEEDS_CALIBRATION else "float32",
                              "float_ops": float_ops, "inspected_kind": info.get("kind"),
+                             "kept_float_for_litert": report["kept_float"],
                              "calibration_source": ctx.data.calibration_source if calibration else None},
     )
 

@@ -376,7 +376,7 @@ class ImportOptions(_Section):
 
 
 #: the candidates ``--recipe auto`` can build, in the order they are built and listed
-AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "int8-keep-float",
+AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "int8-float-head", "int8-keep-float",
                    "litert-weight-only-int8", "litert-weight-only-int4", "litert-int16x8", "pruned-int8")
 #: built unless the recipe says otherwise: pruned-int8 fine-tunes for epochs and, on LiteRT's dense kernels,
 #: changes neither latency nor file size (only the gzip size), so it is added by choice
@@ -425,9 +425,48 @@ class AutoOptions(_Section):
         return None
 
 
+TASK_CHOICES = ("auto", "classification", "multilabel", "regression", "autoencoder", "detection", "segmentation",
+                "embedding", "generic")  # edge_sdk.tasks.TASK_CHOICES (checked by tests/converters/test_tasks.py)
+HEAD_FORMATS = ("auto", "yolov8", "yolov5", "ssd")  # edge_sdk.tasks.HEAD_FORMATS
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOptions(_Section):
+    """[task]: what the model does, and each task's budget for the gate, the auto-tuner and auto.
+
+    Classification keeps ``--max-drop`` (accuracy points) and ``--min-agreement``; every other
+    task is judged by its own budget (edge_sdk.tasks.BUDGETS). The defaults are what ``--recipe auto``
+    chooses within; the gate of ``convert``/``parity`` checks a budget when its flag is given.
+    """
+
+    SECTION: typing.ClassVar[str] = "task"
+    task: str = option("auto", "what the model does (auto: inferred from its outputs; recorded in the manifest)",
+                       choices=TASK_CHOICES, flag="--task")
+    min_correlation: float = option(0.98, "regression: least correlation of the outputs with float's; autoencoder: "
+                                    "of the anomaly score (reconstruction MSE)", range=Range(-1, 1),
+                                    flag="--min-correlation", metavar="R")
+    min_recall: float = option(0.9, "detection: least recall and precision of the float model's detections (same "
+                               "class, IoU >= 0.5)", range=UNIT_CLOSED, flag="--min-recall", metavar="FRACTION")
+    min_iou: float = option(0.9, "segmentation: least mean mask IoU against the float model's masks",
+                            range=UNIT_CLOSED, flag="--min-iou", metavar="IOU")
+    min_cosine: float = option(0.98, "embedding: least mean cosine similarity with the float model's embeddings",
+                               range=Range(-1, 1), flag="--min-cosine", metavar="COSINE")
+    min_snr_db: float = option(20.0, "generic: least signal-to-noise ratio of every output against float, in dB",
+                               range=Range(-100, 200), flag="--min-snr-db", metavar="DB")
+    detection_head: str = option("auto", "detection: the head format (yolov8 [B,4+C,N]; yolov5 [B,N,5+C]; ssd boxes "
+                                 "[B,N,4] + scores [B,N,C]; auto: two outputs are ssd, one is yolov8)",
+                                 choices=HEAD_FORMATS, flag="--head")
+    score_threshold: float = option(0.25, "detection: least class score a box needs before NMS",
+                                    range=UNIT_CLOSED)
+
+    def budgets(self) -> Dict[str, float]:
+        """``{budget name: threshold}`` of every task budget (edge_sdk.tasks.budget_checks takes it)."""
+        return {k: getattr(self, k) for k in ("min_correlation", "min_recall", "min_iou", "min_cosine", "min_snr_db")}
+
+
 SECTIONS: Dict[str, Type[_Section]] = {cls.SECTION: cls for cls in
                                        (TrainOptions, DistillOptions, PruneOptions, QuantizeOptions, ExportOptions,
-                                        AutoOptions, ImportOptions)}
+                                        AutoOptions, TaskOptions, ImportOptions)}
 
 
 def _attr(section: str) -> str:
@@ -524,6 +563,7 @@ class Recipe:
     quantize: QuantizeOptions = dataclasses.field(default_factory=QuantizeOptions)
     export: ExportOptions = dataclasses.field(default_factory=ExportOptions)
     auto: AutoOptions = dataclasses.field(default_factory=AutoOptions)
+    task: TaskOptions = dataclasses.field(default_factory=TaskOptions)
     import_: ImportOptions = dataclasses.field(default_factory=ImportOptions)  # the [import] section
     description: str = ""
     source: str = ""
@@ -545,7 +585,7 @@ class Recipe:
         """The recipe as JSON-able data, as recorded in every manifest."""
         out: Dict[str, Any] = {"name": self.name, "description": self.description, "stages": list(self.stages)}
         for section in SECTIONS:
-            if section == "train" or section in self.stages or section == "export":
+            if section in ("train", "export", "task") or section in self.stages:
                 out[section] = self.section(section)
             elif section == "import" and self.import_ != ImportOptions():
                 out[section] = self.section(section)
@@ -625,23 +665,48 @@ def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Recipe:
 
 def load(name_or_path: str) -> Recipe:
     """Load a built-in recipe by name, or a recipe TOML file by path."""
+    from edge_sdk.fileio import not_a_regular_file
+
     path = Path(name_or_path)
-    if not path.is_file():
+    problem = not_a_regular_file(path)
+    if problem in ("does not exist", "is a directory"):  # a folder ./int8 does not hide the built-in int8
         builtin = RECIPE_DIR / f"{name_or_path}.toml"
         if builtin.is_file() and "/" not in str(name_or_path):
             path = builtin
+            problem = None
         else:
             raise RecipeError(
                 f"recipe {name_or_path!r}: expected a built-in name ({', '.join(builtin_names())}) "
                 f"or a path to a .toml file; neither exists"
             )
+    if problem:  # a FIFO would block for ever, a device be read until memory runs out
+        raise RecipeError(f"recipe {path} {problem}; expected a .toml file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except tomllib.TOMLDecodeError as exc:  # duplicate keys and tables included ("Cannot overwrite a value")
         raise RecipeError(f"recipe {path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nesting level
+        raise RecipeError(f"recipe {path} nests too deeply to read; expected at most {MAX_TOML_DEPTH} levels") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"recipe {path}: cannot read it: {exc}") from None
+    _check_toml_depth(data, f"recipe {path}")
     return from_dict(data, source=str(path))
+
+
+#: The deepest nesting a recipe (or an override value) may have; real recipes use 2.
+MAX_TOML_DEPTH = 16
+
+
+def _check_toml_depth(data: Any, what: str) -> None:
+    """Refuse TOML nesting beyond :data:`MAX_TOML_DEPTH` (walked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_TOML_DEPTH:
+            raise RecipeError(f"{what} nests deeper than {MAX_TOML_DEPTH} levels; expected a flat recipe "
+                              "(sections of keys)")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def parse_override(text: str) -> Tuple[str, str, Any]:
@@ -654,6 +719,10 @@ def parse_override(text: str) -> Tuple[str, str, Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise RecipeError(f"override {dotted.strip()}: the value nests too deeply; expected at most "
+                          f"{MAX_TOML_DEPTH} levels") from None
+    _check_toml_depth({"v": value}, f"override {dotted.strip()}")
     return section, key, value
 
 
@@ -687,7 +756,7 @@ def with_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> Recipe:
 
 
 __all__ = [
-    "AUTO_CANDIDATES", "AutoOptions", "DistillOptions", "ExportOptions", "ImportOptions", "OptionSpec", "PruneOptions", "QuantizeOptions", "Range", "Recipe",
+    "AUTO_CANDIDATES", "AutoOptions", "TaskOptions", "DistillOptions", "ExportOptions", "ImportOptions", "OptionSpec", "PruneOptions", "QuantizeOptions", "Range", "Recipe",
     "RecipeError", "SCHEMA", "SECTIONS", "STAGES", "TrainOptions", "build_options", "builtin_names", "cli_flags", "describe_rows",
     "from_dict", "load", "option", "option_specs", "parse_override", "with_overrides",
 ]

@@ -6,7 +6,8 @@ can be attached to a CI run or mailed and opened anywhere:
 * per-layer quantization error as a bar chart (worst first);
 * per-class accuracy, float vs quantized (per-class agreement without labels);
 * a histogram of the output errors;
-* size, accuracy and latency of each auto-tuning variant.
+* size, accuracy and latency of each auto-tuning variant;
+* accuracy per slice, float vs quantized (``parity --slice-by``, :mod:`edge_sdk.slices`).
 
 It also holds the latency-honesty check of ``edge-sdk convert``: :func:`slower_note`
 says when a quantized artifact runs slower than float32 on this machine, naming the
@@ -18,6 +19,7 @@ import base64
 import html
 import io
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -143,6 +145,90 @@ def plot_variants(variants: Sequence[Mapping[str, Any]]) -> Optional[str]:
     return _png(fig)
 
 
+def plot_slices(slices: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """One panel per slicing: each slice's accuracy (agreement without labels), float vs quantized,
+    with its count; tiny slices (not gated) hatched; the worst gated slice's label in red."""
+    slicings = [s for s in (slices or {}).get("slicings") or [] if s.get("rows")]
+    if not slicings:
+        return None
+    plt = _pyplot()
+    import numpy as np
+
+    labelled = slices.get("metric") == "accuracy"
+    heights = [0.3 * len(s["rows"]) + 0.9 for s in slicings]
+    fig, axes = plt.subplots(len(slicings), 1, figsize=(9, sum(heights)), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, slicing in zip(axes[:, 0], slicings):
+        rows = slicing["rows"][::-1]
+        y = np.arange(len(rows))
+        worst = (slicing.get("worst") or {}).get("slice")
+        if labelled:
+            values = [(r["float_accuracy"], r["quantized_accuracy"]) for r in rows]
+            for offset, idx, color, name in ((0.2, 0, "#2c7fb8", "float"), (-0.2, 1, "#f03b20", "quantized")):
+                bars = ax.barh(y + offset, [v[idx] for v in values], 0.4, color=color, label=name)
+                for bar, r in zip(bars, rows):
+                    if r["tiny"]:
+                        bar.set_hatch("//")
+                        bar.set_alpha(0.45)
+            low = min(min(v) for v in values)
+            for yi, r in zip(y, rows):  # the drop beside each slice, where the eye compares them
+                ax.text(1.005, yi, f"{r['drop_points']:+.2f} pts", fontsize=7, va="center",
+                        transform=ax.get_yaxis_transform(), color="#c0392b" if r["slice"] == worst else "#444")
+        else:
+            ax.barh(y, [r["agreement"] for r in rows], 0.6, color="#31a354", label="top-1 agreement")
+            low = min(r["agreement"] for r in rows)
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{r['slice']} (n={r['count']}{', tiny' if r['tiny'] else ''})" for r in rows],
+                           fontsize=7)
+        for tick, r in zip(ax.get_yticklabels(), rows):
+            if r["slice"] == worst:
+                tick.set_color("#c0392b")
+        ax.set_xlim(max(0.0, low - 0.1), 1.0)
+        ax.set_title(f"--slice-by {slicing['spec']}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.09, 1.0))
+    what = "accuracy" if labelled else "top-1 agreement"
+    fig.suptitle(f"{what} per slice, float vs quantized (hatched: under {slices.get('min_count')} examples, "
+                 "not gated; red: worst slice; right: drop in points)", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def slices_html(slices: Optional[Mapping[str, Any]], gate: Optional[Mapping[str, Any]] = None) -> List[str]:
+    """The report's sliced-evaluation section (chart, verdict and one table per slicing); [] without slices."""
+    if not slices:
+        return []
+    from edge_sdk.slices import SLICE_HEADERS, table_rows
+
+    parts = ["<h2>Slices</h2>"]
+    if gate and gate.get("status") != "none":
+        word = gate["verdict"].split(":")[0].split()[0]
+        parts.append(f"<p class='verdict {html.escape(word)}'>{html.escape(gate['verdict'])}</p>")
+    parts.append(_img(plot_slices(slices), "accuracy per slice"))
+    for slicing in slices.get("slicings") or []:
+        parts.append(f"<h3>{html.escape(str(slicing['spec']))}</h3>")
+        parts.append(_table(table_rows(slicing), SLICE_HEADERS))
+    return parts
+
+
+def plot_drift(rows: Sequence[Mapping[str, Any]]) -> Optional[str]:
+    """One bar per feature (per channel for images): drift value / its threshold; past 1 (red) is drift."""
+    rows = [r for r in rows if r.get("value") is not None and r.get("threshold")]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.2))
+    ratios = [r["value"] / r["threshold"] for r in rows]
+    ax.barh(range(len(rows)), ratios, color=["#f03b20" if r["drift"] else "#31a354" for r in rows])
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{r['feature']} ({r['metric']})" for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(1.0, color="#555", linestyle="--", linewidth=1)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("drift / threshold (past the dashed line: drift)", fontsize=8)
+    ax.set_title("Data drift against the training statistics", fontsize=9)
+    return _png(fig)
+
+
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     def cell(v):
         if isinstance(v, float):
@@ -186,6 +272,13 @@ def render_html(report: Mapping[str, Any]) -> str:
         s = parity["summary"]
         parts.append("<h2>Summary</h2>")
         parts.append(_table([[k, v] for k, v in s.items()], ["metric", "value"]))
+        if parity.get("task_rows"):  # edge_sdk.tasks: the figures the model's task is judged by
+            task = parity.get("task") or {}
+            parts.append(f"<h2>Task: {html.escape(str(task.get('name')))}</h2>"
+                         f"<p>{html.escape(str(task.get('why') or ''))}</p>")
+            parts.append(_table([list(r) for r in parity["task_rows"]]
+                                + [["WIPED OUT", w["what"]] for w in parity.get("wipeouts") or []],
+                                ["metric", "value"]))
         parts.append("<h2>Errors per output</h2>")
         parts.append(_table([[o["float"], o["quantized"], o["max_abs_error"], o["mean_abs_error"],
                               o["relative_error"], o["cosine_mean"], o["cosine_min"]] for o in parity["outputs"]],
@@ -199,6 +292,7 @@ def render_html(report: Mapping[str, Any]) -> str:
             keys = [k for k in ("class", "name", "count", "float_accuracy", "quantized_accuracy", "drop_points",
                                 "agreement") if k in pc[0]]
             parts.append(_table([[r.get(k) for k in keys] for r in pc], keys))
+        parts.extend(slices_html(parity.get("slices"), report.get("slice_gate")))
         parts.append("<h2>Worst examples</h2>")
         worst = parity.get("worst_examples") or []
         if worst:
@@ -223,6 +317,15 @@ def render_html(report: Mapping[str, Any]) -> str:
                              for v in autotune["variants"]],
                             ["variant", "float layers", "size", "accuracy", "drop (points)", "latency (us)",
                              "int8 ops", "float ops", "within budget"]))
+    drift = report.get("data_drift")  # converters.datacheck.check_parity
+    if drift:
+        parts.append("<h2>Data drift against the training statistics</h2>")
+        parts.append(f"<p>training: {html.escape(str(drift.get('training')))}; data: {html.escape(str(drift.get('data')))}"
+                     f"; drifted: {html.escape(', '.join(drift.get('drifted') or []) or 'none')}</p>")
+        parts.append(_img(plot_drift(drift.get("rows") or []), "data drift"))
+        parts.append(_table([[r["feature"], r["kind"], r["metric"], r["value"], r["threshold"],
+                              "DRIFT" if r["drift"] else "ok", r["training"], r["data"]] for r in drift.get("rows") or []],
+                            ["feature", "kind", "metric", "value", "threshold", "drift", "training", "data"]))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -244,7 +347,7 @@ def build_report(parity: Optional[Mapping[str, Any]] = None, gate: Optional[Mapp
 # ------------------------------------------------------------------------------------------------
 SLOWER_RATIO = 1.10  # medians of interleaved runs: below this, timing noise on a shared 2-core machine
 CONFIRM_RUNS = 60  # timed runs per model and per round when the quick column says "slower"
-CONFIRM_ROUNDS = 3  # rounds alternate float32 / quantized so drift hits both alike
+CONFIRM_ROUNDS = 5  # rounds alternate float32 / quantized (ABBA order) so drift hits both alike
 
 
 def xnnpack_fallback_ops(tflite: bytes) -> Optional[Dict[str, int]]:
@@ -286,18 +389,67 @@ def xnnpack_fallback_ops(tflite: bytes) -> Optional[Dict[str, int]]:
     return dict(sorted(left.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def alternated_timings(float_tflite: bytes, quant_tflite: bytes, sample: Mapping[str, Any],
+                       runs: int = CONFIRM_RUNS, rounds: int = CONFIRM_ROUNDS) -> Tuple[List[float], List[float]]:
+    """Per-round median microseconds (1 thread, first row of ``sample``) of both models.
+
+    Rounds alternate the two models in ABBA order (float first, then quantized first, ...), so a
+    machine that speeds up or slows down during the measurement does not favour either one.
+    """
+    from converters.evaluation import measure_latency_us
+
+    example = {k: v[:1] for k, v in sample.items()}
+    float_times: List[float] = []
+    quant_times: List[float] = []
+    for i in range(rounds):
+        order = ((float_tflite, float_times), (quant_tflite, quant_times))
+        for model, times in (order if i % 2 == 0 else order[::-1]):
+            times.append(measure_latency_us(model, example, runs=runs, warmup=5))
+    return float_times, quant_times
+
+
+def judge_slowdown(float_rounds: Sequence[float], quant_rounds: Sequence[float],
+                   min_ratio: float = SLOWER_RATIO) -> Dict[str, Any]:
+    """Is the quantized model slower than float32, beyond run-to-run noise? Pure: timings in, decision out.
+
+    ``float_rounds``/``quant_rounds``: per-round medians of alternated rounds (:func:`alternated_timings`).
+    The run-to-run noise is the larger relative spread ((max - min) / median) of either model's own
+    rounds, leaving out each model's fastest and slowest round when there are 4 or more (one stray
+    round, a neighbour's burst on a shared machine, says nothing about either model); the margin is
+    the larger of that noise and ``min_ratio - 1``. The slowdown is confirmed only when the
+    quantized/float ratio exceeds ``1 + margin`` in every round, or in all but one of 4 or more:
+    a gap seen in some rounds only, or smaller than the wander of the timings, confirms nothing.
+    Returns ``{"confirmed", "ratio" (of the medians), "slower_rounds", "rounds", "noise", "margin",
+    "float_us", "quant_us"}``.
+    """
+    import statistics
+
+    if not float_rounds or len(float_rounds) != len(quant_rounds):
+        raise ValueError(f"expected as many float as quantized rounds (at least 1), got {len(float_rounds)} "
+                         f"and {len(quant_rounds)}")
+    f_med, q_med = statistics.median(float_rounds), statistics.median(quant_rounds)
+
+    def spread(values: Sequence[float]) -> float:
+        mid = statistics.median(values)
+        kept = sorted(values)[1:-1] if len(values) >= 4 else list(values)
+        return (max(kept) - min(kept)) / mid if mid > 0 else math.inf
+
+    noise = max(spread(float_rounds), spread(quant_rounds))
+    margin = max(min_ratio - 1.0, noise)
+    ratios = [q / f if f > 0 else math.inf for f, q in zip(float_rounds, quant_rounds)]
+    slower = sum(1 for r in ratios if r > 1.0 + margin)
+    needed = len(ratios) - 1 if len(ratios) >= 4 else len(ratios)
+    return {"confirmed": bool(f_med > 0 and q_med > (1.0 + margin) * f_med and slower >= needed),
+            "ratio": q_med / f_med if f_med > 0 else None, "slower_rounds": slower, "rounds": len(ratios),
+            "noise": noise, "margin": margin, "float_us": f_med, "quant_us": q_med}
+
+
 def confirm_latency_us(float_tflite: bytes, quant_tflite: bytes, sample: Mapping[str, Any],
                        runs: int = CONFIRM_RUNS, rounds: int = CONFIRM_ROUNDS) -> Tuple[float, float]:
     """Median microseconds (1 thread, first row of ``sample``) of both models, measured in alternating rounds."""
     import statistics
 
-    from converters.evaluation import measure_latency_us
-
-    example = {k: v[:1] for k, v in sample.items()}
-    float_times, quant_times = [], []
-    for _ in range(rounds):
-        float_times.append(measure_latency_us(float_tflite, example, runs=runs, warmup=5))
-        quant_times.append(measure_latency_us(quant_tflite, example, runs=runs, warmup=5))
+    float_times, quant_times = alternated_timings(float_tflite, quant_tflite, sample, runs, rounds)
     return statistics.median(float_times), statistics.median(quant_times)
 
 
@@ -332,8 +484,9 @@ def check_latency(ctx: Any) -> List[str]:
     """After a convert run: flag each quantized .tflite measured slower than the float32 it came from.
 
     ``ctx``: the run's :class:`converters.context.RunContext`. The quick latency column picks the
-    suspects; each is re-timed against its float32 parent in interleaved rounds
-    (:func:`confirm_latency_us`) so one noisy measurement cannot raise the flag. A confirmed one gets
+    suspects; each is re-timed against its float32 parent in alternated rounds
+    (:func:`alternated_timings`) and flagged only when :func:`judge_slowdown` confirms it: slower in
+    every round by more than the run-to-run noise, so one noisy measurement cannot raise the flag. A confirmed one gets
     the :func:`slower_note` line as a run warning, in ``comparisons["latency_warnings"]``
     (``summary.json``) and in its manifest (``latency_note``, metrics ``latency_vs_float32``).
     Returns the lines.
@@ -355,11 +508,17 @@ def check_latency(ctx: Any) -> List[str]:
             continue
         float_bytes = (ctx.staging / parent.file).read_bytes()
         quant_bytes = (ctx.staging / artifact.file).read_bytes()
-        float_us, quant_us = confirm_latency_us(float_bytes, quant_bytes, sample)
+        judged = judge_slowdown(*alternated_timings(float_bytes, quant_bytes, sample))
+        if not judged["confirmed"]:
+            continue  # the quick column was noise: not slower in every alternated round beyond the noise
+        float_us, quant_us = judged["float_us"], judged["quant_us"]
         note = slower_note(artifact.file, parent.file, float_us, quant_us, xnnpack_fallback_ops(quant_bytes),
                            xnnpack_fallback_ops(float_bytes))
         if note is None:
-            continue  # the quick column was noise: the interleaved medians are within the threshold
+            continue
+        note = note.replace("median of interleaved runs", f"median of {judged['rounds']} alternated rounds, "
+                            f"{judged['slower_rounds']} of them slower by more than the {100 * judged['margin']:.0f}% "
+                            f"margin (run-to-run noise {100 * judged['noise']:.0f}%)", 1)
         ctx.warn(note)
         lines.append(note)
         artifact.metrics["latency_vs_float32"] = round(quant_us / float_us, 3)

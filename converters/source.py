@@ -61,11 +61,15 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
             raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset (digits, mnist, adult, fashion-mnist) to "
                             "train it on")
         data = load_data(None, dataset=ctx.dataset, seed=ctx.seed)
-        model = from_keras(_train_zoo(ctx.source, data, options, ctx))
+        untrained = _build_zoo(ctx.source, data, ctx)
+        model = from_keras(untrained)
         bind(data, model)
         if ctx.calibration or ctx.eval_data or ctx.train_data:
             data = load_data(model, dataset=data.dataset, calibration=ctx.calibration, eval_data=ctx.eval_data,
                              train_data=ctx.train_data, seed=ctx.seed)
+        ctx.model, ctx.data = model, data
+        _check_data(ctx, zoo=True)  # the user's files against the training split, before minutes of training
+        _fit_zoo(ctx.source, untrained, data, options, ctx)  # trains in place: ``model`` wraps it
         ctx.input_parent = None
     else:
         ctx.progress.say(f"loading {ctx.source}")
@@ -73,6 +77,8 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
         data = load_data(model, dataset=ctx.dataset, calibration=ctx.calibration, eval_data=ctx.eval_data,
                          train_data=ctx.train_data, seed=ctx.seed)
         ctx.input_parent = _source_digest(model)
+        ctx.model, ctx.data = model, data
+        _check_data(ctx, zoo=False)  # before any conversion: the data against the training statistics
     ctx.model, ctx.data = model, data
     onnx_input = _is_onnx(model)
     if not onnx_input:
@@ -82,6 +88,11 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
 
         record_layout(ctx)
     ctx.run_checks()
+    from converters.task_checks import determine_task
+
+    determine_task(ctx)
+    if ctx.task is not None:
+        ctx.comparisons["task"] = {"task": ctx.task.value, "why": ctx.task_why}
     if data.eval_x is None:
         ctx.warn("no eval data (--eval or --dataset): accuracy is not reported")
     ctx.base = ctx.float32_artifact(model, "float32", "input", ctx.input_parent)
@@ -125,17 +136,28 @@ def _is_onnx(model: Any) -> bool:
     return type(model).__name__ == "OnnxModel" and type(model).__module__ == "converters.onnx_import"
 
 
-def _train_zoo(name: str, data: Any, options: TrainOptions, ctx: RunContext) -> Any:
-    from converters._train import augment_shift, compile_and_fit
-    from converters.loading import _keras_specs
+def _check_data(ctx: RunContext, zoo: bool) -> None:
+    """Validate the run's data against the training statistics (:mod:`converters.datacheck`)."""
+    from converters.datacheck import check_run
 
+    check_run(ctx, zoo)
+
+
+def _build_zoo(name: str, data: Any, ctx: RunContext) -> Any:
+    """The zoo model ``name``, untrained, sized by ``data``'s dataset."""
     try:
         from training import zoo
     except ImportError as exc:
         raise ConversionError(f"zoo model {name!r} needs the training package ({exc})") from None
     if data.dataset is None:
         raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult, fashion-mnist)")
-    model = zoo.build(name, data.dataset, seed=ctx.seed)
+    return zoo.build(name, data.dataset, seed=ctx.seed)
+
+
+def _fit_zoo(name: str, model: Any, data: Any, options: TrainOptions, ctx: RunContext) -> Any:
+    from converters._train import augment_shift, compile_and_fit
+    from converters.loading import _keras_specs
+
     x = dataset_inputs(data.dataset.x_train, _keras_specs(model), "training")
     shift = 0
     if options.augment and data.dataset.task == "image":

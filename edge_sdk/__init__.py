@@ -12,6 +12,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from edge_sdk.errors import (  # noqa: E402
+    ArgumentError,
     BackendUnavailableError,
     CorruptModelError,
     EdgeSdkError,
@@ -27,6 +28,7 @@ from edge_sdk.errors import (  # noqa: E402
     ModelTooLargeError,
     NonFiniteInputError,
     NotTFLiteError,
+    OutputError,
     SignatureError,
 )
 
@@ -34,9 +36,11 @@ __all__ = [
     "__version__",
     "load",
     "Model",
+    "ModelPool",
     "TensorSpec",
     "QuantizationClipWarning",
     "EdgeSdkError",
+    "ArgumentError",
     "BackendUnavailableError",
     "CorruptModelError",
     "InputCountError",
@@ -51,12 +55,13 @@ __all__ = [
     "ModelTooLargeError",
     "NonFiniteInputError",
     "NotTFLiteError",
+    "OutputError",
     "SignatureError",
 ]
 
 
 def __getattr__(name):  # PEP 562: keep `import edge_sdk` fast; load the interpreter on first use
-    if name in ("load", "Model", "TensorSpec"):
+    if name in ("load", "Model", "ModelPool", "TensorSpec"):
         from edge_sdk import model as _model
 
         return getattr(_model, name)

@@ -31,8 +31,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_sdk.arrays import match_inputs, read_array_file
-from edge_sdk.console import first_line, progress_bar
+from edge_sdk.console import clean_text, first_line, progress_bar
 from edge_sdk.errors import EdgeSdkError, InputError
+from edge_sdk.limits import check_thread_count
 
 RESULTS_FORMAT = "edge-sdk-bench/1"
 #: Without --runs or --duration: at least this many timed runs AND this many seconds per model. A fixed
@@ -100,6 +101,7 @@ class BenchOptions:
         for count in self.threads:
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise BenchOptionError(f"thread counts must be integers >= 1, got {count!r} in {list(self.threads)}")
+            check_thread_count(count, "a thread count", BenchOptionError)
         for batch in (self.batch, *self.batches):
             if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
                 raise BenchOptionError(f"batch must be an integer >= 1, got {batch!r}")
@@ -178,6 +180,7 @@ def parse_threads(text: str) -> Tuple[int, ...]:
             ) from None
         if value < 1:
             raise BenchOptionError(f"--threads expects thread counts >= 1; got {value} in {text!r}")
+        check_thread_count(value, "--threads", BenchOptionError)
         counts.append(value)
     return tuple(dict.fromkeys(counts))
 
@@ -278,7 +281,7 @@ def to_storage_dtype(arr: np.ndarray, spec: Any) -> np.ndarray:
 
         q = spec.quantization
         return quant.quantize(arr, q.scale, q.zero_point, dtype, getattr(q, "axis", None), name=spec.name)
-    if dtype.kind == "f" and arr.dtype.kind in "fiub":
+    if dtype.kind == "f" and arr.dtype.kind in "fiu":  # bool data: the Model refuses it, naming the rule
         return np.ascontiguousarray(arr.astype(dtype))
     if dtype.kind in "iu" and arr.dtype.kind in "iu" and arr.size:
         info = np.iinfo(dtype)
@@ -714,7 +717,8 @@ def format_results(doc: Mapping[str, Any]) -> str:
     lines.append(format_table(result_rows(doc), RESULT_HEADERS))
     for res in doc.get("results", []):
         if res.get("status") != "ok":
-            lines.append(f"FAILED {res.get('label')} (threads {res.get('threads')}): {res.get('error')}")
+            lines.append(f"FAILED {clean_text(res.get('label'))} (threads {res.get('threads')}): "
+                         f"{clean_text(res.get('error'))}")
     peak = doc.get("process_peak_rss_mb")
     if peak is not None:
         lines.append(f"process peak RSS: {peak:.1f} MB")
@@ -723,7 +727,8 @@ def format_results(doc: Mapping[str, Any]) -> str:
     prof = doc.get("profiling") or {}
     if not prof.get("available"):
         lines.append(f"note: {prof.get('reason')}")
-    return "\n".join(lines)
+    # labels, errors and the device's description may come from a device or a file: no escape sequences
+    return clean_text("\n".join(lines), newlines=True)
 
 
 # -- compare ---------------------------------------------------------------------------------------
@@ -755,10 +760,11 @@ def read_results(path: Union[str, os.PathLike]) -> Dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise BenchFormatError(f"results file not found: {file} (expected a JSON file from edge-sdk bench --json)")
-    try:
-        doc = json.loads(file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BenchFormatError(f"{file} is not JSON ({exc}); expected a file from edge-sdk bench --json") from None
+    size = file.stat().st_size
+    if size > MAX_RESULTS_BYTES:
+        raise BenchFormatError(f"{file} holds {size:,} bytes; a results file from edge-sdk bench --json is at most "
+                               f"{MAX_RESULTS_BYTES:,} bytes")
+    doc = parse_results_json(file.read_bytes(), str(file))
     if not isinstance(doc, dict):
         raise BenchFormatError(f"{file} holds a JSON {type(doc).__name__}; expected an object from edge-sdk bench --json")
     if not isinstance(doc.get("results"), list):
@@ -766,6 +772,242 @@ def read_results(path: Union[str, os.PathLike]) -> Dict[str, Any]:
             f"{file} has no 'results' list (top-level keys: {sorted(doc)}); expected a file from edge-sdk bench --json "
             f"(format {RESULTS_FORMAT})"
         )
+    return check_results_document(doc, str(file), complete=False)
+
+
+def parse_results_json(data: bytes, source: str) -> Any:
+    """Parse a results document's bytes, refusing (naming ``source``) what is not JSON or nests without end."""
+    import json
+
+    from edge_sdk.console import clean_text
+
+    # Each { or [ becomes a Python object: a bound on them bounds the memory the parse can take, whatever
+    # the answer holds (a real document has a few per result).
+    containers = data.count(b"{") + data.count(b"[")
+    if containers > MAX_RESULTS_CONTAINERS:
+        raise BenchFormatError(f"{source}: {containers:,} lists and objects; a results document from edge-sdk "
+                               f"bench --json has far fewer (at most {MAX_RESULTS_CONTAINERS:,} accepted)")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise BenchFormatError(f"{source}: the document nests lists and objects deeper than "
+                               f"{MAX_DOCUMENT_DEPTH} levels; a results file from edge-sdk bench --json never does") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BenchFormatError(f"{source} is not JSON ({clean_text(first_line(exc), limit=200)}); expected a file "
+                               "from edge-sdk bench --json") from None
+
+
+# -- the results document's schema -----------------------------------------------------------------
+#
+# A results document may come from another machine (``bench --target``, ``bench compare``): it is data to
+# check, never truth. check_results_document() refuses, naming the field, anything that would print as
+# nan or -5, crash a formatter, or be written back as invalid JSON.
+
+#: Nesting a results document never needs (results[].inputs[].quantization.scale is 7 deep).
+MAX_DOCUMENT_DEPTH = 32
+#: The largest number any field may hold (1e15 us is 31 years; 1e15 bytes a petabyte).
+MAX_FIELD_NUMBER = 1e15
+#: The largest results document read (a file for compare, a device's answer): a second of samples of a 10 us
+#: model is about 1 MB per model and thread count.
+MAX_RESULTS_BYTES = 32 * 1024 * 1024
+#: The most lists and objects a results document may hold (bounds the memory its parse takes).
+MAX_RESULTS_CONTAINERS = 200_000
+#: Statuses a result may have.
+RESULT_STATUSES = ("ok", "failed")
+_TIMINGS = ("median", "mean", "p90", "p99", "min", "max")
+
+
+def _shown(value: Any) -> str:
+    """A short, printable description of a bad value for a one-line message."""
+    from edge_sdk.console import clean_text
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        digits = len(str(abs(value))) if abs(value) < 10 ** 60 else None
+        return str(value) if digits is not None and digits <= 20 else "a number with more than 20 digits"
+    if isinstance(value, float):
+        return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(repr(value), repr(value))
+    if isinstance(value, str):
+        return repr(clean_text(value, limit=40))
+    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+
+
+def _document_depth(doc: Any) -> int:
+    """The deepest nesting of lists and objects in ``doc`` (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > MAX_DOCUMENT_DEPTH:
+                return depth
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+class _Checker:
+    """Field checks that raise :class:`BenchFormatError` as ``SOURCE: FIELD: expected X, got Y``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, expected: str, value: Any) -> None:
+        raise BenchFormatError(f"{self.source}: {where}: expected {expected}, got {_shown(value)}")
+
+    def number(self, obj: Mapping[str, Any], key: str, where: str, *, low: float = 0.0, strict: bool = False,
+               required: bool = False, integer: bool = False, signed: bool = False) -> None:
+        """``obj[key]``: a finite number (``> low`` if strict, ``>= low``; any sign if ``signed``), or absent/null."""
+        name = f"{where}.{key}" if where else key
+        if key not in obj or obj[key] is None:
+            if required:
+                self.fail(name, "a number" if not integer else "an integer", obj.get(key))
+            return
+        self.value(obj[key], name, low=low, strict=strict, integer=integer, signed=signed)
+
+    def value(self, value: Any, name: str, *, low: float = 0.0, strict: bool = False, integer: bool = False,
+              signed: bool = False) -> None:
+        """A finite number (see :meth:`number`) named ``name`` in the message."""
+        kind = "an integer" if integer else "a finite number"
+        if signed:
+            bound = ""
+        else:
+            bound = (f" > {low:g}" if strict else f" >= {low:g}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            self.fail(name, kind + bound, value)
+        try:
+            number = float(value)
+        except OverflowError:  # a 400-digit integer
+            number = MAX_FIELD_NUMBER * 10
+        if not math.isfinite(number):
+            self.fail(name, kind + bound, value)
+        if abs(number) > MAX_FIELD_NUMBER:
+            self.fail(name, f"{kind}{bound} (at most {MAX_FIELD_NUMBER:g})", value)
+        if not signed and (number < low or (strict and number <= low)):
+            self.fail(name, kind + bound, value)
+
+    def text(self, obj: Mapping[str, Any], key: str, where: str, *, required: bool = False,
+             choices: Optional[Sequence[str]] = None, limit: int = 4096) -> None:
+        """``obj[key]``: a string (one of ``choices``; at most ``limit`` characters), or absent/null."""
+        name = f"{where}.{key}" if where else key
+        if key not in obj or obj[key] is None:
+            if required:
+                self.fail(name, "a string" if not choices else "one of " + ", ".join(choices), obj.get(key))
+            return
+        value = obj[key]
+        if choices is not None and value not in choices:
+            self.fail(name, "one of " + ", ".join(repr(c) for c in choices), value)
+        if not isinstance(value, str) or len(value) > limit:
+            self.fail(name, f"a string of at most {limit} characters", value)
+
+    def mapping(self, obj: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> Mapping[str, Any]:
+        """``obj[key]``: an object (``{}`` when absent or null and not required)."""
+        name = f"{where}.{key}" if where else key
+        value = obj.get(key)
+        if value is None and not required:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(name, "an object", value)
+        return value
+
+    def sequence(self, obj: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> List[Any]:
+        """``obj[key]``: a list (``[]`` when absent or null and not required)."""
+        name = f"{where}.{key}" if where else key
+        value = obj.get(key)
+        if value is None and not required:
+            return []
+        if not isinstance(value, list):
+            self.fail(name, "a list", value)
+        return value
+
+
+def check_results_document(doc: Any, source: str, complete: bool = True) -> Dict[str, Any]:
+    """Check a bench results document field by field; return it, or raise :class:`BenchFormatError` naming
+    the first bad field (``results[0].latency_us.median: expected a finite number > 0, got NaN``).
+
+    ``complete=True`` (a device's answer): the fields a current ``edge-sdk bench --json`` writes must be
+    there, at least one result. ``complete=False`` (``bench compare`` on older files): fields may be
+    missing (compare names them), but those present must have the right type and range.
+    Timings must be finite and positive, statuses known, nesting at most :data:`MAX_DOCUMENT_DEPTH`.
+    """
+    check = _Checker(source)
+    if not isinstance(doc, dict):
+        check.fail("the document", "a JSON object from edge-sdk bench --json", doc)
+    if _document_depth(doc) > MAX_DOCUMENT_DEPTH:
+        raise BenchFormatError(f"{source}: the document nests lists and objects deeper than {MAX_DOCUMENT_DEPTH} "
+                               "levels; a results file from edge-sdk bench --json never does")
+    check.text(doc, "format", "", required=complete, limit=64)
+    if complete and not doc["format"].startswith("edge-sdk-bench/"):
+        check.fail("format", f"{RESULTS_FORMAT!r} (edge-sdk-bench/N)", doc["format"])
+    check.text(doc, "created", "", limit=64)
+    check.number(doc, "wall_time_s", "")
+    check.number(doc, "process_peak_rss_mb", "")
+    device = check.mapping(doc, "device", "", required=complete)
+    for key in ("cpu_model", "device_model", "machine", "python", "python_implementation", "numpy", "edge_sdk",
+                "hostname"):
+        check.text(device, key, "device", limit=512)
+    check.number(device, "cpu_max_mhz", "device")
+    check.number(device, "memory_total_mb", "device")
+    cores = check.mapping(device, "cores", "device")
+    for key in ("logical", "usable"):
+        check.number(cores, key, "device.cores", low=1, integer=True)
+    for block in ("os", "backend"):
+        part = check.mapping(device, block, "device")
+        for key, value in part.items():
+            if value is not None and not isinstance(value, str) or isinstance(value, str) and len(value) > 4096:
+                check.fail(f"device.{block}.{key}", "a string or null", value)
+    options = check.mapping(doc, "options", "")
+    check.number(options, "runs", "options", low=1, integer=True)
+    check.number(options, "min_runs", "options", low=1, integer=True)
+    check.number(options, "warmup", "options", integer=True)
+    check.number(options, "block", "options", low=1, integer=True)
+    check.number(options, "duration", "options", strict=True)
+    check.text(options, "timed_call", "options", limit=256)
+    for i, model in enumerate(check.sequence(doc, "models", "")):
+        if not isinstance(model, dict):
+            check.fail(f"models[{i}]", "an object with label and path", model)
+        check.text(model, "label", f"models[{i}]", limit=1024)
+        check.text(model, "path", f"models[{i}]")
+    results = check.sequence(doc, "results", "", required=True)
+    if complete and not results:
+        check.fail("results", "at least one result", results)
+    for i, res in enumerate(results):
+        where = f"results[{i}]"
+        if not isinstance(res, dict):
+            check.fail(where, "an object with label, threads, status and latency_us", res)
+        check.text(res, "label", where, required=complete, limit=1024)
+        check.text(res, "model", where, limit=1024)
+        check.text(res, "path", where)
+        check.text(res, "accelerator", where, limit=256)
+        check.number(res, "threads", where, low=1, integer=True, required=complete)
+        check.number(res, "batch", where, low=1, integer=True)
+        check.text(res, "status", where, required=complete, choices=RESULT_STATUSES)
+        check.text(res, "error", where)
+        ok = res.get("status", "ok") == "ok"
+        latency = check.mapping(res, "latency_us", where, required=ok and complete)
+        for key in _TIMINGS:
+            check.number(latency, key, f"{where}.latency_us", strict=True, required=ok and complete)
+        check.number(latency, "std", f"{where}.latency_us", required=ok and complete)
+        if ok and complete and not (latency["min"] <= latency["median"] <= latency["max"]):
+            check.fail(f"{where}.latency_us.median", "a value between latency_us.min and latency_us.max",
+                       latency["median"])
+        check.number(res, "runs", where, low=1, integer=True, required=ok and complete)
+        throughput = check.mapping(res, "throughput", where)
+        for key in ("inferences_per_s", "samples_per_s"):
+            check.number(throughput, key, f"{where}.throughput", strict=True)
+        for key in ("load_ms", "first_inference_ms", "process_peak_rss_mb", "rss_before_mb", "rss_after_mb"):
+            check.number(res, key, where)
+        check.number(res, "rss_added_mb", where, signed=True)
+        check.number(res, "file_size_bytes", where, integer=True)
+        check.number(res, "warmup_runs", where, integer=True)
+        check.number(res, "ratio_vs_first", where, strict=True)
+        samples = check.sequence(res, "samples_us", where)
+        for j, sample in enumerate(samples):
+            check.value(sample, f"{where}.samples_us[{j}]")
+    profiling = check.mapping(doc, "profiling", "")
+    check.text(profiling, "reason", "profiling")
     return doc
 
 
@@ -851,7 +1093,7 @@ def format_compare(report: Mapping[str, Any]) -> str:
     lines = []
     for i, f in enumerate(files):
         older = f" (format {f.get('format')!r}; current is {RESULTS_FORMAT})" if f["older_format"] else ""
-        lines.append(f"[{i}] {f['path']}: {f.get('device') or 'no device description'}{older}")
+        lines.append(clean_text(f"[{i}] {f['path']}: {f.get('device') or 'no device description'}{older}"))
     headers = ["model", "thr", "batch"] + [f"median us [{i}]" for i in range(len(files))] + \
               [f"x [0] [{i}]" for i in range(1, len(files))]
     rows = []
@@ -862,4 +1104,4 @@ def format_compare(report: Mapping[str, Any]) -> str:
     for i, f in enumerate(files):
         if f["missing_fields"]:
             lines.append(f"[{i}] {f['path']} lacks fields of {RESULTS_FORMAT}: {', '.join(f['missing_fields'])}")
-    return "\n".join(lines)
+    return clean_text("\n".join(lines), newlines=True)

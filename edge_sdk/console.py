@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
+import re
 import sys
 from typing import Any, Callable, Iterable, Optional
 
@@ -54,6 +56,51 @@ def first_line(exc: BaseException, limit: Optional[int] = None) -> str:
     return line[:limit] if limit else line
 
 
+#: Terminal escape sequences: CSI (``ESC [ ... final``, also the 8-bit ``\x9b``), OSC/DCS/APC/PM/SOS strings
+#: (``ESC ] ... BEL`` or ``... ESC \\``, also their 8-bit introducers) and any other two-byte ``ESC x``.
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -~]?"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_NO_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_text(value: Any, limit: Optional[int] = None, newlines: bool = False) -> str:
+    """``str(value)`` safe to print: escape sequences (CSI, OSC titles, ...) removed, every other C0/C1
+    control character (carriage return, backspace, bell, ...) shown as ``?``, a tab as a space.
+
+    For text that came from a device or a file (labels, errors, paths) before it reaches a terminal.
+    ``newlines=True`` keeps ``\\n`` (multi-line messages); ``limit`` cuts to that many characters (``...``).
+    """
+    text = value if isinstance(value, str) else str(value)
+    text = _ESCAPE_SEQUENCE.sub("", text).replace("\t", " ")
+    text = (_CONTROL if newlines else _CONTROL_NO_NEWLINE).sub("?", text)
+    if limit is not None and len(text) > limit:
+        text = text[:max(0, limit - 3)] + "..."
+    return text
+
+
+def strict_json_value(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (also numpy's) replaced by ``None``, so that
+    ``json.dumps(..., allow_nan=False)`` writes strict JSON that every parser reads."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json_value(v) for v in value]
+    try:
+        import numpy as np
+
+        if isinstance(value, (np.generic, np.ndarray)):
+            return strict_json_value(json_default(value))
+    except ImportError:  # pragma: no cover
+        pass
+    return value
+
+
 def json_default(value: Any) -> Any:
     """``json.dumps(default=...)`` for numpy scalars and arrays; anything else becomes its ``str``."""
     try:
@@ -70,7 +117,11 @@ def json_default(value: Any) -> Any:
 
 def print_json(obj: Any, path: Optional[str] = None) -> None:
     """Write ``obj`` as indented JSON to stdout, or atomically to ``path`` (``None`` or ``-``: stdout)."""
-    text = json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n"
+    try:  # strict JSON: NaN and Infinity are not JSON, and strict parsers (jq, JavaScript, Go) reject them
+        text = json.dumps(obj, indent=2, sort_keys=False, default=json_default, allow_nan=False) + "\n"
+    except ValueError:  # a non-finite value (a NaN metric): written as null rather than as invalid JSON
+        text = json.dumps(strict_json_value(obj), indent=2, sort_keys=False, default=json_default,
+                          allow_nan=False) + "\n"
     if path and path != "-":
         from edge_sdk.fileio import atomic_write_text
 
@@ -124,4 +175,5 @@ def progress_bar(total: Optional[int], desc: str, unit: str = "it", leave: bool 
     return bar
 
 
-__all__ = ["emit_report", "first_line", "json_default", "print_json", "progress", "progress_bar", "require_extra"]
+__all__ = ["clean_text", "emit_report", "first_line", "json_default", "print_json", "progress", "progress_bar", "require_extra",
+           "strict_json_value"]

@@ -57,6 +57,11 @@ class NonFiniteInputError(InputError):
     """NaN or infinity sent to a quantized input, where it has no integer value."""
 
 
+class ArgumentError(EdgeSdkError, TypeError):
+    """An argument of the wrong type or value passed to a public edge-sdk function (``ModelPool(p, size="3")``,
+    ``load(p, manifest=[1, 2])``); the message names the argument. Also a ``TypeError``."""
+
+
 class IntegrityError(EdgeSdkError):
     """A model whose bytes do not match its manifest's sha256."""
 

@@ -131,6 +131,37 @@ def not_a_regular_file(path: PathLike) -> Optional[str]:
     return f"is a {kind}, not a regular file"
 
 
+#: Characters tempfile adds to a prefix (mkstemp/mkdtemp's random part).
+_RANDOM_CHARS = 8
+
+
+def _name_max(directory: Path) -> int:
+    """The longest file name (bytes) ``directory``'s filesystem allows; 255 where it cannot say."""
+    try:
+        return int(os.pathconf(directory, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def temp_prefix(path: PathLike, tail: str, suffix: str = "") -> str:
+    """The prefix of a temporary beside ``path``: ``.NAME{tail}``, shortened so the whole temporary name
+    (prefix, tempfile's random characters, ``suffix``) fits the filesystem's NAME_MAX.
+
+    A legal 255-byte name would otherwise give a 270-byte temporary ("File name too long", issue 26):
+    such a name keeps its start and gets ``~`` plus 12 hex characters of its sha256, so two long names
+    that share a start still get distinct prefixes (and a stale-temporary sweep finds each one's own).
+    """
+    path = Path(path)
+    name = path.name
+    limit = _name_max(path.parent if str(path.parent) else Path("."))
+    room = limit - _RANDOM_CHARS - len(os.fsencode(suffix)) - len(os.fsencode(tail)) - 1  # 1: the leading dot
+    if len(os.fsencode(name)) <= room:
+        return f".{name}{tail}"
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
+    head = os.fsencode(name)[:max(room - 13, 0)].decode("utf-8", "ignore")  # 13: "~" + 12 hex
+    return f".{head}~{digest}{tail}"
+
+
 def _file_target(path: PathLike) -> Path:
     """The regular-file path a file write replaces; a directory or a device is refused, never replaced."""
     target = resolve_output(path)
@@ -176,7 +207,7 @@ def atomic_write_bytes(path: PathLike, data: bytes, *, mode: Optional[int] = Non
     tmp = None
     try:
         # mkstemp creates the file 0600, so nothing private is ever readable by others
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path, ".", ".tmp"), suffix=".tmp", dir=path.parent)
         try:
             _write_all(fd, data)
             os.fsync(fd)
@@ -213,7 +244,8 @@ def atomic_output_path(path: PathLike) -> Iterator[Path]:
     path = _file_target(path)
     _make_parent(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.with_name(path.stem), ".", f".tmp{path.suffix}"),
+                                   suffix=f".tmp{path.suffix}", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {_reason(exc)}") from None
     os.close(fd)
@@ -239,6 +271,12 @@ def atomic_output_path(path: PathLike) -> Iterator[Path]:
     _fsync_dir(path.parent)
 
 
+def staging_prefix(dest: PathLike) -> str:
+    """The name prefix of :func:`atomic_output_dir`'s staging directories for ``dest``: ``.DEST.tmp-``
+    (shortened for a name near NAME_MAX, see :func:`temp_prefix`); glob ``prefix + "*"`` finds them."""
+    return temp_prefix(dest, ".tmp-")
+
+
 @contextlib.contextmanager
 def atomic_output_dir(dest: PathLike) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success it replaces ``dest`` whole.
@@ -257,7 +295,7 @@ def atomic_output_dir(dest: PathLike) -> Iterator[Path]:
         raise OutputError(f"{dest} is a {kind}; expected a directory path (a directory output never replaces a file)")
     _make_parent(dest)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=staging_prefix(dest), dir=dest.parent))
     except OSError as exc:
         raise OutputError(f"cannot write {dest}: {_reason(exc)}") from None
     try:
@@ -268,7 +306,7 @@ def atomic_output_dir(dest: PathLike) -> Iterator[Path]:
                 if _exchange(tmp, dest):  # one atomic swap: dest is never absent
                     shutil.rmtree(tmp, ignore_errors=True)
                 else:  # no renameat2 here: two renames, dest briefly absent in between
-                    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+                    old = Path(tempfile.mkdtemp(prefix=temp_prefix(dest, ".old-"), dir=dest.parent))
                     os.rmdir(old)
                     os.replace(dest, old)
                     try:

@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from edge_sdk.errors import IntegrityError, ManifestError
-from edge_sdk.fileio import PathLike, atomic_write_text, sha256_bytes
+from edge_sdk.fileio import PathLike, atomic_write_text, not_a_regular_file, sha256_bytes
+from edge_sdk.jsonio import loads_strict
 
 MANIFEST_FORMAT = "edge-sdk-manifest/1"
 REQUIRED_FIELDS = ("format", "model_file", "sha256", "size_bytes", "inputs", "outputs")
+#: A manifest is a few KB (labels included); anything this large is not one.
+MAX_MANIFEST_BYTES = 64 << 20
 
 
 def manifest_path_for(model_path: PathLike) -> Path:
@@ -128,12 +131,20 @@ def write_manifest(manifest: Dict[str, Any], path: PathLike) -> Path:
 def read_manifest(path: PathLike) -> Dict[str, Any]:
     """Read and minimally validate a manifest; raise :class:`ManifestError` if unusable."""
     path = Path(path)
-    if not path.is_file():
+    problem = not_a_regular_file(path)
+    if problem == "does not exist":
         raise ManifestError(f"manifest not found: expected a JSON file at {path}")
+    if problem:
+        raise ManifestError(f"manifest {path} {problem}; expected a JSON file")
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"manifest {path} is {size:,} bytes; expected a JSON file of at most "
+                            f"{MAX_MANIFEST_BYTES:,} bytes")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"manifest {path} is not valid JSON: {exc}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+    manifest = loads_strict(raw, f"manifest {path}", ManifestError)
     if not isinstance(manifest, dict):
         raise ManifestError(f"manifest {path}: expected a JSON object, got {type(manifest).__name__}")
     missing = [f for f in REQUIRED_FIELDS if f not in manifest]
@@ -147,9 +158,21 @@ def read_manifest(path: PathLike) -> Dict[str, Any]:
 
 
 def find_manifest(model_path: PathLike) -> Optional[Path]:
-    """The manifest beside ``model_path`` if there is one."""
+    """The manifest beside ``model_path`` if there is one.
+
+    Something there that is not a regular file (a directory, a FIFO, a device) is refused with
+    :class:`ManifestError`, never taken for "no manifest": that would skip the sha256 check.
+    """
     candidate = manifest_path_for(model_path)
-    return candidate if candidate.is_file() and os.path.abspath(candidate) != os.path.abspath(model_path) else None
+    if os.path.abspath(candidate) == os.path.abspath(model_path):
+        return None
+    problem = not_a_regular_file(candidate)
+    if problem == "does not exist":
+        return None
+    if problem:
+        raise ManifestError(f"the manifest path beside the model, {candidate}, {problem}; expected the "
+                            "model's JSON manifest there, or nothing")
+    return candidate
 
 
 # -- does the manifest describe this model? ---------------------------------------------------------

@@ -41,10 +41,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_sdk import quant
+from edge_sdk import clipcheck, quant
 from edge_sdk.backends import Backend, CompiledRunner, get_backend, parse_accelerator
 from edge_sdk.console import first_line as _first_line
 from edge_sdk.errors import (
+    ArgumentError,
     BackendUnavailableError,
     CorruptModelError,
     InputCountError,
@@ -58,9 +59,13 @@ from edge_sdk.errors import (
     NotTFLiteError,
 )
 from edge_sdk.fileio import sha256_bytes
+from edge_sdk.limits import check_thread_count
 from edge_sdk.manifest import check_manifest_matches_model, find_manifest, read_manifest
 
 TFLITE_IDENTIFIER = b"TFL3"
+#: Internal name of the entry point of a file with no SignatureDef (its subgraph 0); never listed in
+#: ``Model.signatures``.
+MAIN_SUBGRAPH = "main"
 #: Default cap on any single tensor the model declares (guards against absurd shapes).
 DEFAULT_MAX_TENSOR_BYTES = 1 << 30
 
@@ -165,7 +170,7 @@ class _Port:
     __slots__ = ("spec", "name", "index", "current_shape", "fast_dtype", "rank", "q_scale", "q_zero", "q_axis",
                  "per_tensor", "scale32", "zero32", "lo", "hi", "quantizer", "scale_f", "zero_i", "lut",
                  "is_string", "staging", "view", "view_u", "size", "clip_lo", "clip_hi", "clipped", "checked",
-                 "clip_warned", "scratch", "scratch_flat", "scratch_low",
+                 "clip_warned", "scratch", "scratch_flat", "scratch_low", "clip_bounds", "beyond_data",
                  "calls", "signature", "out_view")
 
     def __init__(self, spec: TensorSpec, index: int, current_shape: Tuple[int, ...]):
@@ -203,6 +208,10 @@ class _Port:
             self.clip_hi = float(self.quantizer.hi) + 0.5
         else:
             self.clip_lo = self.clip_hi = None
+        #: What the clip warning counts (edge_sdk.clipcheck); the calibration range comes with the manifest.
+        self.clip_bounds = None
+        self.set_calibration(None)
+        self.beyond_data = 0
         self.clipped = 0
         self.checked = 0
         self.calls = 0
@@ -214,6 +223,12 @@ class _Port:
         #: Model._views_stay_put), dequantized by one table lookup straight from LiteRT's memory.
         self.out_view = None
         self.set_shape(current_shape)
+
+    def set_calibration(self, calibration: Optional[Tuple[float, float]]) -> None:
+        """The clip warning's bounds for this input, given the calibration data's (min, max) or None."""
+        if self.quantizer is not None:
+            self.clip_bounds = clipcheck.clip_bounds(float(self.quantizer.lo), float(self.quantizer.hi),
+                                                     self.scale_f, calibration)
 
     def set_shape(self, shape: Tuple[int, ...]) -> None:
         """Record the tensor's allocated shape (and its element count)."""
@@ -339,8 +354,8 @@ def _read_model_source(model: Union[str, os.PathLike, bytes, bytearray, memoryvi
         except OSError as exc:
             raise ModelNotFoundError(f"cannot read model file {path}: {exc.strerror or exc}") from None
     else:
-        raise TypeError(
-            f"edge_sdk.load expects a path or the model's bytes, got {type(model).__name__}"
+        raise ArgumentError(
+            f"edge_sdk.load: model must be a path or the model's bytes, got {_kind_of(model)}"
         )
     if max_model_bytes is not None and len(data) > max_model_bytes:
         raise ModelTooLargeError(
@@ -429,11 +444,12 @@ class Model:
         self._wrapper = self._interpreter._interpreter  # the C++ wrapper: subgraph-aware calls
         try:
             self._signatures = self._read_signatures()
+            self._apply_calibration()
             self._check_tensor_sizes()
         except (ValueError, RuntimeError, KeyError, IndexError, TypeError, OverflowError) as exc:
             # TypeError: a corrupt signature can name tensor index 2**31, which the wrapper rejects as a type.
             raise CorruptModelError(f"{where} has unreadable tensors or signatures: {_first_line(exc)}") from None
-        self._default = self._signatures[self._default_key()]
+        self._default = self._signatures[self._default_key()] if self._signatures else self._main
         self._allocate(self._default)
         if self._accelerator is not None:
             # The interpreter above still reads and checks the model (specs, sizes, the verifier);
@@ -456,15 +472,37 @@ class Model:
             outputs = [self._port(name, idx, subgraph) for name, idx in sig["outputs"].items()]
             signatures[key] = _Signature(key, subgraph, inputs, outputs)
         if not signatures:
+            # No SignatureDef in the file (older converters wrote none): ``predict`` runs the main
+            # subgraph's inputs and outputs, but ``signatures`` reports none rather than inventing a key
+            # other tools (the LiteRT quantizer) would then look for and not find.
             inputs = [self._port(d["name"], d["index"], 0) for d in interp.get_input_details()]
             outputs = [self._port(d["name"], d["index"], 0) for d in interp.get_output_details()]
-            signatures["main"] = _Signature("main", 0, inputs, outputs)
+            self._main = _Signature(MAIN_SUBGRAPH, 0, inputs, outputs)
+        else:
+            self._main = None
         return signatures
 
     def _port(self, name: str, index: int, subgraph: int) -> _Port:
         details = self._interpreter._get_tensor_details(index, subgraph)
         spec = _spec_from_details(name, details)
         return _Port(spec, int(index), tuple(int(d) for d in details["shape"]))
+
+    def _apply_calibration(self) -> None:
+        """Give each quantized input the calibration range its manifest records (for the clip warning)."""
+        calibration = (self.manifest or {}).get("calibration") if isinstance(self.manifest, dict) else None
+        if calibration:
+            self.set_calibration(calibration)
+
+    def set_calibration(self, calibration: Optional[Dict[str, Any]]) -> None:
+        """The calibration ranges the clip warning judges against: a manifest's ``calibration`` block,
+        ``{input name: {"min": m, "max": M, ...}}`` (``load`` takes it from the model's manifest).
+
+        Inputs not named, or with no finite min/max, keep the judgement without a calibration range;
+        ``None`` forgets every range given. See :mod:`edge_sdk.clipcheck`.
+        """
+        for sig in self._signatures.values():
+            for port in sig.inputs:
+                port.set_calibration(clipcheck.calibration_range(calibration, port.name) if calibration else None)
 
     def _default_key(self) -> str:
         if "serving_default" in self._signatures:
@@ -544,16 +582,20 @@ class Model:
 
     @property
     def signatures(self) -> Dict[str, Dict[str, Tuple[TensorSpec, ...]]]:
-        """Every signature: ``{key: {"inputs": (...), "outputs": (...)}}``."""
+        """Every SignatureDef in the file: ``{key: {"inputs": (...), "outputs": (...)}}``.
+
+        Empty for a file with no SignatureDef (older converters wrote none); ``predict`` then runs
+        the main subgraph's inputs and outputs (:attr:`inputs`, :attr:`outputs`).
+        """
         return {
             key: {"inputs": tuple(p.spec for p in s.inputs), "outputs": tuple(p.spec for p in s.outputs)}
             for key, s in self._signatures.items()
         }
 
     @property
-    def default_signature(self) -> str:
-        """The signature ``predict`` runs when none is named."""
-        return self._default.key
+    def default_signature(self) -> Optional[str]:
+        """The signature ``predict`` runs when none is named; None when the file has no SignatureDef."""
+        return self._default.key if self._signatures else None
 
     @property
     def sha256(self) -> str:
@@ -574,6 +616,7 @@ class Model:
 
     def input_spec(self, name: str, signature: Optional[str] = None) -> TensorSpec:
         """The spec of the input ``name``."""
+        _check_argument("Model.input_spec", "name", name, "an input name (str)", isinstance(name, str))
         sig = self._signature(signature)
         port = sig.by_name.get(name)
         if port is None:
@@ -608,7 +651,7 @@ class Model:
         Integer outputs are dequantized to float32 unless ``raw=True``.
         """
         single = self._single
-        if single is not None and type(x) is _NDARRAY and not raw and signature is None and x.dtype is _FLOAT32:
+        if single is not None and type(x) is _NDARRAY and raw is False and signature is None and x.dtype is _FLOAT32:
             # The commonest call (one float32 array into an 8-bit input, one 8-bit output, the buffers
             # LiteRT's own): _call's mixed-input loop, inlined with its constants in one tuple.
             (shape, scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones, port, lut, out_view,
@@ -655,6 +698,8 @@ class Model:
         error - goes to :meth:`_call_general`, which rewrites all inputs and says clearly
         what is wrong. The fast path is inline on purpose: each Python call costs ~0.1 us.
         """
+        if raw is not False and raw is not True:
+            raise ArgumentError(f"Model.predict: raw must be True or False, got {_kind_of(raw)}")
         if self._compiled is not None and sig is self._default:
             return self._call_compiled(sig, x, raw)
         if type(x) is np.ndarray and sig.n_inputs == 1:
@@ -918,8 +963,14 @@ class Model:
     def _signature(self, key: Optional[str]) -> _Signature:
         if key is None:
             return self._default
+        _check_argument("Model", "signature", key, "a signature key (str) or None", isinstance(key, str))
         sig = self._signatures.get(key)
         if sig is None:
+            if not self._signatures:
+                raise InputNameError(
+                    f"unknown signature {key!r}; the model has no SignatureDef (call without signature= to "
+                    "run its main subgraph)"
+                )
             raise InputNameError(
                 f"unknown signature {key!r}; the model has: {', '.join(self._signatures)}"
             )
@@ -981,8 +1032,16 @@ class Model:
             return _string_array(arr, port)
         if arr.dtype == target:
             return arr
+        if kind in "bc" and target.kind != "b":  # one rule for every numeric input, float or quantized
+            what = (f"is quantized {target.name}; expected float data (it is quantized for you) or {target.name} "
+                    f"data as stored" if port.q_scale is not None and target in _QUANTIZED_DTYPES
+                    else f"expects {target.name}; expected float or integer data")
+            raise InputDtypeError(
+                f"input {name!r} {what}, got {arr.dtype}: numeric inputs take real numbers, never bool or "
+                "complex (bool data is only for a bool input)"
+            )
         if port.q_scale is not None and target in _QUANTIZED_DTYPES:
-            if kind in "fiub":
+            if kind in "fiu":
                 quantizer = port.quantizer
                 if quantizer is not None and arr.size:
                     x32 = arr if arr.dtype == _FLOAT32 else arr.astype(np.float32)
@@ -1002,10 +1061,10 @@ class Model:
                 f"or {target.name} data as stored, got {arr.dtype}"
             )
         if target.kind == "f":
-            if kind in "fiub":
+            if kind in "fiu":
                 return arr.astype(target)
         elif target.kind in "iu":
-            if kind in "iub":
+            if kind in "iu":
                 if np.can_cast(arr.dtype, target, casting="safe") or arr.size == 0:
                     return arr.astype(target)
                 info = np.iinfo(target)
@@ -1022,9 +1081,97 @@ class Model:
             f"input {name!r} expects {target.name}; got {arr.dtype}, which cannot be cast safely"
         )
 
+    def _dynamic_tensors(self, subgraph: int) -> List[Tuple[int, Tuple[int, ...], int]]:
+        """``(index, shape signature, itemsize)`` of ``subgraph``'s tensors with a dynamic (-1) dimension:
+        the ones whose size follows the input shapes (cached: read once per subgraph)."""
+        cache = self.__dict__.setdefault("_dynamic_cache", {})
+        if subgraph in cache:
+            return cache[subgraph]
+        wrapper = self._wrapper
+        found = []
+        for index in range(int(wrapper.NumTensors(subgraph))):
+            try:
+                # TensorSize first: it raises for a tensor without dims, where tflite-runtime 2.14's
+                # TensorSizeSignature dereferences the null dims and crashes (SIGSEGV)
+                if wrapper.TensorSize(index, subgraph) is None:
+                    continue
+                shape = wrapper.TensorSizeSignature(index, subgraph)
+                dtype = wrapper.TensorType(index, subgraph)
+            except (ValueError, TypeError, AttributeError):
+                continue
+            if shape is None or dtype is None or not any(int(d) < 0 for d in shape):
+                continue
+            try:
+                itemsize = np.dtype(dtype).itemsize
+            except TypeError:
+                itemsize = 8
+            found.append((index, tuple(int(d) for d in shape), itemsize))
+        cache[subgraph] = found
+        return found
+
+    def _check_resize_fits(self, sig: _Signature, arrays: Sequence[np.ndarray]) -> None:
+        """Refuse, before any allocation, a resize whose inputs or estimated tensors exceed max_tensor_bytes.
+
+        Each input is measured exactly. Every tensor with a dynamic dimension is estimated from its
+        shape signature, each -1 at position i taking the size the inputs' dynamic dimension i now has
+        (the batch, for the usual model), so a 2,000,000-row batch is refused in microseconds instead of
+        allocating gigabytes and running for minutes (issue 26). After allocation the real sizes are
+        checked again (:meth:`_check_allocated_fits`).
+        """
+        limit = self._max_tensor_bytes
+        if limit is None:
+            return
+        for port, arr in zip(sig.inputs, arrays):
+            if arr.nbytes > limit:
+                raise ModelTooLargeError(
+                    f"input {port.name!r} of shape {list(arr.shape)} is {arr.nbytes:,} bytes; the limit "
+                    f"(max_tensor_bytes) is {limit:,} bytes: send a smaller batch"
+                )
+        dims: Dict[int, int] = {}
+        dynamic = {index: shape for index, shape, _ in self._dynamic_tensors(sig.subgraph)}
+        for port, arr in zip(sig.inputs, arrays):
+            for position, declared in enumerate(dynamic.get(port.index, ())):
+                if declared < 0 and position < arr.ndim:
+                    dims[position] = max(dims.get(position, 1), int(arr.shape[position]))
+        if not dims:
+            return
+        fallback = max(dims.values())
+        for index, shape, itemsize in self._dynamic_tensors(sig.subgraph):
+            nbytes = itemsize
+            for position, d in enumerate(shape):
+                nbytes *= d if d >= 0 else dims.get(position, fallback)
+            if nbytes > limit:
+                name = self._wrapper.TensorName(index, sig.subgraph)
+                raise ModelTooLargeError(
+                    f"input shapes {[list(a.shape) for a in arrays]} would make tensor {name!r} about "
+                    f"{nbytes:,} bytes; the limit (max_tensor_bytes) is {limit:,} bytes: send a smaller batch"
+                )
+
+    def _check_allocated_fits(self, sig: _Signature) -> None:
+        """After a resize's allocation (reserved, not yet written): the real sizes of the dynamic tensors."""
+        limit = self._max_tensor_bytes
+        if limit is None:
+            return
+        for index, _, itemsize in self._dynamic_tensors(sig.subgraph):
+            try:
+                shape = self._wrapper.TensorSize(index, sig.subgraph)
+            except ValueError:
+                continue
+            nbytes = itemsize
+            for d in shape if shape is not None else ():
+                nbytes *= max(int(d), 1)
+            if nbytes > limit:
+                name = self._wrapper.TensorName(index, sig.subgraph)
+                raise ModelTooLargeError(
+                    f"tensor {name!r} has shape {list(map(int, shape))} ({nbytes:,} bytes) for this batch; "
+                    f"the limit (max_tensor_bytes) is {limit:,} bytes: send a smaller batch"
+                )
+
     def _run(self, sig: _Signature, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
         wrapper = self._wrapper
         subgraph = sig.subgraph
+        if any(arr.shape != port.current_shape for port, arr in zip(sig.inputs, arrays)):
+            self._check_resize_fits(sig, arrays)
         try:
             resized = False
             for port, arr in zip(sig.inputs, arrays):
@@ -1037,6 +1184,12 @@ class Model:
                 self._single = None
                 wrapper.AllocateTensors(subgraph)
                 sig.allocated = True
+                if resized:
+                    try:
+                        self._check_allocated_fits(sig)
+                    except ModelTooLargeError:
+                        sig.allocated = False  # the next call resizes and allocates again (freeing this)
+                        raise
             for port, arr in zip(sig.inputs, arrays):
                 wrapper.SetTensor(port.index, arr, subgraph)
             wrapper.Invoke(subgraph)
@@ -1126,10 +1279,17 @@ def _dequantize(port: _Port, value: np.ndarray) -> np.ndarray:
     return value
 
 
-def _clipped_one_value(port: _Port, q: int) -> int:
-    """A one-value input's quantized value ``q`` lies beyond its dtype: count it, maybe warn, clamp it."""
-    port.clipped += 1
-    _maybe_warn_clip(port)
+def _clipped_one_value(port: _Port, q: int, beyond: bool = False) -> int:
+    """A one-value input's quantized value ``q`` lies beyond its dtype: maybe count it, maybe warn, clamp it.
+
+    Counted when beyond the clip warning's bounds (edge_sdk.clipcheck), or ``beyond`` (saturated)."""
+    bounds = port.clip_bounds
+    t = q - port.zero_i
+    if beyond or bounds is None or t < bounds.lo or t > bounds.hi:
+        port.clipped += 1
+        if bounds is not None and (beyond or t < bounds.data_lo or t > bounds.data_hi):
+            port.beyond_data += 1
+        _maybe_warn_clip(port)
     return port.lo if q <= port.lo else port.hi
 
 
@@ -1155,7 +1315,7 @@ def _large_one_value(port: _Port, arr: np.ndarray, t: float) -> int:
         if port.lo <= q <= port.hi:
             return q
         return _clipped_one_value(port, q)
-    return _clipped_one_value(port, port.hi if t > 0 else port.lo)
+    return _clipped_one_value(port, port.hi if t > 0 else port.lo, beyond=True)
 
 
 def _fast_constants(port: _Port) -> Any:
@@ -1199,9 +1359,13 @@ def _judge_one_value_inputs(sig: _Signature) -> None:
 
 
 def _note_clip(port: _Port, scaled: np.ndarray) -> None:
-    """Count the values of ``scaled`` (input / scale) that clip by more than half a step; maybe warn."""
-    inside = np.count_nonzero((scaled >= port.clip_lo) & (scaled <= port.clip_hi))
-    port.clipped += scaled.size - inside
+    """Count the values of ``scaled`` (input / scale) beyond the clip warning's bounds; maybe warn."""
+    bounds = port.clip_bounds
+    inside = np.count_nonzero((scaled >= bounds.lo) & (scaled <= bounds.hi))
+    outside = scaled.size - inside
+    if outside and bounds.mode == clipcheck.QUANTIZER_CUT:
+        port.beyond_data += scaled.size - np.count_nonzero((scaled >= bounds.data_lo) & (scaled <= bounds.data_hi))
+    port.clipped += outside
     port.checked += scaled.size
     _maybe_warn_clip(port)
 
@@ -1218,15 +1382,9 @@ def _maybe_warn_clip(port: _Port) -> None:
         return
     port.checked = checked
     port.clip_warned = True
-    low = (port.lo - port.zero_i) * port.scale_f
-    high = (port.hi - port.zero_i) * port.scale_f
-    share = port.clipped / port.checked
-    warnings.warn(quant.QuantizationClipWarning(
-        f"input {port.name!r}: {share:.1%} of its values ({port.clipped:,} of {port.checked:,} checked) lie "
-        f"outside [{low:.4g}, {high:.4g}], the range its {port.fast_dtype.name} quantization can hold, and "
-        "were clipped to its ends; the model was calibrated on data inside that range, so check the input's "
-        "scaling (e.g. pixels in [0, 1], not [0, 255]). Results are computed as usual; this warning is "
-        "shown once per input"), stacklevel=_caller_stacklevel())
+    warnings.warn(quant.QuantizationClipWarning(clipcheck.clip_message(
+        port.name, port.fast_dtype.name, port.clip_bounds, port.clipped, port.checked, port.beyond_data)),
+        stacklevel=_caller_stacklevel())
 
 
 def _caller_stacklevel() -> int:
@@ -1318,10 +1476,15 @@ def load(
     The bytes are always handed to the interpreter as content, so LiteRT's
     flatbuffer verifier runs on every load.
     """
-    if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-        raise InputError(f"num_threads must be a positive integer, got {num_threads!r}")
+    if num_threads is not None:
+        check_thread_count(num_threads, "num_threads")  # a huge count crashes the interpreter (SIGSEGV)
     if accelerator is not None:
+        _check_argument("edge_sdk.load", "accelerator", accelerator, "a string such as 'gpu+cpu' or None",
+                        isinstance(accelerator, str))
         parse_accelerator(accelerator)  # a misspelt name fails before any file is read
+    _check_load_arguments(model, backend=backend, verify=verify, manifest=manifest, public_key=public_key,
+                          signature=signature, isolate=isolate, max_model_bytes=max_model_bytes,
+                          max_tensor_bytes=max_tensor_bytes)
     data, path = _read_model_source(model, max_model_bytes)
     used_manifest = _check_integrity(data, path, manifest) if verify else None
     if public_key is not None:
@@ -1342,6 +1505,58 @@ def load(
     return loaded
 
 
+def _kind_of(value: Any) -> str:
+    """``int 3``, ``str '3'``, ``list``: what a wrong argument was, for the message."""
+    name = type(value).__name__
+    if isinstance(value, (bool, int, float, str)) and len(repr(value)) <= 40:
+        return f"{name} {value!r}"
+    return name
+
+
+def _check_argument(function: str, name: str, value: Any, expected: str, ok: bool) -> None:
+    """Raise :class:`ArgumentError` ``FUNCTION: NAME must be EXPECTED, got TYPE VALUE`` unless ``ok``."""
+    if not ok:
+        raise ArgumentError(f"{function}: {name} must be {expected}, got {_kind_of(value)}")
+
+
+_PATH_TYPES = (str, os.PathLike)
+_BYTES_TYPES = (bytes, bytearray, memoryview)
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_load_arguments(model: Any, **kwargs: Any) -> None:
+    """The argument types of :func:`load` (``num_threads`` and ``accelerator`` are checked beside it)."""
+    fn = "edge_sdk.load"
+    _check_argument(fn, "model", model, "a path or the model's bytes", isinstance(model, _PATH_TYPES + _BYTES_TYPES))
+    backend = kwargs["backend"]
+    _check_argument(fn, "backend", backend, "a backend name such as 'litert' or None",
+                    backend is None or isinstance(backend, str))
+    _check_argument(fn, "verify", kwargs["verify"], "True or False", isinstance(kwargs["verify"], bool))
+    _check_argument(fn, "isolate", kwargs["isolate"], "True, False or None",
+                    kwargs["isolate"] is None or isinstance(kwargs["isolate"], bool))
+    manifest = kwargs["manifest"]
+    _check_argument(fn, "manifest", manifest, "a dict or the path of a manifest file, or None",
+                    manifest is None or isinstance(manifest, (dict,) + _PATH_TYPES))
+    signature = kwargs["signature"]
+    _check_argument(fn, "signature", signature, "a signature envelope (dict, JSON bytes or a path) or None",
+                    signature is None or isinstance(signature, (dict,) + _PATH_TYPES + _BYTES_TYPES))
+    key = kwargs["public_key"]
+    # a key object from the cryptography package is accepted too (edge_sdk.signing checks what it is)
+    _check_argument(fn, "public_key", key, "an Ed25519 public key (path, PEM or raw bytes, or a key object) or None",
+                    key is None or not isinstance(key, (bool, int, float, complex, list, tuple, dict, set)))
+    for name in ("max_model_bytes", "max_tensor_bytes"):
+        value = kwargs[name]
+        _check_argument(fn, name, value, "a positive integer number of bytes or None",
+                        value is None or _is_positive_int(value))
+
+
+_LOAD_OPTIONS = frozenset(("backend", "num_threads", "verify", "manifest", "public_key", "signature", "isolate",
+                           "max_model_bytes", "max_tensor_bytes", "accelerator"))
+
+
 class ModelPool:
     """A fixed set of independent :class:`Model` instances for parallel ``predict``.
 
@@ -1352,8 +1567,11 @@ class ModelPool:
     def __init__(self, model: Union[str, os.PathLike, bytes], size: int = 2, **load_kwargs: Any):
         import queue
 
-        if size < 1:
-            raise InputError(f"ModelPool size must be at least 1, got {size}")
+        _check_argument("ModelPool", "size", size, "an integer >= 1", _is_positive_int(size))
+        unknown = sorted(set(load_kwargs) - _LOAD_OPTIONS)
+        if unknown:
+            raise ArgumentError(f"ModelPool: unknown argument {unknown[0]!r}; expected edge_sdk.load's: "
+                                f"{', '.join(sorted(_LOAD_OPTIONS))}")
         first = load(model, **load_kwargs)
         # The first load did the checks (integrity, signature, isolation); the others reuse its
         # verified bytes with every setting that shapes the interpreter (threads, limits, accelerator).

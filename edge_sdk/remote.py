@@ -17,16 +17,17 @@ This module imports only the standard library and edge_sdk light modules.
 from __future__ import annotations
 
 import io
-import json
 import os
 import re
 import shlex
 import subprocess
 import tarfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from edge_sdk.console import clean_text
 from edge_sdk.errors import EdgeSdkError
 
 #: Exit status the device-side script uses when the edge-sdk command is missing there.
@@ -129,8 +130,10 @@ def _bundle(models: Sequence[Path], input_path: Optional[Path]) -> Tuple[bytes, 
         for i, model in enumerate(models):
             if not model.is_file():
                 raise RemoteError(f"model not found: {model} (expected a .tflite file to copy to the device)")
-            # m<i>/<parent>/<name>: no two models collide, and bench's labels match a local run's.
-            folder = f"m{i}/{model.parent.name or 'model'}"
+            # m<i>/<parent>/<name>: no two models collide, and bench's labels match a local run's. The parent
+            # of the normalised path: "../x/a.tflite" travels as m0/x/a.tflite (tar refuses ".." members).
+            parent = Path(os.path.abspath(model)).parent.name
+            folder = f"m{i}/{parent if parent not in ('', '.', '..') else 'model'}"
             tar.add(str(model), arcname=f"{folder}/{model.name}", recursive=False)
             manifest = manifest_path_for(model)
             if manifest.is_file():
@@ -148,9 +151,21 @@ def _bundle(models: Sequence[Path], input_path: Optional[Path]) -> Tuple[bytes, 
     return buffer.getvalue(), remote_models, remote_input
 
 
+def split_remote_command(remote_command: Any) -> List[str]:
+    """``--remote-command`` as argv (``["edge-sdk"]`` when empty); :class:`RemoteError` when it is no command line."""
+    if not isinstance(remote_command, str):
+        raise RemoteError(f"--remote-command: expected a command line such as 'edge-sdk' or 'python3 -m edge_sdk', "
+                          f"got {type(remote_command).__name__} {remote_command!r}")
+    try:
+        return shlex.split(remote_command) or ["edge-sdk"]
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise RemoteError(f"--remote-command: expected a command line such as 'edge-sdk' or 'python3 -m edge_sdk', "
+                          f"got {clean_text(remote_command, limit=200)!r} ({exc})") from None
+
+
 def remote_script(remote_command: str, bench_args: Sequence[str]) -> str:
     """The POSIX sh script run on the device: unpack stdin into a temp dir, bench there, clean up."""
-    command = shlex.split(remote_command) or ["edge-sdk"]
+    command = split_remote_command(remote_command)
     quoted = " ".join(shlex.quote(a) for a in command)
     return "\n".join([
         "set -u",
@@ -174,6 +189,7 @@ def run_remote_benchmark(model_paths: Sequence[os.PathLike], target: str, option
     local files and a ``target`` block naming where it ran.
     """
     parsed = parse_target(target)
+    split_remote_command(remote_command)  # a malformed command line is refused before anything is sent
     models = [Path(p) for p in model_paths]
     if not models:
         raise RemoteError("give at least one model to benchmark")
@@ -187,35 +203,152 @@ def run_remote_benchmark(model_paths: Sequence[os.PathLike], target: str, option
         sweeps = len(options.threads) * max(1, len(getattr(options, "batches", ()) or ())) * \
             max(1, len(getattr(options, "accelerators", (None,)) or (None,)))
         timeout = 60.0 + per_model * len(models) * sweeps
-    try:
-        done = subprocess.run(argv, input=payload, capture_output=True, timeout=timeout)
-    except FileNotFoundError:
-        raise RemoteError("the ssh program was not found: install OpenSSH's client (apt-get install openssh-client)") from None
-    except subprocess.TimeoutExpired:
-        raise RemoteError(f"the benchmark on {parsed.url} did not finish within {timeout:.0f} s") from None
-    stderr = done.stderr.decode("utf-8", errors="replace").strip()
-    last = stderr.splitlines()[-1] if stderr else ""
-    if done.returncode == 255:
+    returncode, stdout, stderr_bytes = _run_bounded(argv, payload, timeout, parsed.url)
+    stderr = stderr_bytes.decode("utf-8", errors="replace").strip()
+    last = clean_text(stderr.split("\n")[-1], limit=300) if stderr else ""  # not splitlines: \r is no line
+    if returncode == 255:
         raise RemoteError(f"ssh to {parsed.url} failed: {last or 'no message'} (edge-sdk runs ssh with "
                           "BatchMode=yes: use key authentication or an agent; ~/.ssh/config applies)")
-    if done.returncode == _MISSING_STATUS and _MISSING_MARK in stderr:
+    if returncode == _MISSING_STATUS and _MISSING_MARK in stderr:
         raise RemoteError(f"{remote_command.split()[0] if remote_command.split() else 'edge-sdk'} is not installed "
                           f"on {parsed.url} (or not on the PATH of a non-interactive ssh session): {INSTALL_HINT}")
+    if not stdout.strip():
+        raise RemoteError(f"edge-sdk bench on {parsed.url} exited {returncode} without a results document: "
+                          f"{last or 'no message'}")
+    from edge_sdk.bench import BenchFormatError, parse_results_json
+
+    source = f"the results document from {parsed.url}"
     try:
-        doc = json.loads(done.stdout.decode("utf-8", errors="replace"))
-    except ValueError:
-        raise RemoteError(f"edge-sdk bench on {parsed.url} exited {done.returncode} without a results document: "
-                          f"{last or 'no message'}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
-        raise RemoteError(f"edge-sdk bench on {parsed.url} returned JSON that is not a results document")
+        doc = parse_results_json(stdout, source)
+    except BenchFormatError as exc:
+        raise RemoteError(f"edge-sdk bench on {parsed.url} exited {returncode} without a valid results document: "
+                          f"{exc}" + (f" (its last message: {last})" if last else "")) from None
+    doc = check_device_document(doc, returncode, remote_models, source)
     _map_paths(doc, remote_models, models)
     doc["target"] = {"url": parsed.url, "transport": "ssh", "remote_command": remote_command,
-                     "remote_exit_code": done.returncode}
+                     "remote_exit_code": returncode}
     return doc
 
 
+#: ``edge-sdk bench`` exits 0 when every model ran, 1 when some failed, 2 when all failed.
+_BENCH_EXIT_STATUSES = (0, 1, 2)
+
+
+def check_device_document(doc: Any, returncode: int, remote_models: Sequence[str], source: str) -> Dict[str, Any]:
+    """A device's answer checked as data: the results schema, the exit status against the statuses, and
+    every path one of the models sent (a device value never becomes a local file path). Ratios and
+    recommendations are recomputed here from the checked medians, not taken from the device."""
+    from edge_sdk import bench
+
+    try:
+        bench.check_results_document(doc, source, complete=True)
+    except bench.BenchFormatError as exc:
+        raise RemoteError(str(exc)) from None
+    failed = [r for r in doc["results"] if r["status"] != "ok"]
+    expected = 0 if not failed else 2 if len(failed) == len(doc["results"]) else 1
+    if returncode not in _BENCH_EXIT_STATUSES or returncode != expected:
+        raise RemoteError(f"{source}: the device's edge-sdk bench exited {returncode}, but its results say "
+                          f"{len(failed)} of {len(doc['results'])} failed (expected exit {expected}); "
+                          "the answer is not trusted")
+    sent = set(remote_models)
+    for kind in ("models", "results"):
+        for i, entry in enumerate(doc.get(kind) or []):
+            if entry.get("path") is not None and entry["path"] not in sent:
+                raise RemoteError(f"{source}: {kind}[{i}].path: expected one of the models sent "
+                                  f"({', '.join(sorted(sent))}), got {clean_text(entry['path'], limit=80)!r}")
+    doc.pop("recommendations", None)
+    bench._add_ratios(doc["results"], doc["results"][0]["label"])
+    doc["recommendations"] = bench.recommend(doc["results"])
+    return doc
+
+
+def _run_bounded(argv: List[str], payload: bytes, timeout: float, url: str) -> Tuple[int, bytes, bytes]:
+    """Run ``argv`` with ``payload`` on stdin; return (exit status, stdout, the tail of stderr).
+
+    stdout is read in chunks and refused past :data:`edge_sdk.bench.MAX_RESULTS_BYTES` without being kept
+    (ssh is stopped), so a device that answers without end costs the host that much memory at most.
+    """
+    from edge_sdk.bench import MAX_RESULTS_BYTES
+
+    try:
+        # its own process group: stopping it stops whatever it started (a ProxyCommand), and their pipes close
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+    except FileNotFoundError:
+        raise RemoteError("the ssh program was not found: install OpenSSH's client (apt-get install openssh-client)") from None
+    out = bytearray()
+    err = bytearray()
+    too_big = threading.Event()
+
+    def feed() -> None:
+        try:
+            proc.stdin.write(payload)
+        except OSError:  # the device stopped reading (it failed, or answered already)
+            pass
+        finally:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+
+    def read_out() -> None:
+        while True:
+            chunk = proc.stdout.read1(1 << 16)
+            if not chunk:
+                return
+            if len(out) + len(chunk) > MAX_RESULTS_BYTES:
+                too_big.set()
+                _stop(proc)
+                return
+            out.extend(chunk)
+
+    def read_err() -> None:
+        while True:
+            chunk = proc.stderr.read1(1 << 16)
+            if not chunk:
+                return
+            err.extend(chunk)
+            if len(err) > _STDERR_TAIL * 2:  # only the end is ever shown
+                del err[:-_STDERR_TAIL]
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (feed, read_out, read_err)]
+    for thread in threads:
+        thread.start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        raise RemoteError(f"the benchmark on {url} did not finish within {timeout:.0f} s") from None
+    except BaseException:  # Ctrl-C: ssh must not outlive us
+        _stop(proc)
+        raise
+    finally:
+        for thread in threads:
+            thread.join(timeout=5)
+    if too_big.is_set():
+        raise RemoteError(f"the answer from {url} exceeds {MAX_RESULTS_BYTES:,} bytes; a results document from "
+                          "edge-sdk bench --json is far smaller (refused without reading the rest)")
+    return proc.returncode, bytes(out), bytes(err[-_STDERR_TAIL:])
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Kill ``proc`` and its process group (it was started in a session of its own) and reap it."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        proc.kill()
+    proc.wait()
+
+
+#: How much of the device's stderr is kept (its last line is shown in errors).
+_STDERR_TAIL = 64 * 1024
+
+
 def _map_paths(doc: Dict[str, Any], remote_models: Sequence[str], models: Sequence[Path]) -> None:
-    """Replace the device's temporary paths with the local files they were copied from."""
+    """Replace the device's temporary paths with the local files they were copied from (each path was
+    checked to be one of ``remote_models`` by :func:`check_device_document`)."""
     local = {remote: str(path) for remote, path in zip(remote_models, models)}
     for entry in list(doc.get("models") or []) + list(doc.get("results") or []):
         if isinstance(entry, dict) and entry.get("path") in local:

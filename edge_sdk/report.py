@@ -18,7 +18,9 @@ def _cell(value: Any) -> str:
         if magnitude >= 1:
             return f"{value:.3g}" if magnitude < 100 else f"{value:.1f}"
         return f"{value:.4g}"
-    return str(value)
+    from edge_sdk.console import clean_text
+
+    return clean_text(value)  # a label or error may come from a device or a file: no escape sequences
 
 
 def format_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:

@@ -43,7 +43,9 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from edge_sdk.console import first_line as _first_line
 from edge_sdk.errors import InputError, ManifestError, MissingExtraError, SignatureError
-from edge_sdk.fileio import atomic_write_bytes, atomic_write_text, sha256_bytes
+from edge_sdk.fileio import (atomic_write_bytes, atomic_write_text, describe_file_start, not_a_regular_file, read_head,
+                             sha256_bytes)
+from edge_sdk.jsonio import loads_strict
 from edge_sdk.manifest import find_manifest, read_manifest
 
 SIGNATURE_FORMAT = "edge-sdk-signature/1"
@@ -93,10 +95,21 @@ def manifest_digest(manifest: Optional[Dict[str, Any]]) -> Optional[str]:
 
 # -- keys -----------------------------------------------------------------------------------------
 
+#: An Ed25519 key file is a few hundred bytes (an encrypted PEM under 1 KB).
+MAX_KEY_FILE_BYTES = 64 << 10
+
+
 def _read_key_source(key: Union[str, os.PathLike], what: str) -> bytes:
     path = Path(key)
-    if not path.is_file():
+    problem = not_a_regular_file(path)
+    if problem == "does not exist":
         raise SignatureError(f"{what} not found: expected a key file at {path}")
+    if problem:  # /dev/zero would be read until memory runs out, a FIFO block for ever
+        raise SignatureError(f"{what} {path} {problem}; expected a key file")
+    size = path.stat().st_size
+    if size > MAX_KEY_FILE_BYTES:
+        raise SignatureError(f"{what} {path} is {size:,} bytes, {describe_file_start(read_head(path))}; "
+                             f"expected a key file (PEM, at most {MAX_KEY_FILE_BYTES:,} bytes)")
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -139,7 +152,7 @@ def load_public_key(key: KeyLike):
     except (ValueError, TypeError) as exc:
         raise SignatureError(
             f"{source}: expected an Ed25519 public key as PEM, 32 raw bytes or 64 hex characters, "
-            f"got {len(data)} bytes that are none of these ({_first_line(exc)})"
+            f"got {len(data)} bytes that are none of these: {describe_file_start(data[:64])} ({_first_line(exc)})"
         ) from None
     if not isinstance(loaded, ed25519.Ed25519PublicKey):
         raise SignatureError(f"{source}: expected an Ed25519 public key, got {type(loaded).__name__}")
@@ -171,7 +184,7 @@ def load_private_key(key: KeyLike, passphrase: Optional[bytes] = None):
     except ValueError as exc:
         raise SignatureError(
             f"{source}: expected an Ed25519 private key in PEM (PKCS#8), or the right passphrase; "
-            f"could not load it ({_first_line(exc)})"
+            f"could not load it: {describe_file_start(data[:64])} ({_first_line(exc)})"
         ) from None
     if not isinstance(loaded, ed25519.Ed25519PrivateKey):
         raise SignatureError(f"{source}: expected an Ed25519 private key, got {type(loaded).__name__}")
@@ -369,16 +382,16 @@ def read_signature(source: Any) -> Dict[str, Any]:
         else:
             path = Path(source)
             where = f"signature file {path}"
-            if not path.is_file():
+            problem = not_a_regular_file(path)
+            if problem == "does not exist":
                 raise SignatureError(f"the model is not signed: expected a signature file at {path}")
+            if problem:
+                raise SignatureError(f"{where} {problem}; expected a signature file ({SIGNATURE_FORMAT} JSON)")
             try:
                 raw = path.read_bytes()
             except OSError as exc:
                 raise SignatureError(f"cannot read {where}: {exc.strerror or exc}") from None
-        try:
-            envelope = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SignatureError(f"{where} is not valid JSON ({exc}); expected an {SIGNATURE_FORMAT} envelope") from None
+        envelope = loads_strict(raw, where, SignatureError)
     if not isinstance(envelope, dict):
         raise SignatureError(f"{where}: expected a JSON object, got {type(envelope).__name__}")
     if envelope.get("format") != SIGNATURE_FORMAT:

@@ -102,8 +102,12 @@ def write_model_manifest(
     dataset: Any,
     metrics: Optional[Dict[str, Any]] = None,
     recipe: Optional[Dict[str, Any]] = None,
+    data_stats: Optional[PathLike] = None,
 ) -> Path:
     """Write the manifest beside a ``.keras`` file or SavedModel directory.
+
+    ``data_stats``: the training data's statistics file (``train_stats.json``, beside the artifact),
+    which the manifest's ``data_stats`` field then points to.
 
     For a SavedModel the hashed bytes are its ``saved_model.pb`` (the graph and
     signatures); the variables are covered by the ``.keras`` file's hash.
@@ -124,4 +128,8 @@ def write_model_manifest(
         recipe=recipe,
         extra_tool_modules=("tensorflow", "tf_keras"),
     )
+    if data_stats is not None:
+        from training.datastats import stats_pointer
+
+        manifest["data_stats"] = stats_pointer(data_stats)
     return write_manifest(manifest, manifest_path_for(artifact))

@@ -247,8 +247,10 @@ def fit(
         keras_path = export.save_keras(model, out / "model.keras")
         saved = export.save_savedmodel(model, out / "savedmodel")
         recipe = {"train": {k: summary[k] for k in ("model", "dataset", "epochs_run", "batch_size", "learning_rate", "seed", "strategy")}}
-        export.write_model_manifest(model, keras_path, "keras", data, test_metrics, recipe)
-        export.write_model_manifest(model, saved, "savedmodel", data, test_metrics, recipe)
+        stats_path = _write_train_stats(model, data, out)  # the training data's statistics, beside the model
+        export.write_model_manifest(model, keras_path, "keras", data, test_metrics, recipe, data_stats=stats_path)
+        export.write_model_manifest(model, saved, "savedmodel", data, test_metrics, recipe, data_stats=stats_path)
+        paths["train_stats"] = str(stats_path)
         if data.task == "tabular" and chief:
             from training.embeddings import write_projector
 
@@ -268,6 +270,19 @@ def fit(
         epochs_run=summary["epochs_run"],
         summary=summary,
     )
+
+
+def _write_train_stats(model: Any, data: Any, out: Path) -> Path:
+    """``train_stats.json``: the schema and statistics of the training split (:mod:`training.datastats`),
+    by model input name; ``edge-sdk convert``/``parity`` check later data against them."""
+    from training.datastats import STATS_FILE, compute_stats, write_stats
+
+    x = data.x_train
+    if not isinstance(x, dict):
+        names = list(getattr(model, "input_names", None) or [])
+        x = {(names[0] if len(names) == 1 else "x"): x}
+    stats = compute_stats(x, source=f"{data.name} train split", preprocessing=data.preprocessing)
+    return write_stats(stats, out / STATS_FILE)
 
 
 def _has_backup(backup_dir: Path) -> bool:

@@ -7,13 +7,17 @@ modules that need TensorFlow import it inside their ``run`` function only, so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
-from typing import Optional, Sequence
+import threading
+import warnings
+from typing import Iterator, Optional, Sequence
 
 from edge_sdk import __version__
-from edge_sdk.console import first_line
+from edge_sdk.console import clean_text, first_line
 from edge_sdk.errors import EdgeSdkError
 
 # Order is the order `edge-sdk --help` lists them in.
@@ -22,6 +26,7 @@ COMMANDS = (
     "train",
     "convert",
     "parity",
+    "data",
     "bench",
     "inspect",
     "run",
@@ -51,12 +56,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, like Ctrl-C's KeyboardInterrupt: every ``finally`` and
+    ``except BaseException`` runs (staging folders removed, child processes killed, temporary directories
+    cleaned at exit), and :func:`main` returns 128 + the signal number, as the signal's default action would."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+#: Signals that end a run the way Ctrl-C does (issue 26 s4): ``kill PID``, a closed terminal or ssh session.
+TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM/SIGHUP raise :class:`Terminated`; a repeat during the clean-up is
+    ignored, so the clean-up finishes. Only signals left at their default action are taken over (an
+    embedding program's own handlers stay), and the previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum: int, frame: object) -> None:
+        for other in previous:
+            signal.signal(other, lambda *_: None)  # the first one wins: let the clean-up run
+        raise Terminated(signum)
+
+    for signum in TERMINATING_SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the CLI and return its exit code.
 
     0 ok, 1 a gate or check failed, 2 could not run (the error is one ``error: ...`` line on
     stderr, never a traceback; ``EDGE_SDK_DEBUG=1`` shows the traceback of an unexpected error),
-    130 interrupted, 141 stdout closed early (``edge-sdk run ... | head -1``), as a Unix tool
+    130 interrupted (143 SIGTERM, 129 SIGHUP: cleaned up the same way), 141 stdout closed early (``edge-sdk run ... | head -1``), as a Unix tool
     killed by SIGPIPE reports.
     """
     parser = build_parser()
@@ -65,7 +109,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        code = int(args.func(args) or 0)
+        with _terminate_like_interrupt(), warnings.catch_warnings():
+            # edge-sdk's own warnings: one "warning: ..." line, no source line
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # a reader that went away shows here, inside the handlers below
         return code
     except BrokenPipeError:
@@ -73,6 +120,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 141
     except EdgeSdkError as exc:
         return _error(str(exc))
+    except Terminated as exc:
+        print(f"terminated by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -88,9 +138,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       "report it; EDGE_SDK_DEBUG=1 shows the traceback)")
 
 
+def _one_line_warning(show):
+    """``warnings.showwarning`` printing edge-sdk's warnings (the clip warning) as one ``warning: ...`` line
+    on stderr, like every other CLI warning; other warnings go to ``show`` as before."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        from edge_sdk.quant import QuantizationClipWarning
+
+        if isinstance(category, type) and issubclass(category, QuantizationClipWarning):
+            try:
+                print(f"warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+            except (BrokenPipeError, ValueError):
+                pass
+            return
+        show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
 def _error(message: str) -> int:
     try:
-        print(f"error: {message}", file=sys.stderr)
+        # a message may quote a device's or a file's text: no escape sequence of theirs reaches the terminal
+        print(f"error: {clean_text(message, newlines=True)}", file=sys.stderr)
     except BrokenPipeError:  # stderr closed too: nothing left to tell
         pass
     return 2

@@ -129,9 +129,12 @@ def run(args: argparse.Namespace) -> int:
     failed = [r for r in doc["results"] if r.get("status") != "ok"]
     if not failed:
         return 0
+    from edge_sdk.console import clean_text
+
     if args.json == "-":  # the table (which lists failures) was not printed
         for res in failed:
-            print(f"error: {res['label']} (threads {res['threads']}) failed: {res.get('error')}", file=sys.stderr)
+            print(f"error: {clean_text(res['label'])} (threads {res['threads']}) failed: "
+                  f"{clean_text(res.get('error'))}", file=sys.stderr)
     return 2 if len(failed) == len(doc["results"]) else 1
 
 

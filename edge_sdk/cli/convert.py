@@ -21,7 +21,12 @@ def _recipe_flags() -> List[Any]:
     """The recipe keys with a dedicated flag (declared in ``converters.recipe``, imported lazily)."""
     try:
         from converters.recipe import cli_flags
-    except ImportError:  # no converters package on this install: convert then explains what to install
+    except ModuleNotFoundError as exc:
+        # Only a runtime-only install without the converters package goes on without recipe flags (convert
+        # then names the extra to install). Anything else missing, such as tomllib on an unsupported Python,
+        # is a broken install: hiding it would silently drop every recipe flag.
+        if exc.name not in ("converters", "converters.recipe"):
+            raise
         return []
     return cli_flags()
 
@@ -57,9 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "calibrates int8 and its test split is the eval data")
     parser.add_argument("--calibration", metavar="DATA", help="calibration data: .npy (one input) or .npz "
                         "(one array per input name, or 'x')")
-    parser.add_argument("--eval", dest="eval_data", metavar="DATA", help="eval data: .npz with inputs and labels 'y'")
+    parser.add_argument("--eval", dest="eval_data", metavar="DATA", help="eval data: .npz with inputs (one array per input name, or 'x') and optional "
+                        "labels 'y' (class ids, anomaly flags, masks ... as the task takes them); checked before any "
+                        "conversion starts")
     parser.add_argument("--train", dest="train_data", metavar="DATA", help="training data for fine-tuning stages: "
                         ".npz with inputs and labels 'y'")
+    parser.add_argument("--train-stats", metavar="FILE", help="the training data's statistics (edge-sdk data stats); "
+                        "default: those the model's manifest points to, or a zoo model's training split. The "
+                        "calibration and eval data are checked against them before any work")
+    parser.add_argument("--allow-drift", action="store_true", help="continue when the data lies far outside the "
+                        "training statistics (wrong scale, unseen categories), recording the finding in every manifest")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON instead of a table")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -109,9 +121,13 @@ def gate_hooks(args: argparse.Namespace) -> List[Callable[[Any], None]]:
     """
     from converters.quality import convert_hooks
 
+    budgets = {spec.key: getattr(args, _dest(spec.flag), None) for spec in _recipe_flags()
+               if spec.section == "task" and spec.key.startswith("min_")}
+    if "auto" in (getattr(args, "_stages", None) or ()):
+        budgets = {}  # --recipe auto chooses within them already
     return convert_hooks(max_drop=args.max_drop, min_agreement=args.min_agreement,
                          accuracy_budget=args.accuracy_budget, dataset=args.dataset, eval_data=args.eval_data,
-                         calibration=args.calibration, progress=not args.quiet)
+                         calibration=args.calibration, progress=not args.quiet, budgets=budgets)
 
 
 def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
@@ -145,12 +161,17 @@ def check_convert_paths(args: argparse.Namespace, model: str):
     protected = model_inputs(model, "input model") if os.path.lexists(model) else []
     for flag, value in (("--dataset", args.dataset), ("--calibration", args.calibration), ("--eval", args.eval_data),
                         ("--train", args.train_data), ("--transfer", None if transfer_is_name else args.transfer),
-                        ("--student", args.student), ("--recipe", args.recipe)):
+                        ("--student", args.student), ("--recipe", args.recipe),
+                        ("--train-stats", getattr(args, "train_stats", None))):
         protected += path_inputs(value, f"{flag} input")
     for flag, value in (("--calibration", args.calibration), ("--eval", args.eval_data), ("--train", args.train_data),
                         ("--transfer", None if transfer_is_name else args.transfer)):
         if value:  # a wrong file here should not cost a training run first
             check_array_file(value, flag)
+    if getattr(args, "train_stats", None):
+        from converters.datacheck import load_stats
+
+        load_stats(args.train_stats)
     return check_dir_output(args.out, "--out", protected, force=args.force, replace=True)
 
 
@@ -192,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nset any option with --set SECTION.KEY=VALUE (repeatable), or in a recipe .toml under [SECTION]")
         return 0
     recipe = recipes.with_overrides(recipes.load(args.recipe), _overrides(args))
+    args._stages = tuple(recipe.stages)
     if "auto" in recipe.stages and args.max_drop is not None:
         # --recipe auto: --max-drop is the budget auto chooses within (it ships float32 rather than break it)
         recipe = recipes.with_overrides(recipe, {"auto.max_drop": args.max_drop})
@@ -207,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
                 recipe, model, args.out, dataset=args.dataset, calibration=args.calibration,
                 eval_data=args.eval_data, train_data=args.train_data, progress=not args.quiet,
                 before_promote=gate_hooks(args), seed=args.seed,
+                train_stats=args.train_stats, allow_drift=args.allow_drift,
             )
     except GateFailedError as exc:
         print(exc.verdict)
@@ -247,6 +270,13 @@ def _is_tflite(model: str) -> bool:
 
 def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
     lines = []
+    t = comparisons.get("task")
+    if t:
+        lines.append(f"task: {t['task']} ({t['why']})")
+        for file, figures in (t.get("quantized") or {}).items():
+            shown = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+                              for k, v in figures.items())
+            lines.append(f"  {file} vs its float32: {shown}")
     d = comparisons.get("distill")
     if d:
         line = (f"distill: student {d['student_params']:,} params ({d['param_ratio']:.2f}x teacher), "

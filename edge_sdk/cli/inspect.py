@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from edge_sdk.cli._common import require_model_file
-from edge_sdk.console import print_json
+from edge_sdk.console import clean_text, print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
         return 0
-    print(f"model      {info['file']}")
+    print(f"model      {clean_text(info['file'])}")
     print(f"size       {info['size_bytes']:,} bytes   sha256 {info['sha256'][:16]}...")
     io = "float I/O" if info["io"] == "float" else "integer I/O"
     activations = info.get("integer_activations") or []
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"kind       {info['kind']} ({io})")
     if info["float_ops"] and info["kind"] != "float":
         stayed = ", ".join(f"{name} x{n}" for name, n in info["float_ops"].items())
-        print(f"float ops  {stayed}")
+        print(f"float ops  {clean_text(stayed)}")
     print()
     main = {t["index"]: t for t in info["tensors"] if t["subgraph"] == 0}
     rows = []

@@ -44,6 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-agreement", type=float, default=None, metavar="FRACTION",
                         help="fail if top-1 agreement with the float model is below FRACTION "
                         "(default 0.99 with --reference)")
+    parser.add_argument("--slice-by", action="append", default=[], metavar="FEATURE",
+                        help="report accuracy per slice (repeatable): 'class', a tabular input COLUMN (by value), "
+                        "COLUMN:WIDTH or COLUMN:decades (numeric buckets), COLUMN:E1,E2 (buckets cut at edges)")
+    parser.add_argument("--max-slice-drop", type=float, default=None, metavar="POINTS",
+                        help="fail if the worst slice's accuracy drops by more than POINTS (needs --slice-by and "
+                        "labels; slices under --min-slice-count examples are reported, not gated)")
+    parser.add_argument("--min-slice-count", type=int, default=None, metavar="N",
+                        help="slices with fewer examples are flagged tiny and not gated (default 30)")
     add_json_option(parser, "the report")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with plots")
     parser.add_argument("--worst", type=int, default=10, help="how many worst examples to list (default 10)")
@@ -65,12 +73,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=float, default=1.0,
                         help="with --reference, when it stores this model's build-machine outputs: allowed "
                         "difference in output quantization steps (default 1)")
+    parser.add_argument("--train-stats", metavar="FILE", help="the training data's statistics (edge-sdk data stats; "
+                        "default: those the float model's manifest points to): --data is checked against them first, "
+                        "and the drift table goes into the report")
+    parser.add_argument("--allow-drift", action="store_true", help="continue when --data lies far outside the "
+                        "training statistics, reporting the findings")
+    _add_task_flags(parser)
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads for the .tflite")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--trust-model-code", action="store_true",
                         help="allow Python code stored in FLOAT (Keras Lambda layers) to run while loading; "
                         "only for files from a source you trust (docs/reliability.md)")
     parser.set_defaults(func=run)
+
+
+def _task_specs():
+    """The [task] recipe keys with a flag (converters.recipe declares them once; absent on a light install)."""
+    try:
+        from converters.recipe import option_specs
+    except ImportError:
+        return []
+    return [s for s in option_specs() if s.section == "task" and s.flag]
+
+
+def _add_task_flags(parser: argparse.ArgumentParser) -> None:
+    """--task, --head and each task's budget (--min-iou, --min-snr-db ...), as convert has them."""
+    group = parser.add_argument_group("task (edge_sdk.tasks): what the model does and its budget; a budget flag "
+                                      "adds a gate check, a wiped-out output always fails")
+    for spec in _task_specs():
+        kwargs = {"dest": spec.flag.lstrip("-").replace("-", "_"), "default": None, "metavar": spec.metavar,
+                  "help": f"{spec.help} (recipe default {spec.default_text()}; {spec.allowed()})"}
+        if spec.type_name in ("int", "float"):
+            kwargs["type"] = spec.type
+        elif spec.choices:
+            kwargs["choices"] = spec.choices
+        group.add_argument(spec.flag, **kwargs)
+
+
+def task_arguments(args: argparse.Namespace) -> dict:
+    """``{"task", "budgets", "head", "score_threshold"}`` from the task flags (budgets: only those given)."""
+    budgets = {}
+    for spec in _task_specs():
+        if spec.key.startswith("min_"):
+            value = getattr(args, spec.flag.lstrip("-").replace("-", "_"), None)
+            if value is not None:
+                from converters.recipe import build_options, TaskOptions
+
+                build_options(TaskOptions, **{spec.key: value})  # range check, one line naming the flag's key
+                budgets[spec.key] = value
+    return {"task": getattr(args, "task", None), "budgets": budgets, "head": getattr(args, "head", None) or "auto"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,8 +180,11 @@ def _check_reference(args: argparse.Namespace) -> int:
     min_agreement = 0.99 if args.min_agreement is None else args.min_agreement
     if not 0 <= min_agreement <= 1:
         raise EdgeSdkError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}")
+    from edge_sdk.tasks import judge_reference
+
     result = check_reference(args.reference, args.models[0], min_agreement=min_agreement,
-                             max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads)
+                             max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads,
+                             judge=judge_reference)
 
     def print_human() -> None:
         print(f"reference: {result['reference']} (float model {result['float_model']}, {result['samples']} examples)")
@@ -144,6 +198,9 @@ def _check_reference(args: argparse.Namespace) -> int:
                                   "steps vs build"]))
         if result.get("accuracy") is not None:
             print(f"accuracy on the stored labels: {result['accuracy']:.4f}")
+        if result.get("task_rows"):
+            print(f"task:      {result['task']['name']} ({result['task']['why']})")
+            print(format_table([list(r) for r in result["task_rows"][1:]], ["task metric", "value"]))
 
     emit_report(result, args.json, print_human)
     print(result["verdict"], file=sys.stderr if args.json == "-" else sys.stdout)
@@ -216,13 +273,21 @@ def _parity(args: argparse.Namespace) -> int:
                                worst=args.worst, layers=not args.no_layers, calibration=args.calibration,
                                max_drop=args.max_drop, min_agreement=args.min_agreement,
                                accuracy_budget=args.accuracy_budget, autotune_out=args.autotune_out,
-                               num_threads=args.threads, progress=not args.quiet)
+                               num_threads=args.threads, progress=not args.quiet,
+                               train_stats=args.train_stats, allow_drift=args.allow_drift,
+                               **_slice_options(args), **task_arguments(args))
     if args.html:
         write_html_report(args.html, outcome.report)
 
     def print_human() -> None:
         _print_human(outcome.result, outcome.tuned, layer_rows, LAYER_HEADERS, variant_rows, VARIANT_HEADERS,
                      summary_rows)
+        drift = outcome.report.get("data_drift")
+        if drift:  # --data against the training statistics (converters.datacheck)
+            from converters.datacheck import drift_table
+
+            print(f"\ndata drift (training: {drift['training']}):")
+            print(drift_table(drift["rows"]))
         if args.html:
             print(f"HTML report: {args.html}")
 
@@ -231,11 +296,35 @@ def _parity(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _slice_options(args: argparse.Namespace) -> dict:
+    """The sliced-evaluation keywords of ``parity_check``, only when asked (``edge_sdk.slices``)."""
+    if not args.slice_by and args.max_slice_drop is None and args.min_slice_count is None:
+        return {}
+    return {"slice_by": args.slice_by, "max_slice_drop": args.max_slice_drop,
+            "min_slice_count": args.min_slice_count}
+
+
+def _print_slices(slices) -> None:
+    from edge_sdk.slices import SLICE_HEADERS, table_rows
+
+    for slicing in slices["slicings"]:
+        source = "" if slicing["source"] == slicing["column"] else f"{slicing['source']}; "
+        print(f"\nslices by {slicing['spec']} ({source}{slices['metric']}; under "
+              f"{slices['min_count']} examples: tiny, not gated):")
+        print(format_table(table_rows(slicing), SLICE_HEADERS))
+    worst = slices.get("worst")
+    if worst is not None:
+        print(f"worst slice: {worst['spec']}={worst['slice']}, drop {worst['drop_points']:.2f} points "
+              f"({worst['count']} examples)")
+
+
 def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant_headers, summary_rows) -> None:
     fm, qm = result["float_model"], result["quantized_model"]
     print(f"float:     {fm['path']} ({fm['kind']})")
     print(f"quantized: {qm['path']} ({qm['kind']}, {qm['size_bytes']:,} bytes, backend {qm['backend']})")
     print(f"data:      {result['data']['source']} ({result['data']['samples']} examples)")
+    if result.get("task"):
+        print(f"task:      {result['task']['name']} ({result['task']['why']})")
     print()
     print(format_table(summary_rows(result), ["metric", "value"]))
     print()
@@ -253,6 +342,8 @@ def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant
         else:
             rows = [[r.get("name", r["class"]), r["count"], r["agreement"]] for r in per_class]
             print(format_table(rows, ["class", "count", "agreement"]))
+    if result.get("slices"):
+        _print_slices(result["slices"])
     worst = result.get("worst_examples") or []
     if worst:
         print("\nworst examples:")

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from edge_sdk.cli._common import require_model_file
-from edge_sdk.console import print_json
+from edge_sdk.console import clean_text, print_json
 from edge_sdk.errors import EdgeSdkError, InputError
 
 
@@ -43,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from edge_sdk.fileio import atomic_output_path
     from edge_sdk.outputs import check_file_output, model_inputs, path_inputs
 
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads must be at least 1, got {args.threads}")
+    if args.threads is not None:
+        from edge_sdk.limits import check_thread_count
+
+        check_thread_count(args.threads, "--threads")
     if args.top_k is not None and args.top_k < 1:
         raise InputError(f"--top-k must be at least 1 (the number of classes to list per row), got {args.top_k}")
     require_model_file(args.model)
@@ -56,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
     names = [s.name for s in (model.signatures[args.signature]["inputs"] if args.signature else model.inputs)] \
         if (args.signature is None or args.signature in model.signatures) else []
     if args.signature and args.signature not in model.signatures:
-        raise EdgeSdkError(f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}")
+        raise EdgeSdkError(f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}"
+                           if model.signatures else f"unknown signature {args.signature!r}; the model has no "
+                           "SignatureDef (leave out --signature to run its main subgraph)")
     specs = [model.input_spec(n, args.signature) for n in names]
     x = match_inputs(read_array_file(args.input, "--input"), specs, args.input)
     for spec, arr in zip(specs, x):
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
         if bad:
-            print(f"warning: input {spec.name!r} holds {bad} NaN/inf value(s) of {arr.size}; "
+            print(f"warning: input {clean_text(spec.name)!r} holds {bad} NaN/inf value(s) of {arr.size}; "
                   "the outputs of those rows are unlikely to mean anything", file=sys.stderr)
     outputs = model.predict_all(x, raw=args.raw, signature=args.signature)
     if args.output:
@@ -76,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print_json({name: value.tolist() for name, value in outputs.items()})
         return 0
     for name, value in outputs.items():
-        print(f"{name}: {value.dtype}{list(value.shape)}")
+        print(f"{clean_text(name)}: {value.dtype}{list(value.shape)}")  # a name from the file: no escapes
         with np.printoptions(precision=4, suppress=True, threshold=200):
             print(value)
         if args.top_k and value.ndim == 2:

@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     if "auc" in test:
         rows.append(["test AUC", round(test["auc"], 4)])
     rows.append(["test loss", round(test["loss"], 4)])
-    for key in ("savedmodel", "keras", "metrics_json", "logdir"):
+    for key in ("savedmodel", "keras", "metrics_json", "train_stats", "logdir"):
         if result.paths.get(key):
             rows.append([key, result.paths[key]])
     print(format_table(rows, ["", "value"]))

@@ -123,17 +123,59 @@ def test_refused_key_fails_at_once_without_a_prompt(sshd, target_models):
 def _arm64_rootfs():
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge-sdk" / "arm64"
     for rootfs in sorted(cache.glob("rootfs-*")):
-        if (rootfs / ".edge-sdk-rootfs-complete").is_file() and \
+        if (rootfs / ".edge-sdk-rootfs-complete").is_file() and (rootfs / "usr/bin/env").is_file() and \
                 list((rootfs / "opt/edge-sdk-venv/lib").glob("python3*/site-packages/edge_sdk")):
             return rootfs
     return None
 
 
+#: The kernel's qemu-user handler for aarch64 executables (what update-binfmts --enable qemu-aarch64 makes).
+QEMU_BINFMT = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+
+
+def _qemu_binfmt_missing(entry=None):
+    """None when aarch64 executables run here through qemu (the binfmt entry exists and is enabled); else why not.
+
+    After a reboot (or while ``make test-arm64`` is still building its rootfs) the rootfs may be complete
+    while the handler is not registered, and the chroot fails with ``Exec format error`` (issue 26 s6).
+    """
+    entry = QEMU_BINFMT if entry is None else entry
+    try:
+        text = entry.read_text()
+    except OSError:
+        return (f"the qemu-aarch64 binfmt handler is not registered ({entry} is missing; "
+                "make test-arm64 registers it, or: update-binfmts --enable qemu-aarch64)")
+    if not text.startswith("enabled"):
+        return f"the qemu-aarch64 binfmt handler is registered but disabled ({entry}: {text.splitlines()[:1]})"
+    return None
+
+
+def _emulated_device_missing(lane):
+    """None when the emulated aarch64 device can run; else the reason to skip, naming what is missing."""
+    if find_sshd() is None:
+        return "needs sshd (apt-get install openssh-server)"
+    if os.geteuid() != 0:
+        return "needs root (chroot into the arm64 rootfs)"
+    if not lane.is_file():
+        return f"needs the checkout's {lane}"
+    if _arm64_rootfs() is None:
+        return "needs a complete arm64 rootfs with edge-sdk installed (run make test-arm64 first)"
+    return _qemu_binfmt_missing()
+
+
+def test_the_emulated_device_check_names_a_missing_or_disabled_qemu_handler(tmp_path):
+    assert "not registered" in _qemu_binfmt_missing(tmp_path / "qemu-aarch64")
+    (tmp_path / "off").write_text("disabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n")
+    assert "disabled" in _qemu_binfmt_missing(tmp_path / "off")
+    (tmp_path / "on").write_text("enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n")
+    assert _qemu_binfmt_missing(tmp_path / "on") is None
+
+
 def test_bench_on_the_emulated_aarch64_device(tmp_path, target_models):
     lane = REPO / "scripts/arm64/lane.sh"
-    if find_sshd() is None or _arm64_rootfs() is None or os.geteuid() != 0 or not lane.is_file():
-        pytest.skip("needs sshd, root, a checkout's scripts/arm64/lane.sh and the arm64 rootfs with edge-sdk "
-                    "installed (run make test-arm64 first)")
+    missing = _emulated_device_missing(lane)
+    if missing:
+        pytest.skip(f"the emulated aarch64 device: {missing}")
     server = start_sshd(tmp_path / "sshd", forced_command=f"{lane} ssh-command")
     try:
         out = tmp_path / "aarch64.json"
