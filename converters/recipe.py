@@ -301,9 +301,9 @@ class ImportOptions(_Section):
     """[import]: reading a model made elsewhere (ONNX through onnx2tf; fixed input shapes for any input)."""
 
     SECTION: typing.ClassVar[str] = "import"
-    input_shapes: Tuple[str, ...] = option((), "NAME=D,D,...: fix an ONNX input's dynamic dimensions, e.g. "
-                                           "x=1,3,48,192 (other inputs: checked against the model); recorded in "
-                                           "the manifest (the flag is repeatable)", flag="--input-shape",
+    input_shapes: Tuple[str, ...] = option((), "NAME=D,D,...: fix an input's dynamic dimensions (ONNX, "
+                                           "SavedModel, Keras 3), e.g. x=1,3,48,192; recorded in the manifest "
+                                           "(the flag is repeatable)", flag="--input-shape",
                                            metavar="NAME=1,3,48,192")
     constant_inputs: Tuple[str, ...] = option((), "NAME=VALUE: an ONNX input always fed one value (a sample rate) "
                                               "becomes a constant, so an If on it folds before onnx2tf; ONNX "

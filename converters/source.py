@@ -114,10 +114,12 @@ def _load_input(source: Any, load: Any, options: Any = None) -> Any:
 
 
 def _check_fixed_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
-    """``--input-shape`` on a Keras/SavedModel/.tflite input: accepted when it agrees with the model's fixed
-    dimensions and fixes only the batch; a dynamic dimension beyond the batch is refused by name (only ONNX
-    inputs are re-shaped before conversion), so the flag is never silently ignored."""
+    """``--input-shape`` on a Keras/SavedModel/.tflite input: checked against the model (names, rank, fixed
+    dimensions). Dynamic dimensions beyond the batch are fixed for a SavedModel or Keras 3 input (converted
+    through a SavedModel whose signature takes the fixed shapes); a tf_keras or .tflite input with such
+    dimensions is refused by name, so the flag is never silently ignored."""
     specs = {s.name: s for s in getattr(model, "inputs", [])}
+    needs_fixing = False
     for name, shape in shapes.items():
         spec = specs.get(name)
         if spec is None:
@@ -126,9 +128,45 @@ def _check_fixed_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
         if len(have) != len(shape) or any(h is not None and h != w for h, w in zip(have, shape)):
             raise DataError(f"--input-shape {name}={','.join(map(str, shape))} does not fit input {name!r} "
                             f"{['?' if d is None else d for d in have]}")
-        if any(h is None for h in have[1:]):
-            raise DataError(f"--input-shape {name}=...: fixing dynamic dimensions beyond the batch is done for ONNX "
-                            f"inputs only; export input {name!r} with a fixed shape")
+        needs_fixing = needs_fixing or any(h is None for h in have[1:])
+    if not needs_fixing:
+        return
+    from converters.loading import KIND_KERAS3, KIND_SAVEDMODEL
+
+    if getattr(model, "kind", None) not in (KIND_SAVEDMODEL, KIND_KERAS3):
+        raise DataError(f"--input-shape: fixing dynamic dimensions beyond the batch is done for ONNX, SavedModel and "
+                        f"Keras 3 inputs; this {getattr(model, 'kind', '?')} model needs to be exported with fixed "
+                        "shapes")
+    _fix_saved_model_shapes(model, shapes)
+
+
+def _fix_saved_model_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
+    """Point ``model`` at a SavedModel whose ``serving_default`` takes ``shapes`` (calling the original)."""
+    import tempfile
+
+    from converters._tf import tf
+    from converters.export import saved_model_dir
+    from converters.loading import InputSpec
+
+    loaded = tf.saved_model.load(str(saved_model_dir(model)))
+    signature = loaded.signatures["serving_default"]
+    _, kwargs = signature.structured_input_signature
+    fixed = {key: tf.TensorSpec(shapes.get(spec.name or key, shapes.get(key, spec.shape)), spec.dtype,
+                                name=spec.name or key) for key, spec in kwargs.items()}
+    module = tf.Module()
+    module.inner = loaded
+
+    @tf.function(input_signature=[fixed])
+    def serve(feed):
+        return signature(**feed)
+
+    module.serve = serve
+    tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-fixed-")
+    target = Path(tmp.name) / "saved_model"
+    tf.saved_model.save(module, str(target), signatures={"serving_default": serve.get_concrete_function()})
+    model._fixed_shape_tmp = tmp  # noqa: SLF001 - removed with the model
+    model._saved_model_dir = target  # noqa: SLF001 - the converter reads this SavedModel
+    model.inputs = [InputSpec(s.name, tuple(shapes.get(s.name, s.shape)), s.dtype) for s in model.inputs]
 
 
 def _is_onnx(model: Any) -> bool:

@@ -367,3 +367,21 @@ def test_constant_nodes_become_initializers_with_the_same_outputs():
     assert [n.op_type for n in model.graph.node] == ["Mul", "Add"]
     got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     np.testing.assert_array_equal(got, want)
+
+
+def test_input_shape_fixes_a_dynamic_savedmodel_input(tmp_path):
+    """--input-shape on a SavedModel with a dynamic time axis: the .tflite takes the fixed shape, recorded."""
+    from converters import pipeline
+    from converters._tf import tf, tf_keras
+
+    inputs = tf_keras.Input((None, 4), name="x")
+    outputs = tf_keras.layers.Softmax()(tf_keras.layers.GlobalAveragePooling1D()(tf_keras.layers.Dense(3)(inputs)))
+    tf.saved_model.save(tf_keras.Model(inputs, outputs), str(tmp_path / "sm"))
+    x = np.random.default_rng(1).normal(size=(16, 6, 4)).astype(np.float32)
+    np.savez(tmp_path / "cal.npz", x=x)
+    result = pipeline.run("fp16", str(tmp_path / "sm"), tmp_path / "out", calibration=str(tmp_path / "cal.npz"),
+                          overrides={"import.input_shapes": ["x=1,6,4"], "export.latency_runs": 0})
+    manifest = json.loads((tmp_path / "out" / "float32.json").read_text())
+    assert manifest["inputs"][0]["shape"] == [1, 6, 4]
+    assert manifest["recipe"]["import"]["input_shapes"] == ["x=1,6,4"]
+    assert [a.name for a in result.artifacts] == ["float32", "float16"]
