@@ -101,6 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         kwargs: Dict[str, Any] = {"dest": _dest(spec.flag), "metavar": spec.metavar,
                                   "help": f"{spec.dotted}: {spec.help} (default {spec.default_text()}; "
                                   f"{spec.allowed()})"}
+        if spec.dotted == "import.input_shapes":  # one flag per input: --input-shape x=1,3,48,192 (repeatable)
+            kwargs["action"] = "append"
         if spec.type_name in ("int", "float"):
             kwargs["type"] = spec.type
         elif spec.choices and spec.type_name == "str":
@@ -296,8 +298,11 @@ def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
     o = comparisons.get("onnx_input")
     if o and o.get("max_abs_error") is not None:
         layouts = ", ".join(f"{k} {v}" for k, v in (o.get("input_layout") or {}).items())
-        lines.append(f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
-                     f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
+        line = (f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
+                f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
+        if o.get("input_shapes"):
+            line += "; fixed shapes " + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in o["input_shapes"].items())
+        lines.append(line)
     q = comparisons.get("quantize")
     if q and "input_size_ratio" in q:
         line = f"quantize: {q.get('scheme') or q['mode']} file is {q['input_size_ratio']:.3f}x float32"
