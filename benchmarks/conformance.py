@@ -90,6 +90,8 @@ class Built:
     calibration: Path
     eval_inputs: Dict[str, np.ndarray]
     description: str
+    overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. {"import.input_shapes": [...]}
+    eval_labels: Optional[np.ndarray] = None  # when set: the task metric (top-1 accuracy) of float32 and the file
 
 
 def _save_data(folder: Path, calibration: Dict[str, np.ndarray]) -> Path:
@@ -160,20 +162,26 @@ def _transformer(folder: Path, epochs: int) -> Built:
 
 def _lstm(folder: Path, epochs: int) -> Built:
     """A tf_keras LSTM over digit rows (8 steps of 8 pixels), trained briefly, saved as .h5."""
-    from converters._tf import tf_keras
+    from training.tiny_models import build_digits_rnn
 
-    tf_keras.utils.set_random_seed(0)
-    x, y = digits()
-    inputs = tf_keras.Input((8, 8), name="rows")
-    h = tf_keras.layers.LSTM(32, name="lstm")(inputs)
-    outputs = tf_keras.layers.Dense(10, activation="softmax", name="probs")(h)
-    model = tf_keras.Model(inputs, outputs, name="lstm")
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x[:1400], y[:1400], epochs=epochs, batch_size=32, verbose=0)
+    x, _ = digits()
+    model = build_digits_rnn("LSTM", epochs=epochs)
     path = folder / "lstm.h5"
     model.save(path)
     return Built("lstm", "tf_keras", path, _save_data(folder, {"rows": x[:300]}), {"rows": x[1400:]},
                  "tf_keras LSTM(32) over digit rows, trained on digits, .h5")
+
+
+def _gru(folder: Path, epochs: int) -> Built:
+    """A Keras 3 GRU over digit rows (8 steps of 8 pixels), trained briefly, saved as .keras."""
+    from training.tiny_models import build_digits_rnn
+
+    x, _ = digits()
+    model = build_digits_rnn("GRU", keras3=True, epochs=epochs)
+    path = folder / "gru.keras"
+    model.save(path)
+    return Built("gru", "keras3", path, _save_data(folder, {"rows": x[:300]}), {"rows": x[1400:]},
+                 "Keras 3 GRU(32) over digit rows, trained on digits, .keras")
 
 
 def _multi_io(folder: Path, epochs: int) -> Built:
@@ -347,11 +355,131 @@ MODELS: Dict[str, Callable[[Path, int], Built]] = {
     "resnet": _resnet,
     "transformer": _transformer,
     "lstm": _lstm,
+    "gru": _gru,
     "multi-io": _multi_io,
     "onnx-cnn": _onnx_cnn,
     "onnx-mlp": _onnx_mlp,
     "float-tflite": _float_tflite,
 }
+
+
+# ------------------------------------------------------------------------------------------------
+# real exported models, read out of public wheels in a cache (never downloaded during make test)
+# ------------------------------------------------------------------------------------------------
+WHEEL_CACHE_ENV = "EDGE_SDK_WHEEL_CACHE"
+RAPIDOCR_WHEEL = "rapidocr-onnxruntime==1.4.4"
+RAPIDOCR_MODELS = "rapidocr_onnxruntime/models/"
+
+
+def wheel_cache() -> Path:
+    """Where set-up keeps downloaded wheels: ``$EDGE_SDK_WHEEL_CACHE``, else ``~/.cache/edge-sdk/wheels``."""
+    return Path(os.environ.get(WHEEL_CACHE_ENV) or Path.home() / ".cache" / "edge-sdk" / "wheels")
+
+
+def download_wheels() -> None:
+    """Set-up step (``--download``): ``pip download --no-deps`` the public wheels into the cache, once."""
+    import subprocess
+
+    cache = wheel_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    if not list(cache.glob("rapidocr_onnxruntime-1.4.4-*.whl")):
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", RAPIDOCR_WHEEL, "-d", str(cache)],
+                       check=True)
+
+
+def rapidocr_model(name: str, folder: Path) -> Path:
+    """``name`` (e.g. ``ch_ppocr_mobile_v2.0_cls_infer.onnx``) read out of the cached rapidocr wheel into ``folder``.
+
+    Raises ``FileNotFoundError`` naming the set-up command when the wheel is not in the cache.
+    """
+    import zipfile
+
+    wheels = sorted(wheel_cache().glob("rapidocr_onnxruntime-1.4.4-*.whl"))
+    if not wheels:
+        raise FileNotFoundError(f"no {RAPIDOCR_WHEEL} wheel in {wheel_cache()}: run "
+                                "`python benchmarks/conformance.py --download` (or pip download --no-deps "
+                                f"{RAPIDOCR_WHEEL} -d {wheel_cache()}) once")
+    target = folder / name
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        target.write_bytes(wheel.read(RAPIDOCR_MODELS + name))
+    return target
+
+
+def ocr_crops(n: int, height: int, width: int, mean: Sequence[float], std: Sequence[float], offset: int = 0) -> np.ndarray:
+    """``n`` NCHW float32 crops of scikit-learn's sample photographs, normalised ``(x/255 - mean) / std``."""
+    from sklearn.datasets import load_sample_images
+
+    photos = [np.asarray(p, dtype=np.float32) / 255.0 for p in load_sample_images().images]
+    rng = np.random.default_rng(2000 + offset)
+    out = []
+    for i in range(n):
+        photo = photos[i % 2]
+        top = int(rng.integers(0, photo.shape[0] - height))
+        left = int(rng.integers(0, photo.shape[1] - width))
+        crop = (photo[top:top + height, left:left + width] - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+        out.append(crop.transpose(2, 0, 1))
+    return np.stack(out).astype(np.float32)
+
+
+def text_lines(n: int, height: int = 48, width: int = 192, seed: int = 0) -> tuple:
+    """``n`` synthetic text-line images (Pillow's default font, black on white), every other one turned 180
+    degrees: the direction classifier's task. Returns (NCHW float32 normalised (x/255-0.5)/0.5, labels 0/180 as 0/1).
+    The float ONNX model gets 97.9% of 96 right (measured)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    words = "the quick brown fox jumps over lazy dog edge sdk converts models 2026 text line reads well".split()
+    try:
+        font = ImageFont.load_default(size=28)
+    except TypeError:  # Pillow < 10.1: one bitmap size
+        font = ImageFont.load_default()
+    xs, ys = [], []
+    for i in range(n):
+        image = Image.new("RGB", (2 * width, height), (255, 255, 255))
+        ImageDraw.Draw(image).text((4, 6), " ".join(rng.choice(words, 3)), fill=(0, 0, 0), font=font)
+        box = image.convert("L").point(lambda v: 255 - v).getbbox() or (0, 0, 2 * width, height)
+        image = image.crop((0, 0, min(2 * width, box[2] + 6), height)).resize((width, height))
+        a = np.asarray(image, np.float32) / 255.0
+        if i % 2:
+            a = a[::-1, ::-1]
+        xs.append(((a - 0.5) / 0.5).transpose(2, 0, 1))
+        ys.append(i % 2)
+    return np.stack(xs).astype(np.float32), np.asarray(ys)
+
+
+def _ppocr_cls(folder: Path, epochs: int) -> Built:
+    path = rapidocr_model("ch_ppocr_mobile_v2.0_cls_infer.onnx", folder)
+    x, y = text_lines(96)
+    return Built("ppocr-cls", "onnx", path, _save_data(folder, {"x": x[:48]}), {"x": x[48:]},
+                 f"PaddleOCR text direction classifier [N,3,48,192] ({RAPIDOCR_WHEEL} wheel, paddle2onnx export), "
+                 "--input-shape x=1,3,48,192; data: synthetic text lines, half turned 180 degrees",
+                 overrides={"import.input_shapes": ("x=1,3,48,192",)}, eval_labels=y[48:])
+
+
+def _ppocr(name: str, file: str, shape: Sequence[int], mean: Sequence[float], std: Sequence[float], what: str,
+           samples: int = 32, atol: Optional[float] = None) -> Callable[[Path, int], Built]:
+    def build(folder: Path, epochs: int) -> Built:
+        path = rapidocr_model(file, folder)
+        x = ocr_crops(samples + 16, shape[2], shape[3], mean, std)
+        return Built(name, "onnx", path, _save_data(folder, {"x": x[:samples]}), {"x": x[samples:]},
+                     f"{what} ({RAPIDOCR_WHEEL} wheel, paddle2onnx export), --input-shape x={','.join(map(str, shape))}",
+                     overrides={"import.input_shapes": (f"x={','.join(map(str, shape))}",),
+                                **({"export.onnx_atol": atol} if atol else {})})
+    return build
+
+
+# PaddleOCR from the rapidocr wheel; normalisations as rapidocr feeds them
+REAL_MODELS: Dict[str, Callable[[Path, int], Built]] = {
+    "ppocr-cls": _ppocr_cls,
+    "ppocr-rec": _ppocr("ppocr-rec", "ch_PP-OCRv4_rec_infer.onnx", (1, 3, 48, 320), (0.5,) * 3, (0.5,) * 3,
+                        "PP-OCRv4 text recognizer (SVTR, CTC) [N,3,48,W]", samples=16, atol=1e-3),
+    "ppocr-det": _ppocr("ppocr-det", "ch_PP-OCRv4_det_infer.onnx", (1, 3, 320, 320), (0.485, 0.456, 0.406),
+                        (0.229, 0.224, 0.225), "PP-OCRv4 text detector (DBNet) [N,3,H,W]", samples=8),
+}
+
+
+def _builder(name: str) -> Callable[[Path, int], Built]:
+    return MODELS.get(name) or REAL_MODELS[name]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -366,6 +494,8 @@ def _agreement(float_tflite: bytes, quant_tflite: bytes, inputs: Dict[str, np.nd
     for name, scores in want.items():
         if scores.ndim == 2 and scores.shape[1] >= 2 and name in got:
             return float(np.mean(np.argmax(scores, axis=1) == np.argmax(got[name], axis=1)))
+        if scores.ndim == 3 and scores.shape[2] >= 2 and name in got:  # per time step (a CTC recognizer's characters)
+            return float(np.mean(np.argmax(scores, axis=2) == np.argmax(got[name], axis=2)))
     return None
 
 
@@ -382,7 +512,8 @@ def convert_one(built: Built, recipe: str, out: Path, source: Any = None) -> Dic
     started = time.perf_counter()
     try:
         result = pipeline.run(recipe, source if source is not None else built.path, out,
-                              calibration=str(built.calibration), overrides={"export.formats": ("tflite",)})
+                              calibration=str(built.calibration),
+                              overrides={"export.formats": ("tflite",), **built.overrides})
     except EdgeSdkError as exc:
         row.update(status="refused", reason=str(exc).splitlines()[0][:300])
     except Exception as exc:  # noqa: BLE001 - exactly what the conformance set exists to catch
@@ -400,6 +531,12 @@ def convert_one(built: Built, recipe: str, out: Path, source: Any = None) -> Dic
             row.update(float32_latency_us=f_lat, latency_us=q_lat, latency_ratio=round(q_lat / f_lat, 2))
         agreement = _agreement(float_bytes, quant_bytes, built.eval_inputs)
         row["agreement"] = None if agreement is None else round(agreement, 4)
+        if built.eval_labels is not None:
+            from converters.evaluation import primary, tflite_outputs
+
+            for key, data in (("float32_accuracy", float_bytes), ("accuracy", quant_bytes)):
+                scores = primary(tflite_outputs(data, built.eval_inputs))
+                row[key] = round(float(np.mean(np.argmax(scores, axis=1) == built.eval_labels)), 4)
         onnx_check = result.comparisons.get("onnx_input")
         if onnx_check:
             row["onnxruntime_max_abs_error"] = onnx_check.get("max_abs_error")
@@ -412,9 +549,11 @@ def load_source(built: Built) -> Any:
     """The loaded model to reuse across recipes for an ONNX input (onnx2tf runs once), else None."""
     if built.input_kind != "onnx":
         return None
+    from converters import recipe as recipes
     from converters.onnx_import import load_onnx
 
-    return load_onnx(built.path)
+    options = recipes.with_overrides(recipes.load("int8"), built.overrides).import_
+    return load_onnx(built.path, options)
 
 
 def run(names: Sequence[str], recipes: Sequence[str] = RECIPES, *, epochs: int = 3, workdir: Optional[Path] = None,
@@ -424,9 +563,11 @@ def run(names: Sequence[str], recipes: Sequence[str] = RECIPES, *, epochs: int =
     ``epochs``: training epochs of the models that are trained; ``workdir``: where models and
     outputs go (a temporary directory when None); ``say``: progress lines.
     """
-    unknown = [n for n in names if n not in MODELS]
+    names = [m for n in names for m in (REAL_MODELS if n == "real" else [n])]
+    unknown = [n for n in names if n not in MODELS and n not in REAL_MODELS]
     if unknown:
-        raise SystemExit(f"error: unknown model(s) {', '.join(unknown)}; expected some of {', '.join(MODELS)}")
+        raise SystemExit(f"error: unknown model(s) {', '.join(unknown)}; expected some of "
+                         f"{', '.join(list(MODELS) + list(REAL_MODELS))} or real")
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-conformance-")
@@ -440,7 +581,7 @@ def run(names: Sequence[str], recipes: Sequence[str] = RECIPES, *, epochs: int =
             say(f"[conformance {i}/{len(names)} {time.perf_counter() - started:6.0f}s] building {name}")
             built = None
             try:
-                built = MODELS[name](folder, epochs)
+                built = _builder(name)(folder, epochs)
                 source = load_source(built)
             except Exception as exc:  # noqa: BLE001 - a model that cannot even load is a row, not a crash
                 from edge_sdk.errors import EdgeSdkError
@@ -471,14 +612,21 @@ def markdown_table(rows: Sequence[Dict[str, Any]]) -> str:
     def fmt(value: Any, pattern: str) -> str:
         return "-" if value is None else pattern.format(value)
 
-    lines = ["| model | input | recipe | status | size x float32 | latency x float32 | top-1 agreement |",
-             "|---|---|---|---|---|---|---|"]
+    ort_column = any("onnxruntime_max_abs_error" in r for r in rows)
+    task_column = any("accuracy" in r for r in rows)
+    lines = ["| model | input | recipe | status | size x float32 | latency x float32 | top-1 agreement |"
+             + (" float32 vs ORT (max abs) |" if ort_column else "")
+             + (" accuracy float32 -> file |" if task_column else ""),
+             "|---|---|---|---|---|---|---|" + ("---|" if ort_column else "") + ("---|" if task_column else "")]
     for r in rows:
         # directories in a reason are this machine's temp paths: keep the file names only
         reason = re.sub(r"(?<![\w.])/(?:[^\s/:'\"]+/)+", "", r.get("reason", ""))
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {reason}"
         lines.append(f"| {r['model']} | {r['input']} | {r['recipe']} | {status} | {fmt(r.get('size_ratio'), '{:.3f}')} "
-                     f"| {fmt(r.get('latency_ratio'), '{:.2f}')} | {fmt(r.get('agreement'), '{:.1%}')} |")
+                     f"| {fmt(r.get('latency_ratio'), '{:.2f}')} | {fmt(r.get('agreement'), '{:.1%}')} |"
+                     + (f" {fmt(r.get('onnxruntime_max_abs_error'), '{:.2g}')} |" if ort_column else "")
+                     + ((f" {fmt(r.get('float32_accuracy'), '{:.1%}')} -> {fmt(r.get('accuracy'), '{:.1%}')} |"
+                         if "accuracy" in r else " - |") if task_column else ""))
     return "\n".join(lines)
 
 
@@ -486,12 +634,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """CLI entry: exit 0 when every row is ok or a named refusal, 1 when any run ended in an unexpected error."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma separated, from: {', '.join(MODELS)}")
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma separated, from: {', '.join(MODELS)}; real ({', '.join(REAL_MODELS)}: "
+                        f"public exported models read from the wheel cache {wheel_cache()})")
+    parser.add_argument("--download", action="store_true",
+                        help=f"set-up: pip download --no-deps {RAPIDOCR_WHEEL} into the wheel cache first (once)")
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma separated (default int8,dynamic,fp16)")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs of the trained models (default 3)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE ('-' for stdout only)")
     parser.add_argument("--workdir", help="keep models and outputs here (default: a temporary directory)")
     args = parser.parse_args(argv)
+    if args.download:
+        download_wheels()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     rows = run(names, recipes, epochs=args.epochs, workdir=Path(args.workdir) if args.workdir else None)

@@ -183,10 +183,16 @@ def select(rows: Sequence[Mapping[str, Any]], *, objective: str, max_drop: float
             row["why"] = row.get("reason") or "latency not measured"
             continue
         drop = row.get("drop_points")
-        row["within_budget"] = row is ref or (drop is not None and drop <= max_drop + 1e-9)
+        if row.get("budget_ok") is not None:  # a task judged by its own budget (edge_sdk.tasks), or a wipe-out
+            row["within_budget"] = row is ref or bool(row["budget_ok"])
+        else:
+            row["within_budget"] = row is ref or (drop is not None and drop <= max_drop + 1e-9)
         if not row["within_budget"]:
-            row["why"] = ("accuracy not measured" if drop is None
-                          else f"loses {drop:.2f} points, over the {max_drop:g}-point budget")
+            if row.get("budget_ok") is not None:
+                row["why"] = row.get("budget_why") or "over the task's budget"
+            else:
+                row["why"] = ("accuracy not measured" if drop is None
+                              else f"loses {drop:.2f} points, over the {max_drop:g}-point budget")
         elif objective == "latency" and row is not ref and row["median_us"] > ref["median_us"] * (1 + slower_margin):
             row["why"] = f"slower than float32 ({row['median_us'] / ref['median_us']:.2f}x median)"
         else:
@@ -230,9 +236,13 @@ def _reason(chosen: Mapping[str, Any], contenders: Sequence[Mapping[str, Any]], 
     lat = chosen["median_us"] / ref["median_us"]
     size = chosen["size_bytes"] / ref["size_bytes"]
     drop = chosen.get("drop_points") or 0.0
-    figures = f"{lat:.2f}x float32 median latency, {size:.2f}x its size, {drop:.2f} points lost"
     best = {"latency": "fastest", "size": "smallest", "balanced": "best latency x size"}[objective]
-    text = f"{chosen['name']}: the {best} candidate within the {max_drop:g}-point budget ({figures})"
+    if chosen.get("budget_text"):  # a task with its own budget: name it and the measured figure
+        figures = f"{lat:.2f}x float32 median latency, {size:.2f}x its size, {chosen.get('budget_why') or ''}".rstrip(", ")
+        text = f"{chosen['name']}: the {best} candidate within the budget {chosen['budget_text']} ({figures})"
+    else:
+        figures = f"{lat:.2f}x float32 median latency, {size:.2f}x its size, {drop:.2f} points lost"
+        text = f"{chosen['name']}: the {best} candidate within the {max_drop:g}-point budget ({figures})"
     if objective == "latency":
         text += "; candidates slower than float32 are never chosen"
     others = [c["name"] for c in contenders if c is not chosen]
@@ -253,6 +263,18 @@ class EvalSet:
     source: str
     reference: Optional[np.ndarray] = None
     reference_accuracy: Optional[float] = None
+    task: Any = None  # edge_sdk.tasks.Task of the model (None: judged as before, by argmax or relative error)
+    budgets: Dict[str, float] = dataclasses.field(default_factory=dict)  # [task] budgets
+    reference_all: Optional[Dict[str, np.ndarray]] = None  # every output of float32
+    head: str = "auto"
+    score_threshold: float = 0.25
+
+    @property
+    def judged_by_task(self) -> bool:
+        """True when the task has its own budget (not classification: accuracy points stay for that)."""
+        from edge_sdk.tasks import BUDGETS
+
+        return self.task is not None and self.task in BUDGETS
 
 
 def _eval_set(ctx: Any, options: AutoOptions) -> EvalSet:
@@ -267,12 +289,13 @@ def _eval_set(ctx: Any, options: AutoOptions) -> EvalSet:
 
 
 def quality(output: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarray],
-            reference_accuracy: Optional[float]) -> Dict[str, Any]:
+            reference_accuracy: Optional[float], classifier: bool = True) -> Dict[str, Any]:
     """Accuracy, top-1 agreement and error statistics of ``output`` against the float32 ``reference``.
 
     ``drop_points`` (what the budget is checked on) is the accuracy lost in points when
     there are labels, else the top-1 disagreement with float32 in points, else (an output
     that is not class scores) the relative L2 error in percent; ``budget_metric`` says which.
+    ``classifier=False`` (a task that is not classification): no argmax, no agreement.
     """
     from edge_sdk.metrics import accuracy
     from edge_sdk.reference import class_predictions, error_metrics
@@ -282,7 +305,7 @@ def quality(output: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarr
     out["max_abs_error"] = float(errors["max_abs_error"])
     out["mean_abs_error"] = float(errors["mean_abs_error"])
     out["relative_error"] = float(errors["relative_error"])
-    ours, theirs = class_predictions(output), class_predictions(reference)
+    ours, theirs = (class_predictions(output), class_predictions(reference)) if classifier else (None, None)
     out["agreement"] = None if ours is None or theirs is None else float(np.mean(ours == theirs))
     out["accuracy"] = accuracy(output, labels, "eval labels") if labels is not None else None
     if out["accuracy"] is not None and reference_accuracy is not None:
@@ -297,18 +320,66 @@ def quality(output: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarr
     return out
 
 
-def _outputs(tflite: bytes, inputs: Mapping[str, np.ndarray], name: str, on: str) -> np.ndarray:
-    from converters.evaluation import check_finite, primary, tflite_outputs
+def task_quality(outputs: Mapping[str, np.ndarray], evalset: EvalSet) -> Dict[str, Any]:
+    """The task's figures and budget verdict of a candidate's ``outputs`` against float32's (``evalset``).
+
+    Adds ``task_metrics``, ``wipeouts``, ``budget_ok`` (None: judged by ``drop_points`` as before),
+    ``budget_why`` and ``budget_text``. A wiped-out output is never within budget, whatever the task.
+    """
+    from edge_sdk.tasks import BUDGETS, budget_checks, budget_text, find_wipeouts, task_metrics
+
+    ref = evalset.reference_all or {}
+    names = list(ref)
+    mine = list(outputs)
+    pairs = [(f, f if f in outputs else mine[i]) for i, f in enumerate(names) if f in outputs or i < len(mine)]
+    out: Dict[str, Any] = {"budget_ok": None}
+    wiped = find_wipeouts(ref, outputs, pairs) if pairs else []
+    if wiped:
+        out["wipeouts"] = [w["what"] for w in wiped]
+    if evalset.judged_by_task and pairs:
+        tm = task_metrics(evalset.task, ref, outputs, pairs, inputs=evalset.inputs, labels=evalset.labels,
+                          head=evalset.head, score_threshold=evalset.score_threshold)
+        out["task_metrics"] = tm.to_dict()
+        check = budget_checks(tm, evalset.budgets)[0]
+        name, metric, _ = BUDGETS[evalset.task]
+        out["budget_ok"] = bool(check["passed"])
+        out["budget_text"] = budget_text(evalset.task, evalset.budgets)
+        op = ">=" if check["passed"] else "<"
+        out["budget_why"] = f"{metric} {check['value']:.6g} {op} {check['threshold']:g}"
+        out["budget_value"] = check["value"]
+    if wiped:
+        out["budget_ok"] = False
+        out["budget_why"] = "wipes out " + "; ".join(out["wipeouts"])
+        out.setdefault("budget_text", "no wiped-out output")
+    return out
+
+
+def _outputs_all(tflite: bytes, inputs: Mapping[str, np.ndarray], name: str, on: str) -> Dict[str, np.ndarray]:
+    from converters.evaluation import check_finite, tflite_outputs
 
     outputs = tflite_outputs(tflite, inputs)
     check_finite(outputs, f"candidate {name}", on)
-    return np.asarray(primary(outputs))
+    return outputs
+
+
+def _outputs(tflite: bytes, inputs: Mapping[str, np.ndarray], name: str, on: str) -> np.ndarray:
+    from converters.evaluation import primary
+
+    return np.asarray(primary(_outputs_all(tflite, inputs, name, on)))
 
 
 def _measure_quality(candidate: Candidate, evalset: EvalSet) -> None:
+    from converters.evaluation import primary
+
     try:
-        output = _outputs(candidate.tflite, evalset.inputs, candidate.name, evalset.source)
-        candidate.measured.update(quality(output, evalset.reference, evalset.labels, evalset.reference_accuracy))
+        outputs = _outputs_all(candidate.tflite, evalset.inputs, candidate.name, evalset.source)
+        output = np.asarray(primary(outputs))
+        labels = evalset.labels if not evalset.judged_by_task else None
+        candidate.measured.update(quality(output, evalset.reference, labels, evalset.reference_accuracy,
+                                          classifier=not evalset.judged_by_task))
+        candidate.measured.update(task_quality(outputs, evalset))
+        if evalset.judged_by_task:  # its own budget decides; "points" would be a relative error in disguise
+            candidate.measured["drop_points"] = None
     except NonFiniteOutputError as exc:
         candidate.fail(f"non-finite outputs: {first_line(exc, 200)}")
     except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the others
@@ -396,8 +467,7 @@ def _keep_float(ctx: Any, model: Any, options: AutoOptions, evalset: EvalSet, bu
     if model.kind == KIND_TFLITE:
         raise _Skip("the quantization debugger needs a Keras model or SavedModel; this input is a .tflite")
     int8 = built.get("int8")
-    if int8 is not None and int8.status == "ok" and \
-            (int8.measured.get("drop_points") or 0.0) <= options.max_drop + 1e-9:
+    if int8 is not None and int8.status == "ok" and _within(int8, options):
         raise _Skip("full int8 is already within the budget: no layer needs to stay float")
     calibration = _calibration(ctx, model, CALIBRATION_ROWS)
     if calibration is None:
@@ -415,9 +485,56 @@ def _keep_float(ctx: Any, model: Any, options: AutoOptions, evalset: EvalSet, bu
                            + ", ".join(r.op for r in ranking[:k]), PER_OP_LATENCY_NOTE]
         candidate.measured["float_layers"] = denylist
         last = candidate
-        if candidate.status == "ok" and candidate.measured["drop_points"] <= options.max_drop + 1e-9:
+        if candidate.status == "ok" and _within(candidate, options):
             break
     return last
+
+
+def _within(candidate: Candidate, options: AutoOptions) -> bool:
+    """A measured candidate within budget: the task's own (``budget_ok``), else ``max_drop`` points."""
+    m = candidate.measured
+    if m.get("budget_ok") is not None:
+        return bool(m["budget_ok"])
+    return (m.get("drop_points") or 0.0) <= options.max_drop + 1e-9
+
+
+def _float_head(ctx: Any, model: Any, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+    """Full int8 with the ops that write the model's outputs kept in float (float I/O).
+
+    Built when full int8 wiped out an output (:func:`edge_sdk.tasks.find_wipeouts`): a YOLO-style
+    head concatenates boxes in pixels (0-640) and class scores (0-1) into one tensor, whose one
+    int8 scale turns every score into 0. Keeping that final op (the concat) in float gives each of
+    its inputs its own scale.
+    """
+    from converters.debugger import LayerDebugger
+
+    int8 = built.get("int8")
+    if int8 is None or int8.status != "ok":
+        raise _Skip("needs the int8 candidate to compare with (it was not built)")
+    if not int8.measured.get("wipeouts"):
+        raise _Skip("full int8 wipes out no output: nothing to keep in float")
+    if model.kind == KIND_TFLITE:
+        raise _Skip("the quantization debugger needs a Keras model or SavedModel; this input is a .tflite "
+                    "(quantize with --keep-float REGEX naming the final op's output instead)")
+    calibration = _calibration(ctx, model, CALIBRATION_ROWS)
+    if calibration is None:
+        raise _Skip("needs calibration data (--calibration FILE or --dataset NAME)")
+    debugger = LayerDebugger(model, calibration, io="float32")
+    from converters.debugger import head_tail_tensors
+
+    heads = head_tail_tensors((ctx.staging / ctx.current_artifact.file).read_bytes())
+    layers = [row for row in debugger.layer_errors("rel_rmse") if row.name in heads]
+    if not layers:
+        raise _Skip("the debugger found no quantized op writing a model output")
+    candidate = Candidate("int8-float-head", kind="int8", tflite=debugger.quantize([r.name for r in layers]))
+    candidate.notes = ["int8 with the op(s) writing the outputs kept in float (float I/O): "
+                       + ", ".join(f"{r.op} {r.name}" for r in layers)
+                       + "; full int8 wiped out " + "; ".join(int8.measured["wipeouts"])]
+    candidate.measured["float_layers"] = [r.name for r in layers]
+    return candidate
+
+
+
 
 
 def _litert(ctx: Any, scheme_key: str, float32_tflite: bytes, model: Any) -> Candidate:
@@ -468,6 +585,8 @@ def _build(ctx: Any, name: str, options: AutoOptions, evalset: EvalSet, built: D
             candidate = _tflite_convert(ctx, model, "int8", io="int8")
         elif name == "int8-float-io":
             candidate = _tflite_convert(ctx, model, "int8", io="float32")
+        elif name == "int8-float-head":
+            candidate = _float_head(ctx, model, evalset, built)
         elif name == "int8-keep-float":
             candidate = _keep_float(ctx, model, options, evalset, built)
         elif name in LITERT_SCHEMES:
@@ -506,13 +625,22 @@ def run_stage(ctx: Any, options: AutoOptions) -> None:
     evalset = _eval_set(ctx, options)
     reference = Candidate(REFERENCE, kind="float32", tflite=(ctx.staging / float32.file).read_bytes(),
                           artifact=float32)
-    evalset.reference = _outputs(reference.tflite, evalset.inputs, "float32", evalset.source)
-    if evalset.labels is not None:
+    evalset.task = getattr(ctx, "task", None)
+    evalset.budgets = ctx.recipe.task.budgets()
+    evalset.head, evalset.score_threshold = ctx.recipe.task.detection_head, ctx.recipe.task.score_threshold
+    evalset.reference_all = _outputs_all(reference.tflite, evalset.inputs, "float32", evalset.source)
+    from converters.evaluation import primary
+
+    evalset.reference = np.asarray(primary(evalset.reference_all))
+    if evalset.labels is not None and not evalset.judged_by_task:
         from edge_sdk.metrics import accuracy
 
         evalset.reference_accuracy = accuracy(evalset.reference, evalset.labels, "eval labels")
-    reference.measured.update(quality(evalset.reference, evalset.reference, evalset.labels,
-                                      evalset.reference_accuracy))
+    reference.measured.update(quality(evalset.reference, evalset.reference,
+                                      None if evalset.judged_by_task else evalset.labels,
+                                      evalset.reference_accuracy, classifier=not evalset.judged_by_task))
+    if evalset.judged_by_task:
+        reference.measured.update(task_quality(evalset.reference_all, evalset), drop_points=None)
     candidates: List[Candidate] = [reference]
     built: Dict[str, Candidate] = {}
     wanted = [c for c in options.candidates if c != REFERENCE]
@@ -557,7 +685,11 @@ def run_stage(ctx: Any, options: AutoOptions) -> None:
             error = res.get("error") or ("no positive latency measured" if res.get("status") == "ok" else "no result")
             candidate.reason = f"benchmark failed: {clean_text(error, limit=300)}"
 
-    ctx.progress.say(f"auto: choosing on {options.objective} within {options.max_drop:g} points")
+    from edge_sdk.tasks import budget_text
+
+    ctx.progress.say(f"auto: choosing on {options.objective} within "
+                     + (budget_text(evalset.task, evalset.budgets) if evalset.judged_by_task
+                        else f"{options.max_drop:g} points"))
     rows = [_row(c, reference) for c in candidates]
     decision = select(rows, objective=options.objective, max_drop=options.max_drop, latency_tie=options.latency_tie,
                       slower_margin=options.slower_margin)
@@ -565,7 +697,9 @@ def run_stage(ctx: Any, options: AutoOptions) -> None:
     record = {
         "chosen": chosen.artifact.file, "chosen_candidate": chosen.name, "stable_file": CHOSEN_FILE,
         "objective": options.objective, "max_drop": options.max_drop,
-        "budget_metric": reference.measured["budget_metric"], "reason": decision["reason"],
+        "budget_metric": (f"task {evalset.task.value}: " + budget_text(evalset.task, evalset.budgets))
+        if evalset.judged_by_task else reference.measured["budget_metric"], "reason": decision["reason"],
+        "task": evalset.task.value if evalset.task is not None else None,
         "eval": {"source": evalset.source, "samples": len(next(iter(evalset.inputs.values())))},
         "latency": {"target": options.target, "threads": options.threads, "batch": options.batch,
                     "seconds_per_candidate": options.bench_seconds, "device": _device(doc),
@@ -606,7 +740,8 @@ def _row(candidate: Candidate, reference: Candidate) -> Dict[str, Any]:
                     "size_ratio": a.size_bytes / ref.size_bytes,
                     "gzip_ratio": a.gzip_size_bytes / ref.gzip_size_bytes})
     for key in ("accuracy", "agreement", "drop_points", "max_abs_error", "mean_abs_error", "relative_error",
-                "median_us", "p90_us", "runs", "sparsity", "float_layers"):
+                "median_us", "p90_us", "runs", "sparsity", "float_layers", "budget_ok", "budget_why", "budget_text",
+                "budget_value", "wipeouts", "task_metrics"):
         if key in m:
             row[key] = m[key]
     ref_m = reference.measured

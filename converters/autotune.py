@@ -58,6 +58,7 @@ class AutotuneResult:
     best_tradeoff: Variant
     ranking: List[Dict[str, Any]]
     message: str
+    metric: Optional[str] = None  # a task's metric (edge_sdk.tasks.BUDGETS) in place of accuracy; None: accuracy
 
     @property
     def met(self) -> bool:
@@ -78,6 +79,7 @@ class AutotuneResult:
             "chosen": self.chosen.name if self.chosen else None,
             "best_tradeoff": self.best_tradeoff.name,
             "message": self.message,
+            "metric": self.metric or "accuracy",
             "variants": [v.to_dict() for v in self.variants],
             "ranking": self.ranking,
         }
@@ -118,6 +120,10 @@ def autotune(
     num_threads: int = 1,
     float_accuracy: Optional[float] = None,
     progress: bool = True,
+    task: Any = None,
+    budgets: Optional[Mapping[str, float]] = None,
+    head: str = "auto",
+    score_threshold: float = 0.25,
 ) -> AutotuneResult:
     """Find the most-int8 model within ``budget_points`` of the float accuracy (see module docs).
 
@@ -129,7 +135,21 @@ def autotune(
     all candidates); ``rank_by``: the debugger metric layers are ranked by;
     ``latency_runs``/``num_threads``: timing of each variant; ``float_accuracy``: the
     float model's accuracy if already measured; ``progress``: one line per variant on stderr.
+
+    ``task`` (an :class:`edge_sdk.tasks.Task` other than classification): each variant is judged
+    by that task's budget in ``budgets`` (``{"min_iou": 0.9, ...}``, defaults
+    :data:`edge_sdk.tasks.DEFAULT_BUDGETS`) against the float model's outputs, no labels needed;
+    a variant that wipes out an output never meets it. Then ``accuracy`` holds the task metric,
+    ``drop_points`` its shortfall below the budget (0 when met) and ``budget_points`` the budget.
     """
+    from edge_sdk.tasks import BUDGETS, parse_task
+
+    task = parse_task(task)
+    if task is not None and task in BUDGETS:
+        return _autotune_task(float_model, calibration, eval_inputs, eval_labels, task=task,
+                              budgets=dict(budgets or {}), head=head, score_threshold=score_threshold, io=io,
+                              max_float_layers=max_float_layers, rank_by=rank_by, latency_runs=latency_runs,
+                              num_threads=num_threads, progress=progress)
     from converters.debugger import LayerDebugger
     from converters.parity import load_float_model
 
@@ -198,6 +218,97 @@ def autotune(
                    f"points, {best.size_bytes:,} bytes")
     return AutotuneResult(budget_points, float_accuracy, variants, chosen, best,
                           [row.to_dict() for row in ranking], message)
+
+
+def _autotune_task(float_model: Any, calibration: Mapping[str, np.ndarray], eval_inputs: Mapping[str, np.ndarray],
+                   eval_labels: Optional[np.ndarray], *, task: Any, budgets: Dict[str, float], head: str,
+                   score_threshold: float, io: str, max_float_layers: Optional[int], rank_by: str,
+                   latency_runs: int, num_threads: int, progress: bool) -> AutotuneResult:
+    """:func:`autotune` for a task with its own budget (see there)."""
+    import edge_sdk
+    from converters.debugger import LayerDebugger
+    from converters.parity import load_float_model
+    from edge_sdk.tasks import BUDGETS, DEFAULT_BUDGETS, budget_checks, find_wipeouts, task_metrics
+
+    name, metric, meaning = BUDGETS[task]
+    threshold = float(budgets.get(name) if budgets.get(name) is not None else DEFAULT_BUDGETS[name])
+    fm = load_float_model(float_model)
+    names = fm.input_names
+    inputs = {k: np.asarray(eval_inputs[k]) for k in names}
+    f_out = fm.predict_all(inputs)
+    example = {k: v[:1] for k, v in inputs.items()}
+    say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
+    budget = {name: threshold}
+    wiped_by: Dict[int, bool] = {}
+
+    def _wiped_out(variant: Variant) -> bool:
+        return wiped_by.get(id(variant.tflite), False)
+
+    def make_variant(label: str, tflite: bytes, float_layers: List[str]) -> Variant:
+        model = edge_sdk.load(tflite)
+        specs = [s.name for s in model.inputs]
+        feed = {n: inputs[n] for n in specs} if set(specs) <= set(inputs) else dict(zip(specs, inputs.values()))
+        q_out = model.predict_all(feed)
+        q_names = list(q_out)
+        pairs = [(f, f if f in q_out else q_names[i]) for i, (f, _) in enumerate(fm.outputs)]
+        tm = task_metrics(task, f_out, q_out, pairs, inputs=inputs, labels=eval_labels, head=head,
+                          score_threshold=score_threshold)
+        value = float(budget_checks(tm, budget)[0]["value"])
+        wiped = find_wipeouts(f_out, q_out, pairs)
+        ok = value >= threshold - 1e-12 and not wiped
+        ints, floats = _op_counts(tflite)
+        variant = Variant(label, list(float_layers), len(tflite), value, max(0.0, threshold - value),
+                          measure_latency_us(tflite, example, runs=latency_runs, num_threads=num_threads),
+                          ints, floats, ok, tflite)
+        wiped_by[id(tflite)] = bool(wiped)
+        say(f"autotune: {label}: {metric} {value:.6g} (budget {name} {threshold:g})"
+            + (", wipes out " + "; ".join(w["what"] for w in wiped) if wiped else "")
+            + f", {len(tflite):,} bytes, {variant.latency_us:.1f} us")
+        return variant
+
+    float_variant = make_variant("float32", _float_tflite(fm), ["(all)"])
+    float_variant.meets_budget = False
+    variants = [float_variant]
+    debugger = LayerDebugger(fm.loaded, calibration, io=io)
+    ranking = [row for row in debugger.layer_errors(rank_by) if row.candidate]
+    limit = len(ranking) if max_float_layers is None else min(max_float_layers, len(ranking))
+    chosen: Optional[Variant] = None
+    denylist: List[str] = []
+    for step in range(limit + 1):
+        if step:
+            denylist.append(ranking[step - 1].name)
+        variant = make_variant("int8" if not step else f"int8 + {step} float", debugger.quantize(denylist), denylist)
+        variants.append(variant)
+        if variant.meets_budget:
+            chosen = variant
+            break
+        if not step and variant.float_layers == [] and _wiped_out(variant):
+            # one scale for boxes in pixels and scores in [0, 1]: keep the op tail writing the outputs in float
+            from converters.debugger import head_tail_tensors
+
+            head_debugger = LayerDebugger(fm.loaded, calibration, io="float32")
+            tail = sorted(head_tail_tensors(_float_tflite(fm)))
+            head = make_variant("int8 + float head", head_debugger.quantize(tail), tail)
+            variants.append(head)
+            if head.meets_budget:
+                chosen = head
+                break
+    tried = variants[1:]
+    best = max(tried, key=lambda v: (round(v.accuracy, 9), -v.size_bytes))
+    what = f"the {task.value} budget {name} {threshold:g} ({meaning})"
+    if chosen is not None and not chosen.float_layers:
+        message = f"full int8 is within {what}: {metric} {chosen.accuracy:.6g}"
+    elif chosen is not None and chosen.name == "int8 + float head":
+        message = (f"within {what} by keeping the ops that write the outputs in float (full int8 wiped an output "
+                   f"out): {metric} {chosen.accuracy:.6g}")
+    elif chosen is not None:
+        message = (f"within {what} by keeping {len(chosen.float_layers)} of {len(ranking)} weighted layers in float: "
+                   f"{metric} {chosen.accuracy:.6g}")
+    else:
+        message = (f"no mix meets {what} (tried {len(tried)} variants); best trade-off: {best.name}, "
+                   f"{metric} {best.accuracy:.6g}")
+    return AutotuneResult(threshold, float_variant.accuracy, variants, chosen, best,
+                          [row.to_dict() for row in ranking], message, metric=metric)
 
 
 def _float_tflite(fm: Any) -> bytes:

@@ -262,6 +262,14 @@ class RunContext:
         self.train_stats: Optional[str] = None  # --train-stats: the training data's statistics (converters.datacheck)
         self.allow_drift = False  # --allow-drift: data anomalies are recorded, not refused
         self.manifest_extra: Dict[str, Any] = {}  # fields every artifact's manifest carries (data_stats, data_check)
+        self.task: Any = None  # edge_sdk.tasks.Task of the input model (converters.task_checks.determine_task)
+        self.task_why = ""
+
+    @property
+    def judged_by_accuracy(self) -> bool:
+        """True unless the task is known and is not classification: no argmax "accuracy" of a detector's
+        boxes or an autoencoder's pixels against anomaly flags (edge_sdk.tasks)."""
+        return self.task is None or getattr(self.task, "value", self.task) == "classification"
 
     @property
     def latency_runs(self) -> int:
@@ -307,7 +315,8 @@ class RunContext:
             data_bytes, file, kind=kind, stage=stage, inputs=inputs, outputs=outputs,
             labels=self.data.labels, preprocessing=self.data.preprocessing, parent_sha256=parent,
             recipe=self.recipe.to_dict(), metrics=metrics or {}, calibration=calibration,
-            extra_tool_modules=self._tool_modules(), build=self._build_record(kind), **{**self.manifest_extra, **extra},
+            extra_tool_modules=self._tool_modules(), build=self._build_record(kind),
+            **{**self.manifest_extra, **({"task": self.task.value} if self.task is not None else {}), **extra},
         )
 
     def _light(self) -> bool:
@@ -338,7 +347,7 @@ class RunContext:
         if check_x is not None:
             outputs = tflite_outputs(tflite, check_x, calibration=calibration)  # the clip warning judges by it
             check_finite(outputs, f"stage '{stage}': {name}.tflite", check_on)
-            if self.data.eval_x is not None and self.data.eval_y is not None:
+            if self.data.eval_x is not None and self.data.eval_y is not None and self.judged_by_accuracy:
                 acc = accuracy(primary(outputs), self.data.eval_y, f"eval labels ({self.data.eval_source})")
                 if acc is not None:
                     metrics["accuracy"] = round(acc, 6)
@@ -413,7 +422,7 @@ class RunContext:
             return None
         output = model.predict(check_x)
         check_finite({"output": output}, f"stage '{stage}': the float model behind {name}", check_on)
-        if self.data.eval_x is None or self.data.eval_y is None:
+        if self.data.eval_x is None or self.data.eval_y is None or not self.judged_by_accuracy:
             return None
         acc = accuracy(output, self.data.eval_y, f"eval labels ({self.data.eval_source})")
         return None if acc is None else round(acc, 6)
@@ -437,7 +446,9 @@ class RunContext:
         params = model.count_params()
         if params is not None:
             metrics.setdefault("params", params)
-        extra = {"signature_added": model.signature_added} if model.signature_added else {}
+        extra = {"float_parent": model.float_parent} if model.float_parent else {}
+        if model.signature_added:
+            extra["signature_added"] = model.signature_added
         return self.add_tflite(name, flatbuffer, kind="float32", stage=stage, parent=parent,
                                keras_model=model, extra_metrics=metrics, **extra)
 
@@ -492,9 +503,22 @@ def load_data(
     if eval_data is not None:
         if model is None:
             raise DataError("--eval needs the model's inputs to check against")
-        data.eval_x, data.eval_y = load_data_file(eval_data, model.inputs, "eval", want_labels=True)
+        # labels are optional: every task can be judged against the float model alone (issue 25)
+        data.eval_x, data.eval_y = load_data_file(eval_data, model.inputs, "eval")
+        _check_label_count(data.eval_x, data.eval_y, str(eval_data))
         data.eval_source = str(eval_data)
     return data
+
+
+def _check_label_count(inputs: Dict[str, np.ndarray], labels: Optional[np.ndarray], source: str) -> None:
+    """Labels, when given, must be one per example (checked before any conversion starts)."""
+    if labels is None:
+        return
+    n = len(next(iter(inputs.values())))
+    y = np.asarray(labels)
+    if y.ndim == 0 or len(y) != n:
+        raise DataError(f"eval data {source}: expected {n} labels under 'y' (one per example), "
+                        f"got {0 if y.ndim == 0 else len(y)}")
 
 
 def dataset_inputs(x: Any, specs: Sequence[Any], purpose: str) -> Dict[str, np.ndarray]:

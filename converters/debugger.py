@@ -233,3 +233,38 @@ def _short_name(name: str, width: int = 48) -> str:
 
 def _sortable(value: float) -> float:
     return -1.0 if value is None or value != value else float(value)
+
+
+#: ops without weights that the TFLite quantizer gives the scale of their neighbours: keeping only the
+#: final concat in float still leaves a requantize to its one scale upstream, so the whole tail goes
+HEAD_TAIL_OPS = frozenset({"CONCATENATION", "RESHAPE", "TRANSPOSE", "SQUEEZE", "EXPAND_DIMS", "PACK",
+                           "STRIDED_SLICE", "SLICE", "SPLIT", "UNPACK"})
+
+
+def head_tail_tensors(tflite: bytes) -> set:
+    """Output-tensor names of the ops that write the model's outputs, and of the data-moving ops
+    (reshape, concat, transpose ...) feeding them, back to the first op that computes something."""
+    from edge_sdk.inspect_model import _operator_names, _schema
+
+    schema = _schema()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite, 0))
+    names = _operator_names(schema)
+    graph = model.subgraphs[0]
+    producer = {}
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+        for t in op.outputs:
+            producer[int(t)] = (names.get(builtin, str(builtin)), op)
+    found, todo, seen = set(), [int(t) for t in graph.outputs], set()
+    while todo:
+        t = todo.pop()
+        if t in seen or t not in producer:
+            continue
+        seen.add(t)
+        op_name, op = producer[t]
+        found.add(graph.tensors[t].name.decode() if isinstance(graph.tensors[t].name, bytes)
+                  else str(graph.tensors[t].name))
+        if op_name in HEAD_TAIL_OPS:
+            todo.extend(int(i) for i in op.inputs if int(i) >= 0)
+    return found

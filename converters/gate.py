@@ -117,6 +117,30 @@ def gate_from_metrics(metrics: Mapping[str, Any], *, max_drop: Optional[float] =
     )
 
 
+def with_task_checks(gate: GateResult, result: Mapping[str, Any], budgets: Mapping[str, Optional[float]],
+                     subject: str = "quantized model") -> GateResult:
+    """``gate`` plus the task's budget checks and a failing check per wiped-out output.
+
+    ``result``: a parity result (:func:`converters.parity.compare_outputs`, with ``task_metrics``
+    and ``wipeouts``); ``budgets``: ``{budget name: threshold}`` of the budgets to check (None
+    values are not checked; see :data:`edge_sdk.tasks.BUDGETS`). A wiped-out output always fails,
+    whatever the thresholds: it is never promoted silently.
+    """
+    from edge_sdk.tasks import Task, TaskMetrics, WIPEOUT_REMEDY, budget_checks
+
+    checks = list(gate.checks)
+    tm = result.get("task_metrics")
+    if tm:
+        metrics = TaskMetrics(Task(tm["task"]), tm["metrics"], tm.get("labels") or {})
+        checks += budget_checks(metrics, budgets)
+    for w in result.get("wipeouts") or []:
+        checks.append({"name": "wipeout", "threshold": None, "value": w["what"], "passed": False,
+                       "remedy": WIPEOUT_REMEDY})
+    if len(checks) == len(gate.checks):
+        return gate
+    return GateResult(_status(checks), checks, _verdict(checks, subject))
+
+
 def _status(checks: List[Dict[str, Any]]) -> str:
     if not checks:
         return "none"
@@ -131,6 +155,11 @@ def _describe(check: Dict[str, Any]) -> str:
     if check["name"] == "max_drop":
         op = "<=" if check["passed"] else ">"
         return f"accuracy drop {check['value']:.2f} points {op} {check['threshold']:.2f}"
+    if check["name"] == "wipeout":
+        return f"quantization wiped out {check['value']}; remedy: {check['remedy']}"
+    if check["name"] != "min_agreement":
+        op = ">=" if check["passed"] else "<"
+        return f"{check.get('metric', check['name'])} {check['value']:.6g} {op} {check['threshold']:g} ({check['name']})"
     op = ">=" if check["passed"] else "<"
     return f"top-1 agreement {check['value']:.4f} {op} {check['threshold']:.4f}"
 

@@ -87,6 +87,9 @@ class LoadedModel:
     _tmp: Any = None
     # why a Keras-written SavedModel was loaded through its serving signature instead (stored code)
     not_keras_because: Optional[str] = None
+    # a .tflite with float16 / int8 weights: how its float32 parent (``model``) was made
+    # (:mod:`converters.tflite_float_parent`); None when the file was float already
+    float_parent: Optional[Dict[str, Any]] = None
     # a .tflite input with no SignatureDef: what edge-sdk added (converters.tflite_signature), for the manifest
     signature_added: Optional[dict] = None
 
@@ -178,8 +181,10 @@ def _tflite_weight_elements(tflite: bytes) -> Optional[int]:
 def load_tflite(path: Path) -> LoadedModel:
     """A float ``.tflite`` file as a :class:`LoadedModel` (kind ``tflite``; no TensorFlow involved).
 
-    Refuses, with one line, a file that is not a TFLite flatbuffer or one that is already
-    quantized (quantize the float original instead).
+    A file with float16 or int8 weights and float activations (float16-weight, weight-only
+    int8, dynamic-range) loads as its float32 parent (:mod:`converters.tflite_float_parent`;
+    ``float_parent`` says how it was made). Refuses, with one line, a file that is not a
+    TFLite flatbuffer or one that is already integer (quantize the float original instead).
     """
     import edge_sdk
     from edge_sdk.errors import EdgeSdkError
@@ -192,14 +197,17 @@ def load_tflite(path: Path) -> LoadedModel:
     except EdgeSdkError as exc:
         raise ModelLoadError(f"{path}: expected a float .tflite model: {first_line(exc, 300)}") from None
     check_tflite_structure(data, runtime, path)  # what the verifier lets through but the quantizer chokes on
-    if info["kind"] != "float":
-        raise ModelLoadError(f"{path}: expected a float .tflite model to quantize, got one that is already "
-                             f"{info['kind']}; give edge-sdk the float original")
+    record = None
+    if info["kind"] != "float":  # float16 / int8 weights: their float32 parent; full-integer: refused
+        from converters.tflite_float_parent import float_parent
+
+        parent = float_parent(data, str(path))
+        data, record = parent.tflite, parent.record()
     specs = [InputSpec(s.name, tuple(s.shape), np.dtype(s.dtype).name) for s in runtime.inputs]
     from converters.tflite_signature import ensure_signature
 
     data, added = ensure_signature(data)  # one signature the LiteRT quantizer and edge_sdk both use
-    return LoadedModel(KIND_TFLITE, path, data, specs, signature_added=added)
+    return LoadedModel(KIND_TFLITE, path, data, specs, float_parent=record, signature_added=added)
 
 
 def check_tflite_structure(data: bytes, runtime: Any, path: Path) -> None:

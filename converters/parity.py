@@ -395,6 +395,10 @@ def compare_outputs(
     worst: int = 10,
     class_names: Optional[Sequence[str]] = None,
     label_source: str = "labels",
+    task: Any = None,
+    inputs: Optional[Mapping[str, np.ndarray]] = None,
+    head: str = "auto",
+    score_threshold: float = 0.25,
 ) -> Dict[str, Any]:
     """All parity figures from two models' outputs on the same examples.
 
@@ -405,7 +409,23 @@ def compare_outputs(
     :class:`edge_sdk.metrics.LabelError` naming ``label_source`` when they hold
     classes the primary output does not have; ``worst``: how many worst examples to
     list; ``class_names``: names for the per-class rows.
+    ``task`` (an :class:`edge_sdk.tasks.Task`, a name, or None: inferred from the outputs) picks
+    the task metrics (``task_metrics``); only a classifier gets argmax agreement, accuracy and
+    per-class rows, and its ``labels`` are class ids; other tasks take labels as
+    :func:`edge_sdk.tasks.task_metrics` says. ``inputs`` (the examples) feed the autoencoder's
+    score; ``head``/``score_threshold``: detection decoding. Every result lists ``wipeouts``:
+    outputs (or channel groups) quantization collapsed (:func:`edge_sdk.tasks.find_wipeouts`).
     """
+    from edge_sdk import tasks as task_lib
+
+    if isinstance(task, task_lib.Task):
+        task_why = "given"
+    else:
+        task, task_why = task_lib.infer_task(inputs or {}, {f: float_outputs[f] for f, _ in pairs}, task)
+    is_classifier = task in (task_lib.Task.CLASSIFICATION, task_lib.Task.MULTILABEL)
+    task_labels = None if task == task_lib.Task.CLASSIFICATION else labels
+    if not is_classifier:
+        labels = None  # never argmax or count classes over an output that is not class scores
     outputs = []
     for f_name, q_name in pairs:
         entry = {"float": f_name, "quantized": q_name, **error_metrics(float_outputs[f_name], quantized_outputs[q_name])}
@@ -413,8 +433,8 @@ def compare_outputs(
     f_primary = np.asarray(float_outputs[pairs[0][0]])
     q_primary = np.asarray(quantized_outputs[pairs[0][1]])
     n = f_primary.shape[0]
-    f_cls = class_predictions(f_primary)
-    q_cls = class_predictions(q_primary)
+    f_cls = class_predictions(f_primary) if task == task_lib.Task.CLASSIFICATION else None
+    q_cls = class_predictions(q_primary) if task == task_lib.Task.CLASSIFICATION else None
     summary: Dict[str, Any] = {"primary_output": pairs[0][0], "samples": int(n), "float_accuracy": None,
                                "quantized_accuracy": None, "accuracy_drop_points": None, "top1_agreement": None}
     classes = None
@@ -445,8 +465,16 @@ def compare_outputs(
     all_errors = per_example.reshape(-1)
     hi = float(all_errors.max()) if all_errors.size else 0.0
     counts, edges = np.histogram(all_errors, bins=HISTOGRAM_BINS, range=(0.0, hi if hi > 0 else 1.0))
+    tm = task_lib.task_metrics(task, float_outputs, quantized_outputs, pairs, inputs=inputs,
+                               labels=task_labels if task != task_lib.Task.CLASSIFICATION else labels,
+                               head=head, score_threshold=score_threshold)
+    summary["task"] = task.value
     return {
         "summary": summary,
+        "task": {"name": task.value, "why": task_why},
+        "task_metrics": tm.to_dict(),
+        "task_rows": tm.rows(),
+        "wipeouts": task_lib.find_wipeouts(float_outputs, quantized_outputs, pairs),
         "outputs": outputs,
         "per_class": per_class,
         "per_class_basis": "label" if classes is not None else "float model's prediction",
@@ -488,8 +516,14 @@ def run_parity(
     progress: bool = True,
     slice_by: Sequence[str] = (),
     min_slice_count: Optional[int] = None,
+    task: Any = None,
+    head: str = "auto",
+    score_threshold: float = 0.25,
 ) -> Dict[str, Any]:
     """Compare ``float_model`` and the TFLite ``quantized`` on ``data``; return the JSON-ready result.
+
+    ``task``: the model's task (a name or :class:`edge_sdk.tasks.Task`; None or ``auto``: the
+    quantized model's manifest ``task``, else inferred); ``head``/``score_threshold``: detection decoding.
 
     ``data``: as :func:`load_eval_data`; ``labels``: replaces its ``y``; ``limit``: the
     first N examples; ``worst``: how many worst examples to list; ``num_threads``:
@@ -530,15 +564,25 @@ def run_parity(
         class_names = qm.manifest.get("labels")
     label_source = (str(labels) if isinstance(labels, (str, Path)) else "labels") if labels is not None \
         else f"labels ({ev.source} 'y')"
+    from edge_sdk.tasks import parse_task
+
+    declared = parse_task(task)
+    if declared is None and (getattr(qm, "manifest", None) or {}).get("task"):
+        declared = parse_task(qm.manifest["task"])
     result = compare_outputs(float_out, quant_out, out_pairs, ev.labels, worst=worst, class_names=class_names,
-                             label_source=label_source)
+                             label_source=label_source, task=declared, inputs=ev.inputs, head=head,
+                             score_threshold=score_threshold)
+    if declared is not None and parse_task(task) is None:
+        result["task"]["why"] = "the quantized model's manifest"
     if slice_by:
         result["slices"] = _slices(slice_by, min_slice_count, ev, float_out[out_pairs[0][0]],
                                    quant_out[out_pairs[0][1]], qm, class_names, label_source)
     info = inspect_model(qm.model_bytes)
     result.update({
         "float_model": {"path": str(fm.path) if fm.path else None, "kind": fm.kind,
-                        "sha256": (fm.sha256s() or [None])[0]},
+                        "sha256": (fm.sha256s() or [None])[0],
+                        # a float16 / int8-weight .tflite runs as its float32 parent (exact, or a proxy)
+                        "float_parent": getattr(fm.loaded, "float_parent", None)},
         "quantized_model": {"path": str(qm.path) if qm.path else None, "sha256": qm.sha256,
                             "size_bytes": qm.size_bytes, "kind": info.get("kind"), "backend": qm.backend,
                             "float_ops": info.get("float_ops"), "integer_ops": info.get("integer_ops")},
@@ -623,6 +667,12 @@ def summary_rows(result: Mapping[str, Any]) -> List[List[Any]]:
     """Rows ``[metric, value]`` for the human table of a parity result."""
     s = result["summary"]
     rows: List[List[Any]] = [["examples", s["samples"]]]
+    task_rows = [list(r) for r in result.get("task_rows") or []]
+    if s.get("task") == "classification":  # accuracy and agreement follow below, as before
+        task_rows = [r for r in task_rows if r[0] == "task" or r[0].startswith("top") and r[0] != "top1 agreement"]
+    rows += task_rows
+    for w in result.get("wipeouts") or []:
+        rows.append(["WIPED OUT", w["what"]])
     if s.get("float_accuracy") is not None:
         rows += [["float accuracy", s["float_accuracy"]], ["quantized accuracy", s["quantized_accuracy"]],
                  ["accuracy drop (points)", round(s["accuracy_drop_points"], 3)]]

@@ -39,6 +39,7 @@ from converters import recipe as recipes
 from converters.context import Artifact, Data, PipelineResult, Progress, RunContext, bind, load_data
 from converters.errors import ConversionError, StageNotApplicableError
 from converters.evaluation import tflite_accuracy, tflite_latency_us
+from converters.gate import GateFailedError
 from edge_sdk.fileio import atomic_output_dir, atomic_write_text, staging_prefix
 from edge_sdk.outputs import check_dir_output, mark_output_dir, model_inputs
 
@@ -113,6 +114,9 @@ def run_in(
     for _, module, options in plan:
         module.run_stage(ctx, options)
     from converters.report import check_latency
+    from converters.task_checks import check_wipeouts
+
+    check_wipeouts(ctx)  # an int8 whose class scores became one constant is never promoted silently
 
     check_latency(ctx)  # a quantized artifact slower than its float32 says so, naming the ops XNNPACK left out
     result = PipelineResult(recipe, ctx.artifacts, ctx.comparisons, ctx.warnings, staging,
@@ -146,6 +150,28 @@ def _remove_abandoned_staging(out: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
         except PermissionError:
             continue
+
+
+def _keep_rejected(rejected: Path, out: Path, exc: GateFailedError) -> None:
+    """``--keep-rejected``: move staging's ``rejected/`` (the failing file and its report) to ``<out>.rejected``.
+
+    That folder is replaced only when edge-sdk wrote it; the gate's message says where it went.
+    """
+    from edge_sdk.errors import EdgeSdkError
+    from edge_sdk.outputs import check_dir_output, mark_output_dir
+
+    dest = out.parent / f"{out.name}.rejected"
+    try:
+        check_dir_output(dest, "--keep-rejected", replace=True)
+        with atomic_output_dir(dest) as tmp:
+            for item in rejected.iterdir():
+                shutil.move(str(item), str(tmp / item.name))
+            mark_output_dir(tmp, "convert --keep-rejected")
+        note = f"; the rejected file and its report are in {dest}"
+    except EdgeSdkError as why:
+        note = f"; the rejected file was not kept: {why}"
+    exc.verdict += note
+    exc.args = (exc.verdict,)
 
 
 def run(
@@ -192,11 +218,16 @@ def run(
     _remove_abandoned_staging(out)
     with atomic_output_dir(out) as staging:
         (staging / PID_FILE).write_text(str(os.getpid()))
-        result = run_in(staging, recipe, source, dataset=dataset, calibration=calibration,
-                        eval_data=eval_data, train_data=train_data, progress=reporter, seed=seed,
-                        train_stats=train_stats, allow_drift=allow_drift)
-        for hook in before_promote:
-            hook(result)
+        try:
+            result = run_in(staging, recipe, source, dataset=dataset, calibration=calibration,
+                            eval_data=eval_data, train_data=train_data, progress=reporter, seed=seed,
+                            train_stats=train_stats, allow_drift=allow_drift)
+            for hook in before_promote:
+                hook(result)
+        except GateFailedError as exc:
+            if recipe.import_.keep_rejected and (staging / "rejected").is_dir():
+                _keep_rejected(staging / "rejected", out, exc)
+            raise
         (staging / PID_FILE).unlink()
         mark_output_dir(staging, "convert", record_entries=True)  # promoted with the artifacts, never after
     result.out = out

@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from converters.gate import GateError, GateFailedError, GateResult, evaluate_gate, validate_thresholds
+from converters.gate import (GateError, GateFailedError, GateResult, evaluate_gate, validate_thresholds,
+                             with_task_checks)
 from edge_sdk.errors import EdgeSdkError
 
 
@@ -49,6 +50,9 @@ def write_tuned_model(path: Any, tuned: Any, *, parent_sha256: Optional[str],
     metrics = {"accuracy": round(variant.accuracy, 6), "float_accuracy": round(tuned.float_accuracy, 6),
                "accuracy_drop_points": round(variant.drop_points, 3), "latency_us": round(variant.latency_us, 1),
                "float_layers": len(variant.float_layers)}
+    if getattr(tuned, "metric", None):  # judged by a task's own metric (edge_sdk.tasks), not accuracy
+        metrics = {tuned.metric: round(variant.accuracy, 6), "budget": tuned.budget_points,
+                   "latency_us": round(variant.latency_us, 1), "float_layers": len(variant.float_layers)}
     manifest = build_manifest(
         variant.tflite, Path(path).name, kind="int8", stage="autotune", inputs=model.inputs, outputs=model.outputs,
         labels=base.get("labels"), preprocessing=base.get("preprocessing"), parent_sha256=parent_sha256,
@@ -119,6 +123,10 @@ def parity_check(
     min_slice_count: Optional[int] = None,
     train_stats: Optional[str] = None,
     allow_drift: bool = False,
+    task: Any = None,
+    budgets: Optional[Dict[str, Optional[float]]] = None,
+    head: str = "auto",
+    score_threshold: float = 0.25,
 ) -> ParityOutcome:
     """Compare ``float_path`` with ``quant_path`` on ``data``, gate the result, auto-tune when asked.
 
@@ -131,7 +139,10 @@ def parity_check(
     ``slice_by``/``max_slice_drop``/``min_slice_count``: sliced evaluation and its gate
     (:mod:`edge_sdk.slices`); ``train_stats``/``allow_drift``: the training statistics the data is
     checked against first (default: those the float model's manifest points to) and whether anomalies
-    are only reported (:mod:`converters.datacheck`).
+    are only reported (:mod:`converters.datacheck`); ``task``: the model's task (None: the manifest's,
+    else inferred); ``budgets``: the task budgets to gate on (``{"min_iou": 0.9, ...}``, None values
+    unchecked); ``head``/``score_threshold``: detection decoding. A wiped-out output fails the gate
+    whatever the thresholds.
     """
     from converters.autotune import autotune
     from converters.parity import load_eval_data, load_float_model, run_parity
@@ -148,18 +159,22 @@ def parity_check(
         fm.require_tensorflow_model("--accuracy-budget (the auto-tuner)")
     drift = _check_data_first(float_path, fm, data, labels, samples, train_stats, allow_drift)
     result = run_parity(fm, quant_path, data, labels=labels, limit=samples, worst=worst, layers=layers,
-                        calibration=calibration, num_threads=num_threads, progress=progress,
+                        calibration=calibration, num_threads=num_threads, progress=progress, task=task, head=head,
+                        score_threshold=score_threshold,
                         **({"slice_by": slice_by, "min_slice_count": min_slice_count} if slice_by else {}))
     s = result["summary"]
     gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
                          max_drop=max_drop, min_agreement=min_agreement, subject=Path(quant_path).name)
+    gate = with_task_checks(gate, result, budgets or {}, subject=Path(quant_path).name)
     tuned = None
     if accuracy_budget is not None:
         ev = load_eval_data(data, fm.inputs, labels=labels, limit=samples)
         cal = ev.inputs if calibration is None else load_eval_data(calibration, fm.inputs, split="train").inputs
         cal = {k: v[:200] for k, v in cal.items()}
+        task = result["task"]["name"]  # classification keeps the accuracy budget; other tasks their own
         tuned_result = autotune(fm, cal, ev.inputs, ev.labels, budget_points=accuracy_budget,
-                                float_accuracy=s["float_accuracy"], progress=progress)
+                                float_accuracy=s["float_accuracy"], progress=progress, task=task,
+                                budgets=_task_budgets(budgets), head=head, score_threshold=score_threshold)
         tuned = tuned_result.to_dict()
         if autotune_out:
             write_tuned_model(autotune_out, tuned_result, parent_sha256=(fm.sha256s() or [None])[0])
@@ -205,6 +220,15 @@ def _check_data_first(float_path: str, fm: Any, data: str, labels: Optional[str]
     return check_parity(float_path, ev.inputs, ev.source, train_stats=train_stats, allow_drift=allow_drift)
 
 
+def _task_budgets(given: Optional[Dict[str, Optional[float]]]) -> Dict[str, float]:
+    """The [task] budgets (recipe defaults) with the ones given on the command line applied."""
+    from converters.recipe import TaskOptions
+
+    out = TaskOptions().budgets()
+    out.update({k: v for k, v in (given or {}).items() if v is not None})
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # edge-sdk convert
 # ------------------------------------------------------------------------------------------------
@@ -217,6 +241,7 @@ def convert_hooks(
     eval_data: Optional[str] = None,
     calibration: Optional[str] = None,
     progress: bool = True,
+    budgets: Optional[Dict[str, Optional[float]]] = None,
 ) -> List[Callable[[Any], None]]:
     """``before_promote`` hooks for ``converters.pipeline.run`` (``edge-sdk convert``).
 
@@ -227,6 +252,9 @@ def convert_hooks(
     * ``max_drop`` / ``min_agreement``: the model that would ship (the auto-tuned one
       if any, else the final quantized artifact) is compared with the *input* float
       model on the eval data; a failing gate stops promotion (``--out`` is left as it was).
+    * ``budgets``: task budgets given on the command line (``{"min_iou": 0.95}``; see
+      :data:`edge_sdk.tasks.BUDGETS`): the shipped model is compared with the input float model
+      on the eval data (labels optional) and judged by the run's task (``ctx.task``).
     * ``dataset`` / ``eval_data`` / ``calibration``: the run's data, as given to convert;
       ``progress``: lines on stderr.
 
@@ -235,21 +263,43 @@ def convert_hooks(
     Failures raise :class:`converters.gate.GateFailedError`.
     """
     validate_thresholds(max_drop, min_agreement, accuracy_budget)
-    if max_drop is None and min_agreement is None and accuracy_budget is None:
+    budgets = {k: v for k, v in (budgets or {}).items() if v is not None}
+    if max_drop is None and min_agreement is None and accuracy_budget is None and not budgets:
         return []
     if (max_drop is not None or accuracy_budget is not None) and dataset is None and eval_data is None:
         raise GateError("--max-drop and --accuracy-budget measure accuracy: expected --dataset NAME or "
                         "--eval FILE.npz with labels, got neither")
+    if budgets and dataset is None and eval_data is None:
+        raise GateError(f"--{next(iter(budgets)).replace('_', '-')} compares the shipped model with the float model: "
+                        "expected --dataset NAME or --eval FILE.npz (labels optional), got neither")
+    if max_drop is not None and dataset is None and eval_data is not None:
+        _require_labels(eval_data)
 
     def hook(result: Any) -> None:
         _convert_gate(result, max_drop=max_drop, min_agreement=min_agreement, accuracy_budget=accuracy_budget,
-                      dataset=dataset, eval_data=eval_data, calibration=calibration, progress=progress)
+                      dataset=dataset, eval_data=eval_data, calibration=calibration, progress=progress,
+                      budgets=budgets)
 
     return [hook]
 
 
+def _require_labels(eval_data: str) -> None:
+    """--max-drop measures accuracy: refuse an --eval without 'y' now, not after the conversion."""
+    import numpy as np
+
+    try:
+        with np.load(eval_data, allow_pickle=False) as loaded:
+            keys = list(getattr(loaded, "files", []))
+    except Exception:  # noqa: BLE001 - a bare .npy or an unreadable file: the data loader says what is wrong
+        keys = []
+    if "y" not in keys:
+        raise GateError(f"--max-drop measures accuracy against labels: expected labels under key 'y' in --eval "
+                        f"{eval_data}, got keys {keys or 'none (a bare array)'}; without labels use a task budget "
+                        "(--min-agreement, --min-iou, --min-snr-db ...)")
+
+
 def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, dataset, eval_data, calibration,
-                  progress) -> None:
+                  progress, budgets=None) -> None:
     from converters.context import load_data
     from converters.parity import load_float_model, run_parity
     from converters.report import build_report, write_html_report
@@ -269,9 +319,9 @@ def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, data
         raise GateError("the gate needs eval data: expected --dataset NAME or --eval FILE.npz")
 
     if accuracy_budget is not None and target.kind == "int8":
-        target = _autotune_artifact(result, target, data, accuracy_budget, progress, say) or target
+        target = _autotune_artifact(result, target, data, accuracy_budget, progress, say, budgets) or target
 
-    if max_drop is None and min_agreement is None:
+    if max_drop is None and min_agreement is None and not budgets:
         result.comparisons.pop("autotune_report", None)
         return
     say(f"gate: comparing {target.file} with the input float model on {data.eval_source or 'the eval data'}")
@@ -279,10 +329,13 @@ def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, data
     eval_arrays = dict(data.eval_x)
     if data.eval_y is not None:
         eval_arrays["y"] = data.eval_y
-    parity = run_parity(fm, result.staging / target.file, eval_arrays, progress=False)
+    task = (result.comparisons.get("task") or {}).get("task")
+    parity = run_parity(fm, result.staging / target.file, eval_arrays, progress=False, task=task,
+                        head=result.recipe.task.detection_head, score_threshold=result.recipe.task.score_threshold)
     s = parity["summary"]
     gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
                          max_drop=max_drop, min_agreement=min_agreement, subject=target.file)
+    gate = with_task_checks(gate, parity, budgets or {}, subject=target.file)
     report = build_report(parity, gate.to_dict(), result.comparisons.get("autotune_report"))
     atomic_write_text(result.staging / "parity.json", json.dumps(report, indent=2, default=str) + "\n")
     write_html_report(result.staging / "parity.html", report)
@@ -294,7 +347,8 @@ def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, data
         raise GateFailedError(gate.verdict + " (nothing promoted)", {"parity": parity, "gate": gate.to_dict()})
 
 
-def _autotune_artifact(result: Any, target: Any, data: Any, budget: float, progress: bool, say) -> Any:
+def _autotune_artifact(result: Any, target: Any, data: Any, budget: float, progress: bool, say,
+                       budgets: Optional[Dict[str, Optional[float]]] = None) -> Any:
     from converters.autotune import autotune
     from converters.context import Artifact
     from converters.parity import load_float_model
@@ -303,14 +357,21 @@ def _autotune_artifact(result: Any, target: Any, data: Any, budget: float, progr
     parent = next((a for a in result.artifacts if a.sha256 == target.parent and a.keras_model is not None), None)
     if parent is None:
         raise GateError(f"--accuracy-budget: cannot find the float model {target.file} was quantized from")
-    if data.eval_y is None:
+    from edge_sdk.tasks import BUDGETS, parse_task
+
+    task = parse_task((result.comparisons.get("task") or {}).get("task"))
+    by_task = task is not None and task in BUDGETS
+    if data.eval_y is None and not by_task:
         raise GateError("--accuracy-budget needs labelled eval data (--dataset or --eval with 'y')")
     fm = load_float_model(parent.keras_model)
     fm.require_tensorflow_model("--accuracy-budget (the auto-tuner)")
     calibration = data.calibration_x or data.train_x or data.eval_x
     say(f"auto-tune: {target.file} against {parent.name} with an accuracy budget of {budget:g} points")
+    options = result.recipe.task
     tuned = autotune(fm, {k: v[:300] for k, v in calibration.items()}, data.eval_x, data.eval_y,
-                     budget_points=budget, progress=progress)
+                     budget_points=budget, progress=progress, task=task if by_task else None,
+                     budgets=_task_budgets(budgets), head=options.detection_head,
+                     score_threshold=options.score_threshold)
     report = tuned.to_dict()
     atomic_write_text(result.staging / "autotune.json", json.dumps(report, indent=2, default=str) + "\n")
     result.comparisons["autotune"] = {"budget_points": budget, "met": tuned.met, "chosen": report["chosen"],

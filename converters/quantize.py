@@ -54,8 +54,18 @@ class QuantizeResult:
 
     @property
     def manifest_kind(self) -> str:
-        """The manifest ``kind`` field for this artifact."""
-        return MANIFEST_KIND[self.mode]
+        """The manifest ``kind`` field for this artifact: what ``inspect`` reads in the file."""
+        from edge_sdk.inspect_model import manifest_kind
+
+        return manifest_kind({"kind": self.inspect_kind, "integer_activations": ["int8"]}, MANIFEST_KIND[self.mode])
+
+
+def nothing_quantized_note(name: str, asked: str, kind: str, inspected: str) -> Optional[str]:
+    """One line when a recipe asked for ``asked`` (a manifest kind) but the file is float32 (``kind``), else None."""
+    if kind != "float32" or asked == "float32":
+        return None
+    return (f"{name}: {asked} was asked for but nothing was quantized (inspect reads it as {inspected}: "
+            "every weight and op is float); it is recorded as float32, not " + asked)
 
 
 def _representative(inputs: Dict[str, np.ndarray]) -> Iterator[Dict[str, np.ndarray]]:
@@ -68,9 +78,13 @@ def tflite_converter(model: LoadedModel):
     """A ``tf.lite.TFLiteConverter`` for ``model``: the one place converters are built.
 
     tf_keras models convert from the Keras model; Keras 3 models and SavedModels from a
-    SavedModel directory (:func:`converters.export.saved_model_dir`, exported once).
+    SavedModel directory (:func:`converters.export.saved_model_dir`, exported once). Keras
+    LSTM/GRU layers are unrolled first (:func:`converters.recurrent.convertible`).
     """
     from converters._tf import tf
+    from converters.recurrent import convertible
+
+    model = convertible(model)
 
     if model.is_tf_keras:
         return tf.lite.TFLiteConverter.from_keras_model(model.model)
@@ -327,7 +341,15 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
         ctx.warn(f"{base_name}: {report['fallback']}" if base_name else report["fallback"])
     info = inspect_model(tflite)
     float_ops = dict(info.get("float_ops", {}))
-    if scheme in litert_quant.NEEDS_CALIBRATION and float_ops:
+    from edge_sdk.inspect_model import manifest_kind
+
+    kind = manifest_kind(info, litert_quant.MANIFEST_KIND[scheme])
+    suffix = ARTIFACT_SUFFIX.get(scheme, scheme)
+    name = f"{base_name}-{suffix}" if base_name else suffix
+    note = nothing_quantized_note(f"{name}.tflite", litert_quant.MANIFEST_KIND[scheme], kind, str(info.get("kind")))
+    if note:
+        ctx.warn(note)
+    elif scheme in litert_quant.NEEDS_CALIBRATION and float_ops:
         ops = ", ".join(f"{name} x{count}" for name, count in sorted(float_ops.items()))
         where = f"{base_name}: " if base_name else ""
         ctx.warn(f"{where}operators that stayed float in the {scheme} model: {ops}")
@@ -336,14 +358,12 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
     if stats and ctx.data.eval_x is not None:
         for message in range_warnings(stats, ctx.data.eval_x):
             ctx.warn(message)
-    suffix = ARTIFACT_SUFFIX.get(scheme, scheme)
-    name = f"{base_name}-{suffix}" if base_name else suffix
     try:
         version = metadata.version("litert-quantizer")
     except metadata.PackageNotFoundError:  # pragma: no cover - it imported, so it is installed
         version = None
     return ctx.add_tflite(
-        name, tflite, kind=litert_quant.MANIFEST_KIND[scheme], stage=STAGE, parent=parent.sha256,
+        name, tflite, kind=kind, stage=STAGE, parent=parent.sha256,
         calibration=stats,
         quantization_report={"mode": options.mode, "scheme": scheme, "quantizer": "litert-quantizer",
                              "quantizer_version": version, "keep_float": list(options.keep_float),
@@ -395,6 +415,9 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
             ctx.warn(message)
     suffix = ARTIFACT_SUFFIX[mode]
     name = f"{base_name}-{suffix}" if base_name else suffix
+    note = nothing_quantized_note(f"{name}.tflite", MANIFEST_KIND[mode], result.manifest_kind, result.inspect_kind)
+    if note:
+        ctx.warn(note)
     extra_metrics = dict(qat_note)
     if sparsity is not None:
         tflite_sparsity = weight_sparsity(result.tflite)

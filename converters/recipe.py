@@ -289,8 +289,94 @@ class ExportOptions(_Section):
                                flag="--latency-runs")
 
 
+#: onnx2tf options a recipe's ``[import]`` may pass through (``import.onnx2tf_args``); the ones edge-sdk sets
+#: itself (-i, -o, -osd, -k, -ois) or that would write elsewhere are not among them
+ONNX2TF_PASS_THROUGH = ("-kat", "-kt", "-onwdt", "-b", "-nuo", "-nuonag", "-dgc", "-ebu", "-eru", "-rtpo", "-me",
+                        "-dsft", "-dsfs", "-dsm", "-ofgd", "-rari64", "-rarf32", "-rafi64", "-raff32", "-fasr",
+                        "-snms", "-sh", "-vh", "-nlt", "-eatfp16")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportOptions(_Section):
+    """[import]: reading a model made elsewhere (ONNX through onnx2tf; fixed input shapes for any input)."""
+
+    SECTION: typing.ClassVar[str] = "import"
+    input_shapes: Tuple[str, ...] = option((), "NAME=D,D,...: fix an input's dynamic dimensions (ONNX, "
+                                           "SavedModel, Keras 3), e.g. x=1,3,48,192; recorded in the manifest "
+                                           "(the flag is repeatable)", flag="--input-shape",
+                                           metavar="NAME=1,3,48,192")
+    constant_inputs: Tuple[str, ...] = option((), "NAME=VALUE: an ONNX input always fed one value (a sample rate) "
+                                              "becomes a constant, so an If on it folds before onnx2tf; ONNX "
+                                              "Runtime is fed that value", metavar="NAME=VALUE")
+    fold_constants: bool = option(True, "ONNX: fold If nodes whose condition is constant (after input_shapes and "
+                                  "constant_inputs) into their branch before onnx2tf")
+    onnx2tf_args: Tuple[str, ...] = option((), "extra onnx2tf options passed through, one token per list item "
+                                           "(e.g. [\"-kat\", \"x\"]); allowed: " + " ".join(ONNX2TF_PASS_THROUGH))
+    find_divergence: float = option(600.0, "on a failed float32 gate, seconds one more onnx2tf run (-cotof, op by op "
+                                    "against ONNX Runtime) may take to name the first op that diverges (0 = off)",
+                                    range=NON_NEGATIVE)
+    max_relative_error: float = option(0.01, "float32.tflite must also match ONNX Runtime within this share of each "
+                                       "output's largest magnitude, whatever export.onnx_atol allows (a file wrong "
+                                       "by construction is never promoted; 1e9 = off)", range=POSITIVE)
+    keep_rejected: bool = option(False, "keep a float32.tflite that failed the ONNX gate, and its report, in "
+                                 "<out>.rejected/", flag="--keep-rejected", flag_const=True)
+
+    def __post_init__(self) -> None:
+        # "x=1,3,48,192" split on commas by --set (a comma-separated list): join the numbers back to their name
+        for key in ("input_shapes", "constant_inputs"):
+            value = getattr(self, key)
+            if isinstance(value, str):
+                value = (value,)
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                joined: list = []
+                for item in value:
+                    if joined and "=" not in item:
+                        joined[-1] = f"{joined[-1]},{item.strip()}"
+                    else:
+                        joined.append(item.strip())
+                object.__setattr__(self, key, tuple(joined))
+        super().__post_init__()
+
+    def cross_check(self) -> Optional[str]:
+        """Entries are NAME=D,D,... / NAME=VALUE; pass-through options are ones onnx2tf takes and edge-sdk allows."""
+        for entry in self.input_shapes:
+            name, _, dims = entry.partition("=")
+            parts = [d.strip() for d in dims.split(",")]
+            if not name or not dims or not all(d.isdigit() and int(d) > 0 for d in parts):
+                return (f"recipe option import.input_shapes: expected NAME=D,D,... with positive integer dimensions "
+                        f"(e.g. --input-shape x=1,3,48,192), got {entry!r}")
+        for entry in self.constant_inputs:
+            name, _, value = entry.partition("=")
+            try:
+                float(value)
+            except ValueError:
+                return f"recipe option import.constant_inputs: expected NAME=NUMBER (e.g. sr=16000), got {entry!r}"
+            if not name:
+                return f"recipe option import.constant_inputs: expected NAME=NUMBER (e.g. sr=16000), got {entry!r}"
+        for token in self.onnx2tf_args:
+            if token.startswith("-") and token not in ONNX2TF_PASS_THROUGH:
+                return (f"recipe option import.onnx2tf_args: {token!r} is not an onnx2tf option edge-sdk passes "
+                        f"through; allowed: {' '.join(ONNX2TF_PASS_THROUGH)}")
+        if self.onnx2tf_args and not self.onnx2tf_args[0].startswith("-"):
+            return (f"recipe option import.onnx2tf_args: expected an option first (e.g. [\"-kat\", \"x\"]), "
+                    f"got {list(self.onnx2tf_args)!r}")
+        return None
+
+    def shapes(self) -> Dict[str, Tuple[int, ...]]:
+        """``{input name: fixed shape}`` from ``input_shapes``."""
+        out: Dict[str, Tuple[int, ...]] = {}
+        for entry in self.input_shapes:
+            name, _, dims = entry.partition("=")
+            out[name.strip()] = tuple(int(d) for d in dims.split(","))
+        return out
+
+    def constants(self) -> Dict[str, float]:
+        """``{input name: value}`` from ``constant_inputs``."""
+        return {e.partition("=")[0].strip(): float(e.partition("=")[2]) for e in self.constant_inputs}
+
+
 #: the candidates ``--recipe auto`` can build, in the order they are built and listed
-AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "int8-keep-float",
+AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "int8-float-head", "int8-keep-float",
                    "litert-weight-only-int8", "litert-weight-only-int4", "litert-int16x8", "pruned-int8")
 #: built unless the recipe says otherwise: pruned-int8 fine-tunes for epochs and, on LiteRT's dense kernels,
 #: changes neither latency nor file size (only the gzip size), so it is added by choice
@@ -339,9 +425,53 @@ class AutoOptions(_Section):
         return None
 
 
+TASK_CHOICES = ("auto", "classification", "multilabel", "regression", "autoencoder", "detection", "segmentation",
+                "embedding", "generic")  # edge_sdk.tasks.TASK_CHOICES (checked by tests/converters/test_tasks.py)
+HEAD_FORMATS = ("auto", "yolov8", "yolov5", "ssd")  # edge_sdk.tasks.HEAD_FORMATS
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOptions(_Section):
+    """[task]: what the model does, and each task's budget for the gate, the auto-tuner and auto.
+
+    Classification keeps ``--max-drop`` (accuracy points) and ``--min-agreement``; every other
+    task is judged by its own budget (edge_sdk.tasks.BUDGETS). The defaults are what ``--recipe auto``
+    chooses within; the gate of ``convert``/``parity`` checks a budget when its flag is given.
+    """
+
+    SECTION: typing.ClassVar[str] = "task"
+    task: str = option("auto", "what the model does (auto: inferred from its outputs; recorded in the manifest)",
+                       choices=TASK_CHOICES, flag="--task")
+    min_correlation: float = option(0.98, "regression: least correlation of the outputs with float's; autoencoder: "
+                                    "of the anomaly score (reconstruction MSE)", range=Range(-1, 1),
+                                    flag="--min-correlation", metavar="R")
+    min_recall: float = option(0.9, "detection: least recall and precision of the float model's detections (same "
+                               "class, IoU >= 0.5)", range=UNIT_CLOSED, flag="--min-recall", metavar="FRACTION")
+    min_iou: float = option(0.9, "segmentation: least mean mask IoU against the float model's masks",
+                            range=UNIT_CLOSED, flag="--min-iou", metavar="IOU")
+    min_cosine: float = option(0.98, "embedding: least mean cosine similarity with the float model's embeddings",
+                               range=Range(-1, 1), flag="--min-cosine", metavar="COSINE")
+    min_snr_db: float = option(20.0, "generic: least signal-to-noise ratio of every output against float, in dB",
+                               range=Range(-100, 200), flag="--min-snr-db", metavar="DB")
+    detection_head: str = option("auto", "detection: the head format (yolov8 [B,4+C,N]; yolov5 [B,N,5+C]; ssd boxes "
+                                 "[B,N,4] + scores [B,N,C]; auto: two outputs are ssd, one is yolov8)",
+                                 choices=HEAD_FORMATS, flag="--head")
+    score_threshold: float = option(0.25, "detection: least class score a box needs before NMS",
+                                    range=UNIT_CLOSED)
+
+    def budgets(self) -> Dict[str, float]:
+        """``{budget name: threshold}`` of every task budget (edge_sdk.tasks.budget_checks takes it)."""
+        return {k: getattr(self, k) for k in ("min_correlation", "min_recall", "min_iou", "min_cosine", "min_snr_db")}
+
+
 SECTIONS: Dict[str, Type[_Section]] = {cls.SECTION: cls for cls in
                                        (TrainOptions, DistillOptions, PruneOptions, QuantizeOptions, ExportOptions,
-                                        AutoOptions)}
+                                        AutoOptions, TaskOptions, ImportOptions)}
+
+
+def _attr(section: str) -> str:
+    """The :class:`Recipe` attribute holding ``section`` (``import`` is a Python keyword: ``import_``)."""
+    return "import_" if section == "import" else section
 
 
 @dataclasses.dataclass(frozen=True)
@@ -433,6 +563,8 @@ class Recipe:
     quantize: QuantizeOptions = dataclasses.field(default_factory=QuantizeOptions)
     export: ExportOptions = dataclasses.field(default_factory=ExportOptions)
     auto: AutoOptions = dataclasses.field(default_factory=AutoOptions)
+    task: TaskOptions = dataclasses.field(default_factory=TaskOptions)
+    import_: ImportOptions = dataclasses.field(default_factory=ImportOptions)  # the [import] section
     description: str = ""
     source: str = ""
     # export formats the user named (--formats, --set export.formats, or a recipe file of their own):
@@ -443,7 +575,7 @@ class Recipe:
         """The typed options of section ``name`` (a frozen dataclass)."""
         if name not in SECTIONS:
             raise RecipeError(f"unknown recipe section {name!r}; valid sections: {', '.join(SECTIONS)}")
-        return getattr(self, name)
+        return getattr(self, _attr(name))
 
     def section(self, name: str) -> Dict[str, Any]:
         """The options of section ``name`` as a plain dict (a copy; defaults included)."""
@@ -453,7 +585,9 @@ class Recipe:
         """The recipe as JSON-able data, as recorded in every manifest."""
         out: Dict[str, Any] = {"name": self.name, "description": self.description, "stages": list(self.stages)}
         for section in SECTIONS:
-            if section == "train" or section in self.stages or section == "export":
+            if section in ("train", "export", "task") or section in self.stages:
+                out[section] = self.section(section)
+            elif section == "import" and self.import_ != ImportOptions():
                 out[section] = self.section(section)
         return out
 
@@ -526,7 +660,7 @@ def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Recipe:
     builtin = Path(source).resolve().parent == RECIPE_DIR
     requested = () if builtin or "formats" not in data.get("export", {}) else sections["export"].formats
     return Recipe(name=name, stages=stages, description=str(data.get("description", "")), source=source,
-                  requested_formats=tuple(requested), **sections)
+                  requested_formats=tuple(requested), **{_attr(k): v for k, v in sections.items()})
 
 
 def load(name_or_path: str) -> Recipe:
@@ -615,14 +749,14 @@ def with_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> Recipe:
             )
         changes.setdefault(section, {})[key] = value
     for section, values in changes.items():
-        setattr(out, section, dataclasses.replace(out.options(section), **values))
+        setattr(out, _attr(section), dataclasses.replace(out.options(section), **values))
     if "formats" in changes.get("export", {}):
         out.requested_formats = tuple(out.export.formats)
     return out
 
 
 __all__ = [
-    "AUTO_CANDIDATES", "AutoOptions", "DistillOptions", "ExportOptions", "OptionSpec", "PruneOptions", "QuantizeOptions", "Range", "Recipe",
+    "AUTO_CANDIDATES", "AutoOptions", "TaskOptions", "DistillOptions", "ExportOptions", "ImportOptions", "OptionSpec", "PruneOptions", "QuantizeOptions", "Range", "Recipe",
     "RecipeError", "SCHEMA", "SECTIONS", "STAGES", "TrainOptions", "build_options", "builtin_names", "cli_flags", "describe_rows",
     "from_dict", "load", "option", "option_specs", "parse_override", "with_overrides",
 ]

@@ -272,6 +272,13 @@ def render_html(report: Mapping[str, Any]) -> str:
         s = parity["summary"]
         parts.append("<h2>Summary</h2>")
         parts.append(_table([[k, v] for k, v in s.items()], ["metric", "value"]))
+        if parity.get("task_rows"):  # edge_sdk.tasks: the figures the model's task is judged by
+            task = parity.get("task") or {}
+            parts.append(f"<h2>Task: {html.escape(str(task.get('name')))}</h2>"
+                         f"<p>{html.escape(str(task.get('why') or ''))}</p>")
+            parts.append(_table([list(r) for r in parity["task_rows"]]
+                                + [["WIPED OUT", w["what"]] for w in parity.get("wipeouts") or []],
+                                ["metric", "value"]))
         parts.append("<h2>Errors per output</h2>")
         parts.append(_table([[o["float"], o["quantized"], o["max_abs_error"], o["mean_abs_error"],
                               o["relative_error"], o["cosine_mean"], o["cosine_min"]] for o in parity["outputs"]],

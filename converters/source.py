@@ -9,7 +9,7 @@ artifact every later size ratio and accuracy drop is measured against.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -73,7 +73,7 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
         ctx.input_parent = None
     else:
         ctx.progress.say(f"loading {ctx.source}")
-        model = _load_input(ctx.source, load)
+        model = _load_input(ctx.source, load, ctx.recipe.options("import"))
         data = load_data(model, dataset=ctx.dataset, calibration=ctx.calibration, eval_data=ctx.eval_data,
                          train_data=ctx.train_data, seed=ctx.seed)
         ctx.input_parent = _source_digest(model)
@@ -81,11 +81,22 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
         _check_data(ctx, zoo=False)  # before any conversion: the data against the training statistics
     ctx.model, ctx.data = model, data
     onnx_input = _is_onnx(model)
+    if not onnx_input:
+        _check_fixed_shapes(model, ctx.recipe.options("import").shapes())
     if onnx_input:
         from converters.onnx_import import record_layout
 
         record_layout(ctx)
     ctx.run_checks()
+    from converters.task_checks import determine_task
+
+    determine_task(ctx)
+    if ctx.task is not None:
+        ctx.comparisons["task"] = {"task": ctx.task.value, "why": ctx.task_why}
+    if getattr(model, "float_parent", None):  # a float16 / int8-weight .tflite: how its float32 parent agrees
+        from converters.tflite_float_parent import record_agreement
+
+        record_agreement(ctx, model)
     if data.eval_x is None:
         ctx.warn("no eval data (--eval or --dataset): accuracy is not reported")
     ctx.base = ctx.float32_artifact(model, "float32", "input", ctx.input_parent)
@@ -96,13 +107,70 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     ctx.advance(model, ctx.base, "")
 
 
-def _load_input(source: Any, load: Any) -> Any:
-    """The input model: an .onnx path through onnx2tf (:mod:`converters.onnx_import`), anything else through ``load``."""
+def _load_input(source: Any, load: Any, options: Any = None) -> Any:
+    """The input model: an .onnx path through onnx2tf (:mod:`converters.onnx_import`, with the recipe's
+    ``[import]`` options), anything else through ``load``."""
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".onnx":
         from converters.onnx_import import load_onnx
 
-        return load_onnx(Path(source))
+        return load_onnx(Path(source), options)
     return load(source)
+
+
+def _check_fixed_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
+    """``--input-shape`` on a Keras/SavedModel/.tflite input: checked against the model (names, rank, fixed
+    dimensions). Dynamic dimensions beyond the batch are fixed for a SavedModel or Keras 3 input (converted
+    through a SavedModel whose signature takes the fixed shapes); a tf_keras or .tflite input with such
+    dimensions is refused by name, so the flag is never silently ignored."""
+    specs = {s.name: s for s in getattr(model, "inputs", [])}
+    needs_fixing = False
+    for name, shape in shapes.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise DataError(f"--input-shape names input {name!r}, but the model's inputs are {', '.join(specs)}")
+        have = list(spec.shape)
+        if len(have) != len(shape) or any(h is not None and h != w for h, w in zip(have, shape)):
+            raise DataError(f"--input-shape {name}={','.join(map(str, shape))} does not fit input {name!r} "
+                            f"{['?' if d is None else d for d in have]}")
+        needs_fixing = needs_fixing or any(h is None for h in have[1:])
+    if not needs_fixing:
+        return
+    from converters.loading import KIND_KERAS3, KIND_SAVEDMODEL
+
+    if getattr(model, "kind", None) not in (KIND_SAVEDMODEL, KIND_KERAS3):
+        raise DataError(f"--input-shape: fixing dynamic dimensions beyond the batch is done for ONNX, SavedModel and "
+                        f"Keras 3 inputs; this {getattr(model, 'kind', '?')} model needs to be exported with fixed "
+                        "shapes")
+    _fix_saved_model_shapes(model, shapes)
+
+
+def _fix_saved_model_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
+    """Point ``model`` at a SavedModel whose ``serving_default`` takes ``shapes`` (calling the original)."""
+    import tempfile
+
+    from converters._tf import tf
+    from converters.export import saved_model_dir
+    from converters.loading import InputSpec
+
+    loaded = tf.saved_model.load(str(saved_model_dir(model)))
+    signature = loaded.signatures["serving_default"]
+    _, kwargs = signature.structured_input_signature
+    fixed = {key: tf.TensorSpec(shapes.get(spec.name or key, shapes.get(key, spec.shape)), spec.dtype,
+                                name=spec.name or key) for key, spec in kwargs.items()}
+    module = tf.Module()
+    module.inner = loaded
+
+    @tf.function(input_signature=[fixed])
+    def serve(feed):
+        return signature(**feed)
+
+    module.serve = serve
+    tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-fixed-")
+    target = Path(tmp.name) / "saved_model"
+    tf.saved_model.save(module, str(target), signatures={"serving_default": serve.get_concrete_function()})
+    model._fixed_shape_tmp = tmp  # noqa: SLF001 - removed with the model
+    model._saved_model_dir = target  # noqa: SLF001 - the converter reads this SavedModel
+    model.inputs = [InputSpec(s.name, tuple(shapes.get(s.name, s.shape)), s.dtype) for s in model.inputs]
 
 
 def _is_onnx(model: Any) -> bool:

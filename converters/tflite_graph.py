@@ -77,6 +77,17 @@ def drop_unused_tensors(data: bytes) -> Tuple[bytes, int]:
     return bytes(_utils().convert_object_to_bytearray(model)), dropped
 
 
+def set_builtin_codes(model: Any) -> None:
+    """Give every operator code of a flatbuffer object model its ``builtinCode``.
+
+    Files from older converters set only ``deprecated_builtin_code`` (``builtin_code`` stays 0, ADD):
+    readers must take the larger of the two, and the LiteRT quantizer reads ``builtin_code`` alone, so on
+    such a file it saw every op as ADD and quantized nothing. Every rewrite edge-sdk makes sets both.
+    """
+    for code in model.operatorCodes or []:
+        code.builtinCode = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
+
+
 def _op_name(model: Any, op: Any) -> str:
     return _utils().opcode_to_name(model, op.opcodeIndex) or "CUSTOM"
 

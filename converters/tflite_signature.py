@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from converters.errors import ConversionError, first_line
+from converters.tflite_graph import set_builtin_codes
 
 SIGNATURE_KEY = "serving_default"
 REASON = "the input file has no SignatureDef; edge-sdk added one over subgraph 0, named after its tensors"
@@ -88,6 +89,7 @@ def add_signature(tflite: bytes, key: str = SIGNATURE_KEY) -> Tuple[bytes, Dict[
             record[side][name] = index
         setattr(signature, side, maps)
     model.signatureDefs = [signature]
+    set_builtin_codes(model)  # a file with no signature is from an older converter: it may lack builtin_code
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), record
 
 

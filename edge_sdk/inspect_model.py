@@ -97,6 +97,27 @@ def inspect_model(model: Union[str, os.PathLike, bytes]) -> Dict[str, Any]:
         raise CorruptModelError(f"{where}: inconsistent flatbuffer ({type(exc).__name__}: {exc})") from None
 
 
+# inspect kind -> the manifest ``kind`` (edge_sdk.manifest) of a file that is that kind
+_MANIFEST_KINDS = {"float": "float32", "float16-weight": "float16", "dynamic-range": "dynamic-range",
+                   "weight-only-int8": "weight-only-int8", "weight-only-int4": "weight-only-int4"}
+
+
+def manifest_kind(info: Dict[str, Any], intended: Optional[str] = None) -> str:
+    """The manifest ``kind`` of a file from what :func:`inspect_model` read in it (``info``).
+
+    A full-integer file is ``int8`` (``int16x8`` with int16 activations); a ``mixed`` file (integer
+    ops beside float ones, e.g. int8 with layers kept float) keeps the ``intended`` kind when that is
+    an integer one, else ``mixed``. So a file in which nothing was quantized is ``float32`` whatever
+    the recipe asked for.
+    """
+    kind = info.get("kind")
+    if kind == "full-integer":
+        return "int16x8" if "int16" in info.get("integer_activations", []) else "int8"
+    if kind == "mixed":
+        return intended if intended in ("int8", "int16x8") else "mixed"
+    return _MANIFEST_KINDS.get(kind, str(kind))
+
+
 def weight_buffer_ranges(data: bytes) -> List[tuple]:
     """``(start, end)`` byte offsets of every non-empty weight buffer stored inside a .tflite flatbuffer.
 

@@ -45,7 +45,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -513,6 +513,7 @@ def check_reference(
     max_steps: float = 1.0,
     num_threads: Optional[int] = None,
     require_lineage: bool = False,
+    judge: Optional[Callable[..., Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """Run a .tflite on the reference inputs and compare with the stored outputs.
 
@@ -531,6 +532,9 @@ def check_reference(
       quantization steps of them (the device reproduces the build machine).
 
     Returns a JSON-ready dict with ``status`` (pass|fail), ``exit_code`` and a one-line ``verdict``.
+        ``judge`` (e.g. :func:`edge_sdk.tasks.judge_reference`) takes ``(inputs, float outputs, model
+    outputs, output pairs, the model's manifest)`` and returns extra result keys, extra ``checks``
+    and ``classification`` (False: no top-1 agreement or accuracy by argmax).
     """
     import edge_sdk
 
@@ -580,6 +584,11 @@ def check_reference(
     step_limit = max_steps
     if stored_q and stored_q == model_sha and ref_kernels.get("quantized") not in (None, kernels):
         step_limit = max(max_steps, OTHER_KERNELS_MAX_STEPS)
+    judged: Dict[str, Any] = {}
+    if judge is not None:  # edge_sdk.tasks.judge_reference: the task's figures, wipe-outs, whether argmax applies
+        got_all = {m: np.asarray(produced[m], dtype=np.float32) for _, m in out_pairs}
+        judged = judge(ref.inputs, ref.float_outputs, got_all, out_pairs, getattr(loaded, "manifest", None))
+    is_classifier = judged.get("classification", True)
     outputs = []
     checks: List[Dict[str, Any]] = []
     for ref_name, model_name in out_pairs:
@@ -587,7 +596,7 @@ def check_reference(
         want = ref.float_outputs[ref_name]
         entry: Dict[str, Any] = {"reference": ref_name, "model": model_name, **error_metrics(want, got)}
         ref_cls, got_cls = class_predictions(want), class_predictions(got)
-        if ref_cls is not None and want.ndim == 2:
+        if ref_cls is not None and want.ndim == 2 and is_classifier:
             entry["top1_agreement"] = float(np.mean(ref_cls == got_cls))
         if stored_q and stored_q == model_sha and ref.quantized_outputs is not None:
             build = ref.quantized_outputs[ref_name]
@@ -616,8 +625,9 @@ def check_reference(
         if "build_max_ulps" in entry:
             checks.append({"name": "max_ulps", "output": entry["model"], "threshold": FLOAT32_MAX_ULPS,
                            "value": entry["build_max_ulps"], "passed": entry["build_max_ulps"] <= FLOAT32_MAX_ULPS})
+    checks.extend(judged.get("checks") or [])  # a wiped-out output fails whatever the thresholds
     accuracy = None
-    if ref.labels is not None:
+    if ref.labels is not None and is_classifier:
         first = outputs[0]
         cls = class_predictions(np.asarray(produced[first["model"]]))
         if cls is not None:
@@ -632,6 +642,9 @@ def check_reference(
         worst = [c for c in checks if not c["passed"]] or checks
         parts = []
         for c in worst:
+            if c.get("text"):
+                parts.append(c["text"])
+                continue
             op = ("<=" if c["name"] != "min_agreement" else ">=") if c["passed"] else (
                 ">" if c["name"] != "min_agreement" else "<")
             parts.append(f"{c['name']} {c['output']}: {c['value']:.4g} {op} {c['threshold']:.4g}")
@@ -649,6 +662,7 @@ def check_reference(
         "kernels": kernels,
         "reference_kernels": ref_kernels or None,
         "accuracy": accuracy,
+        **{k: v for k, v in judged.items() if k not in ("checks", "classification")},
         "outputs": outputs,
         "checks": checks,
         "status": status,

@@ -62,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "calibrates int8 and its test split is the eval data")
     parser.add_argument("--calibration", metavar="DATA", help="calibration data: .npy (one input) or .npz "
                         "(one array per input name, or 'x')")
-    parser.add_argument("--eval", dest="eval_data", metavar="DATA", help="eval data: .npz with inputs and labels 'y'")
+    parser.add_argument("--eval", dest="eval_data", metavar="DATA", help="eval data: .npz with inputs (one array per input name, or 'x') and optional "
+                        "labels 'y' (class ids, anomaly flags, masks ... as the task takes them); checked before any "
+                        "conversion starts")
     parser.add_argument("--train", dest="train_data", metavar="DATA", help="training data for fine-tuning stages: "
                         ".npz with inputs and labels 'y'")
     parser.add_argument("--train-stats", metavar="FILE", help="the training data's statistics (edge-sdk data stats); "
@@ -99,6 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         kwargs: Dict[str, Any] = {"dest": _dest(spec.flag), "metavar": spec.metavar,
                                   "help": f"{spec.dotted}: {spec.help} (default {spec.default_text()}; "
                                   f"{spec.allowed()})"}
+        if spec.dotted == "import.input_shapes":  # one flag per input: --input-shape x=1,3,48,192 (repeatable)
+            kwargs["action"] = "append"
         if spec.type_name in ("int", "float"):
             kwargs["type"] = spec.type
         elif spec.choices and spec.type_name == "str":
@@ -117,9 +121,13 @@ def gate_hooks(args: argparse.Namespace) -> List[Callable[[Any], None]]:
     """
     from converters.quality import convert_hooks
 
+    budgets = {spec.key: getattr(args, _dest(spec.flag), None) for spec in _recipe_flags()
+               if spec.section == "task" and spec.key.startswith("min_")}
+    if "auto" in (getattr(args, "_stages", None) or ()):
+        budgets = {}  # --recipe auto chooses within them already
     return convert_hooks(max_drop=args.max_drop, min_agreement=args.min_agreement,
                          accuracy_budget=args.accuracy_budget, dataset=args.dataset, eval_data=args.eval_data,
-                         calibration=args.calibration, progress=not args.quiet)
+                         calibration=args.calibration, progress=not args.quiet, budgets=budgets)
 
 
 def _overrides(args: argparse.Namespace) -> Dict[str, Any]:
@@ -205,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nset any option with --set SECTION.KEY=VALUE (repeatable), or in a recipe .toml under [SECTION]")
         return 0
     recipe = recipes.with_overrides(recipes.load(args.recipe), _overrides(args))
+    args._stages = tuple(recipe.stages)
     if "auto" in recipe.stages and args.max_drop is not None:
         # --recipe auto: --max-drop is the budget auto chooses within (it ships float32 rather than break it)
         recipe = recipes.with_overrides(recipe, {"auto.max_drop": args.max_drop})
@@ -261,6 +270,13 @@ def _is_tflite(model: str) -> bool:
 
 def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
     lines = []
+    t = comparisons.get("task")
+    if t:
+        lines.append(f"task: {t['task']} ({t['why']})")
+        for file, figures in (t.get("quantized") or {}).items():
+            shown = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+                              for k, v in figures.items())
+            lines.append(f"  {file} vs its float32: {shown}")
     d = comparisons.get("distill")
     if d:
         line = (f"distill: student {d['student_params']:,} params ({d['param_ratio']:.2f}x teacher), "
@@ -282,8 +298,11 @@ def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
     o = comparisons.get("onnx_input")
     if o and o.get("max_abs_error") is not None:
         layouts = ", ".join(f"{k} {v}" for k, v in (o.get("input_layout") or {}).items())
-        lines.append(f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
-                     f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
+        line = (f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
+                f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
+        if o.get("input_shapes"):
+            line += "; fixed shapes " + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in o["input_shapes"].items())
+        lines.append(line)
     q = comparisons.get("quantize")
     if q and "input_size_ratio" in q:
         line = f"quantize: {q.get('scheme') or q['mode']} file is {q['input_size_ratio']:.3f}x float32"

@@ -78,12 +78,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "and the drift table goes into the report")
     parser.add_argument("--allow-drift", action="store_true", help="continue when --data lies far outside the "
                         "training statistics, reporting the findings")
+    _add_task_flags(parser)
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads for the .tflite")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--trust-model-code", action="store_true",
                         help="allow Python code stored in FLOAT (Keras Lambda layers) to run while loading; "
                         "only for files from a source you trust (docs/reliability.md)")
     parser.set_defaults(func=run)
+
+
+def _task_specs():
+    """The [task] recipe keys with a flag (converters.recipe declares them once; absent on a light install)."""
+    try:
+        from converters.recipe import option_specs
+    except ImportError:
+        return []
+    return [s for s in option_specs() if s.section == "task" and s.flag]
+
+
+def _add_task_flags(parser: argparse.ArgumentParser) -> None:
+    """--task, --head and each task's budget (--min-iou, --min-snr-db ...), as convert has them."""
+    group = parser.add_argument_group("task (edge_sdk.tasks): what the model does and its budget; a budget flag "
+                                      "adds a gate check, a wiped-out output always fails")
+    for spec in _task_specs():
+        kwargs = {"dest": spec.flag.lstrip("-").replace("-", "_"), "default": None, "metavar": spec.metavar,
+                  "help": f"{spec.help} (recipe default {spec.default_text()}; {spec.allowed()})"}
+        if spec.type_name in ("int", "float"):
+            kwargs["type"] = spec.type
+        elif spec.choices:
+            kwargs["choices"] = spec.choices
+        group.add_argument(spec.flag, **kwargs)
+
+
+def task_arguments(args: argparse.Namespace) -> dict:
+    """``{"task", "budgets", "head", "score_threshold"}`` from the task flags (budgets: only those given)."""
+    budgets = {}
+    for spec in _task_specs():
+        if spec.key.startswith("min_"):
+            value = getattr(args, spec.flag.lstrip("-").replace("-", "_"), None)
+            if value is not None:
+                from converters.recipe import build_options, TaskOptions
+
+                build_options(TaskOptions, **{spec.key: value})  # range check, one line naming the flag's key
+                budgets[spec.key] = value
+    return {"task": getattr(args, "task", None), "budgets": budgets, "head": getattr(args, "head", None) or "auto"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,8 +180,11 @@ def _check_reference(args: argparse.Namespace) -> int:
     min_agreement = 0.99 if args.min_agreement is None else args.min_agreement
     if not 0 <= min_agreement <= 1:
         raise EdgeSdkError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}")
+    from edge_sdk.tasks import judge_reference
+
     result = check_reference(args.reference, args.models[0], min_agreement=min_agreement,
-                             max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads)
+                             max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads,
+                             judge=judge_reference)
 
     def print_human() -> None:
         print(f"reference: {result['reference']} (float model {result['float_model']}, {result['samples']} examples)")
@@ -157,6 +198,9 @@ def _check_reference(args: argparse.Namespace) -> int:
                                   "steps vs build"]))
         if result.get("accuracy") is not None:
             print(f"accuracy on the stored labels: {result['accuracy']:.4f}")
+        if result.get("task_rows"):
+            print(f"task:      {result['task']['name']} ({result['task']['why']})")
+            print(format_table([list(r) for r in result["task_rows"][1:]], ["task metric", "value"]))
 
     emit_report(result, args.json, print_human)
     print(result["verdict"], file=sys.stderr if args.json == "-" else sys.stdout)
@@ -231,7 +275,7 @@ def _parity(args: argparse.Namespace) -> int:
                                accuracy_budget=args.accuracy_budget, autotune_out=args.autotune_out,
                                num_threads=args.threads, progress=not args.quiet,
                                train_stats=args.train_stats, allow_drift=args.allow_drift,
-                               **_slice_options(args))
+                               **_slice_options(args), **task_arguments(args))
     if args.html:
         write_html_report(args.html, outcome.report)
 
@@ -279,6 +323,8 @@ def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant
     print(f"float:     {fm['path']} ({fm['kind']})")
     print(f"quantized: {qm['path']} ({qm['kind']}, {qm['size_bytes']:,} bytes, backend {qm['backend']})")
     print(f"data:      {result['data']['source']} ({result['data']['samples']} examples)")
+    if result.get("task"):
+        print(f"task:      {result['task']['name']} ({result['task']['why']})")
     print()
     print(format_table(summary_rows(result), ["metric", "value"]))
     print()

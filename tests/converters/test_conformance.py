@@ -44,13 +44,22 @@ def test_keras3_resnet_dynamic(conformance, tmp_path):
 
 
 def test_tf_keras_h5_lstm_int8(conformance, tmp_path):
+    """issue 23 item 6: the LSTM was refused ('tf.TensorListReserve' ... element_shape to be static); unrolled,
+    it converts, stateless, and int8 agrees with float on held-out digits."""
     (row,) = _rows(conformance, tmp_path, "lstm", ["int8"], epochs=3)
     assert row["input"] == "tf_keras"
-    if row["status"] == "refused":  # a refusal must name what was not supported, never be a traceback
-        # TF 2.21 today: "'tf.TensorListReserve' op requires element_shape to be static ..."
-        assert re.search(r"'tf\.\w+' op", row["reason"]), row
-    else:
-        _assert_ok(row, min_agreement=0.9)
+    _assert_ok(row, min_agreement=0.97)
+
+
+def test_keras3_gru_int8_and_fp16(conformance, tmp_path):
+    rows = _rows(conformance, tmp_path, "gru", ["int8", "fp16"], epochs=3)
+    for row in rows:
+        assert row["input"] == "keras3" and row["status"] == "ok", row
+    int8, fp16 = rows
+    # int8 of an unrolled GRU(32) is larger than float32 (per-timestep int32 biases and per-channel
+    # quantization parameters outweigh the int8 weights at this size); agreement is the claim here
+    assert int8["agreement"] >= 0.97 and int8["kind"] == "int8", int8
+    assert fp16["size_ratio"] < 1 and fp16["agreement"] >= 0.99 and fp16["kind"] == "float16", fp16
 
 
 def test_savedmodel_multi_io_int8(conformance, tmp_path):

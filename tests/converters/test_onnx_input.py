@@ -181,15 +181,25 @@ def test_onnx_cnn_int8_matches_onnxruntime_offline(onnx_cnn, tmp_path, monkeypat
 
 
 def test_onnx_cnn_beyond_tolerance_is_a_gate_failure(onnx_cnn, tmp_path):
-    """The ORT comparison gates the run (GateFailedError: the CLI's exit 1), nothing promoted, when beyond tolerance."""
+    """The ORT comparison gates the run (GateFailedError: the CLI's exit 1), nothing promoted, when beyond tolerance;
+    the message names each output with its error; --keep-rejected keeps the file and a report (issue 24 item 3)."""
     from converters import pipeline
     from converters.gate import GateFailedError
 
     out = tmp_path / "out"
-    with pytest.raises(GateFailedError, match=r"differs from ONNX Runtime by .* expected <= 1e-12 \(export.onnx_atol\)"):
+    with pytest.raises(GateFailedError, match=r"differs from ONNX Runtime by .* expected <= 1e-12 \(export.onnx_atol\)"
+                                              r": output 0 'probabilities' max abs error .* > 1e-12 .*nothing promoted"
+                       ) as failed:
         pipeline.run("fp16", onnx_cnn["loaded"], out, eval_data=str(onnx_cnn["root"] / "eval.npz"),
-                     overrides={"export.onnx_atol": 1e-12})
+                     overrides={"export.onnx_atol": 1e-12, "import.keep_rejected": True})
     assert not out.exists()
+    kept = tmp_path / "out.rejected"
+    assert str(kept) in str(failed.value)
+    assert (kept / "float32.tflite").stat().st_size > 0
+    report = json.loads((kept / "report.json").read_text())
+    assert report["onnx_input"]["per_output"][0] > 1e-12 and report["onnx_input"]["passed"] is False
+    # float rounding missing a tight tolerance: no op-by-op search (it would name no wrong op)
+    assert report["onnx_input"]["divergence"]["why"] == "errors are float rounding, not a wrong op"
 
 
 def test_nhwc_three_channel_input_converts_without_network(tmp_path, monkeypatch):

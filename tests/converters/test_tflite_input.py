@@ -211,6 +211,21 @@ def test_scheme_option_on_a_tflite_input(byom, tmp_path):
     assert json.loads((out / "weight-only-int4.json").read_text())["kind"] == "weight-only-int4"
 
 
+def test_a_recipe_that_quantizes_nothing_says_so_and_records_float32(byom, tmp_path):
+    """issue 23 item 5: weight-only int4 with every op kept float is a float file: kind float32, one warning."""
+    from converters import pipeline
+
+    out = tmp_path / "nothing"
+    result = pipeline.run("dynamic", str(byom["float32"]), out,
+                          overrides={"quantize.scheme": "weight-only-int4", "quantize.keep_float": [".*"]})
+    artifact = result.get("weight-only-int4")
+    manifest = json.loads((out / "weight-only-int4.json").read_text())
+    assert artifact.kind == manifest["kind"] == "float32"  # what `inspect` reads, not what was asked
+    assert manifest["quantization_report"]["inspected_kind"] == "float"
+    notes = [w for w in json.loads((out / "summary.json").read_text())["warnings"] if "nothing was quantized" in w]
+    assert len(notes) == 1 and "weight-only-int4 was asked for" in notes[0]
+
+
 def test_a_quantized_tflite_input_is_refused(byom, tmp_path, capsys):
     from edge_sdk.cli import main
 

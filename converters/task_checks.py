@@ -1,0 +1,107 @@
+"""The task of a convert run, and the wipe-out check every quantized artifact passes.
+
+* :func:`determine_task` (the load stage, before any conversion): the recipe's ``[task] task``
+  (``--task``), else :func:`edge_sdk.tasks.infer_task` on the float model's outputs for a few
+  rows of the run's data; recorded as ``ctx.task`` and in every manifest (``task``).
+* :func:`check_wipeouts` (after the stages, before promotion): each artifact of the
+  ``quantize`` stage is run beside the float32 .tflite it came from; an output (or a channel
+  group of it, e.g. a YOLO head's class rows) that collapsed to a constant or lost most of
+  its range fails the run (:class:`converters.gate.GateFailedError`, exit 1, nothing
+  promoted), naming the output and the remedies.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping
+
+import numpy as np
+
+INFER_ROWS = 64
+CHECK_ROWS = 500
+
+
+def determine_task(ctx: Any) -> None:
+    """Set ``ctx.task`` / ``ctx.task_why`` from the recipe or the float model's outputs (see module docs)."""
+    from converters.evaluation import tflite_outputs
+    from edge_sdk.tasks import infer_task, parse_task
+
+    declared = parse_task(ctx.recipe.task.task)
+    if declared is not None:
+        ctx.task, ctx.task_why = declared, "declared (--task)"
+        return
+    sample, _ = ctx._check_data()  # noqa: SLF001 - the run's own data accessor
+    if sample is None:
+        ctx.task, ctx.task_why = None, "no data to infer it from"
+        return
+    rows = {k: np.asarray(v)[:INFER_ROWS] for k, v in sample.items()}
+    outputs = _float_outputs(ctx.model, rows, tflite_outputs)
+    ctx.task, ctx.task_why = infer_task(rows, outputs)
+
+
+def _float_outputs(model: Any, rows: Mapping[str, np.ndarray], tflite_outputs: Any) -> Dict[str, np.ndarray]:
+    from converters.loading import KIND_TFLITE
+
+    if model.kind == KIND_TFLITE:
+        return tflite_outputs(model.tflite_bytes, rows)
+    from converters.parity import load_float_model
+
+    return load_float_model(model).predict_all(rows)
+
+
+def wipeouts_of(ctx: Any, artifact: Any, parent: Any) -> List[Dict[str, Any]]:
+    """Outputs of ``artifact`` quantization collapsed, against its float32 ``parent`` (both in staging).
+
+    Also records the task's figures of ``artifact`` against ``parent`` (``ctx.comparisons["task"]
+    ["quantized"][file]`` and the artifact manifest's ``metrics.task``) when the task is known.
+    """
+    from converters.evaluation import tflite_outputs
+    from edge_sdk.manifest import manifest_path_for, write_manifest
+    from edge_sdk.tasks import find_wipeouts, task_metrics
+
+    sample, on = ctx._check_data()  # noqa: SLF001
+    if sample is None:
+        return []
+    rows = {k: np.asarray(v)[:CHECK_ROWS] for k, v in sample.items()}
+    f = tflite_outputs((ctx.staging / parent.file).read_bytes(), rows)
+    q = tflite_outputs((ctx.staging / artifact.file).read_bytes(), rows)
+    pairs = [(name, name) for name in f if name in q]
+    if ctx.task is not None and pairs:
+        labels = None
+        if ctx.data.eval_x is not None and ctx.data.eval_y is not None and on.startswith("the eval data"):
+            labels = np.asarray(ctx.data.eval_y)[:CHECK_ROWS]
+        try:
+            figures = task_metrics(ctx.task, f, q, pairs, inputs=rows, labels=labels,
+                                   head=ctx.recipe.task.detection_head,
+                                   score_threshold=ctx.recipe.task.score_threshold)
+        except Exception as exc:  # noqa: BLE001 - labels the task cannot read: the figures without them
+            figures = task_metrics(ctx.task, f, q, pairs, inputs=rows, head=ctx.recipe.task.detection_head,
+                                   score_threshold=ctx.recipe.task.score_threshold)
+            figures.notes.append(f"labels not used: {exc}")
+        record = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in figures.metrics.items()}
+        record.update({f"{k} (labels)": (round(v, 6) if isinstance(v, float) else v)
+                       for k, v in figures.labels.items()})
+        ctx.comparisons.setdefault("task", {}).setdefault("quantized", {})[artifact.file] = record
+        artifact.metrics["task"] = record
+        artifact.manifest["metrics"] = artifact.metrics
+        write_manifest(artifact.manifest, manifest_path_for(ctx.staging / artifact.file))
+    return find_wipeouts(f, q, pairs)
+
+
+def check_wipeouts(ctx: Any) -> None:
+    """Fail the run when a ``quantize``-stage artifact wiped out an output (see module docs)."""
+    from converters.gate import GateFailedError
+    from edge_sdk.tasks import wipeout_message
+
+    by_sha = {a.sha256: a for a in ctx.artifacts}
+    problems = []
+    for artifact in ctx.artifacts:
+        parent = by_sha.get(artifact.parent)
+        if artifact.stage != "quantize" or not artifact.file.endswith(".tflite") or parent is None \
+                or parent.kind != "float32" or not parent.file.endswith(".tflite"):
+            continue
+        found = wipeouts_of(ctx, artifact, parent)
+        if found:
+            problems.append(wipeout_message(found, artifact.file))
+            ctx.comparisons.setdefault("wipeouts", {})[artifact.file] = found
+    if problems:
+        raise GateFailedError("FAIL: " + " | ".join(problems) + " (nothing promoted)",
+                              {"wipeouts": ctx.comparisons["wipeouts"]})

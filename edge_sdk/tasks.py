@@ -1,0 +1,742 @@
+"""What a model does, and how to judge a quantized copy by it: tasks, per-task metrics, budgets, wipe-outs.
+
+A model's *task* (:class:`Task`) decides which figures say whether its quantized copy
+still does the job. Argmax agreement is only meaningful for class scores; a detector
+is judged by its decoded boxes, an autoencoder by its anomaly score, a segmenter by
+its masks, an embedding model by its neighbourhoods, anything else by signal-to-noise.
+
+* :func:`infer_task` names the task where it is unambiguous (a softmax/sigmoid class
+  output; an output shaped like the input: an autoencoder; boxes + scores heads);
+  ``--task`` overrides it.
+* :func:`task_metrics` computes one task's figures on float vs quantized outputs (and
+  against labels when given) and returns a :class:`TaskMetrics` that renders its own
+  table rows.
+* :data:`BUDGETS` names each task's budget (``min_iou``, ``min_snr_db`` ...) and
+  :func:`budget_checks` applies them.
+* :func:`find_wipeouts` finds outputs (or channel groups, e.g. a YOLO head's class rows)
+  whose values collapsed to a constant or lost most of their range after quantizing.
+
+numpy only: the light runtime on a device (``edge-sdk parity --reference``) uses it too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edge_sdk.errors import EdgeSdkError
+
+
+class TaskError(EdgeSdkError, ValueError):
+    """A task name, head format or label array that does not fit the model."""
+
+
+class Task(str, enum.Enum):
+    """What a model does."""
+
+    CLASSIFICATION = "classification"
+    MULTILABEL = "multilabel"
+    REGRESSION = "regression"
+    AUTOENCODER = "autoencoder"
+    DETECTION = "detection"
+    SEGMENTATION = "segmentation"
+    EMBEDDING = "embedding"
+    GENERIC = "generic"
+
+
+TASKS = tuple(t.value for t in Task)
+TASK_CHOICES = ("auto",) + TASKS
+ALIASES = {"anomaly": Task.AUTOENCODER, "classifier": Task.CLASSIFICATION, "multi-label": Task.MULTILABEL}
+HEAD_FORMATS = ("auto", "yolov8", "yolov5", "ssd")
+
+#: each task's budget: (recipe key / flag stem, metric it checks, default, what it means)
+BUDGETS: Dict[Task, Tuple[str, str, str]] = {
+    Task.REGRESSION: ("min_correlation", "correlation", "Pearson correlation of the outputs with float's"),
+    Task.AUTOENCODER: ("min_correlation", "score_correlation",
+                       "correlation of the anomaly score (reconstruction MSE) with float's"),
+    Task.DETECTION: ("min_recall", "recall_min", "recall and precision of float's detections (IoU >= 0.5)"),
+    Task.SEGMENTATION: ("min_iou", "mask_iou", "mean mask IoU against float's masks"),
+    Task.EMBEDDING: ("min_cosine", "cosine_mean", "mean cosine similarity with float's embeddings"),
+    Task.GENERIC: ("min_snr_db", "snr_db_min", "worst output's signal-to-noise ratio against float, in dB"),
+}
+DEFAULT_BUDGETS = {"min_correlation": 0.98, "min_recall": 0.9, "min_iou": 0.9, "min_cosine": 0.98,
+                   "min_snr_db": 20.0}
+
+WIPEOUT_REMEDY = ("split the output (e.g. boxes and class scores as separate outputs), keep the last op in float "
+                  "(--recipe auto builds that as int8-float-head; the LiteRT quantizer takes --scheme int8 "
+                  "--keep-float REGEX naming its output), or use int16 activations (--scheme int16x8)")
+
+
+def parse_task(value: Any) -> Optional[Task]:
+    """``value`` as a :class:`Task` (None/``auto``/empty: infer it); raises :class:`TaskError` for unknown names."""
+    if value is None or isinstance(value, Task):
+        return value
+    text = str(value).strip().lower()
+    if text in ("", "auto"):
+        return None
+    if text in ALIASES:
+        return ALIASES[text]
+    try:
+        return Task(text)
+    except ValueError:
+        raise TaskError(f"--task: expected one of {', '.join(TASK_CHOICES)}, got {value!r}") from None
+
+
+# ------------------------------------------------------------------------------------------------
+# inference
+# ------------------------------------------------------------------------------------------------
+def _in01(a: np.ndarray) -> bool:
+    finite = a[np.isfinite(a)]
+    return bool(finite.size) and float(finite.min()) >= -1e-6 and float(finite.max()) <= 1.0 + 1e-6
+
+
+def yolo_layout(shape: Sequence[int]) -> Optional[str]:
+    """``"channels_first"`` for ``[B, 4+C, N]``, ``"channels_last"`` for ``[B, N, 4+C]``, else None."""
+    if len(shape) != 3 or shape[1] is None or shape[2] is None:
+        return None
+    a, b = int(shape[1]), int(shape[2])
+    if a >= 5 and b > a:
+        return "channels_first"
+    if b >= 5 and a > b:
+        return "channels_last"
+    return None
+
+
+def infer_task(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
+               declared: Any = None) -> Tuple[Task, str]:
+    """(task, why) for a model with ``inputs``/``outputs`` (``{name: array}`` on real data).
+
+    ``declared`` (a name, a :class:`Task`, ``auto`` or None) wins when given. Rules, in order:
+    boxes ``[B, N, 4]`` + scores ``[B, N, C]``: detection (SSD-style); ``[B, K]`` rows summing to 1:
+    classification; one output shaped like a float input: autoencoder; ``[B, 4+C, N]`` whose rows 4.. are in [0, 1] and rows 0-3 are not:
+    detection (YOLO-style); ``[B, H, W, C]`` as large as an image input: segmentation;
+    ``[B, K]`` in [0, 1]: multi-label (K > 1) or
+    binary classification (K = 1); anything else: generic (``--task regression`` or
+    ``embedding`` to say more).
+    """
+    task = parse_task(declared)
+    if task is not None:
+        return task, "declared (--task)"
+    outs = {k: np.asarray(v) for k, v in outputs.items()}
+    ins = {k: np.asarray(v) for k, v in inputs.items()}
+    shapes = [v.shape for v in outs.values()]
+    if len(outs) == 2 and _ssd_pair(outs) is not None:
+        return Task.DETECTION, "an SSD-style pair of outputs: boxes [B, N, 4] and scores [B, N, C]"
+    if len(outs) != 1:
+        return Task.GENERIC, f"{len(outs)} outputs: no single task rule applies (set --task)"
+    out = next(iter(outs.values()))
+    if out.ndim == 2 and out.dtype.kind == "f" and out.shape[1] > 1 and _in01(out) \
+            and np.allclose(out.sum(axis=1), 1.0, atol=1e-3):  # before the autoencoder rule: 10 features, 10 classes
+        return Task.CLASSIFICATION, f"{out.shape[1]} class probabilities summing to 1 (softmax)"
+    if any(out.shape[1:] == i.shape[1:] and i.dtype.kind == "f" for i in ins.values()) and out.ndim >= 2 \
+            and out[0].size > 1:
+        return Task.AUTOENCODER, f"the output's shape {list(out.shape[1:])} equals the input's: a reconstruction"
+    layout = yolo_layout(out.shape)
+    if layout is not None and out.dtype.kind == "f":
+        rows = out if layout == "channels_first" else np.swapaxes(out, 1, 2)
+        if _in01(rows[:, 4:]) and not _in01(rows[:, :4]):
+            return Task.DETECTION, (f"one output {list(out.shape[1:])}: 4 box rows then {rows.shape[1] - 4} class "
+                                    "score rows in [0, 1] (YOLO-style)")
+    if out.ndim == 4 and out.dtype.kind == "f":
+        images = [i for i in ins.values() if i.ndim == 4]
+        if images and out.shape[1] >= images[0].shape[1] // 8 and out.shape[1] >= 4:
+            return Task.SEGMENTATION, f"a per-pixel map {list(out.shape[1:])} from an image input"
+    if out.ndim == 2 and out.dtype.kind == "f":
+        if out.shape[1] > 1 and _in01(out) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
+            return Task.CLASSIFICATION, f"{out.shape[1]} class probabilities summing to 1 (softmax)"
+        if _in01(out):
+            if out.shape[1] == 1:
+                return Task.CLASSIFICATION, "one sigmoid unit in [0, 1] (binary classification)"
+            return Task.MULTILABEL, f"{out.shape[1]} independent scores in [0, 1] (sigmoid: multi-label)"
+    return Task.GENERIC, f"output {list(out.shape[1:])} is not class scores (set --task for regression or embedding)"
+
+
+def _ssd_pair(outs: Mapping[str, np.ndarray]) -> Optional[Tuple[str, str]]:
+    names = list(outs)
+    for boxes, scores in ((names[0], names[1]), (names[1], names[0])):
+        b, s = outs[boxes], outs[scores]
+        if b.ndim == 3 and b.shape[2] == 4 and s.ndim == 3 and s.shape[:2] == b.shape[:2] and s.shape[2] >= 1:
+            return boxes, scores
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# the result of one task's metrics
+# ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class TaskMetrics:
+    """One task's figures: ``metrics`` (JSON-ready numbers), rows for the human table, notes."""
+
+    task: Task
+    metrics: Dict[str, Any]
+    labels: Dict[str, Any] = dataclasses.field(default_factory=dict)  # figures against labels, when given
+    notes: List[str] = dataclasses.field(default_factory=list)
+    per_output: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def rows(self) -> List[List[Any]]:
+        """``[metric, value]`` rows (labels' figures after float-vs-quantized ones)."""
+        rows: List[List[Any]] = [["task", self.task.value]]
+        rows += [[k.replace("_", " "), _round(v)] for k, v in self.metrics.items()]
+        rows += [[f"{k.replace('_', ' ')} (labels)", _round(v)] for k, v in self.labels.items()]
+        return rows
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON-ready form."""
+        return {"task": self.task.value, "metrics": dict(self.metrics), "labels": dict(self.labels),
+                "notes": list(self.notes), "per_output": list(self.per_output)}
+
+
+def _round(v: Any) -> Any:
+    return round(float(v), 6) if isinstance(v, (float, np.floating)) else v
+
+
+# ------------------------------------------------------------------------------------------------
+# per-task metrics
+# ------------------------------------------------------------------------------------------------
+def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
+    """10 log10(signal power / error power) of ``other`` against ``reference`` (inf when equal)."""
+    ref = np.asarray(reference, np.float64)
+    err = float(np.sum((np.asarray(other, np.float64) - ref) ** 2))
+    sig = float(np.sum(ref ** 2))
+    if err == 0.0:
+        return float("inf")
+    if sig == 0.0:
+        return float("-inf")
+    return 10.0 * math.log10(sig / err)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two arrays' values (1.0 when both are constant and equal)."""
+    x, y = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    sx, sy = x.std(), y.std()
+    if sx == 0 or sy == 0:
+        return 1.0 if sx == sy and np.allclose(x, y) else 0.0
+    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
+
+
+def auc(scores: np.ndarray, labels: np.ndarray) -> Optional[float]:
+    """ROC AUC of ``scores`` for binary ``labels`` (1 = positive/anomaly); None with one class only."""
+    s = np.asarray(scores, np.float64).ravel()
+    y = np.asarray(labels).ravel().astype(bool)
+    pos, neg = int(y.sum()), int((~y).sum())
+    if pos == 0 or neg == 0:
+        return None
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # average ranks, ties shared
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def generic_metrics(f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray],
+                    pairs: Sequence[Tuple[str, str]]) -> TaskMetrics:
+    """Per output: SNR in dB, cosine (whole tensor), max and mean absolute error; the worst SNR as the summary."""
+    per = []
+    for f_name, q_name in pairs:
+        f, q = np.asarray(f_out[f_name], np.float64), np.asarray(q_out[q_name], np.float64)
+        norms = np.linalg.norm(f) * np.linalg.norm(q)
+        per.append({"output": f_name, "snr_db": snr_db(f, q),
+                    "cosine": float(np.sum(f * q) / norms) if norms > 0 else float(np.allclose(f, q)),
+                    "max_abs_error": float(np.abs(f - q).max()) if f.size else 0.0,
+                    "mean_abs_error": float(np.abs(f - q).mean()) if f.size else 0.0})
+    metrics = {"snr_db_min": min(p["snr_db"] for p in per), "cosine_min": min(p["cosine"] for p in per),
+               "max_abs_error": max(p["max_abs_error"] for p in per)}
+    return TaskMetrics(Task.GENERIC, metrics, per_output=per)
+
+
+def classification_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray], k: int = 5,
+                           multilabel: bool = False) -> TaskMetrics:
+    """Top-1 and top-k agreement (or, multi-label, per-label and exact-set agreement), accuracy with labels."""
+    from edge_sdk.reference import class_predictions
+
+    f, q = np.asarray(f), np.asarray(q)
+    if multilabel:
+        t = 0.5 if _in01(f) else 0.0
+        fb, qb = f.reshape(len(f), -1) > t, q.reshape(len(q), -1) > t
+        metrics = {"label_agreement": float(np.mean(fb == qb)), "exact_set_agreement": float(np.mean((fb == qb).all(1)))}
+        out = TaskMetrics(Task.MULTILABEL, metrics)
+        if labels is not None:
+            y = np.asarray(labels).reshape(fb.shape).astype(bool)
+            out.labels = {"float_f1": _f1(fb, y), "quantized_f1": _f1(qb, y)}
+            out.labels["f1_drop_points"] = 100.0 * (out.labels["float_f1"] - out.labels["quantized_f1"])
+        return out
+    fc, qc = class_predictions(f), class_predictions(q)
+    metrics: Dict[str, Any] = {"top1_agreement": float(np.mean(fc == qc))}
+    if f.ndim == 2 and f.shape[1] > k:
+        topk = np.argsort(-q, axis=1)[:, :k]
+        metrics[f"top{k}_agreement"] = float(np.mean((topk == fc[:, None]).any(axis=1)))
+    out = TaskMetrics(Task.CLASSIFICATION, metrics)
+    if labels is not None:
+        from edge_sdk.metrics import label_classes
+
+        classes = label_classes(labels, f)
+        out.labels = {"float_accuracy": float(np.mean(fc == classes)), "quantized_accuracy": float(np.mean(qc == classes))}
+        out.labels["accuracy_drop_points"] = 100.0 * (out.labels["float_accuracy"] - out.labels["quantized_accuracy"])
+    return out
+
+
+def _f1(pred: np.ndarray, truth: np.ndarray) -> float:
+    tp = float(np.sum(pred & truth))
+    denom = float(np.sum(pred) + np.sum(truth))
+    return 1.0 if denom == 0 else 2.0 * tp / denom
+
+
+def regression_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray]) -> TaskMetrics:
+    """MAE, relative L2 error and correlation of the quantized outputs with float's (and MAE vs labels)."""
+    f64, q64 = np.asarray(f, np.float64), np.asarray(q, np.float64)
+    norm = float(np.linalg.norm(f64))
+    metrics = {"correlation": correlation(f64, q64), "mae": float(np.mean(np.abs(f64 - q64))),
+               "relative_error": float(np.linalg.norm(q64 - f64) / norm) if norm > 0 else float(np.linalg.norm(q64)),
+               "snr_db": snr_db(f64, q64)}
+    out = TaskMetrics(Task.REGRESSION, metrics)
+    if labels is not None:
+        y = np.asarray(labels, np.float64)
+        if y.size != f64.size:
+            raise TaskError(f"regression labels: expected {f64.size} values (one per output value), got {y.size}")
+        y = y.reshape(f64.shape)
+        out.labels = {"float_mae": float(np.mean(np.abs(f64 - y))), "quantized_mae": float(np.mean(np.abs(q64 - y)))}
+    return out
+
+
+def reconstruction_scores(inputs: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
+    """Per-example anomaly score: mean squared reconstruction error."""
+    x = np.asarray(inputs, np.float64).reshape(len(inputs), -1)
+    r = np.asarray(reconstruction, np.float64).reshape(len(reconstruction), -1)
+    return np.mean((x - r) ** 2, axis=1)
+
+
+def autoencoder_metrics(inputs: np.ndarray, f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray]) -> TaskMetrics:
+    """The anomaly score's correlation with float's (Pearson and rank), reconstruction MAE, AUC with labels."""
+    fs, qs = reconstruction_scores(inputs, f), reconstruction_scores(inputs, q)
+    f64, q64 = np.asarray(f, np.float64), np.asarray(q, np.float64)
+    rank = correlation(np.argsort(np.argsort(fs)), np.argsort(np.argsort(qs)))
+    metrics = {"score_correlation": correlation(fs, qs), "score_rank_correlation": rank,
+               "score_relative_error": float(np.mean(np.abs(qs - fs)) / max(float(np.mean(np.abs(fs))), 1e-12)),
+               "reconstruction_mae": float(np.mean(np.abs(f64 - q64))), "snr_db": snr_db(f64, q64)}
+    out = TaskMetrics(Task.AUTOENCODER, metrics)
+    if labels is not None:
+        y = np.asarray(labels).reshape(-1)
+        if len(y) != len(fs):
+            raise TaskError(f"anomaly labels: expected {len(fs)} (one 0/1 per example), got {len(y)}")
+        fa, qa = auc(fs, y), auc(qs, y)
+        if fa is not None:
+            out.labels = {"float_auc": fa, "quantized_auc": qa, "auc_drop_points": 100.0 * (fa - qa)}
+        else:
+            out.notes.append("anomaly labels hold one class only: no AUC")
+    return out
+
+
+def embedding_metrics(f: np.ndarray, q: np.ndarray) -> TaskMetrics:
+    """Cosine similarity per example (mean, min) and nearest-neighbour agreement (cosine, first 2000)."""
+    f2 = np.asarray(f, np.float64).reshape(len(f), -1)
+    q2 = np.asarray(q, np.float64).reshape(len(q), -1)
+    fn = f2 / np.maximum(np.linalg.norm(f2, axis=1, keepdims=True), 1e-12)
+    qn = q2 / np.maximum(np.linalg.norm(q2, axis=1, keepdims=True), 1e-12)
+    cos = np.sum(fn * qn, axis=1)
+    metrics: Dict[str, Any] = {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
+    m = min(len(f2), 2000)
+    if m >= 3:
+        sf, sq = fn[:m] @ fn[:m].T, qn[:m] @ qn[:m].T
+        np.fill_diagonal(sf, -np.inf)
+        np.fill_diagonal(sq, -np.inf)
+        metrics["nn_agreement"] = float(np.mean(sf.argmax(1) == sq.argmax(1)))
+    return TaskMetrics(Task.EMBEDDING, metrics)
+
+
+def _masks(out: np.ndarray) -> np.ndarray:
+    """Class id per pixel: argmax over channels (per-pixel class scores), or a 0.5 / 0 threshold for one channel."""
+    a = np.asarray(out)
+    if a.ndim == 4 and a.shape[-1] > 1:
+        return a.argmax(axis=-1)
+    a = a.reshape(a.shape[:3]) if a.ndim == 4 else a
+    return (a > (0.5 if _in01(a) else 0.0)).astype(np.int64)
+
+
+def _iou_dice(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
+    """Mean over examples of the IoU and Dice of the foreground classes (classes > 0; both empty = 1)."""
+    ious, dices = [], []
+    classes = [c for c in np.union1d(np.unique(a), np.unique(b)) if c > 0] or [1]
+    for i in range(len(a)):
+        per_iou, per_dice = [], []
+        for c in classes:
+            x, y = a[i] == c, b[i] == c
+            inter, union, total = np.sum(x & y), np.sum(x | y), np.sum(x) + np.sum(y)
+            if union == 0:
+                continue
+            per_iou.append(inter / union)
+            per_dice.append(2 * inter / total)
+        ious.append(np.mean(per_iou) if per_iou else 1.0)
+        dices.append(np.mean(per_dice) if per_dice else 1.0)
+    return float(np.mean(ious)), float(np.mean(dices))
+
+
+def segmentation_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray]) -> TaskMetrics:
+    """Mask IoU and Dice of the quantized masks against float's; of both against label masks when given."""
+    fm, qm = _masks(f), _masks(q)
+    iou, dice = _iou_dice(fm, qm)
+    metrics = {"mask_iou": iou, "mask_dice": dice, "pixel_agreement": float(np.mean(fm == qm))}
+    out = TaskMetrics(Task.SEGMENTATION, metrics)
+    if labels is not None:
+        y = np.asarray(labels)
+        if y.ndim == 4 and y.shape[-1] == 1:
+            y = y[..., 0]
+        if y.shape != fm.shape:
+            raise TaskError(f"segmentation labels: expected masks of shape {list(fm.shape)}, got {list(y.shape)}")
+        y = y.astype(np.int64)
+        out.labels = {"float_iou": _iou_dice(fm, y)[0], "quantized_iou": _iou_dice(qm, y)[0]}
+        out.labels["iou_drop_points"] = 100.0 * (out.labels["float_iou"] - out.labels["quantized_iou"])
+    return out
+
+
+# -- detection -----------------------------------------------------------------------------------
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix of xyxy boxes ``a`` [n, 4] and ``b`` [m, 4]."""
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float = 0.45,
+        max_det: int = 100) -> np.ndarray:
+    """Indices kept by greedy class-aware non-maximum suppression, highest score first."""
+    order = np.argsort(-scores, kind="stable")
+    keep: List[int] = []
+    while order.size and len(keep) < max_det:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        overlap = _box_iou(boxes[i:i + 1], boxes[rest])[0]
+        order = rest[(overlap < iou) | (classes[rest] != classes[i])]
+    return np.asarray(keep, np.int64)
+
+
+@dataclasses.dataclass
+class Detections:
+    """One image's detections: xyxy boxes, scores and classes."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+
+def decode_detections(outputs: Sequence[np.ndarray], head: str = "auto", score_threshold: float = 0.25,
+                      iou: float = 0.45) -> List[Detections]:
+    """Decode a detection head into per-image detections after NMS.
+
+    ``outputs``: one array (``yolov8``: ``[B, 4+C, N]`` or ``[B, N, 4+C]``, boxes as
+    centre x, centre y, width, height then C class scores; ``yolov5``: ``[B, N, 5+C]`` with
+    an objectness column) or two (``ssd``: boxes ``[B, N, 4]`` as x1, y1, x2, y2 and scores
+    ``[B, N, C]``). ``head``: the format (``auto``: two outputs are SSD, one is YOLOv8).
+    """
+    if head == "auto":
+        head = "ssd" if len(outputs) == 2 else "yolov8"
+    if head not in HEAD_FORMATS:
+        raise TaskError(f"detection head: expected one of {', '.join(HEAD_FORMATS)}, got {head!r}")
+    if head == "ssd":
+        if len(outputs) != 2:
+            raise TaskError(f"detection head 'ssd': expected two outputs (boxes, scores), got {len(outputs)}")
+        pair = _ssd_pair({"a": np.asarray(outputs[0]), "b": np.asarray(outputs[1])})
+        if pair is None:
+            raise TaskError("detection head 'ssd': expected boxes [B, N, 4] and scores [B, N, C], got shapes "
+                            + ", ".join(str(list(np.shape(o))) for o in outputs))
+        arrays = {"a": np.asarray(outputs[0]), "b": np.asarray(outputs[1])}
+        boxes_all, scores_all = arrays[pair[0]], arrays[pair[1]]
+    else:
+        out = np.asarray(outputs[0], np.float64)
+        layout = yolo_layout(out.shape)
+        if len(outputs) != 1 or layout is None:
+            raise TaskError(f"detection head {head!r}: expected one output [B, 4+C, N] or [B, N, 4+C], got "
+                            + ", ".join(str(list(np.shape(o))) for o in outputs))
+        rows = np.swapaxes(out, 1, 2) if layout == "channels_first" else out  # [B, N, 4+C]
+        xywh = rows[..., :4]
+        boxes_all = np.concatenate([xywh[..., :2] - xywh[..., 2:] / 2, xywh[..., :2] + xywh[..., 2:] / 2], axis=-1)
+        scores_all = rows[..., 5:] * rows[..., 4:5] if head == "yolov5" else rows[..., 4:]
+    result = []
+    for b, s in zip(np.asarray(boxes_all, np.float64), np.asarray(scores_all, np.float64)):
+        cls = s.argmax(axis=1)
+        conf = s[np.arange(len(s)), cls]
+        keep = conf > score_threshold
+        b, conf, cls = b[keep], conf[keep], cls[keep]
+        idx = nms(b, conf, cls, iou)
+        result.append(Detections(b[idx], conf[idx], cls[idx]))
+    return result
+
+
+def _match(ref: Detections, other: Detections, threshold: float = 0.5) -> List[float]:
+    """IoUs of greedy one-to-one same-class matches (IoU >= threshold) of ``other`` to ``ref``."""
+    if not len(ref.boxes) or not len(other.boxes):
+        return []
+    m = _box_iou(ref.boxes, other.boxes)
+    m[ref.classes[:, None] != other.classes[None, :]] = 0.0
+    ious, used = [], set()
+    for i in np.argsort(-ref.scores, kind="stable"):
+        j_order = np.argsort(-m[i], kind="stable")
+        for j in j_order:
+            if m[i, j] < threshold:
+                break
+            if int(j) not in used:
+                used.add(int(j))
+                ious.append(float(m[i, j]))
+                break
+    return ious
+
+
+def mean_ap(dets: Sequence[Detections], truth: np.ndarray, threshold: float = 0.5) -> float:
+    """mAP@``threshold`` (all-point interpolation) against ``truth`` ``[B, M, 5]`` rows (class, x1, y1, x2, y2; class < 0 = padding)."""
+    truth = np.asarray(truth, np.float64)
+    aps = []
+    for c in np.unique(truth[..., 0][truth[..., 0] >= 0]).astype(int):
+        records, n_truth = [], 0
+        for i, d in enumerate(dets):
+            gt = truth[i][truth[i][:, 0] == c][:, 1:]
+            n_truth += len(gt)
+            mine = d.classes == c
+            boxes, scores = d.boxes[mine], d.scores[mine]
+            used = np.zeros(len(gt), bool)
+            for k in np.argsort(-scores, kind="stable"):
+                hit = False
+                if len(gt):
+                    ious = _box_iou(boxes[k:k + 1], gt)[0]
+                    j = int(ious.argmax())
+                    if ious[j] >= threshold and not used[j]:
+                        used[j] = hit = True
+                records.append((scores[k], hit))
+        if n_truth == 0:
+            continue
+        records.sort(key=lambda r: -r[0])
+        hits = np.array([h for _, h in records], bool)
+        tp, fp = np.cumsum(hits), np.cumsum(~hits)
+        recall = tp / n_truth if len(hits) else np.zeros(0)
+        precision = tp / np.maximum(tp + fp, 1) if len(hits) else np.zeros(0)
+        mrec = np.r_[0.0, recall, 1.0]
+        mpre = np.r_[0.0, precision, 0.0]
+        for i in range(len(mpre) - 2, -1, -1):
+            mpre[i] = max(mpre[i], mpre[i + 1])
+        idx = np.where(mrec[1:] != mrec[:-1])[0]
+        aps.append(float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1])))
+    return float(np.mean(aps)) if aps else 0.0
+
+
+def detection_metrics(f_outputs: Sequence[np.ndarray], q_outputs: Sequence[np.ndarray],
+                      labels: Optional[np.ndarray], head: str = "auto", score_threshold: float = 0.25,
+                      iou: float = 0.45) -> TaskMetrics:
+    """Decode both models' heads, NMS, match: recall/precision of float's detections, matched-box IoU; mAP@0.5 with labels."""
+    fd = decode_detections(f_outputs, head, score_threshold, iou)
+    qd = decode_detections(q_outputs, head, score_threshold, iou)
+    n_f = sum(len(d.boxes) for d in fd)
+    n_q = sum(len(d.boxes) for d in qd)
+    ious = [v for a, b in zip(fd, qd) for v in _match(a, b)]
+    recall = len(ious) / n_f if n_f else (1.0 if n_q == 0 else 0.0)
+    precision = len(ious) / n_q if n_q else (1.0 if n_f == 0 else 0.0)
+    metrics = {"recall": recall, "precision": precision, "recall_min": min(recall, precision),
+               "matched_iou": float(np.mean(ious)) if ious else 0.0,
+               "float_detections": n_f, "quantized_detections": n_q}
+    out = TaskMetrics(Task.DETECTION, metrics)
+    out.notes.append(f"head {head}, score > {score_threshold:g}, NMS IoU {iou:g}; matches need the same class "
+                     "and IoU >= 0.5; recall min = min(recall, precision)")
+    if n_f == 0:
+        out.notes.append("the float model detects nothing above the score threshold on this data")
+    if labels is not None:
+        truth = np.asarray(labels)
+        if truth.ndim != 3 or truth.shape[0] != len(fd) or truth.shape[2] != 5:
+            raise TaskError(f"detection labels: expected [{len(fd)}, M, 5] rows (class, x1, y1, x2, y2; class -1 "
+                            f"pads), got shape {list(truth.shape)}")
+        out.labels = {"float_map50": mean_ap(fd, truth), "quantized_map50": mean_ap(qd, truth)}
+        out.labels["map50_drop_points"] = 100.0 * (out.labels["float_map50"] - out.labels["quantized_map50"])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the one entry
+# ------------------------------------------------------------------------------------------------
+def task_metrics(task: Task, f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray],
+                 pairs: Sequence[Tuple[str, str]], *, inputs: Optional[Mapping[str, np.ndarray]] = None,
+                 labels: Optional[np.ndarray] = None, head: str = "auto",
+                 score_threshold: float = 0.25) -> TaskMetrics:
+    """``task``'s metrics on float (``f_out``) vs quantized (``q_out``) outputs, matched by ``pairs``.
+
+    The first pair is the primary output; ``inputs`` (the examples, needed by the
+    autoencoder's score); ``labels`` as the task takes them (class ids; 0/1 anomaly flags;
+    label masks; ``[B, M, 5]`` boxes; target values); ``head``/``score_threshold``: detection decoding.
+    Every task also carries the generic per-output figures (SNR, cosine, errors).
+    """
+    f0, q0 = np.asarray(f_out[pairs[0][0]]), np.asarray(q_out[pairs[0][1]])
+    if task in (Task.CLASSIFICATION, Task.MULTILABEL):
+        result = classification_metrics(f0, q0, labels, multilabel=task == Task.MULTILABEL)
+    elif task == Task.REGRESSION:
+        result = regression_metrics(f0, q0, labels)
+    elif task == Task.AUTOENCODER:
+        if not inputs:
+            raise TaskError("autoencoder metrics need the inputs the reconstructions are compared with")
+        x = next((v for v in inputs.values() if np.shape(v)[1:] == f0.shape[1:]), None)
+        if x is None:
+            raise TaskError(f"task autoencoder: expected an input shaped like the output {list(f0.shape[1:])}, "
+                            f"got inputs {[list(np.shape(v)[1:]) for v in inputs.values()]}")
+        result = autoencoder_metrics(x, f0, q0, labels)
+    elif task == Task.DETECTION:
+        fs = [np.asarray(f_out[f]) for f, _ in pairs]
+        qs = [np.asarray(q_out[q]) for _, q in pairs]
+        result = detection_metrics(fs, qs, labels, head, score_threshold)
+    elif task == Task.SEGMENTATION:
+        result = segmentation_metrics(f0, q0, labels)
+    elif task == Task.EMBEDDING:
+        result = embedding_metrics(f0, q0)
+    else:
+        return generic_metrics(f_out, q_out, pairs)
+    result.per_output = generic_metrics(f_out, q_out, pairs).per_output
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# budgets
+# ------------------------------------------------------------------------------------------------
+def budget_checks(result: TaskMetrics, budgets: Mapping[str, Optional[float]]) -> List[Dict[str, Any]]:
+    """Gate checks (``{name, threshold, value, passed}``) of ``result`` against its task's budget.
+
+    ``budgets``: ``{budget name: threshold}`` (None: not set, no check). Classification is
+    judged by ``--max-drop``/``--min-agreement`` (:mod:`converters.gate`), not here.
+    """
+    spec = BUDGETS.get(result.task)
+    if spec is None:
+        return []
+    name, metric, _ = spec
+    threshold = budgets.get(name)
+    if threshold is None:
+        return []
+    value = result.metrics.get(metric)
+    if value is None:
+        return [{"name": name, "threshold": threshold, "value": None, "passed": None,
+                 "reason": f"{metric} could not be measured"}]
+    return [{"name": name, "metric": metric, "threshold": float(threshold), "value": float(value),
+             "passed": bool(float(value) >= float(threshold) - 1e-12)}]
+
+
+def budget_text(task: Task, budgets: Mapping[str, Optional[float]]) -> str:
+    """One phrase naming ``task``'s budget and its value (``min_iou 0.9 (mean mask IoU ...)``)."""
+    spec = BUDGETS.get(task)
+    if spec is None:
+        return "accuracy points"
+    return f"{spec[0]} {budgets.get(spec[0], DEFAULT_BUDGETS[spec[0]]):g} ({spec[2]})"
+
+
+# ------------------------------------------------------------------------------------------------
+# wiped-out outputs
+# ------------------------------------------------------------------------------------------------
+def channel_axis(shape: Sequence[int]) -> Optional[int]:
+    """The axis whose entries are separate channels: 1 for ``[B, F]``; the smaller of ``[B, A, N]``; last of 4-D."""
+    if len(shape) == 2:
+        return 1 if shape[1] > 1 else None
+    if len(shape) == 3:
+        return 1 if shape[1] <= shape[2] else 2
+    if len(shape) >= 4:
+        return len(shape) - 1 if shape[-1] > 1 else None
+    return None
+
+
+def _spread(a: np.ndarray, axis: Optional[int]) -> np.ndarray:
+    """Per-channel range (99th minus 1st percentile) over every other axis."""
+    a = np.asarray(a, np.float64)
+    if axis is None:
+        flat = a.reshape(1, -1)
+    else:
+        flat = np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
+    return np.percentile(flat, 99, axis=1) - np.percentile(flat, 1, axis=1)
+
+
+def _runs(indices: Sequence[int]) -> str:
+    parts, start = [], None
+    prev = None
+    for i in list(indices) + [None]:
+        if start is None:
+            start = prev = i
+            continue
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = i
+    return ", ".join(parts)
+
+
+#: The smallest probability a class output must reach somewhere in the data for its collapse to count.
+PROBABILITY_FLOOR = 0.01
+
+
+def find_wipeouts(f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray],
+                  pairs: Sequence[Tuple[str, str]], *, kept: float = 0.25, share: float = 0.2) -> List[Dict[str, Any]]:
+    """Outputs, or channel groups of an output, that quantization collapsed.
+
+    A channel *collapsed* when its quantized range (1st to 99th percentile over the data) is
+    below ``kept`` of its float range (a constant is range 0); channels constant in float too
+    are left out. An output is reported when all of it collapsed, or when at least ``share``
+    of its channels did (the class rows of a YOLO head: 80 of 84 rows); scattered dead
+    channels (an autoencoder's always-blank border pixels) are not. Returns one dict per
+    wiped-out output: ``output``, ``axis``, ``channels`` (indices), ``of``, ``what`` (words).
+    """
+    found = []
+    for f_name, q_name in pairs:
+        f, q = np.asarray(f_out[f_name]), np.asarray(q_out[q_name])
+        if f.dtype.kind != "f" or f.size == 0 or f.shape != q.shape:
+            continue
+        whole_f, whole_q = float(_spread(f, None)[0]), float(_spread(q, None)[0])
+        scale = max(float(np.max(np.abs(f))), 1e-30)
+        if whole_f > 1e-6 * scale and whole_q < kept * whole_f:
+            found.append({"output": f_name, "axis": None, "channels": [], "of": 1,
+                          "what": f"all of output {f_name!r} (range {whole_f:.3g} in float, {whole_q:.3g} "
+                                  "quantized)"})
+            continue
+        axis = channel_axis(f.shape)
+        if axis is None:
+            continue
+        fs, qs = _spread(f, axis), _spread(q, axis)
+        live = fs > 1e-6 * scale
+        if float(np.min(f)) >= 0.0 and float(np.max(f)) <= 1.0:
+            # Probabilities (softmax or sigmoid): a class the float model never gives even 1% is decided by
+            # no threshold or ranking, so its collapse below the output's step (1/256) loses nothing. Without
+            # this, a keyword spotter's never-chosen classes (float up to 1e-4) read as a wiped-out output.
+            live &= np.moveaxis(f, axis, 0).reshape(f.shape[axis], -1).max(axis=1) >= PROBABILITY_FLOOR
+        dead = np.where(live & (qs < kept * fs))[0]
+        if len(dead) and len(dead) >= share * int(live.sum()):
+            found.append({"output": f_name, "axis": axis, "channels": [int(i) for i in dead], "of": int(f.shape[axis]),
+                          "what": (f"channels {_runs(dead.tolist())} (axis {axis}) of output {f_name!r}, "
+                                   f"{len(dead)} of {f.shape[axis]}: float range up to {float(fs[dead].max()):.3g}, "
+                                   f"quantized {float(qs[dead].max()):.3g}")})
+    return found
+
+
+def wipeout_message(found: Sequence[Mapping[str, Any]], subject: str) -> str:
+    """One line: what collapsed in ``subject`` and the remedies."""
+    return (f"{subject}: quantization wiped out " + "; ".join(w["what"] for w in found)
+            + f" (values collapsed to a constant or lost most of their range); remedy: {WIPEOUT_REMEDY}")
+
+
+def judge_reference(inputs: Mapping[str, np.ndarray], float_outputs: Mapping[str, np.ndarray],
+                    outputs: Mapping[str, np.ndarray], pairs: Sequence[Tuple[str, str]],
+                    manifest: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """The ``judge`` of :func:`edge_sdk.reference.check_reference` (``parity --reference``, light runtime).
+
+    The task comes from the model's ``manifest`` (``task``) or :func:`infer_task` on the
+    reference's inputs and float outputs; returns ``task``, ``task_metrics``, ``task_rows``,
+    ``wipeouts``, failing ``checks`` for wiped-out outputs and ``classification``.
+    """
+    declared = parse_task((manifest or {}).get("task"))
+    task, why = infer_task(inputs, {f: float_outputs[f] for f, _ in pairs}, declared)
+    result = task_metrics(task, float_outputs, outputs, pairs, inputs=inputs)
+    wiped = find_wipeouts(float_outputs, outputs, pairs)
+    checks = [{"name": "wipeout", "output": w["output"], "threshold": 0, "value": 1, "passed": False,
+               "text": f"quantization wiped out {w['what']}; remedy: {WIPEOUT_REMEDY}"} for w in wiped]
+    return {"task": {"name": task.value, "why": why}, "task_metrics": result.to_dict(), "task_rows": result.rows(),
+            "wipeouts": wiped, "checks": checks, "classification": task == Task.CLASSIFICATION}
+
+
+__all__ = [
+    "BUDGETS", "DEFAULT_BUDGETS", "Detections", "HEAD_FORMATS", "TASKS", "TASK_CHOICES", "Task", "TaskError",
+    "TaskMetrics", "WIPEOUT_REMEDY", "auc", "budget_checks", "budget_text", "channel_axis", "correlation",
+    "decode_detections", "detection_metrics", "find_wipeouts", "infer_task", "judge_reference", "mean_ap", "nms", "parse_task",
+    "snr_db", "task_metrics", "wipeout_message", "yolo_layout",
+]
