@@ -115,7 +115,7 @@ def manifest_kind(info: Dict[str, Any], intended: Optional[str] = None) -> str:
         return "int16x8" if "int16" in info.get("integer_activations", []) else "int8"
     if kind == "mixed":
         return intended if intended in ("int8", "int16x8") else "mixed"
-    return _MANIFEST_KINDS.get(kind, str(kind))
+    return _MANIFEST_KINDS.get(kind, str(kind)) if isinstance(kind, str) else str(kind)
 
 
 def weight_buffer_ranges(data: bytes) -> List[tuple]:
