@@ -636,7 +636,7 @@ def check_reference(
     status = "pass" if passed else "fail"
     if not checks:
         verdict = (f"NO CHECK: {model_path or 'model'} ran on {ref.samples} reference inputs; "
-                   "no class output and no --max-abs-error to gate on")
+                   "no class output, no task budget (--min-iou, --min-snr-db ...) and no --max-abs-error to gate on")
         status = "none"
     else:
         worst = [c for c in checks if not c["passed"]] or checks

@@ -291,3 +291,18 @@ def test_the_auto_tuner_judges_the_detector_by_recall_and_keeps_its_output_tail_
     manifest = json.loads(tuned.with_suffix(".json").read_text())
     assert manifest["metrics"]["recall_min"] >= 0.9 and "accuracy" not in manifest["metrics"]
     assert outcome.exit_code == 1  # the file under test (full int8) still wiped its scores out
+
+
+def test_reference_check_gates_on_the_task_budget_given(task_models, tmp_path, capsys):
+    """`parity --reference` on a segmenter with --min-iou / --task generic --min-snr-db gates on them, not 'NO CHECK'."""
+    golden = tmp_path / "seg-golden.npz"
+    assert main(["parity", "--write-reference", str(golden), str(task_models["seg"]), "--data",
+                 str(task_models["seg_eval"]), "--samples", "40", "-q"]) == 0
+    capsys.readouterr()
+    code = main(["parity", "--reference", str(golden), str(task_models["seg_int8"]), "--min-iou", "0.5"])
+    out = capsys.readouterr().out
+    assert code == 0 and "PASS" in out and "min_iou" in out and "NO CHECK" not in out
+    code = main(["parity", "--reference", str(golden), str(task_models["seg_int8"]), "--task", "generic",
+                 "--min-snr-db", "200"])
+    out = capsys.readouterr().out
+    assert code == 1 and "task:      generic" in out and "FAIL" in out and "min_snr_db" in out
