@@ -71,7 +71,24 @@ def read_data(value: str, split: str) -> Tuple[Dict[str, Any], str, Any]:
         inputs = {k: loaded[k] for k in loaded.files if k != "y"}
     if not inputs:
         raise DataArgumentError(f"DATA {path}: expected input arrays, got only {loaded.files}")
+    _check_arrays(inputs, path)
     return inputs, str(path), None
+
+
+def _check_arrays(inputs: Dict[str, Any], path: Path) -> None:
+    """Numeric (bool/int/float) arrays with one row per example, the same count in each, at least one."""
+    rows = {}
+    for name, array in inputs.items():
+        if array.dtype.kind not in "biuf":
+            raise DataArgumentError(f"DATA {path}: input {name!r}: expected a numeric array (bool, int or float), "
+                                    f"got dtype {array.dtype}")
+        if array.ndim == 0:
+            raise DataArgumentError(f"DATA {path}: input {name!r}: expected one row per example, got a scalar")
+        rows[name] = int(array.shape[0])
+    if len(set(rows.values())) > 1:
+        raise DataArgumentError(f"DATA {path}: expected the same number of examples in every input, got {rows}")
+    if not any(rows.values()):
+        raise DataArgumentError(f"DATA {path}: expected at least one example, got 0")
 
 
 def _stats(args: argparse.Namespace) -> Dict[str, Any]:
@@ -101,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
         from training.datastats import compute_stats, write_stats
 
         stats = compute_stats(inputs, source=source, preprocessing=preprocessing)
+        empty = [n for n, f in stats["features"].items() if f["kind"] != "categorical" and f.get("mean") is None]
+        if empty:
+            raise DataArgumentError(f"DATA {source}: expected finite values to describe, got no finite values "
+                                    f"(all NaN/inf) in {', '.join(map(repr, empty))}")
         if out is not None:
             write_stats(stats, out)
         if args.json is not None:
