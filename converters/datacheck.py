@@ -254,7 +254,8 @@ def schema_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], 
 def _fmt(value: Optional[float]) -> str:
     if value is None:
         return "-"
-    return f"{value + 0.0:.3g}".replace("-0", "0") if abs(value) < 5e-4 else f"{value:.3g}"
+    text = f"{value:.3g}"
+    return "0" if text == "-0" else text
 
 
 def _describe(s: Mapping[str, Any]) -> str:

@@ -205,3 +205,9 @@ def test_a_malformed_statistics_file_is_refused_naming_the_field(tmp_path, edit,
 def test_train_stats_on_a_device_file_says_what_it_is():
     with pytest.raises(datacheck.StatsError, match="character device"):
         datacheck.load_stats("/dev/zero")
+
+
+def test_small_values_in_messages_keep_their_exponent_and_sign():
+    """'got 3e06..1' was shown for data whose minimum is 3e-06 (the '-0' of the exponent stripped)."""
+    assert datacheck._fmt(3e-06) == "3e-06" and datacheck._fmt(-0.0003) == "-0.0003"
+    assert datacheck._fmt(-0.0) == "0" and datacheck._fmt(255.0) == "255"
