@@ -373,6 +373,9 @@ def _iou_dice(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
 
 def segmentation_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray]) -> TaskMetrics:
     """Mask IoU and Dice of the quantized masks against float's; of both against label masks when given."""
+    if np.ndim(f) < 3:
+        raise TaskError(f"task segmentation: expected a per-pixel output [B, H, W] or [B, H, W, C], "
+                        f"got {list(np.shape(f))}")
     fm, qm = _masks(f), _masks(q)
     iou, dice = _iou_dice(fm, qm)
     metrics = {"mask_iou": iou, "mask_dice": dice, "pixel_agreement": float(np.mean(fm == qm))}
