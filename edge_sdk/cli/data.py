@@ -107,8 +107,14 @@ def _stats(args: argparse.Namespace) -> Dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run one data action; return the exit code."""
-    from edge_sdk.outputs import check_file_output, path_inputs
+    from edge_sdk.outputs import check_file_output, model_inputs, path_inputs
 
+    if args.action != "stats":  # the report never lands on what it reads: DATA, the statistics, the model's files
+        protected = path_inputs(args.data, "DATA") + path_inputs(args.train_stats, "--train-stats")
+        protected += model_inputs(args.model, "--model")
+        protected += path_inputs(_stats(args).get("_path"), "training statistics")  # the file --model points to
+        if args.json not in (None, "-"):
+            check_file_output(args.json, "--json", protected, kind="json")
     if args.action == "stats":
         if not args.out and args.json is None:
             raise DataArgumentError("data stats needs --out FILE.json (or --json to print the statistics)")

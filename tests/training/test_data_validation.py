@@ -162,3 +162,18 @@ def test_data_stats_refuses_data_it_cannot_describe(tmp_path, capsys, arrays, ex
     err = capsys.readouterr().err
     assert err.startswith("error: ") and expected in err and "edge-sdk bug" not in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_data_check_and_drift_never_write_their_report_over_the_statistics_they_read(tmp_path, capsys):
+    """`data drift DATA --train-stats S --json S` replaced the training statistics with the drift report."""
+    x = np.random.default_rng(0).random((40, 4), dtype=np.float32)
+    np.savez(tmp_path / "train.npz", x=x)
+    stats = tmp_path / "stats.json"
+    assert main(["data", "stats", str(tmp_path / "train.npz"), "--out", str(stats)]) == 0
+    before = stats.read_bytes()
+    for action in ("drift", "check"):
+        assert main(["data", action, str(tmp_path / "train.npz"), "--train-stats", str(stats),
+                     "--json", str(stats)]) == 2
+        err = capsys.readouterr().err
+        assert "--train-stats" in err and "refusing to write over an input" in err, err
+    assert stats.read_bytes() == before
