@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
             raise DataArgumentError("data stats needs --out FILE.json (or --json to print the statistics)")
         protected = path_inputs(args.data, "DATA")
         out = check_file_output(args.out, "--out", protected, kind="json") if args.out else None
+        if args.json not in (None, "-"):
+            check_file_output(args.json, "--json", protected, kind="json")
         inputs, source, preprocessing = read_data(args.data, args.split or "train")
         from training.datastats import compute_stats, write_stats
 
