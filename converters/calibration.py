@@ -71,6 +71,10 @@ def as_input_dict(
                 f"got dtype {arr.dtype} shape {tuple(arr.shape)}"
                 + (" (raw pixels? apply the model's preprocessing first)" if arr.dtype.kind in "ui" else "")
             )
+        if purpose != "calibration" and arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
+            raise error(f"{purpose} data for input '{spec.name}': expected finite values, got NaN or infinity in "
+                        f"{bad} of {len(arr)} examples (fill or drop missing values first)")
         data[spec.name] = arr.astype(spec.dtype, copy=False)
         lengths.add(len(arr))
     if len(lengths) > 1:

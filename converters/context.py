@@ -303,6 +303,11 @@ class RunContext:
             return self.data.eval_x, f"the eval data ({self.data.eval_source or 'eval split'})"
         if self.data.calibration_x is not None:
             sample = {k: v[:CHECK_SAMPLES] for k, v in self.data.calibration_x.items()}
+            keep = np.ones(len(next(iter(sample.values()))), dtype=bool)  # NaN samples are dropped before calibrating
+            for v in sample.values():
+                keep &= np.isfinite(v.reshape(len(v), -1)).all(axis=1) if v.dtype.kind == "f" else True
+            if keep.any():
+                sample = {k: v[keep] for k, v in sample.items()}
             return sample, f"the calibration data ({self.data.calibration_source or 'calibration'})"
         if self.data.train_x is not None:
             return {k: v[:CHECK_SAMPLES] for k, v in self.data.train_x.items()}, "the training data"

@@ -95,18 +95,87 @@ class Finding:
 # ------------------------------------------------------------------------------------------------
 def load_stats(path: Any) -> Dict[str, Any]:
     """Read a statistics JSON file (``edge-sdk-datastats/1``); :class:`StatsError` naming the problem."""
+    from edge_sdk.fileio import not_a_regular_file
+    from edge_sdk.jsonio import loads_strict
+
     path = Path(path)
-    if not path.is_file():
-        raise StatsError(f"--train-stats {path}: expected a statistics JSON file (edge-sdk data stats), got no such file")
+    problem = not_a_regular_file(path)
+    if problem:
+        got = "no such file" if problem == "does not exist" else f"a path that {problem}"
+        raise StatsError(f"--train-stats {path}: expected a statistics JSON file (edge-sdk data stats), got {got}")
     try:
-        stats = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise StatsError(f"--train-stats {path}: expected statistics JSON, could not read it ({exc})") from None
+    stats = loads_strict(text, f"--train-stats {path} (statistics JSON)", StatsError)
     if not isinstance(stats, dict) or stats.get("format") != STATS_FORMAT or not isinstance(stats.get("features"), dict):
         got = stats.get("format") if isinstance(stats, dict) else type(stats).__name__
         raise StatsError(f"--train-stats {path}: expected format {STATS_FORMAT!r}, got {got!r}")
+    for name, feature in stats["features"].items():
+        problem = _feature_problem(feature)
+        if problem:
+            raise StatsError(f"--train-stats {path}: feature {name!r}: {problem}")
     stats["_path"] = str(path)
     return stats
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(_number(v) for v in value)
+
+
+def _summary_problem(s: Any, where: str = "") -> Optional[str]:
+    """Why a numeric summary (min/max/mean/std, percentiles, histogram) is not one edge-sdk data stats writes."""
+    if not isinstance(s, dict):
+        return f"expected {where or 'an object'} to be an object, got {type(s).__name__}"
+    for key in ("min", "max", "mean", "std", "missing_share"):
+        if not _number(s.get(key)):
+            if s.get(key) is None and key != "missing_share":
+                return f"expected {where}finite min/max/mean/std, got no finite values (statistics of all-NaN data?)"
+            return f"expected {where}{key!r} to be a finite number, got {s.get(key)!r}"
+    pct = s.get("percentiles")
+    if pct is not None and not (isinstance(pct, dict) and all(_number(v) for v in pct.values())):
+        return f"expected {where}'percentiles' to map names to numbers, got {pct!r:.80}"
+    hist = s.get("histogram")
+    if hist is not None and not (isinstance(hist, dict) and _numbers(hist.get("edges"))
+                                 and _numbers(hist.get("shares"))
+                                 and len(hist["shares"]) == len(hist["edges"]) + 1):
+        return f"expected {where}'histogram' with numeric edges and one more share than edges, got {hist!r:.80}"
+    return None
+
+
+def _feature_problem(f: Any) -> Optional[str]:
+    """Why ``f`` is not one feature of an ``edge-sdk-datastats/1`` file (None: it is)."""
+    if not isinstance(f, dict):
+        return f"expected an object, got {type(f).__name__}"
+    if f.get("kind") not in ("image", "tensor", "numeric", "categorical"):
+        return f"expected 'kind' image, tensor, numeric or categorical, got {f.get('kind')!r}"
+    shape = f.get("shape", [])
+    if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                            for d in shape)):
+        return f"expected 'shape' to be a list of sizes, got {shape!r:.80}"
+    if f["kind"] == "categorical":
+        vocab = f.get("vocabulary")
+        if not (isinstance(vocab, list) and all(isinstance(v, dict) and isinstance(v.get("value"), int)
+                                                and _number(v.get("share", 0)) and _number(v.get("count", 0))
+                                                for v in vocab)):
+            return f"expected 'vocabulary' to be a list of {{value, count, share}}, got {vocab!r:.80}"
+        return None
+    problem = _summary_problem(f)
+    if problem:
+        return problem
+    channels = f.get("channels")
+    if channels is not None:
+        if not isinstance(channels, list):
+            return f"expected 'channels' to be a list of summaries, got {channels!r:.80}"
+        for i, c in enumerate(channels):
+            problem = _summary_problem(c, f"'channels' {i}: ")
+            if problem:
+                return problem if isinstance(c, dict) else f"expected 'channels' to be a list of summaries, got {c!r}"
+    return None
 
 
 def stats_beside_model(model_path: Any) -> Optional[Dict[str, Any]]:
@@ -185,7 +254,8 @@ def schema_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], 
 def _fmt(value: Optional[float]) -> str:
     if value is None:
         return "-"
-    return f"{value + 0.0:.3g}".replace("-0", "0") if abs(value) < 5e-4 else f"{value:.3g}"
+    text = f"{value:.3g}"
+    return "0" if text == "-0" else text
 
 
 def _describe(s: Mapping[str, Any]) -> str:

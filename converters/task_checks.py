@@ -25,15 +25,22 @@ def determine_task(ctx: Any) -> None:
     from edge_sdk.tasks import infer_task, parse_task
 
     declared = parse_task(ctx.recipe.task.task)
-    if declared is not None:
-        ctx.task, ctx.task_why = declared, "declared (--task)"
-        return
     sample, _ = ctx._check_data()  # noqa: SLF001 - the run's own data accessor
     if sample is None:
-        ctx.task, ctx.task_why = None, "no data to infer it from"
+        ctx.task, ctx.task_why = declared, "declared (--task)" if declared else "no data to infer it from"
         return
     rows = {k: np.asarray(v)[:INFER_ROWS] for k, v in sample.items()}
     outputs = _float_outputs(ctx.model, rows, tflite_outputs)
+    if declared is not None:
+        from edge_sdk.tasks import task_metrics
+
+        # the float model against itself: a task its outputs cannot have (a detection head, a reconstruction,
+        # a per-pixel map the model does not give) is refused now, not after the conversion
+        pairs = [(name, name) for name in outputs]
+        task_metrics(declared, outputs, outputs, pairs, inputs=rows, head=ctx.recipe.task.detection_head,
+                     score_threshold=ctx.recipe.task.score_threshold)
+        ctx.task, ctx.task_why = declared, "declared (--task)"
+        return
     ctx.task, ctx.task_why = infer_task(rows, outputs)
 
 

@@ -190,8 +190,18 @@ def check_file_output(out: Optional[PathLike], flag: str, protected: Iterable[Pr
             raise OutputError(
                 f"{flag} {out} exists and is {describe_file_start(head)}, not a {_KINDS[kind][0]} file; refusing "
                 "to replace what edge-sdk did not write: choose a new path or remove the file first")
+        if kind == "json" and not flag.endswith("manifest") and _is_manifest(target):
+            raise OutputError(f"{flag} {out} is a model's manifest (edge-sdk-manifest/1); refusing to replace it with "
+                              "another document: choose a new path")
     probe_writable(target.parent, flag, out)
     return target
+
+
+def _is_manifest(path: Path) -> bool:
+    """Whether ``path`` holds an edge-sdk model manifest (its format key, read from the first 4 KB)."""
+    from edge_sdk.manifest import MANIFEST_FORMAT
+
+    return f'"format": "{MANIFEST_FORMAT}"'.encode() in read_head(path, 4096).replace(b'":"', b'": "')
 
 
 def read_marker(directory: PathLike) -> Optional[Dict[str, Any]]:

@@ -277,6 +277,8 @@ def error_metrics(reference: np.ndarray, other: np.ndarray) -> Dict[str, float]:
 def labels_to_classes(labels: np.ndarray) -> np.ndarray:
     """Class ids from integer labels, or from one-hot / probability rows."""
     arr = np.asarray(labels)
+    if arr.dtype.kind not in "biuf":
+        raise EdgeSdkError(f"labels: expected integer class ids (or one-hot rows), got dtype {arr.dtype}")
     if arr.ndim == 2 and arr.shape[1] > 1:
         return np.argmax(arr, axis=1).astype(np.int64)
     arr = arr.reshape(arr.shape[0], -1)[:, 0] if arr.ndim > 1 else arr
@@ -636,7 +638,7 @@ def check_reference(
     status = "pass" if passed else "fail"
     if not checks:
         verdict = (f"NO CHECK: {model_path or 'model'} ran on {ref.samples} reference inputs; "
-                   "no class output and no --max-abs-error to gate on")
+                   "no class output, no task budget (--min-iou, --min-snr-db ...) and no --max-abs-error to gate on")
         status = "none"
     else:
         worst = [c for c in checks if not c["passed"]] or checks

@@ -373,6 +373,9 @@ def _iou_dice(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
 
 def segmentation_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray]) -> TaskMetrics:
     """Mask IoU and Dice of the quantized masks against float's; of both against label masks when given."""
+    if np.ndim(f) < 3:
+        raise TaskError(f"task segmentation: expected a per-pixel output [B, H, W] or [B, H, W, C], "
+                        f"got {list(np.shape(f))}")
     fm, qm = _masks(f), _masks(q)
     iou, dice = _iou_dice(fm, qm)
     metrics = {"mask_iou": iou, "mask_dice": dice, "pixel_agreement": float(np.mean(fm == qm))}
@@ -717,19 +720,26 @@ def wipeout_message(found: Sequence[Mapping[str, Any]], subject: str) -> str:
 
 def judge_reference(inputs: Mapping[str, np.ndarray], float_outputs: Mapping[str, np.ndarray],
                     outputs: Mapping[str, np.ndarray], pairs: Sequence[Tuple[str, str]],
-                    manifest: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                    manifest: Optional[Mapping[str, Any]] = None, task: Any = None,
+                    budgets: Optional[Mapping[str, Optional[float]]] = None) -> Dict[str, Any]:
     """The ``judge`` of :func:`edge_sdk.reference.check_reference` (``parity --reference``, light runtime).
 
     The task comes from the model's ``manifest`` (``task``) or :func:`infer_task` on the
     reference's inputs and float outputs; returns ``task``, ``task_metrics``, ``task_rows``,
-    ``wipeouts``, failing ``checks`` for wiped-out outputs and ``classification``.
+    ``wipeouts``, failing ``checks`` for wiped-out outputs and ``classification``. ``task`` (``--task``)
+    overrides the manifest's; ``budgets`` (``--min-iou`` ...) add the task's budget check.
     """
-    declared = parse_task((manifest or {}).get("task"))
+    declared = parse_task(task) or parse_task((manifest or {}).get("task"))
     task, why = infer_task(inputs, {f: float_outputs[f] for f, _ in pairs}, declared)
     result = task_metrics(task, float_outputs, outputs, pairs, inputs=inputs)
     wiped = find_wipeouts(float_outputs, outputs, pairs)
     checks = [{"name": "wipeout", "output": w["output"], "threshold": 0, "value": 1, "passed": False,
                "text": f"quantization wiped out {w['what']}; remedy: {WIPEOUT_REMEDY}"} for w in wiped]
+    for c in budget_checks(result, budgets or {}):
+        value = "not measured" if c["value"] is None else f"{c['value']:.4g}"
+        checks.append({**c, "output": task.value, "passed": bool(c["passed"]),
+                       "text": f"{c['name']} {task.value}: {c.get('metric', '')} {value} "
+                               f"{'>=' if c['passed'] else '<'} {c['threshold']:.4g}"})
     return {"task": {"name": task.value, "why": why}, "task_metrics": result.to_dict(), "task_rows": result.rows(),
             "wipeouts": wiped, "checks": checks, "classification": task == Task.CLASSIFICATION}
 

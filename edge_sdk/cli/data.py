@@ -71,7 +71,24 @@ def read_data(value: str, split: str) -> Tuple[Dict[str, Any], str, Any]:
         inputs = {k: loaded[k] for k in loaded.files if k != "y"}
     if not inputs:
         raise DataArgumentError(f"DATA {path}: expected input arrays, got only {loaded.files}")
+    _check_arrays(inputs, path)
     return inputs, str(path), None
+
+
+def _check_arrays(inputs: Dict[str, Any], path: Path) -> None:
+    """Numeric (bool/int/float) arrays with one row per example, the same count in each, at least one."""
+    rows = {}
+    for name, array in inputs.items():
+        if array.dtype.kind not in "biuf":
+            raise DataArgumentError(f"DATA {path}: input {name!r}: expected a numeric array (bool, int or float), "
+                                    f"got dtype {array.dtype}")
+        if array.ndim == 0:
+            raise DataArgumentError(f"DATA {path}: input {name!r}: expected one row per example, got a scalar")
+        rows[name] = int(array.shape[0])
+    if len(set(rows.values())) > 1:
+        raise DataArgumentError(f"DATA {path}: expected the same number of examples in every input, got {rows}")
+    if not any(rows.values()):
+        raise DataArgumentError(f"DATA {path}: expected at least one example, got 0")
 
 
 def _stats(args: argparse.Namespace) -> Dict[str, Any]:
@@ -90,17 +107,29 @@ def _stats(args: argparse.Namespace) -> Dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run one data action; return the exit code."""
-    from edge_sdk.outputs import check_file_output, path_inputs
+    from edge_sdk.outputs import check_file_output, model_inputs, path_inputs
 
+    if args.action != "stats":  # the report never lands on what it reads: DATA, the statistics, the model's files
+        protected = path_inputs(args.data, "DATA") + path_inputs(args.train_stats, "--train-stats")
+        protected += model_inputs(args.model, "--model")
+        protected += path_inputs(_stats(args).get("_path"), "training statistics")  # the file --model points to
+        if args.json not in (None, "-"):
+            check_file_output(args.json, "--json", protected, kind="json")
     if args.action == "stats":
         if not args.out and args.json is None:
             raise DataArgumentError("data stats needs --out FILE.json (or --json to print the statistics)")
         protected = path_inputs(args.data, "DATA")
         out = check_file_output(args.out, "--out", protected, kind="json") if args.out else None
+        if args.json not in (None, "-"):
+            check_file_output(args.json, "--json", protected, kind="json")
         inputs, source, preprocessing = read_data(args.data, args.split or "train")
         from training.datastats import compute_stats, write_stats
 
         stats = compute_stats(inputs, source=source, preprocessing=preprocessing)
+        empty = [n for n, f in stats["features"].items() if f["kind"] != "categorical" and f.get("mean") is None]
+        if empty:
+            raise DataArgumentError(f"DATA {source}: expected finite values to describe, got no finite values "
+                                    f"(all NaN/inf) in {', '.join(map(repr, empty))}")
         if out is not None:
             write_stats(stats, out)
         if args.json is not None:

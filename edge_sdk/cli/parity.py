@@ -180,11 +180,15 @@ def _check_reference(args: argparse.Namespace) -> int:
     min_agreement = 0.99 if args.min_agreement is None else args.min_agreement
     if not 0 <= min_agreement <= 1:
         raise EdgeSdkError(f"--min-agreement is a fraction: expected a number in [0, 1], got {min_agreement}")
+    import functools
+
     from edge_sdk.tasks import judge_reference
 
+    chosen = task_arguments(args)  # --task and the budgets given (none on a light install without converters)
+    judge = functools.partial(judge_reference, task=chosen["task"], budgets=chosen["budgets"])
     result = check_reference(args.reference, args.models[0], min_agreement=min_agreement,
                              max_abs_error=args.max_abs_error, max_steps=args.max_steps, num_threads=args.threads,
-                             judge=judge_reference)
+                             judge=judge)
 
     def print_human() -> None:
         print(f"reference: {result['reference']} (float model {result['float_model']}, {result['samples']} examples)")

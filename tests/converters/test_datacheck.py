@@ -173,3 +173,41 @@ def test_data_cli_stats_check_and_drift(tmp_path, capsys):
     assert main(["data", "stats", str(tmp_path / "train.npz"), "--out", str(tmp_path / "train.npz")]) == 2
     assert main(["data", "check", str(tmp_path / "x255.npz"), "--train-stats", str(tmp_path / "train.npz")]) == 2
     assert "expected statistics JSON" in capsys.readouterr().err
+
+
+def _stats_file(tmp_path, edit=None, text=None):
+    stats = compute_stats({"x": np.random.default_rng(0).random((20, 4, 4, 3), dtype=np.float32)})
+    if edit:
+        edit(stats["features"]["x"])
+    path = tmp_path / "stats.json"
+    path.write_text(text if text is not None else json.dumps(stats))
+    return path
+
+
+@pytest.mark.parametrize("edit, text, expected", [
+    (lambda f: f.update(mean="NaN"), None, "'mean'"),
+    (lambda f: f.update(shape="abc"), None, "'shape'"),
+    (lambda f: f.update(channels=[1, 2, 3]), None, "'channels'"),
+    (lambda f: f.update(kind="spreadsheet"), None, "'kind'"),
+    (lambda f: f.update(min=None, max=None, mean=None, std=None), None, "no finite"),
+    (lambda f: f.update(histogram={"edges": [1.0], "shares": "q"}), None, "'histogram'"),
+    (None, '{"format": "edge-sdk-datastats/1", "features": {"x": {"kind": "categorical", "vocabulary": 3}}}',
+     "'vocabulary'"),
+    (None, '{"format": "edge-sdk-datastats/1", "format": "edge-sdk-datastats/1", "features": {}}', "duplicate"),
+])
+def test_a_malformed_statistics_file_is_refused_naming_the_field(tmp_path, edit, text, expected):
+    """A foreign or hand-edited statistics JSON fails at load naming the field, not later in the quantizer."""
+    with pytest.raises(datacheck.StatsError) as err:
+        datacheck.load_stats(_stats_file(tmp_path, edit, text))
+    assert expected in str(err.value) and "stats.json" in str(err.value)
+
+
+def test_train_stats_on_a_device_file_says_what_it_is():
+    with pytest.raises(datacheck.StatsError, match="character device"):
+        datacheck.load_stats("/dev/zero")
+
+
+def test_small_values_in_messages_keep_their_exponent_and_sign():
+    """'got 3e06..1' was shown for data whose minimum is 3e-06 (the '-0' of the exponent stripped)."""
+    assert datacheck._fmt(3e-06) == "3e-06" and datacheck._fmt(-0.0003) == "-0.0003"
+    assert datacheck._fmt(-0.0) == "0" and datacheck._fmt(255.0) == "255"

@@ -291,3 +291,32 @@ def test_the_auto_tuner_judges_the_detector_by_recall_and_keeps_its_output_tail_
     manifest = json.loads(tuned.with_suffix(".json").read_text())
     assert manifest["metrics"]["recall_min"] >= 0.9 and "accuracy" not in manifest["metrics"]
     assert outcome.exit_code == 1  # the file under test (full int8) still wiped its scores out
+
+
+def test_reference_check_gates_on_the_task_budget_given(task_models, tmp_path, capsys):
+    """`parity --reference` on a segmenter with --min-iou / --task generic --min-snr-db gates on them, not 'NO CHECK'."""
+    golden = tmp_path / "seg-golden.npz"
+    assert main(["parity", "--write-reference", str(golden), str(task_models["seg"]), "--data",
+                 str(task_models["seg_eval"]), "--samples", "40", "-q"]) == 0
+    capsys.readouterr()
+    code = main(["parity", "--reference", str(golden), str(task_models["seg_int8"]), "--min-iou", "0.5"])
+    out = capsys.readouterr().out
+    assert code == 0 and "PASS" in out and "min_iou" in out and "NO CHECK" not in out
+    code = main(["parity", "--reference", str(golden), str(task_models["seg_int8"]), "--task", "generic",
+                 "--min-snr-db", "200"])
+    out = capsys.readouterr().out
+    assert code == 1 and "task:      generic" in out and "FAIL" in out and "min_snr_db" in out
+
+
+@pytest.mark.parametrize("task, expected", [("detection", "detection head"), ("autoencoder", "autoencoder"),
+                                            ("segmentation", "per-pixel")])
+def test_a_declared_task_the_model_cannot_have_is_refused_before_any_conversion(tmp_path, capsys, task, expected):
+    """--task detection/autoencoder/segmentation on a 10-class classifier: exit 2 before quantizing, not after
+    (segmentation was accepted and reported 'mask iou' over 10 class scores)."""
+    model = Path(__file__).parents[1] / "data" / "public_models" / "mlperf_tiny_ic_resnet8_float.tflite"
+    np.save(tmp_path / "cal.npy", np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32) * 255)
+    code = main(["convert", str(model), "--recipe", "int8", "--calibration", str(tmp_path / "cal.npy"),
+                 "--task", task, "--out", str(tmp_path / "out"), "--formats", "tflite", "--latency-runs", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and "int8.tflite" not in err, err
+    assert not (tmp_path / "out").exists()

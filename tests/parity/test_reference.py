@@ -205,3 +205,14 @@ def test_a_reference_in_the_old_format_asks_to_be_written_again(tmp_path):
                                                    r"the inputs.*write the reference again with: edge-sdk parity "
                                                    r"--write-reference"):
         read_reference(old)
+
+
+def test_string_or_complex_labels_are_refused_in_one_line():
+    """`parity --labels names.npy` with strings ended in 'unexpected ValueError ... (an edge-sdk bug)'."""
+    from edge_sdk.errors import EdgeSdkError
+    from edge_sdk.reference import labels_to_classes
+
+    for bad in (np.array(["cat", "dog"]), np.array([1 + 2j, 3j]), np.array([b"a", b"b"])):
+        with pytest.raises(EdgeSdkError, match=f"expected integer class ids.*got dtype {bad.dtype}"):
+            labels_to_classes(bad)
+    assert labels_to_classes(np.array([True, False])).tolist() == [1, 0]

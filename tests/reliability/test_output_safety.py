@@ -382,3 +382,13 @@ def test_check_file_output_of_stdout_checks_nothing(tmp_path):
     assert not (tmp_path / "new").exists()  # checking creates nothing
     assert not list(tmp_path.iterdir())
     assert MARKER_FILE.startswith(".")
+
+
+def test_a_json_output_never_replaces_the_manifest_of_a_model_that_is_not_an_input(workdir, capsys):
+    """`data stats X --out model.json` (or another command's --json) replaced a model's manifest: the model then
+    failed to load ('manifest lacks required field(s)'). A manifest is only replaced by a manifest."""
+    before = workdir["manifest"].read_bytes()
+    np.savez(workdir["dir"] / "d.npz", x=np.load(workdir["x"]))
+    _refused(["data", "stats", "d.npz", "--out", "int8.json"], capsys, "--out int8.json", "manifest")
+    _refused(["data", "stats", "d.npz", "--json", "int8.json"], capsys, "--json int8.json", "manifest")
+    assert workdir["manifest"].read_bytes() == before

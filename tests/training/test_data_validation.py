@@ -143,3 +143,37 @@ def test_adult_age_in_months_is_flagged_as_drift_on_age(adult_run, adult, tmp_pa
     assert "input 'age'" in capsys.readouterr().out
     good = _adult_eval(adult, tmp_path, "good", lambda x: None)
     assert main(["data", "check", str(good), "--model", adult_run.paths["keras"]]) == 0
+
+
+@pytest.mark.parametrize("arrays, expected", [
+    ({"x": np.zeros((0, 4), np.float32)}, "at least one example"),
+    ({"x": np.full((10, 4), np.nan, np.float32)}, "no finite values"),
+    ({"x": np.array(["a", "b", "c"]), "z": np.arange(3)}, "numeric"),
+    ({"x": np.zeros(3, dtype=[("a", "f4"), ("b", "i4")])}, "numeric"),
+    ({"x": np.ones((3, 2), complex)}, "numeric"),
+    ({"a": np.zeros((3, 2), np.float32), "b": np.zeros((5, 2), np.float32)}, "same number of examples"),
+    ({"x": np.float32(3)}, "one row per example"),
+])
+def test_data_stats_refuses_data_it_cannot_describe(tmp_path, capsys, arrays, expected):
+    """Statistics of 0 rows, all-NaN, strings, records, complex or ragged inputs: one line, no file, no traceback."""
+    data, out = tmp_path / "weird.npz", tmp_path / "stats.json"
+    np.savez(data, **arrays)
+    assert main(["data", "stats", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err and "edge-sdk bug" not in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_data_check_and_drift_never_write_their_report_over_the_statistics_they_read(tmp_path, capsys):
+    """`data drift DATA --train-stats S --json S` replaced the training statistics with the drift report."""
+    x = np.random.default_rng(0).random((40, 4), dtype=np.float32)
+    np.savez(tmp_path / "train.npz", x=x)
+    stats = tmp_path / "stats.json"
+    assert main(["data", "stats", str(tmp_path / "train.npz"), "--out", str(stats)]) == 0
+    before = stats.read_bytes()
+    for action in ("drift", "check"):
+        assert main(["data", action, str(tmp_path / "train.npz"), "--train-stats", str(stats),
+                     "--json", str(stats)]) == 2
+        err = capsys.readouterr().err
+        assert "--train-stats" in err and "refusing to write over an input" in err, err
+    assert stats.read_bytes() == before
