@@ -24,7 +24,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from converters import recipe as recipes
-from converters._train import build_record
 from converters.calibration import as_input_dict, load_data_file
 from converters.errors import DataError
 from converters.evaluation import (CHECK_SAMPLES, check_finite, primary, tflite_latency_us, tflite_outputs)
@@ -187,6 +186,36 @@ class Progress:
                     self.bar.close()
 
         return [EpochBar()]
+
+
+# ------------------------------------------------------------------------------------------------
+# the manifest's build record
+# ------------------------------------------------------------------------------------------------
+# Artifact kinds whose bytes vary between runs with the same inputs, recipe and seed, and why.
+# Everything else the converter writes (.tflite of every kind, .onnx) is byte-identical run to run.
+NOT_BYTE_IDENTICAL = {
+    "keras": "a .keras archive records when it was saved (metadata.json date_saved, zip member times)",
+    "savedmodel": "TensorFlow writes a random uuid into fingerprint.pb on every save; saved_model.pb, the "
+    "variables and keras_metadata.pb are byte-identical",
+}
+
+
+def build_record(seed: int, kind: str) -> Dict[str, Any]:
+    """The manifest's ``build`` entry: the seed, whether op determinism was on, and whether the bytes reproduce.
+
+    ``byte_identical`` promises that another run with the same model, recipe, data, seed
+    and tool versions on the same kind of machine writes the same bytes; ``why_not`` says
+    what varies when it does not.
+    """
+    from converters._tf import DETERMINISTIC
+
+    why = NOT_BYTE_IDENTICAL.get(kind)
+    if why is None and not DETERMINISTIC:
+        why = "TensorFlow op determinism was off (EDGE_SDK_DETERMINISTIC=0), so training may differ run to run"
+    record: Dict[str, Any] = {"seed": int(seed), "op_determinism": bool(DETERMINISTIC), "byte_identical": why is None}
+    if why is not None:
+        record["why_not"] = why
+    return record
 
 
 # ------------------------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def logits_function(model: Any) -> Callable[[Any, bool], Any]:
     One sigmoid unit z becomes the two-class logits [0, z].
     """
     from converters._tf import tf, tf_keras
-    from converters._train import output_kind
+    from converters.finetune import output_kind
 
     kind = output_kind(model)
     last = model.layers[-1]

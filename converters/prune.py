@@ -66,6 +66,11 @@ class PruneResult:
         return [layer.to_dict() for layer in self.layers]
 
 
+def count_nonzero_params(model: Any) -> int:
+    """Weights that are not exactly zero (what pruning removes)."""
+    return int(sum(int(np.count_nonzero(w)) for w in model.get_weights()))
+
+
 def layer_sparsity(model: Any) -> List[LayerSparsity]:
     """Per-layer kernel sparsity of a (stripped) tf_keras model."""
     rows = []
@@ -97,7 +102,7 @@ def prune(
     ``progress``: an extra Keras callback (a progress bar).
     """
     from converters._tf import tf_keras, tfmot
-    from converters._train import compile_and_fit, task_loss
+    from converters.finetune import compile_and_fit, task_loss
 
     opts = build_options(PruneOptions, options, **overrides)
     target_sparsity, initial_sparsity, structured = opts.target_sparsity, opts.initial_sparsity, opts.structured
@@ -201,7 +206,6 @@ def run_stage(ctx: Any, options: PruneOptions) -> None:
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[prune]`` section.
     The pruned model becomes the one later stages work on.
     """
-    from converters._train import count_nonzero_params
     from converters.loading import from_keras
     from edge_sdk.manifest import manifest_path_for, write_manifest
 

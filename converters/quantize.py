@@ -129,7 +129,7 @@ def convert(
                 "(--calibration FILE.npy|.npz, or a zoo dataset via --dataset), got none; "
                 "recipes 'dynamic' and 'fp16' need no data"
             )
-        from converters._train import subset
+        from converters.calibration import subset
 
         sample = subset(calibration, calibration_samples, seed)
         stats = input_stats(sample)
@@ -210,7 +210,7 @@ def qat(
     Convert the result with :func:`convert` in ``int8`` mode.
     """
     from converters._tf import tf_keras, tfmot
-    from converters._train import compile_and_fit, task_loss
+    from converters.finetune import compile_and_fit, task_loss
 
     if not isinstance(model, tf_keras.Model):
         raise ConversionError(f"QAT needs a tf_keras model (tfmot), got {type(model).__module__}.{type(model).__name__}")
@@ -328,7 +328,7 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
     calibration = stats = None
     dropped = 0
     if scheme in litert_quant.NEEDS_CALIBRATION:
-        from converters._train import subset
+        from converters.calibration import subset
 
         sample = subset(ctx.data.calibration_x, options.calibration_samples, ctx.seed)
         stats = input_stats(sample)

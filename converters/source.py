@@ -197,7 +197,7 @@ def _build_zoo(name: str, data: Any, ctx: RunContext) -> Any:
 
 
 def _fit_zoo(name: str, model: Any, data: Any, options: TrainOptions, ctx: RunContext) -> Any:
-    from converters._train import augment_shift, compile_and_fit
+    from converters.finetune import augment_shift, compile_and_fit
     from converters.loading import _keras_specs
 
     x = dataset_inputs(data.dataset.x_train, _keras_specs(model), "training")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from converters import distill, loading, prune
-from converters._train import augment_shift
+from converters.finetune import augment_shift
 from converters.errors import ConversionError, RecipeError
 from edge_sdk.metrics import accuracy
 
@@ -347,7 +347,7 @@ def test_transfer_set_carries_the_teachers_answers_on_fashion_mnist():
     here it is only held from collapsing.
     """
     from converters._tf import tf_keras
-    from converters._train import compile_and_fit
+    from converters.finetune import compile_and_fit
     from training import datasets, zoo
 
     taught_on = datasets.load("fashion-mnist:5000", seed=0)
