@@ -426,7 +426,7 @@ def _calibration(ctx: Any, model: Any, rows: Optional[int] = None) -> Optional[D
 
 
 def _tflite_convert(ctx: Any, model: Any, mode: str, io: str = "int8") -> Candidate:
-    from converters.quantize import MANIFEST_KIND, convert
+    from converters.tflite_convert import MANIFEST_KIND, convert
 
     calibration = _calibration(ctx, model) if mode == "int8" else None
     if mode == "int8" and calibration is None:

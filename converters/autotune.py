@@ -312,7 +312,7 @@ def _autotune_task(float_model: Any, calibration: Mapping[str, np.ndarray], eval
 
 
 def _float_tflite(fm: Any) -> bytes:
-    from converters.quantize import convert
+    from converters.tflite_convert import convert
 
     return convert(fm.loaded, "float32").tflite
 

@@ -465,9 +465,9 @@ class RunContext:
         if model.kind == KIND_TFLITE:
             flatbuffer = model.tflite_bytes  # the user's float .tflite is its own float32 artifact
         else:
-            from converters import quantize
+            from converters.tflite_convert import convert  # TensorFlow only for a float model that is not a .tflite
 
-            flatbuffer = quantize.convert(model, "float32").tflite
+            flatbuffer = convert(model, "float32").tflite
         metrics = {k: v for k, v in metrics.items() if v is not None}
         float_acc = self.float_model_accuracy(model, stage, name)
         if float_acc is not None:

@@ -82,7 +82,7 @@ def _relative_rmse(float_values: np.ndarray, quantized_values: np.ndarray, scale
 
 def _converter_for(loaded: Any, calibration: Mapping[str, np.ndarray]):
     from converters._tf import tf
-    from converters.quantize import tflite_converter
+    from converters.tflite_convert import tflite_converter
 
     converter = tflite_converter(loaded)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

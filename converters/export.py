@@ -16,55 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from converters.errors import ConversionError, DataError, ExportError, first_line
-from converters.loading import KIND_KERAS3, KIND_SAVEDMODEL, KIND_TF_KERAS, LoadedModel
+from converters.loading import KIND_SAVEDMODEL, LoadedModel
+from converters.savedmodel import export_savedmodel
 
 MIN_OPSET = 17
-
-
-def saved_model_dir(model: LoadedModel) -> Path:
-    """A SavedModel directory for ``model``: its own when it has one, else exported once into a temp dir.
-
-    The export is kept on the model (and removed with it), so converting it twice exports once.
-    """
-    if model._saved_model_dir is None:  # noqa: SLF001 - the cache lives on the model it describes
-        model._tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-sm-")  # noqa: SLF001
-        target = Path(model._tmp.name) / "saved_model"  # noqa: SLF001
-        export_savedmodel(model, target)
-        model._saved_model_dir = target  # noqa: SLF001
-    return model._saved_model_dir  # noqa: SLF001
-
-
-def export_savedmodel(model: LoadedModel, path: Path) -> Path:
-    """Write ``model`` as a SavedModel directory at ``path`` with a ``serving_default`` signature."""
-    path = Path(path)
-    try:
-        if model.kind == KIND_TF_KERAS:
-            try:
-                from training.export import save_savedmodel  # named inputs/outputs, the project's format
-            except ImportError:
-                save_savedmodel = None
-            if save_savedmodel is not None:
-                save_savedmodel(model.model, path)
-            else:
-                model.model.save(str(path), save_format="tf")
-        elif model.kind == KIND_KERAS3:
-            model.model.export(str(path), format="tf_saved_model", verbose=False)
-        else:
-            if model.path is None:
-                raise ExportError("a SavedModel input without a path cannot be re-exported")
-            shutil.copytree(model._saved_model_dir or model.path, path)  # noqa: SLF001 - an ONNX input's is onnx2tf's
-    except ExportError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"SavedModel export of {model.describe()} to {path} failed: {first_line(exc, 400)}") from None
-    return path
 
 
 def export_keras(model: LoadedModel, path: Path) -> Path:

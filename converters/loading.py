@@ -83,8 +83,8 @@ class LoadedModel:
     path: Optional[Path]
     model: Any  # tf_keras.Model | keras.Model | loaded SavedModel
     inputs: List[InputSpec]
-    _saved_model_dir: Optional[Path] = None
-    _tmp: Any = None
+    _saved_model_dir: Optional[Path] = None  # read through saved_model_path, set through use_saved_model
+    _tmp: Any = None  # a TemporaryDirectory holding it, removed with the model
     # why a Keras-written SavedModel was loaded through its serving signature instead (stored code)
     not_keras_because: Optional[str] = None
     # a .tflite with float16 / int8 weights: how its float32 parent (``model``) was made
@@ -92,6 +92,7 @@ class LoadedModel:
     float_parent: Optional[Dict[str, Any]] = None
     # a .tflite input with no SignatureDef: what edge-sdk added (converters.tflite_signature), for the manifest
     signature_added: Optional[dict] = None
+    _owned: List[Any] = dataclasses.field(default_factory=list, repr=False)  # temp dirs of use_saved_model
 
     @property
     def capabilities(self) -> Tuple[str, ...]:
@@ -117,6 +118,20 @@ class LoadedModel:
     def describe(self) -> str:
         """A short human name for the input."""
         return str(self.path) if self.path else "the in-memory model"
+
+    @property
+    def saved_model_path(self) -> Optional[Path]:
+        """The SavedModel directory the converter reads for this model (its own, or one made for it), if any."""
+        return self._saved_model_dir
+
+    def use_saved_model(self, directory: Path, owner: Any = None) -> None:
+        """Make ``directory`` the SavedModel the converter reads for this model.
+
+        ``owner``: a ``tempfile.TemporaryDirectory`` holding it, kept (and removed) with the model.
+        """
+        self._saved_model_dir = Path(directory)
+        if owner is not None:
+            self._owned.append(owner)
 
     @property
     def is_tf_keras(self) -> bool:

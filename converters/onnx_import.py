@@ -994,7 +994,7 @@ def refuse_select_ops(model: OnnxModel) -> None:
     LiteRT runs builtin ops only; TensorFlow's converter says which ops are missing when
     Select ops are not allowed, which is how they are found here.
     """
-    from converters.quantize import convert
+    from converters.tflite_convert import convert
 
     try:
         convert(model, "float32")

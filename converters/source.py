@@ -149,7 +149,7 @@ def _fix_saved_model_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> N
     import tempfile
 
     from converters._tf import tf
-    from converters.export import saved_model_dir
+    from converters.savedmodel import saved_model_dir
     from converters.loading import InputSpec
 
     loaded = tf.saved_model.load(str(saved_model_dir(model)))
@@ -168,8 +168,7 @@ def _fix_saved_model_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> N
     tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-fixed-")
     target = Path(tmp.name) / "saved_model"
     tf.saved_model.save(module, str(target), signatures={"serving_default": serve.get_concrete_function()})
-    model._fixed_shape_tmp = tmp  # noqa: SLF001 - removed with the model
-    model._saved_model_dir = target  # noqa: SLF001 - the converter reads this SavedModel
+    model.use_saved_model(target, tmp)  # the converter reads this SavedModel; tmp is removed with the model
     model.inputs = [InputSpec(s.name, tuple(shapes.get(s.name, s.shape)), s.dtype) for s in model.inputs]
 
 

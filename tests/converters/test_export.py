@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 import pytest
 
-from converters import export, loading
+from converters import export, loading, savedmodel
 from converters.errors import ExportError
 
 
@@ -33,7 +33,7 @@ def test_onnx_opset_below_17_is_refused(digits_models, digits):
 def test_savedmodel_and_keras_exports_reload_with_same_outputs(digits_models, digits, tmp_path):
     model = loading.load(digits_models.teacher_keras)
     want = model.predict({"image": digits.x_test[:10]})
-    export.export_savedmodel(model, tmp_path / "sm")
+    savedmodel.export_savedmodel(model, tmp_path / "sm")
     again = loading.load(tmp_path / "sm")
     np.testing.assert_allclose(again.predict({"image": digits.x_test[:10]}), want, atol=1e-5)
     from converters._tf import tf
@@ -44,6 +44,6 @@ def test_savedmodel_and_keras_exports_reload_with_same_outputs(digits_models, di
     np.testing.assert_allclose(loading.load(tmp_path / "m.keras").predict({"image": digits.x_test[:10]}), want,
                                atol=1e-5)
     k3 = loading.load(digits_models.keras3)
-    export.export_savedmodel(k3, tmp_path / "k3sm")
+    savedmodel.export_savedmodel(k3, tmp_path / "k3sm")
     np.testing.assert_allclose(loading.load(tmp_path / "k3sm").predict({"image": digits.x_test[:4]}),
                                k3.predict({"image": digits.x_test[:4]}), atol=1e-5)

@@ -208,7 +208,7 @@ def test_nhwc_three_channel_input_converts_without_network(tmp_path, monkeypatch
     from onnx import TensorProto, helper, numpy_helper
 
     from converters.onnx_import import compare_with_onnxruntime, load_onnx
-    from converters.quantize import convert
+    from converters.tflite_convert import convert
 
     rng = np.random.default_rng(0)
     init = [numpy_helper.from_array(rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w")]

@@ -22,12 +22,12 @@ def _model(layer, timesteps=8, **kwargs):
 def test_lstm_float32_tflite_is_stateless_and_equals_keras():
     """A fixed-batch fused LSTM keeps its state in variable tensors across invokes; the unrolled one does not."""
     import edge_sdk
-    from converters import quantize
+    from converters import tflite_convert
     from converters.loading import from_keras
     from edge_sdk.inspect_model import inspect_model
 
     model = from_keras(_model("LSTM"))
-    tflite = quantize.convert(model, "float32").tflite
+    tflite = tflite_convert.convert(model, "float32").tflite
     info = inspect_model(tflite)
     assert not any(t["variable"] for t in info["tensors"])
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in {op["name"] for op in info["operators"]}
