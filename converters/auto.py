@@ -40,10 +40,11 @@ import math
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, DataError, NonFiniteOutputError, first_line
 from converters.loading import KIND_TFLITE
 from converters.recipe import AUTO_OBJECTIVES, AutoOptions, Recipe
@@ -92,7 +93,7 @@ def planned_steps(recipe: Recipe) -> int:
     return 2 * len(built) + 3
 
 
-def check(ctx: Any, options: AutoOptions) -> None:
+def check(ctx: RunContext, options: AutoOptions) -> None:
     """Before any work: there is data to measure accuracy on, and the model can be quantized.
 
     ``ctx``: the run context (model and data known, nothing written yet); ``options``: the ``[auto]`` section.
@@ -277,7 +278,7 @@ class EvalSet:
         return self.task is not None and self.task in BUDGETS
 
 
-def _eval_set(ctx: Any, options: AutoOptions) -> EvalSet:
+def _eval_set(ctx: RunContext, options: AutoOptions) -> EvalSet:
     n = options.eval_samples
     data = ctx.data
     if data.eval_x is not None:
@@ -416,7 +417,7 @@ def measure_latency(paths: Sequence[Path], inputs_npz: Optional[Path], options: 
 # ------------------------------------------------------------------------------------------------
 # building
 # ------------------------------------------------------------------------------------------------
-def _calibration(ctx: Any, model: Any, rows: Optional[int] = None) -> Optional[Dict[str, np.ndarray]]:
+def _calibration(ctx: RunContext, model: Any, rows: Optional[int] = None) -> Optional[Dict[str, np.ndarray]]:
     from converters.calibration import as_input_dict
 
     if ctx.data.calibration_x is None:
@@ -425,7 +426,7 @@ def _calibration(ctx: Any, model: Any, rows: Optional[int] = None) -> Optional[D
     return cal if rows is None else {k: v[:rows] for k, v in cal.items()}
 
 
-def _tflite_convert(ctx: Any, model: Any, mode: str, io: str = "int8") -> Candidate:
+def _tflite_convert(ctx: RunContext, model: Any, mode: str, io: str = "int8") -> Candidate:
     from converters.tflite_convert import MANIFEST_KIND, convert
 
     calibration = _calibration(ctx, model) if mode == "int8" else None
@@ -460,7 +461,7 @@ class _Skip(Exception):
     """A candidate that does not apply to this input (not an error)."""
 
 
-def _keep_float(ctx: Any, model: Any, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+def _keep_float(ctx: RunContext, model: Any, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
     """Full int8 with the debugger's most harmful weighted layers kept in float, one more at a time."""
     from converters.debugger import LayerDebugger
 
@@ -498,7 +499,7 @@ def _within(candidate: Candidate, options: AutoOptions) -> bool:
     return (m.get("drop_points") or 0.0) <= options.max_drop + 1e-9
 
 
-def _float_head(ctx: Any, model: Any, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+def _float_head(ctx: RunContext, model: Any, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
     """Full int8 with the ops that write the model's outputs kept in float (float I/O).
 
     Built when full int8 wiped out an output (:func:`edge_sdk.tasks.find_wipeouts`): a YOLO-style
@@ -537,7 +538,7 @@ def _float_head(ctx: Any, model: Any, evalset: EvalSet, built: Dict[str, Candida
 
 
 
-def _litert(ctx: Any, scheme_key: str, float32_tflite: bytes, model: Any) -> Candidate:
+def _litert(ctx: RunContext, scheme_key: str, float32_tflite: bytes, model: Any) -> Candidate:
     try:
         from converters import litert_quant
     except ImportError:
@@ -553,7 +554,7 @@ def _litert(ctx: Any, scheme_key: str, float32_tflite: bytes, model: Any) -> Can
                      notes=[f"LiteRT quantizer scheme {scheme}: {litert_quant.SCHEMES[scheme]}"])
 
 
-def _pruned(ctx: Any, model: Any) -> Candidate:
+def _pruned(ctx: RunContext, model: Any) -> Candidate:
     from converters.loading import from_keras
     from converters.prune import prune
 
@@ -573,7 +574,7 @@ def _pruned(ctx: Any, model: Any) -> Candidate:
     return candidate
 
 
-def _build(ctx: Any, name: str, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+def _build(ctx: RunContext, name: str, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
     model = ctx.current
     float32 = ctx.current_artifact
     try:
@@ -613,7 +614,7 @@ def _build(ctx: Any, name: str, options: AutoOptions, evalset: EvalSet, built: D
 # ------------------------------------------------------------------------------------------------
 # the stage
 # ------------------------------------------------------------------------------------------------
-def run_stage(ctx: Any, options: AutoOptions) -> None:
+def run_stage(ctx: RunContext, options: AutoOptions) -> None:
     """Build, measure and choose (see module docs); writes every candidate and ``model.tflite``.
 
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[auto]`` section.
@@ -726,7 +727,7 @@ def run_stage(ctx: Any, options: AutoOptions) -> None:
         parent=chosen.artifact.parent, extra_metrics=dict(chosen.artifact.metrics), auto=record,
         copy_of=chosen.artifact.file)
     record["stable_sha256"] = stable.sha256
-    ctx.comparisons["auto"] = record
+    ctx.record(AutoComparison(record))
     _write_reports(ctx, record)
 
 
@@ -763,7 +764,7 @@ def _device(doc: Mapping[str, Any]) -> Optional[str]:
     return clean_text(summary_line(device), limit=300)  # the device describes itself: printed, so no escapes
 
 
-def _write_reports(ctx: Any, record: Mapping[str, Any]) -> None:
+def _write_reports(ctx: RunContext, record: Mapping[str, Any]) -> None:
     """The Pareto PNG and the HTML page, when matplotlib is there (a warning otherwise, never a failure)."""
     from edge_sdk.errors import MissingExtraError
 
@@ -785,6 +786,21 @@ def _write_reports(ctx: Any, record: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------
 # the table people read
 # ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class AutoComparison(Comparison):
+    """summary.json's ``comparisons["auto"]``: every candidate's figures, the budget and the choice."""
+
+    key: ClassVar[str] = "auto"
+    line_order: ClassVar[int] = 30
+    record: Dict[str, Any]
+
+    def to_json(self) -> Dict[str, Any]:
+        return self.record
+
+    def lines(self) -> List[str]:
+        return tradeoff_lines(self.record)
+
+
 def tradeoff_lines(record: Mapping[str, Any]) -> List[str]:
     """The trade-off table and the decision, as printed by ``edge-sdk convert --recipe auto``."""
     from converters.report import TRADEOFF_HEADERS, tradeoff_rows

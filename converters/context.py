@@ -19,7 +19,7 @@ import gzip
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Protocol, Sequence, Tuple, Type, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from edge_sdk.metrics import accuracy
 
 TOOL_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx", "onnxruntime")
 TRAINING_DATA_HINT = "expected --dataset NAME (digits, mnist, adult, fashion-mnist) or --train FILE.npz (inputs + 'y'), got neither"
+
+
+C = TypeVar("C", bound="Comparison")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -88,9 +91,47 @@ class Artifact:
         }
 
 
+class Comparison:
+    """A stage's comparison record: summary.json's ``comparisons[key]`` and the lines printed under the table.
+
+    Each stage subclasses it as a dataclass (``prune.PruneComparison``, ``distill.DistillComparison``...)
+    and records it with :meth:`RunContext.record`; nothing outside the stage reads its fields by name,
+    the CLI prints :attr:`PipelineResult.lines`.
+    """
+
+    key: ClassVar[str] = ""  # its entry in summary.json's "comparisons"
+    line_order: ClassVar[int] = 100  # where its lines go under the table (smaller first)
+
+    def to_json(self) -> Any:
+        """What summary.json holds under ``comparisons[key]`` (plain JSON values)."""
+        raise NotImplementedError
+
+    def lines(self) -> List[str]:
+        """The lines ``edge-sdk convert`` prints under the artifact table (none: empty)."""
+        return []
+
+    def finish(self, ctx: "RunContext") -> None:
+        """Called once every stage ran, before the summary is written (figures that need later stages' files)."""
+
+    def empty(self) -> bool:
+        """True when there is nothing to record (the entry is left out of the summary)."""
+        return False
+
+
+def render_comparisons(comparisons: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
+    """(summary.json's ``comparisons``, the lines under the table) of a run's records and plain entries."""
+    rendered = {k: (v.to_json() if isinstance(v, Comparison) else v) for k, v in comparisons.items()
+                if not (isinstance(v, Comparison) and v.empty())}
+    records = sorted((v for v in comparisons.values() if isinstance(v, Comparison)), key=lambda r: r.line_order)
+    return rendered, [line for record in records for line in record.lines()]
+
+
 @dataclasses.dataclass
 class PipelineResult:
-    """Artifacts and comparisons of one run; ``out`` is set once promoted."""
+    """Artifacts and comparisons of one run; ``out`` is set once promoted.
+
+    ``comparisons`` is summary.json's entry (plain JSON); ``lines`` what the stages' records say under the table.
+    """
 
     recipe: recipes.Recipe
     artifacts: List[Artifact]
@@ -99,6 +140,12 @@ class PipelineResult:
     staging: Path
     out: Optional[Path] = None
     seconds: float = 0.0
+    lines: List[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def verdict(self) -> Optional[str]:
+        """The quality gate's verdict line, when the run was gated."""
+        return (self.comparisons.get("gate") or {}).get("verdict")
 
     def get(self, name: str) -> Optional[Artifact]:
         """The artifact called ``name``, if the run produced it."""
@@ -286,6 +333,7 @@ class RunContext:
         self.transfer_source = ""  # where it came from, or why "auto" found none
         self.artifacts: List[Artifact] = []
         self.warnings: List[str] = []
+        # summary.json's "comparisons": stage records (:class:`Comparison`) and plain JSON entries of the checks
         self.comparisons: Dict[str, Any] = {}
         self.checks: List[Callable[["RunContext"], None]] = []  # later stages' checks, run once data is known
         self.train_stats: Optional[str] = None  # --train-stats: the training data's statistics (converters.datacheck)
@@ -315,6 +363,18 @@ class RunContext:
         """Make ``model`` (with its float32 ``artifact``) the one the next stage works on; ``prefix`` names its artifacts."""
         self.current, self.current_artifact, self.prefix = model, artifact, prefix
 
+    def record(self, comparison: Comparison) -> None:
+        """Record a stage's comparison (replacing an earlier one with the same key)."""
+        self.comparisons[comparison.key] = comparison
+
+    def recorded(self, kind: Type[C]) -> C:
+        """The record of class ``kind`` this run has, made (empty) and recorded on first use."""
+        found = self.comparisons.get(kind.key)
+        if not isinstance(found, kind):
+            found = kind()
+            self.record(found)
+        return found
+
     def run_checks(self) -> None:
         """Run every planned stage's pre-flight check (once the model and data are known, before any work)."""
         for check in self.checks:
@@ -326,7 +386,7 @@ class RunContext:
             raise DataError(f"stage '{stage}' fine-tunes the model and needs training data: {TRAINING_DATA_HINT}")
 
     # -- checking ---------------------------------------------------------------------------------
-    def _check_data(self) -> tuple:
+    def check_data(self) -> tuple:
         """(inputs, description) a model is checked for NaN/inf on: the eval data, else a slice of the rest."""
         if self.data.eval_x is not None:
             return self.data.eval_x, f"the eval data ({self.data.eval_source or 'eval split'})"
@@ -372,7 +432,7 @@ class RunContext:
         more manifest metrics / fields.
         """
         metrics: Dict[str, Any] = dict(extra_metrics or {})
-        check_x, check_on = self._check_data()
+        check_x, check_on = self.check_data()
         if check_x is not None:
             outputs = tflite_outputs(tflite, check_x, calibration=calibration)  # the clip warning judges by it
             check_finite(outputs, f"stage '{stage}': {name}.tflite", check_on)
@@ -446,7 +506,7 @@ class RunContext:
 
         ``stage`` and ``name`` (the artifact being made) name the model in the error.
         """
-        check_x, check_on = self._check_data()
+        check_x, check_on = self.check_data()
         if check_x is None:
             return None
         output = model.predict(check_x)
@@ -566,3 +626,30 @@ def bind(data: Data, model: LoadedModel) -> None:
         data.eval_x = dataset_inputs(ds.x_test, model.inputs, f"{ds.name} eval")
     if data.calibration_x is None:
         data.calibration_x = data.train_x
+
+
+# ------------------------------------------------------------------------------------------------
+# the stage contract
+# ------------------------------------------------------------------------------------------------
+@runtime_checkable
+class Stage(Protocol):
+    """What a stage module is (``pipeline.STAGE_MODULES`` names them): three functions, no state of its own.
+
+    ``options`` is the stage's typed recipe section (``recipe.PruneOptions``...). A stage reads the
+    model it works on from ``ctx.current``/``ctx.current_artifact``/``ctx.prefix``, writes artifacts
+    through ``ctx.add_tflite``/``add_directory``/``add_file``/``float32_artifact``, records its
+    comparison with ``ctx.record(<its Comparison dataclass>)`` and hands its model on with ``ctx.advance``.
+    """
+
+    def run_stage(self, ctx: RunContext, options: Any) -> None:
+        """Do the stage's work on ``ctx.current``."""
+        ...
+
+    def check(self, ctx: RunContext, options: Any) -> None:
+        """Before any work, once the model and data are known: refuse what cannot run (an ``EdgeSdkError``)."""
+        ...
+
+    def planned_steps(self, recipe: recipes.Recipe) -> int:
+        """How many progress lines the stage prints for ``recipe``."""
+        ...
+

@@ -37,10 +37,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, ModelLoadError, first_line
 from converters.loading import KIND_SAVEDMODEL, InputSpec, LoadedModel
 
@@ -1123,7 +1124,31 @@ def _natural(name: str) -> Tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
-def record_layout(ctx: Any) -> None:
+@dataclasses.dataclass
+class OnnxInputCheck(Comparison):
+    """summary.json's ``comparisons["onnx_input"]``: how the ONNX input was converted and float32.tflite
+    against ONNX Runtime."""
+
+    key: ClassVar[str] = "onnx_input"
+    line_order: ClassVar[int] = 40
+    record: Dict[str, Any]
+
+    def to_json(self) -> Dict[str, Any]:
+        return self.record
+
+    def lines(self) -> List[str]:
+        o = self.record
+        if o.get("max_abs_error") is None:
+            return []
+        layouts = ", ".join(f"{k} {v}" for k, v in (o.get("input_layout") or {}).items())
+        line = (f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
+                f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
+        if o.get("input_shapes"):
+            line += "; fixed shapes " + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in o["input_shapes"].items())
+        return [line]
+
+
+def record_layout(ctx: RunContext) -> None:
     """Say in every manifest of the run that inputs keep the ONNX layout (e.g. NCHW), when the data gave no preprocessing.
 
     ``preprocessing`` becomes ``{"scale": 1, "offset": 0, "layout": ...}``: the .tflite takes the
@@ -1135,7 +1160,7 @@ def record_layout(ctx: Any) -> None:
         ctx.data.preprocessing = {"scale": 1.0, "offset": 0.0, "layout": layouts.pop()}
 
 
-def check_onnx_input(ctx: Any) -> None:
+def check_onnx_input(ctx: RunContext) -> None:
     """For an ONNX input: compare ``float32.tflite`` with ONNX Runtime and record it; a gate failure beyond tolerance.
 
     ``ctx``: the run context after the load stage wrote ``ctx.base``. The tolerance is the
@@ -1151,7 +1176,7 @@ def check_onnx_input(ctx: Any) -> None:
 
     model: OnnxModel = ctx.model
     options = ctx.recipe.options("import")
-    check_x, check_on = ctx._check_data()  # noqa: SLF001 - the same data every artifact is checked on
+    check_x, check_on = ctx.check_data()  # the same data every artifact is checked on
     record: Dict[str, Any] = {
         "converter": f"onnx2tf {ONNX2TF_VERSION} (child process) -> SavedModel -> TensorFlow TFLiteConverter",
         "onnx2tf_seconds": model.onnx2tf_seconds, "onnxsim_ran": model.onnxsim_ran,
@@ -1172,7 +1197,7 @@ def check_onnx_input(ctx: Any) -> None:
     ctx.base.manifest["source"] = dict(record, format="onnx")
     ctx.base.manifest["metrics"] = ctx.base.metrics
     write_manifest(ctx.base.manifest, manifest_path_for(ctx.staging / ctx.base.file))
-    ctx.comparisons["onnx_input"] = record
+    ctx.record(OnnxInputCheck(record))
     if not reasons:
         return
     # an op-by-op search only helps when the file is wrong, not when float rounding misses a tight tolerance

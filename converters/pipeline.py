@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from converters import recipe as recipes
-from converters.context import Artifact, Data, PipelineResult, Progress, RunContext, bind, load_data
+from converters.context import (Artifact, Comparison, Data, PipelineResult, Progress, RunContext, bind, load_data,
+                                Stage, render_comparisons)
 from converters.errors import ConversionError, StageNotApplicableError
 from converters.evaluation import tflite_accuracy, tflite_latency_us
 from converters.gate import GateFailedError
@@ -55,12 +56,13 @@ STAGE_MODULES = {
 }
 
 
-def stage_plan(recipe: recipes.Recipe) -> List[Tuple[str, Any, Any]]:
+def stage_plan(recipe: recipes.Recipe) -> List[Tuple[str, Stage, Any]]:
     """``(stage name, stage module, its options section)`` for every stage a run of ``recipe`` goes through."""
-    plan = []
+    plan: List[Tuple[str, Stage, Any]] = []
     for name in ("load", *recipe.stages, "export"):
         module_name, section = STAGE_MODULES[name]
-        plan.append((name, importlib.import_module(module_name), recipe.options(section)))
+        module: Stage = importlib.import_module(module_name)  # type: ignore[assignment] - checked by tests/structure
+        plan.append((name, module, recipe.options(section)))
     return plan
 
 
@@ -118,8 +120,11 @@ def run_in(
     check_wipeouts(ctx)  # an int8 whose class scores became one constant is never promoted silently
 
     check_latency(ctx)  # a quantized artifact slower than its float32 says so, naming the ops XNNPACK left out
-    result = PipelineResult(recipe, ctx.artifacts, ctx.comparisons, ctx.warnings, staging,
-                            seconds=time.perf_counter() - started)
+    for record in [v for v in ctx.comparisons.values() if isinstance(v, Comparison)]:
+        record.finish(ctx)
+    comparisons, lines = render_comparisons(ctx.comparisons)
+    result = PipelineResult(recipe, ctx.artifacts, comparisons, ctx.warnings, staging,
+                            seconds=time.perf_counter() - started, lines=lines)
     atomic_write_text(staging / SUMMARY_FILE, json.dumps(result.summary(), indent=2) + "\n")
     return result
 

@@ -25,14 +25,16 @@ from the float32 .tflite of the current model.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import dataclasses
+from typing import Any, ClassVar, Dict, List, Optional
 
 import numpy as np
 
 from converters.calibration import drop_nan_samples, input_stats, subset
+from converters.context import Artifact, Comparison, RunContext
 from converters.errors import CalibrationError, ConversionError, RecipeError, first_line
 from converters.loading import KIND_TFLITE, LoadedModel
-from converters.recipe import QuantizeOptions
+from converters.recipe import QuantizeOptions, Recipe
 from converters.tflite_convert import MANIFEST_KIND, QuantizeResult, convert
 
 def nothing_quantized_note(name: str, asked: str, kind: str, inspected: str) -> Optional[str]:
@@ -133,13 +135,13 @@ def _changes_model(recipe: Any) -> bool:
     return "distill" in recipe.stages or "prune" in recipe.stages
 
 
-def planned_steps(recipe: Any) -> int:
+def planned_steps(recipe: Recipe) -> int:
     """Progress lines this stage prints: (QAT,) convert and write, for the final model and maybe the input."""
     per_model = 2 + (1 if recipe.quantize.qat else 0)
     return per_model * (2 if recipe.quantize.include_input and _changes_model(recipe) else 1)
 
 
-def check(ctx: Any, options: QuantizeOptions) -> None:
+def check(ctx: RunContext, options: QuantizeOptions) -> None:
     """Before any work: QAT can apply, and int8 has calibration data (not after minutes of distillation).
 
     ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
@@ -169,20 +171,16 @@ def check(ctx: Any, options: QuantizeOptions) -> None:
         )
 
 
-def run_stage(ctx: Any, options: QuantizeOptions) -> None:
+def run_stage(ctx: RunContext, options: QuantizeOptions) -> None:
     """Quantize the current model (and, with ``include_input``, the input model too) as ``options`` say.
 
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[quantize]`` section.
     """
     final = quantize_artifact(ctx, options, ctx.current, ctx.prefix, ctx.current_artifact,
-                              sparsity=ctx.comparisons.get("prune"))
+                              pruned=ctx.before_prune is not None)
     if options.include_input and ctx.current is not ctx.model:
         quantize_artifact(ctx, options, ctx.model, "", ctx.base)
-    ctx.comparisons["quantize"] = _comparisons(ctx, options, final)
-    if ctx.before_prune is not None:
-        ctx.comparisons["prune"]["gzip_ratio_vs_dense_float32"] = round(
-            final.gzip_size_bytes / ctx.before_prune.gzip_size_bytes, 4)
-        ctx.comparisons["prune"]["dense_float32"] = ctx.before_prune.name
+    ctx.record(_comparison(ctx, options, final))
 
 
 def litert_scheme(model: LoadedModel, options: QuantizeOptions) -> Optional[str]:
@@ -198,7 +196,7 @@ def litert_scheme(model: LoadedModel, options: QuantizeOptions) -> Optional[str]
     return MODE_SCHEMES[options.mode] if model.kind == KIND_TFLITE else None
 
 
-def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name: str, parent: Any) -> Any:
+def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, base_name: str, parent: Any) -> Any:
     """Quantize ``parent`` (a float32 artifact in staging) with the LiteRT quantizer and record it."""
     from importlib import metadata
 
@@ -255,12 +253,12 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
     )
 
 
-def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, base_name: str, parent: Any,
-                      sparsity: Optional[Dict[str, Any]] = None) -> Any:
+def quantize_artifact(ctx: RunContext, options: QuantizeOptions, model: LoadedModel, base_name: str, parent: Any,
+                      pruned: bool = False) -> Artifact:
     """Quantize ``model`` (after QAT when asked) and record ``<base_name>-<mode>``; returns the artifact.
 
-    ``parent``: the float32 artifact it comes from; ``sparsity``: the prune comparison
-    when the model is pruned (QAT then preserves the zeros, and the manifest reports them).
+    ``parent``: the float32 artifact it comes from; ``pruned``: the model is pruned
+    (QAT then preserves the zeros, and the manifest reports them).
     """
     from converters.calibration import as_input_dict, range_warnings
     from converters.loading import from_keras
@@ -276,9 +274,9 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
         ctx.require_training_data("quantize (qat)")
         ctx.progress.say(f"quantization-aware training of {base_name} ({options.qat_epochs} epoch(s))")
         qmodel = qat(model.model, ctx.data.train_x, ctx.data.train_y, epochs=options.qat_epochs,
-                     preserve_sparsity=bool(sparsity), batch_size=64)
+                     preserve_sparsity=pruned, batch_size=64)
         source = from_keras(qmodel)
-        qat_note = {"qat": True, "qat_scheme": "prune-preserve" if sparsity else "default-8bit"}
+        qat_note = {"qat": True, "qat_scheme": "prune-preserve" if pruned else "default-8bit"}
     calibration = ctx.data.calibration_x if mode == "int8" else None
     if mode == "int8" and calibration is not None:
         calibration = as_input_dict(calibration, model.inputs)
@@ -300,7 +298,7 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
     if note:
         ctx.warn(note)
     extra_metrics = dict(qat_note)
-    if sparsity is not None:
+    if pruned:
         tflite_sparsity = weight_sparsity(result.tflite)
         if tflite_sparsity:
             # report the pruned layers' sparsity as it survived conversion (unpruned tensors excluded)
@@ -312,27 +310,63 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
         quantization_report={"mode": mode, "io": result.io, "float_ops": result.float_ops,
                              "inspected_kind": result.inspect_kind,
                              "calibration_source": ctx.data.calibration_source if mode == "int8" else None},
-        **({"weight_sparsity": weight_sparsity(result.tflite)} if sparsity is not None else {}),
+        **({"weight_sparsity": weight_sparsity(result.tflite)} if pruned else {}),
     )
 
 
-def _comparisons(ctx: Any, options: QuantizeOptions, final: Any) -> Dict[str, Any]:
+@dataclasses.dataclass
+class QuantizeComparison(Comparison):
+    """summary.json's ``comparisons["quantize"]``: the input model's quantized file against its float32, and the
+    file the run ends with (``final_*``) against the same float32."""
+
+    key: ClassVar[str] = "quantize"
+    line_order: ClassVar[int] = 50
+    mode: str
+    artifact: str  # the final quantized artifact's name
+    final_size_ratio: float
+    final_gzip_ratio: float
+    scheme: Optional[str] = None  # the LiteRT quantizer's scheme, when it quantized
+    input_size_ratio: Optional[float] = None  # the input model's quantized file, when there is one
+    input_gzip_ratio: Optional[float] = None
+    input_accuracy_drop_points: Optional[float] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"mode": self.mode, "artifact": self.artifact}
+        if self.scheme is not None:
+            out["scheme"] = self.scheme
+        if self.input_size_ratio is not None:
+            out["input_size_ratio"] = self.input_size_ratio
+            out["input_gzip_ratio"] = self.input_gzip_ratio
+            if self.input_accuracy_drop_points is not None:
+                out["input_accuracy_drop_points"] = self.input_accuracy_drop_points
+        out["final_size_ratio"] = self.final_size_ratio
+        out["final_gzip_ratio"] = self.final_gzip_ratio
+        return out
+
+    def lines(self) -> List[str]:
+        if self.input_size_ratio is None:
+            return []
+        line = f"quantize: {self.scheme or self.mode} file is {self.input_size_ratio:.3f}x float32"
+        if self.input_accuracy_drop_points is not None:
+            line += f", accuracy drop {self.input_accuracy_drop_points:.2f} points vs the float model"
+        return [line]
+
+
+def _comparison(ctx: RunContext, options: QuantizeOptions, final: Artifact) -> QuantizeComparison:
     base = ctx.base
-    out: Dict[str, Any] = {"mode": options.mode, "artifact": final.name}
-    scheme = litert_scheme(ctx.model, options)
-    if scheme is not None:
-        out["scheme"] = scheme
+    assert base is not None and ctx.model is not None  # the load stage ran
+    record = QuantizeComparison(options.mode, final.name, round(final.size_bytes / base.size_bytes, 4),
+                                round(final.gzip_size_bytes / base.gzip_size_bytes, 4),
+                                scheme=litert_scheme(ctx.model, options))
     from converters.recipe import LITERT_SCHEMES
 
     input_names = set(ARTIFACT_SUFFIX.values()) | set(LITERT_SCHEMES)  # the input model's: no name prefix
     input_q = next((a for a in ctx.artifacts if a.stage == STAGE and a.name in input_names), None)
     if input_q is not None:
-        out["input_size_ratio"] = round(input_q.size_bytes / base.size_bytes, 4)
-        out["input_gzip_ratio"] = round(input_q.gzip_size_bytes / base.gzip_size_bytes, 4)
+        record.input_size_ratio = round(input_q.size_bytes / base.size_bytes, 4)
+        record.input_gzip_ratio = round(input_q.gzip_size_bytes / base.gzip_size_bytes, 4)
         float_acc = base.metrics.get("float_model_accuracy")
         q_acc = input_q.metrics.get("accuracy")
         if float_acc is not None and q_acc is not None:
-            out["input_accuracy_drop_points"] = round(100 * (float_acc - q_acc), 3)
-    out["final_size_ratio"] = round(final.size_bytes / base.size_bytes, 4)
-    out["final_gzip_ratio"] = round(final.gzip_size_bytes / base.gzip_size_bytes, 4)
-    return out
+            record.input_accuracy_drop_points = round(100 * (float_acc - q_acc), 3)
+    return record

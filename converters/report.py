@@ -22,8 +22,10 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+import dataclasses
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from converters.context import Comparison, RunContext
 from edge_sdk.fileio import atomic_write_text
 
 MAX_LAYER_BARS = 25
@@ -480,7 +482,22 @@ def slower_note(file: str, float_file: str, float_us: float, quant_us: float,
             "their share of the time is not measured)")
 
 
-def check_latency(ctx: Any) -> List[str]:
+@dataclasses.dataclass
+class LatencyWarnings(Comparison):
+    """summary.json's ``comparisons["latency_warnings"]``: the confirmed "slower than its float32" notes."""
+
+    key: ClassVar[str] = "latency_warnings"
+    line_order: ClassVar[int] = 70
+    notes: List[str]
+
+    def to_json(self) -> List[str]:
+        return self.notes
+
+    def lines(self) -> List[str]:
+        return [f"warning: {line}" for line in self.notes]
+
+
+def check_latency(ctx: RunContext) -> List[str]:
     """After a convert run: flag each quantized .tflite measured slower than the float32 it came from.
 
     ``ctx``: the run's :class:`converters.context.RunContext`. The quick latency column picks the
@@ -527,7 +544,7 @@ def check_latency(ctx: Any) -> List[str]:
         artifact.manifest["latency_note"] = note
         write_manifest(artifact.manifest, manifest_path_for(ctx.staging / artifact.file))
     if lines:
-        ctx.comparisons["latency_warnings"] = lines
+        ctx.record(LatencyWarnings(lines))
     return lines
 
 

@@ -252,69 +252,17 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.summary())
     else:
         print(result.table())
-        for line in _comparison_lines(result.comparisons):
+        for line in [""] + result.lines if result.lines else []:  # each stage's record says its own lines
             print(line)
         if result.warnings:  # each was printed as it happened; repeating them would bury the table
             print(f"{len(result.warnings)} warning(s), printed above (also in summary.json)", file=sys.stderr)
         print(f"\nwrote {len(result.artifacts)} artifacts with manifests to {result.out} "
               f"in {result.seconds:.0f}s (summary.json)")
-        if result.comparisons.get("gate"):
-            print(result.comparisons["gate"]["verdict"])
+        if result.verdict:
+            print(result.verdict)
     return 0
 
 
 def _is_tflite(model: str) -> bool:
     """A .tflite input: quantized by the LiteRT quantizer, so the run needs the 'quantize' extra, not TensorFlow."""
     return model.lower().endswith(".tflite") and os.path.isfile(model)
-
-
-def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
-    lines = []
-    t = comparisons.get("task")
-    if t:
-        lines.append(f"task: {t['task']} ({t['why']})")
-        for file, figures in (t.get("quantized") or {}).items():
-            shown = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
-                              for k, v in figures.items())
-            lines.append(f"  {file} vs its float32: {shown}")
-    d = comparisons.get("distill")
-    if d:
-        line = (f"distill: student {d['student_params']:,} params ({d['param_ratio']:.2f}x teacher), "
-                f"accuracy {_pct(d.get('student_accuracy'))} vs teacher {_pct(d.get('teacher_accuracy'))}")
-        if d.get("baseline_accuracy") is not None:
-            line += f"; same student without distillation {_pct(d['baseline_accuracy'])}"
-        lines.append(line)
-    p = comparisons.get("prune")
-    if p:
-        line = f"prune: {p['overall_sparsity']:.1%} of prunable weights are zero"
-        if "gzip_ratio_vs_dense_float32" in p:
-            line += f"; pruned+quantized gzip is {p['gzip_ratio_vs_dense_float32']:.3f}x the dense float32 gzip"
-        lines.append(line)
-    auto = comparisons.get("auto")
-    if auto:
-        from converters.auto import tradeoff_lines
-
-        lines.extend(tradeoff_lines(auto))
-    o = comparisons.get("onnx_input")
-    if o and o.get("max_abs_error") is not None:
-        layouts = ", ".join(f"{k} {v}" for k, v in (o.get("input_layout") or {}).items())
-        line = (f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
-                f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
-        if o.get("input_shapes"):
-            line += "; fixed shapes " + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in o["input_shapes"].items())
-        lines.append(line)
-    q = comparisons.get("quantize")
-    if q and "input_size_ratio" in q:
-        line = f"quantize: {q.get('scheme') or q['mode']} file is {q['input_size_ratio']:.3f}x float32"
-        if q.get("input_accuracy_drop_points") is not None:
-            line += f", accuracy drop {q['input_accuracy_drop_points']:.2f} points vs the float model"
-        lines.append(line)
-    for fmt, reason in ((comparisons.get("export") or {}).get("skipped") or {}).items():
-        lines.append(f"warning: {fmt} export skipped (not asked for with --formats): {reason}")
-    for line in comparisons.get("latency_warnings") or []:
-        lines.append(f"warning: {line}")
-    return [""] + lines if lines else []
-
-
-def _pct(value: Any) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"

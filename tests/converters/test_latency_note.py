@@ -23,9 +23,11 @@ def _ctx(tmp_path, quick_float_us=10.0, quick_quant_us=16.0):
     child = types.SimpleNamespace(file="int8.tflite", kind="int8", sha256="q" * 64, parent="f" * 64,
                                   metrics={"latency_us": quick_quant_us}, manifest={"metrics": {}})
     warned = []
+    comparisons = {}
     return types.SimpleNamespace(
         data=types.SimpleNamespace(sample=lambda: {"x": np.zeros((4, 3), np.float32)}), latency_runs=20,
-        artifacts=[parent, child], staging=tmp_path, warn=warned.append, comparisons={}, warned=warned)
+        artifacts=[parent, child], staging=tmp_path, warn=warned.append, comparisons=comparisons, warned=warned,
+        record=lambda c: comparisons.__setitem__(c.key, c))
 
 
 def _inject(monkeypatch, float_rounds, quant_rounds):
