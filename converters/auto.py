@@ -44,6 +44,7 @@ from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from converters import schemes
 from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, DataError, NonFiniteOutputError, first_line
 from converters.loading import KIND_TFLITE
@@ -55,10 +56,6 @@ REFERENCE = "float32"
 CHOSEN_FILE = "model.tflite"
 PARETO_FILE = "auto-pareto.png"
 HTML_FILE = "auto.html"
-LITERT_SCHEMES = {"litert-weight-only-int8": "weight-only-int8", "litert-weight-only-int4": "weight-only-int4",
-                  "litert-int16x8": "int16x8"}
-LITERT_KINDS = {"weight-only-int8": "weight-only-int8", "weight-only-int4": "weight-only-int4",
-                "int16x8": "int16x8"}
 CALIBRATION_ROWS = 200  # rows the debugger and the LiteRT quantizer calibrate on
 BENCH_ROWS = 64  # real eval rows the benchmark cycles through
 PER_OP_LATENCY_NOTE = ("per-operator latency is not measurable through LiteRT's Python interpreter (no profiler "
@@ -427,7 +424,7 @@ def _calibration(ctx: RunContext, model: Any, rows: Optional[int] = None) -> Opt
 
 
 def _tflite_convert(ctx: RunContext, model: Any, mode: str, io: str = "int8") -> Candidate:
-    from converters.tflite_convert import MANIFEST_KIND, convert
+    from converters.tflite_convert import convert
 
     calibration = _calibration(ctx, model) if mode == "int8" else None
     if mode == "int8" and calibration is None:
@@ -436,7 +433,7 @@ def _tflite_convert(ctx: RunContext, model: Any, mode: str, io: str = "int8") ->
         return _litert_for_tflite_input(model, mode, io, calibration)
     result = convert(model, mode, calibration=calibration, io=io,
                      calibration_samples=ctx.recipe.quantize.calibration_samples, seed=ctx.seed)
-    candidate = Candidate("", kind=MANIFEST_KIND[mode], tflite=result.tflite)
+    candidate = Candidate("", kind=schemes.manifest_kind(mode), tflite=result.tflite)
     if mode == "int8" and result.float_ops:
         candidate.notes.append("float ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(result.float_ops.items())))
     return candidate
@@ -450,10 +447,10 @@ def _litert_for_tflite_input(model: Any, mode: str, io: str, calibration: Any) -
         raise _Skip("a .tflite input is quantized with converters.litert_quant, which is not available") from None
     if not litert_quant.available():
         raise _Skip("a .tflite input is quantized with the LiteRT quantizer: pip install 'edge-sdk[quantize]'")
-    scheme = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8"}[mode]
+    scheme = schemes.litert_for_mode(mode)
     rows = None if calibration is None else {k: v[:CALIBRATION_ROWS] for k, v in calibration.items()}
     tflite = litert_quant.quantize_tflite(model.tflite_bytes, scheme, rows, io=io)
-    return Candidate("", kind=litert_quant.MANIFEST_KIND.get(scheme, mode), tflite=tflite,
+    return Candidate("", kind=schemes.manifest_kind(scheme), tflite=tflite,
                      notes=[f"a .tflite input: built by the LiteRT quantizer's {scheme!r} scheme"])
 
 
@@ -545,12 +542,12 @@ def _litert(ctx: RunContext, scheme_key: str, float32_tflite: bytes, model: Any)
         raise _Skip("converters.litert_quant not available") from None
     if not litert_quant.available():
         raise _Skip("litert-quantizer is not installed (pip install litert-quantizer)")
-    scheme = LITERT_SCHEMES[scheme_key]
+    scheme = schemes.AUTO_LITERT_CANDIDATES[scheme_key]
     if scheme not in litert_quant.SCHEMES:
         raise _Skip(f"scheme {scheme!r} is not offered by converters.litert_quant ({', '.join(litert_quant.SCHEMES)})")
     calibration = _calibration(ctx, model, CALIBRATION_ROWS)
     tflite = litert_quant.quantize_tflite(float32_tflite, scheme, calibration)
-    return Candidate("", kind=LITERT_KINDS.get(scheme, scheme), tflite=tflite,
+    return Candidate("", kind=schemes.manifest_kind(scheme), tflite=tflite,
                      notes=[f"LiteRT quantizer scheme {scheme}: {litert_quant.SCHEMES[scheme]}"])
 
 
@@ -590,7 +587,7 @@ def _build(ctx: RunContext, name: str, options: AutoOptions, evalset: EvalSet, b
             candidate = _float_head(ctx, model, evalset, built)
         elif name == "int8-keep-float":
             candidate = _keep_float(ctx, model, options, evalset, built)
-        elif name in LITERT_SCHEMES:
+        elif name in schemes.AUTO_LITERT_CANDIDATES:
             candidate = _litert(ctx, name, (ctx.staging / float32.file).read_bytes(), model)
         elif name == "pruned-int8":
             candidate = _pruned(ctx, model)

@@ -28,6 +28,7 @@ from converters.calibration import as_input_dict, load_data_file
 from converters.errors import DataError
 from converters.evaluation import (CHECK_SAMPLES, check_finite, primary, tflite_latency_us, tflite_outputs)
 from converters.loading import KIND_TFLITE, LoadedModel
+from training.names import DATASETS_TEXT
 from edge_sdk.console import progress_bar
 from edge_sdk.digest import tree_listing
 from edge_sdk.fileio import atomic_write_bytes
@@ -35,7 +36,7 @@ from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
 from edge_sdk.metrics import accuracy
 
 TOOL_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx", "onnxruntime")
-TRAINING_DATA_HINT = "expected --dataset NAME (digits, mnist, adult, fashion-mnist) or --train FILE.npz (inputs + 'y'), got neither"
+TRAINING_DATA_HINT = f"expected --dataset NAME ({DATASETS_TEXT}) or --train FILE.npz (inputs + 'y'), got neither"
 
 
 C = TypeVar("C", bound="Comparison")

@@ -24,6 +24,7 @@ from typing import Any, Callable, ClassVar, Dict, List, Optional
 import numpy as np
 
 from converters.context import Comparison, RunContext
+from training import names
 from converters.errors import ConversionError, RecipeError
 from converters.recipe import DistillOptions, Recipe, build_options
 
@@ -542,7 +543,7 @@ def _training_views(options: DistillOptions, train_x: Dict[str, np.ndarray],
 
 
 AUTO_TRANSFER = "auto"
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist")
+IMAGE_DATASETS = names.IMAGE_DATASETS
 
 
 def auto_transfer_set(dataset: Any, teacher: Any, seed: int, labelled: Optional[Dict[str, np.ndarray]],

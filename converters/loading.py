@@ -38,6 +38,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from converters.errors import ModelLoadError, StageNotApplicableError
+from converters.inputs import InputKind, input_kind
 from edge_sdk.console import first_line
 
 TRUST_FLAG = "--trust-model-code"
@@ -458,7 +459,8 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
     if not path.exists():
         raise ModelLoadError(f"model {path}: no such file or directory (expected a .keras/.h5/.tflite file or a "
                              f"SavedModel directory)")
-    if path.is_file() and path.suffix.lower() == ".tflite":
+    kind = input_kind(path)
+    if kind is InputKind.TFLITE:
         return load_tflite(path)  # before TensorFlow: a .tflite input runs without it
     from converters._tf import tf, tf_keras
 
@@ -495,10 +497,10 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
                            not_keras_because=not_keras_because)
 
     suffix = path.suffix.lower()
-    if suffix == ".onnx":  # the convert pipeline's load stage takes it through converters.onnx_import.load_onnx
+    if kind is InputKind.ONNX:  # the convert pipeline's load stage takes it through converters.onnx_import.load_onnx
         raise ModelLoadError(f"{path}: an ONNX model is converted through onnx2tf: load it with "
                              "converters.onnx_import.load_onnx, or give it to edge-sdk convert")
-    if suffix == ".keras":
+    if kind is InputKind.KERAS:
         version = _keras_file_version(path)
         if not trust:
             found = stored_code(_keras_zip_config(path))
@@ -517,7 +519,7 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"{path}: tf_keras {version} file would not load: {_short(exc)}") from None
         return LoadedModel(KIND_TF_KERAS, path, model, _keras_specs(model))
-    if suffix in (".h5", ".hdf5"):
+    if kind is InputKind.H5:
         with open(path, "rb") as handle:
             if handle.read(8) != b"\x89HDF\r\n\x1a\n":
                 raise ModelLoadError(f"{path}: expected an HDF5 file (Keras 2 .h5), but the header is not HDF5")

@@ -44,6 +44,7 @@ import numpy as np
 from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, ModelLoadError, first_line
 from converters.loading import KIND_SAVEDMODEL, InputSpec, LoadedModel
+from edge_sdk.reference import shape_text
 
 ONNX2TF_VERSION = "1.29.24"
 SIDE_FOLDER_ENV = "EDGE_SDK_ONNX2TF_DIR"
@@ -269,23 +270,19 @@ def fix_input_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]], source: str
         spec = specs.get(name)
         if spec is None:
             raise ModelLoadError(f"{source}: --input-shape names input {name!r}, but the model's inputs are "
-                                 f"{', '.join(f'{s.name} {_shape_text(s.shape)}' for s in specs.values())}")
+                                 f"{', '.join(f'{s.name} {shape_text(s.shape)}' for s in specs.values())}")
         if len(shape) != len(spec.shape):
             raise ModelLoadError(f"{source}: --input-shape {name}={','.join(map(str, shape))} has {len(shape)} "
-                                 f"dimensions, input {name!r} has {len(spec.shape)}: {_shape_text(spec.shape)}")
+                                 f"dimensions, input {name!r} has {len(spec.shape)}: {shape_text(spec.shape)}")
         clash = [i for i, (want, have) in enumerate(zip(shape, spec.shape)) if have is not None and have != want]
         if clash:
             raise ModelLoadError(f"{source}: --input-shape {name}={','.join(map(str, shape))} changes fixed "
-                                 f"dimension(s) {clash} of input {name!r} {_shape_text(spec.shape)}: only dynamic "
+                                 f"dimension(s) {clash} of input {name!r} {shape_text(spec.shape)}: only dynamic "
                                  "dimensions can be fixed")
         value = next(v for v in model.graph.input if v.name == name)
         for dim, size in zip(value.type.tensor_type.shape.dim, shape):
             dim.Clear()
             dim.dim_value = int(size)
-
-
-def _shape_text(shape: Sequence[Optional[int]]) -> str:
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def refuse_dynamic_dims(specs: Sequence[InputSpec], source: str) -> None:
@@ -297,7 +294,7 @@ def refuse_dynamic_dims(specs: Sequence[InputSpec], source: str) -> None:
             example = ",".join("1" if i == 0 and d is None else str(d) if d is not None else f"D{i}"
                                for i, d in enumerate(spec.shape))
             raise OnnxConversionError(
-                f"{source}: input {spec.name!r} {_shape_text(spec.shape)} has dynamic dimension(s) "
+                f"{source}: input {spec.name!r} {shape_text(spec.shape)} has dynamic dimension(s) "
                 f"{', '.join(map(str, dynamic))}: onnx2tf cannot make a float32.tflite LiteRT runs with them; fix "
                 f"them with --input-shape {spec.name}={example} (numbers for {', '.join(f'D{i}' for i in dynamic)})")
 

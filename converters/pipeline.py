@@ -39,6 +39,7 @@ from converters import recipe as recipes
 from converters.context import (Artifact, Comparison, Data, PipelineResult, Progress, RunContext, bind, load_data,
                                 Stage, render_comparisons)
 from converters.errors import ConversionError, StageNotApplicableError
+from converters.inputs import InputKind, input_kind
 from converters.evaluation import tflite_accuracy, tflite_latency_us
 from converters.gate import GateFailedError
 from edge_sdk.fileio import atomic_output_dir, atomic_write_text, staging_prefix
@@ -94,14 +95,12 @@ def run_in(
     the data is checked against before any work, and whether anomalies are only recorded
     (:mod:`converters.datacheck`).
     """
-    from converters.source import is_tflite_source
-
     started = time.perf_counter()
     progress = progress or Progress(enabled=False)
     recipe, skipped = _onnx_source_formats(recipe, source)
     plan = stage_plan(recipe)
     progress.total = sum(module.planned_steps(recipe) for _, module, _ in plan)
-    if not is_tflite_source(source):  # a float .tflite input runs without TensorFlow (LiteRT quantizer)
+    if input_kind(source).needs_tensorflow:  # a float .tflite input runs without TensorFlow (LiteRT quantizer)
         from converters._tf import tf_keras
 
         tf_keras.utils.set_random_seed(seed)
@@ -131,8 +130,7 @@ def run_in(
 
 def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> Tuple[recipes.Recipe, Optional[str]]:
     """An ONNX input is not exported to ONNX again: drop the format, with the reason, for such a source."""
-    path = getattr(source, "path", source)  # a path, or a model loaded from one
-    if not (isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".onnx" and "onnx" in recipe.export.formats):
+    if not (input_kind(source) is InputKind.ONNX and "onnx" in recipe.export.formats):
         return recipe, None
     kept = tuple(f for f in recipe.export.formats if f != "onnx") or ("tflite",)
     adjusted = recipes.with_overrides(recipe, {"export.formats": kept})

@@ -30,12 +30,13 @@ from typing import Any, ClassVar, Dict, List, Optional
 
 import numpy as np
 
+from converters import schemes
 from converters.calibration import drop_nan_samples, input_stats, subset
 from converters.context import Artifact, Comparison, RunContext
 from converters.errors import CalibrationError, ConversionError, RecipeError, first_line
 from converters.loading import KIND_TFLITE, LoadedModel
 from converters.recipe import QuantizeOptions, Recipe
-from converters.tflite_convert import MANIFEST_KIND, QuantizeResult, convert
+from converters.tflite_convert import QuantizeResult, convert
 
 def nothing_quantized_note(name: str, asked: str, kind: str, inspected: str) -> Optional[str]:
     """One line when a recipe asked for ``asked`` (a manifest kind) but the file is float32 (``kind``), else None."""
@@ -128,7 +129,6 @@ def summarize_float_ops(result: QuantizeResult) -> List[str]:
 # the pipeline stage
 # ------------------------------------------------------------------------------------------------
 STAGE = "quantize"
-ARTIFACT_SUFFIX = {"int8": "int8", "dynamic": "dynamic", "float16": "float16", "fp16": "float16"}
 
 
 def _changes_model(recipe: Any) -> bool:
@@ -157,7 +157,7 @@ def check(ctx: RunContext, options: QuantizeOptions) -> None:
         if options.qat:
             raise RecipeError("quantize.scheme (the LiteRT quantizer) quantizes a float .tflite after training; it "
                               "cannot follow quantization-aware training (qat): drop one of them")
-        if scheme in litert_quant.NEEDS_CALIBRATION and ctx.data.calibration_x is None:
+        if schemes.needs_calibration(scheme) and ctx.data.calibration_x is None:
             raise CalibrationError(
                 f"scheme {scheme!r} needs calibration data: expected --calibration FILE.npy|.npz or --dataset NAME, "
                 f"got neither; schemes that need none: dynamic, weight-only-int8, weight-only-int4, fp16")
@@ -189,11 +189,9 @@ def litert_scheme(model: LoadedModel, options: QuantizeOptions) -> Optional[str]
     A ``.tflite`` input always goes through the LiteRT quantizer (``mode`` picks the scheme
     unless ``scheme`` names one); a Keras/SavedModel input only when ``scheme`` is set.
     """
-    from converters.litert_quant import MODE_SCHEMES
-
     if options.scheme:
         return options.scheme
-    return MODE_SCHEMES[options.mode] if model.kind == KIND_TFLITE else None
+    return schemes.litert_for_mode(options.mode) if model.kind == KIND_TFLITE else None
 
 
 def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, base_name: str, parent: Any) -> Any:
@@ -207,7 +205,7 @@ def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, bas
     float_bytes = (ctx.staging / parent.file).read_bytes()
     calibration = stats = None
     dropped = 0
-    if scheme in litert_quant.NEEDS_CALIBRATION:
+    if schemes.needs_calibration(scheme):
 
         sample = subset(ctx.data.calibration_x, options.calibration_samples, ctx.seed)
         stats = input_stats(sample)
@@ -222,13 +220,13 @@ def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, bas
     float_ops = dict(info.get("float_ops", {}))
     from edge_sdk.inspect_model import manifest_kind
 
-    kind = manifest_kind(info, litert_quant.MANIFEST_KIND[scheme])
-    suffix = ARTIFACT_SUFFIX.get(scheme, scheme)
+    kind = manifest_kind(info, schemes.manifest_kind(scheme))
+    suffix = schemes.suffix(scheme)
     name = f"{base_name}-{suffix}" if base_name else suffix
-    note = nothing_quantized_note(f"{name}.tflite", litert_quant.MANIFEST_KIND[scheme], kind, str(info.get("kind")))
+    note = nothing_quantized_note(f"{name}.tflite", schemes.manifest_kind(scheme), kind, str(info.get("kind")))
     if note:
         ctx.warn(note)
-    elif scheme in litert_quant.NEEDS_CALIBRATION and float_ops:
+    elif schemes.needs_calibration(scheme) and float_ops:
         ops = ", ".join(f"{name} x{count}" for name, count in sorted(float_ops.items()))
         where = f"{base_name}: " if base_name else ""
         ctx.warn(f"{where}operators that stayed float in the {scheme} model: {ops}")
@@ -246,7 +244,7 @@ def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, bas
         calibration=stats,
         quantization_report={"mode": options.mode, "scheme": scheme, "quantizer": "litert-quantizer",
                              "quantizer_version": version, "keep_float": list(options.keep_float),
-                             "io": options.io if scheme in litert_quant.NEEDS_CALIBRATION else "float32",
+                             "io": options.io if schemes.needs_calibration(scheme) else "float32",
                              "float_ops": float_ops, "inspected_kind": info.get("kind"),
                              "kept_float_for_litert": report["kept_float"],
                              "calibration_source": ctx.data.calibration_source if calibration else None},
@@ -292,9 +290,9 @@ def quantize_artifact(ctx: RunContext, options: QuantizeOptions, model: LoadedMo
     if result.calibration and ctx.data.eval_x is not None:
         for message in range_warnings(result.calibration, ctx.data.eval_x):
             ctx.warn(message)
-    suffix = ARTIFACT_SUFFIX[mode]
+    suffix = schemes.suffix(mode)
     name = f"{base_name}-{suffix}" if base_name else suffix
-    note = nothing_quantized_note(f"{name}.tflite", MANIFEST_KIND[mode], result.manifest_kind, result.inspect_kind)
+    note = nothing_quantized_note(f"{name}.tflite", schemes.manifest_kind(mode), result.manifest_kind, result.inspect_kind)
     if note:
         ctx.warn(note)
     extra_metrics = dict(qat_note)
@@ -358,9 +356,7 @@ def _comparison(ctx: RunContext, options: QuantizeOptions, final: Artifact) -> Q
     record = QuantizeComparison(options.mode, final.name, round(final.size_bytes / base.size_bytes, 4),
                                 round(final.gzip_size_bytes / base.gzip_size_bytes, 4),
                                 scheme=litert_scheme(ctx.model, options))
-    from converters.recipe import LITERT_SCHEMES
-
-    input_names = set(ARTIFACT_SUFFIX.values()) | set(LITERT_SCHEMES)  # the input model's: no name prefix
+    input_names = {s.suffix for s in schemes.SCHEMES.values()}  # the input model's: no name prefix
     input_q = next((a for a in ctx.artifacts if a.stage == STAGE and a.name in input_names), None)
     if input_q is not None:
         record.input_size_ratio = round(input_q.size_bytes / base.size_bytes, 4)

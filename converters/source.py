@@ -15,28 +15,11 @@ import numpy as np
 
 from converters.context import RunContext, bind, dataset_inputs, load_data
 from converters.errors import ConversionError, DataError
+from converters.inputs import InputKind, input_kind
 from converters.recipe import Recipe, TrainOptions
+from training.names import DATASETS_TEXT, ZOO_MODELS
 
 STAGE = "load"
-
-
-def zoo_names() -> tuple:
-    """The built-in model names (``training.zoo.MODELS``; empty without the training package)."""
-    try:
-        from training.zoo import MODELS
-    except ImportError:
-        return ()
-    return tuple(MODELS)
-
-
-def is_tflite_source(source: Any) -> bool:
-    """True when ``source`` is a path to a ``.tflite`` file (a run that needs no TensorFlow)."""
-    return isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".tflite" and Path(source).is_file()
-
-
-def is_zoo_name(source: Any) -> bool:
-    """True when ``source`` names a zoo model (and no file or directory of that name exists)."""
-    return isinstance(source, str) and source in zoo_names() and not Path(source).exists()
 
 
 def planned_steps(recipe: Recipe) -> int:
@@ -56,9 +39,10 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     """
     from converters.loading import from_keras, load
 
-    if is_zoo_name(ctx.source):
+    kind = input_kind(ctx.source)
+    if kind is InputKind.ZOO:
         if ctx.dataset is None:
-            raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset (digits, mnist, adult, fashion-mnist) to "
+            raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset ({DATASETS_TEXT}) to "
                             "train it on")
         data = load_data(None, dataset=ctx.dataset, seed=ctx.seed)
         untrained = _build_zoo(ctx.source, data, ctx)
@@ -80,7 +64,7 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
         ctx.model, ctx.data = model, data
         _check_data(ctx, zoo=False)  # before any conversion: the data against the training statistics
     ctx.model, ctx.data = model, data
-    onnx_input = _is_onnx(model)
+    onnx_input = kind is InputKind.ONNX
     if not onnx_input:
         _check_fixed_shapes(model, ctx.recipe.options("import").shapes())
     if onnx_input:
@@ -144,7 +128,7 @@ def record_agreement(ctx: RunContext, model: Any) -> None:
 def _load_input(source: Any, load: Any, options: Any = None) -> Any:
     """The input model: an .onnx path through onnx2tf (:mod:`converters.onnx_import`, with the recipe's
     ``[import]`` options), anything else through ``load``."""
-    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".onnx":
+    if input_kind(source) is InputKind.ONNX and isinstance(source, (str, Path)):
         from converters.onnx_import import load_onnx
 
         return load_onnx(Path(source), options)
@@ -206,11 +190,6 @@ def _fix_saved_model_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> N
     model.inputs = [InputSpec(s.name, tuple(shapes.get(s.name, s.shape)), s.dtype) for s in model.inputs]
 
 
-def _is_onnx(model: Any) -> bool:
-    """True for an ONNX input (``converters.onnx_import.OnnxModel``), without importing onnx for other inputs."""
-    return type(model).__name__ == "OnnxModel" and type(model).__module__ == "converters.onnx_import"
-
-
 def _check_data(ctx: RunContext, zoo: bool) -> None:
     """Validate the run's data against the training statistics (:mod:`converters.datacheck`)."""
     from converters.datacheck import check_run
@@ -225,7 +204,7 @@ def _build_zoo(name: str, data: Any, ctx: RunContext) -> Any:
     except ImportError as exc:
         raise ConversionError(f"zoo model {name!r} needs the training package ({exc})") from None
     if data.dataset is None:
-        raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult, fashion-mnist)")
+        raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset ({DATASETS_TEXT})")
     return zoo.build(name, data.dataset, seed=ctx.seed)
 
 
@@ -263,7 +242,7 @@ def build_student(spec: str, data: Any, seed: int) -> Any:
     from converters._tf import tf_keras
 
     tf_keras.utils.set_random_seed(seed)
-    if spec in zoo_names():
+    if spec in ZOO_MODELS:
         try:
             from training import zoo
         except ImportError as exc:

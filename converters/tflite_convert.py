@@ -12,12 +12,12 @@ from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 
+from converters import schemes
 from converters.calibration import drop_nan_samples, input_stats, subset
 from converters.errors import CalibrationError, ConversionError, RecipeError, first_line
 from converters.loading import LoadedModel
+from converters.schemes import CONVERTER_MODES
 
-MODES = ("float32", "dynamic", "float16", "int8")
-MANIFEST_KIND = {"float32": "float32", "dynamic": "dynamic-range", "float16": "float16", "int8": "int8"}
 
 
 @dataclasses.dataclass
@@ -37,7 +37,7 @@ class QuantizeResult:
         """The manifest ``kind`` field for this artifact: what ``inspect`` reads in the file."""
         from edge_sdk.inspect_model import manifest_kind
 
-        return manifest_kind({"kind": self.inspect_kind, "integer_activations": ["int8"]}, MANIFEST_KIND[self.mode])
+        return manifest_kind({"kind": self.inspect_kind, "integer_activations": ["int8"]}, schemes.manifest_kind(self.mode))
 
 
 def _representative(inputs: Dict[str, np.ndarray]) -> Iterator[Dict[str, np.ndarray]]:
@@ -82,8 +82,8 @@ def convert(
     """
     from converters._tf import tf
 
-    if mode not in MODES:
-        raise RecipeError(f"quantize mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    if mode not in CONVERTER_MODES:
+        raise RecipeError(f"quantize mode: expected one of {', '.join(CONVERTER_MODES)}, got {mode!r}")
     if io not in ("int8", "float32"):
         raise RecipeError(f"quantize io: expected 'int8' or 'float32', got {io!r}")
     stats = None

@@ -13,8 +13,8 @@ import os
 import sys
 from typing import Any, Callable, Dict, List
 
-from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, require_extra, zoo_models
-from edge_sdk.console import first_line, print_json
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
+from edge_sdk.console import first_line, print_json, require_extra
 from edge_sdk.outputs import mark_output_dir
 
 def _recipe_flags() -> List[Any]:
@@ -37,6 +37,8 @@ def _dest(flag: str) -> str:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``convert`` subcommand."""
+    from training.names import DATASETS_TEXT, ZOO_MODELS_TEXT  # stdlib only: the one list of names
+
     parser = subparsers.add_parser(
         "convert",
         help="distill, prune, quantize and export a model with a recipe; one artifact + manifest per stage",
@@ -49,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Exit codes: 0 ok, 1 a gate failed, 2 could not run.",
     )
     parser.add_argument("model", nargs="?", help="a .keras/.h5 file, a SavedModel directory, a float .tflite, "
-                        "an .onnx file (through onnx2tf; docs/converters.md), or a zoo name (cnn, cnn-student, wide-deep)")
+                        f"an .onnx file (through onnx2tf; docs/converters.md), or a zoo name ({ZOO_MODELS_TEXT})")
     parser.add_argument("--model", dest="model_opt", metavar="MODEL", help="same as the positional MODEL")
     parser.add_argument("--recipe", required=False, help="built-in recipe name or a recipe .toml file")
     parser.add_argument("--out", "-o", help="output directory (replaced atomically on success; an existing one "
@@ -57,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true",
                         help="replace --out even if it is a non-empty directory edge-sdk did not write "
                         "(never one that holds an input)")
-    parser.add_argument("--dataset", help="built-in dataset (digits, mnist, adult, fashion-mnist) or a dataset path: "
+    parser.add_argument("--dataset", help=f"built-in dataset ({DATASETS_TEXT}) or a dataset path: "
                         "training data for zoo models, distillation, pruning, QAT; its train split "
                         "calibrates int8 and its test split is the eval data")
     parser.add_argument("--calibration", metavar="DATA", help="calibration data: .npy (one input) or .npz "
@@ -149,10 +151,9 @@ def check_convert_paths(args: argparse.Namespace, model: str):
     edge-sdk did not write (without --force), or a name that is both a built-in and a local path."""
     from converters.distill import is_transfer_name
     from edge_sdk.arrays import check_array_file
-    from edge_sdk.cli.train import DATASETS
     from edge_sdk.outputs import check_dir_output, model_inputs, path_inputs
+    from training.names import DATASETS, ZOO_MODELS as models
 
-    models = zoo_models()
     refuse_ambiguous(model, models, "MODEL", "zoo model")
     refuse_ambiguous(args.student, models, "--student", "zoo model")
     refuse_ambiguous(args.dataset, DATASETS, "--dataset", "dataset")
@@ -265,4 +266,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _is_tflite(model: str) -> bool:
     """A .tflite input: quantized by the LiteRT quantizer, so the run needs the 'quantize' extra, not TensorFlow."""
-    return model.lower().endswith(".tflite") and os.path.isfile(model)
+    from converters.inputs import InputKind, input_kind  # stdlib only: the one place the input kind is decided
+
+    return input_kind(model) is InputKind.TFLITE

@@ -86,3 +86,47 @@ def test_no_module_subscripts_the_run_comparisons():
 def test_the_convert_cli_reads_no_comparison_by_key():
     text = (ROOT / "edge_sdk" / "cli" / "convert.py").read_text()
     assert not re.search(r"comparisons\s*(\[|\.get)", text), "edge_sdk/cli/convert.py reads a stage's record by key"
+
+
+# -- one home for each decision (issue 27 item 4) ----------------------------------------------------------------
+MODEL_SUFFIX = re.compile(r"""(suffix[^\n]*["']\.(onnx|tflite|keras|h5|hdf5)["']|lower\(\)\.endswith\(["']\.(onnx|tflite|keras|h5)["'])""")
+
+
+def _lines_matching(pattern: re.Pattern, roots, skip=()) -> list:
+    hits = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if path.relative_to(ROOT).as_posix() in skip:
+                continue
+            for i, line in enumerate(path.read_text().splitlines(), 1):
+                if pattern.search(line):
+                    hits.append(f"{path.relative_to(ROOT)}:{i}")
+    return hits
+
+
+def test_the_input_kind_is_decided_in_converters_inputs_only():
+    # a model path's kind (.onnx / .tflite / .keras / .h5 / SavedModel / zoo name) is converters.inputs.input_kind;
+    # nothing else in the converters or the CLI reads a model file's suffix
+    hits = _lines_matching(MODEL_SUFFIX, [CONVERTERS, ROOT / "edge_sdk" / "cli"], skip={"converters/inputs.py"})
+    assert not hits, f"use converters.inputs.input_kind: {hits}"
+    assert MODEL_SUFFIX.search('if Path(p).suffix.lower() == ".onnx":')  # the pattern sees the old way
+
+
+def test_dataset_and_zoo_names_are_listed_once():
+    # messages and help read training.names (DATASETS_TEXT, ZOO_MODELS_TEXT); nothing else spells the lists out
+    pattern = re.compile(r"digits, mnist, adult|\(\s*\"digits\",\s*\"mnist\"|\"cnn\",\s*\"cnn-student\"|cnn, cnn-student, wide")
+    roots = [CONVERTERS, ROOT / "edge_sdk", ROOT / "training"]
+    hits = _lines_matching(pattern, roots, skip={"training/names.py"})
+    assert not hits, f"use training.names: {hits}"
+
+
+def test_schemes_are_defined_once():
+    # manifest kind, suffix, calibration need and the LiteRT mapping of a scheme live in converters/schemes.py
+    pattern = re.compile(r"^\s*(MANIFEST_KIND|MODE_SCHEMES|NEEDS_CALIBRATION|ARTIFACT_SUFFIX|LITERT_SCHEMES|LITERT_KINDS|MODES)\s*[:=]")
+    hits = _lines_matching(pattern, [CONVERTERS], skip={"converters/schemes.py"})
+    assert not hits, f"define schemes in converters/schemes.py: {hits}"
+
+
+def test_shape_text_has_one_home():
+    hits = _lines_matching(re.compile(r"def _?shape_text\("), [CONVERTERS, ROOT / "edge_sdk", ROOT / "training"])
+    assert len(hits) <= 1, f"one shape_text: {hits}"
