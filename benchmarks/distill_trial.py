@@ -153,7 +153,7 @@ def train_teacher(recipe: Any, model_name: str, dataset: Any, seed: int) -> Any:
 
     from converters.finetune import augment_shift, compile_and_fit
     from converters.context import dataset_inputs
-    from converters.loading import _keras_specs
+    from converters.model_files import _keras_specs
     from training import zoo
 
     train = recipe.section("train")

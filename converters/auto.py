@@ -47,7 +47,7 @@ import numpy as np
 from converters import schemes
 from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, DataError, NonFiniteOutputError, first_line
-from converters.loading import KIND_TFLITE
+from converters.model_files import KIND_TFLITE
 from converters.recipe import AUTO_OBJECTIVES, AutoOptions, Recipe
 from edge_sdk.errors import EdgeSdkError
 
@@ -552,7 +552,7 @@ def _litert(ctx: RunContext, scheme_key: str, float32_tflite: bytes, model: Any)
 
 
 def _pruned(ctx: RunContext, model: Any) -> Candidate:
-    from converters.loading import from_keras
+    from converters.model_files import from_keras
     from converters.prune import prune
 
     if "prune" in ctx.recipe.stages:
@@ -775,7 +775,7 @@ def _write_reports(ctx: RunContext, record: Mapping[str, Any]) -> None:
     except MissingExtraError as exc:
         ctx.warn(f"no {PARETO_FILE}: {exc}")
         png = None
-    from converters.report import write_auto_html
+    from converters.html_report import write_auto_html
 
     write_auto_html(ctx.staging / HTML_FILE, record, png)
 
@@ -800,7 +800,7 @@ class AutoComparison(Comparison):
 
 def tradeoff_lines(record: Mapping[str, Any]) -> List[str]:
     """The trade-off table and the decision, as printed by ``edge-sdk convert --recipe auto``."""
-    from converters.report import TRADEOFF_HEADERS, tradeoff_rows
+    from converters.html_report import TRADEOFF_HEADERS, tradeoff_rows
     from edge_sdk.report import format_table
 
     lat = record["latency"]

@@ -1,7 +1,7 @@
 """The state one conversion run shares between its stages, and the results it produces.
 
 :class:`RunContext` is what every stage entry (``run_stage(ctx, options)`` in
-:mod:`converters.source`, :mod:`converters.distill`, :mod:`converters.prune`,
+:mod:`converters.load_stage`, :mod:`converters.distill`, :mod:`converters.prune`,
 :mod:`converters.quantize`, :mod:`converters.export`) receives: the recipe, the data,
 the staging directory, progress and warnings, the input model and its float32
 artifact, the model the next stage works on (``current``) and the comparisons so far.
@@ -27,7 +27,7 @@ from converters import recipe as recipes
 from converters.calibration import as_input_dict, load_data_file
 from converters.errors import DataError
 from converters.evaluation import (CHECK_SAMPLES, check_finite, primary, tflite_latency_us, tflite_outputs)
-from converters.loading import KIND_TFLITE, LoadedModel
+from converters.model_files import KIND_TFLITE, LoadedModel
 from training.names import DATASETS_TEXT
 from edge_sdk.console import progress_bar
 from edge_sdk.digest import tree_listing

@@ -117,7 +117,7 @@ def logits_function(model: Any) -> Callable[[Any, bool], Any]:
 def teacher_function(teacher: Any) -> Callable[[Dict[str, np.ndarray]], np.ndarray]:
     """Teacher logits for a batch: real logits for tf_keras teachers, else from its outputs."""
     from converters._tf import tf
-    from converters.loading import LoadedModel
+    from converters.model_files import LoadedModel
 
     if isinstance(teacher, LoadedModel) and teacher.is_tf_keras:
         logits = logits_function(teacher.model)
@@ -483,8 +483,8 @@ def run_stage(ctx: RunContext, options: DistillOptions) -> None:
     model later stages work on.
     """
     from converters._tf import tf_keras
-    from converters.loading import from_keras
-    from converters.source import build_student
+    from converters.model_files import from_keras
+    from converters.load_stage import build_student
 
     data, progress, teacher, base = ctx.data, ctx.progress, ctx.current, ctx.current_artifact
     transfer, transfer_source = ctx.transfer, ctx.transfer_source

@@ -24,7 +24,7 @@ import numpy as np
 from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, DataError, ExportError, first_line
 from converters.recipe import ExportOptions, Recipe
-from converters.loading import KIND_SAVEDMODEL, LoadedModel
+from converters.model_files import KIND_SAVEDMODEL, LoadedModel
 from converters.savedmodel import export_savedmodel
 
 MIN_OPSET = 17

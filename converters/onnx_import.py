@@ -43,7 +43,7 @@ import numpy as np
 
 from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, ModelLoadError, first_line
-from converters.loading import KIND_SAVEDMODEL, InputSpec, LoadedModel
+from converters.model_files import KIND_SAVEDMODEL, InputSpec, LoadedModel
 from edge_sdk.reference import shape_text
 
 ONNX2TF_VERSION = "1.29.24"

@@ -100,7 +100,7 @@ class FloatModel:
     """A float model with named inputs and outputs: Keras/SavedModel (TensorFlow), float .tflite or .onnx."""
 
     path: Optional[Path]
-    loaded: Any  # converters.loading.LoadedModel, or an OnnxFloat
+    loaded: Any  # converters.model_files.LoadedModel, or an OnnxFloat
     inputs: List[Tuple[str, Tuple[Optional[int], ...], str]]  # name, shape, dtype
     outputs: List[Tuple[str, Tuple[Optional[int], ...]]]
 
@@ -177,7 +177,7 @@ def _tensorflow():
 
 def load_float_model(path_or_model: Any) -> FloatModel:
     """Load a SavedModel directory, a .keras/.h5 file, a float .tflite or an .onnx (or wrap a Keras model or a LoadedModel)."""
-    from converters.loading import KIND_TFLITE, LoadedModel, load
+    from converters.model_files import KIND_TFLITE, LoadedModel, load
 
     if isinstance(path_or_model, FloatModel):
         return path_or_model

@@ -3,7 +3,7 @@
     result = run(recipe, "model.keras" | "cnn", dataset="mnist", out="out/")
 
 Flow: the pipeline is a loop over the run's stages, ``load``, the recipe's
-``stages`` and ``export``; each stage module (:mod:`converters.source`,
+``stages`` and ``export``; each stage module (:mod:`converters.load_stage`,
 :mod:`converters.distill`, :mod:`converters.prune`, :mod:`converters.quantize`,
 :mod:`converters.export`) has one entry, ``run_stage(ctx, options)``, taking the
 :class:`converters.context.RunContext` and its typed recipe section, a
@@ -48,7 +48,7 @@ SUMMARY_FILE = "summary.json"
 PID_FILE = ".convert.pid"  # inside staging only: lets a later run clean up after a killed one
 # stage name -> (module with run_stage/check/planned_steps, recipe section it takes)
 STAGE_MODULES = {
-    "load": ("converters.source", "train"),
+    "load": ("converters.load_stage", "train"),
     "distill": ("converters.distill", "distill"),
     "prune": ("converters.prune", "prune"),
     "quantize": ("converters.quantize", "quantize"),
@@ -113,7 +113,7 @@ def run_in(
         ctx.warn(skipped)
     for _, module, options in plan:
         module.run_stage(ctx, options)
-    from converters.report import check_latency
+    from converters.latency_check import check_latency
     from converters.task_checks import check_wipeouts
 
     check_wipeouts(ctx)  # an int8 whose class scores became one constant is never promoted silently

@@ -241,7 +241,7 @@ def run_stage(ctx: RunContext, options: PruneOptions) -> None:
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[prune]`` section.
     The pruned model becomes the one later stages work on.
     """
-    from converters.loading import from_keras
+    from converters.model_files import from_keras
     from edge_sdk.manifest import manifest_path_for, write_manifest
 
     ctx.current.require("prune", STAGE)

@@ -34,7 +34,7 @@ from converters import schemes
 from converters.calibration import drop_nan_samples, input_stats, subset
 from converters.context import Artifact, Comparison, RunContext
 from converters.errors import CalibrationError, ConversionError, RecipeError, first_line
-from converters.loading import KIND_TFLITE, LoadedModel
+from converters.model_files import KIND_TFLITE, LoadedModel
 from converters.recipe import QuantizeOptions, Recipe
 from converters.tflite_convert import QuantizeResult, convert
 
@@ -259,7 +259,7 @@ def quantize_artifact(ctx: RunContext, options: QuantizeOptions, model: LoadedMo
     (QAT then preserves the zeros, and the manifest reports them).
     """
     from converters.calibration import as_input_dict, range_warnings
-    from converters.loading import from_keras
+    from converters.model_files import from_keras
 
     scheme = litert_scheme(model, options)
     if scheme is not None:

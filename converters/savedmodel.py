@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from converters.errors import ExportError, first_line
-from converters.loading import KIND_KERAS3, KIND_TF_KERAS, LoadedModel
+from converters.model_files import KIND_KERAS3, KIND_TF_KERAS, LoadedModel
 
 
 def saved_model_dir(model: LoadedModel) -> Path:
@@ -31,14 +31,9 @@ def export_savedmodel(model: LoadedModel, path: Path) -> Path:
     path = Path(path)
     try:
         if model.kind == KIND_TF_KERAS:
-            try:
-                from training.export import save_savedmodel  # named inputs/outputs, the project's format
-            except ImportError:
-                save_savedmodel = None
-            if save_savedmodel is not None:
-                save_savedmodel(model.model, path)
-            else:
-                model.model.save(str(path), save_format="tf")
+            from training.saving import save_savedmodel  # named inputs/outputs, the project's format
+
+            save_savedmodel(model.model, path)
         elif model.kind == KIND_KERAS3:
             model.model.export(str(path), format="tf_saved_model", verbose=False)
         else:

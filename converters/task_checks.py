@@ -67,7 +67,7 @@ def determine_task(ctx: RunContext) -> None:
 
 
 def _float_outputs(model: Any, rows: Mapping[str, np.ndarray], tflite_outputs: Any) -> Dict[str, np.ndarray]:
-    from converters.loading import KIND_TFLITE
+    from converters.model_files import KIND_TFLITE
 
     if model.kind == KIND_TFLITE:
         return tflite_outputs(model.tflite_bytes, rows)

@@ -15,7 +15,7 @@ import numpy as np
 from converters import schemes
 from converters.calibration import drop_nan_samples, input_stats, subset
 from converters.errors import CalibrationError, ConversionError, RecipeError, first_line
-from converters.loading import LoadedModel
+from converters.model_files import LoadedModel
 from converters.schemes import CONVERTER_MODES
 
 

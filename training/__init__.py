@@ -2,7 +2,7 @@
 
 Modules: ``names`` (the built-in dataset and zoo model names, no imports), ``datasets`` (the built-ins,
 CSV/parquet, TFRecord dirs), ``features`` (feature specs), ``tfrecord``, ``zoo`` (the zoo models),
-``train`` (``fit``), ``export`` (SavedModel, .keras, manifests),
+``train`` (``fit``), ``saving`` (SavedModel, .keras, manifests of a trained model),
 ``distributed`` (tf.distribute from TF_CONFIG), ``embeddings`` (projector).
 Importing this package does not import TensorFlow; the modules that train do.
 See docs/training.md.

@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
 
     from converters import pipeline
     from converters.gate import GateFailedError
-    from converters.loading import trusted_model_code
+    from converters.model_files import trusted_model_code
 
     try:
         with trusted_model_code(args.trust_model_code):

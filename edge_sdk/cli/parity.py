@@ -223,7 +223,7 @@ def _write_reference(args: argparse.Namespace) -> int:
         raise EdgeSdkError(f"--write-reference expects FLOAT [QUANTIZED], got {len(args.models)} models")
     if not args.data:
         raise EdgeSdkError("--write-reference needs --data (the inputs to store)")
-    from converters.loading import trusted_model_code
+    from converters.model_files import trusted_model_code
 
     with trusted_model_code(args.trust_model_code):
         fm = load_float_model(args.models[0])
@@ -263,7 +263,7 @@ def _parity(args: argparse.Namespace) -> int:
     from converters.debugger import LAYER_HEADERS, layer_rows
     from converters.parity import summary_rows
     from converters.quality import parity_check
-    from converters.report import write_html_report
+    from converters.html_report import write_html_report
 
     if len(args.models) != 2:
         raise EdgeSdkError(f"parity expects FLOAT QUANTIZED (two models), got {len(args.models)}: {args.models}")
@@ -272,7 +272,7 @@ def _parity(args: argparse.Namespace) -> int:
 
         raise EdgeSdkError(f"parity needs --data: a .npz/.npy file or a dataset name ({DATASETS_TEXT})")
     float_path, quant_path = args.models
-    from converters.loading import trusted_model_code
+    from converters.model_files import trusted_model_code
 
     with trusted_model_code(args.trust_model_code):  # the trust decision covers loading FLOAT, nothing else
         outcome = parity_check(float_path, quant_path, args.data, labels=args.labels, samples=args.samples,

@@ -231,7 +231,7 @@ def test_nhwc_three_channel_input_converts_without_network(tmp_path, monkeypatch
 def test_model_needing_select_ops_is_refused_naming_them(tmp_path):
     """What onnx2tf makes of a lone Erf (TensorFlow's Erf, no LiteRT builtin) is refused naming Erf, not converted."""
     from converters._tf import tf
-    from converters.loading import KIND_SAVEDMODEL, InputSpec
+    from converters.model_files import KIND_SAVEDMODEL, InputSpec
     from converters.onnx_import import OnnxConversionError, OnnxModel, refuse_select_ops
 
     class ErfModule(tf.Module):

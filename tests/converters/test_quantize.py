@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import edge_sdk
-from converters import loading, quantize, tflite_convert
+from converters import model_files, quantize, tflite_convert
 from converters.errors import CalibrationError
 from edge_sdk.inspect_model import inspect_model
 from edge_sdk.metrics import accuracy
@@ -18,7 +18,7 @@ def _accuracy(tflite: bytes, digits) -> float:
 
 @pytest.fixture(scope="module")
 def teacher(digits_models):
-    return loading.load(digits_models.teacher_keras)
+    return model_files.load(digits_models.teacher_keras)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_int8_without_calibration_data_is_refused(teacher):
 
 
 def test_keras3_model_takes_post_training_int8(digits_models, digits):
-    model = loading.load(digits_models.keras3)
+    model = model_files.load(digits_models.keras3)
     result = tflite_convert.convert(model, "int8", calibration={"image": digits.x_train[:100]})
     assert inspect_model(result.tflite)["kind"] == "full-integer"
     float_acc = accuracy(model.predict({"image": digits.x_test}), digits.y_test)
@@ -80,13 +80,13 @@ def test_pruned_zeros_survive_int8_and_qat(teacher, digits):
 
     pruned = prune.prune(teacher.model, {"image": digits.x_train}, digits.y_train, target_sparsity=0.75,
                          epochs=2, batch_size=32, min_share=0.0)
-    as_loaded = loading.from_keras(pruned.model)
+    as_loaded = model_files.from_keras(pruned.model)
     ptq = tflite_convert.convert(as_loaded, "int8", calibration={"image": digits.x_train[:100]})
     sparsity = quantize.weight_sparsity(ptq.tflite)
     assert sparsity and min(sparsity.values()) >= 0.74
     qat_model = quantize.qat(pruned.model, {"image": digits.x_train}, digits.y_train, epochs=1,
                              preserve_sparsity=True)
-    qat = tflite_convert.convert(loading.from_keras(qat_model), "int8", calibration={"image": digits.x_train[:100]})
+    qat = tflite_convert.convert(model_files.from_keras(qat_model), "int8", calibration={"image": digits.x_train[:100]})
     assert inspect_model(qat.tflite)["kind"] == "full-integer"
     assert min(quantize.weight_sparsity(qat.tflite).values()) >= 0.74
     assert _accuracy(qat.tflite, digits) > 0.8

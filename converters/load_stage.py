@@ -37,7 +37,7 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[train]`` section
     (used when ``ctx.source`` is a zoo name).
     """
-    from converters.loading import from_keras, load
+    from converters.model_files import from_keras, load
 
     kind = input_kind(ctx.source)
     if kind is InputKind.ZOO:
@@ -153,7 +153,7 @@ def _check_fixed_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
         needs_fixing = needs_fixing or any(h is None for h in have[1:])
     if not needs_fixing:
         return
-    from converters.loading import KIND_KERAS3, KIND_SAVEDMODEL
+    from converters.model_files import KIND_KERAS3, KIND_SAVEDMODEL
 
     if getattr(model, "kind", None) not in (KIND_SAVEDMODEL, KIND_KERAS3):
         raise DataError(f"--input-shape: fixing dynamic dimensions beyond the batch is done for ONNX, SavedModel and "
@@ -168,7 +168,7 @@ def _fix_saved_model_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> N
 
     from converters._tf import tf
     from converters.savedmodel import saved_model_dir
-    from converters.loading import InputSpec
+    from converters.model_files import InputSpec
 
     loaded = tf.saved_model.load(str(saved_model_dir(model)))
     signature = loaded.signatures["serving_default"]
@@ -210,7 +210,7 @@ def _build_zoo(name: str, data: Any, ctx: RunContext) -> Any:
 
 def _fit_zoo(name: str, model: Any, data: Any, options: TrainOptions, ctx: RunContext) -> Any:
     from converters.finetune import augment_shift, compile_and_fit
-    from converters.loading import _keras_specs
+    from converters.model_files import _keras_specs
 
     x = dataset_inputs(data.dataset.x_train, _keras_specs(model), "training")
     shift = 0
@@ -250,7 +250,7 @@ def build_student(spec: str, data: Any, seed: int) -> Any:
         if data.dataset is None:
             raise DataError(f"student {spec!r} is a zoo model and needs --dataset to size its inputs and classes")
         return zoo.build(spec, data.dataset)
-    from converters.loading import load
+    from converters.model_files import load
 
     loaded = load(spec)
     loaded.require("distill-student", "distill")

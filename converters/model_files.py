@@ -1,4 +1,5 @@
-"""Detect and load a model given to the converter, and say which stages it can take.
+"""Read a model file given to the converter into a :class:`LoadedModel` (its kind is decided by
+:mod:`converters.inputs`), and say which stages it can take.
 
 Accepted inputs:
 
