@@ -26,6 +26,7 @@ promotion; quality gates (issue 5) plug in there.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import importlib
 import json
@@ -33,7 +34,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union, cast
 
 from converters import recipe as recipes
 from converters.context import (Artifact, Comparison, Data, PipelineResult, Progress, RunContext, bind, load_data,
@@ -62,7 +63,7 @@ def stage_plan(recipe: recipes.Recipe) -> List[Tuple[str, Stage, Any]]:
     plan: List[Tuple[str, Stage, Any]] = []
     for name in ("load", *recipe.stages, "export"):
         module_name, section = STAGE_MODULES[name]
-        module: Stage = importlib.import_module(module_name)  # type: ignore[assignment] - checked by tests/structure
+        module = cast(Stage, importlib.import_module(module_name))  # the contract: tests/structure/test_stages.py
         plan.append((name, module, recipe.options(section)))
     return plan
 
@@ -108,7 +109,7 @@ def run_in(
                      eval_data=eval_data, train_data=train_data)
     ctx.train_stats, ctx.allow_drift = train_stats, allow_drift
     # every later stage checks its needs as soon as the load stage knows the model and data
-    ctx.checks = [lambda c, m=module, o=options: m.check(c, o) for _, module, options in plan[1:]]
+    ctx.checks = [functools.partial(_check, module, options) for _, module, options in plan[1:]]
     if skipped:
         ctx.warn(skipped)
     for _, module, options in plan:
@@ -126,6 +127,10 @@ def run_in(
                             seconds=time.perf_counter() - started, lines=lines)
     atomic_write_text(staging / SUMMARY_FILE, json.dumps(result.summary(), indent=2) + "\n")
     return result
+
+
+def _check(module: Stage, options: Any, ctx: RunContext) -> None:
+    module.check(ctx, options)
 
 
 def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> Tuple[recipes.Recipe, Optional[str]]:

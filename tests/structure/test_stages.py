@@ -89,7 +89,8 @@ def test_the_convert_cli_reads_no_comparison_by_key():
 
 
 # -- one home for each decision (issue 27 item 4) ----------------------------------------------------------------
-MODEL_SUFFIX = re.compile(r"""(suffix[^\n]*["']\.(onnx|tflite|keras|h5|hdf5)["']|lower\(\)\.endswith\(["']\.(onnx|tflite|keras|h5)["'])""")
+MODEL_SUFFIX = re.compile(r"""(suffix[^\n]*["']\.(onnx|tflite|keras|h5|hdf5)["']"""
+                          r"""|lower\(\)\.endswith\(["']\.(onnx|tflite|keras|h5)["'])""")
 
 
 def _lines_matching(pattern: re.Pattern, roots, skip=()) -> list:
@@ -114,7 +115,8 @@ def test_the_input_kind_is_decided_in_converters_inputs_only():
 
 def test_dataset_and_zoo_names_are_listed_once():
     # messages and help read training.names (DATASETS_TEXT, ZOO_MODELS_TEXT); nothing else spells the lists out
-    pattern = re.compile(r"digits, mnist, adult|\(\s*\"digits\",\s*\"mnist\"|\"cnn\",\s*\"cnn-student\"|cnn, cnn-student, wide")
+    pattern = re.compile(r"digits, mnist, adult|\(\s*\"digits\",\s*\"mnist\""
+                         r"|\"cnn\",\s*\"cnn-student\"|cnn, cnn-student, wide")
     roots = [CONVERTERS, ROOT / "edge_sdk", ROOT / "training"]
     hits = _lines_matching(pattern, roots, skip={"training/names.py"})
     assert not hits, f"use training.names: {hits}"
@@ -122,7 +124,8 @@ def test_dataset_and_zoo_names_are_listed_once():
 
 def test_schemes_are_defined_once():
     # manifest kind, suffix, calibration need and the LiteRT mapping of a scheme live in converters/schemes.py
-    pattern = re.compile(r"^\s*(MANIFEST_KIND|MODE_SCHEMES|NEEDS_CALIBRATION|ARTIFACT_SUFFIX|LITERT_SCHEMES|LITERT_KINDS|MODES)\s*[:=]")
+    pattern = re.compile(r"^\s*(MANIFEST_KIND|MODE_SCHEMES|NEEDS_CALIBRATION|ARTIFACT_SUFFIX|LITERT_SCHEMES"
+                         r"|LITERT_KINDS|MODES)\s*[:=]")
     hits = _lines_matching(pattern, [CONVERTERS], skip={"converters/schemes.py"})
     assert not hits, f"define schemes in converters/schemes.py: {hits}"
 
