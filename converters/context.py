@@ -323,11 +323,13 @@ class RunContext:
         self.eval_data = eval_data
         self.train_data = train_data
         self.data = Data()
-        self.model: Optional[LoadedModel] = None  # the input model
+        # set by the load stage before any other stage runs (declared, not initialised: every stage can rely on
+        # them, and reading one earlier is an AttributeError naming it, not a None passed along)
+        self.model: LoadedModel  # the input model
+        self.base: Artifact  # the input model's float32 .tflite
+        self.current: LoadedModel  # the model the next stage works on
+        self.current_artifact: Artifact  # its float32 .tflite
         self.input_parent: Optional[str] = None  # sha256 of the input file, when there is one
-        self.base: Optional[Artifact] = None  # the input model's float32 .tflite
-        self.current: Optional[LoadedModel] = None  # the model the next stage works on
-        self.current_artifact: Optional[Artifact] = None  # its float32 .tflite
         self.prefix = ""  # name stem of the current model's artifacts ("", "student", "student-pruned")
         self.before_prune: Optional[Artifact] = None  # the dense float32 artifact pruning started from
         self.transfer: Optional[np.ndarray] = None  # distill's unlabelled transfer set, read by its check
@@ -383,8 +385,14 @@ class RunContext:
 
     def require_training_data(self, stage: str) -> None:
         """Raise :class:`DataError` when a stage that fine-tunes has no training data."""
-        if self.data.train_x is None or self.data.train_y is None:
+        self.training_data(stage)
+
+    def training_data(self, stage: str) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+        """(inputs by name, labels) a fine-tuning ``stage`` trains on; a :class:`DataError` naming it when none."""
+        x, y = self.data.train_x, self.data.train_y
+        if x is None or y is None:
             raise DataError(f"stage '{stage}' fine-tunes the model and needs training data: {TRAINING_DATA_HINT}")
+        return x, y
 
     # -- checking ---------------------------------------------------------------------------------
     def check_data(self) -> tuple:
@@ -411,7 +419,8 @@ class RunContext:
 
     def _light(self) -> bool:
         """A .tflite input run with no TensorFlow loaded: manifests must not import it to describe the build."""
-        return self.model is not None and self.model.kind == KIND_TFLITE and "converters._tf" not in sys.modules
+        model = getattr(self, "model", None)  # None until the load stage ran
+        return model is not None and model.kind == KIND_TFLITE and "converters._tf" not in sys.modules
 
     def _tool_modules(self) -> tuple:
         return () if self._light() else TOOL_MODULES  # importing TensorFlow just to print its version: no

@@ -492,8 +492,9 @@ def run_stage(ctx: RunContext, options: DistillOptions) -> None:
     if options.baseline:
         baseline = tf_keras.models.clone_model(student)
         baseline.set_weights(student.get_weights())  # same initial weights: only the loss differs
-    views = _training_views(options, data.train_x, ctx.warn)
-    passes = epochs_with_transfer(options.epochs, len(data.train_y), len(transfer) if transfer is not None else 0,
+    train_x, train_y = ctx.training_data(STAGE)
+    views = _training_views(options, train_x, ctx.warn)
+    passes = epochs_with_transfer(options.epochs, len(train_y), len(transfer) if transfer is not None else 0,
                                   options.batch_size)
     progress.say(
         f"distilling into '{options.student}' ({student.count_params():,} params vs teacher "
@@ -505,7 +506,7 @@ def run_stage(ctx: RunContext, options: DistillOptions) -> None:
         + (f"; no transfer set: {transfer_source}" if transfer is None and transfer_source else "")
         + ")"
     )
-    result = distill(teacher, student, data.train_x, data.train_y, options, seed=ctx.seed,
+    result = distill(teacher, student, train_x, train_y, options, seed=ctx.seed,
                      callbacks=progress.epochs("distill", passes), transfer=transfer, **views)
     student_loaded = from_keras(student)
     student_art = ctx.float32_artifact(student_loaded, "student-float32", STAGE, base.sha256,
@@ -519,7 +520,7 @@ def run_stage(ctx: RunContext, options: DistillOptions) -> None:
     ctx.record(comparison)
     if options.baseline:
         progress.say(f"training the same student without distillation, for comparison ({options.epochs} epochs)")
-        train_student(baseline, data.train_x, data.train_y, None, options, seed=ctx.seed,
+        train_student(baseline, train_x, train_y, None, options, seed=ctx.seed,
                       callbacks=progress.epochs("baseline", options.epochs),
                       **views)  # the very same training images: the two runs differ only in the loss
         baseline_art = ctx.float32_artifact(from_keras(baseline), "student-baseline-float32", "baseline", base.sha256)

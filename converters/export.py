@@ -277,6 +277,8 @@ def _onnx(ctx: RunContext, options: ExportOptions, stem: str, loaded: LoadedMode
     from edge_sdk.metrics import accuracy
 
     sample = ctx.data.sample()
+    if sample is None:  # check() refused or skipped ONNX without sample inputs
+        raise DataError("ONNX export is checked against onnxruntime and needs sample inputs")
     check = {k: v[:64] for k, v in sample.items()}
     ctx.progress.say(f"exporting {stem}.onnx (opset {options.onnx_opset}) and checking it with onnxruntime")
     result = export_onnx(loaded, check, opset=options.onnx_opset, atol=options.onnx_atol)

@@ -180,7 +180,7 @@ def check_latency(ctx: RunContext) -> List[str]:
     by_sha = {a.sha256: a for a in ctx.artifacts}
     lines = []
     for artifact in list(ctx.artifacts):
-        parent = by_sha.get(artifact.parent)
+        parent = by_sha.get(artifact.parent) if artifact.parent else None
         if (not artifact.file.endswith(".tflite") or artifact.kind == "float32" or parent is None
                 or parent.kind != "float32" or not parent.file.endswith(".tflite")):
             continue

@@ -66,7 +66,7 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     ctx.model, ctx.data = model, data
     onnx_input = kind is InputKind.ONNX
     if not onnx_input:
-        _check_fixed_shapes(model, ctx.recipe.options("import").shapes())
+        _check_fixed_shapes(model, ctx.recipe.import_.shapes())
     if onnx_input:
         from converters.onnx_import import record_layout
 

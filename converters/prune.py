@@ -250,7 +250,8 @@ def run_stage(ctx: RunContext, options: PruneOptions) -> None:
         + (" (2:4 structured)" if options.structured == "2:4" else "")
         + f", fine-tuning {options.epochs} epochs"
     )
-    pruned = prune(ctx.current.model, ctx.data.train_x, ctx.data.train_y, options,
+    train_x, train_y = ctx.training_data(STAGE)
+    pruned = prune(ctx.current.model, train_x, train_y, options,
                    progress=(ctx.progress.epochs("prune", options.epochs) or [None])[0])
     pruned_loaded = from_keras(pruned.model)
     name = f"{ctx.prefix}-pruned" if ctx.prefix else "pruned"

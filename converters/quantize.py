@@ -269,9 +269,9 @@ def quantize_artifact(ctx: RunContext, options: QuantizeOptions, model: LoadedMo
     qat_note: Dict[str, Any] = {}
     if options.qat:
         model.require("qat", "quantize (qat)")
-        ctx.require_training_data("quantize (qat)")
+        train_x, train_y = ctx.training_data("quantize (qat)")
         ctx.progress.say(f"quantization-aware training of {base_name} ({options.qat_epochs} epoch(s))")
-        qmodel = qat(model.model, ctx.data.train_x, ctx.data.train_y, epochs=options.qat_epochs,
+        qmodel = qat(model.model, train_x, train_y, epochs=options.qat_epochs,
                      preserve_sparsity=pruned, batch_size=64)
         source = from_keras(qmodel)
         qat_note = {"qat": True, "qat_scheme": "prune-preserve" if pruned else "default-8bit"}
@@ -352,7 +352,6 @@ class QuantizeComparison(Comparison):
 
 def _comparison(ctx: RunContext, options: QuantizeOptions, final: Artifact) -> QuantizeComparison:
     base = ctx.base
-    assert base is not None and ctx.model is not None  # the load stage ran
     record = QuantizeComparison(options.mode, final.name, round(final.size_bytes / base.size_bytes, 4),
                                 round(final.gzip_size_bytes / base.gzip_size_bytes, 4),
                                 scheme=litert_scheme(ctx.model, options))

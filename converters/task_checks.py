@@ -124,7 +124,7 @@ def check_wipeouts(ctx: RunContext) -> None:
     problems = []
     wiped: Dict[str, List[Dict[str, Any]]] = {}
     for artifact in ctx.artifacts:
-        parent = by_sha.get(artifact.parent)
+        parent = by_sha.get(artifact.parent) if artifact.parent else None
         if artifact.stage != "quantize" or not artifact.file.endswith(".tflite") or parent is None \
                 or parent.kind != "float32" or not parent.file.endswith(".tflite"):
             continue
