@@ -59,7 +59,8 @@ def build(name: str, root: Path = DEFAULT_DIR, progress: bool = True) -> Path:
     from converters import pipeline
 
     out = model_dir(name, root)
-    result = pipeline.run(RECIPE, name, out, dataset=SUITE[name], overrides=OVERRIDES, progress=progress)
+    # force: this cache folder also holds files the suite adds beside the artifacts (bench_build.json, inputs)
+    result = pipeline.run(RECIPE, name, out, dataset=SUITE[name], overrides=OVERRIDES, progress=progress, force=True)
     (out / "bench_build.json").write_text(json.dumps({"recipe": RECIPE, "overrides": OVERRIDES,
                                                       "dataset": SUITE[name], "seconds": result.seconds}, indent=2))
     write_inputs(name, root)

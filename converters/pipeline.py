@@ -44,6 +44,7 @@ from converters.inputs import InputKind, input_kind
 from converters.evaluation import tflite_accuracy, tflite_latency_us
 from converters.gate import GateFailedError
 from edge_sdk.fileio import atomic_output_dir, atomic_write_text, staging_prefix
+from edge_sdk.outputs import check_dir_output, mark_output_dir, model_inputs
 
 SUMMARY_FILE = "summary.json"
 PID_FILE = ".convert.pid"  # inside staging only: lets a later run clean up after a killed one
@@ -196,6 +197,7 @@ def run(
     seed: int = 0,
     train_stats: Optional[str] = None,
     allow_drift: bool = False,
+    force: bool = False,
 ) -> PipelineResult:
     """Run a recipe and promote the artifacts into ``out`` atomically.
 
@@ -204,6 +206,11 @@ def run(
     ``calibration``, ``eval_data``, ``train_data``, ``seed``, ``train_stats`` and ``allow_drift`` as :func:`run_in`; ``progress``: True or a :class:`Progress` for step
     lines on stderr. ``before_promote`` hooks see the finished result in staging and
     may raise an ``EdgeSdkError`` to stop promotion (``out`` then stays as it was).
+
+    ``out`` must be new, empty or a folder edge-sdk wrote (its marker, written into staging before
+    promotion, says so); any other non-empty folder, or one holding the input, raises
+    :class:`~edge_sdk.errors.OutputError` before any work unless ``force=True`` (which never
+    replaces an input). See :mod:`edge_sdk.outputs`.
     """
     if not isinstance(recipe, recipes.Recipe):
         recipe = recipes.load(recipe)
@@ -213,6 +220,9 @@ def run(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConversionError(f"--out {out}: expected a directory (or a new path), got an existing file")
+    protected = model_inputs(source, "input model") if isinstance(source, (str, os.PathLike)) \
+        and os.path.lexists(source) else []
+    check_dir_output(out, "out", protected, force=force, replace=True, force_hint="force=True")
     _remove_abandoned_staging(out)
     with atomic_output_dir(out) as staging:
         (staging / PID_FILE).write_text(str(os.getpid()))
@@ -227,6 +237,7 @@ def run(
                 _keep_rejected(staging / "rejected", out, exc)
             raise
         (staging / PID_FILE).unlink()
+        mark_output_dir(staging, "convert", record_entries=True)  # promoted with the artifacts, never after
     result.out = out
     summary = result.summary()
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")

@@ -61,10 +61,22 @@ __all__ = [
 
 
 def __getattr__(name):  # PEP 562: keep `import edge_sdk` fast; load the interpreter on first use
-    if name in ("load", "Model", "ModelPool", "TensorSpec"):
-        from edge_sdk import model as _model
+    if name == "load":
+        from edge_sdk.loader import load
 
-        return getattr(_model, name)
+        return load
+    if name == "Model":
+        from edge_sdk.model import Model
+
+        return Model
+    if name == "ModelPool":
+        from edge_sdk.pool import ModelPool
+
+        return ModelPool
+    if name == "TensorSpec":
+        from edge_sdk.tensors import TensorSpec
+
+        return TensorSpec
     if name == "QuantizationClipWarning":  # lives beside the quantization maths, which imports numpy
         from edge_sdk import quant as _quant
 

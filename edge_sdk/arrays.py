@@ -19,7 +19,7 @@ from edge_sdk.fileio import describe_file_start, not_a_regular_file, read_head
 _EXPECTED = "a .npy or .npz file written by numpy.save/numpy.savez"
 
 
-def check_array_file(path: Union[str, os.PathLike], what: str = "input file",
+def check_array_file(path: Union[str, os.PathLike[str]], what: str = "input file",
                      error: Type[EdgeSdkError] = InputError) -> Path:
     """Check that ``path`` is a .npy/.npz of plain (non-object) arrays, reading headers only.
 
@@ -75,7 +75,7 @@ def _check_npy_header(handle: Any, file: Path, what: str, error: Type[EdgeSdkErr
                     "expected numeric arrays (convert them with np.asarray(x, dtype=np.float32) before saving)")
 
 
-def read_array_file(path: Union[str, os.PathLike], what: str = "input file") -> Dict[str, np.ndarray]:
+def read_array_file(path: Union[str, os.PathLike[str]], what: str = "input file") -> Dict[str, np.ndarray]:
     """Read a .npy (one array) or a .npz; return ``{key: array}`` (a .npy's key is ``""``).
 
     Bad files raise :class:`InputError` saying what was expected and what came (see :func:`check_array_file`).

@@ -63,7 +63,8 @@ def calibration_range(calibration: Any, name: str) -> Optional[Tuple[float, floa
     if not isinstance(entry, Mapping):
         return None
     lo, hi = entry.get("min"), entry.get("max")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lo, hi)):
+    if not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)) or isinstance(lo, bool) \
+            or isinstance(hi, bool) or not (math.isfinite(lo) and math.isfinite(hi)):
         return None
     return (float(lo), float(hi)) if lo <= hi else None
 
@@ -86,7 +87,9 @@ def clip_bounds(q_lo: float, q_hi: float, scale: float, calibration: Optional[Tu
     return ClipBounds(data_lo, data_hi, DATA, rep, calibration, data_lo, data_hi, kept)
 
 
-def _range(bounds: Tuple[float, float]) -> str:
+def _range(bounds: Optional[Tuple[float, float]]) -> str:
+    if bounds is None:  # no range recorded (the UNKNOWN mode names none)
+        return "[unknown]"
     return f"[{bounds[0]:.4g}, {bounds[1]:.4g}]"
 
 

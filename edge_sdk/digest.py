@@ -16,7 +16,7 @@ from typing import Union
 from edge_sdk.fileio import sha256_file
 
 
-def tree_listing(directory: Union[str, os.PathLike]) -> bytes:
+def tree_listing(directory: Union[str, os.PathLike[str]]) -> bytes:
     """The sorted ``relative path\\0file sha256\\n`` lines of every file under ``directory``."""
     root = Path(directory)
     lines = [f"{p.relative_to(root).as_posix()}\0{sha256_file(p)}\n"
@@ -24,6 +24,6 @@ def tree_listing(directory: Union[str, os.PathLike]) -> bytes:
     return "".join(lines).encode()
 
 
-def tree_sha256(directory: Union[str, os.PathLike]) -> str:
+def tree_sha256(directory: Union[str, os.PathLike[str]]) -> str:
     """sha256 of a directory model: the sha256 of its :func:`tree_listing`."""
     return hashlib.sha256(tree_listing(directory)).hexdigest()

@@ -5,6 +5,8 @@ what was expected and what came, so nobody has to read an interpreter traceback.
 """
 from __future__ import annotations
 
+from typing import Any
+
 
 class EdgeSdkError(Exception):
     """Base class of every error edge-sdk raises on purpose."""
@@ -78,7 +80,29 @@ class ManifestError(EdgeSdkError):
     """A manifest that is missing, unreadable or lacks a required field."""
 
 
+class BenchOptionError(EdgeSdkError, ValueError):
+    """Benchmark options that cannot work (0 runs, negative threads, a batch a model cannot take)."""
+
+
+class BenchFormatError(EdgeSdkError, ValueError):
+    """A results file that is not a readable edge-sdk bench results file."""
+
+
 class OutputError(EdgeSdkError, OSError):
     """An output path that must not be written (it is an input, a directory, a device, a folder edge-sdk did
     not write) or cannot be (read-only, missing, disk full). Also an ``OSError``, so callers that catch
     write failures keep working."""
+
+
+def kind_of(value: Any) -> str:
+    """``int 3``, ``str '3'``, ``list``: what a wrong argument was, for the message."""
+    name = type(value).__name__
+    if isinstance(value, (bool, int, float, str)) and len(repr(value)) <= 40:
+        return f"{name} {value!r}"
+    return name
+
+
+def check_argument(function: str, name: str, value: Any, expected: str, ok: bool) -> None:
+    """Raise :class:`ArgumentError` ``FUNCTION: NAME must be EXPECTED, got TYPE VALUE`` unless ``ok``."""
+    if not ok:
+        raise ArgumentError(f"{function}: {name} must be {expected}, got {kind_of(value)}")

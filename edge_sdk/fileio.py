@@ -18,7 +18,7 @@ from typing import Iterator, Optional, Union
 
 from edge_sdk.errors import EdgeSdkError, OutputError
 
-PathLike = Union[str, os.PathLike]
+PathLike = Union[str, os.PathLike[str]]
 
 
 def _default_mode(directory: bool = False) -> int:

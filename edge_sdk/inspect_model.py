@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Set, Union
 
 from edge_sdk.errors import CorruptModelError, MissingExtraError, ModelNotFoundError, NotTFLiteError
 from edge_sdk.fileio import sha256_bytes
@@ -115,7 +115,7 @@ def manifest_kind(info: Dict[str, Any], intended: Optional[str] = None) -> str:
         return "int16x8" if "int16" in info.get("integer_activations", []) else "int8"
     if kind == "mixed":
         return intended if intended in ("int8", "int16x8") else "mixed"
-    return _MANIFEST_KINDS.get(kind, str(kind))
+    return _MANIFEST_KINDS.get(kind, str(kind)) if isinstance(kind, str) else str(kind)
 
 
 def weight_buffer_ranges(data: bytes) -> List[tuple]:
@@ -218,8 +218,8 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
                         dequantized_weights.add(_TENSOR_TYPES.get(int(tensors[idx].type), ("?", 0))[0])
             if name in _BOUNDARY_OPS:
                 continue
-            activation_types = set()
-            weight_types = set()
+            activation_types: Set[str] = set()
+            weight_types: Set[str] = set()
             for idx in list(_list(op.inputs)) + list(_list(op.outputs)):
                 if idx < 0 or idx >= len(tensors):
                     continue

@@ -31,7 +31,7 @@ from edge_sdk.errors import CorruptModelError, EdgeSdkError
 
 #: Seconds a child may take to load and run a model before it counts as hung.
 DEFAULT_TIMEOUT = 120.0
-# The child's side lives in edge_sdk.isolate_child: it loads models, and edge_sdk.model imports this
+# The child's side lives in edge_sdk.isolate_child: it loads models, and edge_sdk.loader imports this
 # module, so keeping it here would tie the two into an import cycle.
 _CHILD_CODE = "import sys; from edge_sdk.isolate_child import main; sys.exit(main(sys.argv[1:]))"
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)

@@ -1,7 +1,7 @@
 """The child-process side of :mod:`edge_sdk.isolate`: load the model bytes from stdin, run it once, report.
 
-Separate from :mod:`edge_sdk.isolate` because it loads models: ``edge_sdk.model``
-imports ``isolate`` to start the child, and this module imports ``edge_sdk.model``,
+Separate from :mod:`edge_sdk.isolate` because it loads models: ``edge_sdk.loader``
+imports ``isolate`` to start the child, and this module imports ``edge_sdk.loader``,
 so one module holding both would make an import cycle.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.isolate import sample_inputs
-from edge_sdk.model import load
+from edge_sdk.loader import load
 
 
 def probe(model_bytes: bytes, backend: Optional[str] = None, num_threads: Optional[int] = None,

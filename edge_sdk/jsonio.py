@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, List, Tuple, Type
+from typing import Any, Dict, List, Tuple, Type
 
 from edge_sdk.errors import EdgeSdkError
 
@@ -32,8 +32,8 @@ class _DuplicateKey(Exception):
         self.key = key
 
 
-def _no_duplicates(pairs: List[Tuple[str, Any]]) -> dict:
-    out: dict = {}
+def _no_duplicates(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
             raise _DuplicateKey(key)

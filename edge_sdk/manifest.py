@@ -71,7 +71,7 @@ def _dist_version(dist: str) -> Optional[str]:
         return None
 
 
-def tensor_specs_to_json(specs: Sequence[Any]) -> list:
+def tensor_specs_to_json(specs: Sequence[Any]) -> List[Dict[str, Any]]:
     """Turn runtime ``TensorSpec`` records (or dicts) into manifest entries."""
     out = []
     for spec in specs:

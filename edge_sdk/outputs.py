@@ -34,7 +34,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from edge_sdk.errors import OutputError
 from edge_sdk.fileio import (
@@ -203,7 +203,7 @@ def read_marker(directory: PathLike) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) and data.get("format") == MARKER_FORMAT else None
 
 
-def _json_keys(path: Path) -> set:
+def _json_keys(path: Path) -> Set[str]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -235,11 +235,12 @@ def _never_replaced(target: Path) -> Optional[str]:
 
 
 def check_dir_output(out: PathLike, flag: str, protected: Iterable[Protected] = (), *, force: bool = False,
-                     replace: bool = True) -> Path:
+                     replace: bool = True, force_hint: str = "--force") -> Path:
     """Check a directory output before any work; return the directory the write will land on.
 
     ``replace=True`` for outputs that replace the directory whole (``convert``),
-    ``False`` for commands that write into it (``train``, ``demo``).
+    ``False`` for commands that write into it (``train``, ``demo``). ``force_hint`` is how the
+    refusal tells the caller to force it (``--force`` in the CLI, ``force=True`` in the library).
     """
     refuse_overlap(out, flag, protected)
     target = _resolve(out, flag)
@@ -257,7 +258,7 @@ def check_dir_output(out: PathLike, flag: str, protected: Iterable[Protected] = 
                 shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
                 raise OutputError(
                     f"{flag} {out} is a non-empty directory edge-sdk did not write ({len(entries)} entries: {shown}); "
-                    "choose a new or empty directory, or pass --force to "
+                    f"choose a new or empty directory, or pass {force_hint} to "
                     + ("replace it" if replace else "write into it"))
         elif why_not:
             raise OutputError(f"{flag} {out} is {why_not}; refusing to replace it: choose a new directory")
@@ -267,7 +268,7 @@ def check_dir_output(out: PathLike, flag: str, protected: Iterable[Protected] = 
             if added:  # edge-sdk's folder, but someone put their own files in it since
                 shown = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
                 raise OutputError(f"{flag} {out} holds {len(added)} entries edge-sdk did not write ({shown}); "
-                                  "move them out, choose another directory, or pass --force to replace it")
+                                  f"move them out, choose another directory, or pass {force_hint} to replace it")
         if not replace:
             probe_writable(target, flag, out)
     probe_writable(target.parent, flag, out)

@@ -5,7 +5,7 @@ import io
 import math
 import os
 import textwrap
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, List, Mapping, Sequence, Tuple, Union
 
 from edge_sdk.errors import MissingExtraError
 
@@ -38,7 +38,7 @@ def latency_png(doc: Mapping[str, Any], path: Union[str, os.PathLike]) -> None:
             series.append(samples)
             labels.append(f"{res['label']}\n{res['threads']} thr, batch {res.get('batch')}")
     if not series:
-        from edge_sdk.bench import BenchFormatError
+        from edge_sdk.errors import BenchFormatError
 
         raise BenchFormatError("no per-run latencies to plot: every model failed, or the results hold no samples")
     fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(series) + 2), 4.5))
@@ -79,7 +79,7 @@ def pareto_png(rows: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike],
     plt = require_matplotlib()
     use_accuracy = all(r.get("accuracy") is not None for r in points)
     quality_key = "accuracy" if use_accuracy else "agreement"
-    values = [100.0 * (r.get(quality_key) if r.get(quality_key) is not None else float("nan")) for r in points]
+    values = [100.0 * (float(v) if (v := r.get(quality_key)) is not None else float("nan")) for r in points]
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     xs = [r["latency_ratio"] for r in points]
     ys = [r["size_ratio"] for r in points]
@@ -110,7 +110,7 @@ def pareto_png(rows: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike],
         x = math.log(r["latency_ratio"]) - math.log(min(xs)) if wide else r["latency_ratio"] - min(xs)
         return x / (span_x or 1.0), (r["size_ratio"] - min(ys)) / (span_y or 1.0)
 
-    placed = []
+    placed: List[Tuple[float, float]] = []
     for r in sorted(points, key=lambda r: (r["latency_ratio"], r["size_ratio"])):
         x, y = place(r)
         crowd = sum(1 for px, py in placed if abs(px - x) < 0.12 and abs(py - y) < 0.06)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
 from edge_sdk.errors import NonFiniteInputError
 
 try:  # the clip ufunc itself: np.clip adds about 2 us of Python dispatch per call on small arrays
-    from numpy._core.umath import clip as _clip_ufunc
+    from numpy._core.umath import clip as _clip_ufunc  # type: ignore[attr-defined]  # numpy ships no stub for the ufunc
 except ImportError:  # numpy < 2
     try:
-        from numpy.core.umath import clip as _clip_ufunc
+        from numpy.core.umath import clip as _clip_ufunc  # type: ignore[no-redef]  # the numpy 1 home of the same ufunc
     except ImportError:  # pragma: no cover - very old numpy
         _clip_ufunc = np.clip
 
@@ -28,7 +28,7 @@ class QuantizationClipWarning(UserWarning):
     """Float input data fell outside what an input's int8/uint8 quantization can represent and was clipped."""
 
 
-ScaleLike = Union[float, Sequence[float], np.ndarray]
+ScaleLike = Union[float, np.floating, Sequence[float], np.ndarray]
 
 _SATURATED = 2.0**33  # beyond int32 plus any zero point: clips whatever the dtype
 _INT_LIMITS = {np.dtype(t): (np.iinfo(t).min, np.iinfo(t).max) for t in (np.int8, np.uint8, np.int16, np.int32)}
@@ -107,7 +107,7 @@ def quantize_per_tensor(x: np.ndarray, scale: np.float32, zero_point: np.float32
 #: 1.5 * 2**23: adding it to a float32 of magnitude below 2**22 rounds to an integer, half to even,
 #: exactly like ``rint`` (the ulp there is 1), and leaves that integer in the low mantissa bits.
 _ROUNDING_MAGIC = 12582912.0
-_UNSIGNED = {np.dtype(np.int8): np.dtype(np.uint8), np.dtype(np.uint8): np.dtype(np.uint8),
+_UNSIGNED: Dict[np.dtype, np.dtype] = {np.dtype(np.int8): np.dtype(np.uint8), np.dtype(np.uint8): np.dtype(np.uint8),
              np.dtype(np.int16): np.dtype(np.uint16), np.dtype(np.uint16): np.dtype(np.uint16)}
 
 
@@ -134,15 +134,29 @@ class PerTensorQuantizer:
 
     __slots__ = ("scale", "zero", "dtype", "unsigned", "stride", "lo", "hi", "magic", "byte_add", "usable", "_ones")
 
+    dtype: np.dtype
+    scale: np.float32
+    zero: np.float32
+    usable: bool
+    # The rest is set only when ``usable`` (and read only then):
+    unsigned: np.dtype
+    stride: int
+    lo: np.float32
+    hi: np.float32
+    magic: np.float32
+    byte_add: Optional[np.generic]
+
     def __init__(self, scale: float, zero_point: int, dtype):
         self.dtype = np.dtype(dtype)
         self.scale = np.float32(scale)
         self.zero = np.float32(zero_point)
-        self.unsigned = _UNSIGNED.get(self.dtype)
-        self.usable = self.unsigned is not None and sys.byteorder == "little"
+        unsigned = _UNSIGNED.get(self.dtype)
+        self.usable = unsigned is not None and sys.byteorder == "little"
         self._ones = np.ones(0, np.float32)
-        if not self.usable:
+        if unsigned is None or not self.usable:
+            self.unsigned = unsigned  # type: ignore[assignment]  # None: not usable, and then never read
             return
+        self.unsigned = unsigned
         info = np.iinfo(self.dtype)
         z = int(zero_point)
         self.stride = 4 // self.dtype.itemsize

@@ -25,7 +25,7 @@ import tarfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, List, Optional, Sequence, Tuple, cast
 
 from edge_sdk.console import clean_text
 from edge_sdk.errors import EdgeSdkError
@@ -215,7 +215,8 @@ def run_remote_benchmark(model_paths: Sequence[os.PathLike], target: str, option
     if not stdout.strip():
         raise RemoteError(f"edge-sdk bench on {parsed.url} exited {returncode} without a results document: "
                           f"{last or 'no message'}")
-    from edge_sdk.bench import BenchFormatError, parse_results_json
+    from edge_sdk.bench_results import parse_results_json
+    from edge_sdk.errors import BenchFormatError
 
     source = f"the results document from {parsed.url}"
     try:
@@ -238,11 +239,12 @@ def check_device_document(doc: Any, returncode: int, remote_models: Sequence[str
     """A device's answer checked as data: the results schema, the exit status against the statuses, and
     every path one of the models sent (a device value never becomes a local file path). Ratios and
     recommendations are recomputed here from the checked medians, not taken from the device."""
-    from edge_sdk import bench
+    from edge_sdk import bench, bench_results
+    from edge_sdk.errors import BenchFormatError
 
     try:
-        bench.check_results_document(doc, source, complete=True)
-    except bench.BenchFormatError as exc:
+        bench_results.check_results_document(doc, source, complete=True)
+    except BenchFormatError as exc:
         raise RemoteError(str(exc)) from None
     failed = [r for r in doc["results"] if r["status"] != "ok"]
     expected = 0 if not failed else 2 if len(failed) == len(doc["results"]) else 1
@@ -265,10 +267,10 @@ def check_device_document(doc: Any, returncode: int, remote_models: Sequence[str
 def _run_bounded(argv: List[str], payload: bytes, timeout: float, url: str) -> Tuple[int, bytes, bytes]:
     """Run ``argv`` with ``payload`` on stdin; return (exit status, stdout, the tail of stderr).
 
-    stdout is read in chunks and refused past :data:`edge_sdk.bench.MAX_RESULTS_BYTES` without being kept
+    stdout is read in chunks and refused past :data:`edge_sdk.bench_results.MAX_RESULTS_BYTES` without being kept
     (ssh is stopped), so a device that answers without end costs the host that much memory at most.
     """
-    from edge_sdk.bench import MAX_RESULTS_BYTES
+    from edge_sdk.bench_results import MAX_RESULTS_BYTES
 
     try:
         # its own process group: stopping it stops whatever it started (a ProxyCommand), and their pipes close
@@ -276,24 +278,27 @@ def _run_bounded(argv: List[str], payload: bytes, timeout: float, url: str) -> T
                                 start_new_session=True)
     except FileNotFoundError:
         raise RemoteError("the ssh program was not found: install OpenSSH's client (apt-get install openssh-client)") from None
+    # all three are pipes (PIPE above), and unbuffered-capable BufferedReaders for stdout and stderr
+    stdin = cast(IO[bytes], proc.stdin)
+    stdout, stderr = cast(io.BufferedReader, proc.stdout), cast(io.BufferedReader, proc.stderr)
     out = bytearray()
     err = bytearray()
     too_big = threading.Event()
 
     def feed() -> None:
         try:
-            proc.stdin.write(payload)
+            stdin.write(payload)
         except OSError:  # the device stopped reading (it failed, or answered already)
             pass
         finally:
             try:
-                proc.stdin.close()
+                stdin.close()
             except OSError:
                 pass
 
     def read_out() -> None:
         while True:
-            chunk = proc.stdout.read1(1 << 16)
+            chunk = stdout.read1(1 << 16)
             if not chunk:
                 return
             if len(out) + len(chunk) > MAX_RESULTS_BYTES:
@@ -304,7 +309,7 @@ def _run_bounded(argv: List[str], payload: bytes, timeout: float, url: str) -> T
 
     def read_err() -> None:
         while True:
-            chunk = proc.stderr.read1(1 << 16)
+            chunk = stderr.read1(1 << 16)
             if not chunk:
                 return
             err.extend(chunk)

@@ -32,7 +32,6 @@ Numpy only, so it lives in the light runtime: it needs no TensorFlow, and a devi
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -167,9 +166,9 @@ def bucket(values: np.ndarray, kind: str, mode: Optional[str], arg: Any, spec: s
     if mode == "width":
         width = float(arg)
         lows = np.floor(values / width) * width
-        distinct = sorted(set(lows.tolist()))
-        names = [f"[{_fmt(lo)}, {_fmt(lo + width)})" for lo in distinct]
-        index = {lo: i for i, lo in enumerate(distinct)}
+        starts = sorted(set(lows.tolist()))
+        names = [f"[{_fmt(lo)}, {_fmt(lo + width)})" for lo in starts]
+        index = {lo: i for i, lo in enumerate(starts)}
         return np.array([index[lo] for lo in lows.tolist()], np.int64), names
     edges = list(arg)
     names = [f"< {_fmt(edges[0])}"] + [f"[{_fmt(a)}, {_fmt(b)})" for a, b in zip(edges, edges[1:])] \
@@ -216,7 +215,7 @@ def sliced_evaluation(specs: Sequence[str], inputs: Mapping[str, np.ndarray], f_
                          "primary output, got an output that is not one class score row per example")
     if min_count < 1:
         raise SliceError(f"--min-slice-count: expected at least 1, got {min_count}")
-    slicings = []
+    slicings: List[Dict[str, Any]] = []
     for spec in specs:
         column, mode, arg = parse_slice_spec(spec)
         if column == CLASS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 
 def _read_text(path: str) -> Optional[str]:
@@ -180,7 +180,7 @@ def _numpy_version() -> Optional[str]:
         return None
 
 
-def summary_line(info: Dict[str, Any]) -> str:
+def summary_line(info: Mapping[str, Any]) -> str:
     """One readable line: ``AMD EPYC, 2 cores, Linux 6.1 (Debian 12), Python 3.11.2, litert 2.3.0``."""
     os_info = info.get("os") or {}
     dist = f" ({os_info['distribution']})" if os_info.get("distribution") else ""

@@ -496,7 +496,7 @@ def _check_guards(failure: Dict[str, Any], sources: Sequence[Source], seed: int,
     """For a file that crashed or hung a worker: would ``isolate=True``, and the manifest, have refused it?"""
     from edge_sdk.errors import EdgeSdkError, IntegrityError
     from edge_sdk.isolate import check_in_child
-    from edge_sdk.model import load
+    from edge_sdk.loader import load
 
     index, _, data = mutate(sources, seed, failure["case"])
     try:

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import warnings
-from typing import Iterator, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence
 
 from edge_sdk import __version__
 from edge_sdk.console import clean_text, first_line
@@ -78,7 +78,7 @@ def _terminate_like_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {}
+    previous: Dict[int, Any] = {}
 
     def handler(signum: int, frame: object) -> None:
         for other in previous:

@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark (or ``compare``) and print a table, JSON, and optionally a PNG."""
-    from edge_sdk import bench
+    from edge_sdk import bench, bench_results
     from edge_sdk.fileio import file_kind
     from edge_sdk.outputs import check_file_outputs, model_inputs, path_inputs
 
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_samples:
         for res in doc["results"]:
             res.pop("samples_us", None)
-    emit_report(doc, args.json, lambda: print(bench.format_results(doc)))
+    emit_report(doc, args.json, lambda: print(bench_results.format_results(doc)))
     if args.png:  # after the results are out: a failed picture must not cost them
         from edge_sdk import plots
 
@@ -139,11 +139,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from edge_sdk import bench
+    from edge_sdk import bench_results
     from edge_sdk.outputs import check_file_output, path_inputs
 
     results = [item for path in args.models[1:] for item in path_inputs(path, "results file")]
     check_file_output(args.json, "--json", results, kind="json", allow_stdout=True)
-    report = bench.compare_results(args.models[1:])
-    emit_report(report, args.json, lambda: print(bench.format_compare(report)))
+    report = bench_results.compare_results(args.models[1:])
+    emit_report(report, args.json, lambda: print(bench_results.format_compare(report)))
     return 0

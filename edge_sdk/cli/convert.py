@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
                 recipe, model, args.out, dataset=args.dataset, calibration=args.calibration,
                 eval_data=args.eval_data, train_data=args.train_data, progress=not args.quiet,
                 before_promote=gate_hooks(args), seed=args.seed,
-                train_stats=args.train_stats, allow_drift=args.allow_drift,
+                train_stats=args.train_stats, allow_drift=args.allow_drift, force=args.force,
             )
     except GateFailedError as exc:
         print(exc.verdict)

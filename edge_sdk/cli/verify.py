@@ -13,6 +13,7 @@ to check against, 2 when it cannot run.
 from __future__ import annotations
 
 import argparse
+from typing import Any, Dict, List
 
 from edge_sdk.console import print_json
 
@@ -43,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from edge_sdk.console import require_extra
     from edge_sdk.errors import EdgeSdkError, IntegrityError, ManifestError, SignatureError
     from edge_sdk.fileio import sha256_bytes
+    from edge_sdk.loader import load
     from edge_sdk.manifest import find_manifest, manifest_contradictions, read_manifest
-    from edge_sdk.model import load
     from edge_sdk.report import format_table
 
     path = Path(args.model)
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     data = path.read_bytes()
     actual = sha256_bytes(data)
     manifest_path = Path(args.manifest) if args.manifest else find_manifest(path)
-    checks = []
+    checks: List[Dict[str, Any]] = []
     model = None
     try:
         # the sha256 checks come next; this one asks whether the bytes are a model at all

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from edge_sdk import bench
+from edge_sdk import bench, bench_results
 from edge_sdk.bench import BenchOptionError, BenchOptions, run_benchmark
 from edge_sdk.errors import EdgeSdkError, InputError
 
@@ -31,7 +31,7 @@ def test_latency_stats_match_numpy():
 
 def test_two_models_side_by_side(cnn_models):
     doc = run_benchmark([cnn_models["float32"], cnn_models["int8"]], quick(runs=40))
-    assert doc["format"] == bench.RESULTS_FORMAT
+    assert doc["format"] == bench_results.RESULTS_FORMAT
     assert [r["label"] for r in doc["results"]] == ["cnn_float32.tflite", "cnn_int8.tflite"]
     first, second = doc["results"]
     for res, path in ((first, cnn_models["float32"]), (second, cnn_models["int8"])):
@@ -127,7 +127,7 @@ def test_failed_models_are_reported_while_others_run(cnn_models, broken_models):
     assert garbage["status"] == "failed" and "TFL3" in garbage["error"] and garbage["error"].startswith("load:")
     assert status["truncated.tflite"]["status"] == "failed" and status["truncated.tflite"]["error"]
     assert "not found" in status["model.tflite"]["error"]
-    text = bench.format_results(doc)
+    text = bench_results.format_results(doc)
     assert "FAILED garbage.tflite" in text and "FAILED truncated.tflite" in text
 
 
@@ -205,7 +205,7 @@ def test_missing_or_unreadable_input_file(cnn_models, tmp_path):
 
 
 def test_random_inputs_respect_quantized_range_and_calibration():
-    from edge_sdk.model import Quantization, TensorSpec
+    from edge_sdk.tensors import Quantization, TensorSpec
 
     rng = np.random.default_rng(0)
     spec = TensorSpec("image", (None, 4), np.dtype(np.int8), Quantization(0.5, -10))

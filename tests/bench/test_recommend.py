@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edge_sdk import bench
+from edge_sdk import bench, bench_results
 from edge_sdk.bench import BenchOptionError, BenchOptions, recommend, run_benchmark
 from edge_sdk.cli import main
 
@@ -50,7 +50,7 @@ def test_sweep_of_batches_and_accelerators_side_by_side(cnn_models):
     assert doc["results"][1]["ratio_vs_first"] == 1.0  # ratios compare the same batch
     recs = {r["model"]: r for r in doc["recommendations"]}
     assert set(recs) == {"cnn_dynamic_batch.tflite [interpreter]", "cnn_dynamic_batch.tflite [cpu]"}
-    assert "recommend: cnn_dynamic_batch.tflite [cpu]: lowest latency per call" in bench.format_results(doc)
+    assert "recommend: cnn_dynamic_batch.tflite [cpu]: lowest latency per call" in bench_results.format_results(doc)
 
 
 def test_bench_cli_options_for_batches_and_accelerators(cnn_models, capsys):

@@ -330,3 +330,34 @@ def test_failing_requested_onnx_export_still_stops_the_run(gelu_keras3, tmp_path
     err = capsys.readouterr().err
     assert code == 2 and "Erfc" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_the_library_refuses_a_folder_it_did_not_write_unless_force(byom, tmp_path):
+    """Issue 27 item 5: pipeline.run itself guards its output folder; the CLI only translates the error."""
+    from converters import pipeline
+    from edge_sdk.errors import OutputError
+    from edge_sdk.outputs import read_marker
+
+    out = tmp_path / "theirs"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match=r"is a non-empty directory edge-sdk did not write .*pass force=True"):
+        pipeline.run("dynamic", str(byom["float32"]), out)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
+    assert not list(tmp_path.glob(".theirs.tmp-*"))  # refused before any work: no staging either
+
+    pipeline.run("dynamic", str(byom["float32"]), out, force=True)
+    assert not (out / "notes.txt").exists()
+    marker = read_marker(out)  # written by the library, promoted with the artifacts
+    assert marker is not None and marker["command"] == "convert"
+    assert "dynamic.tflite" in marker["entries"] and "summary.json" in marker["entries"]
+
+    first = (out / "dynamic.tflite").read_bytes()
+    pipeline.run("dynamic", str(byom["float32"]), out)  # a folder edge-sdk wrote is replaced without force
+    assert (out / "dynamic.tflite").read_bytes() == first
+
+    inside = out / "float32.tflite"
+    inside.write_bytes(byom["float32"].read_bytes())
+    with pytest.raises(OutputError, match="contains the input model"):  # force never replaces an input
+        pipeline.run("dynamic", str(inside), out, force=True)
+    assert inside.exists()

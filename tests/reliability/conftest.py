@@ -64,10 +64,11 @@ CRASH_HOOK = '''
 import os
 if os.environ.get("EDGE_SDK_TEST_CRASH_HOOK"):
     import faulthandler
+    import edge_sdk.loader as _loader
     import edge_sdk.model as _model
 
     _mode = os.environ["EDGE_SDK_TEST_CRASH_HOOK"]
-    _build, _read = _model.Model._build_interpreter, _model._read_model_source
+    _build, _read = _model.Model._build_interpreter, _loader._read_model_source
 
     def _build_interpreter(self):
         if _mode == "segv":
@@ -85,7 +86,7 @@ if os.environ.get("EDGE_SDK_TEST_CRASH_HOOK"):
         return _read(model, max_model_bytes)
 
     _model.Model._build_interpreter = _build_interpreter
-    _model._read_model_source = _read_model_source
+    _loader._read_model_source = _read_model_source
 '''
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import edge_sdk
 from edge_sdk.cli import main
-from edge_sdk.model import ModelPool
+from edge_sdk.pool import ModelPool
 
 PUBLIC = Path(__file__).resolve().parents[1] / "data/public_models"
 INT8 = PUBLIC / "mlperf_tiny_kws_dscnn_int8_reference.tflite"  # int8 input, quantized

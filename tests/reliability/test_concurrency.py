@@ -6,7 +6,7 @@ import threading
 import pytest
 
 import edge_sdk
-from edge_sdk.model import ModelPool
+from edge_sdk.pool import ModelPool
 
 THREADS = 8
 CALLS = 500

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import edge_sdk
-from edge_sdk.model import ModelPool
+from edge_sdk.pool import ModelPool
 
 
 @pytest.mark.parametrize("name", ["float32", "int8", "uint8"])

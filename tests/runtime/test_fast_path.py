@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import edge_sdk
-from edge_sdk.model import Model, ModelPool
+from edge_sdk.model import Model
+from edge_sdk.pool import ModelPool
 from edge_sdk.quant import QuantizationClipWarning, dequantize, quantize
 
 
@@ -218,7 +219,7 @@ def test_model_pool_gives_every_model_the_load_settings(runtime_models, digits_x
     defaults = dict(Model.__init__.__kwdefaults__)
     monkeypatch.setattr(Model.__init__, "__kwdefaults__", {**defaults, "max_tensor_bytes": 64})
     with pytest.raises(edge_sdk.ModelTooLargeError):
-        Model(runtime_models["int8"].read_bytes(), edge_sdk.model.get_backend("litert"))
+        Model(runtime_models["int8"].read_bytes(), edge_sdk.backends.get_backend("litert"))
     pool = ModelPool(runtime_models["int8"], size=3, max_tensor_bytes=None, num_threads=1)
     assert [m._max_tensor_bytes for m in pool._models] == [None, None, None]
     assert [m.num_threads for m in pool._models] == [1, 1, 1]

@@ -133,7 +133,7 @@ def test_concurrent_predicts_equal_serial(runtime_models, digits_x):
 
 
 def test_model_pool_matches_single_model(runtime_models, digits_x):
-    pool = edge_sdk.model.ModelPool(runtime_models["int8"], size=2)
+    pool = edge_sdk.ModelPool(runtime_models["int8"], size=2)
     single = edge_sdk.load(runtime_models["int8"])
     np.testing.assert_array_equal(pool.predict(digits_x), single.predict(digits_x))
 
