@@ -250,9 +250,11 @@ def test_model_needing_select_ops_is_refused_naming_them(tmp_path):
 
 
 def test_convert_prints_the_onnxruntime_comparison_under_the_table():
-    from edge_sdk.cli.convert import _comparison_lines
+    from converters.context import render_comparisons
+    from converters.onnx_import import OnnxInputCheck
 
-    lines = _comparison_lines({"onnx_input": {"max_abs_error": 6.0e-07, "samples": 397, "tolerance": 1e-4,
-                                              "input_layout": {"image": "NCHW"}}})
+    record = {"max_abs_error": 6.0e-07, "samples": 397, "tolerance": 1e-4, "input_layout": {"image": "NCHW"}}
+    comparisons, lines = render_comparisons({"onnx_input": OnnxInputCheck(record)})  # what convert prints
+    assert comparisons == {"onnx_input": record}
     assert ("onnx: float32.tflite vs ONNX Runtime max abs error 6e-07 on 397 samples (tolerance 0.0001); "
             "inputs keep the ONNX layout (image NCHW)") in lines
