@@ -188,7 +188,7 @@ def _multi_io(folder: Path, epochs: int) -> Built:
     """A tf_keras functional model with two inputs and two outputs, trained briefly, saved as a SavedModel."""
     from converters._tf import tf_keras
 
-    from training.export import save_savedmodel
+    from training.saving import save_savedmodel
 
     tf_keras.utils.set_random_seed(0)
     x, y = digits()

@@ -2,7 +2,7 @@
 
 Each timed run is a fresh process (op determinism is process-wide); on and off
 alternate so a change in machine load hits both. Two paths are timed: the
-converter's trainer (``converters._train.compile_and_fit`` with the random-shift
+converter's trainer (``converters.finetune.compile_and_fit`` with the random-shift
 augmentation ``convert`` uses for zoo models) and ``training.train.fit``.
 
     .venv/bin/python benchmarks/determinism_cost.py 3        # 3 runs of each, on and off
@@ -26,7 +26,7 @@ def timed_run(path: str, mode: str) -> float:
     if path == "convert":
         os.environ["EDGE_SDK_DETERMINISTIC"] = "1" if mode == "on" else "0"
         import converters._tf  # noqa: F401  (applies EDGE_SDK_DETERMINISTIC)
-        from converters._train import augment_shift, compile_and_fit
+        from converters.finetune import augment_shift, compile_and_fit
         from training import datasets, zoo
 
         data = datasets.load("digits", seed=0)

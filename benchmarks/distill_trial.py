@@ -151,9 +151,9 @@ def train_teacher(recipe: Any, model_name: str, dataset: Any, seed: int) -> Any:
     """The zoo teacher trained from the recipe's [train] section, as ``edge-sdk convert`` trains it."""
     import numpy as np
 
-    from converters._train import augment_shift, compile_and_fit
+    from converters.finetune import augment_shift, compile_and_fit
     from converters.context import dataset_inputs
-    from converters.loading import _keras_specs
+    from converters.model_files import _keras_specs
     from training import zoo
 
     train = recipe.section("train")

@@ -70,7 +70,7 @@ def build(name: str, root: Path = DEFAULT_DIR, progress: bool = True) -> Path:
 def write_inputs(name: str, root: Path = DEFAULT_DIR) -> Path:
     """Save the first 32 rows of the dataset's test split, as the model's inputs, to ``bench_inputs.npz``."""
     from converters import pipeline
-    from converters.loading import load
+    from converters.model_files import load
 
     out = model_dir(name, root)
     reference = load(str(out / VARIANTS["tf-savedmodel"]))

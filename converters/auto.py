@@ -40,12 +40,14 @@ import math
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from converters import schemes
+from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, DataError, NonFiniteOutputError, first_line
-from converters.loading import KIND_TFLITE
+from converters.model_files import KIND_TFLITE
 from converters.recipe import AUTO_OBJECTIVES, AutoOptions, Recipe
 from edge_sdk.errors import EdgeSdkError
 
@@ -54,10 +56,6 @@ REFERENCE = "float32"
 CHOSEN_FILE = "model.tflite"
 PARETO_FILE = "auto-pareto.png"
 HTML_FILE = "auto.html"
-LITERT_SCHEMES = {"litert-weight-only-int8": "weight-only-int8", "litert-weight-only-int4": "weight-only-int4",
-                  "litert-int16x8": "int16x8"}
-LITERT_KINDS = {"weight-only-int8": "weight-only-int8", "weight-only-int4": "weight-only-int4",
-                "int16x8": "int16x8"}
 CALIBRATION_ROWS = 200  # rows the debugger and the LiteRT quantizer calibrate on
 BENCH_ROWS = 64  # real eval rows the benchmark cycles through
 PER_OP_LATENCY_NOTE = ("per-operator latency is not measurable through LiteRT's Python interpreter (no profiler "
@@ -92,7 +90,7 @@ def planned_steps(recipe: Recipe) -> int:
     return 2 * len(built) + 3
 
 
-def check(ctx: Any, options: AutoOptions) -> None:
+def check(ctx: RunContext, options: AutoOptions) -> None:
     """Before any work: there is data to measure accuracy on, and the model can be quantized.
 
     ``ctx``: the run context (model and data known, nothing written yet); ``options``: the ``[auto]`` section.
@@ -277,7 +275,7 @@ class EvalSet:
         return self.task is not None and self.task in BUDGETS
 
 
-def _eval_set(ctx: Any, options: AutoOptions) -> EvalSet:
+def _eval_set(ctx: RunContext, options: AutoOptions) -> EvalSet:
     n = options.eval_samples
     data = ctx.data
     if data.eval_x is not None:
@@ -416,7 +414,7 @@ def measure_latency(paths: Sequence[Path], inputs_npz: Optional[Path], options: 
 # ------------------------------------------------------------------------------------------------
 # building
 # ------------------------------------------------------------------------------------------------
-def _calibration(ctx: Any, model: Any, rows: Optional[int] = None) -> Optional[Dict[str, np.ndarray]]:
+def _calibration(ctx: RunContext, model: Any, rows: Optional[int] = None) -> Optional[Dict[str, np.ndarray]]:
     from converters.calibration import as_input_dict
 
     if ctx.data.calibration_x is None:
@@ -425,8 +423,8 @@ def _calibration(ctx: Any, model: Any, rows: Optional[int] = None) -> Optional[D
     return cal if rows is None else {k: v[:rows] for k, v in cal.items()}
 
 
-def _tflite_convert(ctx: Any, model: Any, mode: str, io: str = "int8") -> Candidate:
-    from converters.quantize import MANIFEST_KIND, convert
+def _tflite_convert(ctx: RunContext, model: Any, mode: str, io: str = "int8") -> Candidate:
+    from converters.tflite_convert import convert
 
     calibration = _calibration(ctx, model) if mode == "int8" else None
     if mode == "int8" and calibration is None:
@@ -435,7 +433,7 @@ def _tflite_convert(ctx: Any, model: Any, mode: str, io: str = "int8") -> Candid
         return _litert_for_tflite_input(model, mode, io, calibration)
     result = convert(model, mode, calibration=calibration, io=io,
                      calibration_samples=ctx.recipe.quantize.calibration_samples, seed=ctx.seed)
-    candidate = Candidate("", kind=MANIFEST_KIND[mode], tflite=result.tflite)
+    candidate = Candidate("", kind=schemes.manifest_kind(mode), tflite=result.tflite)
     if mode == "int8" and result.float_ops:
         candidate.notes.append("float ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(result.float_ops.items())))
     return candidate
@@ -449,10 +447,10 @@ def _litert_for_tflite_input(model: Any, mode: str, io: str, calibration: Any) -
         raise _Skip("a .tflite input is quantized with converters.litert_quant, which is not available") from None
     if not litert_quant.available():
         raise _Skip("a .tflite input is quantized with the LiteRT quantizer: pip install 'edge-sdk[quantize]'")
-    scheme = {"float16": "fp16", "dynamic": "dynamic", "int8": "int8"}[mode]
+    scheme = schemes.litert_for_mode(mode)
     rows = None if calibration is None else {k: v[:CALIBRATION_ROWS] for k, v in calibration.items()}
     tflite = litert_quant.quantize_tflite(model.tflite_bytes, scheme, rows, io=io)
-    return Candidate("", kind=litert_quant.MANIFEST_KIND.get(scheme, mode), tflite=tflite,
+    return Candidate("", kind=schemes.manifest_kind(scheme), tflite=tflite,
                      notes=[f"a .tflite input: built by the LiteRT quantizer's {scheme!r} scheme"])
 
 
@@ -460,7 +458,7 @@ class _Skip(Exception):
     """A candidate that does not apply to this input (not an error)."""
 
 
-def _keep_float(ctx: Any, model: Any, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+def _keep_float(ctx: RunContext, model: Any, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
     """Full int8 with the debugger's most harmful weighted layers kept in float, one more at a time."""
     from converters.debugger import LayerDebugger
 
@@ -498,7 +496,7 @@ def _within(candidate: Candidate, options: AutoOptions) -> bool:
     return (m.get("drop_points") or 0.0) <= options.max_drop + 1e-9
 
 
-def _float_head(ctx: Any, model: Any, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+def _float_head(ctx: RunContext, model: Any, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
     """Full int8 with the ops that write the model's outputs kept in float (float I/O).
 
     Built when full int8 wiped out an output (:func:`edge_sdk.tasks.find_wipeouts`): a YOLO-style
@@ -537,24 +535,24 @@ def _float_head(ctx: Any, model: Any, evalset: EvalSet, built: Dict[str, Candida
 
 
 
-def _litert(ctx: Any, scheme_key: str, float32_tflite: bytes, model: Any) -> Candidate:
+def _litert(ctx: RunContext, scheme_key: str, float32_tflite: bytes, model: Any) -> Candidate:
     try:
         from converters import litert_quant
     except ImportError:
         raise _Skip("converters.litert_quant not available") from None
     if not litert_quant.available():
         raise _Skip("litert-quantizer is not installed (pip install litert-quantizer)")
-    scheme = LITERT_SCHEMES[scheme_key]
+    scheme = schemes.AUTO_LITERT_CANDIDATES[scheme_key]
     if scheme not in litert_quant.SCHEMES:
         raise _Skip(f"scheme {scheme!r} is not offered by converters.litert_quant ({', '.join(litert_quant.SCHEMES)})")
     calibration = _calibration(ctx, model, CALIBRATION_ROWS)
     tflite = litert_quant.quantize_tflite(float32_tflite, scheme, calibration)
-    return Candidate("", kind=LITERT_KINDS.get(scheme, scheme), tflite=tflite,
+    return Candidate("", kind=schemes.manifest_kind(scheme), tflite=tflite,
                      notes=[f"LiteRT quantizer scheme {scheme}: {litert_quant.SCHEMES[scheme]}"])
 
 
-def _pruned(ctx: Any, model: Any) -> Candidate:
-    from converters.loading import from_keras
+def _pruned(ctx: RunContext, model: Any) -> Candidate:
+    from converters.model_files import from_keras
     from converters.prune import prune
 
     if "prune" in ctx.recipe.stages:
@@ -573,7 +571,7 @@ def _pruned(ctx: Any, model: Any) -> Candidate:
     return candidate
 
 
-def _build(ctx: Any, name: str, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+def _build(ctx: RunContext, name: str, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
     model = ctx.current
     float32 = ctx.current_artifact
     try:
@@ -589,7 +587,7 @@ def _build(ctx: Any, name: str, options: AutoOptions, evalset: EvalSet, built: D
             candidate = _float_head(ctx, model, evalset, built)
         elif name == "int8-keep-float":
             candidate = _keep_float(ctx, model, options, evalset, built)
-        elif name in LITERT_SCHEMES:
+        elif name in schemes.AUTO_LITERT_CANDIDATES:
             candidate = _litert(ctx, name, (ctx.staging / float32.file).read_bytes(), model)
         elif name == "pruned-int8":
             candidate = _pruned(ctx, model)
@@ -613,7 +611,7 @@ def _build(ctx: Any, name: str, options: AutoOptions, evalset: EvalSet, built: D
 # ------------------------------------------------------------------------------------------------
 # the stage
 # ------------------------------------------------------------------------------------------------
-def run_stage(ctx: Any, options: AutoOptions) -> None:
+def run_stage(ctx: RunContext, options: AutoOptions) -> None:
     """Build, measure and choose (see module docs); writes every candidate and ``model.tflite``.
 
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[auto]`` section.
@@ -726,7 +724,7 @@ def run_stage(ctx: Any, options: AutoOptions) -> None:
         parent=chosen.artifact.parent, extra_metrics=dict(chosen.artifact.metrics), auto=record,
         copy_of=chosen.artifact.file)
     record["stable_sha256"] = stable.sha256
-    ctx.comparisons["auto"] = record
+    ctx.record(AutoComparison(record))
     _write_reports(ctx, record)
 
 
@@ -763,7 +761,7 @@ def _device(doc: Mapping[str, Any]) -> Optional[str]:
     return clean_text(summary_line(device), limit=300)  # the device describes itself: printed, so no escapes
 
 
-def _write_reports(ctx: Any, record: Mapping[str, Any]) -> None:
+def _write_reports(ctx: RunContext, record: Mapping[str, Any]) -> None:
     """The Pareto PNG and the HTML page, when matplotlib is there (a warning otherwise, never a failure)."""
     from edge_sdk.errors import MissingExtraError
 
@@ -777,7 +775,7 @@ def _write_reports(ctx: Any, record: Mapping[str, Any]) -> None:
     except MissingExtraError as exc:
         ctx.warn(f"no {PARETO_FILE}: {exc}")
         png = None
-    from converters.report import write_auto_html
+    from converters.html_report import write_auto_html
 
     write_auto_html(ctx.staging / HTML_FILE, record, png)
 
@@ -785,9 +783,24 @@ def _write_reports(ctx: Any, record: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------
 # the table people read
 # ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class AutoComparison(Comparison):
+    """summary.json's ``comparisons["auto"]``: every candidate's figures, the budget and the choice."""
+
+    key: ClassVar[str] = "auto"
+    line_order: ClassVar[int] = 30
+    record: Dict[str, Any]
+
+    def to_json(self) -> Dict[str, Any]:
+        return self.record
+
+    def lines(self) -> List[str]:
+        return tradeoff_lines(self.record)
+
+
 def tradeoff_lines(record: Mapping[str, Any]) -> List[str]:
     """The trade-off table and the decision, as printed by ``edge-sdk convert --recipe auto``."""
-    from converters.report import TRADEOFF_HEADERS, tradeoff_rows
+    from converters.html_report import TRADEOFF_HEADERS, tradeoff_rows
     from edge_sdk.report import format_table
 
     lat = record["latency"]

@@ -127,7 +127,7 @@ def autotune(
 ) -> AutotuneResult:
     """Find the most-int8 model within ``budget_points`` of the float accuracy (see module docs).
 
-    ``float_model`` is a path or a :class:`converters.loading.LoadedModel`;
+    ``float_model`` is a path or a :class:`converters.model_files.LoadedModel`;
     ``calibration`` and ``eval_inputs`` map input names to arrays; ``eval_labels``
     are the class ids of ``eval_inputs`` (ids the model has no class for are refused).
     ``budget_points``: the most accuracy, in points, a variant may lose; ``io``: int8 or
@@ -312,7 +312,7 @@ def _autotune_task(float_model: Any, calibration: Mapping[str, np.ndarray], eval
 
 
 def _float_tflite(fm: Any) -> bytes:
-    from converters.quantize import convert
+    from converters.tflite_convert import convert
 
     return convert(fm.loaded, "float32").tflite
 

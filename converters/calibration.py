@@ -171,3 +171,12 @@ def range_warnings(calibration: Mapping[str, Mapping[str, Any]], eval_inputs: Ma
                 f"calibrate on data that matches what the model will see"
             )
     return warnings
+
+
+def subset(inputs: Dict[str, np.ndarray], n: int, seed: int = 0) -> Dict[str, np.ndarray]:
+    """A reproducible random subset of ``n`` samples (all of them if fewer)."""
+    total = len(next(iter(inputs.values())))
+    if n >= total:
+        return inputs
+    idx = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
+    return {k: v[idx] for k, v in inputs.items()}

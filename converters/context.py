@@ -1,7 +1,7 @@
 """The state one conversion run shares between its stages, and the results it produces.
 
 :class:`RunContext` is what every stage entry (``run_stage(ctx, options)`` in
-:mod:`converters.source`, :mod:`converters.distill`, :mod:`converters.prune`,
+:mod:`converters.load_stage`, :mod:`converters.distill`, :mod:`converters.prune`,
 :mod:`converters.quantize`, :mod:`converters.export`) receives: the recipe, the data,
 the staging directory, progress and warnings, the input model and its float32
 artifact, the model the next stage works on (``current``) and the comparisons so far.
@@ -19,16 +19,16 @@ import gzip
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Protocol, Sequence, Tuple, Type, TypeVar, runtime_checkable
 
 import numpy as np
 
 from converters import recipe as recipes
-from converters._train import build_record
 from converters.calibration import as_input_dict, load_data_file
 from converters.errors import DataError
 from converters.evaluation import (CHECK_SAMPLES, check_finite, primary, tflite_latency_us, tflite_outputs)
-from converters.loading import KIND_TFLITE, LoadedModel
+from converters.model_files import KIND_TFLITE, LoadedModel
+from training.names import DATASETS_TEXT
 from edge_sdk.console import progress_bar
 from edge_sdk.digest import tree_listing
 from edge_sdk.fileio import atomic_write_bytes
@@ -36,7 +36,10 @@ from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
 from edge_sdk.metrics import accuracy
 
 TOOL_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx", "onnxruntime")
-TRAINING_DATA_HINT = "expected --dataset NAME (digits, mnist, adult, fashion-mnist) or --train FILE.npz (inputs + 'y'), got neither"
+TRAINING_DATA_HINT = f"expected --dataset NAME ({DATASETS_TEXT}) or --train FILE.npz (inputs + 'y'), got neither"
+
+
+C = TypeVar("C", bound="Comparison")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -89,9 +92,47 @@ class Artifact:
         }
 
 
+class Comparison:
+    """A stage's comparison record: summary.json's ``comparisons[key]`` and the lines printed under the table.
+
+    Each stage subclasses it as a dataclass (``prune.PruneComparison``, ``distill.DistillComparison``...)
+    and records it with :meth:`RunContext.record`; nothing outside the stage reads its fields by name,
+    the CLI prints :attr:`PipelineResult.lines`.
+    """
+
+    key: ClassVar[str] = ""  # its entry in summary.json's "comparisons"
+    line_order: ClassVar[int] = 100  # where its lines go under the table (smaller first)
+
+    def to_json(self) -> Any:
+        """What summary.json holds under ``comparisons[key]`` (plain JSON values)."""
+        raise NotImplementedError
+
+    def lines(self) -> List[str]:
+        """The lines ``edge-sdk convert`` prints under the artifact table (none: empty)."""
+        return []
+
+    def finish(self, ctx: "RunContext") -> None:
+        """Called once every stage ran, before the summary is written (figures that need later stages' files)."""
+
+    def empty(self) -> bool:
+        """True when there is nothing to record (the entry is left out of the summary)."""
+        return False
+
+
+def render_comparisons(comparisons: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
+    """(summary.json's ``comparisons``, the lines under the table) of a run's records and plain entries."""
+    rendered = {k: (v.to_json() if isinstance(v, Comparison) else v) for k, v in comparisons.items()
+                if not (isinstance(v, Comparison) and v.empty())}
+    records = sorted((v for v in comparisons.values() if isinstance(v, Comparison)), key=lambda r: r.line_order)
+    return rendered, [line for record in records for line in record.lines()]
+
+
 @dataclasses.dataclass
 class PipelineResult:
-    """Artifacts and comparisons of one run; ``out`` is set once promoted."""
+    """Artifacts and comparisons of one run; ``out`` is set once promoted.
+
+    ``comparisons`` is summary.json's entry (plain JSON); ``lines`` what the stages' records say under the table.
+    """
 
     recipe: recipes.Recipe
     artifacts: List[Artifact]
@@ -100,6 +141,12 @@ class PipelineResult:
     staging: Path
     out: Optional[Path] = None
     seconds: float = 0.0
+    lines: List[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def verdict(self) -> Optional[str]:
+        """The quality gate's verdict line, when the run was gated."""
+        return (self.comparisons.get("gate") or {}).get("verdict")
 
     def get(self, name: str) -> Optional[Artifact]:
         """The artifact called ``name``, if the run produced it."""
@@ -190,6 +237,36 @@ class Progress:
 
 
 # ------------------------------------------------------------------------------------------------
+# the manifest's build record
+# ------------------------------------------------------------------------------------------------
+# Artifact kinds whose bytes vary between runs with the same inputs, recipe and seed, and why.
+# Everything else the converter writes (.tflite of every kind, .onnx) is byte-identical run to run.
+NOT_BYTE_IDENTICAL = {
+    "keras": "a .keras archive records when it was saved (metadata.json date_saved, zip member times)",
+    "savedmodel": "TensorFlow writes a random uuid into fingerprint.pb on every save; saved_model.pb, the "
+    "variables and keras_metadata.pb are byte-identical",
+}
+
+
+def build_record(seed: int, kind: str) -> Dict[str, Any]:
+    """The manifest's ``build`` entry: the seed, whether op determinism was on, and whether the bytes reproduce.
+
+    ``byte_identical`` promises that another run with the same model, recipe, data, seed
+    and tool versions on the same kind of machine writes the same bytes; ``why_not`` says
+    what varies when it does not.
+    """
+    from converters._tf import DETERMINISTIC
+
+    why = NOT_BYTE_IDENTICAL.get(kind)
+    if why is None and not DETERMINISTIC:
+        why = "TensorFlow op determinism was off (EDGE_SDK_DETERMINISTIC=0), so training may differ run to run"
+    record: Dict[str, Any] = {"seed": int(seed), "op_determinism": bool(DETERMINISTIC), "byte_identical": why is None}
+    if why is not None:
+        record["why_not"] = why
+    return record
+
+
+# ------------------------------------------------------------------------------------------------
 # manifest I/O specs
 # ------------------------------------------------------------------------------------------------
 def float_input_specs(model: LoadedModel) -> List[Dict[str, Any]]:
@@ -246,17 +323,20 @@ class RunContext:
         self.eval_data = eval_data
         self.train_data = train_data
         self.data = Data()
-        self.model: Optional[LoadedModel] = None  # the input model
+        # set by the load stage before any other stage runs (declared, not initialised: every stage can rely on
+        # them, and reading one earlier is an AttributeError naming it, not a None passed along)
+        self.model: LoadedModel  # the input model
+        self.base: Artifact  # the input model's float32 .tflite
+        self.current: LoadedModel  # the model the next stage works on
+        self.current_artifact: Artifact  # its float32 .tflite
         self.input_parent: Optional[str] = None  # sha256 of the input file, when there is one
-        self.base: Optional[Artifact] = None  # the input model's float32 .tflite
-        self.current: Optional[LoadedModel] = None  # the model the next stage works on
-        self.current_artifact: Optional[Artifact] = None  # its float32 .tflite
         self.prefix = ""  # name stem of the current model's artifacts ("", "student", "student-pruned")
         self.before_prune: Optional[Artifact] = None  # the dense float32 artifact pruning started from
         self.transfer: Optional[np.ndarray] = None  # distill's unlabelled transfer set, read by its check
         self.transfer_source = ""  # where it came from, or why "auto" found none
         self.artifacts: List[Artifact] = []
         self.warnings: List[str] = []
+        # summary.json's "comparisons": stage records (:class:`Comparison`) and plain JSON entries of the checks
         self.comparisons: Dict[str, Any] = {}
         self.checks: List[Callable[["RunContext"], None]] = []  # later stages' checks, run once data is known
         self.train_stats: Optional[str] = None  # --train-stats: the training data's statistics (converters.datacheck)
@@ -286,6 +366,18 @@ class RunContext:
         """Make ``model`` (with its float32 ``artifact``) the one the next stage works on; ``prefix`` names its artifacts."""
         self.current, self.current_artifact, self.prefix = model, artifact, prefix
 
+    def record(self, comparison: Comparison) -> None:
+        """Record a stage's comparison (replacing an earlier one with the same key)."""
+        self.comparisons[comparison.key] = comparison
+
+    def recorded(self, kind: Type[C]) -> C:
+        """The record of class ``kind`` this run has, made (empty) and recorded on first use."""
+        found = self.comparisons.get(kind.key)
+        if not isinstance(found, kind):
+            found = kind()
+            self.record(found)
+        return found
+
     def run_checks(self) -> None:
         """Run every planned stage's pre-flight check (once the model and data are known, before any work)."""
         for check in self.checks:
@@ -293,11 +385,17 @@ class RunContext:
 
     def require_training_data(self, stage: str) -> None:
         """Raise :class:`DataError` when a stage that fine-tunes has no training data."""
-        if self.data.train_x is None or self.data.train_y is None:
+        self.training_data(stage)
+
+    def training_data(self, stage: str) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+        """(inputs by name, labels) a fine-tuning ``stage`` trains on; a :class:`DataError` naming it when none."""
+        x, y = self.data.train_x, self.data.train_y
+        if x is None or y is None:
             raise DataError(f"stage '{stage}' fine-tunes the model and needs training data: {TRAINING_DATA_HINT}")
+        return x, y
 
     # -- checking ---------------------------------------------------------------------------------
-    def _check_data(self) -> tuple:
+    def check_data(self) -> tuple:
         """(inputs, description) a model is checked for NaN/inf on: the eval data, else a slice of the rest."""
         if self.data.eval_x is not None:
             return self.data.eval_x, f"the eval data ({self.data.eval_source or 'eval split'})"
@@ -326,7 +424,8 @@ class RunContext:
 
     def _light(self) -> bool:
         """A .tflite input run with no TensorFlow loaded: manifests must not import it to describe the build."""
-        return self.model is not None and self.model.kind == KIND_TFLITE and "converters._tf" not in sys.modules
+        model = getattr(self, "model", None)  # None until the load stage ran
+        return model is not None and model.kind == KIND_TFLITE and "converters._tf" not in sys.modules
 
     def _tool_modules(self) -> tuple:
         return () if self._light() else TOOL_MODULES  # importing TensorFlow just to print its version: no
@@ -348,7 +447,7 @@ class RunContext:
         more manifest metrics / fields.
         """
         metrics: Dict[str, Any] = dict(extra_metrics or {})
-        check_x, check_on = self._check_data()
+        check_x, check_on = self.check_data()
         if check_x is not None:
             outputs = tflite_outputs(tflite, check_x, calibration=calibration)  # the clip warning judges by it
             check_finite(outputs, f"stage '{stage}': {name}.tflite", check_on)
@@ -422,7 +521,7 @@ class RunContext:
 
         ``stage`` and ``name`` (the artifact being made) name the model in the error.
         """
-        check_x, check_on = self._check_data()
+        check_x, check_on = self.check_data()
         if check_x is None:
             return None
         output = model.predict(check_x)
@@ -441,9 +540,9 @@ class RunContext:
         if model.kind == KIND_TFLITE:
             flatbuffer = model.tflite_bytes  # the user's float .tflite is its own float32 artifact
         else:
-            from converters import quantize
+            from converters.tflite_convert import convert  # TensorFlow only for a float model that is not a .tflite
 
-            flatbuffer = quantize.convert(model, "float32").tflite
+            flatbuffer = convert(model, "float32").tflite
         metrics = {k: v for k, v in metrics.items() if v is not None}
         float_acc = self.float_model_accuracy(model, stage, name)
         if float_acc is not None:
@@ -542,3 +641,30 @@ def bind(data: Data, model: LoadedModel) -> None:
         data.eval_x = dataset_inputs(ds.x_test, model.inputs, f"{ds.name} eval")
     if data.calibration_x is None:
         data.calibration_x = data.train_x
+
+
+# ------------------------------------------------------------------------------------------------
+# the stage contract
+# ------------------------------------------------------------------------------------------------
+@runtime_checkable
+class Stage(Protocol):
+    """What a stage module is (``pipeline.STAGE_MODULES`` names them): three functions, no state of its own.
+
+    ``options`` is the stage's typed recipe section (``recipe.PruneOptions``...). A stage reads the
+    model it works on from ``ctx.current``/``ctx.current_artifact``/``ctx.prefix``, writes artifacts
+    through ``ctx.add_tflite``/``add_directory``/``add_file``/``float32_artifact``, records its
+    comparison with ``ctx.record(<its Comparison dataclass>)`` and hands its model on with ``ctx.advance``.
+    """
+
+    def run_stage(self, ctx: RunContext, options: Any) -> None:
+        """Do the stage's work on ``ctx.current``."""
+        ...
+
+    def check(self, ctx: RunContext, options: Any) -> None:
+        """Before any work, once the model and data are known: refuse what cannot run (an ``EdgeSdkError``)."""
+        ...
+
+    def planned_steps(self, recipe: recipes.Recipe) -> int:
+        """How many progress lines the stage prints for ``recipe``."""
+        ...
+

@@ -31,10 +31,11 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from converters.context import Comparison, RunContext
 from edge_sdk.errors import EdgeSdkError
 from training.datastats import STATS_FILE, STATS_FORMAT, compute_stats, feature_stats, sample_values, stats_pointer
 
@@ -537,7 +538,19 @@ def drift_report(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], sou
 # ------------------------------------------------------------------------------------------------
 # edge-sdk convert: the pre-work check, statistics written beside every artifact
 # ------------------------------------------------------------------------------------------------
-def run_stats(ctx: Any, zoo: bool) -> Optional[Dict[str, Any]]:
+@dataclasses.dataclass
+class DataCheckRecord(Comparison):
+    """summary.json's ``comparisons["data_check"]``: which data was checked against which statistics, and
+    the findings (each already a run warning, so no lines under the table)."""
+
+    key: ClassVar[str] = "data_check"
+    record: Dict[str, Any]
+
+    def to_json(self) -> Dict[str, Any]:
+        return self.record
+
+
+def run_stats(ctx: RunContext, zoo: bool) -> Optional[Dict[str, Any]]:
     """The statistics a convert run checks against: ``--train-stats``, else the zoo model's training
     split (trained on the fly here), else those the input model's manifest points to."""
     if getattr(ctx, "train_stats", None):
@@ -552,7 +565,7 @@ def run_stats(ctx: Any, zoo: bool) -> Optional[Dict[str, Any]]:
     return stats_beside_model(path)
 
 
-def check_run(ctx: Any, zoo: bool = False) -> None:
+def check_run(ctx: RunContext, zoo: bool = False) -> None:
     """``edge-sdk convert``, before any work: check the calibration and eval data against the training statistics.
 
     Writes the statistics into the run (``train_stats.json``) so every artifact's manifest points to
@@ -572,10 +585,11 @@ def check_run(ctx: Any, zoo: bool = False) -> None:
 
     path = write_stats(public(stats), Path(ctx.staging) / STATS_FILE)
     ctx.manifest_extra["data_stats"] = stats_pointer(path)
-    ctx.comparisons["data_check"] = {"training": stats.get("source"), "checked": [s[1] for s in sets],
-                                     "findings": [f.to_dict() for f in findings], "allowed": bool(findings)}
+    record = DataCheckRecord({"training": stats.get("source"), "checked": [s[1] for s in sets],
+                              "findings": [f.to_dict() for f in findings], "allowed": bool(findings)})
+    ctx.record(record)
     if findings:
-        ctx.manifest_extra["data_check"] = ctx.comparisons["data_check"]
+        ctx.manifest_extra["data_check"] = record.to_json()
         for f in findings:
             ctx.warn(f"data drift allowed (--allow-drift): {f.line()}")
 

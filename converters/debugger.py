@@ -82,7 +82,7 @@ def _relative_rmse(float_values: np.ndarray, quantized_values: np.ndarray, scale
 
 def _converter_for(loaded: Any, calibration: Mapping[str, np.ndarray]):
     from converters._tf import tf
-    from converters.quantize import tflite_converter
+    from converters.tflite_convert import tflite_converter
 
     converter = tflite_converter(loaded)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -99,7 +99,7 @@ def _converter_for(loaded: Any, calibration: Mapping[str, np.ndarray]):
 class LayerDebugger:
     """A calibrated float model that can report per-layer errors and re-quantize with denylists.
 
-    ``model`` is a :class:`converters.loading.LoadedModel` (or a path to load);
+    ``model`` is a :class:`converters.model_files.LoadedModel` (or a path to load);
     ``calibration`` maps input names to arrays (a few hundred examples is plenty);
     ``io`` is ``"int8"`` (integer inputs and outputs) or ``"float32"`` for the
     models :meth:`quantize` returns.
@@ -108,7 +108,7 @@ class LayerDebugger:
     def __init__(self, model: Any, calibration: Mapping[str, np.ndarray], *, io: str = "int8",
                  samples: int = 200):
         from converters._tf import tf
-        from converters.loading import LoadedModel, load
+        from converters.model_files import LoadedModel, load
 
         if io not in ("int8", "float32"):
             raise ConversionError(f"io: expected 'int8' or 'float32', got {io!r}")

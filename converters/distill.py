@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, ClassVar, Dict, List, Optional
 
 import numpy as np
 
+from converters.context import Comparison, RunContext
+from training import names
 from converters.errors import ConversionError, RecipeError
-from converters.recipe import DistillOptions, build_options
+from converters.recipe import DistillOptions, Recipe, build_options
 
 _EPS = 1e-7
 
@@ -79,7 +81,7 @@ def logits_function(model: Any) -> Callable[[Any, bool], Any]:
     One sigmoid unit z becomes the two-class logits [0, z].
     """
     from converters._tf import tf, tf_keras
-    from converters._train import output_kind
+    from converters.finetune import output_kind
 
     kind = output_kind(model)
     last = model.layers[-1]
@@ -115,7 +117,7 @@ def logits_function(model: Any) -> Callable[[Any, bool], Any]:
 def teacher_function(teacher: Any) -> Callable[[Dict[str, np.ndarray]], np.ndarray]:
     """Teacher logits for a batch: real logits for tf_keras teachers, else from its outputs."""
     from converters._tf import tf
-    from converters.loading import LoadedModel
+    from converters.model_files import LoadedModel
 
     if isinstance(teacher, LoadedModel) and teacher.is_tf_keras:
         logits = logits_function(teacher.model)
@@ -409,12 +411,53 @@ def distill(
 STAGE = "distill"
 
 
-def planned_steps(recipe: Any) -> int:
+def planned_steps(recipe: Recipe) -> int:
     """Progress lines this stage prints: train and write the student (and its baseline)."""
     return 2 + (2 if recipe.distill.baseline else 0)
 
 
-def check(ctx: Any, options: Any) -> None:
+def _pct(value: Optional[float]) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+@dataclasses.dataclass
+class DistillComparison(Comparison):
+    """summary.json's ``comparisons["distill"]``: student against teacher (and against the same student trained
+    without distillation, when ``distill.baseline`` ran)."""
+
+    key: ClassVar[str] = "distill"
+    line_order: ClassVar[int] = 10
+    teacher_params: int
+    student_params: int
+    param_ratio: float
+    teacher_accuracy: Optional[float]
+    student_accuracy: Optional[float]
+    alpha: float
+    temperature: float
+    epochs: int
+    views: Dict[str, Any]  # the training views (shift, mixup...), spread into the record
+    transfer: Optional[Dict[str, Any]]
+    baseline_accuracy: Optional[float] = None
+    baseline_ran: bool = False
+
+    def to_json(self) -> Dict[str, Any]:
+        out = {"teacher_params": self.teacher_params, "student_params": self.student_params,
+               "param_ratio": self.param_ratio, "teacher_accuracy": self.teacher_accuracy,
+               "student_accuracy": self.student_accuracy, "alpha": self.alpha, "temperature": self.temperature,
+               "epochs": self.epochs, **self.views, "transfer": self.transfer}
+        if self.baseline_ran:
+            out["baseline_accuracy"] = self.baseline_accuracy
+        return out
+
+    def lines(self) -> List[str]:
+        line = (f"distill: student {self.student_params:,} params ({self.param_ratio:.2f}x teacher), "
+                f"accuracy {_pct(self.student_accuracy)} vs teacher {_pct(self.teacher_accuracy)}")
+        if self.baseline_accuracy is not None:
+            line += f"; same student without distillation {_pct(self.baseline_accuracy)}"
+        return [line]
+
+
+def check(ctx: RunContext, options: DistillOptions) -> None:
     """Before any work: the teacher can teach, there is training data, the transfer set fits.
 
     ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
@@ -432,7 +475,7 @@ def check(ctx: Any, options: Any) -> None:
         ctx.transfer_source = options.transfer
 
 
-def run_stage(ctx: Any, options: DistillOptions) -> None:
+def run_stage(ctx: RunContext, options: DistillOptions) -> None:
     """Distil the current model into the recipe's student (and train the student alone, for comparison).
 
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[distill]`` section.
@@ -440,8 +483,8 @@ def run_stage(ctx: Any, options: DistillOptions) -> None:
     model later stages work on.
     """
     from converters._tf import tf_keras
-    from converters.loading import from_keras
-    from converters.source import build_student
+    from converters.model_files import from_keras
+    from converters.load_stage import build_student
 
     data, progress, teacher, base = ctx.data, ctx.progress, ctx.current, ctx.current_artifact
     transfer, transfer_source = ctx.transfer, ctx.transfer_source
@@ -449,8 +492,9 @@ def run_stage(ctx: Any, options: DistillOptions) -> None:
     if options.baseline:
         baseline = tf_keras.models.clone_model(student)
         baseline.set_weights(student.get_weights())  # same initial weights: only the loss differs
-    views = _training_views(options, data.train_x, ctx.warn)
-    passes = epochs_with_transfer(options.epochs, len(data.train_y), len(transfer) if transfer is not None else 0,
+    train_x, train_y = ctx.training_data(STAGE)
+    views = _training_views(options, train_x, ctx.warn)
+    passes = epochs_with_transfer(options.epochs, len(train_y), len(transfer) if transfer is not None else 0,
                                   options.batch_size)
     progress.say(
         f"distilling into '{options.student}' ({student.count_params():,} params vs teacher "
@@ -462,28 +506,26 @@ def run_stage(ctx: Any, options: DistillOptions) -> None:
         + (f"; no transfer set: {transfer_source}" if transfer is None and transfer_source else "")
         + ")"
     )
-    result = distill(teacher, student, data.train_x, data.train_y, options, seed=ctx.seed,
+    result = distill(teacher, student, train_x, train_y, options, seed=ctx.seed,
                      callbacks=progress.epochs("distill", passes), transfer=transfer, **views)
     student_loaded = from_keras(student)
     student_art = ctx.float32_artifact(student_loaded, "student-float32", STAGE, base.sha256,
                                        teacher_batches=result.teacher_batches)
-    comparison = {
-        "teacher_params": teacher.count_params(), "student_params": student.count_params(),
-        "param_ratio": round(student.count_params() / teacher.count_params(), 4),
-        "teacher_accuracy": base.metrics.get("float_model_accuracy"),
-        "student_accuracy": student_art.metrics.get("float_model_accuracy"),
-        "alpha": options.alpha, "temperature": options.temperature, "epochs": options.epochs, **views,
-        "transfer": ({"source": transfer_source, "inputs": len(transfer), "passes": passes}
-                     if transfer is not None else None),
-    }
-    ctx.comparisons["distill"] = comparison
+    comparison = DistillComparison(
+        teacher.count_params(), student.count_params(), round(student.count_params() / teacher.count_params(), 4),
+        base.metrics.get("float_model_accuracy"), student_art.metrics.get("float_model_accuracy"),
+        options.alpha, options.temperature, options.epochs, views,
+        ({"source": transfer_source, "inputs": len(transfer), "passes": passes} if transfer is not None else None),
+    )
+    ctx.record(comparison)
     if options.baseline:
         progress.say(f"training the same student without distillation, for comparison ({options.epochs} epochs)")
-        train_student(baseline, data.train_x, data.train_y, None, options, seed=ctx.seed,
+        train_student(baseline, train_x, train_y, None, options, seed=ctx.seed,
                       callbacks=progress.epochs("baseline", options.epochs),
                       **views)  # the very same training images: the two runs differ only in the loss
         baseline_art = ctx.float32_artifact(from_keras(baseline), "student-baseline-float32", "baseline", base.sha256)
-        comparison["baseline_accuracy"] = baseline_art.metrics.get("float_model_accuracy")
+        comparison.baseline_accuracy = baseline_art.metrics.get("float_model_accuracy")
+        comparison.baseline_ran = True
     ctx.advance(student_loaded, student_art, "student")
 
 
@@ -502,7 +544,7 @@ def _training_views(options: DistillOptions, train_x: Dict[str, np.ndarray],
 
 
 AUTO_TRANSFER = "auto"
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist")
+IMAGE_DATASETS = names.IMAGE_DATASETS
 
 
 def auto_transfer_set(dataset: Any, teacher: Any, seed: int, labelled: Optional[Dict[str, np.ndarray]],

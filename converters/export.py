@@ -16,55 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, ClassVar, Dict, List, Optional
 
 import numpy as np
 
+from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, DataError, ExportError, first_line
-from converters.loading import KIND_KERAS3, KIND_SAVEDMODEL, KIND_TF_KERAS, LoadedModel
+from converters.recipe import ExportOptions, Recipe
+from converters.model_files import KIND_SAVEDMODEL, LoadedModel
+from converters.savedmodel import export_savedmodel
 
 MIN_OPSET = 17
-
-
-def saved_model_dir(model: LoadedModel) -> Path:
-    """A SavedModel directory for ``model``: its own when it has one, else exported once into a temp dir.
-
-    The export is kept on the model (and removed with it), so converting it twice exports once.
-    """
-    if model._saved_model_dir is None:  # noqa: SLF001 - the cache lives on the model it describes
-        model._tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-sm-")  # noqa: SLF001
-        target = Path(model._tmp.name) / "saved_model"  # noqa: SLF001
-        export_savedmodel(model, target)
-        model._saved_model_dir = target  # noqa: SLF001
-    return model._saved_model_dir  # noqa: SLF001
-
-
-def export_savedmodel(model: LoadedModel, path: Path) -> Path:
-    """Write ``model`` as a SavedModel directory at ``path`` with a ``serving_default`` signature."""
-    path = Path(path)
-    try:
-        if model.kind == KIND_TF_KERAS:
-            try:
-                from training.export import save_savedmodel  # named inputs/outputs, the project's format
-            except ImportError:
-                save_savedmodel = None
-            if save_savedmodel is not None:
-                save_savedmodel(model.model, path)
-            else:
-                model.model.save(str(path), save_format="tf")
-        elif model.kind == KIND_KERAS3:
-            model.model.export(str(path), format="tf_saved_model", verbose=False)
-        else:
-            if model.path is None:
-                raise ExportError("a SavedModel input without a path cannot be re-exported")
-            shutil.copytree(model._saved_model_dir or model.path, path)  # noqa: SLF001 - an ONNX input's is onnx2tf's
-    except ExportError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"SavedModel export of {model.describe()} to {path} failed: {first_line(exc, 400)}") from None
-    return path
 
 
 def export_keras(model: LoadedModel, path: Path) -> Path:
@@ -191,24 +154,44 @@ def onnx_quick_latency_us(onnx_bytes: bytes, sample: Dict[str, np.ndarray], inpu
 STAGE = "export"
 
 
-def planned_steps(recipe: Any) -> int:
+def planned_steps(recipe: Recipe) -> int:
     """Progress lines this stage prints for the recipe's formats (one or two models each)."""
     targets = 2 if ("distill" in recipe.stages or "prune" in recipe.stages) else 1
     return sum({"savedmodel": 2, "keras": targets, "onnx": 2 * targets}.get(fmt, 0) for fmt in recipe.export.formats)
 
 
-def _extra_formats(options: Any) -> List[str]:
+@dataclasses.dataclass
+class ExportComparison(Comparison):
+    """summary.json's ``comparisons["export"]``: optional formats that were not written, each with the reason
+    (left out of the summary when every format was written)."""
+
+    key: ClassVar[str] = "export"
+    line_order: ClassVar[int] = 60
+    skipped: Dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not self.skipped
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"skipped": self.skipped}
+
+    def lines(self) -> List[str]:
+        return [f"warning: {fmt} export skipped (not asked for with --formats): {reason}"
+                for fmt, reason in self.skipped.items()]
+
+
+def _extra_formats(options: ExportOptions) -> List[str]:
     return [fmt for fmt in options.formats if fmt != "tflite"]  # every stage already wrote its .tflite
 
 
-def check(ctx: Any, options: Any) -> None:
+def check(ctx: RunContext, options: ExportOptions) -> None:
     """Before any work: the input can be exported, and ONNX has sample inputs to check onnxruntime against.
 
     ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
     A format the user did not name that cannot run is dropped with a warning instead.
     """
     requested = set(ctx.recipe.requested_formats)
-    skipped = ctx.comparisons.setdefault("export", {}).setdefault("skipped", {})
+    skipped = ctx.recorded(ExportComparison).skipped
     formats = _extra_formats(options)
     if formats and "export" not in ctx.model.capabilities:
         named = [fmt for fmt in formats if fmt in requested]
@@ -224,13 +207,13 @@ def check(ctx: Any, options: Any) -> None:
         _skip(ctx, skipped, "onnx", reason)
 
 
-def _skip(ctx: Any, skipped: Dict[str, str], fmt: str, reason: str) -> None:
+def _skip(ctx: RunContext, skipped: Dict[str, str], fmt: str, reason: str) -> None:
     """Record that optional format ``fmt`` was not written and why (warning + ``comparisons["export"]``)."""
     skipped[fmt] = reason
     ctx.warn(f"{fmt} export skipped (not asked for with --formats): {reason}")
 
 
-def run_stage(ctx: Any, options: Any) -> None:
+def run_stage(ctx: RunContext, options: ExportOptions) -> None:
     """Write the recipe's extra formats for the input model and, when it differs, the final float model.
 
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[export]`` section.
@@ -241,7 +224,7 @@ def run_stage(ctx: Any, options: Any) -> None:
     if ctx.current is not ctx.model:
         targets.append((ctx.current_artifact.name.replace("-float32", ""), ctx.current, ctx.current_artifact))
     requested = set(ctx.recipe.requested_formats)
-    skipped = ctx.comparisons.setdefault("export", {}).setdefault("skipped", {})
+    skipped = ctx.recorded(ExportComparison).skipped
     for fmt in _extra_formats(options):
         if fmt in skipped:
             continue
@@ -261,13 +244,9 @@ def run_stage(ctx: Any, options: Any) -> None:
                                       f"{first_line(exc, 400)}") from None
                 _remove_partial(ctx, fmt, stem)
                 _skip(ctx, skipped, fmt if len(targets) == 1 else f"{stem} {fmt}", first_line(exc, 400))
-    if not skipped:
-        ctx.comparisons["export"].pop("skipped")
-    if not ctx.comparisons["export"]:
-        ctx.comparisons.pop("export")
 
 
-def _remove_partial(ctx: Any, fmt: str, stem: str) -> None:
+def _remove_partial(ctx: RunContext, fmt: str, stem: str) -> None:
     """Delete what a failed optional export left in staging, so nothing half-written is promoted."""
     leftovers = {"savedmodel": [f"{stem}_savedmodel"], "keras": [f"{stem}.keras"], "onnx": [f"{stem}-onnx.onnx"]}
     for name in leftovers.get(fmt, []):
@@ -278,7 +257,7 @@ def _remove_partial(ctx: Any, fmt: str, stem: str) -> None:
             path.unlink()
 
 
-def _savedmodel(ctx: Any, stem: str, loaded: LoadedModel, parent: Any) -> None:
+def _savedmodel(ctx: RunContext, stem: str, loaded: LoadedModel, parent: Any) -> None:
     directory = ctx.staging / f"{stem}_savedmodel"
     ctx.progress.say(f"exporting SavedModel {directory.name}/")
     export_savedmodel(loaded, directory)
@@ -286,7 +265,7 @@ def _savedmodel(ctx: Any, stem: str, loaded: LoadedModel, parent: Any) -> None:
                       specs_from=loaded, metrics={"accuracy": parent.metrics.get("float_model_accuracy")})
 
 
-def _keras(ctx: Any, stem: str, loaded: LoadedModel, parent: Any) -> None:
+def _keras(ctx: RunContext, stem: str, loaded: LoadedModel, parent: Any) -> None:
     path = ctx.staging / f"{stem}.keras"
     export_keras(loaded, path)
     ctx.add_file(f"{stem}-keras", path.name, path.read_bytes(), kind="keras", stage=STAGE, parent=parent.sha256,
@@ -294,10 +273,12 @@ def _keras(ctx: Any, stem: str, loaded: LoadedModel, parent: Any) -> None:
                                              "params": parent.metrics.get("params")})
 
 
-def _onnx(ctx: Any, options: Any, stem: str, loaded: LoadedModel, parent: Any) -> None:
+def _onnx(ctx: RunContext, options: ExportOptions, stem: str, loaded: LoadedModel, parent: Any) -> None:
     from edge_sdk.metrics import accuracy
 
     sample = ctx.data.sample()
+    if sample is None:  # check() refused or skipped ONNX without sample inputs
+        raise DataError("ONNX export is checked against onnxruntime and needs sample inputs")
     check = {k: v[:64] for k, v in sample.items()}
     ctx.progress.say(f"exporting {stem}.onnx (opset {options.onnx_opset}) and checking it with onnxruntime")
     result = export_onnx(loaded, check, opset=options.onnx_opset, atol=options.onnx_atol)

@@ -35,29 +35,16 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from converters import schemes
 from converters.errors import CalibrationError, ConversionError, first_line
 
 EXTRA = "quantize"
 PACKAGE = "litert_quantizer"
 SIGNATURE = "serving_default"
 
-SCHEMES: Dict[str, str] = {
-    "int8": "static int8: int8 weights and activations, calibrated on your data",
-    "dynamic": "dynamic-range int8: int8 weights, activations quantized on the fly; no data needed",
-    "weight-only-int8": "int8 weights dequantized to float before each op (float compute); no data needed",
-    "weight-only-int4": "int4 weights dequantized to float before each op (float compute); no data needed",
-    "int16x8": "int16 activations, int8 weights, calibrated (more precise than int8, slower on x86)",
-    "fp16": "float16 weights dequantized to float before each op; no data needed",
-}
+# the quantizer's schemes and what each does (the one table: converters.schemes)
+SCHEMES: Dict[str, str] = {name: schemes.SCHEMES[name].help for name in schemes.LITERT_SCHEMES}
 IO_TYPES = ("int8", "float32")
-NEEDS_CALIBRATION = frozenset({"int8", "int16x8"})
-# the manifest ``kind`` each scheme produces (edge_sdk.manifest kinds; new ones where none fitted)
-MANIFEST_KIND = {
-    "int8": "int8", "dynamic": "dynamic-range", "weight-only-int8": "weight-only-int8",
-    "weight-only-int4": "weight-only-int4", "int16x8": "int16x8", "fp16": "float16",
-}
-# an edge-sdk quantize ``mode`` (recipe ``quantize.mode``) -> the scheme used for a .tflite input
-MODE_SCHEMES = {"int8": "int8", "dynamic": "dynamic", "float16": "fp16"}
 
 
 def available() -> bool:
@@ -148,7 +135,7 @@ def _recipe(quantizer_module, qtyping, algorithms, scheme: str, keep_float: Sequ
         manager.add_weight_only_config(".*", all_ops, num_bits=4)
     elif scheme == "fp16":
         manager.add_weight_only_config(".*", all_ops, num_bits=16, algorithm_key=algorithms.FLOAT_CASTING)
-    if scheme in NEEDS_CALIBRATION and io_type == "float32":
+    if schemes.needs_calibration(scheme) and io_type == "float32":
         for edge in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
             manager.add_quantization_config(".*", edge, algorithm_key=algorithms.NO_QUANTIZE)
     for pattern in keep_float:
@@ -248,11 +235,11 @@ def quantize_tflite_report(float_model: bytes, scheme: str, calibration: Optiona
     report: Dict[str, Any] = {"kept_float": [], "fallback": None, "signature_added": added is not None,
                               "unused_tensors_dropped": dropped}
     samples = None
-    if scheme in NEEDS_CALIBRATION:
+    if schemes.needs_calibration(scheme):
         if not calibration:
             raise CalibrationError(f"scheme {scheme!r} needs calibration data: expected {{input name: array}} "
                                    f"(--calibration FILE.npz), got none; schemes that need no data: "
-                                   f"{', '.join(s for s in SCHEMES if s not in NEEDS_CALIBRATION)}")
+                                   f"{', '.join(s for s in SCHEMES if not schemes.needs_calibration(s))}")
         samples = _calibration_samples(float_model, calibration)
     if scheme in INTEGER_KERNEL_SCHEMES:
         for entry in runtime_parameter_ops(float_model):
@@ -374,5 +361,5 @@ def _signature_key(float_model: bytes) -> str:
     return SIGNATURE if SIGNATURE in keys else keys[0]
 
 
-__all__ = ["SCHEMES", "MANIFEST_KIND", "MODE_SCHEMES", "NEEDS_CALIBRATION", "FallbackWarning", "available",
+__all__ = ["SCHEMES", "FallbackWarning", "available",
            "check_keep_float", "check_scheme", "quantize_tflite", "quantize_tflite_report"]

@@ -37,12 +37,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, ModelLoadError, first_line
-from converters.loading import KIND_SAVEDMODEL, InputSpec, LoadedModel
+from converters.model_files import KIND_SAVEDMODEL, InputSpec, LoadedModel
+from edge_sdk.reference import shape_text
 
 ONNX2TF_VERSION = "1.29.24"
 SIDE_FOLDER_ENV = "EDGE_SDK_ONNX2TF_DIR"
@@ -268,23 +270,19 @@ def fix_input_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]], source: str
         spec = specs.get(name)
         if spec is None:
             raise ModelLoadError(f"{source}: --input-shape names input {name!r}, but the model's inputs are "
-                                 f"{', '.join(f'{s.name} {_shape_text(s.shape)}' for s in specs.values())}")
+                                 f"{', '.join(f'{s.name} {shape_text(s.shape)}' for s in specs.values())}")
         if len(shape) != len(spec.shape):
             raise ModelLoadError(f"{source}: --input-shape {name}={','.join(map(str, shape))} has {len(shape)} "
-                                 f"dimensions, input {name!r} has {len(spec.shape)}: {_shape_text(spec.shape)}")
+                                 f"dimensions, input {name!r} has {len(spec.shape)}: {shape_text(spec.shape)}")
         clash = [i for i, (want, have) in enumerate(zip(shape, spec.shape)) if have is not None and have != want]
         if clash:
             raise ModelLoadError(f"{source}: --input-shape {name}={','.join(map(str, shape))} changes fixed "
-                                 f"dimension(s) {clash} of input {name!r} {_shape_text(spec.shape)}: only dynamic "
+                                 f"dimension(s) {clash} of input {name!r} {shape_text(spec.shape)}: only dynamic "
                                  "dimensions can be fixed")
         value = next(v for v in model.graph.input if v.name == name)
         for dim, size in zip(value.type.tensor_type.shape.dim, shape):
             dim.Clear()
             dim.dim_value = int(size)
-
-
-def _shape_text(shape: Sequence[Optional[int]]) -> str:
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def refuse_dynamic_dims(specs: Sequence[InputSpec], source: str) -> None:
@@ -296,7 +294,7 @@ def refuse_dynamic_dims(specs: Sequence[InputSpec], source: str) -> None:
             example = ",".join("1" if i == 0 and d is None else str(d) if d is not None else f"D{i}"
                                for i, d in enumerate(spec.shape))
             raise OnnxConversionError(
-                f"{source}: input {spec.name!r} {_shape_text(spec.shape)} has dynamic dimension(s) "
+                f"{source}: input {spec.name!r} {shape_text(spec.shape)} has dynamic dimension(s) "
                 f"{', '.join(map(str, dynamic))}: onnx2tf cannot make a float32.tflite LiteRT runs with them; fix "
                 f"them with --input-shape {spec.name}={example} (numbers for {', '.join(f'D{i}' for i in dynamic)})")
 
@@ -994,7 +992,7 @@ def refuse_select_ops(model: OnnxModel) -> None:
     LiteRT runs builtin ops only; TensorFlow's converter says which ops are missing when
     Select ops are not allowed, which is how they are found here.
     """
-    from converters.quantize import convert
+    from converters.tflite_convert import convert
 
     try:
         convert(model, "float32")
@@ -1123,7 +1121,31 @@ def _natural(name: str) -> Tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
-def record_layout(ctx: Any) -> None:
+@dataclasses.dataclass
+class OnnxInputCheck(Comparison):
+    """summary.json's ``comparisons["onnx_input"]``: how the ONNX input was converted and float32.tflite
+    against ONNX Runtime."""
+
+    key: ClassVar[str] = "onnx_input"
+    line_order: ClassVar[int] = 40
+    record: Dict[str, Any]
+
+    def to_json(self) -> Dict[str, Any]:
+        return self.record
+
+    def lines(self) -> List[str]:
+        o = self.record
+        if o.get("max_abs_error") is None:
+            return []
+        layouts = ", ".join(f"{k} {v}" for k, v in (o.get("input_layout") or {}).items())
+        line = (f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
+                f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
+        if o.get("input_shapes"):
+            line += "; fixed shapes " + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in o["input_shapes"].items())
+        return [line]
+
+
+def record_layout(ctx: RunContext) -> None:
     """Say in every manifest of the run that inputs keep the ONNX layout (e.g. NCHW), when the data gave no preprocessing.
 
     ``preprocessing`` becomes ``{"scale": 1, "offset": 0, "layout": ...}``: the .tflite takes the
@@ -1135,7 +1157,7 @@ def record_layout(ctx: Any) -> None:
         ctx.data.preprocessing = {"scale": 1.0, "offset": 0.0, "layout": layouts.pop()}
 
 
-def check_onnx_input(ctx: Any) -> None:
+def check_onnx_input(ctx: RunContext) -> None:
     """For an ONNX input: compare ``float32.tflite`` with ONNX Runtime and record it; a gate failure beyond tolerance.
 
     ``ctx``: the run context after the load stage wrote ``ctx.base``. The tolerance is the
@@ -1151,7 +1173,7 @@ def check_onnx_input(ctx: Any) -> None:
 
     model: OnnxModel = ctx.model
     options = ctx.recipe.options("import")
-    check_x, check_on = ctx._check_data()  # noqa: SLF001 - the same data every artifact is checked on
+    check_x, check_on = ctx.check_data()  # the same data every artifact is checked on
     record: Dict[str, Any] = {
         "converter": f"onnx2tf {ONNX2TF_VERSION} (child process) -> SavedModel -> TensorFlow TFLiteConverter",
         "onnx2tf_seconds": model.onnx2tf_seconds, "onnxsim_ran": model.onnxsim_ran,
@@ -1172,7 +1194,7 @@ def check_onnx_input(ctx: Any) -> None:
     ctx.base.manifest["source"] = dict(record, format="onnx")
     ctx.base.manifest["metrics"] = ctx.base.metrics
     write_manifest(ctx.base.manifest, manifest_path_for(ctx.staging / ctx.base.file))
-    ctx.comparisons["onnx_input"] = record
+    ctx.record(OnnxInputCheck(record))
     if not reasons:
         return
     # an op-by-op search only helps when the file is wrong, not when float rounding misses a tight tolerance

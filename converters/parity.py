@@ -28,6 +28,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from converters.errors import DataError, first_line
+from converters.inputs import InputKind, input_kind
+from training.names import DATASETS_TEXT
 from edge_sdk.reference import (
     SignatureMismatchError,
     class_predictions,
@@ -35,6 +37,7 @@ from edge_sdk.reference import (
     error_metrics,
     float_lineage,
     match_tensors,
+    shape_text,
 )
 from edge_sdk.metrics import label_classes
 
@@ -97,7 +100,7 @@ class FloatModel:
     """A float model with named inputs and outputs: Keras/SavedModel (TensorFlow), float .tflite or .onnx."""
 
     path: Optional[Path]
-    loaded: Any  # converters.loading.LoadedModel, or an OnnxFloat
+    loaded: Any  # converters.model_files.LoadedModel, or an OnnxFloat
     inputs: List[Tuple[str, Tuple[Optional[int], ...], str]]  # name, shape, dtype
     outputs: List[Tuple[str, Tuple[Optional[int], ...]]]
 
@@ -174,11 +177,11 @@ def _tensorflow():
 
 def load_float_model(path_or_model: Any) -> FloatModel:
     """Load a SavedModel directory, a .keras/.h5 file, a float .tflite or an .onnx (or wrap a Keras model or a LoadedModel)."""
-    from converters.loading import KIND_TFLITE, LoadedModel, load
+    from converters.model_files import KIND_TFLITE, LoadedModel, load
 
     if isinstance(path_or_model, FloatModel):
         return path_or_model
-    if isinstance(path_or_model, (str, Path)) and Path(path_or_model).suffix.lower() == ".onnx":
+    if isinstance(path_or_model, (str, Path)) and input_kind(path_or_model) is InputKind.ONNX:
         path = Path(path_or_model)
         if not path.is_file():
             raise DataError(f"float model {path}: no such file (expected an .onnx file)")
@@ -245,7 +248,7 @@ def _read_arrays(data: Any) -> Tuple[Dict[str, np.ndarray], Optional[np.ndarray]
     if path.suffix.lower() in (".npz", ".npy") or path.exists():
         if not path.is_file():
             raise DataError(f"data file {path}: no such file (expected a .npz/.npy file or a dataset name "
-                            "such as digits, mnist, adult, fashion-mnist)")
+                            f"such as {DATASETS_TEXT})")
         try:
             loaded = np.load(path, allow_pickle=False)
         except Exception as exc:  # noqa: BLE001 - numpy raises several types for bad files
@@ -268,7 +271,7 @@ def _dataset_arrays(name: str, split: str):
     try:
         ds = datasets.load(name, seed=0)
     except Exception as exc:  # noqa: BLE001 - an unknown name or a missing file
-        raise DataError(f"data {name!r}: expected a .npz/.npy file or a dataset name (digits, mnist, adult, fashion-mnist); "
+        raise DataError(f"data {name!r}: expected a .npz/.npy file or a dataset name ({DATASETS_TEXT}); "
                         f"{first_line(exc)}") from None
     x = getattr(ds, f"x_{split}")
     y = getattr(ds, f"y_{split}")
@@ -315,9 +318,9 @@ def load_eval_data(
     inputs = {n: np.asarray(arrays[n]) for n in names}
 
     def expected_text():
-        text = "float model expects " + ", ".join(f"{n}{_shape_text(s)}" for n, s, _ in float_inputs)
+        text = "float model expects " + ", ".join(f"{n}{shape_text(s)}" for n, s, _ in float_inputs)
         if quantized_inputs is not None:
-            text += "; quantized model expects " + ", ".join(f"{n}{_shape_text(s)}" for n, s in quantized_inputs)
+            text += "; quantized model expects " + ", ".join(f"{n}{shape_text(s)}" for n, s in quantized_inputs)
         return text
 
     def fits(arr, shape):
@@ -376,10 +379,6 @@ def _load_labels(labels: Any) -> np.ndarray:
                 loaded = loaded["y"]
         return loaded
     return np.asarray(labels)
-
-
-def _shape_text(shape: Sequence[Optional[int]]) -> str:
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 # ---------------------------------------------------------------------------------------------

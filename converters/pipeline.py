@@ -3,7 +3,7 @@
     result = run(recipe, "model.keras" | "cnn", dataset="mnist", out="out/")
 
 Flow: the pipeline is a loop over the run's stages, ``load``, the recipe's
-``stages`` and ``export``; each stage module (:mod:`converters.source`,
+``stages`` and ``export``; each stage module (:mod:`converters.load_stage`,
 :mod:`converters.distill`, :mod:`converters.prune`, :mod:`converters.quantize`,
 :mod:`converters.export`) has one entry, ``run_stage(ctx, options)``, taking the
 :class:`converters.context.RunContext` and its typed recipe section, a
@@ -26,6 +26,7 @@ promotion; quality gates (issue 5) plug in there.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import importlib
 import json
@@ -33,11 +34,13 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union, cast
 
 from converters import recipe as recipes
-from converters.context import Artifact, Data, PipelineResult, Progress, RunContext, bind, load_data
+from converters.context import (Artifact, Comparison, Data, PipelineResult, Progress, RunContext, bind, load_data,
+                                Stage, render_comparisons)
 from converters.errors import ConversionError, StageNotApplicableError
+from converters.inputs import InputKind, input_kind
 from converters.evaluation import tflite_accuracy, tflite_latency_us
 from converters.gate import GateFailedError
 from edge_sdk.fileio import atomic_output_dir, atomic_write_text, staging_prefix
@@ -47,7 +50,7 @@ SUMMARY_FILE = "summary.json"
 PID_FILE = ".convert.pid"  # inside staging only: lets a later run clean up after a killed one
 # stage name -> (module with run_stage/check/planned_steps, recipe section it takes)
 STAGE_MODULES = {
-    "load": ("converters.source", "train"),
+    "load": ("converters.load_stage", "train"),
     "distill": ("converters.distill", "distill"),
     "prune": ("converters.prune", "prune"),
     "quantize": ("converters.quantize", "quantize"),
@@ -56,12 +59,13 @@ STAGE_MODULES = {
 }
 
 
-def stage_plan(recipe: recipes.Recipe) -> List[Tuple[str, Any, Any]]:
+def stage_plan(recipe: recipes.Recipe) -> List[Tuple[str, Stage, Any]]:
     """``(stage name, stage module, its options section)`` for every stage a run of ``recipe`` goes through."""
-    plan = []
+    plan: List[Tuple[str, Stage, Any]] = []
     for name in ("load", *recipe.stages, "export"):
         module_name, section = STAGE_MODULES[name]
-        plan.append((name, importlib.import_module(module_name), recipe.options(section)))
+        module = cast(Stage, importlib.import_module(module_name))  # the contract: tests/structure/test_stages.py
+        plan.append((name, module, recipe.options(section)))
     return plan
 
 
@@ -93,14 +97,12 @@ def run_in(
     the data is checked against before any work, and whether anomalies are only recorded
     (:mod:`converters.datacheck`).
     """
-    from converters.source import is_tflite_source
-
     started = time.perf_counter()
     progress = progress or Progress(enabled=False)
     recipe, skipped = _onnx_source_formats(recipe, source)
     plan = stage_plan(recipe)
     progress.total = sum(module.planned_steps(recipe) for _, module, _ in plan)
-    if not is_tflite_source(source):  # a float .tflite input runs without TensorFlow (LiteRT quantizer)
+    if input_kind(source).needs_tensorflow:  # a float .tflite input runs without TensorFlow (LiteRT quantizer)
         from converters._tf import tf_keras
 
         tf_keras.utils.set_random_seed(seed)
@@ -108,27 +110,33 @@ def run_in(
                      eval_data=eval_data, train_data=train_data)
     ctx.train_stats, ctx.allow_drift = train_stats, allow_drift
     # every later stage checks its needs as soon as the load stage knows the model and data
-    ctx.checks = [lambda c, m=module, o=options: m.check(c, o) for _, module, options in plan[1:]]
+    ctx.checks = [functools.partial(_check, module, options) for _, module, options in plan[1:]]
     if skipped:
         ctx.warn(skipped)
     for _, module, options in plan:
         module.run_stage(ctx, options)
-    from converters.report import check_latency
+    from converters.latency_check import check_latency
     from converters.task_checks import check_wipeouts
 
     check_wipeouts(ctx)  # an int8 whose class scores became one constant is never promoted silently
 
     check_latency(ctx)  # a quantized artifact slower than its float32 says so, naming the ops XNNPACK left out
-    result = PipelineResult(recipe, ctx.artifacts, ctx.comparisons, ctx.warnings, staging,
-                            seconds=time.perf_counter() - started)
+    for record in [v for v in ctx.comparisons.values() if isinstance(v, Comparison)]:
+        record.finish(ctx)
+    comparisons, lines = render_comparisons(ctx.comparisons)
+    result = PipelineResult(recipe, ctx.artifacts, comparisons, ctx.warnings, staging,
+                            seconds=time.perf_counter() - started, lines=lines)
     atomic_write_text(staging / SUMMARY_FILE, json.dumps(result.summary(), indent=2) + "\n")
     return result
 
 
+def _check(module: Stage, options: Any, ctx: RunContext) -> None:
+    module.check(ctx, options)
+
+
 def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> Tuple[recipes.Recipe, Optional[str]]:
     """An ONNX input is not exported to ONNX again: drop the format, with the reason, for such a source."""
-    path = getattr(source, "path", source)  # a path, or a model loaded from one
-    if not (isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".onnx" and "onnx" in recipe.export.formats):
+    if not (input_kind(source) is InputKind.ONNX and "onnx" in recipe.export.formats):
         return recipe, None
     kept = tuple(f for f in recipe.export.formats if f != "onnx") or ("tflite",)
     adjusted = recipes.with_overrides(recipe, {"export.formats": kept})

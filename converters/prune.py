@@ -15,12 +15,13 @@ accelerators run faster; it fixes sparsity at 50% for the layers it applies to.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, ClassVar, Dict, List, Optional
 
 import numpy as np
 
+from converters.context import Artifact, Comparison, RunContext
 from converters.errors import ConversionError, first_line
-from converters.recipe import PruneOptions, build_options
+from converters.recipe import PruneOptions, Recipe, build_options
 
 # layer types tfmot can prune and that carry most of the weights
 _PRUNABLE = ("Conv2D", "Dense", "DepthwiseConv2D", "Conv1D", "SeparableConv2D", "Embedding")
@@ -66,6 +67,11 @@ class PruneResult:
         return [layer.to_dict() for layer in self.layers]
 
 
+def count_nonzero_params(model: Any) -> int:
+    """Weights that are not exactly zero (what pruning removes)."""
+    return int(sum(int(np.count_nonzero(w)) for w in model.get_weights()))
+
+
 def layer_sparsity(model: Any) -> List[LayerSparsity]:
     """Per-layer kernel sparsity of a (stripped) tf_keras model."""
     rows = []
@@ -97,7 +103,7 @@ def prune(
     ``progress``: an extra Keras callback (a progress bar).
     """
     from converters._tf import tf_keras, tfmot
-    from converters._train import compile_and_fit, task_loss
+    from converters.finetune import compile_and_fit, task_loss
 
     opts = build_options(PruneOptions, options, **overrides)
     target_sparsity, initial_sparsity, structured = opts.target_sparsity, opts.initial_sparsity, opts.structured
@@ -181,12 +187,46 @@ def check_2_by_4(model: Any) -> bool:
 STAGE = "prune"
 
 
-def planned_steps(recipe: Any) -> int:
+def planned_steps(recipe: Recipe) -> int:
     """Progress lines this stage prints: prune, then write the pruned float32 model."""
     return 2
 
 
-def check(ctx: Any, options: PruneOptions) -> None:
+@dataclasses.dataclass
+class PruneComparison(Comparison):
+    """summary.json's ``comparisons["prune"]``: the sparsity reached and, once the pruned model is quantized,
+    its gzip size against the dense float32 it started from (what pruning buys on the wire)."""
+
+    key: ClassVar[str] = "prune"
+    line_order: ClassVar[int] = 20
+    target_sparsity: float
+    structured: Any
+    overall_sparsity: float
+    layers: List[Dict[str, Any]]
+    dense: Artifact  # the float32 artifact pruning started from
+    pruned: Artifact  # the pruned float32 artifact
+    shipped: Optional[Artifact] = None  # the quantized file of the pruned model, when the run quantized it
+
+    def finish(self, ctx: RunContext) -> None:
+        self.shipped = next((a for a in ctx.artifacts if a.stage == "quantize" and a.parent == self.pruned.sha256), None)
+
+    def to_json(self) -> Dict[str, Any]:
+        out = {"target_sparsity": self.target_sparsity, "structured": self.structured,
+               "overall_sparsity": self.overall_sparsity, "layers": self.layers}
+        if self.shipped is not None:
+            out["gzip_ratio_vs_dense_float32"] = round(self.shipped.gzip_size_bytes / self.dense.gzip_size_bytes, 4)
+            out["dense_float32"] = self.dense.name
+        return out
+
+    def lines(self) -> List[str]:
+        line = f"prune: {self.overall_sparsity:.1%} of prunable weights are zero"
+        if self.shipped is not None:
+            ratio = round(self.shipped.gzip_size_bytes / self.dense.gzip_size_bytes, 4)
+            line += f"; pruned+quantized gzip is {ratio:.3f}x the dense float32 gzip"
+        return [line]
+
+
+def check(ctx: RunContext, options: PruneOptions) -> None:
     """Before any work: the model can be pruned and there is training data to fine-tune on.
 
     ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
@@ -195,14 +235,13 @@ def check(ctx: Any, options: PruneOptions) -> None:
     ctx.require_training_data(STAGE)
 
 
-def run_stage(ctx: Any, options: PruneOptions) -> None:
+def run_stage(ctx: RunContext, options: PruneOptions) -> None:
     """Prune the current model as ``options`` say and record ``<prefix>-pruned-float32``.
 
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[prune]`` section.
     The pruned model becomes the one later stages work on.
     """
-    from converters._train import count_nonzero_params
-    from converters.loading import from_keras
+    from converters.model_files import from_keras
     from edge_sdk.manifest import manifest_path_for, write_manifest
 
     ctx.current.require("prune", STAGE)
@@ -211,7 +250,8 @@ def run_stage(ctx: Any, options: PruneOptions) -> None:
         + (" (2:4 structured)" if options.structured == "2:4" else "")
         + f", fine-tuning {options.epochs} epochs"
     )
-    pruned = prune(ctx.current.model, ctx.data.train_x, ctx.data.train_y, options,
+    train_x, train_y = ctx.training_data(STAGE)
+    pruned = prune(ctx.current.model, train_x, train_y, options,
                    progress=(ctx.progress.epochs("prune", options.epochs) or [None])[0])
     pruned_loaded = from_keras(pruned.model)
     name = f"{ctx.prefix}-pruned" if ctx.prefix else "pruned"
@@ -220,9 +260,7 @@ def run_stage(ctx: Any, options: PruneOptions) -> None:
                                     nonzero_params=count_nonzero_params(pruned.model))
     artifact.manifest["sparsity_report"] = pruned.report()
     write_manifest(artifact.manifest, manifest_path_for(ctx.staging / artifact.file))
-    ctx.comparisons["prune"] = {
-        "target_sparsity": options.target_sparsity, "structured": options.structured,
-        "overall_sparsity": round(pruned.overall_sparsity, 4), "layers": pruned.report(),
-    }
+    ctx.record(PruneComparison(options.target_sparsity, options.structured, round(pruned.overall_sparsity, 4),
+                               pruned.report(), dense=ctx.current_artifact, pruned=artifact))
     ctx.before_prune = ctx.current_artifact
     ctx.advance(pruned_loaded, artifact, name)

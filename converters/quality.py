@@ -146,7 +146,7 @@ def parity_check(
     """
     from converters.autotune import autotune
     from converters.parity import load_eval_data, load_float_model, run_parity
-    from converters.report import build_report
+    from converters.html_report import build_report
 
     validate_thresholds(max_drop, min_agreement)
     slice_by = _check_slicing(slice_by, max_slice_drop, min_slice_count)
@@ -181,7 +181,7 @@ def parity_check(
             tuned["written"] = str(autotune_out)
     report = build_report(result, gate.to_dict(), tuned)
     if drift is not None:
-        result["data_drift"] = report["data_drift"] = drift  # the drift table and chart (converters.report)
+        result["data_drift"] = report["data_drift"] = drift  # the drift table and chart (converters.html_report)
     slices = None
     if slice_by:
         from edge_sdk.slices import slice_gate
@@ -302,7 +302,7 @@ def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, data
                   progress, budgets=None) -> None:
     from converters.context import load_data
     from converters.parity import load_float_model, run_parity
-    from converters.report import build_report, write_html_report
+    from converters.html_report import build_report, write_html_report
     from edge_sdk.fileio import atomic_write_text
 
     say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)

@@ -26,39 +26,17 @@ from the float32 .tflite of the current model.
 from __future__ import annotations
 
 import dataclasses
-import warnings
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, ClassVar, Dict, List, Optional
 
 import numpy as np
 
-from converters.calibration import drop_nan_samples, input_stats
+from converters import schemes
+from converters.calibration import drop_nan_samples, input_stats, subset
+from converters.context import Artifact, Comparison, RunContext
 from converters.errors import CalibrationError, ConversionError, RecipeError, first_line
-from converters.loading import KIND_TFLITE, LoadedModel
-from converters.recipe import QuantizeOptions
-
-MODES = ("float32", "dynamic", "float16", "int8")
-MANIFEST_KIND = {"float32": "float32", "dynamic": "dynamic-range", "float16": "float16", "int8": "int8"}
-
-
-@dataclasses.dataclass
-class QuantizeResult:
-    """A converted model and what the conversion found."""
-
-    tflite: bytes
-    mode: str
-    io: str
-    float_ops: Dict[str, int]
-    inspect_kind: str
-    calibration: Optional[Dict[str, Dict[str, Any]]] = None
-    dropped_nan_samples: int = 0
-
-    @property
-    def manifest_kind(self) -> str:
-        """The manifest ``kind`` field for this artifact: what ``inspect`` reads in the file."""
-        from edge_sdk.inspect_model import manifest_kind
-
-        return manifest_kind({"kind": self.inspect_kind, "integer_activations": ["int8"]}, MANIFEST_KIND[self.mode])
-
+from converters.model_files import KIND_TFLITE, LoadedModel
+from converters.recipe import QuantizeOptions, Recipe
+from converters.tflite_convert import QuantizeResult, convert
 
 def nothing_quantized_note(name: str, asked: str, kind: str, inspected: str) -> Optional[str]:
     """One line when a recipe asked for ``asked`` (a manifest kind) but the file is float32 (``kind``), else None."""
@@ -66,99 +44,6 @@ def nothing_quantized_note(name: str, asked: str, kind: str, inspected: str) -> 
         return None
     return (f"{name}: {asked} was asked for but nothing was quantized (inspect reads it as {inspected}: "
             "every weight and op is float); it is recorded as float32, not " + asked)
-
-
-def _representative(inputs: Dict[str, np.ndarray]) -> Iterator[Dict[str, np.ndarray]]:
-    n = len(next(iter(inputs.values())))
-    for i in range(n):
-        yield {name: arr[i : i + 1] for name, arr in inputs.items()}
-
-
-def tflite_converter(model: LoadedModel):
-    """A ``tf.lite.TFLiteConverter`` for ``model``: the one place converters are built.
-
-    tf_keras models convert from the Keras model; Keras 3 models and SavedModels from a
-    SavedModel directory (:func:`converters.export.saved_model_dir`, exported once). Keras
-    LSTM/GRU layers are unrolled first (:func:`converters.recurrent.convertible`).
-    """
-    from converters._tf import tf
-    from converters.recurrent import convertible
-
-    model = convertible(model)
-
-    if model.is_tf_keras:
-        return tf.lite.TFLiteConverter.from_keras_model(model.model)
-    from converters.export import saved_model_dir
-
-    return tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir(model)))
-
-
-def convert(
-    model: LoadedModel,
-    mode: str = "float32",
-    *,
-    calibration: Optional[Dict[str, np.ndarray]] = None,
-    io: str = "int8",
-    calibration_samples: int = 300,
-    seed: int = 0,
-) -> QuantizeResult:
-    """Convert ``model`` to a TFLite flatbuffer in ``mode`` (see module docs).
-
-    ``calibration``: ``{input name: array}`` representative data (int8 only);
-    ``io``: ``int8`` or ``float32`` model edges (int8 only); ``calibration_samples``:
-    how many calibration samples to use, drawn with ``seed``.
-    """
-    from converters._tf import tf
-
-    if mode not in MODES:
-        raise RecipeError(f"quantize mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    if io not in ("int8", "float32"):
-        raise RecipeError(f"quantize io: expected 'int8' or 'float32', got {io!r}")
-    stats = None
-    dropped = 0
-    converter = tflite_converter(model)
-    if mode == "dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif mode == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
-    elif mode == "int8":
-        if not calibration:
-            raise CalibrationError(
-                "int8 quantization needs calibration data: expected a representative dataset "
-                "(--calibration FILE.npy|.npz, or a zoo dataset via --dataset), got none; "
-                "recipes 'dynamic' and 'fp16' need no data"
-            )
-        from converters._train import subset
-
-        sample = subset(calibration, calibration_samples, seed)
-        stats = input_stats(sample)
-        sample, dropped = drop_nan_samples(sample)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: _representative(sample)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if io == "int8":
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-    try:
-        with warnings.catch_warnings():
-            # TF's calibrator uses the deprecated tf.lite.Interpreter internally; not the user's concern
-            warnings.simplefilter("ignore", UserWarning)
-            flatbuffer = converter.convert()
-    except Exception as exc:  # noqa: BLE001 - TF raises many types; report one line, not a traceback
-        raise ConversionError(f"TFLite conversion ({mode}) of {model.describe()} failed: {first_line(exc, 400)}") from None
-    from edge_sdk.inspect_model import inspect_model
-
-    info = inspect_model(flatbuffer)
-    return QuantizeResult(
-        tflite=flatbuffer,
-        mode=mode,
-        io=io if mode == "int8" else "float32",
-        float_ops=dict(info.get("float_ops", {})),
-        inspect_kind=str(info.get("kind")),
-        calibration=stats,
-        dropped_nan_samples=dropped,
-    )
 
 
 def weight_sparsity(tflite: bytes, min_elements: int = 256) -> Dict[str, float]:
@@ -210,7 +95,7 @@ def qat(
     Convert the result with :func:`convert` in ``int8`` mode.
     """
     from converters._tf import tf_keras, tfmot
-    from converters._train import compile_and_fit, task_loss
+    from converters.finetune import compile_and_fit, task_loss
 
     if not isinstance(model, tf_keras.Model):
         raise ConversionError(f"QAT needs a tf_keras model (tfmot), got {type(model).__module__}.{type(model).__name__}")
@@ -244,20 +129,19 @@ def summarize_float_ops(result: QuantizeResult) -> List[str]:
 # the pipeline stage
 # ------------------------------------------------------------------------------------------------
 STAGE = "quantize"
-ARTIFACT_SUFFIX = {"int8": "int8", "dynamic": "dynamic", "float16": "float16", "fp16": "float16"}
 
 
 def _changes_model(recipe: Any) -> bool:
     return "distill" in recipe.stages or "prune" in recipe.stages
 
 
-def planned_steps(recipe: Any) -> int:
+def planned_steps(recipe: Recipe) -> int:
     """Progress lines this stage prints: (QAT,) convert and write, for the final model and maybe the input."""
     per_model = 2 + (1 if recipe.quantize.qat else 0)
     return per_model * (2 if recipe.quantize.include_input and _changes_model(recipe) else 1)
 
 
-def check(ctx: Any, options: QuantizeOptions) -> None:
+def check(ctx: RunContext, options: QuantizeOptions) -> None:
     """Before any work: QAT can apply, and int8 has calibration data (not after minutes of distillation).
 
     ``ctx``: the run context (model and data known, nothing written yet); ``options``: this stage's section.
@@ -273,7 +157,7 @@ def check(ctx: Any, options: QuantizeOptions) -> None:
         if options.qat:
             raise RecipeError("quantize.scheme (the LiteRT quantizer) quantizes a float .tflite after training; it "
                               "cannot follow quantization-aware training (qat): drop one of them")
-        if scheme in litert_quant.NEEDS_CALIBRATION and ctx.data.calibration_x is None:
+        if schemes.needs_calibration(scheme) and ctx.data.calibration_x is None:
             raise CalibrationError(
                 f"scheme {scheme!r} needs calibration data: expected --calibration FILE.npy|.npz or --dataset NAME, "
                 f"got neither; schemes that need none: dynamic, weight-only-int8, weight-only-int4, fp16")
@@ -287,20 +171,16 @@ def check(ctx: Any, options: QuantizeOptions) -> None:
         )
 
 
-def run_stage(ctx: Any, options: QuantizeOptions) -> None:
+def run_stage(ctx: RunContext, options: QuantizeOptions) -> None:
     """Quantize the current model (and, with ``include_input``, the input model too) as ``options`` say.
 
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[quantize]`` section.
     """
     final = quantize_artifact(ctx, options, ctx.current, ctx.prefix, ctx.current_artifact,
-                              sparsity=ctx.comparisons.get("prune"))
+                              pruned=ctx.before_prune is not None)
     if options.include_input and ctx.current is not ctx.model:
         quantize_artifact(ctx, options, ctx.model, "", ctx.base)
-    ctx.comparisons["quantize"] = _comparisons(ctx, options, final)
-    if ctx.before_prune is not None:
-        ctx.comparisons["prune"]["gzip_ratio_vs_dense_float32"] = round(
-            final.gzip_size_bytes / ctx.before_prune.gzip_size_bytes, 4)
-        ctx.comparisons["prune"]["dense_float32"] = ctx.before_prune.name
+    ctx.record(_comparison(ctx, options, final))
 
 
 def litert_scheme(model: LoadedModel, options: QuantizeOptions) -> Optional[str]:
@@ -309,14 +189,12 @@ def litert_scheme(model: LoadedModel, options: QuantizeOptions) -> Optional[str]
     A ``.tflite`` input always goes through the LiteRT quantizer (``mode`` picks the scheme
     unless ``scheme`` names one); a Keras/SavedModel input only when ``scheme`` is set.
     """
-    from converters.litert_quant import MODE_SCHEMES
-
     if options.scheme:
         return options.scheme
-    return MODE_SCHEMES[options.mode] if model.kind == KIND_TFLITE else None
+    return schemes.litert_for_mode(options.mode) if model.kind == KIND_TFLITE else None
 
 
-def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name: str, parent: Any) -> Any:
+def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, base_name: str, parent: Any) -> Any:
     """Quantize ``parent`` (a float32 artifact in staging) with the LiteRT quantizer and record it."""
     from importlib import metadata
 
@@ -327,8 +205,7 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
     float_bytes = (ctx.staging / parent.file).read_bytes()
     calibration = stats = None
     dropped = 0
-    if scheme in litert_quant.NEEDS_CALIBRATION:
-        from converters._train import subset
+    if schemes.needs_calibration(scheme):
 
         sample = subset(ctx.data.calibration_x, options.calibration_samples, ctx.seed)
         stats = input_stats(sample)
@@ -343,13 +220,13 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
     float_ops = dict(info.get("float_ops", {}))
     from edge_sdk.inspect_model import manifest_kind
 
-    kind = manifest_kind(info, litert_quant.MANIFEST_KIND[scheme])
-    suffix = ARTIFACT_SUFFIX.get(scheme, scheme)
+    kind = manifest_kind(info, schemes.manifest_kind(scheme))
+    suffix = schemes.suffix(scheme)
     name = f"{base_name}-{suffix}" if base_name else suffix
-    note = nothing_quantized_note(f"{name}.tflite", litert_quant.MANIFEST_KIND[scheme], kind, str(info.get("kind")))
+    note = nothing_quantized_note(f"{name}.tflite", schemes.manifest_kind(scheme), kind, str(info.get("kind")))
     if note:
         ctx.warn(note)
-    elif scheme in litert_quant.NEEDS_CALIBRATION and float_ops:
+    elif schemes.needs_calibration(scheme) and float_ops:
         ops = ", ".join(f"{name} x{count}" for name, count in sorted(float_ops.items()))
         where = f"{base_name}: " if base_name else ""
         ctx.warn(f"{where}operators that stayed float in the {scheme} model: {ops}")
@@ -367,22 +244,22 @@ def _litert_artifact(ctx: Any, options: QuantizeOptions, scheme: str, base_name:
         calibration=stats,
         quantization_report={"mode": options.mode, "scheme": scheme, "quantizer": "litert-quantizer",
                              "quantizer_version": version, "keep_float": list(options.keep_float),
-                             "io": options.io if scheme in litert_quant.NEEDS_CALIBRATION else "float32",
+                             "io": options.io if schemes.needs_calibration(scheme) else "float32",
                              "float_ops": float_ops, "inspected_kind": info.get("kind"),
                              "kept_float_for_litert": report["kept_float"],
                              "calibration_source": ctx.data.calibration_source if calibration else None},
     )
 
 
-def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, base_name: str, parent: Any,
-                      sparsity: Optional[Dict[str, Any]] = None) -> Any:
+def quantize_artifact(ctx: RunContext, options: QuantizeOptions, model: LoadedModel, base_name: str, parent: Any,
+                      pruned: bool = False) -> Artifact:
     """Quantize ``model`` (after QAT when asked) and record ``<base_name>-<mode>``; returns the artifact.
 
-    ``parent``: the float32 artifact it comes from; ``sparsity``: the prune comparison
-    when the model is pruned (QAT then preserves the zeros, and the manifest reports them).
+    ``parent``: the float32 artifact it comes from; ``pruned``: the model is pruned
+    (QAT then preserves the zeros, and the manifest reports them).
     """
     from converters.calibration import as_input_dict, range_warnings
-    from converters.loading import from_keras
+    from converters.model_files import from_keras
 
     scheme = litert_scheme(model, options)
     if scheme is not None:
@@ -392,12 +269,12 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
     qat_note: Dict[str, Any] = {}
     if options.qat:
         model.require("qat", "quantize (qat)")
-        ctx.require_training_data("quantize (qat)")
+        train_x, train_y = ctx.training_data("quantize (qat)")
         ctx.progress.say(f"quantization-aware training of {base_name} ({options.qat_epochs} epoch(s))")
-        qmodel = qat(model.model, ctx.data.train_x, ctx.data.train_y, epochs=options.qat_epochs,
-                     preserve_sparsity=bool(sparsity), batch_size=64)
+        qmodel = qat(model.model, train_x, train_y, epochs=options.qat_epochs,
+                     preserve_sparsity=pruned, batch_size=64)
         source = from_keras(qmodel)
-        qat_note = {"qat": True, "qat_scheme": "prune-preserve" if sparsity else "default-8bit"}
+        qat_note = {"qat": True, "qat_scheme": "prune-preserve" if pruned else "default-8bit"}
     calibration = ctx.data.calibration_x if mode == "int8" else None
     if mode == "int8" and calibration is not None:
         calibration = as_input_dict(calibration, model.inputs)
@@ -413,13 +290,13 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
     if result.calibration and ctx.data.eval_x is not None:
         for message in range_warnings(result.calibration, ctx.data.eval_x):
             ctx.warn(message)
-    suffix = ARTIFACT_SUFFIX[mode]
+    suffix = schemes.suffix(mode)
     name = f"{base_name}-{suffix}" if base_name else suffix
-    note = nothing_quantized_note(f"{name}.tflite", MANIFEST_KIND[mode], result.manifest_kind, result.inspect_kind)
+    note = nothing_quantized_note(f"{name}.tflite", schemes.manifest_kind(mode), result.manifest_kind, result.inspect_kind)
     if note:
         ctx.warn(note)
     extra_metrics = dict(qat_note)
-    if sparsity is not None:
+    if pruned:
         tflite_sparsity = weight_sparsity(result.tflite)
         if tflite_sparsity:
             # report the pruned layers' sparsity as it survived conversion (unpruned tensors excluded)
@@ -431,27 +308,60 @@ def quantize_artifact(ctx: Any, options: QuantizeOptions, model: LoadedModel, ba
         quantization_report={"mode": mode, "io": result.io, "float_ops": result.float_ops,
                              "inspected_kind": result.inspect_kind,
                              "calibration_source": ctx.data.calibration_source if mode == "int8" else None},
-        **({"weight_sparsity": weight_sparsity(result.tflite)} if sparsity is not None else {}),
+        **({"weight_sparsity": weight_sparsity(result.tflite)} if pruned else {}),
     )
 
 
-def _comparisons(ctx: Any, options: QuantizeOptions, final: Any) -> Dict[str, Any]:
-    base = ctx.base
-    out: Dict[str, Any] = {"mode": options.mode, "artifact": final.name}
-    scheme = litert_scheme(ctx.model, options)
-    if scheme is not None:
-        out["scheme"] = scheme
-    from converters.recipe import LITERT_SCHEMES
+@dataclasses.dataclass
+class QuantizeComparison(Comparison):
+    """summary.json's ``comparisons["quantize"]``: the input model's quantized file against its float32, and the
+    file the run ends with (``final_*``) against the same float32."""
 
-    input_names = set(ARTIFACT_SUFFIX.values()) | set(LITERT_SCHEMES)  # the input model's: no name prefix
+    key: ClassVar[str] = "quantize"
+    line_order: ClassVar[int] = 50
+    mode: str
+    artifact: str  # the final quantized artifact's name
+    final_size_ratio: float
+    final_gzip_ratio: float
+    scheme: Optional[str] = None  # the LiteRT quantizer's scheme, when it quantized
+    input_size_ratio: Optional[float] = None  # the input model's quantized file, when there is one
+    input_gzip_ratio: Optional[float] = None
+    input_accuracy_drop_points: Optional[float] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"mode": self.mode, "artifact": self.artifact}
+        if self.scheme is not None:
+            out["scheme"] = self.scheme
+        if self.input_size_ratio is not None:
+            out["input_size_ratio"] = self.input_size_ratio
+            out["input_gzip_ratio"] = self.input_gzip_ratio
+            if self.input_accuracy_drop_points is not None:
+                out["input_accuracy_drop_points"] = self.input_accuracy_drop_points
+        out["final_size_ratio"] = self.final_size_ratio
+        out["final_gzip_ratio"] = self.final_gzip_ratio
+        return out
+
+    def lines(self) -> List[str]:
+        if self.input_size_ratio is None:
+            return []
+        line = f"quantize: {self.scheme or self.mode} file is {self.input_size_ratio:.3f}x float32"
+        if self.input_accuracy_drop_points is not None:
+            line += f", accuracy drop {self.input_accuracy_drop_points:.2f} points vs the float model"
+        return [line]
+
+
+def _comparison(ctx: RunContext, options: QuantizeOptions, final: Artifact) -> QuantizeComparison:
+    base = ctx.base
+    record = QuantizeComparison(options.mode, final.name, round(final.size_bytes / base.size_bytes, 4),
+                                round(final.gzip_size_bytes / base.gzip_size_bytes, 4),
+                                scheme=litert_scheme(ctx.model, options))
+    input_names = {s.suffix for s in schemes.SCHEMES.values()}  # the input model's: no name prefix
     input_q = next((a for a in ctx.artifacts if a.stage == STAGE and a.name in input_names), None)
     if input_q is not None:
-        out["input_size_ratio"] = round(input_q.size_bytes / base.size_bytes, 4)
-        out["input_gzip_ratio"] = round(input_q.gzip_size_bytes / base.gzip_size_bytes, 4)
+        record.input_size_ratio = round(input_q.size_bytes / base.size_bytes, 4)
+        record.input_gzip_ratio = round(input_q.gzip_size_bytes / base.gzip_size_bytes, 4)
         float_acc = base.metrics.get("float_model_accuracy")
         q_acc = input_q.metrics.get("accuracy")
         if float_acc is not None and q_acc is not None:
-            out["input_accuracy_drop_points"] = round(100 * (float_acc - q_acc), 3)
-    out["final_size_ratio"] = round(final.size_bytes / base.size_bytes, 4)
-    out["final_gzip_ratio"] = round(final.gzip_size_bytes / base.gzip_size_bytes, 4)
-    return out
+            record.input_accuracy_drop_points = round(100 * (float_acc - q_acc), 3)
+    return record

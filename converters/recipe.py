@@ -31,13 +31,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from converters.errors import RecipeError
+from converters.schemes import AUTO_LITERT_CANDIDATES, CONVERTER_MODES, LITERT_SCHEMES  # "" = the TFLite converter's ``mode`` (Keras input)
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 STAGES = ("distill", "prune", "quantize", "auto")
 TOP_LEVEL_KEYS = ("name", "description", "stages")
 EXPORT_FORMATS = ("tflite", "savedmodel", "keras", "onnx")
-# LiteRT quantizer schemes (converters.litert_quant.SCHEMES); "" = the TFLite converter's ``mode`` (Keras input)
-LITERT_SCHEMES = ("int8", "dynamic", "weight-only-int8", "weight-only-int4", "int16x8", "fp16")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,12 +125,6 @@ class _Section:
         """The section as JSON-able data (tuples as lists), as recorded in manifests."""
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
                 for f in dataclasses.fields(self)}
-
-    def __getitem__(self, key: str) -> Any:
-        # read access by key, for callers written against the old dict sections
-        if key not in {f.name for f in dataclasses.fields(self)}:
-            raise KeyError(key)
-        return getattr(self, key)
 
 
 def _coerce(section: str, key: str, expected: Any, meta: Mapping[str, Any], value: Any) -> Any:
@@ -250,7 +243,8 @@ class QuantizeOptions(_Section):
     """[quantize]: post-training quantization (and optional QAT)."""
 
     SECTION: typing.ClassVar[str] = "quantize"
-    mode: str = option("int8", "dynamic, float16 or full int8", choices=("dynamic", "float16", "int8"), flag="--mode")
+    mode: str = option("int8", "dynamic, float16 or full int8",
+                       choices=tuple(m for m in CONVERTER_MODES if m != "float32"), flag="--mode")
     io: str = option("int8", "int8 or float input/output", choices=("int8", "float32"), flag="--io")
     calibration_samples: int = option(300, "representative samples for int8 calibration", range=AT_LEAST_ONE,
                                       flag="--calibration-samples")
@@ -377,7 +371,7 @@ class ImportOptions(_Section):
 
 #: the candidates ``--recipe auto`` can build, in the order they are built and listed
 AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "int8-float-head", "int8-keep-float",
-                   "litert-weight-only-int8", "litert-weight-only-int4", "litert-int16x8", "pruned-int8")
+                   *AUTO_LITERT_CANDIDATES, "pruned-int8")
 #: built unless the recipe says otherwise: pruned-int8 fine-tunes for epochs and, on LiteRT's dense kernels,
 #: changes neither latency nor file size (only the gzip size), so it is added by choice
 AUTO_DEFAULT_CANDIDATES = tuple(c for c in AUTO_CANDIDATES if c not in ("float32", "pruned-int8"))

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 from converters.errors import ConversionError, first_line
-from converters.loading import KIND_KERAS3, KIND_TF_KERAS, LoadedModel
+from converters.model_files import KIND_KERAS3, KIND_TF_KERAS, LoadedModel
 
 _CACHE_ATTR = "_unrolled_for_tflite"
 
@@ -106,7 +106,7 @@ def convertible(model: LoadedModel) -> LoadedModel:
         raise ConversionError(f"{model.describe()}: unrolling its recurrent layers "
                               f"({', '.join(layer.name for layer in rnns)}) for TFLite failed: "
                               f"{first_line(exc, 300)}") from None
-    from converters.loading import from_keras
+    from converters.model_files import from_keras
 
     result = from_keras(unrolled, model.path)
     result.inputs = model.inputs  # the same names, shapes and dtypes as the model the user gave

@@ -11,21 +11,50 @@
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping
+import dataclasses
+from typing import Any, ClassVar, Dict, List, Mapping
 
 import numpy as np
+
+from converters.context import Comparison, RunContext
 
 INFER_ROWS = 64
 CHECK_ROWS = 500
 
 
-def determine_task(ctx: Any) -> None:
+@dataclasses.dataclass
+class TaskComparison(Comparison):
+    """summary.json's ``comparisons["task"]``: the task the input model does, why, and each quantized file's
+    task figures against its float32."""
+
+    key: ClassVar[str] = "task"
+    line_order: ClassVar[int] = 0
+    task: str = ""
+    why: str = ""
+    quantized: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"task": self.task, "why": self.why}
+        if self.quantized:
+            out["quantized"] = self.quantized
+        return out
+
+    def lines(self) -> List[str]:
+        lines = [f"task: {self.task} ({self.why})"]
+        for file, figures in self.quantized.items():
+            shown = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+                              for k, v in figures.items())
+            lines.append(f"  {file} vs its float32: {shown}")
+        return lines
+
+
+def determine_task(ctx: RunContext) -> None:
     """Set ``ctx.task`` / ``ctx.task_why`` from the recipe or the float model's outputs (see module docs)."""
     from converters.evaluation import tflite_outputs
     from edge_sdk.tasks import infer_task, parse_task
 
     declared = parse_task(ctx.recipe.task.task)
-    sample, _ = ctx._check_data()  # noqa: SLF001 - the run's own data accessor
+    sample, _ = ctx.check_data()
     if sample is None:
         ctx.task, ctx.task_why = declared, "declared (--task)" if declared else "no data to infer it from"
         return
@@ -45,7 +74,7 @@ def determine_task(ctx: Any) -> None:
 
 
 def _float_outputs(model: Any, rows: Mapping[str, np.ndarray], tflite_outputs: Any) -> Dict[str, np.ndarray]:
-    from converters.loading import KIND_TFLITE
+    from converters.model_files import KIND_TFLITE
 
     if model.kind == KIND_TFLITE:
         return tflite_outputs(model.tflite_bytes, rows)
@@ -54,17 +83,17 @@ def _float_outputs(model: Any, rows: Mapping[str, np.ndarray], tflite_outputs: A
     return load_float_model(model).predict_all(rows)
 
 
-def wipeouts_of(ctx: Any, artifact: Any, parent: Any) -> List[Dict[str, Any]]:
+def wipeouts_of(ctx: RunContext, artifact: Any, parent: Any) -> List[Dict[str, Any]]:
     """Outputs of ``artifact`` quantization collapsed, against its float32 ``parent`` (both in staging).
 
-    Also records the task's figures of ``artifact`` against ``parent`` (``ctx.comparisons["task"]
-    ["quantized"][file]`` and the artifact manifest's ``metrics.task``) when the task is known.
+    Also records the task's figures of ``artifact`` against ``parent`` (:class:`TaskComparison`'s
+    ``quantized[file]`` and the artifact manifest's ``metrics.task``) when the task is known.
     """
     from converters.evaluation import tflite_outputs
     from edge_sdk.manifest import manifest_path_for, write_manifest
     from edge_sdk.tasks import find_wipeouts, task_metrics
 
-    sample, on = ctx._check_data()  # noqa: SLF001
+    sample, on = ctx.check_data()
     if sample is None:
         return []
     rows = {k: np.asarray(v)[:CHECK_ROWS] for k, v in sample.items()}
@@ -86,29 +115,29 @@ def wipeouts_of(ctx: Any, artifact: Any, parent: Any) -> List[Dict[str, Any]]:
         record = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in figures.metrics.items()}
         record.update({f"{k} (labels)": (round(v, 6) if isinstance(v, float) else v)
                        for k, v in figures.labels.items()})
-        ctx.comparisons.setdefault("task", {}).setdefault("quantized", {})[artifact.file] = record
+        ctx.recorded(TaskComparison).quantized[artifact.file] = record
         artifact.metrics["task"] = record
         artifact.manifest["metrics"] = artifact.metrics
         write_manifest(artifact.manifest, manifest_path_for(ctx.staging / artifact.file))
     return find_wipeouts(f, q, pairs)
 
 
-def check_wipeouts(ctx: Any) -> None:
+def check_wipeouts(ctx: RunContext) -> None:
     """Fail the run when a ``quantize``-stage artifact wiped out an output (see module docs)."""
     from converters.gate import GateFailedError
     from edge_sdk.tasks import wipeout_message
 
     by_sha = {a.sha256: a for a in ctx.artifacts}
     problems = []
+    wiped: Dict[str, List[Dict[str, Any]]] = {}
     for artifact in ctx.artifacts:
-        parent = by_sha.get(artifact.parent)
+        parent = by_sha.get(artifact.parent) if artifact.parent else None
         if artifact.stage != "quantize" or not artifact.file.endswith(".tflite") or parent is None \
                 or parent.kind != "float32" or not parent.file.endswith(".tflite"):
             continue
         found = wipeouts_of(ctx, artifact, parent)
         if found:
             problems.append(wipeout_message(found, artifact.file))
-            ctx.comparisons.setdefault("wipeouts", {})[artifact.file] = found
+            wiped[artifact.file] = found
     if problems:
-        raise GateFailedError("FAIL: " + " | ".join(problems) + " (nothing promoted)",
-                              {"wipeouts": ctx.comparisons["wipeouts"]})
+        raise GateFailedError("FAIL: " + " | ".join(problems) + " (nothing promoted)", {"wipeouts": wiped})

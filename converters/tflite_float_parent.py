@@ -250,38 +250,4 @@ def agreement(original: bytes, parent: bytes, inputs: Mapping[str, np.ndarray]) 
     return out
 
 
-def record_agreement(ctx: Any, model: Any) -> None:
-    """Measure how the float32 parent of ``model`` (a loaded ``.tflite``) agrees with the file, and say so.
-
-    ``ctx``: the run context (its eval, else calibration, else training data is compared on);
-    the result goes into ``model.float_parent["agreement"]`` (the float32 artifact's manifest).
-    A dynamic-range proxy gets one warning line with its agreement; an exact parent one progress line.
-    """
-    record = model.float_parent
-    check_x, check_on = ctx._check_data()
-    original = model.path.read_bytes()
-    name = model.path.name
-    if check_x is None:
-        record["agreement"] = None
-        if record["proxy"]:
-            ctx.warn(f"{name} is {record['from_kind']}: float32.tflite is a float proxy made by dequantizing its "
-                     "int8 weights; its agreement with the file is not measured (no --eval/--calibration data)")
-        return
-    measured = agreement(original, model.tflite_bytes, check_x)
-    measured["data"] = check_on
-    record["agreement"] = measured
-    top1 = measured.get("top1_agreement")
-    figures = (f"top-1 agreement {100 * top1:.2f}%, " if top1 is not None else "") + \
-        f"max abs difference {measured['max_abs_diff']:.3g} on {measured['samples']} rows of {check_on}"
-    if record["proxy"]:
-        ctx.warn(f"{name} is {record['from_kind']}: float32.tflite is a float proxy made by dequantizing its int8 "
-                 f"weights ({figures}); accuracy drops and parity are measured against that proxy")
-    elif measured["bit_identical"]:
-        ctx.progress.say(f"{name} is {record['from_kind']}: its weights turned into float32 constants; "
-                         f"float32.tflite gives bit-identical outputs on {check_on}")
-    else:
-        ctx.warn(f"{name} is {record['from_kind']}: its float32 parent was expected to be exact but differs "
-                 f"from the file ({figures})")
-
-
-__all__ = ["FloatParent", "PARENT_KINDS", "agreement", "float_parent", "record_agreement"]
+__all__ = ["FloatParent", "PARENT_KINDS", "agreement", "float_parent"]

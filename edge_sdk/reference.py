@@ -183,7 +183,7 @@ def match_tensors(
     """
 
     def show(side):
-        return ", ".join(f"{n}{_shape_text(s)}" for n, s in side) or "none"
+        return ", ".join(f"{n}{shape_text(s)}" for n, s in side) or "none"
 
     def compatible(a, b):
         if len(a) != len(b):
@@ -206,14 +206,15 @@ def match_tensors(
         if not bad:
             return pairs
         l, r = bad[0]
-        problem = f"{what} {l}{_shape_text(shapes_left[l])} does not match {r}{_shape_text(shapes_right[r])}"
+        problem = f"{what} {l}{shape_text(shapes_left[l])} does not match {r}{shape_text(shapes_right[r])}"
     raise SignatureMismatchError(
         f"different {what} signatures ({problem}): {left} has {show(expected)}; "
         f"{right} has {show(actual)}"
     )
 
 
-def _shape_text(shape: Sequence[Optional[int]]) -> str:
+def shape_text(shape: Sequence[Optional[int]]) -> str:
+    """``[1,?,224,3]``: a tensor shape for messages (None or a negative dimension is dynamic: ``?``)."""
     return "[" + ",".join("?" if d is None or (isinstance(d, int) and d < 0) else str(d) for d in shape) + "]"
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 import edge_sdk
 from converters import litert_quant
-from converters.report import confirm_latency_us
+from converters.latency_check import confirm_latency_us
 
 
 def main(float_path: str, calibration_path: str, eval_path: str) -> None:

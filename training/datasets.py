@@ -29,11 +29,12 @@ from typing import Any, Dict, List, Mapping, Tuple, Union
 
 import numpy as np
 
+from training import names
 from training.dataset_type import SPLITS, Dataset
 from training.errors import DatasetError, UnknownNameError
 from training.features import FeatureSpec
 
-BUILTIN = ("digits", "mnist", "adult", "fashion-mnist")
+BUILTIN = names.DATASETS
 VAL_FRACTION = 0.10
 TEST_FRACTION = 0.20
 DATA_DIR = Path(__file__).resolve().parent / "data"

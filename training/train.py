@@ -242,14 +242,14 @@ def fit(
     }
 
     if out is not None:
-        from training import export
+        from training import saving
 
-        keras_path = export.save_keras(model, out / "model.keras")
-        saved = export.save_savedmodel(model, out / "savedmodel")
+        keras_path = saving.save_keras(model, out / "model.keras")
+        saved = saving.save_savedmodel(model, out / "savedmodel")
         recipe = {"train": {k: summary[k] for k in ("model", "dataset", "epochs_run", "batch_size", "learning_rate", "seed", "strategy")}}
         stats_path = _write_train_stats(model, data, out)  # the training data's statistics, beside the model
-        export.write_model_manifest(model, keras_path, "keras", data, test_metrics, recipe, data_stats=stats_path)
-        export.write_model_manifest(model, saved, "savedmodel", data, test_metrics, recipe, data_stats=stats_path)
+        saving.write_model_manifest(model, keras_path, "keras", data, test_metrics, recipe, data_stats=stats_path)
+        saving.write_model_manifest(model, saved, "savedmodel", data, test_metrics, recipe, data_stats=stats_path)
         paths["train_stats"] = str(stats_path)
         if data.task == "tabular" and chief:
             from training.embeddings import write_projector

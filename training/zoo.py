@@ -21,12 +21,13 @@ import math
 import os
 from typing import Any, Dict, List
 
+from training import names
 from training.errors import TrainingError, UnknownNameError
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-MODELS = ("cnn", "cnn-student", "wide-deep")
-IMAGE_MODELS = ("cnn", "cnn-student")
+MODELS = names.ZOO_MODELS
+IMAGE_MODELS = names.IMAGE_MODELS
 # (conv1 filters, conv2 filters, dense units, dropout)
 _CNN_WIDTHS = {"cnn": (32, 64, 128, 0.4), "cnn-student": (16, 32, 32, 0.2)}
 DEEP_UNITS = (64, 32)

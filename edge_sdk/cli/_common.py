@@ -1,18 +1,12 @@
-"""Argument helpers private to the CLI, and a compatibility re-export of :mod:`edge_sdk.console`.
-
-Library code (converters, training) imports :mod:`edge_sdk.console`, never this
-module; the console names stay here only so older imports keep working.
-"""
+"""Argument helpers private to the CLI (shared console helpers live in :mod:`edge_sdk.console`)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 from typing import Iterable, Optional
 
-from edge_sdk.console import emit_report, first_line, json_default, print_json, progress, require_extra
+from edge_sdk.console import first_line, require_extra
 from edge_sdk.errors import EdgeSdkError, MissingExtraError, ModelNotFoundError, NotTFLiteError
-
-_json_default = json_default  # the old private name
 
 
 class AmbiguousNameError(EdgeSdkError, ValueError):
@@ -37,19 +31,6 @@ def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", nargs="?", const="-", default=None, type=json_file, metavar="FILE.json",
                         help=f"print {what} as JSON to stdout (bare --json or --json -), or write it to "
                         "FILE.json (the name must end in .json)")
-
-
-def zoo_models() -> tuple:
-    """The zoo's model names (``training.zoo.MODELS``), or ``()`` where the training package is absent.
-
-    A device with only the runtime has no zoo; ``train`` and ``convert`` then stop at the
-    convert-extra check with its install command, so an empty list costs nothing.
-    """
-    try:
-        from training.zoo import MODELS  # importing it loads no TensorFlow
-    except ImportError:
-        return ()
-    return tuple(MODELS)
 
 
 def refuse_ambiguous(value: Optional[str], names: Iterable[str], flag: str, kind: str) -> None:
@@ -93,7 +74,5 @@ def require_convert_stack(command: str) -> None:
             "pip install --force-reinstall 'edge-sdk[convert]'") from None
 
 
-__all__ = [
-    "AmbiguousNameError", "add_json_option", "emit_report", "first_line", "json_default", "json_file",
-    "print_json", "progress", "refuse_ambiguous", "require_convert_stack", "require_extra", "require_model_file",
-]
+__all__ = ["AmbiguousNameError", "add_json_option", "json_file", "refuse_ambiguous", "require_convert_stack",
+           "require_model_file"]

@@ -13,8 +13,8 @@ import os
 import sys
 from typing import Any, Callable, Dict, List
 
-from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, require_extra, zoo_models
-from edge_sdk.console import first_line, print_json
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
+from edge_sdk.console import first_line, print_json, require_extra
 from edge_sdk.outputs import mark_output_dir
 
 def _recipe_flags() -> List[Any]:
@@ -37,6 +37,8 @@ def _dest(flag: str) -> str:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``convert`` subcommand."""
+    from training.names import DATASETS_TEXT, ZOO_MODELS_TEXT  # stdlib only: the one list of names
+
     parser = subparsers.add_parser(
         "convert",
         help="distill, prune, quantize and export a model with a recipe; one artifact + manifest per stage",
@@ -49,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Exit codes: 0 ok, 1 a gate failed, 2 could not run.",
     )
     parser.add_argument("model", nargs="?", help="a .keras/.h5 file, a SavedModel directory, a float .tflite, "
-                        "an .onnx file (through onnx2tf; docs/converters.md), or a zoo name (cnn, cnn-student, wide-deep)")
+                        f"an .onnx file (through onnx2tf; docs/converters.md), or a zoo name ({ZOO_MODELS_TEXT})")
     parser.add_argument("--model", dest="model_opt", metavar="MODEL", help="same as the positional MODEL")
     parser.add_argument("--recipe", required=False, help="built-in recipe name or a recipe .toml file")
     parser.add_argument("--out", "-o", help="output directory (replaced atomically on success; an existing one "
@@ -57,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true",
                         help="replace --out even if it is a non-empty directory edge-sdk did not write "
                         "(never one that holds an input)")
-    parser.add_argument("--dataset", help="built-in dataset (digits, mnist, adult, fashion-mnist) or a dataset path: "
+    parser.add_argument("--dataset", help=f"built-in dataset ({DATASETS_TEXT}) or a dataset path: "
                         "training data for zoo models, distillation, pruning, QAT; its train split "
                         "calibrates int8 and its test split is the eval data")
     parser.add_argument("--calibration", metavar="DATA", help="calibration data: .npy (one input) or .npz "
@@ -149,10 +151,9 @@ def check_convert_paths(args: argparse.Namespace, model: str):
     edge-sdk did not write (without --force), or a name that is both a built-in and a local path."""
     from converters.distill import is_transfer_name
     from edge_sdk.arrays import check_array_file
-    from edge_sdk.cli.train import DATASETS
     from edge_sdk.outputs import check_dir_output, model_inputs, path_inputs
+    from training.names import DATASETS, ZOO_MODELS as models
 
-    models = zoo_models()
     refuse_ambiguous(model, models, "MODEL", "zoo model")
     refuse_ambiguous(args.student, models, "--student", "zoo model")
     refuse_ambiguous(args.dataset, DATASETS, "--dataset", "dataset")
@@ -221,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
 
     from converters import pipeline
     from converters.gate import GateFailedError
-    from converters.loading import trusted_model_code
+    from converters.model_files import trusted_model_code
 
     try:
         with trusted_model_code(args.trust_model_code):
@@ -252,69 +253,19 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.summary())
     else:
         print(result.table())
-        for line in _comparison_lines(result.comparisons):
+        for line in [""] + result.lines if result.lines else []:  # each stage's record says its own lines
             print(line)
         if result.warnings:  # each was printed as it happened; repeating them would bury the table
             print(f"{len(result.warnings)} warning(s), printed above (also in summary.json)", file=sys.stderr)
         print(f"\nwrote {len(result.artifacts)} artifacts with manifests to {result.out} "
               f"in {result.seconds:.0f}s (summary.json)")
-        if result.comparisons.get("gate"):
-            print(result.comparisons["gate"]["verdict"])
+        if result.verdict:
+            print(result.verdict)
     return 0
 
 
 def _is_tflite(model: str) -> bool:
     """A .tflite input: quantized by the LiteRT quantizer, so the run needs the 'quantize' extra, not TensorFlow."""
-    return model.lower().endswith(".tflite") and os.path.isfile(model)
+    from converters.inputs import InputKind, input_kind  # stdlib only: the one place the input kind is decided
 
-
-def _comparison_lines(comparisons: Dict[str, Any]) -> List[str]:
-    lines = []
-    t = comparisons.get("task")
-    if t:
-        lines.append(f"task: {t['task']} ({t['why']})")
-        for file, figures in (t.get("quantized") or {}).items():
-            shown = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
-                              for k, v in figures.items())
-            lines.append(f"  {file} vs its float32: {shown}")
-    d = comparisons.get("distill")
-    if d:
-        line = (f"distill: student {d['student_params']:,} params ({d['param_ratio']:.2f}x teacher), "
-                f"accuracy {_pct(d.get('student_accuracy'))} vs teacher {_pct(d.get('teacher_accuracy'))}")
-        if d.get("baseline_accuracy") is not None:
-            line += f"; same student without distillation {_pct(d['baseline_accuracy'])}"
-        lines.append(line)
-    p = comparisons.get("prune")
-    if p:
-        line = f"prune: {p['overall_sparsity']:.1%} of prunable weights are zero"
-        if "gzip_ratio_vs_dense_float32" in p:
-            line += f"; pruned+quantized gzip is {p['gzip_ratio_vs_dense_float32']:.3f}x the dense float32 gzip"
-        lines.append(line)
-    auto = comparisons.get("auto")
-    if auto:
-        from converters.auto import tradeoff_lines
-
-        lines.extend(tradeoff_lines(auto))
-    o = comparisons.get("onnx_input")
-    if o and o.get("max_abs_error") is not None:
-        layouts = ", ".join(f"{k} {v}" for k, v in (o.get("input_layout") or {}).items())
-        line = (f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
-                f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
-        if o.get("input_shapes"):
-            line += "; fixed shapes " + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in o["input_shapes"].items())
-        lines.append(line)
-    q = comparisons.get("quantize")
-    if q and "input_size_ratio" in q:
-        line = f"quantize: {q.get('scheme') or q['mode']} file is {q['input_size_ratio']:.3f}x float32"
-        if q.get("input_accuracy_drop_points") is not None:
-            line += f", accuracy drop {q['input_accuracy_drop_points']:.2f} points vs the float model"
-        lines.append(line)
-    for fmt, reason in ((comparisons.get("export") or {}).get("skipped") or {}).items():
-        lines.append(f"warning: {fmt} export skipped (not asked for with --formats): {reason}")
-    for line in comparisons.get("latency_warnings") or []:
-        lines.append(f"warning: {line}")
-    return [""] + lines if lines else []
-
-
-def _pct(value: Any) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
+    return input_kind(model) is InputKind.TFLITE

@@ -18,9 +18,6 @@ from edge_sdk.cli._common import add_json_option
 from edge_sdk.console import emit_report, print_json
 from edge_sdk.errors import EdgeSdkError
 
-DATASETS = ("digits", "mnist", "adult", "fashion-mnist")
-
-
 class DataArgumentError(EdgeSdkError, ValueError):
     """A data command given something it cannot read."""
 
@@ -56,6 +53,8 @@ def read_data(value: str, split: str) -> Tuple[Dict[str, Any], str, Any]:
     from edge_sdk.arrays import check_array_file
 
     path = Path(value)
+    from training.names import DATASETS
+
     if value in DATASETS or value.startswith("fashion-mnist:"):
         from training import datasets
 

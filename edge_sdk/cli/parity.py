@@ -22,20 +22,22 @@ from edge_sdk.report import format_table
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``parity`` subcommand."""
+    from training.names import DATASETS_TEXT  # stdlib only: the one list of names
+
     parser = subparsers.add_parser(
         "parity",
         help="compare a quantized .tflite with its float model, gate on the result, or check golden references",
         description="Compare FLOAT (a SavedModel directory with serving_default, or a .keras/.h5 file, run "
         "through TensorFlow; a float .tflite, run through LiteRT; or an .onnx, run through ONNX Runtime) with QUANTIZED (a .tflite run through the edge_sdk runtime) on DATA. DATA is a "
         ".npz (one array per input name, or 'x'; labels under 'y'), a .npy of inputs, or a built-in dataset "
-        "name (digits, mnist, adult, fashion-mnist: its test split). --reference checks a .tflite against a golden .npz "
+        f"name ({DATASETS_TEXT}: its test split). --reference checks a .tflite against a golden .npz "
         "with only numpy and LiteRT installed.",
         epilog="exit codes: 0 pass (or no gate set), 1 gate failed, 2 could not run",
     )
     parser.add_argument("models", nargs="*", metavar="MODEL",
                         help="FLOAT QUANTIZED; or FLOAT [QUANTIZED] with --write-reference; or MODEL.tflite "
                         "with --reference")
-    parser.add_argument("--data", help=".npz/.npy file or dataset name (digits, mnist, adult, fashion-mnist)")
+    parser.add_argument("--data", help=f".npz/.npy file or dataset name ({DATASETS_TEXT})")
     parser.add_argument("--labels", help=".npy of class ids, one per example (replaces 'y' in the data)")
     parser.add_argument("--samples", type=int, default=None,
                         help="use the first N examples (default: all; 100 for --write-reference)")
@@ -142,14 +144,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _light_float(args: argparse.Namespace) -> bool:
     """True when FLOAT is a .tflite and nothing asked for TensorFlow's tools (auto-tuner, per-layer debugger)."""
-    return (bool(args.models) and str(args.models[0]).lower().endswith(".tflite") and args.accuracy_budget is None
-            and not args.write_reference)
+    from converters.inputs import InputKind, input_kind  # stdlib only: the one place the input kind is decided
+
+    return (bool(args.models) and input_kind(str(args.models[0])) is InputKind.TFLITE
+            and args.accuracy_budget is None and not args.write_reference)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Every output checked against every input and each other, before any model is loaded."""
     from edge_sdk.arrays import check_array_file
-    from edge_sdk.cli.train import DATASETS
+    from training.names import DATASETS
     from edge_sdk.manifest import manifest_path_for
     from edge_sdk.outputs import check_file_outputs, model_inputs, path_inputs
 
@@ -223,7 +227,7 @@ def _write_reference(args: argparse.Namespace) -> int:
         raise EdgeSdkError(f"--write-reference expects FLOAT [QUANTIZED], got {len(args.models)} models")
     if not args.data:
         raise EdgeSdkError("--write-reference needs --data (the inputs to store)")
-    from converters.loading import trusted_model_code
+    from converters.model_files import trusted_model_code
 
     with trusted_model_code(args.trust_model_code):
         fm = load_float_model(args.models[0])
@@ -263,14 +267,16 @@ def _parity(args: argparse.Namespace) -> int:
     from converters.debugger import LAYER_HEADERS, layer_rows
     from converters.parity import summary_rows
     from converters.quality import parity_check
-    from converters.report import write_html_report
+    from converters.html_report import write_html_report
 
     if len(args.models) != 2:
         raise EdgeSdkError(f"parity expects FLOAT QUANTIZED (two models), got {len(args.models)}: {args.models}")
     if not args.data:
-        raise EdgeSdkError("parity needs --data: a .npz/.npy file or a dataset name (digits, mnist, adult, fashion-mnist)")
+        from training.names import DATASETS_TEXT
+
+        raise EdgeSdkError(f"parity needs --data: a .npz/.npy file or a dataset name ({DATASETS_TEXT})")
     float_path, quant_path = args.models
-    from converters.loading import trusted_model_code
+    from converters.model_files import trusted_model_code
 
     with trusted_model_code(args.trust_model_code):  # the trust decision covers loading FLOAT, nothing else
         outcome = parity_check(float_path, quant_path, args.data, labels=args.labels, samples=args.samples,

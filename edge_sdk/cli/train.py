@@ -5,13 +5,12 @@ import argparse
 import os
 from pathlib import Path
 
-from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, zoo_models
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
 from edge_sdk.console import print_json
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.outputs import mark_output_dir
 
 # Kept here (not imported from training.datasets) so --help and name checks need no TensorFlow.
-DATASETS = ("digits", "mnist", "adult", "fashion-mnist")
 STRATEGIES = ("mirrored", "multiworker")
 
 
@@ -25,11 +24,13 @@ class TrainArgumentError(EdgeSdkError, ValueError):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
-    models = zoo_models()
+    from training.names import DATASETS, DATASETS_TEXT, ZOO_MODELS  # stdlib only: one list for help, messages, training
+
+    models = ZOO_MODELS
     parser = subparsers.add_parser(
         "train",
         help=f"train a model ({', '.join(models) or 'a zoo model'}) and export SavedModel + .keras + metrics",
-        description="Train a model from the zoo on digits, mnist, adult, fashion-mnist[:N], a CSV/parquet table with a "
+        description=f"Train a model from the zoo on {DATASETS_TEXT}[:N], a CSV/parquet table with a "
         "feature spec, or a TFRecord dataset directory. Writes model.keras, savedmodel/ (serving_default "
         "with named inputs/outputs), manifests, metrics.json and TensorBoard logs into --out. A run "
         "killed mid-way resumes from its last finished epoch when started again with the same --out.",
@@ -59,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_dataset(value: str) -> None:
+    from training.names import DATASETS
+
     if value in DATASETS or value.startswith("fashion-mnist:"):  # fashion-mnist:N, N training images
         return
     path = Path(value)
@@ -91,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         raise TrainArgumentError(f"--epochs must be at least 1, got {args.epochs}")
     if args.batch_size is not None and args.batch_size < 1:
         raise TrainArgumentError(f"--batch-size must be at least 1, got {args.batch_size}")
+    from training.names import DATASETS
+
     refuse_ambiguous(args.dataset, DATASETS, "--dataset", "dataset")
     _check_dataset(args.dataset)
     out = _check_out(args)

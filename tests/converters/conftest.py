@@ -53,7 +53,7 @@ def build_cnn(width: int, name: str = "cnn"):
 def digits_models(tmp_path_factory, digits):
     """A trained teacher (tf_keras .keras, .h5, SavedModel), an untrained student file, a Keras 3 file."""
     from converters._tf import tf_keras
-    from converters._train import compile_and_fit
+    from converters.finetune import compile_and_fit
 
     root: Path = tmp_path_factory.mktemp("digits_models")
     tf_keras.utils.set_random_seed(0)

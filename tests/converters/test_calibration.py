@@ -6,7 +6,7 @@ import pytest
 
 from converters import calibration
 from converters.errors import CalibrationError, DataError
-from converters.loading import InputSpec
+from converters.model_files import InputSpec
 
 SPECS = [InputSpec("image", (None, 8, 8, 1), "float32")]
 

@@ -143,7 +143,7 @@ def test_statistics_hold_vocabulary_with_frequencies_quantiles_and_channels(adul
 
 
 def test_drift_html_chart_is_additive():
-    from converters.report import build_report, render_html
+    from converters.html_report import build_report, render_html
 
     stats = compute_stats({"x": np.random.default_rng(0).random((200, 4, 4, 1), dtype=np.float32)})
     report = build_report(None, None, None)

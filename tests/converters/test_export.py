@@ -5,12 +5,12 @@ import numpy as np
 import onnx
 import pytest
 
-from converters import export, loading
+from converters import export, model_files, savedmodel
 from converters.errors import ExportError
 
 
 def test_onnx_from_tf_keras_matches_onnxruntime(digits_models, digits):
-    model = loading.load(digits_models.teacher_keras)
+    model = model_files.load(digits_models.teacher_keras)
     result = export.export_onnx(model, {"image": digits.x_test[:32]})
     proto = onnx.load_from_string(result.onnx)
     onnx.checker.check_model(proto)
@@ -20,30 +20,30 @@ def test_onnx_from_tf_keras_matches_onnxruntime(digits_models, digits):
 
 
 def test_onnx_from_keras3_goes_through_a_function(digits_models, digits):
-    model = loading.load(digits_models.keras3)
+    model = model_files.load(digits_models.keras3)
     result = export.export_onnx(model, {"image": digits.x_test[:8]}, opset=18)
     assert result.opset == 18 and result.max_abs_diff < 1e-4
 
 
 def test_onnx_opset_below_17_is_refused(digits_models, digits):
     with pytest.raises(ExportError, match="17 or newer"):
-        export.export_onnx(loading.load(digits_models.teacher_keras), {"image": digits.x_test[:2]}, opset=13)
+        export.export_onnx(model_files.load(digits_models.teacher_keras), {"image": digits.x_test[:2]}, opset=13)
 
 
 def test_savedmodel_and_keras_exports_reload_with_same_outputs(digits_models, digits, tmp_path):
-    model = loading.load(digits_models.teacher_keras)
+    model = model_files.load(digits_models.teacher_keras)
     want = model.predict({"image": digits.x_test[:10]})
-    export.export_savedmodel(model, tmp_path / "sm")
-    again = loading.load(tmp_path / "sm")
+    savedmodel.export_savedmodel(model, tmp_path / "sm")
+    again = model_files.load(tmp_path / "sm")
     np.testing.assert_allclose(again.predict({"image": digits.x_test[:10]}), want, atol=1e-5)
     from converters._tf import tf
 
     served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"]
     assert "image" in served.structured_input_signature[1]
     export.export_keras(model, tmp_path / "m.keras")
-    np.testing.assert_allclose(loading.load(tmp_path / "m.keras").predict({"image": digits.x_test[:10]}), want,
+    np.testing.assert_allclose(model_files.load(tmp_path / "m.keras").predict({"image": digits.x_test[:10]}), want,
                                atol=1e-5)
-    k3 = loading.load(digits_models.keras3)
-    export.export_savedmodel(k3, tmp_path / "k3sm")
-    np.testing.assert_allclose(loading.load(tmp_path / "k3sm").predict({"image": digits.x_test[:4]}),
+    k3 = model_files.load(digits_models.keras3)
+    savedmodel.export_savedmodel(k3, tmp_path / "k3sm")
+    np.testing.assert_allclose(model_files.load(tmp_path / "k3sm").predict({"image": digits.x_test[:4]}),
                                k3.predict({"image": digits.x_test[:4]}), atol=1e-5)

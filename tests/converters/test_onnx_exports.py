@@ -278,7 +278,7 @@ def test_first_diverging_op_is_read_from_onnx2tf_cotof_log():
 @pytest.fixture(scope="module")
 def torch_like(tmp_path_factory):
     from converters.onnx_import import load_onnx
-    from converters.quantize import convert
+    from converters.tflite_convert import convert
 
     root = tmp_path_factory.mktemp("torch-like")
     path = _if_model(root / "m.onnx", dims=("N", "F"))

@@ -34,7 +34,7 @@ def _two_input_model(batch):
 
 def test_fixed_batch_one_model_is_run_one_sample_at_a_time():
     """A [1, ...] model cannot take the 64 calibration samples at once: they go through one by one, in order."""
-    from converters.loading import InputSpec
+    from converters.model_files import InputSpec
     from converters.onnx_import import OnnxModel
 
     rng = np.random.default_rng(1)

@@ -208,7 +208,7 @@ def test_nhwc_three_channel_input_converts_without_network(tmp_path, monkeypatch
     from onnx import TensorProto, helper, numpy_helper
 
     from converters.onnx_import import compare_with_onnxruntime, load_onnx
-    from converters.quantize import convert
+    from converters.tflite_convert import convert
 
     rng = np.random.default_rng(0)
     init = [numpy_helper.from_array(rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w")]
@@ -231,7 +231,7 @@ def test_nhwc_three_channel_input_converts_without_network(tmp_path, monkeypatch
 def test_model_needing_select_ops_is_refused_naming_them(tmp_path):
     """What onnx2tf makes of a lone Erf (TensorFlow's Erf, no LiteRT builtin) is refused naming Erf, not converted."""
     from converters._tf import tf
-    from converters.loading import KIND_SAVEDMODEL, InputSpec
+    from converters.model_files import KIND_SAVEDMODEL, InputSpec
     from converters.onnx_import import OnnxConversionError, OnnxModel, refuse_select_ops
 
     class ErfModule(tf.Module):
@@ -250,9 +250,11 @@ def test_model_needing_select_ops_is_refused_naming_them(tmp_path):
 
 
 def test_convert_prints_the_onnxruntime_comparison_under_the_table():
-    from edge_sdk.cli.convert import _comparison_lines
+    from converters.context import render_comparisons
+    from converters.onnx_import import OnnxInputCheck
 
-    lines = _comparison_lines({"onnx_input": {"max_abs_error": 6.0e-07, "samples": 397, "tolerance": 1e-4,
-                                              "input_layout": {"image": "NCHW"}}})
+    record = {"max_abs_error": 6.0e-07, "samples": 397, "tolerance": 1e-4, "input_layout": {"image": "NCHW"}}
+    comparisons, lines = render_comparisons({"onnx_input": OnnxInputCheck(record)})  # what convert prints
+    assert comparisons == {"onnx_input": record}
     assert ("onnx: float32.tflite vs ONNX Runtime max abs error 6e-07 on 397 samples (tolerance 0.0001); "
             "inputs keep the ONNX layout (image NCHW)") in lines

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from converters import distill, loading, prune
-from converters._train import augment_shift
+from converters import distill, model_files, prune
+from converters.finetune import augment_shift
 from converters.errors import ConversionError, RecipeError
 from edge_sdk.metrics import accuracy
 
@@ -55,7 +55,7 @@ def test_prune_defaults_and_ranges_are_the_recipes(digits_models, digits):
 
 
 def test_prune_refuses_keras3_model(digits_models, digits):
-    k3 = loading.load(digits_models.keras3)
+    k3 = model_files.load(digits_models.keras3)
     with pytest.raises(ConversionError, match="tf_keras"):
         prune.prune(k3.model, {"image": digits.x_train[:10]}, digits.y_train[:10], target_sparsity=0.5)
 
@@ -92,7 +92,7 @@ def test_distillation_loss_matches_the_formula():
 def _recording_teacher(digits_models):
     """The digits teacher as a predict function that records every batch it is asked for."""
     batches = []
-    teacher = loading.load(digits_models.teacher_keras)
+    teacher = model_files.load(digits_models.teacher_keras)
 
     def predict(batch):
         batches.append(batch["image"].copy())
@@ -206,7 +206,7 @@ def test_transfer_inputs_get_no_hard_loss():
 def test_impossible_transfer_sets_are_refused(digits_models, digits):
     from converters._tf import tf_keras
 
-    teacher = loading.load(digits_models.teacher_keras)
+    teacher = model_files.load(digits_models.teacher_keras)
     student = tf_keras.models.load_model(digits_models.student_keras)
     x, y = {"image": digits.x_train[:64]}, digits.y_train[:64]
     with pytest.raises(ConversionError, match="needs a teacher"):
@@ -234,7 +234,7 @@ def test_student_with_wrong_class_count_is_refused(digits_models, digits):
     student = tf_keras.Sequential([tf_keras.Input((8, 8, 1), name="image"), tf_keras.layers.Flatten(),
                                    tf_keras.layers.Dense(3, activation="softmax")])
     with pytest.raises(ConversionError, match="teacher gives 10 class logits, student has 3"):
-        distill.distill(loading.load(digits_models.teacher_keras), student, {"image": digits.x_train[:64]},
+        distill.distill(model_files.load(digits_models.teacher_keras), student, {"image": digits.x_train[:64]},
                         digits.y_train[:64], epochs=1)
 
 
@@ -267,7 +267,7 @@ def test_a_dataset_name_is_a_transfer_set_without_the_labelled_images(digits_mod
     from converters.errors import DataError
     from training import datasets
 
-    teacher = loading.load(digits_models.teacher_keras)
+    teacher = model_files.load(digits_models.teacher_keras)
     split = datasets.load("digits", seed=3)
     labelled = {"image": split.x_train[:100]}
     got = distill._transfer_set("digits", teacher, seed=3, labelled=labelled)
@@ -287,7 +287,7 @@ def test_auto_transfer_takes_the_runs_own_unlabelled_images_up_to_the_limit(digi
 
     from training import datasets
 
-    teacher = loading.load(digits_models.teacher_keras)
+    teacher = model_files.load(digits_models.teacher_keras)
     split = datasets.load("digits", seed=3)
     labelled = {"image": split.x_train[:100]}
     images, source = distill.auto_transfer_set(split, teacher, 3, labelled, limit=4.0)
@@ -311,7 +311,7 @@ def test_a_transfer_set_takes_the_baselines_steps_not_more(digits_models, digits
     """The comparison with the student alone must not hand the distilled student extra training."""
     from converters._tf import tf_keras
 
-    teacher = loading.load(digits_models.teacher_keras)
+    teacher = model_files.load(digits_models.teacher_keras)
     student = tf_keras.models.load_model(digits_models.student_keras)
     baseline = tf_keras.models.clone_model(student)
     x, y = {"image": digits.x_train[:300]}, digits.y_train[:300]
@@ -347,7 +347,7 @@ def test_transfer_set_carries_the_teachers_answers_on_fashion_mnist():
     here it is only held from collapsing.
     """
     from converters._tf import tf_keras
-    from converters._train import compile_and_fit
+    from converters.finetune import compile_and_fit
     from training import datasets, zoo
 
     taught_on = datasets.load("fashion-mnist:5000", seed=0)
@@ -356,13 +356,13 @@ def test_transfer_set_carries_the_teachers_answers_on_fashion_mnist():
     teacher = zoo.build("cnn", taught_on, seed=0)
     compile_and_fit(teacher, {"image": taught_on.x_train}, taught_on.y_train, epochs=8, batch_size=64,
                     learning_rate=2e-3, seed=0, shift=2)
-    transfer, source = distill.auto_transfer_set(data, loading.from_keras(teacher), data.seed, x, limit=4.0)
+    transfer, source = distill.auto_transfer_set(data, model_files.from_keras(teacher), data.seed, x, limit=4.0)
     assert len(transfer) == 2000 and "fashion-mnist" in source  # 4 unlabelled images per label, none labelled
     student = zoo.build("cnn-student", data, seed=0)
     baseline = tf_keras.models.clone_model(student)
     baseline.set_weights(student.get_weights())
     options = dict(alpha=0.1, temperature=1.0, epochs=40, shift=2, seed=0)
-    taught = distill.distill(loading.from_keras(teacher), student, x, y, transfer=transfer, **options)
+    taught = distill.distill(model_files.from_keras(teacher), student, x, y, transfer=transfer, **options)
     alone = distill.train_student(baseline, x, y, None, **options)
     assert taught.steps == alone.steps == 40 * 8  # 40 epochs of ceil(500 / 64) batches, with or without transfer
     x_test, y_test = data.x_test[:4000], data.y_test[:4000]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import edge_sdk
-from converters import loading, quantize
+from converters import model_files, quantize, tflite_convert
 from converters.errors import CalibrationError
 from edge_sdk.inspect_model import inspect_model
 from edge_sdk.metrics import accuracy
@@ -18,16 +18,16 @@ def _accuracy(tflite: bytes, digits) -> float:
 
 @pytest.fixture(scope="module")
 def teacher(digits_models):
-    return loading.load(digits_models.teacher_keras)
+    return model_files.load(digits_models.teacher_keras)
 
 
 @pytest.fixture(scope="module")
 def float_result(teacher):
-    return quantize.convert(teacher, "float32")
+    return tflite_convert.convert(teacher, "float32")
 
 
 def test_full_int8_is_integer_everywhere_and_keeps_accuracy(teacher, float_result, digits):
-    result = quantize.convert(teacher, "int8", calibration={"image": digits.x_train}, calibration_samples=200)
+    result = tflite_convert.convert(teacher, "int8", calibration={"image": digits.x_train}, calibration_samples=200)
     info = inspect_model(result.tflite)
     assert info["kind"] == "full-integer" and result.float_ops == {}
     assert result.manifest_kind == "int8"
@@ -44,18 +44,18 @@ def test_full_int8_is_integer_everywhere_and_keeps_accuracy(teacher, float_resul
 
 
 def test_int8_with_float_io_keeps_float_edges(teacher, digits):
-    result = quantize.convert(teacher, "int8", calibration={"image": digits.x_train[:100]}, io="float32")
+    result = tflite_convert.convert(teacher, "int8", calibration={"image": digits.x_train[:100]}, io="float32")
     model = edge_sdk.load(result.tflite, verify=False)
     assert model.inputs[0].dtype == np.float32 and model.outputs[0].dtype == np.float32
     assert result.float_ops == {}  # QUANTIZE/DEQUANTIZE at the edges are not counted as float compute
 
 
 def test_dynamic_and_float16_modes(teacher, float_result, digits):
-    dynamic = quantize.convert(teacher, "dynamic")
+    dynamic = tflite_convert.convert(teacher, "dynamic")
     assert inspect_model(dynamic.tflite)["kind"] == "dynamic-range"
     assert dynamic.float_ops  # activations stay float by design, and the report says which ops
     assert any("by design" in line for line in quantize.summarize_float_ops(dynamic))
-    half = quantize.convert(teacher, "float16")
+    half = tflite_convert.convert(teacher, "float16")
     assert inspect_model(half.tflite)["kind"] == "float16-weight"
     assert 0.45 < len(half.tflite) / len(float_result.tflite) < 0.6
     assert abs(_accuracy(half.tflite, digits) - _accuracy(float_result.tflite, digits)) < 0.01
@@ -63,12 +63,12 @@ def test_dynamic_and_float16_modes(teacher, float_result, digits):
 
 def test_int8_without_calibration_data_is_refused(teacher):
     with pytest.raises(CalibrationError, match="needs calibration data"):
-        quantize.convert(teacher, "int8", calibration=None)
+        tflite_convert.convert(teacher, "int8", calibration=None)
 
 
 def test_keras3_model_takes_post_training_int8(digits_models, digits):
-    model = loading.load(digits_models.keras3)
-    result = quantize.convert(model, "int8", calibration={"image": digits.x_train[:100]})
+    model = model_files.load(digits_models.keras3)
+    result = tflite_convert.convert(model, "int8", calibration={"image": digits.x_train[:100]})
     assert inspect_model(result.tflite)["kind"] == "full-integer"
     float_acc = accuracy(model.predict({"image": digits.x_test}), digits.y_test)
     assert float_acc > 0.8
@@ -80,13 +80,13 @@ def test_pruned_zeros_survive_int8_and_qat(teacher, digits):
 
     pruned = prune.prune(teacher.model, {"image": digits.x_train}, digits.y_train, target_sparsity=0.75,
                          epochs=2, batch_size=32, min_share=0.0)
-    as_loaded = loading.from_keras(pruned.model)
-    ptq = quantize.convert(as_loaded, "int8", calibration={"image": digits.x_train[:100]})
+    as_loaded = model_files.from_keras(pruned.model)
+    ptq = tflite_convert.convert(as_loaded, "int8", calibration={"image": digits.x_train[:100]})
     sparsity = quantize.weight_sparsity(ptq.tflite)
     assert sparsity and min(sparsity.values()) >= 0.74
     qat_model = quantize.qat(pruned.model, {"image": digits.x_train}, digits.y_train, epochs=1,
                              preserve_sparsity=True)
-    qat = quantize.convert(loading.from_keras(qat_model), "int8", calibration={"image": digits.x_train[:100]})
+    qat = tflite_convert.convert(model_files.from_keras(qat_model), "int8", calibration={"image": digits.x_train[:100]})
     assert inspect_model(qat.tflite)["kind"] == "full-integer"
     assert min(quantize.weight_sparsity(qat.tflite).values()) >= 0.74
     assert _accuracy(qat.tflite, digits) > 0.8

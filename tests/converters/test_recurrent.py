@@ -22,12 +22,12 @@ def _model(layer, timesteps=8, **kwargs):
 def test_lstm_float32_tflite_is_stateless_and_equals_keras():
     """A fixed-batch fused LSTM keeps its state in variable tensors across invokes; the unrolled one does not."""
     import edge_sdk
-    from converters import quantize
-    from converters.loading import from_keras
+    from converters import tflite_convert
+    from converters.model_files import from_keras
     from edge_sdk.inspect_model import inspect_model
 
     model = from_keras(_model("LSTM"))
-    tflite = quantize.convert(model, "float32").tflite
+    tflite = tflite_convert.convert(model, "float32").tflite
     info = inspect_model(tflite)
     assert not any(t["variable"] for t in info["tensors"])
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in {op["name"] for op in info["operators"]}
@@ -44,7 +44,7 @@ def test_lstm_float32_tflite_is_stateless_and_equals_keras():
 ])
 def test_what_cannot_unroll_is_refused_in_one_line(layer, kwargs, timesteps, message):
     from converters.errors import ConversionError
-    from converters.loading import from_keras
+    from converters.model_files import from_keras
     from converters.recurrent import convertible
 
     with pytest.raises(ConversionError, match=message) as info:

@@ -57,7 +57,7 @@ def test_same_seed_gives_byte_identical_tflite_files(tmp_path):
 
 
 def test_build_record_says_which_artifacts_do_not_reproduce_and_why():
-    from converters._train import build_record
+    from converters.context import build_record
 
     assert build_record(3, "int8") == {"seed": 3, "op_determinism": True, "byte_identical": True}
     keras = build_record(3, "keras")

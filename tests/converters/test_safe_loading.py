@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters import loading
+from converters import model_files
 from converters.errors import StageNotApplicableError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +70,8 @@ def evil(tmp_path_factory):
 @pytest.mark.parametrize("name, layer", [("tfk.h5", "sneaky"), ("tfk.keras", "sneaky"),
                                          ("k3.keras", "sneaky3"), ("k3.h5", "sneaky3")])
 def test_stored_code_is_refused_by_default_naming_the_layer_and_the_flag(evil, name, layer):
-    with pytest.raises(loading.UntrustedModelCodeError) as err:
-        loading.load(evil.root / name)
+    with pytest.raises(model_files.UntrustedModelCodeError) as err:
+        model_files.load(evil.root / name)
     message = str(err.value)
     assert f"Lambda layer '{layer}'" in message and "--trust-model-code" in message
     assert "trust_model_code=True" in message and str(evil.root / name) in message
@@ -80,8 +80,8 @@ def test_stored_code_is_refused_by_default_naming_the_layer_and_the_flag(evil, n
 
 
 def test_keras_savedmodel_with_stored_code_loads_its_graph_not_its_layers(evil):
-    model = loading.load(evil.root / "tfk_savedmodel")
-    assert model.kind == loading.KIND_SAVEDMODEL
+    model = model_files.load(evil.root / "tfk_savedmodel")
+    assert model.kind == model_files.KIND_SAVEDMODEL
     assert model.predict({"x": np.ones((2, 4), np.float32)}).shape == (2, 3)
     assert not evil.marker.exists()  # the traced graph ran; the stored bytecode did not
     with pytest.raises(StageNotApplicableError) as err:
@@ -89,12 +89,12 @@ def test_keras_savedmodel_with_stored_code_loads_its_graph_not_its_layers(evil):
     assert "Lambda layer 'sneaky'" in str(err.value) and "--trust-model-code" in str(err.value)
 
 
-@pytest.mark.parametrize("name, kind", [("tfk.h5", loading.KIND_TF_KERAS), ("tfk.keras", loading.KIND_TF_KERAS),
-                                        ("tfk_savedmodel", loading.KIND_TF_KERAS),
-                                        ("k3.keras", loading.KIND_KERAS3)])
+@pytest.mark.parametrize("name, kind", [("tfk.h5", model_files.KIND_TF_KERAS), ("tfk.keras", model_files.KIND_TF_KERAS),
+                                        ("tfk_savedmodel", model_files.KIND_TF_KERAS),
+                                        ("k3.keras", model_files.KIND_KERAS3)])
 def test_trusted_it_loads_and_the_stored_code_runs(evil, name, kind):
     evil.marker.unlink(missing_ok=True)
-    model = loading.load(evil.root / name, trust_model_code=True)
+    model = model_files.load(evil.root / name, trust_model_code=True)
     assert model.kind == kind
     model.predict({model.input_names[0]: np.ones((2, 4), np.float32)})
     assert evil.marker.exists()  # the trust decision really is a decision to run the file's code
@@ -102,12 +102,12 @@ def test_trusted_it_loads_and_the_stored_code_runs(evil, name, kind):
 
 
 def test_trust_can_be_set_for_a_block_and_an_explicit_argument_wins(evil):
-    with loading.trusted_model_code():
-        assert loading.load(evil.root / "tfk.keras").kind == loading.KIND_TF_KERAS
-        with pytest.raises(loading.UntrustedModelCodeError):
-            loading.load(evil.root / "tfk.h5", trust_model_code=False)
-    with pytest.raises(loading.UntrustedModelCodeError):
-        loading.load(evil.root / "tfk.h5")
+    with model_files.trusted_model_code():
+        assert model_files.load(evil.root / "tfk.keras").kind == model_files.KIND_TF_KERAS
+        with pytest.raises(model_files.UntrustedModelCodeError):
+            model_files.load(evil.root / "tfk.h5", trust_model_code=False)
+    with pytest.raises(model_files.UntrustedModelCodeError):
+        model_files.load(evil.root / "tfk.h5")
     evil.marker.unlink(missing_ok=True)
 
 
@@ -121,16 +121,16 @@ def test_config_scan_finds_code_in_nested_models_and_lambda_activations():
             "class_name": "__lambda__", "config": {"code": "YWJj"}}}},
         {"class_name": "TFOpLambda", "config": {"name": "add", "function": "math.add"}},
     ]}}
-    found = loading.stored_code(nested)
+    found = model_files.stored_code(nested)
     assert found == ["Lambda layer 'deep' holds Python bytecode", "'head' holds a Python lambda's bytecode"]
-    assert loading.stored_code({"class_name": "Sequential", "config": {"layers": [
+    assert model_files.stored_code({"class_name": "Sequential", "config": {"layers": [
         {"class_name": "Dense", "config": {"name": "d", "activation": "relu"}}]}}) == []
 
 
 def test_ordinary_models_still_load(digits_models):
     for path in (digits_models.teacher_h5, digits_models.teacher_keras, digits_models.teacher_savedmodel):
-        assert loading.load(path).kind == loading.KIND_TF_KERAS
-    assert loading.load(digits_models.keras3).kind == loading.KIND_KERAS3
+        assert model_files.load(path).kind == model_files.KIND_TF_KERAS
+    assert model_files.load(digits_models.keras3).kind == model_files.KIND_KERAS3
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -95,7 +95,7 @@ def test_every_artifact_has_a_consistent_manifest(mnist_run):
 def test_onnx_and_savedmodel_agree_with_the_float_model(mnist_run):
     import onnxruntime as ort
 
-    from converters.loading import load
+    from converters.model_files import load
 
     teacher = load(mnist_run.teacher_savedmodel)
     want = teacher.predict({"image": mnist_run.x_test[:64]})

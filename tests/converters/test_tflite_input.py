@@ -253,7 +253,7 @@ def test_slower_artifact_is_flagged_with_the_ops_xnnpack_left_out(byom, tmp_path
 
 
 def test_slower_note_threshold_and_wording():
-    from converters.report import SLOWER_RATIO, slower_note
+    from converters.latency_check import SLOWER_RATIO, slower_note
 
     assert slower_note("int8.tflite", "float32.tflite", 100.0, 100.0 * SLOWER_RATIO, {}, {}) is None
     assert slower_note("int8.tflite", "float32.tflite", 100.0, 105.0, {"SOFTMAX": 1}, {}) is None
@@ -266,7 +266,7 @@ def test_slower_note_threshold_and_wording():
 
 
 def test_xnnpack_fallback_ops_reads_the_delegated_graph(byom):
-    from converters.report import xnnpack_fallback_ops
+    from converters.latency_check import xnnpack_fallback_ops
 
     float_bytes = byom["float32"].read_bytes()
     assert xnnpack_fallback_ops(float_bytes) == {}  # conv, dense, softmax: all in XNNPACK for float32

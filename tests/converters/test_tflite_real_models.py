@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters import litert_quant
+from converters import litert_quant, schemes
 
 pytestmark = pytest.mark.skipif(not litert_quant.available(), reason="the 'quantize' extra is not installed")
 
@@ -114,7 +114,7 @@ def test_signature_less_resnet8_converts_with_int8_and_litert_loads_it(resnet8, 
 def test_signature_less_float_tflite_quantizes_with_every_scheme(resnet8, scheme):
     import edge_sdk
 
-    calibration = {"input_1": resnet8["cal"][:16]} if scheme in litert_quant.NEEDS_CALIBRATION else None
+    calibration = {"input_1": resnet8["cal"][:16]} if schemes.needs_calibration(scheme) else None
     quantized = litert_quant.quantize_tflite(resnet8["bytes"], scheme, calibration, io="float32")
     model = edge_sdk.load(quantized, num_threads=1)
     assert list(model.signatures) == ["serving_default"]

@@ -139,7 +139,7 @@ def test_a_damaged_tflite_is_refused_before_the_quantizer_naming_the_file(kind, 
 
 
 def test_an_undamaged_public_model_passes_the_structure_check():
-    from converters.loading import check_tflite_structure
+    from converters.model_files import check_tflite_structure
 
     for path in sorted(PUBLIC.glob("*.tflite")):
         data = path.read_bytes()

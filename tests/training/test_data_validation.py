@@ -20,7 +20,7 @@ class _NoWork(AssertionError):
 @pytest.fixture
 def no_conversion(monkeypatch):
     """Conversion or training starting at all fails the test."""
-    import converters._train
+    import converters.finetune
     import converters.context
     import converters.quantize
 
@@ -29,7 +29,7 @@ def no_conversion(monkeypatch):
 
     monkeypatch.setattr(converters.quantize, "convert", refuse)
     monkeypatch.setattr(converters.context.RunContext, "float32_artifact", refuse)
-    monkeypatch.setattr(converters._train, "compile_and_fit", refuse)
+    monkeypatch.setattr(converters.finetune, "compile_and_fit", refuse)
 
 
 def _digits_files(tmp_path, digits, scale=1.0):

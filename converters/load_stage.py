@@ -15,28 +15,11 @@ import numpy as np
 
 from converters.context import RunContext, bind, dataset_inputs, load_data
 from converters.errors import ConversionError, DataError
+from converters.inputs import InputKind, input_kind
 from converters.recipe import Recipe, TrainOptions
+from training.names import DATASETS_TEXT, ZOO_MODELS
 
 STAGE = "load"
-
-
-def zoo_names() -> tuple:
-    """The built-in model names (``training.zoo.MODELS``; empty without the training package)."""
-    try:
-        from training.zoo import MODELS
-    except ImportError:
-        return ()
-    return tuple(MODELS)
-
-
-def is_tflite_source(source: Any) -> bool:
-    """True when ``source`` is a path to a ``.tflite`` file (a run that needs no TensorFlow)."""
-    return isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".tflite" and Path(source).is_file()
-
-
-def is_zoo_name(source: Any) -> bool:
-    """True when ``source`` names a zoo model (and no file or directory of that name exists)."""
-    return isinstance(source, str) and source in zoo_names() and not Path(source).exists()
 
 
 def planned_steps(recipe: Recipe) -> int:
@@ -54,11 +37,12 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[train]`` section
     (used when ``ctx.source`` is a zoo name).
     """
-    from converters.loading import from_keras, load
+    from converters.model_files import from_keras, load
 
-    if is_zoo_name(ctx.source):
+    kind = input_kind(ctx.source)
+    if kind is InputKind.ZOO:
         if ctx.dataset is None:
-            raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset (digits, mnist, adult, fashion-mnist) to "
+            raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset ({DATASETS_TEXT}) to "
                             "train it on")
         data = load_data(None, dataset=ctx.dataset, seed=ctx.seed)
         untrained = _build_zoo(ctx.source, data, ctx)
@@ -80,22 +64,20 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
         ctx.model, ctx.data = model, data
         _check_data(ctx, zoo=False)  # before any conversion: the data against the training statistics
     ctx.model, ctx.data = model, data
-    onnx_input = _is_onnx(model)
+    onnx_input = kind is InputKind.ONNX
     if not onnx_input:
-        _check_fixed_shapes(model, ctx.recipe.options("import").shapes())
+        _check_fixed_shapes(model, ctx.recipe.import_.shapes())
     if onnx_input:
         from converters.onnx_import import record_layout
 
         record_layout(ctx)
     ctx.run_checks()
-    from converters.task_checks import determine_task
+    from converters.task_checks import TaskComparison, determine_task
 
     determine_task(ctx)
     if ctx.task is not None:
-        ctx.comparisons["task"] = {"task": ctx.task.value, "why": ctx.task_why}
+        ctx.record(TaskComparison(ctx.task.value, ctx.task_why))
     if getattr(model, "float_parent", None):  # a float16 / int8-weight .tflite: how its float32 parent agrees
-        from converters.tflite_float_parent import record_agreement
-
         record_agreement(ctx, model)
     if data.eval_x is None:
         ctx.warn("no eval data (--eval or --dataset): accuracy is not reported")
@@ -107,10 +89,46 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     ctx.advance(model, ctx.base, "")
 
 
+def record_agreement(ctx: RunContext, model: Any) -> None:
+    """Measure how the float32 parent of ``model`` (a loaded ``.tflite``) agrees with the file, and say so.
+
+    ``ctx``: the run context (its eval, else calibration, else training data is compared on);
+    the result goes into ``model.float_parent["agreement"]`` (the float32 artifact's manifest).
+    A dynamic-range proxy gets one warning line with its agreement; an exact parent one progress line.
+    """
+    from converters.tflite_float_parent import agreement
+
+    record = model.float_parent
+    check_x, check_on = ctx.check_data()
+    original = model.path.read_bytes()
+    name = model.path.name
+    if check_x is None:
+        record["agreement"] = None
+        if record["proxy"]:
+            ctx.warn(f"{name} is {record['from_kind']}: float32.tflite is a float proxy made by dequantizing its "
+                     "int8 weights; its agreement with the file is not measured (no --eval/--calibration data)")
+        return
+    measured = agreement(original, model.tflite_bytes, check_x)
+    measured["data"] = check_on
+    record["agreement"] = measured
+    top1 = measured.get("top1_agreement")
+    figures = (f"top-1 agreement {100 * top1:.2f}%, " if top1 is not None else "") + \
+        f"max abs difference {measured['max_abs_diff']:.3g} on {measured['samples']} rows of {check_on}"
+    if record["proxy"]:
+        ctx.warn(f"{name} is {record['from_kind']}: float32.tflite is a float proxy made by dequantizing its int8 "
+                 f"weights ({figures}); accuracy drops and parity are measured against that proxy")
+    elif measured["bit_identical"]:
+        ctx.progress.say(f"{name} is {record['from_kind']}: its weights turned into float32 constants; "
+                         f"float32.tflite gives bit-identical outputs on {check_on}")
+    else:
+        ctx.warn(f"{name} is {record['from_kind']}: its float32 parent was expected to be exact but differs "
+                 f"from the file ({figures})")
+
+
 def _load_input(source: Any, load: Any, options: Any = None) -> Any:
     """The input model: an .onnx path through onnx2tf (:mod:`converters.onnx_import`, with the recipe's
     ``[import]`` options), anything else through ``load``."""
-    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".onnx":
+    if input_kind(source) is InputKind.ONNX and isinstance(source, (str, Path)):
         from converters.onnx_import import load_onnx
 
         return load_onnx(Path(source), options)
@@ -135,7 +153,7 @@ def _check_fixed_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
         needs_fixing = needs_fixing or any(h is None for h in have[1:])
     if not needs_fixing:
         return
-    from converters.loading import KIND_KERAS3, KIND_SAVEDMODEL
+    from converters.model_files import KIND_KERAS3, KIND_SAVEDMODEL
 
     if getattr(model, "kind", None) not in (KIND_SAVEDMODEL, KIND_KERAS3):
         raise DataError(f"--input-shape: fixing dynamic dimensions beyond the batch is done for ONNX, SavedModel and "
@@ -149,8 +167,8 @@ def _fix_saved_model_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> N
     import tempfile
 
     from converters._tf import tf
-    from converters.export import saved_model_dir
-    from converters.loading import InputSpec
+    from converters.savedmodel import saved_model_dir
+    from converters.model_files import InputSpec
 
     loaded = tf.saved_model.load(str(saved_model_dir(model)))
     signature = loaded.signatures["serving_default"]
@@ -168,14 +186,8 @@ def _fix_saved_model_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> N
     tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-fixed-")
     target = Path(tmp.name) / "saved_model"
     tf.saved_model.save(module, str(target), signatures={"serving_default": serve.get_concrete_function()})
-    model._fixed_shape_tmp = tmp  # noqa: SLF001 - removed with the model
-    model._saved_model_dir = target  # noqa: SLF001 - the converter reads this SavedModel
+    model.use_saved_model(target, tmp)  # the converter reads this SavedModel; tmp is removed with the model
     model.inputs = [InputSpec(s.name, tuple(shapes.get(s.name, s.shape)), s.dtype) for s in model.inputs]
-
-
-def _is_onnx(model: Any) -> bool:
-    """True for an ONNX input (``converters.onnx_import.OnnxModel``), without importing onnx for other inputs."""
-    return type(model).__name__ == "OnnxModel" and type(model).__module__ == "converters.onnx_import"
 
 
 def _check_data(ctx: RunContext, zoo: bool) -> None:
@@ -192,13 +204,13 @@ def _build_zoo(name: str, data: Any, ctx: RunContext) -> Any:
     except ImportError as exc:
         raise ConversionError(f"zoo model {name!r} needs the training package ({exc})") from None
     if data.dataset is None:
-        raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset (digits, mnist, adult, fashion-mnist)")
+        raise DataError(f"zoo model {name!r} is trained on the fly and needs --dataset ({DATASETS_TEXT})")
     return zoo.build(name, data.dataset, seed=ctx.seed)
 
 
 def _fit_zoo(name: str, model: Any, data: Any, options: TrainOptions, ctx: RunContext) -> Any:
-    from converters._train import augment_shift, compile_and_fit
-    from converters.loading import _keras_specs
+    from converters.finetune import augment_shift, compile_and_fit
+    from converters.model_files import _keras_specs
 
     x = dataset_inputs(data.dataset.x_train, _keras_specs(model), "training")
     shift = 0
@@ -230,7 +242,7 @@ def build_student(spec: str, data: Any, seed: int) -> Any:
     from converters._tf import tf_keras
 
     tf_keras.utils.set_random_seed(seed)
-    if spec in zoo_names():
+    if spec in ZOO_MODELS:
         try:
             from training import zoo
         except ImportError as exc:
@@ -238,7 +250,7 @@ def build_student(spec: str, data: Any, seed: int) -> Any:
         if data.dataset is None:
             raise DataError(f"student {spec!r} is a zoo model and needs --dataset to size its inputs and classes")
         return zoo.build(spec, data.dataset)
-    from converters.loading import load
+    from converters.model_files import load
 
     loaded = load(spec)
     loaded.require("distill-student", "distill")

@@ -1,4 +1,5 @@
-"""Detect and load a model given to the converter, and say which stages it can take.
+"""Read a model file given to the converter into a :class:`LoadedModel` (its kind is decided by
+:mod:`converters.inputs`), and say which stages it can take.
 
 Accepted inputs:
 
@@ -38,6 +39,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from converters.errors import ModelLoadError, StageNotApplicableError
+from converters.inputs import InputKind, input_kind
 from edge_sdk.console import first_line
 
 TRUST_FLAG = "--trust-model-code"
@@ -83,8 +85,8 @@ class LoadedModel:
     path: Optional[Path]
     model: Any  # tf_keras.Model | keras.Model | loaded SavedModel
     inputs: List[InputSpec]
-    _saved_model_dir: Optional[Path] = None
-    _tmp: Any = None
+    _saved_model_dir: Optional[Path] = None  # read through saved_model_path, set through use_saved_model
+    _tmp: Any = None  # a TemporaryDirectory holding it, removed with the model
     # why a Keras-written SavedModel was loaded through its serving signature instead (stored code)
     not_keras_because: Optional[str] = None
     # a .tflite with float16 / int8 weights: how its float32 parent (``model``) was made
@@ -92,6 +94,7 @@ class LoadedModel:
     float_parent: Optional[Dict[str, Any]] = None
     # a .tflite input with no SignatureDef: what edge-sdk added (converters.tflite_signature), for the manifest
     signature_added: Optional[dict] = None
+    _owned: List[Any] = dataclasses.field(default_factory=list, repr=False)  # temp dirs of use_saved_model
 
     @property
     def capabilities(self) -> Tuple[str, ...]:
@@ -117,6 +120,20 @@ class LoadedModel:
     def describe(self) -> str:
         """A short human name for the input."""
         return str(self.path) if self.path else "the in-memory model"
+
+    @property
+    def saved_model_path(self) -> Optional[Path]:
+        """The SavedModel directory the converter reads for this model (its own, or one made for it), if any."""
+        return self._saved_model_dir
+
+    def use_saved_model(self, directory: Path, owner: Any = None) -> None:
+        """Make ``directory`` the SavedModel the converter reads for this model.
+
+        ``owner``: a ``tempfile.TemporaryDirectory`` holding it, kept (and removed) with the model.
+        """
+        self._saved_model_dir = Path(directory)
+        if owner is not None:
+            self._owned.append(owner)
 
     @property
     def is_tf_keras(self) -> bool:
@@ -443,7 +460,8 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
     if not path.exists():
         raise ModelLoadError(f"model {path}: no such file or directory (expected a .keras/.h5/.tflite file or a "
                              f"SavedModel directory)")
-    if path.is_file() and path.suffix.lower() == ".tflite":
+    kind = input_kind(path)
+    if kind is InputKind.TFLITE:
         return load_tflite(path)  # before TensorFlow: a .tflite input runs without it
     from converters._tf import tf, tf_keras
 
@@ -480,10 +498,10 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
                            not_keras_because=not_keras_because)
 
     suffix = path.suffix.lower()
-    if suffix == ".onnx":  # the convert pipeline's load stage takes it through converters.onnx_import.load_onnx
+    if kind is InputKind.ONNX:  # the convert pipeline's load stage takes it through converters.onnx_import.load_onnx
         raise ModelLoadError(f"{path}: an ONNX model is converted through onnx2tf: load it with "
                              "converters.onnx_import.load_onnx, or give it to edge-sdk convert")
-    if suffix == ".keras":
+    if kind is InputKind.KERAS:
         version = _keras_file_version(path)
         if not trust:
             found = stored_code(_keras_zip_config(path))
@@ -502,7 +520,7 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"{path}: tf_keras {version} file would not load: {_short(exc)}") from None
         return LoadedModel(KIND_TF_KERAS, path, model, _keras_specs(model))
-    if suffix in (".h5", ".hdf5"):
+    if kind is InputKind.H5:
         with open(path, "rb") as handle:
             if handle.read(8) != b"\x89HDF\r\n\x1a\n":
                 raise ModelLoadError(f"{path}: expected an HDF5 file (Keras 2 .h5), but the header is not HDF5")

@@ -1,4 +1,4 @@
-"""Export trained tf_keras models: SavedModel (serving_default), .keras file, manifests.
+"""Save trained tf_keras models: SavedModel (serving_default), .keras file, manifests.
 
 Every write is atomic: the SavedModel is built in a temporary directory beside
 the destination and renamed into place, so a reader (or a process killed mid-save)

@@ -1,15 +1,13 @@
-"""Small shared pieces for the stages that fine-tune tf_keras models.
+"""The tf_keras fine-tuning loop the stages share (zoo training in ``source``, prune, QAT in ``quantize``).
 
 Models may end in softmax (k classes), sigmoid (1 unit, binary) or emit
-logits; the loss and the accuracy follow what the output layer is.
+logits; the loss follows what the output layer is (:func:`output_kind`).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import numpy as np
-
-from edge_sdk.metrics import accuracy  # noqa: F401 - one accuracy rule, the runtime's (issue 17)
 
 
 def output_kind(model: Any) -> str:
@@ -86,33 +84,6 @@ def compile_and_fit(
     return model.fit(data, epochs=epochs, verbose=0, callbacks=callbacks or [])
 
 
-# Artifact kinds whose bytes vary between runs with the same inputs, recipe and seed, and why.
-# Everything else the converter writes (.tflite of every kind, .onnx) is byte-identical run to run.
-NOT_BYTE_IDENTICAL = {
-    "keras": "a .keras archive records when it was saved (metadata.json date_saved, zip member times)",
-    "savedmodel": "TensorFlow writes a random uuid into fingerprint.pb on every save; saved_model.pb, the "
-    "variables and keras_metadata.pb are byte-identical",
-}
-
-
-def build_record(seed: int, kind: str) -> Dict[str, Any]:
-    """The manifest's ``build`` entry: the seed, whether op determinism was on, and whether the bytes reproduce.
-
-    ``byte_identical`` promises that another run with the same model, recipe, data, seed
-    and tool versions on the same kind of machine writes the same bytes; ``why_not`` says
-    what varies when it does not.
-    """
-    from converters._tf import DETERMINISTIC
-
-    why = NOT_BYTE_IDENTICAL.get(kind)
-    if why is None and not DETERMINISTIC:
-        why = "TensorFlow op determinism was off (EDGE_SDK_DETERMINISTIC=0), so training may differ run to run"
-    record: Dict[str, Any] = {"seed": int(seed), "op_determinism": bool(DETERMINISTIC), "byte_identical": why is None}
-    if why is not None:
-        record["why_not"] = why
-    return record
-
-
 def augment_shift(height: int, width: int) -> int:
     """The training-augmentation shift for an image size: 1/14 of the shorter side, at least 1.
 
@@ -120,22 +91,3 @@ def augment_shift(height: int, width: int) -> int:
     cost the zoo cnn 12 points at 12 epochs (84% instead of 94-96%).
     """
     return max(1, round(min(height, width) / 14))
-
-
-def count_nonzero_params(model: Any) -> int:
-    """Weights that are not exactly zero (what pruning removes)."""
-    return int(sum(int(np.count_nonzero(w)) for w in model.get_weights()))
-
-
-def subset(inputs: Dict[str, np.ndarray], n: int, seed: int = 0) -> Dict[str, np.ndarray]:
-    """A reproducible random subset of ``n`` samples (all of them if fewer)."""
-    total = len(next(iter(inputs.values())))
-    if n >= total:
-        return inputs
-    idx = np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
-    return {k: v[idx] for k, v in inputs.items()}
-
-
-def names_of(specs: Sequence[Any]) -> List[str]:
-    """Input names from a list of specs."""
-    return [s.name for s in specs]

@@ -1,0 +1,47 @@
+"""A float model as a SavedModel directory: the one writer (``export_savedmodel``) and the cached export
+the TFLite converter reads (``saved_model_dir``). Below the stages: ``export`` writes the user's SavedModel
+artifact with it, ``tflite_convert`` converts from it, ``source`` fixes its input shapes.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from converters.errors import ExportError, first_line
+from converters.model_files import KIND_KERAS3, KIND_TF_KERAS, LoadedModel
+
+
+def saved_model_dir(model: LoadedModel) -> Path:
+    """A SavedModel directory for ``model``: its own when it has one, else exported once into a temp dir.
+
+    The export is kept on the model (and removed with it), so converting it twice exports once.
+    """
+    if model.saved_model_path is None:
+        owner = tempfile.TemporaryDirectory(prefix="edge-sdk-sm-")
+        target = Path(owner.name) / "saved_model"
+        export_savedmodel(model, target)
+        model.use_saved_model(target, owner)
+    assert model.saved_model_path is not None
+    return model.saved_model_path
+
+
+def export_savedmodel(model: LoadedModel, path: Path) -> Path:
+    """Write ``model`` as a SavedModel directory at ``path`` with a ``serving_default`` signature."""
+    path = Path(path)
+    try:
+        if model.kind == KIND_TF_KERAS:
+            from training.saving import save_savedmodel  # named inputs/outputs, the project's format
+
+            save_savedmodel(model.model, path)
+        elif model.kind == KIND_KERAS3:
+            model.model.export(str(path), format="tf_saved_model", verbose=False)
+        else:
+            if model.path is None:
+                raise ExportError("a SavedModel input without a path cannot be re-exported")
+            shutil.copytree(model.saved_model_path or model.path, path)  # an ONNX input's is onnx2tf's
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError(f"SavedModel export of {model.describe()} to {path} failed: {first_line(exc, 400)}") from None
+    return path
