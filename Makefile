@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-python android-deps android-test bench fuzz clean test-arm64 clean-arm64 test-tflite-runtime
+.PHONY: setup demo test lint test-python android-deps android-test bench fuzz clean test-arm64 clean-arm64 test-tflite-runtime
 
 # onnx2tf (ONNX input, converters/onnx_import.py) pins TensorFlow 2.19 and numpy 1.26: it goes into a side
 # folder with --no-deps, beside the venv's site-packages, so the venv's `pip check` stays clean.
@@ -32,6 +32,12 @@ demo: $(STAMP)
 ## The whole test suite: Python tests (which include the Android core's JUnit tests and the native LiteRT check).
 test: $(STAMP) android-deps
 	$(BIN)/pytest tests
+
+## Lint, format check and type check (ruff and mypy; their settings are in pyproject.toml). CI runs it first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Debian packages for the Android core's offline Maven build and the native check (needs root or sudo).
 android-deps:

@@ -17,6 +17,7 @@ output; the float32.tflite matches its float model within ~1e-6).
 Calibration data is real: crops of scikit-learn's two sample photographs for the image models,
 scikit-learn digits for the others. Progress lines go to stderr.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,9 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
@@ -56,13 +58,13 @@ def photo_crops(n: int, size: int = IMAGE_SIZE, offset: int = 0) -> np.ndarray:
         span = int(rng.integers(size, 2 * size + 1))
         top = int(rng.integers(0, photo.shape[0] - span))
         left = int(rng.integers(0, photo.shape[1] - span))
-        crop = photo[top:top + span, left:left + span]
+        crop = photo[top : top + span, left : left + span]
         idx = (np.arange(size) * span / size).astype(int)  # nearest-neighbour resize
         crops.append(crop[idx][:, idx])
     return np.stack(crops).astype(np.float32)
 
 
-def digits(n: Optional[int] = None):
+def digits(n: int | None = None):
     """scikit-learn digits: images (N, 8, 8) in [0, 1] float32 and labels."""
     from sklearn.datasets import load_digits
 
@@ -88,13 +90,13 @@ class Built:
     input_kind: str  # "keras3" | "tf_keras" | "savedmodel" | "onnx"
     path: Path
     calibration: Path
-    eval_inputs: Dict[str, np.ndarray]
+    eval_inputs: dict[str, np.ndarray]
     description: str
-    overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. {"import.input_shapes": [...]}
-    eval_labels: Optional[np.ndarray] = None  # when set: the task metric (top-1 accuracy) of float32 and the file
+    overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. {"import.input_shapes": [...]}
+    eval_labels: np.ndarray | None = None  # when set: the task metric (top-1 accuracy) of float32 and the file
 
 
-def _save_data(folder: Path, calibration: Dict[str, np.ndarray]) -> Path:
+def _save_data(folder: Path, calibration: dict[str, np.ndarray]) -> Path:
     path = folder / "calibration.npz"
     np.savez(path, **calibration)
     return path
@@ -118,7 +120,9 @@ def _keras_app(name: str, folder: Path, epochs: int) -> Built:
     path = folder / f"{name}.keras"
     model.save(path)
     # "x": the calibration loader's name for a single input (Keras 3 names it differently once reloaded)
-    return Built(name, "keras3", path, _save_data(folder, {"x": photo_crops(64)}), {"x": photo_crops(48, offset=1)}, what)
+    return Built(
+        name, "keras3", path, _save_data(folder, {"x": photo_crops(64)}), {"x": photo_crops(48, offset=1)}, what
+    )
 
 
 def _resnet(folder: Path, epochs: int) -> Built:
@@ -143,8 +147,14 @@ def _resnet(folder: Path, epochs: int) -> Built:
     model = keras.Model(inputs, outputs, name="small_resnet")
     path = folder / "resnet.keras"
     model.save(path)
-    return Built("resnet", "keras3", path, _save_data(folder, {"image": photo_crops(64)}),
-                 {"image": photo_crops(48, offset=1)}, "Keras 3 small ResNet (3 residual stages, BN), random weights")
+    return Built(
+        "resnet",
+        "keras3",
+        path,
+        _save_data(folder, {"image": photo_crops(64)}),
+        {"image": photo_crops(48, offset=1)},
+        "Keras 3 small ResNet (3 residual stages, BN), random weights",
+    )
 
 
 def _transformer(folder: Path, epochs: int) -> Built:
@@ -154,10 +164,15 @@ def _transformer(folder: Path, epochs: int) -> Built:
     path = folder / "transformer.keras"
     model.save(path)
     inputs, _ = digits_token_data()
-    return Built("transformer", "keras3", path, _save_data(folder, {k: v[:300] for k, v in inputs.items()}),
-                 {k: v[1400:] for k, v in inputs.items()},
-                 "Keras 3 transformer encoder (Embedding, MHA, LayerNorm, GELU; int32 tokens + float features), "
-                 "trained on digits")
+    return Built(
+        "transformer",
+        "keras3",
+        path,
+        _save_data(folder, {k: v[:300] for k, v in inputs.items()}),
+        {k: v[1400:] for k, v in inputs.items()},
+        "Keras 3 transformer encoder (Embedding, MHA, LayerNorm, GELU; int32 tokens + float features), "
+        "trained on digits",
+    )
 
 
 def _lstm(folder: Path, epochs: int) -> Built:
@@ -168,8 +183,14 @@ def _lstm(folder: Path, epochs: int) -> Built:
     model = build_digits_rnn("LSTM", epochs=epochs)
     path = folder / "lstm.h5"
     model.save(path)
-    return Built("lstm", "tf_keras", path, _save_data(folder, {"rows": x[:300]}), {"rows": x[1400:]},
-                 "tf_keras LSTM(32) over digit rows, trained on digits, .h5")
+    return Built(
+        "lstm",
+        "tf_keras",
+        path,
+        _save_data(folder, {"rows": x[:300]}),
+        {"rows": x[1400:]},
+        "tf_keras LSTM(32) over digit rows, trained on digits, .h5",
+    )
 
 
 def _gru(folder: Path, epochs: int) -> Built:
@@ -180,21 +201,27 @@ def _gru(folder: Path, epochs: int) -> Built:
     model = build_digits_rnn("GRU", keras3=True, epochs=epochs)
     path = folder / "gru.keras"
     model.save(path)
-    return Built("gru", "keras3", path, _save_data(folder, {"rows": x[:300]}), {"rows": x[1400:]},
-                 "Keras 3 GRU(32) over digit rows, trained on digits, .keras")
+    return Built(
+        "gru",
+        "keras3",
+        path,
+        _save_data(folder, {"rows": x[:300]}),
+        {"rows": x[1400:]},
+        "Keras 3 GRU(32) over digit rows, trained on digits, .keras",
+    )
 
 
 def _multi_io(folder: Path, epochs: int) -> Built:
     """A tf_keras functional model with two inputs and two outputs, trained briefly, saved as a SavedModel."""
     from converters._tf import tf_keras
-
     from training.saving import save_savedmodel
 
     tf_keras.utils.set_random_seed(0)
     x, y = digits()
     image = x[..., None]
-    stats = np.stack([x.mean(axis=(1, 2)), x.std(axis=(1, 2)), x.max(axis=(1, 2)), (x > 0.5).mean(axis=(1, 2))],
-                     axis=1).astype(np.float32)
+    stats = np.stack(
+        [x.mean(axis=(1, 2)), x.std(axis=(1, 2)), x.max(axis=(1, 2)), (x > 0.5).mean(axis=(1, 2))], axis=1
+    ).astype(np.float32)
     layers = tf_keras.layers
     image_in = tf_keras.Input((8, 8, 1), name="image")
     stats_in = tf_keras.Input((4,), name="stats")
@@ -208,21 +235,28 @@ def _multi_io(folder: Path, epochs: int) -> Built:
     model.fit([image[:1400], stats[:1400]], [y[:1400], stats[:1400, :1]], epochs=epochs, batch_size=32, verbose=0)
     path = folder / "multi_io_savedmodel"
     save_savedmodel(model, path)
-    return Built("multi-io", "savedmodel", path, _save_data(folder, {"image": image[:300], "stats": stats[:300]}),
-                 {"image": image[1400:], "stats": stats[1400:]},
-                 "tf_keras functional model, 2 inputs (image, stats) and 2 outputs (class, regression), SavedModel")
+    return Built(
+        "multi-io",
+        "savedmodel",
+        path,
+        _save_data(folder, {"image": image[:300], "stats": stats[:300]}),
+        {"image": image[1400:], "stats": stats[1400:]},
+        "tf_keras functional model, 2 inputs (image, stats) and 2 outputs (class, regression), SavedModel",
+    )
 
 
 def _onnx_save(graph: Any, path: Path, opset: int = 17) -> None:
     import onnx
     from onnx import helper
 
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="edge-sdk-conformance")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="edge-sdk-conformance"
+    )
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
 
 
-def build_onnx_cnn(path: Path, epochs: int = 8) -> Dict[str, Any]:
+def build_onnx_cnn(path: Path, epochs: int = 8) -> dict[str, Any]:
     """An ONNX CNN (NCHW input 'image' N x 3 x 16 x 16, Conv/Relu/MaxPool x2, Flatten, Gemm, Softmax).
 
     Its weights are a tf_keras twin's, trained for ``epochs`` on digits drawn as 3-channel
@@ -258,8 +292,13 @@ def build_onnx_cnn(path: Path, epochs: int = 8) -> Dict[str, Any]:
         node("Gemm", ["flat", "wd", "bd"], ["logits"], name="dense"),
         node("Softmax", ["logits"], ["probabilities"], axis=1, name="softmax"),
     ]
-    graph = helper.make_graph(nodes, "onnx_cnn", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 16, 16])],
-                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])], init)
+    graph = helper.make_graph(
+        nodes,
+        "onnx_cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 16, 16])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
+        init,
+    )
     _onnx_save(graph, path)
     return {"x": x, "y": y}
 
@@ -281,7 +320,7 @@ def gelu_pattern_nodes(x: str, out: str, prefix: str) -> tuple:
     return nodes, init
 
 
-def build_onnx_mlp(path: Path, epochs: int = 10) -> Dict[str, Any]:
+def build_onnx_mlp(path: Path, epochs: int = 10) -> dict[str, Any]:
     """An ONNX MLP on flattened digits: Gemm -> LayerNormalization -> GELU as PyTorch exports it -> Gemm -> Softmax.
 
     Weights from a tf_keras twin (Dense, LayerNormalization, exact GELU, Dense) trained for ``epochs``.
@@ -306,14 +345,20 @@ def build_onnx_mlp(path: Path, epochs: int = 10) -> Dict[str, Any]:
     init = [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in weights.items()]
     gelu, gelu_init = gelu_pattern_nodes("normed", "activated", "gelu")
     node = helper.make_node
-    nodes = [node("Gemm", ["features", "w1", "b1"], ["hidden"], name="dense1"),
-             node("LayerNormalization", ["hidden", "gamma", "beta"], ["normed"], axis=-1, epsilon=1e-5, name="norm"),
-             *gelu,
-             node("Gemm", ["activated", "w2", "b2"], ["logits"], name="dense2"),
-             node("Softmax", ["logits"], ["probabilities"], axis=1, name="softmax")]
-    graph = helper.make_graph(nodes, "onnx_mlp", [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 64])],
-                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
-                              init + gelu_init)
+    nodes = [
+        node("Gemm", ["features", "w1", "b1"], ["hidden"], name="dense1"),
+        node("LayerNormalization", ["hidden", "gamma", "beta"], ["normed"], axis=-1, epsilon=1e-5, name="norm"),
+        *gelu,
+        node("Gemm", ["activated", "w2", "b2"], ["logits"], name="dense2"),
+        node("Softmax", ["logits"], ["probabilities"], axis=1, name="softmax"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "onnx_mlp",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 64])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10])],
+        init + gelu_init,
+    )
     _onnx_save(graph, path)
     return {"x": x, "y": y}
 
@@ -321,34 +366,50 @@ def build_onnx_mlp(path: Path, epochs: int = 10) -> Dict[str, Any]:
 def _onnx_cnn(folder: Path, epochs: int) -> Built:
     path = folder / "cnn.onnx"
     data = build_onnx_cnn(path, epochs=max(1, epochs))
-    return Built("onnx-cnn", "onnx", path, _save_data(folder, {"image": data["x"][:300]}),
-                 {"image": data["x"][1400:]}, "ONNX CNN (onnx.helper), NCHW 3x16x16, weights trained on digits")
+    return Built(
+        "onnx-cnn",
+        "onnx",
+        path,
+        _save_data(folder, {"image": data["x"][:300]}),
+        {"image": data["x"][1400:]},
+        "ONNX CNN (onnx.helper), NCHW 3x16x16, weights trained on digits",
+    )
 
 
 def _onnx_mlp(folder: Path, epochs: int) -> Built:
     path = folder / "mlp.onnx"
     data = build_onnx_mlp(path, epochs=max(1, epochs))
-    return Built("onnx-mlp", "onnx", path, _save_data(folder, {"features": data["x"][:300]}),
-                 {"features": data["x"][1400:]},
-                 "ONNX MLP (onnx.helper): Gemm, LayerNormalization, PyTorch's Div/Erf/Add/Mul/Mul GELU; trained on digits")
+    return Built(
+        "onnx-mlp",
+        "onnx",
+        path,
+        _save_data(folder, {"features": data["x"][:300]}),
+        {"features": data["x"][1400:]},
+        "ONNX MLP (onnx.helper): Gemm, LayerNormalization, PyTorch's Div/Erf/Add/Mul/Mul GELU; trained on digits",
+    )
 
 
 def _float_tflite(folder: Path, epochs: int) -> Built:
     """A float32 .tflite (what most users have): training.tiny_models' digits CNN, converted by TensorFlow."""
     from converters._tf import tf
-
     from training.tiny_models import digits_data, train_tiny_digits_cnn
 
     x, y = digits_data(1797)
     model = train_tiny_digits_cnn(x[:1400], y[:1400], epochs=max(1, epochs))
     path = folder / "digits_float32.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return Built("float-tflite", "tflite", path, _save_data(folder, {"x": x[:300]}), {"x": x[1400:]},
-                 "float32 .tflite of a conv8-dense10 digits CNN (training.tiny_models), quantized by the LiteRT quantizer")
+    return Built(
+        "float-tflite",
+        "tflite",
+        path,
+        _save_data(folder, {"x": x[:300]}),
+        {"x": x[1400:]},
+        "float32 .tflite of a conv8-dense10 digits CNN (training.tiny_models), quantized by the LiteRT quantizer",
+    )
 
 
 # name -> builder(folder, epochs); order = the table's
-MODELS: Dict[str, Callable[[Path, int], Built]] = {
+MODELS: dict[str, Callable[[Path, int], Built]] = {
     "mobilenetv2": lambda folder, epochs: _keras_app("mobilenetv2", folder, epochs),
     "mobilenetv3small": lambda folder, epochs: _keras_app("mobilenetv3small", folder, epochs),
     "efficientnetb0": lambda folder, epochs: _keras_app("efficientnetb0", folder, epochs),
@@ -383,8 +444,9 @@ def download_wheels() -> None:
     cache = wheel_cache()
     cache.mkdir(parents=True, exist_ok=True)
     if not list(cache.glob("rapidocr_onnxruntime-1.4.4-*.whl")):
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", RAPIDOCR_WHEEL, "-d", str(cache)],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", RAPIDOCR_WHEEL, "-d", str(cache)], check=True
+        )
 
 
 def rapidocr_model(name: str, folder: Path) -> Path:
@@ -396,16 +458,20 @@ def rapidocr_model(name: str, folder: Path) -> Path:
 
     wheels = sorted(wheel_cache().glob("rapidocr_onnxruntime-1.4.4-*.whl"))
     if not wheels:
-        raise FileNotFoundError(f"no {RAPIDOCR_WHEEL} wheel in {wheel_cache()}: run "
-                                "`python benchmarks/conformance.py --download` (or pip download --no-deps "
-                                f"{RAPIDOCR_WHEEL} -d {wheel_cache()}) once")
+        raise FileNotFoundError(
+            f"no {RAPIDOCR_WHEEL} wheel in {wheel_cache()}: run "
+            "`python benchmarks/conformance.py --download` (or pip download --no-deps "
+            f"{RAPIDOCR_WHEEL} -d {wheel_cache()}) once"
+        )
     target = folder / name
     with zipfile.ZipFile(wheels[0]) as wheel:
         target.write_bytes(wheel.read(RAPIDOCR_MODELS + name))
     return target
 
 
-def ocr_crops(n: int, height: int, width: int, mean: Sequence[float], std: Sequence[float], offset: int = 0) -> np.ndarray:
+def ocr_crops(
+    n: int, height: int, width: int, mean: Sequence[float], std: Sequence[float], offset: int = 0
+) -> np.ndarray:
     """``n`` NCHW float32 crops of scikit-learn's sample photographs, normalised ``(x/255 - mean) / std``."""
     from sklearn.datasets import load_sample_images
 
@@ -416,7 +482,9 @@ def ocr_crops(n: int, height: int, width: int, mean: Sequence[float], std: Seque
         photo = photos[i % 2]
         top = int(rng.integers(0, photo.shape[0] - height))
         left = int(rng.integers(0, photo.shape[1] - width))
-        crop = (photo[top:top + height, left:left + width] - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+        crop = (photo[top : top + height, left : left + width] - np.asarray(mean, np.float32)) / np.asarray(
+            std, np.float32
+        )
         out.append(crop.transpose(2, 0, 1))
     return np.stack(out).astype(np.float32)
 
@@ -450,31 +518,70 @@ def text_lines(n: int, height: int = 48, width: int = 192, seed: int = 0) -> tup
 def _ppocr_cls(folder: Path, epochs: int) -> Built:
     path = rapidocr_model("ch_ppocr_mobile_v2.0_cls_infer.onnx", folder)
     x, y = text_lines(96)
-    return Built("ppocr-cls", "onnx", path, _save_data(folder, {"x": x[:48]}), {"x": x[48:]},
-                 f"PaddleOCR text direction classifier [N,3,48,192] ({RAPIDOCR_WHEEL} wheel, paddle2onnx export), "
-                 "--input-shape x=1,3,48,192; data: synthetic text lines, half turned 180 degrees",
-                 overrides={"import.input_shapes": ("x=1,3,48,192",)}, eval_labels=y[48:])
+    return Built(
+        "ppocr-cls",
+        "onnx",
+        path,
+        _save_data(folder, {"x": x[:48]}),
+        {"x": x[48:]},
+        f"PaddleOCR text direction classifier [N,3,48,192] ({RAPIDOCR_WHEEL} wheel, paddle2onnx export), "
+        "--input-shape x=1,3,48,192; data: synthetic text lines, half turned 180 degrees",
+        overrides={"import.input_shapes": ("x=1,3,48,192",)},
+        eval_labels=y[48:],
+    )
 
 
-def _ppocr(name: str, file: str, shape: Sequence[int], mean: Sequence[float], std: Sequence[float], what: str,
-           samples: int = 32, atol: Optional[float] = None) -> Callable[[Path, int], Built]:
+def _ppocr(
+    name: str,
+    file: str,
+    shape: Sequence[int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    what: str,
+    samples: int = 32,
+    atol: float | None = None,
+) -> Callable[[Path, int], Built]:
     def build(folder: Path, epochs: int) -> Built:
         path = rapidocr_model(file, folder)
         x = ocr_crops(samples + 16, shape[2], shape[3], mean, std)
-        return Built(name, "onnx", path, _save_data(folder, {"x": x[:samples]}), {"x": x[samples:]},
-                     f"{what} ({RAPIDOCR_WHEEL} wheel, paddle2onnx export), --input-shape x={','.join(map(str, shape))}",
-                     overrides={"import.input_shapes": (f"x={','.join(map(str, shape))}",),
-                                **({"export.onnx_atol": atol} if atol else {})})
+        return Built(
+            name,
+            "onnx",
+            path,
+            _save_data(folder, {"x": x[:samples]}),
+            {"x": x[samples:]},
+            f"{what} ({RAPIDOCR_WHEEL} wheel, paddle2onnx export), --input-shape x={','.join(map(str, shape))}",
+            overrides={
+                "import.input_shapes": (f"x={','.join(map(str, shape))}",),
+                **({"export.onnx_atol": atol} if atol else {}),
+            },
+        )
+
     return build
 
 
 # PaddleOCR from the rapidocr wheel; normalisations as rapidocr feeds them
-REAL_MODELS: Dict[str, Callable[[Path, int], Built]] = {
+REAL_MODELS: dict[str, Callable[[Path, int], Built]] = {
     "ppocr-cls": _ppocr_cls,
-    "ppocr-rec": _ppocr("ppocr-rec", "ch_PP-OCRv4_rec_infer.onnx", (1, 3, 48, 320), (0.5,) * 3, (0.5,) * 3,
-                        "PP-OCRv4 text recognizer (SVTR, CTC) [N,3,48,W]", samples=16, atol=1e-3),
-    "ppocr-det": _ppocr("ppocr-det", "ch_PP-OCRv4_det_infer.onnx", (1, 3, 320, 320), (0.485, 0.456, 0.406),
-                        (0.229, 0.224, 0.225), "PP-OCRv4 text detector (DBNet) [N,3,H,W]", samples=8),
+    "ppocr-rec": _ppocr(
+        "ppocr-rec",
+        "ch_PP-OCRv4_rec_infer.onnx",
+        (1, 3, 48, 320),
+        (0.5,) * 3,
+        (0.5,) * 3,
+        "PP-OCRv4 text recognizer (SVTR, CTC) [N,3,48,W]",
+        samples=16,
+        atol=1e-3,
+    ),
+    "ppocr-det": _ppocr(
+        "ppocr-det",
+        "ch_PP-OCRv4_det_infer.onnx",
+        (1, 3, 320, 320),
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+        "PP-OCRv4 text detector (DBNet) [N,3,H,W]",
+        samples=8,
+    ),
 }
 
 
@@ -485,7 +592,7 @@ def _builder(name: str) -> Callable[[Path, int], Built]:
 # ------------------------------------------------------------------------------------------------
 # running
 # ------------------------------------------------------------------------------------------------
-def _agreement(float_tflite: bytes, quant_tflite: bytes, inputs: Dict[str, np.ndarray]) -> Optional[float]:
+def _agreement(float_tflite: bytes, quant_tflite: bytes, inputs: dict[str, np.ndarray]) -> float | None:
     """Top-1 agreement of the two models on ``inputs``: the first output holding class scores (None if none does)."""
     from converters.evaluation import tflite_outputs
 
@@ -499,7 +606,7 @@ def _agreement(float_tflite: bytes, quant_tflite: bytes, inputs: Dict[str, np.nd
     return None
 
 
-def convert_one(built: Built, recipe: str, out: Path, source: Any = None) -> Dict[str, Any]:
+def convert_one(built: Built, recipe: str, out: Path, source: Any = None) -> dict[str, Any]:
     """Run ``recipe`` on ``built`` (``source``: an already loaded model to reuse) and return its result row.
 
     Status ``ok`` (validated artifacts), ``refused`` (an EdgeSdkError: the converter's one-line
@@ -508,24 +615,36 @@ def convert_one(built: Built, recipe: str, out: Path, source: Any = None) -> Dic
     from converters import pipeline
     from edge_sdk.errors import EdgeSdkError
 
-    row: Dict[str, Any] = {"model": built.name, "input": built.input_kind, "recipe": recipe}
+    row: dict[str, Any] = {"model": built.name, "input": built.input_kind, "recipe": recipe}
     started = time.perf_counter()
     try:
-        result = pipeline.run(recipe, source if source is not None else built.path, out,
-                              calibration=str(built.calibration),
-                              overrides={"export.formats": ("tflite",), **built.overrides})
+        result = pipeline.run(
+            recipe,
+            source if source is not None else built.path,
+            out,
+            calibration=str(built.calibration),
+            overrides={"export.formats": ("tflite",), **built.overrides},
+        )
     except EdgeSdkError as exc:
         row.update(status="refused", reason=str(exc).splitlines()[0][:300])
     except Exception as exc:  # noqa: BLE001 - exactly what the conformance set exists to catch
-        row.update(status="error", reason=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
-                   traceback=traceback.format_exc(limit=6))
+        row.update(
+            status="error",
+            reason=f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
+            traceback=traceback.format_exc(limit=6),
+        )
     else:
         base = result.get("float32")
         quant = result.get(result.comparisons["quantize"]["artifact"])
         float_bytes = (out / base.file).read_bytes()
         quant_bytes = (out / quant.file).read_bytes()
-        row.update(status="ok", kind=quant.kind, float32_bytes=base.size_bytes, bytes=quant.size_bytes,
-                   size_ratio=round(quant.size_bytes / base.size_bytes, 3))
+        row.update(
+            status="ok",
+            kind=quant.kind,
+            float32_bytes=base.size_bytes,
+            bytes=quant.size_bytes,
+            size_ratio=round(quant.size_bytes / base.size_bytes, 3),
+        )
         f_lat, q_lat = base.metrics.get("latency_us"), quant.metrics.get("latency_us")
         if f_lat and q_lat:
             row.update(float32_latency_us=f_lat, latency_us=q_lat, latency_ratio=round(q_lat / f_lat, 2))
@@ -556,8 +675,14 @@ def load_source(built: Built) -> Any:
     return load_onnx(built.path, options)
 
 
-def run(names: Sequence[str], recipes: Sequence[str] = RECIPES, *, epochs: int = 3, workdir: Optional[Path] = None,
-        say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> List[Dict[str, Any]]:
+def run(
+    names: Sequence[str],
+    recipes: Sequence[str] = RECIPES,
+    *,
+    epochs: int = 3,
+    workdir: Path | None = None,
+    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> list[dict[str, Any]]:
     """Build each model in ``names`` and convert it with each recipe; one row per (model, recipe).
 
     ``epochs``: training epochs of the models that are trained; ``workdir``: where models and
@@ -566,13 +691,15 @@ def run(names: Sequence[str], recipes: Sequence[str] = RECIPES, *, epochs: int =
     names = [m for n in names for m in (REAL_MODELS if n == "real" else [n])]
     unknown = [n for n in names if n not in MODELS and n not in REAL_MODELS]
     if unknown:
-        raise SystemExit(f"error: unknown model(s) {', '.join(unknown)}; expected some of "
-                         f"{', '.join(list(MODELS) + list(REAL_MODELS))} or real")
+        raise SystemExit(
+            f"error: unknown model(s) {', '.join(unknown)}; expected some of "
+            f"{', '.join(list(MODELS) + list(REAL_MODELS))} or real"
+        )
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-conformance-")
         workdir = Path(tmp.name)
-    rows: List[Dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     try:
         for i, name in enumerate(names, 1):
@@ -589,17 +716,26 @@ def run(names: Sequence[str], recipes: Sequence[str] = RECIPES, *, epochs: int =
                 # building failed (this script's fault) or loading failed without a converter error: "error"
                 status = "refused" if built is not None and isinstance(exc, EdgeSdkError) else "error"
                 for recipe in recipes:
-                    rows.append({"model": name, "input": built.input_kind if built else "?", "recipe": recipe,
-                                 "status": status,
-                                 "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"})
+                    rows.append(
+                        {
+                            "model": name,
+                            "input": built.input_kind if built else "?",
+                            "recipe": recipe,
+                            "status": status,
+                            "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
+                        }
+                    )
                 say(f"  {name}: {status} before conversion: {rows[-1]['reason']}")
                 continue
             for recipe in recipes:
                 row = convert_one(built, recipe, folder / f"out-{recipe}", source)
                 row["description"] = built.description
                 rows.append(row)
-                detail = (f"size {row['size_ratio']}x, latency {row.get('latency_ratio')}x, agreement "
-                          f"{row.get('agreement')}" if row["status"] == "ok" else row["reason"])
+                detail = (
+                    f"size {row['size_ratio']}x, latency {row.get('latency_ratio')}x, agreement {row.get('agreement')}"
+                    if row["status"] == "ok"
+                    else row["reason"]
+                )
                 say(f"  {name} {recipe}: {row['status']} ({detail}) in {row['seconds']}s")
     finally:
         if tmp is not None:
@@ -607,38 +743,57 @@ def run(names: Sequence[str], recipes: Sequence[str] = RECIPES, *, epochs: int =
     return rows
 
 
-def markdown_table(rows: Sequence[Dict[str, Any]]) -> str:
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The results as the Markdown table docs/converters.md shows."""
+
     def fmt(value: Any, pattern: str) -> str:
         return "-" if value is None else pattern.format(value)
 
     ort_column = any("onnxruntime_max_abs_error" in r for r in rows)
     task_column = any("accuracy" in r for r in rows)
-    lines = ["| model | input | recipe | status | size x float32 | latency x float32 | top-1 agreement |"
-             + (" float32 vs ORT (max abs) |" if ort_column else "")
-             + (" accuracy float32 -> file |" if task_column else ""),
-             "|---|---|---|---|---|---|---|" + ("---|" if ort_column else "") + ("---|" if task_column else "")]
+    lines = [
+        "| model | input | recipe | status | size x float32 | latency x float32 | top-1 agreement |"
+        + (" float32 vs ORT (max abs) |" if ort_column else "")
+        + (" accuracy float32 -> file |" if task_column else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if ort_column else "") + ("---|" if task_column else ""),
+    ]
     for r in rows:
         # directories in a reason are this machine's temp paths: keep the file names only
         reason = re.sub(r"(?<![\w.])/(?:[^\s/:'\"]+/)+", "", r.get("reason", ""))
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {reason}"
-        lines.append(f"| {r['model']} | {r['input']} | {r['recipe']} | {status} | {fmt(r.get('size_ratio'), '{:.3f}')} "
-                     f"| {fmt(r.get('latency_ratio'), '{:.2f}')} | {fmt(r.get('agreement'), '{:.1%}')} |"
-                     + (f" {fmt(r.get('onnxruntime_max_abs_error'), '{:.2g}')} |" if ort_column else "")
-                     + ((f" {fmt(r.get('float32_accuracy'), '{:.1%}')} -> {fmt(r.get('accuracy'), '{:.1%}')} |"
-                         if "accuracy" in r else " - |") if task_column else ""))
+        lines.append(
+            f"| {r['model']} | {r['input']} | {r['recipe']} | {status} | {fmt(r.get('size_ratio'), '{:.3f}')} "
+            f"| {fmt(r.get('latency_ratio'), '{:.2f}')} | {fmt(r.get('agreement'), '{:.1%}')} |"
+            + (f" {fmt(r.get('onnxruntime_max_abs_error'), '{:.2g}')} |" if ort_column else "")
+            + (
+                (
+                    f" {fmt(r.get('float32_accuracy'), '{:.1%}')} -> {fmt(r.get('accuracy'), '{:.1%}')} |"
+                    if "accuracy" in r
+                    else " - |"
+                )
+                if task_column
+                else ""
+            )
+        )
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: exit 0 when every row is ok or a named refusal, 1 when any run ended in an unexpected error."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help=f"comma separated, from: {', '.join(MODELS)}; real ({', '.join(REAL_MODELS)}: "
-                        f"public exported models read from the wheel cache {wheel_cache()})")
-    parser.add_argument("--download", action="store_true",
-                        help=f"set-up: pip download --no-deps {RAPIDOCR_WHEEL} into the wheel cache first (once)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help=f"comma separated, from: {', '.join(MODELS)}; real ({', '.join(REAL_MODELS)}: "
+        f"public exported models read from the wheel cache {wheel_cache()})",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help=f"set-up: pip download --no-deps {RAPIDOCR_WHEEL} into the wheel cache first (once)",
+    )
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma separated (default int8,dynamic,fp16)")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs of the trained models (default 3)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE ('-' for stdout only)")

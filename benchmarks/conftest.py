@@ -5,6 +5,7 @@ The thread count is fixed per pytest session by ``EDGE_BENCH_THREADS`` (default
 ``benchmarks/run.py`` runs one session per thread count and applies the same
 count to TensorFlow, LiteRT and ONNX Runtime.
 """
+
 import os
 import sys
 from pathlib import Path

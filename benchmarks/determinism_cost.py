@@ -7,6 +7,7 @@ augmentation ``convert`` uses for zoo models) and ``training.train.fit``.
 
     .venv/bin/python benchmarks/determinism_cost.py 3        # 3 runs of each, on and off
 """
+
 from __future__ import annotations
 
 import os
@@ -32,14 +33,21 @@ def timed_run(path: str, mode: str) -> float:
         data = datasets.load("digits", seed=0)
         model = zoo.build("cnn", data, seed=0)
         start = time.perf_counter()
-        compile_and_fit(model, {"image": data.x_train}, data.y_train, epochs=EPOCHS, batch_size=64,
-                        learning_rate=1e-3, seed=0, shift=augment_shift(8, 8))
+        compile_and_fit(
+            model,
+            {"image": data.x_train},
+            data.y_train,
+            epochs=EPOCHS,
+            batch_size=64,
+            learning_rate=1e-3,
+            seed=0,
+            shift=augment_shift(8, 8),
+        )
     else:
         from training import train
 
         start = time.perf_counter()
-        train.fit("cnn", "digits", epochs=EPOCHS, progress=False, early_stopping=False,
-                  deterministic=(mode == "on"))
+        train.fit("cnn", "digits", epochs=EPOCHS, progress=False, early_stopping=False, deterministic=(mode == "on"))
     return time.perf_counter() - start
 
 
@@ -49,13 +57,15 @@ def main(runs: int) -> None:
     for path in ("convert", "train"):
         times = {"on": [], "off": []}
         for i in range(runs):
-            for mode in (("on", "off") if i % 2 == 0 else ("off", "on")):
-                done = subprocess.run([sys.executable, __file__, "child", path, mode], capture_output=True,
-                                      text=True, env=env, check=True)
+            for mode in ("on", "off") if i % 2 == 0 else ("off", "on"):
+                done = subprocess.run(
+                    [sys.executable, __file__, "child", path, mode], capture_output=True, text=True, env=env, check=True
+                )
                 times[mode].append(round(float(done.stdout.strip().splitlines()[-1]), 3))
         on, off = statistics.median(times["on"]), statistics.median(times["off"])
-        print(f"{path}: determinism on {times['on']} s, off {times['off']} s, median on/off = {on / off:.2f}x",
-              flush=True)
+        print(
+            f"{path}: determinism on {times['on']} s, off {times['off']} s, median on/off = {on / off:.2f}x", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ scores on the validation split (screening), ``test`` (default) on the test split
 (confirmation on fresh seeds). ``cnn:C1-C2-U`` is a student CNN of the zoo's shape with
 conv widths C1, C2 and U dense units (``cnn-student`` is ``cnn:16-32-32``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,15 +36,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def parse_seeds(text: str) -> List[int]:
+def parse_seeds(text: str) -> list[int]:
     """``"0-4"`` or ``"0,3,7"`` -> a list of seeds."""
-    seeds: List[int] = []
+    seeds: list[int] = []
     for part in text.split(","):
         start, _, end = part.strip().partition("-")
         seeds += list(range(int(start), int(end) + 1)) if end else [int(start)]
@@ -57,27 +58,47 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--recipe", default="distill-prune-int8", help="a recipe with a distill stage (name or file)")
     parser.add_argument("--model", default="cnn", help="zoo teacher trained on the fly (default cnn)")
     parser.add_argument("--dataset", default="mnist", help="built-in dataset (default mnist)")
-    parser.add_argument("--teacher-dataset", default="",
-                        help="train the teacher on this built-in dataset's training split instead (a teacher that "
-                             "knows more than the student's labels, e.g. fashion-mnist:10000 over --dataset "
-                             "fashion-mnist:2000); it must share the dataset's validation and test splits")
+    parser.add_argument(
+        "--teacher-dataset",
+        default="",
+        help="train the teacher on this built-in dataset's training split instead (a teacher that "
+        "knows more than the student's labels, e.g. fashion-mnist:10000 over --dataset "
+        "fashion-mnist:2000); it must share the dataset's validation and test splits",
+    )
     parser.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,1,2 (default 0-4)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a recipe value, e.g. distill.alpha=0.5 (repeatable)")
-    parser.add_argument("--grid", action="append", default=[], metavar="SECTION.KEY=V1,V2",
-                        help="try every value (every combination over repeated --grid), e.g. distill.temperature=1,4")
-    parser.add_argument("--students", default="",
-                        help="comma-separated students to try: zoo names, tf_keras files or cnn:C1-C2-U widths "
-                             "(default: the recipe's distill.student)")
-    parser.add_argument("--split", default="test", choices=("val", "test"),
-                        help="score on the validation split (screening) or the test split (default)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a recipe value, e.g. distill.alpha=0.5 (repeatable)",
+    )
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V1,V2",
+        help="try every value (every combination over repeated --grid), e.g. distill.temperature=1,4",
+    )
+    parser.add_argument(
+        "--students",
+        default="",
+        help="comma-separated students to try: zoo names, tf_keras files or cnn:C1-C2-U widths "
+        "(default: the recipe's distill.student)",
+    )
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=("val", "test"),
+        help="score on the validation split (screening) or the test split (default)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     parser.add_argument("--out", help="also write the JSON result to this file")
     parser.add_argument("--quiet", action="store_true", help="no per-seed progress on stderr")
     return parser.parse_args(argv)
 
 
-def t_interval(differences: List[float], confidence: float = 0.95) -> Dict[str, Any]:
+def t_interval(differences: list[float], confidence: float = 0.95) -> dict[str, Any]:
     """Mean and two-sided t interval of paired differences (None bounds with fewer than 2)."""
     n = len(differences)
     mean = sum(differences) / n
@@ -90,7 +111,7 @@ def t_interval(differences: List[float], confidence: float = 0.95) -> Dict[str, 
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": n, "sd": sd}
 
 
-def verdict(interval: Dict[str, Any]) -> str:
+def verdict(interval: dict[str, Any]) -> str:
     """``better`` / ``worse`` when the interval excludes 0, else ``no difference shown``."""
     if interval["low"] is None:
         return "too few seeds"
@@ -101,7 +122,7 @@ def verdict(interval: Dict[str, Any]) -> str:
     return "no difference shown"
 
 
-def parse_grid(texts: List[str]) -> List[Dict[str, Any]]:
+def parse_grid(texts: list[str]) -> list[dict[str, Any]]:
     """``["distill.alpha=0.1,0.5", "distill.temperature=1,4"]`` -> every combination as override dicts."""
     from converters import recipe as recipes
 
@@ -110,8 +131,12 @@ def parse_grid(texts: List[str]) -> List[Dict[str, Any]]:
         key, sep, values = text.partition("=")
         if not sep or not values:
             raise SystemExit(f"--grid: expected SECTION.KEY=V1,V2, got {text!r}")
-        axes.append([(f"{section}.{name}", value) for section, name, value in
-                     (recipes.parse_override(f"{key}={v.strip()}") for v in values.split(","))])
+        axes.append(
+            [
+                (f"{section}.{name}", value)
+                for section, name, value in (recipes.parse_override(f"{key}={v.strip()}") for v in values.split(","))
+            ]
+        )
     return [dict(combo) for combo in itertools.product(*axes)] or [{}]
 
 
@@ -151,8 +176,8 @@ def train_teacher(recipe: Any, model_name: str, dataset: Any, seed: int) -> Any:
     """The zoo teacher trained from the recipe's [train] section, as ``edge-sdk convert`` trains it."""
     import numpy as np
 
-    from converters.finetune import augment_shift, compile_and_fit
     from converters.context import dataset_inputs
+    from converters.finetune import augment_shift, compile_and_fit
     from converters.model_files import _keras_specs
     from training import zoo
 
@@ -161,9 +186,16 @@ def train_teacher(recipe: Any, model_name: str, dataset: Any, seed: int) -> Any:
     shift = 0
     if train["augment"] and dataset.task == "image":
         shift = augment_shift(*np.asarray(dataset.x_train).shape[1:3])
-    compile_and_fit(model, dataset_inputs(dataset.x_train, _keras_specs(model), "training"), dataset.y_train,
-                    epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=train["learning_rate"],
-                    seed=seed, shift=shift)
+    compile_and_fit(
+        model,
+        dataset_inputs(dataset.x_train, _keras_specs(model), "training"),
+        dataset.y_train,
+        epochs=train["epochs"],
+        batch_size=train["batch_size"],
+        learning_rate=train["learning_rate"],
+        seed=seed,
+        shift=shift,
+    )
     return model
 
 
@@ -176,33 +208,54 @@ def scored_on(dataset: Any, split: str) -> Any:
     return dataclasses.replace(dataset, x_test=dataset.x_val, y_test=dataset.y_val)
 
 
-def run_seed(recipe: Any, args: argparse.Namespace, dataset: Any, seed: int, teacher: Any = None,
-             baseline: Any = None) -> Dict[str, Any]:
+def run_seed(
+    recipe: Any, args: argparse.Namespace, dataset: Any, seed: int, teacher: Any = None, baseline: Any = None
+) -> dict[str, Any]:
     """One recipe run with only the distill stage; the three accuracies on the scored split.
 
     ``teacher``: an already trained teacher (default: the zoo model trained on the fly);
     ``baseline``: an accuracy already measured for this seed's student trained alone (then it is not retrained).
     """
-    from converters import pipeline, recipe as recipes
+    from converters import pipeline
+    from converters import recipe as recipes
 
-    trial = recipes.with_overrides(recipe, {"stages": ["distill"], "distill.baseline": baseline is None,
-                                            "export.formats": ["tflite"], "export.latency_runs": 0})
+    trial = recipes.with_overrides(
+        recipe,
+        {
+            "stages": ["distill"],
+            "distill.baseline": baseline is None,
+            "export.formats": ["tflite"],
+            "export.latency_runs": 0,
+        },
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="distill-trial-") as tmp:
-        result = pipeline.run(trial, args.model if teacher is None else teacher, Path(tmp) / "out",
-                              dataset=dataset, seed=seed)
+        result = pipeline.run(
+            trial, args.model if teacher is None else teacher, Path(tmp) / "out", dataset=dataset, seed=seed
+        )
         d = result.summary()["comparisons"]["distill"]
     base = d["baseline_accuracy"] if baseline is None else baseline
-    return {"seed": seed, "teacher": d["teacher_accuracy"], "distilled": d["student_accuracy"],
-            "baseline": base, "difference": d["student_accuracy"] - base,
-            "student_params": d["student_params"], "param_ratio": d["param_ratio"],
-            "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "seed": seed,
+        "teacher": d["teacher_accuracy"],
+        "distilled": d["student_accuracy"],
+        "baseline": base,
+        "difference": d["student_accuracy"] - base,
+        "student_params": d["student_params"],
+        "param_ratio": d["param_ratio"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
-def setting_name(overrides: Dict[str, Any]) -> str:
+def setting_name(overrides: dict[str, Any]) -> str:
     """``{"distill.alpha": 0.5}`` -> ``alpha=0.5`` (the recipe as it is: ``recipe``)."""
-    return " ".join(f"{k.split('.', 1)[1] if k.startswith('distill.') else k}={'none' if v == '' else v}"
-                    for k, v in overrides.items()) or "recipe"
+    return (
+        " ".join(
+            f"{k.split('.', 1)[1] if k.startswith('distill.') else k}={'none' if v == '' else v}"
+            for k, v in overrides.items()
+        )
+        or "recipe"
+    )
 
 
 def teacher_data(args: argparse.Namespace, dataset: Any) -> Any:
@@ -217,13 +270,21 @@ def teacher_data(args: argparse.Namespace, dataset: Any) -> Any:
     other = datasets.load(args.teacher_dataset, seed=0)
     for split in ("val", "test"):
         if not np.array_equal(getattr(other, f"y_{split}"), getattr(dataset, f"y_{split}")):
-            raise DataError(f"--teacher-dataset {args.teacher_dataset}: expected the same {split} split as "
-                            f"--dataset {args.dataset} (so the teacher never trains on scored images), got another")
+            raise DataError(
+                f"--teacher-dataset {args.teacher_dataset}: expected the same {split} split as "
+                f"--dataset {args.dataset} (so the teacher never trains on scored images), got another"
+            )
     return other
 
 
-def run_grid(recipe: Any, args: argparse.Namespace, dataset: Any, seeds: List[int],
-             settings: List[Dict[str, Any]], students: List[str]) -> List[Dict[str, Any]]:
+def run_grid(
+    recipe: Any,
+    args: argparse.Namespace,
+    dataset: Any,
+    seeds: list[int],
+    settings: list[dict[str, Any]],
+    students: list[str],
+) -> list[dict[str, Any]]:
     """Every seed x student x setting; one teacher per seed, one baseline per seed and student."""
     from converters import recipe as recipes
 
@@ -249,28 +310,39 @@ def run_grid(recipe: Any, args: argparse.Namespace, dataset: Any, seeds: List[in
                     row.update(student=student, setting=setting_name(overrides), split=args.split)
                     rows.append(row)
                     if not args.quiet:
-                        print(f"[trial {len(rows)}/{total}] seed {seed} {student} {row['setting']}: teacher "
-                              f"{row['teacher']:.2%}, distilled {row['distilled']:.2%}, baseline {row['baseline']:.2%} "
-                              f"({row['seconds']:.0f} s)", file=sys.stderr, flush=True)
+                        print(
+                            f"[trial {len(rows)}/{total}] seed {seed} {student} {row['setting']}: teacher "
+                            f"{row['teacher']:.2%}, distilled {row['distilled']:.2%}, baseline {row['baseline']:.2%} "
+                            f"({row['seconds']:.0f} s)",
+                            file=sys.stderr,
+                            flush=True,
+                        )
     return rows
 
 
-def summarise(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One line per (student, setting): mean accuracies and the paired-difference interval."""
-    groups: Dict[tuple, List[Dict[str, Any]]] = {}
+    groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["student"], row["setting"]), []).append(row)
     out = []
     for (student, setting), group in groups.items():
         interval = t_interval([r["difference"] for r in group])
-        out.append({"student": student, "setting": setting, "param_ratio": group[0]["param_ratio"],
-                    "seeds": [r["seed"] for r in group],
-                    **{k: sum(r[k] for r in group) / len(group) for k in ("teacher", "distilled", "baseline")},
-                    "difference": interval, "verdict": verdict(interval)})
+        out.append(
+            {
+                "student": student,
+                "setting": setting,
+                "param_ratio": group[0]["param_ratio"],
+                "seeds": [r["seed"] for r in group],
+                **{k: sum(r[k] for r in group) / len(group) for k in ("teacher", "distilled", "baseline")},
+                "difference": interval,
+                "verdict": verdict(interval),
+            }
+        )
     return out
 
 
-def _points(interval: Dict[str, Any]) -> str:
+def _points(interval: dict[str, Any]) -> str:
     if interval["low"] is None:
         return f"{100 * interval['mean']:+.2f}"
     return f"{100 * interval['mean']:+.2f} [{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}]"
@@ -307,11 +379,20 @@ def main(argv=None) -> int:
     interval = t_interval([r["difference"] for r in rows]) if len(summary) == 1 else summary[0]["difference"]
     means = {k: sum(r[k] for r in rows) / len(rows) for k in ("teacher", "distilled", "baseline")}
     result = {
-        "recipe": recipe.name, "model": args.model, "dataset": args.dataset, "split": args.split,
+        "recipe": recipe.name,
+        "model": args.model,
+        "dataset": args.dataset,
+        "split": args.split,
         "teacher_dataset": args.teacher_dataset or args.dataset,
-        "distill": recipe.section("distill"), "train": recipe.section("train"), "grid": args.grid,
-        "students": students, "seeds": rows, "settings": summary,
-        "mean": means, "difference": interval, "verdict": verdict(interval),
+        "distill": recipe.section("distill"),
+        "train": recipe.section("train"),
+        "grid": args.grid,
+        "students": students,
+        "seeds": rows,
+        "settings": summary,
+        "mean": means,
+        "difference": interval,
+        "verdict": verdict(interval),
     }
     if args.out:
         from edge_sdk.fileio import atomic_write_text
@@ -321,25 +402,77 @@ def main(argv=None) -> int:
         print(json.dumps(result, indent=2))
         return 0
     if len(summary) == 1:
-        table = [[r["seed"], f"{r['teacher']:.2%}", f"{r['distilled']:.2%}", f"{r['baseline']:.2%}",
-                  f"{100 * r['difference']:+.2f}"] for r in rows]
-        table.append(["mean", f"{means['teacher']:.2%}", f"{means['distilled']:.2%}", f"{means['baseline']:.2%}",
-                      f"{100 * interval['mean']:+.2f}"])
+        table = [
+            [
+                r["seed"],
+                f"{r['teacher']:.2%}",
+                f"{r['distilled']:.2%}",
+                f"{r['baseline']:.2%}",
+                f"{100 * r['difference']:+.2f}",
+            ]
+            for r in rows
+        ]
+        table.append(
+            [
+                "mean",
+                f"{means['teacher']:.2%}",
+                f"{means['distilled']:.2%}",
+                f"{means['baseline']:.2%}",
+                f"{100 * interval['mean']:+.2f}",
+            ]
+        )
         print(format_table(table, ["seed", "teacher", "distilled", "baseline", "distilled - baseline (pt)"]))
         if interval["low"] is not None:
-            print(f"\ndistilled - baseline: {100 * interval['mean']:+.2f} points, 95% interval "
-                  f"[{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}] over {len(rows)} seeds: "
-                  f"{verdict(interval)}")
+            print(
+                f"\ndistilled - baseline: {100 * interval['mean']:+.2f} points, 95% interval "
+                f"[{100 * interval['low']:+.2f}, {100 * interval['high']:+.2f}] over {len(rows)} seeds: "
+                f"{verdict(interval)}"
+            )
         return 0
-    table = [[r["seed"], r["student"], r["setting"], f"{r['teacher']:.2%}", f"{r['distilled']:.2%}",
-              f"{r['baseline']:.2%}", f"{100 * r['difference']:+.2f}"] for r in rows]
+    table = [
+        [
+            r["seed"],
+            r["student"],
+            r["setting"],
+            f"{r['teacher']:.2%}",
+            f"{r['distilled']:.2%}",
+            f"{r['baseline']:.2%}",
+            f"{100 * r['difference']:+.2f}",
+        ]
+        for r in rows
+    ]
     print(format_table(table, ["seed", "student", "setting", "teacher", "distilled", "baseline", "diff (pt)"]))
     print()
-    table = [[s["student"], f"{s['param_ratio']:.3f}", s["setting"], len(s["seeds"]), f"{s['teacher']:.2%}",
-              f"{s['distilled']:.2%}", f"{s['baseline']:.2%}", _points(s["difference"]), s["verdict"]]
-             for s in summary]
-    print(format_table(table, ["student", "x teacher params", "setting", "seeds", "teacher", "distilled",
-                               "baseline", f"distilled - baseline (pt, 95% interval, {args.split})", "verdict"]))
+    table = [
+        [
+            s["student"],
+            f"{s['param_ratio']:.3f}",
+            s["setting"],
+            len(s["seeds"]),
+            f"{s['teacher']:.2%}",
+            f"{s['distilled']:.2%}",
+            f"{s['baseline']:.2%}",
+            _points(s["difference"]),
+            s["verdict"],
+        ]
+        for s in summary
+    ]
+    print(
+        format_table(
+            table,
+            [
+                "student",
+                "x teacher params",
+                "setting",
+                "seeds",
+                "teacher",
+                "distilled",
+                "baseline",
+                f"distilled - baseline (pt, 95% interval, {args.split})",
+                "verdict",
+            ],
+        )
+    )
     return 0
 
 

@@ -12,6 +12,7 @@ coefficients as ``tf.signal.mfccs_from_log_mel_spectrograms`` scales them): [N, 
 labels in MLPerf's order (:data:`LABELS`). The file written is committed (tests need no espeak-ng);
 this script remakes it.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -62,8 +63,11 @@ def _speak(word: str, voice: str, speed: int, pitch: int, folder: Path) -> np.nd
     from scipy.signal import resample_poly
 
     path = folder / "w.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), word],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), word],
+        check=True,
+        capture_output=True,
+    )
     rate, data = wavfile.read(path)
     audio = data.astype(np.float32) / 32768.0
     return resample_poly(audio, RATE, rate).astype(np.float32)

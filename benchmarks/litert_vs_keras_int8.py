@@ -26,6 +26,7 @@ float32 over the eval crops, max absolute error of the (softmax) output against 
 median single-example latency (1 thread) as a ratio to the TFLiteConverter int8, measured
 interleaved in the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
@@ -98,7 +100,7 @@ def keras_from_tflite(tflite: bytes):
     activation = {0: None, 1: "relu", 3: "relu6"}
     padding = {0: "same", 1: "valid"}
     inputs = {}
-    values: Dict[int, Any] = {}
+    values: dict[int, Any] = {}
     for index in graph.inputs:
         tensor = graph.tensors[index]
         inputs[index] = keras.Input(tuple(int(d) for d in tensor.shape[1:]), name=tensor.name.decode())
@@ -109,9 +111,13 @@ def keras_from_tflite(tflite: bytes):
         x = values.get(op.inputs[0])
         if name == "CONV_2D":
             kernel = const(op.inputs[1])  # OHWI
-            layer = keras.layers.Conv2D(kernel.shape[0], kernel.shape[1:3], strides=(options.strideH, options.strideW),
-                                        padding=padding[options.padding],
-                                        activation=activation[options.fusedActivationFunction])
+            layer = keras.layers.Conv2D(
+                kernel.shape[0],
+                kernel.shape[1:3],
+                strides=(options.strideH, options.strideW),
+                padding=padding[options.padding],
+                activation=activation[options.fusedActivationFunction],
+            )
             y = layer(x)
             layer.set_weights([kernel.transpose(1, 2, 3, 0), const(op.inputs[2])])
         elif name == "ADD":
@@ -119,9 +125,11 @@ def keras_from_tflite(tflite: bytes):
             if activation[options.fusedActivationFunction]:
                 y = keras.layers.Activation(activation[options.fusedActivationFunction])(y)
         elif name == "AVERAGE_POOL_2D":
-            y = keras.layers.AveragePooling2D((options.filterHeight, options.filterWidth),
-                                              strides=(options.strideH, options.strideW),
-                                              padding=padding[options.padding])(x)
+            y = keras.layers.AveragePooling2D(
+                (options.filterHeight, options.filterWidth),
+                strides=(options.strideH, options.strideW),
+                padding=padding[options.padding],
+            )(x)
         elif name == "RESHAPE":
             shape = [int(d) for d in graph.tensors[op.outputs[0]].shape[1:]]
             y = keras.layers.Reshape(shape)(x)
@@ -184,13 +192,15 @@ def outputs(tflite: bytes, x: np.ndarray) -> np.ndarray:
         return np.concatenate([np.asarray(model.predict(x[i : i + 100]), np.float32) for i in range(0, len(x), 100)])
 
 
-def compare(float_out: np.ndarray, out: np.ndarray) -> Dict[str, float]:
+def compare(float_out: np.ndarray, out: np.ndarray) -> dict[str, float]:
     """Top-1 agreement and max abs error of ``out`` against the float32 outputs."""
-    return {"agreement": float(np.mean(np.argmax(out, -1) == np.argmax(float_out, -1))),
-            "max_error": float(np.max(np.abs(out - float_out)))}
+    return {
+        "agreement": float(np.mean(np.argmax(out, -1) == np.argmax(float_out, -1))),
+        "max_error": float(np.max(np.abs(out - float_out))),
+    }
 
 
-def latencies_us(models: Dict[str, bytes], x: np.ndarray, rounds: int = 7, runs: int = 60) -> Dict[str, float]:
+def latencies_us(models: dict[str, bytes], x: np.ndarray, rounds: int = 7, runs: int = 60) -> dict[str, float]:
     """Median single-example latency (1 thread) of each model, in interleaved rounds (same machine load)."""
     import warnings
 
@@ -198,7 +208,7 @@ def latencies_us(models: Dict[str, bytes], x: np.ndarray, rounds: int = 7, runs:
 
     loaded = {k: edge_sdk.load(v, num_threads=1) for k, v in models.items()}
     row = x[:1]
-    times: Dict[str, List[float]] = {k: [] for k in models}
+    times: dict[str, list[float]] = {k: [] for k in models}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for model in loaded.values():
@@ -213,8 +223,14 @@ def latencies_us(models: Dict[str, bytes], x: np.ndarray, rounds: int = 7, runs:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def run(calibration: int = CALIBRATION, evaluation: int = EVAL, keras: bool = True, latency: bool = True,
-        seeds: Sequence[int] = SEEDS, before: bool = True) -> Dict[str, Any]:
+def run(
+    calibration: int = CALIBRATION,
+    evaluation: int = EVAL,
+    keras: bool = True,
+    latency: bool = True,
+    seeds: Sequence[int] = SEEDS,
+    before: bool = True,
+) -> dict[str, Any]:
     """Every row's size, agreement, max error and latency ratio; see the module docs.
 
     Each seed draws its own calibration and eval crops and quantizes again; agreement is pooled over
@@ -222,14 +238,14 @@ def run(calibration: int = CALIBRATION, evaluation: int = EVAL, keras: bool = Tr
     """
     float_bytes = FLOAT.read_bytes()
     bound = "tfliteconverter int8 (same data)" if keras else "mlperf int8 reference"
-    hits: Dict[str, int] = {}
-    errors: Dict[str, float] = {}
+    hits: dict[str, int] = {}
+    errors: dict[str, float] = {}
     per_seed = []
-    first: Dict[str, bytes] = {}
+    first: dict[str, bytes] = {}
     total = 0
     for seed in seeds:
         cal, ev = data(calibration, evaluation, seed)
-        models: Dict[str, bytes] = {"float32": float_bytes, "litert int8": litert_int8(float_bytes, cal)}
+        models: dict[str, bytes] = {"float32": float_bytes, "litert int8": litert_int8(float_bytes, cal)}
         if before:
             models["litert int8, moving-average ranges (before)"] = litert_int8(float_bytes, cal, "moving-average")
         if keras:
@@ -246,43 +262,63 @@ def run(calibration: int = CALIBRATION, evaluation: int = EVAL, keras: bool = Tr
         seed_row["gap_points"] = round(100 * (seed_row[bound] - seed_row["litert int8"]), 2)
         per_seed.append(seed_row)
         total += len(ev)
-    rows = {name: {"size_bytes": len(model), "agreement": hits[name] / total, "max_error": errors[name]}
-            for name, model in first.items()}
+    rows = {
+        name: {"size_bytes": len(model), "agreement": hits[name] / total, "max_error": errors[name]}
+        for name, model in first.items()
+    }
     if latency:
         times = latencies_us(first, data(1, 1, seeds[0])[1])
         for name in rows:
             rows[name]["latency_us"] = round(times[name], 1)
             rows[name]["latency_ratio"] = round(times[name] / times[bound], 3)
     gap = rows[bound]["agreement"] - rows["litert int8"]["agreement"]
-    return {"model": FLOAT.name, "calibration_crops": calibration, "eval_crops_per_seed": evaluation,
-            "seeds": list(seeds), "rows": rows, "per_seed": per_seed, "bound_row": bound,
-            "agreement_gap_points": round(100 * gap, 2)}
+    return {
+        "model": FLOAT.name,
+        "calibration_crops": calibration,
+        "eval_crops_per_seed": evaluation,
+        "seeds": list(seeds),
+        "rows": rows,
+        "per_seed": per_seed,
+        "bound_row": bound,
+        "agreement_gap_points": round(100 * gap, 2),
+    }
 
 
-def table(result: Dict[str, Any]) -> str:
+def table(result: dict[str, Any]) -> str:
     """The rows as a Markdown table."""
-    lines = ["| file | size (bytes) | top-1 agreement with float32 | max abs error | latency vs TFLiteConverter int8 |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| file | size (bytes) | top-1 agreement with float32 | max abs error | latency vs TFLiteConverter int8 |",
+        "|---|---|---|---|---|",
+    ]
     for name, row in result["rows"].items():
         ratio = f"{row['latency_ratio']:.2f}x" if "latency_ratio" in row else "-"
-        lines.append(f"| {name} | {row['size_bytes']:,} | {100 * row['agreement']:.1f}% | {row['max_error']:.3f} | {ratio} |")
+        lines.append(
+            f"| {name} | {row['size_bytes']:,} | {100 * row['agreement']:.1f}% | {row['max_error']:.3f} | {ratio} |"
+        )
     return "\n".join(lines)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calibration", type=int, default=CALIBRATION, help="calibration crops (left halves)")
     parser.add_argument("--eval", type=int, default=EVAL, help="held-out eval crops (right halves)")
-    parser.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=list(SEEDS),
-                        help="comma-separated data seeds; agreement is pooled over them (default 0,1,2)")
+    parser.add_argument(
+        "--seeds",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=list(SEEDS),
+        help="comma-separated data seeds; agreement is pooled over them (default 0,1,2)",
+    )
     parser.add_argument("--no-keras", action="store_true", help="skip the tf_keras rebuild (no TensorFlow)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     result = run(args.calibration, args.eval, keras=not args.no_keras, seeds=args.seeds)
     print(table(result))
     for row in result["per_seed"]:
-        print(f"seed {row['seed']}: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in row.items()
-                                                 if k not in ("seed", "gap_points")) + f"; gap {row['gap_points']:+.2f}")
+        print(
+            f"seed {row['seed']}: "
+            + ", ".join(f"{k} {100 * v:.1f}%" for k, v in row.items() if k not in ("seed", "gap_points"))
+            + f"; gap {row['gap_points']:+.2f}"
+        )
     print(f"\nagreement gap ({result['bound_row']} minus litert int8): {result['agreement_gap_points']:+.2f} points")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -9,6 +9,7 @@ median(bare). The ``floatio`` rows time a model converted with float32 I/O and
 int8 inside (the interpreter quantizes) against the int8-I/O model's bare call,
 to show when each conversion is faster for a float-data app.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,6 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 
@@ -34,7 +34,7 @@ TARGETS = {
 }
 
 
-def _stored(model, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+def _stored(model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     from edge_sdk.quant import quantize
 
     out = {}
@@ -46,7 +46,7 @@ def _stored(model, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     return out
 
 
-def cases(paths: Dict[str, Path], models_dir: Path, **load_kwargs):
+def cases(paths: dict[str, Path], models_dir: Path, **load_kwargs):
     """case name -> (bare callable, wrapped callable); every model loaded with 1 thread."""
     import edge_sdk
 
@@ -62,21 +62,30 @@ def cases(paths: Dict[str, Path], models_dir: Path, **load_kwargs):
         stored_single = stored["image"] if prefix == "cnn" else stored
         bare_int8 = om.bare_call(paths[f"{prefix}_int8"], stored)
         label = "float" if prefix == "cnn" else "float dict"
-        out[f"{prefix} float32 predict({label})"] = (om.bare_call(paths[f"{prefix}_float32"], feeds),
-                                                     lambda m=float_model, a=single: m.predict(a))
+        out[f"{prefix} float32 predict({label})"] = (
+            om.bare_call(paths[f"{prefix}_float32"], feeds),
+            lambda m=float_model, a=single: m.predict(a),
+        )
         out[f"{prefix} int8 predict({label})"] = (bare_int8, lambda m=int8_model, a=single: m.predict(a))
         raw_label = "int8" if prefix == "cnn" else "int8 dict"
         out[f"{prefix} int8 predict({raw_label}, raw=True)"] = (
-            bare_int8, lambda m=int8_model, a=stored_single: m.predict(a, raw=True))
+            bare_int8,
+            lambda m=int8_model, a=stored_single: m.predict(a, raw=True),
+        )
         out[f"{prefix} int8-inside float-I/O predict({label}) vs int8-I/O bare"] = (
-            bare_int8, lambda m=floatio_model, a=single: m.predict(a))
+            bare_int8,
+            lambda m=floatio_model, a=single: m.predict(a),
+        )
         out[f"{prefix} int8-inside float-I/O bare vs int8-I/O bare"] = (
-            bare_int8, om.bare_call(paths[f"{prefix}_int8_floatio"], feeds))
+            bare_int8,
+            om.bare_call(paths[f"{prefix}_int8_floatio"], feeds),
+        )
     return out
 
 
-def measure(paths: Dict[str, Path], models_dir: Path, rounds: int = 60, per_round: int = 20,
-            **load_kwargs) -> Dict[str, Dict[str, float]]:
+def measure(
+    paths: dict[str, Path], models_dir: Path, rounds: int = 60, per_round: int = 20, **load_kwargs
+) -> dict[str, dict[str, float]]:
     """case -> {bare_us, wrapped_us, ratio}; each case's two calls timed interleaved with every other."""
     calls = {}
     for name, (bare, wrapped) in cases(paths, models_dir, **load_kwargs).items():
@@ -91,7 +100,7 @@ def measure(paths: Dict[str, Path], models_dir: Path, rounds: int = 60, per_roun
     return result
 
 
-def numpy_floor(models_dir: Path, repeat: int = 2000) -> Dict[str, float]:
+def numpy_floor(models_dir: Path, repeat: int = 2000) -> dict[str, float]:
     """Microseconds of each numpy step of predict(float) on the CNN's 784-value int8 input (10th percentile
     of ``repeat`` blocks of 10 calls: the cost on a quiet core), against one SetTensor and one invoke."""
     import timeit
@@ -107,7 +116,6 @@ def numpy_floor(models_dir: Path, repeat: int = 2000) -> Dict[str, float]:
     t = port.scratch
     spec = model.inputs[0]
     stored = quantize(x, spec.quantization.scale, spec.quantization.zero_point, spec.dtype)
-    out = model._wrapper.GetTensor(model._default.outputs[0].index, 0)
     lut = model._default.outputs[0].lut
     ones = np.ones(t.size, np.float32)
     wrapper = model._wrapper
@@ -116,13 +124,16 @@ def numpy_floor(models_dir: Path, repeat: int = 2000) -> Dict[str, float]:
         "NaN/inf check (dot with ones)": lambda: port.scratch_flat.dot(ones),
         "clip (the ufunc)": lambda: _clip_ufunc(t, quantizer.lo, quantizer.hi, out=t),
         "add the rounding constant": lambda: np.add(t, 1.0, out=t),
-        "copy low bytes into the interpreter's input buffer": lambda: port.view_u.__setitem__(Ellipsis,
-                                                                                               port.scratch_low),
+        "copy low bytes into the interpreter's input buffer": lambda: port.view_u.__setitem__(
+            Ellipsis, port.scratch_low
+        ),
         "dequantize output (table lookup from the output buffer)": lambda: lut.take(model._default.outputs[0].out_view),
         "GetTensor of the int8 output (bare has it, predict not)": lambda: wrapper.GetTensor(
-            model._default.outputs[0].index, 0),
+            model._default.outputs[0].index, 0
+        ),
         "old: quantize_per_tensor (5 calls + isfinite)": lambda: __import__("edge_sdk.quant").quant.quantize_per_tensor(
-            x, port.scale32, port.zero32, port.fast_dtype, port.lo, port.hi),
+            x, port.scale32, port.zero32, port.fast_dtype, port.lo, port.hi
+        ),
         "SetTensor of the int8 input (bare has it too)": lambda: wrapper.SetTensor(port.index, stored, 0),
         "Invoke": lambda: wrapper.Invoke(0),
     }
@@ -133,7 +144,7 @@ def numpy_floor(models_dir: Path, repeat: int = 2000) -> Dict[str, float]:
     return result
 
 
-def floor_ratios(models_dir: Path, rounds: int = 80) -> Dict[str, float]:
+def floor_ratios(models_dir: Path, rounds: int = 80) -> dict[str, float]:
     """The CNN's predict(float) against its floor, side by side: the bare call, the fast path's numpy calls and
     Invoke with no Python around them (``replica``), and ``Model.predict``; medians in us and ratios to bare."""
     import edge_sdk
@@ -159,11 +170,17 @@ def floor_ratios(models_dir: Path, rounds: int = 80) -> Dict[str, float]:
         return lut.take(out_view)
 
     assert np.array_equal(replica(), model.predict(x))
-    calls = {"bare": om.bare_call(path, _stored(model, {"image": x})), "replica": replica,
-             "predict": lambda: model.predict(x)}
+    calls = {
+        "bare": om.bare_call(path, _stored(model, {"image": x})),
+        "replica": replica,
+        "predict": lambda: model.predict(x),
+    }
     medians = om.side_by_side(calls, rounds=rounds)
-    return {**{f"{k} us": v for k, v in medians.items()},
-            "replica / bare": medians["replica"] / medians["bare"], "predict / bare": medians["predict"] / medians["bare"]}
+    return {
+        **{f"{k} us": v for k, v in medians.items()},
+        "replica / bare": medians["replica"] / medians["bare"],
+        "predict / bare": medians["predict"] / medians["bare"],
+    }
 
 
 def main(argv=None) -> int:
@@ -171,8 +188,11 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default=None, help="directory to build/cache the models (default: a temp dir)")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
-    parser.add_argument("--floor", action="store_true",
-                        help="print the cost of each numpy step, and predict against its numpy floor, instead")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="print the cost of each numpy step, and predict against its numpy floor, instead",
+    )
     args = parser.parse_args(argv)
     models_dir = Path(args.models) if args.models else Path(tempfile.mkdtemp(prefix="edge_overhead_"))
     paths = om.ensure_built(models_dir)

@@ -13,13 +13,14 @@ Models (built with TensorFlow in a few seconds, real data, no download):
 :func:`side_by_side` times callables interleaved, in rounds, so the noise of a shared
 machine hits each alike, and returns each one's median microseconds per call.
 """
+
 from __future__ import annotations
 
 import gc
 import statistics
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Dict, Mapping
 
 import numpy as np
 
@@ -57,46 +58,50 @@ def _convert(model, representative=None, io_type=None) -> bytes:
     return conv.convert()
 
 
-def build(out: Path) -> Dict[str, Path]:
+def build(out: Path) -> dict[str, Path]:
     """Write every model and sample inputs (``cnn_x.npy``, ``tabular_x.npy``) into ``out``; return name -> path."""
     import tensorflow as tf
     import tf_keras as keras
 
     out.mkdir(parents=True, exist_ok=True)
-    paths: Dict[str, Path] = {}
+    paths: dict[str, Path] = {}
     tf.random.set_seed(0)
 
     x, y = _cnn_data()
-    cnn = keras.Sequential([
-        keras.layers.Input((28, 28, 1), name="image"),
-        keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(10, activation="softmax", name="probs"),
-    ])
+    cnn = keras.Sequential(
+        [
+            keras.layers.Input((28, 28, 1), name="image"),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(10, activation="softmax", name="probs"),
+        ]
+    )
     cnn.compile("adam", "sparse_categorical_crossentropy")
     cnn.fit(x, y, epochs=1, batch_size=64, verbose=0)
 
     def cnn_rows():
         for i in range(100):
-            yield [x[i:i + 1]]
+            yield [x[i : i + 1]]
 
     tx, ty = _tabular_data()
     inputs = [keras.layers.Input((1,), name=f"f{i}") for i in range(TABULAR_FEATURES)]
     hidden = keras.layers.Dense(8, activation="relu")(keras.layers.Concatenate()(inputs))
     tabular = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="probability")(hidden))
     tabular.compile("adam", "binary_crossentropy")
-    tabular.fit([tx[:, i:i + 1] for i in range(TABULAR_FEATURES)], ty, epochs=3, batch_size=32, verbose=0)
+    tabular.fit([tx[:, i : i + 1] for i in range(TABULAR_FEATURES)], ty, epochs=3, batch_size=32, verbose=0)
 
     def tabular_rows():
         for row in tx[:100]:
             yield [row[i].reshape(1, 1) for i in range(TABULAR_FEATURES)]
 
     for prefix, model, rows in (("cnn", cnn, cnn_rows), ("tabular", tabular, tabular_rows)):
-        for suffix, data in (("float32", _convert(model)),
-                             ("int8", _convert(model, rows, tf.int8)),
-                             ("int8_floatio", _convert(model, rows))):
+        for suffix, data in (
+            ("float32", _convert(model)),
+            ("int8", _convert(model, rows, tf.int8)),
+            ("int8_floatio", _convert(model, rows)),
+        ):
             path = out / f"{prefix}_{suffix}.tflite"
             path.write_bytes(data)
             paths[f"{prefix}_{suffix}"] = path
@@ -105,7 +110,7 @@ def build(out: Path) -> Dict[str, Path]:
     return paths
 
 
-def ensure_built(out: Path) -> Dict[str, Path]:
+def ensure_built(out: Path) -> dict[str, Path]:
     """:func:`build` unless ``out`` already holds every model."""
     names = [f"{p}_{s}" for p in ("cnn", "tabular") for s in ("float32", "int8", "int8_floatio")]
     if all((out / f"{n}.tflite").exists() for n in names) and (out / "tabular_x.npy").exists():
@@ -113,9 +118,9 @@ def ensure_built(out: Path) -> Dict[str, Path]:
     return build(out)
 
 
-def tabular_row(x: np.ndarray, i: int = 0) -> Dict[str, np.ndarray]:
+def tabular_row(x: np.ndarray, i: int = 0) -> dict[str, np.ndarray]:
     """Row ``i`` of the tabular data as the model's 13 named [1, 1] float32 inputs."""
-    return {f"f{k}": x[i:i + 1, k:k + 1].copy() for k in range(TABULAR_FEATURES)}
+    return {f"f{k}": x[i : i + 1, k : k + 1].copy() for k in range(TABULAR_FEATURES)}
 
 
 def bare_call(path: Path, feeds: Mapping[str, np.ndarray]) -> Callable[[], np.ndarray]:
@@ -143,14 +148,14 @@ def bare_call(path: Path, feeds: Mapping[str, np.ndarray]) -> Callable[[], np.nd
     return call
 
 
-def side_by_side(calls: Mapping[str, Callable[[], object]], rounds: int = 60, per_round: int = 20) -> Dict[str, float]:
+def side_by_side(calls: Mapping[str, Callable[[], object]], rounds: int = 60, per_round: int = 20) -> dict[str, float]:
     """Median microseconds of one call of each callable, interleaved in ``rounds`` blocks of ``per_round`` calls.
 
     Each call is timed on its own and the median taken over all of them: on a machine
     shared by many processes a block of calls is often cut by the scheduler, a single
     10-200 us call rarely is, and the median ignores the calls that were.
     """
-    samples: Dict[str, list] = {name: [] for name in calls}
+    samples: dict[str, list] = {name: [] for name in calls}
     for call in calls.values():  # warm up
         for _ in range(20):
             call()

@@ -31,6 +31,7 @@ ratio (1 thread; float32, edge-sdk's file and the reference timed interleaved in
 the ratios share the machine's state). ``vs ref`` columns put edge-sdk's int8 beside MLPerf's:
 size (matches when within 3% or smaller), agreement and latency.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -50,13 +52,25 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "tests" / "data" / "public_models"
 RECIPES = ("int8", "dynamic", "fp16")
-MODELS: Dict[str, Dict[str, Any]] = {
-    "resnet8": {"file": "mlperf_tiny_ic_resnet8_float.tflite", "reference": "mlperf_tiny_ic_resnet8_int8_reference.tflite",
-                "metric": "top1", "input": "float32, no SignatureDef"},
-    "kws": {"file": "mlperf_tiny_kws_dscnn_dynamic.tflite", "reference": "mlperf_tiny_kws_dscnn_int8_reference.tflite",
-            "metric": "top1", "input": "dynamic-range"},
-    "selfie": {"file": "mediapipe_selfie_segmentation.tflite", "reference": None, "metric": "mask-iou",
-               "input": "float16 weights"},
+MODELS: dict[str, dict[str, Any]] = {
+    "resnet8": {
+        "file": "mlperf_tiny_ic_resnet8_float.tflite",
+        "reference": "mlperf_tiny_ic_resnet8_int8_reference.tflite",
+        "metric": "top1",
+        "input": "float32, no SignatureDef",
+    },
+    "kws": {
+        "file": "mlperf_tiny_kws_dscnn_dynamic.tflite",
+        "reference": "mlperf_tiny_kws_dscnn_int8_reference.tflite",
+        "metric": "top1",
+        "input": "dynamic-range",
+    },
+    "selfie": {
+        "file": "mediapipe_selfie_segmentation.tflite",
+        "reference": None,
+        "metric": "mask-iou",
+        "input": "float16 weights",
+    },
 }
 SIZE_TOLERANCE = 0.03
 
@@ -77,7 +91,7 @@ def photo_crops(n: int, size: int, offset: int, scale: float) -> np.ndarray:
         top = int(rng.integers(0, photo.shape[0] - span + 1))
         left = int(rng.integers(0, photo.shape[1] - span + 1))
         idx = (np.arange(size) * span / size).astype(int)
-        crops.append(photo[top:top + span, left:left + span][idx][:, idx])
+        crops.append(photo[top : top + span, left : left + span][idx][:, idx])
     return (np.stack(crops) * scale).astype(np.float32)
 
 
@@ -96,8 +110,12 @@ def portrait_crops(n: int, offset: int, size: int = 256) -> np.ndarray:
         span = int(rng.integers(int(0.6 * min(width, height)), min(width, height) + 1))
         left = int(rng.integers(0, width - span + 1))
         top = int(rng.integers(0, height - span + 1))
-        crop = np.asarray(photo.crop((left, top, left + span, top + span)).resize((size, size), Image.BILINEAR),
-                          dtype=np.float32) / 255.0
+        crop = (
+            np.asarray(
+                photo.crop((left, top, left + span, top + span)).resize((size, size), Image.BILINEAR), dtype=np.float32
+            )
+            / 255.0
+        )
         crops.append(crop[:, ::-1] if i % 2 else crop)
     return np.stack(crops).astype(np.float32)
 
@@ -113,7 +131,7 @@ def model_data(name: str, small: bool = False):
         x, y = data["x"].astype(np.float32), data["y"].astype(np.int64)
         half = len(x) // 2
         if small:
-            return x[:80], x[half:half + 80], y[half:half + 80]
+            return x[:80], x[half : half + 80], y[half : half + 80]
         return x[:half], x[half:], y[half:]
     if name == "selfie":
         n_cal, n_held = (8, 4) if small else (24, 12)
@@ -130,7 +148,7 @@ def outputs(tflite: bytes, x: np.ndarray) -> np.ndarray:
     import edge_sdk
 
     model = edge_sdk.load(tflite, num_threads=1)
-    return np.concatenate([np.asarray(model.predict(x[i:i + 1]), dtype=np.float32) for i in range(len(x))])
+    return np.concatenate([np.asarray(model.predict(x[i : i + 1]), dtype=np.float32) for i in range(len(x))])
 
 
 def agreement(metric: str, want: np.ndarray, got: np.ndarray) -> float:
@@ -144,7 +162,7 @@ def agreement(metric: str, want: np.ndarray, got: np.ndarray) -> float:
     return float(np.mean(np.where(union == 0, 1.0, inter / np.maximum(union, 1))))
 
 
-def interleaved_latency_us(models: Dict[str, bytes], example: np.ndarray, rounds: int) -> Dict[str, float]:
+def interleaved_latency_us(models: dict[str, bytes], example: np.ndarray, rounds: int) -> dict[str, float]:
     """Median microseconds per single-example predict of each model, timed in turn within each round (1 thread)."""
     import edge_sdk
 
@@ -152,7 +170,7 @@ def interleaved_latency_us(models: Dict[str, bytes], example: np.ndarray, rounds
     for model in loaded.values():
         for _ in range(3):
             model.predict(example)
-    times: Dict[str, List[int]] = {name: [] for name in loaded}
+    times: dict[str, list[int]] = {name: [] for name in loaded}
     for _ in range(rounds):
         for name, model in loaded.items():
             start = time.perf_counter_ns()
@@ -161,21 +179,35 @@ def interleaved_latency_us(models: Dict[str, bytes], example: np.ndarray, rounds
     return {name: statistics.median(values) / 1000.0 for name, values in times.items()}
 
 
-def convert(name: str, recipe: str, calibration: Path, out: Path) -> Dict[str, Any]:
+def convert(name: str, recipe: str, calibration: Path, out: Path) -> dict[str, Any]:
     """``edge-sdk convert`` of model ``name`` with ``recipe``: the float32 parent, the quantized file, the run."""
     from converters import pipeline
 
-    result = pipeline.run(recipe, str(FOLDER / MODELS[name]["file"]), out, calibration=str(calibration),
-                          overrides={"export.formats": ("tflite",)})
+    result = pipeline.run(
+        recipe,
+        str(FOLDER / MODELS[name]["file"]),
+        out,
+        calibration=str(calibration),
+        overrides={"export.formats": ("tflite",)},
+    )
     quant = result.get(result.comparisons["quantize"]["artifact"])
-    return {"float32": (out / "float32.tflite").read_bytes(), "quantized": (out / quant.file).read_bytes(),
-            "kind": quant.kind, "warnings": list(result.warnings),
-            "float_parent": json.loads((out / "float32.json").read_text()).get("float_parent")}
+    return {
+        "float32": (out / "float32.tflite").read_bytes(),
+        "quantized": (out / quant.file).read_bytes(),
+        "kind": quant.kind,
+        "warnings": list(result.warnings),
+        "float_parent": json.loads((out / "float32.json").read_text()).get("float_parent"),
+    }
 
 
-def run(names: Sequence[str] = tuple(MODELS), recipes: Sequence[str] = RECIPES, *, small: bool = False,
-        workdir: Optional[Path] = None,
-        say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> List[Dict[str, Any]]:
+def run(
+    names: Sequence[str] = tuple(MODELS),
+    recipes: Sequence[str] = RECIPES,
+    *,
+    small: bool = False,
+    workdir: Path | None = None,
+    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> list[dict[str, Any]]:
     """One row per (model, recipe): sizes, agreement and latency ratios, and the reference int8 beside int8.
 
     ``small``: fewer data rows and timing rounds (the ``make test`` form); ``workdir``: where outputs
@@ -187,7 +219,7 @@ def run(names: Sequence[str] = tuple(MODELS), recipes: Sequence[str] = RECIPES, 
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="edge-sdk-public-")
         workdir = Path(tmp.name)
-    rows: List[Dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     try:
         for name in names:
             spec = MODELS[name]
@@ -198,7 +230,12 @@ def run(names: Sequence[str] = tuple(MODELS), recipes: Sequence[str] = RECIPES, 
             reference = (FOLDER / spec["reference"]).read_bytes() if spec["reference"] else None
             for recipe in recipes:
                 say(f"[public models] {name} {recipe}: converting ({len(cal)} calibration rows)")
-                row: Dict[str, Any] = {"model": name, "input": spec["input"], "recipe": recipe, "metric": spec["metric"]}
+                row: dict[str, Any] = {
+                    "model": name,
+                    "input": spec["input"],
+                    "recipe": recipe,
+                    "metric": spec["metric"],
+                }
                 started = time.perf_counter()
                 try:
                     made = convert(name, recipe, folder / "calibration.npz", folder / f"out-{recipe}")
@@ -216,23 +253,32 @@ def run(names: Sequence[str] = tuple(MODELS), recipes: Sequence[str] = RECIPES, 
                     subjects["reference"] = reference
                 rounds = (3 if small else 15) if name == "selfie" else (15 if small else 60)
                 latency = interleaved_latency_us(subjects, held[:1], rounds)
-                row.update(status="ok", kind=made["kind"], float32_bytes=len(float_bytes), bytes=len(quant),
-                           size_ratio=round(len(quant) / len(float_bytes), 4),
-                           agreement=round(agreement(spec["metric"], want, got), 4),
-                           float32_latency_us=round(latency["float32"], 1), latency_us=round(latency["edge"], 1),
-                           latency_ratio=round(latency["edge"] / latency["float32"], 3), samples=len(held),
-                           float_parent=(made["float_parent"] or {}).get("from_kind"),
-                           warnings=made["warnings"])
+                row.update(
+                    status="ok",
+                    kind=made["kind"],
+                    float32_bytes=len(float_bytes),
+                    bytes=len(quant),
+                    size_ratio=round(len(quant) / len(float_bytes), 4),
+                    agreement=round(agreement(spec["metric"], want, got), 4),
+                    float32_latency_us=round(latency["float32"], 1),
+                    latency_us=round(latency["edge"], 1),
+                    latency_ratio=round(latency["edge"] / latency["float32"], 3),
+                    samples=len(held),
+                    float_parent=(made["float_parent"] or {}).get("from_kind"),
+                    warnings=made["warnings"],
+                )
                 if labels is not None:
                     row["float32_accuracy"] = round(float(np.mean(want.argmax(-1) == labels)), 4)
                     row["accuracy"] = round(float(np.mean(got.argmax(-1) == labels)), 4)
                 if with_reference:
                     ref_out = outputs(reference, held)
-                    row.update(reference_bytes=len(reference),
-                               reference_size_ratio=round(len(reference) / len(float_bytes), 4),
-                               reference_agreement=round(agreement(spec["metric"], want, ref_out), 4),
-                               reference_latency_us=round(latency["reference"], 1),
-                               reference_latency_ratio=round(latency["reference"] / latency["float32"], 3))
+                    row.update(
+                        reference_bytes=len(reference),
+                        reference_size_ratio=round(len(reference) / len(float_bytes), 4),
+                        reference_agreement=round(agreement(spec["metric"], want, ref_out), 4),
+                        reference_latency_us=round(latency["reference"], 1),
+                        reference_latency_ratio=round(latency["reference"] / latency["float32"], 3),
+                    )
                     if labels is not None:
                         row["reference_accuracy"] = round(float(np.mean(ref_out.argmax(-1) == labels)), 4)
                     row["vs_reference"] = {
@@ -243,24 +289,34 @@ def run(names: Sequence[str] = tuple(MODELS), recipes: Sequence[str] = RECIPES, 
                     }
                 row["seconds"] = round(time.perf_counter() - started, 1)
                 rows.append(row)
-                say(f"  ok: {made['kind']}, size {row['size_ratio']}x, agreement {row['agreement']}, "
-                    f"latency {row['latency_ratio']}x" + (f"; reference int8: size {row['reference_size_ratio']}x, "
-                                                          f"agreement {row['reference_agreement']}, latency "
-                                                          f"{row['reference_latency_ratio']}x" if with_reference else ""))
+                say(
+                    f"  ok: {made['kind']}, size {row['size_ratio']}x, agreement {row['agreement']}, "
+                    f"latency {row['latency_ratio']}x"
+                    + (
+                        f"; reference int8: size {row['reference_size_ratio']}x, "
+                        f"agreement {row['reference_agreement']}, latency "
+                        f"{row['reference_latency_ratio']}x"
+                        if with_reference
+                        else ""
+                    )
+                )
     finally:
         if tmp is not None:
             tmp.cleanup()
     return rows
 
 
-def markdown_table(rows: Sequence[Dict[str, Any]]) -> str:
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as the Markdown table docs/converters.md shows."""
+
     def fmt(value: Any, pattern: str) -> str:
         return "-" if value is None else pattern.format(value)
 
-    lines = ["| model | input | recipe | status / kind | size x float32 | agreement with float32 | latency x float32 "
-             "| MLPerf int8: size x float32 | agreement | latency x float32 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | input | recipe | status / kind | size x float32 | agreement with float32 | latency x float32 "
+        "| MLPerf int8: size x float32 | agreement | latency x float32 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         status = r.get("kind", "") if r["status"] == "ok" else f"{r['status']}: {r.get('reason', '')}"
         metric = "IoU " if r["metric"] == "mask-iou" else ""
@@ -268,14 +324,16 @@ def markdown_table(rows: Sequence[Dict[str, Any]]) -> str:
             f"| {r['model']} | {r['input']} | {r['recipe']} | {status} | {fmt(r.get('size_ratio'), '{:.3f}')} "
             f"| {metric}{fmt(r.get('agreement'), '{:.1%}')} | {fmt(r.get('latency_ratio'), '{:.2f}')} "
             f"| {fmt(r.get('reference_size_ratio'), '{:.3f}')} | {fmt(r.get('reference_agreement'), '{:.1%}')} "
-            f"| {fmt(r.get('reference_latency_ratio'), '{:.2f}')} |")
+            f"| {fmt(r.get('reference_latency_ratio'), '{:.2f}')} |"
+        )
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry: exit 0 when every run converted, 1 when any was refused."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma separated, from: {', '.join(MODELS)}")
     parser.add_argument("--recipes", default=",".join(RECIPES), help="comma separated (default int8,dynamic,fp16)")
     parser.add_argument("--small", action="store_true", help="fewer rows and timing rounds (the make test form)")

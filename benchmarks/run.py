@@ -15,6 +15,7 @@ Goals (issue #6), as ratios of medians measured in the same run:
   * int8 TFLite <= 0.1x the TensorFlow SavedModel serving call at batch 1.
 ONNX Runtime's ratio against float32 TFLite is reported as measured.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,13 +56,35 @@ def parse_args(argv=None):
 
 
 def run_session(threads: int, args, json_path: Path) -> None:
-    env = dict(os.environ, EDGE_BENCH_THREADS=str(threads), EDGE_BENCH_MODELS=str(args.models_dir),
-               TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1")
-    cmd = [sys.executable, "-m", "pytest", str(HERE / "test_bench_models.py"), "-q", "-p", "no:randomly",
-           "-p", "no:cacheprovider", "--benchmark-only", f"--benchmark-json={json_path}",
-           f"--benchmark-max-time={args.max_time}", f"--benchmark-min-rounds={args.min_rounds}",
-           "--benchmark-warmup=on", "--benchmark-disable-gc", "--benchmark-columns=median,mean,min,max,rounds",
-           "--rootdir", str(ROOT), "-o", "testpaths=benchmarks"]
+    env = dict(
+        os.environ,
+        EDGE_BENCH_THREADS=str(threads),
+        EDGE_BENCH_MODELS=str(args.models_dir),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="-1",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(HERE / "test_bench_models.py"),
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-only",
+        f"--benchmark-json={json_path}",
+        f"--benchmark-max-time={args.max_time}",
+        f"--benchmark-min-rounds={args.min_rounds}",
+        "--benchmark-warmup=on",
+        "--benchmark-disable-gc",
+        "--benchmark-columns=median,mean,min,max,rounds",
+        "--rootdir",
+        str(ROOT),
+        "-o",
+        "testpaths=benchmarks",
+    ]
     print(f"== threads {threads}: {' '.join(cmd[2:])}", file=sys.stderr)
     proc = subprocess.run(cmd, env=env, cwd=ROOT)
     if proc.returncode != 0:
@@ -73,14 +96,25 @@ def rows_from(bench_json: dict) -> list:
     for b in bench_json["benchmarks"]:
         info = b["extra_info"]
         stats = b["stats"]
-        rows.append({
-            "model": info["model"], "variant": info["variant"], "batch": info["batch"], "threads": info["threads"],
-            "median_us": stats["median"] * 1e6, "mean_us": stats["mean"] * 1e6, "min_us": stats["min"] * 1e6,
-            "max_us": stats["max"] * 1e6, "stddev_us": stats["stddev"] * 1e6, "iqr_us": stats["iqr"] * 1e6,
-            "rounds": stats["rounds"], "iterations": stats.get("iterations", 1),
-            "size_bytes": info.get("size_bytes"), "gzip_size_bytes": info.get("gzip_size_bytes"),
-            "accuracy": info.get("accuracy"),
-        })
+        rows.append(
+            {
+                "model": info["model"],
+                "variant": info["variant"],
+                "batch": info["batch"],
+                "threads": info["threads"],
+                "median_us": stats["median"] * 1e6,
+                "mean_us": stats["mean"] * 1e6,
+                "min_us": stats["min"] * 1e6,
+                "max_us": stats["max"] * 1e6,
+                "stddev_us": stats["stddev"] * 1e6,
+                "iqr_us": stats["iqr"] * 1e6,
+                "rounds": stats["rounds"],
+                "iterations": stats.get("iterations", 1),
+                "size_bytes": info.get("size_bytes"),
+                "gzip_size_bytes": info.get("gzip_size_bytes"),
+                "accuracy": info.get("accuracy"),
+            }
+        )
     return rows
 
 
@@ -99,8 +133,18 @@ def check_goals(rows: list) -> list:
         for t in threads:
             a, b = index.get((model, num, batch, t)), index.get((model, den, batch, t))
             ratio = a / b if a and b else None
-            out.append({"model": model, "batch": batch, "threads": t, "numerator": num, "denominator": den,
-                        "limit": limit, "ratio": ratio, "met": ratio is not None and ratio <= limit})
+            out.append(
+                {
+                    "model": model,
+                    "batch": batch,
+                    "threads": t,
+                    "numerator": num,
+                    "denominator": den,
+                    "limit": limit,
+                    "ratio": ratio,
+                    "met": ratio is not None and ratio <= limit,
+                }
+            )
     return out
 
 
@@ -121,16 +165,30 @@ def interleaved_check(models_dir: Path, threads: tuple, batches=(1, 32)) -> list
         directory = suite_models.model_dir(model, models_dir)
         paths = [directory / suite_models.VARIANTS[v] for v in INTERLEAVED_VARIANTS]
         for batch in batches:
-            options = BenchOptions(duration=1.0, warmup=20, threads=tuple(threads), batch=batch,
-                                   input_path=str(directory / suite_models.INPUTS_FILE), keep_samples=False,
-                                   progress=False)
+            options = BenchOptions(
+                duration=1.0,
+                warmup=20,
+                threads=tuple(threads),
+                batch=batch,
+                input_path=str(directory / suite_models.INPUTS_FILE),
+                keep_samples=False,
+                progress=False,
+            )
             doc = run_benchmark(paths, options)
             for res in doc["results"]:
                 variant = INTERLEAVED_VARIANTS[[str(p) for p in paths].index(res["path"])]
-                rows.append({"model": model, "variant": variant, "batch": batch, "threads": res["threads"],
-                             "status": res["status"], "error": res.get("error"),
-                             "median_us": (res.get("latency_us") or {}).get("median"),
-                             "ratio_vs_tflite_float32": res.get("ratio_vs_first")})
+                rows.append(
+                    {
+                        "model": model,
+                        "variant": variant,
+                        "batch": batch,
+                        "threads": res["threads"],
+                        "status": res["status"],
+                        "error": res.get("error"),
+                        "median_us": (res.get("latency_us") or {}).get("median"),
+                        "ratio_vs_tflite_float32": res.get("ratio_vs_first"),
+                    }
+                )
     return rows
 
 
@@ -143,8 +201,10 @@ def markdown(doc: dict) -> str:
     lines = [f"Device: {doc['device_summary']}. Created {doc['created']} by `{doc['command']}`.", ""]
     combos = sorted({(r["batch"], r["threads"]) for r in rows})
     for model in suite_models.SUITE:
-        lines.append(f"**{model}** ({suite_models.SUITE[model]}): median latency per call in us, "
-                     "and its ratio to float32 TFLite at the same batch and threads")
+        lines.append(
+            f"**{model}** ({suite_models.SUITE[model]}): median latency per call in us, "
+            "and its ratio to float32 TFLite at the same batch and threads"
+        )
         lines.append("")
         header = ["variant", "size KB", "gzip KB", "accuracy"] + [f"b{b} t{t}" for b, t in combos]
         lines.append("| " + " | ".join(header) + " |")
@@ -159,14 +219,19 @@ def markdown(doc: dict) -> str:
             cells.append(f"{gz / 1024:,.0f}" if gz else "-")
             cells.append(f"{100 * acc:.1f}%" if acc is not None else "-")
             for b, t in combos:
-                r = next((r for r in rows if (r["model"], r["variant"], r["batch"], r["threads"]) == (model, variant, b, t)), None)
+                r = next(
+                    (r for r in rows if (r["model"], r["variant"], r["batch"], r["threads"]) == (model, variant, b, t)),
+                    None,
+                )
                 cells.append(f"{_us(r['median_us'])} ({r['ratio_vs_tflite_float32']:.2f}x)" if r else "-")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     inter = doc.get("interleaved") or []
     if inter:
-        lines.append("Cross-check, TFLite variants interleaved with `edge_sdk.bench` (same inputs, rounds of 10 calls "
-                     "on each in turn): median us (ratio to float32)")
+        lines.append(
+            "Cross-check, TFLite variants interleaved with `edge_sdk.bench` (same inputs, rounds of 10 calls "
+            "on each in turn): median us (ratio to float32)"
+        )
         lines.append("")
         header = ["model", "variant"] + [f"b{b} t{t}" for b, t in combos]
         lines.append("| " + " | ".join(header) + " |")
@@ -175,7 +240,14 @@ def markdown(doc: dict) -> str:
             for variant in INTERLEAVED_VARIANTS:
                 cells = [model, variant]
                 for b, t in combos:
-                    r = next((r for r in inter if (r["model"], r["variant"], r["batch"], r["threads"]) == (model, variant, b, t)), None)
+                    r = next(
+                        (
+                            r
+                            for r in inter
+                            if (r["model"], r["variant"], r["batch"], r["threads"]) == (model, variant, b, t)
+                        ),
+                        None,
+                    )
                     if r is None:
                         cells.append("-")
                     elif r["status"] != "ok":
@@ -190,13 +262,18 @@ def markdown(doc: dict) -> str:
     lines.append("|---|---:|---:|---:|---|")
     for g in doc["goals"]:
         ratio = f"{g['ratio']:.3f}" if g["ratio"] is not None else "-"
-        lines.append(f"| {g['model']} b{g['batch']}: {g['numerator']} / {g['denominator']} | {g['threads']} | "
-                     f"{ratio} | {g['limit']} | {'yes' if g['met'] else 'NO'} |")
+        lines.append(
+            f"| {g['model']} b{g['batch']}: {g['numerator']} / {g['denominator']} | {g['threads']} | "
+            f"{ratio} | {g['limit']} | {'yes' if g['met'] else 'NO'} |"
+        )
     lines.append("")
     onnx = [r for r in rows if r["variant"] == "onnxruntime-float32"]
     if onnx:
-        lines.append("ONNX Runtime vs float32 TFLite (ratio of medians): " + ", ".join(
-            f"{r['model']} b{r['batch']} t{r['threads']} {r['ratio_vs_tflite_float32']:.2f}x" for r in onnx) + ".")
+        lines.append(
+            "ONNX Runtime vs float32 TFLite (ratio of medians): "
+            + ", ".join(f"{r['model']} b{r['batch']} t{r['threads']} {r['ratio_vs_tflite_float32']:.2f}x" for r in onnx)
+            + "."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -233,8 +310,10 @@ def main(argv=None) -> int:
         "rows": rows,
         "goals": check_goals(rows),
         "interleaved": interleaved,
-        "pytest_benchmark": {t: {"machine_info": s.get("machine_info"), "commit_info": s.get("commit_info"),
-                                 "version": s.get("version")} for t, s in sessions.items()},
+        "pytest_benchmark": {
+            t: {"machine_info": s.get("machine_info"), "commit_info": s.get("commit_info"), "version": s.get("version")}
+            for t, s in sessions.items()
+        },
     }
     out = Path(args.out)
     atomic_write_text(out / "results.json", json.dumps(doc, indent=2) + "\n")

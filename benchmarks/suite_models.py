@@ -11,13 +11,13 @@ accuracy on the test split.
 Training is kept short (the goal is latency, not accuracy): 2 epochs, 1 epoch
 of pruning fine-tuning. ``bench_inputs.npz`` holds 32 real test rows per input.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 
@@ -61,8 +61,11 @@ def build(name: str, root: Path = DEFAULT_DIR, progress: bool = True) -> Path:
     out = model_dir(name, root)
     # force: this cache folder also holds files the suite adds beside the artifacts (bench_build.json, inputs)
     result = pipeline.run(RECIPE, name, out, dataset=SUITE[name], overrides=OVERRIDES, progress=progress, force=True)
-    (out / "bench_build.json").write_text(json.dumps({"recipe": RECIPE, "overrides": OVERRIDES,
-                                                      "dataset": SUITE[name], "seconds": result.seconds}, indent=2))
+    (out / "bench_build.json").write_text(
+        json.dumps(
+            {"recipe": RECIPE, "overrides": OVERRIDES, "dataset": SUITE[name], "seconds": result.seconds}, indent=2
+        )
+    )
     write_inputs(name, root)
     return out
 
@@ -80,7 +83,7 @@ def write_inputs(name: str, root: Path = DEFAULT_DIR) -> Path:
     return out / INPUTS_FILE
 
 
-def ensure_built(root: Path = DEFAULT_DIR, rebuild: bool = False, progress: bool = True) -> Dict[str, Path]:
+def ensure_built(root: Path = DEFAULT_DIR, rebuild: bool = False, progress: bool = True) -> dict[str, Path]:
     """Build whichever suite models are missing (or all with ``rebuild``); return name -> directory."""
     dirs = {}
     for name in SUITE:
@@ -93,13 +96,13 @@ def ensure_built(root: Path = DEFAULT_DIR, rebuild: bool = False, progress: bool
     return dirs
 
 
-def load_inputs(name: str, root: Path = DEFAULT_DIR) -> Dict[str, np.ndarray]:
+def load_inputs(name: str, root: Path = DEFAULT_DIR) -> dict[str, np.ndarray]:
     """The saved real test rows of ``name``, by input name."""
     with np.load(model_dir(name, root) / INPUTS_FILE, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
 
 
-def manifest(name: str, variant: str, root: Path = DEFAULT_DIR) -> Dict:
+def manifest(name: str, variant: str, root: Path = DEFAULT_DIR) -> dict:
     """The manifest of one variant (accuracy, size, kind)."""
     path = model_dir(name, root) / VARIANTS[variant]
     manifest_path = path.with_suffix(".json") if path.suffix else path.parent / f"{path.name}.json"

@@ -11,6 +11,7 @@ A benchmark, not a unit test: it compares two timers, and a machine busy enough
 to starve one round of each still decides it. Run:
 .venv/bin/pytest benchmarks/test_bench_agreement.py -s -q
 """
+
 import argparse
 import statistics
 import sys
@@ -38,9 +39,21 @@ def litert_tool_median_us(model_path, threads, runs):
     from ai_edge_litert.tools import benchmark_litert_model as tool
 
     args = argparse.Namespace(
-        model=str(model_path), signature="", use_cpu=True, no_cpu=False, use_gpu=False, use_npu=False,
-        require_full_delegation=False, dispatch_library_path="", compiler_plugin_path="", runtime_path="",
-        num_runs=runs, warmup_runs=10, num_threads=threads, result_json="", verbose=False,
+        model=str(model_path),
+        signature="",
+        use_cpu=True,
+        no_cpu=False,
+        use_gpu=False,
+        use_npu=False,
+        require_full_delegation=False,
+        dispatch_library_path="",
+        compiler_plugin_path="",
+        runtime_path="",
+        num_runs=runs,
+        warmup_runs=10,
+        num_threads=threads,
+        result_json="",
+        verbose=False,
     )
     results = tool.run_benchmark(args)
     assert results["num_threads"] == threads and results["latency"]["num_runs"] == runs
@@ -63,9 +76,11 @@ def test_median_agrees_with_litert_benchmark_tool(cnn_models, kind, capsys):
         ours.append(edge_sdk_median_us(path, 1, RUNS))
     ratio = min(ours) / min(theirs)
     with capsys.disabled():
-        print(f"\n{kind}: fastest round's median: edge-sdk bench {min(ours):.1f} us, benchmark_litert_model.py "
-              f"{min(theirs):.1f} us, ratio {ratio:.3f} (medians over rounds {statistics.median(ours):.1f} / "
-              f"{statistics.median(theirs):.1f} us)")
+        print(
+            f"\n{kind}: fastest round's median: edge-sdk bench {min(ours):.1f} us, benchmark_litert_model.py "
+            f"{min(theirs):.1f} us, ratio {ratio:.3f} (medians over rounds {statistics.median(ours):.1f} / "
+            f"{statistics.median(theirs):.1f} us)"
+        )
     # The tool reports milliseconds to two decimals (rounded to 10 us): on a fast machine that rounding alone
     # moves the ratio by up to 5 us / its median, so it widens the tolerance instead of failing the machine.
     resolution = 5.0 / min(theirs)

@@ -11,6 +11,7 @@ the model can consume; above 1 training is not input-bound. The last test also
 times a real fit epoch against one on a fixed batch: the difference is what the
 input pipeline costs in practice.
 """
+
 import os
 import statistics
 import sys
@@ -78,8 +79,8 @@ def test_tfrecord_interleave_pipeline_epoch(benchmark, tfrecord_mnist):
 def test_training_step_vs_input_pipeline(benchmark, mnist):
     import tensorflow as tf
 
-    from training import train, zoo
     from edge_sdk.report import format_table
+    from training import train, zoo
 
     model = zoo.build("cnn", mnist)
     train._compile(model, mnist, 1e-3)
@@ -94,8 +95,10 @@ def test_training_step_vs_input_pipeline(benchmark, mnist):
     benchmark.pedantic(step_epoch, rounds=3, iterations=1)
     step_rate = steps * BATCH / benchmark.stats.stats.median
     real_rate, _ = _throughput(lambda: model.fit(real, steps_per_epoch=steps, epochs=1, verbose=0), steps * BATCH, 3)
-    pipeline = RESULTS.get("pipeline") or _throughput(
-        lambda: _epoch(mnist.as_tf_dataset("train", batch_size=BATCH)), mnist.size("train"))[0]
+    pipeline = (
+        RESULTS.get("pipeline")
+        or _throughput(lambda: _epoch(mnist.as_tf_dataset("train", batch_size=BATCH)), mnist.size("train"))[0]
+    )
     ratio = pipeline / step_rate
     benchmark.extra_info.update(
         train_step_examples_per_s=round(step_rate),
@@ -112,6 +115,8 @@ def test_training_step_vs_input_pipeline(benchmark, mnist):
     ]
     print()
     print(format_table(rows, ["mnist, batch 32", "examples/s"]))
-    print(f"pipeline / training step = {ratio:.1f}x; fit through the pipeline runs at "
-          f"{real_rate / step_rate:.0%} of the fixed-batch step rate")
+    print(
+        f"pipeline / training step = {ratio:.1f}x; fit through the pipeline runs at "
+        f"{real_rate / step_rate:.0%} of the fixed-batch step rate"
+    )
     assert ratio > 1.0, "the input pipeline is slower than the training step: training is input-bound"

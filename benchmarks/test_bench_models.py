@@ -14,9 +14,9 @@ For each of the mnist CNN and Wide & Deep, at batch 1 and 32, it times one call 
 All inputs are real test rows; every call takes numpy arrays and returns numpy
 arrays. Each runtime gets EDGE_BENCH_THREADS intra-op threads.
 """
+
 import numpy as np
 import pytest
-
 import suite_models
 from suite_models import bench_threads
 
@@ -94,13 +94,21 @@ def test_latency(benchmark, suite_dirs, model, variant, batch):
     threads = bench_threads()
     manifest = suite_models.manifest(model, variant)
     benchmark.group = f"{model} batch {batch} threads {threads}"
-    benchmark.extra_info.update({
-        "model": model, "variant": variant, "batch": batch, "threads": threads,
-        "size_bytes": manifest.get("size_bytes"), "gzip_size_bytes": manifest.get("gzip_size_bytes"),
-        "accuracy": (manifest.get("metrics") or {}).get("accuracy"),
-    })
+    benchmark.extra_info.update(
+        {
+            "model": model,
+            "variant": variant,
+            "batch": batch,
+            "threads": threads,
+            "size_bytes": manifest.get("size_bytes"),
+            "gzip_size_bytes": manifest.get("gzip_size_bytes"),
+            "accuracy": (manifest.get("metrics") or {}).get("accuracy"),
+        }
+    )
     result = benchmark(call)
     assert result is not None
-    outputs = result if isinstance(result, (list, tuple)) else list(result.values()) if isinstance(result, dict) else [result]
+    outputs = (
+        result if isinstance(result, (list, tuple)) else list(result.values()) if isinstance(result, dict) else [result]
+    )
     first = np.asarray(outputs[0])
     assert first.shape[0] == batch  # the call really ran the whole batch

@@ -4,6 +4,7 @@ An absolute time says something about one machine only, so it is measured here, 
 (it was ``tests/converters/test_targets.py::test_whole_recipe_within_ten_minutes``). Run with
 ``.venv/bin/pytest benchmarks/test_bench_recipe.py -s``; it prints the seconds for docs/converters.md.
 """
+
 import sys
 from pathlib import Path
 

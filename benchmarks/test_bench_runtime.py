@@ -16,6 +16,7 @@ average 6-9: CNN int8 predict(float) 1.13-1.23x against its 1.30x target,
 against 1.10x; at load average 10 one run in three read the 13-input case at 1.85x, when
 the bare call's median fell in its fast mode). ``make test`` does not run this directory.
 """
+
 import statistics
 import subprocess
 import sys
@@ -60,13 +61,12 @@ def test_float_io_model_spares_the_float_app_the_numpy_quantization(ratios):
 def test_import_edge_sdk_is_lighter_than_numpy():
     """`import edge_sdk` in fresh processes against `import numpy`, interleaved, medians of 7 each: the
     package must not pull numpy, the interpreter or TensorFlow in at import time."""
+
     def seconds(module):
         code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-        return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                    check=True).stdout)
+        return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
     pairs = [(seconds("edge_sdk"), seconds("numpy")) for _ in range(7)]
     ours, numpy_time = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
     print(f"\nimport edge_sdk {ours * 1000:.1f} ms, import numpy {numpy_time * 1000:.1f} ms (medians of 7)")
     assert ours <= 0.5 * numpy_time
-

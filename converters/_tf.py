@@ -9,6 +9,7 @@ A stack that is installed but raises while importing (a missing shared library,
 an incompatible numpy or protobuf) gives :class:`BrokenExtraError`, one line
 naming the package, instead of a traceback.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,8 @@ import sys
 import tempfile
 import traceback
 
-from edge_sdk.errors import MissingExtraError
 from edge_sdk.console import first_line
+from edge_sdk.errors import MissingExtraError
 
 # absl's C++ logging writes these at import before TF_CPP_MIN_LOG_LEVEL applies
 # (tensorflow/tensorflow#100442): a banner, then "I..." and "W..." lines. The first
@@ -66,8 +67,12 @@ def _native_stderr_filtered(level: str):
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-_PACKAGES = {"tensorflow_model_optimization": "tensorflow-model-optimization", "tensorflow": "tensorflow",
-             "tf_keras": "tf-keras", "keras": "keras"}
+_PACKAGES = {
+    "tensorflow_model_optimization": "tensorflow-model-optimization",
+    "tensorflow": "tensorflow",
+    "tf_keras": "tf-keras",
+    "keras": "keras",
+}
 
 
 class BrokenExtraError(MissingExtraError):

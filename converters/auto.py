@@ -33,14 +33,16 @@ Per-operator latency is not measurable through LiteRT's Python interpreter (it h
 no profiler hook), so "keep float" follows the debugger's error ranking only; the
 candidate's notes say so.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import shlex
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -58,8 +60,10 @@ PARETO_FILE = "auto-pareto.png"
 HTML_FILE = "auto.html"
 CALIBRATION_ROWS = 200  # rows the debugger and the LiteRT quantizer calibrate on
 BENCH_ROWS = 64  # real eval rows the benchmark cycles through
-PER_OP_LATENCY_NOTE = ("per-operator latency is not measurable through LiteRT's Python interpreter (no profiler "
-                       "hook): layers kept in float follow the debugger's error ranking only")
+PER_OP_LATENCY_NOTE = (
+    "per-operator latency is not measurable through LiteRT's Python interpreter (no profiler "
+    "hook): layers kept in float follow the debugger's error ranking only"
+)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -74,11 +78,11 @@ class Candidate:
     reason: str = ""  # why it failed or was skipped
     kind: str = ""
     tflite: bytes = dataclasses.field(default=b"", repr=False)
-    notes: List[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
     artifact: Any = None
-    measured: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    measured: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-    def fail(self, reason: str, status: str = "failed") -> "Candidate":
+    def fail(self, reason: str, status: str = "failed") -> Candidate:
         """Mark the candidate failed (or skipped) with ``reason``; returns it."""
         self.status, self.reason, self.tflite = status, reason, b""
         return self
@@ -97,8 +101,10 @@ def check(ctx: RunContext, options: AutoOptions) -> None:
     """
     ctx.model.require("quantize", STAGE)
     if ctx.data.sample() is None:
-        raise DataError("stage 'auto' measures every candidate's accuracy: expected --dataset NAME, --eval FILE.npz "
-                        "or --calibration FILE, got none")
+        raise DataError(
+            "stage 'auto' measures every candidate's accuracy: expected --dataset NAME, --eval FILE.npz "
+            "or --calibration FILE, got none"
+        )
     if options.target != "local":
         probe_target(options)
 
@@ -114,22 +120,28 @@ def probe_target(options: AutoOptions, timeout: float = 60.0) -> None:
     command = split_remote_command(options.remote_command)
     # `env VAR=... python -m edge_sdk`: the program to look for is the first word that is not env or VAR=...
     program = next((w for w in command if w != "env" and "=" not in w), command[0])
-    argv = ssh_command(target, f"command -v {shlex.quote(program)} >/dev/null 2>&1 || exit 127",
-                       ssh_config=options.ssh_config or None)
+    argv = ssh_command(
+        target, f"command -v {shlex.quote(program)} >/dev/null 2>&1 || exit 127", ssh_config=options.ssh_config or None
+    )
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout)
     except FileNotFoundError:
-        raise RemoteError("the ssh program was not found: install OpenSSH's client (apt-get install "
-                          "openssh-client)") from None
+        raise RemoteError(
+            "the ssh program was not found: install OpenSSH's client (apt-get install openssh-client)"
+        ) from None
     except subprocess.TimeoutExpired:
         raise RemoteError(f"ssh to {target.url} did not answer within {timeout:.0f} s") from None
     last = (done.stderr.decode("utf-8", errors="replace").strip().splitlines() or [""])[-1]
     if done.returncode == 255:
-        raise RemoteError(f"ssh to {target.url} failed: {last or 'no message'} (edge-sdk runs ssh with "
-                          "BatchMode=yes: use key authentication or an agent; ~/.ssh/config applies)")
+        raise RemoteError(
+            f"ssh to {target.url} failed: {last or 'no message'} (edge-sdk runs ssh with "
+            "BatchMode=yes: use key authentication or an agent; ~/.ssh/config applies)"
+        )
     if done.returncode == 127:
-        raise RemoteError(f"{program} is not installed on {target.url} (or not on the PATH of a "
-                          f"non-interactive ssh session): {INSTALL_HINT}")
+        raise RemoteError(
+            f"{program} is not installed on {target.url} (or not on the PATH of a "
+            f"non-interactive ssh session): {INSTALL_HINT}"
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -143,8 +155,14 @@ def _score(row: Mapping[str, Any], objective: str, ref: Mapping[str, Any]) -> fl
     return math.sqrt(row["median_us"] / ref["median_us"] * row["size_bytes"] / ref["size_bytes"])
 
 
-def select(rows: Sequence[Mapping[str, Any]], *, objective: str, max_drop: float,
-           latency_tie: float = 0.03, slower_margin: float = 0.0) -> Dict[str, Any]:
+def select(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    objective: str,
+    max_drop: float,
+    latency_tie: float = 0.03,
+    slower_margin: float = 0.0,
+) -> dict[str, Any]:
     """Choose the candidate to ship from measured ``rows``; returns ``{"chosen", "reason", "rows"}``.
 
     Each row: ``name``, ``status`` (``ok`` or why not), ``size_bytes``, ``median_us``
@@ -189,8 +207,11 @@ def select(rows: Sequence[Mapping[str, Any]], *, objective: str, max_drop: float
             if row.get("budget_ok") is not None:
                 row["why"] = row.get("budget_why") or "over the task's budget"
             else:
-                row["why"] = ("accuracy not measured" if drop is None
-                              else f"loses {drop:.2f} points, over the {max_drop:g}-point budget")
+                row["why"] = (
+                    "accuracy not measured"
+                    if drop is None
+                    else f"loses {drop:.2f} points, over the {max_drop:g}-point budget"
+                )
         elif objective == "latency" and row is not ref and row["median_us"] > ref["median_us"] * (1 + slower_margin):
             row["why"] = f"slower than float32 ({row['median_us'] / ref['median_us']:.2f}x median)"
         else:
@@ -209,17 +230,24 @@ def select(rows: Sequence[Mapping[str, Any]], *, objective: str, max_drop: float
     for row in eligible:
         if row is not chosen:
             row["why"] = _beaten(row, chosen, objective, ref, latency_tie)
-    return {"chosen": chosen["name"], "reason": _reason(chosen, contenders, objective, ref, max_drop, latency_tie),
-            "rows": out}
+    return {
+        "chosen": chosen["name"],
+        "reason": _reason(chosen, contenders, objective, ref, max_drop, latency_tie),
+        "rows": out,
+    }
 
 
 def _what(objective: str) -> str:
-    return {"latency": "median latency", "size": "file size",
-            "balanced": "geometric mean of the latency and size ratios"}[objective]
+    return {
+        "latency": "median latency",
+        "size": "file size",
+        "balanced": "geometric mean of the latency and size ratios",
+    }[objective]
 
 
-def _beaten(row: Mapping[str, Any], chosen: Mapping[str, Any], objective: str, ref: Mapping[str, Any],
-            tie: float) -> str:
+def _beaten(
+    row: Mapping[str, Any], chosen: Mapping[str, Any], objective: str, ref: Mapping[str, Any], tie: float
+) -> str:
     mine, theirs = _score(row, objective, ref), _score(chosen, objective, ref)
     if objective != "size" and mine <= theirs * (1 + tie) and theirs <= mine * (1 + tie):
         return f"ties with {chosen['name']} on {_what(objective)}; {chosen['name']} is the smaller file"
@@ -229,14 +257,22 @@ def _beaten(row: Mapping[str, Any], chosen: Mapping[str, Any], objective: str, r
     return f"within budget; {ratio:.2f}x {chosen['name']}'s {_what(objective)}"
 
 
-def _reason(chosen: Mapping[str, Any], contenders: Sequence[Mapping[str, Any]], objective: str,
-            ref: Mapping[str, Any], max_drop: float, tie: float) -> str:
+def _reason(
+    chosen: Mapping[str, Any],
+    contenders: Sequence[Mapping[str, Any]],
+    objective: str,
+    ref: Mapping[str, Any],
+    max_drop: float,
+    tie: float,
+) -> str:
     lat = chosen["median_us"] / ref["median_us"]
     size = chosen["size_bytes"] / ref["size_bytes"]
     drop = chosen.get("drop_points") or 0.0
     best = {"latency": "fastest", "size": "smallest", "balanced": "best latency x size"}[objective]
     if chosen.get("budget_text"):  # a task with its own budget: name it and the measured figure
-        figures = f"{lat:.2f}x float32 median latency, {size:.2f}x its size, {chosen.get('budget_why') or ''}".rstrip(", ")
+        figures = f"{lat:.2f}x float32 median latency, {size:.2f}x its size, {chosen.get('budget_why') or ''}".rstrip(
+            ", "
+        )
         text = f"{chosen['name']}: the {best} candidate within the budget {chosen['budget_text']} ({figures})"
     else:
         figures = f"{lat:.2f}x float32 median latency, {size:.2f}x its size, {drop:.2f} points lost"
@@ -256,14 +292,14 @@ def _reason(chosen: Mapping[str, Any], contenders: Sequence[Mapping[str, Any]], 
 class EvalSet:
     """The rows every candidate runs on, their labels (or None) and the float32 reference's outputs."""
 
-    inputs: Dict[str, np.ndarray]
-    labels: Optional[np.ndarray]
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray | None
     source: str
-    reference: Optional[np.ndarray] = None
-    reference_accuracy: Optional[float] = None
+    reference: np.ndarray | None = None
+    reference_accuracy: float | None = None
     task: Any = None  # edge_sdk.tasks.Task of the model (None: judged as before, by argmax or relative error)
-    budgets: Dict[str, float] = dataclasses.field(default_factory=dict)  # [task] budgets
-    reference_all: Optional[Dict[str, np.ndarray]] = None  # every output of float32
+    budgets: dict[str, float] = dataclasses.field(default_factory=dict)  # [task] budgets
+    reference_all: dict[str, np.ndarray] | None = None  # every output of float32
     head: str = "auto"
     score_threshold: float = 0.25
 
@@ -281,13 +317,21 @@ def _eval_set(ctx: RunContext, options: AutoOptions) -> EvalSet:
     if data.eval_x is not None:
         labels = None if data.eval_y is None else np.asarray(data.eval_y)[:n]
         return EvalSet({k: v[:n] for k, v in data.eval_x.items()}, labels, data.eval_source or "the eval data")
-    x, source = (data.calibration_x, data.calibration_source or "the calibration data") \
-        if data.calibration_x is not None else (data.train_x, "the training data")
+    x, source = (
+        (data.calibration_x, data.calibration_source or "the calibration data")
+        if data.calibration_x is not None
+        else (data.train_x, "the training data")
+    )
     return EvalSet({k: v[:n] for k, v in x.items()}, None, f"{source} (no labels: agreement with float32)")
 
 
-def quality(output: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarray],
-            reference_accuracy: Optional[float], classifier: bool = True) -> Dict[str, Any]:
+def quality(
+    output: np.ndarray,
+    reference: np.ndarray,
+    labels: np.ndarray | None,
+    reference_accuracy: float | None,
+    classifier: bool = True,
+) -> dict[str, Any]:
     """Accuracy, top-1 agreement and error statistics of ``output`` against the float32 ``reference``.
 
     ``drop_points`` (what the budget is checked on) is the accuracy lost in points when
@@ -298,7 +342,7 @@ def quality(output: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarr
     from edge_sdk.metrics import accuracy
     from edge_sdk.reference import class_predictions, error_metrics
 
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     errors = error_metrics(np.asarray(reference, dtype=np.float64), np.asarray(output, dtype=np.float64))
     out["max_abs_error"] = float(errors["max_abs_error"])
     out["mean_abs_error"] = float(errors["mean_abs_error"])
@@ -318,7 +362,7 @@ def quality(output: np.ndarray, reference: np.ndarray, labels: Optional[np.ndarr
     return out
 
 
-def task_quality(outputs: Mapping[str, np.ndarray], evalset: EvalSet) -> Dict[str, Any]:
+def task_quality(outputs: Mapping[str, np.ndarray], evalset: EvalSet) -> dict[str, Any]:
     """The task's figures and budget verdict of a candidate's ``outputs`` against float32's (``evalset``).
 
     Adds ``task_metrics``, ``wipeouts``, ``budget_ok`` (None: judged by ``drop_points`` as before),
@@ -330,13 +374,21 @@ def task_quality(outputs: Mapping[str, np.ndarray], evalset: EvalSet) -> Dict[st
     names = list(ref)
     mine = list(outputs)
     pairs = [(f, f if f in outputs else mine[i]) for i, f in enumerate(names) if f in outputs or i < len(mine)]
-    out: Dict[str, Any] = {"budget_ok": None}
+    out: dict[str, Any] = {"budget_ok": None}
     wiped = find_wipeouts(ref, outputs, pairs) if pairs else []
     if wiped:
         out["wipeouts"] = [w["what"] for w in wiped]
     if evalset.judged_by_task and pairs:
-        tm = task_metrics(evalset.task, ref, outputs, pairs, inputs=evalset.inputs, labels=evalset.labels,
-                          head=evalset.head, score_threshold=evalset.score_threshold)
+        tm = task_metrics(
+            evalset.task,
+            ref,
+            outputs,
+            pairs,
+            inputs=evalset.inputs,
+            labels=evalset.labels,
+            head=evalset.head,
+            score_threshold=evalset.score_threshold,
+        )
         out["task_metrics"] = tm.to_dict()
         check = budget_checks(tm, evalset.budgets)[0]
         name, metric, _ = BUDGETS[evalset.task]
@@ -352,7 +404,7 @@ def task_quality(outputs: Mapping[str, np.ndarray], evalset: EvalSet) -> Dict[st
     return out
 
 
-def _outputs_all(tflite: bytes, inputs: Mapping[str, np.ndarray], name: str, on: str) -> Dict[str, np.ndarray]:
+def _outputs_all(tflite: bytes, inputs: Mapping[str, np.ndarray], name: str, on: str) -> dict[str, np.ndarray]:
     from converters.evaluation import check_finite, tflite_outputs
 
     outputs = tflite_outputs(tflite, inputs)
@@ -373,8 +425,11 @@ def _measure_quality(candidate: Candidate, evalset: EvalSet) -> None:
         outputs = _outputs_all(candidate.tflite, evalset.inputs, candidate.name, evalset.source)
         output = np.asarray(primary(outputs))
         labels = evalset.labels if not evalset.judged_by_task else None
-        candidate.measured.update(quality(output, evalset.reference, labels, evalset.reference_accuracy,
-                                          classifier=not evalset.judged_by_task))
+        candidate.measured.update(
+            quality(
+                output, evalset.reference, labels, evalset.reference_accuracy, classifier=not evalset.judged_by_task
+            )
+        )
         candidate.measured.update(task_quality(outputs, evalset))
         if evalset.judged_by_task:  # its own budget decides; "points" would be a relative error in disguise
             candidate.measured["drop_points"] = None
@@ -389,32 +444,43 @@ def _bench_inputs(float32_tflite: bytes, inputs: Mapping[str, np.ndarray], rows:
     import edge_sdk
 
     names = [s.name for s in edge_sdk.load(float32_tflite, verify=False).inputs]
-    arrays = dict(inputs) if set(inputs) == set(names) else dict(zip(names, inputs.values()))
+    arrays = dict(inputs) if set(inputs) == set(names) else dict(zip(names, inputs.values(), strict=False))
     path = folder / "bench-inputs.npz"
     np.savez(path, **{k: np.asarray(v[:rows]) for k, v in arrays.items()})
     return path
 
 
-def measure_latency(paths: Sequence[Path], inputs_npz: Optional[Path], options: AutoOptions,
-                    progress: bool) -> Dict[str, Any]:
+def measure_latency(
+    paths: Sequence[Path], inputs_npz: Path | None, options: AutoOptions, progress: bool
+) -> dict[str, Any]:
     """One interleaved benchmark of every path (locally or on ``options.target``); the results document."""
     from edge_sdk.bench import BenchOptions, run_benchmark
 
-    bench_options = BenchOptions(duration=options.bench_seconds, threads=(options.threads,), batch=options.batch,
-                                 input_path=str(inputs_npz) if inputs_npz else None, progress=progress,
-                                 keep_samples=False)
+    bench_options = BenchOptions(
+        duration=options.bench_seconds,
+        threads=(options.threads,),
+        batch=options.batch,
+        input_path=str(inputs_npz) if inputs_npz else None,
+        progress=progress,
+        keep_samples=False,
+    )
     if options.target == "local":
         return run_benchmark([str(p) for p in paths], bench_options)
     from edge_sdk.remote import run_remote_benchmark
 
-    return run_remote_benchmark(paths, options.target, bench_options, remote_command=options.remote_command,
-                                ssh_config=options.ssh_config or None)
+    return run_remote_benchmark(
+        paths,
+        options.target,
+        bench_options,
+        remote_command=options.remote_command,
+        ssh_config=options.ssh_config or None,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
 # building
 # ------------------------------------------------------------------------------------------------
-def _calibration(ctx: RunContext, model: Any, rows: Optional[int] = None) -> Optional[Dict[str, np.ndarray]]:
+def _calibration(ctx: RunContext, model: Any, rows: int | None = None) -> dict[str, np.ndarray] | None:
     from converters.calibration import as_input_dict
 
     if ctx.data.calibration_x is None:
@@ -431,8 +497,14 @@ def _tflite_convert(ctx: RunContext, model: Any, mode: str, io: str = "int8") ->
         raise _Skip("needs calibration data (--calibration FILE or --dataset NAME)")
     if model.kind == KIND_TFLITE:
         return _litert_for_tflite_input(model, mode, io, calibration)
-    result = convert(model, mode, calibration=calibration, io=io,
-                     calibration_samples=ctx.recipe.quantize.calibration_samples, seed=ctx.seed)
+    result = convert(
+        model,
+        mode,
+        calibration=calibration,
+        io=io,
+        calibration_samples=ctx.recipe.quantize.calibration_samples,
+        seed=ctx.seed,
+    )
     candidate = Candidate("", kind=schemes.manifest_kind(mode), tflite=result.tflite)
     if mode == "int8" and result.float_ops:
         candidate.notes.append("float ops: " + ", ".join(f"{k} x{v}" for k, v in sorted(result.float_ops.items())))
@@ -450,15 +522,21 @@ def _litert_for_tflite_input(model: Any, mode: str, io: str, calibration: Any) -
     scheme = schemes.litert_for_mode(mode)
     rows = None if calibration is None else {k: v[:CALIBRATION_ROWS] for k, v in calibration.items()}
     tflite = litert_quant.quantize_tflite(model.tflite_bytes, scheme, rows, io=io)
-    return Candidate("", kind=schemes.manifest_kind(scheme), tflite=tflite,
-                     notes=[f"a .tflite input: built by the LiteRT quantizer's {scheme!r} scheme"])
+    return Candidate(
+        "",
+        kind=schemes.manifest_kind(scheme),
+        tflite=tflite,
+        notes=[f"a .tflite input: built by the LiteRT quantizer's {scheme!r} scheme"],
+    )
 
 
 class _Skip(Exception):
     """A candidate that does not apply to this input (not an error)."""
 
 
-def _keep_float(ctx: RunContext, model: Any, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+def _keep_float(
+    ctx: RunContext, model: Any, options: AutoOptions, evalset: EvalSet, built: dict[str, Candidate]
+) -> Candidate:
     """Full int8 with the debugger's most harmful weighted layers kept in float, one more at a time."""
     from converters.debugger import LayerDebugger
 
@@ -474,13 +552,16 @@ def _keep_float(ctx: RunContext, model: Any, options: AutoOptions, evalset: Eval
     ranking = [row for row in debugger.layer_errors("rel_rmse") if row.candidate]
     if not ranking:
         raise _Skip("the debugger found no weighted layer to keep in float")
-    last: Optional[Candidate] = None
+    last: Candidate | None = None
     for k in range(1, min(options.keep_float_max, len(ranking)) + 1):
         denylist = [row.name for row in ranking[:k]]
         candidate = Candidate("int8-keep-float", kind="int8", tflite=debugger.quantize(denylist))
         _measure_quality(candidate, evalset)
-        candidate.notes = [f"{k} of {len(ranking)} weighted layers kept in float (debugger rel_rmse ranking): "
-                           + ", ".join(r.op for r in ranking[:k]), PER_OP_LATENCY_NOTE]
+        candidate.notes = [
+            f"{k} of {len(ranking)} weighted layers kept in float (debugger rel_rmse ranking): "
+            + ", ".join(r.op for r in ranking[:k]),
+            PER_OP_LATENCY_NOTE,
+        ]
         candidate.measured["float_layers"] = denylist
         last = candidate
         if candidate.status == "ok" and _within(candidate, options):
@@ -496,7 +577,7 @@ def _within(candidate: Candidate, options: AutoOptions) -> bool:
     return (m.get("drop_points") or 0.0) <= options.max_drop + 1e-9
 
 
-def _float_head(ctx: RunContext, model: Any, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+def _float_head(ctx: RunContext, model: Any, evalset: EvalSet, built: dict[str, Candidate]) -> Candidate:
     """Full int8 with the ops that write the model's outputs kept in float (float I/O).
 
     Built when full int8 wiped out an output (:func:`edge_sdk.tasks.find_wipeouts`): a YOLO-style
@@ -512,8 +593,10 @@ def _float_head(ctx: RunContext, model: Any, evalset: EvalSet, built: Dict[str, 
     if not int8.measured.get("wipeouts"):
         raise _Skip("full int8 wipes out no output: nothing to keep in float")
     if model.kind == KIND_TFLITE:
-        raise _Skip("the quantization debugger needs a Keras model or SavedModel; this input is a .tflite "
-                    "(quantize with --keep-float REGEX naming the final op's output instead)")
+        raise _Skip(
+            "the quantization debugger needs a Keras model or SavedModel; this input is a .tflite "
+            "(quantize with --keep-float REGEX naming the final op's output instead)"
+        )
     calibration = _calibration(ctx, model, CALIBRATION_ROWS)
     if calibration is None:
         raise _Skip("needs calibration data (--calibration FILE or --dataset NAME)")
@@ -525,14 +608,14 @@ def _float_head(ctx: RunContext, model: Any, evalset: EvalSet, built: Dict[str, 
     if not layers:
         raise _Skip("the debugger found no quantized op writing a model output")
     candidate = Candidate("int8-float-head", kind="int8", tflite=debugger.quantize([r.name for r in layers]))
-    candidate.notes = ["int8 with the op(s) writing the outputs kept in float (float I/O): "
-                       + ", ".join(f"{r.op} {r.name}" for r in layers)
-                       + "; full int8 wiped out " + "; ".join(int8.measured["wipeouts"])]
+    candidate.notes = [
+        "int8 with the op(s) writing the outputs kept in float (float I/O): "
+        + ", ".join(f"{r.op} {r.name}" for r in layers)
+        + "; full int8 wiped out "
+        + "; ".join(int8.measured["wipeouts"])
+    ]
     candidate.measured["float_layers"] = [r.name for r in layers]
     return candidate
-
-
-
 
 
 def _litert(ctx: RunContext, scheme_key: str, float32_tflite: bytes, model: Any) -> Candidate:
@@ -547,8 +630,12 @@ def _litert(ctx: RunContext, scheme_key: str, float32_tflite: bytes, model: Any)
         raise _Skip(f"scheme {scheme!r} is not offered by converters.litert_quant ({', '.join(litert_quant.SCHEMES)})")
     calibration = _calibration(ctx, model, CALIBRATION_ROWS)
     tflite = litert_quant.quantize_tflite(float32_tflite, scheme, calibration)
-    return Candidate("", kind=schemes.manifest_kind(scheme), tflite=tflite,
-                     notes=[f"LiteRT quantizer scheme {scheme}: {litert_quant.SCHEMES[scheme]}"])
+    return Candidate(
+        "",
+        kind=schemes.manifest_kind(scheme),
+        tflite=tflite,
+        notes=[f"LiteRT quantizer scheme {scheme}: {litert_quant.SCHEMES[scheme]}"],
+    )
 
 
 def _pruned(ctx: RunContext, model: Any) -> Candidate:
@@ -562,16 +649,25 @@ def _pruned(ctx: RunContext, model: Any) -> Candidate:
     if ctx.data.train_x is None or ctx.data.train_y is None:
         raise _Skip("needs training data to fine-tune while pruning (--train FILE.npz or --dataset NAME)")
     opts = ctx.recipe.prune
-    result = prune(model.model, ctx.data.train_x, ctx.data.train_y, opts,
-                   progress=(ctx.progress.epochs("prune", opts.epochs) or [None])[0])
+    result = prune(
+        model.model,
+        ctx.data.train_x,
+        ctx.data.train_y,
+        opts,
+        progress=(ctx.progress.epochs("prune", opts.epochs) or [None])[0],
+    )
     candidate = _tflite_convert(ctx, from_keras(result.model), "int8")
-    candidate.notes.append(f"pruned to {result.overall_sparsity:.0%} sparsity ({opts.epochs} fine-tuning epochs, "
-                           "recipe [prune]); dense kernels on LiteRT: zeros shrink the gzip size, not the latency")
+    candidate.notes.append(
+        f"pruned to {result.overall_sparsity:.0%} sparsity ({opts.epochs} fine-tuning epochs, "
+        "recipe [prune]); dense kernels on LiteRT: zeros shrink the gzip size, not the latency"
+    )
     candidate.measured["sparsity"] = round(result.overall_sparsity, 4)
     return candidate
 
 
-def _build(ctx: RunContext, name: str, options: AutoOptions, evalset: EvalSet, built: Dict[str, Candidate]) -> Candidate:
+def _build(
+    ctx: RunContext, name: str, options: AutoOptions, evalset: EvalSet, built: dict[str, Candidate]
+) -> Candidate:
     model = ctx.current
     float32 = ctx.current_artifact
     try:
@@ -621,8 +717,7 @@ def run_stage(ctx: RunContext, options: AutoOptions) -> None:
     float32 = ctx.current_artifact
     prefix = f"{ctx.prefix}-" if ctx.prefix else ""
     evalset = _eval_set(ctx, options)
-    reference = Candidate(REFERENCE, kind="float32", tflite=(ctx.staging / float32.file).read_bytes(),
-                          artifact=float32)
+    reference = Candidate(REFERENCE, kind="float32", tflite=(ctx.staging / float32.file).read_bytes(), artifact=float32)
     evalset.task = getattr(ctx, "task", None)
     evalset.budgets = ctx.recipe.task.budgets()
     evalset.head, evalset.score_threshold = ctx.recipe.task.detection_head, ctx.recipe.task.score_threshold
@@ -634,13 +729,19 @@ def run_stage(ctx: RunContext, options: AutoOptions) -> None:
         from edge_sdk.metrics import accuracy
 
         evalset.reference_accuracy = accuracy(evalset.reference, evalset.labels, "eval labels")
-    reference.measured.update(quality(evalset.reference, evalset.reference,
-                                      None if evalset.judged_by_task else evalset.labels,
-                                      evalset.reference_accuracy, classifier=not evalset.judged_by_task))
+    reference.measured.update(
+        quality(
+            evalset.reference,
+            evalset.reference,
+            None if evalset.judged_by_task else evalset.labels,
+            evalset.reference_accuracy,
+            classifier=not evalset.judged_by_task,
+        )
+    )
     if evalset.judged_by_task:
         reference.measured.update(task_quality(evalset.reference_all, evalset), drop_points=None)
-    candidates: List[Candidate] = [reference]
-    built: Dict[str, Candidate] = {}
+    candidates: list[Candidate] = [reference]
+    built: dict[str, Candidate] = {}
     wanted = [c for c in options.candidates if c != REFERENCE]
     for i, name in enumerate(wanted, 1):
         ctx.progress.say(f"auto: building candidate {i}/{len(wanted)}: {name}")
@@ -651,17 +752,24 @@ def run_stage(ctx: RunContext, options: AutoOptions) -> None:
             ctx.progress.say(f"auto: {name} {candidate.status}: {candidate.reason}")
             continue
         candidate.artifact = ctx.add_tflite(
-            f"{prefix}{name}", candidate.tflite, kind=candidate.kind, stage=STAGE, parent=float32.sha256,
+            f"{prefix}{name}",
+            candidate.tflite,
+            kind=candidate.kind,
+            stage=STAGE,
+            parent=float32.sha256,
             extra_metrics={k: v for k, v in candidate.measured.items() if k in ("sparsity",)},
-            auto_candidate={"name": name, "notes": candidate.notes})
+            auto_candidate={"name": name, "notes": candidate.notes},
+        )
     if not any(c.status == "ok" for c in candidates if c is not reference):
         reasons = "; ".join(f"{c.name}: {c.reason}" for c in candidates if c is not reference)
         raise ConversionError(f"auto: no candidate could be built ({reasons})")
 
     ok = [c for c in candidates if c.status == "ok"]
     where = "locally" if options.target == "local" else f"on {options.target}"
-    ctx.progress.say(f"auto: measuring the latency of {len(ok)} models interleaved {where} "
-                     f"({options.threads} thread(s), batch {options.batch}, ~{options.bench_seconds:g} s each)")
+    ctx.progress.say(
+        f"auto: measuring the latency of {len(ok)} models interleaved {where} "
+        f"({options.threads} thread(s), batch {options.batch}, ~{options.bench_seconds:g} s each)"
+    )
     with tempfile.TemporaryDirectory(prefix="edge-sdk-auto-") as folder:
         npz = _bench_inputs(reference.tflite, evalset.inputs, max(BENCH_ROWS, 8 * options.batch), Path(folder))
         doc = measure_latency([ctx.staging / c.artifact.file for c in ok], npz, options, ctx.progress.enabled)
@@ -672,8 +780,9 @@ def run_stage(ctx: RunContext, options: AutoOptions) -> None:
         # the device's document was checked (edge_sdk.remote); a latency that is not a positive finite
         # number is still never recorded
         timings = [latency.get(k) for k in ("median", "p90")]
-        if res.get("status") == "ok" and all(isinstance(t, (int, float)) and not isinstance(t, bool)
-                                             and 0 < t < math.inf for t in timings):
+        if res.get("status") == "ok" and all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < math.inf for t in timings
+        ):
             candidate.measured["median_us"] = float(timings[0])
             candidate.measured["p90_us"] = float(timings[1])
             candidate.measured["runs"] = int(res.get("runs") or 0)
@@ -685,27 +794,43 @@ def run_stage(ctx: RunContext, options: AutoOptions) -> None:
 
     from edge_sdk.tasks import budget_text
 
-    ctx.progress.say(f"auto: choosing on {options.objective} within "
-                     + (budget_text(evalset.task, evalset.budgets) if evalset.judged_by_task
-                        else f"{options.max_drop:g} points"))
+    ctx.progress.say(
+        f"auto: choosing on {options.objective} within "
+        + (budget_text(evalset.task, evalset.budgets) if evalset.judged_by_task else f"{options.max_drop:g} points")
+    )
     rows = [_row(c, reference) for c in candidates]
-    decision = select(rows, objective=options.objective, max_drop=options.max_drop, latency_tie=options.latency_tie,
-                      slower_margin=options.slower_margin)
+    decision = select(
+        rows,
+        objective=options.objective,
+        max_drop=options.max_drop,
+        latency_tie=options.latency_tie,
+        slower_margin=options.slower_margin,
+    )
     chosen = next(c for c in candidates if c.name == decision["chosen"])
     record = {
-        "chosen": chosen.artifact.file, "chosen_candidate": chosen.name, "stable_file": CHOSEN_FILE,
-        "objective": options.objective, "max_drop": options.max_drop,
+        "chosen": chosen.artifact.file,
+        "chosen_candidate": chosen.name,
+        "stable_file": CHOSEN_FILE,
+        "objective": options.objective,
+        "max_drop": options.max_drop,
         "budget_metric": (f"task {evalset.task.value}: " + budget_text(evalset.task, evalset.budgets))
-        if evalset.judged_by_task else reference.measured["budget_metric"], "reason": decision["reason"],
+        if evalset.judged_by_task
+        else reference.measured["budget_metric"],
+        "reason": decision["reason"],
         "task": evalset.task.value if evalset.task is not None else None,
         "eval": {"source": evalset.source, "samples": len(next(iter(evalset.inputs.values())))},
-        "latency": {"target": options.target, "threads": options.threads, "batch": options.batch,
-                    "seconds_per_candidate": options.bench_seconds, "device": _device(doc),
-                    "timed_call": (doc.get("options") or {}).get("timed_call")},
+        "latency": {
+            "target": options.target,
+            "threads": options.threads,
+            "batch": options.batch,
+            "seconds_per_candidate": options.bench_seconds,
+            "device": _device(doc),
+            "timed_call": (doc.get("options") or {}).get("timed_call"),
+        },
         "table": decision["rows"],
     }
     # every candidate's manifest gets its interleaved figures; the chosen one the whole table
-    for candidate, row in zip(candidates, decision["rows"]):
+    for candidate, row in zip(candidates, decision["rows"], strict=False):
         if candidate.artifact is None:
             continue
         metrics = candidate.artifact.metrics
@@ -720,26 +845,59 @@ def run_stage(ctx: RunContext, options: AutoOptions) -> None:
             candidate.artifact.manifest["auto"] = record
         write_manifest(candidate.artifact.manifest, manifest_path_for(ctx.staging / candidate.artifact.file))
     stable = ctx.add_tflite(
-        Path(CHOSEN_FILE).stem, (ctx.staging / chosen.artifact.file).read_bytes(), kind=chosen.kind, stage=STAGE,
-        parent=chosen.artifact.parent, extra_metrics=dict(chosen.artifact.metrics), auto=record,
-        copy_of=chosen.artifact.file)
+        Path(CHOSEN_FILE).stem,
+        (ctx.staging / chosen.artifact.file).read_bytes(),
+        kind=chosen.kind,
+        stage=STAGE,
+        parent=chosen.artifact.parent,
+        extra_metrics=dict(chosen.artifact.metrics),
+        auto=record,
+        copy_of=chosen.artifact.file,
+    )
     record["stable_sha256"] = stable.sha256
     ctx.record(AutoComparison(record))
     _write_reports(ctx, record)
 
 
-def _row(candidate: Candidate, reference: Candidate) -> Dict[str, Any]:
+def _row(candidate: Candidate, reference: Candidate) -> dict[str, Any]:
     m = candidate.measured
-    row: Dict[str, Any] = {"name": candidate.name, "status": candidate.status, "reason": candidate.reason,
-                           "kind": candidate.kind, "notes": list(candidate.notes)}
+    row: dict[str, Any] = {
+        "name": candidate.name,
+        "status": candidate.status,
+        "reason": candidate.reason,
+        "kind": candidate.kind,
+        "notes": list(candidate.notes),
+    }
     if candidate.artifact is not None:
         a, ref = candidate.artifact, reference.artifact
-        row.update({"file": a.file, "size_bytes": a.size_bytes, "gzip_size_bytes": a.gzip_size_bytes,
-                    "size_ratio": a.size_bytes / ref.size_bytes,
-                    "gzip_ratio": a.gzip_size_bytes / ref.gzip_size_bytes})
-    for key in ("accuracy", "agreement", "drop_points", "max_abs_error", "mean_abs_error", "relative_error",
-                "median_us", "p90_us", "runs", "sparsity", "float_layers", "budget_ok", "budget_why", "budget_text",
-                "budget_value", "wipeouts", "task_metrics"):
+        row.update(
+            {
+                "file": a.file,
+                "size_bytes": a.size_bytes,
+                "gzip_size_bytes": a.gzip_size_bytes,
+                "size_ratio": a.size_bytes / ref.size_bytes,
+                "gzip_ratio": a.gzip_size_bytes / ref.gzip_size_bytes,
+            }
+        )
+    for key in (
+        "accuracy",
+        "agreement",
+        "drop_points",
+        "max_abs_error",
+        "mean_abs_error",
+        "relative_error",
+        "median_us",
+        "p90_us",
+        "runs",
+        "sparsity",
+        "float_layers",
+        "budget_ok",
+        "budget_why",
+        "budget_text",
+        "budget_value",
+        "wipeouts",
+        "task_metrics",
+    ):
         if key in m:
             row[key] = m[key]
     ref_m = reference.measured
@@ -751,7 +909,7 @@ def _row(candidate: Candidate, reference: Candidate) -> Dict[str, Any]:
     return row
 
 
-def _device(doc: Mapping[str, Any]) -> Optional[str]:
+def _device(doc: Mapping[str, Any]) -> str | None:
     device = doc.get("device")
     if not isinstance(device, Mapping):
         return None
@@ -768,10 +926,13 @@ def _write_reports(ctx: RunContext, record: Mapping[str, Any]) -> None:
     try:
         from edge_sdk.plots import pareto_png
 
-        png = pareto_png(record["table"], ctx.staging / PARETO_FILE,
-                         title=f"auto: best {record['objective']} within {record['max_drop']:g} points; chosen "
-                               f"{record['chosen_candidate']}; latency {record['latency']['target']}: "
-                               f"{record['latency']['device'] or 'device not described'}")
+        png = pareto_png(
+            record["table"],
+            ctx.staging / PARETO_FILE,
+            title=f"auto: best {record['objective']} within {record['max_drop']:g} points; chosen "
+            f"{record['chosen_candidate']}; latency {record['latency']['target']}: "
+            f"{record['latency']['device'] or 'device not described'}",
+        )
     except MissingExtraError as exc:
         ctx.warn(f"no {PARETO_FILE}: {exc}")
         png = None
@@ -789,25 +950,27 @@ class AutoComparison(Comparison):
 
     key: ClassVar[str] = "auto"
     line_order: ClassVar[int] = 30
-    record: Dict[str, Any]
+    record: dict[str, Any]
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return self.record
 
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         return tradeoff_lines(self.record)
 
 
-def tradeoff_lines(record: Mapping[str, Any]) -> List[str]:
+def tradeoff_lines(record: Mapping[str, Any]) -> list[str]:
     """The trade-off table and the decision, as printed by ``edge-sdk convert --recipe auto``."""
     from converters.html_report import TRADEOFF_HEADERS, tradeoff_rows
     from edge_sdk.report import format_table
 
     lat = record["latency"]
-    lines = [f"auto: {len(record['table'])} candidates; latency {lat['target']}"
-             + (f" ({lat['device']})" if lat.get("device") else "")
-             + f", {lat['threads']} thread(s), batch {lat['batch']}; accuracy on {record['eval']['source']} "
-               f"({record['eval']['samples']} rows); budget: {record['max_drop']:g} {record['budget_metric']}",
-             format_table(tradeoff_rows(record), TRADEOFF_HEADERS),
-             f"chosen: {record['chosen']} -> {record['stable_file']} ({record['reason']})"]
+    lines = [
+        f"auto: {len(record['table'])} candidates; latency {lat['target']}"
+        + (f" ({lat['device']})" if lat.get("device") else "")
+        + f", {lat['threads']} thread(s), batch {lat['batch']}; accuracy on {record['eval']['source']} "
+        f"({record['eval']['samples']} rows); budget: {record['max_drop']:g} {record['budget_metric']}",
+        format_table(tradeoff_rows(record), TRADEOFF_HEADERS),
+        f"chosen: {record['chosen']} -> {record['stable_file']} ({record['reason']})",
+    ]
     return lines

@@ -11,11 +11,13 @@
 Every variant tried is reported with its size, accuracy, latency and how many
 operators run in int8 versus float, next to the float32 TFLite baseline.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +32,7 @@ class Variant:
     """One model tried: which layers stayed float and how it did."""
 
     name: str
-    float_layers: List[str]
+    float_layers: list[str]
     size_bytes: int
     accuracy: float
     drop_points: float
@@ -40,7 +42,7 @@ class Variant:
     meets_budget: bool
     tflite: bytes = dataclasses.field(repr=False, default=b"")
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (without the model bytes)."""
         out = dataclasses.asdict(self)
         out.pop("tflite")
@@ -53,12 +55,12 @@ class AutotuneResult:
 
     budget_points: float
     float_accuracy: float
-    variants: List[Variant]
-    chosen: Optional[Variant]
+    variants: list[Variant]
+    chosen: Variant | None
     best_tradeoff: Variant
-    ranking: List[Dict[str, Any]]
+    ranking: list[dict[str, Any]]
     message: str
-    metric: Optional[str] = None  # a task's metric (edge_sdk.tasks.BUDGETS) in place of accuracy; None: accuracy
+    metric: str | None = None  # a task's metric (edge_sdk.tasks.BUDGETS) in place of accuracy; None: accuracy
 
     @property
     def met(self) -> bool:
@@ -70,7 +72,7 @@ class AutotuneResult:
         """The .tflite to ship: the chosen variant, else the best trade-off."""
         return (self.chosen or self.best_tradeoff).tflite
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
             "budget_points": self.budget_points,
@@ -85,12 +87,16 @@ class AutotuneResult:
         }
 
 
-def _accuracy(tflite: bytes, inputs: Mapping[str, np.ndarray], labels: np.ndarray, input_names: List[str]) -> float:
+def _accuracy(tflite: bytes, inputs: Mapping[str, np.ndarray], labels: np.ndarray, input_names: list[str]) -> float:
     import edge_sdk
 
     model = edge_sdk.load(tflite)
     names = [s.name for s in model.inputs]
-    feed = {n: inputs[n] for n in names} if set(names) <= set(inputs) else dict(zip(names, (inputs[n] for n in input_names)))
+    feed = (
+        {n: inputs[n] for n in names}
+        if set(names) <= set(inputs)
+        else dict(zip(names, (inputs[n] for n in input_names), strict=False))
+    )
     output = model.predict_all(feed)
     primary = next(iter(output.values())) if len(output) == 1 else output[sorted(output)[0]]
     acc = accuracy(np.asarray(primary), labels)
@@ -114,14 +120,14 @@ def autotune(
     *,
     budget_points: float,
     io: str = "int8",
-    max_float_layers: Optional[int] = None,
+    max_float_layers: int | None = None,
     rank_by: str = "rel_rmse",
     latency_runs: int = 50,
     num_threads: int = 1,
-    float_accuracy: Optional[float] = None,
+    float_accuracy: float | None = None,
     progress: bool = True,
     task: Any = None,
-    budgets: Optional[Mapping[str, float]] = None,
+    budgets: Mapping[str, float] | None = None,
     head: str = "auto",
     score_threshold: float = 0.25,
 ) -> AutotuneResult:
@@ -146,10 +152,22 @@ def autotune(
 
     task = parse_task(task)
     if task is not None and task in BUDGETS:
-        return _autotune_task(float_model, calibration, eval_inputs, eval_labels, task=task,
-                              budgets=dict(budgets or {}), head=head, score_threshold=score_threshold, io=io,
-                              max_float_layers=max_float_layers, rank_by=rank_by, latency_runs=latency_runs,
-                              num_threads=num_threads, progress=progress)
+        return _autotune_task(
+            float_model,
+            calibration,
+            eval_inputs,
+            eval_labels,
+            task=task,
+            budgets=dict(budgets or {}),
+            head=head,
+            score_threshold=score_threshold,
+            io=io,
+            max_float_layers=max_float_layers,
+            rank_by=rank_by,
+            latency_runs=latency_runs,
+            num_threads=num_threads,
+            progress=progress,
+        )
     from converters.debugger import LayerDebugger
     from converters.parity import load_float_model
 
@@ -173,18 +191,29 @@ def autotune(
     example = {k: np.asarray(eval_inputs[k][:1]) for k in names}
     say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
 
-    def make_variant(name: str, tflite: bytes, float_layers: List[str]) -> Variant:
+    def make_variant(name: str, tflite: bytes, float_layers: list[str]) -> Variant:
         acc = _accuracy(tflite, eval_inputs, classes, names)
         ints, floats = _op_counts(tflite)
         drop = (float_accuracy - acc) * 100.0
-        variant = Variant(name, list(float_layers), len(tflite), acc, drop,
-                          measure_latency_us(tflite, example, runs=latency_runs, num_threads=num_threads),
-                          ints, floats, drop <= budget_points + 1e-9, tflite)
-        say(f"autotune: {name}: accuracy {acc:.4f} (drop {drop:.2f} points), {len(tflite):,} bytes, "
-            f"{variant.latency_us:.1f} us, {ints} int8 / {floats} float ops")
+        variant = Variant(
+            name,
+            list(float_layers),
+            len(tflite),
+            acc,
+            drop,
+            measure_latency_us(tflite, example, runs=latency_runs, num_threads=num_threads),
+            ints,
+            floats,
+            drop <= budget_points + 1e-9,
+            tflite,
+        )
+        say(
+            f"autotune: {name}: accuracy {acc:.4f} (drop {drop:.2f} points), {len(tflite):,} bytes, "
+            f"{variant.latency_us:.1f} us, {ints} int8 / {floats} float ops"
+        )
         return variant
 
-    variants: List[Variant] = []
+    variants: list[Variant] = []
     baseline = _float_tflite(fm)
     float_variant = make_variant("float32", baseline, ["(all)"])
     float_variant.meets_budget = False  # the float32 baseline, not a candidate to ship as "int8"
@@ -193,8 +222,8 @@ def autotune(
     debugger = LayerDebugger(fm.loaded, calibration, io=io)
     ranking = [row for row in debugger.layer_errors(rank_by) if row.candidate]
     limit = len(ranking) if max_float_layers is None else min(max_float_layers, len(ranking))
-    chosen: Optional[Variant] = None
-    denylist: List[str] = []
+    chosen: Variant | None = None
+    denylist: list[str] = []
     for step in range(limit + 1):
         if step:
             denylist.append(ranking[step - 1].name)
@@ -207,23 +236,41 @@ def autotune(
     tried = variants[1:]
     best = max(tried, key=lambda v: (round(v.accuracy, 9), -v.size_bytes))
     if chosen is not None and not chosen.float_layers:
-        message = (f"full int8 is within the {budget_points:g}-point budget: drop {chosen.drop_points:.2f} points")
+        message = f"full int8 is within the {budget_points:g}-point budget: drop {chosen.drop_points:.2f} points"
     elif chosen is not None:
-        message = (f"within the {budget_points:g}-point budget by keeping {len(chosen.float_layers)} of "
-                   f"{len(ranking)} weighted layers in float: drop {chosen.drop_points:.2f} points, "
-                   f"{chosen.integer_ops} int8 ops / {chosen.float_ops} float ops")
+        message = (
+            f"within the {budget_points:g}-point budget by keeping {len(chosen.float_layers)} of "
+            f"{len(ranking)} weighted layers in float: drop {chosen.drop_points:.2f} points, "
+            f"{chosen.integer_ops} int8 ops / {chosen.float_ops} float ops"
+        )
     else:
-        message = (f"no mix meets the {budget_points:g}-point budget (tried {len(tried)} variants, up to "
-                   f"{len(denylist)} float layers); best trade-off: {best.name}, drop {best.drop_points:.2f} "
-                   f"points, {best.size_bytes:,} bytes")
-    return AutotuneResult(budget_points, float_accuracy, variants, chosen, best,
-                          [row.to_dict() for row in ranking], message)
+        message = (
+            f"no mix meets the {budget_points:g}-point budget (tried {len(tried)} variants, up to "
+            f"{len(denylist)} float layers); best trade-off: {best.name}, drop {best.drop_points:.2f} "
+            f"points, {best.size_bytes:,} bytes"
+        )
+    return AutotuneResult(
+        budget_points, float_accuracy, variants, chosen, best, [row.to_dict() for row in ranking], message
+    )
 
 
-def _autotune_task(float_model: Any, calibration: Mapping[str, np.ndarray], eval_inputs: Mapping[str, np.ndarray],
-                   eval_labels: Optional[np.ndarray], *, task: Any, budgets: Dict[str, float], head: str,
-                   score_threshold: float, io: str, max_float_layers: Optional[int], rank_by: str,
-                   latency_runs: int, num_threads: int, progress: bool) -> AutotuneResult:
+def _autotune_task(
+    float_model: Any,
+    calibration: Mapping[str, np.ndarray],
+    eval_inputs: Mapping[str, np.ndarray],
+    eval_labels: np.ndarray | None,
+    *,
+    task: Any,
+    budgets: dict[str, float],
+    head: str,
+    score_threshold: float,
+    io: str,
+    max_float_layers: int | None,
+    rank_by: str,
+    latency_runs: int,
+    num_threads: int,
+    progress: bool,
+) -> AutotuneResult:
     """:func:`autotune` for a task with its own budget (see there)."""
     import edge_sdk
     from converters.debugger import LayerDebugger
@@ -239,31 +286,47 @@ def _autotune_task(float_model: Any, calibration: Mapping[str, np.ndarray], eval
     example = {k: v[:1] for k, v in inputs.items()}
     say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
     budget = {name: threshold}
-    wiped_by: Dict[int, bool] = {}
+    wiped_by: dict[int, bool] = {}
 
     def _wiped_out(variant: Variant) -> bool:
         return wiped_by.get(id(variant.tflite), False)
 
-    def make_variant(label: str, tflite: bytes, float_layers: List[str]) -> Variant:
+    def make_variant(label: str, tflite: bytes, float_layers: list[str]) -> Variant:
         model = edge_sdk.load(tflite)
         specs = [s.name for s in model.inputs]
-        feed = {n: inputs[n] for n in specs} if set(specs) <= set(inputs) else dict(zip(specs, inputs.values()))
+        feed = (
+            {n: inputs[n] for n in specs}
+            if set(specs) <= set(inputs)
+            else dict(zip(specs, inputs.values(), strict=False))
+        )
         q_out = model.predict_all(feed)
         q_names = list(q_out)
         pairs = [(f, f if f in q_out else q_names[i]) for i, (f, _) in enumerate(fm.outputs)]
-        tm = task_metrics(task, f_out, q_out, pairs, inputs=inputs, labels=eval_labels, head=head,
-                          score_threshold=score_threshold)
+        tm = task_metrics(
+            task, f_out, q_out, pairs, inputs=inputs, labels=eval_labels, head=head, score_threshold=score_threshold
+        )
         value = float(budget_checks(tm, budget)[0]["value"])
         wiped = find_wipeouts(f_out, q_out, pairs)
         ok = value >= threshold - 1e-12 and not wiped
         ints, floats = _op_counts(tflite)
-        variant = Variant(label, list(float_layers), len(tflite), value, max(0.0, threshold - value),
-                          measure_latency_us(tflite, example, runs=latency_runs, num_threads=num_threads),
-                          ints, floats, ok, tflite)
+        variant = Variant(
+            label,
+            list(float_layers),
+            len(tflite),
+            value,
+            max(0.0, threshold - value),
+            measure_latency_us(tflite, example, runs=latency_runs, num_threads=num_threads),
+            ints,
+            floats,
+            ok,
+            tflite,
+        )
         wiped_by[id(tflite)] = bool(wiped)
-        say(f"autotune: {label}: {metric} {value:.6g} (budget {name} {threshold:g})"
+        say(
+            f"autotune: {label}: {metric} {value:.6g} (budget {name} {threshold:g})"
             + (", wipes out " + "; ".join(w["what"] for w in wiped) if wiped else "")
-            + f", {len(tflite):,} bytes, {variant.latency_us:.1f} us")
+            + f", {len(tflite):,} bytes, {variant.latency_us:.1f} us"
+        )
         return variant
 
     float_variant = make_variant("float32", _float_tflite(fm), ["(all)"])
@@ -272,8 +335,8 @@ def _autotune_task(float_model: Any, calibration: Mapping[str, np.ndarray], eval
     debugger = LayerDebugger(fm.loaded, calibration, io=io)
     ranking = [row for row in debugger.layer_errors(rank_by) if row.candidate]
     limit = len(ranking) if max_float_layers is None else min(max_float_layers, len(ranking))
-    chosen: Optional[Variant] = None
-    denylist: List[str] = []
+    chosen: Variant | None = None
+    denylist: list[str] = []
     for step in range(limit + 1):
         if step:
             denylist.append(ranking[step - 1].name)
@@ -299,16 +362,30 @@ def _autotune_task(float_model: Any, calibration: Mapping[str, np.ndarray], eval
     if chosen is not None and not chosen.float_layers:
         message = f"full int8 is within {what}: {metric} {chosen.accuracy:.6g}"
     elif chosen is not None and chosen.name == "int8 + float head":
-        message = (f"within {what} by keeping the ops that write the outputs in float (full int8 wiped an output "
-                   f"out): {metric} {chosen.accuracy:.6g}")
+        message = (
+            f"within {what} by keeping the ops that write the outputs in float (full int8 wiped an output "
+            f"out): {metric} {chosen.accuracy:.6g}"
+        )
     elif chosen is not None:
-        message = (f"within {what} by keeping {len(chosen.float_layers)} of {len(ranking)} weighted layers in float: "
-                   f"{metric} {chosen.accuracy:.6g}")
+        message = (
+            f"within {what} by keeping {len(chosen.float_layers)} of {len(ranking)} weighted layers in float: "
+            f"{metric} {chosen.accuracy:.6g}"
+        )
     else:
-        message = (f"no mix meets {what} (tried {len(tried)} variants); best trade-off: {best.name}, "
-                   f"{metric} {best.accuracy:.6g}")
-    return AutotuneResult(threshold, float_variant.accuracy, variants, chosen, best,
-                          [row.to_dict() for row in ranking], message, metric=metric)
+        message = (
+            f"no mix meets {what} (tried {len(tried)} variants); best trade-off: {best.name}, "
+            f"{metric} {best.accuracy:.6g}"
+        )
+    return AutotuneResult(
+        threshold,
+        float_variant.accuracy,
+        variants,
+        chosen,
+        best,
+        [row.to_dict() for row in ranking],
+        message,
+        metric=metric,
+    )
 
 
 def _float_tflite(fm: Any) -> bytes:
@@ -317,16 +394,35 @@ def _float_tflite(fm: Any) -> bytes:
     return convert(fm.loaded, "float32").tflite
 
 
-VARIANT_HEADERS = ["variant", "float layers", "size (bytes)", "accuracy", "drop (points)", "latency (us)",
-                   "int8 ops", "float ops", "within budget"]
+VARIANT_HEADERS = [
+    "variant",
+    "float layers",
+    "size (bytes)",
+    "accuracy",
+    "drop (points)",
+    "latency (us)",
+    "int8 ops",
+    "float ops",
+    "within budget",
+]
 
 
-def variant_rows(result: Mapping[str, Any]) -> List[List[Any]]:
+def variant_rows(result: Mapping[str, Any]) -> list[list[Any]]:
     """Rows of the variants table from :meth:`AutotuneResult.to_dict`."""
     rows = []
     for v in result["variants"]:
         layers = "all" if v["float_layers"] == ["(all)"] else str(len(v["float_layers"]))
-        rows.append([v["name"], layers, v["size_bytes"], v["accuracy"], round(v["drop_points"], 2),
-                     round(v["latency_us"], 1), v["integer_ops"], v["float_ops"],
-                     "-" if v["name"] == "float32" else ("yes" if v["meets_budget"] else "no")])
+        rows.append(
+            [
+                v["name"],
+                layers,
+                v["size_bytes"],
+                v["accuracy"],
+                round(v["drop_points"], 2),
+                round(v["latency_us"], 1),
+                v["integer_ops"],
+                v["float_ops"],
+                "-" if v["name"] == "float32" else ("yes" if v["meets_budget"] else "no"),
+            ]
+        )
     return rows

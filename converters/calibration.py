@@ -5,10 +5,12 @@ manifest. When the eval data's range falls well outside the calibration range,
 :func:`range_warnings` names the input: that mismatch is a common cause of int8
 accuracy collapse, because values outside the calibrated range are clipped.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +33,7 @@ def _dtype_kind_ok(data: np.ndarray, expected: str) -> bool:
 
 def as_input_dict(
     x: Any, specs: Sequence[Any], purpose: str = "calibration", error: type = CalibrationError
-) -> Dict[str, np.ndarray]:
+) -> dict[str, np.ndarray]:
     """Turn an array (single-input models) or a dict of arrays into ``{input name: array}``.
 
     Checks shape (every dimension but the batch) and dtype kind against the
@@ -42,8 +44,7 @@ def as_input_dict(
         missing = [n for n in names if n not in x]
         if missing:
             raise error(
-                f"{purpose} data: expected arrays for input(s) {names}, got keys {sorted(x)} "
-                f"(missing {missing})"
+                f"{purpose} data: expected arrays for input(s) {names}, got keys {sorted(x)} (missing {missing})"
             )
         data = {n: np.asarray(x[n]) for n in names}
     else:
@@ -59,7 +60,7 @@ def as_input_dict(
         want_shape = tuple(spec.shape)
         expected = "(N, " + ", ".join("?" if d is None else str(d) for d in want_shape[1:]) + ")"
         if arr.ndim != len(want_shape) or any(
-            w is not None and w != g for w, g in zip(want_shape[1:], arr.shape[1:])
+            w is not None and w != g for w, g in zip(want_shape[1:], arr.shape[1:], strict=False)
         ):
             raise error(
                 f"{purpose} data for input '{spec.name}': expected shape {expected} dtype {spec.dtype}, "
@@ -73,8 +74,10 @@ def as_input_dict(
             )
         if purpose != "calibration" and arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
-            raise error(f"{purpose} data for input '{spec.name}': expected finite values, got NaN or infinity in "
-                        f"{bad} of {len(arr)} examples (fill or drop missing values first)")
+            raise error(
+                f"{purpose} data for input '{spec.name}': expected finite values, got NaN or infinity in "
+                f"{bad} of {len(arr)} examples (fill or drop missing values first)"
+            )
         data[spec.name] = arr.astype(spec.dtype, copy=False)
         lengths.add(len(arr))
     if len(lengths) > 1:
@@ -86,7 +89,7 @@ def as_input_dict(
 
 def load_data_file(
     path: Any, specs: Sequence[Any], purpose: str = "calibration", want_labels: bool = False
-) -> Tuple[Dict[str, np.ndarray], Optional[np.ndarray]]:
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Load a user's .npy/.npz as ``({input name: array}, labels or None)``.
 
     A .npz holds one array per input name (or ``x`` for a single-input model)
@@ -120,7 +123,7 @@ def load_data_file(
     return as_input_dict(arrays, specs, purpose, error), labels
 
 
-def input_stats(inputs: Mapping[str, np.ndarray]) -> Dict[str, Dict[str, Any]]:
+def input_stats(inputs: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     """Per-input ``{min, max, mean, nan_count, samples}`` (NaNs excluded from min/max/mean)."""
     stats = {}
     for name, arr in inputs.items():
@@ -137,7 +140,7 @@ def input_stats(inputs: Mapping[str, np.ndarray]) -> Dict[str, Dict[str, Any]]:
     return stats
 
 
-def drop_nan_samples(inputs: Dict[str, np.ndarray]) -> Tuple[Dict[str, np.ndarray], int]:
+def drop_nan_samples(inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
     """Remove samples holding a NaN in any input (they would poison calibration ranges)."""
     n = len(next(iter(inputs.values())))
     keep = np.ones(n, dtype=bool)
@@ -150,7 +153,7 @@ def drop_nan_samples(inputs: Dict[str, np.ndarray]) -> Tuple[Dict[str, np.ndarra
     return ({k: v[keep] for k, v in inputs.items()} if dropped else inputs), dropped
 
 
-def range_warnings(calibration: Mapping[str, Mapping[str, Any]], eval_inputs: Mapping[str, np.ndarray]) -> List[str]:
+def range_warnings(calibration: Mapping[str, Mapping[str, Any]], eval_inputs: Mapping[str, np.ndarray]) -> list[str]:
     """Messages naming each input whose eval range falls well outside the calibration range."""
     warnings = []
     for name, cal in calibration.items():
@@ -173,7 +176,7 @@ def range_warnings(calibration: Mapping[str, Mapping[str, Any]], eval_inputs: Ma
     return warnings
 
 
-def subset(inputs: Dict[str, np.ndarray], n: int, seed: int = 0) -> Dict[str, np.ndarray]:
+def subset(inputs: dict[str, np.ndarray], n: int, seed: int = 0) -> dict[str, np.ndarray]:
     """A reproducible random subset of ``n`` samples (all of them if fewer)."""
     total = len(next(iter(inputs.values())))
     if n >= total:

@@ -12,28 +12,36 @@ Names used here: the *input float32 artifact* (``ctx.base``) is the float32 .tfl
 the model the user gave; "reference" is kept for the golden .npz of ``edge-sdk parity``.
 This module imports no stage module, so stages and the pipeline can both import it.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import gzip
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Dict, List, Optional, Protocol, Sequence, Tuple, Type, TypeVar, runtime_checkable
+from typing import (
+    Any,
+    ClassVar,
+    Protocol,
+    TypeVar,
+    runtime_checkable,
+)
 
 import numpy as np
 
 from converters import recipe as recipes
 from converters.calibration import as_input_dict, load_data_file
 from converters.errors import DataError
-from converters.evaluation import (CHECK_SAMPLES, check_finite, primary, tflite_latency_us, tflite_outputs)
+from converters.evaluation import CHECK_SAMPLES, check_finite, primary, tflite_latency_us, tflite_outputs
 from converters.model_files import KIND_TFLITE, LoadedModel
-from training.names import DATASETS_TEXT
 from edge_sdk.console import progress_bar
 from edge_sdk.digest import tree_listing
 from edge_sdk.fileio import atomic_write_bytes
 from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
 from edge_sdk.metrics import accuracy
+from training.names import DATASETS_TEXT
 
 TOOL_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx", "onnxruntime")
 TRAINING_DATA_HINT = f"expected --dataset NAME ({DATASETS_TEXT}) or --train FILE.npz (inputs + 'y'), got neither"
@@ -49,18 +57,18 @@ C = TypeVar("C", bound="Comparison")
 class Data:
     """The arrays a run needs, as ``{input name: array}`` plus labels."""
 
-    train_x: Optional[Dict[str, np.ndarray]] = None
-    train_y: Optional[np.ndarray] = None
-    eval_x: Optional[Dict[str, np.ndarray]] = None
-    eval_y: Optional[np.ndarray] = None
-    calibration_x: Optional[Dict[str, np.ndarray]] = None
+    train_x: dict[str, np.ndarray] | None = None
+    train_y: np.ndarray | None = None
+    eval_x: dict[str, np.ndarray] | None = None
+    eval_y: np.ndarray | None = None
+    calibration_x: dict[str, np.ndarray] | None = None
     calibration_source: str = ""
     eval_source: str = ""
-    labels: Optional[List[str]] = None
-    preprocessing: Optional[Dict[str, Any]] = None
+    labels: list[str] | None = None
+    preprocessing: dict[str, Any] | None = None
     dataset: Any = None
 
-    def sample(self) -> Optional[Dict[str, np.ndarray]]:
+    def sample(self) -> dict[str, np.ndarray] | None:
         """Some inputs to run a model on: the eval data, else calibration, else training data."""
         return self.eval_x or self.calibration_x or self.train_x
 
@@ -76,19 +84,26 @@ class Artifact:
     sha256: str
     size_bytes: int
     gzip_size_bytes: int
-    parent: Optional[str]
-    metrics: Dict[str, Any]
-    manifest: Dict[str, Any]
+    parent: str | None
+    metrics: dict[str, Any]
+    manifest: dict[str, Any]
     keras_model: Any = None  # the float model (a LoadedModel) this artifact came from, when there is one
 
-    def row(self) -> Dict[str, Any]:
+    def row(self) -> dict[str, Any]:
         """The artifact as a summary row."""
         return {
-            "artifact": self.name, "file": self.file, "stage": self.stage, "kind": self.kind,
-            "size_bytes": self.size_bytes, "gzip_size_bytes": self.gzip_size_bytes,
-            "accuracy": self.metrics.get("accuracy"), "latency_us": self.metrics.get("latency_us"),
-            "params": self.metrics.get("params"), "sparsity": self.metrics.get("sparsity"),
-            "sha256": self.sha256, "parent_sha256": self.parent,
+            "artifact": self.name,
+            "file": self.file,
+            "stage": self.stage,
+            "kind": self.kind,
+            "size_bytes": self.size_bytes,
+            "gzip_size_bytes": self.gzip_size_bytes,
+            "accuracy": self.metrics.get("accuracy"),
+            "latency_us": self.metrics.get("latency_us"),
+            "params": self.metrics.get("params"),
+            "sparsity": self.metrics.get("sparsity"),
+            "sha256": self.sha256,
+            "parent_sha256": self.parent,
         }
 
 
@@ -107,11 +122,11 @@ class Comparison:
         """What summary.json holds under ``comparisons[key]`` (plain JSON values)."""
         raise NotImplementedError
 
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         """The lines ``edge-sdk convert`` prints under the artifact table (none: empty)."""
         return []
 
-    def finish(self, ctx: "RunContext") -> None:
+    def finish(self, ctx: RunContext) -> None:
         """Called once every stage ran, before the summary is written (figures that need later stages' files)."""
 
     def empty(self) -> bool:
@@ -119,10 +134,13 @@ class Comparison:
         return False
 
 
-def render_comparisons(comparisons: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
+def render_comparisons(comparisons: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """(summary.json's ``comparisons``, the lines under the table) of a run's records and plain entries."""
-    rendered = {k: (v.to_json() if isinstance(v, Comparison) else v) for k, v in comparisons.items()
-                if not (isinstance(v, Comparison) and v.empty())}
+    rendered = {
+        k: (v.to_json() if isinstance(v, Comparison) else v)
+        for k, v in comparisons.items()
+        if not (isinstance(v, Comparison) and v.empty())
+    }
     records = sorted((v for v in comparisons.values() if isinstance(v, Comparison)), key=lambda r: r.line_order)
     return rendered, [line for record in records for line in record.lines()]
 
@@ -135,20 +153,20 @@ class PipelineResult:
     """
 
     recipe: recipes.Recipe
-    artifacts: List[Artifact]
-    comparisons: Dict[str, Any]
-    warnings: List[str]
+    artifacts: list[Artifact]
+    comparisons: dict[str, Any]
+    warnings: list[str]
     staging: Path
-    out: Optional[Path] = None
+    out: Path | None = None
     seconds: float = 0.0
-    lines: List[str] = dataclasses.field(default_factory=list)
+    lines: list[str] = dataclasses.field(default_factory=list)
 
     @property
-    def verdict(self) -> Optional[str]:
+    def verdict(self) -> str | None:
         """The quality gate's verdict line, when the run was gated."""
         return (self.comparisons.get("gate") or {}).get("verdict")
 
-    def get(self, name: str) -> Optional[Artifact]:
+    def get(self, name: str) -> Artifact | None:
         """The artifact called ``name``, if the run produced it."""
         return next((a for a in self.artifacts if a.name == name), None)
 
@@ -159,7 +177,7 @@ class PipelineResult:
             raise KeyError(f"no artifact {name!r}; have {[a.name for a in self.artifacts]}")
         return (self.out or self.staging) / artifact.file
 
-    def summary(self) -> Dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         """JSON summary: recipe, one row per artifact, comparisons, warnings, timing."""
         summary = {
             "recipe": self.recipe.to_dict(),
@@ -182,15 +200,23 @@ class PipelineResult:
         for a in self.artifacts:
             ratio = a.size_bytes / input_float32.size_bytes if input_float32 and a.file.endswith(".tflite") else None
             acc = a.metrics.get("accuracy")
-            rows.append([
-                a.name, a.stage, a.kind, a.size_bytes, a.gzip_size_bytes,
-                f"{ratio:.3f}" if ratio is not None else None,
-                f"{100 * acc:.2f}%" if acc is not None else None,
-                f"{a.metrics['latency_us']:.0f}" if a.metrics.get("latency_us") is not None else None,
-                f"{a.metrics['sparsity']:.0%}" if a.metrics.get("sparsity") is not None else None,
-            ])
-        return format_table(rows, ["artifact", "stage", "kind", "bytes", "gzip bytes", "x float32",
-                                   "accuracy", "latency us", "sparsity"])
+            rows.append(
+                [
+                    a.name,
+                    a.stage,
+                    a.kind,
+                    a.size_bytes,
+                    a.gzip_size_bytes,
+                    f"{ratio:.3f}" if ratio is not None else None,
+                    f"{100 * acc:.2f}%" if acc is not None else None,
+                    f"{a.metrics['latency_us']:.0f}" if a.metrics.get("latency_us") is not None else None,
+                    f"{a.metrics['sparsity']:.0%}" if a.metrics.get("sparsity") is not None else None,
+                ]
+            )
+        return format_table(
+            rows,
+            ["artifact", "stage", "kind", "bytes", "gzip bytes", "x float32", "accuracy", "latency us", "sparsity"],
+        )
 
 
 class Progress:
@@ -214,7 +240,7 @@ class Progress:
         """Print a warning to stderr (always)."""
         print(f"warning: {message}", file=sys.stderr, flush=True)
 
-    def epochs(self, desc: str, epochs: int) -> List[Any]:
+    def epochs(self, desc: str, epochs: int) -> list[Any]:
         """A Keras callback list showing one tqdm bar, labelled ``desc``, over ``epochs``."""
         if not self.enabled:
             return []
@@ -248,7 +274,7 @@ NOT_BYTE_IDENTICAL = {
 }
 
 
-def build_record(seed: int, kind: str) -> Dict[str, Any]:
+def build_record(seed: int, kind: str) -> dict[str, Any]:
     """The manifest's ``build`` entry: the seed, whether op determinism was on, and whether the bytes reproduce.
 
     ``byte_identical`` promises that another run with the same model, recipe, data, seed
@@ -260,7 +286,7 @@ def build_record(seed: int, kind: str) -> Dict[str, Any]:
     why = NOT_BYTE_IDENTICAL.get(kind)
     if why is None and not DETERMINISTIC:
         why = "TensorFlow op determinism was off (EDGE_SDK_DETERMINISTIC=0), so training may differ run to run"
-    record: Dict[str, Any] = {"seed": int(seed), "op_determinism": bool(DETERMINISTIC), "byte_identical": why is None}
+    record: dict[str, Any] = {"seed": int(seed), "op_determinism": bool(DETERMINISTIC), "byte_identical": why is None}
     if why is not None:
         record["why_not"] = why
     return record
@@ -269,21 +295,34 @@ def build_record(seed: int, kind: str) -> Dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 # manifest I/O specs
 # ------------------------------------------------------------------------------------------------
-def float_input_specs(model: LoadedModel) -> List[Dict[str, Any]]:
+def float_input_specs(model: LoadedModel) -> list[dict[str, Any]]:
     """Manifest input entries for a float model (-1 marks a dynamic dimension, as for .tflite)."""
-    return [{"name": s.name, "shape": [-1 if d is None else int(d) for d in s.shape], "dtype": s.dtype,
-             "quantization": None} for s in model.inputs]
+    return [
+        {
+            "name": s.name,
+            "shape": [-1 if d is None else int(d) for d in s.shape],
+            "dtype": s.dtype,
+            "quantization": None,
+        }
+        for s in model.inputs
+    ]
 
 
-def float_output_specs(model: LoadedModel) -> List[Dict[str, Any]]:
+def float_output_specs(model: LoadedModel) -> list[dict[str, Any]]:
     """Manifest output entries for a Keras model (empty when the model does not say)."""
     outputs = getattr(model.model, "outputs", None) or []
     names = list(getattr(model.model, "output_names", None) or [])
     specs = []
     for i, tensor in enumerate(outputs):
         name = names[i] if i < len(names) else getattr(tensor, "name", f"output_{i}").split(":")[0].split("/")[0]
-        specs.append({"name": name, "shape": [-1 if d is None else int(d) for d in tensor.shape],
-                      "dtype": getattr(tensor.dtype, "name", str(tensor.dtype)), "quantization": None})
+        specs.append(
+            {
+                "name": name,
+                "shape": [-1 if d is None else int(d) for d in tensor.shape],
+                "dtype": getattr(tensor.dtype, "name", str(tensor.dtype)),
+                "quantization": None,
+            }
+        )
     return specs
 
 
@@ -309,9 +348,19 @@ def _directory_sizes(directory: Path) -> tuple:
 class RunContext:
     """State of one pipeline run, handed to every stage entry (see module docs)."""
 
-    def __init__(self, recipe: recipes.Recipe, staging: Path, progress: Progress, seed: int, *,
-                 source: Any = None, dataset: Any = None, calibration: Optional[str] = None,
-                 eval_data: Optional[str] = None, train_data: Optional[str] = None):
+    def __init__(
+        self,
+        recipe: recipes.Recipe,
+        staging: Path,
+        progress: Progress,
+        seed: int,
+        *,
+        source: Any = None,
+        dataset: Any = None,
+        calibration: str | None = None,
+        eval_data: str | None = None,
+        train_data: str | None = None,
+    ):
         self.recipe = recipe
         self.staging = staging
         self.progress = progress
@@ -329,19 +378,19 @@ class RunContext:
         self.base: Artifact  # the input model's float32 .tflite
         self.current: LoadedModel  # the model the next stage works on
         self.current_artifact: Artifact  # its float32 .tflite
-        self.input_parent: Optional[str] = None  # sha256 of the input file, when there is one
+        self.input_parent: str | None = None  # sha256 of the input file, when there is one
         self.prefix = ""  # name stem of the current model's artifacts ("", "student", "student-pruned")
-        self.before_prune: Optional[Artifact] = None  # the dense float32 artifact pruning started from
-        self.transfer: Optional[np.ndarray] = None  # distill's unlabelled transfer set, read by its check
+        self.before_prune: Artifact | None = None  # the dense float32 artifact pruning started from
+        self.transfer: np.ndarray | None = None  # distill's unlabelled transfer set, read by its check
         self.transfer_source = ""  # where it came from, or why "auto" found none
-        self.artifacts: List[Artifact] = []
-        self.warnings: List[str] = []
+        self.artifacts: list[Artifact] = []
+        self.warnings: list[str] = []
         # summary.json's "comparisons": stage records (:class:`Comparison`) and plain JSON entries of the checks
-        self.comparisons: Dict[str, Any] = {}
-        self.checks: List[Callable[["RunContext"], None]] = []  # later stages' checks, run once data is known
-        self.train_stats: Optional[str] = None  # --train-stats: the training data's statistics (converters.datacheck)
+        self.comparisons: dict[str, Any] = {}
+        self.checks: list[Callable[[RunContext], None]] = []  # later stages' checks, run once data is known
+        self.train_stats: str | None = None  # --train-stats: the training data's statistics (converters.datacheck)
         self.allow_drift = False  # --allow-drift: data anomalies are recorded, not refused
-        self.manifest_extra: Dict[str, Any] = {}  # fields every artifact's manifest carries (data_stats, data_check)
+        self.manifest_extra: dict[str, Any] = {}  # fields every artifact's manifest carries (data_stats, data_check)
         self.task: Any = None  # edge_sdk.tasks.Task of the input model (converters.task_checks.determine_task)
         self.task_why = ""
 
@@ -370,7 +419,7 @@ class RunContext:
         """Record a stage's comparison (replacing an earlier one with the same key)."""
         self.comparisons[comparison.key] = comparison
 
-    def recorded(self, kind: Type[C]) -> C:
+    def recorded(self, kind: type[C]) -> C:
         """The record of class ``kind`` this run has, made (empty) and recorded on first use."""
         found = self.comparisons.get(kind.key)
         if not isinstance(found, kind):
@@ -387,7 +436,7 @@ class RunContext:
         """Raise :class:`DataError` when a stage that fine-tunes has no training data."""
         self.training_data(stage)
 
-    def training_data(self, stage: str) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
+    def training_data(self, stage: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """(inputs by name, labels) a fine-tuning ``stage`` trains on; a :class:`DataError` naming it when none."""
         x, y = self.data.train_x, self.data.train_y
         if x is None or y is None:
@@ -412,13 +461,35 @@ class RunContext:
         return None, ""
 
     # -- writing ---------------------------------------------------------------------------------
-    def _manifest(self, data_bytes: bytes, file: str, *, kind: str, stage: str, inputs=(), outputs=(),
-                  parent: Optional[str] = None, metrics=None, calibration=None, **extra) -> Dict[str, Any]:
+    def _manifest(
+        self,
+        data_bytes: bytes,
+        file: str,
+        *,
+        kind: str,
+        stage: str,
+        inputs=(),
+        outputs=(),
+        parent: str | None = None,
+        metrics=None,
+        calibration=None,
+        **extra,
+    ) -> dict[str, Any]:
         return build_manifest(
-            data_bytes, file, kind=kind, stage=stage, inputs=inputs, outputs=outputs,
-            labels=self.data.labels, preprocessing=self.data.preprocessing, parent_sha256=parent,
-            recipe=self.recipe.to_dict(), metrics=metrics or {}, calibration=calibration,
-            extra_tool_modules=self._tool_modules(), build=self._build_record(kind),
+            data_bytes,
+            file,
+            kind=kind,
+            stage=stage,
+            inputs=inputs,
+            outputs=outputs,
+            labels=self.data.labels,
+            preprocessing=self.data.preprocessing,
+            parent_sha256=parent,
+            recipe=self.recipe.to_dict(),
+            metrics=metrics or {},
+            calibration=calibration,
+            extra_tool_modules=self._tool_modules(),
+            build=self._build_record(kind),
             **{**self.manifest_extra, **({"task": self.task.value} if self.task is not None else {}), **extra},
         )
 
@@ -430,15 +501,30 @@ class RunContext:
     def _tool_modules(self) -> tuple:
         return () if self._light() else TOOL_MODULES  # importing TensorFlow just to print its version: no
 
-    def _build_record(self, kind: str) -> Dict[str, Any]:
+    def _build_record(self, kind: str) -> dict[str, Any]:
         if self._light():
             # the LiteRT quantizer has no random source: same float file, data and scheme -> same bytes
-            return {"seed": int(self.seed), "op_determinism": None, "byte_identical": True,
-                    "note": "quantized by the LiteRT quantizer, no TensorFlow involved"}
+            return {
+                "seed": int(self.seed),
+                "op_determinism": None,
+                "byte_identical": True,
+                "note": "quantized by the LiteRT quantizer, no TensorFlow involved",
+            }
         return build_record(self.seed, kind)
 
-    def add_tflite(self, name: str, tflite: bytes, *, kind: str, stage: str, parent: Optional[str],
-                   keras_model: Any = None, calibration=None, extra_metrics=None, **extra) -> Artifact:
+    def add_tflite(
+        self,
+        name: str,
+        tflite: bytes,
+        *,
+        kind: str,
+        stage: str,
+        parent: str | None,
+        keras_model: Any = None,
+        calibration=None,
+        extra_metrics=None,
+        **extra,
+    ) -> Artifact:
         """Evaluate a .tflite (refusing NaN/inf outputs), write it and its manifest into staging, record it.
 
         ``name``: artifact name (file ``<name>.tflite``); ``kind``/``stage``: manifest fields;
@@ -446,7 +532,7 @@ class RunContext:
         is a conversion of; ``calibration``: input statistics; ``extra_metrics``/``extra``:
         more manifest metrics / fields.
         """
-        metrics: Dict[str, Any] = dict(extra_metrics or {})
+        metrics: dict[str, Any] = dict(extra_metrics or {})
         check_x, check_on = self.check_data()
         if check_x is not None:
             outputs = tflite_outputs(tflite, check_x, calibration=calibration)  # the clip warning judges by it
@@ -463,22 +549,51 @@ class RunContext:
                 metrics["latency_us"] = round(latency, 1)
         inputs, outputs_spec = _tflite_specs(tflite)
         file = f"{name}.tflite"
-        manifest = self._manifest(tflite, file, kind=kind, stage=stage, inputs=inputs, outputs=outputs_spec,
-                                  parent=parent, metrics=metrics, calibration=calibration, **extra)
+        manifest = self._manifest(
+            tflite,
+            file,
+            kind=kind,
+            stage=stage,
+            inputs=inputs,
+            outputs=outputs_spec,
+            parent=parent,
+            metrics=metrics,
+            calibration=calibration,
+            **extra,
+        )
         atomic_write_bytes(self.staging / file, tflite)
         write_manifest(manifest, manifest_path_for(self.staging / file))
-        artifact = Artifact(name, file, kind, stage, manifest["sha256"], manifest["size_bytes"],
-                            manifest["gzip_size_bytes"], parent, metrics, manifest, keras_model)
+        artifact = Artifact(
+            name,
+            file,
+            kind,
+            stage,
+            manifest["sha256"],
+            manifest["size_bytes"],
+            manifest["gzip_size_bytes"],
+            parent,
+            metrics,
+            manifest,
+            keras_model,
+        )
         self.artifacts.append(artifact)
         acc = metrics.get("accuracy")
         self.progress.say(
-            f"wrote {file}: {artifact.size_bytes:,} bytes"
-            + (f", accuracy {100 * acc:.2f}%" if acc is not None else "")
+            f"wrote {file}: {artifact.size_bytes:,} bytes" + (f", accuracy {100 * acc:.2f}%" if acc is not None else "")
         )
         return artifact
 
-    def add_directory(self, name: str, directory: Path, *, kind: str, stage: str, parent: Optional[str],
-                      specs_from: LoadedModel, metrics=None) -> Artifact:
+    def add_directory(
+        self,
+        name: str,
+        directory: Path,
+        *,
+        kind: str,
+        stage: str,
+        parent: str | None,
+        specs_from: LoadedModel,
+        metrics=None,
+    ) -> Artifact:
         """Record a directory artifact (SavedModel) with its tree digest (:mod:`edge_sdk.digest`) as sha256.
 
         Arguments as :meth:`add_tflite`; ``specs_from``: the model whose I/O the manifest
@@ -486,37 +601,75 @@ class RunContext:
         """
         listing = tree_listing(directory)
         total, gz = _directory_sizes(directory)
-        manifest = self._manifest(listing, directory.name, kind=kind, stage=stage,
-                                  inputs=float_input_specs(specs_from), outputs=float_output_specs(specs_from),
-                                  parent=parent, metrics=metrics or {}, sha256_of="directory-tree")
+        manifest = self._manifest(
+            listing,
+            directory.name,
+            kind=kind,
+            stage=stage,
+            inputs=float_input_specs(specs_from),
+            outputs=float_output_specs(specs_from),
+            parent=parent,
+            metrics=metrics or {},
+            sha256_of="directory-tree",
+        )
         manifest["size_bytes"] = total
         manifest["gzip_size_bytes"] = gz
         write_manifest(manifest, manifest_path_for(directory))
-        artifact = Artifact(name, directory.name, kind, stage, manifest["sha256"], total, gz, parent,
-                            metrics or {}, manifest)
+        artifact = Artifact(
+            name, directory.name, kind, stage, manifest["sha256"], total, gz, parent, metrics or {}, manifest
+        )
         self.artifacts.append(artifact)
         self.progress.say(f"wrote {directory.name}/ ({total:,} bytes)")
         return artifact
 
-    def add_file(self, name: str, file: str, data: bytes, *, kind: str, stage: str, parent: Optional[str],
-                 specs_from: LoadedModel, metrics=None, **extra) -> Artifact:
+    def add_file(
+        self,
+        name: str,
+        file: str,
+        data: bytes,
+        *,
+        kind: str,
+        stage: str,
+        parent: str | None,
+        specs_from: LoadedModel,
+        metrics=None,
+        **extra,
+    ) -> Artifact:
         """Write a non-TFLite model file (.keras, .onnx) named ``file`` holding ``data``, and its manifest.
 
         Other arguments as :meth:`add_directory`.
         """
         atomic_write_bytes(self.staging / file, data)
-        manifest = self._manifest(data, file, kind=kind, stage=stage, inputs=float_input_specs(specs_from),
-                                  outputs=float_output_specs(specs_from), parent=parent,
-                                  metrics=metrics or {}, **extra)
+        manifest = self._manifest(
+            data,
+            file,
+            kind=kind,
+            stage=stage,
+            inputs=float_input_specs(specs_from),
+            outputs=float_output_specs(specs_from),
+            parent=parent,
+            metrics=metrics or {},
+            **extra,
+        )
         write_manifest(manifest, manifest_path_for(self.staging / file))
-        artifact = Artifact(name, file, kind, stage, manifest["sha256"], manifest["size_bytes"],
-                            manifest["gzip_size_bytes"], parent, metrics or {}, manifest)
+        artifact = Artifact(
+            name,
+            file,
+            kind,
+            stage,
+            manifest["sha256"],
+            manifest["size_bytes"],
+            manifest["gzip_size_bytes"],
+            parent,
+            metrics or {},
+            manifest,
+        )
         self.artifacts.append(artifact)
         self.progress.say(f"wrote {file} ({artifact.size_bytes:,} bytes)")
         return artifact
 
     # -- the float32 artifact of a float model -----------------------------------------------------
-    def float_model_accuracy(self, model: LoadedModel, stage: str, name: str) -> Optional[float]:
+    def float_model_accuracy(self, model: LoadedModel, stage: str, name: str) -> float | None:
         """Accuracy of the float (Keras / SavedModel) model itself on the eval split, refusing NaN/inf outputs.
 
         ``stage`` and ``name`` (the artifact being made) name the model in the error.
@@ -531,8 +684,9 @@ class RunContext:
         acc = accuracy(output, self.data.eval_y, f"eval labels ({self.data.eval_source})")
         return None if acc is None else round(acc, 6)
 
-    def float32_artifact(self, model: LoadedModel, name: str, stage: str, parent: Optional[str],
-                         **metrics: Any) -> Artifact:
+    def float32_artifact(
+        self, model: LoadedModel, name: str, stage: str, parent: str | None, **metrics: Any
+    ) -> Artifact:
         """Convert ``model`` to a float32 .tflite and record it, with the float model's own accuracy beside it.
 
         ``name``/``stage``/``parent``: as :meth:`add_tflite`; ``metrics``: extra manifest metrics.
@@ -553,20 +707,28 @@ class RunContext:
         extra = {"float_parent": model.float_parent} if model.float_parent else {}
         if model.signature_added:
             extra["signature_added"] = model.signature_added
-        return self.add_tflite(name, flatbuffer, kind="float32", stage=stage, parent=parent,
-                               keras_model=model, extra_metrics=metrics, **extra)
+        return self.add_tflite(
+            name,
+            flatbuffer,
+            kind="float32",
+            stage=stage,
+            parent=parent,
+            keras_model=model,
+            extra_metrics=metrics,
+            **extra,
+        )
 
 
 # ------------------------------------------------------------------------------------------------
 # data
 # ------------------------------------------------------------------------------------------------
 def load_data(
-    model: Optional[LoadedModel],
+    model: LoadedModel | None,
     *,
     dataset: Any = None,
-    calibration: Optional[str] = None,
-    eval_data: Optional[str] = None,
-    train_data: Optional[str] = None,
+    calibration: str | None = None,
+    eval_data: str | None = None,
+    train_data: str | None = None,
     seed: int = 0,
 ) -> Data:
     """Gather train/eval/calibration arrays from a zoo dataset and/or the user's files.
@@ -614,18 +776,19 @@ def load_data(
     return data
 
 
-def _check_label_count(inputs: Dict[str, np.ndarray], labels: Optional[np.ndarray], source: str) -> None:
+def _check_label_count(inputs: dict[str, np.ndarray], labels: np.ndarray | None, source: str) -> None:
     """Labels, when given, must be one per example (checked before any conversion starts)."""
     if labels is None:
         return
     n = len(next(iter(inputs.values())))
     y = np.asarray(labels)
     if y.ndim == 0 or len(y) != n:
-        raise DataError(f"eval data {source}: expected {n} labels under 'y' (one per example), "
-                        f"got {0 if y.ndim == 0 else len(y)}")
+        raise DataError(
+            f"eval data {source}: expected {n} labels under 'y' (one per example), got {0 if y.ndim == 0 else len(y)}"
+        )
 
 
-def dataset_inputs(x: Any, specs: Sequence[Any], purpose: str) -> Dict[str, np.ndarray]:
+def dataset_inputs(x: Any, specs: Sequence[Any], purpose: str) -> dict[str, np.ndarray]:
     """The dataset split ``x`` as ``{input name: array}``, checked against ``specs`` (``purpose`` names it)."""
     return as_input_dict(x, specs, purpose=purpose, error=DataError)
 
@@ -667,4 +830,3 @@ class Stage(Protocol):
     def planned_steps(self, recipe: recipes.Recipe) -> int:
         """How many progress lines the stage prints for ``recipe``."""
         ...
-

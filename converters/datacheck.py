@@ -25,13 +25,15 @@ TensorFlow Data Validation would be the maintained library for this, but its new
 that installs on Python 3.11 (1.16.1) needs tensorflow<2.17, protobuf<6, pyarrow<11 and
 pandas<2: it cannot live beside the pinned TF 2.21 / protobuf 6 stack. This module is numpy only.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,15 +43,15 @@ from training.datastats import STATS_FILE, STATS_FORMAT, compute_stats, feature_
 
 # What trips a refusal (anomaly) and what the drift report flags. Measured: see the module docs.
 THRESHOLDS = {
-    "mean_shift_sd": 3.0,      # |mean(data) - mean(train)| / std(train)
-    "scale_ratio": 4.0,        # std(data) / std(train)
-    "range_spans": 1.0,        # p99 (p1) beyond training max (min) by this many training ranges
-    "negative_share": 0.05,    # share of negative values where training had none
-    "missing_extra": 0.10,     # missing (NaN) share above training's
-    "unseen_extra": 0.20,      # categorical: share of values training never had, above training's OOV share
-    "psi": 0.25,               # drift flag: population stability index (numeric deciles, categorical shares)
-    "js": 0.10,                # drift flag: Jensen-Shannon divergence of categorical shares (base 2, 0..1)
-    "channel_shift_sd": 0.5,   # drift flag: per-channel mean shift in training standard deviations
+    "mean_shift_sd": 3.0,  # |mean(data) - mean(train)| / std(train)
+    "scale_ratio": 4.0,  # std(data) / std(train)
+    "range_spans": 1.0,  # p99 (p1) beyond training max (min) by this many training ranges
+    "negative_share": 0.05,  # share of negative values where training had none
+    "missing_extra": 0.10,  # missing (NaN) share above training's
+    "unseen_extra": 0.20,  # categorical: share of values training never had, above training's OOV share
+    "psi": 0.25,  # drift flag: population stability index (numeric deciles, categorical shares)
+    "js": 0.10,  # drift flag: Jensen-Shannon divergence of categorical shares (base 2, 0..1)
+    "channel_shift_sd": 0.5,  # drift flag: per-channel mean shift in training standard deviations
 }
 _EPS = 1e-4
 
@@ -74,10 +76,10 @@ class StatsError(DataCheckError):
 class Finding:
     """One schema violation or anomaly in one input of one data set."""
 
-    purpose: str   # calibration | eval | parity | data
-    source: str    # where the data came from
+    purpose: str  # calibration | eval | parity | data
+    source: str  # where the data came from
     feature: str
-    kind: str      # schema | anomaly
+    kind: str  # schema | anomaly
     expected: str
     got: str
     cause: str = ""
@@ -87,14 +89,14 @@ class Finding:
         text = f"{self.purpose} data {self.source}: input '{self.feature}': expected {self.expected}, got {self.got}"
         return text + (f"; likely cause: {self.cause}" if self.cause else "")
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 # ------------------------------------------------------------------------------------------------
 # statistics files
 # ------------------------------------------------------------------------------------------------
-def load_stats(path: Any) -> Dict[str, Any]:
+def load_stats(path: Any) -> dict[str, Any]:
     """Read a statistics JSON file (``edge-sdk-datastats/1``); :class:`StatsError` naming the problem."""
     from edge_sdk.fileio import not_a_regular_file
     from edge_sdk.jsonio import loads_strict
@@ -109,7 +111,11 @@ def load_stats(path: Any) -> Dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise StatsError(f"--train-stats {path}: expected statistics JSON, could not read it ({exc})") from None
     stats = loads_strict(text, f"--train-stats {path} (statistics JSON)", StatsError)
-    if not isinstance(stats, dict) or stats.get("format") != STATS_FORMAT or not isinstance(stats.get("features"), dict):
+    if (
+        not isinstance(stats, dict)
+        or stats.get("format") != STATS_FORMAT
+        or not isinstance(stats.get("features"), dict)
+    ):
         got = stats.get("format") if isinstance(stats, dict) else type(stats).__name__
         raise StatsError(f"--train-stats {path}: expected format {STATS_FORMAT!r}, got {got!r}")
     for name, feature in stats["features"].items():
@@ -128,7 +134,7 @@ def _numbers(value: Any) -> bool:
     return isinstance(value, list) and all(_number(v) for v in value)
 
 
-def _summary_problem(s: Any, where: str = "") -> Optional[str]:
+def _summary_problem(s: Any, where: str = "") -> str | None:
     """Why a numeric summary (min/max/mean/std, percentiles, histogram) is not one edge-sdk data stats writes."""
     if not isinstance(s, dict):
         return f"expected {where or 'an object'} to be an object, got {type(s).__name__}"
@@ -141,28 +147,37 @@ def _summary_problem(s: Any, where: str = "") -> Optional[str]:
     if pct is not None and not (isinstance(pct, dict) and all(_number(v) for v in pct.values())):
         return f"expected {where}'percentiles' to map names to numbers, got {pct!r:.80}"
     hist = s.get("histogram")
-    if hist is not None and not (isinstance(hist, dict) and _numbers(hist.get("edges"))
-                                 and _numbers(hist.get("shares"))
-                                 and len(hist["shares"]) == len(hist["edges"]) + 1):
+    if hist is not None and not (
+        isinstance(hist, dict)
+        and _numbers(hist.get("edges"))
+        and _numbers(hist.get("shares"))
+        and len(hist["shares"]) == len(hist["edges"]) + 1
+    ):
         return f"expected {where}'histogram' with numeric edges and one more share than edges, got {hist!r:.80}"
     return None
 
 
-def _feature_problem(f: Any) -> Optional[str]:
+def _feature_problem(f: Any) -> str | None:
     """Why ``f`` is not one feature of an ``edge-sdk-datastats/1`` file (None: it is)."""
     if not isinstance(f, dict):
         return f"expected an object, got {type(f).__name__}"
     if f.get("kind") not in ("image", "tensor", "numeric", "categorical"):
         return f"expected 'kind' image, tensor, numeric or categorical, got {f.get('kind')!r}"
     shape = f.get("shape", [])
-    if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                            for d in shape)):
+    if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
         return f"expected 'shape' to be a list of sizes, got {shape!r:.80}"
     if f["kind"] == "categorical":
         vocab = f.get("vocabulary")
-        if not (isinstance(vocab, list) and all(isinstance(v, dict) and isinstance(v.get("value"), int)
-                                                and _number(v.get("share", 0)) and _number(v.get("count", 0))
-                                                for v in vocab)):
+        if not (
+            isinstance(vocab, list)
+            and all(
+                isinstance(v, dict)
+                and isinstance(v.get("value"), int)
+                and _number(v.get("share", 0))
+                and _number(v.get("count", 0))
+                for v in vocab
+            )
+        ):
             return f"expected 'vocabulary' to be a list of {{value, count, share}}, got {vocab!r:.80}"
         return None
     problem = _summary_problem(f)
@@ -179,7 +194,7 @@ def _feature_problem(f: Any) -> Optional[str]:
     return None
 
 
-def stats_beside_model(model_path: Any) -> Optional[Dict[str, Any]]:
+def stats_beside_model(model_path: Any) -> dict[str, Any] | None:
     """The statistics the model's manifest points to (``data_stats.file``, beside the manifest), if any."""
     from edge_sdk.manifest import find_manifest
 
@@ -197,12 +212,14 @@ def stats_beside_model(model_path: Any) -> Optional[Dict[str, Any]]:
         return None
     target = manifest_path.parent / str(pointer["file"])
     if not target.is_file():
-        raise StatsError(f"{manifest_path}: its data_stats points to {target}, which is missing; pass --train-stats "
-                         "FILE (edge-sdk data stats TRAINING_DATA --out FILE)")
+        raise StatsError(
+            f"{manifest_path}: its data_stats points to {target}, which is missing; pass --train-stats "
+            "FILE (edge-sdk data stats TRAINING_DATA --out FILE)"
+        )
     return load_stats(target)
 
 
-def public(stats: Mapping[str, Any]) -> Dict[str, Any]:
+def public(stats: Mapping[str, Any]) -> dict[str, Any]:
     """``stats`` without the keys this module added (``_path``)."""
     return {k: v for k, v in stats.items() if not k.startswith("_")}
 
@@ -210,7 +227,7 @@ def public(stats: Mapping[str, Any]) -> Dict[str, Any]:
 # ------------------------------------------------------------------------------------------------
 # matching data to statistics
 # ------------------------------------------------------------------------------------------------
-def _align(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> Dict[str, str]:
+def _align(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> dict[str, str]:
     """data input name -> statistics feature name (one input each: matched whatever their names)."""
     features = stats["features"]
     if len(features) == 1 and len(inputs) == 1:
@@ -218,16 +235,25 @@ def _align(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> Dict[s
     return {name: name for name in inputs if name in features}
 
 
-def schema_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], purpose: str,
-                    source: str) -> List[Finding]:
+def schema_findings(
+    stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], purpose: str, source: str
+) -> list[Finding]:
     """Missing/extra inputs, another dtype kind or per-example shape."""
     features = stats["features"]
     mapping = _align(stats, inputs)
     out = []
     for name in inputs:
         if name not in mapping:
-            out.append(Finding(purpose, source, name, "schema", f"only the training inputs ({', '.join(sorted(features))})",
-                               "an input the training data did not have"))
+            out.append(
+                Finding(
+                    purpose,
+                    source,
+                    name,
+                    "schema",
+                    f"only the training inputs ({', '.join(sorted(features))})",
+                    "an input the training data did not have",
+                )
+            )
     for feature in features:
         if feature not in mapping.values():
             out.append(Finding(purpose, source, feature, "schema", "this training input", "no such input in the data"))
@@ -237,22 +263,31 @@ def schema_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], 
         t_int = t.get("kind") == "categorical"
         d_int = np.issubdtype(array.dtype, np.integer) or array.dtype == bool
         if t_int != d_int:
-            out.append(Finding(purpose, source, name, "schema", f"dtype {t.get('dtype')} ({'integer' if t_int else 'float'})",
-                               f"dtype {array.dtype}", "a categorical index given as a float, or a number as an index"
-                               if t_int or d_int else ""))
+            out.append(
+                Finding(
+                    purpose,
+                    source,
+                    name,
+                    "schema",
+                    f"dtype {t.get('dtype')} ({'integer' if t_int else 'float'})",
+                    f"dtype {array.dtype}",
+                    "a categorical index given as a float, or a number as an index" if t_int or d_int else "",
+                )
+            )
             continue
         shape = [int(d) for d in array.shape[1:]]
         t_shape = [int(v) for v in t.get("shape") or []]
         if t_shape != shape and not (int(np.prod(t_shape or [1])) == 1 == int(np.prod(shape or [1]))):
-            out.append(Finding(purpose, source, name, "schema", f"per-example shape {t.get('shape')}",
-                               f"shape {shape}"))
+            out.append(
+                Finding(purpose, source, name, "schema", f"per-example shape {t.get('shape')}", f"shape {shape}")
+            )
     return out
 
 
 # ------------------------------------------------------------------------------------------------
 # anomalies
 # ------------------------------------------------------------------------------------------------
-def _fmt(value: Optional[float]) -> str:
+def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
     text = f"{value:.3g}"
@@ -267,11 +302,17 @@ def _scale_cause(t: Mapping[str, Any], d: Mapping[str, Any], ratio: float) -> st
     t_max, t_min = t["max"], t["min"]
     unit = t_max <= 1.0 + 1e-6 and t_min >= 0.0
     if 200 <= ratio <= 320:
-        return ("looks like 0-255 pixels; the model was trained on 0-1" if unit
-                else f"values about 255x the training scale (0-255 given where 0-{_fmt(t_max)} was expected?)")
+        return (
+            "looks like 0-255 pixels; the model was trained on 0-1"
+            if unit
+            else f"values about 255x the training scale (0-255 given where 0-{_fmt(t_max)} was expected?)"
+        )
     if 13 <= ratio <= 19:
-        return ("looks like raw 0-16 values (digits' own scale); the model was trained on 0-1 (divide by 16)" if unit
-                else "values about 16x the training scale")
+        return (
+            "looks like raw 0-16 values (digits' own scale); the model was trained on 0-1 (divide by 16)"
+            if unit
+            else "values about 16x the training scale"
+        )
     if 10 <= ratio < 13:
         return "values about 12x the training scale: months where the model was trained on years?"
     if 1 / 320 <= ratio <= 1 / 200:
@@ -290,7 +331,7 @@ def _standardised(t: Mapping[str, Any], d: Mapping[str, Any]) -> bool:
     return data_std and not train_std
 
 
-def numeric_anomaly(t: Mapping[str, Any], d: Mapping[str, Any]) -> Optional[Tuple[str, str, str]]:
+def numeric_anomaly(t: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[str, str, str] | None:
     """(expected, got, cause) when ``d`` lies far outside ``t`` (numeric summaries), else None."""
     if t.get("mean") is None:
         return None
@@ -298,8 +339,11 @@ def numeric_anomaly(t: Mapping[str, Any], d: Mapping[str, Any]) -> Optional[Tupl
         return (f"finite values {_describe(t)}", "no finite values", "all NaN/inf: missing values not filled")
     th = THRESHOLDS
     if d["missing_share"] > t.get("missing_share", 0.0) + th["missing_extra"]:
-        return (f"{100 * t.get('missing_share', 0.0):.1f}% missing (NaN) values",
-                f"{100 * d['missing_share']:.1f}%", "missing values not filled as in training")
+        return (
+            f"{100 * t.get('missing_share', 0.0):.1f}% missing (NaN) values",
+            f"{100 * d['missing_share']:.1f}%",
+            "missing values not filled as in training",
+        )
     t_range = (t["max"] - t["min"]) or (t["std"] or 1.0)
     spread = t["std"] or t_range
     z = abs(d["mean"] - t["mean"]) / spread
@@ -313,15 +357,23 @@ def numeric_anomaly(t: Mapping[str, Any], d: Mapping[str, Any]) -> Optional[Tupl
         return None
     expected, got = _describe(t), _describe(d)
     if _standardised(t, d):
-        return (expected, got, "looks standardised (mean 0, std 1) where the model was trained on unstandardised "
-                "values: standardised twice, or standardised when the model expects raw values")
+        return (
+            expected,
+            got,
+            "looks standardised (mean 0, std 1) where the model was trained on unstandardised "
+            "values: standardised twice, or standardised when the model expects raw values",
+        )
     if t["min"] >= 0 and t["max"] > 0 and d["max"] > 0 and d["min"] >= t["min"] - 0.1 * t_range:
         scale = d["max"] / t["max"]
     else:
         scale = ratio if ratio > 0 else 1.0
     if negative and not (hi or z > th["mean_shift_sd"]):
-        return (expected, got, f"{100 * _negative_share(d):.0f}% negative values where training had none: "
-                "another normalisation (e.g. mean/std or -1..1) than training")
+        return (
+            expected,
+            got,
+            f"{100 * _negative_share(d):.0f}% negative values where training had none: "
+            "another normalisation (e.g. mean/std or -1..1) than training",
+        )
     if 0.8 <= scale <= 1.25:
         return (expected, got, f"mean shifted by {z:.1f} training standard deviations (another offset or unit)")
     return (expected, f"{got}, scale x{scale:.3g}", _scale_cause(t, d, scale))
@@ -333,7 +385,7 @@ def _negative_share(d: Mapping[str, Any]) -> float:
     return max(below) / 100 if below else 0.0
 
 
-def channel_swap(t: Mapping[str, Any], d: Mapping[str, Any]) -> Optional[Tuple[str, str, str]]:
+def channel_swap(t: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[str, str, str] | None:
     """(expected, got, cause) when a 3-channel image's channel means match training's reversed, else None."""
     tc, dc = t.get("channels") or [], d.get("channels") or []
     if len(tc) != 3 or len(dc) != 3 or any(c.get("mean") is None for c in tc + dc):
@@ -345,12 +397,15 @@ def channel_swap(t: Mapping[str, Any], d: Mapping[str, Any]) -> Optional[Tuple[s
     swapped = float(np.max(np.abs(dm[::-1] - tm) / ts))
     if direct > THRESHOLDS["channel_shift_sd"] and swapped < direct / 3:
         fmt = lambda m: "/".join(f"{v:.3g}" for v in m)  # noqa: E731
-        return (f"channel means {fmt(tm)}", f"{fmt(dm)} (training's in reverse order)",
-                "channel order reversed: BGR given for a model trained on RGB (or the other way)")
+        return (
+            f"channel means {fmt(tm)}",
+            f"{fmt(dm)} (training's in reverse order)",
+            "channel order reversed: BGR given for a model trained on RGB (or the other way)",
+        )
     return None
 
 
-def categorical_unseen(t: Mapping[str, Any], array: np.ndarray) -> Tuple[float, float]:
+def categorical_unseen(t: Mapping[str, Any], array: np.ndarray) -> tuple[float, float]:
     """(share of values training never had, training's own OOV share) for a categorical input."""
     flat = np.asarray(array).reshape(-1).astype(np.int64)
     if flat.size == 0:
@@ -362,8 +417,9 @@ def categorical_unseen(t: Mapping[str, Any], array: np.ndarray) -> Tuple[float, 
     return float(unseen.mean()), float(t.get("oov_share") or 0.0)
 
 
-def anomaly_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], purpose: str,
-                     source: str) -> List[Finding]:
+def anomaly_findings(
+    stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], purpose: str, source: str
+) -> list[Finding]:
     """Scale, range, mean, channel-order and unseen-category anomalies, one finding per input at most."""
     out = []
     mapping = _align(stats, inputs)
@@ -373,22 +429,31 @@ def anomaly_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
         if t.get("kind") == "categorical":
             share, t_share = categorical_unseen(t, array)
             if share > t_share + THRESHOLDS["unseen_extra"]:
-                names = [v.get("name", str(v["value"])) for v in t.get("vocabulary") or []
-                         if v.get("value") != t.get("oov_index")]
+                names = [
+                    v.get("name", str(v["value"]))
+                    for v in t.get("vocabulary") or []
+                    if v.get("value") != t.get("oov_index")
+                ]
                 shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-                out.append(Finding(
-                    purpose, source, feature, "anomaly",
-                    f"values from the training vocabulary ({len(names)}: {shown}; {100 * t_share:.1f}% unseen in training)",
-                    f"{100 * share:.1f}% values the training data never had",
-                    "encoded with another vocabulary than training (e.g. other spellings of the values), or "
-                    "a column of another meaning"))
+                out.append(
+                    Finding(
+                        purpose,
+                        source,
+                        feature,
+                        "anomaly",
+                        f"values from the training vocabulary ({len(names)}: {shown}; {100 * t_share:.1f}% unseen in training)",
+                        f"{100 * share:.1f}% values the training data never had",
+                        "encoded with another vocabulary than training (e.g. other spellings of the values), or "
+                        "a column of another meaning",
+                    )
+                )
             continue
         d = feature_stats(array)
         found = numeric_anomaly(t, d)
         if found is None and t.get("kind") == "image":
             found = channel_swap(t, d)
             if found is None:
-                for i, (tc, dc) in enumerate(zip(t.get("channels") or [], d.get("channels") or [])):
+                for i, (tc, dc) in enumerate(zip(t.get("channels") or [], d.get("channels") or [], strict=False)):
                     if len(t.get("channels") or []) > 1 and numeric_anomaly(tc, dc):
                         exp, got, cause = numeric_anomaly(tc, dc)
                         found = (f"channel {i}: {exp}", f"channel {i}: {got}", cause)
@@ -398,15 +463,19 @@ def anomaly_findings(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray],
     return out
 
 
-def check_data(stats: Mapping[str, Any], datasets: Iterable[Tuple[str, str, Optional[Mapping[str, np.ndarray]]]],
-               *, allow_drift: bool = False,
-               hint: str = "--allow-drift continues and records it in the manifest") -> List[Finding]:
+def check_data(
+    stats: Mapping[str, Any],
+    datasets: Iterable[tuple[str, str, Mapping[str, np.ndarray] | None]],
+    *,
+    allow_drift: bool = False,
+    hint: str = "--allow-drift continues and records it in the manifest",
+) -> list[Finding]:
     """Validate each ``(purpose, source, inputs)`` against ``stats``; return the anomalies let through.
 
     Schema violations always raise :class:`DataSchemaError`; anomalies raise
     :class:`DataDriftError` unless ``allow_drift`` (then they are returned, to be recorded).
     """
-    findings: List[Finding] = []
+    findings: list[Finding] = []
     for purpose, source, inputs in datasets:
         if inputs is None:
             continue
@@ -445,7 +514,7 @@ def js_divergence(p: Sequence[float], q: Sequence[float]) -> float:
     return max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))
 
 
-def _numeric_drift(t: Mapping[str, Any], values: np.ndarray) -> Tuple[float, float]:
+def _numeric_drift(t: Mapping[str, Any], values: np.ndarray) -> tuple[float, float]:
     """(PSI on training's decile bins, KS statistic at the decile edges) of ``values``."""
     hist = t.get("histogram") or {}
     edges, shares = np.asarray(hist.get("edges") or []), hist.get("shares") or []
@@ -458,9 +527,9 @@ def _numeric_drift(t: Mapping[str, Any], values: np.ndarray) -> Tuple[float, flo
     return psi(shares, counts), ks
 
 
-def drift_rows(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> List[Dict[str, Any]]:
+def drift_rows(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
     """One row per feature (per channel for images): metric, value, threshold, drift flag, training vs data."""
-    rows: List[Dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     mapping = _align(stats, inputs)
     for data_name, name in mapping.items():  # rows named as the training statistics name the input
         t = stats["features"][name]
@@ -477,26 +546,50 @@ def drift_rows(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray]) -> Li
             top_t = vocab[0].get("name", vocab[0]["value"]) if vocab else "-"
             order = int(np.argmax(data_shares))
             top_d = "<unseen>" if order == len(vocab) else vocab[order].get("name", vocab[order]["value"])
-            rows.append(_row(name, "categorical", "JS", js, _small_sample(THRESHOLDS["js"], len(vocab), flat.size, 1),
-                             f"top {top_t} {100 * (vocab[0]['share'] if vocab else 0):.0f}%",
-                             f"top {top_d} {100 * max(data_shares):.0f}%, unseen {100 * unseen:.1f}%",
-                             psi_value=psi(train_shares, data_shares)))
+            rows.append(
+                _row(
+                    name,
+                    "categorical",
+                    "JS",
+                    js,
+                    _small_sample(THRESHOLDS["js"], len(vocab), flat.size, 1),
+                    f"top {top_t} {100 * (vocab[0]['share'] if vocab else 0):.0f}%",
+                    f"top {top_d} {100 * max(data_shares):.0f}%, unseen {100 * unseen:.1f}%",
+                    psi_value=psi(train_shares, data_shares),
+                )
+            )
             continue
         value, ks = _numeric_drift(t, array)
         d = feature_stats(array)
         if t.get("kind") == "image":
-            channels = zip(t.get("channels") or [], d.get("channels") or [])
+            channels = zip(t.get("channels") or [], d.get("channels") or [], strict=False)
             for i, (tc, dc) in enumerate(channels):
                 shift = abs(dc["mean"] - tc["mean"]) / (tc["std"] or 1.0)
-                rows.append(_row(f"{name}[c{i}]", "image channel", "mean shift (sd)", shift,
-                                 THRESHOLDS["channel_shift_sd"], f"mean {_fmt(tc['mean'])} std {_fmt(tc['std'])}",
-                                 f"mean {_fmt(dc['mean'])} std {_fmt(dc['std'])}",
-                                 std_ratio=round(dc["std"] / (tc["std"] or 1.0), 4)))
+                rows.append(
+                    _row(
+                        f"{name}[c{i}]",
+                        "image channel",
+                        "mean shift (sd)",
+                        shift,
+                        THRESHOLDS["channel_shift_sd"],
+                        f"mean {_fmt(tc['mean'])} std {_fmt(tc['std'])}",
+                        f"mean {_fmt(dc['mean'])} std {_fmt(dc['std'])}",
+                        std_ratio=round(dc["std"] / (tc["std"] or 1.0), 4),
+                    )
+                )
         bins = len((t.get("histogram") or {}).get("shares") or [])
-        rows.append(_row(name, t.get("kind", "numeric"), "PSI", value,
-                         _small_sample(THRESHOLDS["psi"], bins, int(np.isfinite(array).sum()), 0.5),
-                         f"mean {_fmt(t.get('mean'))} std {_fmt(t.get('std'))}",
-                         f"mean {_fmt(d.get('mean'))} std {_fmt(d.get('std'))}", ks=ks))
+        rows.append(
+            _row(
+                name,
+                t.get("kind", "numeric"),
+                "PSI",
+                value,
+                _small_sample(THRESHOLDS["psi"], bins, int(np.isfinite(array).sum()), 0.5),
+                f"mean {_fmt(t.get('mean'))} std {_fmt(t.get('std'))}",
+                f"mean {_fmt(d.get('mean'))} std {_fmt(d.get('std'))}",
+                ks=ks,
+            )
+        )
     return rows
 
 
@@ -506,11 +599,20 @@ def _small_sample(base: float, bins: int, n: int, divisor: float) -> float:
     return round(base + max(bins - 1, 0) / max(n, 1) / divisor, 3)
 
 
-def _row(feature: str, kind: str, metric: str, value: float, threshold: float, train: str, data: str,
-         **extra: Any) -> Dict[str, Any]:
+def _row(
+    feature: str, kind: str, metric: str, value: float, threshold: float, train: str, data: str, **extra: Any
+) -> dict[str, Any]:
     finite = value is not None and math.isfinite(value)
-    row = {"feature": feature, "kind": kind, "metric": metric, "value": round(value, 4) if finite else None,
-           "threshold": threshold, "drift": bool(finite and value > threshold), "training": train, "data": data}
+    row = {
+        "feature": feature,
+        "kind": kind,
+        "metric": metric,
+        "value": round(value, 4) if finite else None,
+        "threshold": threshold,
+        "drift": bool(finite and value > threshold),
+        "training": train,
+        "data": data,
+    }
     for k, v in extra.items():
         row[k] = round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
     return row
@@ -523,16 +625,34 @@ def drift_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """The drift rows as a text table."""
     from edge_sdk.report import format_table
 
-    return format_table([[r["feature"], r["kind"], r["metric"], "-" if r["value"] is None else f"{r['value']:.3f}",
-                          r["threshold"], "DRIFT" if r["drift"] else "ok", r["training"], r["data"]] for r in rows],
-                        DRIFT_HEADERS)
+    return format_table(
+        [
+            [
+                r["feature"],
+                r["kind"],
+                r["metric"],
+                "-" if r["value"] is None else f"{r['value']:.3f}",
+                r["threshold"],
+                "DRIFT" if r["drift"] else "ok",
+                r["training"],
+                r["data"],
+            ]
+            for r in rows
+        ],
+        DRIFT_HEADERS,
+    )
 
 
-def drift_report(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], source: str) -> Dict[str, Any]:
+def drift_report(stats: Mapping[str, Any], inputs: Mapping[str, np.ndarray], source: str) -> dict[str, Any]:
     """The drift report as JSON: training source, data source, rows, drifted feature names."""
     rows = drift_rows(stats, inputs)
-    return {"training": stats.get("source"), "data": source, "thresholds": dict(THRESHOLDS), "rows": rows,
-            "drifted": [r["feature"] for r in rows if r["drift"]]}
+    return {
+        "training": stats.get("source"),
+        "data": source,
+        "thresholds": dict(THRESHOLDS),
+        "rows": rows,
+        "drifted": [r["feature"] for r in rows if r["drift"]],
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -544,13 +664,13 @@ class DataCheckRecord(Comparison):
     the findings (each already a run warning, so no lines under the table)."""
 
     key: ClassVar[str] = "data_check"
-    record: Dict[str, Any]
+    record: dict[str, Any]
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return self.record
 
 
-def run_stats(ctx: RunContext, zoo: bool) -> Optional[Dict[str, Any]]:
+def run_stats(ctx: RunContext, zoo: bool) -> dict[str, Any] | None:
     """The statistics a convert run checks against: ``--train-stats``, else the zoo model's training
     split (trained on the fly here), else those the input model's manifest points to."""
     if getattr(ctx, "train_stats", None):
@@ -585,8 +705,14 @@ def check_run(ctx: RunContext, zoo: bool = False) -> None:
 
     path = write_stats(public(stats), Path(ctx.staging) / STATS_FILE)
     ctx.manifest_extra["data_stats"] = stats_pointer(path)
-    record = DataCheckRecord({"training": stats.get("source"), "checked": [s[1] for s in sets],
-                              "findings": [f.to_dict() for f in findings], "allowed": bool(findings)})
+    record = DataCheckRecord(
+        {
+            "training": stats.get("source"),
+            "checked": [s[1] for s in sets],
+            "findings": [f.to_dict() for f in findings],
+            "allowed": bool(findings),
+        }
+    )
     ctx.record(record)
     if findings:
         ctx.manifest_extra["data_check"] = record.to_json()
@@ -597,8 +723,14 @@ def check_run(ctx: RunContext, zoo: bool = False) -> None:
 # ------------------------------------------------------------------------------------------------
 # edge-sdk parity: its data, checked first; the drift table goes into the report
 # ------------------------------------------------------------------------------------------------
-def check_parity(float_path: Any, inputs: Mapping[str, np.ndarray], source: str, *,
-                 train_stats: Optional[str] = None, allow_drift: bool = False) -> Optional[Dict[str, Any]]:
+def check_parity(
+    float_path: Any,
+    inputs: Mapping[str, np.ndarray],
+    source: str,
+    *,
+    train_stats: str | None = None,
+    allow_drift: bool = False,
+) -> dict[str, Any] | None:
     """``edge-sdk parity``, before any work: ``inputs`` against ``--train-stats`` or the float model's statistics.
 
     Returns the report's ``data_drift`` section (findings let through by ``allow_drift`` and the
@@ -607,8 +739,9 @@ def check_parity(float_path: Any, inputs: Mapping[str, np.ndarray], source: str,
     stats = load_stats(train_stats) if train_stats else stats_beside_model(float_path)
     if stats is None:
         return None
-    findings = check_data(stats, [("parity", source, inputs)], allow_drift=allow_drift,
-                          hint="--allow-drift continues and reports it")
+    findings = check_data(
+        stats, [("parity", source, inputs)], allow_drift=allow_drift, hint="--allow-drift continues and reports it"
+    )
     report = drift_report(stats, inputs, source)
     report["findings"] = [f.to_dict() for f in findings]
     return report

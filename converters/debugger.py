@@ -22,22 +22,35 @@ weights (reshape, pooling, softmax) inherit the scale of their inputs.
 :class:`LayerDebugger` keeps one calibrated model and re-quantizes it with any
 denylist in a fraction of a second, so the auto-tuner can try many mixes.
 """
+
 from __future__ import annotations
 
 import csv
 import dataclasses
 import io
 import warnings
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from converters.errors import ConversionError, first_line
 
-WEIGHTED_OPS = frozenset({
-    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL",
-    "EMBEDDING_LOOKUP", "GATHER", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "LSTM",
-})  # GATHER: Keras Embedding layers convert to GATHER on a constant table
+WEIGHTED_OPS = frozenset(
+    {
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "FULLY_CONNECTED",
+        "TRANSPOSE_CONV",
+        "CONV_3D",
+        "BATCH_MATMUL",
+        "EMBEDDING_LOOKUP",
+        "GATHER",
+        "UNIDIRECTIONAL_SEQUENCE_LSTM",
+        "BIDIRECTIONAL_SEQUENCE_LSTM",
+        "LSTM",
+    }
+)  # GATHER: Keras Embedding layers convert to GATHER on a constant table
 RANK_METRICS = ("rel_rmse", "rmse_over_scale", "max_abs_error", "rmse")
 
 
@@ -59,7 +72,7 @@ class LayerError:
     candidate: bool
     rank: int = 0
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return dataclasses.asdict(self)
 
@@ -88,9 +101,9 @@ def _converter_for(loaded: Any, calibration: Mapping[str, np.ndarray]):
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     n = len(next(iter(calibration.values())))
 
-    def representative() -> Iterator[Dict[str, np.ndarray]]:
+    def representative() -> Iterator[dict[str, np.ndarray]]:
         for i in range(n):
-            yield {name: arr[i:i + 1] for name, arr in calibration.items()}
+            yield {name: arr[i : i + 1] for name, arr in calibration.items()}
 
     converter.representative_dataset = representative
     return converter
@@ -105,8 +118,7 @@ class LayerDebugger:
     models :meth:`quantize` returns.
     """
 
-    def __init__(self, model: Any, calibration: Mapping[str, np.ndarray], *, io: str = "int8",
-                 samples: int = 200):
+    def __init__(self, model: Any, calibration: Mapping[str, np.ndarray], *, io: str = "int8", samples: int = 200):
         from converters._tf import tf
         from converters.model_files import LoadedModel, load
 
@@ -128,14 +140,15 @@ class LayerDebugger:
                     debug_dataset=self._debug_rows,
                 )
         except Exception as exc:  # noqa: BLE001 - TF raises many types; report one line
-            raise ConversionError(f"the quantization debugger could not convert {self.loaded.describe()}: "
-                                  f"{first_line(exc)}") from None
-        self._order: Optional[List[str]] = None
+            raise ConversionError(
+                f"the quantization debugger could not convert {self.loaded.describe()}: {first_line(exc)}"
+            ) from None
+        self._order: list[str] | None = None
 
-    def _input_order(self, interpreter) -> List[str]:
+    def _input_order(self, interpreter) -> list[str]:
         """Calibration input names in the debug interpreter's input order."""
         if self._order is None:
-            by_index: Dict[int, str] = {}
+            by_index: dict[int, str] = {}
             try:
                 for sig in interpreter._get_full_signature_list().values():  # noqa: SLF001
                     by_index.update({int(idx): name for name, idx in sig["inputs"].items()})
@@ -152,26 +165,28 @@ class LayerDebugger:
             self._order = order
         return self._order
 
-    def _debug_rows(self) -> Iterator[List[np.ndarray]]:
+    def _debug_rows(self) -> Iterator[list[np.ndarray]]:
         order = self._input_order(self._debugger._quant_interpreter)  # noqa: SLF001
         n = len(next(iter(self.calibration.values())))
         for i in range(n):
-            yield [self.calibration[name][i:i + 1] for name in order]
+            yield [self.calibration[name][i : i + 1] for name in order]
 
-    def layer_errors(self, rank_by: str = "rel_rmse") -> List[LayerError]:
+    def layer_errors(self, rank_by: str = "rel_rmse") -> list[LayerError]:
         """Per-layer statistics, worst first by ``rank_by`` (one of :data:`RANK_METRICS`)."""
         if rank_by not in RANK_METRICS:
             raise ConversionError(f"rank_by: expected one of {', '.join(RANK_METRICS)}, got {rank_by!r}")
         tf = self._tf
         options = tf.lite.experimental.QuantizationDebugOptions(
-            layer_direct_compare_metrics={"rel_rmse": _relative_rmse})
+            layer_direct_compare_metrics={"rel_rmse": _relative_rmse}
+        )
         debug_model = self._requantize(options, debug=True)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 # from content, so the interpreter keeps every intermediate tensor the metric reads
                 stats = tf.lite.experimental.QuantizationDebugger(
-                    quant_debug_model_content=debug_model, debug_dataset=self._debug_rows, debug_options=options)
+                    quant_debug_model_content=debug_model, debug_dataset=self._debug_rows, debug_options=options
+                )
                 stats.run()
                 text = io.StringIO()
                 stats.layer_statistics_dump(text)
@@ -181,13 +196,22 @@ class LayerDebugger:
         for row in csv.DictReader(io.StringIO(text.getvalue())):
             scale = float(row["scale"])
             rmse = float(np.sqrt(float(row["mean_squared_error"])))
-            rows.append(LayerError(
-                name=row["tensor_name"], op=row["op_name"], tensor_index=int(row["tensor_idx"]), rmse=rmse,
-                rmse_over_scale=rmse / scale if scale else float("nan"), rel_rmse=float(row["rel_rmse"]),
-                max_abs_error=float(row["max_abs_error"]), mean_error=float(row["mean_error"]), scale=scale,
-                zero_point=int(float(row["zero_point"])), num_elements=int(float(row["num_elements"])),
-                candidate=row["op_name"] in WEIGHTED_OPS,
-            ))
+            rows.append(
+                LayerError(
+                    name=row["tensor_name"],
+                    op=row["op_name"],
+                    tensor_index=int(row["tensor_idx"]),
+                    rmse=rmse,
+                    rmse_over_scale=rmse / scale if scale else float("nan"),
+                    rel_rmse=float(row["rel_rmse"]),
+                    max_abs_error=float(row["max_abs_error"]),
+                    mean_error=float(row["mean_error"]),
+                    scale=scale,
+                    zero_point=int(float(row["zero_point"])),
+                    num_elements=int(float(row["num_elements"])),
+                    candidate=row["op_name"] in WEIGHTED_OPS,
+                )
+            )
         rows.sort(key=lambda r: -_sortable(getattr(r, rank_by)))
         for i, row in enumerate(rows, 1):
             row.rank = i
@@ -198,29 +222,45 @@ class LayerDebugger:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._debugger.options = options
-                return self._debugger.get_debug_quantized_model() if debug \
+                return (
+                    self._debugger.get_debug_quantized_model()
+                    if debug
                     else self._debugger.get_nondebug_quantized_model()
+                )
         except Exception as exc:  # noqa: BLE001
-            raise ConversionError(f"re-quantizing with denylist {options.denylisted_nodes} failed: "
-                                  f"{first_line(exc)}") from None
+            raise ConversionError(
+                f"re-quantizing with denylist {options.denylisted_nodes} failed: {first_line(exc)}"
+            ) from None
 
     def quantize(self, denylist: Sequence[str] = ()) -> bytes:
         """A full-int8 .tflite with the layers named in ``denylist`` (tensor names) kept in float."""
         options = self._tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_nodes=list(denylist) or None, fully_quantize=self.io == "int8")
+            denylisted_nodes=list(denylist) or None, fully_quantize=self.io == "int8"
+        )
         return self._requantize(options, debug=False)
 
 
-def layer_errors(model: Any, calibration: Mapping[str, np.ndarray], *, rank_by: str = "rel_rmse",
-                 samples: int = 200) -> List[LayerError]:
+def layer_errors(
+    model: Any, calibration: Mapping[str, np.ndarray], *, rank_by: str = "rel_rmse", samples: int = 200
+) -> list[LayerError]:
     """Per-layer quantization error of a fresh full-int8 conversion of ``model``, worst first."""
     return LayerDebugger(model, calibration, samples=samples).layer_errors(rank_by)
 
 
-def layer_rows(layers: Sequence[Mapping[str, Any]], top: int = 15) -> List[List[Any]]:
+def layer_rows(layers: Sequence[Mapping[str, Any]], top: int = 15) -> list[list[Any]]:
     """Rows for the human table of the worst ``top`` layers."""
-    return [[row["rank"], row["op"], _short_name(row["name"]), row["rel_rmse"], row["rmse_over_scale"],
-             row["max_abs_error"], "yes" if row["candidate"] else "no"] for row in list(layers)[:top]]
+    return [
+        [
+            row["rank"],
+            row["op"],
+            _short_name(row["name"]),
+            row["rel_rmse"],
+            row["rmse_over_scale"],
+            row["max_abs_error"],
+            "yes" if row["candidate"] else "no",
+        ]
+        for row in list(layers)[:top]
+    ]
 
 
 LAYER_HEADERS = ["rank", "op", "layer (output tensor)", "rel_rmse", "rmse/scale", "max_abs_err", "float-able"]
@@ -228,7 +268,7 @@ LAYER_HEADERS = ["rank", "op", "layer (output tensor)", "rel_rmse", "rmse/scale"
 
 def _short_name(name: str, width: int = 48) -> str:
     first = name.split(";")[0]
-    return first if len(first) <= width else "..." + first[-(width - 3):]
+    return first if len(first) <= width else "..." + first[-(width - 3) :]
 
 
 def _sortable(value: float) -> float:
@@ -237,8 +277,20 @@ def _sortable(value: float) -> float:
 
 #: ops without weights that the TFLite quantizer gives the scale of their neighbours: keeping only the
 #: final concat in float still leaves a requantize to its one scale upstream, so the whole tail goes
-HEAD_TAIL_OPS = frozenset({"CONCATENATION", "RESHAPE", "TRANSPOSE", "SQUEEZE", "EXPAND_DIMS", "PACK",
-                           "STRIDED_SLICE", "SLICE", "SPLIT", "UNPACK"})
+HEAD_TAIL_OPS = frozenset(
+    {
+        "CONCATENATION",
+        "RESHAPE",
+        "TRANSPOSE",
+        "SQUEEZE",
+        "EXPAND_DIMS",
+        "PACK",
+        "STRIDED_SLICE",
+        "SLICE",
+        "SPLIT",
+        "UNPACK",
+    }
+)
 
 
 def head_tail_tensors(tflite: bytes) -> set:
@@ -263,8 +315,9 @@ def head_tail_tensors(tflite: bytes) -> set:
             continue
         seen.add(t)
         op_name, op = producer[t]
-        found.add(graph.tensors[t].name.decode() if isinstance(graph.tensors[t].name, bytes)
-                  else str(graph.tensors[t].name))
+        found.add(
+            graph.tensors[t].name.decode() if isinstance(graph.tensors[t].name, bytes) else str(graph.tensors[t].name)
+        )
         if op_name in HEAD_TAIL_OPS:
             todo.extend(int(i) for i in op.inputs if int(i) >= 0)
     return found

@@ -15,18 +15,20 @@ file or a SavedModel.
 The baseline (the same student without distillation) runs through the same loop
 with the same batch order, so the two differ only in the loss.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, ClassVar, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
 from converters.context import Comparison, RunContext
-from training import names
 from converters.errors import ConversionError, RecipeError
 from converters.recipe import DistillOptions, Recipe, build_options
+from training import names
 
 _EPS = 1e-7
 
@@ -59,8 +61,8 @@ def teacher_logits(outputs: np.ndarray) -> np.ndarray:
 
 
 def run_teacher(
-    teacher_predict: Callable[[Dict[str, np.ndarray]], np.ndarray],
-    inputs: Dict[str, np.ndarray],
+    teacher_predict: Callable[[dict[str, np.ndarray]], np.ndarray],
+    inputs: dict[str, np.ndarray],
     batch_size: int,
 ) -> tuple:
     """Run the teacher once per batch over ``inputs``; return (logits, number of batches)."""
@@ -94,6 +96,7 @@ def logits_function(model: Any) -> Callable[[Any, bool], Any]:
     if kind in ("softmax", "sigmoid") and activation in ("softmax", "sigmoid"):
         features = tf_keras.Model(model.inputs, last.input)
         if isinstance(last, tf_keras.layers.Dense):
+
             def dense_logits(x, training):
                 z = tf.matmul(features(x, training=training), last.kernel)
                 return two_class(z + last.bias if last.use_bias else z)
@@ -114,7 +117,7 @@ def logits_function(model: Any) -> Callable[[Any, bool], Any]:
     return from_probabilities
 
 
-def teacher_function(teacher: Any) -> Callable[[Dict[str, np.ndarray]], np.ndarray]:
+def teacher_function(teacher: Any) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """Teacher logits for a batch: real logits for tf_keras teachers, else from its outputs."""
     from converters._tf import tf
     from converters.model_files import LoadedModel
@@ -170,15 +173,15 @@ def kd_loss(
 
 def train_student(
     student: Any,
-    inputs: Dict[str, np.ndarray],
+    inputs: dict[str, np.ndarray],
     labels: np.ndarray,
     teacher: Any = None,
-    options: Optional[DistillOptions] = None,
+    options: DistillOptions | None = None,
     *,
     seed: int = 0,
-    callbacks: Optional[list] = None,
+    callbacks: list | None = None,
     shift: Any = None,
-    transfer: Optional[np.ndarray] = None,
+    transfer: np.ndarray | None = None,
     **overrides: Any,
 ) -> DistillResult:
     """Train ``student`` in place; with ``teacher=None`` it is plain cross-entropy (the baseline).
@@ -269,7 +272,7 @@ def train_student(
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(kd_loss(student_logits(xb, True), tb, yb, weight, t, yb2, mix, hw))
         grads = tape.gradient(loss, student.trainable_variables)
-        optimizer.apply_gradients(zip(grads, student.trainable_variables))
+        optimizer.apply_gradients(zip(grads, student.trainable_variables, strict=False))
         return loss
 
     callbacks = callbacks or []
@@ -278,7 +281,7 @@ def train_student(
         cb.on_train_begin()
     last = float("nan")
     if not use_views:  # the original loop: one tf.data pipeline, reshuffled each epoch
-        x = arrays[0] if len(arrays) == 1 else dict(zip(names, arrays))
+        x = arrays[0] if len(arrays) == 1 else dict(zip(names, arrays, strict=False))
         columns = (x, y_all, soft) + ((labelled,) if labelled is not None else ())
         data = tf.data.Dataset.from_tensor_slices(columns)
         data = data.shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
@@ -327,17 +330,20 @@ def epochs_with_transfer(epochs: int, labelled: int, transfer: int, batch_size: 
     return math.ceil(epochs * math.ceil(labelled / batch_size) / math.ceil((labelled + transfer) / batch_size))
 
 
-def _with_transfer(inputs: Dict[str, np.ndarray], labels: np.ndarray, transfer: Any, has_teacher: bool,
-                   mixup: float) -> tuple:
+def _with_transfer(
+    inputs: dict[str, np.ndarray], labels: np.ndarray, transfer: Any, has_teacher: bool, mixup: float
+) -> tuple:
     """Labelled inputs plus the transfer set: (inputs, labels with placeholders, 1/0 labelled weights)."""
     if not has_teacher:
         raise ConversionError("a distillation transfer set needs a teacher: its inputs have no labels of their own")
     if len(inputs) != 1:
         raise ConversionError(f"a distillation transfer set needs one input array, the model has {len(inputs)}")
     if mixup:
-        raise ConversionError("distill: use a transfer set or mixup, not both (mixing in unlabelled images "
-                              "leaves the mixed hard labels undefined)")
-    (name, x), = inputs.items()
+        raise ConversionError(
+            "distill: use a transfer set or mixup, not both (mixing in unlabelled images "
+            "leaves the mixed hard labels undefined)"
+        )
+    ((name, x),) = inputs.items()
     x = np.asarray(x)
     extra = np.asarray(transfer)
     if extra.ndim != x.ndim or extra.shape[1:] != x.shape[1:] or extra.dtype.kind != "f":
@@ -352,7 +358,7 @@ def _with_transfer(inputs: Dict[str, np.ndarray], labels: np.ndarray, transfer: 
     return {name: merged}, placeholders, labelled
 
 
-def _resolve_shift(shift: Any, inputs: Dict[str, np.ndarray]) -> int:
+def _resolve_shift(shift: Any, inputs: dict[str, np.ndarray]) -> int:
     if shift == "auto":
         if len(inputs) != 1:
             return 0
@@ -390,9 +396,9 @@ def mixed_views(views: np.ndarray, concentration: float, rng: np.random.Generato
 def distill(
     teacher: Any,
     student: Any,
-    inputs: Dict[str, np.ndarray],
+    inputs: dict[str, np.ndarray],
     labels: np.ndarray,
-    options: Optional[DistillOptions] = None,
+    options: DistillOptions | None = None,
     **keywords: Any,
 ) -> DistillResult:
     """Distil ``teacher`` (a LoadedModel or a ``predict(batch) -> outputs`` callable) into ``student``.
@@ -416,7 +422,7 @@ def planned_steps(recipe: Recipe) -> int:
     return 2 + (2 if recipe.distill.baseline else 0)
 
 
-def _pct(value: Optional[float]) -> str:
+def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
 
 
@@ -430,28 +436,38 @@ class DistillComparison(Comparison):
     teacher_params: int
     student_params: int
     param_ratio: float
-    teacher_accuracy: Optional[float]
-    student_accuracy: Optional[float]
+    teacher_accuracy: float | None
+    student_accuracy: float | None
     alpha: float
     temperature: float
     epochs: int
-    views: Dict[str, Any]  # the training views (shift, mixup...), spread into the record
-    transfer: Optional[Dict[str, Any]]
-    baseline_accuracy: Optional[float] = None
+    views: dict[str, Any]  # the training views (shift, mixup...), spread into the record
+    transfer: dict[str, Any] | None
+    baseline_accuracy: float | None = None
     baseline_ran: bool = False
 
-    def to_json(self) -> Dict[str, Any]:
-        out = {"teacher_params": self.teacher_params, "student_params": self.student_params,
-               "param_ratio": self.param_ratio, "teacher_accuracy": self.teacher_accuracy,
-               "student_accuracy": self.student_accuracy, "alpha": self.alpha, "temperature": self.temperature,
-               "epochs": self.epochs, **self.views, "transfer": self.transfer}
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "teacher_params": self.teacher_params,
+            "student_params": self.student_params,
+            "param_ratio": self.param_ratio,
+            "teacher_accuracy": self.teacher_accuracy,
+            "student_accuracy": self.student_accuracy,
+            "alpha": self.alpha,
+            "temperature": self.temperature,
+            "epochs": self.epochs,
+            **self.views,
+            "transfer": self.transfer,
+        }
         if self.baseline_ran:
             out["baseline_accuracy"] = self.baseline_accuracy
         return out
 
-    def lines(self) -> List[str]:
-        line = (f"distill: student {self.student_params:,} params ({self.param_ratio:.2f}x teacher), "
-                f"accuracy {_pct(self.student_accuracy)} vs teacher {_pct(self.teacher_accuracy)}")
+    def lines(self) -> list[str]:
+        line = (
+            f"distill: student {self.student_params:,} params ({self.param_ratio:.2f}x teacher), "
+            f"accuracy {_pct(self.student_accuracy)} vs teacher {_pct(self.teacher_accuracy)}"
+        )
         if self.baseline_accuracy is not None:
             line += f"; same student without distillation {_pct(self.baseline_accuracy)}"
         return [line]
@@ -468,8 +484,9 @@ def check(ctx: RunContext, options: DistillOptions) -> None:
     # a dataset-name transfer set comes from the run's own split (never its validation or test images)
     split_seed = getattr(ctx.data.dataset, "seed", ctx.seed) if ctx.data.dataset is not None else ctx.seed
     if options.transfer == AUTO_TRANSFER:
-        ctx.transfer, ctx.transfer_source = auto_transfer_set(ctx.data.dataset, ctx.model, split_seed,
-                                                              ctx.data.train_x, options.transfer_limit)
+        ctx.transfer, ctx.transfer_source = auto_transfer_set(
+            ctx.data.dataset, ctx.model, split_seed, ctx.data.train_x, options.transfer_limit
+        )
     else:
         ctx.transfer = _transfer_set(options.transfer, ctx.model, seed=split_seed, labelled=ctx.data.train_x)
         ctx.transfer_source = options.transfer
@@ -483,8 +500,8 @@ def run_stage(ctx: RunContext, options: DistillOptions) -> None:
     model later stages work on.
     """
     from converters._tf import tf_keras
-    from converters.model_files import from_keras
     from converters.load_stage import build_student
+    from converters.model_files import from_keras
 
     data, progress, teacher, base = ctx.data, ctx.progress, ctx.current, ctx.current_artifact
     transfer, transfer_source = ctx.transfer, ctx.transfer_source
@@ -494,43 +511,71 @@ def run_stage(ctx: RunContext, options: DistillOptions) -> None:
         baseline.set_weights(student.get_weights())  # same initial weights: only the loss differs
     train_x, train_y = ctx.training_data(STAGE)
     views = _training_views(options, train_x, ctx.warn)
-    passes = epochs_with_transfer(options.epochs, len(train_y), len(transfer) if transfer is not None else 0,
-                                  options.batch_size)
+    passes = epochs_with_transfer(
+        options.epochs, len(train_y), len(transfer) if transfer is not None else 0, options.batch_size
+    )
     progress.say(
         f"distilling into '{options.student}' ({student.count_params():,} params vs teacher "
         f"{teacher.count_params():,}; alpha={options.alpha}, T={options.temperature}, {options.epochs} epochs"
         + (f", views shifted up to {views['shift']} px" if views["shift"] else "")
         + (f", mixup {views['mixup']}" if views["mixup"] else "")
-        + (f", {len(transfer):,} unlabelled transfer inputs ({transfer_source}) in the same steps: {passes} passes"
-           if transfer is not None else "")
+        + (
+            f", {len(transfer):,} unlabelled transfer inputs ({transfer_source}) in the same steps: {passes} passes"
+            if transfer is not None
+            else ""
+        )
         + (f"; no transfer set: {transfer_source}" if transfer is None and transfer_source else "")
         + ")"
     )
-    result = distill(teacher, student, train_x, train_y, options, seed=ctx.seed,
-                     callbacks=progress.epochs("distill", passes), transfer=transfer, **views)
+    result = distill(
+        teacher,
+        student,
+        train_x,
+        train_y,
+        options,
+        seed=ctx.seed,
+        callbacks=progress.epochs("distill", passes),
+        transfer=transfer,
+        **views,
+    )
     student_loaded = from_keras(student)
-    student_art = ctx.float32_artifact(student_loaded, "student-float32", STAGE, base.sha256,
-                                       teacher_batches=result.teacher_batches)
+    student_art = ctx.float32_artifact(
+        student_loaded, "student-float32", STAGE, base.sha256, teacher_batches=result.teacher_batches
+    )
     comparison = DistillComparison(
-        teacher.count_params(), student.count_params(), round(student.count_params() / teacher.count_params(), 4),
-        base.metrics.get("float_model_accuracy"), student_art.metrics.get("float_model_accuracy"),
-        options.alpha, options.temperature, options.epochs, views,
+        teacher.count_params(),
+        student.count_params(),
+        round(student.count_params() / teacher.count_params(), 4),
+        base.metrics.get("float_model_accuracy"),
+        student_art.metrics.get("float_model_accuracy"),
+        options.alpha,
+        options.temperature,
+        options.epochs,
+        views,
         ({"source": transfer_source, "inputs": len(transfer), "passes": passes} if transfer is not None else None),
     )
     ctx.record(comparison)
     if options.baseline:
         progress.say(f"training the same student without distillation, for comparison ({options.epochs} epochs)")
-        train_student(baseline, train_x, train_y, None, options, seed=ctx.seed,
-                      callbacks=progress.epochs("baseline", options.epochs),
-                      **views)  # the very same training images: the two runs differ only in the loss
+        train_student(
+            baseline,
+            train_x,
+            train_y,
+            None,
+            options,
+            seed=ctx.seed,
+            callbacks=progress.epochs("baseline", options.epochs),
+            **views,
+        )  # the very same training images: the two runs differ only in the loss
         baseline_art = ctx.float32_artifact(from_keras(baseline), "student-baseline-float32", "baseline", base.sha256)
         comparison.baseline_accuracy = baseline_art.metrics.get("float_model_accuracy")
         comparison.baseline_ran = True
     ctx.advance(student_loaded, student_art, "student")
 
 
-def _training_views(options: DistillOptions, train_x: Dict[str, np.ndarray],
-                    warn: Callable[[str], None]) -> Dict[str, Any]:
+def _training_views(
+    options: DistillOptions, train_x: dict[str, np.ndarray], warn: Callable[[str], None]
+) -> dict[str, Any]:
     """The recipe's ``shift``/``mixup`` where they apply (one NHWC image input), else none and a warning."""
     views = {"shift": options.shift, "mixup": options.mixup}
     if not any(views.values()):
@@ -538,8 +583,10 @@ def _training_views(options: DistillOptions, train_x: Dict[str, np.ndarray],
     if len(train_x) == 1 and np.asarray(next(iter(train_x.values()))).ndim == 4:
         return views
     shapes = ", ".join(f"{k} {tuple(np.shape(v)[1:])}" for k, v in train_x.items())
-    warn(f"distill.shift/mixup need one NHWC image input; this model takes {shapes}: "
-         "the student and its baseline train on the data as it is")
+    warn(
+        f"distill.shift/mixup need one NHWC image input; this model takes {shapes}: "
+        "the student and its baseline train on the data as it is"
+    )
     return {"shift": 0, "mixup": 0.0}
 
 
@@ -547,8 +594,9 @@ AUTO_TRANSFER = "auto"
 IMAGE_DATASETS = names.IMAGE_DATASETS
 
 
-def auto_transfer_set(dataset: Any, teacher: Any, seed: int, labelled: Optional[Dict[str, np.ndarray]],
-                      limit: float) -> tuple:
+def auto_transfer_set(
+    dataset: Any, teacher: Any, seed: int, labelled: dict[str, np.ndarray] | None, limit: float
+) -> tuple:
     """``transfer = "auto"``: (images, source) of the run's own built-in image dataset, or (None, why not).
 
     The training images of ``dataset``'s split for ``seed`` that are not labelled training
@@ -558,12 +606,16 @@ def auto_transfer_set(dataset: Any, teacher: Any, seed: int, labelled: Optional[
     """
     name = str(getattr(dataset, "name", "")).split(":")[0]  # "fashion-mnist:2000" is a subset of fashion-mnist
     if name not in IMAGE_DATASETS:
-        return None, ("auto finds unlabelled images only in a built-in image dataset run on a subset "
-                      "(--dataset fashion-mnist:N); pass --transfer FILE for other data")
+        return None, (
+            "auto finds unlabelled images only in a built-in image dataset run on a subset "
+            "(--dataset fashion-mnist:N); pass --transfer FILE for other data"
+        )
     images = _unlabelled_images(name, teacher, seed, labelled)  # a wrong shape still fails, naming it
     if not len(images):
-        return None, (f"auto: every {name} training image is already labelled "
-                      "(--dataset fashion-mnist:N labels N and leaves the rest)")
+        return None, (
+            f"auto: every {name} training image is already labelled "
+            "(--dataset fashion-mnist:N labels N and leaves the rest)"
+        )
     count = len(next(iter(labelled.values()))) if labelled else 0
     most = int(limit * count)
     if len(images) > most:
@@ -573,8 +625,9 @@ def auto_transfer_set(dataset: Any, teacher: Any, seed: int, labelled: Optional[
     return images, f"auto: {len(images):,} unlabelled {name} training images"
 
 
-def _transfer_set(source: str, teacher: Any, seed: int = 0,
-                  labelled: Optional[Dict[str, np.ndarray]] = None) -> Optional[np.ndarray]:
+def _transfer_set(
+    source: str, teacher: Any, seed: int = 0, labelled: dict[str, np.ndarray] | None = None
+) -> np.ndarray | None:
     """The recipe's unlabelled transfer set, or None.
 
     ``source``: a .npy/.npz matching the model's one input, or a built-in image dataset name
@@ -591,8 +644,9 @@ def _transfer_set(source: str, teacher: Any, seed: int = 0,
         return _dataset_transfer(source, teacher, seed, labelled)
     arrays, _ = load_data_file(source, teacher.inputs, purpose="distill.transfer")
     if len(arrays) != 1:
-        raise DataError(f"distill.transfer {source}: a transfer set needs a one-input model, this one has "
-                        f"{len(arrays)} inputs")
+        raise DataError(
+            f"distill.transfer {source}: a transfer set needs a one-input model, this one has {len(arrays)} inputs"
+        )
     return next(iter(arrays.values()))
 
 
@@ -609,18 +663,20 @@ def _is_dataset_name(source: str) -> bool:
     return source != AUTO_TRANSFER and is_transfer_name(source)
 
 
-def _dataset_transfer(name: str, teacher: Any, seed: int, labelled: Optional[Dict[str, np.ndarray]]) -> np.ndarray:
+def _dataset_transfer(name: str, teacher: Any, seed: int, labelled: dict[str, np.ndarray] | None) -> np.ndarray:
     """A built-in image dataset's training images (minus the labelled ones) as a transfer set."""
     from converters.errors import DataError
 
     images = _unlabelled_images(name, teacher, seed, labelled)
     if not len(images):
-        raise DataError(f"distill.transfer {name!r}: every image of its training split is already labelled "
-                        "training data; expected a larger dataset (e.g. fashion-mnist with --dataset fashion-mnist:N)")
+        raise DataError(
+            f"distill.transfer {name!r}: every image of its training split is already labelled "
+            "training data; expected a larger dataset (e.g. fashion-mnist with --dataset fashion-mnist:N)"
+        )
     return images
 
 
-def _unlabelled_images(name: str, teacher: Any, seed: int, labelled: Optional[Dict[str, np.ndarray]]) -> np.ndarray:
+def _unlabelled_images(name: str, teacher: Any, seed: int, labelled: dict[str, np.ndarray] | None) -> np.ndarray:
     """The training images of built-in ``name`` for ``seed`` that are not in ``labelled`` (maybe none)."""
     from converters.errors import DataError
 
@@ -630,13 +686,17 @@ def _unlabelled_images(name: str, teacher: Any, seed: int, labelled: Optional[Di
         raise DataError(f"distill.transfer {name!r}: a dataset name needs the training package ({exc})") from None
     images = np.asarray(datasets.load(name, seed=seed).x_train)
     if len(teacher.inputs) != 1:
-        raise DataError(f"distill.transfer {name!r}: a transfer set needs a one-input model, this one has "
-                        f"{len(teacher.inputs)} inputs")
+        raise DataError(
+            f"distill.transfer {name!r}: a transfer set needs a one-input model, this one has "
+            f"{len(teacher.inputs)} inputs"
+        )
     if labelled:
         x = np.asarray(next(iter(labelled.values())))
         if x.shape[1:] != images.shape[1:]:
-            raise DataError(f"distill.transfer {name!r}: expected images shaped {tuple(x.shape[1:])} like the "
-                            f"training input, the dataset has {tuple(images.shape[1:])}")
+            raise DataError(
+                f"distill.transfer {name!r}: expected images shaped {tuple(x.shape[1:])} like the "
+                f"training input, the dataset has {tuple(images.shape[1:])}"
+            )
         seen = {row.tobytes() for row in x}
         images = images[np.fromiter((row.tobytes() not in seen for row in images), bool, len(images))]
     return images

@@ -4,6 +4,7 @@ Each is an :class:`edge_sdk.errors.EdgeSdkError`, so the CLI prints
 ``error: <message>`` and exits 2 instead of showing a TensorFlow traceback.
 Every message names what was expected and what came.
 """
+
 from __future__ import annotations
 
 from edge_sdk import console

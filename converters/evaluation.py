@@ -6,12 +6,14 @@ the run with :class:`converters.errors.NonFiniteOutputError` instead of shipping
 model (issue 12: ``--set train.learning_rate=inf`` used to ship an all-NaN model).
 Accuracy follows the runtime's rule (:func:`edge_sdk.metrics.accuracy`).
 """
+
 from __future__ import annotations
 
 import statistics
 import time
 import warnings
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +24,12 @@ BATCH = 256
 CHECK_SAMPLES = 256  # without eval data, this many calibration/training samples are checked for NaN/inf
 
 
-def tflite_outputs(tflite: bytes, inputs: Mapping[str, np.ndarray], batch_size: int = BATCH,
-                   calibration: Optional[Mapping[str, Any]] = None) -> Dict[str, np.ndarray]:
+def tflite_outputs(
+    tflite: bytes,
+    inputs: Mapping[str, np.ndarray],
+    batch_size: int = BATCH,
+    calibration: Mapping[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
     """``{output name: array}`` of ``tflite`` (``edge_sdk.load``, 1 thread) on ``inputs``, ``batch_size`` rows a call.
 
     ``calibration``: the input statistics it was calibrated on (manifest form), for the clip warning."""
@@ -33,7 +39,7 @@ def tflite_outputs(tflite: bytes, inputs: Mapping[str, np.ndarray], batch_size: 
     if calibration:
         model.set_calibration(dict(calibration))
     n = len(next(iter(inputs.values())))
-    parts: Dict[str, list] = {}
+    parts: dict[str, list] = {}
     for start in range(0, n, batch_size):
         batch = {k: v[start : start + batch_size] for k, v in inputs.items()}
         out = model.predict_all(batch if len(batch) > 1 else next(iter(batch.values())))
@@ -47,7 +53,7 @@ def primary(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
     return next(iter(outputs.values()))
 
 
-def tflite_accuracy(tflite: bytes, eval_x: Dict[str, np.ndarray], eval_y: np.ndarray) -> Optional[float]:
+def tflite_accuracy(tflite: bytes, eval_x: dict[str, np.ndarray], eval_y: np.ndarray) -> float | None:
     """Accuracy of ``tflite`` on ``eval_x`` (``{input name: array}``) against ``eval_y``; None for a non-classifier."""
     return accuracy(primary(tflite_outputs(tflite, eval_x)), eval_y, "eval labels")
 
@@ -66,8 +72,9 @@ def check_finite(outputs: Mapping[str, np.ndarray], what: str, on: str) -> None:
         )
 
 
-def measure_latency_us(tflite: bytes, example: Mapping[str, np.ndarray], runs: int = 50,
-                       warmup: int = 5, num_threads: int = 1) -> float:
+def measure_latency_us(
+    tflite: bytes, example: Mapping[str, np.ndarray], runs: int = 50, warmup: int = 5, num_threads: int = 1
+) -> float:
     """Median microseconds per single-example ``predict`` of ``tflite`` through edge_sdk (1 thread by default).
 
     ``example``: ``{input name: array of one example}`` (positional when the names differ);
@@ -78,7 +85,7 @@ def measure_latency_us(tflite: bytes, example: Mapping[str, np.ndarray], runs: i
 
     model = edge_sdk.load(tflite, num_threads=num_threads)
     names = [s.name for s in model.inputs]
-    feed = example if set(example) == set(names) else dict(zip(names, example.values()))
+    feed = example if set(example) == set(names) else dict(zip(names, example.values(), strict=False))
     with warnings.catch_warnings():  # timing only: the evaluation of the same data already said it
         warnings.simplefilter("ignore", QuantizationClipWarning)
         for _ in range(warmup):
@@ -91,7 +98,7 @@ def measure_latency_us(tflite: bytes, example: Mapping[str, np.ndarray], runs: i
     return statistics.median(times) / 1000.0
 
 
-def tflite_latency_us(tflite: bytes, sample: Dict[str, np.ndarray], runs: int) -> Optional[float]:
+def tflite_latency_us(tflite: bytes, sample: dict[str, np.ndarray], runs: int) -> float | None:
     """Median microseconds of ``tflite`` on ``sample``'s first row (1 thread, 3 warm-ups); None for 0 ``runs``."""
     if runs <= 0:
         return None

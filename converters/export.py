@@ -12,19 +12,20 @@ built-in recipe (the ONNX export of ``int8``) becomes a warning in the table and
 TFLite artifacts are promoted. A ``.tflite`` input has no model to export: named
 formats are refused before any work, the others skipped with a warning.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import shutil
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Optional
+from typing import Any, ClassVar
 
 import numpy as np
 
 from converters.context import Comparison, RunContext
 from converters.errors import ConversionError, DataError, ExportError, first_line
-from converters.recipe import ExportOptions, Recipe
 from converters.model_files import KIND_SAVEDMODEL, LoadedModel
+from converters.recipe import ExportOptions, Recipe
 from converters.savedmodel import export_savedmodel
 
 MIN_OPSET = 17
@@ -33,7 +34,9 @@ MIN_OPSET = 17
 def export_keras(model: LoadedModel, path: Path) -> Path:
     """Write a tf_keras or Keras 3 model as the ``.keras`` file ``path`` (SavedModel inputs cannot)."""
     if model.kind == KIND_SAVEDMODEL:
-        raise ExportError(f"{model.describe()} is a SavedModel without Keras layers; expected a Keras model for .keras export")
+        raise ExportError(
+            f"{model.describe()} is a SavedModel without Keras layers; expected a Keras model for .keras export"
+        )
     try:
         model.model.save(str(path))
     except Exception as exc:  # noqa: BLE001
@@ -55,7 +58,7 @@ class OnnxResult:
 
 def export_onnx(
     model: LoadedModel,
-    sample_inputs: Dict[str, np.ndarray],
+    sample_inputs: dict[str, np.ndarray],
     *,
     opset: int = MIN_OPSET,
     atol: float = 1e-4,
@@ -66,41 +69,41 @@ def export_onnx(
     """
     if opset < MIN_OPSET:
         raise ExportError(f"ONNX opset: expected {MIN_OPSET} or newer, got {opset}")
-    from converters._tf import tf
-
     import onnxruntime as ort
     import tf2onnx
 
+    from converters._tf import tf
+
     specs = model.inputs
     names = [s.name for s in specs]
-    signature = [
-        tf.TensorSpec([None] + list(s.shape[1:]), tf.as_dtype(s.dtype), name=s.name) for s in specs
-    ]
+    signature = [tf.TensorSpec([None] + list(s.shape[1:]), tf.as_dtype(s.dtype), name=s.name) for s in specs]
     if model.kind == KIND_SAVEDMODEL:
         serving = model.model.signatures["serving_default"]
 
         def call(*args):
-            result = serving(**dict(zip(names, args)))
+            result = serving(**dict(zip(names, args, strict=False)))
             return result[sorted(result)[0]]
     else:
         keras_model = model.model
 
         def call(*args):
-            feed = args[0] if len(args) == 1 else dict(zip(names, args))
+            feed = args[0] if len(args) == 1 else dict(zip(names, args, strict=False))
             return keras_model(feed, training=False)
 
     function = tf.function(call, input_signature=signature)
     try:
         proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"tf2onnx could not convert {model.describe()} (opset {opset}): {first_line(exc, 400)}") from None
+        raise ExportError(
+            f"tf2onnx could not convert {model.describe()} (opset {opset}): {first_line(exc, 400)}"
+        ) from None
     onnx_bytes = proto.SerializeToString()
     try:
         session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001
         raise ExportError(f"onnxruntime rejected the exported ONNX model: {first_line(exc, 400)}") from None
     ort_inputs = [i.name for i in session.get_inputs()]
-    feed_names = dict(zip(names, ort_inputs))
+    feed_names = dict(zip(names, ort_inputs, strict=False))
     feed = {feed_names[n]: sample_inputs[n] for n in names}
     got = np.asarray(session.run(None, feed)[0])
     want = model.predict(sample_inputs)
@@ -122,7 +125,9 @@ def export_onnx(
     )
 
 
-def onnx_quick_latency_us(onnx_bytes: bytes, sample: Dict[str, np.ndarray], input_names: list, runs: int = 20) -> Optional[float]:
+def onnx_quick_latency_us(
+    onnx_bytes: bytes, sample: dict[str, np.ndarray], input_names: list, runs: int = 20
+) -> float | None:
     """Median microseconds per single-sample onnxruntime run (1 thread); None for 0 ``runs``.
 
     ``onnx_bytes``: the model; ``sample``: ``{input name: array}``, its first row is fed;
@@ -138,7 +143,7 @@ def onnx_quick_latency_us(onnx_bytes: bytes, sample: Dict[str, np.ndarray], inpu
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
-    feed = {n: v[:1] for n, v in zip(input_names, sample.values())}
+    feed = {n: v[:1] for n, v in zip(input_names, sample.values(), strict=False)}
     session.run(None, feed)
     times = []
     for _ in range(runs):
@@ -167,20 +172,22 @@ class ExportComparison(Comparison):
 
     key: ClassVar[str] = "export"
     line_order: ClassVar[int] = 60
-    skipped: Dict[str, str] = dataclasses.field(default_factory=dict)
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def empty(self) -> bool:
         return not self.skipped
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {"skipped": self.skipped}
 
-    def lines(self) -> List[str]:
-        return [f"warning: {fmt} export skipped (not asked for with --formats): {reason}"
-                for fmt, reason in self.skipped.items()]
+    def lines(self) -> list[str]:
+        return [
+            f"warning: {fmt} export skipped (not asked for with --formats): {reason}"
+            for fmt, reason in self.skipped.items()
+        ]
 
 
-def _extra_formats(options: ExportOptions) -> List[str]:
+def _extra_formats(options: ExportOptions) -> list[str]:
     return [fmt for fmt in options.formats if fmt != "tflite"]  # every stage already wrote its .tflite
 
 
@@ -201,13 +208,15 @@ def check(ctx: RunContext, options: ExportOptions) -> None:
             _skip(ctx, skipped, fmt, f"needs a Keras model or SavedModel; got a .{ctx.model.kind} file")
         return
     if "onnx" in formats and ctx.data.sample() is None:
-        reason = "ONNX export is checked against onnxruntime and needs sample inputs (--dataset, --eval or --calibration)"
+        reason = (
+            "ONNX export is checked against onnxruntime and needs sample inputs (--dataset, --eval or --calibration)"
+        )
         if "onnx" in requested:
             raise DataError(reason)
         _skip(ctx, skipped, "onnx", reason)
 
 
-def _skip(ctx: RunContext, skipped: Dict[str, str], fmt: str, reason: str) -> None:
+def _skip(ctx: RunContext, skipped: dict[str, str], fmt: str, reason: str) -> None:
     """Record that optional format ``fmt`` was not written and why (warning + ``comparisons["export"]``)."""
     skipped[fmt] = reason
     ctx.warn(f"{fmt} export skipped (not asked for with --formats): {reason}")
@@ -240,8 +249,9 @@ def run_stage(ctx: RunContext, options: ExportOptions) -> None:
                 if fmt in requested:
                     if isinstance(exc, ConversionError):
                         raise
-                    raise ExportError(f"{fmt} export of {loaded.describe()} failed: {type(exc).__name__}: "
-                                      f"{first_line(exc, 400)}") from None
+                    raise ExportError(
+                        f"{fmt} export of {loaded.describe()} failed: {type(exc).__name__}: {first_line(exc, 400)}"
+                    ) from None
                 _remove_partial(ctx, fmt, stem)
                 _skip(ctx, skipped, fmt if len(targets) == 1 else f"{stem} {fmt}", first_line(exc, 400))
 
@@ -261,16 +271,30 @@ def _savedmodel(ctx: RunContext, stem: str, loaded: LoadedModel, parent: Any) ->
     directory = ctx.staging / f"{stem}_savedmodel"
     ctx.progress.say(f"exporting SavedModel {directory.name}/")
     export_savedmodel(loaded, directory)
-    ctx.add_directory(f"{stem}-savedmodel", directory, kind="savedmodel", stage=STAGE, parent=parent.sha256,
-                      specs_from=loaded, metrics={"accuracy": parent.metrics.get("float_model_accuracy")})
+    ctx.add_directory(
+        f"{stem}-savedmodel",
+        directory,
+        kind="savedmodel",
+        stage=STAGE,
+        parent=parent.sha256,
+        specs_from=loaded,
+        metrics={"accuracy": parent.metrics.get("float_model_accuracy")},
+    )
 
 
 def _keras(ctx: RunContext, stem: str, loaded: LoadedModel, parent: Any) -> None:
     path = ctx.staging / f"{stem}.keras"
     export_keras(loaded, path)
-    ctx.add_file(f"{stem}-keras", path.name, path.read_bytes(), kind="keras", stage=STAGE, parent=parent.sha256,
-                 specs_from=loaded, metrics={"accuracy": parent.metrics.get("float_model_accuracy"),
-                                             "params": parent.metrics.get("params")})
+    ctx.add_file(
+        f"{stem}-keras",
+        path.name,
+        path.read_bytes(),
+        kind="keras",
+        stage=STAGE,
+        parent=parent.sha256,
+        specs_from=loaded,
+        metrics={"accuracy": parent.metrics.get("float_model_accuracy"), "params": parent.metrics.get("params")},
+    )
 
 
 def _onnx(ctx: RunContext, options: ExportOptions, stem: str, loaded: LoadedModel, parent: Any) -> None:
@@ -282,24 +306,31 @@ def _onnx(ctx: RunContext, options: ExportOptions, stem: str, loaded: LoadedMode
     check = {k: v[:64] for k, v in sample.items()}
     ctx.progress.say(f"exporting {stem}.onnx (opset {options.onnx_opset}) and checking it with onnxruntime")
     result = export_onnx(loaded, check, opset=options.onnx_opset, atol=options.onnx_atol)
-    metrics: Dict[str, Any] = {"onnx_max_abs_diff": result.max_abs_diff,
-                               "onnx_samples_checked": result.samples_checked}
+    metrics: dict[str, Any] = {"onnx_max_abs_diff": result.max_abs_diff, "onnx_samples_checked": result.samples_checked}
     if ctx.data.eval_x is not None and ctx.data.eval_y is not None:
-        acc = accuracy(onnx_outputs(result, ctx.data.eval_x), ctx.data.eval_y,
-                       f"eval labels ({ctx.data.eval_source})")
+        acc = accuracy(onnx_outputs(result, ctx.data.eval_x), ctx.data.eval_y, f"eval labels ({ctx.data.eval_source})")
         if acc is not None:
             metrics["accuracy"] = round(acc, 6)
     latency = onnx_quick_latency_us(result.onnx, sample, result.input_names, ctx.latency_runs)
     if latency is not None:
         metrics["latency_us"] = round(latency, 1)
-    ctx.add_file(f"{stem}-onnx", f"{stem}-onnx.onnx", result.onnx, kind="onnx", stage=STAGE,
-                 parent=parent.sha256, specs_from=loaded, metrics=metrics, onnx_opset=result.opset)
+    ctx.add_file(
+        f"{stem}-onnx",
+        f"{stem}-onnx.onnx",
+        result.onnx,
+        kind="onnx",
+        stage=STAGE,
+        parent=parent.sha256,
+        specs_from=loaded,
+        metrics=metrics,
+        onnx_opset=result.opset,
+    )
 
 
-def onnx_outputs(result: OnnxResult, inputs: Dict[str, np.ndarray]) -> np.ndarray:
+def onnx_outputs(result: OnnxResult, inputs: dict[str, np.ndarray]) -> np.ndarray:
     """The first output of the exported ONNX model on ``inputs`` (onnxruntime, CPU)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(result.onnx, providers=["CPUExecutionProvider"])
-    feed = dict(zip(result.input_names, inputs.values()))
+    feed = dict(zip(result.input_names, inputs.values(), strict=False))
     return np.asarray(session.run(None, feed)[0])

@@ -3,9 +3,10 @@
 Models may end in softmax (k classes), sigmoid (1 unit, binary) or emit
 logits; the loss follows what the output layer is (:func:`output_kind`).
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 
@@ -36,20 +37,20 @@ def task_loss(model: Any):
     return tf_keras.losses.SparseCategoricalCrossentropy(from_logits=kind == "logits")
 
 
-def model_inputs(model: Any, inputs: Dict[str, np.ndarray]):
+def model_inputs(model: Any, inputs: dict[str, np.ndarray]):
     """What ``model.fit``/``model(...)`` expects: the array itself for one input, else the dict."""
     return next(iter(inputs.values())) if len(inputs) == 1 else inputs
 
 
 def compile_and_fit(
     model: Any,
-    inputs: Dict[str, np.ndarray],
+    inputs: dict[str, np.ndarray],
     labels: np.ndarray,
     *,
     epochs: int,
     batch_size: int,
     learning_rate: float,
-    callbacks: Optional[List[Any]] = None,
+    callbacks: list[Any] | None = None,
     seed: int = 0,
     loss: Any = None,
     shift: int = 0,
@@ -65,9 +66,16 @@ def compile_and_fit(
     tf.random.set_seed(seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=loss or task_loss(model))
     if not shift:
-        return model.fit(model_inputs(model, inputs), labels, epochs=epochs, batch_size=batch_size, shuffle=True,
-                         verbose=0, callbacks=callbacks or [])
-    (name, images), = inputs.items()
+        return model.fit(
+            model_inputs(model, inputs),
+            labels,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks or [],
+        )
+    ((name, images),) = inputs.items()
     height, width, channels = images.shape[1:]
 
     def shifted(image, label):

@@ -5,6 +5,7 @@ Stdlib only (the convert CLI asks before anything heavy imports, to know whether
 
     kind = input_kind("model.tflite")   # InputKind.TFLITE
 """
+
 from __future__ import annotations
 
 import enum
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-class InputKind(str, enum.Enum):
+class InputKind(str, enum.Enum):  # noqa: UP042 - members equal their strings; StrEnum changes str()
     """The kinds of model ``edge-sdk convert`` and ``edge-sdk parity`` take."""
 
     TFLITE = "tflite"  # a .tflite file: quantized by the LiteRT quantizer, no TensorFlow involved
@@ -30,8 +31,13 @@ class InputKind(str, enum.Enum):
         return self is not InputKind.TFLITE
 
 
-SUFFIXES = {".tflite": InputKind.TFLITE, ".onnx": InputKind.ONNX, ".keras": InputKind.KERAS,
-            ".h5": InputKind.H5, ".hdf5": InputKind.H5}
+SUFFIXES = {
+    ".tflite": InputKind.TFLITE,
+    ".onnx": InputKind.ONNX,
+    ".keras": InputKind.KERAS,
+    ".h5": InputKind.H5,
+    ".hdf5": InputKind.H5,
+}
 
 
 def input_kind(source: Any) -> InputKind:
@@ -43,8 +49,11 @@ def input_kind(source: Any) -> InputKind:
     """
     if not isinstance(source, (str, Path)):
         path = getattr(source, "path", None)
-        return input_kind(path) if isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".onnx" \
+        return (
+            input_kind(path)
+            if isinstance(path, (str, Path)) and Path(path).suffix.lower() == ".onnx"
             else InputKind.IN_MEMORY
+        )
     path = Path(source)
     if isinstance(source, str) and not path.exists():
         from training.names import ZOO_MODELS  # stdlib-only list; no TensorFlow

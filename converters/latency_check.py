@@ -2,12 +2,14 @@
 is re-timed in alternated rounds, and when the slowdown holds, said so (a run warning, the summary's
 ``comparisons["latency_warnings"]``, the artifact's manifest), naming the ops XNNPACK did not take.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 from collections import Counter
-from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 from converters.context import Comparison, RunContext
 
@@ -16,7 +18,7 @@ CONFIRM_RUNS = 60  # timed runs per model and per round when the quick column sa
 CONFIRM_ROUNDS = 5  # rounds alternate float32 / quantized (ABBA order) so drift hits both alike
 
 
-def xnnpack_fallback_ops(tflite: bytes) -> Optional[Dict[str, int]]:
+def xnnpack_fallback_ops(tflite: bytes) -> dict[str, int] | None:
     """``{op type: count}`` of the main subgraph's ops that XNNPACK did not take, read from LiteRT's graph.
 
     LiteRT applies XNNPACK by default; each partition XNNPACK takes becomes one ``DELEGATE``
@@ -55,8 +57,13 @@ def xnnpack_fallback_ops(tflite: bytes) -> Optional[Dict[str, int]]:
     return dict(sorted(left.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def alternated_timings(float_tflite: bytes, quant_tflite: bytes, sample: Mapping[str, Any],
-                       runs: int = CONFIRM_RUNS, rounds: int = CONFIRM_ROUNDS) -> Tuple[List[float], List[float]]:
+def alternated_timings(
+    float_tflite: bytes,
+    quant_tflite: bytes,
+    sample: Mapping[str, Any],
+    runs: int = CONFIRM_RUNS,
+    rounds: int = CONFIRM_ROUNDS,
+) -> tuple[list[float], list[float]]:
     """Per-round median microseconds (1 thread, first row of ``sample``) of both models.
 
     Rounds alternate the two models in ABBA order (float first, then quantized first, ...), so a
@@ -65,17 +72,18 @@ def alternated_timings(float_tflite: bytes, quant_tflite: bytes, sample: Mapping
     from converters.evaluation import measure_latency_us
 
     example = {k: v[:1] for k, v in sample.items()}
-    float_times: List[float] = []
-    quant_times: List[float] = []
+    float_times: list[float] = []
+    quant_times: list[float] = []
     for i in range(rounds):
         order = ((float_tflite, float_times), (quant_tflite, quant_times))
-        for model, times in (order if i % 2 == 0 else order[::-1]):
+        for model, times in order if i % 2 == 0 else order[::-1]:
             times.append(measure_latency_us(model, example, runs=runs, warmup=5))
     return float_times, quant_times
 
 
-def judge_slowdown(float_rounds: Sequence[float], quant_rounds: Sequence[float],
-                   min_ratio: float = SLOWER_RATIO) -> Dict[str, Any]:
+def judge_slowdown(
+    float_rounds: Sequence[float], quant_rounds: Sequence[float], min_ratio: float = SLOWER_RATIO
+) -> dict[str, Any]:
     """Is the quantized model slower than float32, beyond run-to-run noise? Pure: timings in, decision out.
 
     ``float_rounds``/``quant_rounds``: per-round medians of alternated rounds (:func:`alternated_timings`).
@@ -91,8 +99,9 @@ def judge_slowdown(float_rounds: Sequence[float], quant_rounds: Sequence[float],
     import statistics
 
     if not float_rounds or len(float_rounds) != len(quant_rounds):
-        raise ValueError(f"expected as many float as quantized rounds (at least 1), got {len(float_rounds)} "
-                         f"and {len(quant_rounds)}")
+        raise ValueError(
+            f"expected as many float as quantized rounds (at least 1), got {len(float_rounds)} and {len(quant_rounds)}"
+        )
     f_med, q_med = statistics.median(float_rounds), statistics.median(quant_rounds)
 
     def spread(values: Sequence[float]) -> float:
@@ -102,16 +111,28 @@ def judge_slowdown(float_rounds: Sequence[float], quant_rounds: Sequence[float],
 
     noise = max(spread(float_rounds), spread(quant_rounds))
     margin = max(min_ratio - 1.0, noise)
-    ratios = [q / f if f > 0 else math.inf for f, q in zip(float_rounds, quant_rounds)]
+    ratios = [q / f if f > 0 else math.inf for f, q in zip(float_rounds, quant_rounds, strict=False)]
     slower = sum(1 for r in ratios if r > 1.0 + margin)
     needed = len(ratios) - 1 if len(ratios) >= 4 else len(ratios)
-    return {"confirmed": bool(f_med > 0 and q_med > (1.0 + margin) * f_med and slower >= needed),
-            "ratio": q_med / f_med if f_med > 0 else None, "slower_rounds": slower, "rounds": len(ratios),
-            "noise": noise, "margin": margin, "float_us": f_med, "quant_us": q_med}
+    return {
+        "confirmed": bool(f_med > 0 and q_med > (1.0 + margin) * f_med and slower >= needed),
+        "ratio": q_med / f_med if f_med > 0 else None,
+        "slower_rounds": slower,
+        "rounds": len(ratios),
+        "noise": noise,
+        "margin": margin,
+        "float_us": f_med,
+        "quant_us": q_med,
+    }
 
 
-def confirm_latency_us(float_tflite: bytes, quant_tflite: bytes, sample: Mapping[str, Any],
-                       runs: int = CONFIRM_RUNS, rounds: int = CONFIRM_ROUNDS) -> Tuple[float, float]:
+def confirm_latency_us(
+    float_tflite: bytes,
+    quant_tflite: bytes,
+    sample: Mapping[str, Any],
+    runs: int = CONFIRM_RUNS,
+    rounds: int = CONFIRM_ROUNDS,
+) -> tuple[float, float]:
     """Median microseconds (1 thread, first row of ``sample``) of both models, measured in alternating rounds."""
     import statistics
 
@@ -119,9 +140,14 @@ def confirm_latency_us(float_tflite: bytes, quant_tflite: bytes, sample: Mapping
     return statistics.median(float_times), statistics.median(quant_times)
 
 
-def slower_note(file: str, float_file: str, float_us: float, quant_us: float,
-                fallback: Optional[Mapping[str, int]], float_fallback: Optional[Mapping[str, int]] = None
-                ) -> Optional[str]:
+def slower_note(
+    file: str,
+    float_file: str,
+    float_us: float,
+    quant_us: float,
+    fallback: Mapping[str, int] | None,
+    float_fallback: Mapping[str, int] | None = None,
+) -> str | None:
     """One plain line when ``quant_us`` is more than :data:`SLOWER_RATIO` times ``float_us``, else None.
 
     ``fallback`` / ``float_fallback``: :func:`xnnpack_fallback_ops` of the quantized and the float
@@ -132,18 +158,24 @@ def slower_note(file: str, float_file: str, float_us: float, quant_us: float,
     if not (float_us > 0 and quant_us > SLOWER_RATIO * float_us):
         return None
     ratio = quant_us / float_us
-    line = (f"{file} is {ratio:.1f}x slower than {float_file} here ({quant_us:.0f} vs {float_us:.0f} us, "
-            f"median of interleaved runs, 1 thread, batch 1)")
+    line = (
+        f"{file} is {ratio:.1f}x slower than {float_file} here ({quant_us:.0f} vs {float_us:.0f} us, "
+        f"median of interleaved runs, 1 thread, batch 1)"
+    )
     if fallback is None:
         return line + "; which ops are to blame was not determined (no LiteRT graph to read)"
     extra = Counter(fallback) - Counter(float_fallback or {})
     if not sum(extra.values()):
-        return line + ("; XNNPACK took the same ops in both, so the difference is in its quantized kernels on "
-                       "this CPU (measure on the target device before choosing)")
+        return line + (
+            "; XNNPACK took the same ops in both, so the difference is in its quantized kernels on "
+            "this CPU (measure on the target device before choosing)"
+        )
     ops = ", ".join(f"{name} x{n}" for name, n in sorted(extra.items(), key=lambda kv: (-kv[1], kv[0])))
-    return (line + f"; {sum(extra.values())} op(s) that XNNPACK runs in {float_file} are not taken by XNNPACK in "
-            f"{file} and run on LiteRT's built-in kernels: {ops} (read from LiteRT's delegated graphs; "
-            "their share of the time is not measured)")
+    return (
+        line + f"; {sum(extra.values())} op(s) that XNNPACK runs in {float_file} are not taken by XNNPACK in "
+        f"{file} and run on LiteRT's built-in kernels: {ops} (read from LiteRT's delegated graphs; "
+        "their share of the time is not measured)"
+    )
 
 
 @dataclasses.dataclass
@@ -152,16 +184,16 @@ class LatencyWarnings(Comparison):
 
     key: ClassVar[str] = "latency_warnings"
     line_order: ClassVar[int] = 70
-    notes: List[str]
+    notes: list[str]
 
-    def to_json(self) -> List[str]:
+    def to_json(self) -> list[str]:
         return self.notes
 
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         return [f"warning: {line}" for line in self.notes]
 
 
-def check_latency(ctx: RunContext) -> List[str]:
+def check_latency(ctx: RunContext) -> list[str]:
     """After a convert run: flag each quantized .tflite measured slower than the float32 it came from.
 
     ``ctx``: the run's :class:`converters.context.RunContext`. The quick latency column picks the
@@ -181,8 +213,13 @@ def check_latency(ctx: RunContext) -> List[str]:
     lines = []
     for artifact in list(ctx.artifacts):
         parent = by_sha.get(artifact.parent) if artifact.parent else None
-        if (not artifact.file.endswith(".tflite") or artifact.kind == "float32" or parent is None
-                or parent.kind != "float32" or not parent.file.endswith(".tflite")):
+        if (
+            not artifact.file.endswith(".tflite")
+            or artifact.kind == "float32"
+            or parent is None
+            or parent.kind != "float32"
+            or not parent.file.endswith(".tflite")
+        ):
             continue
         quick_q, quick_f = artifact.metrics.get("latency_us"), parent.metrics.get("latency_us")
         if not quick_q or not quick_f or quick_q <= SLOWER_RATIO * quick_f:
@@ -193,18 +230,29 @@ def check_latency(ctx: RunContext) -> List[str]:
         if not judged["confirmed"]:
             continue  # the quick column was noise: not slower in every alternated round beyond the noise
         float_us, quant_us = judged["float_us"], judged["quant_us"]
-        note = slower_note(artifact.file, parent.file, float_us, quant_us, xnnpack_fallback_ops(quant_bytes),
-                           xnnpack_fallback_ops(float_bytes))
+        note = slower_note(
+            artifact.file,
+            parent.file,
+            float_us,
+            quant_us,
+            xnnpack_fallback_ops(quant_bytes),
+            xnnpack_fallback_ops(float_bytes),
+        )
         if note is None:
             continue
-        note = note.replace("median of interleaved runs", f"median of {judged['rounds']} alternated rounds, "
-                            f"{judged['slower_rounds']} of them slower by more than the {100 * judged['margin']:.0f}% "
-                            f"margin (run-to-run noise {100 * judged['noise']:.0f}%)", 1)
+        note = note.replace(
+            "median of interleaved runs",
+            f"median of {judged['rounds']} alternated rounds, "
+            f"{judged['slower_rounds']} of them slower by more than the {100 * judged['margin']:.0f}% "
+            f"margin (run-to-run noise {100 * judged['noise']:.0f}%)",
+            1,
+        )
         ctx.warn(note)
         lines.append(note)
         artifact.metrics["latency_vs_float32"] = round(quant_us / float_us, 3)
-        artifact.manifest["metrics"] = dict(artifact.manifest.get("metrics") or {},
-                                            latency_vs_float32=artifact.metrics["latency_vs_float32"])
+        artifact.manifest["metrics"] = dict(
+            artifact.manifest.get("metrics") or {}, latency_vs_float32=artifact.metrics["latency_vs_float32"]
+        )
         artifact.manifest["latency_note"] = note
         write_manifest(artifact.manifest, manifest_path_for(ctx.staging / artifact.file))
     if lines:

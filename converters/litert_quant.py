@@ -23,6 +23,7 @@ inserts one QUANTIZE after the input and one DEQUANTIZE before the output).
 each op's output tensor name, the quantizer's "scope"; a matching op is left
 unquantized (``no_quantize``), which is how one keeps a sensitive layer float.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,7 +32,8 @@ import logging
 import os
 import re
 import warnings
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +45,7 @@ PACKAGE = "litert_quantizer"
 SIGNATURE = "serving_default"
 
 # the quantizer's schemes and what each does (the one table: converters.schemes)
-SCHEMES: Dict[str, str] = {name: schemes.SCHEMES[name].help for name in schemes.LITERT_SCHEMES}
+SCHEMES: dict[str, str] = {name: schemes.SCHEMES[name].help for name in schemes.LITERT_SCHEMES}
 IO_TYPES = ("int8", "float32")
 
 
@@ -63,7 +65,7 @@ def _import():
     return quantizer, qtyping, AlgorithmName
 
 
-def _require():
+def require():
     from edge_sdk.console import require_extra
 
     require_extra(EXTRA, "convert MODEL.tflite")
@@ -72,8 +74,10 @@ def _require():
     except ImportError as exc:  # installed but broken (a missing dependency): one line naming the extra
         from edge_sdk.errors import MissingExtraError
 
-        raise MissingExtraError(f"litert-quantizer is installed but failed to import ({first_line(exc, 200)}); "
-                                f"reinstall it with: pip install --force-reinstall 'edge-sdk[{EXTRA}]'") from None
+        raise MissingExtraError(
+            f"litert-quantizer is installed but failed to import ({first_line(exc, 200)}); "
+            f"reinstall it with: pip install --force-reinstall 'edge-sdk[{EXTRA}]'"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -84,8 +88,11 @@ def _quiet() -> Iterator[None]:
     level = absl_logger.level
     absl_logger.setLevel(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-                warnings.catch_warnings():
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore", UserWarning)
             yield
     finally:
@@ -99,7 +106,7 @@ def check_scheme(scheme: str) -> str:
     return scheme
 
 
-def check_keep_float(patterns: Sequence[str]) -> List[str]:
+def check_keep_float(patterns: Sequence[str]) -> list[str]:
     """The ``keep_float`` regular expressions, each compiled once to refuse a bad one with a clear line."""
     if isinstance(patterns, str):
         patterns = [patterns]
@@ -144,7 +151,7 @@ def _recipe(quantizer_module, qtyping, algorithms, scheme: str, keep_float: Sequ
     return manager
 
 
-def signature_inputs(float_model: bytes) -> Dict[str, tuple]:
+def signature_inputs(float_model: bytes) -> dict[str, tuple]:
     """``{input name: (shape, dtype)}`` of the model's first signature (what calibration feeds)."""
     import edge_sdk
 
@@ -152,33 +159,42 @@ def signature_inputs(float_model: bytes) -> Dict[str, tuple]:
     return {spec.name: (spec.shape, spec.dtype) for spec in model.inputs}
 
 
-def _calibration_samples(float_model: bytes, calibration: Mapping[str, np.ndarray]) -> List[Dict[str, np.ndarray]]:
+def _calibration_samples(float_model: bytes, calibration: Mapping[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
     """One ``{input: array with a batch of 1}`` per calibration row, checked against the model's inputs."""
     specs = signature_inputs(float_model)
     if set(calibration) != set(specs):
         if len(specs) == 1 and len(calibration) == 1:
             calibration = {next(iter(specs)): next(iter(calibration.values()))}
         else:
-            raise CalibrationError(f"calibration data: expected arrays for the model's inputs {sorted(specs)}, "
-                                   f"got {sorted(calibration)}")
+            raise CalibrationError(
+                f"calibration data: expected arrays for the model's inputs {sorted(specs)}, got {sorted(calibration)}"
+            )
     counts = {len(np.asarray(v)) for v in calibration.values()}
     if len(counts) != 1 or not counts.pop():
-        raise CalibrationError("calibration data: expected the same number (> 0) of rows for every input, got "
-                               + ", ".join(f"{k}: {len(np.asarray(v))}" for k, v in calibration.items()))
+        raise CalibrationError(
+            "calibration data: expected the same number (> 0) of rows for every input, got "
+            + ", ".join(f"{k}: {len(np.asarray(v))}" for k, v in calibration.items())
+        )
     arrays = {}
     for name, (shape, dtype) in specs.items():
         array = np.asarray(calibration[name])
         want = tuple(shape[1:])
         got = tuple(array.shape[1:])
-        if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+        if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got, strict=False)):
             raise CalibrationError(f"calibration input {name!r}: expected rows of shape {want}, got {got}")
         arrays[name] = array.astype(dtype, copy=False)
     n = len(next(iter(arrays.values())))
     return [{name: array[i : i + 1] for name, array in arrays.items()} for i in range(n)]
 
 
-def quantize_tflite(float_model: bytes, scheme: str, calibration: Optional[Dict[str, np.ndarray]] = None, *,
-                    keep_float: Sequence[str] = (), io: str = "int8") -> bytes:
+def quantize_tflite(
+    float_model: bytes,
+    scheme: str,
+    calibration: dict[str, np.ndarray] | None = None,
+    *,
+    keep_float: Sequence[str] = (),
+    io: str = "int8",
+) -> bytes:
     """Quantize the float ``.tflite`` bytes ``float_model`` with ``scheme`` (a key of :data:`SCHEMES`).
 
     ``calibration``: ``{input name: array of rows}`` (needed by ``int8`` and ``int16x8``;
@@ -201,8 +217,14 @@ class FallbackWarning(UserWarning):
     """Some ops were kept float because LiteRT's kernels cannot take them in the asked scheme."""
 
 
-def quantize_tflite_report(float_model: bytes, scheme: str, calibration: Optional[Dict[str, np.ndarray]] = None,
-                           *, keep_float: Sequence[str] = (), io: str = "int8") -> Tuple[bytes, Dict[str, Any]]:
+def quantize_tflite_report(
+    float_model: bytes,
+    scheme: str,
+    calibration: dict[str, np.ndarray] | None = None,
+    *,
+    keep_float: Sequence[str] = (),
+    io: str = "int8",
+) -> tuple[bytes, dict[str, Any]]:
     """:func:`quantize_tflite`, returning ``(flatbuffer, report)``.
 
     ``report``: ``{"kept_float": [{"op", "output", "why"}], "fallback": one line or None,
@@ -219,27 +241,36 @@ def quantize_tflite_report(float_model: bytes, scheme: str, calibration: Optiona
     patterns = check_keep_float(keep_float)
     float_model = bytes(float_model)
     if len(float_model) < 8 or float_model[4:8] != b"TFL3":
-        raise ConversionError(f"quantize_tflite: expected TFLite flatbuffer bytes (identifier 'TFL3'), "
-                              f"got {float_model[4:8]!r}")
-    quantizer_module, qtyping, algorithms = _require()
+        raise ConversionError(
+            f"quantize_tflite: expected TFLite flatbuffer bytes (identifier 'TFL3'), got {float_model[4:8]!r}"
+        )
+    quantizer_module, qtyping, algorithms = require()
     from converters.tflite_graph import drop_unused_tensors, runtime_parameter_ops
     from converters.tflite_signature import ensure_signature
     from edge_sdk.inspect_model import inspect_model
 
     kind = inspect_model(float_model)["kind"]
     if kind != "float":
-        raise ConversionError(f"quantize_tflite: expected a float model, got one that is already {kind}; "
-                              "quantize the float original instead")
+        raise ConversionError(
+            f"quantize_tflite: expected a float model, got one that is already {kind}; "
+            "quantize the float original instead"
+        )
     float_model, added = ensure_signature(float_model)  # the quantizer calibrates through a signature key
     float_model, dropped = drop_unused_tensors(float_model)  # its calibrator reads every tensor
-    report: Dict[str, Any] = {"kept_float": [], "fallback": None, "signature_added": added is not None,
-                              "unused_tensors_dropped": dropped}
+    report: dict[str, Any] = {
+        "kept_float": [],
+        "fallback": None,
+        "signature_added": added is not None,
+        "unused_tensors_dropped": dropped,
+    }
     samples = None
     if schemes.needs_calibration(scheme):
         if not calibration:
-            raise CalibrationError(f"scheme {scheme!r} needs calibration data: expected {{input name: array}} "
-                                   f"(--calibration FILE.npz), got none; schemes that need no data: "
-                                   f"{', '.join(s for s in SCHEMES if not schemes.needs_calibration(s))}")
+            raise CalibrationError(
+                f"scheme {scheme!r} needs calibration data: expected {{input name: array}} "
+                f"(--calibration FILE.npz), got none; schemes that need no data: "
+                f"{', '.join(s for s in SCHEMES if not schemes.needs_calibration(s))}"
+            )
         samples = _calibration_samples(float_model, calibration)
     if scheme in INTEGER_KERNEL_SCHEMES:
         for entry in runtime_parameter_ops(float_model):
@@ -257,8 +288,9 @@ def quantize_tflite_report(float_model: bytes, scheme: str, calibration: Optiona
         except (ConversionError, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001 - the quantizer raises ValueError/RuntimeError/KeyError alike
-            raise ConversionError(f"LiteRT quantizer ({scheme}) failed: {type(exc).__name__}: "
-                                  f"{first_line(exc, 400)}") from None
+            raise ConversionError(
+                f"LiteRT quantizer ({scheme}) failed: {type(exc).__name__}: {first_line(exc, 400)}"
+            ) from None
         if not quantized:
             raise ConversionError(f"LiteRT quantizer ({scheme}) returned no model")
         quantized = bytes(quantized)
@@ -271,17 +303,20 @@ def quantize_tflite_report(float_model: bytes, scheme: str, calibration: Optiona
             raise ConversionError(
                 f"LiteRT cannot prepare the {scheme} model the LiteRT quantizer wrote: {where} has {refused['why']}"
                 f"{' even with ' + str(len(known)) + ' op(s) kept float' if known else ''}; "
-                f"keep it float (--keep-float) or use another --scheme (dynamic, fp16)")
+                f"keep it float (--keep-float) or use another --scheme (dynamic, fp16)"
+            )
         report["kept_float"].append(refused)
     if report["kept_float"]:
         ops = ", ".join(f"{e['op']} {e['output']!r} ({e['why']})" for e in report["kept_float"][:3])
         more = len(report["kept_float"]) - 3
-        report["fallback"] = (f"{scheme} with {len(report['kept_float'])} op(s) kept float, which LiteRT's "
-                              f"{scheme} kernels cannot take: {ops}" + (f" and {more} more" if more > 0 else ""))
+        report["fallback"] = (
+            f"{scheme} with {len(report['kept_float'])} op(s) kept float, which LiteRT's "
+            f"{scheme} kernels cannot take: {ops}" + (f" and {more} more" if more > 0 else "")
+        )
     return quantized, report
 
 
-def _calibrate(q: Any, manager: Any, float_model: bytes, samples: List[Dict[str, np.ndarray]]) -> Dict[str, Any]:
+def _calibrate(q: Any, manager: Any, float_model: bytes, samples: list[dict[str, np.ndarray]]) -> dict[str, Any]:
     """Every tensor's range over all calibration samples: the smallest min and largest max.
 
     The quantizer's own ``calibrate`` keeps a moving average (smoothing 0.95) of each sample's min and max,
@@ -332,7 +367,7 @@ def _plain_reason(message: str) -> str:
     return "quantization parameters LiteRT's kernel for it does not accept"
 
 
-def _refused_node(quantized: bytes, scheme: str) -> Optional[Dict[str, str]]:
+def _refused_node(quantized: bytes, scheme: str) -> dict[str, str] | None:
     """None when LiteRT prepares ``quantized``, else ``{"op", "output", "why"}`` of the op it refused."""
     import edge_sdk
     from converters.tflite_graph import node_scope
@@ -345,8 +380,11 @@ def _refused_node(quantized: bytes, scheme: str) -> Optional[Dict[str, str]]:
         message = str(exc)
         match = _NODE.search(message)
         op, scope = node_scope(quantized, int(match.group(1))) if match else ("", "")
-        return {"op": op or (match.group(2) if match else ""), "output": scope.split(";")[0] if scope else "",
-                "why": _plain_reason(message)}
+        return {
+            "op": op or (match.group(2) if match else ""),
+            "output": scope.split(";")[0] if scope else "",
+            "why": _plain_reason(message),
+        }
     return None
 
 
@@ -356,10 +394,19 @@ def _signature_key(float_model: bytes) -> str:
 
     keys = list(edge_sdk.load(float_model, verify=False).signatures or [])
     if not keys:
-        raise ConversionError("the float .tflite has no signature; the LiteRT quantizer calibrates through one "
-                              "(convert the model with a serving signature)")
+        raise ConversionError(
+            "the float .tflite has no signature; the LiteRT quantizer calibrates through one "
+            "(convert the model with a serving signature)"
+        )
     return SIGNATURE if SIGNATURE in keys else keys[0]
 
 
-__all__ = ["SCHEMES", "FallbackWarning", "available",
-           "check_keep_float", "check_scheme", "quantize_tflite", "quantize_tflite_report"]
+__all__ = [
+    "SCHEMES",
+    "FallbackWarning",
+    "available",
+    "check_keep_float",
+    "check_scheme",
+    "quantize_tflite",
+    "quantize_tflite_report",
+]

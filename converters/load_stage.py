@@ -6,10 +6,11 @@ run's data, runs every later stage's pre-flight check (so a missing calibration 
 before minutes of distillation), then writes ``float32.tflite``: the input model's float32
 artifact every later size ratio and accuracy drop is measured against.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -42,15 +43,20 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     kind = input_kind(ctx.source)
     if kind is InputKind.ZOO:
         if ctx.dataset is None:
-            raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset ({DATASETS_TEXT}) to "
-                            "train it on")
+            raise DataError(f"MODEL {ctx.source!r} is a zoo name: expected --dataset ({DATASETS_TEXT}) to train it on")
         data = load_data(None, dataset=ctx.dataset, seed=ctx.seed)
         untrained = _build_zoo(ctx.source, data, ctx)
         model = from_keras(untrained)
         bind(data, model)
         if ctx.calibration or ctx.eval_data or ctx.train_data:
-            data = load_data(model, dataset=data.dataset, calibration=ctx.calibration, eval_data=ctx.eval_data,
-                             train_data=ctx.train_data, seed=ctx.seed)
+            data = load_data(
+                model,
+                dataset=data.dataset,
+                calibration=ctx.calibration,
+                eval_data=ctx.eval_data,
+                train_data=ctx.train_data,
+                seed=ctx.seed,
+            )
         ctx.model, ctx.data = model, data
         _check_data(ctx, zoo=True)  # the user's files against the training split, before minutes of training
         _fit_zoo(ctx.source, untrained, data, options, ctx)  # trains in place: ``model`` wraps it
@@ -58,8 +64,14 @@ def run_stage(ctx: RunContext, options: TrainOptions) -> None:
     else:
         ctx.progress.say(f"loading {ctx.source}")
         model = _load_input(ctx.source, load, ctx.recipe.options("import"))
-        data = load_data(model, dataset=ctx.dataset, calibration=ctx.calibration, eval_data=ctx.eval_data,
-                         train_data=ctx.train_data, seed=ctx.seed)
+        data = load_data(
+            model,
+            dataset=ctx.dataset,
+            calibration=ctx.calibration,
+            eval_data=ctx.eval_data,
+            train_data=ctx.train_data,
+            seed=ctx.seed,
+        )
         ctx.input_parent = _source_digest(model)
         ctx.model, ctx.data = model, data
         _check_data(ctx, zoo=False)  # before any conversion: the data against the training statistics
@@ -105,24 +117,33 @@ def record_agreement(ctx: RunContext, model: Any) -> None:
     if check_x is None:
         record["agreement"] = None
         if record["proxy"]:
-            ctx.warn(f"{name} is {record['from_kind']}: float32.tflite is a float proxy made by dequantizing its "
-                     "int8 weights; its agreement with the file is not measured (no --eval/--calibration data)")
+            ctx.warn(
+                f"{name} is {record['from_kind']}: float32.tflite is a float proxy made by dequantizing its "
+                "int8 weights; its agreement with the file is not measured (no --eval/--calibration data)"
+            )
         return
     measured = agreement(original, model.tflite_bytes, check_x)
     measured["data"] = check_on
     record["agreement"] = measured
     top1 = measured.get("top1_agreement")
-    figures = (f"top-1 agreement {100 * top1:.2f}%, " if top1 is not None else "") + \
-        f"max abs difference {measured['max_abs_diff']:.3g} on {measured['samples']} rows of {check_on}"
+    figures = (
+        f"top-1 agreement {100 * top1:.2f}%, " if top1 is not None else ""
+    ) + f"max abs difference {measured['max_abs_diff']:.3g} on {measured['samples']} rows of {check_on}"
     if record["proxy"]:
-        ctx.warn(f"{name} is {record['from_kind']}: float32.tflite is a float proxy made by dequantizing its int8 "
-                 f"weights ({figures}); accuracy drops and parity are measured against that proxy")
+        ctx.warn(
+            f"{name} is {record['from_kind']}: float32.tflite is a float proxy made by dequantizing its int8 "
+            f"weights ({figures}); accuracy drops and parity are measured against that proxy"
+        )
     elif measured["bit_identical"]:
-        ctx.progress.say(f"{name} is {record['from_kind']}: its weights turned into float32 constants; "
-                         f"float32.tflite gives bit-identical outputs on {check_on}")
+        ctx.progress.say(
+            f"{name} is {record['from_kind']}: its weights turned into float32 constants; "
+            f"float32.tflite gives bit-identical outputs on {check_on}"
+        )
     else:
-        ctx.warn(f"{name} is {record['from_kind']}: its float32 parent was expected to be exact but differs "
-                 f"from the file ({figures})")
+        ctx.warn(
+            f"{name} is {record['from_kind']}: its float32 parent was expected to be exact but differs "
+            f"from the file ({figures})"
+        )
 
 
 def _load_input(source: Any, load: Any, options: Any = None) -> Any:
@@ -135,7 +156,7 @@ def _load_input(source: Any, load: Any, options: Any = None) -> Any:
     return load(source)
 
 
-def _check_fixed_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
+def _check_fixed_shapes(model: Any, shapes: dict[str, tuple[int, ...]]) -> None:
     """``--input-shape`` on a Keras/SavedModel/.tflite input: checked against the model (names, rank, fixed
     dimensions). Dynamic dimensions beyond the batch are fixed for a SavedModel or Keras 3 input (converted
     through a SavedModel whose signature takes the fixed shapes); a tf_keras or .tflite input with such
@@ -147,34 +168,40 @@ def _check_fixed_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
         if spec is None:
             raise DataError(f"--input-shape names input {name!r}, but the model's inputs are {', '.join(specs)}")
         have = list(spec.shape)
-        if len(have) != len(shape) or any(h is not None and h != w for h, w in zip(have, shape)):
-            raise DataError(f"--input-shape {name}={','.join(map(str, shape))} does not fit input {name!r} "
-                            f"{['?' if d is None else d for d in have]}")
+        if len(have) != len(shape) or any(h is not None and h != w for h, w in zip(have, shape, strict=False)):
+            raise DataError(
+                f"--input-shape {name}={','.join(map(str, shape))} does not fit input {name!r} "
+                f"{['?' if d is None else d for d in have]}"
+            )
         needs_fixing = needs_fixing or any(h is None for h in have[1:])
     if not needs_fixing:
         return
     from converters.model_files import KIND_KERAS3, KIND_SAVEDMODEL
 
     if getattr(model, "kind", None) not in (KIND_SAVEDMODEL, KIND_KERAS3):
-        raise DataError(f"--input-shape: fixing dynamic dimensions beyond the batch is done for ONNX, SavedModel and "
-                        f"Keras 3 inputs; this {getattr(model, 'kind', '?')} model needs to be exported with fixed "
-                        "shapes")
+        raise DataError(
+            f"--input-shape: fixing dynamic dimensions beyond the batch is done for ONNX, SavedModel and "
+            f"Keras 3 inputs; this {getattr(model, 'kind', '?')} model needs to be exported with fixed "
+            "shapes"
+        )
     _fix_saved_model_shapes(model, shapes)
 
 
-def _fix_saved_model_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]]) -> None:
+def _fix_saved_model_shapes(model: Any, shapes: dict[str, tuple[int, ...]]) -> None:
     """Point ``model`` at a SavedModel whose ``serving_default`` takes ``shapes`` (calling the original)."""
     import tempfile
 
     from converters._tf import tf
-    from converters.savedmodel import saved_model_dir
     from converters.model_files import InputSpec
+    from converters.savedmodel import saved_model_dir
 
     loaded = tf.saved_model.load(str(saved_model_dir(model)))
     signature = loaded.signatures["serving_default"]
     _, kwargs = signature.structured_input_signature
-    fixed = {key: tf.TensorSpec(shapes.get(spec.name or key, shapes.get(key, spec.shape)), spec.dtype,
-                                name=spec.name or key) for key, spec in kwargs.items()}
+    fixed = {
+        key: tf.TensorSpec(shapes.get(spec.name or key, shapes.get(key, spec.shape)), spec.dtype, name=spec.name or key)
+        for key, spec in kwargs.items()
+    }
     module = tf.Module()
     module.inner = loaded
 
@@ -216,11 +243,22 @@ def _fit_zoo(name: str, model: Any, data: Any, options: TrainOptions, ctx: RunCo
     shift = 0
     if options.augment and data.dataset.task == "image":
         shift = augment_shift(*np.asarray(data.dataset.x_train).shape[1:3])
-    ctx.progress.say(f"training zoo model '{name}' on {data.dataset.name} ({options.epochs} epochs"
-                     + (f", random {shift}-pixel shifts" if shift else "") + ")")
-    compile_and_fit(model, x, data.train_y, epochs=options.epochs, batch_size=options.batch_size,
-                    learning_rate=options.learning_rate, seed=ctx.seed, shift=shift,
-                    callbacks=ctx.progress.epochs(f"train {name}", options.epochs))
+    ctx.progress.say(
+        f"training zoo model '{name}' on {data.dataset.name} ({options.epochs} epochs"
+        + (f", random {shift}-pixel shifts" if shift else "")
+        + ")"
+    )
+    compile_and_fit(
+        model,
+        x,
+        data.train_y,
+        epochs=options.epochs,
+        batch_size=options.batch_size,
+        learning_rate=options.learning_rate,
+        seed=ctx.seed,
+        shift=shift,
+        callbacks=ctx.progress.epochs(f"train {name}", options.epochs),
+    )
     return model
 
 

@@ -26,6 +26,7 @@ SavedModel whose layers hold code still loads, through its serving signature
 (a traced TensorFlow graph: no Python from the file runs), which allows
 post-training quantization, export and use as a teacher.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,8 +34,9 @@ import contextvars
 import dataclasses
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -58,8 +60,13 @@ CAPABILITIES = {
     KIND_TFLITE: ("quantize",),
 }
 # what a capability needs, for the refusal a .tflite input gets ("prune needs a Keras model or SavedModel")
-_NEEDS = {"prune": "prune", "qat": "quantization-aware training (qat)", "distill-student": "distill",
-          "distill-teacher": "distill", "export": "export"}
+_NEEDS = {
+    "prune": "prune",
+    "qat": "quantization-aware training (qat)",
+    "distill-student": "distill",
+    "distill-teacher": "distill",
+    "export": "export",
+}
 _WHY_NOT = {
     KIND_KERAS3: "tensorflow-model-optimization (pruning, QAT) and the distillation trainer only take tf_keras "
     "models, and this is a Keras 3 model; save it with tf_keras (import tf_keras; rebuild and "
@@ -73,7 +80,7 @@ class InputSpec:
     """One model input: its name, shape (None for the batch) and dtype name."""
 
     name: str
-    shape: Tuple[Optional[int], ...]
+    shape: tuple[int | None, ...]
     dtype: str
 
 
@@ -82,22 +89,22 @@ class LoadedModel:
     """A model ready for the converter stages, with what it is and what it can take."""
 
     kind: str
-    path: Optional[Path]
+    path: Path | None
     model: Any  # tf_keras.Model | keras.Model | loaded SavedModel
-    inputs: List[InputSpec]
-    _saved_model_dir: Optional[Path] = None  # read through saved_model_path, set through use_saved_model
+    inputs: list[InputSpec]
+    _saved_model_dir: Path | None = None  # read through saved_model_path, set through use_saved_model
     _tmp: Any = None  # a TemporaryDirectory holding it, removed with the model
     # why a Keras-written SavedModel was loaded through its serving signature instead (stored code)
-    not_keras_because: Optional[str] = None
+    not_keras_because: str | None = None
     # a .tflite with float16 / int8 weights: how its float32 parent (``model``) was made
     # (:mod:`converters.tflite_float_parent`); None when the file was float already
-    float_parent: Optional[Dict[str, Any]] = None
+    float_parent: dict[str, Any] | None = None
     # a .tflite input with no SignatureDef: what edge-sdk added (converters.tflite_signature), for the manifest
-    signature_added: Optional[dict] = None
-    _owned: List[Any] = dataclasses.field(default_factory=list, repr=False)  # temp dirs of use_saved_model
+    signature_added: dict | None = None
+    _owned: list[Any] = dataclasses.field(default_factory=list, repr=False)  # temp dirs of use_saved_model
 
     @property
-    def capabilities(self) -> Tuple[str, ...]:
+    def capabilities(self) -> tuple[str, ...]:
         """Stages this input can take (see :data:`CAPABILITIES`)."""
         return CAPABILITIES[self.kind]
 
@@ -109,7 +116,8 @@ class LoadedModel:
             raise StageNotApplicableError(
                 f"stage '{stage}': {_NEEDS.get(capability, capability)} needs a Keras model or SavedModel; got a "
                 f".tflite file ({self.describe()}). A float .tflite can take post-training quantization only "
-                f"(recipes int8, dynamic, fp16, or --scheme)")
+                f"(recipes int8, dynamic, fp16, or --scheme)"
+            )
         why = self.not_keras_because or _WHY_NOT.get(self.kind, "")
         raise StageNotApplicableError(
             f"stage '{stage}' needs a tf_keras model, but {self.describe()} is a {self.kind} model: "
@@ -122,7 +130,7 @@ class LoadedModel:
         return str(self.path) if self.path else "the in-memory model"
 
     @property
-    def saved_model_path(self) -> Optional[Path]:
+    def saved_model_path(self) -> Path | None:
         """The SavedModel directory the converter reads for this model (its own, or one made for it), if any."""
         return self._saved_model_dir
 
@@ -141,7 +149,7 @@ class LoadedModel:
         return self.kind == KIND_TF_KERAS
 
     @property
-    def input_names(self) -> List[str]:
+    def input_names(self) -> list[str]:
         """Input names in the model's order."""
         return [spec.name for spec in self.inputs]
 
@@ -152,7 +160,7 @@ class LoadedModel:
             raise ModelLoadError(f"{self.describe()} is a {self.kind} model, not a .tflite file")
         return self.model
 
-    def count_params(self) -> Optional[int]:
+    def count_params(self) -> int | None:
         """Number of parameters, when the model has layers (a .tflite: the elements of its float weights)."""
         if self.kind == KIND_TFLITE:
             return _tflite_weight_elements(self.model)
@@ -160,7 +168,7 @@ class LoadedModel:
             return int(sum(np.prod(v.shape) for v in self.model.variables))
         return int(self.model.count_params())
 
-    def predict(self, inputs: Dict[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
+    def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
         """Run the float model on ``{input name: array}`` and return the (single) output."""
         if self.kind == KIND_TFLITE:
             from converters.evaluation import primary, tflite_outputs
@@ -188,7 +196,7 @@ class LoadedModel:
         return np.concatenate(outs, axis=0)
 
 
-def _tflite_weight_elements(tflite: bytes) -> Optional[int]:
+def _tflite_weight_elements(tflite: bytes) -> int | None:
     from edge_sdk.inspect_model import inspect_model
 
     total = sum(t["bytes"] // 4 for t in inspect_model(tflite)["tensors"] if t["constant"] and t["dtype"] == "float32")
@@ -237,9 +245,11 @@ def check_tflite_structure(data: bytes, runtime: Any, path: Path) -> None:
     from edge_sdk.inspect_model import _schema
 
     if not runtime.inputs or not runtime.outputs:
-        raise ModelLoadError(f"{path}: expected a .tflite model with at least one input and one output, got "
-                             f"{len(runtime.inputs)} input(s) and {len(runtime.outputs)} output(s) (a damaged "
-                             "or truncated file?)")
+        raise ModelLoadError(
+            f"{path}: expected a .tflite model with at least one input and one output, got "
+            f"{len(runtime.inputs)} input(s) and {len(runtime.outputs)} output(s) (a damaged "
+            "or truncated file?)"
+        )
 
     def name_ok(raw: Any) -> bool:
         if raw is None:
@@ -263,23 +273,29 @@ def check_tflite_structure(data: bytes, runtime: Any, path: Path) -> None:
                 break
         for i in range(root.SignatureDefsLength() if not bad else 0):
             signature = root.SignatureDefs(i)
-            names = [signature.SignatureKey()] + \
-                [signature.Inputs(j).Name() for j in range(signature.InputsLength())] + \
-                [signature.Outputs(j).Name() for j in range(signature.OutputsLength())]
+            names = (
+                [signature.SignatureKey()]
+                + [signature.Inputs(j).Name() for j in range(signature.InputsLength())]
+                + [signature.Outputs(j).Name() for j in range(signature.OutputsLength())]
+            )
             if not all(name_ok(n) for n in names):
                 bad = f"signature {i}"
                 break
     except EdgeSdkError:  # the schema module missing: its own message
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of the Python flatbuffer reader: a damaged file
-        raise ModelLoadError(f"{path}: the .tflite flatbuffer cannot be read ({type(exc).__name__}: "
-                             f"{first_line(exc, 200)}); a damaged or truncated file?") from None
+        raise ModelLoadError(
+            f"{path}: the .tflite flatbuffer cannot be read ({type(exc).__name__}: "
+            f"{first_line(exc, 200)}); a damaged or truncated file?"
+        ) from None
     if bad:
-        raise ModelLoadError(f"{path}: the name of {bad} is not UTF-8 text without NUL bytes; expected an "
-                             "undamaged .tflite file (truncated or corrupted?)")
+        raise ModelLoadError(
+            f"{path}: the name of {bad} is not UTF-8 text without NUL bytes; expected an "
+            "undamaged .tflite file (truncated or corrupted?)"
+        )
 
 
-def _keras_specs(model: Any) -> List[InputSpec]:
+def _keras_specs(model: Any) -> list[InputSpec]:
     specs = []
     for tensor in model.inputs:
         name = getattr(tensor, "name", "input").split(":")[0]
@@ -289,7 +305,7 @@ def _keras_specs(model: Any) -> List[InputSpec]:
     return specs
 
 
-def from_keras(model: Any, path: Optional[Path] = None) -> LoadedModel:
+def from_keras(model: Any, path: Path | None = None) -> LoadedModel:
     """Wrap an in-memory tf_keras (or Keras 3) model."""
     from converters._tf import tf_keras
 
@@ -297,7 +313,7 @@ def from_keras(model: Any, path: Optional[Path] = None) -> LoadedModel:
     return LoadedModel(kind=kind, path=path, model=model, inputs=_keras_specs(model))
 
 
-def _keras_file_version(path: Path) -> Optional[str]:
+def _keras_file_version(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             meta = json.loads(archive.read("metadata.json"))
@@ -349,7 +365,7 @@ def _function_name(value: Any) -> str:
     return "?"
 
 
-def stored_code(config: Any) -> List[str]:
+def stored_code(config: Any) -> list[str]:
     """Where a Keras model config (tf_keras or Keras 3 JSON, parsed) holds Python code, one phrase each.
 
     Every ``Lambda`` layer counts: its function is either bytecode (runs on load) or
@@ -357,9 +373,9 @@ def stored_code(config: Any) -> List[str]:
     function serialized as bytecode (Keras 3's ``__lambda__``, e.g. as an activation)
     counts too. The walk covers nested models and wrappers.
     """
-    found: List[str] = []
+    found: list[str] = []
 
-    def layer_name(node: Dict[str, Any]) -> str:
+    def layer_name(node: dict[str, Any]) -> str:
         inner = node.get("config")
         name = inner.get("name") if isinstance(inner, dict) else None
         return str(name or node.get("name") or "?")
@@ -373,8 +389,10 @@ def stored_code(config: Any) -> List[str]:
                 if _is_stored_bytecode(function) or lambda_typed or _is_stored_bytecode(inner.get("output_shape")):
                     found.append(f"Lambda layer '{layer_name(node)}' holds Python bytecode")
                 else:
-                    found.append(f"Lambda layer '{layer_name(node)}' calls the Python function "
-                                 f"'{_function_name(function)}' the file names")
+                    found.append(
+                        f"Lambda layer '{layer_name(node)}' calls the Python function "
+                        f"'{_function_name(function)}' the file names"
+                    )
                 return
             if node.get("class_name") == "__lambda__":
                 found.append(f"'{owner}' holds a Python lambda's bytecode")
@@ -421,7 +439,7 @@ def _keras_zip_config(path: Path) -> Any:
         return None  # _keras_file_version has already said what is wrong with the archive
 
 
-def _keras_metadata_configs(directory: Path) -> List[Any]:
+def _keras_metadata_configs(directory: Path) -> list[Any]:
     """Each node's metadata JSON from a Keras SavedModel's ``keras_metadata.pb`` (the layer configs)."""
     from tf_keras.protobuf import saved_metadata_pb2
 
@@ -433,7 +451,7 @@ def _keras_metadata_configs(directory: Path) -> List[Any]:
     return [_json_or_none(node.metadata) for node in metadata.nodes]
 
 
-def _refuse_stored_code(path: Path, found: List[str]) -> None:
+def _refuse_stored_code(path: Path, found: list[str]) -> None:
     shown = "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
     raise UntrustedModelCodeError(
         f"{path}: refusing to load: the model holds Python code that would run while loading: {shown}. "
@@ -442,7 +460,7 @@ def _refuse_stored_code(path: Path, found: List[str]) -> None:
     )
 
 
-def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedModel:
+def load(path_or_model: Any, trust_model_code: bool | None = None) -> LoadedModel:
     """Load a .keras / .h5 file or a SavedModel directory (or wrap a Keras model).
 
     ``trust_model_code``: allow Python code stored in the model (Keras ``Lambda``
@@ -458,8 +476,9 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
     trust = _TRUST_MODEL_CODE.get() if trust_model_code is None else bool(trust_model_code)
     path = Path(path_or_model)
     if not path.exists():
-        raise ModelLoadError(f"model {path}: no such file or directory (expected a .keras/.h5/.tflite file or a "
-                             f"SavedModel directory)")
+        raise ModelLoadError(
+            f"model {path}: no such file or directory (expected a .keras/.h5/.tflite file or a SavedModel directory)"
+        )
     kind = input_kind(path)
     if kind is InputKind.TFLITE:
         return load_tflite(path)  # before TensorFlow: a .tflite input runs without it
@@ -472,9 +491,11 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
         if (path / "keras_metadata.pb").is_file():
             found = [] if trust else [p for c in _keras_metadata_configs(path) for p in stored_code(c)]
             if found:
-                not_keras_because = (f"it was loaded through its serving signature because its Keras layers hold "
-                                     f"Python code ({found[0]}); pass {TRUST_FLAG} to load the layers if you "
-                                     f"trust where it came from")
+                not_keras_because = (
+                    f"it was loaded through its serving signature because its Keras layers hold "
+                    f"Python code ({found[0]}); pass {TRUST_FLAG} to load the layers if you "
+                    f"trust where it came from"
+                )
             else:
                 try:
                     model = tf_keras.models.load_model(path, compile=False, safe_mode=not trust)
@@ -494,13 +515,16 @@ def load(path_or_model: Any, trust_model_code: Optional[bool] = None) -> LoadedM
             InputSpec(name, tuple(None if d is None else int(d) for d in spec.shape), spec.dtype.name)
             for name, spec in sorted(kwargs.items())
         ]
-        return LoadedModel(KIND_SAVEDMODEL, path, loaded, specs, _saved_model_dir=path,
-                           not_keras_because=not_keras_because)
+        return LoadedModel(
+            KIND_SAVEDMODEL, path, loaded, specs, _saved_model_dir=path, not_keras_because=not_keras_because
+        )
 
     suffix = path.suffix.lower()
     if kind is InputKind.ONNX:  # the convert pipeline's load stage takes it through converters.onnx_import.load_onnx
-        raise ModelLoadError(f"{path}: an ONNX model is converted through onnx2tf: load it with "
-                             "converters.onnx_import.load_onnx, or give it to edge-sdk convert")
+        raise ModelLoadError(
+            f"{path}: an ONNX model is converted through onnx2tf: load it with "
+            "converters.onnx_import.load_onnx, or give it to edge-sdk convert"
+        )
     if kind is InputKind.KERAS:
         version = _keras_file_version(path)
         if not trust:

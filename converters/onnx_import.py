@@ -26,18 +26,19 @@ How and why:
   Transpose inside the model), so calibration and eval data are what the user feeds ONNX
   Runtime, and the .tflite takes the same arrays. Manifests record it (``input_layout``).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -53,8 +54,9 @@ CHILD_TIMEOUT_S = 1800
 GELU_OPSET = 20  # ONNX Gelu exists from opset 20 on
 # what onnx2tf looks for in its working directory before it downloads sample images
 ONNX2TF_SAMPLE_FILE = "calibration_image_sample_data_20x128x128x3_float32.npy"
-NOT_KERAS = ("an ONNX model converted by onnx2tf has no Keras layers to prune or fine-tune; "
-             "post-training quantization applies")
+NOT_KERAS = (
+    "an ONNX model converted by onnx2tf has no Keras layers to prune or fine-tune; post-training quantization applies"
+)
 
 
 class OnnxConversionError(ConversionError):
@@ -73,9 +75,11 @@ def side_folder() -> Path:
 def require_side_folder() -> Path:
     """The side folder, checked: onnx2tf and onnxsim must be there; else one line naming the set-up command."""
     folder = side_folder()
-    missing = [what for what, path in (("onnx2tf", folder / "onnx2tf" / "__init__.py"),
-                                       ("onnxsim", folder / "bin" / "onnxsim"))
-               if not path.is_file()]
+    missing = [
+        what
+        for what, path in (("onnx2tf", folder / "onnx2tf" / "__init__.py"), ("onnxsim", folder / "bin" / "onnxsim"))
+        if not path.is_file()
+    ]
     if missing:
         raise ModelLoadError(
             f"ONNX input needs onnx2tf {ONNX2TF_VERSION} in its side folder {folder}, but {' and '.join(missing)} "
@@ -94,7 +98,7 @@ def supported_ops(folder: Path) -> frozenset:
 # reading and rewriting the ONNX graph
 # ------------------------------------------------------------------------------------------------
 #: protobuf's hard limit on one message: a larger .onnx file cannot be parsed, whatever it holds.
-MAX_ONNX_BYTES = 2 ** 31 - 1
+MAX_ONNX_BYTES = 2**31 - 1
 
 
 def read_onnx(path: Path) -> Any:
@@ -107,20 +111,23 @@ def read_onnx(path: Path) -> Any:
     if problem:
         raise ModelLoadError(f"{path} {problem}; expected an ONNX model file")
     if Path(path).stat().st_size > MAX_ONNX_BYTES:
-        raise ModelLoadError(f"{path} is {Path(path).stat().st_size:,} bytes; an ONNX protobuf cannot exceed "
-                             f"{MAX_ONNX_BYTES:,} bytes (2 GiB): larger models keep their weights as external data")
+        raise ModelLoadError(
+            f"{path} is {Path(path).stat().st_size:,} bytes; an ONNX protobuf cannot exceed "
+            f"{MAX_ONNX_BYTES:,} bytes (2 GiB): larger models keep their weights as external data"
+        )
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as exc:  # noqa: BLE001 - protobuf and the checker raise many types
-        raise ModelLoadError(f"{path}: expected an ONNX model, but it would not load or check: "
-                             f"{first_line(exc, 300)}") from None
+        raise ModelLoadError(
+            f"{path}: expected an ONNX model, but it would not load or check: {first_line(exc, 300)}"
+        ) from None
     if not model.graph.node:
         raise ModelLoadError(f"{path}: expected an ONNX model with nodes, got an empty graph")
     return model
 
 
-def onnx_input_specs(model: Any) -> List[InputSpec]:
+def onnx_input_specs(model: Any) -> list[InputSpec]:
     """The graph's real inputs (not initializers): name, shape (None for a symbolic dim) and numpy dtype name."""
     from onnx import helper
 
@@ -146,7 +153,7 @@ CONTROL_FLOW = ("If", "Loop", "Scan", "SequenceMap")
 _SCOPE_NAME = re.compile(r"^[A-Za-z0-9_.\\/>-]*$")
 
 
-def _subgraphs(node: Any) -> List[Tuple[str, Any]]:
+def _subgraphs(node: Any) -> list[tuple[str, Any]]:
     """``[(attribute name, GraphProto)]`` of a node's subgraphs (If branches, Loop/Scan bodies)."""
     from onnx import AttributeProto
 
@@ -159,7 +166,7 @@ def _subgraphs(node: Any) -> List[Tuple[str, Any]]:
     return found
 
 
-def walk_nodes(graph: Any, where: str = "") -> List[Tuple[Any, str]]:
+def walk_nodes(graph: Any, where: str = "") -> list[tuple[Any, str]]:
     """Every node of ``graph`` and of its subgraphs, at any depth: ``[(node, where it is)]``.
 
     ``where`` is empty for the main graph, else e.g. ``" inside If 'cond_1' then_branch"``.
@@ -175,17 +182,21 @@ def walk_nodes(graph: Any, where: str = "") -> List[Tuple[Any, str]]:
 def refuse_unsupported_ops(model: Any, supported: frozenset, source: str) -> None:
     """Raise :class:`OnnxConversionError` naming the ops onnx2tf has no converter for (custom domains too),
     anywhere in the graph, If/Loop/Scan subgraphs included."""
-    unknown: Dict[str, List[str]] = {}
+    unknown: dict[str, list[str]] = {}
     for node, where in walk_nodes(model.graph):
         custom = node.domain not in ("", "ai.onnx")
         if custom or node.op_type not in supported:
             label = f"{node.domain}::{node.op_type}" if custom else node.op_type
             unknown.setdefault(label, []).append((node.name or "(unnamed)") + where)
     if unknown:
-        shown = ", ".join(f"{op} ({len(nodes)} node{'s' * (len(nodes) > 1)}, e.g. {nodes[0]})"
-                          for op, nodes in sorted(unknown.items()))
-        raise OnnxConversionError(f"{source}: unsupported ONNX op(s) {shown}: onnx2tf {ONNX2TF_VERSION} has no "
-                                  "converter for them, so the model cannot become a .tflite")
+        shown = ", ".join(
+            f"{op} ({len(nodes)} node{'s' * (len(nodes) > 1)}, e.g. {nodes[0]})"
+            for op, nodes in sorted(unknown.items())
+        )
+        raise OnnxConversionError(
+            f"{source}: unsupported ONNX op(s) {shown}: onnx2tf {ONNX2TF_VERSION} has no "
+            "converter for them, so the model cannot become a .tflite"
+        )
 
 
 def refuse_string_inputs(model: Any, source: str) -> None:
@@ -197,11 +208,15 @@ def refuse_string_inputs(model: Any, source: str) -> None:
         if value.name in initializers:
             continue
         if not value.type.HasField("tensor_type"):
-            raise OnnxConversionError(f"{source}: input {value.name!r} is not a tensor (a sequence or map): onnx2tf "
-                                      "converts tensor inputs only; export the model with tensor inputs")
+            raise OnnxConversionError(
+                f"{source}: input {value.name!r} is not a tensor (a sequence or map): onnx2tf "
+                "converts tensor inputs only; export the model with tensor inputs"
+            )
         if value.type.tensor_type.elem_type == TensorProto.STRING:
-            raise OnnxConversionError(f"{source}: input {value.name!r} is a string tensor: a .tflite takes numbers "
-                                      "only; export the model after its tokenizer (token ids as int32/int64 input)")
+            raise OnnxConversionError(
+                f"{source}: input {value.name!r} is a string tensor: a .tflite takes numbers "
+                "only; export the model after its tokenizer (token ids as int32/int64 input)"
+            )
 
 
 def refuse_control_flow(model: Any, source: str) -> None:
@@ -216,17 +231,20 @@ def refuse_control_flow(model: Any, source: str) -> None:
         if node.op_type == "If" and not where:
             roots = sorted(_input_ancestors(node.input[0], producer, inputs))
             if roots:
-                hint = (f"; its condition depends on input(s) {', '.join(roots)}: if one is always fed the same "
-                        f"value (a sample rate), make it a constant with --set import.constant_inputs={roots[0]}=VALUE"
-                        f", or fix shapes with --input-shape, and the If folds away")
+                hint = (
+                    f"; its condition depends on input(s) {', '.join(roots)}: if one is always fed the same "
+                    f"value (a sample rate), make it a constant with --set import.constant_inputs={roots[0]}=VALUE"
+                    f", or fix shapes with --input-shape, and the If folds away"
+                )
             else:
                 hint = "; its condition is not constant after folding"
         raise OnnxConversionError(
             f"{source}: {node.op_type} node '{node.name or '(unnamed)'}'{where} is control flow onnx2tf "
-            f"{ONNX2TF_VERSION} cannot convert{hint}")
+            f"{ONNX2TF_VERSION} cannot convert{hint}"
+        )
 
 
-def _input_ancestors(name: str, producer: Dict[str, Any], inputs: set) -> set:
+def _input_ancestors(name: str, producer: dict[str, Any], inputs: set) -> set:
     found, todo, seen = set(), [name], set()
     while todo:
         current = todo.pop()
@@ -241,13 +259,13 @@ def _input_ancestors(name: str, producer: Dict[str, Any], inputs: set) -> set:
     return found
 
 
-def sanitize_node_names(model: Any) -> Dict[str, str]:
+def sanitize_node_names(model: Any) -> dict[str, str]:
     """Give every node a unique name TensorFlow accepts as a scope; returns ``{new name: original name}``.
 
     Paddle exports name nodes ``Softmax@0``; TensorFlow refuses ``@`` in a scope name and onnx2tf
     fails at that node (``'Softmax@0' is not a valid scope name``). Unnamed nodes get ``OpType_i``.
     """
-    renamed: Dict[str, str] = {}
+    renamed: dict[str, str] = {}
     used = {node.name for node, _ in walk_nodes(model.graph) if node.name and _SCOPE_NAME.match(node.name)}
     for i, (node, _) in enumerate(walk_nodes(model.graph)):
         if node.name and _SCOPE_NAME.match(node.name):
@@ -262,25 +280,35 @@ def sanitize_node_names(model: Any) -> Dict[str, str]:
     return renamed
 
 
-def fix_input_shapes(model: Any, shapes: Dict[str, Tuple[int, ...]], source: str) -> None:
+def fix_input_shapes(model: Any, shapes: dict[str, tuple[int, ...]], source: str) -> None:
     """Set the dims of the inputs named in ``shapes`` (``--input-shape``); a name, rank or fixed dim that
     does not fit is refused naming what the model has."""
     specs = {s.name: s for s in onnx_input_specs(model)}
     for name, shape in shapes.items():
         spec = specs.get(name)
         if spec is None:
-            raise ModelLoadError(f"{source}: --input-shape names input {name!r}, but the model's inputs are "
-                                 f"{', '.join(f'{s.name} {shape_text(s.shape)}' for s in specs.values())}")
+            raise ModelLoadError(
+                f"{source}: --input-shape names input {name!r}, but the model's inputs are "
+                f"{', '.join(f'{s.name} {shape_text(s.shape)}' for s in specs.values())}"
+            )
         if len(shape) != len(spec.shape):
-            raise ModelLoadError(f"{source}: --input-shape {name}={','.join(map(str, shape))} has {len(shape)} "
-                                 f"dimensions, input {name!r} has {len(spec.shape)}: {shape_text(spec.shape)}")
-        clash = [i for i, (want, have) in enumerate(zip(shape, spec.shape)) if have is not None and have != want]
+            raise ModelLoadError(
+                f"{source}: --input-shape {name}={','.join(map(str, shape))} has {len(shape)} "
+                f"dimensions, input {name!r} has {len(spec.shape)}: {shape_text(spec.shape)}"
+            )
+        clash = [
+            i
+            for i, (want, have) in enumerate(zip(shape, spec.shape, strict=False))
+            if have is not None and have != want
+        ]
         if clash:
-            raise ModelLoadError(f"{source}: --input-shape {name}={','.join(map(str, shape))} changes fixed "
-                                 f"dimension(s) {clash} of input {name!r} {shape_text(spec.shape)}: only dynamic "
-                                 "dimensions can be fixed")
+            raise ModelLoadError(
+                f"{source}: --input-shape {name}={','.join(map(str, shape))} changes fixed "
+                f"dimension(s) {clash} of input {name!r} {shape_text(spec.shape)}: only dynamic "
+                "dimensions can be fixed"
+            )
         value = next(v for v in model.graph.input if v.name == name)
-        for dim, size in zip(value.type.tensor_type.shape.dim, shape):
+        for dim, size in zip(value.type.tensor_type.shape.dim, shape, strict=False):
             dim.Clear()
             dim.dim_value = int(size)
 
@@ -291,23 +319,27 @@ def refuse_dynamic_dims(specs: Sequence[InputSpec], source: str) -> None:
     for spec in specs:
         dynamic = [i for i, d in enumerate(spec.shape) if d is None and i > 0]
         if dynamic:
-            example = ",".join("1" if i == 0 and d is None else str(d) if d is not None else f"D{i}"
-                               for i, d in enumerate(spec.shape))
+            example = ",".join(
+                "1" if i == 0 and d is None else str(d) if d is not None else f"D{i}" for i, d in enumerate(spec.shape)
+            )
             raise OnnxConversionError(
                 f"{source}: input {spec.name!r} {shape_text(spec.shape)} has dynamic dimension(s) "
                 f"{', '.join(map(str, dynamic))}: onnx2tf cannot make a float32.tflite LiteRT runs with them; fix "
-                f"them with --input-shape {spec.name}={example} (numbers for {', '.join(f'D{i}' for i in dynamic)})")
+                f"them with --input-shape {spec.name}={example} (numbers for {', '.join(f'D{i}' for i in dynamic)})"
+            )
 
 
-def make_inputs_constant(model: Any, constants: Dict[str, float], source: str) -> None:
+def make_inputs_constant(model: Any, constants: dict[str, float], source: str) -> None:
     """Turn the inputs named in ``constants`` (``import.constant_inputs``) into initializers of that value."""
     from onnx import helper, numpy_helper
 
     for name, value in constants.items():
         found = [v for v in model.graph.input if v.name == name]
         if not found:
-            raise ModelLoadError(f"{source}: import.constant_inputs names input {name!r}, but the model's inputs "
-                                 f"are {', '.join(s.name for s in onnx_input_specs(model))}")
+            raise ModelLoadError(
+                f"{source}: import.constant_inputs names input {name!r}, but the model's inputs "
+                f"are {', '.join(s.name for s in onnx_input_specs(model))}"
+            )
         tensor = found[0].type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tensor.shape.dim]
         dtype = helper.tensor_dtype_to_np_dtype(tensor.elem_type)
@@ -326,7 +358,12 @@ def constants_to_initializers(model: Any) -> int:
     kept, moved = [], 0
     for node in model.graph.node:
         attrs = list(node.attribute)
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and len(attrs) == 1 and attrs[0].name == "value":
+        if (
+            node.op_type == "Constant"
+            and node.domain in ("", "ai.onnx")
+            and len(attrs) == 1
+            and attrs[0].name == "value"
+        ):
             tensor = type(attrs[0].t)()
             tensor.CopyFrom(attrs[0].t)
             tensor.name = node.output[0]
@@ -340,7 +377,7 @@ def constants_to_initializers(model: Any) -> int:
     return moved
 
 
-def fold_constant_ifs(model: Any) -> Tuple[Any, int]:
+def fold_constant_ifs(model: Any) -> tuple[Any, int]:
     """Replace each If whose condition is computable from constants (initializers, Constant nodes, Shape of a
     tensor with a static shape) by the nodes of the branch it takes; returns ``(model, Ifs folded)``.
 
@@ -362,8 +399,11 @@ def fold_constant_ifs(model: Any) -> Tuple[Any, int]:
         static = {}
         for value in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
             dims = value.type.tensor_type.shape.dim
-            if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape") and all(
-                    d.HasField("dim_value") and d.dim_value > 0 for d in dims):
+            if (
+                value.type.HasField("tensor_type")
+                and value.type.tensor_type.HasField("shape")
+                and all(d.HasField("dim_value") and d.dim_value > 0 for d in dims)
+            ):
                 static[value.name] = [d.dim_value for d in dims]
         target = next((n for n in ifs if _computable(model.graph, n.input[0], static)), None)
         if target is None:
@@ -378,10 +418,10 @@ def fold_constant_ifs(model: Any) -> Tuple[Any, int]:
 _NOT_FOLDABLE = ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli")
 
 
-def _computable(graph: Any, name: str, static: Dict[str, List[int]]) -> bool:
+def _computable(graph: Any, name: str, static: dict[str, list[int]]) -> bool:
     producer = {out: node for node in graph.node for out in node.output}
     constants = {t.name for t in graph.initializer}
-    memo: Dict[str, bool] = {}
+    memo: dict[str, bool] = {}
 
     def ok(current: str, depth: int = 0) -> bool:
         if not current or current in constants:
@@ -403,7 +443,7 @@ def _computable(graph: Any, name: str, static: Dict[str, List[int]]) -> bool:
     return ok(name)
 
 
-def _evaluate(model: Any, name: str, static: Dict[str, List[int]]) -> np.ndarray:
+def _evaluate(model: Any, name: str, static: dict[str, list[int]]) -> np.ndarray:
     """The value of ``name`` (computable from constants), by ONNX's reference evaluator on the nodes it needs."""
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
@@ -428,8 +468,11 @@ def _evaluate(model: Any, name: str, static: Dict[str, List[int]]) -> np.ndarray
             start = next((a.i for a in node.attribute if a.name == "start"), 0)
             end = next((a.i for a in node.attribute if a.name == "end"), None)
             shape = shape[start:end]
-            nodes.append(helper.make_node("Constant", [], [node.output[0]],
-                                          value=numpy_helper.from_array(shape, node.output[0] + "_value")))
+            nodes.append(
+                helper.make_node(
+                    "Constant", [], [node.output[0]], value=numpy_helper.from_array(shape, node.output[0] + "_value")
+                )
+            )
         else:
             nodes.append(node)
     used = {i for n in nodes for i in n.input}
@@ -449,7 +492,7 @@ def _inline(graph: Any, node: Any, branch: Any) -> None:
     prefix = re.sub(r"[^A-Za-z0-9_./-]", "_", node.name or "if")
     rename = {name: f"{prefix}/{name}" for name in local if name in taken}
 
-    def renamed(names: Sequence[str]) -> List[str]:
+    def renamed(names: Sequence[str]) -> list[str]:
         return [rename.get(n, n) for n in names]
 
     def rename_inside(g: Any) -> None:  # a nested subgraph may read the branch's values
@@ -472,17 +515,20 @@ def _inline(graph: Any, node: Any, branch: Any) -> None:
         copy.CopyFrom(tensor)
         copy.name = rename.get(tensor.name, tensor.name)
         graph.initializer.append(copy)
-    for value, out in zip(branch.output, node.output):
-        new_nodes.append(helper.make_node("Identity", [rename.get(value.name, value.name)], [out],
-                                          name=f"{prefix}/output_{out}"[:200]))
+    for value, out in zip(branch.output, node.output, strict=False):
+        new_nodes.append(
+            helper.make_node(
+                "Identity", [rename.get(value.name, value.name)], [out], name=f"{prefix}/output_{out}"[:200]
+            )
+        )
     position = list(graph.node).index(node)
     nodes = list(graph.node)
-    nodes[position:position + 1] = new_nodes
+    nodes[position : position + 1] = new_nodes
     del graph.node[:]
     graph.node.extend(nodes)
 
 
-def _constants(model: Any) -> Dict[str, np.ndarray]:
+def _constants(model: Any) -> dict[str, np.ndarray]:
     from onnx import numpy_helper
 
     values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -494,18 +540,18 @@ def _constants(model: Any) -> Dict[str, np.ndarray]:
     return values
 
 
-def _scalar(constants: Dict[str, np.ndarray], name: str) -> Optional[float]:
+def _scalar(constants: dict[str, np.ndarray], name: str) -> float | None:
     value = constants.get(name)
     if value is None or value.size != 1:
         return None
     return float(np.asarray(value, dtype=np.float64).reshape(()))
 
 
-def _close(value: Optional[float], target: float) -> bool:
+def _close(value: float | None, target: float) -> bool:
     return value is not None and abs(value - target) <= 1e-3 * abs(target)
 
 
-def fuse_gelu(model: Any) -> Tuple[Any, int]:
+def fuse_gelu(model: Any) -> tuple[Any, int]:
     """Rewrite PyTorch's exact-GELU pattern to ONNX ``Gelu``; returns ``(model, patterns rewritten)``.
 
     The pattern: ``Div(x, sqrt 2)`` (or ``Mul(x, 1/sqrt 2)``) -> ``Erf`` -> ``Add(., 1)`` ->
@@ -518,19 +564,19 @@ def fuse_gelu(model: Any) -> Tuple[Any, int]:
     constants = _constants(model)
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
-    consumers: Dict[str, List[Any]] = {}
+    consumers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     graph_outputs = {o.name for o in graph.output}
 
-    def only_consumer(name: str, op_type: str) -> Optional[Any]:
+    def only_consumer(name: str, op_type: str) -> Any | None:
         users = consumers.get(name, [])
         if name in graph_outputs or len(users) != 1 or users[0].op_type != op_type:
             return None
         return users[0]
 
-    def other(node: Any, name: str) -> Optional[str]:
+    def other(node: Any, name: str) -> str | None:
         rest = [i for i in node.input if i != name]
         return rest[0] if len(rest) == 1 else None
 
@@ -562,8 +608,13 @@ def fuse_gelu(model: Any) -> Tuple[Any, int]:
             matches.append(([scale, erf, add, mul, half], x, half.output[0]))
         else:  # Mul(x, 0.5) then Mul(., 1 + erf)
             half = producer.get(partner or "")
-            if (half is None or half.op_type != "Mul" or only_consumer(partner, "Mul") is None
-                    or x not in half.input or not _close(_scalar(constants, other(half, x) or ""), 0.5)):
+            if (
+                half is None
+                or half.op_type != "Mul"
+                or only_consumer(partner, "Mul") is None
+                or x not in half.input
+                or not _close(_scalar(constants, other(half, x) or ""), 0.5)
+            ):
                 continue
             matches.append(([scale, erf, add, half, mul], x, mul.output[0]))
     if not matches:
@@ -574,9 +625,11 @@ def fuse_gelu(model: Any) -> Tuple[Any, int]:
         try:
             model = version_converter.convert_version(model, GELU_OPSET)
         except Exception as exc:  # noqa: BLE001
-            raise OnnxConversionError(f"the model has PyTorch's GELU pattern (Div/Erf/Add/Mul/Mul), which must become "
-                                      f"ONNX Gelu (opset {GELU_OPSET}), but moving it from opset "
-                                      f"{default_opset(model)} failed: {first_line(exc, 200)}") from None
+            raise OnnxConversionError(
+                f"the model has PyTorch's GELU pattern (Div/Erf/Add/Mul/Mul), which must become "
+                f"ONNX Gelu (opset {GELU_OPSET}), but moving it from opset "
+                f"{default_opset(model)} failed: {first_line(exc, 200)}"
+            ) from None
         return fuse_gelu(model)  # node objects changed with the conversion: match again
     removed = {id(node) for nodes, _, _ in matches for node in nodes}
     new_nodes = []
@@ -605,7 +658,7 @@ def _sample_images() -> np.ndarray:
         photo = photos[i % len(photos)]
         top = (i * 37) % (photo.shape[0] - 256)
         left = (i * 53) % (photo.shape[1] - 256)
-        crops.append(photo[top:top + 256:2, left:left + 256:2, :3])
+        crops.append(photo[top : top + 256 : 2, left : left + 256 : 2, :3])
     return np.stack(crops).astype(np.float32)
 
 
@@ -619,7 +672,7 @@ class Onnx2tfRun:
     seconds: float
 
 
-def _child_env(folder: Path) -> Dict[str, str]:
+def _child_env(folder: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(folder)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env["PATH"] = os.pathsep.join([str(folder / "bin"), os.path.dirname(sys.executable), env.get("PATH", "")])
@@ -639,10 +692,11 @@ def _last_errors(log: str, limit: int = 3) -> str:
     return " | ".join(picked)[:500] + where
 
 
-def onnx2tf_options(keep_layout: Sequence[str], shapes: Dict[str, Tuple[int, ...]] = None,
-                    extra: Sequence[str] = ()) -> List[str]:
+def onnx2tf_options(
+    keep_layout: Sequence[str], shapes: dict[str, tuple[int, ...]] = None, extra: Sequence[str] = ()
+) -> list[str]:
     """onnx2tf's options besides input and output: ``-k`` (layouts kept), ``-ois`` (fixed shapes), pass-through."""
-    options: List[str] = []
+    options: list[str] = []
     kept_absolutely = _kat_names(extra)
     keep = [k for k in keep_layout if k not in kept_absolutely]
     if keep:
@@ -652,7 +706,7 @@ def onnx2tf_options(keep_layout: Sequence[str], shapes: Dict[str, Tuple[int, ...
     return options + list(extra)
 
 
-def _kat_names(extra: Sequence[str]) -> List[str]:
+def _kat_names(extra: Sequence[str]) -> list[str]:
     names, taking = [], False
     for token in extra:
         if token.startswith("-"):
@@ -662,9 +716,15 @@ def _kat_names(extra: Sequence[str]) -> List[str]:
     return names
 
 
-def run_onnx2tf(onnx_path: Path, workdir: Path, keep_layout: Sequence[str], folder: Path,
-                timeout: int = CHILD_TIMEOUT_S, options: Optional[Sequence[str]] = None,
-                output: str = "saved_model") -> Onnx2tfRun:
+def run_onnx2tf(
+    onnx_path: Path,
+    workdir: Path,
+    keep_layout: Sequence[str],
+    folder: Path,
+    timeout: int = CHILD_TIMEOUT_S,
+    options: Sequence[str] | None = None,
+    output: str = "saved_model",
+) -> Onnx2tfRun:
     """Convert ``onnx_path`` (a copy: onnx2tf overwrites it) to a SavedModel under ``workdir`` in a child process.
 
     ``keep_layout``: input names whose layout stays as in ONNX (onnx2tf ``-k``), used when ``options``
@@ -678,8 +738,15 @@ def run_onnx2tf(onnx_path: Path, workdir: Path, keep_layout: Sequence[str], fold
     command += list(options) if options is not None else onnx2tf_options(keep_layout)
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=workdir, env=_child_env(folder), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        done = subprocess.run(
+            command,
+            cwd=workdir,
+            env=_child_env(folder),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise OnnxConversionError(f"onnx2tf did not finish converting {onnx_path.name} in {timeout} s") from None
     log = done.stdout.decode("utf-8", "replace")
@@ -687,8 +754,7 @@ def run_onnx2tf(onnx_path: Path, workdir: Path, keep_layout: Sequence[str], fold
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         why = f"killed by signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
-        raise OnnxConversionError(f"onnx2tf {ONNX2TF_VERSION} could not convert the model ({why}): "
-                                  f"{_last_errors(log)}")
+        raise OnnxConversionError(f"onnx2tf {ONNX2TF_VERSION} could not convert the model ({why}): {_last_errors(log)}")
     if not (out / "saved_model.pb").is_file():
         raise OnnxConversionError(f"onnx2tf {ONNX2TF_VERSION} exited 0 but wrote no SavedModel: {_last_errors(log)}")
     onnxsim_ran = "Model optimizing complete!" in log and "Failed to optimize the onnx file" not in log
@@ -710,15 +776,15 @@ class OnnxModel(LoadedModel):
     gelu_fused: int = 0
     onnxsim_ran: bool = False
     onnx2tf_seconds: float = 0.0
-    input_layouts: Dict[str, str] = dataclasses.field(default_factory=dict)
+    input_layouts: dict[str, str] = dataclasses.field(default_factory=dict)
     #: what edge-sdk did before onnx2tf, as recorded in the manifest (fixed shapes, constants, Ifs folded...)
-    prepared: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    prepared: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: ``{input name: value}`` fed to ONNX Runtime for the inputs made constant (``import.constant_inputs``)
-    constant_feeds: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    constant_feeds: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
     #: the ONNX model onnx2tf was given (after the rewrites), and how to run it again (``-cotof``)
     prepared_bytes: bytes = b""
-    onnx2tf_options: List[str] = dataclasses.field(default_factory=list)
-    renamed_nodes: Dict[str, str] = dataclasses.field(default_factory=dict)
+    onnx2tf_options: list[str] = dataclasses.field(default_factory=list)
+    renamed_nodes: dict[str, str] = dataclasses.field(default_factory=dict)
     _session: Any = None
 
     def __str__(self) -> str:
@@ -728,14 +794,19 @@ class OnnxModel(LoadedModel):
         """The user's .onnx path."""
         return str(self.path) if self.path else "the ONNX model"
 
-    def count_params(self) -> Optional[int]:
+    def count_params(self) -> int | None:
         """Elements of the ONNX initializers (the weights)."""
         import onnx
 
-        return int(sum(int(np.prod(t.dims)) for t in onnx.load_from_string(self.onnx_bytes).graph.initializer
-                       if t.name not in self.constant_feeds))
+        return int(
+            sum(
+                int(np.prod(t.dims))
+                for t in onnx.load_from_string(self.onnx_bytes).graph.initializer
+                if t.name not in self.constant_feeds
+            )
+        )
 
-    def output_names(self) -> List[str]:
+    def output_names(self) -> list[str]:
         """The ONNX model's output names, in graph order."""
         return [o.name for o in self.session().get_outputs()]
 
@@ -750,22 +821,23 @@ class OnnxModel(LoadedModel):
             self._session = ort.InferenceSession(source, providers=["CPUExecutionProvider"])
         return self._session
 
-    def onnxruntime_outputs(self, inputs: Dict[str, np.ndarray], batch_size: int = 256) -> List[np.ndarray]:
+    def onnxruntime_outputs(self, inputs: dict[str, np.ndarray], batch_size: int = 256) -> list[np.ndarray]:
         """Every output of the ONNX model on ``{input name: array}``, in the graph's output order."""
         session = self.session()
         names = [i.name for i in session.get_inputs()]
         # onnx2tf keeps input names, save for characters a SavedModel cannot hold (':' and '/')
         by_sanitized = {re.sub(r"[:/]", "_", n).lstrip("_"): n for n in names}
-        feed_names = {s.name: s.name if s.name in names else by_sanitized.get(s.name.lstrip("_"), s.name)
-                      for s in self.inputs}
+        feed_names = {
+            s.name: s.name if s.name in names else by_sanitized.get(s.name.lstrip("_"), s.name) for s in self.inputs
+        }
         n = len(next(iter(inputs.values())))
         # a model exported with a fixed batch (PyTorch's default: 1) takes batches of exactly that size
         fixed = {d for d in (i.shape[0] if i.shape else None for i in session.get_inputs()) if isinstance(d, int)}
         if fixed:
             batch_size = min(fixed)
-        parts: List[List[np.ndarray]] = []
+        parts: list[list[np.ndarray]] = []
         for start in range(0, n, batch_size):
-            feed = {feed_names.get(k, k): np.asarray(v[start:start + batch_size]) for k, v in inputs.items()}
+            feed = {feed_names.get(k, k): np.asarray(v[start : start + batch_size]) for k, v in inputs.items()}
             feed.update(self.constant_feeds)
             for i, out in enumerate(session.run(None, feed)):
                 if i == len(parts):
@@ -773,7 +845,7 @@ class OnnxModel(LoadedModel):
                 parts[i].append(np.asarray(out))
         return [np.concatenate(p, axis=0) for p in parts]
 
-    def predict(self, inputs: Dict[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
+    def predict(self, inputs: dict[str, np.ndarray], batch_size: int = 256) -> np.ndarray:
         """The ONNX model's first output (ONNX Runtime) on ``{input name: array}``."""
         return self.onnxruntime_outputs(inputs, batch_size)[0]
 
@@ -783,7 +855,7 @@ def _input_layout(spec: InputSpec) -> str:
     return {3: "NCW", 4: "NCHW", 5: "NCDHW"}.get(rank, "as in ONNX") if rank in (3, 4, 5) else "as in ONNX"
 
 
-def prepare_onnx(model: Any, options: Any, folder: Path, source: str) -> Dict[str, Any]:
+def prepare_onnx(model: Any, options: Any, folder: Path, source: str) -> dict[str, Any]:
     """Rewrite ``model`` in place for onnx2tf and refuse what the graph alone shows it cannot convert.
 
     In order: fix input shapes (``--input-shape``), make inputs constant (``import.constant_inputs``),
@@ -808,7 +880,7 @@ def prepare_onnx(model: Any, options: Any, folder: Path, source: str) -> Dict[st
     if not specs:
         raise ModelLoadError(f"{source}: expected an ONNX model with at least one input, got none")
     refuse_dynamic_dims(specs, source)
-    record: Dict[str, Any] = {}
+    record: dict[str, Any] = {}
     if shapes:
         record["input_shapes"] = {k: list(v) for k, v in shapes.items()}
     if constants:
@@ -866,12 +938,25 @@ def load_onnx(path: Path, options: Any = None) -> OnnxModel:
             tensor = original[name].type.tensor_type
             dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tensor.shape.dim]
             feeds[name] = np.full(dims, value, dtype=helper.tensor_dtype_to_np_dtype(tensor.elem_type))
-    result = OnnxModel(KIND_SAVEDMODEL, path, loaded, _saved_model_specs(loaded), _saved_model_dir=directory,
-                       _tmp=tmp, not_keras_because=NOT_KERAS, onnx_bytes=path.read_bytes(), gelu_fused=fused,
-                       onnxsim_ran=run.onnxsim_ran, onnx2tf_seconds=round(run.seconds, 1),
-                       input_layouts={s.name: _input_layout(s) for s in specs}, prepared=prepared,
-                       constant_feeds=feeds, prepared_bytes=prepared_bytes, onnx2tf_options=command,
-                       renamed_nodes=renamed)
+    result = OnnxModel(
+        KIND_SAVEDMODEL,
+        path,
+        loaded,
+        _saved_model_specs(loaded),
+        _saved_model_dir=directory,
+        _tmp=tmp,
+        not_keras_because=NOT_KERAS,
+        onnx_bytes=path.read_bytes(),
+        gelu_fused=fused,
+        onnxsim_ran=run.onnxsim_ran,
+        onnx2tf_seconds=round(run.seconds, 1),
+        input_layouts={s.name: _input_layout(s) for s in specs},
+        prepared=prepared,
+        constant_feeds=feeds,
+        prepared_bytes=prepared_bytes,
+        onnx2tf_options=command,
+        renamed_nodes=renamed,
+    )
     refuse_select_ops(result)
     return result
 
@@ -883,18 +968,20 @@ def read_onnx_header(path: Path) -> Any:
     return onnx.load(str(path), load_external_data=False)
 
 
-def _saved_model_specs(loaded: Any) -> List[InputSpec]:
+def _saved_model_specs(loaded: Any) -> list[InputSpec]:
     """The signature's inputs, named as the .tflite will name them (the TensorSpec name, else the key)."""
     _, kwargs = loaded.signatures["serving_default"].structured_input_signature
-    return [InputSpec(spec.name or name, tuple(None if d is None else int(d) for d in spec.shape), spec.dtype.name)
-            for name, spec in sorted(kwargs.items())]
+    return [
+        InputSpec(spec.name or name, tuple(None if d is None else int(d) for d in spec.shape), spec.dtype.name)
+        for name, spec in sorted(kwargs.items())
+    ]
 
 
 def _sanitized(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
-def map_input_names(specs: Sequence[InputSpec], keys: Dict[str, Any]) -> Dict[str, str]:
+def map_input_names(specs: Sequence[InputSpec], keys: dict[str, Any]) -> dict[str, str]:
     """``{ONNX input name: SavedModel signature key}``, undoing onnx2tf's and TensorFlow's renames.
 
     ``keys``: the signature's ``{key: TensorSpec}``. A name matches its key as is, sanitized
@@ -902,11 +989,12 @@ def map_input_names(specs: Sequence[InputSpec], keys: Dict[str, Any]) -> Dict[st
     ``arg_`` before it (``0`` -> ``arg_0``); one input left on each side with the same rank and dtype
     match each other. Raises :class:`OnnxConversionError` when an input stays unmatched.
     """
+
     def forms(name: str) -> set:
         clean = _sanitized(name)
         return {name, clean, clean.lstrip("_"), f"arg_{clean}", f"arg_{clean.lstrip('_')}", f"input_{clean}"}
 
-    mapping: Dict[str, str] = {}
+    mapping: dict[str, str] = {}
     free = dict(keys)
     for spec in specs:
         wanted = forms(spec.name)
@@ -923,11 +1011,12 @@ def map_input_names(specs: Sequence[InputSpec], keys: Dict[str, Any]) -> Dict[st
     if left:
         raise OnnxConversionError(
             f"onnx2tf's SavedModel inputs {sorted(keys)} could not be matched to the ONNX input(s) "
-            f"{[s.name for s in left]}")
+            f"{[s.name for s in left]}"
+        )
     return mapping
 
 
-def _rename_inputs(loaded: Any, mapping: Dict[str, str], directory: Path) -> Any:
+def _rename_inputs(loaded: Any, mapping: dict[str, str], directory: Path) -> Any:
     """A SavedModel calling ``loaded`` whose signature takes the ONNX names (``input.1``, ``0``) as they are.
 
     TensorFlow keeps a TensorSpec's name in the .tflite's SignatureDef, so ``predict({"input.1": x})``
@@ -937,8 +1026,10 @@ def _rename_inputs(loaded: Any, mapping: Dict[str, str], directory: Path) -> Any
 
     signature = loaded.signatures["serving_default"]
     _, kwargs = signature.structured_input_signature
-    specs = {onnx_name: tf.TensorSpec(kwargs[key].shape, kwargs[key].dtype, name=onnx_name)
-             for onnx_name, key in mapping.items()}
+    specs = {
+        onnx_name: tf.TensorSpec(kwargs[key].shape, kwargs[key].dtype, name=onnx_name)
+        for onnx_name, key in mapping.items()
+    }
 
     module = tf.Module()
     module.inner = loaded
@@ -952,8 +1043,9 @@ def _rename_inputs(loaded: Any, mapping: Dict[str, str], directory: Path) -> Any
     return tf.saved_model.load(str(directory))
 
 
-def _load_saved_model(directory: Path, specs: List[InputSpec], source: Path,
-                      workdir: Optional[Path] = None) -> Tuple[Any, Path]:
+def _load_saved_model(
+    directory: Path, specs: list[InputSpec], source: Path, workdir: Path | None = None
+) -> tuple[Any, Path]:
     """Load onnx2tf's SavedModel and check its signature takes the ONNX inputs (names, ranks, dtypes).
 
     Inputs onnx2tf renamed (``input.1`` -> ``input_1``, ``0`` -> ``arg_0``) are mapped back: the
@@ -965,8 +1057,9 @@ def _load_saved_model(directory: Path, specs: List[InputSpec], source: Path,
         loaded = tf.saved_model.load(str(directory))
         signature = loaded.signatures["serving_default"]
     except Exception as exc:  # noqa: BLE001
-        raise OnnxConversionError(f"{source}: onnx2tf wrote a SavedModel that does not load: "
-                                  f"{first_line(exc, 300)}") from None
+        raise OnnxConversionError(
+            f"{source}: onnx2tf wrote a SavedModel that does not load: {first_line(exc, 300)}"
+        ) from None
     if not signature.structured_outputs:
         raise OnnxConversionError(f"{source}: onnx2tf's SavedModel has no outputs")
     _, kwargs = signature.structured_input_signature
@@ -979,7 +1072,8 @@ def _load_saved_model(directory: Path, specs: List[InputSpec], source: Path,
         if len(have.shape) != len(spec.shape) or have.dtype.name != spec.dtype:
             raise OnnxConversionError(
                 f"{source}: onnx2tf's SavedModel inputs {[(k, tuple(t.shape), t.dtype.name) for k, t in kwargs.items()]} "
-                f"do not match the ONNX inputs {[(s.name, s.shape, s.dtype) for s in specs]}")
+                f"do not match the ONNX inputs {[(s.name, s.shape, s.dtype) for s in specs]}"
+            )
     if all(kwargs[key].name == name for name, key in mapping.items()):
         return loaded, directory
     target = (workdir or directory.parent) / "saved_model_onnx_names"
@@ -1005,11 +1099,12 @@ def refuse_select_ops(model: OnnxModel) -> None:
             raise OnnxConversionError(
                 f"{model.describe()}: converted, but op(s) {named} have no LiteRT builtin kernel (they would "
                 f"need TensorFlow Select/Flex ops, e.g. Flex{ops[0] if ops else 'Op'}, which edge_sdk's runtime "
-                f"cannot run): {first_line(exc, 200)}") from None
+                f"cannot run): {first_line(exc, 200)}"
+            ) from None
         raise
 
 
-def _select_list(text: str) -> List[str]:
+def _select_list(text: str) -> list[str]:
     match = re.search(r"TF Select ops: ([\w, ]+)", text)
     return [op.strip() for op in match.group(1).split(",") if op.strip()] if match else []
 
@@ -1017,7 +1112,7 @@ def _select_list(text: str) -> List[str]:
 # ------------------------------------------------------------------------------------------------
 # float32.tflite against ONNX Runtime (the convert run's check for an ONNX input)
 # ------------------------------------------------------------------------------------------------
-def compare_with_onnxruntime(model: OnnxModel, tflite: bytes, inputs: Dict[str, np.ndarray]) -> Dict[str, Any]:
+def compare_with_onnxruntime(model: OnnxModel, tflite: bytes, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
     """Max abs difference between ``tflite``'s outputs and ONNX Runtime's on ``inputs``, per output and overall.
 
     Outputs are matched by position after sorting the .tflite's by name (onnx2tf names them
@@ -1032,25 +1127,33 @@ def compare_with_onnxruntime(model: OnnxModel, tflite: bytes, inputs: Dict[str, 
     if len(got) != len(want):
         raise OnnxConversionError(f"float32.tflite has {len(got)} outputs, the ONNX model {len(want)}")
     per_output, layouts, scales = [], [], []
-    for i, (g, w) in enumerate(zip(got, want)):
+    for i, (g, w) in enumerate(zip(got, want, strict=False)):
         scales.append(float(np.max(np.abs(w.astype(np.float64)))) if w.size else 0.0)
         # onnx2tf gives 3-5-D outputs channels-last (NHWC for an NCHW output): compare in either layout
         candidates = [("as in ONNX", g)]
         if 3 <= g.ndim <= 5:
             candidates.append(("channels-last", np.moveaxis(g, -1, 1)))
-        errors = [(float(np.max(np.abs(c.astype(np.float64) - w.astype(np.float64)))) if c.size else 0.0, layout)
-                  for layout, c in candidates if c.shape == w.shape]
+        errors = [
+            (float(np.max(np.abs(c.astype(np.float64) - w.astype(np.float64)))) if c.size else 0.0, layout)
+            for layout, c in candidates
+            if c.shape == w.shape
+        ]
         if not errors:
             raise OnnxConversionError(f"float32.tflite output {i} has shape {g.shape}, ONNX Runtime's {w.shape}")
         error, layout = min(errors)
         per_output.append(error)
         layouts.append(layout)
-    return {"max_abs_error": max(per_output), "per_output": per_output, "output_layout": layouts,
-            "output_names": model.output_names() if model.path or model.onnx_bytes else [],
-            "output_scale": scales, "samples": int(len(next(iter(inputs.values()))))}
+    return {
+        "max_abs_error": max(per_output),
+        "per_output": per_output,
+        "output_layout": layouts,
+        "output_names": model.output_names() if model.path or model.onnx_bytes else [],
+        "output_scale": scales,
+        "samples": int(len(next(iter(inputs.values())))),
+    }
 
 
-def judge(measured: Dict[str, Any], atol: float, max_relative: float) -> List[str]:
+def judge(measured: dict[str, Any], atol: float, max_relative: float) -> list[str]:
     """Why the float32.tflite fails the ONNX Runtime gate (one text per failing output; empty: it passes).
 
     An output fails beyond ``atol`` (``export.onnx_atol``), or beyond ``max_relative`` of its largest
@@ -1066,19 +1169,22 @@ def judge(measured: Dict[str, Any], atol: float, max_relative: float) -> List[st
         if error > atol:
             reasons.append(f"{label} max abs error {error:.3g}{share} > {atol:g} (export.onnx_atol)")
         elif error > max_relative * max(scale, 1.0):
-            reasons.append(f"{label} max abs error {error:.3g}{share} > {max_relative:g} of it "
-                           "(import.max_relative_error: wrong by construction, whatever export.onnx_atol allows)")
+            reasons.append(
+                f"{label} max abs error {error:.3g}{share} > {max_relative:g} of it "
+                "(import.max_relative_error: wrong by construction, whatever export.onnx_atol allows)"
+            )
     return reasons
 
 
-def first_divergence(log: str, model_bytes: bytes, renamed: Dict[str, str]) -> Optional[Dict[str, Any]]:
+def first_divergence(log: str, model_bytes: bytes, renamed: dict[str, str]) -> dict[str, Any] | None:
     """The first op (graph order) whose output onnx2tf's ``-cotof`` check found unmatched, from its log."""
     import onnx
 
     clean = re.sub(r"\x1b\[[0-9;]*m", "", log)
     unmatched = {}
-    for match in re.finditer(r"onnx_output_name: (\S+) .*?validate_result:\s+Unmatched\s+max_abs_error: ([^\s]+)",
-                             clean):
+    for match in re.finditer(
+        r"onnx_output_name: (\S+) .*?validate_result:\s+Unmatched\s+max_abs_error: ([^\s]+)", clean
+    ):
         try:
             unmatched.setdefault(match.group(1), float(match.group(2)))
         except ValueError:
@@ -1090,13 +1196,18 @@ def first_divergence(log: str, model_bytes: bytes, renamed: Dict[str, str]) -> O
         for out in node.output:
             key = out if out in unmatched else re.sub("^/", "wa/", out)
             if key in unmatched:
-                return {"node": renamed.get(node.name, node.name), "op": node.op_type, "output": out,
-                        "max_abs_error": unmatched[key], "index": index}
+                return {
+                    "node": renamed.get(node.name, node.name),
+                    "op": node.op_type,
+                    "output": out,
+                    "max_abs_error": unmatched[key],
+                    "index": index,
+                }
     name, error = next(iter(unmatched.items()))
     return {"node": None, "op": None, "output": name, "max_abs_error": error, "index": None}
 
 
-def find_divergence(model: OnnxModel, budget_s: float) -> Dict[str, Any]:
+def find_divergence(model: OnnxModel, budget_s: float) -> dict[str, Any]:
     """Run onnx2tf again with ``-cotof`` (every op against ONNX Runtime) within ``budget_s``; the first op that
     diverges, or why it was not found."""
     if budget_s <= 0 or not model.prepared_bytes:
@@ -1107,8 +1218,15 @@ def find_divergence(model: OnnxModel, budget_s: float) -> Dict[str, Any]:
         copy = workdir / "model.onnx"
         copy.write_bytes(model.prepared_bytes)
         try:
-            run = run_onnx2tf(copy, workdir, [], folder, timeout=int(budget_s),
-                              options=list(model.onnx2tf_options) + ["-cotof"], output="cotof")
+            run = run_onnx2tf(
+                copy,
+                workdir,
+                [],
+                folder,
+                timeout=int(budget_s),
+                options=list(model.onnx2tf_options) + ["-cotof"],
+                output="cotof",
+            )
         except OnnxConversionError as exc:
             return {"found": False, "why": first_line(exc, 200)}
         hit = first_divergence(run.log, model.prepared_bytes, model.renamed_nodes)
@@ -1117,7 +1235,7 @@ def find_divergence(model: OnnxModel, budget_s: float) -> Dict[str, Any]:
     return dict(hit, found=True)
 
 
-def _natural(name: str) -> Tuple:
+def _natural(name: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
@@ -1128,18 +1246,20 @@ class OnnxInputCheck(Comparison):
 
     key: ClassVar[str] = "onnx_input"
     line_order: ClassVar[int] = 40
-    record: Dict[str, Any]
+    record: dict[str, Any]
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return self.record
 
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         o = self.record
         if o.get("max_abs_error") is None:
             return []
         layouts = ", ".join(f"{k} {v}" for k, v in (o.get("input_layout") or {}).items())
-        line = (f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
-                f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})")
+        line = (
+            f"onnx: float32.tflite vs ONNX Runtime max abs error {o['max_abs_error']:.3g} on {o['samples']} "
+            f"samples (tolerance {o['tolerance']:g}); inputs keep the ONNX layout ({layouts})"
+        )
         if o.get("input_shapes"):
             line += "; fixed shapes " + ", ".join(f"{k}={','.join(map(str, v))}" for k, v in o["input_shapes"].items())
         return [line]
@@ -1174,16 +1294,19 @@ def check_onnx_input(ctx: RunContext) -> None:
     model: OnnxModel = ctx.model
     options = ctx.recipe.options("import")
     check_x, check_on = ctx.check_data()  # the same data every artifact is checked on
-    record: Dict[str, Any] = {
+    record: dict[str, Any] = {
         "converter": f"onnx2tf {ONNX2TF_VERSION} (child process) -> SavedModel -> TensorFlow TFLiteConverter",
-        "onnx2tf_seconds": model.onnx2tf_seconds, "onnxsim_ran": model.onnxsim_ran,
-        "gelu_patterns_fused": model.gelu_fused, "input_layout": model.input_layouts,
-        "tolerance": ctx.recipe.export.onnx_atol, "max_relative_error": options.max_relative_error,
+        "onnx2tf_seconds": model.onnx2tf_seconds,
+        "onnxsim_ran": model.onnxsim_ran,
+        "gelu_patterns_fused": model.gelu_fused,
+        "input_layout": model.input_layouts,
+        "tolerance": ctx.recipe.export.onnx_atol,
+        "max_relative_error": options.max_relative_error,
         **model.prepared,
     }
     if not model.onnxsim_ran:
         ctx.warn("onnx2tf did not run onnxsim on the model (see onnx2tf's log); the conversion went on unsimplified")
-    reasons: List[str] = []
+    reasons: list[str] = []
     if check_x is None:
         ctx.warn("ONNX input without data (--calibration or --eval): float32.tflite was not compared with ONNX Runtime")
     else:
@@ -1199,24 +1322,32 @@ def check_onnx_input(ctx: RunContext) -> None:
         return
     # an op-by-op search only helps when the file is wrong, not when float rounding misses a tight tolerance
     wrong = any(e > max(1e-3, 10 * record["tolerance"]) for e in record["per_output"])
-    divergence = (find_divergence(model, options.find_divergence) if wrong
-                  else {"found": False, "why": "errors are float rounding, not a wrong op"})
+    divergence = (
+        find_divergence(model, options.find_divergence)
+        if wrong
+        else {"found": False, "why": "errors are float rounding, not a wrong op"}
+    )
     record["divergence"] = divergence
     rejected = ctx.staging / "rejected"
     rejected.mkdir(exist_ok=True)
     atomic_write_bytes(rejected / "float32.tflite", (ctx.staging / ctx.base.file).read_bytes())
-    atomic_write_text(rejected / "report.json", json.dumps(
-        {"reasons": reasons, "onnx_input": record, "source": str(model.path)}, indent=2, default=str) + "\n")
+    atomic_write_text(
+        rejected / "report.json",
+        json.dumps({"reasons": reasons, "onnx_input": record, "source": str(model.path)}, indent=2, default=str) + "\n",
+    )
     if divergence.get("found") and divergence.get("node"):
-        where = (f"; first op that diverges: {divergence['op']} '{divergence['node']}' (output "
-                 f"{divergence['output']}, max abs error {divergence['max_abs_error']:.3g}, onnx2tf -cotof)")
+        where = (
+            f"; first op that diverges: {divergence['op']} '{divergence['node']}' (output "
+            f"{divergence['output']}, max abs error {divergence['max_abs_error']:.3g}, onnx2tf -cotof)"
+        )
     elif divergence.get("found"):
         where = f"; first tensor that diverges: {divergence['output']} (onnx2tf -cotof)"
     else:
         where = f"; first diverging op not found ({divergence['why']})"
-    keep = ("kept in rejected/ with --keep-rejected" if not options.keep_rejected else "kept with the report")
+    keep = "kept in rejected/ with --keep-rejected" if not options.keep_rejected else "kept with the report"
     raise GateFailedError(
         f"FAIL: float32.tflite differs from ONNX Runtime by {record['max_abs_error']:.3g} (max abs) on "
         f"{record['samples']} samples, expected <= {record['tolerance']:g} (export.onnx_atol): "
         f"{'; '.join(reasons)}{where}; nothing promoted (the file and a report: {keep})",
-        report={"onnx_input": record, "rejected": str(rejected)})
+        report={"onnx_input": record, "rejected": str(rejected)},
+    )

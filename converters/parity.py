@@ -17,19 +17,21 @@ Data (``load_eval_data``): a ``.npz`` with one array per input name (or ``x`` fo
 one-input model) and optional labels ``y``; a ``.npy`` of inputs; or a built-in
 dataset name (``digits``, ``mnist``, ``adult``: its test split via ``training.datasets``).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 
 from converters.errors import DataError, first_line
 from converters.inputs import InputKind, input_kind
-from training.names import DATASETS_TEXT
+from edge_sdk.metrics import label_classes
 from edge_sdk.reference import (
     SignatureMismatchError,
     class_predictions,
@@ -39,10 +41,10 @@ from edge_sdk.reference import (
     match_tensors,
     shape_text,
 )
-from edge_sdk.metrics import label_classes
+from training.names import DATASETS_TEXT
 
 HISTOGRAM_BINS = 30
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,8 +67,9 @@ class OnnxFloat:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise MissingExtraError("an .onnx float model runs through onnxruntime, which is not installed: "
-                                    "pip install 'edge-sdk[convert]'") from None
+            raise MissingExtraError(
+                "an .onnx float model runs through onnxruntime, which is not installed: pip install 'edge-sdk[convert]'"
+            ) from None
         self.path = path
         try:
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -74,35 +77,35 @@ class OnnxFloat:
             raise DataError(f"{path}: expected an ONNX model onnxruntime can load: {first_line(exc)}") from None
 
     @staticmethod
-    def _shape(dims: Sequence[Any]) -> Tuple[Optional[int], ...]:
+    def _shape(dims: Sequence[Any]) -> tuple[int | None, ...]:
         return tuple(d if isinstance(d, int) and d >= 0 else None for d in dims)
 
     @staticmethod
     def _dtype(type_name: str) -> str:
         # onnxruntime spells element types "tensor(float)", "tensor(int64)" ...
-        inner = type_name[len("tensor("):-1] if type_name.startswith("tensor(") else type_name
+        inner = type_name[len("tensor(") : -1] if type_name.startswith("tensor(") else type_name
         return {"float": "float32", "double": "float64", "float16": "float16"}.get(inner, inner)
 
-    def specs(self) -> Tuple[list, list]:
+    def specs(self) -> tuple[list, list]:
         """(inputs as ``(name, shape, dtype)``, outputs as ``(name, shape)``)."""
         inputs = [(i.name, self._shape(i.shape), self._dtype(i.type)) for i in self.session.get_inputs()]
         outputs = [(o.name, self._shape(o.shape)) for o in self.session.get_outputs()]
         return inputs, outputs
 
-    def run(self, batch: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    def run(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``{output name: array}`` on ``batch``."""
         names = [o.name for o in self.session.get_outputs()]
-        return dict(zip(names, self.session.run(None, dict(batch))))
+        return dict(zip(names, self.session.run(None, dict(batch)), strict=False))
 
 
 @dataclasses.dataclass
 class FloatModel:
     """A float model with named inputs and outputs: Keras/SavedModel (TensorFlow), float .tflite or .onnx."""
 
-    path: Optional[Path]
+    path: Path | None
     loaded: Any  # converters.model_files.LoadedModel, or an OnnxFloat
-    inputs: List[Tuple[str, Tuple[Optional[int], ...], str]]  # name, shape, dtype
-    outputs: List[Tuple[str, Tuple[Optional[int], ...]]]
+    inputs: list[tuple[str, tuple[int | None, ...], str]]  # name, shape, dtype
+    outputs: list[tuple[str, tuple[int | None, ...]]]
 
     @property
     def kind(self) -> str:
@@ -114,30 +117,33 @@ class FloatModel:
         if self.kind in NOT_TENSORFLOW_KINDS:
             from edge_sdk.errors import EdgeSdkError
 
-            raise EdgeSdkError(f"{what} re-quantizes the float model with TensorFlow and needs a Keras model or "
-                               f"SavedModel; got a .{self.kind} file ({self.path})")
+            raise EdgeSdkError(
+                f"{what} re-quantizes the float model with TensorFlow and needs a Keras model or "
+                f"SavedModel; got a .{self.kind} file ({self.path})"
+            )
 
     @property
-    def input_names(self) -> List[str]:
+    def input_names(self) -> list[str]:
         """Input names in order."""
         return [name for name, _, _ in self.inputs]
 
-    def sha256s(self) -> List[str]:
+    def sha256s(self) -> list[str]:
         """sha256 of this model (file or SavedModel tree), then its manifest's and its ancestors'."""
         return float_lineage(self.path) if self.path is not None else []
 
-    def predict_all(self, inputs: Mapping[str, np.ndarray], batch_size: int = 256,
-                    progress: bool = False) -> Dict[str, np.ndarray]:
+    def predict_all(
+        self, inputs: Mapping[str, np.ndarray], batch_size: int = 256, progress: bool = False
+    ) -> dict[str, np.ndarray]:
         """Run the model on ``{input name: array}``; returns ``{output name: float32 array}``."""
         from edge_sdk.console import progress as bar
 
         tf = None if self.kind in NOT_TENSORFLOW_KINDS else _tensorflow()
 
         n = len(next(iter(inputs.values())))
-        chunks: Dict[str, List[np.ndarray]] = {name: [] for name, _ in self.outputs}
+        chunks: dict[str, list[np.ndarray]] = {name: [] for name, _ in self.outputs}
         starts = range(0, n, batch_size)
         for start in bar(starts, "float model", total=len(starts), enabled=progress):
-            batch = {k: v[start:start + batch_size] for k, v in inputs.items()}
+            batch = {k: v[start : start + batch_size] for k, v in inputs.items()}
             try:
                 result = self._call(tf, batch)
             except Exception as exc:  # noqa: BLE001 - TF raises many types; one line, no traceback
@@ -146,7 +152,7 @@ class FloatModel:
                 chunks[name].append(np.asarray(result[name], dtype=np.float32))
         return {name: np.concatenate(parts, axis=0) for name, parts in chunks.items()}
 
-    def _call(self, tf, batch: Mapping[str, np.ndarray]) -> Dict[str, Any]:
+    def _call(self, tf, batch: Mapping[str, np.ndarray]) -> dict[str, Any]:
         if self.kind == KIND_ONNX:
             return self.loaded.run(batch)
         if self.kind == "tflite":
@@ -166,7 +172,7 @@ class FloatModel:
             return {k: np.asarray(v) for k, v in out.items()}
         if not isinstance(out, (list, tuple)):
             out = [out]
-        return {name: np.asarray(v) for (name, _), v in zip(self.outputs, out)}
+        return {name: np.asarray(v) for (name, _), v in zip(self.outputs, out, strict=False)}
 
 
 def _tensorflow():
@@ -206,12 +212,12 @@ def load_float_model(path_or_model: Any) -> FloatModel:
         tensors = list(model.outputs)
         if len(names) != len(tensors):
             names = [f"output_{i}" for i in range(len(tensors))]
-        outputs = [(name, _dims(t.shape)) for name, t in zip(names, tensors)]
+        outputs = [(name, _dims(t.shape)) for name, t in zip(names, tensors, strict=False)]
     path = Path(path_or_model) if isinstance(path_or_model, (str, Path)) else None
     return FloatModel(path, loaded, inputs, outputs)
 
 
-def _dims(shape: Any) -> Tuple[Optional[int], ...]:
+def _dims(shape: Any) -> tuple[int | None, ...]:
     dims = shape.as_list() if hasattr(shape, "as_list") else list(shape)
     return tuple(None if d is None or int(d) < 0 else int(d) for d in dims)
 
@@ -224,10 +230,10 @@ def _dims(shape: Any) -> Tuple[Optional[int], ...]:
 class EvalData:
     """Inputs keyed by the float model's input names, optional labels, where they came from."""
 
-    inputs: Dict[str, np.ndarray]
-    labels: Optional[np.ndarray]
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray | None
     source: str
-    class_names: Optional[List[str]] = None
+    class_names: list[str] | None = None
 
     @property
     def samples(self) -> int:
@@ -235,7 +241,7 @@ class EvalData:
         return int(len(next(iter(self.inputs.values()))))
 
 
-def _read_arrays(data: Any) -> Tuple[Dict[str, np.ndarray], Optional[np.ndarray], str, Optional[List[str]]]:
+def _read_arrays(data: Any) -> tuple[dict[str, np.ndarray], np.ndarray | None, str, list[str] | None]:
     """Raw arrays from a path, a dataset name, an array or a dict; no checks against models yet."""
     if isinstance(data, np.ndarray):
         return {"x": data}, None, "array", None
@@ -247,8 +253,9 @@ def _read_arrays(data: Any) -> Tuple[Dict[str, np.ndarray], Optional[np.ndarray]
     path = Path(text)
     if path.suffix.lower() in (".npz", ".npy") or path.exists():
         if not path.is_file():
-            raise DataError(f"data file {path}: no such file (expected a .npz/.npy file or a dataset name "
-                            f"such as {DATASETS_TEXT})")
+            raise DataError(
+                f"data file {path}: no such file (expected a .npz/.npy file or a dataset name such as {DATASETS_TEXT})"
+            )
         try:
             loaded = np.load(path, allow_pickle=False)
         except Exception as exc:  # noqa: BLE001 - numpy raises several types for bad files
@@ -266,13 +273,15 @@ def _dataset_arrays(name: str, split: str):
     try:
         from training import datasets
     except ImportError as exc:
-        raise DataError(f"data {name!r}: not a file, and the built-in datasets are not available ({exc}); "
-                        "expected a .npz/.npy file") from None
+        raise DataError(
+            f"data {name!r}: not a file, and the built-in datasets are not available ({exc}); expected a .npz/.npy file"
+        ) from None
     try:
         ds = datasets.load(name, seed=0)
     except Exception as exc:  # noqa: BLE001 - an unknown name or a missing file
-        raise DataError(f"data {name!r}: expected a .npz/.npy file or a dataset name ({DATASETS_TEXT}); "
-                        f"{first_line(exc)}") from None
+        raise DataError(
+            f"data {name!r}: expected a .npz/.npy file or a dataset name ({DATASETS_TEXT}); {first_line(exc)}"
+        ) from None
     x = getattr(ds, f"x_{split}")
     y = getattr(ds, f"y_{split}")
     arrays = dict(x) if isinstance(x, Mapping) else {"x": x}
@@ -282,11 +291,11 @@ def _dataset_arrays(name: str, split: str):
 
 def load_eval_data(
     data: Any,
-    float_inputs: Sequence[Tuple[str, Tuple[Optional[int], ...], str]],
-    quantized_inputs: Optional[Sequence[Tuple[str, Tuple[Optional[int], ...]]]] = None,
+    float_inputs: Sequence[tuple[str, tuple[int | None, ...], str]],
+    quantized_inputs: Sequence[tuple[str, tuple[int | None, ...]]] | None = None,
     *,
     labels: Any = None,
-    limit: Optional[int] = None,
+    limit: int | None = None,
     split: str = "test",
 ) -> EvalData:
     """Load evaluation data and check it against both models' inputs.
@@ -313,8 +322,10 @@ def load_eval_data(
                 arrays = {names[0]: next(iter(arrays.values()))}
     missing = [n for n in names if n not in arrays]
     if missing:
-        raise DataError(f"data {source}: expected arrays for input(s) {names} (or 'x' for a one-input model), "
-                        f"got keys {sorted(arrays)}")
+        raise DataError(
+            f"data {source}: expected arrays for input(s) {names} (or 'x' for a one-input model), "
+            f"got keys {sorted(arrays)}"
+        )
     inputs = {n: np.asarray(arrays[n]) for n in names}
 
     def expected_text():
@@ -324,7 +335,9 @@ def load_eval_data(
         return text
 
     def fits(arr, shape):
-        return arr.ndim == len(shape) and all(w is None or w == g for w, g in zip(shape[1:], arr.shape[1:]))
+        return arr.ndim == len(shape) and all(
+            w is None or w == g for w, g in zip(shape[1:], arr.shape[1:], strict=False)
+        )
 
     q_shapes = [s for _, s in quantized_inputs] if quantized_inputs is not None else None
     for i, (name, shape, dtype) in enumerate(float_inputs):
@@ -332,9 +345,15 @@ def load_eval_data(
         ok_float = fits(arr, shape)
         ok_quant = q_shapes is None or fits(arr, q_shapes[i])
         if not (ok_float and ok_quant):
-            who = "either model" if not ok_float and not ok_quant else ("the float model" if not ok_float else "the quantized model")
-            raise DataError(f"data {source}: input {name!r} has shape {tuple(arr.shape)}, which does not fit "
-                            f"{who}: {expected_text()}")
+            who = (
+                "either model"
+                if not ok_float and not ok_quant
+                else ("the float model" if not ok_float else "the quantized model")
+            )
+            raise DataError(
+                f"data {source}: input {name!r} has shape {tuple(arr.shape)}, which does not fit "
+                f"{who}: {expected_text()}"
+            )
         if arr.dtype.kind not in "fiub":
             raise DataError(f"data {source}: input {name!r} has dtype {arr.dtype}; expected numbers ({dtype})")
         if np.dtype(dtype).kind == "f":
@@ -353,8 +372,9 @@ def load_eval_data(
     if y is not None:
         y = np.asarray(y)
         if y.ndim == 0 or len(y) != n:
-            raise DataError(f"labels ({source_labels}): expected {n} labels, one per example, "
-                            f"got {0 if y.ndim == 0 else len(y)}")
+            raise DataError(
+                f"labels ({source_labels}): expected {n} labels, one per example, got {0 if y.ndim == 0 else len(y)}"
+            )
     if limit is not None:
         if limit < 1:
             raise DataError(f"--samples: expected at least 1, got {limit}")
@@ -388,17 +408,17 @@ def _load_labels(labels: Any) -> np.ndarray:
 def compare_outputs(
     float_outputs: Mapping[str, np.ndarray],
     quantized_outputs: Mapping[str, np.ndarray],
-    pairs: Sequence[Tuple[str, str]],
-    labels: Optional[np.ndarray] = None,
+    pairs: Sequence[tuple[str, str]],
+    labels: np.ndarray | None = None,
     *,
     worst: int = 10,
-    class_names: Optional[Sequence[str]] = None,
+    class_names: Sequence[str] | None = None,
     label_source: str = "labels",
     task: Any = None,
-    inputs: Optional[Mapping[str, np.ndarray]] = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
     head: str = "auto",
     score_threshold: float = 0.25,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """All parity figures from two models' outputs on the same examples.
 
     ``float_outputs``/``quantized_outputs``: ``{output name: array}`` of each model;
@@ -427,15 +447,25 @@ def compare_outputs(
         labels = None  # never argmax or count classes over an output that is not class scores
     outputs = []
     for f_name, q_name in pairs:
-        entry = {"float": f_name, "quantized": q_name, **error_metrics(float_outputs[f_name], quantized_outputs[q_name])}
+        entry = {
+            "float": f_name,
+            "quantized": q_name,
+            **error_metrics(float_outputs[f_name], quantized_outputs[q_name]),
+        }
         outputs.append(entry)
     f_primary = np.asarray(float_outputs[pairs[0][0]])
     q_primary = np.asarray(quantized_outputs[pairs[0][1]])
     n = f_primary.shape[0]
     f_cls = class_predictions(f_primary) if task == task_lib.Task.CLASSIFICATION else None
     q_cls = class_predictions(q_primary) if task == task_lib.Task.CLASSIFICATION else None
-    summary: Dict[str, Any] = {"primary_output": pairs[0][0], "samples": int(n), "float_accuracy": None,
-                               "quantized_accuracy": None, "accuracy_drop_points": None, "top1_agreement": None}
+    summary: dict[str, Any] = {
+        "primary_output": pairs[0][0],
+        "samples": int(n),
+        "float_accuracy": None,
+        "quantized_accuracy": None,
+        "accuracy_drop_points": None,
+        "top1_agreement": None,
+    }
     classes = None
     if f_cls is not None:
         agree = f_cls == q_cls
@@ -450,23 +480,38 @@ def compare_outputs(
     per_example = np.abs(q_primary.astype(np.float64) - f_primary.astype(np.float64)).reshape(n, -1)
     example_error = per_example.max(axis=1)
     per_class = _per_class(f_cls, q_cls, classes, class_names) if f_cls is not None else []
-    order = np.argsort(-example_error, kind="stable")[:max(0, worst)]
+    order = np.argsort(-example_error, kind="stable")[: max(0, worst)]
     worst_rows = []
     for idx in order:
-        row = {"index": int(idx), "max_abs_error": float(example_error[idx]),
-               "mean_abs_error": float(per_example[idx].mean())}
+        row = {
+            "index": int(idx),
+            "max_abs_error": float(example_error[idx]),
+            "mean_abs_error": float(per_example[idx].mean()),
+        }
         if f_cls is not None:
-            row.update({"float_class": int(f_cls[idx]), "quantized_class": int(q_cls[idx]),
-                        "agree": bool(f_cls[idx] == q_cls[idx])})
+            row.update(
+                {
+                    "float_class": int(f_cls[idx]),
+                    "quantized_class": int(q_cls[idx]),
+                    "agree": bool(f_cls[idx] == q_cls[idx]),
+                }
+            )
             if classes is not None:
                 row["label"] = int(classes[idx])
         worst_rows.append(row)
     all_errors = per_example.reshape(-1)
     hi = float(all_errors.max()) if all_errors.size else 0.0
     counts, edges = np.histogram(all_errors, bins=HISTOGRAM_BINS, range=(0.0, hi if hi > 0 else 1.0))
-    tm = task_lib.task_metrics(task, float_outputs, quantized_outputs, pairs, inputs=inputs,
-                               labels=task_labels if task != task_lib.Task.CLASSIFICATION else labels,
-                               head=head, score_threshold=score_threshold)
+    tm = task_lib.task_metrics(
+        task,
+        float_outputs,
+        quantized_outputs,
+        pairs,
+        inputs=inputs,
+        labels=task_labels if task != task_lib.Task.CLASSIFICATION else labels,
+        head=head,
+        score_threshold=score_threshold,
+    )
     summary["task"] = task.value
     return {
         "summary": summary,
@@ -478,18 +523,25 @@ def compare_outputs(
         "per_class": per_class,
         "per_class_basis": "label" if classes is not None else "float model's prediction",
         "worst_examples": worst_rows,
-        "error_histogram": {"output": pairs[0][0], "edges": edges.tolist(), "counts": counts.tolist(),
-                            "what": "absolute error of every element of the primary output"},
+        "error_histogram": {
+            "output": pairs[0][0],
+            "edges": edges.tolist(),
+            "counts": counts.tolist(),
+            "what": "absolute error of every element of the primary output",
+        },
     }
 
 
-def _per_class(f_cls, q_cls, classes, class_names) -> List[Dict[str, Any]]:
+def _per_class(f_cls, q_cls, classes, class_names) -> list[dict[str, Any]]:
     basis = classes if classes is not None else f_cls
     rows = []
     for c in np.unique(basis):
         mask = basis == c
-        row: Dict[str, Any] = {"class": int(c), "count": int(mask.sum()),
-                               "agreement": float(np.mean(f_cls[mask] == q_cls[mask]))}
+        row: dict[str, Any] = {
+            "class": int(c),
+            "count": int(mask.sum()),
+            "agreement": float(np.mean(f_cls[mask] == q_cls[mask])),
+        }
         if class_names is not None and 0 <= int(c) < len(class_names):
             row["name"] = str(class_names[int(c)])
         if classes is not None:
@@ -501,24 +553,24 @@ def _per_class(f_cls, q_cls, classes, class_names) -> List[Dict[str, Any]]:
 
 
 def run_parity(
-    float_model: Union[PathLike, FloatModel],
-    quantized: Union[PathLike, Any],
+    float_model: PathLike | FloatModel,
+    quantized: PathLike | Any,
     data: Any,
     *,
     labels: Any = None,
-    limit: Optional[int] = None,
+    limit: int | None = None,
     worst: int = 10,
     layers: bool = False,
     calibration: Any = None,
     calibration_samples: int = 200,
-    num_threads: Optional[int] = None,
+    num_threads: int | None = None,
     progress: bool = True,
     slice_by: Sequence[str] = (),
-    min_slice_count: Optional[int] = None,
+    min_slice_count: int | None = None,
     task: Any = None,
     head: str = "auto",
     score_threshold: float = 0.25,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Compare ``float_model`` and the TFLite ``quantized`` on ``data``; return the JSON-ready result.
 
     ``task``: the model's task (a name or :class:`edge_sdk.tasks.Task`; None or ``auto``: the
@@ -561,47 +613,90 @@ def run_parity(
     class_names = ev.class_names
     if class_names is None and getattr(qm, "manifest", None):
         class_names = qm.manifest.get("labels")
-    label_source = (str(labels) if isinstance(labels, (str, Path)) else "labels") if labels is not None \
+    label_source = (
+        (str(labels) if isinstance(labels, (str, Path)) else "labels")
+        if labels is not None
         else f"labels ({ev.source} 'y')"
+    )
     from edge_sdk.tasks import parse_task
 
     declared = parse_task(task)
     if declared is None and (getattr(qm, "manifest", None) or {}).get("task"):
         declared = parse_task(qm.manifest["task"])
-    result = compare_outputs(float_out, quant_out, out_pairs, ev.labels, worst=worst, class_names=class_names,
-                             label_source=label_source, task=declared, inputs=ev.inputs, head=head,
-                             score_threshold=score_threshold)
+    result = compare_outputs(
+        float_out,
+        quant_out,
+        out_pairs,
+        ev.labels,
+        worst=worst,
+        class_names=class_names,
+        label_source=label_source,
+        task=declared,
+        inputs=ev.inputs,
+        head=head,
+        score_threshold=score_threshold,
+    )
     if declared is not None and parse_task(task) is None:
         result["task"]["why"] = "the quantized model's manifest"
     if slice_by:
-        result["slices"] = _slices(slice_by, min_slice_count, ev, float_out[out_pairs[0][0]],
-                                   quant_out[out_pairs[0][1]], qm, class_names, label_source)
+        result["slices"] = _slices(
+            slice_by,
+            min_slice_count,
+            ev,
+            float_out[out_pairs[0][0]],
+            quant_out[out_pairs[0][1]],
+            qm,
+            class_names,
+            label_source,
+        )
     info = inspect_model(qm.model_bytes)
-    result.update({
-        "float_model": {"path": str(fm.path) if fm.path else None, "kind": fm.kind,
-                        "sha256": (fm.sha256s() or [None])[0],
-                        # a float16 / int8-weight .tflite runs as its float32 parent (exact, or a proxy)
-                        "float_parent": getattr(fm.loaded, "float_parent", None)},
-        "quantized_model": {"path": str(qm.path) if qm.path else None, "sha256": qm.sha256,
-                            "size_bytes": qm.size_bytes, "kind": info.get("kind"), "backend": qm.backend,
-                            "float_ops": info.get("float_ops"), "integer_ops": info.get("integer_ops")},
-        "data": {"source": ev.source, "samples": ev.samples, "sha256": data_sha256(ev.inputs),
-                 "has_labels": ev.labels is not None},
-        "timing_seconds": {"float": round(t1 - t0, 3), "quantized": round(t2 - t1, 3)},
-        "layers": None,
-    })
+    result.update(
+        {
+            "float_model": {
+                "path": str(fm.path) if fm.path else None,
+                "kind": fm.kind,
+                "sha256": (fm.sha256s() or [None])[0],
+                # a float16 / int8-weight .tflite runs as its float32 parent (exact, or a proxy)
+                "float_parent": getattr(fm.loaded, "float_parent", None),
+            },
+            "quantized_model": {
+                "path": str(qm.path) if qm.path else None,
+                "sha256": qm.sha256,
+                "size_bytes": qm.size_bytes,
+                "kind": info.get("kind"),
+                "backend": qm.backend,
+                "float_ops": info.get("float_ops"),
+                "integer_ops": info.get("integer_ops"),
+            },
+            "data": {
+                "source": ev.source,
+                "samples": ev.samples,
+                "sha256": data_sha256(ev.inputs),
+                "has_labels": ev.labels is not None,
+            },
+            "timing_seconds": {"float": round(t1 - t0, 3), "quantized": round(t2 - t1, 3)},
+            "layers": None,
+        }
+    )
     if layers and fm.kind in NOT_TENSORFLOW_KINDS:
-        result["layers_note"] = (f"no per-layer errors: they come from TensorFlow's QuantizationDebugger, which needs "
-                                 f"a Keras model or SavedModel as the float model, not a .{fm.kind} file")
+        result["layers_note"] = (
+            f"no per-layer errors: they come from TensorFlow's QuantizationDebugger, which needs "
+            f"a Keras model or SavedModel as the float model, not a .{fm.kind} file"
+        )
     elif layers:
         from converters.debugger import layer_errors
 
         cal = _calibration_inputs(calibration, fm, ev, calibration_samples)
-        _say(progress, f"parity: per-layer error of a fresh int8 conversion ({len(next(iter(cal.values())))} "
-             "calibration examples)")
+        _say(
+            progress,
+            f"parity: per-layer error of a fresh int8 conversion ({len(next(iter(cal.values())))} "
+            "calibration examples)",
+        )
         result["layers"] = [row.to_dict() for row in layer_errors(fm.loaded, cal)]
-        result["layers_note"] = ("per-layer errors come from TFLite's QuantizationDebugger on a fresh full-int8 "
-                                 "conversion of the float model, not from the quantized file itself")
+        result["layers_note"] = (
+            "per-layer errors come from TFLite's QuantizationDebugger on a fresh full-int8 "
+            "conversion of the float model, not from the quantized file itself"
+        )
     return result
 
 
@@ -611,12 +706,19 @@ def _slices(slice_by, min_slice_count, ev: EvalData, f_primary, q_primary, qm, c
 
     classes = label_classes(ev.labels, f_primary, label_source) if ev.labels is not None else None
     preprocessing = (getattr(qm, "manifest", None) or {}).get("preprocessing")
-    return sliced_evaluation(list(slice_by), ev.inputs, class_predictions(f_primary), class_predictions(q_primary),
-                             classes, preprocessing=preprocessing, class_names=class_names,
-                             min_count=MIN_SLICE_COUNT if min_slice_count is None else min_slice_count)
+    return sliced_evaluation(
+        list(slice_by),
+        ev.inputs,
+        class_predictions(f_primary),
+        class_predictions(q_primary),
+        classes,
+        preprocessing=preprocessing,
+        class_names=class_names,
+        min_count=MIN_SLICE_COUNT if min_slice_count is None else min_slice_count,
+    )
 
 
-def check_input_dtypes(fm: FloatModel, qm: Any, in_pairs: Sequence[Tuple[str, str]]) -> None:
+def check_input_dtypes(fm: FloatModel, qm: Any, in_pairs: Sequence[tuple[str, str]]) -> None:
     """Refuse two models whose paired inputs cannot take the same data (one line naming both dtypes).
 
     A quantized input (int8/int16 with a scale) takes the float model's float data: the runtime
@@ -633,11 +735,13 @@ def check_input_dtypes(fm: FloatModel, qm: Any, in_pairs: Sequence[Tuple[str, st
             continue  # int32 vs int64 token ids: the same numbers
         raise SignatureMismatchError(
             f"input {f_name!r} of the float model takes {f_dtype.name} but input {q_name!r} of the quantized model "
-            f"takes {q_dtype.name}" + ("" if q_spec.quantization is None else " (quantized)")
-            + ": the two models cannot be fed the same data; expected the quantized model of this float model")
+            f"takes {q_dtype.name}"
+            + ("" if q_spec.quantization is None else " (quantized)")
+            + ": the two models cannot be fed the same data; expected the quantized model of this float model"
+        )
 
 
-def _calibration_inputs(calibration: Any, fm: FloatModel, ev: EvalData, samples: int) -> Dict[str, np.ndarray]:
+def _calibration_inputs(calibration: Any, fm: FloatModel, ev: EvalData, samples: int) -> dict[str, np.ndarray]:
     if calibration is None:
         return {k: v[:samples] for k, v in ev.inputs.items()}
     cal = load_eval_data(calibration, fm.inputs, split="train")
@@ -648,10 +752,10 @@ def _predict_tflite(model: Any, feed: Mapping[str, np.ndarray], progress: bool, 
     from edge_sdk.console import progress as bar
 
     n = len(next(iter(feed.values())))
-    parts: Dict[str, List[np.ndarray]] = {}
+    parts: dict[str, list[np.ndarray]] = {}
     starts = range(0, n, batch_size)
     for start in bar(starts, "quantized model", total=len(starts), enabled=progress):
-        out = model.predict_all({k: v[start:start + batch_size] for k, v in feed.items()})
+        out = model.predict_all({k: v[start : start + batch_size] for k, v in feed.items()})
         for k, v in out.items():
             parts.setdefault(k, []).append(np.asarray(v, dtype=np.float32))
     return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
@@ -662,10 +766,10 @@ def _say(enabled: bool, text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def summary_rows(result: Mapping[str, Any]) -> List[List[Any]]:
+def summary_rows(result: Mapping[str, Any]) -> list[list[Any]]:
     """Rows ``[metric, value]`` for the human table of a parity result."""
     s = result["summary"]
-    rows: List[List[Any]] = [["examples", s["samples"]]]
+    rows: list[list[Any]] = [["examples", s["samples"]]]
     task_rows = [list(r) for r in result.get("task_rows") or []]
     if s.get("task") == "classification":  # accuracy and agreement follow below, as before
         task_rows = [r for r in task_rows if r[0] == "task" or r[0].startswith("top") and r[0] != "top1 agreement"]
@@ -673,8 +777,11 @@ def summary_rows(result: Mapping[str, Any]) -> List[List[Any]]:
     for w in result.get("wipeouts") or []:
         rows.append(["WIPED OUT", w["what"]])
     if s.get("float_accuracy") is not None:
-        rows += [["float accuracy", s["float_accuracy"]], ["quantized accuracy", s["quantized_accuracy"]],
-                 ["accuracy drop (points)", round(s["accuracy_drop_points"], 3)]]
+        rows += [
+            ["float accuracy", s["float_accuracy"]],
+            ["quantized accuracy", s["quantized_accuracy"]],
+            ["accuracy drop (points)", round(s["accuracy_drop_points"], 3)],
+        ]
     if s.get("top1_agreement") is not None:
         rows.append(["top-1 agreement", s["top1_agreement"]])
     return rows

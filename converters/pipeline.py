@@ -24,6 +24,7 @@ as it was. Hooks receive the :class:`PipelineResult` (artifacts, their eval
 results and the staging directory) and may raise an ``EdgeSdkError`` to stop
 promotion; quality gates (issue 5) plug in there.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,16 +34,27 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union, cast
+from typing import Any, cast
 
 from converters import recipe as recipes
-from converters.context import (Artifact, Comparison, Data, PipelineResult, Progress, RunContext, bind, load_data,
-                                Stage, render_comparisons)
+from converters.context import (
+    Artifact,
+    Comparison,
+    Data,
+    PipelineResult,
+    Progress,
+    RunContext,
+    Stage,
+    bind,
+    load_data,
+    render_comparisons,
+)
 from converters.errors import ConversionError, StageNotApplicableError
-from converters.inputs import InputKind, input_kind
 from converters.evaluation import tflite_accuracy, tflite_latency_us
 from converters.gate import GateFailedError
+from converters.inputs import InputKind, input_kind
 from edge_sdk.fileio import atomic_output_dir, atomic_write_text, staging_prefix
 from edge_sdk.outputs import check_dir_output, mark_output_dir, model_inputs
 
@@ -59,9 +71,9 @@ STAGE_MODULES = {
 }
 
 
-def stage_plan(recipe: recipes.Recipe) -> List[Tuple[str, Stage, Any]]:
+def stage_plan(recipe: recipes.Recipe) -> list[tuple[str, Stage, Any]]:
     """``(stage name, stage module, its options section)`` for every stage a run of ``recipe`` goes through."""
-    plan: List[Tuple[str, Stage, Any]] = []
+    plan: list[tuple[str, Stage, Any]] = []
     for name in ("load", *recipe.stages, "export"):
         module_name, section = STAGE_MODULES[name]
         module = cast(Stage, importlib.import_module(module_name))  # the contract: tests/structure/test_stages.py
@@ -77,15 +89,15 @@ def planned_steps(recipe: recipes.Recipe) -> int:
 def run_in(
     staging: Path,
     recipe: recipes.Recipe,
-    source: Union[str, Path, Any],
+    source: str | Path | Any,
     *,
     dataset: Any = None,
-    calibration: Optional[str] = None,
-    eval_data: Optional[str] = None,
-    train_data: Optional[str] = None,
-    progress: Optional[Progress] = None,
+    calibration: str | None = None,
+    eval_data: str | None = None,
+    train_data: str | None = None,
+    progress: Progress | None = None,
     seed: int = 0,
-    train_stats: Optional[str] = None,
+    train_stats: str | None = None,
     allow_drift: bool = False,
 ) -> PipelineResult:
     """Run ``recipe`` on ``source`` writing every artifact into ``staging`` (no promotion).
@@ -106,8 +118,17 @@ def run_in(
         from converters._tf import tf_keras
 
         tf_keras.utils.set_random_seed(seed)
-    ctx = RunContext(recipe, staging, progress, seed, source=source, dataset=dataset, calibration=calibration,
-                     eval_data=eval_data, train_data=train_data)
+    ctx = RunContext(
+        recipe,
+        staging,
+        progress,
+        seed,
+        source=source,
+        dataset=dataset,
+        calibration=calibration,
+        eval_data=eval_data,
+        train_data=train_data,
+    )
     ctx.train_stats, ctx.allow_drift = train_stats, allow_drift
     # every later stage checks its needs as soon as the load stage knows the model and data
     ctx.checks = [functools.partial(_check, module, options) for _, module, options in plan[1:]]
@@ -124,8 +145,9 @@ def run_in(
     for record in [v for v in ctx.comparisons.values() if isinstance(v, Comparison)]:
         record.finish(ctx)
     comparisons, lines = render_comparisons(ctx.comparisons)
-    result = PipelineResult(recipe, ctx.artifacts, comparisons, ctx.warnings, staging,
-                            seconds=time.perf_counter() - started, lines=lines)
+    result = PipelineResult(
+        recipe, ctx.artifacts, comparisons, ctx.warnings, staging, seconds=time.perf_counter() - started, lines=lines
+    )
     atomic_write_text(staging / SUMMARY_FILE, json.dumps(result.summary(), indent=2) + "\n")
     return result
 
@@ -134,7 +156,7 @@ def _check(module: Stage, options: Any, ctx: RunContext) -> None:
     module.check(ctx, options)
 
 
-def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> Tuple[recipes.Recipe, Optional[str]]:
+def _onnx_source_formats(recipe: recipes.Recipe, source: Any) -> tuple[recipes.Recipe, str | None]:
     """An ONNX input is not exported to ONNX again: drop the format, with the reason, for such a source."""
     if not (input_kind(source) is InputKind.ONNX and "onnx" in recipe.export.formats):
         return recipe, None
@@ -183,19 +205,19 @@ def _keep_rejected(rejected: Path, out: Path, exc: GateFailedError) -> None:
 
 
 def run(
-    recipe: Union[str, recipes.Recipe],
-    source: Union[str, Path, Any],
-    out: Union[str, Path],
+    recipe: str | recipes.Recipe,
+    source: str | Path | Any,
+    out: str | Path,
     *,
     dataset: Any = None,
-    calibration: Optional[str] = None,
-    eval_data: Optional[str] = None,
-    train_data: Optional[str] = None,
-    overrides: Optional[dict] = None,
-    progress: Union[bool, Progress] = False,
+    calibration: str | None = None,
+    eval_data: str | None = None,
+    train_data: str | None = None,
+    overrides: dict | None = None,
+    progress: bool | Progress = False,
     before_promote: Sequence[Callable[[PipelineResult], None]] = (),
     seed: int = 0,
-    train_stats: Optional[str] = None,
+    train_stats: str | None = None,
     allow_drift: bool = False,
     force: bool = False,
 ) -> PipelineResult:
@@ -220,16 +242,29 @@ def run(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConversionError(f"--out {out}: expected a directory (or a new path), got an existing file")
-    protected = model_inputs(source, "input model") if isinstance(source, (str, os.PathLike)) \
-        and os.path.lexists(source) else []
+    protected = (
+        model_inputs(source, "input model")
+        if isinstance(source, (str, os.PathLike)) and os.path.lexists(source)
+        else []
+    )
     check_dir_output(out, "out", protected, force=force, replace=True, force_hint="force=True")
     _remove_abandoned_staging(out)
     with atomic_output_dir(out) as staging:
         (staging / PID_FILE).write_text(str(os.getpid()))
         try:
-            result = run_in(staging, recipe, source, dataset=dataset, calibration=calibration,
-                            eval_data=eval_data, train_data=train_data, progress=reporter, seed=seed,
-                            train_stats=train_stats, allow_drift=allow_drift)
+            result = run_in(
+                staging,
+                recipe,
+                source,
+                dataset=dataset,
+                calibration=calibration,
+                eval_data=eval_data,
+                train_data=train_data,
+                progress=reporter,
+                seed=seed,
+                train_stats=train_stats,
+                allow_drift=allow_drift,
+            )
             for hook in before_promote:
                 hook(result)
         except GateFailedError as exc:
@@ -245,6 +280,18 @@ def run(
 
 
 __all__ = [
-    "Artifact", "Data", "PipelineResult", "Progress", "RunContext", "StageNotApplicableError", "bind",
-    "load_data", "planned_steps", "run", "run_in", "stage_plan", "tflite_accuracy", "tflite_latency_us",
+    "Artifact",
+    "Data",
+    "PipelineResult",
+    "Progress",
+    "RunContext",
+    "StageNotApplicableError",
+    "bind",
+    "load_data",
+    "planned_steps",
+    "run",
+    "run_in",
+    "stage_plan",
+    "tflite_accuracy",
+    "tflite_latency_us",
 ]

@@ -12,10 +12,11 @@ are exact zeros. ``structured="2:4"`` keeps at most 2 non-zeros in every block
 of 4 along the input channel (tfmot's ``sparsity_m_by_n``), the pattern some
 accelerators run faster; it fixes sparsity at 50% for the layers it applies to.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Dict, List, Optional
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -41,10 +42,15 @@ class LayerSparsity:
         """Share of the kernel that is exactly zero."""
         return self.zeros / self.params if self.params else 0.0
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON form for manifests and reports."""
-        return {"layer": self.layer, "kind": self.kind, "params": self.params, "zeros": self.zeros,
-                "sparsity": round(self.sparsity, 4)}
+        return {
+            "layer": self.layer,
+            "kind": self.kind,
+            "params": self.params,
+            "zeros": self.zeros,
+            "sparsity": round(self.sparsity, 4),
+        }
 
 
 @dataclasses.dataclass
@@ -52,7 +58,7 @@ class PruneResult:
     """The stripped pruned model and its per-layer sparsity."""
 
     model: Any
-    layers: List[LayerSparsity]
+    layers: list[LayerSparsity]
     target_sparsity: float
     structured: str
 
@@ -62,7 +68,7 @@ class PruneResult:
         total = sum(layer.params for layer in self.layers)
         return sum(layer.zeros for layer in self.layers) / total if total else 0.0
 
-    def report(self) -> List[Dict[str, Any]]:
+    def report(self) -> list[dict[str, Any]]:
         """Per-layer sparsity rows."""
         return [layer.to_dict() for layer in self.layers]
 
@@ -72,7 +78,7 @@ def count_nonzero_params(model: Any) -> int:
     return int(sum(int(np.count_nonzero(w)) for w in model.get_weights()))
 
 
-def layer_sparsity(model: Any) -> List[LayerSparsity]:
+def layer_sparsity(model: Any) -> list[LayerSparsity]:
     """Per-layer kernel sparsity of a (stripped) tf_keras model."""
     rows = []
     for layer in model.layers:
@@ -88,11 +94,11 @@ def layer_sparsity(model: Any) -> List[LayerSparsity]:
 
 def prune(
     model: Any,
-    inputs: Dict[str, np.ndarray],
+    inputs: dict[str, np.ndarray],
     labels: np.ndarray,
-    options: Optional[PruneOptions] = None,
+    options: PruneOptions | None = None,
     *,
-    progress: Optional[Any] = None,
+    progress: Any | None = None,
     **overrides: Any,
 ) -> PruneResult:
     """Prune a tf_keras ``model`` while fine-tuning it on ``(inputs, labels)``.
@@ -122,10 +128,13 @@ def prune(
     frequency = max(1, min(frequency, end_step // 4 or 1))
     end_step = max(frequency, (end_step // frequency) * frequency)
     schedule = tfmot.sparsity.keras.PolynomialDecay(
-        initial_sparsity=initial_sparsity, final_sparsity=target_sparsity,
-        begin_step=0, end_step=end_step, frequency=frequency,
+        initial_sparsity=initial_sparsity,
+        final_sparsity=target_sparsity,
+        begin_step=0,
+        end_step=end_step,
+        frequency=frequency,
     )
-    kwargs: Dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
     if structured == "2:4":
         kwargs["sparsity_m_by_n"] = (2, 4)
 
@@ -159,8 +168,14 @@ def prune(
     if progress is not None:
         callbacks.append(progress)
     compile_and_fit(
-        pruned, inputs, labels, epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate, callbacks=callbacks, loss=task_loss(model),
+        pruned,
+        inputs,
+        labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        callbacks=callbacks,
+        loss=task_loss(model),
     )
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     return PruneResult(stripped, layer_sparsity(stripped), target_sparsity, structured)
@@ -202,23 +217,29 @@ class PruneComparison(Comparison):
     target_sparsity: float
     structured: Any
     overall_sparsity: float
-    layers: List[Dict[str, Any]]
+    layers: list[dict[str, Any]]
     dense: Artifact  # the float32 artifact pruning started from
     pruned: Artifact  # the pruned float32 artifact
-    shipped: Optional[Artifact] = None  # the quantized file of the pruned model, when the run quantized it
+    shipped: Artifact | None = None  # the quantized file of the pruned model, when the run quantized it
 
     def finish(self, ctx: RunContext) -> None:
-        self.shipped = next((a for a in ctx.artifacts if a.stage == "quantize" and a.parent == self.pruned.sha256), None)
+        self.shipped = next(
+            (a for a in ctx.artifacts if a.stage == "quantize" and a.parent == self.pruned.sha256), None
+        )
 
-    def to_json(self) -> Dict[str, Any]:
-        out = {"target_sparsity": self.target_sparsity, "structured": self.structured,
-               "overall_sparsity": self.overall_sparsity, "layers": self.layers}
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "target_sparsity": self.target_sparsity,
+            "structured": self.structured,
+            "overall_sparsity": self.overall_sparsity,
+            "layers": self.layers,
+        }
         if self.shipped is not None:
             out["gzip_ratio_vs_dense_float32"] = round(self.shipped.gzip_size_bytes / self.dense.gzip_size_bytes, 4)
             out["dense_float32"] = self.dense.name
         return out
 
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         line = f"prune: {self.overall_sparsity:.1%} of prunable weights are zero"
         if self.shipped is not None:
             ratio = round(self.shipped.gzip_size_bytes / self.dense.gzip_size_bytes, 4)
@@ -251,16 +272,34 @@ def run_stage(ctx: RunContext, options: PruneOptions) -> None:
         + f", fine-tuning {options.epochs} epochs"
     )
     train_x, train_y = ctx.training_data(STAGE)
-    pruned = prune(ctx.current.model, train_x, train_y, options,
-                   progress=(ctx.progress.epochs("prune", options.epochs) or [None])[0])
+    pruned = prune(
+        ctx.current.model,
+        train_x,
+        train_y,
+        options,
+        progress=(ctx.progress.epochs("prune", options.epochs) or [None])[0],
+    )
     pruned_loaded = from_keras(pruned.model)
     name = f"{ctx.prefix}-pruned" if ctx.prefix else "pruned"
-    artifact = ctx.float32_artifact(pruned_loaded, f"{name}-float32", STAGE, ctx.current_artifact.sha256,
-                                    sparsity=round(pruned.overall_sparsity, 4),
-                                    nonzero_params=count_nonzero_params(pruned.model))
+    artifact = ctx.float32_artifact(
+        pruned_loaded,
+        f"{name}-float32",
+        STAGE,
+        ctx.current_artifact.sha256,
+        sparsity=round(pruned.overall_sparsity, 4),
+        nonzero_params=count_nonzero_params(pruned.model),
+    )
     artifact.manifest["sparsity_report"] = pruned.report()
     write_manifest(artifact.manifest, manifest_path_for(ctx.staging / artifact.file))
-    ctx.record(PruneComparison(options.target_sparsity, options.structured, round(pruned.overall_sparsity, 4),
-                               pruned.report(), dense=ctx.current_artifact, pruned=artifact))
+    ctx.record(
+        PruneComparison(
+            options.target_sparsity,
+            options.structured,
+            round(pruned.overall_sparsity, 4),
+            pruned.report(),
+            dense=ctx.current_artifact,
+            pruned=artifact,
+        )
+    )
     ctx.before_prune = ctx.current_artifact
     ctx.advance(pruned_loaded, artifact, name)

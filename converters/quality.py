@@ -14,24 +14,26 @@ place that does it:
 
 Thresholds and verdicts themselves are plain numbers in :mod:`converters.gate`.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
-from converters.gate import (GateError, GateFailedError, GateResult, evaluate_gate, validate_thresholds,
-                             with_task_checks)
+from converters.gate import GateError, GateFailedError, GateResult, evaluate_gate, validate_thresholds, with_task_checks
 from edge_sdk.errors import EdgeSdkError
 
 
 # ------------------------------------------------------------------------------------------------
 # the tuned model
 # ------------------------------------------------------------------------------------------------
-def write_tuned_model(path: Any, tuned: Any, *, parent_sha256: Optional[str],
-                      base_manifest: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def write_tuned_model(
+    path: Any, tuned: Any, *, parent_sha256: str | None, base_manifest: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write the auto-tuner's model (the chosen variant, else the best trade-off) and its manifest.
 
     ``path``: the .tflite to write (the manifest goes beside it); ``tuned``: an
@@ -47,17 +49,34 @@ def write_tuned_model(path: Any, tuned: Any, *, parent_sha256: Optional[str],
     variant = tuned.chosen or tuned.best_tradeoff
     model = edge_sdk.load(variant.tflite)
     atomic_write_bytes(path, variant.tflite)
-    metrics = {"accuracy": round(variant.accuracy, 6), "float_accuracy": round(tuned.float_accuracy, 6),
-               "accuracy_drop_points": round(variant.drop_points, 3), "latency_us": round(variant.latency_us, 1),
-               "float_layers": len(variant.float_layers)}
+    metrics = {
+        "accuracy": round(variant.accuracy, 6),
+        "float_accuracy": round(tuned.float_accuracy, 6),
+        "accuracy_drop_points": round(variant.drop_points, 3),
+        "latency_us": round(variant.latency_us, 1),
+        "float_layers": len(variant.float_layers),
+    }
     if getattr(tuned, "metric", None):  # judged by a task's own metric (edge_sdk.tasks), not accuracy
-        metrics = {tuned.metric: round(variant.accuracy, 6), "budget": tuned.budget_points,
-                   "latency_us": round(variant.latency_us, 1), "float_layers": len(variant.float_layers)}
+        metrics = {
+            tuned.metric: round(variant.accuracy, 6),
+            "budget": tuned.budget_points,
+            "latency_us": round(variant.latency_us, 1),
+            "float_layers": len(variant.float_layers),
+        }
     manifest = build_manifest(
-        variant.tflite, Path(path).name, kind="int8", stage="autotune", inputs=model.inputs, outputs=model.outputs,
-        labels=base.get("labels"), preprocessing=base.get("preprocessing"), parent_sha256=parent_sha256,
-        recipe=dict(base.get("recipe") or {}, autotune={"accuracy_budget_points": tuned.budget_points,
-                                                        "float_layers": variant.float_layers}),
+        variant.tflite,
+        Path(path).name,
+        kind="int8",
+        stage="autotune",
+        inputs=model.inputs,
+        outputs=model.outputs,
+        labels=base.get("labels"),
+        preprocessing=base.get("preprocessing"),
+        parent_sha256=parent_sha256,
+        recipe=dict(
+            base.get("recipe") or {},
+            autotune={"accuracy_budget_points": tuned.budget_points, "float_layers": variant.float_layers},
+        ),
         metrics=metrics,
         # the training statistics (beside it in the same run) and any allowed data finding carry over
         **{k: base[k] for k in ("data_stats", "data_check") if k in base},
@@ -73,11 +92,11 @@ def write_tuned_model(path: Any, tuned: Any, *, parent_sha256: Optional[str],
 class ParityOutcome:
     """What :func:`parity_check` measured and decided."""
 
-    result: Dict[str, Any]  # converters.parity.run_parity's result
+    result: dict[str, Any]  # converters.parity.run_parity's result
     gate: GateResult
-    tuned: Optional[Dict[str, Any]]  # AutotuneResult.to_dict(), plus "written" when a model was written
-    report: Dict[str, Any]  # the JSON/HTML report
-    slice_gate: Optional[Dict[str, Any]] = None  # edge_sdk.slices.slice_gate, with --slice-by
+    tuned: dict[str, Any] | None  # AutotuneResult.to_dict(), plus "written" when a model was written
+    report: dict[str, Any]  # the JSON/HTML report
+    slice_gate: dict[str, Any] | None = None  # edge_sdk.slices.slice_gate, with --slice-by
 
     @property
     def exit_code(self) -> int:
@@ -107,24 +126,24 @@ def parity_check(
     quant_path: str,
     data: str,
     *,
-    labels: Optional[str] = None,
-    samples: Optional[int] = None,
+    labels: str | None = None,
+    samples: int | None = None,
     worst: int = 10,
     layers: bool = True,
-    calibration: Optional[str] = None,
-    max_drop: Optional[float] = None,
-    min_agreement: Optional[float] = None,
-    accuracy_budget: Optional[float] = None,
-    autotune_out: Optional[str] = None,
-    num_threads: Optional[int] = None,
+    calibration: str | None = None,
+    max_drop: float | None = None,
+    min_agreement: float | None = None,
+    accuracy_budget: float | None = None,
+    autotune_out: str | None = None,
+    num_threads: int | None = None,
     progress: bool = True,
     slice_by: Any = (),
-    max_slice_drop: Optional[float] = None,
-    min_slice_count: Optional[int] = None,
-    train_stats: Optional[str] = None,
+    max_slice_drop: float | None = None,
+    min_slice_count: int | None = None,
+    train_stats: str | None = None,
     allow_drift: bool = False,
     task: Any = None,
-    budgets: Optional[Dict[str, Optional[float]]] = None,
+    budgets: dict[str, float | None] | None = None,
     head: str = "auto",
     score_threshold: float = 0.25,
 ) -> ParityOutcome:
@@ -145,8 +164,8 @@ def parity_check(
     whatever the thresholds.
     """
     from converters.autotune import autotune
-    from converters.parity import load_eval_data, load_float_model, run_parity
     from converters.html_report import build_report
+    from converters.parity import load_eval_data, load_float_model, run_parity
 
     validate_thresholds(max_drop, min_agreement)
     slice_by = _check_slicing(slice_by, max_slice_drop, min_slice_count)
@@ -158,13 +177,31 @@ def parity_check(
     if accuracy_budget is not None:
         fm.require_tensorflow_model("--accuracy-budget (the auto-tuner)")
     drift = _check_data_first(float_path, fm, data, labels, samples, train_stats, allow_drift)
-    result = run_parity(fm, quant_path, data, labels=labels, limit=samples, worst=worst, layers=layers,
-                        calibration=calibration, num_threads=num_threads, progress=progress, task=task, head=head,
-                        score_threshold=score_threshold,
-                        **({"slice_by": slice_by, "min_slice_count": min_slice_count} if slice_by else {}))
+    result = run_parity(
+        fm,
+        quant_path,
+        data,
+        labels=labels,
+        limit=samples,
+        worst=worst,
+        layers=layers,
+        calibration=calibration,
+        num_threads=num_threads,
+        progress=progress,
+        task=task,
+        head=head,
+        score_threshold=score_threshold,
+        **({"slice_by": slice_by, "min_slice_count": min_slice_count} if slice_by else {}),
+    )
     s = result["summary"]
-    gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
-                         max_drop=max_drop, min_agreement=min_agreement, subject=Path(quant_path).name)
+    gate = evaluate_gate(
+        s["float_accuracy"],
+        s["quantized_accuracy"],
+        s["top1_agreement"],
+        max_drop=max_drop,
+        min_agreement=min_agreement,
+        subject=Path(quant_path).name,
+    )
     gate = with_task_checks(gate, result, budgets or {}, subject=Path(quant_path).name)
     tuned = None
     if accuracy_budget is not None:
@@ -172,9 +209,19 @@ def parity_check(
         cal = ev.inputs if calibration is None else load_eval_data(calibration, fm.inputs, split="train").inputs
         cal = {k: v[:200] for k, v in cal.items()}
         task = result["task"]["name"]  # classification keeps the accuracy budget; other tasks their own
-        tuned_result = autotune(fm, cal, ev.inputs, ev.labels, budget_points=accuracy_budget,
-                                float_accuracy=s["float_accuracy"], progress=progress, task=task,
-                                budgets=_task_budgets(budgets), head=head, score_threshold=score_threshold)
+        tuned_result = autotune(
+            fm,
+            cal,
+            ev.inputs,
+            ev.labels,
+            budget_points=accuracy_budget,
+            float_accuracy=s["float_accuracy"],
+            progress=progress,
+            task=task,
+            budgets=_task_budgets(budgets),
+            head=head,
+            score_threshold=score_threshold,
+        )
         tuned = tuned_result.to_dict()
         if autotune_out:
             write_tuned_model(autotune_out, tuned_result, parent_sha256=(fm.sha256s() or [None])[0])
@@ -191,7 +238,7 @@ def parity_check(
     return ParityOutcome(result, gate, tuned, report, slices)
 
 
-def _check_slicing(slice_by: Any, max_slice_drop: Optional[float], min_slice_count: Optional[int]) -> List[str]:
+def _check_slicing(slice_by: Any, max_slice_drop: float | None, min_slice_count: int | None) -> list[str]:
     """``--slice-by`` specs parsed and ``--max-slice-drop`` checked before any model is loaded."""
     from edge_sdk.slices import SliceError, check_max_slice_drop, parse_slice_spec
 
@@ -206,8 +253,15 @@ def _check_slicing(slice_by: Any, max_slice_drop: Optional[float], min_slice_cou
     return specs
 
 
-def _check_data_first(float_path: str, fm: Any, data: str, labels: Optional[str], samples: Optional[int],
-                      train_stats: Optional[str], allow_drift: bool) -> Optional[Dict[str, Any]]:
+def _check_data_first(
+    float_path: str,
+    fm: Any,
+    data: str,
+    labels: str | None,
+    samples: int | None,
+    train_stats: str | None,
+    allow_drift: bool,
+) -> dict[str, Any] | None:
     """The parity data against the training statistics, before any model runs (None: no statistics)."""
     from converters.datacheck import check_parity, load_stats, stats_beside_model
     from converters.parity import load_eval_data
@@ -220,7 +274,7 @@ def _check_data_first(float_path: str, fm: Any, data: str, labels: Optional[str]
     return check_parity(float_path, ev.inputs, ev.source, train_stats=train_stats, allow_drift=allow_drift)
 
 
-def _task_budgets(given: Optional[Dict[str, Optional[float]]]) -> Dict[str, float]:
+def _task_budgets(given: dict[str, float | None] | None) -> dict[str, float]:
     """The [task] budgets (recipe defaults) with the ones given on the command line applied."""
     from converters.recipe import TaskOptions
 
@@ -234,15 +288,15 @@ def _task_budgets(given: Optional[Dict[str, Optional[float]]]) -> Dict[str, floa
 # ------------------------------------------------------------------------------------------------
 def convert_hooks(
     *,
-    max_drop: Optional[float] = None,
-    min_agreement: Optional[float] = None,
-    accuracy_budget: Optional[float] = None,
+    max_drop: float | None = None,
+    min_agreement: float | None = None,
+    accuracy_budget: float | None = None,
     dataset: Any = None,
-    eval_data: Optional[str] = None,
-    calibration: Optional[str] = None,
+    eval_data: str | None = None,
+    calibration: str | None = None,
     progress: bool = True,
-    budgets: Optional[Dict[str, Optional[float]]] = None,
-) -> List[Callable[[Any], None]]:
+    budgets: dict[str, float | None] | None = None,
+) -> list[Callable[[Any], None]]:
     """``before_promote`` hooks for ``converters.pipeline.run`` (``edge-sdk convert``).
 
     * ``accuracy_budget``: when the int8 artifact loses more than the budget
@@ -267,18 +321,30 @@ def convert_hooks(
     if max_drop is None and min_agreement is None and accuracy_budget is None and not budgets:
         return []
     if (max_drop is not None or accuracy_budget is not None) and dataset is None and eval_data is None:
-        raise GateError("--max-drop and --accuracy-budget measure accuracy: expected --dataset NAME or "
-                        "--eval FILE.npz with labels, got neither")
+        raise GateError(
+            "--max-drop and --accuracy-budget measure accuracy: expected --dataset NAME or "
+            "--eval FILE.npz with labels, got neither"
+        )
     if budgets and dataset is None and eval_data is None:
-        raise GateError(f"--{next(iter(budgets)).replace('_', '-')} compares the shipped model with the float model: "
-                        "expected --dataset NAME or --eval FILE.npz (labels optional), got neither")
+        raise GateError(
+            f"--{next(iter(budgets)).replace('_', '-')} compares the shipped model with the float model: "
+            "expected --dataset NAME or --eval FILE.npz (labels optional), got neither"
+        )
     if max_drop is not None and dataset is None and eval_data is not None:
         _require_labels(eval_data)
 
     def hook(result: Any) -> None:
-        _convert_gate(result, max_drop=max_drop, min_agreement=min_agreement, accuracy_budget=accuracy_budget,
-                      dataset=dataset, eval_data=eval_data, calibration=calibration, progress=progress,
-                      budgets=budgets)
+        _convert_gate(
+            result,
+            max_drop=max_drop,
+            min_agreement=min_agreement,
+            accuracy_budget=accuracy_budget,
+            dataset=dataset,
+            eval_data=eval_data,
+            calibration=calibration,
+            progress=progress,
+            budgets=budgets,
+        )
 
     return [hook]
 
@@ -293,16 +359,19 @@ def _require_labels(eval_data: str) -> None:
     except Exception:  # noqa: BLE001 - a bare .npy or an unreadable file: the data loader says what is wrong
         keys = []
     if "y" not in keys:
-        raise GateError(f"--max-drop measures accuracy against labels: expected labels under key 'y' in --eval "
-                        f"{eval_data}, got keys {keys or 'none (a bare array)'}; without labels use a task budget "
-                        "(--min-agreement, --min-iou, --min-snr-db ...)")
+        raise GateError(
+            f"--max-drop measures accuracy against labels: expected labels under key 'y' in --eval "
+            f"{eval_data}, got keys {keys or 'none (a bare array)'}; without labels use a task budget "
+            "(--min-agreement, --min-iou, --min-snr-db ...)"
+        )
 
 
-def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, dataset, eval_data, calibration,
-                  progress, budgets=None) -> None:
+def _convert_gate(
+    result: Any, *, max_drop, min_agreement, accuracy_budget, dataset, eval_data, calibration, progress, budgets=None
+) -> None:
     from converters.context import load_data
-    from converters.parity import load_float_model, run_parity
     from converters.html_report import build_report, write_html_report
+    from converters.parity import load_float_model, run_parity
     from edge_sdk.fileio import atomic_write_text
 
     say = (lambda text: print(text, file=sys.stderr)) if progress else (lambda text: None)
@@ -330,11 +399,24 @@ def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, data
     if data.eval_y is not None:
         eval_arrays["y"] = data.eval_y
     task = (result.comparisons.get("task") or {}).get("task")
-    parity = run_parity(fm, result.staging / target.file, eval_arrays, progress=False, task=task,
-                        head=result.recipe.task.detection_head, score_threshold=result.recipe.task.score_threshold)
+    parity = run_parity(
+        fm,
+        result.staging / target.file,
+        eval_arrays,
+        progress=False,
+        task=task,
+        head=result.recipe.task.detection_head,
+        score_threshold=result.recipe.task.score_threshold,
+    )
     s = parity["summary"]
-    gate = evaluate_gate(s["float_accuracy"], s["quantized_accuracy"], s["top1_agreement"],
-                         max_drop=max_drop, min_agreement=min_agreement, subject=target.file)
+    gate = evaluate_gate(
+        s["float_accuracy"],
+        s["quantized_accuracy"],
+        s["top1_agreement"],
+        max_drop=max_drop,
+        min_agreement=min_agreement,
+        subject=target.file,
+    )
     gate = with_task_checks(gate, parity, budgets or {}, subject=target.file)
     report = build_report(parity, gate.to_dict(), result.comparisons.get("autotune_report"))
     atomic_write_text(result.staging / "parity.json", json.dumps(report, indent=2, default=str) + "\n")
@@ -347,8 +429,15 @@ def _convert_gate(result: Any, *, max_drop, min_agreement, accuracy_budget, data
         raise GateFailedError(gate.verdict + " (nothing promoted)", {"parity": parity, "gate": gate.to_dict()})
 
 
-def _autotune_artifact(result: Any, target: Any, data: Any, budget: float, progress: bool, say,
-                       budgets: Optional[Dict[str, Optional[float]]] = None) -> Any:
+def _autotune_artifact(
+    result: Any,
+    target: Any,
+    data: Any,
+    budget: float,
+    progress: bool,
+    say,
+    budgets: dict[str, float | None] | None = None,
+) -> Any:
     from converters.autotune import autotune
     from converters.context import Artifact
     from converters.parity import load_float_model
@@ -368,14 +457,26 @@ def _autotune_artifact(result: Any, target: Any, data: Any, budget: float, progr
     calibration = data.calibration_x or data.train_x or data.eval_x
     say(f"auto-tune: {target.file} against {parent.name} with an accuracy budget of {budget:g} points")
     options = result.recipe.task
-    tuned = autotune(fm, {k: v[:300] for k, v in calibration.items()}, data.eval_x, data.eval_y,
-                     budget_points=budget, progress=progress, task=task if by_task else None,
-                     budgets=_task_budgets(budgets), head=options.detection_head,
-                     score_threshold=options.score_threshold)
+    tuned = autotune(
+        fm,
+        {k: v[:300] for k, v in calibration.items()},
+        data.eval_x,
+        data.eval_y,
+        budget_points=budget,
+        progress=progress,
+        task=task if by_task else None,
+        budgets=_task_budgets(budgets),
+        head=options.detection_head,
+        score_threshold=options.score_threshold,
+    )
     report = tuned.to_dict()
     atomic_write_text(result.staging / "autotune.json", json.dumps(report, indent=2, default=str) + "\n")
-    result.comparisons["autotune"] = {"budget_points": budget, "met": tuned.met, "chosen": report["chosen"],
-                                      "message": tuned.message}
+    result.comparisons["autotune"] = {
+        "budget_points": budget,
+        "met": tuned.met,
+        "chosen": report["chosen"],
+        "message": tuned.message,
+    }
     result.comparisons["autotune_report"] = report  # for the HTML report; removed before the summary
     say(f"auto-tune: {tuned.message}")
     if not tuned.met:
@@ -384,9 +485,20 @@ def _autotune_artifact(result: Any, target: Any, data: Any, budget: float, progr
         return None  # full int8 already within budget: ship the pipeline's artifact
     name = f"{target.name}-autotuned"
     file = f"{name}.tflite"
-    manifest = write_tuned_model(result.staging / file, tuned, parent_sha256=parent.sha256,
-                                 base_manifest=target.manifest)
-    artifact = Artifact(name, file, "int8", "autotune", manifest["sha256"], manifest["size_bytes"],
-                        manifest["gzip_size_bytes"], parent.sha256, manifest["metrics"], manifest)
+    manifest = write_tuned_model(
+        result.staging / file, tuned, parent_sha256=parent.sha256, base_manifest=target.manifest
+    )
+    artifact = Artifact(
+        name,
+        file,
+        "int8",
+        "autotune",
+        manifest["sha256"],
+        manifest["size_bytes"],
+        manifest["gzip_size_bytes"],
+        parent.sha256,
+        manifest["metrics"],
+        manifest,
+    )
     result.artifacts.append(artifact)
     return artifact

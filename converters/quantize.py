@@ -23,10 +23,11 @@ the LiteRT quantizer instead (:mod:`converters.litert_quant`: no TensorFlow; wei
 int8/int4, int16 activations and per-layer ``keep_float`` besides int8/dynamic/fp16),
 from the float32 .tflite of the current model.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Dict, List, Optional
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -38,15 +39,18 @@ from converters.model_files import KIND_TFLITE, LoadedModel
 from converters.recipe import QuantizeOptions, Recipe
 from converters.tflite_convert import QuantizeResult, convert
 
-def nothing_quantized_note(name: str, asked: str, kind: str, inspected: str) -> Optional[str]:
+
+def nothing_quantized_note(name: str, asked: str, kind: str, inspected: str) -> str | None:
     """One line when a recipe asked for ``asked`` (a manifest kind) but the file is float32 (``kind``), else None."""
     if kind != "float32" or asked == "float32":
         return None
-    return (f"{name}: {asked} was asked for but nothing was quantized (inspect reads it as {inspected}: "
-            "every weight and op is float); it is recorded as float32, not " + asked)
+    return (
+        f"{name}: {asked} was asked for but nothing was quantized (inspect reads it as {inspected}: "
+        "every weight and op is float); it is recorded as float32, not " + asked
+    )
 
 
-def weight_sparsity(tflite: bytes, min_elements: int = 256) -> Dict[str, float]:
+def weight_sparsity(tflite: bytes, min_elements: int = 256) -> dict[str, float]:
     """Share of exact zeros in each constant weight tensor of a .tflite (biases skipped).
 
     A quantized 0.0 is stored as the tensor's zero point (0 for symmetric conv/dense weights).
@@ -56,7 +60,7 @@ def weight_sparsity(tflite: bytes, min_elements: int = 256) -> Dict[str, float]:
 
     schema = _schema()
     root = schema.ModelT.InitFromPackedBuf(tflite, 0)
-    out: Dict[str, float] = {}
+    out: dict[str, float] = {}
     type_to_dtype = {0: np.float32, 1: np.float16, 9: np.int8, 3: np.uint8}
     for sg in root.subgraphs or []:
         for tensor in sg.tensors or []:
@@ -79,7 +83,7 @@ def weight_sparsity(tflite: bytes, min_elements: int = 256) -> Dict[str, float]:
 
 def qat(
     model: Any,
-    inputs: Dict[str, np.ndarray],
+    inputs: dict[str, np.ndarray],
     labels: np.ndarray,
     *,
     epochs: int = 1,
@@ -98,7 +102,9 @@ def qat(
     from converters.finetune import compile_and_fit, task_loss
 
     if not isinstance(model, tf_keras.Model):
-        raise ConversionError(f"QAT needs a tf_keras model (tfmot), got {type(model).__module__}.{type(model).__name__}")
+        raise ConversionError(
+            f"QAT needs a tf_keras model (tfmot), got {type(model).__module__}.{type(model).__name__}"
+        )
     try:
         if preserve_sparsity:
             annotated = tfmot.quantization.keras.quantize_annotate_model(model)
@@ -110,12 +116,13 @@ def qat(
     except Exception as exc:  # noqa: BLE001
         raise ConversionError(f"tfmot could not prepare the model for QAT: {first_line(exc)}") from None
     # the loss follows the original output layer: tfmot's wrappers hide the activation
-    compile_and_fit(qmodel, inputs, labels, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    loss=task_loss(model))
+    compile_and_fit(
+        qmodel, inputs, labels, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, loss=task_loss(model)
+    )
     return qmodel
 
 
-def summarize_float_ops(result: QuantizeResult) -> List[str]:
+def summarize_float_ops(result: QuantizeResult) -> list[str]:
     """Human lines about operators that stayed float (empty when all integer)."""
     if not result.float_ops:
         return []
@@ -153,14 +160,17 @@ def check(ctx: RunContext, options: QuantizeOptions) -> None:
     if scheme is not None:
         from converters import litert_quant
 
-        litert_quant._require()  # a missing 'quantize' extra is one line before any work
+        litert_quant.require()  # a missing 'quantize' extra is one line before any work
         if options.qat:
-            raise RecipeError("quantize.scheme (the LiteRT quantizer) quantizes a float .tflite after training; it "
-                              "cannot follow quantization-aware training (qat): drop one of them")
+            raise RecipeError(
+                "quantize.scheme (the LiteRT quantizer) quantizes a float .tflite after training; it "
+                "cannot follow quantization-aware training (qat): drop one of them"
+            )
         if schemes.needs_calibration(scheme) and ctx.data.calibration_x is None:
             raise CalibrationError(
                 f"scheme {scheme!r} needs calibration data: expected --calibration FILE.npy|.npz or --dataset NAME, "
-                f"got neither; schemes that need none: dynamic, weight-only-int8, weight-only-int4, fp16")
+                f"got neither; schemes that need none: dynamic, weight-only-int8, weight-only-int4, fp16"
+            )
         return
     if options.keep_float:
         raise RecipeError("quantize.keep_float applies to the LiteRT quantizer: set quantize.scheme (--scheme) too")
@@ -176,14 +186,15 @@ def run_stage(ctx: RunContext, options: QuantizeOptions) -> None:
 
     ``ctx``: the :class:`converters.context.RunContext`; ``options``: the ``[quantize]`` section.
     """
-    final = quantize_artifact(ctx, options, ctx.current, ctx.prefix, ctx.current_artifact,
-                              pruned=ctx.before_prune is not None)
+    final = quantize_artifact(
+        ctx, options, ctx.current, ctx.prefix, ctx.current_artifact, pruned=ctx.before_prune is not None
+    )
     if options.include_input and ctx.current is not ctx.model:
         quantize_artifact(ctx, options, ctx.model, "", ctx.base)
     ctx.record(_comparison(ctx, options, final))
 
 
-def litert_scheme(model: LoadedModel, options: QuantizeOptions) -> Optional[str]:
+def litert_scheme(model: LoadedModel, options: QuantizeOptions) -> str | None:
     """The LiteRT quantizer scheme this run uses for ``model``, or None for the TFLite converter.
 
     A ``.tflite`` input always goes through the LiteRT quantizer (``mode`` picks the scheme
@@ -206,14 +217,16 @@ def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, bas
     calibration = stats = None
     dropped = 0
     if schemes.needs_calibration(scheme):
-
         sample = subset(ctx.data.calibration_x, options.calibration_samples, ctx.seed)
         stats = input_stats(sample)
         calibration, dropped = drop_nan_samples(sample)
-    ctx.progress.say(f"quantizing {parent.file} with the LiteRT quantizer ({scheme})"
-                     + (f", calibration data from {ctx.data.calibration_source}" if calibration else ""))
-    tflite, report = litert_quant.quantize_tflite_report(float_bytes, scheme, calibration,
-                                                         keep_float=options.keep_float, io=options.io)
+    ctx.progress.say(
+        f"quantizing {parent.file} with the LiteRT quantizer ({scheme})"
+        + (f", calibration data from {ctx.data.calibration_source}" if calibration else "")
+    )
+    tflite, report = litert_quant.quantize_tflite_report(
+        float_bytes, scheme, calibration, keep_float=options.keep_float, io=options.io
+    )
     if report["fallback"]:  # ops LiteRT's kernels refuse in this scheme stayed float: one line
         ctx.warn(f"{base_name}: {report['fallback']}" if base_name else report["fallback"])
     info = inspect_model(tflite)
@@ -240,19 +253,30 @@ def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, bas
     except metadata.PackageNotFoundError:  # pragma: no cover - it imported, so it is installed
         version = None
     return ctx.add_tflite(
-        name, tflite, kind=kind, stage=STAGE, parent=parent.sha256,
+        name,
+        tflite,
+        kind=kind,
+        stage=STAGE,
+        parent=parent.sha256,
         calibration=stats,
-        quantization_report={"mode": options.mode, "scheme": scheme, "quantizer": "litert-quantizer",
-                             "quantizer_version": version, "keep_float": list(options.keep_float),
-                             "io": options.io if schemes.needs_calibration(scheme) else "float32",
-                             "float_ops": float_ops, "inspected_kind": info.get("kind"),
-                             "kept_float_for_litert": report["kept_float"],
-                             "calibration_source": ctx.data.calibration_source if calibration else None},
+        quantization_report={
+            "mode": options.mode,
+            "scheme": scheme,
+            "quantizer": "litert-quantizer",
+            "quantizer_version": version,
+            "keep_float": list(options.keep_float),
+            "io": options.io if schemes.needs_calibration(scheme) else "float32",
+            "float_ops": float_ops,
+            "inspected_kind": info.get("kind"),
+            "kept_float_for_litert": report["kept_float"],
+            "calibration_source": ctx.data.calibration_source if calibration else None,
+        },
     )
 
 
-def quantize_artifact(ctx: RunContext, options: QuantizeOptions, model: LoadedModel, base_name: str, parent: Any,
-                      pruned: bool = False) -> Artifact:
+def quantize_artifact(
+    ctx: RunContext, options: QuantizeOptions, model: LoadedModel, base_name: str, parent: Any, pruned: bool = False
+) -> Artifact:
     """Quantize ``model`` (after QAT when asked) and record ``<base_name>-<mode>``; returns the artifact.
 
     ``parent``: the float32 artifact it comes from; ``pruned``: the model is pruned
@@ -266,22 +290,29 @@ def quantize_artifact(ctx: RunContext, options: QuantizeOptions, model: LoadedMo
         return _litert_artifact(ctx, options, scheme, base_name, parent)
     mode = options.mode
     source = model
-    qat_note: Dict[str, Any] = {}
+    qat_note: dict[str, Any] = {}
     if options.qat:
         model.require("qat", "quantize (qat)")
         train_x, train_y = ctx.training_data("quantize (qat)")
         ctx.progress.say(f"quantization-aware training of {base_name} ({options.qat_epochs} epoch(s))")
-        qmodel = qat(model.model, train_x, train_y, epochs=options.qat_epochs,
-                     preserve_sparsity=pruned, batch_size=64)
+        qmodel = qat(model.model, train_x, train_y, epochs=options.qat_epochs, preserve_sparsity=pruned, batch_size=64)
         source = from_keras(qmodel)
         qat_note = {"qat": True, "qat_scheme": "prune-preserve" if pruned else "default-8bit"}
     calibration = ctx.data.calibration_x if mode == "int8" else None
     if mode == "int8" and calibration is not None:
         calibration = as_input_dict(calibration, model.inputs)
-    ctx.progress.say(f"converting {base_name or 'the input model'} to {mode}"
-                     + (f" with calibration data from {ctx.data.calibration_source}" if calibration else ""))
-    result = convert(source, mode, calibration=calibration, io=options.io,
-                     calibration_samples=options.calibration_samples, seed=ctx.seed)
+    ctx.progress.say(
+        f"converting {base_name or 'the input model'} to {mode}"
+        + (f" with calibration data from {ctx.data.calibration_source}" if calibration else "")
+    )
+    result = convert(
+        source,
+        mode,
+        calibration=calibration,
+        io=options.io,
+        calibration_samples=options.calibration_samples,
+        seed=ctx.seed,
+    )
     for line in summarize_float_ops(result):
         if mode == "int8":
             ctx.warn(f"{base_name}: {line}" if base_name else line)
@@ -292,7 +323,9 @@ def quantize_artifact(ctx: RunContext, options: QuantizeOptions, model: LoadedMo
             ctx.warn(message)
     suffix = schemes.suffix(mode)
     name = f"{base_name}-{suffix}" if base_name else suffix
-    note = nothing_quantized_note(f"{name}.tflite", schemes.manifest_kind(mode), result.manifest_kind, result.inspect_kind)
+    note = nothing_quantized_note(
+        f"{name}.tflite", schemes.manifest_kind(mode), result.manifest_kind, result.inspect_kind
+    )
     if note:
         ctx.warn(note)
     extra_metrics = dict(qat_note)
@@ -303,11 +336,20 @@ def quantize_artifact(ctx: RunContext, options: QuantizeOptions, model: LoadedMo
             kept = [v for v in tflite_sparsity.values() if v > 0.05]
             extra_metrics["sparsity"] = round(float(np.mean(kept)), 4) if kept else 0.0
     return ctx.add_tflite(
-        name, result.tflite, kind=result.manifest_kind, stage=STAGE, parent=parent.sha256,
-        calibration=result.calibration, extra_metrics=extra_metrics,
-        quantization_report={"mode": mode, "io": result.io, "float_ops": result.float_ops,
-                             "inspected_kind": result.inspect_kind,
-                             "calibration_source": ctx.data.calibration_source if mode == "int8" else None},
+        name,
+        result.tflite,
+        kind=result.manifest_kind,
+        stage=STAGE,
+        parent=parent.sha256,
+        calibration=result.calibration,
+        extra_metrics=extra_metrics,
+        quantization_report={
+            "mode": mode,
+            "io": result.io,
+            "float_ops": result.float_ops,
+            "inspected_kind": result.inspect_kind,
+            "calibration_source": ctx.data.calibration_source if mode == "int8" else None,
+        },
         **({"weight_sparsity": weight_sparsity(result.tflite)} if pruned else {}),
     )
 
@@ -323,13 +365,13 @@ class QuantizeComparison(Comparison):
     artifact: str  # the final quantized artifact's name
     final_size_ratio: float
     final_gzip_ratio: float
-    scheme: Optional[str] = None  # the LiteRT quantizer's scheme, when it quantized
-    input_size_ratio: Optional[float] = None  # the input model's quantized file, when there is one
-    input_gzip_ratio: Optional[float] = None
-    input_accuracy_drop_points: Optional[float] = None
+    scheme: str | None = None  # the LiteRT quantizer's scheme, when it quantized
+    input_size_ratio: float | None = None  # the input model's quantized file, when there is one
+    input_gzip_ratio: float | None = None
+    input_accuracy_drop_points: float | None = None
 
-    def to_json(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"mode": self.mode, "artifact": self.artifact}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"mode": self.mode, "artifact": self.artifact}
         if self.scheme is not None:
             out["scheme"] = self.scheme
         if self.input_size_ratio is not None:
@@ -341,7 +383,7 @@ class QuantizeComparison(Comparison):
         out["final_gzip_ratio"] = self.final_gzip_ratio
         return out
 
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         if self.input_size_ratio is None:
             return []
         line = f"quantize: {self.scheme or self.mode} file is {self.input_size_ratio:.3f}x float32"
@@ -352,9 +394,13 @@ class QuantizeComparison(Comparison):
 
 def _comparison(ctx: RunContext, options: QuantizeOptions, final: Artifact) -> QuantizeComparison:
     base = ctx.base
-    record = QuantizeComparison(options.mode, final.name, round(final.size_bytes / base.size_bytes, 4),
-                                round(final.gzip_size_bytes / base.gzip_size_bytes, 4),
-                                scheme=litert_scheme(ctx.model, options))
+    record = QuantizeComparison(
+        options.mode,
+        final.name,
+        round(final.size_bytes / base.size_bytes, 4),
+        round(final.gzip_size_bytes / base.gzip_size_bytes, 4),
+        scheme=litert_scheme(ctx.model, options),
+    )
     input_names = {s.suffix for s in schemes.SCHEMES.values()}  # the input model's: no name prefix
     input_q = next((a for a in ctx.artifacts if a.stage == STAGE and a.name in input_names), None)
     if input_q is not None:

@@ -21,17 +21,23 @@ stage never sees an out-of-range value: an unknown key, a wrong type, a value
 outside its range, NaN or infinity is a :class:`RecipeError` naming the key,
 the range and the value.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import tomllib
 import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type
+from typing import Any
 
 from converters.errors import RecipeError
-from converters.schemes import AUTO_LITERT_CANDIDATES, CONVERTER_MODES, LITERT_SCHEMES  # "" = the TFLite converter's ``mode`` (Keras input)
+from converters.schemes import (
+    AUTO_LITERT_CANDIDATES,
+    CONVERTER_MODES,
+    LITERT_SCHEMES,
+)  # "" = the TFLite converter's ``mode`` (Keras input)
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 STAGES = ("distill", "prune", "quantize", "auto")
@@ -46,8 +52,8 @@ EXPORT_FORMATS = ("tflite", "savedmodel", "keras", "onnx")
 class Range:
     """An allowed numeric interval; ``None`` leaves a side unbounded. Numbers must also be finite."""
 
-    low: Optional[float] = None
-    high: Optional[float] = None
+    low: float | None = None
+    high: float | None = None
     low_open: bool = False
     high_open: bool = False
     what: str = ""  # e.g. "an ONNX opset": says what the number is in the message
@@ -64,6 +70,7 @@ class Range:
 
     def text(self) -> str:
         """The interval in words: ``strictly between 0 and 1``, ``> 0``, ``between 17 and 21`` ..."""
+
         def num(x: float) -> str:
             return f"{x:g}"
 
@@ -72,7 +79,9 @@ class Range:
                 return f"strictly between {num(self.low)} and {num(self.high)}"
             if not self.low_open and not self.high_open:
                 return f"between {num(self.low)} and {num(self.high)}"
-            return f"in {'(' if self.low_open else '['}{num(self.low)}, {num(self.high)}{')' if self.high_open else ']'}"
+            return (
+                f"in {'(' if self.low_open else '['}{num(self.low)}, {num(self.high)}{')' if self.high_open else ']'}"
+            )
         if self.low is not None:
             return f"{'>' if self.low_open else '>='} {num(self.low)}"
         if self.high is not None:
@@ -80,9 +89,17 @@ class Range:
         return "any finite number"
 
 
-def option(default: Any, help: str, *, range: Optional[Range] = None, choices: Sequence[str] = (),
-           flag: Optional[str] = None, flag_const: Any = None, flag_help: str = "",
-           metavar: Optional[str] = None) -> Any:
+def option(
+    default: Any,
+    help: str,
+    *,
+    range: Range | None = None,
+    choices: Sequence[str] = (),
+    flag: str | None = None,
+    flag_const: Any = None,
+    flag_help: str = "",
+    metavar: str | None = None,
+) -> Any:
     """Declare one recipe key: its default, help text, range or choices and optional CLI flag.
 
     ``default``: the value when neither the recipe nor the command line sets it.
@@ -94,13 +111,20 @@ def option(default: Any, help: str, *, range: Optional[Range] = None, choices: S
     ``flag_help``: what such a flag does, when ``help`` (which describes the key) reads wrong for it.
     ``metavar``: the flag's value placeholder in ``--help``.
     """
-    meta = {"help": help, "range": range, "choices": tuple(choices), "flag": flag, "flag_const": flag_const,
-            "flag_help": flag_help, "metavar": metavar}
+    meta = {
+        "help": help,
+        "range": range,
+        "choices": tuple(choices),
+        "flag": flag,
+        "flag_const": flag_const,
+        "flag_help": flag_help,
+        "metavar": metavar,
+    }
     return dataclasses.field(default=default, metadata=meta)
 
 
 def _section_name(cls: type) -> str:
-    return getattr(cls, "SECTION")
+    return cls.SECTION
 
 
 class _Section:
@@ -117,14 +141,15 @@ class _Section:
         if problem:
             raise RecipeError(problem)
 
-    def cross_check(self) -> Optional[str]:
+    def cross_check(self) -> str | None:
         """A rule tying two keys together, as an error message (None when it holds)."""
         return None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The section as JSON-able data (tuples as lists), as recorded in manifests."""
-        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-                for f in dataclasses.fields(self)}
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
+        }
 
 
 def _coerce(section: str, key: str, expected: Any, meta: Mapping[str, Any], value: Any) -> Any:
@@ -154,7 +179,7 @@ def _coerce(section: str, key: str, expected: Any, meta: Mapping[str, Any], valu
                 raise RecipeError(f"{where}: unknown format(s) {bad}; valid: {', '.join(choices)}, got {list(value)!r}")
         elif value not in choices:
             raise RecipeError(f"{where}: must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    rng: Optional[Range] = meta.get("range")
+    rng: Range | None = meta.get("range")
     if base in (int, float) and not is_tuple:
         if not math.isfinite(value):
             wanted = f"a finite number {rng.text()}" if rng else "a finite number"
@@ -197,19 +222,41 @@ class DistillOptions(_Section):
     epochs: int = option(6, "distillation epochs", range=AT_LEAST_ONE, flag="--distill-epochs")
     batch_size: int = option(64, "distillation batch size", range=AT_LEAST_ONE)
     learning_rate: float = option(2e-3, "Adam learning rate of the student", range=POSITIVE)
-    baseline: bool = option(True, "also train the same student without distillation, for comparison",
-                            flag="--no-baseline", flag_const=False,
-                            flag_help="skip training the student without distillation")
-    shift: int = option(0, "fresh views shifted by up to PIXELS each epoch (image inputs; 0 = off)",
-                        range=NON_NEGATIVE, flag="--shift", metavar="PIXELS")
-    mixup: float = option(0.0, "views mixed pairwise with Beta(BETA, BETA) weights (image inputs; 0 = off)",
-                          range=NON_NEGATIVE, flag="--mixup", metavar="BETA")
-    transfer: str = option("", "a .npy/.npz of unlabelled inputs the teacher labels for the student, or a built-in "
-                           "image dataset's training images (fashion-mnist[:N], mnist, digits) minus the labelled "
-                           "ones; \"auto\": those of the run's own built-in image dataset, if it leaves any unlabelled",
-                           flag="--transfer", metavar="FILE|DATASET|auto")
-    transfer_limit: float = option(4.0, "transfer = \"auto\" takes at most this many unlabelled images per labelled "
-                                   "one (4: the fashion-mnist study's 8,000 for 2,000 labels)", range=POSITIVE)
+    baseline: bool = option(
+        True,
+        "also train the same student without distillation, for comparison",
+        flag="--no-baseline",
+        flag_const=False,
+        flag_help="skip training the student without distillation",
+    )
+    shift: int = option(
+        0,
+        "fresh views shifted by up to PIXELS each epoch (image inputs; 0 = off)",
+        range=NON_NEGATIVE,
+        flag="--shift",
+        metavar="PIXELS",
+    )
+    mixup: float = option(
+        0.0,
+        "views mixed pairwise with Beta(BETA, BETA) weights (image inputs; 0 = off)",
+        range=NON_NEGATIVE,
+        flag="--mixup",
+        metavar="BETA",
+    )
+    transfer: str = option(
+        "",
+        "a .npy/.npz of unlabelled inputs the teacher labels for the student, or a built-in "
+        "image dataset's training images (fashion-mnist[:N], mnist, digits) minus the labelled "
+        'ones; "auto": those of the run\'s own built-in image dataset, if it leaves any unlabelled',
+        flag="--transfer",
+        metavar="FILE|DATASET|auto",
+    )
+    transfer_limit: float = option(
+        4.0,
+        'transfer = "auto" takes at most this many unlabelled images per labelled '
+        "one (4: the fashion-mnist study's 8,000 for 2,000 labels)",
+        range=POSITIVE,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,24 +264,32 @@ class PruneOptions(_Section):
     """[prune]: magnitude pruning with fine-tuning (tfmot)."""
 
     SECTION: typing.ClassVar[str] = "prune"
-    target_sparsity: float = option(0.8, "final share of zero weights, strictly between 0 and 1",
-                                    range=UNIT_OPEN, flag="--sparsity")
-    initial_sparsity: float = option(0.0, "sparsity at the start of the schedule (below target_sparsity)",
-                                     range=Range(0, 1, high_open=True))
-    structured: str = option("none", "'2:4' keeps at most 2 non-zeros per 4 input channels", choices=("none", "2:4"),
-                             flag="--structured")
+    target_sparsity: float = option(
+        0.8, "final share of zero weights, strictly between 0 and 1", range=UNIT_OPEN, flag="--sparsity"
+    )
+    initial_sparsity: float = option(
+        0.0, "sparsity at the start of the schedule (below target_sparsity)", range=Range(0, 1, high_open=True)
+    )
+    structured: str = option(
+        "none", "'2:4' keeps at most 2 non-zeros per 4 input channels", choices=("none", "2:4"), flag="--structured"
+    )
     epochs: int = option(3, "fine-tuning epochs", range=AT_LEAST_ONE, flag="--prune-epochs")
     batch_size: int = option(64, "fine-tuning batch size", range=AT_LEAST_ONE)
     learning_rate: float = option(5e-4, "fine-tuning Adam learning rate", range=POSITIVE)
     frequency: int = option(20, "training steps between mask updates", range=AT_LEAST_ONE)
-    min_share: float = option(0.02, "kernels under this share of the prunable weights stay dense (first conv, "
-                              "classifier)", range=Range(0, 1, high_open=True))
+    min_share: float = option(
+        0.02,
+        "kernels under this share of the prunable weights stay dense (first conv, classifier)",
+        range=Range(0, 1, high_open=True),
+    )
 
-    def cross_check(self) -> Optional[str]:
+    def cross_check(self) -> str | None:
         """``initial_sparsity`` must stay below ``target_sparsity``."""
         if self.initial_sparsity >= self.target_sparsity:
-            return (f"recipe option prune.initial_sparsity: expected 0 <= initial_sparsity < target_sparsity "
-                    f"({self.target_sparsity}), got {self.initial_sparsity}")
+            return (
+                f"recipe option prune.initial_sparsity: expected 0 <= initial_sparsity < target_sparsity "
+                f"({self.target_sparsity}), got {self.initial_sparsity}"
+            )
         return None
 
 
@@ -243,21 +298,35 @@ class QuantizeOptions(_Section):
     """[quantize]: post-training quantization (and optional QAT)."""
 
     SECTION: typing.ClassVar[str] = "quantize"
-    mode: str = option("int8", "dynamic, float16 or full int8",
-                       choices=tuple(m for m in CONVERTER_MODES if m != "float32"), flag="--mode")
+    mode: str = option(
+        "int8",
+        "dynamic, float16 or full int8",
+        choices=tuple(m for m in CONVERTER_MODES if m != "float32"),
+        flag="--mode",
+    )
     io: str = option("int8", "int8 or float input/output", choices=("int8", "float32"), flag="--io")
-    calibration_samples: int = option(300, "representative samples for int8 calibration", range=AT_LEAST_ONE,
-                                      flag="--calibration-samples")
+    calibration_samples: int = option(
+        300, "representative samples for int8 calibration", range=AT_LEAST_ONE, flag="--calibration-samples"
+    )
     qat: bool = option(False, "quantization-aware training before conversion", flag="--qat", flag_const=True)
     qat_epochs: int = option(1, "QAT epochs", range=AT_LEAST_ONE)
     include_input: bool = option(False, "also quantize the unpruned / undistilled input model")
-    scheme: str = option("", "LiteRT quantizer scheme (quantizes the float32 .tflite, no TensorFlow): int8, "
-                         "dynamic, weight-only-int8, weight-only-int4, int16x8, fp16; '' = follow mode (a .tflite "
-                         "input always uses the LiteRT quantizer)", choices=("",) + LITERT_SCHEMES, flag="--scheme")
-    keep_float: Tuple[str, ...] = option((), "LiteRT quantizer: regular expressions of op output-tensor names to "
-                                         "leave float (comma separated)", flag="--keep-float", metavar="REGEX,...")
+    scheme: str = option(
+        "",
+        "LiteRT quantizer scheme (quantizes the float32 .tflite, no TensorFlow): int8, "
+        "dynamic, weight-only-int8, weight-only-int4, int16x8, fp16; '' = follow mode (a .tflite "
+        "input always uses the LiteRT quantizer)",
+        choices=("",) + LITERT_SCHEMES,
+        flag="--scheme",
+    )
+    keep_float: tuple[str, ...] = option(
+        (),
+        "LiteRT quantizer: regular expressions of op output-tensor names to leave float (comma separated)",
+        flag="--keep-float",
+        metavar="REGEX,...",
+    )
 
-    def cross_check(self) -> Optional[str]:
+    def cross_check(self) -> str | None:
         """Every ``keep_float`` entry is a valid regular expression."""
         import re
 
@@ -274,20 +343,45 @@ class ExportOptions(_Section):
     """[export]: extra formats and the quick latency column."""
 
     SECTION: typing.ClassVar[str] = "export"
-    formats: Tuple[str, ...] = option(("tflite",), "comma separated: tflite,savedmodel,keras,onnx",
-                                      choices=EXPORT_FORMATS, flag="--formats")
-    onnx_opset: int = option(17, "ONNX opset (17 or newer)", range=Range(17, 21, what="an ONNX opset"),
-                             flag="--opset")
+    formats: tuple[str, ...] = option(
+        ("tflite",), "comma separated: tflite,savedmodel,keras,onnx", choices=EXPORT_FORMATS, flag="--formats"
+    )
+    onnx_opset: int = option(17, "ONNX opset (17 or newer)", range=Range(17, 21, what="an ONNX opset"), flag="--opset")
     onnx_atol: float = option(1e-4, "largest allowed |ONNX - source| output difference", range=POSITIVE)
-    latency_runs: int = option(20, "timed runs for the quick latency column (0 = skip)", range=NON_NEGATIVE,
-                               flag="--latency-runs")
+    latency_runs: int = option(
+        20, "timed runs for the quick latency column (0 = skip)", range=NON_NEGATIVE, flag="--latency-runs"
+    )
 
 
 #: onnx2tf options a recipe's ``[import]`` may pass through (``import.onnx2tf_args``); the ones edge-sdk sets
 #: itself (-i, -o, -osd, -k, -ois) or that would write elsewhere are not among them
-ONNX2TF_PASS_THROUGH = ("-kat", "-kt", "-onwdt", "-b", "-nuo", "-nuonag", "-dgc", "-ebu", "-eru", "-rtpo", "-me",
-                        "-dsft", "-dsfs", "-dsm", "-ofgd", "-rari64", "-rarf32", "-rafi64", "-raff32", "-fasr",
-                        "-snms", "-sh", "-vh", "-nlt", "-eatfp16")
+ONNX2TF_PASS_THROUGH = (
+    "-kat",
+    "-kt",
+    "-onwdt",
+    "-b",
+    "-nuo",
+    "-nuonag",
+    "-dgc",
+    "-ebu",
+    "-eru",
+    "-rtpo",
+    "-me",
+    "-dsft",
+    "-dsfs",
+    "-dsm",
+    "-ofgd",
+    "-rari64",
+    "-rarf32",
+    "-rafi64",
+    "-raff32",
+    "-fasr",
+    "-snms",
+    "-sh",
+    "-vh",
+    "-nlt",
+    "-eatfp16",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,25 +389,50 @@ class ImportOptions(_Section):
     """[import]: reading a model made elsewhere (ONNX through onnx2tf; fixed input shapes for any input)."""
 
     SECTION: typing.ClassVar[str] = "import"
-    input_shapes: Tuple[str, ...] = option((), "NAME=D,D,...: fix an input's dynamic dimensions (ONNX, "
-                                           "SavedModel, Keras 3), e.g. x=1,3,48,192; recorded in the manifest "
-                                           "(the flag is repeatable)", flag="--input-shape",
-                                           metavar="NAME=1,3,48,192")
-    constant_inputs: Tuple[str, ...] = option((), "NAME=VALUE: an ONNX input always fed one value (a sample rate) "
-                                              "becomes a constant, so an If on it folds before onnx2tf; ONNX "
-                                              "Runtime is fed that value", metavar="NAME=VALUE")
-    fold_constants: bool = option(True, "ONNX: fold If nodes whose condition is constant (after input_shapes and "
-                                  "constant_inputs) into their branch before onnx2tf")
-    onnx2tf_args: Tuple[str, ...] = option((), "extra onnx2tf options passed through, one token per list item "
-                                           "(e.g. [\"-kat\", \"x\"]); allowed: " + " ".join(ONNX2TF_PASS_THROUGH))
-    find_divergence: float = option(600.0, "on a failed float32 gate, seconds one more onnx2tf run (-cotof, op by op "
-                                    "against ONNX Runtime) may take to name the first op that diverges (0 = off)",
-                                    range=NON_NEGATIVE)
-    max_relative_error: float = option(0.01, "float32.tflite must also match ONNX Runtime within this share of each "
-                                       "output's largest magnitude, whatever export.onnx_atol allows (a file wrong "
-                                       "by construction is never promoted; 1e9 = off)", range=POSITIVE)
-    keep_rejected: bool = option(False, "keep a float32.tflite that failed the ONNX gate, and its report, in "
-                                 "<out>.rejected/", flag="--keep-rejected", flag_const=True)
+    input_shapes: tuple[str, ...] = option(
+        (),
+        "NAME=D,D,...: fix an input's dynamic dimensions (ONNX, "
+        "SavedModel, Keras 3), e.g. x=1,3,48,192; recorded in the manifest "
+        "(the flag is repeatable)",
+        flag="--input-shape",
+        metavar="NAME=1,3,48,192",
+    )
+    constant_inputs: tuple[str, ...] = option(
+        (),
+        "NAME=VALUE: an ONNX input always fed one value (a sample rate) "
+        "becomes a constant, so an If on it folds before onnx2tf; ONNX "
+        "Runtime is fed that value",
+        metavar="NAME=VALUE",
+    )
+    fold_constants: bool = option(
+        True,
+        "ONNX: fold If nodes whose condition is constant (after input_shapes and "
+        "constant_inputs) into their branch before onnx2tf",
+    )
+    onnx2tf_args: tuple[str, ...] = option(
+        (),
+        "extra onnx2tf options passed through, one token per list item "
+        '(e.g. ["-kat", "x"]); allowed: ' + " ".join(ONNX2TF_PASS_THROUGH),
+    )
+    find_divergence: float = option(
+        600.0,
+        "on a failed float32 gate, seconds one more onnx2tf run (-cotof, op by op "
+        "against ONNX Runtime) may take to name the first op that diverges (0 = off)",
+        range=NON_NEGATIVE,
+    )
+    max_relative_error: float = option(
+        0.01,
+        "float32.tflite must also match ONNX Runtime within this share of each "
+        "output's largest magnitude, whatever export.onnx_atol allows (a file wrong "
+        "by construction is never promoted; 1e9 = off)",
+        range=POSITIVE,
+    )
+    keep_rejected: bool = option(
+        False,
+        "keep a float32.tflite that failed the ONNX gate, and its report, in <out>.rejected/",
+        flag="--keep-rejected",
+        flag_const=True,
+    )
 
     def __post_init__(self) -> None:
         # "x=1,3,48,192" split on commas by --set (a comma-separated list): join the numbers back to their name
@@ -331,14 +450,16 @@ class ImportOptions(_Section):
                 object.__setattr__(self, key, tuple(joined))
         super().__post_init__()
 
-    def cross_check(self) -> Optional[str]:
+    def cross_check(self) -> str | None:
         """Entries are NAME=D,D,... / NAME=VALUE; pass-through options are ones onnx2tf takes and edge-sdk allows."""
         for entry in self.input_shapes:
             name, _, dims = entry.partition("=")
             parts = [d.strip() for d in dims.split(",")]
             if not name or not dims or not all(d.isdigit() and int(d) > 0 for d in parts):
-                return (f"recipe option import.input_shapes: expected NAME=D,D,... with positive integer dimensions "
-                        f"(e.g. --input-shape x=1,3,48,192), got {entry!r}")
+                return (
+                    f"recipe option import.input_shapes: expected NAME=D,D,... with positive integer dimensions "
+                    f"(e.g. --input-shape x=1,3,48,192), got {entry!r}"
+                )
         for entry in self.constant_inputs:
             name, _, value = entry.partition("=")
             try:
@@ -349,29 +470,42 @@ class ImportOptions(_Section):
                 return f"recipe option import.constant_inputs: expected NAME=NUMBER (e.g. sr=16000), got {entry!r}"
         for token in self.onnx2tf_args:
             if token.startswith("-") and token not in ONNX2TF_PASS_THROUGH:
-                return (f"recipe option import.onnx2tf_args: {token!r} is not an onnx2tf option edge-sdk passes "
-                        f"through; allowed: {' '.join(ONNX2TF_PASS_THROUGH)}")
+                return (
+                    f"recipe option import.onnx2tf_args: {token!r} is not an onnx2tf option edge-sdk passes "
+                    f"through; allowed: {' '.join(ONNX2TF_PASS_THROUGH)}"
+                )
         if self.onnx2tf_args and not self.onnx2tf_args[0].startswith("-"):
-            return (f"recipe option import.onnx2tf_args: expected an option first (e.g. [\"-kat\", \"x\"]), "
-                    f"got {list(self.onnx2tf_args)!r}")
+            return (
+                f'recipe option import.onnx2tf_args: expected an option first (e.g. ["-kat", "x"]), '
+                f"got {list(self.onnx2tf_args)!r}"
+            )
         return None
 
-    def shapes(self) -> Dict[str, Tuple[int, ...]]:
+    def shapes(self) -> dict[str, tuple[int, ...]]:
         """``{input name: fixed shape}`` from ``input_shapes``."""
-        out: Dict[str, Tuple[int, ...]] = {}
+        out: dict[str, tuple[int, ...]] = {}
         for entry in self.input_shapes:
             name, _, dims = entry.partition("=")
             out[name.strip()] = tuple(int(d) for d in dims.split(","))
         return out
 
-    def constants(self) -> Dict[str, float]:
+    def constants(self) -> dict[str, float]:
         """``{input name: value}`` from ``constant_inputs``."""
         return {e.partition("=")[0].strip(): float(e.partition("=")[2]) for e in self.constant_inputs}
 
 
 #: the candidates ``--recipe auto`` can build, in the order they are built and listed
-AUTO_CANDIDATES = ("float32", "float16", "dynamic", "int8", "int8-float-io", "int8-float-head", "int8-keep-float",
-                   *AUTO_LITERT_CANDIDATES, "pruned-int8")
+AUTO_CANDIDATES = (
+    "float32",
+    "float16",
+    "dynamic",
+    "int8",
+    "int8-float-io",
+    "int8-float-head",
+    "int8-keep-float",
+    *AUTO_LITERT_CANDIDATES,
+    "pruned-int8",
+)
 #: built unless the recipe says otherwise: pruned-int8 fine-tunes for epochs and, on LiteRT's dense kernels,
 #: changes neither latency nor file size (only the gzip size), so it is added by choice
 AUTO_DEFAULT_CANDIDATES = tuple(c for c in AUTO_CANDIDATES if c not in ("float32", "pruned-int8"))
@@ -383,30 +517,45 @@ class AutoOptions(_Section):
     """[auto]: build the candidate quantizations, measure them side by side, ship the best within budget."""
 
     SECTION: typing.ClassVar[str] = "auto"
-    candidates: Tuple[str, ...] = option(AUTO_DEFAULT_CANDIDATES, "candidates to build and measure (float32, the "
-                                         "reference, is always measured)", choices=AUTO_CANDIDATES)
-    max_drop: float = option(1.0, "accuracy points a candidate may lose against float32 (top-1 disagreement "
-                             "points without labels); convert's --max-drop sets it", range=Range(0, 100))
-    objective: str = option("latency", "what 'best' means among the candidates within budget",
-                            choices=AUTO_OBJECTIVES, flag="--objective")
-    target: str = option("local", "where latency is measured: local, or ssh://[USER@]HOST[:PORT] (the light "
-                         "runtime on the device, as bench --target)", flag="--target", metavar="local|ssh://HOST")
+    candidates: tuple[str, ...] = option(
+        AUTO_DEFAULT_CANDIDATES,
+        "candidates to build and measure (float32, the reference, is always measured)",
+        choices=AUTO_CANDIDATES,
+    )
+    max_drop: float = option(
+        1.0,
+        "accuracy points a candidate may lose against float32 (top-1 disagreement "
+        "points without labels); convert's --max-drop sets it",
+        range=Range(0, 100),
+    )
+    objective: str = option(
+        "latency", "what 'best' means among the candidates within budget", choices=AUTO_OBJECTIVES, flag="--objective"
+    )
+    target: str = option(
+        "local",
+        "where latency is measured: local, or ssh://[USER@]HOST[:PORT] (the light "
+        "runtime on the device, as bench --target)",
+        flag="--target",
+        metavar="local|ssh://HOST",
+    )
     remote_command: str = option("edge-sdk", "the edge-sdk command on the --target device")
     ssh_config: str = option("", "an ssh client config file for --target (ssh -F; empty: ~/.ssh/config applies)")
-    threads: int = option(1, "interpreter threads the latency is measured with", range=AT_LEAST_ONE,
-                          flag="--threads")
+    threads: int = option(1, "interpreter threads the latency is measured with", range=AT_LEAST_ONE, flag="--threads")
     batch: int = option(1, "batch size the latency is measured at", range=AT_LEAST_ONE, flag="--batch")
     bench_seconds: float = option(0.5, "seconds of interleaved timed runs per candidate", range=POSITIVE)
-    latency_tie: float = option(0.03, "relative latency difference counted as a tie (then the smaller file "
-                                "wins)", range=Range(0, 1))
-    slower_margin: float = option(0.0, "objective latency: a candidate counts as slower than float32 when its "
-                                  "median is above float32's by more than this share (0 = any amount)",
-                                  range=Range(0, 1))
+    latency_tie: float = option(
+        0.03, "relative latency difference counted as a tie (then the smaller file wins)", range=Range(0, 1)
+    )
+    slower_margin: float = option(
+        0.0,
+        "objective latency: a candidate counts as slower than float32 when its "
+        "median is above float32's by more than this share (0 = any amount)",
+        range=Range(0, 1),
+    )
     eval_samples: int = option(2000, "eval rows each candidate is measured on", range=AT_LEAST_ONE)
-    keep_float_max: int = option(3, "int8-keep-float: most layers kept in float (debugger ranking)",
-                                 range=AT_LEAST_ONE)
+    keep_float_max: int = option(3, "int8-keep-float: most layers kept in float (debugger ranking)", range=AT_LEAST_ONE)
 
-    def cross_check(self) -> Optional[str]:
+    def cross_check(self) -> str | None:
         """``target`` is ``local`` or an ``ssh://`` URL."""
         if self.target == "local":
             return None
@@ -419,8 +568,17 @@ class AutoOptions(_Section):
         return None
 
 
-TASK_CHOICES = ("auto", "classification", "multilabel", "regression", "autoencoder", "detection", "segmentation",
-                "embedding", "generic")  # edge_sdk.tasks.TASK_CHOICES (checked by tests/converters/test_tasks.py)
+TASK_CHOICES = (
+    "auto",
+    "classification",
+    "multilabel",
+    "regression",
+    "autoencoder",
+    "detection",
+    "segmentation",
+    "embedding",
+    "generic",
+)  # edge_sdk.tasks.TASK_CHOICES (checked by tests/converters/test_tasks.py)
 HEAD_FORMATS = ("auto", "yolov8", "yolov5", "ssd")  # edge_sdk.tasks.HEAD_FORMATS
 
 
@@ -434,33 +592,75 @@ class TaskOptions(_Section):
     """
 
     SECTION: typing.ClassVar[str] = "task"
-    task: str = option("auto", "what the model does (auto: inferred from its outputs; recorded in the manifest)",
-                       choices=TASK_CHOICES, flag="--task")
-    min_correlation: float = option(0.98, "regression: least correlation of the outputs with float's; autoencoder: "
-                                    "of the anomaly score (reconstruction MSE)", range=Range(-1, 1),
-                                    flag="--min-correlation", metavar="R")
-    min_recall: float = option(0.9, "detection: least recall and precision of the float model's detections (same "
-                               "class, IoU >= 0.5)", range=UNIT_CLOSED, flag="--min-recall", metavar="FRACTION")
-    min_iou: float = option(0.9, "segmentation: least mean mask IoU against the float model's masks",
-                            range=UNIT_CLOSED, flag="--min-iou", metavar="IOU")
-    min_cosine: float = option(0.98, "embedding: least mean cosine similarity with the float model's embeddings",
-                               range=Range(-1, 1), flag="--min-cosine", metavar="COSINE")
-    min_snr_db: float = option(20.0, "generic: least signal-to-noise ratio of every output against float, in dB",
-                               range=Range(-100, 200), flag="--min-snr-db", metavar="DB")
-    detection_head: str = option("auto", "detection: the head format (yolov8 [B,4+C,N]; yolov5 [B,N,5+C]; ssd boxes "
-                                 "[B,N,4] + scores [B,N,C]; auto: two outputs are ssd, one is yolov8)",
-                                 choices=HEAD_FORMATS, flag="--head")
-    score_threshold: float = option(0.25, "detection: least class score a box needs before NMS",
-                                    range=UNIT_CLOSED)
+    task: str = option(
+        "auto",
+        "what the model does (auto: inferred from its outputs; recorded in the manifest)",
+        choices=TASK_CHOICES,
+        flag="--task",
+    )
+    min_correlation: float = option(
+        0.98,
+        "regression: least correlation of the outputs with float's; autoencoder: "
+        "of the anomaly score (reconstruction MSE)",
+        range=Range(-1, 1),
+        flag="--min-correlation",
+        metavar="R",
+    )
+    min_recall: float = option(
+        0.9,
+        "detection: least recall and precision of the float model's detections (same class, IoU >= 0.5)",
+        range=UNIT_CLOSED,
+        flag="--min-recall",
+        metavar="FRACTION",
+    )
+    min_iou: float = option(
+        0.9,
+        "segmentation: least mean mask IoU against the float model's masks",
+        range=UNIT_CLOSED,
+        flag="--min-iou",
+        metavar="IOU",
+    )
+    min_cosine: float = option(
+        0.98,
+        "embedding: least mean cosine similarity with the float model's embeddings",
+        range=Range(-1, 1),
+        flag="--min-cosine",
+        metavar="COSINE",
+    )
+    min_snr_db: float = option(
+        20.0,
+        "generic: least signal-to-noise ratio of every output against float, in dB",
+        range=Range(-100, 200),
+        flag="--min-snr-db",
+        metavar="DB",
+    )
+    detection_head: str = option(
+        "auto",
+        "detection: the head format (yolov8 [B,4+C,N]; yolov5 [B,N,5+C]; ssd boxes "
+        "[B,N,4] + scores [B,N,C]; auto: two outputs are ssd, one is yolov8)",
+        choices=HEAD_FORMATS,
+        flag="--head",
+    )
+    score_threshold: float = option(0.25, "detection: least class score a box needs before NMS", range=UNIT_CLOSED)
 
-    def budgets(self) -> Dict[str, float]:
+    def budgets(self) -> dict[str, float]:
         """``{budget name: threshold}`` of every task budget (edge_sdk.tasks.budget_checks takes it)."""
         return {k: getattr(self, k) for k in ("min_correlation", "min_recall", "min_iou", "min_cosine", "min_snr_db")}
 
 
-SECTIONS: Dict[str, Type[_Section]] = {cls.SECTION: cls for cls in
-                                       (TrainOptions, DistillOptions, PruneOptions, QuantizeOptions, ExportOptions,
-                                        AutoOptions, TaskOptions, ImportOptions)}
+SECTIONS: dict[str, type[_Section]] = {
+    cls.SECTION: cls
+    for cls in (
+        TrainOptions,
+        DistillOptions,
+        PruneOptions,
+        QuantizeOptions,
+        ExportOptions,
+        AutoOptions,
+        TaskOptions,
+        ImportOptions,
+    )
+}
 
 
 def _attr(section: str) -> str:
@@ -477,12 +677,12 @@ class OptionSpec:
     type: Any
     default: Any
     help: str
-    range: Optional[Range]
-    choices: Tuple[str, ...]
-    flag: Optional[str]
+    range: Range | None
+    choices: tuple[str, ...]
+    flag: str | None
     flag_const: Any
     flag_help: str
-    metavar: Optional[str]
+    metavar: str | None
 
     @property
     def dotted(self) -> str:
@@ -511,30 +711,43 @@ class OptionSpec:
         return {"bool": "true or false", "str": "any string"}.get(self.type_name, "any")
 
 
-def option_specs() -> List[OptionSpec]:
+def option_specs() -> list[OptionSpec]:
     """Every recipe key of every section, in declaration order."""
     specs = []
     for name, cls in SECTIONS.items():
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             m = f.metadata
-            specs.append(OptionSpec(name, f.name, hints[f.name], f.default, m["help"], m["range"], m["choices"],
-                                    m["flag"], m["flag_const"], m["flag_help"], m["metavar"]))
+            specs.append(
+                OptionSpec(
+                    name,
+                    f.name,
+                    hints[f.name],
+                    f.default,
+                    m["help"],
+                    m["range"],
+                    m["choices"],
+                    m["flag"],
+                    m["flag_const"],
+                    m["flag_help"],
+                    m["metavar"],
+                )
+            )
     return specs
 
 
 # the TOML schema, derived: section -> key -> (type, default)
-SCHEMA: Dict[str, Dict[str, Tuple[Any, Any]]] = {
+SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     name: {s.key: (s.type, s.default) for s in option_specs() if s.section == name} for name in SECTIONS
 }
 
 
-def cli_flags() -> List[OptionSpec]:
+def cli_flags() -> list[OptionSpec]:
     """The keys that have a dedicated ``edge-sdk convert`` flag."""
     return [s for s in option_specs() if s.flag]
 
 
-def describe_rows() -> List[List[Any]]:
+def describe_rows() -> list[list[Any]]:
     """``[section.key, type, default, allowed, flag, help]`` per key, for ``convert --describe``."""
     rows = []
     for s in option_specs():
@@ -550,7 +763,7 @@ class Recipe:
     """A validated recipe: the stage chain and every section's options with defaults filled in."""
 
     name: str
-    stages: List[str]
+    stages: list[str]
     train: TrainOptions = dataclasses.field(default_factory=TrainOptions)
     distill: DistillOptions = dataclasses.field(default_factory=DistillOptions)
     prune: PruneOptions = dataclasses.field(default_factory=PruneOptions)
@@ -563,7 +776,7 @@ class Recipe:
     source: str = ""
     # export formats the user named (--formats, --set export.formats, or a recipe file of their own):
     # a failure there stops the run; other formats (a built-in recipe's ONNX) only warn when they fail
-    requested_formats: Tuple[str, ...] = ()
+    requested_formats: tuple[str, ...] = ()
 
     def options(self, name: str) -> _Section:
         """The typed options of section ``name`` (a frozen dataclass)."""
@@ -571,13 +784,13 @@ class Recipe:
             raise RecipeError(f"unknown recipe section {name!r}; valid sections: {', '.join(SECTIONS)}")
         return getattr(self, _attr(name))
 
-    def section(self, name: str) -> Dict[str, Any]:
+    def section(self, name: str) -> dict[str, Any]:
         """The options of section ``name`` as a plain dict (a copy; defaults included)."""
         return self.options(name).to_dict()
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The recipe as JSON-able data, as recorded in every manifest."""
-        out: Dict[str, Any] = {"name": self.name, "description": self.description, "stages": list(self.stages)}
+        out: dict[str, Any] = {"name": self.name, "description": self.description, "stages": list(self.stages)}
         for section in SECTIONS:
             if section in ("train", "export", "task") or section in self.stages:
                 out[section] = self.section(section)
@@ -586,7 +799,7 @@ class Recipe:
         return out
 
 
-def build_options(cls: Type[_Section], base: Optional[_Section] = None, **values: Any) -> Any:
+def build_options(cls: type[_Section], base: _Section | None = None, **values: Any) -> Any:
     """A validated ``cls`` section from ``base`` (or the defaults) with ``values`` replaced.
 
     The library entry points (``prune.prune``, ``distill.train_student`` ...) build
@@ -595,17 +808,16 @@ def build_options(cls: Type[_Section], base: Optional[_Section] = None, **values
     valid = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in values if k not in valid]
     if unknown:
-        raise RecipeError(f"unknown {cls.SECTION} option(s) {', '.join(map(repr, unknown))}; "
-                          f"valid: {', '.join(valid)}")
+        raise RecipeError(f"unknown {cls.SECTION} option(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
     return dataclasses.replace(base, **values) if base is not None else cls(**values)
 
 
-def builtin_names() -> List[str]:
+def builtin_names() -> list[str]:
     """Names of the recipes shipped in ``converters/recipes``."""
     return sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
 
 
-def _check_stages(stages: Any, source: str) -> List[str]:
+def _check_stages(stages: Any, source: str) -> list[str]:
     if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
         raise RecipeError(f"{source}: 'stages' must be a list of stage names, got {stages!r}")
     bad = [s for s in stages if s not in STAGES]
@@ -653,8 +865,14 @@ def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Recipe:
         raise RecipeError(f"{source}: 'name' must be a string, got {name!r}")
     builtin = Path(source).resolve().parent == RECIPE_DIR
     requested = () if builtin or "formats" not in data.get("export", {}) else sections["export"].formats
-    return Recipe(name=name, stages=stages, description=str(data.get("description", "")), source=source,
-                  requested_formats=tuple(requested), **{_attr(k): v for k, v in sections.items()})
+    return Recipe(
+        name=name,
+        stages=stages,
+        description=str(data.get("description", "")),
+        source=source,
+        requested_formats=tuple(requested),
+        **{_attr(k): v for k, v in sections.items()},
+    )
 
 
 def load(name_or_path: str) -> Recipe:
@@ -697,13 +915,14 @@ def _check_toml_depth(data: Any, what: str) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_TOML_DEPTH:
-            raise RecipeError(f"{what} nests deeper than {MAX_TOML_DEPTH} levels; expected a flat recipe "
-                              "(sections of keys)")
+            raise RecipeError(
+                f"{what} nests deeper than {MAX_TOML_DEPTH} levels; expected a flat recipe (sections of keys)"
+            )
         children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
-def parse_override(text: str) -> Tuple[str, str, Any]:
+def parse_override(text: str) -> tuple[str, str, Any]:
     """Parse ``section.key=value`` (value in TOML syntax, or a bare string)."""
     if "=" not in text or "." not in text.split("=", 1)[0]:
         raise RecipeError(f"override {text!r}: expected SECTION.KEY=VALUE, e.g. prune.target_sparsity=0.8")
@@ -714,8 +933,9 @@ def parse_override(text: str) -> Tuple[str, str, Any]:
     except tomllib.TOMLDecodeError:
         value = raw.strip()
     except RecursionError:
-        raise RecipeError(f"override {dotted.strip()}: the value nests too deeply; expected at most "
-                          f"{MAX_TOML_DEPTH} levels") from None
+        raise RecipeError(
+            f"override {dotted.strip()}: the value nests too deeply; expected at most {MAX_TOML_DEPTH} levels"
+        ) from None
     _check_toml_depth({"v": value}, f"override {dotted.strip()}")
     return section, key, value
 
@@ -727,7 +947,7 @@ def with_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> Recipe:
     ``"stages"`` replaces the stage chain.
     """
     out = dataclasses.replace(recipe)
-    changes: Dict[str, Dict[str, Any]] = {}
+    changes: dict[str, dict[str, Any]] = {}
     for dotted, value in overrides.items():
         if value is None:
             continue
@@ -736,7 +956,9 @@ def with_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> Recipe:
             continue
         section, _, key = dotted.partition(".")
         if section not in SECTIONS:
-            raise RecipeError(f"override {dotted!r}: unknown section {section!r}; valid sections: {', '.join(SECTIONS)}")
+            raise RecipeError(
+                f"override {dotted!r}: unknown section {section!r}; valid sections: {', '.join(SECTIONS)}"
+            )
         if key not in SCHEMA[section]:
             raise RecipeError(
                 f"override {dotted!r}: unknown key {key!r} in [{section}]; valid keys: {', '.join(SCHEMA[section])}"
@@ -750,7 +972,30 @@ def with_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> Recipe:
 
 
 __all__ = [
-    "AUTO_CANDIDATES", "AutoOptions", "TaskOptions", "DistillOptions", "ExportOptions", "ImportOptions", "OptionSpec", "PruneOptions", "QuantizeOptions", "Range", "Recipe",
-    "RecipeError", "SCHEMA", "SECTIONS", "STAGES", "TrainOptions", "build_options", "builtin_names", "cli_flags", "describe_rows",
-    "from_dict", "load", "option", "option_specs", "parse_override", "with_overrides",
+    "AUTO_CANDIDATES",
+    "AutoOptions",
+    "TaskOptions",
+    "DistillOptions",
+    "ExportOptions",
+    "ImportOptions",
+    "OptionSpec",
+    "PruneOptions",
+    "QuantizeOptions",
+    "Range",
+    "Recipe",
+    "RecipeError",
+    "SCHEMA",
+    "SECTIONS",
+    "STAGES",
+    "TrainOptions",
+    "build_options",
+    "builtin_names",
+    "cli_flags",
+    "describe_rows",
+    "from_dict",
+    "load",
+    "option",
+    "option_specs",
+    "parse_override",
+    "with_overrides",
 ]

@@ -21,9 +21,10 @@ state lives between calls, which a stateless ``.tflite`` cannot keep.
 Works on tf_keras (``.h5``, tf_keras ``.keras``) and Keras 3 ``.keras`` models; the clone
 is made once per loaded model and reused by every conversion of the run.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any
 
 from converters.errors import ConversionError, first_line
 from converters.model_files import KIND_KERAS3, KIND_TF_KERAS, LoadedModel
@@ -31,7 +32,7 @@ from converters.model_files import KIND_KERAS3, KIND_TF_KERAS, LoadedModel
 _CACHE_ATTR = "_unrolled_for_tflite"
 
 
-def _layers(model: Any) -> List[Any]:
+def _layers(model: Any) -> list[Any]:
     """Every layer of ``model``, nested models and wrappers (Bidirectional, TimeDistributed) included."""
     out = []
     for layer in getattr(model, "layers", []) or []:
@@ -49,12 +50,12 @@ def _is_rnn(layer: Any) -> bool:
     return any(cls.__name__ == "RNN" for cls in type(layer).__mro__)
 
 
-def recurrent_layers(model: Any) -> List[Any]:
+def recurrent_layers(model: Any) -> list[Any]:
     """The recurrent (``RNN`` subclass: LSTM, GRU, SimpleRNN, ...) layers of a Keras model that are not unrolled."""
     return [layer for layer in _layers(model) if _is_rnn(layer) and not getattr(layer, "unroll", False)]
 
 
-def _unroll_config(config: Dict[str, Any]) -> Dict[str, Any]:
+def _unroll_config(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` (a layer's) with ``unroll`` set on it and on any RNN it wraps (Bidirectional)."""
     config = dict(config)
     if "unroll" in config:
@@ -81,14 +82,17 @@ def convertible(model: LoadedModel) -> LoadedModel:
         return model
     stateful = [layer.name for layer in rnns if getattr(layer, "stateful", False)]
     if stateful:
-        raise ConversionError(f"{model.describe()}: recurrent layer(s) {', '.join(stateful)} are stateful: expected "
-                              "stateless RNN layers (stateful=False); a .tflite keeps no state between calls")
+        raise ConversionError(
+            f"{model.describe()}: recurrent layer(s) {', '.join(stateful)} are stateful: expected "
+            "stateless RNN layers (stateful=False); a .tflite keeps no state between calls"
+        )
     for spec in model.inputs:
         if len(spec.shape) >= 3 and spec.shape[1] is None:
             raise ConversionError(
                 f"{model.describe()}: input {spec.name!r} has a variable number of timesteps (shape {spec.shape}) "
                 f"feeding {type(rnns[0]).__name__} {rnns[0].name!r}: expected a fixed sequence length to unroll it "
-                "into TFLite builtins; rebuild the Input with shape=(timesteps, features)")
+                "into TFLite builtins; rebuild the Input with shape=(timesteps, features)"
+            )
     if model.kind == KIND_TF_KERAS:
         from converters._tf import tf_keras as keras_module
     else:
@@ -103,9 +107,11 @@ def convertible(model: LoadedModel) -> LoadedModel:
         unrolled = keras_module.models.clone_model(model.model, clone_function=clone)
         unrolled.set_weights(model.model.get_weights())
     except Exception as exc:  # noqa: BLE001 - Keras raises ValueError/TypeError alike
-        raise ConversionError(f"{model.describe()}: unrolling its recurrent layers "
-                              f"({', '.join(layer.name for layer in rnns)}) for TFLite failed: "
-                              f"{first_line(exc, 300)}") from None
+        raise ConversionError(
+            f"{model.describe()}: unrolling its recurrent layers "
+            f"({', '.join(layer.name for layer in rnns)}) for TFLite failed: "
+            f"{first_line(exc, 300)}"
+        ) from None
     from converters.model_files import from_keras
 
     result = from_keras(unrolled, model.path)
@@ -114,9 +120,12 @@ def convertible(model: LoadedModel) -> LoadedModel:
     return result
 
 
-def _layers_of_wrapper(layer: Any) -> List[Any]:
-    return [getattr(layer, attr) for attr in ("forward_layer", "backward_layer", "layer")
-            if getattr(layer, attr, None) is not None]
+def _layers_of_wrapper(layer: Any) -> list[Any]:
+    return [
+        getattr(layer, attr)
+        for attr in ("forward_layer", "backward_layer", "layer")
+        if getattr(layer, attr, None) is not None
+    ]
 
 
 __all__ = ["convertible", "recurrent_layers"]

@@ -2,6 +2,7 @@
 the TFLite converter reads (``saved_model_dir``). Below the stages: ``export`` writes the user's SavedModel
 artifact with it, ``tflite_convert`` converts from it, ``source`` fixes its input shapes.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -7,10 +7,10 @@ input: :mod:`converters.tflite_convert`) and Google's LiteRT quantizer (``quanti
 the TFLiteConverter's ``float16`` is the LiteRT quantizer's ``fp16``. Stdlib only: the recipe's choices,
 ``--describe`` and ``--recipe auto``'s candidates are read from here before anything heavy imports.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,36 +21,79 @@ class Scheme:
     manifest_kind: str  # the manifest ``kind`` of the file it makes (edge_sdk.manifest)
     suffix: str  # artifact names end with it: ``int8.tflite``, ``student-pruned-float16.tflite``
     needs_calibration: bool  # needs representative data (--calibration or --dataset)
-    converter_mode: Optional[str]  # the TFLiteConverter mode that makes it, if that engine can
-    litert: Optional[str]  # the LiteRT quantizer scheme that makes it, if that engine can
+    converter_mode: str | None  # the TFLiteConverter mode that makes it, if that engine can
+    litert: str | None  # the LiteRT quantizer scheme that makes it, if that engine can
     help: str = ""
 
 
 _TABLE = (
     Scheme("float32", "float32", "float32", False, "float32", None, "plain float32 conversion"),
-    Scheme("dynamic", "dynamic-range", "dynamic", False, "dynamic", "dynamic",
-           "dynamic-range int8: int8 weights, activations quantized on the fly; no data needed"),
+    Scheme(
+        "dynamic",
+        "dynamic-range",
+        "dynamic",
+        False,
+        "dynamic",
+        "dynamic",
+        "dynamic-range int8: int8 weights, activations quantized on the fly; no data needed",
+    ),
     Scheme("float16", "float16", "float16", False, "float16", "fp16", "float16 weights; no data needed"),
-    Scheme("int8", "int8", "int8", True, "int8", "int8",
-           "static int8: int8 weights and activations, calibrated on your data"),
-    Scheme("weight-only-int8", "weight-only-int8", "weight-only-int8", False, None, "weight-only-int8",
-           "int8 weights dequantized to float before each op (float compute); no data needed"),
-    Scheme("weight-only-int4", "weight-only-int4", "weight-only-int4", False, None, "weight-only-int4",
-           "int4 weights dequantized to float before each op (float compute); no data needed"),
-    Scheme("int16x8", "int16x8", "int16x8", True, None, "int16x8",
-           "int16 activations, int8 weights, calibrated (more precise than int8, slower on x86)"),
-    Scheme("fp16", "float16", "float16", False, None, "fp16",
-           "float16 weights dequantized to float before each op; no data needed"),
+    Scheme(
+        "int8",
+        "int8",
+        "int8",
+        True,
+        "int8",
+        "int8",
+        "static int8: int8 weights and activations, calibrated on your data",
+    ),
+    Scheme(
+        "weight-only-int8",
+        "weight-only-int8",
+        "weight-only-int8",
+        False,
+        None,
+        "weight-only-int8",
+        "int8 weights dequantized to float before each op (float compute); no data needed",
+    ),
+    Scheme(
+        "weight-only-int4",
+        "weight-only-int4",
+        "weight-only-int4",
+        False,
+        None,
+        "weight-only-int4",
+        "int4 weights dequantized to float before each op (float compute); no data needed",
+    ),
+    Scheme(
+        "int16x8",
+        "int16x8",
+        "int16x8",
+        True,
+        None,
+        "int16x8",
+        "int16 activations, int8 weights, calibrated (more precise than int8, slower on x86)",
+    ),
+    Scheme(
+        "fp16",
+        "float16",
+        "float16",
+        False,
+        None,
+        "fp16",
+        "float16 weights dequantized to float before each op; no data needed",
+    ),
 )
-SCHEMES: Dict[str, Scheme] = {s.name: s for s in _TABLE}
+SCHEMES: dict[str, Scheme] = {s.name: s for s in _TABLE}
 
 # the TFLiteConverter's modes (recipe ``quantize.mode``), in the recipe's order
-CONVERTER_MODES: Tuple[str, ...] = tuple(s.name for s in _TABLE if s.converter_mode is not None)
+CONVERTER_MODES: tuple[str, ...] = tuple(s.name for s in _TABLE if s.converter_mode is not None)
 # the LiteRT quantizer's schemes (recipe ``quantize.scheme``), in the order --describe lists them
-LITERT_SCHEMES: Tuple[str, ...] = ("int8", "dynamic", "weight-only-int8", "weight-only-int4", "int16x8", "fp16")
+LITERT_SCHEMES: tuple[str, ...] = ("int8", "dynamic", "weight-only-int8", "weight-only-int4", "int16x8", "fp16")
 # --recipe auto's candidates made by the LiteRT quantizer alone: candidate name -> scheme
-AUTO_LITERT_CANDIDATES: Dict[str, str] = {f"litert-{name}": name
-                                          for name in ("weight-only-int8", "weight-only-int4", "int16x8")}
+AUTO_LITERT_CANDIDATES: dict[str, str] = {
+    f"litert-{name}": name for name in ("weight-only-int8", "weight-only-int4", "int16x8")
+}
 
 
 def manifest_kind(name: str) -> str:

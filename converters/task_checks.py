@@ -9,10 +9,12 @@
   its range fails the run (:class:`converters.gate.GateFailedError`, exit 1, nothing
   promoted), naming the output and the remedies.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Dict, List, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -31,19 +33,21 @@ class TaskComparison(Comparison):
     line_order: ClassVar[int] = 0
     task: str = ""
     why: str = ""
-    quantized: Dict[str, Dict[str, Any]] = dataclasses.field(default_factory=dict)
+    quantized: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
-    def to_json(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"task": self.task, "why": self.why}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"task": self.task, "why": self.why}
         if self.quantized:
             out["quantized"] = self.quantized
         return out
 
-    def lines(self) -> List[str]:
+    def lines(self) -> list[str]:
         lines = [f"task: {self.task} ({self.why})"]
         for file, figures in self.quantized.items():
-            shown = ", ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
-                              for k, v in figures.items())
+            shown = ", ".join(
+                f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+                for k, v in figures.items()
+            )
             lines.append(f"  {file} vs its float32: {shown}")
         return lines
 
@@ -66,14 +70,21 @@ def determine_task(ctx: RunContext) -> None:
         # the float model against itself: a task its outputs cannot have (a detection head, a reconstruction,
         # a per-pixel map the model does not give) is refused now, not after the conversion
         pairs = [(name, name) for name in outputs]
-        task_metrics(declared, outputs, outputs, pairs, inputs=rows, head=ctx.recipe.task.detection_head,
-                     score_threshold=ctx.recipe.task.score_threshold)
+        task_metrics(
+            declared,
+            outputs,
+            outputs,
+            pairs,
+            inputs=rows,
+            head=ctx.recipe.task.detection_head,
+            score_threshold=ctx.recipe.task.score_threshold,
+        )
         ctx.task, ctx.task_why = declared, "declared (--task)"
         return
     ctx.task, ctx.task_why = infer_task(rows, outputs)
 
 
-def _float_outputs(model: Any, rows: Mapping[str, np.ndarray], tflite_outputs: Any) -> Dict[str, np.ndarray]:
+def _float_outputs(model: Any, rows: Mapping[str, np.ndarray], tflite_outputs: Any) -> dict[str, np.ndarray]:
     from converters.model_files import KIND_TFLITE
 
     if model.kind == KIND_TFLITE:
@@ -83,7 +94,7 @@ def _float_outputs(model: Any, rows: Mapping[str, np.ndarray], tflite_outputs: A
     return load_float_model(model).predict_all(rows)
 
 
-def wipeouts_of(ctx: RunContext, artifact: Any, parent: Any) -> List[Dict[str, Any]]:
+def wipeouts_of(ctx: RunContext, artifact: Any, parent: Any) -> list[dict[str, Any]]:
     """Outputs of ``artifact`` quantization collapsed, against its float32 ``parent`` (both in staging).
 
     Also records the task's figures of ``artifact`` against ``parent`` (:class:`TaskComparison`'s
@@ -105,16 +116,31 @@ def wipeouts_of(ctx: RunContext, artifact: Any, parent: Any) -> List[Dict[str, A
         if ctx.data.eval_x is not None and ctx.data.eval_y is not None and on.startswith("the eval data"):
             labels = np.asarray(ctx.data.eval_y)[:CHECK_ROWS]
         try:
-            figures = task_metrics(ctx.task, f, q, pairs, inputs=rows, labels=labels,
-                                   head=ctx.recipe.task.detection_head,
-                                   score_threshold=ctx.recipe.task.score_threshold)
+            figures = task_metrics(
+                ctx.task,
+                f,
+                q,
+                pairs,
+                inputs=rows,
+                labels=labels,
+                head=ctx.recipe.task.detection_head,
+                score_threshold=ctx.recipe.task.score_threshold,
+            )
         except Exception as exc:  # noqa: BLE001 - labels the task cannot read: the figures without them
-            figures = task_metrics(ctx.task, f, q, pairs, inputs=rows, head=ctx.recipe.task.detection_head,
-                                   score_threshold=ctx.recipe.task.score_threshold)
+            figures = task_metrics(
+                ctx.task,
+                f,
+                q,
+                pairs,
+                inputs=rows,
+                head=ctx.recipe.task.detection_head,
+                score_threshold=ctx.recipe.task.score_threshold,
+            )
             figures.notes.append(f"labels not used: {exc}")
         record = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in figures.metrics.items()}
-        record.update({f"{k} (labels)": (round(v, 6) if isinstance(v, float) else v)
-                       for k, v in figures.labels.items()})
+        record.update(
+            {f"{k} (labels)": (round(v, 6) if isinstance(v, float) else v) for k, v in figures.labels.items()}
+        )
         ctx.recorded(TaskComparison).quantized[artifact.file] = record
         artifact.metrics["task"] = record
         artifact.manifest["metrics"] = artifact.metrics
@@ -129,11 +155,16 @@ def check_wipeouts(ctx: RunContext) -> None:
 
     by_sha = {a.sha256: a for a in ctx.artifacts}
     problems = []
-    wiped: Dict[str, List[Dict[str, Any]]] = {}
+    wiped: dict[str, list[dict[str, Any]]] = {}
     for artifact in ctx.artifacts:
         parent = by_sha.get(artifact.parent) if artifact.parent else None
-        if artifact.stage != "quantize" or not artifact.file.endswith(".tflite") or parent is None \
-                or parent.kind != "float32" or not parent.file.endswith(".tflite"):
+        if (
+            artifact.stage != "quantize"
+            or not artifact.file.endswith(".tflite")
+            or parent is None
+            or parent.kind != "float32"
+            or not parent.file.endswith(".tflite")
+        ):
             continue
         found = wipeouts_of(ctx, artifact, parent)
         if found:

@@ -4,11 +4,13 @@ of a float model (:func:`convert`).
 Below the stages: the run context makes every float32 artifact with it, the ``quantize``
 stage its quantized files, ``auto``/``autotune``/``debugger`` their candidates.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Dict, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -19,7 +21,6 @@ from converters.model_files import LoadedModel
 from converters.schemes import CONVERTER_MODES
 
 
-
 @dataclasses.dataclass
 class QuantizeResult:
     """A converted model and what the conversion found."""
@@ -27,9 +28,9 @@ class QuantizeResult:
     tflite: bytes
     mode: str
     io: str
-    float_ops: Dict[str, int]
+    float_ops: dict[str, int]
     inspect_kind: str
-    calibration: Optional[Dict[str, Dict[str, Any]]] = None
+    calibration: dict[str, dict[str, Any]] | None = None
     dropped_nan_samples: int = 0
 
     @property
@@ -37,10 +38,12 @@ class QuantizeResult:
         """The manifest ``kind`` field for this artifact: what ``inspect`` reads in the file."""
         from edge_sdk.inspect_model import manifest_kind
 
-        return manifest_kind({"kind": self.inspect_kind, "integer_activations": ["int8"]}, schemes.manifest_kind(self.mode))
+        return manifest_kind(
+            {"kind": self.inspect_kind, "integer_activations": ["int8"]}, schemes.manifest_kind(self.mode)
+        )
 
 
-def _representative(inputs: Dict[str, np.ndarray]) -> Iterator[Dict[str, np.ndarray]]:
+def _representative(inputs: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
     n = len(next(iter(inputs.values())))
     for i in range(n):
         yield {name: arr[i : i + 1] for name, arr in inputs.items()}
@@ -69,7 +72,7 @@ def convert(
     model: LoadedModel,
     mode: str = "float32",
     *,
-    calibration: Optional[Dict[str, np.ndarray]] = None,
+    calibration: dict[str, np.ndarray] | None = None,
     io: str = "int8",
     calibration_samples: int = 300,
     seed: int = 0,
@@ -117,7 +120,9 @@ def convert(
             warnings.simplefilter("ignore", UserWarning)
             flatbuffer = converter.convert()
     except Exception as exc:  # noqa: BLE001 - TF raises many types; report one line, not a traceback
-        raise ConversionError(f"TFLite conversion ({mode}) of {model.describe()} failed: {first_line(exc, 400)}") from None
+        raise ConversionError(
+            f"TFLite conversion ({mode}) of {model.describe()} failed: {first_line(exc, 400)}"
+        ) from None
     from edge_sdk.inspect_model import inspect_model
 
     info = inspect_model(flatbuffer)

@@ -26,10 +26,12 @@ The rewrite uses the flatbuffer object API of ai-edge-litert's schema module
 A ``full-integer`` or ``mixed`` file is refused with one line naming what it is: its
 float weights are gone and its activations were already calibrated.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -57,13 +59,23 @@ class FloatParent:
         """True when the parent only approximates the input (dynamic-range)."""
         return not self.exact
 
-    def record(self) -> Dict[str, Any]:
+    def record(self) -> dict[str, Any]:
         """The manifest's ``float_parent`` entry (agreement is added by the caller that measured it)."""
-        how = ("DEQUANTIZE(float16 constant) -> float32 constant" if self.source_kind == "float16-weight"
-               else "DEQUANTIZE(int8 constant) -> float32 constant" if self.source_kind == "weight-only-int8"
-               else "int8 weights dequantized with their scales (per-channel where the file has them)")
-        return {"from_kind": self.source_kind, "rewrite": how, "exact": self.exact, "proxy": self.proxy,
-                "weights_rewritten": self.rewritten, "dequantize_ops_removed": self.removed_ops}
+        how = (
+            "DEQUANTIZE(float16 constant) -> float32 constant"
+            if self.source_kind == "float16-weight"
+            else "DEQUANTIZE(int8 constant) -> float32 constant"
+            if self.source_kind == "weight-only-int8"
+            else "int8 weights dequantized with their scales (per-channel where the file has them)"
+        )
+        return {
+            "from_kind": self.source_kind,
+            "rewrite": how,
+            "exact": self.exact,
+            "proxy": self.proxy,
+            "weights_rewritten": self.rewritten,
+            "dequantize_ops_removed": self.removed_ops,
+        }
 
 
 def _array(buffer: Any, dtype: Any) -> np.ndarray:
@@ -76,8 +88,10 @@ def _dequantized(tensor: Any, q: np.ndarray) -> np.ndarray:
     scales = np.asarray([] if quant is None or quant.scale is None else quant.scale, dtype=np.float32).ravel()
     zeros = np.asarray([] if quant is None or quant.zeroPoint is None else quant.zeroPoint, dtype=np.int64).ravel()
     if scales.size == 0:
-        raise ModelLoadError(f"weight tensor {_name(tensor)!r} is {q.dtype} with no quantization scale: "
-                             "expected a scale to dequantize it")
+        raise ModelLoadError(
+            f"weight tensor {_name(tensor)!r} is {q.dtype} with no quantization scale: "
+            "expected a scale to dequantize it"
+        )
     if zeros.size == 0:
         zeros = np.zeros_like(scales, dtype=np.int64)
     shape = [int(d) for d in tensor.shape]
@@ -86,8 +100,10 @@ def _dequantized(tensor: Any, q: np.ndarray) -> np.ndarray:
         return ((values.astype(np.int64) - int(zeros[0])).astype(np.float32) * scales[0]).astype(np.float32)
     axis = int(quant.quantizedDimension or 0)
     if axis >= len(shape) or shape[axis] != scales.size:
-        raise ModelLoadError(f"weight tensor {_name(tensor)!r}: {scales.size} scales do not match its shape "
-                             f"{shape} along dimension {axis}")
+        raise ModelLoadError(
+            f"weight tensor {_name(tensor)!r}: {scales.size} scales do not match its shape "
+            f"{shape} along dimension {axis}"
+        )
     view = [1] * len(shape)
     view[axis] = scales.size
     centered = (values.astype(np.int64) - zeros.reshape(view)).astype(np.float32)
@@ -99,7 +115,7 @@ def _name(tensor: Any) -> str:
     return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
 
 
-def _as_float_constant(root: Any, schema: Any, tensor: Any, values: np.ndarray, uses: Dict[int, int]) -> None:
+def _as_float_constant(root: Any, schema: Any, tensor: Any, values: np.ndarray, uses: dict[int, int]) -> None:
     """Make ``tensor`` a float32 constant holding ``values`` (its own buffer, a new one when shared or absent)."""
     data = np.frombuffer(np.ascontiguousarray(values, dtype="<f4").tobytes(), dtype=np.uint8)
     if tensor.buffer > 0 and uses.get(tensor.buffer, 0) == 1:
@@ -140,7 +156,7 @@ def _drop_tensors(root: Any, sg_index: int, drop: set) -> None:
                 entry.tensorIndex = remap[entry.tensorIndex]
 
 
-def float_parent(data: bytes, where: str = "model") -> Optional[FloatParent]:
+def float_parent(data: bytes, where: str = "model") -> FloatParent | None:
     """The float32 parent of the ``.tflite`` bytes ``data``, or None when ``data`` is already float.
 
     ``where`` names the file in messages. A full-integer or mixed file is a
@@ -152,21 +168,26 @@ def float_parent(data: bytes, where: str = "model") -> Optional[FloatParent]:
     if kind == "float":
         return None
     if kind not in PARENT_KINDS:
-        what = {"full-integer": "a full-integer model (its float weights and ranges are gone)",
-                "mixed": "a partly integer model (integer and float ops side by side)",
-                "weight-only-int4": "a weight-only int4 model"}.get(kind, f"a {kind} model")
-        raise ModelLoadError(f"{where}: expected a float .tflite model to quantize, got one that is already {kind} "
-                             f"({what}); float16-weight, weight-only-int8 and dynamic-range files are taken through "
-                             "their float32 parent, this one cannot be: give edge-sdk the float original, or use "
-                             "this file as it is")
+        what = {
+            "full-integer": "a full-integer model (its float weights and ranges are gone)",
+            "mixed": "a partly integer model (integer and float ops side by side)",
+            "weight-only-int4": "a weight-only int4 model",
+        }.get(kind, f"a {kind} model")
+        raise ModelLoadError(
+            f"{where}: expected a float .tflite model to quantize, got one that is already {kind} "
+            f"({what}); float16-weight, weight-only-int8 and dynamic-range files are taken through "
+            "their float32 parent, this one cannot be: give edge-sdk the float original, or use "
+            "this file as it is"
+        )
     from ai_edge_litert.tools import flatbuffer_utils
 
     schema = _schema()
     root = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
     set_builtin_codes(root)
-    dequantize = {i for i, code in enumerate(root.operatorCodes or [])
-                  if code.builtinCode == schema.BuiltinOperator.DEQUANTIZE}
-    uses: Dict[int, int] = {}
+    dequantize = {
+        i for i, code in enumerate(root.operatorCodes or []) if code.builtinCode == schema.BuiltinOperator.DEQUANTIZE
+    }
+    uses: dict[int, int] = {}
     for sg in root.subgraphs or []:
         for t in sg.tensors or []:
             uses[t.buffer] = uses.get(t.buffer, 0) + 1
@@ -178,7 +199,7 @@ def float_parent(data: bytes, where: str = "model") -> Optional[FloatParent]:
     rewritten = removed = 0
     for sg_index, sg in enumerate(root.subgraphs or []):
         tensors = sg.tensors or []
-        kept: List[Any] = []
+        kept: list[Any] = []
         replaced_inputs = []
         for op in sg.operators or []:
             inputs = list(op.inputs or [])
@@ -187,9 +208,10 @@ def float_parent(data: bytes, where: str = "model") -> Optional[FloatParent]:
                 target = tensors[op.outputs[0]]
                 if constant(source) and int(source.type) in _TYPES and int(target.type) == _FLOAT32:
                     raw = _array(root.buffers[source.buffer], _TYPES[int(source.type)])
-                    values = (raw.astype(np.float32) if int(source.type) == 1 else _dequantized(source, raw))
-                    _as_float_constant(root, schema, target, values.reshape([int(d) for d in target.shape] or [-1]),
-                                       uses)
+                    values = raw.astype(np.float32) if int(source.type) == 1 else _dequantized(source, raw)
+                    _as_float_constant(
+                        root, schema, target, values.reshape([int(d) for d in target.shape] or [-1]), uses
+                    )
                     replaced_inputs.append(inputs[0])
                     rewritten += 1
                     removed += 1
@@ -222,18 +244,21 @@ def float_parent(data: bytes, where: str = "model") -> Optional[FloatParent]:
                     raw = _array(root.buffers[tensor.buffer], _TYPES[int(tensor.type)])
                     _as_float_constant(root, schema, tensor, _dequantized(tensor, raw), uses)
                     rewritten += 1
-            if getattr(op, "builtinOptions", None) is not None and hasattr(op.builtinOptions,
-                                                                            "asymmetricQuantizeInputs"):
+            if getattr(op, "builtinOptions", None) is not None and hasattr(
+                op.builtinOptions, "asymmetricQuantizeInputs"
+            ):
                 op.builtinOptions.asymmetricQuantizeInputs = False
     parent = bytes(flatbuffer_utils.convert_object_to_bytearray(root))
     left = inspect_model(parent)["kind"]
     if left != "float":
-        raise ModelLoadError(f"{where}: expected its {kind} weights to turn into float32, but the rewritten "
-                             f"file is still {left}; give edge-sdk the float original")
+        raise ModelLoadError(
+            f"{where}: expected its {kind} weights to turn into float32, but the rewritten "
+            f"file is still {left}; give edge-sdk the float original"
+        )
     return FloatParent(parent, kind, PARENT_KINDS[kind], rewritten, removed)
 
 
-def agreement(original: bytes, parent: bytes, inputs: Mapping[str, np.ndarray]) -> Dict[str, Any]:
+def agreement(original: bytes, parent: bytes, inputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """How closely ``parent`` reproduces ``original`` on ``inputs``: max abs difference, and top-1 for class scores.
 
     ``inputs``: ``{input name: rows}``. ``top1_agreement`` is given when the first output is
@@ -243,8 +268,11 @@ def agreement(original: bytes, parent: bytes, inputs: Mapping[str, np.ndarray]) 
 
     a = np.asarray(primary(tflite_outputs(original, inputs)), dtype=np.float64)
     b = np.asarray(primary(tflite_outputs(parent, inputs)), dtype=np.float64)
-    out: Dict[str, Any] = {"samples": int(len(a)), "max_abs_diff": float(np.max(np.abs(a - b))) if a.size else 0.0,
-                           "bit_identical": bool(np.array_equal(a, b))}
+    out: dict[str, Any] = {
+        "samples": int(len(a)),
+        "max_abs_diff": float(np.max(np.abs(a - b))) if a.size else 0.0,
+        "bit_identical": bool(np.array_equal(a, b)),
+    }
     if a.ndim == 2 and a.shape[1] > 1:
         out["top1_agreement"] = round(float(np.mean(a.argmax(1) == b.argmax(1))), 6)
     return out

@@ -14,13 +14,17 @@ flatbuffer object API.
   int8 kernels need an int32 bias quantized from a constant, and the quantizer fails on these.
 * :func:`node_scope`: the quantizer's scope (``"out1;out2;"``) and op name of operator N of a subgraph.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 # op name -> (weights input, bias input): the ops LiteRT's int8 kernels give per-channel int8 weights and int32 bias
-PARAMETER_INPUTS: Dict[str, Tuple[int, int]] = {
-    "CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3),
+PARAMETER_INPUTS: dict[str, tuple[int, int]] = {
+    "CONV_2D": (1, 2),
+    "DEPTHWISE_CONV_2D": (1, 2),
+    "FULLY_CONNECTED": (1, 2),
+    "TRANSPOSE_CONV": (1, 3),
     "CONV_3D": (1, 2),
 }
 
@@ -40,11 +44,11 @@ def _name(tensor: Any) -> str:
     return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
 
 
-def _indices(values: Any) -> List[int]:
+def _indices(values: Any) -> list[int]:
     return [] if values is None else [int(i) for i in values]
 
 
-def drop_unused_tensors(data: bytes) -> Tuple[bytes, int]:
+def drop_unused_tensors(data: bytes) -> tuple[bytes, int]:
     """``data`` without tensors nothing refers to, and how many were dropped (``data`` itself when none)."""
     model = _read(data)
     dropped = 0
@@ -53,8 +57,12 @@ def drop_unused_tensors(data: bytes) -> Tuple[bytes, int]:
         for op in graph.operators or []:
             for group in (op.inputs, op.outputs, op.intermediates):
                 used.update(i for i in _indices(group) if i >= 0)
-        signature_maps = [m for s in (model.signatureDefs or []) if s.subgraphIndex == index
-                          for m in list(s.inputs or []) + list(s.outputs or [])]
+        signature_maps = [
+            m
+            for s in (model.signatureDefs or [])
+            if s.subgraphIndex == index
+            for m in list(s.inputs or []) + list(s.outputs or [])
+        ]
         used.update(int(m.tensorIndex) for m in signature_maps)
         tensors = graph.tensors or []
         if len(used) >= len(tensors):
@@ -64,7 +72,7 @@ def drop_unused_tensors(data: bytes) -> Tuple[bytes, int]:
         dropped += len(tensors) - len(keep)
         graph.tensors = [tensors[i] for i in keep]
 
-        def remap(values: Any) -> Any:
+        def remap(values: Any, new: Any = new) -> Any:  # binds this graph's map, not the loop's last
             return None if values is None else [new[i] if i >= 0 else i for i in _indices(values)]
 
         graph.inputs, graph.outputs = remap(graph.inputs), remap(graph.outputs)
@@ -104,7 +112,7 @@ def _is_constant(model: Any, tensor: Any) -> bool:
     return buffer is not None and buffer.data is not None and len(buffer.data) > 0
 
 
-def runtime_parameter_ops(data: bytes) -> List[Dict[str, Any]]:
+def runtime_parameter_ops(data: bytes) -> list[dict[str, Any]]:
     """Ops of subgraph 0 whose bias is not a stored constant: ``[{"op", "scope", "output", "why"}]``."""
     model = _read(data)
     if not model.subgraphs:
@@ -120,12 +128,18 @@ def runtime_parameter_ops(data: bytes) -> List[Dict[str, Any]]:
         if bias < len(inputs) and inputs[bias] >= 0 and not _is_constant(model, graph.tensors[inputs[bias]]):
             scope = _scope(graph, op)
             if scope:
-                found.append({"op": name, "scope": scope, "output": scope.split(";")[0],
-                              "why": "its bias is computed at run time, not stored"})
+                found.append(
+                    {
+                        "op": name,
+                        "scope": scope,
+                        "output": scope.split(";")[0],
+                        "why": "its bias is computed at run time, not stored",
+                    }
+                )
     return found
 
 
-def node_scope(data: bytes, node: int, subgraph: int = 0) -> Tuple[str, str]:
+def node_scope(data: bytes, node: int, subgraph: int = 0) -> tuple[str, str]:
     """``(op name, quantizer scope)`` of operator ``node`` of ``subgraph`` (``("", "")`` when out of range)."""
     model = _read(data)
     if subgraph >= len(model.subgraphs or []):

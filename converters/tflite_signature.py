@@ -16,9 +16,10 @@ outputs are bit-identical. The edit goes through ai-edge-litert's flatbuffer obj
 The returned record (``{"key", "subgraph", "inputs", "outputs", "reason"}``) goes into the
 manifest of the float32 parent as ``signature_added``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from converters.errors import ConversionError, first_line
 from converters.tflite_graph import set_builtin_codes
@@ -40,9 +41,9 @@ def has_signature(tflite: bytes) -> bool:
     return schema.Model.GetRootAs(bytearray(tflite), 0).SignatureDefsLength() > 0
 
 
-def _names(tensors: List[Any], indices: List[int], fallback: str) -> List[str]:
+def _names(tensors: list[Any], indices: list[int], fallback: str) -> list[str]:
     """A unique, non-empty name per tensor index: the tensor's own name when it is one."""
-    names: List[str] = []
+    names: list[str] = []
     for position, index in enumerate(indices):
         raw = tensors[index].name
         name = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
@@ -52,7 +53,7 @@ def _names(tensors: List[Any], indices: List[int], fallback: str) -> List[str]:
     return names
 
 
-def add_signature(tflite: bytes, key: str = SIGNATURE_KEY) -> Tuple[bytes, Dict[str, Any]]:
+def add_signature(tflite: bytes, key: str = SIGNATURE_KEY) -> tuple[bytes, dict[str, Any]]:
     """``tflite`` with one SignatureDef ``key`` over subgraph 0 (inputs/outputs named after their tensors).
 
     Returns the new flatbuffer and the record of what was added. A :class:`ConversionError` when
@@ -62,26 +63,29 @@ def add_signature(tflite: bytes, key: str = SIGNATURE_KEY) -> Tuple[bytes, Dict[
     try:
         model = flatbuffer_utils.read_model_from_bytearray(bytearray(tflite))
     except Exception as exc:  # noqa: BLE001 - the flatbuffers reader raises struct/Index/TypeErrors alike
-        raise ConversionError(f"adding a SignatureDef: expected a readable TFLite flatbuffer, got one that "
-                              f"fails to parse ({type(exc).__name__}: {first_line(exc, 200)})") from None
+        raise ConversionError(
+            f"adding a SignatureDef: expected a readable TFLite flatbuffer, got one that "
+            f"fails to parse ({type(exc).__name__}: {first_line(exc, 200)})"
+        ) from None
     if model.signatureDefs:
-        raise ConversionError(f"adding a SignatureDef: expected a file with none, got "
-                              f"{len(model.signatureDefs)}")
+        raise ConversionError(f"adding a SignatureDef: expected a file with none, got {len(model.signatureDefs)}")
     if not model.subgraphs:
         raise ConversionError("adding a SignatureDef: expected a model with a subgraph, got none")
     graph = model.subgraphs[0]
     inputs = [int(i) for i in (graph.inputs if graph.inputs is not None else [])]
     outputs = [int(i) for i in (graph.outputs if graph.outputs is not None else [])]
     if not inputs or not outputs:
-        raise ConversionError(f"adding a SignatureDef: expected subgraph 0 to declare inputs and outputs, got "
-                              f"{len(inputs)} input(s) and {len(outputs)} output(s)")
+        raise ConversionError(
+            f"adding a SignatureDef: expected subgraph 0 to declare inputs and outputs, got "
+            f"{len(inputs)} input(s) and {len(outputs)} output(s)"
+        )
     signature = schema.SignatureDefT()
     signature.signatureKey = key
     signature.subgraphIndex = 0
-    record: Dict[str, Any] = {"key": key, "subgraph": 0, "inputs": {}, "outputs": {}, "reason": REASON}
+    record: dict[str, Any] = {"key": key, "subgraph": 0, "inputs": {}, "outputs": {}, "reason": REASON}
     for side, indices, fallback in (("inputs", inputs, "input"), ("outputs", outputs, "output")):
         maps = []
-        for name, index in zip(_names(graph.tensors, indices, fallback), indices):
+        for name, index in zip(_names(graph.tensors, indices, fallback), indices, strict=False):
             entry = schema.TensorMapT()
             entry.name = name
             entry.tensorIndex = index
@@ -93,7 +97,7 @@ def add_signature(tflite: bytes, key: str = SIGNATURE_KEY) -> Tuple[bytes, Dict[
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), record
 
 
-def ensure_signature(tflite: bytes, key: str = SIGNATURE_KEY) -> Tuple[bytes, Optional[Dict[str, Any]]]:
+def ensure_signature(tflite: bytes, key: str = SIGNATURE_KEY) -> tuple[bytes, dict[str, Any] | None]:
     """``(tflite, None)`` when it has a SignatureDef, else :func:`add_signature`'s ``(new bytes, record)``."""
     if has_signature(tflite):
         return tflite, None

@@ -7,6 +7,7 @@
 This package imports numpy and the LiteRT interpreter only; TensorFlow lives in
 the ``converters`` and ``training`` packages (the ``convert`` extra).
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

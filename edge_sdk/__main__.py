@@ -1,4 +1,5 @@
 """``python -m edge_sdk`` runs the CLI."""
+
 import sys
 
 from edge_sdk.cli import main

@@ -2,12 +2,14 @@
 
 Shared by ``edge-sdk run`` and ``edge-sdk bench --input``.
 """
+
 from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Type, Union
+from typing import Any
 
 import numpy as np
 
@@ -15,12 +17,12 @@ from edge_sdk.console import first_line
 from edge_sdk.errors import EdgeSdkError, InputError
 from edge_sdk.fileio import describe_file_start, not_a_regular_file, read_head
 
-
 _EXPECTED = "a .npy or .npz file written by numpy.save/numpy.savez"
 
 
-def check_array_file(path: Union[str, os.PathLike[str]], what: str = "input file",
-                     error: Type[EdgeSdkError] = InputError) -> Path:
+def check_array_file(
+    path: str | os.PathLike[str], what: str = "input file", error: type[EdgeSdkError] = InputError
+) -> Path:
     """Check that ``path`` is a .npy/.npz of plain (non-object) arrays, reading headers only.
 
     Raises ``error`` with a message saying what came: a missing path, a directory,
@@ -48,20 +50,22 @@ def check_array_file(path: Union[str, os.PathLike[str]], what: str = "input file
                         _check_npy_header(member, file, what, error, name)
         else:
             hint = " (edge-sdk never loads pickles: they can run code)" if head[:1] == b"\x80" else ""
-            raise error(f"{what} {file} is {describe_file_start(head)}, not a .npy/.npz file{hint}; "
-                        f"expected {_EXPECTED}")
+            raise error(
+                f"{what} {file} is {describe_file_start(head)}, not a .npy/.npz file{hint}; expected {_EXPECTED}"
+            )
     except EdgeSdkError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise error(f"{what} {file} is a damaged .npy/.npz file ({first_line(exc, 200)}); "
-                    f"expected {_EXPECTED}") from None
+        raise error(
+            f"{what} {file} is a damaged .npy/.npz file ({first_line(exc, 200)}); expected {_EXPECTED}"
+        ) from None
     return file
 
 
 _NPY_MAGIC = b"\x93NUMPY"
 
 
-def _check_npy_header(handle: Any, file: Path, what: str, error: Type[EdgeSdkError], entry: str) -> None:
+def _check_npy_header(handle: Any, file: Path, what: str, error: type[EdgeSdkError], entry: str) -> None:
     version = np.lib.format.read_magic(handle)
     if version == (1, 0):
         _, _, dtype = np.lib.format.read_array_header_1_0(handle)
@@ -71,11 +75,13 @@ def _check_npy_header(handle: Any, file: Path, what: str, error: Type[EdgeSdkErr
         return
     if dtype.hasobject:
         where = f" entry {entry!r}" if entry else ""
-        raise error(f"{what} {file}{where} holds Python objects (dtype {dtype}), which edge-sdk does not unpickle; "
-                    "expected numeric arrays (convert them with np.asarray(x, dtype=np.float32) before saving)")
+        raise error(
+            f"{what} {file}{where} holds Python objects (dtype {dtype}), which edge-sdk does not unpickle; "
+            "expected numeric arrays (convert them with np.asarray(x, dtype=np.float32) before saving)"
+        )
 
 
-def read_array_file(path: Union[str, os.PathLike[str]], what: str = "input file") -> Dict[str, np.ndarray]:
+def read_array_file(path: str | os.PathLike[str], what: str = "input file") -> dict[str, np.ndarray]:
     """Read a .npy (one array) or a .npz; return ``{key: array}`` (a .npy's key is ``""``).
 
     Bad files raise :class:`InputError` saying what was expected and what came (see :func:`check_array_file`).
@@ -88,11 +94,12 @@ def read_array_file(path: Union[str, os.PathLike[str]], what: str = "input file"
         with loaded:
             return {key: loaded[key] for key in loaded.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{what} {file} is not a readable .npy/.npz file ({first_line(exc, 200)}); "
-                         f"expected {_EXPECTED}") from None
+        raise InputError(
+            f"{what} {file} is not a readable .npy/.npz file ({first_line(exc, 200)}); expected {_EXPECTED}"
+        ) from None
 
 
-def match_inputs(data: Mapping[str, np.ndarray], specs: Sequence[Any], source: str) -> List[np.ndarray]:
+def match_inputs(data: Mapping[str, np.ndarray], specs: Sequence[Any], source: str) -> list[np.ndarray]:
     """Order ``data`` as the model's inputs: by input name, ``arr_0..`` in order, or one array for one input."""
     names = [s.name for s in specs]
     keys = list(data)

@@ -5,13 +5,14 @@ default and the only one that survives corrupt files without crashing the
 process; the others are compatibility fallbacks for devices that only have
 them (``edge_sdk.load`` isolates them in a child process by default).
 """
+
 from __future__ import annotations
 
 import contextlib
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -64,23 +65,29 @@ def _load_tf() -> Backend:
     return Backend("tf", tf.lite.Interpreter, tf.__version__)
 
 
-_LOADERS: Dict[str, Callable[[], Backend]] = {
+_LOADERS: dict[str, Callable[[], Backend]] = {
     "litert": _load_litert,
     "tflite-runtime": _load_tflite_runtime,
     "tf": _load_tf,
 }
-_ALIASES = {"ai-edge-litert": "litert", "ai_edge_litert": "litert", "tflite_runtime": "tflite-runtime",
-            "tflite": "tflite-runtime", "tensorflow": "tf", "tf.lite": "tf"}
+_ALIASES = {
+    "ai-edge-litert": "litert",
+    "ai_edge_litert": "litert",
+    "tflite_runtime": "tflite-runtime",
+    "tflite": "tflite-runtime",
+    "tensorflow": "tf",
+    "tf.lite": "tf",
+}
 AUTO_ORDER = ("litert", "tflite-runtime", "tf")
-_cache: Dict[str, Backend] = {}
+_cache: dict[str, Backend] = {}
 
 
-def backend_names() -> List[str]:
+def backend_names() -> list[str]:
     """The names ``backend=`` accepts, in automatic-selection order."""
     return list(AUTO_ORDER)
 
 
-def get_backend(name: Optional[str] = None) -> Backend:
+def get_backend(name: str | None = None) -> Backend:
     """Return the named backend, or the first importable one in ``AUTO_ORDER``."""
     if name is None or name == "auto":
         errors = []
@@ -95,9 +102,7 @@ def get_backend(name: Optional[str] = None) -> Backend:
         )
     key = _ALIASES.get(name, name)
     if key not in _LOADERS:
-        raise BackendUnavailableError(
-            f"unknown backend {name!r}; expected one of {', '.join(AUTO_ORDER)} (or 'auto')"
-        )
+        raise BackendUnavailableError(f"unknown backend {name!r}; expected one of {', '.join(AUTO_ORDER)} (or 'auto')")
     if key not in _cache:
         try:
             _cache[key] = _LOADERS[key]()
@@ -114,7 +119,7 @@ ACCELERATORS = ("cpu", "gpu", "npu")
 _BUFFER_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float16, np.int32, np.int8, np.uint8, np.bool_))
 
 
-def parse_accelerator(name: str) -> Tuple[str, ...]:
+def parse_accelerator(name: str) -> tuple[str, ...]:
     """``"gpu+cpu"`` -> ``("gpu", "cpu")``; raise :class:`BackendUnavailableError` for anything else."""
     parts = tuple(p.strip().lower() for p in str(name).split("+"))
     bad = [p for p in parts if p not in ACCELERATORS]
@@ -127,7 +132,7 @@ def parse_accelerator(name: str) -> Tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def _captured_native_stderr(lines: List[str]):
+def _captured_native_stderr(lines: list[str]):
     """Capture what LiteRT's C++ code writes to fd 2 while compiling (one line per vendor plugin it
     cannot find, on every load) into ``lines``, instead of the user's terminal.
 
@@ -152,7 +157,7 @@ def _captured_native_stderr(lines: List[str]):
             lines.extend(capture.read().decode("utf-8", errors="replace").splitlines())
 
 
-def _failure_reason(exc: BaseException, captured: List[str]) -> str:
+def _failure_reason(exc: BaseException, captured: list[str]) -> str:
     """The most telling line of a failed compilation: LiteRT's message, or the native log's 'Failed to ...'."""
     lines = [line.strip(" └") for line in str(exc).splitlines() if line.strip(" └")]
     reason = lines[-1] if lines else type(exc).__name__
@@ -171,9 +176,9 @@ class CompiledRunner:
     ``TensorBuffer`` objects, resizing dynamic inputs when the batch changes.
     """
 
-    def __init__(self, data: bytes, accelerator: str, num_threads: Optional[int], input_specs, signature_key: str):
+    def __init__(self, data: bytes, accelerator: str, num_threads: int | None, input_specs, signature_key: str):
         parts = parse_accelerator(accelerator)
-        captured: List[str] = []
+        captured: list[str] = []
         try:
             with _captured_native_stderr(captured):  # its import logs the vendor plugins it lacks
                 from ai_edge_litert import compiled_model as cm
@@ -190,15 +195,19 @@ class CompiledRunner:
         flags = 0
         for part in parts:
             flags |= int(getattr(cm.HardwareAccelerator, part.upper()))
-        options = cm.Options(hardware_accelerators=cm.HardwareAccelerator(flags),
-                             cpu_options=cm.CpuOptions(num_threads=num_threads or 1))
+        options = cm.Options(
+            hardware_accelerators=cm.HardwareAccelerator(flags), cpu_options=cm.CpuOptions(num_threads=num_threads or 1)
+        )
         try:
             with _captured_native_stderr(captured):
                 self._model = cm.CompiledModel.from_buffer(bytes(data), options=options)
         except (RuntimeError, ValueError) as exc:
             reason = _failure_reason(exc, captured)
-            hint = "" if "cpu" in parts or "not accelerated" not in reason else \
-                f"; accelerator='{'+'.join(parts)}+cpu' runs those ops on the CPU"
+            hint = (
+                ""
+                if "cpu" in parts or "not accelerated" not in reason
+                else f"; accelerator='{'+'.join(parts)}+cpu' runs those ops on the CPU"
+            )
             raise BackendUnavailableError(
                 f"accelerator {accelerator!r} is not available for this model on this machine: LiteRT could not "
                 f"compile it ({reason}){hint}"
@@ -209,7 +218,7 @@ class CompiledRunner:
         self._index = self._model.get_signature_index(self._key)
         self.input_names = list(signatures[self._key]["inputs"])
         self.output_names = list(signatures[self._key]["outputs"])
-        self._shapes: Dict[str, Tuple[int, ...]] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}
         self._new_buffers()
 
     @property
@@ -226,7 +235,7 @@ class CompiledRunner:
         self._shapes = {name: tuple(ins[name]["shape"]) for name in self.input_names}
         self._out_specs = [(tuple(outs[name]["shape"]), np.dtype(outs[name]["dtype"])) for name in self.output_names]
 
-    def run(self, arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    def run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run on ``arrays`` (input name -> array in its storage dtype); return output name -> array."""
         resized = False
         for position, name in enumerate(self.input_names):
@@ -236,11 +245,11 @@ class CompiledRunner:
                 resized = True
         if resized:
             self._new_buffers()
-        for name, buffer in zip(self.input_names, self._inputs):
+        for name, buffer in zip(self.input_names, self._inputs, strict=False):
             buffer.write(arrays[name])
         self._model.run_by_index(self._index, self._inputs, self._outputs)
         out = {}
-        for name, buffer, (shape, dtype) in zip(self.output_names, self._outputs, self._out_specs):
+        for name, buffer, (shape, dtype) in zip(self.output_names, self._outputs, self._out_specs, strict=False):
             size = 1
             for d in shape:
                 size *= d

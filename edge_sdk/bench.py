@@ -21,15 +21,17 @@ and accelerators (the interpreter or LiteRT's CompiledModel) can be swept;
 lowest latency and with the highest throughput, and every case where more
 threads were slower.
 """
+
 from __future__ import annotations
 
 import gc
 import math
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 
@@ -62,16 +64,16 @@ class BenchOptions:
     """How to benchmark: warm-up, runs or duration, thread counts, batch, inputs, backend."""
 
     warmup: int = DEFAULT_WARMUP
-    runs: Optional[int] = None
-    duration: Optional[float] = None
-    threads: Tuple[int, ...] = (1,)
-    batch: Optional[int] = None
-    input_path: Optional[str] = None
-    backend: Optional[str] = None
+    runs: int | None = None
+    duration: float | None = None
+    threads: tuple[int, ...] = (1,)
+    batch: int | None = None
+    input_path: str | None = None
+    backend: str | None = None
     #: Several batch sizes to sweep (overrides ``batch``); each model runs at each.
-    batches: Tuple[int, ...] = ()
+    batches: tuple[int, ...] = ()
     #: ``None`` = the interpreter; else a CompiledModel accelerator (``"cpu"``, ``"gpu+cpu"``, ...).
-    accelerators: Tuple[Optional[str], ...] = (None,)
+    accelerators: tuple[str | None, ...] = (None,)
     seed: int = 0
     verify: bool = True
     keep_samples: bool = True
@@ -110,17 +112,17 @@ class BenchOptions:
                     raise BenchOptionError(str(exc)) from None
 
     @property
-    def batch_sizes(self) -> Tuple[Optional[int], ...]:
+    def batch_sizes(self) -> tuple[int | None, ...]:
         """The batch sizes to run (``None``: each model's own, 1 where dynamic)."""
         return tuple(self.batches) if self.batches else (self.batch,)
 
     @property
-    def planned_runs(self) -> Optional[int]:
+    def planned_runs(self) -> int | None:
         """Exact timed runs per model and thread count, or ``None`` when a duration governs."""
         return self.runs
 
     @property
-    def effective_duration(self) -> Optional[float]:
+    def effective_duration(self) -> float | None:
         """Seconds of timed runs per model and thread count (``None`` with a fixed number of runs)."""
         if self.runs is not None:
             return None
@@ -134,23 +136,25 @@ class BenchOptions:
         return MIN_RUNS_WITH_DURATION if self.duration is not None else DEFAULT_MIN_RUNS
 
 
-def parse_batches(text: str) -> Tuple[int, ...]:
+def parse_batches(text: str) -> tuple[int, ...]:
     """``"1,8,32"`` -> ``(1, 8, 32)``; raise :class:`BenchOptionError` on anything else."""
     sizes = []
     for part in str(text).split(","):
         try:
             value = int(part.strip())
         except ValueError:
-            raise BenchOptionError(f"--batch expects comma-separated positive integers such as 1,8,32; got {text!r}") from None
+            raise BenchOptionError(
+                f"--batch expects comma-separated positive integers such as 1,8,32; got {text!r}"
+            ) from None
         if value < 1:
             raise BenchOptionError(f"batch must be an integer >= 1, got {value}")
         sizes.append(value)
     return tuple(dict.fromkeys(sizes))
 
 
-def parse_accelerators(text: str) -> Tuple[Optional[str], ...]:
+def parse_accelerators(text: str) -> tuple[str | None, ...]:
     """``"interpreter,cpu"`` -> ``(None, "cpu")``: what ``--accelerator`` compares."""
-    choices: List[Optional[str]] = []
+    choices: list[str | None] = []
     for part in str(text).split(","):
         part = part.strip().lower()
         choices.append(None if part in ("interpreter", "none", "") else part)
@@ -159,7 +163,7 @@ def parse_accelerators(text: str) -> Tuple[Optional[str], ...]:
     return options.accelerators
 
 
-def parse_threads(text: str) -> Tuple[int, ...]:
+def parse_threads(text: str) -> tuple[int, ...]:
     """``"1,2,4"`` -> ``(1, 2, 4)``; raise :class:`BenchOptionError` on anything else."""
     counts = []
     for part in str(text).split(","):
@@ -179,11 +183,12 @@ def parse_threads(text: str) -> Tuple[int, ...]:
 
 # -- memory --------------------------------------------------------------------------------------
 
-def rss_mb() -> Tuple[Optional[float], Optional[float]]:
+
+def rss_mb() -> tuple[float | None, float | None]:
     """(current RSS, peak RSS) of this process in MiB, from /proc/self/status or ``resource``."""
     current = peak = None
     try:
-        with open("/proc/self/status", "r", encoding="ascii", errors="replace") as handle:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
             for line in handle:
                 if line.startswith("VmRSS:"):
                     current = int(line.split()[1]) / 1024.0
@@ -205,7 +210,8 @@ def rss_mb() -> Tuple[Optional[float], Optional[float]]:
 
 # -- statistics ----------------------------------------------------------------------------------
 
-def latency_stats(samples_ns: Sequence[int]) -> Dict[str, float]:
+
+def latency_stats(samples_ns: Sequence[int]) -> dict[str, float]:
     """Mean, median, p90, p99, min, max and standard deviation, in microseconds."""
     us = np.asarray(samples_ns, dtype=np.float64) / 1000.0
     if us.size == 0:
@@ -223,8 +229,14 @@ def latency_stats(samples_ns: Sequence[int]) -> Dict[str, float]:
 
 # -- inputs --------------------------------------------------------------------------------------
 
-def _random_values(spec: Any, shape: Tuple[int, ...], rng: np.random.Generator,
-                   calibration: Optional[Mapping[str, Any]], preprocessing: Optional[Mapping[str, Any]]) -> Tuple[np.ndarray, str]:
+
+def _random_values(
+    spec: Any,
+    shape: tuple[int, ...],
+    rng: np.random.Generator,
+    calibration: Mapping[str, Any] | None,
+    preprocessing: Mapping[str, Any] | None,
+) -> tuple[np.ndarray, str]:
     """Random data in ``spec``'s valid range, in its storage dtype, and a note saying which range."""
     dtype = np.dtype(spec.dtype)
     stats = (calibration or {}).get(spec.name) if isinstance(calibration, Mapping) else None
@@ -242,8 +254,9 @@ def _random_values(spec: Any, shape: Tuple[int, ...], rng: np.random.Generator,
 
         info = np.iinfo(dtype)
         if low is None or high is None:
-            return rng.integers(info.min, int(info.max) + 1, size=shape, dtype=dtype), \
-                f"uniform over {dtype.name}'s range (quantized input)"
+            return rng.integers(
+                info.min, int(info.max) + 1, size=shape, dtype=dtype
+            ), f"uniform over {dtype.name}'s range (quantized input)"
         q = spec.quantization
         real = rng.uniform(low, high, size=shape).astype(np.float32)
         return quant.quantize(real, q.scale, q.zero_point, dtype, getattr(q, "axis", None), name=spec.name), note
@@ -259,8 +272,10 @@ def _random_values(spec: Any, shape: Tuple[int, ...], rng: np.random.Generator,
         return np.zeros(shape, dtype=dtype), "zeros (integer index input with no calibration range in a manifest)"
     if dtype.kind == "b":
         return rng.integers(0, 2, size=shape).astype(bool), "random booleans"
-    raise BenchOptionError(f"input {spec.name!r} has dtype {dtype.name}; random data of that dtype is not "
-                           "supported, give real data with --input")
+    raise BenchOptionError(
+        f"input {spec.name!r} has dtype {dtype.name}; random data of that dtype is not "
+        "supported, give real data with --input"
+    )
 
 
 def to_storage_dtype(arr: np.ndarray, spec: Any) -> np.ndarray:
@@ -282,7 +297,7 @@ def to_storage_dtype(arr: np.ndarray, spec: Any) -> np.ndarray:
     return arr  # the Model checks and converts (or rejects with a clear error) on the first call
 
 
-def resolve_batch(specs: Sequence[Any], requested: Optional[int], label: str) -> int:
+def resolve_batch(specs: Sequence[Any], requested: int | None, label: str) -> int:
     """The batch to run: ``requested`` where the model's batch dimension allows it, else a clear error."""
     fixed = {s.shape[0] for s in specs if len(s.shape) > 0 and s.shape[0] is not None}
     dynamic = any(len(s.shape) > 0 and s.shape[0] is None for s in specs)
@@ -297,27 +312,30 @@ def resolve_batch(specs: Sequence[Any], requested: Optional[int], label: str) ->
     return requested
 
 
-def build_feeds(model: Any, batch: int, data: Optional[Mapping[str, np.ndarray]], source: str,
-                seed: int) -> Tuple[List[List[np.ndarray]], str]:
+def build_feeds(
+    model: Any, batch: int, data: Mapping[str, np.ndarray] | None, source: str, seed: int
+) -> tuple[list[list[np.ndarray]], str]:
     """The input batches to cycle through (each a list in input order) and a note on where they came from."""
     specs = model.inputs
     if data is not None:
         arrays = match_inputs(data, specs, source)
         rows = {a.shape[0] if a.ndim else 1 for a in arrays}
         if len(rows) != 1:
-            raise InputError(f"{source}: the arrays have different numbers of rows {sorted(rows)}; "
-                             "expected the same number of rows for every input")
+            raise InputError(
+                f"{source}: the arrays have different numbers of rows {sorted(rows)}; "
+                "expected the same number of rows for every input"
+            )
         n = rows.pop()
         if n < batch:
             raise InputError(f"{source} has {n} row(s); batch {batch} needs at least {batch}")
-        arrays = [to_storage_dtype(a, s) for a, s in zip(arrays, specs)]
+        arrays = [to_storage_dtype(a, s) for a, s in zip(arrays, specs, strict=False)]
         count = max(1, min(INPUT_VARIANTS * 4, n // batch))
-        feeds = [[a[i * batch:(i + 1) * batch] for a in arrays] for i in range(count)]
+        feeds = [[a[i * batch : (i + 1) * batch] for a in arrays] for i in range(count)]
         return feeds, f"{source}: {count} batch(es) of {batch} real row(s), cycled"
     rng = np.random.default_rng(seed)
     manifest = getattr(model, "manifest", None) or {}
     feeds = []
-    notes: Dict[str, str] = {}
+    notes: dict[str, str] = {}
     for _ in range(INPUT_VARIANTS):
         feed = []
         for spec in specs:
@@ -329,8 +347,9 @@ def build_feeds(model: Any, batch: int, data: Optional[Mapping[str, np.ndarray]]
                     f"input {spec.name!r} has dynamic dimensions {spec.shape} beyond the batch; random data "
                     "cannot guess their size, give real data with --input"
                 )
-            values, note = _random_values(spec, tuple(dims), rng, manifest.get("calibration"),
-                                          manifest.get("preprocessing"))
+            values, note = _random_values(
+                spec, tuple(dims), rng, manifest.get("calibration"), manifest.get("preprocessing")
+            )
             notes[spec.name] = note
             feed.append(values)
         feeds.append(feed)
@@ -339,6 +358,7 @@ def build_feeds(model: Any, batch: int, data: Optional[Mapping[str, np.ndarray]]
 
 # -- running -------------------------------------------------------------------------------------
 
+
 @dataclass
 class _Subject:
     """One model at one thread count while the benchmark runs."""
@@ -346,13 +366,13 @@ class _Subject:
     label: str
     path: str
     threads: int
-    accelerator: Optional[str] = None
-    batch: Optional[int] = None
+    accelerator: str | None = None
+    batch: int | None = None
     model_label: str = ""
-    result: Dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
     model: Any = None
-    feeds: List[List[np.ndarray]] = field(default_factory=list)
-    samples: List[int] = field(default_factory=list)
+    feeds: list[list[np.ndarray]] = field(default_factory=list)
+    samples: list[int] = field(default_factory=list)
     cursor: int = 0
     failed: bool = False
 
@@ -371,15 +391,15 @@ def _describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def model_labels(paths: Sequence[str]) -> List[str]:
+def model_labels(paths: Sequence[str]) -> list[str]:
     """Short unique labels: file names, or parent/name where names collide."""
     names = [Path(p).name for p in paths]
     labels = []
-    for path, name in zip(paths, names):
+    for path, name in zip(paths, names, strict=False):
         if names.count(name) > 1 and Path(path).parent.name:
             name = f"{Path(path).parent.name}/{name}"
         labels.append(name)
-    seen: Dict[str, int] = {}
+    seen: dict[str, int] = {}
     out = []
     for label in labels:
         seen[label] = seen.get(label, 0) + 1
@@ -387,13 +407,21 @@ def model_labels(paths: Sequence[str]) -> List[str]:
     return out
 
 
-def _prepare(subject: _Subject, options: BenchOptions, data: Optional[Mapping[str, np.ndarray]]) -> None:
+def _prepare(subject: _Subject, options: BenchOptions, data: Mapping[str, np.ndarray] | None) -> None:
     import edge_sdk
 
     res = subject.result
-    res.update({"label": subject.label, "model": subject.model_label or subject.label, "path": subject.path,
-                "threads": subject.threads, "accelerator": subject.accelerator or "interpreter",
-                "status": "ok", "error": None})
+    res.update(
+        {
+            "label": subject.label,
+            "model": subject.model_label or subject.label,
+            "path": subject.path,
+            "threads": subject.threads,
+            "accelerator": subject.accelerator or "interpreter",
+            "status": "ok",
+            "error": None,
+        }
+    )
     try:
         res["file_size_bytes"] = os.path.getsize(subject.path)
     except OSError:
@@ -402,8 +430,13 @@ def _prepare(subject: _Subject, options: BenchOptions, data: Optional[Mapping[st
     rss_before, _ = rss_mb()
     try:
         t0 = time.perf_counter_ns()
-        model = edge_sdk.load(subject.path, backend=options.backend, num_threads=subject.threads,
-                              verify=options.verify, accelerator=subject.accelerator)
+        model = edge_sdk.load(
+            subject.path,
+            backend=options.backend,
+            num_threads=subject.threads,
+            verify=options.verify,
+            accelerator=subject.accelerator,
+        )
         res["load_ms"] = (time.perf_counter_ns() - t0) / 1e6
     except Exception as exc:  # noqa: BLE001 - any load failure marks this model failed; the others run on
         subject.fail(exc, "load")
@@ -458,7 +491,7 @@ def _timed_block(subject: _Subject, count: int) -> int:
     return spent
 
 
-def _run_interleaved(subjects: List[_Subject], options: BenchOptions, bar: Optional[Callable[[int], None]]) -> None:
+def _run_interleaved(subjects: list[_Subject], options: BenchOptions, bar: Callable[[int], None] | None) -> None:
     live = [s for s in subjects if not s.failed]
     planned = options.planned_runs
     duration = options.effective_duration
@@ -480,7 +513,11 @@ def _run_interleaved(subjects: List[_Subject], options: BenchOptions, bar: Optio
                     bar(count)
             if planned is not None:
                 live = [s for s in live if len(s.samples) < planned]
-            elif deadline is not None and time.perf_counter() >= deadline and all(len(s.samples) >= min_runs for s in live):
+            elif (
+                deadline is not None
+                and time.perf_counter() >= deadline
+                and all(len(s.samples) >= min_runs for s in live)
+            ):
                 break
     finally:
         if gc_was_enabled:
@@ -508,19 +545,20 @@ def _finish(subject: _Subject, options: BenchOptions) -> None:
         res["samples_us"] = [round(ns / 1000.0, 3) for ns in subject.samples]
 
 
-def _subject_label(label: str, accelerator: Optional[str], batch: Optional[int], options: BenchOptions) -> str:
+def _subject_label(label: str, accelerator: str | None, batch: int | None, options: BenchOptions) -> str:
     """The model's label, plus the accelerator when several are compared (batch has its own column)."""
     if len(options.accelerators) > 1 or accelerator is not None:
         return f"{label} [{accelerator or 'interpreter'}]"
     return label
 
 
-def _add_ratios(results: List[Dict[str, Any]], first_label: str) -> None:
-    by_threads: Dict[Tuple[int, Any], Optional[float]] = {}
+def add_ratios(results: list[dict[str, Any]], first_label: str) -> None:
+    by_threads: dict[tuple[int, Any], float | None] = {}
     for res in results:
         if res["label"] == first_label:
-            by_threads[(res["threads"], res.get("batch"))] = \
+            by_threads[(res["threads"], res.get("batch"))] = (
                 res.get("latency_us", {}).get("median") if res["status"] == "ok" else None
+            )
     for res in results:
         base = by_threads.get((res["threads"], res.get("batch")))
         median = res.get("latency_us", {}).get("median") if res["status"] == "ok" else None
@@ -531,19 +569,20 @@ def _add_ratios(results: List[Dict[str, Any]], first_label: str) -> None:
 SLOWER_MARGIN = 1.05
 
 
-def recommend(results: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+def recommend(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per model (and accelerator): the thread count and batch with the lowest latency per call and with
     the highest throughput (items per second at the median), and every case where more threads were slower.
 
     Medians, not means: on a shared machine a mean carries other processes' work.
     """
-    groups: Dict[str, List[Mapping[str, Any]]] = {}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
     for res in results:
         median = (res.get("latency_us") or {}).get("median")
         if res.get("status") == "ok" and isinstance(median, (int, float)) and median > 0:
             groups.setdefault(str(res.get("label")), []).append(res)
     out = []
     for label, rows in groups.items():
+
         def median(r):
             return float(r["latency_us"]["median"])
 
@@ -555,32 +594,52 @@ def recommend(results: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
         slower = []
         for batch in sorted({r.get("batch") or 1 for r in rows}):
             ordered = sorted((r for r in rows if (r.get("batch") or 1) == batch), key=lambda r: r["threads"])
-            for low, high in zip(ordered, ordered[1:]):
+            for low, high in zip(ordered, ordered[1:], strict=False):
                 ratio = median(high) / median(low)
                 if ratio > SLOWER_MARGIN:
-                    slower.append({"batch": batch, "threads": [low["threads"], high["threads"]],
-                                   "median_us": [median(low), median(high)], "ratio": ratio})
-        text = [f"{label}: lowest latency per call with {_threads(fastest['threads'])} at batch "
-                f"{fastest.get('batch') or 1} ({median(fastest):.1f} us median); highest throughput with "
-                f"{_threads(busiest['threads'])} at batch {busiest.get('batch') or 1} "
-                f"({items_per_s(busiest):,.0f} items/s at the median)"]
+                    slower.append(
+                        {
+                            "batch": batch,
+                            "threads": [low["threads"], high["threads"]],
+                            "median_us": [median(low), median(high)],
+                            "ratio": ratio,
+                        }
+                    )
+        text = [
+            f"{label}: lowest latency per call with {_threads(fastest['threads'])} at batch "
+            f"{fastest.get('batch') or 1} ({median(fastest):.1f} us median); highest throughput with "
+            f"{_threads(busiest['threads'])} at batch {busiest.get('batch') or 1} "
+            f"({items_per_s(busiest):,.0f} items/s at the median)"
+        ]
         for case in slower:
             (t_low, t_high), (m_low, m_high) = case["threads"], case["median_us"]
-            text.append(f"{label}: SLOWER with more threads at batch {case['batch']}: {_threads(t_high)} "
-                        f"{m_high:.1f} us against {_threads(t_low)} {m_low:.1f} us ({case['ratio']:.2f}x); "
-                        f"use {_threads(t_low)} for it")
+            text.append(
+                f"{label}: SLOWER with more threads at batch {case['batch']}: {_threads(t_high)} "
+                f"{m_high:.1f} us against {_threads(t_low)} {m_low:.1f} us ({case['ratio']:.2f}x); "
+                f"use {_threads(t_low)} for it"
+            )
         if len({r["threads"] for r in rows}) == 1 and len({r.get("batch") for r in rows}) == 1:
-            text.append(f"{label}: only one thread count and batch measured; sweep --threads 1,2,4 and "
-                        "--batch 1,8,32 to compare")
-        out.append({
-            "model": label,
-            "lowest_latency": {"threads": fastest["threads"], "batch": fastest.get("batch") or 1,
-                               "median_us": median(fastest)},
-            "highest_throughput": {"threads": busiest["threads"], "batch": busiest.get("batch") or 1,
-                                   "items_per_s": items_per_s(busiest)},
-            "more_threads_slower": slower,
-            "text": text,
-        })
+            text.append(
+                f"{label}: only one thread count and batch measured; sweep --threads 1,2,4 and "
+                "--batch 1,8,32 to compare"
+            )
+        out.append(
+            {
+                "model": label,
+                "lowest_latency": {
+                    "threads": fastest["threads"],
+                    "batch": fastest.get("batch") or 1,
+                    "median_us": median(fastest),
+                },
+                "highest_throughput": {
+                    "threads": busiest["threads"],
+                    "batch": busiest.get("batch") or 1,
+                    "items_per_s": items_per_s(busiest),
+                },
+                "more_threads_slower": slower,
+                "text": text,
+            }
+        )
     return out
 
 
@@ -588,7 +647,7 @@ def _threads(count: int) -> str:
     return f"{count} thread" + ("" if count == 1 else "s")
 
 
-def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optional[BenchOptions] = None) -> Dict[str, Any]:
+def run_benchmark(model_paths: Sequence[str | os.PathLike], options: BenchOptions | None = None) -> dict[str, Any]:
     """Benchmark each model at each thread count, interleaved; return the results document.
 
     A model that fails to load or run is recorded with ``status: failed`` and
@@ -605,10 +664,13 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
     labels = model_labels(paths)
     data = read_array_file(options.input_path) if options.input_path else None
     started = time.time()
-    results: List[Dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     planned = options.planned_runs
-    total = None if planned is None else \
-        planned * len(paths) * len(options.threads) * len(options.accelerators) * len(options.batch_sizes)
+    total = (
+        None
+        if planned is None
+        else planned * len(paths) * len(options.threads) * len(options.accelerators) * len(options.batch_sizes)
+    )
     # Import the interpreter library before any timing, so the first model's load time is not charged
     # with it; an unknown or missing backend still fails per model below, with its own message.
     try:
@@ -620,10 +682,12 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
     bar, close = _progress(total, options.progress)
     try:
         for threads in options.threads:
-            subjects = [_Subject(_subject_label(label, accelerator, batch, options), path, threads, accelerator,
-                                 batch, label)
-                        for label, path in zip(labels, paths)
-                        for accelerator in options.accelerators for batch in options.batch_sizes]
+            subjects = [
+                _Subject(_subject_label(label, accelerator, batch, options), path, threads, accelerator, batch, label)
+                for label, path in zip(labels, paths, strict=False)
+                for accelerator in options.accelerators
+                for batch in options.batch_sizes
+            ]
             for subject in subjects:
                 _prepare(subject, options, data)
             _run_interleaved(subjects, options, bar)
@@ -634,7 +698,7 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
             gc.collect()
     finally:
         close()
-    _add_ratios(results, results[0]["label"] if results else labels[0])
+    add_ratios(results, results[0]["label"] if results else labels[0])
     backend_name = next((r["backend"]["name"] for r in results if r.get("backend")), options.backend or "litert")
     _, peak = rss_mb()
     opts = asdict(options)
@@ -653,7 +717,7 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
         "wall_time_s": time.time() - started,
         "device": sysinfo.describe(options.backend),
         "options": opts,
-        "models": [{"label": label, "path": path} for label, path in zip(labels, paths)],
+        "models": [{"label": label, "path": path} for label, path in zip(labels, paths, strict=False)],
         "results": results,
         "process_peak_rss_mb": peak,
         "profiling": {"available": False, "reason": PROFILING_UNAVAILABLE.format(backend=backend_name)},
@@ -661,7 +725,7 @@ def run_benchmark(model_paths: Sequence[Union[str, os.PathLike]], options: Optio
     }
 
 
-def _progress(total: Optional[int], enabled: bool):
+def _progress(total: int | None, enabled: bool):
     bar = progress_bar(total, "bench", unit="run") if enabled else None
     if bar is None:
         return None, lambda: None

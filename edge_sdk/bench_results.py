@@ -4,12 +4,14 @@ reading it, the results table, and ``bench compare``; the timing engine is :mod:
 A results document may come from another machine (``bench --target``, ``bench compare``): it is data
 to check, never truth.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple, Union
+from typing import Any, NoReturn
 
 from edge_sdk.console import clean_text, first_line
 from edge_sdk.errors import BenchFormatError, BenchOptionError
@@ -23,11 +25,28 @@ BLOCK = 10
 
 # -- reporting -----------------------------------------------------------------------------------
 
-RESULT_HEADERS = ("model", "thr", "batch", "median us", "mean us", "p90 us", "p99 us", "min us", "max us",
-                  "std us", "inf/s", "load ms", "first ms", "RSS+ MB", "size KB", "x first", "status")
+RESULT_HEADERS = (
+    "model",
+    "thr",
+    "batch",
+    "median us",
+    "mean us",
+    "p90 us",
+    "p99 us",
+    "min us",
+    "max us",
+    "std us",
+    "inf/s",
+    "load ms",
+    "first ms",
+    "RSS+ MB",
+    "size KB",
+    "x first",
+    "status",
+)
 
 
-def result_rows(doc: Mapping[str, Any]) -> List[List[Any]]:
+def result_rows(doc: Mapping[str, Any]) -> list[list[Any]]:
     """Rows for :data:`RESULT_HEADERS`, one per model and thread count."""
     rows = []
     for res in doc.get("results", []):
@@ -37,14 +56,27 @@ def result_rows(doc: Mapping[str, Any]) -> List[List[Any]]:
         status = res.get("status", "?")
         if status != "ok":
             status = "FAILED (below)"
-        rows.append([
-            res.get("label"), res.get("threads"), res.get("batch"), lat.get("median"), lat.get("mean"),
-            lat.get("p90"), lat.get("p99"), lat.get("min"), lat.get("max"), lat.get("std"),
-            (res.get("throughput") or {}).get("inferences_per_s"), res.get("load_ms"),
-            res.get("first_inference_ms"), res.get("rss_added_mb"),
-            size / 1024.0 if isinstance(size, (int, float)) else None,
-            f"{ratio:.2f}x" if isinstance(ratio, (int, float)) else None, status,
-        ])
+        rows.append(
+            [
+                res.get("label"),
+                res.get("threads"),
+                res.get("batch"),
+                lat.get("median"),
+                lat.get("mean"),
+                lat.get("p90"),
+                lat.get("p99"),
+                lat.get("min"),
+                lat.get("max"),
+                lat.get("std"),
+                (res.get("throughput") or {}).get("inferences_per_s"),
+                res.get("load_ms"),
+                res.get("first_inference_ms"),
+                res.get("rss_added_mb"),
+                size / 1024.0 if isinstance(size, (int, float)) else None,
+                f"{ratio:.2f}x" if isinstance(ratio, (int, float)) else None,
+                status,
+            ]
+        )
     return rows
 
 
@@ -55,15 +87,21 @@ def format_results(doc: Mapping[str, Any]) -> str:
 
     lines = [f"device: {summary_line(doc.get('device') or {})}"]
     opts = doc.get("options") or {}
-    how = f"{opts.get('runs')} runs" if opts.get("runs") else \
-        f"{opts.get('duration')} s and at least {opts.get('min_runs', 1)} runs per model"
-    lines.append(f"timed: {opts.get('timed_call', TIMED_CALL)}; {opts.get('warmup')} warm-up, {how}, "
-                 f"interleaved in blocks of {opts.get('block', BLOCK)}")
+    how = (
+        f"{opts.get('runs')} runs"
+        if opts.get("runs")
+        else f"{opts.get('duration')} s and at least {opts.get('min_runs', 1)} runs per model"
+    )
+    lines.append(
+        f"timed: {opts.get('timed_call', TIMED_CALL)}; {opts.get('warmup')} warm-up, {how}, "
+        f"interleaved in blocks of {opts.get('block', BLOCK)}"
+    )
     lines.append(format_table(result_rows(doc), RESULT_HEADERS))
     for res in doc.get("results", []):
         if res.get("status") != "ok":
-            lines.append(f"FAILED {clean_text(res.get('label'))} (threads {res.get('threads')}): "
-                         f"{clean_text(res.get('error'))}")
+            lines.append(
+                f"FAILED {clean_text(res.get('label'))} (threads {res.get('threads')}): {clean_text(res.get('error'))}"
+            )
     peak = doc.get("process_peak_rss_mb")
     if peak is not None:
         lines.append(f"process peak RSS: {peak:.1f} MB")
@@ -81,10 +119,27 @@ def format_results(doc: Mapping[str, Any]) -> str:
 #: Fields a current results file has; compare names the ones an older file lacks.
 TOP_LEVEL_FIELDS = ("format", "created", "device", "options", "results")
 DEVICE_FIELDS = ("cpu_model", "machine", "cores", "os", "python", "backend")
-RESULT_FIELDS = ("label", "threads", "batch", "status", "runs", "latency_us.median", "latency_us.mean",
-                 "latency_us.p90", "latency_us.p99", "latency_us.min", "latency_us.max", "latency_us.std",
-                 "throughput.inferences_per_s", "load_ms", "first_inference_ms", "rss_added_mb",
-                 "process_peak_rss_mb", "file_size_bytes", "ratio_vs_first")
+RESULT_FIELDS = (
+    "label",
+    "threads",
+    "batch",
+    "status",
+    "runs",
+    "latency_us.median",
+    "latency_us.mean",
+    "latency_us.p90",
+    "latency_us.p99",
+    "latency_us.min",
+    "latency_us.max",
+    "latency_us.std",
+    "throughput.inferences_per_s",
+    "load_ms",
+    "first_inference_ms",
+    "rss_added_mb",
+    "process_peak_rss_mb",
+    "file_size_bytes",
+    "ratio_vs_first",
+)
 
 
 def _get(obj: Any, dotted: str) -> Any:
@@ -98,7 +153,7 @@ def _get(obj: Any, dotted: str) -> Any:
 _MISSING = object()
 
 
-def read_results(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
+def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a results JSON; raise :class:`BenchFormatError` if it is not one."""
 
     file = Path(path)
@@ -106,11 +161,15 @@ def read_results(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
         raise BenchFormatError(f"results file not found: {file} (expected a JSON file from edge-sdk bench --json)")
     size = file.stat().st_size
     if size > MAX_RESULTS_BYTES:
-        raise BenchFormatError(f"{file} holds {size:,} bytes; a results file from edge-sdk bench --json is at most "
-                               f"{MAX_RESULTS_BYTES:,} bytes")
+        raise BenchFormatError(
+            f"{file} holds {size:,} bytes; a results file from edge-sdk bench --json is at most "
+            f"{MAX_RESULTS_BYTES:,} bytes"
+        )
     doc = parse_results_json(file.read_bytes(), str(file))
     if not isinstance(doc, dict):
-        raise BenchFormatError(f"{file} holds a JSON {type(doc).__name__}; expected an object from edge-sdk bench --json")
+        raise BenchFormatError(
+            f"{file} holds a JSON {type(doc).__name__}; expected an object from edge-sdk bench --json"
+        )
     if not isinstance(doc.get("results"), list):
         raise BenchFormatError(
             f"{file} has no 'results' list (top-level keys: {sorted(doc)}); expected a file from edge-sdk bench --json "
@@ -129,16 +188,22 @@ def parse_results_json(data: bytes, source: str) -> Any:
     # the answer holds (a real document has a few per result).
     containers = data.count(b"{") + data.count(b"[")
     if containers > MAX_RESULTS_CONTAINERS:
-        raise BenchFormatError(f"{source}: {containers:,} lists and objects; a results document from edge-sdk "
-                               f"bench --json has far fewer (at most {MAX_RESULTS_CONTAINERS:,} accepted)")
+        raise BenchFormatError(
+            f"{source}: {containers:,} lists and objects; a results document from edge-sdk "
+            f"bench --json has far fewer (at most {MAX_RESULTS_CONTAINERS:,} accepted)"
+        )
     try:
         return json.loads(data.decode("utf-8"))
     except RecursionError:
-        raise BenchFormatError(f"{source}: the document nests lists and objects deeper than "
-                               f"{MAX_DOCUMENT_DEPTH} levels; a results file from edge-sdk bench --json never does") from None
+        raise BenchFormatError(
+            f"{source}: the document nests lists and objects deeper than "
+            f"{MAX_DOCUMENT_DEPTH} levels; a results file from edge-sdk bench --json never does"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BenchFormatError(f"{source} is not JSON ({clean_text(first_line(exc), limit=200)}); expected a file "
-                               "from edge-sdk bench --json") from None
+        raise BenchFormatError(
+            f"{source} is not JSON ({clean_text(first_line(exc), limit=200)}); expected a file "
+            "from edge-sdk bench --json"
+        ) from None
 
 
 # -- the results document's schema -----------------------------------------------------------------
@@ -170,13 +235,13 @@ def _shown(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, int):
-        digits = len(str(abs(value))) if abs(value) < 10 ** 60 else None
+        digits = len(str(abs(value))) if abs(value) < 10**60 else None
         return str(value) if digits is not None and digits <= 20 else "a number with more than 20 digits"
     if isinstance(value, float):
         return {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}.get(repr(value), repr(value))
     if isinstance(value, str):
         return repr(clean_text(value, limit=40))
-    names: Dict[type, str] = {dict: "an object", list: "a list"}
+    names: dict[type, str] = {dict: "an object", list: "a list"}
     return names.get(type(value), type(value).__name__)
 
 
@@ -202,8 +267,18 @@ class _Checker:
     def fail(self, where: str, expected: str, value: Any) -> NoReturn:
         raise BenchFormatError(f"{self.source}: {where}: expected {expected}, got {_shown(value)}")
 
-    def number(self, obj: Mapping[str, Any], key: str, where: str, *, low: float = 0.0, strict: bool = False,
-               required: bool = False, integer: bool = False, signed: bool = False) -> None:
+    def number(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        where: str,
+        *,
+        low: float = 0.0,
+        strict: bool = False,
+        required: bool = False,
+        integer: bool = False,
+        signed: bool = False,
+    ) -> None:
         """``obj[key]``: a finite number (``> low`` if strict, ``>= low``; any sign if ``signed``), or absent/null."""
         name = f"{where}.{key}" if where else key
         if key not in obj or obj[key] is None:
@@ -212,14 +287,22 @@ class _Checker:
             return
         self.value(obj[key], name, low=low, strict=strict, integer=integer, signed=signed)
 
-    def value(self, value: Any, name: str, *, low: float = 0.0, strict: bool = False, integer: bool = False,
-              signed: bool = False) -> None:
+    def value(
+        self,
+        value: Any,
+        name: str,
+        *,
+        low: float = 0.0,
+        strict: bool = False,
+        integer: bool = False,
+        signed: bool = False,
+    ) -> None:
         """A finite number (see :meth:`number`) named ``name`` in the message."""
         kind = "an integer" if integer else "a finite number"
         if signed:
             bound = ""
         else:
-            bound = (f" > {low:g}" if strict else f" >= {low:g}")
+            bound = f" > {low:g}" if strict else f" >= {low:g}"
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
             self.fail(name, kind + bound, value)
         try:
@@ -233,8 +316,16 @@ class _Checker:
         if not signed and (number < low or (strict and number <= low)):
             self.fail(name, kind + bound, value)
 
-    def text(self, obj: Mapping[str, Any], key: str, where: str, *, required: bool = False,
-             choices: Optional[Sequence[str]] = None, limit: int = 4096) -> None:
+    def text(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        where: str,
+        *,
+        required: bool = False,
+        choices: Sequence[str] | None = None,
+        limit: int = 4096,
+    ) -> None:
         """``obj[key]``: a string (one of ``choices``; at most ``limit`` characters), or absent/null."""
         name = f"{where}.{key}" if where else key
         if key not in obj or obj[key] is None:
@@ -257,7 +348,7 @@ class _Checker:
             self.fail(name, "an object", value)
         return value
 
-    def sequence(self, obj: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> List[Any]:
+    def sequence(self, obj: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> list[Any]:
         """``obj[key]``: a list (``[]`` when absent or null and not required)."""
         name = f"{where}.{key}" if where else key
         value = obj.get(key)
@@ -268,7 +359,7 @@ class _Checker:
         return value
 
 
-def check_results_document(doc: Any, source: str, complete: bool = True) -> Dict[str, Any]:
+def check_results_document(doc: Any, source: str, complete: bool = True) -> dict[str, Any]:
     """Check a bench results document field by field; return it, or raise :class:`BenchFormatError` naming
     the first bad field (``results[0].latency_us.median: expected a finite number > 0, got NaN``).
 
@@ -281,8 +372,10 @@ def check_results_document(doc: Any, source: str, complete: bool = True) -> Dict
     if not isinstance(doc, dict):
         check.fail("the document", "a JSON object from edge-sdk bench --json", doc)
     if _document_depth(doc) > MAX_DOCUMENT_DEPTH:
-        raise BenchFormatError(f"{source}: the document nests lists and objects deeper than {MAX_DOCUMENT_DEPTH} "
-                               "levels; a results file from edge-sdk bench --json never does")
+        raise BenchFormatError(
+            f"{source}: the document nests lists and objects deeper than {MAX_DOCUMENT_DEPTH} "
+            "levels; a results file from edge-sdk bench --json never does"
+        )
     check.text(doc, "format", "", required=complete, limit=64)
     if complete and not doc["format"].startswith("edge-sdk-bench/"):
         check.fail("format", f"{RESULTS_FORMAT!r} (edge-sdk-bench/N)", doc["format"])
@@ -290,8 +383,16 @@ def check_results_document(doc: Any, source: str, complete: bool = True) -> Dict
     check.number(doc, "wall_time_s", "")
     check.number(doc, "process_peak_rss_mb", "")
     device = check.mapping(doc, "device", "", required=complete)
-    for key in ("cpu_model", "device_model", "machine", "python", "python_implementation", "numpy", "edge_sdk",
-                "hostname"):
+    for key in (
+        "cpu_model",
+        "device_model",
+        "machine",
+        "python",
+        "python_implementation",
+        "numpy",
+        "edge_sdk",
+        "hostname",
+    ):
         check.text(device, key, "device", limit=512)
     check.number(device, "cpu_max_mhz", "device")
     check.number(device, "memory_total_mb", "device")
@@ -336,8 +437,9 @@ def check_results_document(doc: Any, source: str, complete: bool = True) -> Dict
             check.number(latency, key, f"{where}.latency_us", strict=True, required=ok and complete)
         check.number(latency, "std", f"{where}.latency_us", required=ok and complete)
         if ok and complete and not (latency["min"] <= latency["median"] <= latency["max"]):
-            check.fail(f"{where}.latency_us.median", "a value between latency_us.min and latency_us.max",
-                       latency["median"])
+            check.fail(
+                f"{where}.latency_us.median", "a value between latency_us.min and latency_us.max", latency["median"]
+            )
         check.number(res, "runs", where, low=1, integer=True, required=ok and complete)
         throughput = check.mapping(res, "throughput", where)
         for key in ("inferences_per_s", "samples_per_s"):
@@ -356,7 +458,7 @@ def check_results_document(doc: Any, source: str, complete: bool = True) -> Dict
     return doc
 
 
-def missing_fields(doc: Mapping[str, Any]) -> List[str]:
+def missing_fields(doc: Mapping[str, Any]) -> list[str]:
     """The fields of the current format that ``doc`` lacks, as dotted paths (``results[].rss_added_mb``)."""
     missing = [f for f in TOP_LEVEL_FIELDS if f not in doc]
     device = doc.get("device")
@@ -370,24 +472,26 @@ def missing_fields(doc: Mapping[str, Any]) -> List[str]:
     return missing
 
 
-def compare_results(paths: Sequence[Union[str, os.PathLike[str]]]) -> Dict[str, Any]:
+def compare_results(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
     """Line up several results files by (model, threads, batch) with median ratios against the first file."""
     if len(paths) < 2:
         raise BenchOptionError(f"compare needs at least two results files, got {len(paths)}")
     docs = [read_results(p) for p in paths]
-    files: List[Dict[str, Any]] = []
-    for path, doc in zip(paths, docs):
+    files: list[dict[str, Any]] = []
+    for path, doc in zip(paths, docs, strict=False):
         fmt = doc.get("format")
-        files.append({
-            "path": str(path),
-            "format": fmt,
-            "device": sysinfo_summary(doc.get("device")),
-            "created": doc.get("created"),
-            "missing_fields": missing_fields(doc),
-            "older_format": fmt != RESULTS_FORMAT,
-        })
-    keys: List[Tuple[Any, Any, Any]] = []
-    tables: List[Dict[Tuple[Any, Any, Any], Mapping[str, Any]]] = []
+        files.append(
+            {
+                "path": str(path),
+                "format": fmt,
+                "device": sysinfo_summary(doc.get("device")),
+                "created": doc.get("created"),
+                "missing_fields": missing_fields(doc),
+                "older_format": fmt != RESULTS_FORMAT,
+            }
+        )
+    keys: list[tuple[Any, Any, Any]] = []
+    tables: list[dict[tuple[Any, Any, Any], Mapping[str, Any]]] = []
     for doc in docs:
         table = {}
         for res in doc["results"]:
@@ -407,10 +511,15 @@ def compare_results(paths: Sequence[Union[str, os.PathLike[str]]]) -> Dict[str, 
             ok = res is not None and res.get("status", "ok") == "ok"
             medians.append(float(median) if ok and isinstance(median, (int, float)) else None)
         base = medians[0]
-        rows.append({
-            "model": key[0], "threads": key[1], "batch": key[2], "median_us": medians,
-            "ratio_vs_first_file": [(m / base) if (m is not None and base) else None for m in medians],
-        })
+        rows.append(
+            {
+                "model": key[0],
+                "threads": key[1],
+                "batch": key[2],
+                "median_us": medians,
+                "ratio_vs_first_file": [(m / base) if (m is not None and base) else None for m in medians],
+            }
+        )
     comparable = any(r["median_us"][0] is not None and any(m is not None for m in r["median_us"][1:]) for r in rows)
     if not comparable:
         lacking = [f"{f['path']} lacks {', '.join(f['missing_fields'])}" for f in files if f["missing_fields"]]
@@ -421,7 +530,7 @@ def compare_results(paths: Sequence[Union[str, os.PathLike[str]]]) -> Dict[str, 
     return {"format": "edge-sdk-bench-compare/1", "files": files, "rows": rows}
 
 
-def sysinfo_summary(device: Any) -> Optional[str]:
+def sysinfo_summary(device: Any) -> str | None:
     """One line describing a results file's device, or ``None`` when the file has no device block."""
     if not isinstance(device, Mapping):
         return None
@@ -439,8 +548,11 @@ def format_compare(report: Mapping[str, Any]) -> str:
     for i, f in enumerate(files):
         older = f" (format {f.get('format')!r}; current is {RESULTS_FORMAT})" if f["older_format"] else ""
         lines.append(clean_text(f"[{i}] {f['path']}: {f.get('device') or 'no device description'}{older}"))
-    headers = ["model", "thr", "batch"] + [f"median us [{i}]" for i in range(len(files))] + \
-              [f"x [0] [{i}]" for i in range(1, len(files))]
+    headers = (
+        ["model", "thr", "batch"]
+        + [f"median us [{i}]" for i in range(len(files))]
+        + [f"x [0] [{i}]" for i in range(1, len(files))]
+    )
     rows = []
     for row in report["rows"]:
         ratios = [f"{r:.2f}x" if r is not None else None for r in row["ratio_vs_first_file"][1:]]

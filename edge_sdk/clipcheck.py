@@ -27,10 +27,12 @@ So values are counted against bounds the calibration data itself never trips:
 Bounds are in units of ``value / scale`` (what ``predict`` computes before rounding), so the
 hot path compares them with no extra arithmetic. Numpy-free and import-light: the runtime's.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 #: With the calibration range known: tolerance beyond the union of both ranges, as a share of its width.
 DATA_MARGIN = 0.02
@@ -48,14 +50,14 @@ class ClipBounds(NamedTuple):
     lo: float
     hi: float
     mode: str  # UNKNOWN | DATA | QUANTIZER_CUT
-    representable: Tuple[float, float]  # real values the quantization holds
-    calibration: Optional[Tuple[float, float]]  # real min/max of the calibration data, when recorded
+    representable: tuple[float, float]  # real values the quantization holds
+    calibration: tuple[float, float] | None  # real min/max of the calibration data, when recorded
     data_lo: float  # QUANTIZER_CUT: values beyond these (value/scale units) lie beyond the calibration data
     data_hi: float
-    kept: Optional[float]  # share of the calibration range the quantizer's range keeps
+    kept: float | None  # share of the calibration range the quantizer's range keeps
 
 
-def calibration_range(calibration: Any, name: str) -> Optional[Tuple[float, float]]:
+def calibration_range(calibration: Any, name: str) -> tuple[float, float] | None:
     """``(min, max)`` of input ``name`` from a manifest's ``calibration`` block, or None when not usable."""
     if not isinstance(calibration, Mapping):
         return None
@@ -63,13 +65,18 @@ def calibration_range(calibration: Any, name: str) -> Optional[Tuple[float, floa
     if not isinstance(entry, Mapping):
         return None
     lo, hi = entry.get("min"), entry.get("max")
-    if not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)) or isinstance(lo, bool) \
-            or isinstance(hi, bool) or not (math.isfinite(lo) and math.isfinite(hi)):
+    if (
+        not isinstance(lo, (int, float))
+        or not isinstance(hi, (int, float))
+        or isinstance(lo, bool)
+        or isinstance(hi, bool)
+        or not (math.isfinite(lo) and math.isfinite(hi))
+    ):
         return None
     return (float(lo), float(hi)) if lo <= hi else None
 
 
-def clip_bounds(q_lo: float, q_hi: float, scale: float, calibration: Optional[Tuple[float, float]]) -> ClipBounds:
+def clip_bounds(q_lo: float, q_hi: float, scale: float, calibration: tuple[float, float] | None) -> ClipBounds:
     """The counting bounds of one input: ``q_lo``/``q_hi`` its integer range minus the zero point
     (value/scale units), ``scale`` its quantization scale, ``calibration`` the data's real (min, max)."""
     rep = (q_lo * scale, q_hi * scale)
@@ -87,7 +94,7 @@ def clip_bounds(q_lo: float, q_hi: float, scale: float, calibration: Optional[Tu
     return ClipBounds(data_lo, data_hi, DATA, rep, calibration, data_lo, data_hi, kept)
 
 
-def _range(bounds: Optional[Tuple[float, float]]) -> str:
+def _range(bounds: tuple[float, float] | None) -> str:
     if bounds is None:  # no range recorded (the UNKNOWN mode names none)
         return "[unknown]"
     return f"[{bounds[0]:.4g}, {bounds[1]:.4g}]"
@@ -105,16 +112,22 @@ def clip_message(name: str, dtype: str, bounds: ClipBounds, clipped: int, checke
     tail = "Results are computed as usual; this warning is shown once per input"
     scaling = "check the input's scaling (e.g. pixels in [0, 1], not [0, 255])"
     if bounds.mode == UNKNOWN:
-        return (f"{head} lie outside {rep}, by more than a quarter of that range, and were clipped to its ends; "
-                f"no calibration range is recorded for this model (no manifest), so whether the data or the "
-                f"quantizer's range is the cause cannot be told: {scaling}, against the data it was calibrated "
-                f"on. {tail}")
+        return (
+            f"{head} lie outside {rep}, by more than a quarter of that range, and were clipped to its ends; "
+            f"no calibration range is recorded for this model (no manifest), so whether the data or the "
+            f"quantizer's range is the cause cannot be told: {scaling}, against the data it was calibrated "
+            f"on. {tail}"
+        )
     cal = f"{_range(bounds.calibration)}, the range of the data it was calibrated on"
     if bounds.mode == DATA or beyond_data * 2 > clipped:
-        return (f"{head} lie outside both {rep}, and {cal}; they were clipped to the quantization's ends, so "
-                f"the data is the cause, not the quantizer (it is not scaled like the calibration data): "
-                f"{scaling}. {tail}")
-    return (f"{head} lie outside {rep}, and were clipped to its ends, though {clipped - beyond_data:,} of them lie "
-            f"inside {cal}: the quantizer's clipping is the cause, not the data (its range keeps "
-            f"{100 * (bounds.kept or 0):.0f}% of the calibration range); quantize again with a range that "
-            f"covers the data (min/max calibration, or more representative calibration data). {tail}")
+        return (
+            f"{head} lie outside both {rep}, and {cal}; they were clipped to the quantization's ends, so "
+            f"the data is the cause, not the quantizer (it is not scaled like the calibration data): "
+            f"{scaling}. {tail}"
+        )
+    return (
+        f"{head} lie outside {rep}, and were clipped to its ends, though {clipped - beyond_data:,} of them lie "
+        f"inside {cal}: the quantizer's clipping is the cause, not the data (its range keeps "
+        f"{100 * (bounds.kept or 0):.0f}% of the calibration range); quantize again with a range that "
+        f"covers the data (min/max calibration, or more representative calibration data). {tail}"
+    )

@@ -3,6 +3,7 @@
 Light on purpose (stdlib; numpy and tqdm only when used), so runtime, converter
 and training code can import it without reaching into ``edge_sdk.cli``.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +11,8 @@ import json
 import math
 import re
 import sys
-from typing import Any, Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from edge_sdk.errors import MissingExtraError
 
@@ -44,7 +46,7 @@ def _installed(module: str) -> bool:
         return False
 
 
-def first_line(exc: BaseException, limit: Optional[int] = None) -> str:
+def first_line(exc: BaseException, limit: int | None = None) -> str:
     """The first non-empty line of ``str(exc)`` (at most ``limit`` characters), else the exception's type name.
 
     TensorFlow and LiteRT put whole stack dumps into their messages; a user needs the first line.
@@ -67,7 +69,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_NO_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def clean_text(value: Any, limit: Optional[int] = None, newlines: bool = False) -> str:
+def clean_text(value: Any, limit: int | None = None, newlines: bool = False) -> str:
     """``str(value)`` safe to print: escape sequences (CSI, OSC titles, ...) removed, every other C0/C1
     control character (carriage return, backspace, bell, ...) shown as ``?``, a tab as a space.
 
@@ -78,7 +80,7 @@ def clean_text(value: Any, limit: Optional[int] = None, newlines: bool = False) 
     text = _ESCAPE_SEQUENCE.sub("", text).replace("\t", " ")
     text = (_CONTROL if newlines else _CONTROL_NO_NEWLINE).sub("?", text)
     if limit is not None and len(text) > limit:
-        text = text[:max(0, limit - 3)] + "..."
+        text = text[: max(0, limit - 3)] + "..."
     return text
 
 
@@ -115,13 +117,14 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
-def print_json(obj: Any, path: Optional[str] = None) -> None:
+def print_json(obj: Any, path: str | None = None) -> None:
     """Write ``obj`` as indented JSON to stdout, or atomically to ``path`` (``None`` or ``-``: stdout)."""
     try:  # strict JSON: NaN and Infinity are not JSON, and strict parsers (jq, JavaScript, Go) reject them
         text = json.dumps(obj, indent=2, sort_keys=False, default=json_default, allow_nan=False) + "\n"
     except ValueError:  # a non-finite value (a NaN metric): written as null rather than as invalid JSON
-        text = json.dumps(strict_json_value(obj), indent=2, sort_keys=False, default=json_default,
-                          allow_nan=False) + "\n"
+        text = (
+            json.dumps(strict_json_value(obj), indent=2, sort_keys=False, default=json_default, allow_nan=False) + "\n"
+        )
     if path and path != "-":
         from edge_sdk.fileio import atomic_write_text
 
@@ -130,7 +133,7 @@ def print_json(obj: Any, path: Optional[str] = None) -> None:
         sys.stdout.write(text)
 
 
-def emit_report(doc: Any, json_target: Optional[str], print_human: Callable[[], None]) -> None:
+def emit_report(doc: Any, json_target: str | None, print_human: Callable[[], None]) -> None:
     """The ``--json [FILE]`` convention: ``-`` prints JSON only; FILE writes it (and says so) beside
     the human output; ``None`` prints the human output only."""
     if json_target == "-":
@@ -142,7 +145,7 @@ def emit_report(doc: Any, json_target: Optional[str], print_human: Callable[[], 
         print(f"wrote {json_target}", file=sys.stderr)
 
 
-def progress(iterable: Iterable, desc: str, total: Optional[int] = None, enabled: bool = True):
+def progress(iterable: Iterable, desc: str, total: int | None = None, enabled: bool = True):
     """Wrap ``iterable`` in a tqdm bar on stderr when tqdm is installed and stderr is a terminal.
 
     ``desc`` labels the bar, ``total`` sizes it when ``iterable`` has no ``len``; ``enabled=False``
@@ -157,7 +160,7 @@ def progress(iterable: Iterable, desc: str, total: Optional[int] = None, enabled
     return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None)
 
 
-def progress_bar(total: Optional[int], desc: str, unit: str = "it", leave: bool = False):
+def progress_bar(total: int | None, desc: str, unit: str = "it", leave: bool = False):
     """A tqdm bar on stderr, or None when tqdm is not installed or stderr is not a terminal.
 
     ``total`` sizes the bar, ``desc`` labels it, ``unit`` names what it counts, ``leave`` keeps it
@@ -175,5 +178,14 @@ def progress_bar(total: Optional[int], desc: str, unit: str = "it", leave: bool 
     return bar
 
 
-__all__ = ["clean_text", "emit_report", "first_line", "json_default", "print_json", "progress", "progress_bar", "require_extra",
-           "strict_json_value"]
+__all__ = [
+    "clean_text",
+    "emit_report",
+    "first_line",
+    "json_default",
+    "print_json",
+    "progress",
+    "progress_bar",
+    "require_extra",
+    "strict_json_value",
+]

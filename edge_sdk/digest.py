@@ -6,24 +6,26 @@ it for SavedModel artifacts and inputs, and :func:`edge_sdk.reference.model_sha2
 to recognise them again, so the two must never disagree: both call this module.
 The same SavedModel copied elsewhere keeps its identity.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
-from typing import Union
 
 from edge_sdk.fileio import sha256_file
 
 
-def tree_listing(directory: Union[str, os.PathLike[str]]) -> bytes:
+def tree_listing(directory: str | os.PathLike[str]) -> bytes:
     """The sorted ``relative path\\0file sha256\\n`` lines of every file under ``directory``."""
     root = Path(directory)
-    lines = [f"{p.relative_to(root).as_posix()}\0{sha256_file(p)}\n"
-             for p in sorted(q for q in root.rglob("*") if q.is_file())]
+    lines = [
+        f"{p.relative_to(root).as_posix()}\0{sha256_file(p)}\n"
+        for p in sorted(q for q in root.rglob("*") if q.is_file())
+    ]
     return "".join(lines).encode()
 
 
-def tree_sha256(directory: Union[str, os.PathLike[str]]) -> str:
+def tree_sha256(directory: str | os.PathLike[str]) -> str:
     """sha256 of a directory model: the sha256 of its :func:`tree_listing`."""
     return hashlib.sha256(tree_listing(directory)).hexdigest()

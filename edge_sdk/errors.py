@@ -3,6 +3,7 @@
 Every error a caller can cause is an :class:`EdgeSdkError`; each message names
 what was expected and what came, so nobody has to read an interpreter traceback.
 """
+
 from __future__ import annotations
 
 from typing import Any

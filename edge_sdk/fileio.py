@@ -3,6 +3,7 @@
 A reader never sees a half-written artifact, and a process killed mid-write
 leaves the destination as it was.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,12 +14,12 @@ import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional, Union
 
 from edge_sdk.errors import EdgeSdkError, OutputError
 
-PathLike = Union[str, os.PathLike[str]]
+PathLike = str | os.PathLike[str]
 
 
 def _default_mode(directory: bool = False) -> int:
@@ -58,8 +59,10 @@ def resolve_output(path: PathLike) -> Path:
     if path.is_symlink():
         target = Path(os.path.realpath(path))
         if not target.exists():
-            raise OutputError(f"{path} is a symbolic link to {target}, which does not exist; refusing to write "
-                              "through a dangling link (remove the link or point it at an existing file)")
+            raise OutputError(
+                f"{path} is a symbolic link to {target}, which does not exist; refusing to write "
+                "through a dangling link (remove the link or point it at an existing file)"
+            )
         return target
     return path
 
@@ -72,8 +75,14 @@ def file_kind(path: PathLike) -> str:
         return "missing"
     except OSError:
         return "unreadable path"
-    for test, name in ((stat.S_ISREG, "file"), (stat.S_ISDIR, "directory"), (stat.S_ISCHR, "character device"),
-                       (stat.S_ISBLK, "block device"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket")):
+    for test, name in (
+        (stat.S_ISREG, "file"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISSOCK, "socket"),
+    ):
         if test(mode):
             return name
     return "special file"
@@ -118,7 +127,7 @@ def read_head(path: PathLike, size: int = 64) -> bytes:
         return b""
 
 
-def not_a_regular_file(path: PathLike) -> Optional[str]:
+def not_a_regular_file(path: PathLike) -> str | None:
     """``None`` for a readable regular file; otherwise why not, as a phrase: "does not exist",
     "is a directory", "is a character device, not a regular file"."""
     kind = file_kind(path)
@@ -158,7 +167,7 @@ def temp_prefix(path: PathLike, tail: str, suffix: str = "") -> str:
     if len(os.fsencode(name)) <= room:
         return f".{name}{tail}"
     digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
-    head = os.fsencode(name)[:max(room - 13, 0)].decode("utf-8", "ignore")  # 13: "~" + 12 hex
+    head = os.fsencode(name)[: max(room - 13, 0)].decode("utf-8", "ignore")  # 13: "~" + 12 hex
     return f".{head}~{digest}{tail}"
 
 
@@ -191,7 +200,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def atomic_write_bytes(path: PathLike, data: bytes, *, mode: Optional[int] = None) -> Path:
+def atomic_write_bytes(path: PathLike, data: bytes, *, mode: int | None = None) -> Path:
     """Write ``data`` to ``path`` atomically and return the path written.
 
     The bytes go to a temporary file beside ``path`` that is renamed into place
@@ -226,7 +235,7 @@ def atomic_write_bytes(path: PathLike, data: bytes, *, mode: Optional[int] = Non
     return path
 
 
-def atomic_write_text(path: PathLike, text: str, *, mode: Optional[int] = None) -> Path:
+def atomic_write_text(path: PathLike, text: str, *, mode: int | None = None) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_bytes`) and return the path."""
     return atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
@@ -244,8 +253,11 @@ def atomic_output_path(path: PathLike) -> Iterator[Path]:
     path = _file_target(path)
     _make_parent(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.with_name(path.stem), ".", f".tmp{path.suffix}"),
-                                   suffix=f".tmp{path.suffix}", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=temp_prefix(path.with_name(path.stem), ".", f".tmp{path.suffix}"),
+            suffix=f".tmp{path.suffix}",
+            dir=path.parent,
+        )
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {_reason(exc)}") from None
     os.close(fd)

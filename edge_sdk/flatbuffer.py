@@ -3,6 +3,7 @@
 Microseconds, no schema module: these checks refuse files that would otherwise crash the
 interpreter (found by ``tools/fuzz_tflite.py``) or leave the caller with a cryptic message.
 """
+
 from __future__ import annotations
 
 from edge_sdk.errors import CorruptModelError
@@ -24,7 +25,6 @@ def describe_bytes(head: bytes) -> str:
     return f"bytes {head[:8]!r}"
 
 
-
 def check_root_has_subgraphs(data: bytes, where: str) -> None:
     """Refuse a flatbuffer whose root Model table lacks the ``subgraphs`` field.
 
@@ -34,12 +34,14 @@ def check_root_has_subgraphs(data: bytes, where: str) -> None:
     """
     n = len(data)
     root = int.from_bytes(data[0:4], "little")
-    vtable = root - int.from_bytes(data[root:root + 4], "little", signed=True) if root + 4 <= n else -1
+    vtable = root - int.from_bytes(data[root : root + 4], "little", signed=True) if root + 4 <= n else -1
     if not 0 <= vtable <= n - 4:
-        raise CorruptModelError(f"{where} is not a valid TFLite flatbuffer: its root table offset points outside the file")
-    vtable_size = int.from_bytes(data[vtable:vtable + 2], "little")
+        raise CorruptModelError(
+            f"{where} is not a valid TFLite flatbuffer: its root table offset points outside the file"
+        )
+    vtable_size = int.from_bytes(data[vtable : vtable + 2], "little")
     field = vtable + 8  # vtable header (4 bytes) + 2 bytes per field; subgraphs is field 2 of Model
-    if vtable_size < 10 or field + 2 > n or int.from_bytes(data[field:field + 2], "little") == 0:
+    if vtable_size < 10 or field + 2 > n or int.from_bytes(data[field : field + 2], "little") == 0:
         raise CorruptModelError(
             f"{where} has no subgraphs: expected a TFLite model with at least one subgraph "
             "(the root table lacks the field; a corrupt or truncated file)"
@@ -49,10 +51,9 @@ def check_root_has_subgraphs(data: bytes, where: str) -> None:
 def subgraph_count(data: bytes) -> int:
     """Length of the root Model table's ``subgraphs`` vector (after :func:`check_root_has_subgraphs`)."""
     root = int.from_bytes(data[0:4], "little")
-    vtable = root - int.from_bytes(data[root:root + 4], "little", signed=True)
-    field = root + int.from_bytes(data[vtable + 8:vtable + 10], "little")
-    vector = field + int.from_bytes(data[field:field + 4], "little")
+    vtable = root - int.from_bytes(data[root : root + 4], "little", signed=True)
+    field = root + int.from_bytes(data[vtable + 8 : vtable + 10], "little")
+    vector = field + int.from_bytes(data[field : field + 4], "little")
     if not 0 <= vector <= len(data) - 4:
         raise CorruptModelError("the model's subgraphs vector points outside the file (a corrupt or truncated file)")
-    return int.from_bytes(data[vector:vector + 4], "little")
-
+    return int.from_bytes(data[vector : vector + 4], "little")

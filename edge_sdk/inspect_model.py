@@ -4,22 +4,38 @@ Uses the schema module that ai-edge-litert ships (``schema_py_generated``), so
 ``edge-sdk inspect`` works on a device with only the light runtime, and on files
 no interpreter will load.
 """
+
 from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Union
+from typing import Any
 
 from edge_sdk.errors import CorruptModelError, MissingExtraError, ModelNotFoundError, NotTFLiteError
 from edge_sdk.fileio import sha256_bytes
 
 # TensorType enum value -> (name, bytes per element); INT4/INT2 are packed, counted by buffer size.
 _TENSOR_TYPES = {
-    0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
-    5: ("string", 1), 6: ("bool", 1), 7: ("int16", 2), 8: ("complex64", 8), 9: ("int8", 1),
-    10: ("float64", 8), 11: ("complex128", 16), 12: ("uint64", 8), 13: ("resource", 0),
-    14: ("variant", 0), 15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 1), 18: ("bfloat16", 2),
+    0: ("float32", 4),
+    1: ("float16", 2),
+    2: ("int32", 4),
+    3: ("uint8", 1),
+    4: ("int64", 8),
+    5: ("string", 1),
+    6: ("bool", 1),
+    7: ("int16", 2),
+    8: ("complex64", 8),
+    9: ("int8", 1),
+    10: ("float64", 8),
+    11: ("complex128", 16),
+    12: ("uint64", 8),
+    13: ("resource", 0),
+    14: ("variant", 0),
+    15: ("uint32", 4),
+    16: ("uint16", 2),
+    17: ("int4", 1),
+    18: ("bfloat16", 2),
     19: ("int2", 1),
 }
 _FLOAT_TYPES = {"float32", "float16", "bfloat16", "float64"}
@@ -39,11 +55,11 @@ def _schema():
     return schema_py_generated
 
 
-def _operator_names(schema) -> Dict[int, str]:
+def _operator_names(schema) -> dict[int, str]:
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def _text(value: Any) -> Optional[str]:
+def _text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bytes):
@@ -51,7 +67,7 @@ def _text(value: Any) -> Optional[str]:
     return str(value)
 
 
-def _list(value: Any) -> List[Any]:
+def _list(value: Any) -> list[Any]:
     if value is None:
         return []
     try:
@@ -60,7 +76,7 @@ def _list(value: Any) -> List[Any]:
         return []
 
 
-def _read(model: Union[str, os.PathLike, bytes]) -> tuple:
+def _read(model: str | os.PathLike | bytes) -> tuple:
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model), None
     path = Path(model)
@@ -69,7 +85,7 @@ def _read(model: Union[str, os.PathLike, bytes]) -> tuple:
     return path.read_bytes(), path
 
 
-def inspect_model(model: Union[str, os.PathLike, bytes]) -> Dict[str, Any]:
+def inspect_model(model: str | os.PathLike | bytes) -> dict[str, Any]:
     """Describe a .tflite model: operators, tensors, weights, subgraphs, signatures, metadata, kind.
 
     The result is JSON-ready. ``kind`` is one of ``float``, ``float16-weight``,
@@ -98,11 +114,16 @@ def inspect_model(model: Union[str, os.PathLike, bytes]) -> Dict[str, Any]:
 
 
 # inspect kind -> the manifest ``kind`` (edge_sdk.manifest) of a file that is that kind
-_MANIFEST_KINDS = {"float": "float32", "float16-weight": "float16", "dynamic-range": "dynamic-range",
-                   "weight-only-int8": "weight-only-int8", "weight-only-int4": "weight-only-int4"}
+_MANIFEST_KINDS = {
+    "float": "float32",
+    "float16-weight": "float16",
+    "dynamic-range": "dynamic-range",
+    "weight-only-int8": "weight-only-int8",
+    "weight-only-int4": "weight-only-int4",
+}
 
 
-def manifest_kind(info: Dict[str, Any], intended: Optional[str] = None) -> str:
+def manifest_kind(info: dict[str, Any], intended: str | None = None) -> str:
     """The manifest ``kind`` of a file from what :func:`inspect_model` read in it (``info``).
 
     A full-integer file is ``int8`` (``int16x8`` with int16 activations); a ``mixed`` file (integer
@@ -118,7 +139,7 @@ def manifest_kind(info: Dict[str, Any], intended: Optional[str] = None) -> str:
     return _MANIFEST_KINDS.get(kind, str(kind)) if isinstance(kind, str) else str(kind)
 
 
-def weight_buffer_ranges(data: bytes) -> List[tuple]:
+def weight_buffer_ranges(data: bytes) -> list[tuple]:
     """``(start, end)`` byte offsets of every non-empty weight buffer stored inside a .tflite flatbuffer.
 
     ``data`` is the model's bytes. Used to damage weights on purpose (fuzzing, integrity tests): bytes
@@ -129,7 +150,7 @@ def weight_buffer_ranges(data: bytes) -> List[tuple]:
     model = _schema().Model.GetRootAs(data, 0)
     ranges = []
     for i in range(model.BuffersLength()):
-        table = model.Buffers(i)._tab
+        table = model.Buffers(i)._tab  # noqa: SLF001 - flatbuffers' generated classes expose a buffer's table only here
         offset = flatbuffers.number_types.UOffsetTFlags.py_type(table.Offset(4))
         if offset and table.VectorLen(offset):
             start = table.Vector(offset)
@@ -146,8 +167,13 @@ def _buffer_size(buffer: Any) -> int:
     return 0 if data is None else len(data)
 
 
-def _kind(int_ops: Counter, has_float_activations: bool, has_int_weights: bool, has_f16_weights: bool,
-          dequantized_weights: set) -> str:
+def _kind(
+    int_ops: Counter,
+    has_float_activations: bool,
+    has_int_weights: bool,
+    has_f16_weights: bool,
+    dequantized_weights: set,
+) -> str:
     """The model's kind from what its ops compute in (see :func:`inspect_model`)."""
     if int_ops and not has_float_activations:
         return "full-integer"
@@ -164,17 +190,21 @@ def _kind(int_ops: Counter, has_float_activations: bool, has_int_weights: bool, 
     return "float"
 
 
-def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]:
+def _describe(root, schema, data: bytes, path: Path | None) -> dict[str, Any]:
     op_names = _operator_names(schema)
     opcodes = []
     for code in root.operatorCodes or []:
         builtin = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
-        name = _text(code.customCode) if builtin == schema.BuiltinOperator.CUSTOM else op_names.get(builtin, f"BUILTIN_{builtin}")
+        name = (
+            _text(code.customCode)
+            if builtin == schema.BuiltinOperator.CUSTOM
+            else op_names.get(builtin, f"BUILTIN_{builtin}")
+        )
         opcodes.append((name or "CUSTOM", int(code.version or 1)))
 
     buffers = root.buffers or []
     op_counter: Counter = Counter()
-    weight_bytes: Dict[str, int] = defaultdict(int)
+    weight_bytes: dict[str, int] = defaultdict(int)
     subgraphs = []
     tensors_out = []
     float_ops: Counter = Counter()
@@ -197,16 +227,25 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
             if q is not None and _list(q.scale):
                 scales = _list(q.scale)
                 zeros = _list(q.zeroPoint)
-                quant = {"scale": scales[0] if len(scales) == 1 else scales,
-                         "zero_point": (zeros[0] if len(zeros) == 1 else zeros) if zeros else 0}
+                quant = {
+                    "scale": scales[0] if len(scales) == 1 else scales,
+                    "zero_point": (zeros[0] if len(zeros) == 1 else zeros) if zeros else 0,
+                }
                 if len(scales) > 1:
                     quant["axis"] = int(q.quantizedDimension)
-            tensors_out.append({
-                "subgraph": sg_index, "index": t_index, "name": _text(t.name),
-                "shape": _list(t.shapeSignature) or _list(t.shape), "dtype": dtype,
-                "quantization": quant, "constant": bool(size), "bytes": size,
-                "variable": bool(t.isVariable),
-            })
+            tensors_out.append(
+                {
+                    "subgraph": sg_index,
+                    "index": t_index,
+                    "name": _text(t.name),
+                    "shape": _list(t.shapeSignature) or _list(t.shape),
+                    "dtype": dtype,
+                    "quantization": quant,
+                    "constant": bool(size),
+                    "bytes": size,
+                    "variable": bool(t.isVariable),
+                }
+            )
         for op in sg.operators or []:
             name, version = opcodes[op.opcodeIndex]
             op_counter[(name, version)] += 1
@@ -218,8 +257,8 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
                         dequantized_weights.add(_TENSOR_TYPES.get(int(tensors[idx].type), ("?", 0))[0])
             if name in _BOUNDARY_OPS:
                 continue
-            activation_types: Set[str] = set()
-            weight_types: Set[str] = set()
+            activation_types: set[str] = set()
+            weight_types: set[str] = set()
             for idx in list(_list(op.inputs)) + list(_list(op.outputs)):
                 if idx < 0 or idx >= len(tensors):
                     continue
@@ -233,22 +272,31 @@ def _describe(root, schema, data: bytes, path: Optional[Path]) -> Dict[str, Any]
             elif activation_types & _INT_ACTIVATION_TYPES:
                 int_ops[name] += 1
                 int_activation_types |= activation_types & _INT_ACTIVATION_TYPES
-        subgraphs.append({
-            "index": sg_index, "name": _text(sg.name), "tensors": len(tensors),
-            "operators": len(sg.operators or []), "inputs": _list(sg.inputs), "outputs": _list(sg.outputs),
-        })
+        subgraphs.append(
+            {
+                "index": sg_index,
+                "name": _text(sg.name),
+                "tensors": len(tensors),
+                "operators": len(sg.operators or []),
+                "inputs": _list(sg.inputs),
+                "outputs": _list(sg.outputs),
+            }
+        )
 
     signatures = []
     for sig in root.signatureDefs or []:
-        signatures.append({
-            "key": _text(sig.signatureKey), "subgraph": int(sig.subgraphIndex),
-            "inputs": [_text(m.name) for m in sig.inputs or []],
-            "outputs": [_text(m.name) for m in sig.outputs or []],
-        })
+        signatures.append(
+            {
+                "key": _text(sig.signatureKey),
+                "subgraph": int(sig.subgraphIndex),
+                "inputs": [_text(m.name) for m in sig.inputs or []],
+                "outputs": [_text(m.name) for m in sig.outputs or []],
+            }
+        )
     metadata = []
     for entry in root.metadata or []:
         buf = buffers[entry.buffer] if 0 <= entry.buffer < len(buffers) else None
-        item: Dict[str, Any] = {"name": _text(entry.name), "bytes": _buffer_size(buf)}
+        item: dict[str, Any] = {"name": _text(entry.name), "bytes": _buffer_size(buf)}
         raw = getattr(buf, "data", None)
         if raw is not None and item["bytes"] <= 64:
             text = bytes(bytearray(raw)).rstrip(b"\0")

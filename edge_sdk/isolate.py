@@ -14,6 +14,7 @@ backend, runs one ``predict`` on valid random inputs and reports back as JSON.
 The cost is one Python start plus numpy and the interpreter import, about
 0.3 s with LiteRT (a few seconds for the tf backend, which imports TensorFlow).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def signal_name(returncode: int) -> str:
     return f"exit status {returncode}"
 
 
-def sample_inputs(specs, seed: int = 0) -> Dict[str, np.ndarray]:
+def sample_inputs(specs, seed: int = 0) -> dict[str, np.ndarray]:
     """Valid random inputs for ``specs`` (a model's inputs): dynamic dims become 1.
 
     Float and quantized inputs get float32 in [0, 1) (the runtime quantizes);
@@ -64,7 +65,7 @@ def sample_inputs(specs, seed: int = 0) -> Dict[str, np.ndarray]:
     return feeds
 
 
-def child_environment() -> Dict[str, str]:
+def child_environment() -> dict[str, str]:
     """The parent's environment with this package's root first on PYTHONPATH (works from a checkout)."""
     env = dict(os.environ)
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -74,8 +75,13 @@ def child_environment() -> Dict[str, str]:
     return env
 
 
-def check_in_child(model_bytes: bytes, backend_name: Optional[str] = None, num_threads: Optional[int] = None,
-                   *, timeout: float = DEFAULT_TIMEOUT) -> Dict[str, Any]:
+def check_in_child(
+    model_bytes: bytes,
+    backend_name: str | None = None,
+    num_threads: int | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
     """Load and run ``model_bytes`` once in a child process; raise if that crashes, hangs or fails.
 
     Returns the child's report (``{"ok": True, "outputs": {name: shape}}``).
@@ -85,8 +91,9 @@ def check_in_child(model_bytes: bytes, backend_name: Optional[str] = None, num_t
     command = [sys.executable, "-c", _CHILD_CODE, backend_name or "auto", str(num_threads or 0)]
     backend_label = backend_name or "default"
     try:
-        done = subprocess.run(command, input=bytes(model_bytes), capture_output=True, timeout=timeout,
-                              env=child_environment())
+        done = subprocess.run(
+            command, input=bytes(model_bytes), capture_output=True, timeout=timeout, env=child_environment()
+        )
     except subprocess.TimeoutExpired:
         raise CorruptModelError(
             f"the model did not finish loading and running one batch in a child process within {timeout:g} s "

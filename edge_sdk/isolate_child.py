@@ -4,11 +4,12 @@ Separate from :mod:`edge_sdk.isolate` because it loads models: ``edge_sdk.loader
 imports ``isolate`` to start the child, and this module imports ``edge_sdk.loader``,
 so one module holding both would make an import cycle.
 """
+
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 
@@ -17,8 +18,9 @@ from edge_sdk.isolate import sample_inputs
 from edge_sdk.loader import load
 
 
-def probe(model_bytes: bytes, backend: Optional[str] = None, num_threads: Optional[int] = None,
-          seed: int = 0) -> Dict[str, np.ndarray]:
+def probe(
+    model_bytes: bytes, backend: str | None = None, num_threads: int | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Load ``model_bytes`` in this process (no integrity check, no isolation) and run one predict."""
     model = load(model_bytes, backend=backend, num_threads=num_threads, verify=False, isolate=False)
     return model.predict_all(sample_inputs(model.inputs, seed))
@@ -31,7 +33,7 @@ def main(argv) -> int:
     data = sys.stdin.buffer.read()
     try:
         outputs = probe(data, backend, num_threads)
-        report: Dict[str, Any] = {"ok": True, "outputs": {k: list(v.shape) for k, v in outputs.items()}}
+        report: dict[str, Any] = {"ok": True, "outputs": {k: list(v.shape) for k, v in outputs.items()}}
     except EdgeSdkError as exc:
         report = {"ok": False, "error": type(exc).__name__, "message": str(exc)}
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises an EdgeSdkError

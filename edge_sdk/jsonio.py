@@ -11,11 +11,12 @@ read by :func:`loads_strict`, which refuses what Python's ``json`` quietly accep
 
 Errors are the caller's class (``ManifestError``, ``SignatureError``, ...) with one line naming the document.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List, Tuple, Type
+from typing import Any
 
 from edge_sdk.errors import EdgeSdkError
 
@@ -32,8 +33,8 @@ class _DuplicateKey(Exception):
         self.key = key
 
 
-def _no_duplicates(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
             raise _DuplicateKey(key)
@@ -55,7 +56,7 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
-def loads_strict(data: Any, what: str, error: Type[EdgeSdkError], *, max_depth: int = MAX_DEPTH) -> Any:
+def loads_strict(data: Any, what: str, error: type[EdgeSdkError], *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON ``data`` (str or UTF-8 bytes), refusing duplicate keys and nesting beyond ``max_depth``.
 
     ``what`` names the document in messages ("manifest model.json"); any problem raises ``error``.
@@ -64,16 +65,19 @@ def loads_strict(data: Any, what: str, error: Type[EdgeSdkError], *, max_depth: 
         try:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise error(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start}); expected a JSON document") \
-                from None
+            raise error(
+                f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start}); expected a JSON document"
+            ) from None
     depth = nesting_depth(data)
     if depth > max_depth:
         raise error(f"{what} nests {depth} levels deep; expected at most {max_depth} (a damaged or hostile file)")
     try:
         return json.loads(data, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as exc:
-        raise error(f"{what} has the key {exc.key!r} more than once in one object; expected each key once "
-                    "(readers disagree on which value wins, so a duplicate is refused)") from None
+        raise error(
+            f"{what} has the key {exc.key!r} more than once in one object; expected each key once "
+            "(readers disagree on which value wins, so a duplicate is refused)"
+        ) from None
     except json.JSONDecodeError as exc:
         raise error(f"{what} is not valid JSON: {exc}") from None
     except RecursionError:  # belt and braces: the scan above should make this unreachable

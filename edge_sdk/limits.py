@@ -10,10 +10,12 @@ Tensor sizes: no tensor a model declares, and no tensor a resize would make, may
 ``max_tensor_bytes`` (default :data:`DEFAULT_MAX_TENSOR_BYTES`); a corrupt or hostile file asking for
 gigabytes is refused before anything is allocated.
 """
+
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +32,7 @@ THREADS_PER_CORE = 8
 #: Default cap on any single tensor the model declares (guards against absurd shapes).
 DEFAULT_MAX_TENSOR_BYTES = 1 << 30
 #: ``(tensor index, shape signature, itemsize)`` of the tensors with a dynamic dimension.
-DynamicTensors = List[Tuple[int, Tuple[int, ...], int]]
+DynamicTensors = list[tuple[int, tuple[int, ...], int]]
 
 
 def max_threads() -> int:
@@ -44,12 +46,14 @@ def check_thread_count(value: Any, what: str = "num_threads", error: type = Inpu
         raise error(f"{what} must be a positive integer, got {value!r}")
     bound = max_threads()
     if value > bound:
-        raise error(f"{what} is {value:,}; this machine allows at most {bound} threads "
-                    f"(max(64, 8 x {os.cpu_count() or 1} cores))")
+        raise error(
+            f"{what} is {value:,}; this machine allows at most {bound} threads "
+            f"(max(64, 8 x {os.cpu_count() or 1} cores))"
+        )
     return value
 
 
-def check_tensor_sizes(wrapper: Any, data: bytes, limit: Optional[int]) -> None:
+def check_tensor_sizes(wrapper: Any, data: bytes, limit: int | None) -> None:
     """Refuse a model any of whose tensors declares more than ``limit`` bytes (None: no limit)."""
     if limit is None:
         return
@@ -80,7 +84,7 @@ def check_tensor_sizes(wrapper: Any, data: bytes, limit: Optional[int]) -> None:
                 )
 
 
-def dynamic_tensors(wrapper: Any, subgraph: int, cache: Dict[int, DynamicTensors]) -> DynamicTensors:
+def dynamic_tensors(wrapper: Any, subgraph: int, cache: dict[int, DynamicTensors]) -> DynamicTensors:
     """``(index, shape signature, itemsize)`` of ``subgraph``'s tensors with a dynamic (-1) dimension:
     the ones whose size follows the input shapes (kept in ``cache``: read once per subgraph)."""
     if subgraph in cache:
@@ -107,8 +111,9 @@ def dynamic_tensors(wrapper: Any, subgraph: int, cache: Dict[int, DynamicTensors
     return found
 
 
-def check_resize_fits(wrapper: Any, sig: _Signature, arrays: Sequence[np.ndarray], limit: Optional[int],
-                      dynamic_tensors: DynamicTensors) -> None:
+def check_resize_fits(
+    wrapper: Any, sig: _Signature, arrays: Sequence[np.ndarray], limit: int | None, dynamic_tensors: DynamicTensors
+) -> None:
     """Refuse, before any allocation, a resize whose inputs or estimated tensors exceed max_tensor_bytes.
 
     Each input is measured exactly. Every tensor with a dynamic dimension is estimated from its
@@ -119,15 +124,15 @@ def check_resize_fits(wrapper: Any, sig: _Signature, arrays: Sequence[np.ndarray
     """
     if limit is None:
         return
-    for port, arr in zip(sig.inputs, arrays):
+    for port, arr in zip(sig.inputs, arrays, strict=False):
         if arr.nbytes > limit:
             raise ModelTooLargeError(
                 f"input {port.name!r} of shape {list(arr.shape)} is {arr.nbytes:,} bytes; the limit "
                 f"(max_tensor_bytes) is {limit:,} bytes: send a smaller batch"
             )
-    dims: Dict[int, int] = {}
+    dims: dict[int, int] = {}
     dynamic = {index: shape for index, shape, _ in dynamic_tensors}
-    for port, arr in zip(sig.inputs, arrays):
+    for port, arr in zip(sig.inputs, arrays, strict=False):
         for position, declared in enumerate(dynamic.get(port.index, ())):
             if declared < 0 and position < arr.ndim:
                 dims[position] = max(dims.get(position, 1), int(arr.shape[position]))
@@ -146,7 +151,7 @@ def check_resize_fits(wrapper: Any, sig: _Signature, arrays: Sequence[np.ndarray
             )
 
 
-def check_allocated_fits(wrapper: Any, sig: _Signature, limit: Optional[int], dynamic_tensors: DynamicTensors) -> None:
+def check_allocated_fits(wrapper: Any, sig: _Signature, limit: int | None, dynamic_tensors: DynamicTensors) -> None:
     """After a resize's allocation (reserved, not yet written): the real sizes of the dynamic tensors."""
     if limit is None:
         return

@@ -1,10 +1,11 @@
 """``edge_sdk.load``: read a model from a path or bytes, check it (size, identifier, manifest, signature,
 crash isolation) and hand it to :class:`edge_sdk.model.Model`."""
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union, cast
+from typing import Any, cast
 
 from edge_sdk.backends import get_backend, parse_accelerator
 from edge_sdk.errors import (
@@ -23,8 +24,9 @@ from edge_sdk.manifest import check_manifest_matches_model, find_manifest, read_
 from edge_sdk.model import Model
 
 
-def _read_model_source(model: Union[str, os.PathLike[str], bytes, bytearray, memoryview],
-                       max_model_bytes: Optional[int]) -> Tuple[bytes, Optional[Path]]:
+def _read_model_source(
+    model: str | os.PathLike[str] | bytes | bytearray | memoryview, max_model_bytes: int | None
+) -> tuple[bytes, Path | None]:
     if isinstance(model, (bytes, bytearray, memoryview)):
         data = bytes(model)
         path = None
@@ -49,9 +51,7 @@ def _read_model_source(model: Union[str, os.PathLike[str], bytes, bytearray, mem
         except OSError as exc:
             raise ModelNotFoundError(f"cannot read model file {path}: {exc.strerror or exc}") from None
     else:
-        raise ArgumentError(
-            f"edge_sdk.load: model must be a path or the model's bytes, got {kind_of(model)}"
-        )
+        raise ArgumentError(f"edge_sdk.load: model must be a path or the model's bytes, got {kind_of(model)}")
     if max_model_bytes is not None and len(data) > max_model_bytes:
         raise ModelTooLargeError(
             f"model is {len(data):,} bytes; the limit (max_model_bytes) is {max_model_bytes:,} bytes"
@@ -65,7 +65,7 @@ def _read_model_source(model: Union[str, os.PathLike[str], bytes, bytearray, mem
     return data, path
 
 
-def _check_integrity(data: bytes, path: Optional[Path], manifest: Any) -> Optional[Dict[str, Any]]:
+def _check_integrity(data: bytes, path: Path | None, manifest: Any) -> dict[str, Any] | None:
     """Return the manifest used (if any) after checking the model's sha256 against it."""
     if manifest is None and path is not None:
         found = find_manifest(path)
@@ -84,23 +84,22 @@ def _check_integrity(data: bytes, path: Optional[Path], manifest: Any) -> Option
             f"{where} does not match its manifest: expected sha256 {expected}, got {actual}. "
             "The file is corrupt or was altered; pass verify=False only if you know why."
         )
-    return cast(Dict[str, Any], manifest)  # a dict given, or read_manifest's document
-
+    return cast(dict[str, Any], manifest)  # a dict given, or read_manifest's document
 
 
 def load(
-    model: Union[str, os.PathLike[str], bytes],
+    model: str | os.PathLike[str] | bytes,
     *,
-    backend: Optional[str] = None,
-    num_threads: Optional[int] = None,
+    backend: str | None = None,
+    num_threads: int | None = None,
     verify: bool = True,
     manifest: Any = None,
     public_key: Any = None,
     signature: Any = None,
-    isolate: Optional[bool] = None,
-    max_model_bytes: Optional[int] = None,
-    max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES,
-    accelerator: Optional[str] = None,
+    isolate: bool | None = None,
+    max_model_bytes: int | None = None,
+    max_tensor_bytes: int | None = DEFAULT_MAX_TENSOR_BYTES,
+    accelerator: str | None = None,
 ) -> Model:
     """Load a TFLite model from a path or bytes and return a :class:`Model`.
 
@@ -135,29 +134,51 @@ def load(
     if num_threads is not None:
         check_thread_count(num_threads, "num_threads")  # a huge count crashes the interpreter (SIGSEGV)
     if accelerator is not None:
-        check_argument("edge_sdk.load", "accelerator", accelerator, "a string such as 'gpu+cpu' or None",
-                        isinstance(accelerator, str))
+        check_argument(
+            "edge_sdk.load",
+            "accelerator",
+            accelerator,
+            "a string such as 'gpu+cpu' or None",
+            isinstance(accelerator, str),
+        )
         parse_accelerator(accelerator)  # a misspelt name fails before any file is read
-    _check_load_arguments(model, backend=backend, verify=verify, manifest=manifest, public_key=public_key,
-                          signature=signature, isolate=isolate, max_model_bytes=max_model_bytes,
-                          max_tensor_bytes=max_tensor_bytes)
+    _check_load_arguments(
+        model,
+        backend=backend,
+        verify=verify,
+        manifest=manifest,
+        public_key=public_key,
+        signature=signature,
+        isolate=isolate,
+        max_model_bytes=max_model_bytes,
+        max_tensor_bytes=max_tensor_bytes,
+    )
     data, path = _read_model_source(model, max_model_bytes)
     used_manifest = _check_integrity(data, path, manifest) if verify else None
     if public_key is not None:
         from edge_sdk import signing
 
-        signing.verify_model(data, path, used_manifest if used_manifest is not None else manifest, public_key,
-                             signature=signature)
+        signing.verify_model(
+            data, path, used_manifest if used_manifest is not None else manifest, public_key, signature=signature
+        )
     chosen = get_backend(backend)
     if isolate or (isolate is None and chosen.crash_prone):
         from edge_sdk import isolate as isolation
 
         isolation.check_in_child(data, chosen.name, num_threads)
-    loaded = Model(data, chosen, path=path, num_threads=num_threads, manifest=used_manifest,
-                   max_tensor_bytes=max_tensor_bytes, accelerator=accelerator)
+    loaded = Model(
+        data,
+        chosen,
+        path=path,
+        num_threads=num_threads,
+        manifest=used_manifest,
+        max_tensor_bytes=max_tensor_bytes,
+        accelerator=accelerator,
+    )
     if used_manifest is not None:  # the interpreter already read the I/O: comparing costs microseconds
-        check_manifest_matches_model(used_manifest, loaded.inputs, loaded.outputs, len(data),
-                                     where=str(path) if path else "the model bytes")
+        check_manifest_matches_model(
+            used_manifest, loaded.inputs, loaded.outputs, len(data), where=str(path) if path else "the model bytes"
+        )
     return loaded
 
 
@@ -174,28 +195,61 @@ def _check_load_arguments(model: Any, **kwargs: Any) -> None:
     fn = "edge_sdk.load"
     check_argument(fn, "model", model, "a path or the model's bytes", isinstance(model, _PATH_TYPES + _BYTES_TYPES))
     backend = kwargs["backend"]
-    check_argument(fn, "backend", backend, "a backend name such as 'litert' or None",
-                    backend is None or isinstance(backend, str))
+    check_argument(
+        fn, "backend", backend, "a backend name such as 'litert' or None", backend is None or isinstance(backend, str)
+    )
     check_argument(fn, "verify", kwargs["verify"], "True or False", isinstance(kwargs["verify"], bool))
-    check_argument(fn, "isolate", kwargs["isolate"], "True, False or None",
-                    kwargs["isolate"] is None or isinstance(kwargs["isolate"], bool))
+    check_argument(
+        fn,
+        "isolate",
+        kwargs["isolate"],
+        "True, False or None",
+        kwargs["isolate"] is None or isinstance(kwargs["isolate"], bool),
+    )
     manifest = kwargs["manifest"]
-    check_argument(fn, "manifest", manifest, "a dict or the path of a manifest file, or None",
-                    manifest is None or isinstance(manifest, (dict,) + _PATH_TYPES))
+    check_argument(
+        fn,
+        "manifest",
+        manifest,
+        "a dict or the path of a manifest file, or None",
+        manifest is None or isinstance(manifest, (dict,) + _PATH_TYPES),
+    )
     signature = kwargs["signature"]
-    check_argument(fn, "signature", signature, "a signature envelope (dict, JSON bytes or a path) or None",
-                    signature is None or isinstance(signature, (dict,) + _PATH_TYPES + _BYTES_TYPES))
+    check_argument(
+        fn,
+        "signature",
+        signature,
+        "a signature envelope (dict, JSON bytes or a path) or None",
+        signature is None or isinstance(signature, (dict,) + _PATH_TYPES + _BYTES_TYPES),
+    )
     key = kwargs["public_key"]
     # a key object from the cryptography package is accepted too (edge_sdk.signing checks what it is)
-    check_argument(fn, "public_key", key, "an Ed25519 public key (path, PEM or raw bytes, or a key object) or None",
-                    key is None or not isinstance(key, (bool, int, float, complex, list, tuple, dict, set)))
+    check_argument(
+        fn,
+        "public_key",
+        key,
+        "an Ed25519 public key (path, PEM or raw bytes, or a key object) or None",
+        key is None or not isinstance(key, (bool, int, float, complex, list, tuple, dict, set)),
+    )
     for name in ("max_model_bytes", "max_tensor_bytes"):
         value = kwargs[name]
-        check_argument(fn, name, value, "a positive integer number of bytes or None",
-                        value is None or is_positive_int(value))
+        check_argument(
+            fn, name, value, "a positive integer number of bytes or None", value is None or is_positive_int(value)
+        )
 
 
 #: The keyword arguments :func:`load` takes (``ModelPool`` passes them through).
-LOAD_OPTIONS = frozenset(("backend", "num_threads", "verify", "manifest", "public_key", "signature", "isolate",
-                           "max_model_bytes", "max_tensor_bytes", "accelerator"))
-
+LOAD_OPTIONS = frozenset(
+    (
+        "backend",
+        "num_threads",
+        "verify",
+        "manifest",
+        "public_key",
+        "signature",
+        "isolate",
+        "max_model_bytes",
+        "max_tensor_bytes",
+        "accelerator",
+    )
+)

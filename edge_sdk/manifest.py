@@ -7,6 +7,7 @@ Android demo reads preprocessing and quantization from it, and ``edge-sdk
 convert`` chains manifests through ``parent_sha256``. The format is documented
 in ``docs/manifest.md``.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -15,8 +16,9 @@ import math
 import os
 import platform
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any
 
 from edge_sdk.errors import IntegrityError, ManifestError
 from edge_sdk.fileio import PathLike, atomic_write_text, not_a_regular_file, sha256_bytes
@@ -39,7 +41,7 @@ def gzip_size(data: bytes) -> int:
     return len(gzip.compress(data, compresslevel=9, mtime=0))
 
 
-def tool_versions(extra_modules: Iterable[str] = ()) -> Dict[str, str]:
+def tool_versions(extra_modules: Iterable[str] = ()) -> dict[str, str]:
     """Versions of Python, edge-sdk and the named modules that are importable."""
     import importlib
     import sys
@@ -62,7 +64,7 @@ def tool_versions(extra_modules: Iterable[str] = ()) -> Dict[str, str]:
     return versions
 
 
-def _dist_version(dist: str) -> Optional[str]:
+def _dist_version(dist: str) -> str | None:
     try:
         from importlib.metadata import version
 
@@ -71,7 +73,7 @@ def _dist_version(dist: str) -> Optional[str]:
         return None
 
 
-def tensor_specs_to_json(specs: Sequence[Any]) -> List[Dict[str, Any]]:
+def tensor_specs_to_json(specs: Sequence[Any]) -> list[dict[str, Any]]:
     """Turn runtime ``TensorSpec`` records (or dicts) into manifest entries."""
     out = []
     for spec in specs:
@@ -90,17 +92,17 @@ def build_manifest(
     stage: str,
     inputs: Sequence[Any] = (),
     outputs: Sequence[Any] = (),
-    labels: Optional[Sequence[str]] = None,
-    preprocessing: Optional[Dict[str, Any]] = None,
-    parent_sha256: Optional[str] = None,
-    recipe: Optional[Dict[str, Any]] = None,
-    metrics: Optional[Dict[str, Any]] = None,
-    calibration: Optional[Dict[str, Any]] = None,
+    labels: Sequence[str] | None = None,
+    preprocessing: dict[str, Any] | None = None,
+    parent_sha256: str | None = None,
+    recipe: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
     extra_tool_modules: Iterable[str] = (),
     **extra: Any,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Assemble a manifest dict for ``model_bytes`` (hashes and sizes computed here)."""
-    manifest: Dict[str, Any] = {
+    manifest: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "model_file": model_file,
         "sha256": sha256_bytes(model_bytes),
@@ -123,12 +125,12 @@ def build_manifest(
     return manifest
 
 
-def write_manifest(manifest: Dict[str, Any], path: PathLike) -> Path:
+def write_manifest(manifest: dict[str, Any], path: PathLike) -> Path:
     """Write ``manifest`` to ``path`` atomically."""
     return atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
 
 
-def read_manifest(path: PathLike) -> Dict[str, Any]:
+def read_manifest(path: PathLike) -> dict[str, Any]:
     """Read and minimally validate a manifest; raise :class:`ManifestError` if unusable."""
     path = Path(path)
     problem = not_a_regular_file(path)
@@ -138,8 +140,9 @@ def read_manifest(path: PathLike) -> Dict[str, Any]:
         raise ManifestError(f"manifest {path} {problem}; expected a JSON file")
     size = path.stat().st_size
     if size > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"manifest {path} is {size:,} bytes; expected a JSON file of at most "
-                            f"{MAX_MANIFEST_BYTES:,} bytes")
+        raise ManifestError(
+            f"manifest {path} is {size:,} bytes; expected a JSON file of at most {MAX_MANIFEST_BYTES:,} bytes"
+        )
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -151,13 +154,11 @@ def read_manifest(path: PathLike) -> Dict[str, Any]:
     if missing:
         raise ManifestError(f"manifest {path} lacks required field(s): {', '.join(missing)}")
     if manifest["format"] != MANIFEST_FORMAT:
-        raise ManifestError(
-            f"manifest {path}: expected format {MANIFEST_FORMAT!r}, got {manifest['format']!r}"
-        )
+        raise ManifestError(f"manifest {path}: expected format {MANIFEST_FORMAT!r}, got {manifest['format']!r}")
     return manifest
 
 
-def find_manifest(model_path: PathLike) -> Optional[Path]:
+def find_manifest(model_path: PathLike) -> Path | None:
     """The manifest beside ``model_path`` if there is one.
 
     Something there that is not a regular file (a directory, a FIFO, a device) is refused with
@@ -170,12 +171,15 @@ def find_manifest(model_path: PathLike) -> Optional[Path]:
     if problem == "does not exist":
         return None
     if problem:
-        raise ManifestError(f"the manifest path beside the model, {candidate}, {problem}; expected the "
-                            "model's JSON manifest there, or nothing")
+        raise ManifestError(
+            f"the manifest path beside the model, {candidate}, {problem}; expected the "
+            "model's JSON manifest there, or nothing"
+        )
     return candidate
 
 
 # -- does the manifest describe this model? ---------------------------------------------------------
+
 
 class ManifestMismatchError(IntegrityError):
     """A manifest whose declared inputs, outputs, quantization, size or labels contradict the model."""
@@ -185,11 +189,11 @@ class ManifestMismatchError(IntegrityError):
 _SCALE_RTOL = 1e-6
 
 
-def _spec_dict(spec: Any) -> Dict[str, Any]:
+def _spec_dict(spec: Any) -> dict[str, Any]:
     return spec if isinstance(spec, dict) else spec.to_dict()
 
 
-def _shape_list(shape: Any) -> Optional[List[int]]:
+def _shape_list(shape: Any) -> list[int] | None:
     """A shape as a list of ints, -1 for a dynamic dimension; None when it is not a list of dims."""
     if not isinstance(shape, (list, tuple)):
         return None
@@ -209,9 +213,13 @@ def _same_numbers(a: Any, b: Any, relative: float) -> bool:
     b_list = list(b) if isinstance(b, (list, tuple)) else [b]
     if len(a_list) != len(b_list):
         return False
-    for x, y in zip(a_list, b_list):
-        if isinstance(x, bool) or isinstance(y, bool) or not isinstance(x, (int, float)) \
-                or not isinstance(y, (int, float)):
+    for x, y in zip(a_list, b_list, strict=False):
+        if (
+            isinstance(x, bool)
+            or isinstance(y, bool)
+            or not isinstance(x, (int, float))
+            or not isinstance(y, (int, float))
+        ):
             return False
         if relative == 0.0:
             if x != y:
@@ -221,12 +229,14 @@ def _same_numbers(a: Any, b: Any, relative: float) -> bool:
     return True
 
 
-def _quantization_problem(declared: Any, actual: Optional[Dict[str, Any]]) -> Optional[str]:
+def _quantization_problem(declared: Any, actual: dict[str, Any] | None) -> str | None:
     if declared is None and actual is None:
         return None
     if declared is None or actual is None:
         show = "none" if declared is None else json.dumps(declared, sort_keys=True)
-        return f"quantization: manifest {show}, model {'none' if actual is None else json.dumps(actual, sort_keys=True)}"
+        return (
+            f"quantization: manifest {show}, model {'none' if actual is None else json.dumps(actual, sort_keys=True)}"
+        )
     if not isinstance(declared, dict):
         return f"quantization: manifest {declared!r} (expected an object with scale and zero_point), model {actual}"
     for key, relative in (("scale", _SCALE_RTOL), ("zero_point", 0.0)):
@@ -239,18 +249,22 @@ def _quantization_problem(declared: Any, actual: Optional[Dict[str, Any]]) -> Op
     return None
 
 
-def _tensor_problems(kind: str, declared: Any, actual: List[Dict[str, Any]]) -> List[str]:
+def _tensor_problems(kind: str, declared: Any, actual: list[dict[str, Any]]) -> list[str]:
     """Contradictions between the manifest's ``kind`` list ("inputs"/"outputs") and the model's spec dicts."""
     if declared is None or declared == [] or declared == actual:
         return []  # not declared (older tools wrote no I/O), or written from these very specs
     if not isinstance(declared, list) or not all(isinstance(d, dict) for d in declared):
-        return [f"{kind}: manifest {json.dumps(declared)[:80]} (expected a list of objects), "
-                f"model {', '.join(a['name'] for a in actual)}"]
+        return [
+            f"{kind}: manifest {json.dumps(declared)[:80]} (expected a list of objects), "
+            f"model {', '.join(a['name'] for a in actual)}"
+        ]
     model_names = [a["name"] for a in actual]
     declared_names = [d.get("name") for d in declared]
     if len(declared) != len(actual) or sorted(map(str, declared_names)) != sorted(model_names):
-        return [f"{kind}: manifest declares {len(declared)} ({', '.join(map(str, declared_names))}), "
-                f"model has {len(actual)} ({', '.join(model_names)})"]
+        return [
+            f"{kind}: manifest declares {len(declared)} ({', '.join(map(str, declared_names))}), "
+            f"model has {len(actual)} ({', '.join(model_names)})"
+        ]
     by_name = {a["name"]: a for a in actual}
     problems = []
     for entry in declared:
@@ -270,7 +284,7 @@ def _tensor_problems(kind: str, declared: Any, actual: List[Dict[str, Any]]) -> 
     return problems
 
 
-def _labels_problem(labels: Any, outputs: List[Dict[str, Any]]) -> Optional[str]:
+def _labels_problem(labels: Any, outputs: list[dict[str, Any]]) -> str | None:
     """The labels must name the classes of an output: one per unit, or two for a single sigmoid unit."""
     if not isinstance(labels, list) or not labels:
         return None
@@ -287,8 +301,9 @@ def _labels_problem(labels: Any, outputs: List[Dict[str, Any]]) -> Optional[str]
     return f"labels: manifest lists {len(labels)} labels, but the model's output {shown}"
 
 
-def manifest_contradictions(manifest: Dict[str, Any], inputs: Sequence[Any], outputs: Sequence[Any],
-                            size_bytes: Optional[int] = None) -> List[str]:
+def manifest_contradictions(
+    manifest: dict[str, Any], inputs: Sequence[Any], outputs: Sequence[Any], size_bytes: int | None = None
+) -> list[str]:
     """Every way ``manifest`` contradicts a model with these ``inputs``/``outputs`` specs and size.
 
     Specs are runtime ``TensorSpec`` records (the interpreter's own, so this
@@ -299,7 +314,7 @@ def manifest_contradictions(manifest: Dict[str, Any], inputs: Sequence[Any], out
     ``inputs``/``outputs`` lists, are not contradictions. Returns one line per
     contradiction, each naming the field, the manifest's value and the model's.
     """
-    problems: List[str] = []
+    problems: list[str] = []
     declared_size = manifest.get("size_bytes")
     if size_bytes is not None and declared_size is not None and declared_size != size_bytes:
         problems.append(f"size_bytes: manifest {declared_size}, model {size_bytes}")
@@ -312,8 +327,13 @@ def manifest_contradictions(manifest: Dict[str, Any], inputs: Sequence[Any], out
     return problems
 
 
-def check_manifest_matches_model(manifest: Dict[str, Any], inputs: Sequence[Any], outputs: Sequence[Any],
-                                 size_bytes: Optional[int] = None, where: str = "the model") -> None:
+def check_manifest_matches_model(
+    manifest: dict[str, Any],
+    inputs: Sequence[Any],
+    outputs: Sequence[Any],
+    size_bytes: int | None = None,
+    where: str = "the model",
+) -> None:
     """Raise :class:`ManifestMismatchError` if ``manifest`` contradicts the model (see :func:`manifest_contradictions`)."""
     problems = manifest_contradictions(manifest, inputs, outputs, size_bytes)
     if problems:

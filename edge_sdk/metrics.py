@@ -8,9 +8,11 @@ misses: y=57 on a 10-class model is a data error, not a 0% accuracy.
 
 This module imports numpy and edge_sdk only: never TensorFlow.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +24,7 @@ class LabelError(EdgeSdkError, ValueError):
     """Labels that do not fit the model's outputs (wrong count, or classes it does not have)."""
 
 
-def class_count(output: np.ndarray) -> Optional[int]:
+def class_count(output: np.ndarray) -> int | None:
     """How many classes a per-example class output has (2 for one sigmoid/logit unit); None if not one."""
     out = np.asarray(output)
     if out.ndim < 1 or out.ndim > 2 or out.dtype.kind not in "fiu":
@@ -30,7 +32,7 @@ def class_count(output: np.ndarray) -> Optional[int]:
     return 2 if out.ndim == 1 or out.shape[1] == 1 else int(out.shape[1])
 
 
-def check_label_range(classes: np.ndarray, n_classes: Optional[int], source: str = "labels") -> None:
+def check_label_range(classes: np.ndarray, n_classes: int | None, source: str = "labels") -> None:
     """Raise :class:`LabelError` when a class id in ``classes`` is outside ``[0, n_classes)``.
 
     ``classes``: integer class ids (from :func:`labels_to_classes`); ``n_classes``: the
@@ -56,7 +58,7 @@ def label_classes(labels: Any, output: np.ndarray, source: str = "labels") -> np
     return classes
 
 
-def accuracy(output: np.ndarray, labels: Any, source: str = "labels") -> Optional[float]:
+def accuracy(output: np.ndarray, labels: Any, source: str = "labels") -> float | None:
     """Top-1 accuracy of ``output`` (one row per example) against ``labels``.
 
     None when ``output`` is not per-example class scores. Raises :class:`LabelError`
@@ -69,7 +71,7 @@ def accuracy(output: np.ndarray, labels: Any, source: str = "labels") -> Optiona
     return float(np.mean(predicted == classes))
 
 
-def non_finite_count(outputs: Mapping[str, np.ndarray]) -> Tuple[int, int]:
+def non_finite_count(outputs: Mapping[str, np.ndarray]) -> tuple[int, int]:
     """(non-finite values, all values) over float arrays in ``outputs``; integer arrays count as finite."""
     bad = total = 0
     for value in outputs.values():

@@ -27,12 +27,14 @@ model owns, handed over with one ``SetTensor`` each; every other call takes the
 general path, which converts, resizes, loops rows and explains errors. Both give
 the same results, bit for bit.
 """
+
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +86,7 @@ from edge_sdk.tensors import (
 MAIN_SUBGRAPH = "main"
 
 _divide, _add, _isfinite = np.divide, np.add, math.isfinite
-_clip = quant._clip_ufunc
+_clip = quant._clip_ufunc  # noqa: SLF001 - the raw ufunc: np.clip's wrapper costs microseconds per call here
 
 
 class Model:
@@ -95,9 +97,17 @@ class Model:
     throughput give each thread its own ``Model`` (see :class:`ModelPool`).
     """
 
-    def __init__(self, data: bytes, backend: Backend, *, path: Optional[Path] = None,
-                 num_threads: Optional[int] = None, manifest: Optional[Dict[str, Any]] = None,
-                 max_tensor_bytes: Optional[int] = DEFAULT_MAX_TENSOR_BYTES, accelerator: Optional[str] = None):
+    def __init__(
+        self,
+        data: bytes,
+        backend: Backend,
+        *,
+        path: Path | None = None,
+        num_threads: int | None = None,
+        manifest: dict[str, Any] | None = None,
+        max_tensor_bytes: int | None = DEFAULT_MAX_TENSOR_BYTES,
+        accelerator: str | None = None,
+    ):
         self._data = data
         self._backend = backend
         self.path = path
@@ -107,28 +117,32 @@ class Model:
         self._lock = threading.Lock()
         #: Bumped on every tensor allocation: input views taken before it are stale.
         self._generation = 0
-        self._sha256: Optional[str] = manifest.get("sha256") if manifest else None
+        self._sha256: str | None = manifest.get("sha256") if manifest else None
         self._accelerator = accelerator
-        self._compiled: Optional[CompiledRunner] = None
+        self._compiled: CompiledRunner | None = None
         #: Everything the one-array shortcut of ``predict`` needs (see _single_array_constants), or None.
-        self._single: Optional[Tuple[Any, ...]] = None
-        self._dynamic_cache: Dict[int, limits.DynamicTensors] = {}
+        self._single: tuple[Any, ...] | None = None
+        self._dynamic_cache: dict[int, limits.DynamicTensors] = {}
         self._build_interpreter()
 
-    def _clone(self) -> "Model":
+    def _clone(self) -> Model:
         """A new, independent interpreter over the same (already verified) bytes and settings."""
-        return Model(self._data, self._backend, path=self.path, num_threads=self.num_threads,
-                     manifest=self.manifest, max_tensor_bytes=self._max_tensor_bytes,
-                     accelerator=self._accelerator)
+        return Model(
+            self._data,
+            self._backend,
+            path=self.path,
+            num_threads=self.num_threads,
+            manifest=self.manifest,
+            max_tensor_bytes=self._max_tensor_bytes,
+            accelerator=self._accelerator,
+        )
 
     # -- construction -------------------------------------------------------------------------
     def _build_interpreter(self) -> None:
         where = str(self.path) if self.path else "model bytes"
         check_root_has_subgraphs(self._data, where)
         try:
-            self._interpreter = self._backend.interpreter_class(
-                model_content=self._data, num_threads=self.num_threads
-            )
+            self._interpreter = self._backend.interpreter_class(model_content=self._data, num_threads=self.num_threads)
         except (ValueError, RuntimeError, TypeError, IndexError, OverflowError, SystemError) as exc:
             reason = _first_line(exc)
             if "Didn't find op for builtin opcode" in reason:  # a valid model, newer than this interpreter
@@ -137,7 +151,7 @@ class Model:
                     f"({reason.split('. ')[0]}); ai-edge-litert runs it: pip install ai-edge-litert"
                 ) from None
             raise CorruptModelError(f"{where} could not be loaded by {self._backend.name}: {reason}") from None
-        self._wrapper = self._interpreter._interpreter  # the C++ wrapper: subgraph-aware calls
+        self._wrapper = self._interpreter._interpreter  # noqa: SLF001 - LiteRT's C++ wrapper: subgraph-aware calls
         try:
             self._signatures = self._read_signatures()
             self._apply_calibration()
@@ -156,13 +170,16 @@ class Model:
                     f"accelerator={self._accelerator!r} needs the litert backend (LiteRT's CompiledModel API); "
                     f"got backend {self._backend.name!r}"
                 )
-            self._compiled = CompiledRunner(self._data, self._accelerator, self.num_threads, self.inputs,
-                                            self._default.key)
+            self._compiled = CompiledRunner(
+                self._data, self._accelerator, self.num_threads, self.inputs, self._default.key
+            )
 
-    def _read_signatures(self) -> Dict[str, _Signature]:
+    def _read_signatures(self) -> dict[str, _Signature]:
         interp = self._interpreter
-        full = interp._get_full_signature_list() if hasattr(interp, "_get_full_signature_list") else {}
-        signatures: Dict[str, _Signature] = {}
+        # LiteRT has no public call for the tensor indices behind each signature
+        has_list = hasattr(interp, "_get_full_signature_list")
+        full = interp._get_full_signature_list() if has_list else {}  # noqa: SLF001
+        signatures: dict[str, _Signature] = {}
         for key, sig in full.items():
             subgraph = int(self._wrapper.GetSubgraphIndexFromSignature(key))
             inputs = [self._port(name, idx, subgraph) for name, idx in sig["inputs"].items()]
@@ -174,13 +191,13 @@ class Model:
             # other tools (the LiteRT quantizer) would then look for and not find.
             inputs = [self._port(d["name"], d["index"], 0) for d in interp.get_input_details()]
             outputs = [self._port(d["name"], d["index"], 0) for d in interp.get_output_details()]
-            self._main: Optional[_Signature] = _Signature(MAIN_SUBGRAPH, 0, inputs, outputs)
+            self._main: _Signature | None = _Signature(MAIN_SUBGRAPH, 0, inputs, outputs)
         else:
             self._main = None
         return signatures
 
     def _port(self, name: str, index: int, subgraph: int) -> _Port:
-        details = self._interpreter._get_tensor_details(index, subgraph)
+        details = self._interpreter._get_tensor_details(index, subgraph)  # noqa: SLF001 - per-subgraph details: no public call
         spec = _spec_from_details(name, details)
         return _Port(spec, int(index), tuple(int(d) for d in details["shape"]))
 
@@ -190,7 +207,7 @@ class Model:
         if calibration:
             self.set_calibration(calibration)
 
-    def set_calibration(self, calibration: Optional[Dict[str, Any]]) -> None:
+    def set_calibration(self, calibration: dict[str, Any] | None) -> None:
         """The calibration ranges the clip warning judges against: a manifest's ``calibration`` block,
         ``{input name: {"min": m, "max": M, ...}}`` (``load`` takes it from the model's manifest).
 
@@ -212,7 +229,9 @@ class Model:
         try:
             self._wrapper.AllocateTensors(sig.subgraph)
         except (ValueError, RuntimeError) as exc:
-            raise CorruptModelError(f"could not allocate tensors for signature {sig.key!r}: {_first_line(exc)}") from None
+            raise CorruptModelError(
+                f"could not allocate tensors for signature {sig.key!r}: {_first_line(exc)}"
+            ) from None
         except MemoryError:  # std::bad_alloc from the arena: the (possibly corrupt) model asks for too much
             raise ModelTooLargeError(
                 f"could not allocate tensors for signature {sig.key!r}: the model asks for more memory "
@@ -227,7 +246,7 @@ class Model:
         return self._backend.name
 
     @property
-    def accelerator(self) -> Optional[str]:
+    def accelerator(self) -> str | None:
         """The CompiledModel accelerator(s) running the default signature (``"cpu"``, ``"gpu+cpu"``, ...),
         or ``None`` for the interpreter."""
         return self._compiled.accelerator if self._compiled is not None else None
@@ -238,17 +257,17 @@ class Model:
         return self._backend.version
 
     @property
-    def inputs(self) -> Tuple[TensorSpec, ...]:
+    def inputs(self) -> tuple[TensorSpec, ...]:
         """Inputs of the default signature."""
         return tuple(p.spec for p in self._default.inputs)
 
     @property
-    def outputs(self) -> Tuple[TensorSpec, ...]:
+    def outputs(self) -> tuple[TensorSpec, ...]:
         """Outputs of the default signature."""
         return tuple(p.spec for p in self._default.outputs)
 
     @property
-    def signatures(self) -> Dict[str, Dict[str, Tuple[TensorSpec, ...]]]:
+    def signatures(self) -> dict[str, dict[str, tuple[TensorSpec, ...]]]:
         """Every SignatureDef in the file: ``{key: {"inputs": (...), "outputs": (...)}}``.
 
         Empty for a file with no SignatureDef (older converters wrote none); ``predict`` then runs
@@ -260,7 +279,7 @@ class Model:
         }
 
     @property
-    def default_signature(self) -> Optional[str]:
+    def default_signature(self) -> str | None:
         """The signature ``predict`` runs when none is named; None when the file has no SignatureDef."""
         return self._default.key if self._signatures else None
 
@@ -281,7 +300,7 @@ class Model:
         """The model file's bytes, as loaded."""
         return self._data
 
-    def input_spec(self, name: str, signature: Optional[str] = None) -> TensorSpec:
+    def input_spec(self, name: str, signature: str | None = None) -> TensorSpec:
         """The spec of the input ``name``."""
         check_argument("Model.input_spec", "name", name, "an input name (str)", isinstance(name, str))
         sig = self._signature(signature)
@@ -297,7 +316,7 @@ class Model:
         return f"<edge_sdk.Model {where} backend={self.backend} inputs=[{ins}] outputs=[{outs}]>"
 
     # -- running ---------------------------------------------------------------------------------
-    def predict(self, x: Any, *, raw: bool = False, signature: Optional[str] = None) -> Any:  # array or dict
+    def predict(self, x: Any, *, raw: bool = False, signature: str | None = None) -> Any:  # array or dict
         """Run the model and return its output.
 
         ``x`` is a numpy array (one-input models), a list of arrays in input
@@ -321,8 +340,23 @@ class Model:
         if single is not None and type(x) is _NDARRAY and raw is False and signature is None and x.dtype is _FLOAT32:
             # The commonest call (one float32 array into an 8-bit input, one 8-bit output, the buffers
             # LiteRT's own): _call's mixed-input loop, inlined with its constants in one tuple.
-            (shape, scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones, port, lut, out_view,
-             sig) = single
+            (
+                shape,
+                scratch,
+                flat,
+                low,
+                out,
+                scale,
+                clip_lo,
+                clip_hi,
+                magic,
+                byte_add,
+                ones,
+                port,
+                lut,
+                out_view,
+                sig,
+            ) = single
             if x.shape == shape:
                 with self._lock:
                     if sig.generation == self._generation and self._single is single:
@@ -347,14 +381,14 @@ class Model:
                         return lut.take(out_view)
         sig = self._default if signature is None else self._signature(signature)
         results = self._call(sig, x, raw)
-        return results[0] if sig.single_output else dict(zip(sig.output_names, results))
+        return results[0] if sig.single_output else dict(zip(sig.output_names, results, strict=False))
 
-    def predict_all(self, x: Any, *, raw: bool = False, signature: Optional[str] = None) -> Dict[str, np.ndarray]:
+    def predict_all(self, x: Any, *, raw: bool = False, signature: str | None = None) -> dict[str, np.ndarray]:
         """Like :meth:`predict` but always returns a dict ``{output name: array}``."""
         sig = self._default if signature is None else self._signature(signature)
-        return dict(zip(sig.output_names, self._call(sig, x, raw)))
+        return dict(zip(sig.output_names, self._call(sig, x, raw), strict=False))
 
-    def _call(self, sig: _Signature, x: Any, raw: bool) -> List[np.ndarray]:
+    def _call(self, sig: _Signature, x: Any, raw: bool) -> list[np.ndarray]:
         """Run ``sig`` on ``x`` and return its outputs in order.
 
         The fast path gives each input to the interpreter with one ``SetTensor`` (which itself
@@ -406,7 +440,7 @@ class Model:
                                 set_tensor(port.index, arr, subgraph)  # ValueError on a wrong dtype or shape
                                 continue
                             if arr.ndim != rank:  # with item() refusing any size but 1: the shape check,
-                                raise _NotFast    # without building a shape tuple (0.1 us per input)
+                                raise _NotFast  # without building a shape tuple (0.1 us per input)
                             t = arr.item() / scale
                             if -_ROUND_FAST < t < _ROUND_FAST:  # False for NaN too
                                 q = round(t)
@@ -437,8 +471,9 @@ class Model:
                                         # a false alarm, settled by the exact check (which raises).
                                         # mode _ARRAY: the port has a quantizer (see _port_mode); no check in the hot loop
                                         port.quantizer.scale_into(arr, scratch, flat, port.name)  # type: ignore[union-attr]
-                                    if not port.clip_warned and (calls <= _CLIP_CHECK_FIRST_CALLS
-                                                                 or not calls % _CLIP_CHECK_EVERY):
+                                    if not port.clip_warned and (
+                                        calls <= _CLIP_CHECK_FIRST_CALLS or not calls % _CLIP_CHECK_EVERY
+                                    ):
                                         _note_clip(port, scratch)
                                     _clip(scratch, clip_lo, clip_hi, scratch)
                                     _add(scratch, magic, scratch)
@@ -493,8 +528,12 @@ class Model:
                         return [_dequantize(port, value)]
                     if raw:
                         return [get_tensor(port.index, subgraph) for port in sig.outputs]
-                    return [_dequantize(port, get_tensor(port.index, subgraph)) if port.q_scale is not None
-                            else get_tensor(port.index, subgraph) for port in sig.outputs]
+                    return [
+                        _dequantize(port, get_tensor(port.index, subgraph))
+                        if port.q_scale is not None
+                        else get_tensor(port.index, subgraph)
+                        for port in sig.outputs
+                    ]
         if by_name:
             feeds = bind_inputs(feeds, sig)
         return self._call_general(sig, feeds, raw)
@@ -528,7 +567,7 @@ class Model:
             port.view_u = view.view(quantizer.unsigned)
             port.scratch = np.empty(port.current_shape, np.float32)
             port.scratch_flat = port.scratch.reshape(-1)
-            port.scratch_low = port.scratch_flat.view(quantizer.unsigned)[::quantizer.stride]
+            port.scratch_low = port.scratch_flat.view(quantizer.unsigned)[:: quantizer.stride]
         for port in sig.outputs:
             port.out_view = None
             if direct and port.lut is not None:
@@ -539,8 +578,11 @@ class Model:
                 addresses.append((port.index, port.out_view.ctypes.data))
         sig.view_addresses = tuple(addresses)
         sig.mixed = [(port, position, _port_mode(port), _fast_constants(port)) for port, position in sig.positioned]
-        one_values = [(port.name, port.rank) + const[:4] + (const[4], port, port.staging)
-                      for port, _, mode, const in sig.mixed if mode == _ONE_VALUE]
+        one_values = [
+            (port.name, port.rank) + const[:4] + (const[4], port, port.staging)
+            for port, _, mode, const in sig.mixed
+            if mode == _ONE_VALUE
+        ]
         sig.one_values = tuple(one_values) if len(one_values) == sig.n_inputs else None
         sig.generation = self._generation
         return True
@@ -564,7 +606,7 @@ class Model:
         wrapper = self._wrapper
         for port in sig.inputs + sig.outputs:
             if port.fast_dtype.kind not in "biufc":  # string tensors live outside the arena (and a numpy
-                return False                         # view of one crashes LiteRT's tensor())
+                return False  # view of one crashes LiteRT's tensor())
             try:
                 wrapper.tensor(wrapper, port.index, sig.subgraph)
             except (ValueError, RuntimeError, TypeError):  # "Tensor data is null": planned at run time
@@ -578,8 +620,9 @@ class Model:
         would move, and the views are used again only after this check.
         """
         wrapper = self._wrapper
-        moved = any(wrapper.tensor(wrapper, index, sig.subgraph).ctypes.data != address
-                    for index, address in sig.view_addresses)
+        moved = any(
+            wrapper.tensor(wrapper, index, sig.subgraph).ctypes.data != address for index, address in sig.view_addresses
+        )
         sig.view_addresses = ()
         if moved:
             sig.direct = False
@@ -587,7 +630,7 @@ class Model:
         elif sig is self._default and self._compiled is None:
             self._single = _single_array_constants(sig)
 
-    def _call_compiled(self, sig: _Signature, x: Any, raw: bool) -> List[np.ndarray]:
+    def _call_compiled(self, sig: _Signature, x: Any, raw: bool) -> list[np.ndarray]:
         """The default signature through LiteRT's CompiledModel: same checks and conversions, other engine."""
         prepared, batch, loop = prepare_inputs(bind_inputs(x, sig), sig)
         names = [p.name for p in sig.inputs]
@@ -595,29 +638,35 @@ class Model:
         assert runner is not None  # _call takes this path only with a CompiledModel
         with self._lock:
             if not loop:
-                outputs = runner.run(dict(zip(names, prepared)))
+                outputs = runner.run(dict(zip(names, prepared, strict=False)))
                 results = [outputs[name] for name in sig.output_names]
             else:
-                rows = [runner.run({n: a[i:i + 1] for n, a in zip(names, prepared)}) for i in range(batch)]
+                rows = [
+                    runner.run({n: a[i : i + 1] for n, a in zip(names, prepared, strict=False)}) for i in range(batch)
+                ]
                 results = [np.concatenate([r[name] for r in rows], axis=0) for name in sig.output_names]
         if raw:
             return results
-        return [_dequantize(port, value) if port.q_scale is not None else value
-                for port, value in zip(sig.outputs, results)]
+        return [
+            _dequantize(port, value) if port.q_scale is not None else value
+            for port, value in zip(sig.outputs, results, strict=False)
+        ]
 
-    def _call_general(self, sig: _Signature, arrays: Sequence[Any], raw: bool) -> List[np.ndarray]:
+    def _call_general(self, sig: _Signature, arrays: Sequence[Any], raw: bool) -> list[np.ndarray]:
         """Any input the fast path does not take: conversion, resizing, row loops and clear errors."""
         prepared, batch, loop = prepare_inputs(arrays, sig)
         with self._lock:
             if not loop:
                 results = self._run(sig, prepared)
             else:
-                rows = [self._run(sig, [a[i:i + 1] for a in prepared]) for i in range(batch)]
+                rows = [self._run(sig, [a[i : i + 1] for a in prepared]) for i in range(batch)]
                 results = [np.concatenate([r[k] for r in rows], axis=0) for k in range(len(sig.outputs))]
         if raw:
             return results
-        return [_dequantize(port, value) if port.q_scale is not None else value
-                for port, value in zip(sig.outputs, results)]
+        return [
+            _dequantize(port, value) if port.q_scale is not None else value
+            for port, value in zip(sig.outputs, results, strict=False)
+        ]
 
     __call__ = predict
 
@@ -630,7 +679,7 @@ class Model:
         with self._lock:
             self._build_interpreter()
 
-    def _signature(self, key: Optional[str]) -> _Signature:
+    def _signature(self, key: str | None) -> _Signature:
         if key is None:
             return self._default
         check_argument("Model", "signature", key, "a signature key (str) or None", isinstance(key, str))
@@ -641,9 +690,7 @@ class Model:
                     f"unknown signature {key!r}; the model has no SignatureDef (call without signature= to "
                     "run its main subgraph)"
                 )
-            raise InputNameError(
-                f"unknown signature {key!r}; the model has: {', '.join(self._signatures)}"
-            )
+            raise InputNameError(f"unknown signature {key!r}; the model has: {', '.join(self._signatures)}")
         return sig
 
     def _dynamic_tensors(self, subgraph: int) -> limits.DynamicTensors:
@@ -652,20 +699,22 @@ class Model:
 
     def _check_resize_fits(self, sig: _Signature, arrays: Sequence[np.ndarray]) -> None:
         """Before a resize: refuse inputs or estimated tensors beyond max_tensor_bytes (see edge_sdk.limits)."""
-        limits.check_resize_fits(self._wrapper, sig, arrays, self._max_tensor_bytes, self._dynamic_tensors(sig.subgraph))
+        limits.check_resize_fits(
+            self._wrapper, sig, arrays, self._max_tensor_bytes, self._dynamic_tensors(sig.subgraph)
+        )
 
     def _check_allocated_fits(self, sig: _Signature) -> None:
         """After a resize's allocation: the real sizes of the dynamic tensors (see edge_sdk.limits)."""
         limits.check_allocated_fits(self._wrapper, sig, self._max_tensor_bytes, self._dynamic_tensors(sig.subgraph))
 
-    def _run(self, sig: _Signature, arrays: Sequence[np.ndarray]) -> List[np.ndarray]:
+    def _run(self, sig: _Signature, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
         wrapper = self._wrapper
         subgraph = sig.subgraph
-        if any(arr.shape != port.current_shape for port, arr in zip(sig.inputs, arrays)):
+        if any(arr.shape != port.current_shape for port, arr in zip(sig.inputs, arrays, strict=False)):
             self._check_resize_fits(sig, arrays)
         try:
             resized = False
-            for port, arr in zip(sig.inputs, arrays):
+            for port, arr in zip(sig.inputs, arrays, strict=False):
                 if arr.shape != port.current_shape:
                     wrapper.ResizeInputTensor(port.index, np.array(arr.shape, dtype=np.int32), False, subgraph)
                     port.set_shape(arr.shape)
@@ -681,7 +730,7 @@ class Model:
                     except ModelTooLargeError:
                         sig.allocated = False  # the next call resizes and allocates again (freeing this)
                         raise
-            for port, arr in zip(sig.inputs, arrays):
+            for port, arr in zip(sig.inputs, arrays, strict=False):
                 wrapper.SetTensor(port.index, arr, subgraph)
             wrapper.Invoke(subgraph)
             return [wrapper.GetTensor(port.index, subgraph) for port in sig.outputs]

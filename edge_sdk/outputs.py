@@ -26,6 +26,7 @@ Every refusal is an :class:`~edge_sdk.errors.OutputError` (exit 2 in the CLI)
 whose one line names the output and the conflicting path. The writes themselves
 are atomic (:mod:`edge_sdk.fileio`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,9 @@ import datetime as _dt
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any
 
 from edge_sdk.errors import OutputError
 from edge_sdk.fileio import (
@@ -59,7 +61,7 @@ class Protected:
     role: str
 
 
-def model_inputs(path: Optional[PathLike], role: str = "model") -> List[Protected]:
+def model_inputs(path: PathLike | None, role: str = "model") -> list[Protected]:
     """A model and the files that travel with it: its manifest ``X.json`` and signature ``X.sig``.
 
     The companions are listed whether they exist or not: an output written there
@@ -75,7 +77,7 @@ def model_inputs(path: Optional[PathLike], role: str = "model") -> List[Protecte
     return found
 
 
-def path_inputs(path: Optional[PathLike], role: str) -> List[Protected]:
+def path_inputs(path: PathLike | None, role: str) -> list[Protected]:
     """``path`` as an input if it names something on disk (a dataset name such as ``digits`` does not)."""
     if not path or str(path) == "-":
         return []
@@ -108,13 +110,15 @@ def refuse_overlap(out: PathLike, flag: str, protected: Iterable[Protected]) -> 
         else:
             continue
         named = "" if str(out) == str(item.path) or item.role.endswith(item.path.name) else f" ({item.path})"
-        raise OutputError(f"{flag} {out} {how} the {item.role}{named}; refusing to write over an input: "
-                          "choose an output path outside the inputs")
+        raise OutputError(
+            f"{flag} {out} {how} the {item.role}{named}; refusing to write over an input: "
+            "choose an output path outside the inputs"
+        )
 
 
-def refuse_duplicates(outputs: Sequence[Tuple[str, Optional[PathLike]]]) -> None:
+def refuse_duplicates(outputs: Sequence[tuple[str, PathLike | None]]) -> None:
     """Raise :class:`OutputError` if two output options name the same path (``--json r --html r``)."""
-    seen: Dict[Path, str] = {}
+    seen: dict[Path, str] = {}
     for flag, path in outputs:
         if not path or str(path) == "-":
             continue
@@ -154,7 +158,7 @@ def _resolve(out: PathLike, flag: str) -> Path:
 
 # What an existing file must look like for an output of each kind to replace it: a report never
 # replaces a model, a .npz of outputs never replaces a manifest.
-_KINDS: Dict[str, Tuple[str, Callable[[bytes], bool]]] = {
+_KINDS: dict[str, tuple[str, Callable[[bytes], bool]]] = {
     "json": ("JSON", lambda head: head.lstrip()[:1] in (b"{", b"[")),
     "html": ("HTML", lambda head: head.lstrip()[:1] == b"<"),
     "png": ("PNG", lambda head: head.startswith(b"\x89PNG\r\n\x1a\n")),
@@ -163,8 +167,14 @@ _KINDS: Dict[str, Tuple[str, Callable[[bytes], bool]]] = {
 }
 
 
-def check_file_output(out: Optional[PathLike], flag: str, protected: Iterable[Protected] = (), *,
-                      kind: Optional[str] = None, allow_stdout: bool = False) -> Optional[Path]:
+def check_file_output(
+    out: PathLike | None,
+    flag: str,
+    protected: Iterable[Protected] = (),
+    *,
+    kind: str | None = None,
+    allow_stdout: bool = False,
+) -> Path | None:
     """Check a file output before any work; return the path the write will land on.
 
     ``kind`` (``json``, ``html``, ``png``, ``npz``, ``tflite``) is what the output
@@ -177,8 +187,9 @@ def check_file_output(out: Optional[PathLike], flag: str, protected: Iterable[Pr
     target = _resolve(out, flag)
     what = file_kind(target)
     if what == "directory":
-        raise OutputError(f"{flag} {out} is a directory; expected a file path (a file output never replaces "
-                          "a directory)")
+        raise OutputError(
+            f"{flag} {out} is a directory; expected a file path (a file output never replaces a directory)"
+        )
     if what not in ("file", "missing"):
         raise OutputError(f"{flag} {out} is a {what}, not a regular file; expected a file path to write")
     if what == "file":
@@ -189,10 +200,13 @@ def check_file_output(out: Optional[PathLike], flag: str, protected: Iterable[Pr
         if kind and head and not _KINDS[kind][1](head):
             raise OutputError(
                 f"{flag} {out} exists and is {describe_file_start(head)}, not a {_KINDS[kind][0]} file; refusing "
-                "to replace what edge-sdk did not write: choose a new path or remove the file first")
+                "to replace what edge-sdk did not write: choose a new path or remove the file first"
+            )
         if kind == "json" and not flag.endswith("manifest") and _is_manifest(target):
-            raise OutputError(f"{flag} {out} is a model's manifest (edge-sdk-manifest/1); refusing to replace it with "
-                              "another document: choose a new path")
+            raise OutputError(
+                f"{flag} {out} is a model's manifest (edge-sdk-manifest/1); refusing to replace it with "
+                "another document: choose a new path"
+            )
     probe_writable(target.parent, flag, out)
     return target
 
@@ -204,7 +218,7 @@ def _is_manifest(path: Path) -> bool:
     return f'"format": "{MANIFEST_FORMAT}"'.encode() in read_head(path, 4096).replace(b'":"', b'": "')
 
 
-def read_marker(directory: PathLike) -> Optional[Dict[str, Any]]:
+def read_marker(directory: PathLike) -> dict[str, Any] | None:
     """The marker edge-sdk left in ``directory`` (``None`` if absent or unreadable)."""
     try:
         data = json.loads((Path(directory) / MARKER_FILE).read_text())
@@ -213,7 +227,7 @@ def read_marker(directory: PathLike) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) and data.get("format") == MARKER_FORMAT else None
 
 
-def _json_keys(path: Path) -> Set[str]:
+def _json_keys(path: Path) -> set[str]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -226,13 +240,15 @@ def written_by_edge_sdk(directory: PathLike) -> bool:
     directory = Path(directory)
     if read_marker(directory) is not None:
         return True
-    return ({"recipe", "artifacts"} <= _json_keys(directory / "summary.json")  # convert
-            or {"model", "epochs_run"} <= _json_keys(directory / "metrics.json")  # train, finished
-            or {"model", "dataset"} <= _json_keys(directory / "backup" / "run.json")  # train, killed mid-way
-            or {"exit_codes", "models"} <= _json_keys(directory / "demo.json"))  # demo
+    return (
+        {"recipe", "artifacts"} <= _json_keys(directory / "summary.json")  # convert
+        or {"model", "epochs_run"} <= _json_keys(directory / "metrics.json")  # train, finished
+        or {"model", "dataset"} <= _json_keys(directory / "backup" / "run.json")  # train, killed mid-way
+        or {"exit_codes", "models"} <= _json_keys(directory / "demo.json")
+    )  # demo
 
 
-def _never_replaced(target: Path) -> Optional[str]:
+def _never_replaced(target: Path) -> str | None:
     real = _real(target)
     cwd = _real(os.getcwd())
     if real == cwd or real in cwd.parents:
@@ -244,8 +260,15 @@ def _never_replaced(target: Path) -> Optional[str]:
     return None
 
 
-def check_dir_output(out: PathLike, flag: str, protected: Iterable[Protected] = (), *, force: bool = False,
-                     replace: bool = True, force_hint: str = "--force") -> Path:
+def check_dir_output(
+    out: PathLike,
+    flag: str,
+    protected: Iterable[Protected] = (),
+    *,
+    force: bool = False,
+    replace: bool = True,
+    force_hint: str = "--force",
+) -> Path:
     """Check a directory output before any work; return the directory the write will land on.
 
     ``replace=True`` for outputs that replace the directory whole (``convert``),
@@ -256,8 +279,7 @@ def check_dir_output(out: PathLike, flag: str, protected: Iterable[Protected] = 
     target = _resolve(out, flag)
     what = file_kind(target)
     if what not in ("directory", "missing"):
-        raise OutputError(f"{flag} {out} is a {what}; expected a directory (a directory output never replaces "
-                          "a file)")
+        raise OutputError(f"{flag} {out} is a {what}; expected a directory (a directory output never replaces a file)")
     if what == "directory":
         why_not = _never_replaced(target) if replace else None
         entries = sorted(p.name for p in target.iterdir())
@@ -269,7 +291,8 @@ def check_dir_output(out: PathLike, flag: str, protected: Iterable[Protected] = 
                 raise OutputError(
                     f"{flag} {out} is a non-empty directory edge-sdk did not write ({len(entries)} entries: {shown}); "
                     f"choose a new or empty directory, or pass {force_hint} to "
-                    + ("replace it" if replace else "write into it"))
+                    + ("replace it" if replace else "write into it")
+                )
         elif why_not:
             raise OutputError(f"{flag} {out} is {why_not}; refusing to replace it: choose a new directory")
         elif replace and not force:
@@ -277,8 +300,10 @@ def check_dir_output(out: PathLike, flag: str, protected: Iterable[Protected] = 
             added = sorted(set(entries) - set(recorded) - {MARKER_FILE}) if isinstance(recorded, list) else []
             if added:  # edge-sdk's folder, but someone put their own files in it since
                 shown = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
-                raise OutputError(f"{flag} {out} holds {len(added)} entries edge-sdk did not write ({shown}); "
-                                  f"move them out, choose another directory, or pass {force_hint} to replace it")
+                raise OutputError(
+                    f"{flag} {out} holds {len(added)} entries edge-sdk did not write ({shown}); "
+                    f"move them out, choose another directory, or pass {force_hint} to replace it"
+                )
         if not replace:
             probe_writable(target, flag, out)
     probe_writable(target.parent, flag, out)
@@ -290,29 +315,48 @@ def mark_output_dir(directory: PathLike, command: str, *, record_entries: bool =
 
     ``record_entries`` lists what is in it now, so a later replacement can tell files a user added since.
     """
-    doc = {"format": MARKER_FORMAT, "command": command,
-           "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **details}
+    doc = {
+        "format": MARKER_FORMAT,
+        "command": command,
+        "written": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        **details,
+    }
     if record_entries:
         doc["entries"] = sorted(p.name for p in Path(directory).iterdir() if p.name != MARKER_FILE)
     return atomic_write_text(Path(directory) / MARKER_FILE, json.dumps(doc, indent=2) + "\n")
 
 
-OutputSpec = Tuple[str, Optional[PathLike], Optional[str]]
+OutputSpec = tuple[str, PathLike | None, str | None]
 
 
-def check_file_outputs(outputs: Sequence[OutputSpec], protected: Sequence[Protected],
-                       allow_stdout: Sequence[str] = ()) -> Dict[str, Optional[Path]]:
+def check_file_outputs(
+    outputs: Sequence[OutputSpec], protected: Sequence[Protected], allow_stdout: Sequence[str] = ()
+) -> dict[str, Path | None]:
     """Check several file outputs of one command: each against the inputs, and against each other.
 
     ``outputs`` are ``(flag, path or None, kind)``; returns ``{flag: resolved path or None}``.
     """
     refuse_duplicates([(flag, path) for flag, path, _ in outputs])
-    return {flag: check_file_output(path, flag, protected, kind=kind, allow_stdout=flag in allow_stdout)
-            for flag, path, kind in outputs}
+    return {
+        flag: check_file_output(path, flag, protected, kind=kind, allow_stdout=flag in allow_stdout)
+        for flag, path, kind in outputs
+    }
 
 
 __all__ = [
-    "MARKER_FILE", "MARKER_FORMAT", "OutputSpec", "Protected", "check_dir_output", "check_file_output",
-    "check_file_outputs", "mark_output_dir", "model_inputs", "path_inputs", "probe_writable", "read_marker",
-    "refuse_duplicates", "refuse_overlap", "written_by_edge_sdk",
+    "MARKER_FILE",
+    "MARKER_FORMAT",
+    "OutputSpec",
+    "Protected",
+    "check_dir_output",
+    "check_file_output",
+    "check_file_outputs",
+    "mark_output_dir",
+    "model_inputs",
+    "path_inputs",
+    "probe_writable",
+    "read_marker",
+    "refuse_duplicates",
+    "refuse_overlap",
+    "written_by_edge_sdk",
 ]

@@ -1,11 +1,13 @@
 """Optional PNG of benchmark latency distributions. matplotlib is imported only when a plot is asked for."""
+
 from __future__ import annotations
 
 import io
 import math
 import os
 import textwrap
-from typing import Any, List, Mapping, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from edge_sdk.errors import MissingExtraError
 
@@ -25,7 +27,7 @@ def require_matplotlib():
     return plt
 
 
-def latency_png(doc: Mapping[str, Any], path: Union[str, os.PathLike]) -> None:
+def latency_png(doc: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write box plots of per-run latency, one box per model and thread count, to ``path`` (atomically)."""
     from edge_sdk.fileio import atomic_write_bytes
 
@@ -48,9 +50,12 @@ def latency_png(doc: Mapping[str, Any], path: Union[str, os.PathLike]) -> None:
     ax.set_ylabel("latency per call (us)")
     ax.set_yscale("log")
     device = doc.get("device") or {}
-    ax.set_title(f"edge-sdk bench on {device.get('cpu_model') or 'unknown CPU'} "
-                 f"({(device.get('backend') or {}).get('name')} {(device.get('backend') or {}).get('version')})\n"
-                 "box: p25-p75, line: median, whiskers: p1-p99", fontsize=9)
+    ax.set_title(
+        f"edge-sdk bench on {device.get('cpu_model') or 'unknown CPU'} "
+        f"({(device.get('backend') or {}).get('name')} {(device.get('backend') or {}).get('version')})\n"
+        "box: p25-p75, line: median, whiskers: p1-p99",
+        fontsize=9,
+    )
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -59,7 +64,7 @@ def latency_png(doc: Mapping[str, Any], path: Union[str, os.PathLike]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def pareto_png(rows: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike], title: str = "") -> bytes:
+def pareto_png(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, title: str = "") -> bytes:
     """Write the ``--recipe auto`` trade-off as a PNG (atomically) and return its bytes.
 
     One point per measured candidate: latency (median, x float32) against file size
@@ -83,13 +88,28 @@ def pareto_png(rows: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike],
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
     xs = [r["latency_ratio"] for r in points]
     ys = [r["size_ratio"] for r in points]
-    front = sorted((r for r in points if not any(
-        o is not r and o["latency_ratio"] <= r["latency_ratio"] and o["size_ratio"] <= r["size_ratio"]
-        and (o["latency_ratio"], o["size_ratio"]) != (r["latency_ratio"], r["size_ratio"]) for o in points)),
-        key=lambda r: r["latency_ratio"])
+    front = sorted(
+        (
+            r
+            for r in points
+            if not any(
+                o is not r
+                and o["latency_ratio"] <= r["latency_ratio"]
+                and o["size_ratio"] <= r["size_ratio"]
+                and (o["latency_ratio"], o["size_ratio"]) != (r["latency_ratio"], r["size_ratio"])
+                for o in points
+            )
+        ),
+        key=lambda r: r["latency_ratio"],
+    )
     if len(front) > 1:
-        ax.plot([r["latency_ratio"] for r in front], [r["size_ratio"] for r in front], color="#bbbbbb",
-                zorder=1, label="Pareto front (faster and smaller)")
+        ax.plot(
+            [r["latency_ratio"] for r in front],
+            [r["size_ratio"] for r in front],
+            color="#bbbbbb",
+            zorder=1,
+            label="Pareto front (faster and smaller)",
+        )
     inside = [i for i, r in enumerate(points) if r.get("within_budget")]
     outside = [i for i, r in enumerate(points) if not r.get("within_budget")]
     finite = [v for v in values if v == v]
@@ -99,9 +119,20 @@ def pareto_png(rows: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike],
     scatter = None
     for idx, marker, label in ((inside, "o", "within budget"), (outside, "X", "over budget")):
         if idx:
-            scatter = ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], c=[values[i] for i in idx],
-                                 cmap="viridis", vmin=low, vmax=high, s=70,
-                                 marker=marker, edgecolors="black", linewidths=0.5, zorder=2, label=label)
+            scatter = ax.scatter(
+                [xs[i] for i in idx],
+                [ys[i] for i in idx],
+                c=[values[i] for i in idx],
+                cmap="viridis",
+                vmin=low,
+                vmax=high,
+                s=70,
+                marker=marker,
+                edgecolors="black",
+                linewidths=0.5,
+                zorder=2,
+                label=label,
+            )
     wide = max(xs) / min(xs) > 4.0  # a 28x-slower candidate would squash the rest onto one pixel
     span_x = (math.log(max(xs)) - math.log(min(xs))) if wide else (max(xs) - min(xs))
     span_y = max(ys) - min(ys)
@@ -110,16 +141,29 @@ def pareto_png(rows: Sequence[Mapping[str, Any]], path: Union[str, os.PathLike],
         x = math.log(r["latency_ratio"]) - math.log(min(xs)) if wide else r["latency_ratio"] - min(xs)
         return x / (span_x or 1.0), (r["size_ratio"] - min(ys)) / (span_y or 1.0)
 
-    placed: List[Tuple[float, float]] = []
+    placed: list[tuple[float, float]] = []
     for r in sorted(points, key=lambda r: (r["latency_ratio"], r["size_ratio"])):
         x, y = place(r)
         crowd = sum(1 for px, py in placed if abs(px - x) < 0.12 and abs(py - y) < 0.06)
         placed.append((x, y))
-        ax.annotate(r["name"], (r["latency_ratio"], r["size_ratio"]), textcoords="offset points",
-                    xytext=(6, 4 - 10 * crowd), fontsize=7)
+        ax.annotate(
+            r["name"],
+            (r["latency_ratio"], r["size_ratio"]),
+            textcoords="offset points",
+            xytext=(6, 4 - 10 * crowd),
+            fontsize=7,
+        )
         if r.get("chosen"):
-            ax.scatter([r["latency_ratio"]], [r["size_ratio"]], s=320, facecolors="none", edgecolors="#d62728",
-                       linewidths=2.0, zorder=3, label=f"chosen: {r['name']}")
+            ax.scatter(
+                [r["latency_ratio"]],
+                [r["size_ratio"]],
+                s=320,
+                facecolors="none",
+                edgecolors="#d62728",
+                linewidths=2.0,
+                zorder=3,
+                label=f"chosen: {r['name']}",
+            )
     ax.margins(x=0.12, y=0.08)  # room for the labels of the outermost points
     ax.axvline(1.0, color="#999999", linestyle=":", linewidth=1)
     ax.axhline(1.0, color="#999999", linestyle=":", linewidth=1)

@@ -6,11 +6,12 @@
 Everything is computed in float32 so a Java or C port reproduces it bit for bit.
 ``rint`` rounds half to even (IEEE default; Java ``Math.rint``).
 """
+
 from __future__ import annotations
 
 import math
 import sys
-from typing import Dict, Optional, Sequence, Union
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,17 +25,18 @@ except ImportError:  # numpy < 2
     except ImportError:  # pragma: no cover - very old numpy
         _clip_ufunc = np.clip
 
+
 class QuantizationClipWarning(UserWarning):
     """Float input data fell outside what an input's int8/uint8 quantization can represent and was clipped."""
 
 
-ScaleLike = Union[float, np.floating, Sequence[float], np.ndarray]
+ScaleLike = float | np.floating | Sequence[float] | np.ndarray
 
 _SATURATED = 2.0**33  # beyond int32 plus any zero point: clips whatever the dtype
 _INT_LIMITS = {np.dtype(t): (np.iinfo(t).min, np.iinfo(t).max) for t in (np.int8, np.uint8, np.int16, np.int32)}
 
 
-def _broadcastable(values: ScaleLike, ndim: int, axis: Optional[int]) -> np.ndarray:
+def _broadcastable(values: ScaleLike, ndim: int, axis: int | None) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float32)
     if arr.ndim == 0 or arr.size == 1:
         return arr.reshape(())
@@ -50,7 +52,7 @@ def quantize(
     scale: ScaleLike,
     zero_point: ScaleLike,
     dtype=np.int8,
-    axis: Optional[int] = None,
+    axis: int | None = None,
     name: str = "input",
 ) -> np.ndarray:
     """Quantize float ``x`` to ``dtype``: round half to even, then clip to the dtype's range.
@@ -64,8 +66,7 @@ def quantize(
     if not np.isfinite(x32).all():
         bad = int(np.size(x32) - np.count_nonzero(np.isfinite(x32)))
         raise NonFiniteInputError(
-            f"input {name!r} is quantized ({dtype}), so it needs finite values; "
-            f"got {bad} NaN/inf value(s)"
+            f"input {name!r} is quantized ({dtype}), so it needs finite values; got {bad} NaN/inf value(s)"
         )
     scale_b = _broadcastable(scale, x32.ndim, axis)
     zero_b = _broadcastable(zero_point, x32.ndim, axis)
@@ -75,8 +76,9 @@ def quantize(
     return np.clip(q, lo, hi).astype(dtype)
 
 
-def quantize_per_tensor(x: np.ndarray, scale: np.float32, zero_point: np.float32, dtype: np.dtype,
-                        lo: int, hi: int, name: str = "input") -> np.ndarray:
+def quantize_per_tensor(
+    x: np.ndarray, scale: np.float32, zero_point: np.float32, dtype: np.dtype, lo: int, hi: int, name: str = "input"
+) -> np.ndarray:
     """:func:`quantize` for one scale and zero point given as float32 scalars; the runtime's hot path."""
     x32 = x if x.dtype == np.float32 else x.astype(np.float32)
     if x32.size == 1:
@@ -107,8 +109,12 @@ def quantize_per_tensor(x: np.ndarray, scale: np.float32, zero_point: np.float32
 #: 1.5 * 2**23: adding it to a float32 of magnitude below 2**22 rounds to an integer, half to even,
 #: exactly like ``rint`` (the ulp there is 1), and leaves that integer in the low mantissa bits.
 _ROUNDING_MAGIC = 12582912.0
-_UNSIGNED: Dict[np.dtype, np.dtype] = {np.dtype(np.int8): np.dtype(np.uint8), np.dtype(np.uint8): np.dtype(np.uint8),
-             np.dtype(np.int16): np.dtype(np.uint16), np.dtype(np.uint16): np.dtype(np.uint16)}
+_UNSIGNED: dict[np.dtype, np.dtype] = {
+    np.dtype(np.int8): np.dtype(np.uint8),
+    np.dtype(np.uint8): np.dtype(np.uint8),
+    np.dtype(np.int16): np.dtype(np.uint16),
+    np.dtype(np.uint16): np.dtype(np.uint16),
+}
 
 
 class PerTensorQuantizer:
@@ -144,7 +150,7 @@ class PerTensorQuantizer:
     lo: np.float32
     hi: np.float32
     magic: np.float32
-    byte_add: Optional[np.generic]
+    byte_add: np.generic | None
 
     def __init__(self, scale: float, zero_point: int, dtype):
         self.dtype = np.dtype(dtype)
@@ -207,11 +213,11 @@ class PerTensorQuantizer:
         x32 = x if x.dtype == np.float32 else np.asarray(x, dtype=np.float32)
         out = np.empty(x32.shape, self.dtype)
         t = self.scaled(x32, name)
-        self.store(t, t.view(self.unsigned)[::self.stride], out.reshape(-1).view(self.unsigned))
+        self.store(t, t.view(self.unsigned)[:: self.stride], out.reshape(-1).view(self.unsigned))
         return out
 
 
-def dequantize_table(dtype, scale: float, zero_point: int) -> Optional[np.ndarray]:
+def dequantize_table(dtype, scale: float, zero_point: int) -> np.ndarray | None:
     """For an 8-bit ``dtype``: the float32 value of every stored byte, indexed by the byte as uint8.
 
     ``table.take(q)`` is then :func:`dequantize_per_tensor` of ``q``, bit for bit, in one numpy call
@@ -232,7 +238,7 @@ def dequantize_per_tensor(q: np.ndarray, scale: np.float32, zero_point: np.float
     return out
 
 
-def dequantize(q: np.ndarray, scale: ScaleLike, zero_point: ScaleLike, axis: Optional[int] = None) -> np.ndarray:
+def dequantize(q: np.ndarray, scale: ScaleLike, zero_point: ScaleLike, axis: int | None = None) -> np.ndarray:
     """Map stored integers back to float32: ``(q - zero_point) * scale``."""
     q32 = np.asarray(q).astype(np.float32)
     scale_b = _broadcastable(scale, q32.ndim, axis)

@@ -38,14 +38,16 @@ the tolerance of a device run depends on it (issue 16, measured on emulated aarc
 
 This module imports numpy and edge_sdk only: never TensorFlow.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +61,7 @@ OTHER_KERNELS_MAX_STEPS = 16.0
 #: float32 outputs of the same .tflite on another machine: ulps of the output's largest magnitude
 #: (measured about 1e-6 absolute on outputs near 1, i.e. under 10 of these).
 FLOAT32_MAX_ULPS = 64.0
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 class GoldenReferenceError(EdgeSdkError):
@@ -89,13 +91,15 @@ def model_sha256(path: PathLike) -> str:
     if path.is_file():
         return sha256_file(path)
     if not path.is_dir():
-        raise GoldenReferenceError(f"cannot hash {path}: expected a model file or a SavedModel directory, found nothing")
+        raise GoldenReferenceError(
+            f"cannot hash {path}: expected a model file or a SavedModel directory, found nothing"
+        )
     from edge_sdk.digest import tree_sha256  # the one directory rule, shared with edge-sdk convert
 
     return tree_sha256(path)
 
 
-def model_identities(path: PathLike) -> List[str]:
+def model_identities(path: PathLike) -> list[str]:
     """sha256 values that name ``path``: its own and any its manifest records for it."""
     from edge_sdk.manifest import find_manifest, read_manifest
 
@@ -111,7 +115,7 @@ def model_identities(path: PathLike) -> List[str]:
     return ids
 
 
-def float_lineage(path: PathLike) -> List[str]:
+def float_lineage(path: PathLike) -> list[str]:
     """The float model's identities followed by its ancestors named in manifests beside it.
 
     A reference stores these, so a .tflite derived from the same source (its
@@ -125,7 +129,7 @@ def float_lineage(path: PathLike) -> List[str]:
     return ids
 
 
-def lineage(model_path: PathLike, own_sha256: str) -> Optional[List[str]]:
+def lineage(model_path: PathLike, own_sha256: str) -> list[str] | None:
     """The sha256 chain from a model up through ``parent_sha256`` in the manifests beside it.
 
     Returns ``None`` when the model has no manifest (its lineage is unknown).
@@ -138,7 +142,7 @@ def lineage(model_path: PathLike, own_sha256: str) -> Optional[List[str]]:
     own = find_manifest(model_path)
     if own is None:
         return None
-    by_sha: Dict[str, Dict[str, Any]] = {}
+    by_sha: dict[str, dict[str, Any]] = {}
     for candidate in model_path.parent.glob("*.json"):
         try:
             manifest = read_manifest(candidate)
@@ -151,7 +155,7 @@ def lineage(model_path: PathLike, own_sha256: str) -> Optional[List[str]]:
     except EdgeSdkError:
         return None
     chain = [own_sha256]
-    manifest: Optional[Dict[str, Any]] = first
+    manifest: dict[str, Any] | None = first
     while manifest is not None:
         for key in ("parent_sha256", "source_sha256"):
             value = manifest.get(key) or (manifest.get("recipe") or {}).get(key)
@@ -169,12 +173,12 @@ def lineage(model_path: PathLike, own_sha256: str) -> Optional[List[str]]:
 
 
 def match_tensors(
-    expected: Sequence[Tuple[str, Tuple[Optional[int], ...]]],
-    actual: Sequence[Tuple[str, Tuple[Optional[int], ...]]],
+    expected: Sequence[tuple[str, tuple[int | None, ...]]],
+    actual: Sequence[tuple[str, tuple[int | None, ...]]],
     what: str,
     left: str = "float model",
     right: str = "quantized model",
-) -> List[Tuple[str, str]]:
+) -> list[tuple[str, str]]:
     """Pair tensors of two models by name, or by position when the names differ.
 
     Each side is a list of ``(name, shape)``; the batch dimension is ignored and
@@ -188,7 +192,7 @@ def match_tensors(
     def compatible(a, b):
         if len(a) != len(b):
             return False
-        return all(x is None or y is None or x == y for x, y in zip(a[1:], b[1:]))
+        return all(x is None or y is None or x == y for x, y in zip(a[1:], b[1:], strict=False))
 
     problem = None
     if len(expected) != len(actual):
@@ -199,21 +203,23 @@ def match_tensors(
         if set(names_left) == set(by_name):
             pairs = [(n, n) for n in names_left]
         else:
-            pairs = [(a[0], b[0]) for a, b in zip(expected, actual)]
+            pairs = [(a[0], b[0]) for a, b in zip(expected, actual, strict=False)]
         shapes_right = dict(actual)
         shapes_left = dict(expected)
-        bad = [(l, r) for l, r in pairs if not compatible(shapes_left[l], shapes_right[r])]
+        bad = [(left, r) for left, r in pairs if not compatible(shapes_left[left], shapes_right[r])]
         if not bad:
             return pairs
-        l, r = bad[0]
-        problem = f"{what} {l}{shape_text(shapes_left[l])} does not match {r}{shape_text(shapes_right[r])}"
+        left_name, right_name = bad[0]
+        problem = (
+            f"{what} {left_name}{shape_text(shapes_left[left_name])} does not match "
+            f"{right_name}{shape_text(shapes_right[right_name])}"
+        )
     raise SignatureMismatchError(
-        f"different {what} signatures ({problem}): {left} has {show(expected)}; "
-        f"{right} has {show(actual)}"
+        f"different {what} signatures ({problem}): {left} has {show(expected)}; {right} has {show(actual)}"
     )
 
 
-def shape_text(shape: Sequence[Optional[int]]) -> str:
+def shape_text(shape: Sequence[int | None]) -> str:
     """``[1,?,224,3]``: a tensor shape for messages (None or a negative dimension is dynamic: ``?``)."""
     return "[" + ",".join("?" if d is None or (isinstance(d, int) and d < 0) else str(d) for d in shape) + "]"
 
@@ -222,7 +228,7 @@ def shape_text(shape: Sequence[Optional[int]]) -> str:
 # metrics shared with converters.parity
 
 
-def class_predictions(output: np.ndarray) -> Optional[np.ndarray]:
+def class_predictions(output: np.ndarray) -> np.ndarray | None:
     """Top-1 class per example: argmax over the last axis, or a 0.5 / 0 threshold for one unit.
 
     Returns ``None`` for outputs that are not per-example class scores.
@@ -239,7 +245,7 @@ def class_predictions(output: np.ndarray) -> Optional[np.ndarray]:
     return np.argmax(flat, axis=1).astype(np.int64)
 
 
-def error_metrics(reference: np.ndarray, other: np.ndarray) -> Dict[str, float]:
+def error_metrics(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     """Max/mean absolute error, relative L2 error and per-example cosine similarity.
 
     ``relative_error`` is ||other - reference|| / ||reference|| over the whole
@@ -262,8 +268,9 @@ def error_metrics(reference: np.ndarray, other: np.ndarray) -> Dict[str, float]:
     norms = np.linalg.norm(r2, axis=1) * np.linalg.norm(o2, axis=1)
     dots = np.sum(r2 * o2, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cosine = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0),
-                          np.where(np.linalg.norm(r2 - o2, axis=1) == 0, 1.0, 0.0))
+        cosine = np.where(
+            norms > 0, dots / np.where(norms > 0, norms, 1.0), np.where(np.linalg.norm(r2 - o2, axis=1) == 0, 1.0, 0.0)
+        )
     ref_norm = float(np.linalg.norm(ref))
     return {
         "max_abs_error": float(diff.max()) if diff.size else 0.0,
@@ -314,12 +321,12 @@ def kernels_of(model: Any) -> str:
 class Reference:
     """A golden reference loaded from disk."""
 
-    path: Optional[Path]
-    meta: Dict[str, Any]
-    inputs: Dict[str, np.ndarray]
-    float_outputs: Dict[str, np.ndarray]
-    quantized_outputs: Optional[Dict[str, np.ndarray]] = None
-    labels: Optional[np.ndarray] = None
+    path: Path | None
+    meta: dict[str, Any]
+    inputs: dict[str, np.ndarray]
+    float_outputs: dict[str, np.ndarray]
+    quantized_outputs: dict[str, np.ndarray] | None = None
+    labels: np.ndarray | None = None
 
     @property
     def samples(self) -> int:
@@ -327,7 +334,7 @@ class Reference:
         return int(len(next(iter(self.inputs.values()))))
 
     @property
-    def float_sha256s(self) -> List[str]:
+    def float_sha256s(self) -> list[str]:
         """sha256 values naming the float model the reference was written from."""
         return list(self.meta.get("float_sha256s") or [self.meta["float_sha256"]])
 
@@ -348,9 +355,13 @@ def _meta_sha256(meta: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _integrity(inputs: Mapping[str, np.ndarray], floats: Mapping[str, np.ndarray],
-               quantized: Optional[Mapping[str, np.ndarray]], labels: Optional[np.ndarray],
-               meta: Mapping[str, Any]) -> Dict[str, Optional[str]]:
+def _integrity(
+    inputs: Mapping[str, np.ndarray],
+    floats: Mapping[str, np.ndarray],
+    quantized: Mapping[str, np.ndarray] | None,
+    labels: np.ndarray | None,
+    meta: Mapping[str, Any],
+) -> dict[str, str | None]:
     """The sha256 of every part of a reference, as stored in ``meta["integrity"]``."""
     return {
         "inputs": data_sha256(inputs),
@@ -368,10 +379,10 @@ def write_reference(
     *,
     float_model: str,
     float_sha256s: Sequence[str],
-    labels: Optional[np.ndarray] = None,
-    quantized_outputs: Optional[Mapping[str, np.ndarray]] = None,
-    quantized_sha256: Optional[str] = None,
-    extra: Optional[Mapping[str, Any]] = None,
+    labels: np.ndarray | None = None,
+    quantized_outputs: Mapping[str, np.ndarray] | None = None,
+    quantized_sha256: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a golden reference ``.npz`` atomically and return its path."""
     from edge_sdk.manifest import tool_versions
@@ -393,8 +404,9 @@ def write_reference(
         "float_sha256s": list(float_sha256s),
         "data_sha256": data_sha256(inputs),
         "samples": n,
-        "inputs": [{"name": k, "shape": list(np.shape(inputs[k])), "dtype": np.asarray(inputs[k]).dtype.name}
-                   for k in in_names],
+        "inputs": [
+            {"name": k, "shape": list(np.shape(inputs[k])), "dtype": np.asarray(inputs[k]).dtype.name} for k in in_names
+        ],
         "outputs": [{"name": k, "shape": list(np.shape(float_outputs[k]))} for k in out_names],
         "has_labels": labels is not None,
         "quantized_sha256": quantized_sha256 if quantized_outputs is not None else None,
@@ -402,7 +414,7 @@ def write_reference(
     }
     if extra:
         meta.update(dict(extra))
-    arrays: Dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}
     for i, name in enumerate(in_names):
         arrays[f"input_{i}"] = np.asarray(inputs[name])
     stored_floats = {name: np.asarray(float_outputs[name], dtype=np.float32) for name in out_names}
@@ -420,8 +432,9 @@ def write_reference(
     stored_labels = np.asarray(labels) if labels is not None else None
     if stored_labels is not None:
         arrays["labels"] = stored_labels
-    meta["integrity"] = _integrity({k: np.asarray(inputs[k]) for k in in_names}, stored_floats, stored_quantized,
-                                   stored_labels, meta)
+    meta["integrity"] = _integrity(
+        {k: np.asarray(inputs[k]) for k in in_names}, stored_floats, stored_quantized, stored_labels, meta
+    )
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_output_path(path) as tmp:
         with open(tmp, "wb") as handle:
@@ -445,8 +458,9 @@ def read_reference(path: PathLike) -> Reference:
     except Exception as exc:  # noqa: BLE001 - numpy raises several types for bad files
         raise GoldenReferenceError(f"{path} is not a readable .npz reference: {exc}") from None
     if "meta" not in arrays:
-        raise GoldenReferenceError(f"{path}: expected a 'meta' entry (a file written by --write-reference), "
-                             f"got arrays {sorted(arrays)}")
+        raise GoldenReferenceError(
+            f"{path}: expected a 'meta' entry (a file written by --write-reference), got arrays {sorted(arrays)}"
+        )
     from edge_sdk.jsonio import loads_strict
 
     meta = loads_strict(str(arrays["meta"]), f"{path}: 'meta'", GoldenReferenceError)
@@ -462,18 +476,29 @@ def read_reference(path: PathLike) -> Reference:
         raise GoldenReferenceError(f"{path}: expected format {REFERENCE_FORMAT!r}, got {meta.get('format')!r}")
     for key in ("inputs", "outputs"):  # a hand-edited file must not reach the checks as KeyError/TypeError
         specs = meta.get(key)
-        if not isinstance(specs, list) or not specs or not all(
-                isinstance(x, dict) and isinstance(x.get("name"), str) and isinstance(x.get("shape"), list)
-                and all(isinstance(d, int) for d in x["shape"]) for x in specs):
-            raise GoldenReferenceError(f"{path}: 'meta.{key}' must be a non-empty list of {{name, shape}} objects, "
-                                       f"got {str(specs)[:80]}")
+        if (
+            not isinstance(specs, list)
+            or not specs
+            or not all(
+                isinstance(x, dict)
+                and isinstance(x.get("name"), str)
+                and isinstance(x.get("shape"), list)
+                and all(isinstance(d, int) for d in x["shape"])
+                for x in specs
+            )
+        ):
+            raise GoldenReferenceError(
+                f"{path}: 'meta.{key}' must be a non-empty list of {{name, shape}} objects, got {str(specs)[:80]}"
+            )
     hashes = meta.get("float_sha256s")
     if hashes is not None and not (isinstance(hashes, list) and all(isinstance(h, str) for h in hashes)):
-        raise GoldenReferenceError(f"{path}: 'meta.float_sha256s' must be a list of sha256 strings, "
-                                   f"got {str(hashes)[:80]}")
+        raise GoldenReferenceError(
+            f"{path}: 'meta.float_sha256s' must be a list of sha256 strings, got {str(hashes)[:80]}"
+        )
     if not isinstance(meta.get("float_sha256"), str):
-        raise GoldenReferenceError(f"{path}: 'meta.float_sha256' must be the float model's sha256 (a string), "
-                                   f"got {meta.get('float_sha256')!r}")
+        raise GoldenReferenceError(
+            f"{path}: 'meta.float_sha256' must be the float model's sha256 (a string), got {meta.get('float_sha256')!r}"
+        )
     try:
         inputs = {spec["name"]: arrays[f"input_{i}"] for i, spec in enumerate(meta["inputs"])}
         floats = {spec["name"]: arrays[f"float_{j}"] for j, spec in enumerate(meta["outputs"])}
@@ -484,16 +509,24 @@ def read_reference(path: PathLike) -> Reference:
         raise GoldenReferenceError(f"{path}: the reference is incomplete, missing array {exc}") from None
     labels = arrays.get("labels")
     if bool(meta.get("has_labels")) != (labels is not None):
-        raise GoldenReferenceError(f"{path}: meta says has_labels={meta.get('has_labels')}, but the 'labels' array is "
-                                   f"{'present' if labels is not None else 'missing'}; the file is corrupt or was edited")
+        raise GoldenReferenceError(
+            f"{path}: meta says has_labels={meta.get('has_labels')}, but the 'labels' array is "
+            f"{'present' if labels is not None else 'missing'}; the file is corrupt or was edited"
+        )
     recorded = meta.get("integrity")
     if not isinstance(recorded, dict):
-        raise GoldenReferenceError(f"{path}: expected an 'integrity' entry in meta (sha256 of every stored part), "
-                                   "found none; the file is corrupt or was edited")
+        raise GoldenReferenceError(
+            f"{path}: expected an 'integrity' entry in meta (sha256 of every stored part), "
+            "found none; the file is corrupt or was edited"
+        )
     actual = _integrity(inputs, floats, quantized, labels, meta)
-    names = {"inputs": "stored inputs", "float_outputs": "stored float model outputs",
-             "quantized_outputs": "stored quantized model outputs", "labels": "stored labels",
-             "meta": "metadata (model hashes, names, shapes)"}
+    names = {
+        "inputs": "stored inputs",
+        "float_outputs": "stored float model outputs",
+        "quantized_outputs": "stored quantized model outputs",
+        "labels": "stored labels",
+        "meta": "metadata (model hashes, names, shapes)",
+    }
     for part, what in names.items():
         if recorded.get(part) != actual[part]:
             raise GoldenReferenceError(
@@ -508,16 +541,16 @@ def read_reference(path: PathLike) -> Reference:
 
 
 def check_reference(
-    reference: Union[Reference, PathLike],
-    model: Union[PathLike, Any],
+    reference: Reference | PathLike,
+    model: PathLike | Any,
     *,
     min_agreement: float = 0.99,
-    max_abs_error: Optional[float] = None,
+    max_abs_error: float | None = None,
     max_steps: float = 1.0,
-    num_threads: Optional[int] = None,
+    num_threads: int | None = None,
     require_lineage: bool = False,
-    judge: Optional[Callable[..., Dict[str, Any]]] = None,
-) -> Dict[str, Any]:
+    judge: Callable[..., dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Run a .tflite on the reference inputs and compare with the stored outputs.
 
     Checks, each reported in ``checks``:
@@ -587,17 +620,17 @@ def check_reference(
     step_limit = max_steps
     if stored_q and stored_q == model_sha and ref_kernels.get("quantized") not in (None, kernels):
         step_limit = max(max_steps, OTHER_KERNELS_MAX_STEPS)
-    judged: Dict[str, Any] = {}
+    judged: dict[str, Any] = {}
     if judge is not None:  # edge_sdk.tasks.judge_reference: the task's figures, wipe-outs, whether argmax applies
         got_all = {m: np.asarray(produced[m], dtype=np.float32) for _, m in out_pairs}
         judged = judge(ref.inputs, ref.float_outputs, got_all, out_pairs, getattr(loaded, "manifest", None))
     is_classifier = judged.get("classification", True)
     outputs = []
-    checks: List[Dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
     for ref_name, model_name in out_pairs:
         got = np.asarray(produced[model_name], dtype=np.float32)
         want = ref.float_outputs[ref_name]
-        entry: Dict[str, Any] = {"reference": ref_name, "model": model_name, **error_metrics(want, got)}
+        entry: dict[str, Any] = {"reference": ref_name, "model": model_name, **error_metrics(want, got)}
         ref_cls, got_cls = class_predictions(want), class_predictions(got)
         if ref_cls is not None and want.ndim == 2 and is_classifier:
             entry["top1_agreement"] = float(np.mean(ref_cls == got_cls))
@@ -617,17 +650,45 @@ def check_reference(
         outputs.append(entry)
     for entry in outputs:
         if "top1_agreement" in entry:
-            checks.append({"name": "min_agreement", "output": entry["model"], "threshold": min_agreement,
-                           "value": entry["top1_agreement"], "passed": entry["top1_agreement"] >= min_agreement})
+            checks.append(
+                {
+                    "name": "min_agreement",
+                    "output": entry["model"],
+                    "threshold": min_agreement,
+                    "value": entry["top1_agreement"],
+                    "passed": entry["top1_agreement"] >= min_agreement,
+                }
+            )
         if max_abs_error is not None:
-            checks.append({"name": "max_abs_error", "output": entry["model"], "threshold": max_abs_error,
-                           "value": entry["max_abs_error"], "passed": entry["max_abs_error"] <= max_abs_error})
+            checks.append(
+                {
+                    "name": "max_abs_error",
+                    "output": entry["model"],
+                    "threshold": max_abs_error,
+                    "value": entry["max_abs_error"],
+                    "passed": entry["max_abs_error"] <= max_abs_error,
+                }
+            )
         if "build_max_steps" in entry:
-            checks.append({"name": "max_steps", "output": entry["model"], "threshold": step_limit,
-                           "value": entry["build_max_steps"], "passed": entry["build_max_steps"] <= step_limit})
+            checks.append(
+                {
+                    "name": "max_steps",
+                    "output": entry["model"],
+                    "threshold": step_limit,
+                    "value": entry["build_max_steps"],
+                    "passed": entry["build_max_steps"] <= step_limit,
+                }
+            )
         if "build_max_ulps" in entry:
-            checks.append({"name": "max_ulps", "output": entry["model"], "threshold": FLOAT32_MAX_ULPS,
-                           "value": entry["build_max_ulps"], "passed": entry["build_max_ulps"] <= FLOAT32_MAX_ULPS})
+            checks.append(
+                {
+                    "name": "max_ulps",
+                    "output": entry["model"],
+                    "threshold": FLOAT32_MAX_ULPS,
+                    "value": entry["build_max_ulps"],
+                    "passed": entry["build_max_ulps"] <= FLOAT32_MAX_ULPS,
+                }
+            )
     checks.extend(judged.get("checks") or [])  # a wiped-out output fails whatever the thresholds
     accuracy = None
     if ref.labels is not None and is_classifier:
@@ -638,8 +699,10 @@ def check_reference(
     passed = all(c["passed"] for c in checks)
     status = "pass" if passed else "fail"
     if not checks:
-        verdict = (f"NO CHECK: {model_path or 'model'} ran on {ref.samples} reference inputs; "
-                   "no class output, no task budget (--min-iou, --min-snr-db ...) and no --max-abs-error to gate on")
+        verdict = (
+            f"NO CHECK: {model_path or 'model'} ran on {ref.samples} reference inputs; "
+            "no class output, no task budget (--min-iou, --min-snr-db ...) and no --max-abs-error to gate on"
+        )
         status = "none"
     else:
         worst = [c for c in checks if not c["passed"]] or checks
@@ -648,11 +711,16 @@ def check_reference(
             if c.get("text"):
                 parts.append(c["text"])
                 continue
-            op = ("<=" if c["name"] != "min_agreement" else ">=") if c["passed"] else (
-                ">" if c["name"] != "min_agreement" else "<")
+            op = (
+                ("<=" if c["name"] != "min_agreement" else ">=")
+                if c["passed"]
+                else (">" if c["name"] != "min_agreement" else "<")
+            )
             parts.append(f"{c['name']} {c['output']}: {c['value']:.4g} {op} {c['threshold']:.4g}")
-        verdict = f"{'PASS' if passed else 'FAIL'}: {Path(str(model_path)).name if model_path else 'model'} vs " \
-                  f"reference ({ref.samples} examples, backend {loaded.backend}): " + "; ".join(parts)
+        verdict = (
+            f"{'PASS' if passed else 'FAIL'}: {Path(str(model_path)).name if model_path else 'model'} vs "
+            f"reference ({ref.samples} examples, backend {loaded.backend}): " + "; ".join(parts)
+        )
     return {
         "reference": str(ref.path) if ref.path else None,
         "model": str(model_path) if model_path else None,

@@ -1,7 +1,9 @@
 """Plain-text tables for people; JSON is the machine format."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def _cell(value: Any) -> str:

@@ -28,6 +28,7 @@ and sign releases. The app embeds only the public key (32 bytes, or the PEM).
 ``cryptography`` (the ``sign`` extra) is imported only when a key is used, so
 ``import edge_sdk`` stays numpy + LiteRT.
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,12 +40,18 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any
 
 from edge_sdk.console import first_line as _first_line
 from edge_sdk.errors import InputError, ManifestError, MissingExtraError, SignatureError
-from edge_sdk.fileio import (atomic_write_bytes, atomic_write_text, describe_file_start, not_a_regular_file, read_head,
-                             sha256_bytes)
+from edge_sdk.fileio import (
+    atomic_write_bytes,
+    atomic_write_text,
+    describe_file_start,
+    not_a_regular_file,
+    read_head,
+    sha256_bytes,
+)
 from edge_sdk.jsonio import loads_strict
 from edge_sdk.manifest import find_manifest, read_manifest
 
@@ -54,7 +61,7 @@ ALGORITHM = "ed25519"
 _DOMAIN_TAG = b"edge-sdk-signature/1\x00"
 _RAW_KEY_BYTES = 32
 
-KeyLike = Union[str, os.PathLike, bytes, bytearray, Any]
+KeyLike = str | os.PathLike | bytes | bytearray | Any
 
 
 def _crypto():
@@ -71,7 +78,7 @@ def _crypto():
     return ed25519, serialization, InvalidSignature
 
 
-def signature_path_for(model_path: Union[str, os.PathLike]) -> Path:
+def signature_path_for(model_path: str | os.PathLike) -> Path:
     """``dir/model.tflite`` -> ``dir/model.tflite.sig``."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.name + SIGNATURE_SUFFIX)
@@ -79,11 +86,10 @@ def signature_path_for(model_path: Union[str, os.PathLike]) -> Path:
 
 def canonical_json(obj: Any) -> bytes:
     """The bytes a signature covers for a JSON value: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def manifest_digest(manifest: Optional[Dict[str, Any]]) -> Optional[str]:
+def manifest_digest(manifest: dict[str, Any] | None) -> str | None:
     """sha256 of a manifest's canonical JSON, or None when there is no manifest."""
     if manifest is None:
         return None
@@ -99,7 +105,7 @@ def manifest_digest(manifest: Optional[Dict[str, Any]]) -> Optional[str]:
 MAX_KEY_FILE_BYTES = 64 << 10
 
 
-def _read_key_source(key: Union[str, os.PathLike], what: str) -> bytes:
+def _read_key_source(key: str | os.PathLike, what: str) -> bytes:
     path = Path(key)
     problem = not_a_regular_file(path)
     if problem == "does not exist":
@@ -108,8 +114,10 @@ def _read_key_source(key: Union[str, os.PathLike], what: str) -> bytes:
         raise SignatureError(f"{what} {path} {problem}; expected a key file")
     size = path.stat().st_size
     if size > MAX_KEY_FILE_BYTES:
-        raise SignatureError(f"{what} {path} is {size:,} bytes, {describe_file_start(read_head(path))}; "
-                             f"expected a key file (PEM, at most {MAX_KEY_FILE_BYTES:,} bytes)")
+        raise SignatureError(
+            f"{what} {path} is {size:,} bytes, {describe_file_start(read_head(path))}; "
+            f"expected a key file (PEM, at most {MAX_KEY_FILE_BYTES:,} bytes)"
+        )
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -122,7 +130,9 @@ def load_public_key(key: KeyLike):
     if isinstance(key, ed25519.Ed25519PublicKey):
         return key
     if isinstance(key, ed25519.Ed25519PrivateKey):
-        raise SignatureError("expected an Ed25519 public key, got a private key; the app must embed only the public key")
+        raise SignatureError(
+            "expected an Ed25519 public key, got a private key; the app must embed only the public key"
+        )
     source = "public key"
     if isinstance(key, str) and key.lstrip().startswith("-----BEGIN"):
         data = key.encode("ascii", errors="replace")
@@ -159,7 +169,7 @@ def load_public_key(key: KeyLike):
     return loaded
 
 
-def load_private_key(key: KeyLike, passphrase: Optional[bytes] = None):
+def load_private_key(key: KeyLike, passphrase: bytes | None = None):
     """An ``Ed25519PrivateKey`` from a key object, PEM (PKCS#8, optionally encrypted) or a file path."""
     ed25519, serialization, _ = _crypto()
     if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -202,12 +212,11 @@ def key_id(public_key) -> str:
     return hashlib.sha256(raw_public_bytes(public_key)).hexdigest()[:16]
 
 
-def generate_keypair(passphrase: Optional[bytes] = None) -> Tuple[bytes, bytes, str]:
+def generate_keypair(passphrase: bytes | None = None) -> tuple[bytes, bytes, str]:
     """A new Ed25519 key pair: (private PEM, public PEM, key id). Encrypts the private PEM if a passphrase is given."""
     ed25519, serialization, _ = _crypto()
     private = ed25519.Ed25519PrivateKey.generate()
-    encryption = (serialization.BestAvailableEncryption(passphrase) if passphrase
-                  else serialization.NoEncryption())
+    encryption = serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     private_pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     public = private.public_key()
     public_pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -262,19 +271,26 @@ def _write_private_file(path: Path, data: bytes, overwrite: bool) -> None:
                 os.link(tmp, path)  # fails with EEXIST instead of replacing a key
             except OSError as exc:
                 if exc.errno == errno.EEXIST:
-                    raise SignatureError(f"refusing to overwrite existing key file {path}; pass --force to "
-                                         "replace it") from None
+                    raise SignatureError(
+                        f"refusing to overwrite existing key file {path}; pass --force to replace it"
+                    ) from None
                 if path.exists():  # a filesystem without hard links: check, then rename
-                    raise SignatureError(f"refusing to overwrite existing key file {path}; pass --force to "
-                                         "replace it") from None
+                    raise SignatureError(
+                        f"refusing to overwrite existing key file {path}; pass --force to replace it"
+                    ) from None
                 os.replace(tmp, path)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
 
 
-def write_keypair(out_dir: Union[str, os.PathLike], name: str = "edge-sdk", *, passphrase: Optional[bytes] = None,
-                  overwrite: bool = False) -> Dict[str, Any]:
+def write_keypair(
+    out_dir: str | os.PathLike,
+    name: str = "edge-sdk",
+    *,
+    passphrase: bytes | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Write ``NAME.key`` (private, mode 0600 from its first byte) and ``NAME.pub`` into ``out_dir``.
 
     ``name`` must be a plain file-name stem (no path separators, not ``..``,
@@ -295,13 +311,19 @@ def write_keypair(out_dir: Union[str, os.PathLike], name: str = "edge-sdk", *, p
     atomic_write_bytes(public_path, public_pem)
     os.chmod(public_path, 0o644)  # public by design, whatever the umask
     public = load_public_key(public_pem)
-    return {"private_key": str(private_path), "public_key": str(public_path), "key_id": kid,
-            "public_key_hex": raw_public_bytes(public).hex(), "encrypted": bool(passphrase)}
+    return {
+        "private_key": str(private_path),
+        "public_key": str(public_path),
+        "key_id": kid,
+        "public_key_hex": raw_public_bytes(public).hex(),
+        "encrypted": bool(passphrase),
+    }
 
 
 # -- sign and verify ------------------------------------------------------------------------------
 
-def _resolve_manifest(model_path: Optional[Path], manifest: Any) -> Optional[Dict[str, Any]]:
+
+def _resolve_manifest(model_path: Path | None, manifest: Any) -> dict[str, Any] | None:
     if isinstance(manifest, dict):
         return manifest
     if manifest is not None:
@@ -313,13 +335,19 @@ def _resolve_manifest(model_path: Optional[Path], manifest: Any) -> Optional[Dic
     return None
 
 
-def _message(envelope: Dict[str, Any]) -> bytes:
+def _message(envelope: dict[str, Any]) -> bytes:
     body = {k: v for k, v in envelope.items() if k != "signature"}
     return _DOMAIN_TAG + canonical_json(body)
 
 
-def sign_bytes(model_bytes: bytes, manifest: Optional[Dict[str, Any]], private_key: KeyLike, *,
-               model_file: Optional[str] = None, passphrase: Optional[bytes] = None) -> Dict[str, Any]:
+def sign_bytes(
+    model_bytes: bytes,
+    manifest: dict[str, Any] | None,
+    private_key: KeyLike,
+    *,
+    model_file: str | None = None,
+    passphrase: bytes | None = None,
+) -> dict[str, Any]:
     """Return a signature envelope (a dict) for ``model_bytes`` and its ``manifest`` (or None).
 
     ``model_file`` is the file name the signature binds (a copy under another
@@ -329,7 +357,7 @@ def sign_bytes(model_bytes: bytes, manifest: Optional[Dict[str, Any]], private_k
         model_file = str((manifest or {}).get("model_file") or "model.tflite")
     private = load_private_key(private_key, passphrase)
     public = private.public_key()
-    envelope: Dict[str, Any] = {
+    envelope: dict[str, Any] = {
         "format": SIGNATURE_FORMAT,
         "algorithm": ALGORITHM,
         "key_id": key_id(public),
@@ -343,8 +371,14 @@ def sign_bytes(model_bytes: bytes, manifest: Optional[Dict[str, Any]], private_k
     return envelope
 
 
-def sign_model(model_path: Union[str, os.PathLike], private_key: KeyLike, *, manifest: Any = None,
-               out: Optional[Union[str, os.PathLike]] = None, passphrase: Optional[bytes] = None) -> Dict[str, Any]:
+def sign_model(
+    model_path: str | os.PathLike,
+    private_key: KeyLike,
+    *,
+    manifest: Any = None,
+    out: str | os.PathLike | None = None,
+    passphrase: bytes | None = None,
+) -> dict[str, Any]:
     """Sign a model file (and its manifest, beside it or given) and write ``MODEL.sig`` atomically.
 
     Returns the envelope with ``"path"`` added (not part of the file).
@@ -362,8 +396,8 @@ def sign_model(model_path: Union[str, os.PathLike], private_key: KeyLike, *, man
     if resolved is not None and resolved.get("model_file") not in (None, path.name):
         raise SignatureError(
             f"refusing to sign {path}: its manifest names model_file {resolved.get('model_file')!r}, the file is "
-            f"{path.name!r}; a signature binds the file name, so to rename a model set \"model_file\": "
-            f"\"{path.name}\" in its manifest, then sign it"
+            f'{path.name!r}; a signature binds the file name, so to rename a model set "model_file": '
+            f'"{path.name}" in its manifest, then sign it'
         )
     envelope = sign_bytes(data, resolved, private_key, model_file=path.name, passphrase=passphrase)
     target = Path(out) if out else signature_path_for(path)
@@ -371,7 +405,7 @@ def sign_model(model_path: Union[str, os.PathLike], private_key: KeyLike, *, man
     return {**envelope, "path": str(target)}
 
 
-def read_signature(source: Any) -> Dict[str, Any]:
+def read_signature(source: Any) -> dict[str, Any]:
     """A signature envelope from a dict, JSON bytes/text, or a ``.sig`` file path; SignatureError if unusable."""
     if isinstance(source, dict):
         envelope = source
@@ -404,8 +438,13 @@ def read_signature(source: Any) -> Dict[str, Any]:
     return envelope
 
 
-def verify_envelope(envelope: Dict[str, Any], model_bytes: bytes, manifest: Optional[Dict[str, Any]],
-                    public_key: KeyLike, model_file: Optional[str] = None) -> Dict[str, Any]:
+def verify_envelope(
+    envelope: dict[str, Any],
+    model_bytes: bytes,
+    manifest: dict[str, Any] | None,
+    public_key: KeyLike,
+    model_file: str | None = None,
+) -> dict[str, Any]:
     """Check an envelope against the model bytes, the manifest and the public key; return a report dict.
 
     ``model_file`` is the name the model was given as (the file name when it
@@ -449,20 +488,32 @@ def verify_envelope(envelope: Dict[str, Any], model_bytes: bytes, manifest: Opti
     signed_manifest = envelope["manifest_sha256"]
     if signed_manifest != actual_manifest:
         if signed_manifest is None:
-            raise SignatureError("the model was signed without a manifest, but a manifest came with it; "
-                                 "re-sign the model together with its manifest")
+            raise SignatureError(
+                "the model was signed without a manifest, but a manifest came with it; "
+                "re-sign the model together with its manifest"
+            )
         if actual_manifest is None:
             raise SignatureError("the signature covers a manifest, but none was found beside the model or passed in")
         raise SignatureError(
             f"the manifest was altered after signing: the signature covers manifest digest {signed_manifest}, "
             f"the manifest is {actual_manifest}"
         )
-    return {"key_id": expected_key, "model_file": signed_name, "model_sha256": actual_model,
-            "manifest_sha256": actual_manifest, "signed_at": envelope.get("signed_at")}
+    return {
+        "key_id": expected_key,
+        "model_file": signed_name,
+        "model_sha256": actual_model,
+        "manifest_sha256": actual_manifest,
+        "signed_at": envelope.get("signed_at"),
+    }
 
 
-def verify_model(model_bytes: bytes, model_path: Optional[Union[str, os.PathLike]], manifest: Any,
-                 public_key: KeyLike, signature: Any = None) -> Dict[str, Any]:
+def verify_model(
+    model_bytes: bytes,
+    model_path: str | os.PathLike | None,
+    manifest: Any,
+    public_key: KeyLike,
+    signature: Any = None,
+) -> dict[str, Any]:
     """Refuse an unsigned or altered model: the hook ``edge_sdk.load(..., public_key=...)`` calls.
 
     ``signature`` is an envelope (dict, JSON bytes or path); by default
@@ -484,7 +535,6 @@ def verify_model(model_bytes: bytes, model_path: Optional[Union[str, os.PathLike
         resolved = _resolve_manifest(path, manifest)
     except ManifestError as exc:
         raise SignatureError(f"cannot check the signature: {exc}") from None
-    return verify_envelope(envelope, model_bytes, resolved, public_key,
-                           model_file=path.name if path is not None else None)
-
-
+    return verify_envelope(
+        envelope, model_bytes, resolved, public_key, model_file=path.name if path is not None else None
+    )

@@ -29,10 +29,12 @@ whole points with one example.
 Numpy only, so it lives in the light runtime: it needs no TensorFlow, and a device-side check
 (``parity --reference``) can slice its stored examples with the same code.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,15 +52,16 @@ class SliceError(EdgeSdkError):
     """A ``--slice-by`` spec that does not fit the model or the data, or a bad ``--max-slice-drop``."""
 
 
-def parse_slice_spec(spec: str) -> Tuple[str, Optional[str], Any]:
+def parse_slice_spec(spec: str) -> tuple[str, str | None, Any]:
     """``spec`` -> ``(column, mode, arg)``: mode None (by value), ``"width"`` (arg a float) or
     ``"edges"`` (arg a sorted tuple of floats). ``class`` is ``("class", None, None)``."""
     text = str(spec).strip()
     column, sep, bucket = text.partition(":")
     column, bucket = column.strip(), bucket.strip()
     if not column:
-        raise SliceError(f"--slice-by: expected COLUMN, COLUMN:WIDTH, COLUMN:decades, COLUMN:E1,E2,... or "
-                         f"class, got {spec!r}")
+        raise SliceError(
+            f"--slice-by: expected COLUMN, COLUMN:WIDTH, COLUMN:decades, COLUMN:E1,E2,... or class, got {spec!r}"
+        )
     if not sep:
         return column, None, None
     if column == CLASS:
@@ -69,32 +72,35 @@ def parse_slice_spec(spec: str) -> Tuple[str, Optional[str], Any]:
     try:
         numbers = [float(p) for p in parts]
     except ValueError:
-        raise SliceError(f"--slice-by {spec!r}: expected a bucket width (age:10), 'decades' or increasing edges "
-                         f"(age:30,50) after ':', got {bucket!r}") from None
+        raise SliceError(
+            f"--slice-by {spec!r}: expected a bucket width (age:10), 'decades' or increasing edges "
+            f"(age:30,50) after ':', got {bucket!r}"
+        ) from None
     if not all(math.isfinite(v) for v in numbers):
         raise SliceError(f"--slice-by {spec!r}: expected finite numbers after ':', got {bucket!r}")
     if len(numbers) == 1 and "," not in bucket:
         if numbers[0] <= 0:
             raise SliceError(f"--slice-by {spec!r}: expected a bucket width above 0, got {numbers[0]:g}")
         return column, "width", numbers[0]
-    if any(b <= a for a, b in zip(numbers, numbers[1:])):
+    if any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):
         raise SliceError(f"--slice-by {spec!r}: expected strictly increasing edges, got {bucket!r}")
     return column, "edges", tuple(numbers)
 
 
-def check_max_slice_drop(value: Optional[float]) -> None:
+def check_max_slice_drop(value: float | None) -> None:
     """Refuse a ``--max-slice-drop`` outside [0, 100] points."""
     if value is not None and (not math.isfinite(value) or not 0 <= value <= 100):
         raise SliceError(f"--max-slice-drop is in accuracy points: expected a number in [0, 100], got {value}")
 
 
-def _feature_info(preprocessing: Optional[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+def _feature_info(preprocessing: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     features = (preprocessing or {}).get("features") if isinstance(preprocessing, Mapping) else None
     return [f for f in features or [] if isinstance(f, Mapping)]
 
 
-def _find_column(column: str, inputs: Mapping[str, np.ndarray],
-                 preprocessing: Optional[Mapping[str, Any]]) -> Tuple[str, Optional[Mapping[str, Any]]]:
+def _find_column(
+    column: str, inputs: Mapping[str, np.ndarray], preprocessing: Mapping[str, Any] | None
+) -> tuple[str, Mapping[str, Any] | None]:
     """The input name holding ``column`` and its preprocessing entry (None when not recorded)."""
     features = _feature_info(preprocessing)
     for f in features:
@@ -104,12 +110,15 @@ def _find_column(column: str, inputs: Mapping[str, np.ndarray],
         return column, None
     names = sorted(inputs)
     raw = sorted(str(f.get("column")) for f in features if f.get("column") and f.get("column") not in inputs)
-    raise SliceError(f"--slice-by {column!r}: expected an input column of the model or 'class', got a name that "
-                     f"is neither; inputs: {', '.join(names)}" + (f" (raw columns: {', '.join(raw)})" if raw else ""))
+    raise SliceError(
+        f"--slice-by {column!r}: expected an input column of the model or 'class', got a name that "
+        f"is neither; inputs: {', '.join(names)}" + (f" (raw columns: {', '.join(raw)})" if raw else "")
+    )
 
 
-def column_values(column: str, inputs: Mapping[str, np.ndarray],
-                  preprocessing: Optional[Mapping[str, Any]] = None) -> Tuple[np.ndarray, str, str]:
+def column_values(
+    column: str, inputs: Mapping[str, np.ndarray], preprocessing: Mapping[str, Any] | None = None
+) -> tuple[np.ndarray, str, str]:
     """``(values, kind, input name)`` of ``column`` per example, in the data's own units.
 
     ``kind`` is ``"categorical"`` (values are words or integers) or ``"numeric"`` (float64).
@@ -118,8 +127,10 @@ def column_values(column: str, inputs: Mapping[str, np.ndarray],
     arr = np.asarray(inputs[name])
     n = arr.shape[0] if arr.ndim else 1
     if arr.size != n:
-        raise SliceError(f"--slice-by {column!r}: expected one value per example (a tabular column), got input "
-                         f"{name!r} of shape {tuple(arr.shape)}")
+        raise SliceError(
+            f"--slice-by {column!r}: expected one value per example (a tabular column), got input "
+            f"{name!r} of shape {tuple(arr.shape)}"
+        )
     flat = arr.reshape(n)
     if info is not None and info.get("type") == "categorical" and isinstance(info.get("vocabulary"), list):
         vocab = [str(v) for v in info["vocabulary"]]
@@ -141,15 +152,17 @@ def _fmt(v: float) -> str:
     return f"{v:g}"
 
 
-def bucket(values: np.ndarray, kind: str, mode: Optional[str], arg: Any, spec: str) -> Tuple[np.ndarray, List[str]]:
+def bucket(values: np.ndarray, kind: str, mode: str | None, arg: Any, spec: str) -> tuple[np.ndarray, list[str]]:
     """``(slice index per example, slice names in order)``."""
     if mode is None:
         if kind == "numeric":
             distinct = np.unique(values[np.isfinite(values)])
             if distinct.size > MAX_VALUE_SLICES:
-                raise SliceError(f"--slice-by {spec!r}: a numeric column is sliced by value only with at most "
-                                 f"{MAX_VALUE_SLICES} distinct values, got {distinct.size}; bucket it, e.g. "
-                                 f"--slice-by {spec}:10 (width 10), {spec}:decades or {spec}:30,50 (edges)")
+                raise SliceError(
+                    f"--slice-by {spec!r}: a numeric column is sliced by value only with at most "
+                    f"{MAX_VALUE_SLICES} distinct values, got {distinct.size}; bucket it, e.g. "
+                    f"--slice-by {spec}:10 (width 10), {spec}:decades or {spec}:30,50 (edges)"
+                )
             keys = [_fmt(float(v)) for v in values]
         else:
             keys = [v.decode() if isinstance(v, bytes) else str(v) for v in values.tolist()]
@@ -159,8 +172,10 @@ def bucket(values: np.ndarray, kind: str, mode: Optional[str], arg: Any, spec: s
         index = {k: i for i, k in enumerate(names)}
         return np.array([index[k] for k in keys], np.int64), names
     if kind != "numeric":
-        raise SliceError(f"--slice-by {spec!r}: buckets need a numeric column, got a categorical one; "
-                         f"slice it by value: --slice-by {spec.partition(':')[0]}")
+        raise SliceError(
+            f"--slice-by {spec!r}: buckets need a numeric column, got a categorical one; "
+            f"slice it by value: --slice-by {spec.partition(':')[0]}"
+        )
     if not np.all(np.isfinite(values)):
         raise SliceError(f"--slice-by {spec!r}: expected finite values, got NaN or infinity")
     if mode == "width":
@@ -171,13 +186,22 @@ def bucket(values: np.ndarray, kind: str, mode: Optional[str], arg: Any, spec: s
         index = {lo: i for i, lo in enumerate(starts)}
         return np.array([index[lo] for lo in lows.tolist()], np.int64), names
     edges = list(arg)
-    names = [f"< {_fmt(edges[0])}"] + [f"[{_fmt(a)}, {_fmt(b)})" for a, b in zip(edges, edges[1:])] \
+    names = (
+        [f"< {_fmt(edges[0])}"]
+        + [f"[{_fmt(a)}, {_fmt(b)})" for a, b in zip(edges, edges[1:], strict=False)]
         + [f">= {_fmt(edges[-1])}"]
+    )
     return np.searchsorted(np.asarray(edges), values, side="right").astype(np.int64), names
 
 
-def slice_rows(slice_index: np.ndarray, names: Sequence[str], f_cls: np.ndarray, q_cls: np.ndarray,
-               labels: Optional[np.ndarray], min_count: int) -> List[Dict[str, Any]]:
+def slice_rows(
+    slice_index: np.ndarray,
+    names: Sequence[str],
+    f_cls: np.ndarray,
+    q_cls: np.ndarray,
+    labels: np.ndarray | None,
+    min_count: int,
+) -> list[dict[str, Any]]:
     """One row per non-empty slice: count, metric of each model, drop in points, tiny flag."""
     rows = []
     for i, name in enumerate(names):
@@ -185,8 +209,12 @@ def slice_rows(slice_index: np.ndarray, names: Sequence[str], f_cls: np.ndarray,
         count = int(mask.sum())
         if not count:
             continue
-        row: Dict[str, Any] = {"slice": name, "count": count,
-                               "agreement": float(np.mean(f_cls[mask] == q_cls[mask])), "tiny": count < min_count}
+        row: dict[str, Any] = {
+            "slice": name,
+            "count": count,
+            "agreement": float(np.mean(f_cls[mask] == q_cls[mask])),
+            "tiny": count < min_count,
+        }
         if labels is not None:
             row["float_accuracy"] = float(np.mean(f_cls[mask] == labels[mask]))
             row["quantized_accuracy"] = float(np.mean(q_cls[mask] == labels[mask]))
@@ -197,10 +225,17 @@ def slice_rows(slice_index: np.ndarray, names: Sequence[str], f_cls: np.ndarray,
     return rows
 
 
-def sliced_evaluation(specs: Sequence[str], inputs: Mapping[str, np.ndarray], f_cls: Optional[np.ndarray],
-                      q_cls: Optional[np.ndarray], labels: Optional[np.ndarray] = None, *,
-                      preprocessing: Optional[Mapping[str, Any]] = None, class_names: Optional[Sequence[str]] = None,
-                      min_count: int = MIN_SLICE_COUNT) -> Dict[str, Any]:
+def sliced_evaluation(
+    specs: Sequence[str],
+    inputs: Mapping[str, np.ndarray],
+    f_cls: np.ndarray | None,
+    q_cls: np.ndarray | None,
+    labels: np.ndarray | None = None,
+    *,
+    preprocessing: Mapping[str, Any] | None = None,
+    class_names: Sequence[str] | None = None,
+    min_count: int = MIN_SLICE_COUNT,
+) -> dict[str, Any]:
     """Every slicing of ``specs`` over the examples; JSON-ready.
 
     ``inputs``: the examples' model inputs (``{input name: array}``, as the float model takes
@@ -211,18 +246,21 @@ def sliced_evaluation(specs: Sequence[str], inputs: Mapping[str, np.ndarray], f_
     "worst": the worst non-tiny slice over all slicings (None when there is none)}``.
     """
     if f_cls is None or q_cls is None:
-        raise SliceError("--slice-by reports per-slice accuracy of a classifier: expected class scores as the "
-                         "primary output, got an output that is not one class score row per example")
+        raise SliceError(
+            "--slice-by reports per-slice accuracy of a classifier: expected class scores as the "
+            "primary output, got an output that is not one class score row per example"
+        )
     if min_count < 1:
         raise SliceError(f"--min-slice-count: expected at least 1, got {min_count}")
-    slicings: List[Dict[str, Any]] = []
+    slicings: list[dict[str, Any]] = []
     for spec in specs:
         column, mode, arg = parse_slice_spec(spec)
         if column == CLASS:
             basis = labels if labels is not None else f_cls
             ids = sorted(set(int(c) for c in basis.tolist()))
-            names = [str(class_names[c]) if class_names is not None and 0 <= c < len(class_names) else str(c)
-                     for c in ids]
+            names = [
+                str(class_names[c]) if class_names is not None and 0 <= c < len(class_names) else str(c) for c in ids
+            ]
             index = {c: i for i, c in enumerate(ids)}
             slice_index = np.array([index[int(c)] for c in basis.tolist()], np.int64)
             source = "label" if labels is not None else "float model's prediction"
@@ -232,48 +270,78 @@ def sliced_evaluation(specs: Sequence[str], inputs: Mapping[str, np.ndarray], f_
         rows = slice_rows(slice_index, names, f_cls, q_cls, labels, min_count)
         gated = [r for r in rows if not r["tiny"] and r["drop_points"] is not None]
         worst = max(gated, key=lambda r: r["drop_points"], default=None)
-        slicings.append({"spec": spec, "column": column, "source": source, "rows": rows,
-                         "worst": dict(worst, spec=spec) if worst else None,
-                         "tiny": sum(1 for r in rows if r["tiny"])})
+        slicings.append(
+            {
+                "spec": spec,
+                "column": column,
+                "source": source,
+                "rows": rows,
+                "worst": dict(worst, spec=spec) if worst else None,
+                "tiny": sum(1 for r in rows if r["tiny"]),
+            }
+        )
     candidates = [s["worst"] for s in slicings if s["worst"] is not None]
-    return {"metric": "accuracy" if labels is not None else "agreement", "min_count": int(min_count),
-            "slicings": slicings, "worst": max(candidates, key=lambda r: r["drop_points"], default=None)}
+    return {
+        "metric": "accuracy" if labels is not None else "agreement",
+        "min_count": int(min_count),
+        "slicings": slicings,
+        "worst": max(candidates, key=lambda r: r["drop_points"], default=None),
+    }
 
 
-def slice_gate(report: Optional[Mapping[str, Any]], max_slice_drop: Optional[float]) -> Dict[str, Any]:
+def slice_gate(report: Mapping[str, Any] | None, max_slice_drop: float | None) -> dict[str, Any]:
     """The ``--max-slice-drop`` verdict: ``{"status": pass|fail|error|none, "exit_code", "verdict"}``."""
     if max_slice_drop is None:
         return {"status": "none", "exit_code": 0, "verdict": "no slice gate"}
     if report is None:
         return {"status": "error", "exit_code": 2, "verdict": "ERROR: --max-slice-drop needs --slice-by"}
     if report["metric"] != "accuracy":
-        return {"status": "error", "exit_code": 2,
-                "verdict": "ERROR: --max-slice-drop measures accuracy per slice: expected labels, got none"}
+        return {
+            "status": "error",
+            "exit_code": 2,
+            "verdict": "ERROR: --max-slice-drop measures accuracy per slice: expected labels, got none",
+        }
     worst = report["worst"]
     tiny = sum(s["tiny"] for s in report["slicings"])
     note = f" ({tiny} slice(s) under {report['min_count']} examples reported, not gated)" if tiny else ""
     if worst is None:
-        return {"status": "pass", "exit_code": 0,
-                "verdict": f"PASS slices: no slice has {report['min_count']} examples or more to gate{note}"}
-    what = (f"worst slice {worst['spec']}={worst['slice']} ({worst['count']} examples) drops "
-            f"{worst['drop_points']:.2f} points ({100 * worst['float_accuracy']:.2f}% -> "
-            f"{100 * worst['quantized_accuracy']:.2f}%)")
+        return {
+            "status": "pass",
+            "exit_code": 0,
+            "verdict": f"PASS slices: no slice has {report['min_count']} examples or more to gate{note}",
+        }
+    what = (
+        f"worst slice {worst['spec']}={worst['slice']} ({worst['count']} examples) drops "
+        f"{worst['drop_points']:.2f} points ({100 * worst['float_accuracy']:.2f}% -> "
+        f"{100 * worst['quantized_accuracy']:.2f}%)"
+    )
     if worst["drop_points"] > max_slice_drop:
         return {"status": "fail", "exit_code": 1, "verdict": f"FAIL slices: {what} > {max_slice_drop:g}{note}"}
     return {"status": "pass", "exit_code": 0, "verdict": f"PASS slices: {what} <= {max_slice_drop:g}{note}"}
 
 
+def _pct(value: float | None) -> str:
+    return f"{100 * value:.2f}%" if value is not None else "-"
+
+
 SLICE_HEADERS = ["slice", "count", "float acc", "quant acc", "drop (points)", "agreement", "note"]
 
 
-def table_rows(slicing: Mapping[str, Any]) -> List[List[Any]]:
+def table_rows(slicing: Mapping[str, Any]) -> list[list[Any]]:
     """Rows of one slicing's table (:data:`SLICE_HEADERS`)."""
     out = []
     for r in slicing["rows"]:
-        pct = (lambda v: f"{100 * v:.2f}%" if v is not None else "-")
         worst = slicing.get("worst") or {}
         note = "tiny: not gated" if r["tiny"] else ("worst" if worst.get("slice") == r["slice"] else "")
-        out.append([r["slice"], r["count"], pct(r.get("float_accuracy")), pct(r.get("quantized_accuracy")),
-                    f"{r['drop_points']:.2f}" if r.get("drop_points") is not None else "-",
-                    f"{100 * r['agreement']:.2f}%", note])
+        out.append(
+            [
+                r["slice"],
+                r["count"],
+                _pct(r.get("float_accuracy")),
+                _pct(r.get("quantized_accuracy")),
+                f"{r['drop_points']:.2f}" if r.get("drop_points") is not None else "-",
+                f"{100 * r['agreement']:.2f}%",
+                note,
+            ]
+        )
     return out

@@ -4,23 +4,25 @@ Only the standard library is used, so this works on a board that has nothing but
 the light runtime. Every field is best-effort: a value the platform does not
 expose is ``None`` rather than a guess.
 """
+
 from __future__ import annotations
 
 import os
 import platform
 import sys
-from typing import Any, Dict, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 
-def _read_text(path: str) -> Optional[str]:
+def _read_text(path: str) -> str | None:
     try:
-        with open(path, "r", encoding="utf-8", errors="replace") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
     except OSError:
         return None
 
 
-def cpu_model() -> Optional[str]:
+def cpu_model() -> str | None:
     """The CPU's marketing name, e.g. ``AMD EPYC`` or ``Cortex-A76`` (Linux, macOS), else ``None``."""
     text = _read_text("/proc/cpuinfo")
     if text:
@@ -46,8 +48,9 @@ def cpu_model() -> Optional[str]:
         import subprocess
 
         try:
-            out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
-                                 text=True, timeout=5)
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
+            )
             if out.returncode == 0 and out.stdout.strip():
                 return out.stdout.strip()
         except (OSError, subprocess.SubprocessError):
@@ -56,15 +59,28 @@ def cpu_model() -> Optional[str]:
 
 
 _ARM_PARTS = {
-    "0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
-    "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
-    "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1", "0xd46": "Cortex-A510",
-    "0xd47": "Cortex-A710", "0xd48": "Cortex-X2", "0xd4d": "Cortex-A715", "0xd0c": "Neoverse-N1",
-    "0xd40": "Neoverse-V1", "0xd49": "Neoverse-N2",
+    "0xd03": "Cortex-A53",
+    "0xd04": "Cortex-A35",
+    "0xd05": "Cortex-A55",
+    "0xd07": "Cortex-A57",
+    "0xd08": "Cortex-A72",
+    "0xd09": "Cortex-A73",
+    "0xd0a": "Cortex-A75",
+    "0xd0b": "Cortex-A76",
+    "0xd0d": "Cortex-A77",
+    "0xd41": "Cortex-A78",
+    "0xd44": "Cortex-X1",
+    "0xd46": "Cortex-A510",
+    "0xd47": "Cortex-A710",
+    "0xd48": "Cortex-X2",
+    "0xd4d": "Cortex-A715",
+    "0xd0c": "Neoverse-N1",
+    "0xd40": "Neoverse-V1",
+    "0xd49": "Neoverse-N2",
 }
 
 
-def _cpuinfo_field(text: str, key: str) -> Optional[str]:
+def _cpuinfo_field(text: str, key: str) -> str | None:
     for line in text.splitlines():
         name, _, value = line.partition(":")
         if name.strip() == key and value.strip():
@@ -72,7 +88,7 @@ def _cpuinfo_field(text: str, key: str) -> Optional[str]:
     return None
 
 
-def device_model() -> Optional[str]:
+def device_model() -> str | None:
     """The board's name from the device tree (``Raspberry Pi 5 Model B Rev 1.0``), or Android's model."""
     model = _read_text("/sys/firmware/devicetree/base/model")
     if model:
@@ -80,7 +96,7 @@ def device_model() -> Optional[str]:
     return _android_property("ro.product.model")
 
 
-def _android_property(name: str) -> Optional[str]:
+def _android_property(name: str) -> str | None:
     if not os.path.exists("/system/build.prop"):
         return None
     import subprocess
@@ -92,10 +108,10 @@ def _android_property(name: str) -> Optional[str]:
     return out.stdout.strip() or None
 
 
-def cores() -> Dict[str, Optional[int]]:
+def cores() -> dict[str, int | None]:
     """Logical CPUs in the machine and those this process may run on (affinity, cgroups aside)."""
     logical = os.cpu_count()
-    usable: Optional[int]
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -103,7 +119,7 @@ def cores() -> Dict[str, Optional[int]]:
     return {"logical": logical, "usable": usable}
 
 
-def memory_total_mb() -> Optional[float]:
+def memory_total_mb() -> float | None:
     """Physical memory in MiB (from /proc/meminfo), or ``None`` where not readable."""
     text = _read_text("/proc/meminfo")
     if not text:
@@ -116,7 +132,7 @@ def memory_total_mb() -> Optional[float]:
     return None
 
 
-def cpu_frequency_mhz() -> Optional[float]:
+def cpu_frequency_mhz() -> float | None:
     """The current maximum CPU frequency in MHz from cpufreq, when the kernel exposes it."""
     text = _read_text("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
     if text and text.strip().isdigit():
@@ -124,7 +140,7 @@ def cpu_frequency_mhz() -> Optional[float]:
     return None
 
 
-def os_description() -> Dict[str, Optional[str]]:
+def os_description() -> dict[str, str | None]:
     """OS name, kernel release and, on Linux, the distribution's pretty name."""
     pretty = None
     text = _read_text("/etc/os-release")
@@ -138,7 +154,7 @@ def os_description() -> Dict[str, Optional[str]]:
     return {"system": platform.system(), "release": platform.release(), "distribution": pretty}
 
 
-def backend_description(backend: Optional[str] = None) -> Dict[str, Optional[str]]:
+def backend_description(backend: str | None = None) -> dict[str, str | None]:
     """Name and version of the interpreter backend ``edge_sdk.load`` would use (or ``backend``)."""
     from edge_sdk.backends import get_backend
     from edge_sdk.errors import BackendUnavailableError
@@ -150,7 +166,7 @@ def backend_description(backend: Optional[str] = None) -> Dict[str, Optional[str
     return {"name": chosen.name, "version": chosen.version}
 
 
-def describe(backend: Optional[str] = None) -> Dict[str, Any]:
+def describe(backend: str | None = None) -> dict[str, Any]:
     """Everything above as one JSON-ready dict (the ``device`` block of a bench results file)."""
     from edge_sdk import __version__
 
@@ -171,7 +187,7 @@ def describe(backend: Optional[str] = None) -> Dict[str, Any]:
     }
 
 
-def _numpy_version() -> Optional[str]:
+def _numpy_version() -> str | None:
     try:
         import numpy
 

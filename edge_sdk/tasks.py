@@ -13,28 +13,31 @@ its masks, an embedding model by its neighbourhoods, anything else by signal-to-
   table rows.
 * :data:`BUDGETS` names each task's budget (``min_iou``, ``min_snr_db`` ...) and
   :func:`budget_checks` applies them.
-* :func:`find_wipeouts` finds outputs (or channel groups, e.g. a YOLO head's class rows)
+* :func:`find_wipeouts` (:mod:`edge_sdk.wipeouts`) finds outputs (or channel groups, e.g. a YOLO head's class rows)
   whose values collapsed to a constant or lost most of their range after quantizing.
 
 numpy only: the light runtime on a device (``edge-sdk parity --reference``) uses it too.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import enum
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from edge_sdk.errors import EdgeSdkError
+from edge_sdk.wipeouts import WIPEOUT_REMEDY, channel_axis, find_wipeouts, wipeout_message
 
 
 class TaskError(EdgeSdkError, ValueError):
     """A task name, head format or label array that does not fit the model."""
 
 
-class Task(str, enum.Enum):
+class Task(str, enum.Enum):  # noqa: UP042 - members equal their strings; StrEnum changes str()
     """What a model does."""
 
     CLASSIFICATION = "classification"
@@ -53,24 +56,22 @@ ALIASES = {"anomaly": Task.AUTOENCODER, "classifier": Task.CLASSIFICATION, "mult
 HEAD_FORMATS = ("auto", "yolov8", "yolov5", "ssd")
 
 #: each task's budget: (recipe key / flag stem, metric it checks, default, what it means)
-BUDGETS: Dict[Task, Tuple[str, str, str]] = {
+BUDGETS: dict[Task, tuple[str, str, str]] = {
     Task.REGRESSION: ("min_correlation", "correlation", "Pearson correlation of the outputs with float's"),
-    Task.AUTOENCODER: ("min_correlation", "score_correlation",
-                       "correlation of the anomaly score (reconstruction MSE) with float's"),
+    Task.AUTOENCODER: (
+        "min_correlation",
+        "score_correlation",
+        "correlation of the anomaly score (reconstruction MSE) with float's",
+    ),
     Task.DETECTION: ("min_recall", "recall_min", "recall and precision of float's detections (IoU >= 0.5)"),
     Task.SEGMENTATION: ("min_iou", "mask_iou", "mean mask IoU against float's masks"),
     Task.EMBEDDING: ("min_cosine", "cosine_mean", "mean cosine similarity with float's embeddings"),
     Task.GENERIC: ("min_snr_db", "snr_db_min", "worst output's signal-to-noise ratio against float, in dB"),
 }
-DEFAULT_BUDGETS = {"min_correlation": 0.98, "min_recall": 0.9, "min_iou": 0.9, "min_cosine": 0.98,
-                   "min_snr_db": 20.0}
-
-WIPEOUT_REMEDY = ("split the output (e.g. boxes and class scores as separate outputs), keep the last op in float "
-                  "(--recipe auto builds that as int8-float-head; the LiteRT quantizer takes --scheme int8 "
-                  "--keep-float REGEX naming its output), or use int16 activations (--scheme int16x8)")
+DEFAULT_BUDGETS = {"min_correlation": 0.98, "min_recall": 0.9, "min_iou": 0.9, "min_cosine": 0.98, "min_snr_db": 20.0}
 
 
-def parse_task(value: Any) -> Optional[Task]:
+def parse_task(value: Any) -> Task | None:
     """``value`` as a :class:`Task` (None/``auto``/empty: infer it); raises :class:`TaskError` for unknown names."""
     if value is None or isinstance(value, Task):
         return value
@@ -93,7 +94,7 @@ def _in01(a: np.ndarray) -> bool:
     return bool(finite.size) and float(finite.min()) >= -1e-6 and float(finite.max()) <= 1.0 + 1e-6
 
 
-def yolo_layout(shape: Sequence[int]) -> Optional[str]:
+def yolo_layout(shape: Sequence[int]) -> str | None:
     """``"channels_first"`` for ``[B, 4+C, N]``, ``"channels_last"`` for ``[B, N, 4+C]``, else None."""
     if len(shape) != 3 or shape[1] is None or shape[2] is None:
         return None
@@ -105,8 +106,9 @@ def yolo_layout(shape: Sequence[int]) -> Optional[str]:
     return None
 
 
-def infer_task(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
-               declared: Any = None) -> Tuple[Task, str]:
+def infer_task(
+    inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], declared: Any = None
+) -> tuple[Task, str]:
     """(task, why) for a model with ``inputs``/``outputs`` (``{name: array}`` on real data).
 
     ``declared`` (a name, a :class:`Task`, ``auto`` or None) wins when given. Rules, in order:
@@ -122,24 +124,33 @@ def infer_task(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarra
         return task, "declared (--task)"
     outs = {k: np.asarray(v) for k, v in outputs.items()}
     ins = {k: np.asarray(v) for k, v in inputs.items()}
-    shapes = [v.shape for v in outs.values()]
     if len(outs) == 2 and _ssd_pair(outs) is not None:
         return Task.DETECTION, "an SSD-style pair of outputs: boxes [B, N, 4] and scores [B, N, C]"
     if len(outs) != 1:
         return Task.GENERIC, f"{len(outs)} outputs: no single task rule applies (set --task)"
     out = next(iter(outs.values()))
-    if out.ndim == 2 and out.dtype.kind == "f" and out.shape[1] > 1 and _in01(out) \
-            and np.allclose(out.sum(axis=1), 1.0, atol=1e-3):  # before the autoencoder rule: 10 features, 10 classes
+    if (
+        out.ndim == 2
+        and out.dtype.kind == "f"
+        and out.shape[1] > 1
+        and _in01(out)
+        and np.allclose(out.sum(axis=1), 1.0, atol=1e-3)
+    ):  # before the autoencoder rule: 10 features, 10 classes
         return Task.CLASSIFICATION, f"{out.shape[1]} class probabilities summing to 1 (softmax)"
-    if any(out.shape[1:] == i.shape[1:] and i.dtype.kind == "f" for i in ins.values()) and out.ndim >= 2 \
-            and out[0].size > 1:
+    if (
+        any(out.shape[1:] == i.shape[1:] and i.dtype.kind == "f" for i in ins.values())
+        and out.ndim >= 2
+        and out[0].size > 1
+    ):
         return Task.AUTOENCODER, f"the output's shape {list(out.shape[1:])} equals the input's: a reconstruction"
     layout = yolo_layout(out.shape)
     if layout is not None and out.dtype.kind == "f":
         rows = out if layout == "channels_first" else np.swapaxes(out, 1, 2)
         if _in01(rows[:, 4:]) and not _in01(rows[:, :4]):
-            return Task.DETECTION, (f"one output {list(out.shape[1:])}: 4 box rows then {rows.shape[1] - 4} class "
-                                    "score rows in [0, 1] (YOLO-style)")
+            return Task.DETECTION, (
+                f"one output {list(out.shape[1:])}: 4 box rows then {rows.shape[1] - 4} class "
+                "score rows in [0, 1] (YOLO-style)"
+            )
     if out.ndim == 4 and out.dtype.kind == "f":
         images = [i for i in ins.values() if i.ndim == 4]
         if images and out.shape[1] >= images[0].shape[1] // 8 and out.shape[1] >= 4:
@@ -154,7 +165,7 @@ def infer_task(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarra
     return Task.GENERIC, f"output {list(out.shape[1:])} is not class scores (set --task for regression or embedding)"
 
 
-def _ssd_pair(outs: Mapping[str, np.ndarray]) -> Optional[Tuple[str, str]]:
+def _ssd_pair(outs: Mapping[str, np.ndarray]) -> tuple[str, str] | None:
     names = list(outs)
     for boxes, scores in ((names[0], names[1]), (names[1], names[0])):
         b, s = outs[boxes], outs[scores]
@@ -171,22 +182,27 @@ class TaskMetrics:
     """One task's figures: ``metrics`` (JSON-ready numbers), rows for the human table, notes."""
 
     task: Task
-    metrics: Dict[str, Any]
-    labels: Dict[str, Any] = dataclasses.field(default_factory=dict)  # figures against labels, when given
-    notes: List[str] = dataclasses.field(default_factory=list)
-    per_output: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    metrics: dict[str, Any]
+    labels: dict[str, Any] = dataclasses.field(default_factory=dict)  # figures against labels, when given
+    notes: list[str] = dataclasses.field(default_factory=list)
+    per_output: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
-    def rows(self) -> List[List[Any]]:
+    def rows(self) -> list[list[Any]]:
         """``[metric, value]`` rows (labels' figures after float-vs-quantized ones)."""
-        rows: List[List[Any]] = [["task", self.task.value]]
+        rows: list[list[Any]] = [["task", self.task.value]]
         rows += [[k.replace("_", " "), _round(v)] for k, v in self.metrics.items()]
         rows += [[f"{k.replace('_', ' ')} (labels)", _round(v)] for k, v in self.labels.items()]
         return rows
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"task": self.task.value, "metrics": dict(self.metrics), "labels": dict(self.labels),
-                "notes": list(self.notes), "per_output": list(self.per_output)}
+        return {
+            "task": self.task.value,
+            "metrics": dict(self.metrics),
+            "labels": dict(self.labels),
+            "notes": list(self.notes),
+            "per_output": list(self.per_output),
+        }
 
 
 def _round(v: Any) -> Any:
@@ -200,7 +216,7 @@ def snr_db(reference: np.ndarray, other: np.ndarray) -> float:
     """10 log10(signal power / error power) of ``other`` against ``reference`` (inf when equal)."""
     ref = np.asarray(reference, np.float64)
     err = float(np.sum((np.asarray(other, np.float64) - ref) ** 2))
-    sig = float(np.sum(ref ** 2))
+    sig = float(np.sum(ref**2))
     if err == 0.0:
         return float("inf")
     if sig == 0.0:
@@ -217,7 +233,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
 
 
-def auc(scores: np.ndarray, labels: np.ndarray) -> Optional[float]:
+def auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     """ROC AUC of ``scores`` for binary ``labels`` (1 = positive/anomaly); None with one class only."""
     s = np.asarray(scores, np.float64).ravel()
     y = np.asarray(labels).ravel().astype(bool)
@@ -229,24 +245,34 @@ def auc(scores: np.ndarray, labels: np.ndarray) -> Optional[float]:
     return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
-def generic_metrics(f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray],
-                    pairs: Sequence[Tuple[str, str]]) -> TaskMetrics:
+def generic_metrics(
+    f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray], pairs: Sequence[tuple[str, str]]
+) -> TaskMetrics:
     """Per output: SNR in dB, cosine (whole tensor), max and mean absolute error; the worst SNR as the summary."""
     per = []
     for f_name, q_name in pairs:
         f, q = np.asarray(f_out[f_name], np.float64), np.asarray(q_out[q_name], np.float64)
         norms = np.linalg.norm(f) * np.linalg.norm(q)
-        per.append({"output": f_name, "snr_db": snr_db(f, q),
-                    "cosine": float(np.sum(f * q) / norms) if norms > 0 else float(np.allclose(f, q)),
-                    "max_abs_error": float(np.abs(f - q).max()) if f.size else 0.0,
-                    "mean_abs_error": float(np.abs(f - q).mean()) if f.size else 0.0})
-    metrics = {"snr_db_min": min(p["snr_db"] for p in per), "cosine_min": min(p["cosine"] for p in per),
-               "max_abs_error": max(p["max_abs_error"] for p in per)}
+        per.append(
+            {
+                "output": f_name,
+                "snr_db": snr_db(f, q),
+                "cosine": float(np.sum(f * q) / norms) if norms > 0 else float(np.allclose(f, q)),
+                "max_abs_error": float(np.abs(f - q).max()) if f.size else 0.0,
+                "mean_abs_error": float(np.abs(f - q).mean()) if f.size else 0.0,
+            }
+        )
+    metrics = {
+        "snr_db_min": min(p["snr_db"] for p in per),
+        "cosine_min": min(p["cosine"] for p in per),
+        "max_abs_error": max(p["max_abs_error"] for p in per),
+    }
     return TaskMetrics(Task.GENERIC, metrics, per_output=per)
 
 
-def classification_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray], k: int = 5,
-                           multilabel: bool = False) -> TaskMetrics:
+def classification_metrics(
+    f: np.ndarray, q: np.ndarray, labels: np.ndarray | None, k: int = 5, multilabel: bool = False
+) -> TaskMetrics:
     """Top-1 and top-k agreement (or, multi-label, per-label and exact-set agreement), accuracy with labels."""
     from edge_sdk.reference import class_predictions
 
@@ -254,7 +280,10 @@ def classification_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.nda
     if multilabel:
         t = 0.5 if _in01(f) else 0.0
         fb, qb = f.reshape(len(f), -1) > t, q.reshape(len(q), -1) > t
-        metrics = {"label_agreement": float(np.mean(fb == qb)), "exact_set_agreement": float(np.mean((fb == qb).all(1)))}
+        metrics = {
+            "label_agreement": float(np.mean(fb == qb)),
+            "exact_set_agreement": float(np.mean((fb == qb).all(1))),
+        }
         out = TaskMetrics(Task.MULTILABEL, metrics)
         if labels is not None:
             y = np.asarray(labels).reshape(fb.shape).astype(bool)
@@ -262,7 +291,7 @@ def classification_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.nda
             out.labels["f1_drop_points"] = 100.0 * (out.labels["float_f1"] - out.labels["quantized_f1"])
         return out
     fc, qc = class_predictions(f), class_predictions(q)
-    metrics: Dict[str, Any] = {"top1_agreement": float(np.mean(fc == qc))}
+    metrics: dict[str, Any] = {"top1_agreement": float(np.mean(fc == qc))}
     if f.ndim == 2 and f.shape[1] > k:
         topk = np.argsort(-q, axis=1)[:, :k]
         metrics[f"top{k}_agreement"] = float(np.mean((topk == fc[:, None]).any(axis=1)))
@@ -271,7 +300,10 @@ def classification_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.nda
         from edge_sdk.metrics import label_classes
 
         classes = label_classes(labels, f)
-        out.labels = {"float_accuracy": float(np.mean(fc == classes)), "quantized_accuracy": float(np.mean(qc == classes))}
+        out.labels = {
+            "float_accuracy": float(np.mean(fc == classes)),
+            "quantized_accuracy": float(np.mean(qc == classes)),
+        }
         out.labels["accuracy_drop_points"] = 100.0 * (out.labels["float_accuracy"] - out.labels["quantized_accuracy"])
     return out
 
@@ -282,13 +314,16 @@ def _f1(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if denom == 0 else 2.0 * tp / denom
 
 
-def regression_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray]) -> TaskMetrics:
+def regression_metrics(f: np.ndarray, q: np.ndarray, labels: np.ndarray | None) -> TaskMetrics:
     """MAE, relative L2 error and correlation of the quantized outputs with float's (and MAE vs labels)."""
     f64, q64 = np.asarray(f, np.float64), np.asarray(q, np.float64)
     norm = float(np.linalg.norm(f64))
-    metrics = {"correlation": correlation(f64, q64), "mae": float(np.mean(np.abs(f64 - q64))),
-               "relative_error": float(np.linalg.norm(q64 - f64) / norm) if norm > 0 else float(np.linalg.norm(q64)),
-               "snr_db": snr_db(f64, q64)}
+    metrics = {
+        "correlation": correlation(f64, q64),
+        "mae": float(np.mean(np.abs(f64 - q64))),
+        "relative_error": float(np.linalg.norm(q64 - f64) / norm) if norm > 0 else float(np.linalg.norm(q64)),
+        "snr_db": snr_db(f64, q64),
+    }
     out = TaskMetrics(Task.REGRESSION, metrics)
     if labels is not None:
         y = np.asarray(labels, np.float64)
@@ -306,14 +341,18 @@ def reconstruction_scores(inputs: np.ndarray, reconstruction: np.ndarray) -> np.
     return np.mean((x - r) ** 2, axis=1)
 
 
-def autoencoder_metrics(inputs: np.ndarray, f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray]) -> TaskMetrics:
+def autoencoder_metrics(inputs: np.ndarray, f: np.ndarray, q: np.ndarray, labels: np.ndarray | None) -> TaskMetrics:
     """The anomaly score's correlation with float's (Pearson and rank), reconstruction MAE, AUC with labels."""
     fs, qs = reconstruction_scores(inputs, f), reconstruction_scores(inputs, q)
     f64, q64 = np.asarray(f, np.float64), np.asarray(q, np.float64)
     rank = correlation(np.argsort(np.argsort(fs)), np.argsort(np.argsort(qs)))
-    metrics = {"score_correlation": correlation(fs, qs), "score_rank_correlation": rank,
-               "score_relative_error": float(np.mean(np.abs(qs - fs)) / max(float(np.mean(np.abs(fs))), 1e-12)),
-               "reconstruction_mae": float(np.mean(np.abs(f64 - q64))), "snr_db": snr_db(f64, q64)}
+    metrics = {
+        "score_correlation": correlation(fs, qs),
+        "score_rank_correlation": rank,
+        "score_relative_error": float(np.mean(np.abs(qs - fs)) / max(float(np.mean(np.abs(fs))), 1e-12)),
+        "reconstruction_mae": float(np.mean(np.abs(f64 - q64))),
+        "snr_db": snr_db(f64, q64),
+    }
     out = TaskMetrics(Task.AUTOENCODER, metrics)
     if labels is not None:
         y = np.asarray(labels).reshape(-1)
@@ -334,7 +373,7 @@ def embedding_metrics(f: np.ndarray, q: np.ndarray) -> TaskMetrics:
     fn = f2 / np.maximum(np.linalg.norm(f2, axis=1, keepdims=True), 1e-12)
     qn = q2 / np.maximum(np.linalg.norm(q2, axis=1, keepdims=True), 1e-12)
     cos = np.sum(fn * qn, axis=1)
-    metrics: Dict[str, Any] = {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
+    metrics: dict[str, Any] = {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
     m = min(len(f2), 2000)
     if m >= 3:
         sf, sq = fn[:m] @ fn[:m].T, qn[:m] @ qn[:m].T
@@ -353,7 +392,7 @@ def _masks(out: np.ndarray) -> np.ndarray:
     return (a > (0.5 if _in01(a) else 0.0)).astype(np.int64)
 
 
-def _iou_dice(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
+def _iou_dice(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Mean over examples of the IoU and Dice of the foreground classes (classes > 0; both empty = 1)."""
     ious, dices = [], []
     classes = [c for c in np.union1d(np.unique(a), np.unique(b)) if c > 0] or [1]
@@ -371,11 +410,12 @@ def _iou_dice(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
     return float(np.mean(ious)), float(np.mean(dices))
 
 
-def segmentation_metrics(f: np.ndarray, q: np.ndarray, labels: Optional[np.ndarray]) -> TaskMetrics:
+def segmentation_metrics(f: np.ndarray, q: np.ndarray, labels: np.ndarray | None) -> TaskMetrics:
     """Mask IoU and Dice of the quantized masks against float's; of both against label masks when given."""
     if np.ndim(f) < 3:
-        raise TaskError(f"task segmentation: expected a per-pixel output [B, H, W] or [B, H, W, C], "
-                        f"got {list(np.shape(f))}")
+        raise TaskError(
+            f"task segmentation: expected a per-pixel output [B, H, W] or [B, H, W, C], got {list(np.shape(f))}"
+        )
     fm, qm = _masks(f), _masks(q)
     iou, dice = _iou_dice(fm, qm)
     metrics = {"mask_iou": iou, "mask_dice": dice, "pixel_agreement": float(np.mean(fm == qm))}
@@ -404,16 +444,17 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float = 0.45,
-        max_det: int = 100) -> np.ndarray:
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float = 0.45, max_det: int = 100
+) -> np.ndarray:
     """Indices kept by greedy class-aware non-maximum suppression, highest score first."""
     order = np.argsort(-scores, kind="stable")
-    keep: List[int] = []
+    keep: list[int] = []
     while order.size and len(keep) < max_det:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        overlap = _box_iou(boxes[i:i + 1], boxes[rest])[0]
+        overlap = _box_iou(boxes[i : i + 1], boxes[rest])[0]
         order = rest[(overlap < iou) | (classes[rest] != classes[i])]
     return np.asarray(keep, np.int64)
 
@@ -427,8 +468,9 @@ class Detections:
     classes: np.ndarray
 
 
-def decode_detections(outputs: Sequence[np.ndarray], head: str = "auto", score_threshold: float = 0.25,
-                      iou: float = 0.45) -> List[Detections]:
+def decode_detections(
+    outputs: Sequence[np.ndarray], head: str = "auto", score_threshold: float = 0.25, iou: float = 0.45
+) -> list[Detections]:
     """Decode a detection head into per-image detections after NMS.
 
     ``outputs``: one array (``yolov8``: ``[B, 4+C, N]`` or ``[B, N, 4+C]``, boxes as
@@ -445,22 +487,26 @@ def decode_detections(outputs: Sequence[np.ndarray], head: str = "auto", score_t
             raise TaskError(f"detection head 'ssd': expected two outputs (boxes, scores), got {len(outputs)}")
         pair = _ssd_pair({"a": np.asarray(outputs[0]), "b": np.asarray(outputs[1])})
         if pair is None:
-            raise TaskError("detection head 'ssd': expected boxes [B, N, 4] and scores [B, N, C], got shapes "
-                            + ", ".join(str(list(np.shape(o))) for o in outputs))
+            raise TaskError(
+                "detection head 'ssd': expected boxes [B, N, 4] and scores [B, N, C], got shapes "
+                + ", ".join(str(list(np.shape(o))) for o in outputs)
+            )
         arrays = {"a": np.asarray(outputs[0]), "b": np.asarray(outputs[1])}
         boxes_all, scores_all = arrays[pair[0]], arrays[pair[1]]
     else:
         out = np.asarray(outputs[0], np.float64)
         layout = yolo_layout(out.shape)
         if len(outputs) != 1 or layout is None:
-            raise TaskError(f"detection head {head!r}: expected one output [B, 4+C, N] or [B, N, 4+C], got "
-                            + ", ".join(str(list(np.shape(o))) for o in outputs))
+            raise TaskError(
+                f"detection head {head!r}: expected one output [B, 4+C, N] or [B, N, 4+C], got "
+                + ", ".join(str(list(np.shape(o))) for o in outputs)
+            )
         rows = np.swapaxes(out, 1, 2) if layout == "channels_first" else out  # [B, N, 4+C]
         xywh = rows[..., :4]
         boxes_all = np.concatenate([xywh[..., :2] - xywh[..., 2:] / 2, xywh[..., :2] + xywh[..., 2:] / 2], axis=-1)
         scores_all = rows[..., 5:] * rows[..., 4:5] if head == "yolov5" else rows[..., 4:]
     result = []
-    for b, s in zip(np.asarray(boxes_all, np.float64), np.asarray(scores_all, np.float64)):
+    for b, s in zip(np.asarray(boxes_all, np.float64), np.asarray(scores_all, np.float64), strict=False):
         cls = s.argmax(axis=1)
         conf = s[np.arange(len(s)), cls]
         keep = conf > score_threshold
@@ -470,7 +516,7 @@ def decode_detections(outputs: Sequence[np.ndarray], head: str = "auto", score_t
     return result
 
 
-def _match(ref: Detections, other: Detections, threshold: float = 0.5) -> List[float]:
+def _match(ref: Detections, other: Detections, threshold: float = 0.5) -> list[float]:
     """IoUs of greedy one-to-one same-class matches (IoU >= threshold) of ``other`` to ``ref``."""
     if not len(ref.boxes) or not len(other.boxes):
         return []
@@ -504,7 +550,7 @@ def mean_ap(dets: Sequence[Detections], truth: np.ndarray, threshold: float = 0.
             for k in np.argsort(-scores, kind="stable"):
                 hit = False
                 if len(gt):
-                    ious = _box_iou(boxes[k:k + 1], gt)[0]
+                    ious = _box_iou(boxes[k : k + 1], gt)[0]
                     j = int(ious.argmax())
                     if ious[j] >= threshold and not used[j]:
                         used[j] = hit = True
@@ -525,30 +571,44 @@ def mean_ap(dets: Sequence[Detections], truth: np.ndarray, threshold: float = 0.
     return float(np.mean(aps)) if aps else 0.0
 
 
-def detection_metrics(f_outputs: Sequence[np.ndarray], q_outputs: Sequence[np.ndarray],
-                      labels: Optional[np.ndarray], head: str = "auto", score_threshold: float = 0.25,
-                      iou: float = 0.45) -> TaskMetrics:
+def detection_metrics(
+    f_outputs: Sequence[np.ndarray],
+    q_outputs: Sequence[np.ndarray],
+    labels: np.ndarray | None,
+    head: str = "auto",
+    score_threshold: float = 0.25,
+    iou: float = 0.45,
+) -> TaskMetrics:
     """Decode both models' heads, NMS, match: recall/precision of float's detections, matched-box IoU; mAP@0.5 with labels."""
     fd = decode_detections(f_outputs, head, score_threshold, iou)
     qd = decode_detections(q_outputs, head, score_threshold, iou)
     n_f = sum(len(d.boxes) for d in fd)
     n_q = sum(len(d.boxes) for d in qd)
-    ious = [v for a, b in zip(fd, qd) for v in _match(a, b)]
+    ious = [v for a, b in zip(fd, qd, strict=False) for v in _match(a, b)]
     recall = len(ious) / n_f if n_f else (1.0 if n_q == 0 else 0.0)
     precision = len(ious) / n_q if n_q else (1.0 if n_f == 0 else 0.0)
-    metrics = {"recall": recall, "precision": precision, "recall_min": min(recall, precision),
-               "matched_iou": float(np.mean(ious)) if ious else 0.0,
-               "float_detections": n_f, "quantized_detections": n_q}
+    metrics = {
+        "recall": recall,
+        "precision": precision,
+        "recall_min": min(recall, precision),
+        "matched_iou": float(np.mean(ious)) if ious else 0.0,
+        "float_detections": n_f,
+        "quantized_detections": n_q,
+    }
     out = TaskMetrics(Task.DETECTION, metrics)
-    out.notes.append(f"head {head}, score > {score_threshold:g}, NMS IoU {iou:g}; matches need the same class "
-                     "and IoU >= 0.5; recall min = min(recall, precision)")
+    out.notes.append(
+        f"head {head}, score > {score_threshold:g}, NMS IoU {iou:g}; matches need the same class "
+        "and IoU >= 0.5; recall min = min(recall, precision)"
+    )
     if n_f == 0:
         out.notes.append("the float model detects nothing above the score threshold on this data")
     if labels is not None:
         truth = np.asarray(labels)
         if truth.ndim != 3 or truth.shape[0] != len(fd) or truth.shape[2] != 5:
-            raise TaskError(f"detection labels: expected [{len(fd)}, M, 5] rows (class, x1, y1, x2, y2; class -1 "
-                            f"pads), got shape {list(truth.shape)}")
+            raise TaskError(
+                f"detection labels: expected [{len(fd)}, M, 5] rows (class, x1, y1, x2, y2; class -1 "
+                f"pads), got shape {list(truth.shape)}"
+            )
         out.labels = {"float_map50": mean_ap(fd, truth), "quantized_map50": mean_ap(qd, truth)}
         out.labels["map50_drop_points"] = 100.0 * (out.labels["float_map50"] - out.labels["quantized_map50"])
     return out
@@ -557,10 +617,17 @@ def detection_metrics(f_outputs: Sequence[np.ndarray], q_outputs: Sequence[np.nd
 # ------------------------------------------------------------------------------------------------
 # the one entry
 # ------------------------------------------------------------------------------------------------
-def task_metrics(task: Task, f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray],
-                 pairs: Sequence[Tuple[str, str]], *, inputs: Optional[Mapping[str, np.ndarray]] = None,
-                 labels: Optional[np.ndarray] = None, head: str = "auto",
-                 score_threshold: float = 0.25) -> TaskMetrics:
+def task_metrics(
+    task: Task,
+    f_out: Mapping[str, np.ndarray],
+    q_out: Mapping[str, np.ndarray],
+    pairs: Sequence[tuple[str, str]],
+    *,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    labels: np.ndarray | None = None,
+    head: str = "auto",
+    score_threshold: float = 0.25,
+) -> TaskMetrics:
     """``task``'s metrics on float (``f_out``) vs quantized (``q_out``) outputs, matched by ``pairs``.
 
     The first pair is the primary output; ``inputs`` (the examples, needed by the
@@ -578,8 +645,10 @@ def task_metrics(task: Task, f_out: Mapping[str, np.ndarray], q_out: Mapping[str
             raise TaskError("autoencoder metrics need the inputs the reconstructions are compared with")
         x = next((v for v in inputs.values() if np.shape(v)[1:] == f0.shape[1:]), None)
         if x is None:
-            raise TaskError(f"task autoencoder: expected an input shaped like the output {list(f0.shape[1:])}, "
-                            f"got inputs {[list(np.shape(v)[1:]) for v in inputs.values()]}")
+            raise TaskError(
+                f"task autoencoder: expected an input shaped like the output {list(f0.shape[1:])}, "
+                f"got inputs {[list(np.shape(v)[1:]) for v in inputs.values()]}"
+            )
         result = autoencoder_metrics(x, f0, q0, labels)
     elif task == Task.DETECTION:
         fs = [np.asarray(f_out[f]) for f, _ in pairs]
@@ -598,7 +667,7 @@ def task_metrics(task: Task, f_out: Mapping[str, np.ndarray], q_out: Mapping[str
 # ------------------------------------------------------------------------------------------------
 # budgets
 # ------------------------------------------------------------------------------------------------
-def budget_checks(result: TaskMetrics, budgets: Mapping[str, Optional[float]]) -> List[Dict[str, Any]]:
+def budget_checks(result: TaskMetrics, budgets: Mapping[str, float | None]) -> list[dict[str, Any]]:
     """Gate checks (``{name, threshold, value, passed}``) of ``result`` against its task's budget.
 
     ``budgets``: ``{budget name: threshold}`` (None: not set, no check). Classification is
@@ -613,13 +682,27 @@ def budget_checks(result: TaskMetrics, budgets: Mapping[str, Optional[float]]) -
         return []
     value = result.metrics.get(metric)
     if value is None:
-        return [{"name": name, "threshold": threshold, "value": None, "passed": None,
-                 "reason": f"{metric} could not be measured"}]
-    return [{"name": name, "metric": metric, "threshold": float(threshold), "value": float(value),
-             "passed": bool(float(value) >= float(threshold) - 1e-12)}]
+        return [
+            {
+                "name": name,
+                "threshold": threshold,
+                "value": None,
+                "passed": None,
+                "reason": f"{metric} could not be measured",
+            }
+        ]
+    return [
+        {
+            "name": name,
+            "metric": metric,
+            "threshold": float(threshold),
+            "value": float(value),
+            "passed": bool(float(value) >= float(threshold) - 1e-12),
+        }
+    ]
 
 
-def budget_text(task: Task, budgets: Mapping[str, Optional[float]]) -> str:
+def budget_text(task: Task, budgets: Mapping[str, float | None]) -> str:
     """One phrase naming ``task``'s budget and its value (``min_iou 0.9 (mean mask IoU ...)``)."""
     spec = BUDGETS.get(task)
     if spec is None:
@@ -627,101 +710,15 @@ def budget_text(task: Task, budgets: Mapping[str, Optional[float]]) -> str:
     return f"{spec[0]} {budgets.get(spec[0], DEFAULT_BUDGETS[spec[0]]):g} ({spec[2]})"
 
 
-# ------------------------------------------------------------------------------------------------
-# wiped-out outputs
-# ------------------------------------------------------------------------------------------------
-def channel_axis(shape: Sequence[int]) -> Optional[int]:
-    """The axis whose entries are separate channels: 1 for ``[B, F]``; the smaller of ``[B, A, N]``; last of 4-D."""
-    if len(shape) == 2:
-        return 1 if shape[1] > 1 else None
-    if len(shape) == 3:
-        return 1 if shape[1] <= shape[2] else 2
-    if len(shape) >= 4:
-        return len(shape) - 1 if shape[-1] > 1 else None
-    return None
-
-
-def _spread(a: np.ndarray, axis: Optional[int]) -> np.ndarray:
-    """Per-channel range (99th minus 1st percentile) over every other axis."""
-    a = np.asarray(a, np.float64)
-    if axis is None:
-        flat = a.reshape(1, -1)
-    else:
-        flat = np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
-    return np.percentile(flat, 99, axis=1) - np.percentile(flat, 1, axis=1)
-
-
-def _runs(indices: Sequence[int]) -> str:
-    parts, start = [], None
-    prev = None
-    for i in list(indices) + [None]:
-        if start is None:
-            start = prev = i
-            continue
-        if i is not None and i == prev + 1:
-            prev = i
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        start = prev = i
-    return ", ".join(parts)
-
-
-#: The smallest probability a class output must reach somewhere in the data for its collapse to count.
-PROBABILITY_FLOOR = 0.01
-
-
-def find_wipeouts(f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray],
-                  pairs: Sequence[Tuple[str, str]], *, kept: float = 0.25, share: float = 0.2) -> List[Dict[str, Any]]:
-    """Outputs, or channel groups of an output, that quantization collapsed.
-
-    A channel *collapsed* when its quantized range (1st to 99th percentile over the data) is
-    below ``kept`` of its float range (a constant is range 0); channels constant in float too
-    are left out. An output is reported when all of it collapsed, or when at least ``share``
-    of its channels did (the class rows of a YOLO head: 80 of 84 rows); scattered dead
-    channels (an autoencoder's always-blank border pixels) are not. Returns one dict per
-    wiped-out output: ``output``, ``axis``, ``channels`` (indices), ``of``, ``what`` (words).
-    """
-    found = []
-    for f_name, q_name in pairs:
-        f, q = np.asarray(f_out[f_name]), np.asarray(q_out[q_name])
-        if f.dtype.kind != "f" or f.size == 0 or f.shape != q.shape:
-            continue
-        whole_f, whole_q = float(_spread(f, None)[0]), float(_spread(q, None)[0])
-        scale = max(float(np.max(np.abs(f))), 1e-30)
-        if whole_f > 1e-6 * scale and whole_q < kept * whole_f:
-            found.append({"output": f_name, "axis": None, "channels": [], "of": 1,
-                          "what": f"all of output {f_name!r} (range {whole_f:.3g} in float, {whole_q:.3g} "
-                                  "quantized)"})
-            continue
-        axis = channel_axis(f.shape)
-        if axis is None:
-            continue
-        fs, qs = _spread(f, axis), _spread(q, axis)
-        live = fs > 1e-6 * scale
-        if float(np.min(f)) >= 0.0 and float(np.max(f)) <= 1.0:
-            # Probabilities (softmax or sigmoid): a class the float model never gives even 1% is decided by
-            # no threshold or ranking, so its collapse below the output's step (1/256) loses nothing. Without
-            # this, a keyword spotter's never-chosen classes (float up to 1e-4) read as a wiped-out output.
-            live &= np.moveaxis(f, axis, 0).reshape(f.shape[axis], -1).max(axis=1) >= PROBABILITY_FLOOR
-        dead = np.where(live & (qs < kept * fs))[0]
-        if len(dead) and len(dead) >= share * int(live.sum()):
-            found.append({"output": f_name, "axis": axis, "channels": [int(i) for i in dead], "of": int(f.shape[axis]),
-                          "what": (f"channels {_runs(dead.tolist())} (axis {axis}) of output {f_name!r}, "
-                                   f"{len(dead)} of {f.shape[axis]}: float range up to {float(fs[dead].max()):.3g}, "
-                                   f"quantized {float(qs[dead].max()):.3g}")})
-    return found
-
-
-def wipeout_message(found: Sequence[Mapping[str, Any]], subject: str) -> str:
-    """One line: what collapsed in ``subject`` and the remedies."""
-    return (f"{subject}: quantization wiped out " + "; ".join(w["what"] for w in found)
-            + f" (values collapsed to a constant or lost most of their range); remedy: {WIPEOUT_REMEDY}")
-
-
-def judge_reference(inputs: Mapping[str, np.ndarray], float_outputs: Mapping[str, np.ndarray],
-                    outputs: Mapping[str, np.ndarray], pairs: Sequence[Tuple[str, str]],
-                    manifest: Optional[Mapping[str, Any]] = None, task: Any = None,
-                    budgets: Optional[Mapping[str, Optional[float]]] = None) -> Dict[str, Any]:
+def judge_reference(
+    inputs: Mapping[str, np.ndarray],
+    float_outputs: Mapping[str, np.ndarray],
+    outputs: Mapping[str, np.ndarray],
+    pairs: Sequence[tuple[str, str]],
+    manifest: Mapping[str, Any] | None = None,
+    task: Any = None,
+    budgets: Mapping[str, float | None] | None = None,
+) -> dict[str, Any]:
     """The ``judge`` of :func:`edge_sdk.reference.check_reference` (``parity --reference``, light runtime).
 
     The task comes from the model's ``manifest`` (``task``) or :func:`infer_task` on the
@@ -733,20 +730,64 @@ def judge_reference(inputs: Mapping[str, np.ndarray], float_outputs: Mapping[str
     task, why = infer_task(inputs, {f: float_outputs[f] for f, _ in pairs}, declared)
     result = task_metrics(task, float_outputs, outputs, pairs, inputs=inputs)
     wiped = find_wipeouts(float_outputs, outputs, pairs)
-    checks = [{"name": "wipeout", "output": w["output"], "threshold": 0, "value": 1, "passed": False,
-               "text": f"quantization wiped out {w['what']}; remedy: {WIPEOUT_REMEDY}"} for w in wiped]
+    checks = [
+        {
+            "name": "wipeout",
+            "output": w["output"],
+            "threshold": 0,
+            "value": 1,
+            "passed": False,
+            "text": f"quantization wiped out {w['what']}; remedy: {WIPEOUT_REMEDY}",
+        }
+        for w in wiped
+    ]
     for c in budget_checks(result, budgets or {}):
         value = "not measured" if c["value"] is None else f"{c['value']:.4g}"
-        checks.append({**c, "output": task.value, "passed": bool(c["passed"]),
-                       "text": f"{c['name']} {task.value}: {c.get('metric', '')} {value} "
-                               f"{'>=' if c['passed'] else '<'} {c['threshold']:.4g}"})
-    return {"task": {"name": task.value, "why": why}, "task_metrics": result.to_dict(), "task_rows": result.rows(),
-            "wipeouts": wiped, "checks": checks, "classification": task == Task.CLASSIFICATION}
+        checks.append(
+            {
+                **c,
+                "output": task.value,
+                "passed": bool(c["passed"]),
+                "text": f"{c['name']} {task.value}: {c.get('metric', '')} {value} "
+                f"{'>=' if c['passed'] else '<'} {c['threshold']:.4g}",
+            }
+        )
+    return {
+        "task": {"name": task.value, "why": why},
+        "task_metrics": result.to_dict(),
+        "task_rows": result.rows(),
+        "wipeouts": wiped,
+        "checks": checks,
+        "classification": task == Task.CLASSIFICATION,
+    }
 
 
 __all__ = [
-    "BUDGETS", "DEFAULT_BUDGETS", "Detections", "HEAD_FORMATS", "TASKS", "TASK_CHOICES", "Task", "TaskError",
-    "TaskMetrics", "WIPEOUT_REMEDY", "auc", "budget_checks", "budget_text", "channel_axis", "correlation",
-    "decode_detections", "detection_metrics", "find_wipeouts", "infer_task", "judge_reference", "mean_ap", "nms", "parse_task",
-    "snr_db", "task_metrics", "wipeout_message", "yolo_layout",
+    "BUDGETS",
+    "DEFAULT_BUDGETS",
+    "Detections",
+    "HEAD_FORMATS",
+    "TASKS",
+    "TASK_CHOICES",
+    "Task",
+    "TaskError",
+    "TaskMetrics",
+    "WIPEOUT_REMEDY",
+    "auc",
+    "budget_checks",
+    "budget_text",
+    "channel_axis",
+    "correlation",
+    "decode_detections",
+    "detection_metrics",
+    "find_wipeouts",
+    "infer_task",
+    "judge_reference",
+    "mean_ap",
+    "nms",
+    "parse_task",
+    "snr_db",
+    "task_metrics",
+    "wipeout_message",
+    "yolo_layout",
 ]

@@ -4,6 +4,7 @@ signature, and everything done per input (binding, shape and dtype checks, quant
 :class:`edge_sdk.model.Model` owns the interpreter and the fast path; this module holds the per-tensor
 state that path reads and the general path's conversions, so both give the same results bit for bit.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,9 +12,10 @@ import os
 import sys
 import warnings
 import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -44,7 +46,7 @@ _UNSET: Any = None
 _PLAIN, _ONE_VALUE, _ARRAY = 0, 1, 2
 
 
-def _port_mode(port: "_Port") -> int:
+def _port_mode(port: _Port) -> int:
     if port.quantizer is None or port.view is None:
         return _PLAIN
     return _ONE_VALUE if port.size == 1 else _ARRAY
@@ -58,13 +60,13 @@ class _NotFast(Exception):
 class Quantization:
     """Affine quantization parameters of a tensor (per-tensor, or per-axis with ``axis``)."""
 
-    scale: Union[float, Tuple[float, ...]]
-    zero_point: Union[int, Tuple[int, ...]]
-    axis: Optional[int] = None
+    scale: float | tuple[float, ...]
+    zero_point: int | tuple[int, ...]
+    axis: int | None = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form used in manifests."""
-        out: Dict[str, Any] = {"scale": self.scale, "zero_point": self.zero_point}
+        out: dict[str, Any] = {"scale": self.scale, "zero_point": self.zero_point}
         if self.axis is not None:
             out["axis"] = self.axis
         return out
@@ -75,12 +77,12 @@ class TensorSpec:
     """An input or output of a model: name, shape (``None`` marks a dynamic dim), dtype, quantization."""
 
     name: str
-    shape: Tuple[Optional[int], ...]
+    shape: tuple[int | None, ...]
     dtype: np.dtype
-    quantization: Optional[Quantization] = None
+    quantization: Quantization | None = None
 
     @property
-    def dynamic_dims(self) -> Tuple[int, ...]:
+    def dynamic_dims(self) -> tuple[int, ...]:
         """Indices of dimensions whose size is set at run time."""
         return tuple(i for i, d in enumerate(self.shape) if d is None)
 
@@ -89,7 +91,7 @@ class TensorSpec:
         """True when the tensor stores integers that stand for real numbers."""
         return self.quantization is not None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready form used in manifests and ``--json`` output."""
         return {
             "name": self.name,
@@ -118,23 +120,56 @@ class _Port:
     :meth:`Model._refresh_views` renews the views after every allocation.
     """
 
-    __slots__ = ("spec", "name", "index", "current_shape", "fast_dtype", "rank", "q_scale", "q_zero", "q_axis",
-                 "per_tensor", "scale32", "zero32", "lo", "hi", "quantizer", "scale_f", "zero_i", "lut",
-                 "is_string", "staging", "view", "view_u", "size", "clip_lo", "clip_hi", "clipped", "checked",
-                 "clip_warned", "scratch", "scratch_flat", "scratch_low", "clip_bounds", "beyond_data",
-                 "calls", "signature", "out_view")
+    __slots__ = (
+        "spec",
+        "name",
+        "index",
+        "current_shape",
+        "fast_dtype",
+        "rank",
+        "q_scale",
+        "q_zero",
+        "q_axis",
+        "per_tensor",
+        "scale32",
+        "zero32",
+        "lo",
+        "hi",
+        "quantizer",
+        "scale_f",
+        "zero_i",
+        "lut",
+        "is_string",
+        "staging",
+        "view",
+        "view_u",
+        "size",
+        "clip_lo",
+        "clip_hi",
+        "clipped",
+        "checked",
+        "clip_warned",
+        "scratch",
+        "scratch_flat",
+        "scratch_low",
+        "clip_bounds",
+        "beyond_data",
+        "calls",
+        "signature",
+        "out_view",
+    )
 
     spec: TensorSpec
     name: str
     index: int
-    current_shape: Tuple[int, ...]
+    current_shape: tuple[int, ...]
     fast_dtype: np.dtype
     rank: int
     size: int
     is_string: bool
-    q_scale: Union[float, Tuple[float, ...], None]
-    q_zero: Union[int, Tuple[int, ...], None]
-    q_axis: Optional[int]
+    q_scale: float | tuple[float, ...] | None
+    q_zero: int | tuple[int, ...] | None
+    q_axis: int | None
     per_tensor: bool
     # Set for a per-tensor quantized port (the next four) or an integer dtype (lo, hi); _UNSET elsewhere,
     # where nothing reads them: every use is behind per_tensor, the quantizer or the port's fast-path mode.
@@ -144,27 +179,27 @@ class _Port:
     zero_i: int
     lo: int
     hi: int
-    quantizer: Optional[quant.PerTensorQuantizer]
-    lut: Optional[np.ndarray]
-    clip_lo: Optional[float]
-    clip_hi: Optional[float]
+    quantizer: quant.PerTensorQuantizer | None
+    lut: np.ndarray | None
+    clip_lo: float | None
+    clip_hi: float | None
     # Set with the quantizer (clip_bounds) or by Model._refresh_views for quantized inputs (the buffers).
     clip_bounds: clipcheck.ClipBounds
-    staging: Optional[np.ndarray]
-    view: Optional[np.ndarray]
-    view_u: Optional[np.ndarray]
+    staging: np.ndarray | None
+    view: np.ndarray | None
+    view_u: np.ndarray | None
     scratch: np.ndarray
     scratch_flat: np.ndarray
     scratch_low: np.ndarray
-    out_view: Optional[np.ndarray]
+    out_view: np.ndarray | None
     clipped: int
     checked: int
     beyond_data: int
     calls: int
     clip_warned: bool
-    signature: Optional[Callable[[], Any]]
+    signature: Callable[[], Any] | None
 
-    def __init__(self, spec: TensorSpec, index: int, current_shape: Tuple[int, ...]):
+    def __init__(self, spec: TensorSpec, index: int, current_shape: tuple[int, ...]):
         self.spec = spec
         self.name = spec.name
         self.index = index
@@ -210,7 +245,7 @@ class _Port:
         self.checked = 0
         self.calls = 0
         self.clip_warned = False
-        self.signature: Optional[Callable[[], Any]] = None  # weak reference to the owning _Signature
+        self.signature: Callable[[], Any] | None = None  # weak reference to the owning _Signature
         self.staging = self.view = self.view_u = None
         self.scratch = self.scratch_flat = self.scratch_low = _UNSET
         #: 8-bit quantized outputs: a view of the interpreter's output buffer where it stays put (see
@@ -218,13 +253,14 @@ class _Port:
         self.out_view = None
         self.set_shape(current_shape)
 
-    def set_calibration(self, calibration: Optional[Tuple[float, float]]) -> None:
+    def set_calibration(self, calibration: tuple[float, float] | None) -> None:
         """The clip warning's bounds for this input, given the calibration data's (min, max) or None."""
         if self.quantizer is not None:
-            self.clip_bounds = clipcheck.clip_bounds(float(self.quantizer.lo), float(self.quantizer.hi),
-                                                     self.scale_f, calibration)
+            self.clip_bounds = clipcheck.clip_bounds(
+                float(self.quantizer.lo), float(self.quantizer.hi), self.scale_f, calibration
+            )
 
-    def set_shape(self, shape: Tuple[int, ...]) -> None:
+    def set_shape(self, shape: tuple[int, ...]) -> None:
         """Record the tensor's allocated shape (and its element count)."""
         self.current_shape = tuple(shape)
         size = 1
@@ -236,7 +272,7 @@ class _Port:
 class _Signature:
     """One runnable entry point of the model (a TFLite SignatureDef, or the main subgraph)."""
 
-    def __init__(self, key: str, subgraph: int, inputs: List[_Port], outputs: List[_Port]):
+    def __init__(self, key: str, subgraph: int, inputs: list[_Port], outputs: list[_Port]):
         self.key = key
         self.subgraph = subgraph
         self.inputs = inputs
@@ -250,11 +286,11 @@ class _Signature:
         self.generation = -1
         self.positioned = [(p, i) for i, p in enumerate(inputs)]
         #: (port, position, mode, one-value constants) per input, set with the buffer views.
-        self.mixed: List[Tuple[_Port, int, int, Any]] = []
+        self.mixed: list[tuple[_Port, int, int, Any]] = []
         #: (name, rank, scale, zero, qmin, qmax, buffer, port, staging) per input when every input is one
         #: quantized value (the tabular case), else None; set with the buffer views. ``staging`` is None
         #: when ``buffer`` is the interpreter's own input buffer (nothing to hand over).
-        self.one_values: Optional[Tuple[Tuple[Any, ...], ...]] = None
+        self.one_values: tuple[tuple[Any, ...], ...] | None = None
         self.name_index = [(p.name, p.index) for p in inputs]
         self.position_index = [(i, p.index) for i, p in enumerate(inputs)]
         #: No input is quantized: the fast path is one SetTensor per input.
@@ -270,10 +306,10 @@ class _Signature:
         self.direct = True
         #: (tensor index, address) of the direct views taken at the last allocation, checked once after the
         #: next Invoke; empty when there is nothing left to check.
-        self.view_addresses: Tuple[Tuple[int, int], ...] = ()
+        self.view_addresses: tuple[tuple[int, int], ...] = ()
 
 
-def _quantization_from_details(details: Mapping[str, Any]) -> Optional[Quantization]:
+def _quantization_from_details(details: Mapping[str, Any]) -> Quantization | None:
     params = details.get("quantization_parameters") or {}
     scales = np.asarray(params.get("scales", []), dtype=np.float32)
     zeros = np.asarray(params.get("zero_points", []), dtype=np.int64)
@@ -298,15 +334,15 @@ def _spec_from_details(name: str, details: Mapping[str, Any]) -> TensorSpec:
     # (found by tools/fuzz_tflite.py: [?,8,8,268435456] over a [1,8,8,1] tensor); callers size
     # their inputs from the spec, so refuse it here rather than advertise an absurd shape.
     if shape is not details["shape"] and (
-            len(shape) != len(details["shape"])
-            or any(int(s) >= 0 and int(s) != int(d) for s, d in zip(shape, details["shape"]))):
+        len(shape) != len(details["shape"])
+        or any(int(s) >= 0 and int(s) != int(d) for s, d in zip(shape, details["shape"], strict=False))
+    ):
         raise ValueError(
             f"tensor {name!r} declares shape_signature {[int(d) for d in shape]}, inconsistent with "
             f"its shape {[int(d) for d in details['shape']]}"
         )
     dims = tuple(None if int(d) < 0 else int(d) for d in shape)
     return TensorSpec(name, dims, np.dtype(details["dtype"]), _quantization_from_details(details))
-
 
 
 def _unknown_name_message(name: str, sig: _Signature) -> str:
@@ -332,8 +368,12 @@ def _string_array(arr: np.ndarray, port: _Port) -> np.ndarray:
         return arr
     if kind == "O" and all(isinstance(v, (bytes, str)) for v in arr.flat):
         return arr
-    got = f"{arr.dtype} array" if kind != "O" else "an object array holding " + ", ".join(
-        sorted({type(v).__name__ for v in arr.flat if not isinstance(v, (bytes, str))}))
+    got = (
+        f"{arr.dtype} array"
+        if kind != "O"
+        else "an object array holding "
+        + ", ".join(sorted({type(v).__name__ for v in arr.flat if not isinstance(v, (bytes, str))}))
+    )
     raise InputDtypeError(f"input {port.spec.name!r} is a string tensor; expected an array of bytes or str, got {got}")
 
 
@@ -404,12 +444,22 @@ def _fast_constants(port: _Port) -> Any:
         return port.scale_f, port.zero_i, port.lo, port.hi, memoryview(view)  # type: ignore[arg-type]  # an ndarray is a buffer; numpy declares __buffer__ for 3.12+ only
     if mode == _ARRAY:
         ones = np.ones(port.size, np.float32)
-        return (port.scratch, port.scratch_flat, port.scratch_low, port.view_u, q.scale, q.lo, q.hi, q.magic,
-                q.byte_add, ones)
+        return (
+            port.scratch,
+            port.scratch_flat,
+            port.scratch_low,
+            port.view_u,
+            q.scale,
+            q.lo,
+            q.hi,
+            q.magic,
+            q.byte_add,
+            ones,
+        )
     return None
 
 
-def _single_array_constants(sig: _Signature) -> Optional[Tuple[Any, ...]]:
+def _single_array_constants(sig: _Signature) -> tuple[Any, ...] | None:
     """The one-array shortcut's constants for ``sig`` (views checked to stay put), or None where it does not apply:
     one input quantized as an array straight into LiteRT's buffer, one output read through a view."""
     if sig.n_inputs != 1 or not sig.single_output or sig.counts_calls:
@@ -419,8 +469,23 @@ def _single_array_constants(sig: _Signature) -> Optional[Tuple[Any, ...]]:
     if mode != _ARRAY or port.staging is not None or out_port.out_view is None:
         return None
     scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones = const
-    return (port.current_shape, scratch, flat, low, out, scale, clip_lo, clip_hi, magic, byte_add, ones, port,
-            out_port.lut, out_port.out_view, sig)
+    return (
+        port.current_shape,
+        scratch,
+        flat,
+        low,
+        out,
+        scale,
+        clip_lo,
+        clip_hi,
+        magic,
+        byte_add,
+        ones,
+        port,
+        out_port.lut,
+        out_port.out_view,
+        sig,
+    )
 
 
 def _judge_one_value_inputs(sig: _Signature) -> None:
@@ -454,9 +519,14 @@ def _maybe_warn_clip(port: _Port) -> None:
         return
     port.checked = checked
     port.clip_warned = True
-    warnings.warn(quant.QuantizationClipWarning(clipcheck.clip_message(
-        port.name, port.fast_dtype.name, port.clip_bounds, port.clipped, port.checked, port.beyond_data)),
-        stacklevel=_caller_stacklevel())
+    warnings.warn(
+        quant.QuantizationClipWarning(
+            clipcheck.clip_message(
+                port.name, port.fast_dtype.name, port.clip_bounds, port.clipped, port.checked, port.beyond_data
+            )
+        ),
+        stacklevel=_caller_stacklevel(),
+    )
 
 
 #: The files whose frames a clip warning skips to name the app's predict call: this one and edge_sdk/model.py.
@@ -465,7 +535,7 @@ _RUNTIME_FILES = frozenset((__file__, os.path.join(os.path.dirname(__file__), "m
 
 def _caller_stacklevel() -> int:
     """The ``warnings.warn`` stacklevel of the first frame outside the runtime (the app's predict call)."""
-    frame: Optional[FrameType] = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)  # noqa: SLF001 - the cheap stack walk warnings need
     level = 1
     while frame is not None and frame.f_code.co_filename in _RUNTIME_FILES:
         frame = frame.f_back
@@ -473,7 +543,7 @@ def _caller_stacklevel() -> int:
     return level
 
 
-def _check_shape(arr: np.ndarray, port: _Port) -> Tuple[int, bool]:
+def _check_shape(arr: np.ndarray, port: _Port) -> tuple[int, bool]:
     """Validate ``arr`` against ``port``; return (batch size, whether rows must be looped)."""
     spec = port.spec
     shape = arr.shape
@@ -497,7 +567,9 @@ def _check_shape(arr: np.ndarray, port: _Port) -> Tuple[int, bool]:
             )
     batch = shape[0]
     if batch == 0:
-        raise InputShapeError(f"input {spec.name!r} got an empty batch (shape {tuple(shape)}); expected at least one row")
+        raise InputShapeError(
+            f"input {spec.name!r} got an empty batch (shape {tuple(shape)}); expected at least one row"
+        )
     fixed = spec.shape[0]
     if fixed is None or fixed == batch:
         return batch, False
@@ -508,8 +580,7 @@ def _check_shape(arr: np.ndarray, port: _Port) -> Tuple[int, bool]:
     )
 
 
-
-def bind_inputs(x: Any, sig: _Signature) -> List[np.ndarray]:
+def bind_inputs(x: Any, sig: _Signature) -> list[np.ndarray]:
     """``x`` (an array, a sequence or a dict by name) as one value per input of ``sig``, in order."""
     ports = sig.inputs
     if type(x) is np.ndarray and len(ports) == 1:  # the common case, before the slower ABC checks
@@ -522,15 +593,12 @@ def bind_inputs(x: Any, sig: _Signature) -> List[np.ndarray]:
         missing = [n for n in names if n not in x]
         if missing:
             raise InputCountError(
-                f"expected {len(names)} input(s) ({', '.join(names)}), got {len(x)}; "
-                f"missing: {', '.join(missing)}"
+                f"expected {len(names)} input(s) ({', '.join(names)}), got {len(x)}; missing: {', '.join(missing)}"
             )
         return [x[n] for n in names]
     if isinstance(x, (list, tuple)) and (len(ports) > 1 or all(isinstance(a, np.ndarray) for a in x) and len(x) != 0):
         if len(x) != len(ports):
-            raise InputCountError(
-                f"expected {len(ports)} input(s) ({', '.join(names)}), got a sequence of {len(x)}"
-            )
+            raise InputCountError(f"expected {len(ports)} input(s) ({', '.join(names)}), got a sequence of {len(x)}")
         return list(x)
     if len(ports) != 1:
         raise InputCountError(
@@ -540,12 +608,12 @@ def bind_inputs(x: Any, sig: _Signature) -> List[np.ndarray]:
     return [x]
 
 
-def prepare_inputs(arrays: Sequence[Any], sig: _Signature) -> Tuple[List[np.ndarray], int, bool]:
+def prepare_inputs(arrays: Sequence[Any], sig: _Signature) -> tuple[list[np.ndarray], int, bool]:
     """Each input converted and checked: (arrays, batch size, whether rows must be looped)."""
     prepared = []
     batches = set()
     loop = False
-    for port, value in zip(sig.inputs, arrays):
+    for port, value in zip(sig.inputs, arrays, strict=False):
         arr = value if isinstance(value, np.ndarray) else _as_array(value, port)
         arr = convert_dtype(arr, port)
         batch, needs_loop = _check_shape(arr, port)
@@ -555,7 +623,7 @@ def prepare_inputs(arrays: Sequence[Any], sig: _Signature) -> Tuple[List[np.ndar
     if len(batches) > 1:
         raise InputShapeError(
             "all inputs must have the same batch size; got "
-            + ", ".join(f"{p.spec.name}: {a.shape[0]}" for p, a in zip(sig.inputs, prepared))
+            + ", ".join(f"{p.spec.name}: {a.shape[0]}" for p, a in zip(sig.inputs, prepared, strict=False))
         )
     return prepared, batches.pop() if batches else 1, loop
 
@@ -570,9 +638,11 @@ def convert_dtype(arr: np.ndarray, port: _Port) -> np.ndarray:
     if arr.dtype == target:
         return arr
     if kind in "bc" and target.kind != "b":  # one rule for every numeric input, float or quantized
-        what = (f"is quantized {target.name}; expected float data (it is quantized for you) or {target.name} "
-                f"data as stored" if port.q_scale is not None and target in _QUANTIZED_DTYPES
-                else f"expects {target.name}; expected float or integer data")
+        what = (
+            f"is quantized {target.name}; expected float data (it is quantized for you) or {target.name} data as stored"
+            if port.q_scale is not None and target in _QUANTIZED_DTYPES
+            else f"expects {target.name}; expected float or integer data"
+        )
         raise InputDtypeError(
             f"input {name!r} {what}, got {arr.dtype}: numeric inputs take real numbers, never bool or "
             "complex (bool data is only for a bool input)"
@@ -587,12 +657,15 @@ def convert_dtype(arr: np.ndarray, port: _Port) -> np.ndarray:
                 if not port.clip_warned and (calls <= _CLIP_CHECK_FIRST_CALLS or not calls % _CLIP_CHECK_EVERY):
                     _note_clip(port, scaled)
                 out = np.empty(x32.shape, target)
-                quantizer.store(scaled, scaled.view(quantizer.unsigned)[::quantizer.stride],
-                                out.reshape(-1).view(quantizer.unsigned))
+                quantizer.store(
+                    scaled,
+                    scaled.view(quantizer.unsigned)[:: quantizer.stride],
+                    out.reshape(-1).view(quantizer.unsigned),
+                )
                 return out
             if port.per_tensor:
                 return quant.quantize_per_tensor(arr, port.scale32, port.zero32, target, port.lo, port.hi, name)
-            zero = cast(Union[int, Tuple[int, ...]], port.q_zero)  # set whenever q_scale is (one Quantization)
+            zero = cast(int | tuple[int, ...], port.q_zero)  # set whenever q_scale is (one Quantization)
             return quant.quantize(arr, port.q_scale, zero, target, port.q_axis, name=name)
         raise InputDtypeError(
             f"input {name!r} is quantized {target.name}; expected float data (it is quantized for you) "
@@ -615,6 +688,4 @@ def convert_dtype(arr: np.ndarray, port: _Port) -> np.ndarray:
             )
     elif target.kind == "b" and kind == "b":
         return arr.astype(target)
-    raise InputDtypeError(
-        f"input {name!r} expects {target.name}; got {arr.dtype}, which cannot be cast safely"
-    )
+    raise InputDtypeError(f"input {name!r} expects {target.name}; got {arr.dtype}, which cannot be cast safely")

@@ -7,6 +7,7 @@ plus labels ``y``. Prints one markdown row per LiteRT quantizer scheme: size and
 the float file (latency: medians of interleaved rounds, 1 thread, batch 1), top-1 agreement with the
 float model and accuracy. Needs only the runtime and the 'quantize' extra (no TensorFlow).
 """
+
 import sys
 
 import numpy as np
@@ -35,9 +36,12 @@ def main(float_path: str, calibration_path: str, eval_path: str) -> None:
         quantized = litert_quant.quantize_tflite(float_bytes, scheme, {k: v[:300] for k, v in calibration.items()})
         predicted = top1(quantized)
         float_us, quant_us = confirm_latency_us(float_bytes, quantized, evaluation)
-        print(f"| {scheme} | {len(quantized) / len(float_bytes):.3f} | {quant_us / float_us:.2f} "
-              f"({quant_us:.0f} vs {float_us:.0f} us) | {(predicted == reference).mean():.4f} | "
-              f"{(predicted == labels).mean():.4f} |", flush=True)
+        print(
+            f"| {scheme} | {len(quantized) / len(float_bytes):.3f} | {quant_us / float_us:.2f} "
+            f"({quant_us:.0f} vs {float_us:.0f} us) | {(predicted == reference).mean():.4f} | "
+            f"{(predicted == labels).mean():.4f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

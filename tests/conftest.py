@@ -6,6 +6,7 @@ session in pipeline_fixtures.py. Fixtures two areas share (the parity digits
 models, used by tests/parity and by the gate/auto-tune tests in tests/converters)
 live here, built once per session; their builders are modules under tests/.
 """
+
 import importlib.util
 import os
 import sys
@@ -45,7 +46,9 @@ def exported_models_dir(tmp_path_factory) -> Path:
         return Path(exported)
     export_models = sys.modules.get("export_models")
     if export_models is None:  # tests/target is on sys.path only when that folder is collected
-        spec = importlib.util.spec_from_file_location("export_models", Path(__file__).parent / "target" / "export_models.py")
+        spec = importlib.util.spec_from_file_location(
+            "export_models", Path(__file__).parent / "target" / "export_models.py"
+        )
         export_models = importlib.util.module_from_spec(spec)
         sys.modules["export_models"] = export_models
         spec.loader.exec_module(export_models)

@@ -7,11 +7,11 @@
   the hidden tensor until ordinary activations round to zero: full int8 loses
   many points, which is what the auto-tuner must recover.
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Tuple
 
 import numpy as np
 
@@ -20,7 +20,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 OUTLIER_VALUE = 2000.0
 
 
-def digits_split(seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Digits as NHWC float32 in [0, 1]: (x_train, y_train, x_test, y_test), 1300 / 497 images."""
     from sklearn.datasets import load_digits
 
@@ -38,16 +38,18 @@ def build_digits_cnn(x_train: np.ndarray, y_train: np.ndarray, epochs: int = 12,
 
     tf_keras.utils.set_random_seed(seed)
     layers = tf_keras.layers
-    model = tf_keras.Sequential([
-        layers.Input((8, 8, 1), name="image"),
-        layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a"),
-        layers.Conv2D(16, 3, activation="relu", name="conv_b"),
-        layers.MaxPool2D(name="pool"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(32, activation="relu", name="hidden_a"),
-        layers.Dense(32, activation="relu", name="hidden_b"),
-        layers.Dense(10, activation="softmax", name="probs"),
-    ])
+    model = tf_keras.Sequential(
+        [
+            layers.Input((8, 8, 1), name="image"),
+            layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a"),
+            layers.Conv2D(16, 3, activation="relu", name="conv_b"),
+            layers.MaxPool2D(name="pool"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(32, activation="relu", name="hidden_a"),
+            layers.Dense(32, activation="relu", name="hidden_b"),
+            layers.Dense(10, activation="softmax", name="probs"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
     return model
@@ -79,9 +81,10 @@ def to_tflite(model, calibration: np.ndarray, mode: str = "int8") -> bytes:
     if mode in ("int8", "dynamic"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "int8":
+
         def representative():
             for i in range(min(200, len(calibration))):
-                yield [calibration[i:i + 1]]
+                yield [calibration[i : i + 1]]
 
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -104,7 +107,7 @@ def save_savedmodel(model, path: Path) -> Path:
     return path
 
 
-def _write(model, directory: Path, x_train, y_train, x_test, y_test) -> Dict[str, Path]:
+def _write(model, directory: Path, x_train, y_train, x_test, y_test) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     keras_path = directory / "model.keras"
     model.save(keras_path)
@@ -113,11 +116,17 @@ def _write(model, directory: Path, x_train, y_train, x_test, y_test) -> Dict[str
     int8.write_bytes(to_tflite(model, x_train, "int8"))
     np.savez(directory / "test.npz", x=x_test, y=y_test)
     np.savez(directory / "train.npz", x=x_train, y=y_train)
-    return {"keras": keras_path, "savedmodel": sm, "int8": int8,
-            "test": directory / "test.npz", "train": directory / "train.npz", "dir": directory}
+    return {
+        "keras": keras_path,
+        "savedmodel": sm,
+        "int8": int8,
+        "test": directory / "test.npz",
+        "train": directory / "train.npz",
+        "dir": directory,
+    }
 
 
-def write_digits_artifacts(directory: Path) -> Dict[str, Dict[str, Path]]:
+def write_digits_artifacts(directory: Path) -> dict[str, dict[str, Path]]:
     """Train once; write ``normal/`` and ``outlier/`` (model.keras, saved_model/, model_int8.tflite, test/train.npz)."""
     x_train, y_train, x_test, y_test = digits_split()
     model = build_digits_cnn(x_train, y_train)

@@ -25,12 +25,13 @@ About 1-3 minutes on 2 shared cores. Fields (all paths inside one output directo
 ``digits_int8``: a fast (~10-20 s) ``int8`` recipe on a zoo ``cnn`` trained 12 epochs on
 scikit-learn digits (8x8x1): fields out, float32, int8, onnx, manifests, x_test, y_test.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,9 +44,9 @@ class PipelineRun:
     """Paths and data of one finished pipeline run."""
 
     out: Path
-    files: Dict[str, Path]
-    manifests: Dict[str, Dict[str, Any]]
-    summary: Dict[str, Any]
+    files: dict[str, Path]
+    manifests: dict[str, dict[str, Any]]
+    summary: dict[str, Any]
     x_test: Any
     y_test: np.ndarray
     x_calibration: Any
@@ -57,13 +58,13 @@ class PipelineRun:
             return files[name]
         raise AttributeError(name)
 
-    def manifest(self, path: Path) -> Dict[str, Any]:
+    def manifest(self, path: Path) -> dict[str, Any]:
         """The manifest beside ``path``."""
         from edge_sdk.manifest import manifest_path_for, read_manifest
 
         return read_manifest(manifest_path_for(path))
 
-    def comparisons(self) -> Dict[str, Any]:
+    def comparisons(self) -> dict[str, Any]:
         """The run's comparisons (distill / prune / quantize figures)."""
         return self.summary["comparisons"]
 
@@ -103,11 +104,19 @@ def run_recipe(recipe: str, model: str, dataset_name: str, out: Path, **override
         files[_NAMES.get(artifact.name, artifact.name.replace("-", "_"))] = path
         manifests[artifact.name] = artifact.manifest
     summary = json.loads((out / pipeline.SUMMARY_FILE).read_text())
-    return PipelineRun(out, files, manifests, summary, _head(dataset.x_test, None), np.asarray(dataset.y_test),
-                       _head(dataset.x_train, 200), result.seconds)
+    return PipelineRun(
+        out,
+        files,
+        manifests,
+        summary,
+        _head(dataset.x_test, None),
+        np.asarray(dataset.y_test),
+        _head(dataset.x_train, 200),
+        result.seconds,
+    )
 
 
-def _head(x: Any, n: Optional[int]) -> Any:
+def _head(x: Any, n: int | None) -> Any:
     """The first ``n`` samples of an array or of each array in a dict (tabular models)."""
     return {k: np.asarray(v[:n]) for k, v in x.items()} if isinstance(x, dict) else np.asarray(x[:n])
 
@@ -122,13 +131,22 @@ def mnist_run(tmp_path_factory) -> PipelineRun:
     0.966 (10/15 epochs) against 0.979/0.975/0.977/0.973 (15/25). The student is pinned to the zoo
     ``cnn-student`` so that a larger recipe student does not slow every test session down.
     """
-    return run_recipe("distill-prune-int8", "cnn", "mnist", tmp_path_factory.mktemp("mnist_run") / "out",
-                      **{"train.epochs": 10, "distill.epochs": 15, "distill.baseline": False,
-                         "distill.student": "cnn-student"})
+    return run_recipe(
+        "distill-prune-int8",
+        "cnn",
+        "mnist",
+        tmp_path_factory.mktemp("mnist_run") / "out",
+        **{"train.epochs": 10, "distill.epochs": 15, "distill.baseline": False, "distill.student": "cnn-student"},
+    )
 
 
 @pytest.fixture(scope="session")
 def digits_int8(tmp_path_factory) -> PipelineRun:
     """A small, fast int8 conversion of a digits CNN (float32, int8, ONNX + manifests)."""
-    return run_recipe("int8", "cnn", "digits", tmp_path_factory.mktemp("digits_int8") / "out",
-                      **{"train.epochs": 12, "export.latency_runs": 5})
+    return run_recipe(
+        "int8",
+        "cnn",
+        "digits",
+        tmp_path_factory.mktemp("digits_int8") / "out",
+        **{"train.epochs": 12, "export.latency_runs": 5},
+    )

@@ -1,4 +1,5 @@
 """Import a script from ``benchmarks/`` as a module, so tests call its functions directly."""
+
 from __future__ import annotations
 
 import importlib.util

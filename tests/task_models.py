@@ -10,10 +10,10 @@
 
 Each trains in a few seconds on two cores (tf_keras, a handful of epochs).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Tuple
 
 import numpy as np
 
@@ -24,7 +24,7 @@ YOLO_ANCHORS = 16
 IMAGE_SIZE = 640.0
 
 
-def digits_flat(seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def digits_flat(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Digits as float32 rows of 64 pixels in [0, 1]: (x_train, y_train, x_test, y_test)."""
     from sklearn.datasets import load_digits
 
@@ -50,19 +50,21 @@ def build_autoencoder(x_train: np.ndarray, epochs: int = 20, seed: int = 0):
 
     tf_keras.utils.set_random_seed(seed)
     layers = tf_keras.layers
-    model = tf_keras.Sequential([
-        layers.Input((64,), name="pixels"),
-        layers.Dense(32, activation="relu"),
-        layers.Dense(12, activation="relu"),
-        layers.Dense(32, activation="relu"),
-        layers.Dense(64, activation="sigmoid", name="reconstruction"),
-    ])
+    model = tf_keras.Sequential(
+        [
+            layers.Input((64,), name="pixels"),
+            layers.Dense(32, activation="relu"),
+            layers.Dense(12, activation="relu"),
+            layers.Dense(32, activation="relu"),
+            layers.Dense(64, activation="sigmoid", name="reconstruction"),
+        ]
+    )
     model.compile(tf_keras.optimizers.Adam(3e-3), "mse")
     model.fit(x_train, x_train, epochs=epochs, batch_size=32, verbose=0)
     return model
 
 
-def yolo_targets(x: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def yolo_targets(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One box per digit image (the ink's bounding box scaled to 640 px) and its class (digit % C).
 
     Returns (boxes [n, 4] as cx, cy, w, h in pixels, classes [n]).
@@ -104,7 +106,7 @@ def build_yolo_detector(x_train: np.ndarray, y_train: np.ndarray, epochs: int = 
     target[:, :4, :] = boxes[:, :, None]
     target[np.arange(len(x_train)), 4 + classes, 0] = 1.0
     weight = np.ones((4 + c, 1), np.float32)
-    weight[:4] = 1.0 / IMAGE_SIZE ** 2
+    weight[:4] = 1.0 / IMAGE_SIZE**2
 
     def loss(t, p):
         return tf_keras.backend.mean(tf_keras.backend.square(t - p) * weight)
@@ -126,12 +128,14 @@ def build_segmenter(x_train: np.ndarray, epochs: int = 8, seed: int = 0):
 
     tf_keras.utils.set_random_seed(seed)
     layers = tf_keras.layers
-    model = tf_keras.Sequential([
-        layers.Input((8, 8, 3), name="image"),
-        layers.Conv2D(8, 3, padding="same", activation="relu"),
-        layers.Conv2D(8, 3, padding="same", activation="relu"),
-        layers.Conv2D(1, 1, activation="sigmoid", name="mask"),
-    ])
+    model = tf_keras.Sequential(
+        [
+            layers.Input((8, 8, 3), name="image"),
+            layers.Conv2D(8, 3, padding="same", activation="relu"),
+            layers.Conv2D(8, 3, padding="same", activation="relu"),
+            layers.Conv2D(1, 1, activation="sigmoid", name="mask"),
+        ]
+    )
     model.compile(tf_keras.optimizers.Adam(3e-3), "binary_crossentropy")
     mask = (x_train.reshape(-1, 8, 8, 1) > 0.25).astype(np.float32)
     model.fit(segmenter_inputs(x_train), mask, epochs=epochs, batch_size=32, verbose=0)
@@ -148,9 +152,11 @@ def to_tflite(model, calibration: np.ndarray, mode: str = "int8") -> bytes:
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if mode == "int8":
+
         def rep():
             for row in calibration[:200]:
                 yield [row[None].astype(np.float32)]
+
         converter.representative_dataset = rep
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8

@@ -26,6 +26,7 @@ Outcomes per case:
 Exit status 0 when there were no crashes, hangs or foreign exceptions and the
 manifest caught every silent wrong answer; 1 otherwise; 2 on bad arguments.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -50,13 +52,54 @@ if str(_REPO) not in sys.path:
 
 from edge_sdk.inspect_model import weight_buffer_ranges  # noqa: E402  (after the path: a checkout's edge_sdk)
 
-MUTATIONS = ("truncate", "bitflip", "bytes", "int32", "struct-flip", "weights", "delete", "duplicate",
-             "insert", "splice", "header")
+MUTATIONS = (
+    "truncate",
+    "bitflip",
+    "bytes",
+    "int32",
+    "struct-flip",
+    "weights",
+    "delete",
+    "duplicate",
+    "insert",
+    "splice",
+    "header",
+)
 # Weights: how often each mutation is drawn. Structure-aware edits find parser bugs; weight edits
 # exercise the silent-wrong-answer path that only the manifest catches.
 _MUTATION_WEIGHTS = np.array([16, 12, 10, 16, 14, 6, 6, 5, 5, 4, 6], dtype=np.float64)
-_INTERESTING_INT32 = (0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 127, 128, 255, 256, 1023, 1024, 4095,
-                      4096, 65535, 65536, 0x7FFFFFFF, -0x80000000, -1, -2, -128, 0x40000000, 0x10000000)
+_INTERESTING_INT32 = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    7,
+    8,
+    15,
+    16,
+    31,
+    32,
+    63,
+    64,
+    127,
+    128,
+    255,
+    256,
+    1023,
+    1024,
+    4095,
+    4096,
+    65535,
+    65536,
+    0x7FFFFFFF,
+    -0x80000000,
+    -1,
+    -2,
+    -128,
+    0x40000000,
+    0x10000000,
+)
 #: Bytes of address space a worker may use, so one absurd allocation cannot take the shared machine down.
 WORKER_ADDRESS_SPACE = 16 << 30
 #: Largest input (float32 bytes) the fuzzer feeds a mutated model whose inputs changed.
@@ -65,15 +108,16 @@ MAX_FEED_BYTES = 64 << 20
 
 # -- mutations ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Source:
     """A model to mutate: its bytes, where its weights are, and its manifest if it has one."""
 
     path: Path
     data: bytes
-    weights: List[Tuple[int, int]]
+    weights: list[tuple[int, int]]
     structure: np.ndarray  # byte offsets outside weight buffers
-    manifest: Optional[Dict[str, Any]] = None
+    manifest: dict[str, Any] | None = None
 
 
 def load_source(path: Path) -> Source:
@@ -89,7 +133,7 @@ def load_source(path: Path) -> Source:
     return Source(path, data, weights, np.flatnonzero(mask), read_manifest(found) if found else None)
 
 
-def mutate(sources: Sequence[Source], seed: int, case: int) -> Tuple[int, str, bytes]:
+def mutate(sources: Sequence[Source], seed: int, case: int) -> tuple[int, str, bytes]:
     """The mutated bytes of case ``case``: (source index, mutation name, bytes). Always differs from the source."""
     rng = np.random.default_rng([seed, case])
     index = int(rng.integers(len(sources)))
@@ -120,7 +164,7 @@ def _apply(kind: str, src: Source, sources: Sequence[Source], rng: np.random.Gen
             pos = int(src.structure[int(rng.integers(len(src.structure)))]) & ~3
             if pos + 4 > n:
                 continue
-            old = int.from_bytes(data[pos:pos + 4], "little", signed=True)
+            old = int.from_bytes(data[pos : pos + 4], "little", signed=True)
             choice = rng.random()
             if choice < 0.6:
                 value = _INTERESTING_INT32[int(rng.integers(len(_INTERESTING_INT32)))]
@@ -129,7 +173,7 @@ def _apply(kind: str, src: Source, sources: Sequence[Source], rng: np.random.Gen
             else:
                 value = int(rng.integers(n + 64))
             value = max(-0x80000000, min(0x7FFFFFFF, value))
-            data[pos:pos + 4] = int(value).to_bytes(4, "little", signed=True)
+            data[pos : pos + 4] = int(value).to_bytes(4, "little", signed=True)
     elif kind == "struct-flip":
         for _ in range(int(rng.integers(1, 5))):
             pos = int(src.structure[int(rng.integers(len(src.structure)))])
@@ -142,10 +186,10 @@ def _apply(kind: str, src: Source, sources: Sequence[Source], rng: np.random.Gen
             data[pos] = int(rng.integers(256))
     elif kind == "delete":
         start = int(rng.integers(n))
-        del data[start:start + int(rng.integers(1, 65))]
+        del data[start : start + int(rng.integers(1, 65))]
     elif kind == "duplicate":
         start = int(rng.integers(n))
-        chunk = data[start:start + int(rng.integers(1, 257))]
+        chunk = data[start : start + int(rng.integers(1, 257))]
         at = int(rng.integers(n))
         data[at:at] = chunk
     elif kind == "insert":
@@ -166,7 +210,8 @@ def _apply(kind: str, src: Source, sources: Sequence[Source], rng: np.random.Gen
 
 # -- the worker (child process) -------------------------------------------------------------------
 
-def _feeds(specs, seed: int = 1234) -> Dict[str, np.ndarray]:
+
+def _feeds(specs, seed: int = 1234) -> dict[str, np.ndarray]:
     """Valid inputs for ``specs``; a dynamic batch gets 2 rows so the resize path runs too."""
     rng = np.random.default_rng(seed)
     feeds = {}
@@ -179,11 +224,11 @@ def _feeds(specs, seed: int = 1234) -> Dict[str, np.ndarray]:
     return feeds
 
 
-def _io_key(model) -> Tuple:
+def _io_key(model) -> tuple:
     return tuple((s.name, s.shape, s.dtype.str, s.quantization) for s in model.inputs + model.outputs)
 
 
-def _same(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray]) -> bool:
+def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
     if a.keys() != b.keys():
         return False
     for key in a:
@@ -195,7 +240,7 @@ def _same(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray]) -> bool:
     return True
 
 
-def run_case(data: bytes, reference: Dict[str, Any], backend: Optional[str]) -> Dict[str, Any]:
+def run_case(data: bytes, reference: dict[str, Any], backend: str | None) -> dict[str, Any]:
     """Load and run one mutated file; classify the result (never raises)."""
     import edge_sdk
     from edge_sdk.errors import EdgeSdkError
@@ -206,8 +251,9 @@ def run_case(data: bytes, reference: Dict[str, Any], backend: Optional[str]) -> 
         if not same_io and _feed_bytes(model.inputs) > MAX_FEED_BYTES:
             # The runtime accepted a model whose inputs changed to a size no app would send; it is
             # a silent change like any other, so it goes to the manifest check below, unrun.
-            return _manifest_check({"outcome": "ran-wrong", "io_changed": True, "not_run": True},
-                                   data, reference, backend)
+            return _manifest_check(
+                {"outcome": "ran-wrong", "io_changed": True, "not_run": True}, data, reference, backend
+            )
         feeds = reference["feeds"] if same_io else _feeds(model.inputs)
         outputs = model.predict_all(feeds)
         outputs_raw = model.predict_all(feeds, raw=True)
@@ -230,8 +276,9 @@ def _feed_bytes(specs) -> int:
     return total
 
 
-def _manifest_check(result: Dict[str, Any], data: bytes, reference: Dict[str, Any],
-                    backend: Optional[str]) -> Dict[str, Any]:
+def _manifest_check(
+    result: dict[str, Any], data: bytes, reference: dict[str, Any], backend: str | None
+) -> dict[str, Any]:
     """Load a silently changed file with the original's manifest: it must raise IntegrityError."""
     import edge_sdk
     from edge_sdk.errors import IntegrityError
@@ -258,7 +305,7 @@ def _limit_memory() -> None:
         pass
 
 
-def worker_main(paths: Sequence[str], seed: int, backend: Optional[str]) -> int:
+def worker_main(paths: Sequence[str], seed: int, backend: str | None) -> int:
     """Read case numbers on stdin, one per line; answer each with one JSON line on stdout."""
     import edge_sdk
 
@@ -268,8 +315,15 @@ def worker_main(paths: Sequence[str], seed: int, backend: Optional[str]) -> int:
     for src in sources:
         model = edge_sdk.load(src.data, backend=backend, verify=False, isolate=False)
         feeds = _feeds(model.inputs)
-        references.append({"io": _io_key(model), "feeds": feeds, "outputs": model.predict_all(feeds),
-                           "outputs_raw": model.predict_all(feeds, raw=True), "manifest": src.manifest})
+        references.append(
+            {
+                "io": _io_key(model),
+                "feeds": feeds,
+                "outputs": model.predict_all(feeds),
+                "outputs_raw": model.predict_all(feeds, raw=True),
+                "manifest": src.manifest,
+            }
+        )
     out = sys.stdout
     out.write(json.dumps({"ready": True}) + "\n")
     out.flush()
@@ -285,25 +339,29 @@ def worker_main(paths: Sequence[str], seed: int, backend: Optional[str]) -> int:
 
 # -- the parent -----------------------------------------------------------------------------------
 
+
 class _Worker:
     """One worker process and a line reader with a deadline."""
 
-    def __init__(self, paths: Sequence[str], seed: int, backend: Optional[str], startup_timeout: float):
+    def __init__(self, paths: Sequence[str], seed: int, backend: str | None, startup_timeout: float):
         command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--seed", str(seed)]
         if backend:
             command += ["--backend", backend]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_REPO), os.environ.get("PYTHONPATH", "")]))
-        self.proc = subprocess.Popen(command + list(paths), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env)
+        self.proc = subprocess.Popen(
+            command + list(paths), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        )
         self._buffer = b""
         self.eof = False
         ready = self.read_line(startup_timeout)
         if ready is None:
             code = self.stop()
-            raise RuntimeError(f"fuzz worker failed to start ({_signal_name(code)}); "
-                               "are the models valid .tflite files the runtime loads?")
+            raise RuntimeError(
+                f"fuzz worker failed to start ({_signal_name(code)}); "
+                "are the models valid .tflite files the runtime loads?"
+            )
 
-    def read_line(self, timeout: float) -> Optional[Dict[str, Any]]:
+    def read_line(self, timeout: float) -> dict[str, Any] | None:
         """The next JSON line, or None when the worker died or the deadline passed."""
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
@@ -343,7 +401,7 @@ class _Worker:
         return code
 
 
-def _signal_name(code: Optional[int]) -> str:
+def _signal_name(code: int | None) -> str:
     if code is not None and code < 0:
         try:
             return signal.Signals(-code).name
@@ -356,18 +414,18 @@ def _signal_name(code: Optional[int]) -> str:
 class FuzzReport:
     """Counts and details of a fuzz run."""
 
-    models: List[str]
+    models: list[str]
     seed: int
     backend: str
     cases: int = 0
     outcomes: Counter = field(default_factory=Counter)
     refusals: Counter = field(default_factory=Counter)
-    by_mutation: Dict[str, Counter] = field(default_factory=dict)
+    by_mutation: dict[str, Counter] = field(default_factory=dict)
     manifest: Counter = field(default_factory=Counter)
-    failures: List[Dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
-    def add(self, result: Dict[str, Any]) -> None:
+    def add(self, result: dict[str, Any]) -> None:
         """Count one case's result."""
         outcome = result["outcome"]
         self.cases += 1
@@ -385,27 +443,46 @@ class FuzzReport:
         """No crash, hang or foreign exception, and every silent wrong answer caught by the manifest."""
         return not self.failures
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return {
-            "models": self.models, "seed": self.seed, "backend": self.backend, "files_tried": self.cases,
-            "crashes": self.outcomes["crash"], "hangs": self.outcomes["hang"],
-            "foreign_exceptions": self.outcomes["foreign"], "refusals": self.outcomes["refused"],
+            "models": self.models,
+            "seed": self.seed,
+            "backend": self.backend,
+            "files_tried": self.cases,
+            "crashes": self.outcomes["crash"],
+            "hangs": self.outcomes["hang"],
+            "foreign_exceptions": self.outcomes["foreign"],
+            "refusals": self.outcomes["refused"],
             "refusals_by_error": dict(self.refusals.most_common()),
-            "ran_same": self.outcomes["ran-same"], "silent_wrong_without_manifest": self.outcomes["ran-wrong"],
+            "ran_same": self.outcomes["ran-same"],
+            "silent_wrong_without_manifest": self.outcomes["ran-wrong"],
             "silent_wrong_caught_by_manifest": self.manifest["caught"],
             "by_mutation": {k: dict(v) for k, v in sorted(self.by_mutation.items())},
-            "crashes_or_hangs_caught_by_isolate": sum(1 for f in self.failures if f["outcome"] in ("crash", "hang")
-                                                      and str(f.get("isolate", "")).startswith("caught")),
-            "crashes_or_hangs_caught_by_manifest": sum(1 for f in self.failures if f["outcome"] in ("crash", "hang")
-                                                       and f.get("manifest") == "caught"),
-            "failures": self.failures[:50], "seconds": round(self.seconds, 1), "ok": self.ok,
+            "crashes_or_hangs_caught_by_isolate": sum(
+                1
+                for f in self.failures
+                if f["outcome"] in ("crash", "hang") and str(f.get("isolate", "")).startswith("caught")
+            ),
+            "crashes_or_hangs_caught_by_manifest": sum(
+                1 for f in self.failures if f["outcome"] in ("crash", "hang") and f.get("manifest") == "caught"
+            ),
+            "failures": self.failures[:50],
+            "seconds": round(self.seconds, 1),
+            "ok": self.ok,
         }
 
 
-def run_fuzz(models: Sequence[os.PathLike], cases: int, seed: int = 0, workers: int = 1,
-             backend: Optional[str] = None, timeout: float = 20.0, start: int = 0,
-             progress: bool = False) -> FuzzReport:
+def run_fuzz(
+    models: Sequence[os.PathLike],
+    cases: int,
+    seed: int = 0,
+    workers: int = 1,
+    backend: str | None = None,
+    timeout: float = 20.0,
+    start: int = 0,
+    progress: bool = False,
+) -> FuzzReport:
     """Run ``cases`` fuzz cases (numbers ``start`` .. ``start+cases-1``) over ``models`` in worker processes."""
     paths = [str(Path(m).resolve()) for m in models]
     for path in paths:
@@ -424,11 +501,11 @@ def run_fuzz(models: Sequence[os.PathLike], cases: int, seed: int = 0, workers: 
         except ImportError:
             bar = None
 
-    def next_case() -> Optional[int]:
+    def next_case() -> int | None:
         with lock:
             return next(todo, None)
 
-    def record(result: Dict[str, Any]) -> None:
+    def record(result: dict[str, Any]) -> None:
         with lock:
             report.add(result)
             if bar is not None:
@@ -455,8 +532,14 @@ def run_fuzz(models: Sequence[os.PathLike], cases: int, seed: int = 0, workers: 
                     code = worker.stop()
                     outcome = "crash" if died else "hang"
                     index, kind, data = mutate(sources, seed, case)
-                    result = {"outcome": outcome, "case": case, "signal": _signal_name(code) if died else None,
-                              "source": index, "mutation": kind, "size": len(data)}
+                    result = {
+                        "outcome": outcome,
+                        "case": case,
+                        "signal": _signal_name(code) if died else None,
+                        "source": index,
+                        "mutation": kind,
+                        "size": len(data),
+                    }
                     worker = _Worker(paths, seed, backend, startup_timeout=max(60.0, timeout))
                 elif result.get("case") != case:
                     raise RuntimeError(f"fuzz worker answered case {result.get('case')} for case {case}")
@@ -465,7 +548,7 @@ def run_fuzz(models: Sequence[os.PathLike], cases: int, seed: int = 0, workers: 
             worker.stop()
 
     began = time.monotonic()
-    errors: List[BaseException] = []
+    errors: list[BaseException] = []
 
     def guarded(thread_target):
         def run():
@@ -473,6 +556,7 @@ def run_fuzz(models: Sequence[os.PathLike], cases: int, seed: int = 0, workers: 
                 thread_target()
             except BaseException as exc:  # noqa: BLE001 - surfaced after join
                 errors.append(exc)
+
         return run
 
     threads = [threading.Thread(target=guarded(lane), daemon=True) for _ in range(max(1, workers))]
@@ -491,8 +575,9 @@ def run_fuzz(models: Sequence[os.PathLike], cases: int, seed: int = 0, workers: 
     return report
 
 
-def _check_guards(failure: Dict[str, Any], sources: Sequence[Source], seed: int, backend: Optional[str],
-                  timeout: float) -> None:
+def _check_guards(
+    failure: dict[str, Any], sources: Sequence[Source], seed: int, backend: str | None, timeout: float
+) -> None:
     """For a file that crashed or hung a worker: would ``isolate=True``, and the manifest, have refused it?"""
     from edge_sdk.errors import EdgeSdkError, IntegrityError
     from edge_sdk.isolate import check_in_child
@@ -519,7 +604,7 @@ def _check_guards(failure: Dict[str, Any], sources: Sequence[Source], seed: int,
         failure["manifest"] = f"other: {type(exc).__name__}"
 
 
-def save_failures(report: FuzzReport, directory: Path) -> List[Path]:
+def save_failures(report: FuzzReport, directory: Path) -> list[Path]:
     """Write the bytes of each failing case to ``directory`` (``case-N.tflite``) for reproduction."""
     from edge_sdk.fileio import atomic_write_bytes
 
@@ -537,7 +622,9 @@ def format_report(report: FuzzReport) -> str:
 
     d = report.to_dict()
     rows = [
-        ["files tried", d["files_tried"]], ["crashes (worker died)", d["crashes"]], ["hangs", d["hangs"]],
+        ["files tried", d["files_tried"]],
+        ["crashes (worker died)", d["crashes"]],
+        ["hangs", d["hangs"]],
         ["  crashes/hangs refused by isolate=True", d["crashes_or_hangs_caught_by_isolate"]],
         ["  crashes/hangs refused by manifest sha256", d["crashes_or_hangs_caught_by_manifest"]],
         ["foreign exceptions (not EdgeSdkError)", d["foreign_exceptions"]],
@@ -559,14 +646,18 @@ def format_report(report: FuzzReport) -> str:
     return text
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("models", nargs="*", help=".tflite files to mutate (a model.json beside each is used)")
-    parser.add_argument("--make-models", metavar="DIR",
-                        help="train a small CNN on scikit-learn digits, write DIR/float32.tflite and DIR/int8.tflite "
-                        "with manifests (needs the convert extra; reused when present) and fuzz them")
+    parser.add_argument(
+        "--make-models",
+        metavar="DIR",
+        help="train a small CNN on scikit-learn digits, write DIR/float32.tflite and DIR/int8.tflite "
+        "with manifests (needs the convert extra; reused when present) and fuzz them",
+    )
     parser.add_argument("--cases", type=int, default=1000, help="number of mutated files to try (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed; a case is reproducible from (seed, case number)")
     parser.add_argument("--start", type=int, default=0, help="first case number (to replay one: --start N --cases 1)")
@@ -598,8 +689,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: model file not found: {', '.join(missing)} (expected .tflite files)", file=sys.stderr)
         return 2
     try:
-        report = run_fuzz(args.models, args.cases, args.seed, args.workers, args.backend, args.timeout,
-                          args.start, progress=True)
+        report = run_fuzz(
+            args.models, args.cases, args.seed, args.workers, args.backend, args.timeout, args.start, progress=True
+        )
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,10 +4,12 @@ Its own module so the sources (built-in arrays and tables in
 :mod:`training.datasets`, sharded TFRecords in :mod:`training.tfrecord`) can
 build one without importing each other.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -16,7 +18,7 @@ from training.features import FeatureSpec
 
 SPLITS = ("train", "val", "test")
 
-ArrayOrDict = Union[np.ndarray, Dict[str, np.ndarray]]
+ArrayOrDict = np.ndarray | dict[str, np.ndarray]
 
 
 @dataclasses.dataclass
@@ -32,12 +34,12 @@ class Dataset:
     x_test: ArrayOrDict
     y_test: np.ndarray
     num_classes: int
-    labels: List[str]
-    preprocessing: Dict[str, Any]
-    feature_spec: Optional[FeatureSpec] = None
+    labels: list[str]
+    preprocessing: dict[str, Any]
+    feature_spec: FeatureSpec | None = None
     seed: int = 0
     # set for TFRecord-backed datasets: (split, batch_size, shuffle, seed) -> tf.data.Dataset of (x, y)
-    tf_source: Optional[Callable[..., Any]] = dataclasses.field(default=None, repr=False)
+    tf_source: Callable[..., Any] | None = dataclasses.field(default=None, repr=False)
 
     def split(self, split: str):
         """``(x, y)`` of ``train``, ``val`` or ``test``."""
@@ -67,9 +69,9 @@ class Dataset:
         self,
         split: str,
         batch_size: int = 64,
-        shuffle: Optional[bool] = None,
+        shuffle: bool | None = None,
         cache: bool = True,
-        seed: Optional[int] = None,
+        seed: int | None = None,
         repeat: bool = False,
         drop_remainder: bool = False,
     ):
@@ -100,7 +102,7 @@ class Dataset:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    def summary(self) -> Dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         """Sizes and shapes, for logs and ``--json``."""
         return {
             "name": self.name,

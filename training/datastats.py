@@ -17,11 +17,13 @@ share it. Per input (feature) the statistics hold its dtype and per-example shap
 
 The checks and the drift report that read these statistics live in :mod:`converters.datacheck`.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +38,7 @@ def _r(value: float) -> float:
     return float(np.round(float(value), 6))
 
 
-def example_shape(array: np.ndarray) -> List[int]:
+def example_shape(array: np.ndarray) -> list[int]:
     """The per-example shape (the batch axis dropped)."""
     return [int(d) for d in np.shape(array)[1:]]
 
@@ -60,17 +62,22 @@ def sample_values(values: np.ndarray) -> np.ndarray:
     return flat.astype(np.float64)
 
 
-def numeric_summary(values: np.ndarray, histogram: bool = True) -> Dict[str, Any]:
+def numeric_summary(values: np.ndarray, histogram: bool = True) -> dict[str, Any]:
     """min/max/mean/std/percentiles/missing share (and a decile histogram) of the finite values."""
     flat = sample_values(values)
     finite = flat[np.isfinite(flat)]
-    out: Dict[str, Any] = {"count": int(flat.size), "missing_share": _r(1.0 - finite.size / max(flat.size, 1))}
+    out: dict[str, Any] = {"count": int(flat.size), "missing_share": _r(1.0 - finite.size / max(flat.size, 1))}
     if finite.size == 0:
         out.update(min=None, max=None, mean=None, std=None, percentiles=None)
         return out
     pct = np.percentile(finite, PERCENTILES)
-    out.update(min=_r(finite.min()), max=_r(finite.max()), mean=_r(finite.mean()), std=_r(finite.std()),
-               percentiles={f"p{p:g}": _r(v) for p, v in zip(PERCENTILES, pct)})
+    out.update(
+        min=_r(finite.min()),
+        max=_r(finite.max()),
+        mean=_r(finite.mean()),
+        std=_r(finite.std()),
+        percentiles={f"p{p:g}": _r(v) for p, v in zip(PERCENTILES, pct, strict=False)},
+    )
     if histogram:
         # edges rounded as stored, so the training shares are those a reader of the JSON recomputes
         edges = np.unique([_r(e) for e in np.percentile(finite, np.arange(10, 100, 10))])
@@ -79,31 +86,34 @@ def numeric_summary(values: np.ndarray, histogram: bool = True) -> Dict[str, Any
     return out
 
 
-def _vocabulary_names(preprocessing: Optional[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
+def _vocabulary_names(preprocessing: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     """Input name -> its tabular preprocessing entry (vocabulary, oov_index, column)."""
     if not isinstance(preprocessing, Mapping) or preprocessing.get("kind") != "tabular":
         return {}
     return {f.get("name"): f for f in preprocessing.get("features") or [] if isinstance(f, Mapping)}
 
 
-def categorical_summary(values: np.ndarray, entry: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def categorical_summary(values: np.ndarray, entry: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Vocabulary with counts and shares; with a preprocessing ``entry``, value names and the OOV share."""
     flat = np.asarray(values).reshape(-1).astype(np.int64)
     uniques, counts = np.unique(flat, return_counts=True)
     names = list((entry or {}).get("vocabulary") or [])
     oov = (entry or {}).get("oov_index")
     vocab = []
-    for value, count in zip(uniques.tolist(), counts.tolist()):
-        item: Dict[str, Any] = {"value": int(value), "count": int(count), "share": _r(count / max(flat.size, 1))}
+    for value, count in zip(uniques.tolist(), counts.tolist(), strict=False):
+        item: dict[str, Any] = {"value": int(value), "count": int(count), "share": _r(count / max(flat.size, 1))}
         if 0 <= value < len(names):
             item["name"] = names[value]
         elif oov is not None and value == oov:
             item["name"] = "<out-of-vocabulary>"
         vocab.append(item)
     vocab.sort(key=lambda v: (-v["count"], v["value"]))
-    out: Dict[str, Any] = {
-        "count": int(flat.size), "min": int(flat.min()) if flat.size else None,
-        "max": int(flat.max()) if flat.size else None, "distinct": int(uniques.size), "vocabulary": vocab,
+    out: dict[str, Any] = {
+        "count": int(flat.size),
+        "min": int(flat.min()) if flat.size else None,
+        "max": int(flat.max()) if flat.size else None,
+        "distinct": int(uniques.size),
+        "vocabulary": vocab,
     }
     if oov is not None:
         out["oov_index"] = int(oov)
@@ -116,11 +126,11 @@ def categorical_summary(values: np.ndarray, entry: Optional[Mapping[str, Any]] =
     return out
 
 
-def feature_stats(array: np.ndarray, preprocessing_entry: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def feature_stats(array: np.ndarray, preprocessing_entry: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The statistics of one input (see the module docs)."""
     array = np.asarray(array)
     kind = feature_kind(array)
-    out: Dict[str, Any] = {"kind": kind, "dtype": str(array.dtype), "shape": example_shape(array)}
+    out: dict[str, Any] = {"kind": kind, "dtype": str(array.dtype), "shape": example_shape(array)}
     if kind == "categorical":
         out.update(categorical_summary(array, preprocessing_entry))
         return out
@@ -134,8 +144,12 @@ def feature_stats(array: np.ndarray, preprocessing_entry: Optional[Mapping[str, 
     return out
 
 
-def compute_stats(inputs: Union[np.ndarray, Mapping[str, np.ndarray]], *, source: str = "",
-                  preprocessing: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+def compute_stats(
+    inputs: np.ndarray | Mapping[str, np.ndarray],
+    *,
+    source: str = "",
+    preprocessing: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Statistics of ``inputs`` (``{input name: array}``, or one array, named ``x``).
 
     ``source`` says where the data came from; ``preprocessing``: the manifest's preprocessing
@@ -153,14 +167,14 @@ def compute_stats(inputs: Union[np.ndarray, Mapping[str, np.ndarray]], *, source
     return {"format": STATS_FORMAT, "source": source, "samples": samples, "features": features}
 
 
-def write_stats(stats: Mapping[str, Any], path: Union[str, Path]) -> Path:
+def write_stats(stats: Mapping[str, Any], path: str | Path) -> Path:
     """Write ``stats`` as JSON to ``path`` atomically."""
     from edge_sdk.fileio import atomic_write_text
 
     return atomic_write_text(path, json.dumps(stats, indent=1) + "\n")
 
 
-def stats_pointer(path: Union[str, Path], file: Optional[str] = None) -> Dict[str, Any]:
+def stats_pointer(path: str | Path, file: str | None = None) -> dict[str, Any]:
     """The manifest's ``data_stats`` field for the statistics file at ``path``.
 
     ``file``: the name the manifest records (relative to the manifest's folder; default the file's name).
@@ -170,6 +184,11 @@ def stats_pointer(path: Union[str, Path], file: Optional[str] = None) -> Dict[st
     path = Path(path)
     raw = path.read_bytes()
     stats = json.loads(raw)
-    return {"file": file or path.name, "sha256": sha256_bytes(raw), "format": stats.get("format"),
-            "source": stats.get("source"), "samples": stats.get("samples"),
-            "features": sorted(stats.get("features") or {})}
+    return {
+        "file": file or path.name,
+        "sha256": sha256_bytes(raw),
+        "format": stats.get("format"),
+        "source": stats.get("source"),
+        "samples": stats.get("samples"),
+        "features": sorted(stats.get("features") or {}),
+    }

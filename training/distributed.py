@@ -14,18 +14,19 @@ a killed cluster job ``--out`` must be on storage every worker can read.
 The strategy must be created before TensorFlow runs any op, which is why
 :func:`training.train.fit` makes it first.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from training.errors import TrainingError, UnknownNameError
 
 STRATEGIES = ("mirrored", "multiworker")
 
 
-def read_tf_config(required: bool = False) -> Optional[Dict[str, Any]]:
+def read_tf_config(required: bool = False) -> dict[str, Any] | None:
     """Parse and check ``$TF_CONFIG``; None when unset (an error if ``required``)."""
     raw = os.environ.get("TF_CONFIG", "").strip()
     if not raw:
@@ -61,7 +62,7 @@ def read_tf_config(required: bool = False) -> Optional[Dict[str, Any]]:
     return config
 
 
-def task_info() -> Tuple[str, int, int]:
+def task_info() -> tuple[str, int, int]:
     """``(task_type, task_index, number_of_workers)`` from TF_CONFIG; ``("worker", 0, 1)`` when unset."""
     config = read_tf_config()
     if config is None:
@@ -82,7 +83,7 @@ def is_chief() -> bool:
     return task_type == "worker" and index == 0
 
 
-def make_strategy(name: Optional[str]):
+def make_strategy(name: str | None):
     """``None`` (default strategy), ``"mirrored"`` or ``"multiworker"`` -> a tf.distribute strategy or None."""
     if name in (None, "", "none", "default"):
         return None

@@ -6,10 +6,11 @@ table, ``<input>.tsv`` with one label per row (the vocabulary, then ``[OOV]``),
 and ``projector_config.pbtxt`` tying them together. Open it with
 ``tensorboard --logdir <logdir>/projector`` and pick the PROJECTOR tab.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from edge_sdk.fileio import PathLike, atomic_write_text
 
@@ -17,9 +18,9 @@ OOV_LABEL = "[OOV]"
 PROJECTOR_DIR = "projector"
 
 
-def embedding_tables(model: Any, feature_spec: Any = None) -> Dict[str, Dict[str, Any]]:
+def embedding_tables(model: Any, feature_spec: Any = None) -> dict[str, dict[str, Any]]:
     """``{input_name: {"weights": array [rows, dim], "labels": [str] * rows}}`` for each ``embed_*`` layer."""
-    vocab_by_input: Dict[str, List[str]] = {}
+    vocab_by_input: dict[str, list[str]] = {}
     if feature_spec is not None:
         for f in feature_spec.features:
             if getattr(f, "vocabulary", None) is not None:
@@ -28,7 +29,7 @@ def embedding_tables(model: Any, feature_spec: Any = None) -> Dict[str, Dict[str
     for layer in model.layers:
         if layer.__class__.__name__ != "Embedding" or not layer.name.startswith("embed_"):
             continue
-        name = layer.name[len("embed_"):]
+        name = layer.name[len("embed_") :]
         weights = layer.get_weights()[0]
         labels = vocab_by_input.get(name) or [str(i) for i in range(len(weights))]
         if len(labels) != len(weights):
@@ -37,7 +38,7 @@ def embedding_tables(model: Any, feature_spec: Any = None) -> Dict[str, Dict[str
     return tables
 
 
-def write_projector(model: Any, logdir: PathLike, feature_spec: Any = None) -> Optional[Path]:
+def write_projector(model: Any, logdir: PathLike, feature_spec: Any = None) -> Path | None:
     """Write the projector files for ``model``'s embeddings; return the directory, or None if it has none."""
     import tensorflow as tf
     from tensorboard.plugins import projector

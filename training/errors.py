@@ -3,6 +3,7 @@
 Each is an :class:`edge_sdk.errors.EdgeSdkError`, so the CLI prints
 ``error: <message>`` and exits 2; every message names what was expected and what came.
 """
+
 from __future__ import annotations
 
 from edge_sdk.errors import EdgeSdkError

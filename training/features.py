@@ -27,6 +27,7 @@ Rules (documented in docs/training.md):
   ``index_a * size_b + index_b`` (size = vocabulary + OOV bucket), so the
   crossing needs only integer arithmetic and converts to TFLite builtins.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,8 +35,9 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +57,8 @@ class NumericFeature:
     name: str
     transform: str = "none"
     nan: str = "mean"
-    mean: Optional[float] = None
-    std: Optional[float] = None
+    mean: float | None = None
+    std: float | None = None
 
     kind = "numeric"
 
@@ -65,7 +67,7 @@ class NumericFeature:
         """The model input name: the column name with characters other than [A-Za-z0-9_] as '_'."""
         return input_name_for(self.name)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON form (fitted constants included when known)."""
         out = {"name": self.name, "type": "numeric", "transform": self.transform, "nan": self.nan}
         if self.mean is not None:
@@ -78,9 +80,9 @@ class CategoricalFeature:
     """A categorical column looked up in a vocabulary, with one out-of-vocabulary bucket."""
 
     name: str
-    vocabulary: Optional[List[str]] = None
+    vocabulary: list[str] | None = None
     min_count: int = 1
-    embedding_dim: Optional[int] = None
+    embedding_dim: int | None = None
 
     kind = "categorical"
 
@@ -101,9 +103,9 @@ class CategoricalFeature:
         """The index unknown and missing values map to."""
         return self.size - 1
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        out: Dict[str, Any] = {"name": self.name, "type": "categorical"}
+        out: dict[str, Any] = {"name": self.name, "type": "categorical"}
         if self.vocabulary is not None:
             out["vocabulary"] = list(self.vocabulary)
         if self.min_count != 1:
@@ -113,21 +115,21 @@ class CategoricalFeature:
         return out
 
 
-Feature = Union[NumericFeature, CategoricalFeature]
+Feature = NumericFeature | CategoricalFeature
 
 
 @dataclasses.dataclass
 class FeatureSpec:
     """Which columns a tabular model takes, how each is encoded, and the label."""
 
-    features: List[Feature]
+    features: list[Feature]
     label: str
-    label_vocabulary: Optional[List[str]] = None
-    crosses: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
+    label_vocabulary: list[str] | None = None
+    crosses: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     # ------------------------------------------------------------------ parsing
     @classmethod
-    def from_dict(cls, spec: Mapping[str, Any], source: str = "feature spec") -> "FeatureSpec":
+    def from_dict(cls, spec: Mapping[str, Any], source: str = "feature spec") -> FeatureSpec:
         """Parse the JSON form; raise :class:`FeatureSpecError` naming what is wrong."""
         if not isinstance(spec, Mapping):
             raise FeatureSpecError(f"{source}: expected a JSON object, got {type(spec).__name__}")
@@ -136,9 +138,9 @@ class FeatureSpec:
         raw_features = spec.get("features")
         if not isinstance(raw_features, list) or not raw_features:
             raise FeatureSpecError(f"{source}: expected 'features' to be a non-empty list, got {raw_features!r}")
-        features: List[Feature] = []
+        features: list[Feature] = []
         seen = set()
-        seen_inputs: Dict[str, str] = {}
+        seen_inputs: dict[str, str] = {}
         for i, item in enumerate(raw_features):
             if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
                 raise FeatureSpecError(f"{source}: features[{i}] must be an object with a 'name', got {item!r}")
@@ -204,7 +206,7 @@ class FeatureSpec:
         return cls(features, spec["label"], label_vocab, crosses)
 
     @classmethod
-    def from_json(cls, path: Union[str, Path]) -> "FeatureSpec":
+    def from_json(cls, path: str | Path) -> FeatureSpec:
         """Read a spec from a JSON file."""
         path = Path(path)
         try:
@@ -215,9 +217,9 @@ class FeatureSpec:
             raise FeatureSpecError(f"feature spec {path} is not valid JSON: {exc}") from None
         return cls.from_dict(data, source=str(path))
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON form; after :meth:`fit` it holds every constant the encoding needs."""
-        out: Dict[str, Any] = {"label": self.label, "features": [f.to_dict() for f in self.features]}
+        out: dict[str, Any] = {"label": self.label, "features": [f.to_dict() for f in self.features]}
         if self.label_vocabulary is not None:
             out["label_vocabulary"] = list(self.label_vocabulary)
         if self.crosses:
@@ -226,12 +228,12 @@ class FeatureSpec:
 
     # ---------------------------------------------------------------- accessors
     @property
-    def names(self) -> List[str]:
+    def names(self) -> list[str]:
         """Feature (column) names in input order."""
         return [f.name for f in self.features]
 
     @property
-    def input_names(self) -> List[str]:
+    def input_names(self) -> list[str]:
         """Model input names in input order."""
         return [f.input_name for f in self.features]
 
@@ -261,10 +263,10 @@ class FeatureSpec:
                 f"the table has columns {list(table.keys())}"
             )
 
-    def fit(self, table: Table, source: str = "training split") -> "FeatureSpec":
+    def fit(self, table: Table, source: str = "training split") -> FeatureSpec:
         """Return a copy with vocabularies and normalisation learned from ``table`` where not declared."""
         self.check_columns(table, source)
-        fitted: List[Feature] = []
+        fitted: list[Feature] = []
         for f in self.features:
             if isinstance(f, CategoricalFeature):
                 vocab = f.vocabulary
@@ -298,7 +300,7 @@ class FeatureSpec:
         return FeatureSpec(fitted, self.label, list(label_vocab), list(self.crosses))
 
     # ----------------------------------------------------------------- encoding
-    def encode(self, table: Table, source: str = "table") -> Dict[str, np.ndarray]:
+    def encode(self, table: Table, source: str = "table") -> dict[str, np.ndarray]:
         """Encode the feature columns: ``{input_name: array [n, 1]}`` (int32 categorical, float32 numeric)."""
         if not self.fitted:
             raise FeatureSpecError("the feature spec must be fitted (FeatureSpec.fit) before encoding")
@@ -308,7 +310,7 @@ class FeatureSpec:
                 f"{source}: missing column(s) {missing} named in the feature spec; "
                 f"the table has columns {list(table.keys())}"
             )
-        out: Dict[str, np.ndarray] = {}
+        out: dict[str, np.ndarray] = {}
         for f in self.features:
             if isinstance(f, CategoricalFeature):
                 lookup = {v: i for i, v in enumerate(f.vocabulary)}
@@ -350,7 +352,7 @@ class FeatureSpec:
         return np.asarray([lookup[v] for v in values], dtype=np.int64)
 
     # ---------------------------------------------------------------- manifest
-    def preprocessing(self) -> Dict[str, Any]:
+    def preprocessing(self) -> dict[str, Any]:
         """The manifest ``preprocessing`` block: how to turn raw column values into model inputs."""
         if not self.fitted:
             raise FeatureSpecError("the feature spec must be fitted before its preprocessing can be described")

@@ -1,5 +1,6 @@
 """The built-in dataset and zoo model names, in one light list (no imports): training uses them, and the CLI's
 help and every error message that lists them read them from here."""
+
 from __future__ import annotations
 
 # training.datasets.load(name): the built-in datasets (fashion-mnist also as fashion-mnist:N, N training images)

@@ -4,11 +4,12 @@ Every write is atomic: the SavedModel is built in a temporary directory beside
 the destination and renamed into place, so a reader (or a process killed mid-save)
 never sees half a model.
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from edge_sdk.fileio import PathLike, atomic_output_dir, atomic_output_path
 from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
@@ -19,10 +20,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 SIGNATURE_KEY = "serving_default"
 
 
-def io_specs(model: Any) -> Dict[str, List[Dict[str, Any]]]:
+def io_specs(model: Any) -> dict[str, list[dict[str, Any]]]:
     """The model's named inputs and outputs as manifest entries (float models: no quantization)."""
 
-    def spec(name: str, tensor: Any) -> Dict[str, Any]:
+    def spec(name: str, tensor: Any) -> dict[str, Any]:
         return {
             "name": name,
             "shape": [None if d is None else int(d) for d in tensor.shape],
@@ -31,8 +32,8 @@ def io_specs(model: Any) -> Dict[str, List[Dict[str, Any]]]:
         }
 
     return {
-        "inputs": [spec(n, t) for n, t in zip(model.input_names, model.inputs)],
-        "outputs": [spec(n, t) for n, t in zip(model.output_names, model.outputs)],
+        "inputs": [spec(n, t) for n, t in zip(model.input_names, model.inputs, strict=False)],
+        "outputs": [spec(n, t) for n, t in zip(model.output_names, model.outputs, strict=False)],
     }
 
 
@@ -41,12 +42,12 @@ def serving_function(model: Any):
     import tensorflow as tf
 
     names = list(model.input_names)
-    specs = {n: tf.TensorSpec(t.shape, t.dtype, name=n) for n, t in zip(names, model.inputs)}
+    specs = {n: tf.TensorSpec(t.shape, t.dtype, name=n) for n, t in zip(names, model.inputs, strict=False)}
     out_names = list(model.output_names)
 
     def outputs(result):
         result = result if isinstance(result, (list, tuple)) else [result]
-        return {n: r for n, r in zip(out_names, result)}
+        return {n: r for n, r in zip(out_names, result, strict=False)}
 
     if len(names) == 1:
 
@@ -100,9 +101,9 @@ def write_model_manifest(
     artifact: PathLike,
     kind: str,
     dataset: Any,
-    metrics: Optional[Dict[str, Any]] = None,
-    recipe: Optional[Dict[str, Any]] = None,
-    data_stats: Optional[PathLike] = None,
+    metrics: dict[str, Any] | None = None,
+    recipe: dict[str, Any] | None = None,
+    data_stats: PathLike | None = None,
 ) -> Path:
     """Write the manifest beside a ``.keras`` file or SavedModel directory.
 

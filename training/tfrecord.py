@@ -15,11 +15,12 @@ interleave with one record per shard in turn reads the split back in its
 original order. To train on your own data, write records in this form plus a
 ``dataset.json`` (see docs/training.md) and pass the directory as the dataset.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 import numpy as np
 
@@ -32,11 +33,11 @@ FORMAT = "edge-sdk-tfrecord-dataset/1"
 LABEL_KEY = "label"
 
 
-def _features_of(x: Any) -> Dict[str, np.ndarray]:
+def _features_of(x: Any) -> dict[str, np.ndarray]:
     return dict(x) if isinstance(x, dict) else {"image": x}
 
 
-def write_dataset(dataset: Any, out_dir: Union[str, Path], shards: int = 4, progress: bool = False) -> Path:
+def write_dataset(dataset: Any, out_dir: str | Path, shards: int = 4, progress: bool = False) -> Path:
     """Write ``dataset``'s three splits as sharded TFRecords plus ``dataset.json``; atomic; returns the dir."""
     import tensorflow as tf
 
@@ -44,9 +45,7 @@ def write_dataset(dataset: Any, out_dir: Union[str, Path], shards: int = 4, prog
         raise DatasetError(f"shards must be a positive integer, got {shards!r}")
     out_dir = Path(out_dir)
     first = _features_of(dataset.x_train)
-    features = {
-        name: {"shape": list(arr.shape[1:]), "dtype": str(arr.dtype)} for name, arr in first.items()
-    }
+    features = {name: {"shape": list(arr.shape[1:]), "dtype": str(arr.dtype)} for name, arr in first.items()}
     counts = {}
     with atomic_output_dir(out_dir) as tmp:
         for split in SPLITS:
@@ -92,7 +91,7 @@ def write_dataset(dataset: Any, out_dir: Union[str, Path], shards: int = 4, prog
     return out_dir
 
 
-def read_meta(directory: Union[str, Path]) -> Dict[str, Any]:
+def read_meta(directory: str | Path) -> dict[str, Any]:
     """Read and check ``dataset.json`` of a TFRecord dataset directory."""
     directory = Path(directory)
     path = directory / META_FILE
@@ -116,13 +115,14 @@ def read_meta(directory: Union[str, Path]) -> Dict[str, Any]:
     return meta
 
 
-def shard_paths(directory: Union[str, Path], split: str) -> List[Path]:
+def shard_paths(directory: str | Path, split: str) -> list[Path]:
     """Sorted shard files of ``split``."""
     return sorted(Path(directory).glob(f"{split}-*.tfrecord"))
 
 
-def read_split(directory: Union[str, Path], split: str, meta: Optional[Dict[str, Any]] = None,
-               shuffle: bool = False, seed: int = 0):
+def read_split(
+    directory: str | Path, split: str, meta: dict[str, Any] | None = None, shuffle: bool = False, seed: int = 0
+):
     """A tf.data pipeline of ``(x, label)`` read from the split's shards with ``interleave``.
 
     Without shuffle, shards are taken in name order, one record from each in
@@ -170,7 +170,7 @@ def read_split(directory: Union[str, Path], split: str, meta: Optional[Dict[str,
     return ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
 
 
-def load_dataset_dir(directory: Union[str, Path], seed: int = 0):
+def load_dataset_dir(directory: str | Path, seed: int = 0):
     """A :class:`training.dataset_type.Dataset` over a TFRecord directory.
 
     The numpy fields (``x_train`` ...) are read once into memory; ``as_tf_dataset``
@@ -184,8 +184,8 @@ def load_dataset_dir(directory: Union[str, Path], seed: int = 0):
     meta = read_meta(directory)
     arrays = {}
     for split in SPLITS:
-        xs: Dict[str, List[np.ndarray]] = {}
-        ys: List[int] = []
+        xs: dict[str, list[np.ndarray]] = {}
+        ys: list[int] = []
         try:
             for x, y in read_split(directory, split, meta).batch(4096).as_numpy_iterator():
                 cols = x if isinstance(x, dict) else {"image": x}

@@ -3,10 +3,10 @@
 Shared by the fuzz tool (``tools/fuzz_tflite.py --make-models``) and the runtime and reliability tests,
 which need small models with real (trained, not random) weights, built offline in seconds.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 
@@ -28,12 +28,14 @@ def train_tiny_digits_cnn(x: np.ndarray, y: np.ndarray, epochs: int):
     # whatever random state earlier code in the process had left, so the model (and tests' agreement
     # figures) changed with test order.
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.layers.Input((8, 8, 1), name="image"),
-        keras.layers.Conv2D(8, 3, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax", name="probs"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.layers.Input((8, 8, 1), name="image"),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax", name="probs"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
     return model
@@ -41,9 +43,11 @@ def train_tiny_digits_cnn(x: np.ndarray, y: np.ndarray, epochs: int):
 
 def first_rows(x: np.ndarray, n: int = 100):
     """A TFLite representative dataset: the first ``n`` rows of ``x``, one at a time."""
+
     def representative():
         for i in range(n):
-            yield [x[i:i + 1]]
+            yield [x[i : i + 1]]
+
     return representative
 
 
@@ -60,7 +64,7 @@ def full_integer_converter(model, representative, io_type):
     return conv
 
 
-def build_digits_models(out: Path) -> Dict[str, Path]:
+def build_digits_models(out: Path) -> dict[str, Path]:
     """Train a small CNN on digits for a few epochs; write float32.tflite and int8.tflite with manifests."""
     import tensorflow as tf
 
@@ -72,18 +76,24 @@ def build_digits_models(out: Path) -> Dict[str, Path]:
     float_conv = tf.lite.TFLiteConverter.from_keras_model(model)
     int8_conv = full_integer_converter(model, first_rows(x), tf.int8)
 
-    paths: Dict[str, Path] = {}
+    paths: dict[str, Path] = {}
     for name, conv, kind in (("float32", float_conv, "float32"), ("int8", int8_conv, "int8")):
         data = conv.convert()
         path = out / f"{name}.tflite"
         path.write_bytes(data)
         loaded = edge_sdk.load(data)
         accuracy = float((loaded.predict(x[500:]).argmax(axis=1) == y[500:]).mean())
-        manifest = build_manifest(data, path.name, kind=kind, stage="quantize" if kind == "int8" else "export",
-                                  inputs=loaded.inputs, outputs=loaded.outputs,
-                                  labels=[str(i) for i in range(10)],
-                                  preprocessing={"scale": 1.0 / 16.0, "offset": 0.0},
-                                  metrics={"accuracy": accuracy})
+        manifest = build_manifest(
+            data,
+            path.name,
+            kind=kind,
+            stage="quantize" if kind == "int8" else "export",
+            inputs=loaded.inputs,
+            outputs=loaded.outputs,
+            labels=[str(i) for i in range(10)],
+            preprocessing={"scale": 1.0 / 16.0, "offset": 0.0},
+            metrics={"accuracy": accuracy},
+        )
         write_manifest(manifest, manifest_path_for(path))
         paths[name] = path
     np.save(out / "x.npy", x[500:600])
@@ -105,8 +115,15 @@ def digits_token_data(n: int = 1797):
     return {"tokens": tokens, "features": features}, digits.target[:n].astype(np.int64)
 
 
-def build_text_transformer(seed: int = 0, *, width: int = 32, heads: int = 2, epochs: int = 4,
-                           train_rows: int = 1200, learning_rate: float = 3e-3):
+def build_text_transformer(
+    seed: int = 0,
+    *,
+    width: int = 32,
+    heads: int = 2,
+    epochs: int = 4,
+    train_rows: int = 1200,
+    learning_rate: float = 3e-3,
+):
     """A Keras 3 transformer encoder classifier, trained briefly on :func:`digits_token_data`.
 
     Embedding + learned positions, MultiHeadAttention, two LayerNormalizations, a GELU dense block, flatten, a
@@ -136,8 +153,15 @@ def build_text_transformer(seed: int = 0, *, width: int = 32, heads: int = 2, ep
     return model
 
 
-def build_digits_rnn(layer: str = "LSTM", *, keras3: bool = False, units: int = 32, epochs: int = 3,
-                     train_rows: int = 1400, seed: int = 0):
+def build_digits_rnn(
+    layer: str = "LSTM",
+    *,
+    keras3: bool = False,
+    units: int = 32,
+    epochs: int = 3,
+    train_rows: int = 1400,
+    seed: int = 0,
+):
     """A tiny recurrent classifier on scikit-learn's digits read as 8 timesteps of 8 pixels, trained briefly.
 
     ``layer``: ``LSTM`` or ``GRU`` (stateless, one recurrent layer of ``units``) then a softmax

@@ -19,6 +19,7 @@ model, dataset, batch size, learning rate, seed or strategy, it is refused
 (:class:`ResumeMismatchError`, naming both) instead of restoring weights into the
 wrong model; more epochs than before are allowed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,13 +27,14 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any
 
 import numpy as np
 
-from edge_sdk.fileio import atomic_write_text
 from edge_sdk.console import first_line, progress_bar
+from edge_sdk.fileio import atomic_write_text
 from training import datasets as datasets_mod
 from training import distributed, zoo
 from training.errors import TrainingError
@@ -59,31 +61,31 @@ class TrainResult:
     """What :func:`fit` produced: the trained model, its history, test metrics and written paths."""
 
     model: Any
-    history: Dict[str, List[float]]
-    metrics: Dict[str, float]
-    paths: Dict[str, Optional[str]]
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+    paths: dict[str, str | None]
     dataset: Any = None
     resumed_from_epoch: int = 0
     epochs_run: int = 0
-    summary: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def fit(
     model_name: str,
-    dataset: Union[str, Any],
+    dataset: str | Any,
     epochs: int,
-    out_dir: Optional[Union[str, Path]] = None,
-    batch_size: Optional[int] = None,
+    out_dir: str | Path | None = None,
+    batch_size: int | None = None,
     seed: int = 0,
     strategy: Any = None,
     callbacks: Sequence[Any] = (),
     verbose: int = 0,
-    learning_rate: Optional[float] = None,
+    learning_rate: float | None = None,
     early_stopping: bool = True,
     histograms: bool = True,
     progress: bool = True,
     deterministic: bool = True,
-    steps_per_epoch: Optional[int] = None,
+    steps_per_epoch: int | None = None,
 ) -> TrainResult:
     """Train ``model_name`` on ``dataset`` (a name, path or Dataset) for up to ``epochs`` epochs.
 
@@ -118,11 +120,12 @@ def fit(
     multiworker = distributed.strategy_name(strategy) == "multiworker"
     chief = distributed.is_chief() if multiworker else True
 
-    paths: Dict[str, Optional[str]] = {
-        k: None for k in ("out_dir", "savedmodel", "keras", "metrics_json", "logdir", "checkpoints", "projector", "csv_log")
+    paths: dict[str, str | None] = {
+        k: None
+        for k in ("out_dir", "savedmodel", "keras", "metrics_json", "logdir", "checkpoints", "projector", "csv_log")
     }
-    out: Optional[Path] = None
-    backup_dir: Optional[Path] = None
+    out: Path | None = None
+    backup_dir: Path | None = None
     resuming = False
     if out_dir is not None:
         out = Path(out_dir)
@@ -163,7 +166,7 @@ def fit(
         train_ds, val_ds, test_ds = (d.with_options(options) for d in (train_ds, val_ds, test_ds))
 
     tracker = EpochTracker()
-    cbs: List[Any] = [tracker]
+    cbs: list[Any] = [tracker]
     if early_stopping:
         cbs.append(
             tf_keras.callbacks.EarlyStopping(
@@ -202,12 +205,12 @@ def fit(
             steps_per_epoch=steps_per_epoch,
         )
     except tf.errors.OpError as exc:
-        if out is not None and resuming and not tracker._seen:
+        if out is not None and resuming and not tracker.seen:
             raise _restore_failed(out_dir, backup_dir, exc.message) from None
         raise TrainingError(f"training {model_name} on {data.name} failed in TensorFlow: {exc.message}") from None
     except (ValueError, AssertionError, KeyError) as exc:
         # BackupAndRestore restores before the first epoch: a backup of another model fails there
-        if out is not None and resuming and not tracker._seen:
+        if out is not None and resuming and not tracker.seen:
             raise _restore_failed(out_dir, backup_dir, str(exc)) from None
         raise
     seconds = time.time() - started
@@ -246,7 +249,12 @@ def fit(
 
         keras_path = saving.save_keras(model, out / "model.keras")
         saved = saving.save_savedmodel(model, out / "savedmodel")
-        recipe = {"train": {k: summary[k] for k in ("model", "dataset", "epochs_run", "batch_size", "learning_rate", "seed", "strategy")}}
+        recipe = {
+            "train": {
+                k: summary[k]
+                for k in ("model", "dataset", "epochs_run", "batch_size", "learning_rate", "seed", "strategy")
+            }
+        }
         stats_path = _write_train_stats(model, data, out)  # the training data's statistics, beside the model
         saving.write_model_manifest(model, keras_path, "keras", data, test_metrics, recipe, data_stats=stats_path)
         saving.write_model_manifest(model, saved, "savedmodel", data, test_metrics, recipe, data_stats=stats_path)
@@ -291,21 +299,36 @@ def _has_backup(backup_dir: Path) -> bool:
 
 
 # What must match for a run to continue another one's backup (the epoch count may grow: "train longer").
-_IDENTITY_FLAGS = {"model": "--model", "dataset": "--dataset", "inputs": "--dataset", "num_classes": "--dataset",
-                   "batch_size": "--batch-size", "learning_rate": "--learning-rate", "seed": "--seed",
-                   "strategy": "--strategy"}
+_IDENTITY_FLAGS = {
+    "model": "--model",
+    "dataset": "--dataset",
+    "inputs": "--dataset",
+    "num_classes": "--dataset",
+    "batch_size": "--batch-size",
+    "learning_rate": "--learning-rate",
+    "seed": "--seed",
+    "strategy": "--strategy",
+}
 
 
-def _run_identity(model_name: str, data: Any, batch_size: int, learning_rate: float, seed: int,
-                  strategy: Any) -> Dict[str, Any]:
+def _run_identity(
+    model_name: str, data: Any, batch_size: int, learning_rate: float, seed: int, strategy: Any
+) -> dict[str, Any]:
     shape = data.input_shape
     inputs = {k: list(v) for k, v in shape.items()} if isinstance(shape, dict) else list(shape)
-    return {"model": model_name, "dataset": data.name, "inputs": inputs, "num_classes": int(data.num_classes),
-            "batch_size": int(batch_size), "learning_rate": float(learning_rate), "seed": int(seed),
-            "strategy": distributed.strategy_name(strategy)}
+    return {
+        "model": model_name,
+        "dataset": data.name,
+        "inputs": inputs,
+        "num_classes": int(data.num_classes),
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "seed": int(seed),
+        "strategy": distributed.strategy_name(strategy),
+    }
 
 
-def _check_resume(out_dir: Union[str, Path], backup_dir: Path, identity: Dict[str, Any]) -> None:
+def _check_resume(out_dir: str | Path, backup_dir: Path, identity: dict[str, Any]) -> None:
     """Refuse to continue an unfinished run that was started with other settings, naming both."""
     path = backup_dir / RUN_IDENTITY_FILE
     if not path.is_file():
@@ -329,7 +352,7 @@ def _check_resume(out_dir: Union[str, Path], backup_dir: Path, identity: Dict[st
     )
 
 
-def _restore_failed(out_dir: Union[str, Path], backup_dir: Path, detail: str) -> TrainingError:
+def _restore_failed(out_dir: str | Path, backup_dir: Path, detail: str) -> TrainingError:
     first = first_line(detail, 200) if str(detail).strip() else ""
     return ResumeMismatchError(
         f"{out_dir} holds an unfinished run that this model cannot continue (restoring {backup_dir} failed: "
@@ -358,7 +381,10 @@ def _compile(model: Any, data: Any, learning_rate: float) -> None:
         model.compile(
             optimizer,
             loss=tf_keras.losses.BinaryCrossentropy(),
-            metrics=[tf_keras.metrics.BinaryAccuracy(name="accuracy"), tf_keras.metrics.AUC(name="auc", num_thresholds=1000)],
+            metrics=[
+                tf_keras.metrics.BinaryAccuracy(name="accuracy"),
+                tf_keras.metrics.AUC(name="auc", num_thresholds=1000),
+            ],
         )
     else:
         model.compile(
@@ -368,7 +394,7 @@ def _compile(model: Any, data: Any, learning_rate: float) -> None:
         )
 
 
-def evaluate(model: Any, data: Any, split: str = "test", test_ds: Any = None, exact: bool = True) -> Dict[str, float]:
+def evaluate(model: Any, data: Any, split: str = "test", test_ds: Any = None, exact: bool = True) -> dict[str, float]:
     """Loss, accuracy (and ROC AUC for binary tables) of ``model`` on ``split``.
 
     ``exact`` computes accuracy and AUC from the predictions with scikit-learn;
@@ -385,7 +411,7 @@ def evaluate(model: Any, data: Any, split: str = "test", test_ds: Any = None, ex
     return metrics
 
 
-def prediction_metrics(probs: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
+def prediction_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy from probabilities (argmax, or > 0.5 for one sigmoid unit), plus ROC AUC for binary tasks."""
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels).reshape(-1)
@@ -419,12 +445,12 @@ class EpochTracker(_keras_callback_base()):
     def __init__(self):
         super().__init__()
         self.first_epoch = 0
-        self._seen = False
+        self.seen = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        if not self._seen:
+        if not self.seen:
             self.first_epoch = int(epoch)
-            self._seen = True
+            self.seen = True
 
 
 class GradientHistograms(_keras_callback_base()):
@@ -435,7 +461,7 @@ class GradientHistograms(_keras_callback_base()):
     every epoch to make epochs comparable.
     """
 
-    def __init__(self, logdir: Union[str, Path], data: Any, batch_size: int = 256):
+    def __init__(self, logdir: str | Path, data: Any, batch_size: int = 256):
         super().__init__()
         self.logdir = str(logdir)
         self.data = data
@@ -454,13 +480,15 @@ class GradientHistograms(_keras_callback_base()):
             loss = self.model.compute_loss(x=x, y=y, y_pred=pred)
         grads = tape.gradient(loss, self.model.trainable_variables)
         with self._writer.as_default():
-            for var, grad in zip(self.model.trainable_variables, grads):
+            for var, grad in zip(self.model.trainable_variables, grads, strict=False):
                 if grad is None:
                     continue
                 if isinstance(grad, tf.IndexedSlices):
                     grad = tf.convert_to_tensor(grad)
                 tf.summary.histogram(f"gradients/{var.name.replace(':', '_')}", grad, step=epoch)
-            tf.summary.scalar("gradients/global_norm", tf.linalg.global_norm([g for g in grads if g is not None]), step=epoch)
+            tf.summary.scalar(
+                "gradients/global_norm", tf.linalg.global_norm([g for g in grads if g is not None]), step=epoch
+            )
         self._writer.flush()
 
     def on_train_end(self, logs=None):
@@ -490,12 +518,17 @@ class TqdmProgress(_keras_callback_base()):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        shown = {k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy", "val_auc")}
+        shown = {
+            k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy", "val_auc")
+        }
         if self._bar is not None:
             self._bar.set_postfix(shown)
             self._bar.update(1)
         else:
-            print(f"{self.desc}: epoch {epoch + 1}/{self.epochs} " + " ".join(f"{k}={v}" for k, v in shown.items()), file=sys.stderr)
+            print(
+                f"{self.desc}: epoch {epoch + 1}/{self.epochs} " + " ".join(f"{k}={v}" for k, v in shown.items()),
+                file=sys.stderr,
+            )
 
     def on_train_end(self, logs=None):
         if self._bar is not None:

@@ -15,11 +15,12 @@ the data pipeline (vocabularies travel in the manifest); inside the model a
 cross is ``index_a * size_b + index_b`` on int32 indices (capped at the OOV index), so
 the graph is only GATHER, MUL, ADD, MINIMUM/MAXIMUM, FULLY_CONNECTED and friends.
 """
+
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, Dict, List
+from typing import Any
 
 from training import names
 from training.errors import TrainingError, UnknownNameError
@@ -102,9 +103,9 @@ def _build_wide_deep(spec: Any):
 
     from training.features import CategoricalFeature
 
-    inputs: Dict[str, Any] = {}
-    categorical: Dict[str, Any] = {}
-    numeric: List[Any] = []
+    inputs: dict[str, Any] = {}
+    categorical: dict[str, Any] = {}
+    numeric: list[Any] = []
     for f in spec.features:
         if isinstance(f, CategoricalFeature):
             inp = tf_keras.Input(shape=(1,), dtype="int32", name=f.input_name)
@@ -120,7 +121,7 @@ def _build_wide_deep(spec: Any):
 
     wide_terms = []
     deep_parts = []
-    for name, (f, idx) in categorical.items():
+    for f, idx in categorical.values():
         wide = layers.Embedding(f.size, 1, name=f"wide_{f.input_name}")(idx)
         wide_terms.append(layers.Flatten(name=f"wide_{f.input_name}_flat")(wide))
         dim = f.embedding_dim or embedding_dim(f.size)

@@ -4,6 +4,7 @@ Each subcommand is a small module in this package with ``register(subparsers)``;
 modules that need TensorFlow import it inside their ``run`` function only, so
 ``edge-sdk bench|run|inspect|verify`` work on a device with the light runtime.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,8 @@ import signal
 import sys
 import threading
 import warnings
-from typing import Any, Dict, Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from edge_sdk import __version__
 from edge_sdk.console import clean_text, first_line
@@ -78,7 +80,7 @@ def _terminate_like_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous: Dict[int, Any] = {}
+    previous: dict[int, Any] = {}
 
     def handler(signum: int, frame: object) -> None:
         for other in previous:
@@ -95,7 +97,7 @@ def _terminate_like_interrupt() -> Iterator[None]:
             signal.signal(signum, old)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code.
 
     0 ok, 1 a gate or check failed, 2 could not run (the error is one ``error: ...`` line on
@@ -134,13 +136,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback only on request
         if os.environ.get("EDGE_SDK_DEBUG"):
             raise
-        return _error(f"unexpected {type(exc).__name__}: {first_line(exc, 300)} (an edge-sdk bug; please "
-                      "report it; EDGE_SDK_DEBUG=1 shows the traceback)")
+        return _error(
+            f"unexpected {type(exc).__name__}: {first_line(exc, 300)} (an edge-sdk bug; please "
+            "report it; EDGE_SDK_DEBUG=1 shows the traceback)"
+        )
 
 
 def _one_line_warning(show):
     """``warnings.showwarning`` printing edge-sdk's warnings (the clip warning) as one ``warning: ...`` line
     on stderr, like every other CLI warning; other warnings go to ``show`` as before."""
+
     def showwarning(message, category, filename, lineno, file=None, line=None):
         from edge_sdk.quant import QuantizationClipWarning
 

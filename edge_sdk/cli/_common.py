@@ -1,9 +1,10 @@
 """Argument helpers private to the CLI (shared console helpers live in :mod:`edge_sdk.console`)."""
+
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from edge_sdk.console import first_line, require_extra
 from edge_sdk.errors import EdgeSdkError, MissingExtraError, ModelNotFoundError, NotTFLiteError
@@ -23,24 +24,33 @@ def json_file(value: str) -> str:
         return value
     raise argparse.ArgumentTypeError(
         f"expected a file name ending in .json, or '-' for stdout; got {value!r} (a model or data path? "
-        "put --json after the models, or write --json=FILE.json)")
+        "put --json after the models, or write --json=FILE.json)"
+    )
 
 
 def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
     """The ``--json [FILE.json]`` option shared by bench and parity: bare prints JSON to stdout."""
-    parser.add_argument("--json", nargs="?", const="-", default=None, type=json_file, metavar="FILE.json",
-                        help=f"print {what} as JSON to stdout (bare --json or --json -), or write it to "
-                        "FILE.json (the name must end in .json)")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        type=json_file,
+        metavar="FILE.json",
+        help=f"print {what} as JSON to stdout (bare --json or --json -), or write it to "
+        "FILE.json (the name must end in .json)",
+    )
 
 
-def refuse_ambiguous(value: Optional[str], names: Iterable[str], flag: str, kind: str) -> None:
+def refuse_ambiguous(value: str | None, names: Iterable[str], flag: str, kind: str) -> None:
     """Raise :class:`AmbiguousNameError` when ``value`` is a built-in ``kind`` name and also a local path."""
     if value is None or value not in tuple(names) or not Path(value).exists():
         return
     what = "folder" if Path(value).is_dir() else "file"
     raise AmbiguousNameError(
         f"{flag} {value!r} is ambiguous: the built-in {kind} {value!r} or the local {what} ./{value}; "
-        f"write ./{value} for the {what}, or run from another directory for the built-in {kind}")
+        f"write ./{value} for the {what}, or run from another directory for the built-in {kind}"
+    )
 
 
 def require_model_file(path: str, expected: str = "a .tflite file") -> None:
@@ -51,8 +61,10 @@ def require_model_file(path: str, expected: str = "a .tflite file") -> None:
     if problem == "does not exist":
         raise ModelNotFoundError(f"model file not found: {path} (expected {expected})")
     if problem == "is a directory":
-        raise NotTFLiteError(f"model {path} is a directory; expected {expected} (a SavedModel? convert it "
-                             "first: edge-sdk convert DIR --recipe int8 --out OUT)")
+        raise NotTFLiteError(
+            f"model {path} is a directory; expected {expected} (a SavedModel? convert it "
+            "first: edge-sdk convert DIR --recipe int8 --out OUT)"
+        )
     if problem:
         raise NotTFLiteError(f"model {path} {problem}; expected {expected}")
 
@@ -71,8 +83,15 @@ def require_convert_stack(command: str) -> None:
         raise MissingExtraError(
             f"`edge-sdk {command}` could not import TensorFlow, which is installed but fails to load "
             f"({type(exc).__name__}: {first_line(exc, 300)}); reinstall the extra: "
-            "pip install --force-reinstall 'edge-sdk[convert]'") from None
+            "pip install --force-reinstall 'edge-sdk[convert]'"
+        ) from None
 
 
-__all__ = ["AmbiguousNameError", "add_json_option", "json_file", "refuse_ambiguous", "require_convert_stack",
-           "require_model_file"]
+__all__ = [
+    "AmbiguousNameError",
+    "add_json_option",
+    "json_file",
+    "refuse_ambiguous",
+    "require_convert_stack",
+    "require_model_file",
+]

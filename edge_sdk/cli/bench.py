@@ -2,6 +2,7 @@
 
 Works with only the light runtime (numpy + ai-edge-litert); ``--png`` needs matplotlib.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,39 +34,66 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("models", nargs="+", metavar="MODEL",
-                        help="one or more .tflite files; or 'compare' followed by results JSON files")
+    parser.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="one or more .tflite files; or 'compare' followed by results JSON files",
+    )
     parser.add_argument("--warmup", type=int, default=None, help="warm-up runs per model (default 10)")
     how = parser.add_mutually_exclusive_group()
-    how.add_argument("--runs", type=int, default=None,
-                     help="exactly N timed runs per model and thread count "
-                     "(default: 1 s and at least 100 runs per model)")
-    how.add_argument("--duration", type=float, default=None,
-                     help="seconds of timed runs per model and thread count (at least 10 runs)")
+    how.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="exactly N timed runs per model and thread count (default: 1 s and at least 100 runs per model)",
+    )
+    how.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds of timed runs per model and thread count (at least 10 runs)",
+    )
     parser.add_argument("--threads", default="1", help="thread counts to sweep, e.g. 1,2,4 (default 1)")
-    parser.add_argument("--batch", default=None,
-                        help="batch size, or several to sweep (1,8,32); only for models whose batch dimension "
-                        "is dynamic")
-    parser.add_argument("--accelerator", default=None,
-                        help="run through LiteRT's CompiledModel on cpu, gpu or npu (or gpu+cpu); a comma "
-                        "list compares them, e.g. interpreter,cpu (default: the interpreter)")
-    parser.add_argument("--input", default=None,
-                        help="real input data: .npy (one-input models) or .npz keyed by input name "
-                        "(default: random data in each input's valid range)")
+    parser.add_argument(
+        "--batch",
+        default=None,
+        help="batch size, or several to sweep (1,8,32); only for models whose batch dimension is dynamic",
+    )
+    parser.add_argument(
+        "--accelerator",
+        default=None,
+        help="run through LiteRT's CompiledModel on cpu, gpu or npu (or gpu+cpu); a comma "
+        "list compares them, e.g. interpreter,cpu (default: the interpreter)",
+    )
+    parser.add_argument(
+        "--input",
+        default=None,
+        help="real input data: .npy (one-input models) or .npz keyed by input name "
+        "(default: random data in each input's valid range)",
+    )
     parser.add_argument("--backend", default=None, help="litert (default), tflite-runtime or tf")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against the manifest")
     add_json_option(parser, "the results (with the device description)")
-    parser.add_argument("--png", metavar="FILE", default=None,
-                        help="write a PNG of the latency distributions (needs matplotlib)")
+    parser.add_argument(
+        "--png", metavar="FILE", default=None, help="write a PNG of the latency distributions (needs matplotlib)"
+    )
     parser.add_argument("--no-samples", action="store_true", help="leave the per-run latencies out of --json")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    parser.add_argument("--target", metavar="ssh://[USER@]HOST[:PORT]", default=None,
-                        help="run the benchmark on a device over SSH (edge-sdk installed there; keys or an agent, "
-                        "never passwords; ~/.ssh/config applies); the results describe that device")
+    parser.add_argument(
+        "--target",
+        metavar="ssh://[USER@]HOST[:PORT]",
+        default=None,
+        help="run the benchmark on a device over SSH (edge-sdk installed there; keys or an agent, "
+        "never passwords; ~/.ssh/config applies); the results describe that device",
+    )
     parser.add_argument("--ssh-config", metavar="FILE", default=None, help="with --target: ssh -F FILE")
-    parser.add_argument("--remote-command", default="edge-sdk",
-                        help="with --target: the edge-sdk command on the device (default: edge-sdk on its PATH)")
+    parser.add_argument(
+        "--remote-command",
+        default="edge-sdk",
+        help="with --target: the edge-sdk command on the device (default: edge-sdk on its PATH)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -80,8 +108,7 @@ def run(args: argparse.Namespace) -> int:
     protected = [item for model in args.models for item in model_inputs(model)]
     protected += path_inputs(args.input, "--input data")
     # before minutes of measuring: a results file that cannot be written must not cost the results
-    check_file_outputs([("--json", args.json, "json"), ("--png", args.png, "png")], protected,
-                       allow_stdout=("--json",))
+    check_file_outputs([("--json", args.json, "json"), ("--png", args.png, "png")], protected, allow_stdout=("--json",))
     for model in args.models:
         # a device or pipe would be read without end; a missing or broken model is reported in the results
         if file_kind(model) not in ("file", "directory", "missing"):
@@ -109,8 +136,9 @@ def run(args: argparse.Namespace) -> int:
     if args.target:
         from edge_sdk import remote
 
-        doc = remote.run_remote_benchmark(args.models, args.target, options, ssh_config=args.ssh_config,
-                                          remote_command=args.remote_command)
+        doc = remote.run_remote_benchmark(
+            args.models, args.target, options, ssh_config=args.ssh_config, remote_command=args.remote_command
+        )
     else:
         doc = bench.run_benchmark(args.models, options)
     samples = [res.get("samples_us") for res in doc["results"]]
@@ -121,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     if args.png:  # after the results are out: a failed picture must not cost them
         from edge_sdk import plots
 
-        for res, kept in zip(doc["results"], samples):
+        for res, kept in zip(doc["results"], samples, strict=False):
             if kept is not None:
                 res["samples_us"] = kept
         plots.latency_png(doc, args.png)
@@ -133,8 +161,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json == "-":  # the table (which lists failures) was not printed
         for res in failed:
-            print(f"error: {clean_text(res['label'])} (threads {res['threads']}) failed: "
-                  f"{clean_text(res.get('error'))}", file=sys.stderr)
+            print(
+                f"error: {clean_text(res['label'])} (threads {res['threads']}) failed: {clean_text(res.get('error'))}",
+                file=sys.stderr,
+            )
     return 2 if len(failed) == len(doc["results"]) else 1
 
 

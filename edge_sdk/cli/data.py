@@ -8,15 +8,17 @@
 The statistics and checks live in ``training.datastats`` / ``converters.datacheck`` (numpy only),
 imported inside :func:`run`: nothing here loads TensorFlow.
 """
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any
 
 from edge_sdk.cli._common import add_json_option
 from edge_sdk.console import emit_report, print_json
 from edge_sdk.errors import EdgeSdkError
+
 
 class DataArgumentError(EdgeSdkError, ValueError):
     """A data command given something it cannot read."""
@@ -36,8 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("action", choices=("stats", "check", "drift"))
     parser.add_argument("data", metavar="DATA")
-    parser.add_argument("--split", choices=("train", "val", "test"), default=None,
-                        help="for a dataset name: the split to read (default train for stats, test otherwise)")
+    parser.add_argument(
+        "--split",
+        choices=("train", "val", "test"),
+        default=None,
+        help="for a dataset name: the split to read (default train for stats, test otherwise)",
+    )
     parser.add_argument("--out", help="stats: the statistics JSON file to write")
     parser.add_argument("--train-stats", metavar="FILE", help="check/drift: the training statistics")
     parser.add_argument("--model", help="check/drift: take the statistics the model's manifest points to")
@@ -46,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def read_data(value: str, split: str) -> Tuple[Dict[str, Any], str, Any]:
+def read_data(value: str, split: str) -> tuple[dict[str, Any], str, Any]:
     """(``{input name: array}``, a description, the preprocessing) of a .npz/.npy file or dataset split."""
     import numpy as np
 
@@ -74,13 +80,14 @@ def read_data(value: str, split: str) -> Tuple[Dict[str, Any], str, Any]:
     return inputs, str(path), None
 
 
-def _check_arrays(inputs: Dict[str, Any], path: Path) -> None:
+def _check_arrays(inputs: dict[str, Any], path: Path) -> None:
     """Numeric (bool/int/float) arrays with one row per example, the same count in each, at least one."""
     rows = {}
     for name, array in inputs.items():
         if array.dtype.kind not in "biuf":
-            raise DataArgumentError(f"DATA {path}: input {name!r}: expected a numeric array (bool, int or float), "
-                                    f"got dtype {array.dtype}")
+            raise DataArgumentError(
+                f"DATA {path}: input {name!r}: expected a numeric array (bool, int or float), got dtype {array.dtype}"
+            )
         if array.ndim == 0:
             raise DataArgumentError(f"DATA {path}: input {name!r}: expected one row per example, got a scalar")
         rows[name] = int(array.shape[0])
@@ -90,7 +97,7 @@ def _check_arrays(inputs: Dict[str, Any], path: Path) -> None:
         raise DataArgumentError(f"DATA {path}: expected at least one example, got 0")
 
 
-def _stats(args: argparse.Namespace) -> Dict[str, Any]:
+def _stats(args: argparse.Namespace) -> dict[str, Any]:
     from converters.datacheck import load_stats, stats_beside_model
 
     if args.train_stats:
@@ -98,8 +105,10 @@ def _stats(args: argparse.Namespace) -> Dict[str, Any]:
     if args.model:
         stats = stats_beside_model(args.model)
         if stats is None:
-            raise DataArgumentError(f"--model {args.model}: expected a manifest beside it with data_stats, got none; "
-                                    "pass --train-stats FILE (edge-sdk data stats TRAINING_DATA --out FILE)")
+            raise DataArgumentError(
+                f"--model {args.model}: expected a manifest beside it with data_stats, got none; "
+                "pass --train-stats FILE (edge-sdk data stats TRAINING_DATA --out FILE)"
+            )
         return stats
     raise DataArgumentError(f"data {args.action} needs --train-stats FILE or --model MODEL, got neither")
 
@@ -127,8 +136,10 @@ def run(args: argparse.Namespace) -> int:
         stats = compute_stats(inputs, source=source, preprocessing=preprocessing)
         empty = [n for n, f in stats["features"].items() if f["kind"] != "categorical" and f.get("mean") is None]
         if empty:
-            raise DataArgumentError(f"DATA {source}: expected finite values to describe, got no finite values "
-                                    f"(all NaN/inf) in {', '.join(map(repr, empty))}")
+            raise DataArgumentError(
+                f"DATA {source}: expected finite values to describe, got no finite values "
+                f"(all NaN/inf) in {', '.join(map(repr, empty))}"
+            )
         if out is not None:
             write_stats(stats, out)
         if args.json is not None:
@@ -147,9 +158,12 @@ def run(args: argparse.Namespace) -> int:
         except datacheck.DataSchemaError as exc:
             findings = None
             schema = str(exc)
-        doc = {"training": stats.get("source"), "data": source,
-               "schema_error": None if findings is not None else schema,
-               "findings": [f.to_dict() for f in findings or []]}
+        doc = {
+            "training": stats.get("source"),
+            "data": source,
+            "schema_error": None if findings is not None else schema,
+            "findings": [f.to_dict() for f in findings or []],
+        }
 
         def human() -> None:
             if findings is None:
@@ -167,8 +181,10 @@ def run(args: argparse.Namespace) -> int:
     def human_drift() -> None:
         print(f"training: {report['training']}\ndata:     {source}\n")
         print(datacheck.drift_table(report["rows"]))
-        print(f"\n{len(report['drifted'])} of {len(report['rows'])} rows drifted"
-              + (f": {', '.join(report['drifted'])}" if report["drifted"] else ""))
+        print(
+            f"\n{len(report['drifted'])} of {len(report['rows'])} rows drifted"
+            + (f": {', '.join(report['drifted'])}" if report["drifted"] else "")
+        )
 
     emit_report(report, args.json, human_drift)
     return 0

@@ -16,6 +16,7 @@ It runs, in order and in this process, the same subcommands a user would type
 
 It ends with one table: size, accuracy and median latency per model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from edge_sdk.cli._common import require_convert_stack
 from edge_sdk.console import print_json
@@ -41,22 +42,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Prints each command it runs, then a summary table. Needs the 'convert' extra.",
     )
     parser.add_argument("--out", default="out/demo", help="output directory (default out/demo)")
-    parser.add_argument("--dataset", default="mnist", choices=("mnist", "digits"),
-                        help="built-in image dataset (default mnist)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="teacher training epochs (default: the recipe's)")
+    parser.add_argument(
+        "--dataset", default="mnist", choices=("mnist", "digits"), help="built-in image dataset (default mnist)"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="teacher training epochs (default: the recipe's)")
     parser.add_argument("--distill-epochs", type=int, default=None, help="distillation epochs (default: the recipe's)")
     parser.add_argument("--bench-runs", type=int, default=300, help="timed runs per model and thread count")
     parser.add_argument("--threads", default="1,2", help="thread counts for the benchmark (default 1,2)")
-    parser.add_argument("--max-drop", type=float, default=1.0,
-                        help="accuracy gate for convert and parity, in points (default 1.0)")
+    parser.add_argument(
+        "--max-drop", type=float, default=1.0, help="accuracy gate for convert and parity, in points (default 1.0)"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--force", action="store_true",
-                        help="write into --out even if it is a non-empty directory edge-sdk did not write")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into --out even if it is a non-empty directory edge-sdk did not write",
+    )
     parser.set_defaults(func=run)
 
 
-def _step(title: str, argv: List[str]) -> int:
+def _step(title: str, argv: list[str]) -> int:
     from edge_sdk.cli import main
 
     print(f"\n=== {title}\n$ edge-sdk {' '.join(shlex.quote(a) for a in argv)}", flush=True)
@@ -87,8 +92,18 @@ def run(args: argparse.Namespace) -> int:
     convert_dir = out / "convert"
     started = time.perf_counter()
 
-    convert = ["convert", "cnn", "--dataset", args.dataset, "--recipe", "distill-prune-int8",
-               "--out", str(convert_dir), "--max-drop", str(args.max_drop)]
+    convert = [
+        "convert",
+        "cnn",
+        "--dataset",
+        args.dataset,
+        "--recipe",
+        "distill-prune-int8",
+        "--out",
+        str(convert_dir),
+        "--max-drop",
+        str(args.max_drop),
+    ]
     if args.force:
         convert.append("--force")
     if args.epochs is not None:
@@ -110,18 +125,50 @@ def run(args: argparse.Namespace) -> int:
 
     parity_json = out / "parity.json"
     codes = {"convert": code}
-    codes["parity"] = _step("2/5 parity: float SavedModel (TensorFlow) vs int8 .tflite (edge_sdk runtime)", [
-        "parity", str(savedmodel), str(int8), "--data", args.dataset, "--max-drop", str(args.max_drop),
-        "--json", str(parity_json), "--html", str(out / "parity.html")])
+    codes["parity"] = _step(
+        "2/5 parity: float SavedModel (TensorFlow) vs int8 .tflite (edge_sdk runtime)",
+        [
+            "parity",
+            str(savedmodel),
+            str(int8),
+            "--data",
+            args.dataset,
+            "--max-drop",
+            str(args.max_drop),
+            "--json",
+            str(parity_json),
+            "--html",
+            str(out / "parity.html"),
+        ],
+    )
     golden = out / "golden.npz"
-    codes["write-reference"] = _step("3/5 golden reference for the device", [
-        "parity", "--write-reference", str(golden), str(savedmodel), str(int8), "--data", args.dataset])
-    codes["reference"] = _step("4/5 check the int8 model against the golden reference (light runtime only)", [
-        "parity", "--reference", str(golden), str(int8)])
+    codes["write-reference"] = _step(
+        "3/5 golden reference for the device",
+        ["parity", "--write-reference", str(golden), str(savedmodel), str(int8), "--data", args.dataset],
+    )
+    codes["reference"] = _step(
+        "4/5 check the int8 model against the golden reference (light runtime only)",
+        ["parity", "--reference", str(golden), str(int8)],
+    )
     bench_json = out / "bench.json"
-    codes["bench"] = _step("5/5 latency: float32 vs int8 vs distilled+pruned int8, interleaved", [
-        "bench", str(float32), str(int8), str(pruned_int8), "--threads", args.threads,
-        "--runs", str(args.bench_runs), "--json", str(bench_json), "--png", str(out / "bench.png"), "--quiet"])
+    codes["bench"] = _step(
+        "5/5 latency: float32 vs int8 vs distilled+pruned int8, interleaved",
+        [
+            "bench",
+            str(float32),
+            str(int8),
+            str(pruned_int8),
+            "--threads",
+            args.threads,
+            "--runs",
+            str(args.bench_runs),
+            "--json",
+            str(bench_json),
+            "--png",
+            str(out / "bench.png"),
+            "--quiet",
+        ],
+    )
 
     summary = _summary(convert_dir, parity_json, bench_json, codes, time.perf_counter() - started)
     from edge_sdk.fileio import atomic_write_text
@@ -134,19 +181,20 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(c == 0 for c in codes.values()) else (1 if all(c in (0, 1) for c in codes.values()) else 2)
 
 
-def _load(path: Path) -> Optional[Dict[str, Any]]:
+def _load(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
 
 
-def _summary(convert_dir: Path, parity_json: Path, bench_json: Path, codes: Dict[str, int],
-             seconds: float) -> Dict[str, Any]:
+def _summary(
+    convert_dir: Path, parity_json: Path, bench_json: Path, codes: dict[str, int], seconds: float
+) -> dict[str, Any]:
     converted = _load(convert_dir / "summary.json") or {}
     bench = _load(bench_json) or {}
     parity = _load(parity_json) or {}
-    latency: Dict[str, Dict[int, float]] = {}
+    latency: dict[str, dict[int, float]] = {}
     for res in bench.get("results", []):
         if res.get("status") == "ok":
             latency.setdefault(Path(res["path"]).name, {})[res["threads"]] = res["latency_us"]["median"]
@@ -154,11 +202,17 @@ def _summary(convert_dir: Path, parity_json: Path, bench_json: Path, codes: Dict
     for art in converted.get("artifacts", []):
         if not art["file"].endswith(".tflite"):
             continue
-        rows.append({
-            "model": art["file"], "kind": art["kind"], "size_bytes": art["size_bytes"],
-            "gzip_size_bytes": art["gzip_size_bytes"], "accuracy": art["accuracy"],
-            "sparsity": art.get("sparsity"), "median_latency_us": latency.get(art["file"], {}),
-        })
+        rows.append(
+            {
+                "model": art["file"],
+                "kind": art["kind"],
+                "size_bytes": art["size_bytes"],
+                "gzip_size_bytes": art["gzip_size_bytes"],
+                "accuracy": art["accuracy"],
+                "sparsity": art.get("sparsity"),
+                "median_latency_us": latency.get(art["file"], {}),
+            }
+        )
     return {
         "exit_codes": codes,
         "seconds": round(seconds, 1),
@@ -169,7 +223,7 @@ def _summary(convert_dir: Path, parity_json: Path, bench_json: Path, codes: Dict
     }
 
 
-def _print_summary(summary: Dict[str, Any], out: Path) -> None:
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
     from edge_sdk.report import format_table
 
     models = summary["models"]
@@ -179,9 +233,14 @@ def _print_summary(summary: Dict[str, Any], out: Path) -> None:
     for m in models:
         ratio = m["size_bytes"] / base["size_bytes"] if base else None
         gz = m["gzip_size_bytes"] / base["gzip_size_bytes"] if base else None
-        row = [m["model"], m["kind"], m["size_bytes"], f"{ratio:.3f}" if ratio else None,
-               f"{gz:.3f}" if gz else None,
-               f"{100 * m['accuracy']:.2f}%" if m["accuracy"] is not None else None]
+        row = [
+            m["model"],
+            m["kind"],
+            m["size_bytes"],
+            f"{ratio:.3f}" if ratio else None,
+            f"{gz:.3f}" if gz else None,
+            f"{100 * m['accuracy']:.2f}%" if m["accuracy"] is not None else None,
+        ]
         row += [f"{m['median_latency_us'][t]:.0f}" if t in m["median_latency_us"] else None for t in threads]
         rows.append(row)
     headers = ["model", "kind", "bytes", "x float32", "gzip x float32", "test accuracy"]
@@ -190,20 +249,29 @@ def _print_summary(summary: Dict[str, Any], out: Path) -> None:
     print(format_table(rows, headers))
     distill = summary["comparisons"].get("distill") or {}
     if distill:
-        print(f"\ndistillation: student has {distill.get('param_ratio', 0):.1%} of the teacher's parameters; "
-              f"accuracy {_pct(distill.get('student_accuracy'))} distilled vs {_pct(distill.get('baseline_accuracy'))} "
-              f"trained alone (teacher {_pct(distill.get('teacher_accuracy'))})")
+        print(
+            f"\ndistillation: student has {distill.get('param_ratio', 0):.1%} of the teacher's parameters; "
+            f"accuracy {_pct(distill.get('student_accuracy'))} distilled vs {_pct(distill.get('baseline_accuracy'))} "
+            f"trained alone (teacher {_pct(distill.get('teacher_accuracy'))})"
+        )
     parity = summary.get("parity") or {}
     if parity:
-        print(f"parity (float SavedModel vs int8.tflite, {parity.get('samples')} test images): accuracy "
-              f"{_pct(parity.get('float_accuracy'))} -> {_pct(parity.get('quantized_accuracy'))} "
-              f"(drop {parity.get('accuracy_drop_points', 0):.2f} points), top-1 agreement "
-              f"{_pct(parity.get('top1_agreement'))}")
-    print(f"\nreports: {out / 'parity.html'}, {out / 'bench.png'}, {out / 'demo.json'}; "
-          f"artifacts and manifests in {out / 'convert'}")
-    print("steps: " + ", ".join(f"{k} {'ok' if v == 0 else f'exit {v}'}" for k, v in summary["exit_codes"].items())
-          + f"; {summary['seconds']:.0f} s in all")
+        print(
+            f"parity (float SavedModel vs int8.tflite, {parity.get('samples')} test images): accuracy "
+            f"{_pct(parity.get('float_accuracy'))} -> {_pct(parity.get('quantized_accuracy'))} "
+            f"(drop {parity.get('accuracy_drop_points', 0):.2f} points), top-1 agreement "
+            f"{_pct(parity.get('top1_agreement'))}"
+        )
+    print(
+        f"\nreports: {out / 'parity.html'}, {out / 'bench.png'}, {out / 'demo.json'}; "
+        f"artifacts and manifests in {out / 'convert'}"
+    )
+    print(
+        "steps: "
+        + ", ".join(f"{k} {'ok' if v == 0 else f'exit {v}'}" for k, v in summary["exit_codes"].items())
+        + f"; {summary['seconds']:.0f} s in all"
+    )
 
 
-def _pct(value: Optional[float]) -> str:
+def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"

@@ -1,4 +1,5 @@
 """``edge-sdk inspect MODEL``: what is inside a .tflite file, read without an interpreter."""
+
 from __future__ import annotations
 
 import argparse
@@ -51,12 +52,24 @@ def run(args: argparse.Namespace) -> int:
             for idx in indices:
                 t = main.get(idx, {})
                 q = t.get("quantization")
-                rows.append([role, t.get("name"), str(t.get("shape")), t.get("dtype"),
-                             f"scale={q['scale']:.6g} zp={q['zero_point']}" if q and "axis" not in q else ("per-axis" if q else "-")])
+                rows.append(
+                    [
+                        role,
+                        t.get("name"),
+                        str(t.get("shape")),
+                        t.get("dtype"),
+                        f"scale={q['scale']:.6g} zp={q['zero_point']}"
+                        if q and "axis" not in q
+                        else ("per-axis" if q else "-"),
+                    ]
+                )
     print(format_table(rows, ["io", "name", "shape", "dtype", "quantization"]))
     print()
-    print(format_table([[o["name"], o["version"], o["count"]] for o in info["operators"]],
-                       ["operator", "version", "count"]))
+    print(
+        format_table(
+            [[o["name"], o["version"], o["count"]] for o in info["operators"]], ["operator", "version", "count"]
+        )
+    )
     print()
     print(format_table([[k, v] for k, v in info["weight_bytes"].items()], ["weights dtype", "bytes"]))
     print()
@@ -64,16 +77,32 @@ def run(args: argparse.Namespace) -> int:
     if sigs:
         print(format_table(sigs, ["signature", "subgraph", "inputs", "outputs"]))
         print()
-    print(format_table([[s["index"], s["name"], s["tensors"], s["operators"]] for s in info["subgraphs"]],
-                       ["subgraph", "name", "tensors", "operators"]))
+    print(
+        format_table(
+            [[s["index"], s["name"], s["tensors"], s["operators"]] for s in info["subgraphs"]],
+            ["subgraph", "name", "tensors", "operators"],
+        )
+    )
     if info["metadata"]:
         print()
-        print(format_table([[m["name"], m["bytes"], m.get("value", "")] for m in info["metadata"]],
-                           ["metadata", "bytes", "value"]))
+        print(
+            format_table(
+                [[m["name"], m["bytes"], m.get("value", "")] for m in info["metadata"]], ["metadata", "bytes", "value"]
+            )
+        )
     if args.tensors:
         print()
-        rows = [[t["subgraph"], t["index"], t["name"], str(t["shape"]), t["dtype"],
-                 "const" if t["constant"] else "", (f"{t['quantization']['scale']}" if t["quantization"] else "")]
-                for t in info["tensors"]]
+        rows = [
+            [
+                t["subgraph"],
+                t["index"],
+                t["name"],
+                str(t["shape"]),
+                t["dtype"],
+                "const" if t["constant"] else "",
+                (f"{t['quantization']['scale']}" if t["quantization"] else ""),
+            ]
+            for t in info["tensors"]
+        ]
         print(format_table(rows, ["sg", "idx", "tensor", "shape", "dtype", "", "scale"]))
     return 0

@@ -1,4 +1,5 @@
 """``edge-sdk keygen``: make an Ed25519 key pair for signing models."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out-dir", "-o", default=".", help="directory for the key files (default: .)")
     parser.add_argument("--name", default="edge-sdk", help="file name stem (default: edge-sdk)")
-    parser.add_argument("--passphrase-env", metavar="VAR",
-                        help="encrypt the private key with the passphrase in environment variable VAR")
+    parser.add_argument(
+        "--passphrase-env",
+        metavar="VAR",
+        help="encrypt the private key with the passphrase in environment variable VAR",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite existing key files")
     parser.add_argument("--json", action="store_true", help="print paths and key id as JSON")
     parser.set_defaults(func=run)
@@ -33,7 +37,9 @@ def passphrase_from_env(var):
         return None
     value = os.environ.get(var)
     if not value:
-        raise InputError(f"--passphrase-env {var}: expected a non-empty environment variable {var}, it is unset or empty")
+        raise InputError(
+            f"--passphrase-env {var}: expected a non-empty environment variable {var}, it is unset or empty"
+        )
     return value.encode("utf-8")
 
 
@@ -51,10 +57,18 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
         return 0
-    print(format_table([
-        ["private key", info["private_key"] + (" (encrypted)" if info["encrypted"] else "") + "  keep secret, never ship"],
-        ["public key", info["public_key"] + "  embed in the app"],
-        ["key id", info["key_id"]],
-        ["public key (raw hex)", info["public_key_hex"]],
-    ], ["item", "value"]))
+    print(
+        format_table(
+            [
+                [
+                    "private key",
+                    info["private_key"] + (" (encrypted)" if info["encrypted"] else "") + "  keep secret, never ship",
+                ],
+                ["public key", info["public_key"] + "  embed in the app"],
+                ["key id", info["key_id"]],
+                ["public key (raw hex)", info["public_key_hex"]],
+            ],
+            ["item", "value"],
+        )
+    )
     return 0

@@ -1,4 +1,5 @@
 """``edge-sdk run MODEL --input x.npy|x.npz``: run a model on saved arrays."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--raw", action="store_true", help="return integer outputs as stored, not dequantized")
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads")
     parser.add_argument("--backend", default=None, help="litert (default), tflite-runtime or tf")
-    parser.add_argument("--accelerator", default=None,
-                        help="run through LiteRT's CompiledModel on cpu, gpu or npu (or gpu+cpu); default: the interpreter")
+    parser.add_argument(
+        "--accelerator",
+        default=None,
+        help="run through LiteRT's CompiledModel on cpu, gpu or npu (or gpu+cpu); default: the interpreter",
+    )
     parser.add_argument("--no-verify", action="store_true", help="skip the sha256 check against the manifest")
-    parser.add_argument("--top-k", type=int, default=None, metavar="K",
-                        help="also print the K most likely classes per row (K >= 1)")
+    parser.add_argument(
+        "--top-k", type=int, default=None, metavar="K", help="also print the K most likely classes per row (K >= 1)"
+    )
     parser.add_argument("--json", action="store_true", help="print the outputs as JSON")
     parser.set_defaults(func=run)
 
@@ -51,26 +56,41 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--top-k must be at least 1 (the number of classes to list per row), got {args.top_k}")
     require_model_file(args.model)
     check_array_file(args.input, "--input")
-    check_file_output(args.output, "--output", model_inputs(args.model) + path_inputs(args.input, "input data"),
-                      kind="npz")
-    model = edge_sdk.load(args.model, backend=args.backend, num_threads=args.threads, verify=not args.no_verify,
-                          accelerator=args.accelerator)
-    names = [s.name for s in (model.signatures[args.signature]["inputs"] if args.signature else model.inputs)] \
-        if (args.signature is None or args.signature in model.signatures) else []
+    check_file_output(
+        args.output, "--output", model_inputs(args.model) + path_inputs(args.input, "input data"), kind="npz"
+    )
+    model = edge_sdk.load(
+        args.model,
+        backend=args.backend,
+        num_threads=args.threads,
+        verify=not args.no_verify,
+        accelerator=args.accelerator,
+    )
+    names = (
+        [s.name for s in (model.signatures[args.signature]["inputs"] if args.signature else model.inputs)]
+        if (args.signature is None or args.signature in model.signatures)
+        else []
+    )
     if args.signature and args.signature not in model.signatures:
-        raise EdgeSdkError(f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}"
-                           if model.signatures else f"unknown signature {args.signature!r}; the model has no "
-                           "SignatureDef (leave out --signature to run its main subgraph)")
+        raise EdgeSdkError(
+            f"unknown signature {args.signature!r}; the model has: {', '.join(model.signatures)}"
+            if model.signatures
+            else f"unknown signature {args.signature!r}; the model has no "
+            "SignatureDef (leave out --signature to run its main subgraph)"
+        )
     specs = [model.input_spec(n, args.signature) for n in names]
     x = match_inputs(read_array_file(args.input, "--input"), specs, args.input)
-    for spec, arr in zip(specs, x):
+    for spec, arr in zip(specs, x, strict=False):
         # quantized inputs refuse NaN/inf in predict; a float model would pass them through quietly
         if spec.dtype.kind != "f" or arr.dtype.kind != "f":
             continue
         bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
         if bad:
-            print(f"warning: input {clean_text(spec.name)!r} holds {bad} NaN/inf value(s) of {arr.size}; "
-                  "the outputs of those rows are unlikely to mean anything", file=sys.stderr)
+            print(
+                f"warning: input {clean_text(spec.name)!r} holds {bad} NaN/inf value(s) of {arr.size}; "
+                "the outputs of those rows are unlikely to mean anything",
+                file=sys.stderr,
+            )
     outputs = model.predict_all(x, raw=args.raw, signature=args.signature)
     if args.output:
         with atomic_output_path(args.output) as tmp:
@@ -92,4 +112,3 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         print(f"wrote {args.output}")
     return 0
-

@@ -1,4 +1,5 @@
 """``edge-sdk sign MODEL --key KEY``: write MODEL.sig covering the model and its manifest."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,26 +32,36 @@ def run(args: argparse.Namespace) -> int:
     """Sign the model and write the signature file."""
     require_extra("sign", "sign")
     from edge_sdk.cli.keygen import passphrase_from_env
-    from edge_sdk.report import format_table
     from edge_sdk.manifest import manifest_path_for
     from edge_sdk.outputs import Protected, check_file_output
+    from edge_sdk.report import format_table
     from edge_sdk.signing import sign_model
 
     require_model_file(args.model, "a model file (.tflite) to sign")
-    protected = [Protected(Path(args.model), "model"),
-                 Protected(Path(args.manifest) if args.manifest else manifest_path_for(args.model),
-                           f"manifest of model {Path(args.model).name}"),
-                 Protected(Path(args.key), "private key")]
+    protected = [
+        Protected(Path(args.model), "model"),
+        Protected(
+            Path(args.manifest) if args.manifest else manifest_path_for(args.model),
+            f"manifest of model {Path(args.model).name}",
+        ),
+        Protected(Path(args.key), "private key"),
+    ]
     check_file_output(args.out, "--out", protected, kind="json")
-    envelope = sign_model(args.model, args.key, manifest=args.manifest, out=args.out,
-                          passphrase=passphrase_from_env(args.passphrase_env))
+    envelope = sign_model(
+        args.model, args.key, manifest=args.manifest, out=args.out, passphrase=passphrase_from_env(args.passphrase_env)
+    )
     if args.json:
         print_json(envelope)
         return 0
-    print(format_table([
-        ["signature", envelope["path"]],
-        ["key id", envelope["key_id"]],
-        ["model sha256", envelope["model_sha256"]],
-        ["manifest", envelope["manifest_sha256"] or "none (model signed alone)"],
-    ], ["item", "value"]))
+    print(
+        format_table(
+            [
+                ["signature", envelope["path"]],
+                ["key id", envelope["key_id"]],
+                ["model sha256", envelope["model_sha256"]],
+                ["manifest", envelope["manifest_sha256"] or "none (model signed alone)"],
+            ],
+            ["item", "value"],
+        )
+    )
     return 0

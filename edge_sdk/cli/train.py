@@ -1,4 +1,5 @@
 """``edge-sdk train``: train a zoo model on a built-in or user dataset and export it."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,20 +38,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", required=True, choices=models or None, help="model to train")
     parser.add_argument(
-        "--dataset", required=True, metavar="NAME|PATH",
+        "--dataset",
+        required=True,
+        metavar="NAME|PATH",
         help=f"one of {', '.join(DATASETS)}, a .csv/.parquet file (with <stem>.features.json or "
         "--feature-spec), or a TFRecord dataset directory",
     )
-    parser.add_argument("--epochs", required=True, type=int, help="maximum number of epochs (early stopping may end sooner)")
+    parser.add_argument(
+        "--epochs", required=True, type=int, help="maximum number of epochs (early stopping may end sooner)"
+    )
     parser.add_argument("--out", required=True, help="output directory (new, empty, or one edge-sdk train wrote)")
-    parser.add_argument("--force", action="store_true",
-                        help="write into --out even if it is a non-empty directory edge-sdk did not write "
-                        "(nothing in it is deleted)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write into --out even if it is a non-empty directory edge-sdk did not write (nothing in it is deleted)",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default per model)")
     parser.add_argument("--learning-rate", type=float, default=None, help="Adam learning rate (default per model)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the split, initialisation and shuffling")
-    parser.add_argument("--strategy", choices=STRATEGIES, default=None,
-                        help="tf.distribute strategy; multiworker reads the cluster from TF_CONFIG")
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=None,
+        help="tf.distribute strategy; multiworker reads the cluster from TF_CONFIG",
+    )
     parser.add_argument("--feature-spec", default=None, help="feature spec JSON for a CSV/parquet dataset")
     parser.add_argument("--no-early-stopping", action="store_true", help="always run --epochs epochs")
     parser.add_argument("--no-histograms", action="store_true", help="skip weight/gradient histograms")
@@ -107,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
     # marked before training starts, so a killed run's folder is recognised as edge-sdk's when resumed
     mark_output_dir(out, "train", model=args.model, dataset=str(args.dataset))
 
-    from training import datasets, train
     from edge_sdk.report import format_table
+    from training import datasets, train
 
     strategy = None
     if args.strategy:
@@ -138,12 +149,18 @@ def run(args: argparse.Namespace) -> int:
     test = summary["test"]
     rows = [
         ["model", summary["model"]],
-        ["dataset", f"{summary['dataset']} (train {summary['split_sizes']['train']}, val "
-                    f"{summary['split_sizes']['val']}, test {summary['split_sizes']['test']})"],
+        [
+            "dataset",
+            f"{summary['dataset']} (train {summary['split_sizes']['train']}, val "
+            f"{summary['split_sizes']['val']}, test {summary['split_sizes']['test']})",
+        ],
         ["parameters", summary["params"]],
-        ["epochs run", f"{summary['epochs_run']} of {summary['epochs_requested']}"
-                       + (f" (resumed at epoch {summary['resumed_from_epoch']})" if summary["resumed_from_epoch"] else "")
-                       + (" (early stop)" if summary["stopped_early"] else "")],
+        [
+            "epochs run",
+            f"{summary['epochs_run']} of {summary['epochs_requested']}"
+            + (f" (resumed at epoch {summary['resumed_from_epoch']})" if summary["resumed_from_epoch"] else "")
+            + (" (early stop)" if summary["stopped_early"] else ""),
+        ],
         ["strategy", f"{summary['strategy']} x{summary['replicas']}"],
         ["train time s", summary["train_seconds"]],
         ["test accuracy", round(test["accuracy"], 4)],

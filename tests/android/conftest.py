@@ -1,6 +1,7 @@
 """Fixtures for the Android demo tests: a model converted by the real `edge-sdk convert` CLI,
 golden files written from it with edge_sdk, and the Debian tools the Java/native checks need.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -34,8 +35,26 @@ def converted_mnist_int8(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("android_convert") / "out"
     # the CLI's own entry point, in this process: the same command without paying a second TensorFlow import
-    code = main(["convert", "cnn", "--dataset", "mnist", "--recipe", "int8", "--epochs", "1", "--formats", "tflite",
-                 "--no-baseline", "--latency-runs", "5", "--quiet", "-o", str(out)])
+    code = main(
+        [
+            "convert",
+            "cnn",
+            "--dataset",
+            "mnist",
+            "--recipe",
+            "int8",
+            "--epochs",
+            "1",
+            "--formats",
+            "tflite",
+            "--no-baseline",
+            "--latency-runs",
+            "5",
+            "--quiet",
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 0, f"edge-sdk convert failed ({code}); its error is in the captured stderr"
     model = out / "int8.tflite"
     assert model.is_file() and (out / "int8.json").is_file(), sorted(p.name for p in out.iterdir())
@@ -59,7 +78,9 @@ def native_check(android_tools, tmp_path_factory) -> Path:
     build = tmp_path_factory.mktemp("android_build")
     run = subprocess.run(
         ["make", "-C", str(ANDROID), "native", f"BUILD={build}", f"PYTHON={sys.executable}"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, f"building native_check failed:\n{run.stdout}\n{run.stderr}"
     return build / "native_check"

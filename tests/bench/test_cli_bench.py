@@ -1,4 +1,5 @@
 """`edge-sdk bench` and `edge-sdk bench compare` from the command line: tables, JSON, PNG, exit codes."""
+
 import json
 import subprocess
 import sys
@@ -11,8 +12,20 @@ from edge_sdk.cli import main
 
 def test_bench_table_json_and_exit_code_zero(cnn_models, tmp_path, capsys):
     out = tmp_path / "results.json"
-    code = main(["bench", str(cnn_models["float32"]), str(cnn_models["int8"]), "--runs", "20", "--warmup", "2",
-                 "--json", str(out), "-q"])
+    code = main(
+        [
+            "bench",
+            str(cnn_models["float32"]),
+            str(cnn_models["int8"]),
+            "--runs",
+            "20",
+            "--warmup",
+            "2",
+            "--json",
+            str(out),
+            "-q",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "cnn_float32.tflite" in captured.out and "cnn_int8.tflite" in captured.out
@@ -25,8 +38,7 @@ def test_bench_table_json_and_exit_code_zero(cnn_models, tmp_path, capsys):
 
 
 def test_bench_json_to_stdout(cnn_models, capsys):
-    code = main(["bench", str(cnn_models["int8"]), "--runs", "5", "--warmup", "0", "--json", "-", "-q",
-                 "--no-samples"])
+    code = main(["bench", str(cnn_models["int8"]), "--runs", "5", "--warmup", "0", "--json", "-", "-q", "--no-samples"])
     captured = capsys.readouterr()
     assert code == 0
     doc = json.loads(captured.out)
@@ -41,13 +53,16 @@ def test_one_failing_model_exits_1_and_is_listed(cnn_models, broken_models, caps
     assert "cnn_int8.tflite" in captured.out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--runs", "0"], "runs must be an integer >= 1, got 0"),
-    (["--threads", "1,-1"], "--threads expects thread counts >= 1; got -1"),
-    (["--threads", "two"], "--threads expects comma-separated positive integers"),
-    (["--batch", "-3"], "batch must be an integer >= 1, got -3"),
-    (["--warmup", "-1"], "warm-up runs must be an integer >= 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--runs", "0"], "runs must be an integer >= 1, got 0"),
+        (["--threads", "1,-1"], "--threads expects thread counts >= 1; got -1"),
+        (["--threads", "two"], "--threads expects comma-separated positive integers"),
+        (["--batch", "-3"], "batch must be an integer >= 1, got -3"),
+        (["--warmup", "-1"], "warm-up runs must be an integer >= 0"),
+    ],
+)
 def test_impossible_options_exit_2_with_a_clear_error(cnn_models, capsys, argv, message):
     code = main(["bench", str(cnn_models["int8"]), "-q", *argv])
     captured = capsys.readouterr()
@@ -71,8 +86,21 @@ def test_runs_and_duration_are_exclusive(cnn_models, capsys):
 
 def test_png_of_latency_distributions(cnn_models, tmp_path, capsys):
     png = tmp_path / "latency.png"
-    code = main(["bench", str(cnn_models["float32"]), str(cnn_models["int8"]), "--runs", "10", "-q",
-                 "--png", str(png), "--no-samples", "--json", str(tmp_path / "r.json")])
+    code = main(
+        [
+            "bench",
+            str(cnn_models["float32"]),
+            str(cnn_models["int8"]),
+            "--runs",
+            "10",
+            "-q",
+            "--png",
+            str(png),
+            "--no-samples",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     assert "samples_us" not in json.loads((tmp_path / "r.json").read_text())["results"][0]
@@ -94,8 +122,21 @@ def two_results(cnn_models, tmp_path_factory):
     paths = []
     for name in ("a", "b"):
         path = out / f"{name}.json"
-        assert main(["bench", str(cnn_models["float32"]), str(cnn_models["int8"]), "--runs", "10", "-q",
-                     "--json", str(path)]) == 0
+        assert (
+            main(
+                [
+                    "bench",
+                    str(cnn_models["float32"]),
+                    str(cnn_models["int8"]),
+                    "--runs",
+                    "10",
+                    "-q",
+                    "--json",
+                    str(path),
+                ]
+            )
+            == 0
+        )
         paths.append(path)
     return paths
 
@@ -138,8 +179,7 @@ def test_compare_names_fields_an_older_file_lacks(two_results, tmp_path, capsys)
 
 def test_compare_with_nothing_in_common_or_no_results(two_results, tmp_path, capsys):
     bare = tmp_path / "bare.json"
-    bare.write_text(json.dumps({"results": [{"label": "cnn_int8.tflite", "threads": 1, "batch": 128,
-                                             "mean_ms": 0.6}]}))
+    bare.write_text(json.dumps({"results": [{"label": "cnn_int8.tflite", "threads": 1, "batch": 128, "mean_ms": 0.6}]}))
     code = main(["bench", "compare", str(two_results[0]), str(bare)])
     err = capsys.readouterr().err
     assert code == 2
@@ -165,8 +205,8 @@ def test_bench_runs_with_only_the_light_runtime(cnn_models, tmp_path):
                     raise ImportError('blocked: ' + name)
         sys.meta_path.insert(0, Block())
         from edge_sdk.cli import main
-        code = main(['bench', {str(cnn_models['int8'])!r}, '--runs', '5', '-q', '--threads', '1,2',
-                     '--json', {str(tmp_path / 'light.json')!r}])
+        code = main(['bench', {str(cnn_models["int8"])!r}, '--runs', '5', '-q', '--threads', '1,2',
+                     '--json', {str(tmp_path / "light.json")!r}])
         heavy = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'matplotlib')]
         print('HEAVY', heavy)
         sys.exit(code)

@@ -1,4 +1,5 @@
 """The benchmark engine on real models: statistics, interleaving, ratios, inputs, failures, options."""
+
 import json
 import os
 
@@ -115,14 +116,23 @@ def test_batch_on_fixed_batch_model_is_a_clear_failure(cnn_models):
 
 
 def test_failed_models_are_reported_while_others_run(cnn_models, broken_models):
-    doc = run_benchmark([cnn_models["int8"], broken_models["garbage"], broken_models["truncated"],
-                         "/nonexistent/model.tflite", cnn_models["float32"]], quick(runs=10))
+    doc = run_benchmark(
+        [
+            cnn_models["int8"],
+            broken_models["garbage"],
+            broken_models["truncated"],
+            "/nonexistent/model.tflite",
+            cnn_models["float32"],
+        ],
+        quick(runs=10),
+    )
     status = {r["label"]: r for r in doc["results"]}
     assert status["cnn_int8.tflite"]["status"] == "ok"
     assert status["cnn_float32.tflite"]["status"] == "ok"
     float_median = status["cnn_float32.tflite"]["latency_us"]["median"]  # int8 vs float speed is machine-dependent
     assert status["cnn_float32.tflite"]["ratio_vs_first"] == pytest.approx(
-        float_median / status["cnn_int8.tflite"]["latency_us"]["median"])
+        float_median / status["cnn_int8.tflite"]["latency_us"]["median"]
+    )
     garbage = status["garbage.tflite"]
     assert garbage["status"] == "failed" and "TFL3" in garbage["error"] and garbage["error"].startswith("load:")
     assert status["truncated.tflite"]["status"] == "failed" and status["truncated.tflite"]["error"]
@@ -136,17 +146,20 @@ def test_first_model_failing_leaves_ratios_empty(cnn_models, broken_models):
     assert doc["results"][1]["status"] == "ok" and doc["results"][1]["ratio_vs_first"] is None
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"runs": 0}, "runs must be an integer >= 1, got 0"),
-    ({"runs": -5}, "runs must be an integer >= 1"),
-    ({"threads": (0,)}, "thread counts must be integers >= 1"),
-    ({"threads": (-2,)}, "got -2"),
-    ({"threads": ()}, "at least one thread count"),
-    ({"batch": 0}, "batch must be an integer >= 1, got 0"),
-    ({"warmup": -1}, "warm-up runs must be an integer >= 0"),
-    ({"duration": 0.0, "runs": None}, "duration must be a positive number"),
-    ({"duration": 1.0, "runs": 5}, "not both"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"runs": 0}, "runs must be an integer >= 1, got 0"),
+        ({"runs": -5}, "runs must be an integer >= 1"),
+        ({"threads": (0,)}, "thread counts must be integers >= 1"),
+        ({"threads": (-2,)}, "got -2"),
+        ({"threads": ()}, "at least one thread count"),
+        ({"batch": 0}, "batch must be an integer >= 1, got 0"),
+        ({"warmup": -1}, "warm-up runs must be an integer >= 0"),
+        ({"duration": 0.0, "runs": None}, "duration must be a positive number"),
+        ({"duration": 1.0, "runs": 5}, "not both"),
+    ],
+)
 def test_impossible_options_raise_clear_errors(cnn_models, kwargs, message):
     with pytest.raises(BenchOptionError, match=message) as info:
         run_benchmark([cnn_models["int8"]], quick(**kwargs))
@@ -233,8 +246,9 @@ def test_sysinfo_names_arm_cores(monkeypatch):
     cpuinfo = "processor\t: 0\nBogoMIPS\t: 108.00\nCPU implementer\t: 0x41\nCPU part\t: 0xd0b\n"
     monkeypatch.setattr(sysinfo, "_read_text", lambda path: cpuinfo if path == "/proc/cpuinfo" else None)
     assert sysinfo.cpu_model() == "ARM Cortex-A76"
-    monkeypatch.setattr(sysinfo, "_read_text", lambda path: "model name\t: Intel(R) Xeon(R)\n"
-                        if path == "/proc/cpuinfo" else None)
+    monkeypatch.setattr(
+        sysinfo, "_read_text", lambda path: "model name\t: Intel(R) Xeon(R)\n" if path == "/proc/cpuinfo" else None
+    )
     assert sysinfo.cpu_model() == "Intel(R) Xeon(R)"
 
 
@@ -245,8 +259,10 @@ def test_two_input_model_uses_the_manifest_calibration_ranges(cnn_models):
     assert res["batch"] == 4
     assert "numeric: uniform in the manifest's calibration range" in res["input_source"]
     assert "bucket: uniform in the manifest's calibration range [0, 7]" in res["input_source"]
-    assert [i["name"] for i in res["inputs"]] == ["numeric", "bucket"] or \
-        sorted(i["name"] for i in res["inputs"]) == ["bucket", "numeric"]
+    assert [i["name"] for i in res["inputs"]] == ["numeric", "bucket"] or sorted(i["name"] for i in res["inputs"]) == [
+        "bucket",
+        "numeric",
+    ]
 
 
 def test_random_index_inputs_stay_inside_the_embedding_table(cnn_models):

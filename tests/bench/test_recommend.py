@@ -1,4 +1,5 @@
 """bench recommends threads and batch per model, says when more threads are slower, and compares accelerators."""
+
 import numpy as np
 import pytest
 
@@ -13,9 +14,12 @@ def result(label, threads, batch, median):
 
 def test_recommendation_picks_latency_and_throughput_and_flags_slower_threads():
     results = [
-        result("wide.tflite", 1, 1, 12.0), result("wide.tflite", 1, 32, 40.0),
-        result("wide.tflite", 2, 1, 13.5), result("wide.tflite", 2, 32, 30.0),
-        result("cnn.tflite", 1, 1, 30.0), result("cnn.tflite", 2, 1, 20.0),
+        result("wide.tflite", 1, 1, 12.0),
+        result("wide.tflite", 1, 32, 40.0),
+        result("wide.tflite", 2, 1, 13.5),
+        result("wide.tflite", 2, 32, 30.0),
+        result("cnn.tflite", 1, 1, 30.0),
+        result("cnn.tflite", 2, 1, 20.0),
         {"label": "broken.tflite", "threads": 1, "batch": 1, "status": "failed"},
     ]
     recs = {r["model"]: r for r in recommend(results)}
@@ -24,10 +28,13 @@ def test_recommendation_picks_latency_and_throughput_and_flags_slower_threads():
     assert wide["lowest_latency"] == {"threads": 1, "batch": 1, "median_us": 12.0}
     assert wide["highest_throughput"]["threads"] == 2 and wide["highest_throughput"]["batch"] == 32
     assert wide["highest_throughput"]["items_per_s"] == pytest.approx(32e6 / 30.0)
-    assert wide["more_threads_slower"] == [{"batch": 1, "threads": [1, 2], "median_us": [12.0, 13.5],
-                                            "ratio": pytest.approx(1.125)}]
-    assert any("SLOWER with more threads at batch 1: 2 threads 13.5 us against 1 thread 12.0 us (1.12x)" in t
-               for t in wide["text"])
+    assert wide["more_threads_slower"] == [
+        {"batch": 1, "threads": [1, 2], "median_us": [12.0, 13.5], "ratio": pytest.approx(1.125)}
+    ]
+    assert any(
+        "SLOWER with more threads at batch 1: 2 threads 13.5 us against 1 thread 12.0 us (1.12x)" in t
+        for t in wide["text"]
+    )
     cnn = recs["cnn.tflite"]
     assert cnn["more_threads_slower"] == [] and cnn["lowest_latency"]["threads"] == 2
     assert not any("SLOWER" in t for t in cnn["text"])
@@ -39,13 +46,15 @@ def test_within_the_margin_is_not_called_slower():
 
 
 def test_sweep_of_batches_and_accelerators_side_by_side(cnn_models):
-    options = BenchOptions(runs=10, warmup=1, progress=False, threads=(1,), batches=(1, 4),
-                           accelerators=(None, "cpu"))
+    options = BenchOptions(runs=10, warmup=1, progress=False, threads=(1,), batches=(1, 4), accelerators=(None, "cpu"))
     doc = run_benchmark([cnn_models["dynamic"]], options)
     rows = [(r["label"], r["batch"], r["accelerator"]) for r in doc["results"]]
-    assert rows == [("cnn_dynamic_batch.tflite [interpreter]", 1, "interpreter"),
-                    ("cnn_dynamic_batch.tflite [interpreter]", 4, "interpreter"),
-                    ("cnn_dynamic_batch.tflite [cpu]", 1, "cpu"), ("cnn_dynamic_batch.tflite [cpu]", 4, "cpu")]
+    assert rows == [
+        ("cnn_dynamic_batch.tflite [interpreter]", 1, "interpreter"),
+        ("cnn_dynamic_batch.tflite [interpreter]", 4, "interpreter"),
+        ("cnn_dynamic_batch.tflite [cpu]", 1, "cpu"),
+        ("cnn_dynamic_batch.tflite [cpu]", 4, "cpu"),
+    ]
     assert all(r["status"] == "ok" for r in doc["results"]), [r.get("error") for r in doc["results"]]
     assert doc["results"][1]["ratio_vs_first"] == 1.0  # ratios compare the same batch
     recs = {r["model"]: r for r in doc["recommendations"]}
@@ -54,14 +63,29 @@ def test_sweep_of_batches_and_accelerators_side_by_side(cnn_models):
 
 
 def test_bench_cli_options_for_batches_and_accelerators(cnn_models, capsys):
-    code = main(["bench", str(cnn_models["dynamic"]), "--batch", "1,2", "--accelerator", "interpreter,cpu",
-                 "--runs", "5", "--warmup", "1", "-q"])
+    code = main(
+        [
+            "bench",
+            str(cnn_models["dynamic"]),
+            "--batch",
+            "1,2",
+            "--accelerator",
+            "interpreter,cpu",
+            "--runs",
+            "5",
+            "--warmup",
+            "1",
+            "-q",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert out.count("recommend: ") >= 2 and "[cpu]" in out
-    for argv, message in ((["--accelerator", "tpu"], "unknown accelerator 'tpu'"),
-                          (["--batch", "1,0"], "batch must be an integer >= 1, got 0"),
-                          (["--batch", "one"], "--batch expects comma-separated positive integers")):
+    for argv, message in (
+        (["--accelerator", "tpu"], "unknown accelerator 'tpu'"),
+        (["--batch", "1,0"], "batch must be an integer >= 1, got 0"),
+        (["--batch", "one"], "--batch expects comma-separated positive integers"),
+    ):
         assert main(["bench", str(cnn_models["dynamic"]), "--runs", "5", "-q", *argv]) == 2
         assert message in capsys.readouterr().err
 

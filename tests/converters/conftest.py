@@ -3,6 +3,7 @@
 Models are small enough to train in about a second; they are built once per
 session and saved in every input format the converter accepts.
 """
+
 from __future__ import annotations
 
 import types
@@ -22,11 +23,22 @@ def _digits():
     order = rng.permutation(len(x))
     x, y = x[order], y[order]
     return types.SimpleNamespace(
-        name="digits", task="image", x_train=x[:1200], y_train=y[:1200], x_val=x[1200:1400],
-        y_val=y[1200:1400], x_test=x[1400:], y_test=y[1400:], num_classes=10,
+        name="digits",
+        task="image",
+        x_train=x[:1200],
+        y_train=y[:1200],
+        x_val=x[1200:1400],
+        y_val=y[1200:1400],
+        x_test=x[1400:],
+        y_test=y[1400:],
+        num_classes=10,
         labels=[str(i) for i in range(10)],
-        preprocessing={"scale": 1 / 16, "offset": 0.0, "layout": "NHWC",
-                       "image": {"height": 8, "width": 8, "channels": 1}},
+        preprocessing={
+            "scale": 1 / 16,
+            "offset": 0.0,
+            "layout": "NHWC",
+            "image": {"height": 8, "width": 8, "channels": 1},
+        },
     )
 
 
@@ -66,8 +78,9 @@ def digits_models(tmp_path_factory, digits):
 
     import keras  # Keras 3, as a user might have
 
-    k3 = keras.Sequential([keras.Input((8, 8, 1), name="image"), keras.layers.Flatten(),
-                           keras.layers.Dense(10, activation="softmax")])
+    k3 = keras.Sequential(
+        [keras.Input((8, 8, 1), name="image"), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    )
     k3.compile("adam", "sparse_categorical_crossentropy")
     k3.fit(digits.x_train, digits.y_train, epochs=15, verbose=0)
     k3.save(root / "keras3.keras")
@@ -75,7 +88,15 @@ def digits_models(tmp_path_factory, digits):
     np.save(root / "calib.npy", digits.x_train[:200])
     np.savez(root / "eval.npz", image=digits.x_test, y=digits.y_test)
     np.savez(root / "train.npz", x=digits.x_train, y=digits.y_train)
-    return types.SimpleNamespace(root=root, teacher=teacher, teacher_keras=root / "teacher.keras",
-                                 teacher_h5=root / "teacher.h5", teacher_savedmodel=root / "teacher_savedmodel",
-                                 student_keras=root / "student.keras", keras3=root / "keras3.keras",
-                                 calib=root / "calib.npy", eval=root / "eval.npz", train=root / "train.npz")
+    return types.SimpleNamespace(
+        root=root,
+        teacher=teacher,
+        teacher_keras=root / "teacher.keras",
+        teacher_h5=root / "teacher.h5",
+        teacher_savedmodel=root / "teacher_savedmodel",
+        student_keras=root / "student.keras",
+        keras3=root / "keras3.keras",
+        calib=root / "calib.npy",
+        eval=root / "eval.npz",
+        train=root / "train.npz",
+    )

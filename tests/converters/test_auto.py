@@ -5,6 +5,7 @@ ties to the smaller file, never slower than float32 on latency, nothing measurab
 tested on numbers; the end-to-end run checks that what ``convert --recipe auto`` wrote
 agrees with that rule applied to what it measured.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,14 @@ from converters.errors import ConversionError
 
 def row(name, median_us, size_bytes, drop_points=0.0, status="ok", reason=""):
     """One measured candidate, as ``converters.auto`` hands it to ``select``."""
-    return {"name": name, "status": status, "reason": reason, "median_us": median_us, "size_bytes": size_bytes,
-            "drop_points": drop_points}
+    return {
+        "name": name,
+        "status": status,
+        "reason": reason,
+        "median_us": median_us,
+        "size_bytes": size_bytes,
+        "drop_points": drop_points,
+    }
 
 
 FLOAT32 = row("float32", 100.0, 1000)
@@ -75,9 +82,12 @@ def test_ties_go_to_the_smaller_file():
 
 
 def test_failed_and_skipped_candidates_are_listed_with_their_reason_never_chosen():
-    rows = [FLOAT32, row("int8", None, None, status="failed", reason="TFLite conversion (int8) failed: boom"),
-            row("litert-int16x8", None, None, status="skipped", reason="converters.litert_quant not available"),
-            row("slow-bench", None, 300, reason="benchmark failed: load: bad file")]
+    rows = [
+        FLOAT32,
+        row("int8", None, None, status="failed", reason="TFLite conversion (int8) failed: boom"),
+        row("litert-int16x8", None, None, status="skipped", reason="converters.litert_quant not available"),
+        row("slow-bench", None, 300, reason="benchmark failed: load: bad file"),
+    ]
     decision = select(rows, objective="latency", max_drop=1.0)
     assert decision["chosen"] == "float32"
     out = by_name(decision)
@@ -89,8 +99,11 @@ def test_failed_and_skipped_candidates_are_listed_with_their_reason_never_chosen
 
 def test_nothing_to_compare_with_is_a_clear_error():
     with pytest.raises(ConversionError, match="float32 reference could not be measured"):
-        select([row("float32", None, 1000, reason="benchmark failed: x"), row("int8", 40.0, 260)],
-               objective="latency", max_drop=1.0)
+        select(
+            [row("float32", None, 1000, reason="benchmark failed: x"), row("int8", 40.0, 260)],
+            objective="latency",
+            max_drop=1.0,
+        )
     with pytest.raises(ConversionError, match="objective"):
         select([FLOAT32], objective="fastest", max_drop=1.0)
     with pytest.raises(ConversionError, match="max_drop"):
@@ -133,16 +146,32 @@ def test_auto_run_end_to_end_ships_what_the_rule_chooses(digits_models, tmp_path
     """A real run on the tiny digits CNN: every candidate measured, the chosen one copied to model.tflite, the
     choice equal to the rule applied to the recorded measurements, the table printed, a PNG and a page written."""
     import converters
-
     from edge_sdk.cli import main
 
     monkeypatch.setitem(sys.modules, "converters.litert_quant", _fake_litert_quant())
     monkeypatch.setattr(converters, "litert_quant", sys.modules["converters.litert_quant"], raising=False)
     out = tmp_path / "auto"
-    code = main(["convert", str(digits_models.teacher_keras), "--recipe", "auto", "--calibration",
-                 str(digits_models.calib), "--eval", str(digits_models.eval), "--out", str(out), "--quiet",
-                 "--max-drop", "2", "--set", "auto.bench_seconds=0.2", "--set",
-                 "auto.candidates=float16,dynamic,int8,litert-weight-only-int8,litert-weight-only-int4"])
+    code = main(
+        [
+            "convert",
+            str(digits_models.teacher_keras),
+            "--recipe",
+            "auto",
+            "--calibration",
+            str(digits_models.calib),
+            "--eval",
+            str(digits_models.eval),
+            "--out",
+            str(out),
+            "--quiet",
+            "--max-drop",
+            "2",
+            "--set",
+            "auto.bench_seconds=0.2",
+            "--set",
+            "auto.candidates=float16,dynamic,int8,litert-weight-only-int8,litert-weight-only-int4",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
@@ -150,8 +179,7 @@ def test_auto_run_end_to_end_ships_what_the_rule_chooses(digits_models, tmp_path
     assert summary["chosen"] == record["chosen"] and (out / record["chosen"]).is_file()
     assert record["max_drop"] == 2.0 and record["objective"] == "latency"
     rows = {r["name"]: r for r in record["table"]}
-    assert set(rows) == {"float32", "float16", "dynamic", "int8", "litert-weight-only-int8",
-                         "litert-weight-only-int4"}
+    assert set(rows) == {"float32", "float16", "dynamic", "int8", "litert-weight-only-int8", "litert-weight-only-int4"}
     assert rows["litert-weight-only-int4"]["status"] == "failed"
     assert "int4 is not supported" in rows["litert-weight-only-int4"]["why"]
     for name in ("float32", "float16", "dynamic", "int8", "litert-weight-only-int8"):
@@ -159,8 +187,14 @@ def test_auto_run_end_to_end_ships_what_the_rule_chooses(digits_models, tmp_path
         assert 0 < rows[name]["size_bytes"] == (out / rows[name]["file"]).stat().st_size
     assert rows["int8"]["size_ratio"] < 0.5 < rows["float16"]["size_ratio"] < 0.7
     # the rule, applied again to what was recorded, picks the same candidate
-    again = select([{k: r.get(k) for k in ("name", "status", "reason", "median_us", "size_bytes", "drop_points")}
-                    for r in record["table"]], objective="latency", max_drop=2.0)
+    again = select(
+        [
+            {k: r.get(k) for k in ("name", "status", "reason", "median_us", "size_bytes", "drop_points")}
+            for r in record["table"]
+        ],
+        objective="latency",
+        max_drop=2.0,
+    )
     assert again["chosen"] == record["chosen_candidate"]
     chosen = rows[record["chosen_candidate"]]
     assert chosen["within_budget"] and chosen["median_us"] <= rows["float32"]["median_us"]
@@ -182,8 +216,21 @@ def test_auto_with_no_candidate_built_exits_2_with_the_reasons(digits_models, tm
     from edge_sdk.cli import main
 
     out = tmp_path / "none"
-    code = main(["convert", str(digits_models.teacher_keras), "--recipe", "auto", "--eval", str(digits_models.eval),
-                 "--out", str(out), "--quiet", "--set", "auto.candidates=int8,int8-float-io"])
+    code = main(
+        [
+            "convert",
+            str(digits_models.teacher_keras),
+            "--recipe",
+            "auto",
+            "--eval",
+            str(digits_models.eval),
+            "--out",
+            str(out),
+            "--quiet",
+            "--set",
+            "auto.candidates=int8,int8-float-io",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and not out.exists()
     assert "no candidate could be built" in err and "int8: needs calibration data" in err
@@ -193,8 +240,17 @@ def test_auto_with_no_candidate_built_exits_2_with_the_reasons(digits_models, tm
 def test_auto_refuses_bad_options_before_any_work(digits_models, tmp_path, capsys):
     from edge_sdk.cli import main
 
-    base = ["convert", str(digits_models.teacher_keras), "--recipe", "auto", "--eval", str(digits_models.eval),
-            "--out", str(tmp_path / "o"), "--quiet"]
+    base = [
+        "convert",
+        str(digits_models.teacher_keras),
+        "--recipe",
+        "auto",
+        "--eval",
+        str(digits_models.eval),
+        "--out",
+        str(tmp_path / "o"),
+        "--quiet",
+    ]
     assert main(base + ["--max-drop", "150"]) == 2
     assert "auto.max_drop" in capsys.readouterr().err
     assert main(base + ["--target", "ftp://device"]) == 2
@@ -210,9 +266,27 @@ def test_keep_float_recovers_a_model_full_int8_breaks(parity_digits, tmp_path, c
 
     outlier = parity_digits["outlier"]
     out = tmp_path / "keep"
-    code = main(["convert", str(outlier["keras"]), "--recipe", "auto", "--calibration", str(outlier["train"]),
-                 "--eval", str(outlier["test"]), "--out", str(out), "--quiet", "--objective", "size",
-                 "--set", "auto.candidates=int8,int8-keep-float", "--set", "auto.bench_seconds=0.2"])
+    code = main(
+        [
+            "convert",
+            str(outlier["keras"]),
+            "--recipe",
+            "auto",
+            "--calibration",
+            str(outlier["train"]),
+            "--eval",
+            str(outlier["test"]),
+            "--out",
+            str(out),
+            "--quiet",
+            "--objective",
+            "size",
+            "--set",
+            "auto.candidates=int8,int8-keep-float",
+            "--set",
+            "auto.bench_seconds=0.2",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     record = json.loads((out / "summary.json").read_text())["comparisons"]["auto"]
     rows = {r["name"]: r for r in record["table"]}
@@ -235,9 +309,25 @@ def test_a_float_tflite_input_gets_its_candidates_from_the_litert_quantizer(digi
     model = tmp_path / "float.tflite"
     model.write_bytes(tf.lite.TFLiteConverter.from_keras_model(digits_models.teacher).convert())
     out = tmp_path / "out"
-    code = main(["convert", str(model), "--recipe", "auto", "--calibration", str(digits_models.calib), "--eval",
-                 str(digits_models.eval), "--out", str(out), "--quiet", "--set", "auto.bench_seconds=0.2",
-                 "--set", "auto.candidates=dynamic,int8,int8-keep-float,litert-weight-only-int8"])
+    code = main(
+        [
+            "convert",
+            str(model),
+            "--recipe",
+            "auto",
+            "--calibration",
+            str(digits_models.calib),
+            "--eval",
+            str(digits_models.eval),
+            "--out",
+            str(out),
+            "--quiet",
+            "--set",
+            "auto.bench_seconds=0.2",
+            "--set",
+            "auto.candidates=dynamic,int8,int8-keep-float,litert-weight-only-int8",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rows = {r["name"]: r for r in json.loads((out / "summary.json").read_text())["comparisons"]["auto"]["table"]}
     for name in ("dynamic", "int8", "litert-weight-only-int8"):

@@ -1,4 +1,5 @@
 """Per-layer debugging and accuracy-budget auto-tuning on a model where full int8 is known to hurt."""
+
 import numpy as np
 import pytest
 
@@ -16,7 +17,9 @@ def _arrays(art):
 @pytest.fixture(scope="module")
 def tuned(parity_digits):
     cal, x, y = _arrays(parity_digits["outlier"])
-    return autotune(str(parity_digits["outlier"]["keras"]), cal, x, y, budget_points=1.0, latency_runs=20, progress=False)
+    return autotune(
+        str(parity_digits["outlier"]["keras"]), cal, x, y, budget_points=1.0, latency_runs=20, progress=False
+    )
 
 
 def test_debugger_ranks_the_outlier_layers_worst(parity_digits):
@@ -63,8 +66,16 @@ def test_most_of_the_tuned_model_stays_int8(tuned, parity_digits):
 
 def test_no_mix_meets_the_budget_reports_the_best_tradeoff(parity_digits):
     cal, x, y = _arrays(parity_digits["outlier"])
-    result = autotune(str(parity_digits["outlier"]["keras"]), cal, x, y, budget_points=1.0, max_float_layers=1,
-                      latency_runs=5, progress=False)
+    result = autotune(
+        str(parity_digits["outlier"]["keras"]),
+        cal,
+        x,
+        y,
+        budget_points=1.0,
+        max_float_layers=1,
+        latency_runs=5,
+        progress=False,
+    )
     assert not result.met and result.chosen is None
     assert "no mix meets the 1-point budget" in result.message
     tried = result.variants[1:]

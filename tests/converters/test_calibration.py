@@ -1,4 +1,5 @@
 """Calibration/eval data: validation messages, statistics, range warnings."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,7 +75,9 @@ def test_range_warning_names_the_input_only_when_well_outside():
     assert len(warnings) == 1 and "'image'" in warnings[0] and "well outside" in warnings[0]
 
 
-RESNET8 = __import__("pathlib").Path(__file__).parents[1] / "data" / "public_models" / "mlperf_tiny_ic_resnet8_float.tflite"
+RESNET8 = (
+    __import__("pathlib").Path(__file__).parents[1] / "data" / "public_models" / "mlperf_tiny_ic_resnet8_float.tflite"
+)
 
 
 def test_nan_in_the_data_is_named_as_the_data_not_a_broken_model(tmp_path, capsys):
@@ -84,14 +87,45 @@ def test_nan_in_the_data_is_named_as_the_data_not_a_broken_model(tmp_path, capsy
     x = np.random.default_rng(0).random((12, 32, 32, 3), dtype=np.float32) * 255
     x[3, 0, 0, 0] = np.nan
     np.save(tmp_path / "cal.npy", x)
-    code = main(["convert", str(RESNET8), "--recipe", "int8", "--calibration", str(tmp_path / "cal.npy"),
-                 "--out", str(tmp_path / "out"), "--formats", "tflite", "--latency-runs", "0", "-q"])
+    code = main(
+        [
+            "convert",
+            str(RESNET8),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(tmp_path / "cal.npy"),
+            "--out",
+            str(tmp_path / "out"),
+            "--formats",
+            "tflite",
+            "--latency-runs",
+            "0",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0 and "broken" not in err, err
     np.savez(tmp_path / "eval.npz", x=x)
-    code = main(["convert", str(RESNET8), "--recipe", "int8", "--calibration", str(tmp_path / "cal.npy"),
-                 "--eval", str(tmp_path / "eval.npz"), "--out", str(tmp_path / "out2"), "--formats", "tflite",
-                 "--latency-runs", "0", "-q"])
+    code = main(
+        [
+            "convert",
+            str(RESNET8),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(tmp_path / "cal.npy"),
+            "--eval",
+            str(tmp_path / "eval.npz"),
+            "--out",
+            str(tmp_path / "out2"),
+            "--formats",
+            "tflite",
+            "--latency-runs",
+            "0",
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "broken" not in err and "eval data" in err and "NaN" in err, err
     assert not (tmp_path / "out2").exists()

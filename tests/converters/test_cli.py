@@ -1,4 +1,5 @@
 """`edge-sdk convert` end to end: artifacts, manifests, JSON, bad input, atomicity under SIGKILL."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,18 @@ def _convert(*args: str) -> int:
 
 def test_int8_recipe_writes_chained_manifests_and_json(digits_models, tmp_path, capsys):
     out = tmp_path / "out"
-    code = _convert(digits_models.teacher_keras, "--recipe", "int8", "--calibration", digits_models.calib,
-                    "--eval", digits_models.eval, "--out", out, "--json")
+    code = _convert(
+        digits_models.teacher_keras,
+        "--recipe",
+        "int8",
+        "--calibration",
+        digits_models.calib,
+        "--eval",
+        digits_models.eval,
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     names = [row["artifact"] for row in summary["artifacts"]]
@@ -57,8 +68,9 @@ def test_table_output_and_recipe_list(digits_models, tmp_path, capsys):
     listing = capsys.readouterr().out
     for name in ("fp16", "dynamic", "int8", "prune-int8", "distill-prune-int8"):
         assert name in listing
-    code = _convert(digits_models.teacher_keras, "--recipe", "fp16", "--eval", digits_models.eval,
-                    "--out", tmp_path / "fp16")
+    code = _convert(
+        digits_models.teacher_keras, "--recipe", "fp16", "--eval", digits_models.eval, "--out", tmp_path / "fp16"
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "float16" in text and "accuracy" in text and "gzip bytes" in text
@@ -79,21 +91,44 @@ def test_each_warning_prints_once(digits_models, tmp_path, capsys):
     "args, message",
     [
         (["--recipe", "int8"], "needs calibration data"),
-        (["--recipe", "int8", "--calibration", "{bad_shape}"], "expected shape (N, 8, 8, 1) dtype float32, got shape (10, 8, 4, 1)"),
-        (["--recipe", "int8", "--calibration", "{bad_dtype}"], "expected dtype float32 shape (N, 8, 8, 1), got dtype uint8"),
+        (
+            ["--recipe", "int8", "--calibration", "{bad_shape}"],
+            "expected shape (N, 8, 8, 1) dtype float32, got shape (10, 8, 4, 1)",
+        ),
+        (
+            ["--recipe", "int8", "--calibration", "{bad_dtype}"],
+            "expected dtype float32 shape (N, 8, 8, 1), got dtype uint8",
+        ),
         (["--recipe", "int8", "--set", "quantize.bits=4"], "valid keys: mode, io, calibration_samples"),
         (["--recipe", "prune-int8", "--sparsity", "1.5", "--train", "{train}"], "strictly between 0 and 1"),
         (["--recipe", "prune-int8", "--calibration", "{calib}"], "needs training data"),
         (["--recipe", "distill-prune-int8", "--mixup", "-0.5", "--train", "{train}"], "distill.mixup"),
         # issue 12: an infinite learning rate used to ship an all-NaN model with exit 0
-        (["--recipe", "prune-int8", "--train", "{train}", "--set", "prune.learning_rate=inf"],
-         "recipe option prune.learning_rate: must be a finite number > 0, got inf"),
-        (["--recipe", "int8", "--calibration", "{calib}", "--set", "export.onnx_atol=nan"],
-         "recipe option export.onnx_atol: must be a finite number > 0, got nan"),
-        (["--recipe", "prune-int8", "--train", "{train}", "--set", "prune.min_share=1.0"],
-         "recipe option prune.min_share: must be in [0, 1), got 1.0"),
-        (["--recipe", "distill-prune-int8", "--train", "{train}", "--student", "{student}", "--set",
-          "distill.transfer={bad_shape}"], "distill.transfer data"),
+        (
+            ["--recipe", "prune-int8", "--train", "{train}", "--set", "prune.learning_rate=inf"],
+            "recipe option prune.learning_rate: must be a finite number > 0, got inf",
+        ),
+        (
+            ["--recipe", "int8", "--calibration", "{calib}", "--set", "export.onnx_atol=nan"],
+            "recipe option export.onnx_atol: must be a finite number > 0, got nan",
+        ),
+        (
+            ["--recipe", "prune-int8", "--train", "{train}", "--set", "prune.min_share=1.0"],
+            "recipe option prune.min_share: must be in [0, 1), got 1.0",
+        ),
+        (
+            [
+                "--recipe",
+                "distill-prune-int8",
+                "--train",
+                "{train}",
+                "--student",
+                "{student}",
+                "--set",
+                "distill.transfer={bad_shape}",
+            ],
+            "distill.transfer data",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(digits_models, tmp_path, capsys, args, message):
@@ -101,8 +136,13 @@ def test_bad_input_exits_2_with_a_clear_message(digits_models, tmp_path, capsys,
 
     np.save(tmp_path / "bad_shape.npy", np.zeros((10, 8, 4, 1), np.float32))
     np.save(tmp_path / "bad_dtype.npy", np.zeros((10, 8, 8, 1), np.uint8))
-    subs = {"{bad_shape}": tmp_path / "bad_shape.npy", "{bad_dtype}": tmp_path / "bad_dtype.npy",
-            "{train}": digits_models.train, "{calib}": digits_models.calib, "{student}": digits_models.student_keras}
+    subs = {
+        "{bad_shape}": tmp_path / "bad_shape.npy",
+        "{bad_dtype}": tmp_path / "bad_dtype.npy",
+        "{train}": digits_models.train,
+        "{calib}": digits_models.calib,
+        "{student}": digits_models.student_keras,
+    }
     args = [str(subs.get(a, a)) for a in args]
     args = [a.replace("{bad_shape}", str(tmp_path / "bad_shape.npy")) for a in args]
     out = tmp_path / "out"
@@ -122,22 +162,57 @@ def test_unloadable_model_and_keras3_prune_are_plain_errors(digits_models, tmp_p
     junk.write_bytes(b"PK\x03\x04 not really a zip")
     assert _convert(junk, "--recipe", "dynamic", "--out", tmp_path / "o1") == 2
     assert "expected a .keras archive" in capsys.readouterr().err
-    assert _convert(digits_models.keras3, "--recipe", "prune-int8", "--train", digits_models.train,
-                    "--out", tmp_path / "o2") == 2
+    assert (
+        _convert(
+            digits_models.keras3, "--recipe", "prune-int8", "--train", digits_models.train, "--out", tmp_path / "o2"
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "Keras 3" in err and "What applies to it: quantize" in err
     # what does apply works: post-training int8 of the Keras 3 file
-    assert _convert(digits_models.keras3, "--recipe", "int8", "--calibration", digits_models.calib,
-                    "--eval", digits_models.eval, "--out", tmp_path / "o3", "--formats", "tflite") == 0
+    assert (
+        _convert(
+            digits_models.keras3,
+            "--recipe",
+            "int8",
+            "--calibration",
+            digits_models.calib,
+            "--eval",
+            digits_models.eval,
+            "--out",
+            tmp_path / "o3",
+            "--formats",
+            "tflite",
+        )
+        == 0
+    )
 
 
 def test_sigkill_mid_run_leaves_destination_untouched_and_rerun_succeeds(digits_models, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("previous run")
-    cmd = [sys.executable, "-m", "edge_sdk", "convert", str(digits_models.teacher_keras), "--recipe", "prune-int8",
-           "--train", str(digits_models.train), "--eval", str(digits_models.eval), "--out", str(out),
-           "--force", "--prune-epochs", "4", "--latency-runs", "3"]  # --force: keep.txt is not edge-sdk's
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge_sdk",
+        "convert",
+        str(digits_models.teacher_keras),
+        "--recipe",
+        "prune-int8",
+        "--train",
+        str(digits_models.train),
+        "--eval",
+        str(digits_models.eval),
+        "--out",
+        str(out),
+        "--force",
+        "--prune-epochs",
+        "4",
+        "--latency-runs",
+        "3",
+    ]  # --force: keep.txt is not edge-sdk's
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = []
@@ -161,15 +236,33 @@ def test_sigkill_mid_run_leaves_destination_untouched_and_rerun_succeeds(digits_
     assert _convert(*cmd[4:-4], "--prune-epochs", "1") == 0
     names = sorted(p.name for p in out.iterdir())
     assert "keep.txt" not in names
-    assert {"float32.tflite", "pruned-float32.tflite", "pruned-int8.tflite", "int8.tflite", "summary.json"} <= set(names)
+    assert {"float32.tflite", "pruned-float32.tflite", "pruned-int8.tflite", "int8.tflite", "summary.json"} <= set(
+        names
+    )
     assert not list(tmp_path.glob(".out.tmp-*"))  # the killed run's staging was cleaned up
 
 
 def test_qat_and_structured_pruning_through_the_cli(digits_models, tmp_path, capsys):
     out = tmp_path / "qat"
-    code = _convert(digits_models.teacher_keras, "--recipe", "prune-int8", "--train", digits_models.train,
-                    "--eval", digits_models.eval, "--structured", "2:4", "--sparsity", "0.5", "--prune-epochs", "1",
-                    "--qat", "--out", out, "--json")
+    code = _convert(
+        digits_models.teacher_keras,
+        "--recipe",
+        "prune-int8",
+        "--train",
+        digits_models.train,
+        "--eval",
+        digits_models.eval,
+        "--structured",
+        "2:4",
+        "--sparsity",
+        "0.5",
+        "--prune-epochs",
+        "1",
+        "--qat",
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     pruned_int8 = read_manifest(out / "pruned-int8.json")
@@ -187,9 +280,28 @@ def test_distillation_transfer_set_through_the_cli(digits_models, digits, tmp_pa
     source = tmp_path / "unlabelled.npy"
     np.save(source, np.clip(digits.x_val[:150] + 0.05, 0, 1).astype(np.float32))
     out = tmp_path / "out"
-    code = _convert(digits_models.teacher_keras, "--recipe", "distill-prune-int8", "--train", digits_models.train,
-                    "--eval", digits_models.eval, "--student", digits_models.student_keras, "--distill-epochs", "2",
-                    "--prune-epochs", "1", "--formats", "tflite", "--transfer", source, "--out", out, "--json")
+    code = _convert(
+        digits_models.teacher_keras,
+        "--recipe",
+        "distill-prune-int8",
+        "--train",
+        digits_models.train,
+        "--eval",
+        digits_models.eval,
+        "--student",
+        digits_models.student_keras,
+        "--distill-epochs",
+        "2",
+        "--prune-epochs",
+        "1",
+        "--formats",
+        "tflite",
+        "--transfer",
+        source,
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     from converters.distill import epochs_with_transfer
@@ -202,9 +314,24 @@ def test_distillation_transfer_set_through_the_cli(digits_models, digits, tmp_pa
 
 def test_transfer_names_reach_the_pipeline_not_the_file_check(digits_models, tmp_path, capsys, monkeypatch):
     """``--transfer auto`` and ``--transfer fashion-mnist:N`` are names, not missing files."""
-    common = (digits_models.teacher_keras, "--recipe", "distill-prune-int8", "--train", digits_models.train,
-              "--eval", digits_models.eval, "--student", digits_models.student_keras, "--distill-epochs", "1",
-              "--prune-epochs", "1", "--formats", "tflite", "--no-baseline")
+    common = (
+        digits_models.teacher_keras,
+        "--recipe",
+        "distill-prune-int8",
+        "--train",
+        digits_models.train,
+        "--eval",
+        digits_models.eval,
+        "--student",
+        digits_models.student_keras,
+        "--distill-epochs",
+        "1",
+        "--prune-epochs",
+        "1",
+        "--formats",
+        "tflite",
+        "--no-baseline",
+    )
     assert _convert(*common, "--transfer", "auto", "--out", tmp_path / "a", "--json") == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["comparisons"]["distill"]["transfer"] is None  # the user's own files leave no unlabelled images
@@ -258,6 +385,9 @@ def test_check_finite_names_the_model_and_the_data():
     from converters.evaluation import check_finite
 
     check_finite({"p": np.ones((3, 2), np.float32), "q": np.zeros(4, np.int8)}, "m", "d")
-    with pytest.raises(NonFiniteOutputError, match=r"stage 'prune': x gives non-finite outputs \(NaN or infinity "
-                                                   r"in 2 of 6 values\) on the eval data"):
+    with pytest.raises(
+        NonFiniteOutputError,
+        match=r"stage 'prune': x gives non-finite outputs \(NaN or infinity "
+        r"in 2 of 6 values\) on the eval data",
+    ):
         check_finite({"p": np.array([[1.0, np.nan, np.inf], [0, 0, 0]])}, "stage 'prune': x", "the eval data")

@@ -6,13 +6,12 @@ test is marked ``slow`` and also needs ``EDGE_SDK_CONFORMANCE=1`` (``make test``
 
     EDGE_SDK_CONFORMANCE=1 .venv/bin/pytest -q tests/converters/test_conformance.py -m slow
 """
+
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
-
 from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
 
 
@@ -85,17 +84,28 @@ def test_float_tflite_all_recipes(conformance, tmp_path):
 
 
 def test_markdown_table_lists_status_and_reason(conformance):
-    rows = [{"model": "m", "input": "onnx", "recipe": "int8", "status": "refused", "reason": "unsupported ONNX op(s) X"},
-            {"model": "m", "input": "onnx", "recipe": "fp16", "status": "ok", "size_ratio": 0.5, "latency_ratio": 1.25,
-             "agreement": 1.0}]
+    rows = [
+        {"model": "m", "input": "onnx", "recipe": "int8", "status": "refused", "reason": "unsupported ONNX op(s) X"},
+        {
+            "model": "m",
+            "input": "onnx",
+            "recipe": "fp16",
+            "status": "ok",
+            "size_ratio": 0.5,
+            "latency_ratio": 1.25,
+            "agreement": 1.0,
+        },
+    ]
     table = conformance.markdown_table(rows).splitlines()
     assert table[2] == "| m | onnx | int8 | refused: unsupported ONNX op(s) X | - | - | - |"
     assert table[3] == "| m | onnx | fp16 | ok | 0.500 | 1.25 | 100.0% |"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("EDGE_SDK_CONFORMANCE"),
-                    reason="the whole conformance set takes tens of minutes: set EDGE_SDK_CONFORMANCE=1")
+@pytest.mark.skipif(
+    not os.environ.get("EDGE_SDK_CONFORMANCE"),
+    reason="the whole conformance set takes tens of minutes: set EDGE_SDK_CONFORMANCE=1",
+)
 def test_every_model_converts_or_is_refused_by_name(conformance, tmp_path):
     rows = conformance.run(list(conformance.MODELS), conformance.RECIPES, epochs=3, workdir=tmp_path)
     assert len(rows) == len(conformance.MODELS) * len(conformance.RECIPES)

@@ -3,6 +3,7 @@
 The thresholds must never trip on the same dataset's held-out splits (checked here on digits,
 mnist and adult, whole and as small calibration-sized slices), and must trip on the usual mistakes.
 """
+
 import json
 
 import numpy as np
@@ -126,7 +127,9 @@ def test_schema_violations_name_the_feature_even_with_allow_drift(adult, adult_s
     with pytest.raises(DataSchemaError, match=r"input 'gender': expected dtype int32 \(integer\), got dtype float32"):
         datacheck.check_data(adult_stats, [("eval", "e.npz", {**x, "gender": x["gender"].astype(np.float32)})])
     image_stats = compute_stats({"image": np.zeros((10, 8, 8, 1), np.float32)})
-    with pytest.raises(DataSchemaError, match=r"input 'image': expected per-example shape \[8, 8, 1\], got shape \[28, 28, 1\]"):
+    with pytest.raises(
+        DataSchemaError, match=r"input 'image': expected per-example shape \[8, 8, 1\], got shape \[28, 28, 1\]"
+    ):
         datacheck.check_data(image_stats, [("eval", "e", {"image": np.zeros((3, 28, 28, 1), np.float32)})])
 
 
@@ -184,17 +187,23 @@ def _stats_file(tmp_path, edit=None, text=None):
     return path
 
 
-@pytest.mark.parametrize("edit, text, expected", [
-    (lambda f: f.update(mean="NaN"), None, "'mean'"),
-    (lambda f: f.update(shape="abc"), None, "'shape'"),
-    (lambda f: f.update(channels=[1, 2, 3]), None, "'channels'"),
-    (lambda f: f.update(kind="spreadsheet"), None, "'kind'"),
-    (lambda f: f.update(min=None, max=None, mean=None, std=None), None, "no finite"),
-    (lambda f: f.update(histogram={"edges": [1.0], "shares": "q"}), None, "'histogram'"),
-    (None, '{"format": "edge-sdk-datastats/1", "features": {"x": {"kind": "categorical", "vocabulary": 3}}}',
-     "'vocabulary'"),
-    (None, '{"format": "edge-sdk-datastats/1", "format": "edge-sdk-datastats/1", "features": {}}', "duplicate"),
-])
+@pytest.mark.parametrize(
+    "edit, text, expected",
+    [
+        (lambda f: f.update(mean="NaN"), None, "'mean'"),
+        (lambda f: f.update(shape="abc"), None, "'shape'"),
+        (lambda f: f.update(channels=[1, 2, 3]), None, "'channels'"),
+        (lambda f: f.update(kind="spreadsheet"), None, "'kind'"),
+        (lambda f: f.update(min=None, max=None, mean=None, std=None), None, "no finite"),
+        (lambda f: f.update(histogram={"edges": [1.0], "shares": "q"}), None, "'histogram'"),
+        (
+            None,
+            '{"format": "edge-sdk-datastats/1", "features": {"x": {"kind": "categorical", "vocabulary": 3}}}',
+            "'vocabulary'",
+        ),
+        (None, '{"format": "edge-sdk-datastats/1", "format": "edge-sdk-datastats/1", "features": {}}', "duplicate"),
+    ],
+)
 def test_a_malformed_statistics_file_is_refused_naming_the_field(tmp_path, edit, text, expected):
     """A foreign or hand-edited statistics JSON fails at load naming the field, not later in the quantizer."""
     with pytest.raises(datacheck.StatsError) as err:

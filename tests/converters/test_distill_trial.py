@@ -1,10 +1,10 @@
 """benchmarks/distill_trial.py: the paired multi-seed distillation trial (statistics and a short real run)."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
 
 trial = load_benchmark_script("distill_trial.py", "distill_trial")
@@ -28,8 +28,24 @@ def test_t_interval_and_verdict():
 
 def test_short_trial_on_digits(tmp_path, capsys):
     out = tmp_path / "trial.json"
-    code = trial.main(["--dataset", "digits", "--seeds", "0-1", "--set", "train.epochs=3", "--set",
-                       "distill.epochs=2", "--set", "distill.shift=1", "--json", "--quiet", "--out", str(out)])
+    code = trial.main(
+        [
+            "--dataset",
+            "digits",
+            "--seeds",
+            "0-1",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "distill.epochs=2",
+            "--set",
+            "distill.shift=1",
+            "--json",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads(out.read_text())
@@ -47,10 +63,12 @@ def test_recipe_without_distill_is_refused(capsys):
 
 def test_grid_and_student_parsing():
     settings = trial.parse_grid(["distill.temperature=1,4", "distill.transfer=,fashion-mnist:500"])
-    assert settings == [{"distill.temperature": 1, "distill.transfer": ""},
-                        {"distill.temperature": 1, "distill.transfer": "fashion-mnist:500"},
-                        {"distill.temperature": 4, "distill.transfer": ""},
-                        {"distill.temperature": 4, "distill.transfer": "fashion-mnist:500"}]
+    assert settings == [
+        {"distill.temperature": 1, "distill.transfer": ""},
+        {"distill.temperature": 1, "distill.transfer": "fashion-mnist:500"},
+        {"distill.temperature": 4, "distill.transfer": ""},
+        {"distill.temperature": 4, "distill.transfer": "fashion-mnist:500"},
+    ]
     assert trial.parse_grid([]) == [{}]
     assert trial.setting_name(settings[1]) == "temperature=1 transfer=fashion-mnist:500"
     assert trial.setting_name(settings[0]) == "temperature=1 transfer=none"
@@ -65,14 +83,33 @@ def test_widths_student_has_the_zoo_shape():
     model = trial.build_cnn((16, 32, 32), (28, 28, 1), 10, seed=0)
     assert model.count_params() == 30_762  # the zoo cnn-student on 28x28 inputs
     again = trial.build_cnn((16, 32, 32), (28, 28, 1), 10, seed=0)
-    for a, b in zip(model.get_weights(), again.get_weights()):
+    for a, b in zip(model.get_weights(), again.get_weights(), strict=False):
         assert (a == b).all()  # the seed fixes the initial weights
 
 
 def test_grid_shares_one_teacher_and_one_baseline_per_seed(capsys):
-    code = trial.main(["--dataset", "digits", "--seeds", "0", "--split", "val", "--set", "train.epochs=2",
-                       "--set", "distill.epochs=1", "--set", "distill.shift=0", "--grid", "distill.temperature=1,3",
-                       "--students", "cnn:4-8-8", "--json", "--quiet"])
+    code = trial.main(
+        [
+            "--dataset",
+            "digits",
+            "--seeds",
+            "0",
+            "--split",
+            "val",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "distill.epochs=1",
+            "--set",
+            "distill.shift=0",
+            "--grid",
+            "distill.temperature=1,3",
+            "--students",
+            "cnn:4-8-8",
+            "--json",
+            "--quiet",
+        ]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     rows = printed["seeds"]

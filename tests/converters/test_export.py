@@ -1,4 +1,5 @@
 """Exports: ONNX (opset >= 17, checked with onnxruntime), SavedModel, .keras."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,9 +42,13 @@ def test_savedmodel_and_keras_exports_reload_with_same_outputs(digits_models, di
     served = tf.saved_model.load(str(tmp_path / "sm")).signatures["serving_default"]
     assert "image" in served.structured_input_signature[1]
     export.export_keras(model, tmp_path / "m.keras")
-    np.testing.assert_allclose(model_files.load(tmp_path / "m.keras").predict({"image": digits.x_test[:10]}), want,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        model_files.load(tmp_path / "m.keras").predict({"image": digits.x_test[:10]}), want, atol=1e-5
+    )
     k3 = model_files.load(digits_models.keras3)
     savedmodel.export_savedmodel(k3, tmp_path / "k3sm")
-    np.testing.assert_allclose(model_files.load(tmp_path / "k3sm").predict({"image": digits.x_test[:4]}),
-                               k3.predict({"image": digits.x_test[:4]}), atol=1e-5)
+    np.testing.assert_allclose(
+        model_files.load(tmp_path / "k3sm").predict({"image": digits.x_test[:4]}),
+        k3.predict({"image": digits.x_test[:4]}),
+        atol=1e-5,
+    )

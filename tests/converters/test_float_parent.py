@@ -5,6 +5,7 @@ Real files from elsewhere (tests/data/public_models, SOURCES.md): MediaPipe's se
 (float16 weights behind DEQUANTIZE) and MLPerf Tiny's KWS DS-CNN (dynamic-range int8 weights,
 written by an older converter that sets only ``deprecated_builtin_code``).
 """
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,19 @@ def test_convert_dynamic_range_tflite_records_the_proxy_and_parity_takes_it_as_f
 
     np.savez(tmp_path / "mfcc.npz", x=kws_features(48))
     out = tmp_path / "kws"
-    code = main(["convert", str(KWS), "--recipe", "dynamic", "--calibration", str(tmp_path / "mfcc.npz"),
-                 "--out", str(out), "-q"])
+    code = main(
+        [
+            "convert",
+            str(KWS),
+            "--recipe",
+            "dynamic",
+            "--calibration",
+            str(tmp_path / "mfcc.npz"),
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     base = json.loads((out / "float32.json").read_text())
@@ -88,8 +100,18 @@ def test_convert_dynamic_range_tflite_records_the_proxy_and_parity_takes_it_as_f
     assert any("float32.tflite is a float proxy" in w for w in summary["warnings"])
     assert json.loads((out / "dynamic.json").read_text())["kind"] == "dynamic-range"
     # parity: the dynamic-range file is FLOAT (through its proxy parent)
-    code = main(["parity", str(KWS), str(out / "dynamic.tflite"), "--data", str(tmp_path / "mfcc.npz"),
-                 "--json", "-q", "--no-layers"])
+    code = main(
+        [
+            "parity",
+            str(KWS),
+            str(out / "dynamic.tflite"),
+            "--data",
+            str(tmp_path / "mfcc.npz"),
+            "--json",
+            "-q",
+            "--no-layers",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)["parity"]

@@ -1,4 +1,5 @@
 """The gate: thresholds, verdicts, exit codes (pure numbers, no TensorFlow)."""
+
 import pytest
 
 from converters.gate import GateError, evaluate_gate, validate_thresholds
@@ -42,12 +43,15 @@ def test_quantized_better_than_float_is_a_negative_drop():
     assert result.passed and result.checks[0]["value"] == pytest.approx(-1.0)
 
 
-@pytest.mark.parametrize("kwargs, text", [
-    ({"max_drop": -1}, "[0, 100]"),
-    ({"max_drop": float("nan")}, "[0, 100]"),
-    ({"min_agreement": 99}, "0.99, not 99"),
-    ({"min_agreement": -0.1}, "[0, 1]"),
-])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        ({"max_drop": -1}, "[0, 100]"),
+        ({"max_drop": float("nan")}, "[0, 100]"),
+        ({"min_agreement": 99}, "0.99, not 99"),
+        ({"min_agreement": -0.1}, "[0, 1]"),
+    ],
+)
 def test_out_of_range_thresholds(kwargs, text):
     with pytest.raises(GateError) as info:
         validate_thresholds(**kwargs)

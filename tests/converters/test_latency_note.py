@@ -1,5 +1,6 @@
 """The latency note (issue 25, item 7): a manifest says "N x slower than float32 here" only after alternated
 re-timing confirms it beyond run-to-run noise. Timings are injected (deterministic), never measured here."""
+
 from __future__ import annotations
 
 import json
@@ -18,23 +19,43 @@ def _ctx(tmp_path, quick_float_us=10.0, quick_quant_us=16.0):
     """A convert run's context as check_latency reads it: a float32 parent and its int8 child."""
     (tmp_path / "float32.tflite").write_bytes(FLOAT)
     (tmp_path / "int8.tflite").write_bytes(QUANT)
-    parent = types.SimpleNamespace(file="float32.tflite", kind="float32", sha256="f" * 64, parent=None,
-                                   metrics={"latency_us": quick_float_us}, manifest={"metrics": {}})
-    child = types.SimpleNamespace(file="int8.tflite", kind="int8", sha256="q" * 64, parent="f" * 64,
-                                  metrics={"latency_us": quick_quant_us}, manifest={"metrics": {}})
+    parent = types.SimpleNamespace(
+        file="float32.tflite",
+        kind="float32",
+        sha256="f" * 64,
+        parent=None,
+        metrics={"latency_us": quick_float_us},
+        manifest={"metrics": {}},
+    )
+    child = types.SimpleNamespace(
+        file="int8.tflite",
+        kind="int8",
+        sha256="q" * 64,
+        parent="f" * 64,
+        metrics={"latency_us": quick_quant_us},
+        manifest={"metrics": {}},
+    )
     warned = []
     comparisons = {}
     return types.SimpleNamespace(
-        data=types.SimpleNamespace(sample=lambda: {"x": np.zeros((4, 3), np.float32)}), latency_runs=20,
-        artifacts=[parent, child], staging=tmp_path, warn=warned.append, comparisons=comparisons, warned=warned,
-        record=lambda c: comparisons.__setitem__(c.key, c))
+        data=types.SimpleNamespace(sample=lambda: {"x": np.zeros((4, 3), np.float32)}),
+        latency_runs=20,
+        artifacts=[parent, child],
+        staging=tmp_path,
+        warn=warned.append,
+        comparisons=comparisons,
+        warned=warned,
+        record=lambda c: comparisons.__setitem__(c.key, c),
+    )
 
 
 def _inject(monkeypatch, float_rounds, quant_rounds):
     """measure_latency_us returns these per-round medians, in turn, for each model."""
     timings = {FLOAT: cycle(float_rounds), QUANT: cycle(quant_rounds)}
-    monkeypatch.setattr("converters.evaluation.measure_latency_us",
-                        lambda tflite, example, runs=50, warmup=5, num_threads=1: next(timings[bytes(tflite)]))
+    monkeypatch.setattr(
+        "converters.evaluation.measure_latency_us",
+        lambda tflite, example, runs=50, warmup=5, num_threads=1: next(timings[bytes(tflite)]),
+    )
     monkeypatch.setattr(latency_check, "xnnpack_fallback_ops", lambda tflite: {})
 
 
@@ -61,8 +82,9 @@ def test_a_confirmed_slowdown_is_written_with_its_evidence(tmp_path, monkeypatch
     ctx = _ctx(tmp_path)
     notes = latency_check.check_latency(ctx)
     assert len(notes) == 1 and notes[0].startswith("int8.tflite is 2.0x slower than float32.tflite here")
-    assert "median of 5 alternated rounds, 5 of them slower by more than the 10% margin (run-to-run noise 2%)" \
-        in notes[0]
+    assert (
+        "median of 5 alternated rounds, 5 of them slower by more than the 10% margin (run-to-run noise 2%)" in notes[0]
+    )
     manifest = json.loads((tmp_path / "int8.json").read_text())
     assert manifest["latency_note"] == notes[0] and manifest["metrics"]["latency_vs_float32"] == 2.0
 
@@ -87,7 +109,9 @@ def test_judge_slowdown_margin_and_order():
 
 def test_rounds_alternate_in_abba_order(monkeypatch):
     calls = []
-    monkeypatch.setattr("converters.evaluation.measure_latency_us",
-                        lambda tflite, example, runs=50, warmup=5, num_threads=1: calls.append(tflite) or 1.0)
+    monkeypatch.setattr(
+        "converters.evaluation.measure_latency_us",
+        lambda tflite, example, runs=50, warmup=5, num_threads=1: calls.append(tflite) or 1.0,
+    )
     latency_check.alternated_timings(FLOAT, QUANT, {"x": np.zeros((2, 3), np.float32)}, rounds=4)
     assert calls == [FLOAT, QUANT, QUANT, FLOAT, FLOAT, QUANT, QUANT, FLOAT]

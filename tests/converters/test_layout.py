@@ -34,12 +34,27 @@ def test_each_stage_record_renders_its_own_summary_entry_and_lines():
     ctx = type("Ctx", (), {"artifacts": [dense, pruned, shipped]})()
     prune.finish(ctx)  # the quantize stage never touches prune's record
     quantize = QuantizeComparison("int8", "pruned-int8", 0.25, 0.25, input_size_ratio=0.3, input_gzip_ratio=0.28)
-    comparisons, lines = render_comparisons({"export": ExportComparison(), "quantize": quantize, "prune": prune,
-                                             "gate": {"verdict": "PASS"}})
+    comparisons, lines = render_comparisons(
+        {"export": ExportComparison(), "quantize": quantize, "prune": prune, "gate": {"verdict": "PASS"}}
+    )
     assert list(comparisons) == ["quantize", "prune", "gate"]  # an export with nothing skipped is left out
-    assert comparisons["prune"] == {"target_sparsity": 0.5, "structured": "none", "overall_sparsity": 0.5,
-                                    "layers": [], "gzip_ratio_vs_dense_float32": 0.25, "dense_float32": "float32"}
-    assert list(comparisons["quantize"]) == ["mode", "artifact", "input_size_ratio", "input_gzip_ratio",
-                                             "final_size_ratio", "final_gzip_ratio"]
-    assert lines == ["prune: 50.0% of prunable weights are zero; pruned+quantized gzip is 0.250x the dense float32 gzip",
-                     "quantize: int8 file is 0.300x float32"]  # in line order, whatever the record order
+    assert comparisons["prune"] == {
+        "target_sparsity": 0.5,
+        "structured": "none",
+        "overall_sparsity": 0.5,
+        "layers": [],
+        "gzip_ratio_vs_dense_float32": 0.25,
+        "dense_float32": "float32",
+    }
+    assert list(comparisons["quantize"]) == [
+        "mode",
+        "artifact",
+        "input_size_ratio",
+        "input_gzip_ratio",
+        "final_size_ratio",
+        "final_gzip_ratio",
+    ]
+    assert lines == [
+        "prune: 50.0% of prunable weights are zero; pruned+quantized gzip is 0.250x the dense float32 gzip",
+        "quantize: int8 file is 0.300x float32",
+    ]  # in line order, whatever the record order

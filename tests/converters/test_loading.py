@@ -1,4 +1,5 @@
 """Input detection: tf_keras .keras/.h5, Keras 3 .keras, SavedModel; clear errors otherwise."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """ONNX models exported with a fixed batch (PyTorch's default, 1) and several inputs, checked in ONNX Runtime."""
+
 import numpy as np
 import pytest
 
@@ -10,8 +11,12 @@ def _two_input_model(batch):
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    weights = {"W1": rng.normal(0, 0.3, (4, 1, 3, 3)), "B1": np.zeros(4), "W2": rng.normal(0, 0.2, (4 * 8 * 8 + 5, 10)),
-               "B2": np.zeros(10)}
+    weights = {
+        "W1": rng.normal(0, 0.3, (4, 1, 3, 3)),
+        "B1": np.zeros(4),
+        "W2": rng.normal(0, 0.2, (4 * 8 * 8 + 5, 10)),
+        "B2": np.zeros(10),
+    }
     nodes = [
         helper.make_node("Conv", ["image", "W1", "B1"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c"], ["r"]),
@@ -21,11 +26,15 @@ def _two_input_model(batch):
         helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
     ]
     graph = helper.make_graph(
-        nodes, "two_inputs",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 1, 8, 8]),
-         helper.make_tensor_value_info("features", TensorProto.FLOAT, [batch, 5])],
+        nodes,
+        "two_inputs",
+        [
+            helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, 1, 8, 8]),
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, [batch, 5]),
+        ],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [batch, 10])],
-        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()])
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)

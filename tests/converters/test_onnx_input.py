@@ -4,6 +4,7 @@ The end-to-end tests convert small ONNX models built with ``onnx.helper`` (bench
 builders, weights trained for a moment on scikit-learn digits) through ``converters.pipeline.run``.
 onnx2tf comes from the side folder ``make setup`` installs (``converters.onnx_import.side_folder``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
 
 BAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: any download attempt fails at once
@@ -36,15 +36,18 @@ def _mlp_with_gelu(tmp_path: Path, extra_erf_user: bool = False):
 
     conformance = _conformance()
     rng = np.random.default_rng(0)
-    init = [numpy_helper.from_array(rng.normal(0, 0.3, (16, 16)).astype(np.float32), "w"),
-            numpy_helper.from_array(np.zeros(16, np.float32), "b")]
+    init = [
+        numpy_helper.from_array(rng.normal(0, 0.3, (16, 16)).astype(np.float32), "w"),
+        numpy_helper.from_array(np.zeros(16, np.float32), "b"),
+    ]
     gelu, gelu_init = conformance.gelu_pattern_nodes("h", "y", "gelu")
     nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["h"], name="dense"), *gelu]
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 16])]
     if extra_erf_user:
         outputs.append(helper.make_tensor_value_info("gelu_erf", TensorProto.FLOAT, ["N", 16]))
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
-                              outputs, init + gelu_init)
+    graph = helper.make_graph(
+        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])], outputs, init + gelu_init
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
     return model
@@ -105,10 +108,14 @@ def test_op_onnx2tf_cannot_convert_is_refused_by_name(tmp_path):
     from converters.onnx_import import OnnxConversionError, load_onnx
 
     graph = helper.make_graph(
-        [helper.make_node("CastLike", ["x", "like"], ["y"], name="cast_like_0")], "castlike",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4]),
-         helper.make_tensor_value_info("like", TensorProto.FLOAT16, ["N", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, ["N", 4])])
+        [helper.make_node("CastLike", ["x", "like"], ["y"], name="cast_like_0")],
+        "castlike",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("like", TensorProto.FLOAT16, ["N", 4]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, ["N", 4])],
+    )
     path = tmp_path / "castlike.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     with pytest.raises(OnnxConversionError, match=r"unsupported ONNX op\(s\) CastLike .*cast_like_0"):
@@ -154,8 +161,9 @@ def test_onnx_cnn_int8_matches_onnxruntime_offline(onnx_cnn, tmp_path, monkeypat
     source = root / "cnn.onnx"
     before = onnx_cnn["sha256"]
     out = tmp_path / "out"
-    result = pipeline.run("int8", onnx_cnn["loaded"], out, calibration=str(root / "cal.npz"),
-                          eval_data=str(root / "eval.npz"))
+    result = pipeline.run(
+        "int8", onnx_cnn["loaded"], out, calibration=str(root / "cal.npz"), eval_data=str(root / "eval.npz")
+    )
     assert hashlib.sha256(source.read_bytes()).hexdigest() == before  # onnx2tf worked on a copy
     check = result.comparisons["onnx_input"]
     assert check["passed"] and check["max_abs_error"] <= 1e-4, check
@@ -187,11 +195,18 @@ def test_onnx_cnn_beyond_tolerance_is_a_gate_failure(onnx_cnn, tmp_path):
     from converters.gate import GateFailedError
 
     out = tmp_path / "out"
-    with pytest.raises(GateFailedError, match=r"differs from ONNX Runtime by .* expected <= 1e-12 \(export.onnx_atol\)"
-                                              r": output 0 'probabilities' max abs error .* > 1e-12 .*nothing promoted"
-                       ) as failed:
-        pipeline.run("fp16", onnx_cnn["loaded"], out, eval_data=str(onnx_cnn["root"] / "eval.npz"),
-                     overrides={"export.onnx_atol": 1e-12, "import.keep_rejected": True})
+    with pytest.raises(
+        GateFailedError,
+        match=r"differs from ONNX Runtime by .* expected <= 1e-12 \(export.onnx_atol\)"
+        r": output 0 'probabilities' max abs error .* > 1e-12 .*nothing promoted",
+    ) as failed:
+        pipeline.run(
+            "fp16",
+            onnx_cnn["loaded"],
+            out,
+            eval_data=str(onnx_cnn["root"] / "eval.npz"),
+            overrides={"export.onnx_atol": 1e-12, "import.keep_rejected": True},
+        )
     assert not out.exists()
     kept = tmp_path / "out.rejected"
     assert str(kept) in str(failed.value)
@@ -212,11 +227,18 @@ def test_nhwc_three_channel_input_converts_without_network(tmp_path, monkeypatch
 
     rng = np.random.default_rng(0)
     init = [numpy_helper.from_array(rng.normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w")]
-    nodes = [helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
-             helper.make_node("Conv", ["nchw", "w"], ["conv"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["conv"], ["y"])]
-    graph = helper.make_graph(nodes, "nhwc", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 8, 8, 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], init)
+    nodes = [
+        helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["nchw", "w"], ["conv"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "nhwc",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 8, 8, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+        init,
+    )
     path = tmp_path / "nhwc.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     _no_network(monkeypatch)
@@ -243,8 +265,13 @@ def test_model_needing_select_ops_is_refused_naming_them(tmp_path):
     directory = tmp_path / "saved_model"
     tf.saved_model.save(module, str(directory), signatures={"serving_default": module.serve})
     loaded = tf.saved_model.load(str(directory))
-    model = OnnxModel(KIND_SAVEDMODEL, tmp_path / "erf.onnx", loaded, [InputSpec("x", (None, 8), "float32")],
-                      _saved_model_dir=directory)
+    model = OnnxModel(
+        KIND_SAVEDMODEL,
+        tmp_path / "erf.onnx",
+        loaded,
+        [InputSpec("x", (None, 8), "float32")],
+        _saved_model_dir=directory,
+    )
     with pytest.raises(OnnxConversionError, match=r"op\(s\) Erf have no LiteRT builtin kernel .*FlexErf"):
         refuse_select_ops(model)
 
@@ -256,5 +283,7 @@ def test_convert_prints_the_onnxruntime_comparison_under_the_table():
     record = {"max_abs_error": 6.0e-07, "samples": 397, "tolerance": 1e-4, "input_layout": {"image": "NCHW"}}
     comparisons, lines = render_comparisons({"onnx_input": OnnxInputCheck(record)})  # what convert prints
     assert comparisons == {"onnx_input": record}
-    assert ("onnx: float32.tflite vs ONNX Runtime max abs error 6e-07 on 397 samples (tolerance 0.0001); "
-            "inputs keep the ONNX layout (image NCHW)") in lines
+    assert (
+        "onnx: float32.tflite vs ONNX Runtime max abs error 6e-07 on 397 samples (tolerance 0.0001); "
+        "inputs keep the ONNX layout (image NCHW)"
+    ) in lines

@@ -1,8 +1,8 @@
 """The distill-prune-int8 recipe on the Wide & Deep model (13 named tabular inputs, one sigmoid output)."""
+
 from __future__ import annotations
 
 import pytest
-
 from pipeline_fixtures import run_recipe  # tests/ is on sys.path (tests/conftest.py)
 
 
@@ -10,20 +10,38 @@ from pipeline_fixtures import run_recipe  # tests/ is on sys.path (tests/conftes
 def wide_deep_run(tmp_path_factory):
     """One short recipe run: 1 epoch per training stage keeps it to seconds; the accuracy bar reflects that."""
     return run_recipe(
-        "distill-prune-int8", "wide-deep", "adult", tmp_path_factory.mktemp("wide_deep") / "out",
+        "distill-prune-int8",
+        "wide-deep",
+        "adult",
+        tmp_path_factory.mktemp("wide_deep") / "out",
         # batches of 512: an epoch over adult's 34k rows at the default 64 is most of this file's time
-        **{"train.epochs": 1, "distill.student": "wide-deep", "distill.epochs": 1, "prune.epochs": 1,
-           "train.batch_size": 512, "distill.batch_size": 512, "prune.batch_size": 512,
-           # image-only options: must be skipped with a warning, not crash
-           "distill.shift": 2, "distill.mixup": 0.4,
-           "export.formats": ["tflite"], "export.latency_runs": 2},
+        **{
+            "train.epochs": 1,
+            "distill.student": "wide-deep",
+            "distill.epochs": 1,
+            "prune.epochs": 1,
+            "train.batch_size": 512,
+            "distill.batch_size": 512,
+            "prune.batch_size": 512,
+            # image-only options: must be skipped with a warning, not crash
+            "distill.shift": 2,
+            "distill.mixup": 0.4,
+            "export.formats": ["tflite"],
+            "export.latency_runs": 2,
+        },
     )
 
 
 def test_every_stage_runs_on_the_tabular_model(wide_deep_run):
     names = set(wide_deep_run.manifests)
-    assert {"float32", "int8", "student-float32", "student-baseline-float32", "student-pruned-float32",
-            "student-pruned-int8"} <= names
+    assert {
+        "float32",
+        "int8",
+        "student-float32",
+        "student-baseline-float32",
+        "student-pruned-float32",
+        "student-pruned-int8",
+    } <= names
     majority = max(wide_deep_run.y_test.mean(), 1 - wide_deep_run.y_test.mean())  # about 0.76 on adult
     for name in ("float32", "student-float32", "student-pruned-int8"):
         assert wide_deep_run.manifests[name]["metrics"]["accuracy"] > majority + 0.02, name
@@ -43,8 +61,23 @@ def test_parity_slices_wide_deep_by_gender_race_and_age_in_decades(wide_deep_run
 
     from edge_sdk.cli import main
 
-    base = ["parity", str(wide_deep_run.float32), str(wide_deep_run.int8), "--data", "adult", "--no-layers", "-q",
-            "--slice-by", "gender", "--slice-by", "race", "--slice-by", "age:decades", "--min-slice-count", "100"]
+    base = [
+        "parity",
+        str(wide_deep_run.float32),
+        str(wide_deep_run.int8),
+        "--data",
+        "adult",
+        "--no-layers",
+        "-q",
+        "--slice-by",
+        "gender",
+        "--slice-by",
+        "race",
+        "--slice-by",
+        "age:decades",
+        "--min-slice-count",
+        "100",
+    ]
     report_file = tmp_path / "parity.json"
     html_file = tmp_path / "parity.html"
     assert main([*base, "--json", str(report_file), "--html", str(html_file)]) == 0

@@ -1,18 +1,26 @@
 """Pruning (schedule reaches target, 2:4, per-layer report) and distillation (loss, teacher calls)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from converters import distill, model_files, prune
-from converters.finetune import augment_shift
 from converters.errors import ConversionError, RecipeError
+from converters.finetune import augment_shift
 from edge_sdk.metrics import accuracy
 
 
 def test_prune_reaches_target_and_reports_each_layer(digits_models, digits):
-    result = prune.prune(digits_models.teacher, {"image": digits.x_train}, digits.y_train,
-                         target_sparsity=0.8, epochs=2, batch_size=32, min_share=0.0)
+    result = prune.prune(
+        digits_models.teacher,
+        {"image": digits.x_train},
+        digits.y_train,
+        target_sparsity=0.8,
+        epochs=2,
+        batch_size=32,
+        min_share=0.0,
+    )
     report = result.report()
     assert [r["layer"] for r in report] == ["conv", "dense", "probabilities"]
     for row in report:
@@ -25,9 +33,16 @@ def test_prune_reaches_target_and_reports_each_layer(digits_models, digits):
 
 
 def test_two_four_structured_sparsity(digits_models, digits):
-    result = prune.prune(digits_models.teacher, {"image": digits.x_train}, digits.y_train,
-                         target_sparsity=0.5, structured="2:4", epochs=1, batch_size=32,
-                         min_share=0.0)
+    result = prune.prune(
+        digits_models.teacher,
+        {"image": digits.x_train},
+        digits.y_train,
+        target_sparsity=0.5,
+        structured="2:4",
+        epochs=1,
+        batch_size=32,
+        min_share=0.0,
+    )
     assert prune.check_2_by_4(result.model)
     by_layer = {r["layer"]: r["sparsity"] for r in result.report()}
     assert by_layer["dense"] == pytest.approx(0.5) and by_layer["probabilities"] == pytest.approx(0.5)
@@ -37,8 +52,7 @@ def test_two_four_structured_sparsity(digits_models, digits):
 @pytest.mark.parametrize("value", [0, 1, 1.2, -0.5, "most"])
 def test_sparsity_outside_zero_one_is_refused(digits_models, digits, value):
     with pytest.raises(RecipeError, match="between 0 and 1"):
-        prune.prune(digits_models.teacher, {"image": digits.x_train[:10]}, digits.y_train[:10],
-                    target_sparsity=value)
+        prune.prune(digits_models.teacher, {"image": digits.x_train[:10]}, digits.y_train[:10], target_sparsity=value)
 
 
 def test_prune_defaults_and_ranges_are_the_recipes(digits_models, digits):
@@ -107,8 +121,16 @@ def test_teacher_runs_once_per_batch_and_student_learns(digits_models, digits):
     from converters._tf import tf_keras
 
     student = tf_keras.models.load_model(digits_models.student_keras)
-    result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train,
-                             epochs=8, batch_size=64, alpha=0.1, temperature=4.0)
+    result = distill.distill(
+        counting_teacher,
+        student,
+        {"image": digits.x_train},
+        digits.y_train,
+        epochs=8,
+        batch_size=64,
+        alpha=0.1,
+        temperature=4.0,
+    )
     assert sum(map(len, calls)) == len(digits.x_train)  # every sample seen by the teacher exactly once over 8 epochs
     assert result.teacher_batches == len(calls) == -(-len(digits.x_train) // 256)
     assert accuracy(student.predict(digits.x_test, verbose=0), digits.y_test) > 0.6  # chance is 0.1
@@ -120,8 +142,17 @@ def test_shifted_views_teacher_sees_each_view_once(digits_models, digits):
     from converters._tf import tf_keras
 
     student = tf_keras.models.load_model(digits_models.student_keras)
-    result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train,
-                             epochs=3, batch_size=64, alpha=0.5, temperature=2.0, shift=1)
+    result = distill.distill(
+        counting_teacher,
+        student,
+        {"image": digits.x_train},
+        digits.y_train,
+        epochs=3,
+        batch_size=64,
+        alpha=0.5,
+        temperature=2.0,
+        shift=1,
+    )
     assert sum(map(len, calls)) == 3 * len(digits.x_train)  # one fresh view per image per epoch, each seen once
     assert result.teacher_batches == len(calls) == 3 * -(-len(digits.x_train) // 256)
     # the views depend only on the seed and the epoch: the baseline trains on exactly the same images
@@ -163,8 +194,18 @@ def test_mixup_teacher_sees_each_mixed_view_once(digits_models, digits):
     from converters._tf import tf_keras
 
     student = tf_keras.models.load_model(digits_models.student_keras)
-    result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train,
-                             epochs=8, batch_size=64, alpha=0.5, temperature=1.0, shift=1, mixup=0.4)
+    result = distill.distill(
+        counting_teacher,
+        student,
+        {"image": digits.x_train},
+        digits.y_train,
+        epochs=8,
+        batch_size=64,
+        alpha=0.5,
+        temperature=1.0,
+        shift=1,
+        mixup=0.4,
+    )
     seen = np.concatenate(calls)
     assert len(seen) == 8 * len(digits.x_train) and result.teacher_batches == len(calls)
     rng = np.random.default_rng([0, 0])  # epoch 0's views, rebuilt: what the teacher labelled
@@ -182,8 +223,18 @@ def test_transfer_set_is_labelled_by_the_teacher_every_epoch(digits_models, digi
     twice = np.concatenate([digits.x_val, digits.x_val])  # two noisy copies: enough to need fewer passes
     unlabelled = np.clip(twice + rng.normal(0, 0.05, twice.shape), 0, 1).astype(np.float32)
     student = tf_keras.models.load_model(digits_models.student_keras)
-    result = distill.distill(counting_teacher, student, {"image": digits.x_train}, digits.y_train, epochs=6,
-                             batch_size=64, alpha=0.3, temperature=1.0, shift=1, transfer=unlabelled)
+    result = distill.distill(
+        counting_teacher,
+        student,
+        {"image": digits.x_train},
+        digits.y_train,
+        epochs=6,
+        batch_size=64,
+        alpha=0.3,
+        temperature=1.0,
+        shift=1,
+        transfer=unlabelled,
+    )
     passes = distill.epochs_with_transfer(6, len(digits.x_train), len(unlabelled), 64)
     assert passes < 6  # the baseline's 6 epochs of steps, over more images
     assert sum(map(len, calls)) == passes * (len(digits.x_train) + len(unlabelled))  # every view labelled once a pass
@@ -211,7 +262,9 @@ def test_impossible_transfer_sets_are_refused(digits_models, digits):
     x, y = {"image": digits.x_train[:64]}, digits.y_train[:64]
     with pytest.raises(ConversionError, match="needs a teacher"):
         distill.train_student(student, x, y, None, transfer=digits.x_val)
-    with pytest.raises(ConversionError, match=r"expected float inputs shaped \(N, 8, 8, 1\).*got float32 shaped \(5, 28, 28, 1\)"):
+    with pytest.raises(
+        ConversionError, match=r"expected float inputs shaped \(N, 8, 8, 1\).*got float32 shaped \(5, 28, 28, 1\)"
+    ):
         distill.distill(teacher, student, x, y, transfer=np.zeros((5, 28, 28, 1), np.float32))
     with pytest.raises(ConversionError, match="transfer set or mixup, not both"):
         distill.distill(teacher, student, x, y, transfer=digits.x_val, mixup=0.4)
@@ -224,18 +277,29 @@ def test_impossible_mixup_is_refused(digits_models, digits):
     with pytest.raises(RecipeError, match=r"distill\.mixup: must be >= 0, got -1\.0"):
         distill.train_student(student, {"image": digits.x_train[:64]}, digits.y_train[:64], None, mixup=-1.0)
     with pytest.raises(ConversionError, match="mixed views need one input array, the model has 2"):
-        distill.train_student(student, {"a": digits.x_train[:64], "b": digits.x_train[:64]}, digits.y_train[:64],
-                              None, mixup=0.4)
+        distill.train_student(
+            student, {"a": digits.x_train[:64], "b": digits.x_train[:64]}, digits.y_train[:64], None, mixup=0.4
+        )
 
 
 def test_student_with_wrong_class_count_is_refused(digits_models, digits):
     from converters._tf import tf_keras
 
-    student = tf_keras.Sequential([tf_keras.Input((8, 8, 1), name="image"), tf_keras.layers.Flatten(),
-                                   tf_keras.layers.Dense(3, activation="softmax")])
+    student = tf_keras.Sequential(
+        [
+            tf_keras.Input((8, 8, 1), name="image"),
+            tf_keras.layers.Flatten(),
+            tf_keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     with pytest.raises(ConversionError, match="teacher gives 10 class logits, student has 3"):
-        distill.distill(model_files.load(digits_models.teacher_keras), student, {"image": digits.x_train[:64]},
-                        digits.y_train[:64], epochs=1)
+        distill.distill(
+            model_files.load(digits_models.teacher_keras),
+            student,
+            {"image": digits.x_train[:64]},
+            digits.y_train[:64],
+            epochs=1,
+        )
 
 
 def test_logits_function_is_the_pre_softmax_of_the_model(digits_models, digits):
@@ -248,8 +312,15 @@ def test_logits_function_is_the_pre_softmax_of_the_model(digits_models, digits):
 
 
 def test_small_layers_can_stay_dense(digits_models, digits):
-    result = prune.prune(digits_models.teacher, {"image": digits.x_train}, digits.y_train,
-                         target_sparsity=0.8, epochs=1, batch_size=32, min_share=0.02)
+    result = prune.prune(
+        digits_models.teacher,
+        {"image": digits.x_train},
+        digits.y_train,
+        target_sparsity=0.8,
+        epochs=1,
+        batch_size=32,
+        min_share=0.02,
+    )
     by_layer = {r["layer"]: r for r in result.report()}
     assert by_layer["conv"]["zeros"] == 0 and by_layer["probabilities"]["zeros"] == 0
     assert by_layer["dense"]["sparsity"] == pytest.approx(0.8, abs=0.01)
@@ -275,8 +346,11 @@ def test_a_dataset_name_is_a_transfer_set_without_the_labelled_images(digits_mod
     taken = {row.tobytes() for row in labelled["image"]}
     assert not any(row.tobytes() in taken for row in got)
     assert {row.tobytes() for row in got} == {row.tobytes() for row in split.x_train[100:]}
-    with pytest.raises(DataError, match=r"expected images shaped \(8, 8, 1\) like the training input, the dataset "
-                                        r"has \(28, 28, 1\)"):
+    with pytest.raises(
+        DataError,
+        match=r"expected images shaped \(8, 8, 1\) like the training input, the dataset "
+        r"has \(28, 28, 1\)",
+    ):
         distill._transfer_set("mnist", teacher, seed=0, labelled=labelled)
     with pytest.raises(DataError, match="already labelled"):
         distill._transfer_set("digits", teacher, seed=3, labelled={"image": split.x_train})
@@ -328,8 +402,9 @@ def test_a_transfer_set_takes_the_baselines_steps_not_more(digits_models, digits
 def _fashion_installed() -> bool:
     from training import datasets
 
-    return all((datasets.FASHION_MNIST_DIR / f).is_file() for pair in datasets.FASHION_MNIST_FILES.values()
-               for f in pair)
+    return all(
+        (datasets.FASHION_MNIST_DIR / f).is_file() for pair in datasets.FASHION_MNIST_FILES.values() for f in pair
+    )
 
 
 @pytest.mark.slow  # about a minute on two idle cores: it trains three small CNNs
@@ -354,8 +429,16 @@ def test_transfer_set_carries_the_teachers_answers_on_fashion_mnist():
     data = datasets.load("fashion-mnist:500", seed=0)
     x, y = {"image": data.x_train}, data.y_train
     teacher = zoo.build("cnn", taught_on, seed=0)
-    compile_and_fit(teacher, {"image": taught_on.x_train}, taught_on.y_train, epochs=8, batch_size=64,
-                    learning_rate=2e-3, seed=0, shift=2)
+    compile_and_fit(
+        teacher,
+        {"image": taught_on.x_train},
+        taught_on.y_train,
+        epochs=8,
+        batch_size=64,
+        learning_rate=2e-3,
+        seed=0,
+        shift=2,
+    )
     transfer, source = distill.auto_transfer_set(data, model_files.from_keras(teacher), data.seed, x, limit=4.0)
     assert len(transfer) == 2000 and "fashion-mnist" in source  # 4 unlabelled images per label, none labelled
     student = zoo.build("cnn-student", data, seed=0)
@@ -370,6 +453,8 @@ def test_transfer_set_carries_the_teachers_answers_on_fashion_mnist():
     taught_agrees = float(np.mean(taught_p.argmax(1) == teacher_p.argmax(1)))
     alone_agrees = float(np.mean(alone_p.argmax(1) == teacher_p.argmax(1)))
     assert taught_agrees > alone_agrees + 0.01, (taught_agrees, alone_agrees)
-    assert accuracy(taught_p, y_test) > accuracy(alone_p, y_test) - 0.02, (accuracy(teacher_p, y_test),
-                                                                         accuracy(taught_p, y_test),
-                                                                         accuracy(alone_p, y_test))
+    assert accuracy(taught_p, y_test) > accuracy(alone_p, y_test) - 0.02, (
+        accuracy(teacher_p, y_test),
+        accuracy(taught_p, y_test),
+        accuracy(alone_p, y_test),
+    )

@@ -4,12 +4,13 @@ The full table (every model x int8, dynamic, fp16, more rows and timing rounds) 
 ``benchmarks/public_models.py``; docs/converters.md shows it. Here: each file converts, and
 edge-sdk's int8 is set beside MLPerf's own int8 reference, measured in the same process.
 """
+
 from __future__ import annotations
 
 import pytest
+from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
 
 from converters import litert_quant
-from script_modules import load_benchmark_script  # tests/ is on sys.path (tests/conftest.py)
 
 pytestmark = pytest.mark.skipif(not litert_quant.available(), reason="the 'quantize' extra is not installed")
 
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.skipif(not litert_quant.available(), reason="the 'quant
 def rows(tmp_path_factory):
     bench = load_benchmark_script("public_models.py", "public_models_under_test")
     lines = []
-    rows = bench.run(["resnet8", "kws", "selfie"], ["int8"], small=True,
-                     workdir=tmp_path_factory.mktemp("public"), say=lines.append)
+    rows = bench.run(
+        ["resnet8", "kws", "selfie"], ["int8"], small=True, workdir=tmp_path_factory.mktemp("public"), say=lines.append
+    )
     assert lines and lines[0].startswith("[public models] resnet8 int8"), lines
     assert "| resnet8 |" in bench.markdown_table(rows)
     return {row["model"]: row for row in rows}

@@ -1,4 +1,5 @@
 """Post-training quantization modes, float-op report, sparsity through int8, QAT."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -78,14 +79,20 @@ def test_keras3_model_takes_post_training_int8(digits_models, digits):
 def test_pruned_zeros_survive_int8_and_qat(teacher, digits):
     from converters import prune
 
-    pruned = prune.prune(teacher.model, {"image": digits.x_train}, digits.y_train, target_sparsity=0.75,
-                         epochs=2, batch_size=32, min_share=0.0)
+    pruned = prune.prune(
+        teacher.model,
+        {"image": digits.x_train},
+        digits.y_train,
+        target_sparsity=0.75,
+        epochs=2,
+        batch_size=32,
+        min_share=0.0,
+    )
     as_loaded = model_files.from_keras(pruned.model)
     ptq = tflite_convert.convert(as_loaded, "int8", calibration={"image": digits.x_train[:100]})
     sparsity = quantize.weight_sparsity(ptq.tflite)
     assert sparsity and min(sparsity.values()) >= 0.74
-    qat_model = quantize.qat(pruned.model, {"image": digits.x_train}, digits.y_train, epochs=1,
-                             preserve_sparsity=True)
+    qat_model = quantize.qat(pruned.model, {"image": digits.x_train}, digits.y_train, epochs=1, preserve_sparsity=True)
     qat = tflite_convert.convert(model_files.from_keras(qat_model), "int8", calibration={"image": digits.x_train[:100]})
     assert inspect_model(qat.tflite)["kind"] == "full-integer"
     assert min(quantize.weight_sparsity(qat.tflite).values()) >= 0.74

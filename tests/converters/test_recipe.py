@@ -1,4 +1,5 @@
 """Recipes: built-ins load, unknown keys list the valid ones, values are range-checked."""
+
 from __future__ import annotations
 
 import pytest
@@ -46,8 +47,9 @@ def test_sparsity_outside_open_unit_interval_is_rejected(value):
 
 
 def test_overrides_are_coerced_and_checked():
-    r = recipes.with_overrides(recipes.load("int8"), {"quantize.calibration_samples": 50.0,
-                                                      "export.formats": "tflite,onnx"})
+    r = recipes.with_overrides(
+        recipes.load("int8"), {"quantize.calibration_samples": 50.0, "export.formats": "tflite,onnx"}
+    )
     assert r.section("quantize")["calibration_samples"] == 50
     assert r.section("export")["formats"] == ["tflite", "onnx"]
     with pytest.raises(RecipeError, match="expected str"):
@@ -83,19 +85,22 @@ def test_invalid_toml_is_a_clear_error(tmp_path):
         recipes.load(str(path))
 
 
-@pytest.mark.parametrize("dotted, value, message", [
-    ("train.learning_rate", float("inf"), "train.learning_rate: must be a finite number > 0, got inf"),
-    ("train.learning_rate", float("nan"), "train.learning_rate: must be a finite number > 0, got nan"),
-    ("train.learning_rate", 0, "train.learning_rate: must be > 0, got 0.0"),
-    ("distill.temperature", -1.0, "distill.temperature: must be > 0, got -1.0"),
-    ("distill.alpha", float("-inf"), "distill.alpha: must be a finite number between 0 and 1, got -inf"),
-    ("distill.mixup", float("inf"), "distill.mixup: must be a finite number >= 0"),
-    ("prune.min_share", 1.0, "prune.min_share: must be in [0, 1), got 1.0"),
-    ("prune.batch_size", 0, "prune.batch_size: must be >= 1, got 0"),
-    ("quantize.calibration_samples", -5, "quantize.calibration_samples: must be >= 1, got -5"),
-    ("export.latency_runs", -1, "export.latency_runs: must be >= 0, got -1"),
-    ("export.onnx_atol", float("nan"), "export.onnx_atol: must be a finite number > 0, got nan"),
-])
+@pytest.mark.parametrize(
+    "dotted, value, message",
+    [
+        ("train.learning_rate", float("inf"), "train.learning_rate: must be a finite number > 0, got inf"),
+        ("train.learning_rate", float("nan"), "train.learning_rate: must be a finite number > 0, got nan"),
+        ("train.learning_rate", 0, "train.learning_rate: must be > 0, got 0.0"),
+        ("distill.temperature", -1.0, "distill.temperature: must be > 0, got -1.0"),
+        ("distill.alpha", float("-inf"), "distill.alpha: must be a finite number between 0 and 1, got -inf"),
+        ("distill.mixup", float("inf"), "distill.mixup: must be a finite number >= 0"),
+        ("prune.min_share", 1.0, "prune.min_share: must be in [0, 1), got 1.0"),
+        ("prune.batch_size", 0, "prune.batch_size: must be >= 1, got 0"),
+        ("quantize.calibration_samples", -5, "quantize.calibration_samples: must be >= 1, got -5"),
+        ("export.latency_runs", -1, "export.latency_runs: must be >= 0, got -1"),
+        ("export.onnx_atol", float("nan"), "export.onnx_atol: must be a finite number > 0, got nan"),
+    ],
+)
 def test_every_numeric_value_is_range_checked(dotted, value, message):
     """Issue 12: inf, NaN, negative and zero values are refused where they mean nothing."""
     with pytest.raises(RecipeError) as err:
@@ -112,8 +117,9 @@ def test_non_finite_value_in_a_toml_file_is_refused(tmp_path):
 
 def test_initial_sparsity_must_stay_below_target():
     with pytest.raises(RecipeError, match=r"initial_sparsity < target_sparsity \(0\.5\), got 0\.6"):
-        recipes.with_overrides(recipes.load("prune-int8"), {"prune.target_sparsity": 0.5,
-                                                            "prune.initial_sparsity": 0.6})
+        recipes.with_overrides(
+            recipes.load("prune-int8"), {"prune.target_sparsity": 0.5, "prune.initial_sparsity": 0.6}
+        )
 
 
 def test_sections_are_frozen_typed_dataclasses():
@@ -144,11 +150,26 @@ def test_schema_flags_and_describe_derive_from_the_dataclasses():
 
     parser = argparse.ArgumentParser()
     convert_cli.register(parser.add_subparsers())
-    args = parser.parse_args(["convert", "--sparsity", "0.6", "--no-baseline", "--qat", "--formats", "tflite,onnx",
-                              "--set", "prune.frequency=5"])
-    assert convert_cli._overrides(args) == {"prune.target_sparsity": 0.6, "distill.baseline": False,
-                                            "quantize.qat": True, "export.formats": "tflite,onnx",
-                                            "prune.frequency": 5}
+    args = parser.parse_args(
+        [
+            "convert",
+            "--sparsity",
+            "0.6",
+            "--no-baseline",
+            "--qat",
+            "--formats",
+            "tflite,onnx",
+            "--set",
+            "prune.frequency=5",
+        ]
+    )
+    assert convert_cli._overrides(args) == {
+        "prune.target_sparsity": 0.6,
+        "distill.baseline": False,
+        "quantize.qat": True,
+        "export.formats": "tflite,onnx",
+        "prune.frequency": 5,
+    }
     flags = {s.flag: s.dotted for s in recipes.cli_flags()}
     assert flags["--sparsity"] == "prune.target_sparsity" and flags["--opset"] == "export.onnx_opset"
 

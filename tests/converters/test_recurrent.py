@@ -3,6 +3,7 @@
 The whole LSTM / GRU conversions (int8, dynamic, fp16 with agreement on held-out digits) run in
 tests/converters/test_conformance.py; here, the unrolling itself on untrained tiny models.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,15 +34,18 @@ def test_lstm_float32_tflite_is_stateless_and_equals_keras():
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in {op["name"] for op in info["operators"]}
     x = np.random.default_rng(0).random((5, 8, 4), dtype=np.float32)
     runtime = edge_sdk.load(tflite, num_threads=1)
-    one_by_one = np.concatenate([np.asarray(runtime.predict(x[i:i + 1])) for i in (0, 1, 2, 3, 4)])
+    one_by_one = np.concatenate([np.asarray(runtime.predict(x[i : i + 1])) for i in (0, 1, 2, 3, 4)])
     np.testing.assert_allclose(one_by_one, model.model.predict(x, verbose=0), atol=1e-5)
     assert model.model.layers[1].unroll is False  # the user's model is left as it was
 
 
-@pytest.mark.parametrize("layer, kwargs, timesteps, message", [
-    ("GRU", {"stateful": True}, 8, "are stateful: expected stateless RNN layers"),
-    ("LSTM", {}, None, "has a variable number of timesteps"),
-])
+@pytest.mark.parametrize(
+    "layer, kwargs, timesteps, message",
+    [
+        ("GRU", {"stateful": True}, 8, "are stateful: expected stateless RNN layers"),
+        ("LSTM", {}, None, "has a variable number of timesteps"),
+    ],
+)
 def test_what_cannot_unroll_is_refused_in_one_line(layer, kwargs, timesteps, message):
     from converters.errors import ConversionError
     from converters.model_files import from_keras

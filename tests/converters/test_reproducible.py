@@ -5,6 +5,7 @@ shuffles, random-shift augmentation in a parallel tf.data map), then pruned with
 tfmot and quantized to int8 with a representative dataset: every source of
 randomness the converter has. Each run is its own process, as a user's would be.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,10 +24,35 @@ def _start_convert(out: Path, seed: int) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("EDGE_SDK_DETERMINISTIC", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "edge_sdk", "convert", "--model", "cnn-student", "--dataset", "digits",
-         "--recipe", "prune-int8", "--epochs", "2", "--prune-epochs", "1", "--formats", "tflite",
-         "--latency-runs", "1", "--seed", str(seed), "--out", str(out), "-q"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "edge_sdk",
+            "convert",
+            "--model",
+            "cnn-student",
+            "--dataset",
+            "digits",
+            "--recipe",
+            "prune-int8",
+            "--epochs",
+            "2",
+            "--prune-epochs",
+            "1",
+            "--formats",
+            "tflite",
+            "--latency-runs",
+            "1",
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+            "-q",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -67,8 +93,10 @@ def test_build_record_says_which_artifacts_do_not_reproduce_and_why():
 
 
 def test_op_determinism_is_on_by_default_and_can_be_turned_off():
-    code = ("import converters._tf as t; from tensorflow.python.framework import config; "
-            "print(t.DETERMINISTIC, config.is_op_determinism_enabled())")
+    code = (
+        "import converters._tf as t; from tensorflow.python.framework import config; "
+        "print(t.DETERMINISTIC, config.is_op_determinism_enabled())"
+    )
     # a fresh process per setting (the switch is read at import), both started at once: each pays the
     # TensorFlow import, side by side instead of one after the other
     runs = []
@@ -77,8 +105,11 @@ def test_op_determinism_is_on_by_default_and_can_be_turned_off():
         env.pop("EDGE_SDK_DETERMINISTIC", None)
         if value is not None:
             env["EDGE_SDK_DETERMINISTIC"] = value
-        runs.append(subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True))
+        runs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
     outputs = []
     try:
         for run in runs:

@@ -5,6 +5,7 @@ when it runs. tf_keras 2.21 runs that bytecode while it loads an .h5 file or a K
 SavedModel even with ``safe_mode=True``; the loader must refuse (or, for a
 SavedModel, use the traced serving signature) without the marker ever appearing.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Built in a child process: building a functional model calls the Lambda (writing the marker),
 # and Keras 3 and tf_keras models are both made there with the real savers.
-_BUILD = textwrap.dedent('''
+_BUILD = textwrap.dedent("""
     import os, sys
     from pathlib import Path
     import converters._tf  # noqa: F401  (TF_USE_LEGACY_KERAS and the import order)
@@ -45,7 +46,7 @@ _BUILD = textwrap.dedent('''
     model = keras.Model(inputs, keras.layers.Dense(3, name="out")(hidden))
     model.save(root / "k3.keras")
     model.save(root / "k3.h5")
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,9 @@ def evil(tmp_path_factory):
     root = tmp_path_factory.mktemp("evil")
     marker = root / "MARKER"
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", _BUILD, str(root), str(marker)], check=True, env=env,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-c", _BUILD, str(root), str(marker)], check=True, env=env, capture_output=True, timeout=600
+    )
     assert marker.exists(), "the Lambda should have run while the models were built"
     marker.unlink()
 
@@ -67,8 +69,9 @@ def evil(tmp_path_factory):
     return found
 
 
-@pytest.mark.parametrize("name, layer", [("tfk.h5", "sneaky"), ("tfk.keras", "sneaky"),
-                                         ("k3.keras", "sneaky3"), ("k3.h5", "sneaky3")])
+@pytest.mark.parametrize(
+    "name, layer", [("tfk.h5", "sneaky"), ("tfk.keras", "sneaky"), ("k3.keras", "sneaky3"), ("k3.h5", "sneaky3")]
+)
 def test_stored_code_is_refused_by_default_naming_the_layer_and_the_flag(evil, name, layer):
     with pytest.raises(model_files.UntrustedModelCodeError) as err:
         model_files.load(evil.root / name)
@@ -89,9 +92,15 @@ def test_keras_savedmodel_with_stored_code_loads_its_graph_not_its_layers(evil):
     assert "Lambda layer 'sneaky'" in str(err.value) and "--trust-model-code" in str(err.value)
 
 
-@pytest.mark.parametrize("name, kind", [("tfk.h5", model_files.KIND_TF_KERAS), ("tfk.keras", model_files.KIND_TF_KERAS),
-                                        ("tfk_savedmodel", model_files.KIND_TF_KERAS),
-                                        ("k3.keras", model_files.KIND_KERAS3)])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("tfk.h5", model_files.KIND_TF_KERAS),
+        ("tfk.keras", model_files.KIND_TF_KERAS),
+        ("tfk_savedmodel", model_files.KIND_TF_KERAS),
+        ("k3.keras", model_files.KIND_KERAS3),
+    ],
+)
 def test_trusted_it_loads_and_the_stored_code_runs(evil, name, kind):
     evil.marker.unlink(missing_ok=True)
     model = model_files.load(evil.root / name, trust_model_code=True)
@@ -112,19 +121,52 @@ def test_trust_can_be_set_for_a_block_and_an_explicit_argument_wins(evil):
 
 
 def test_config_scan_finds_code_in_nested_models_and_lambda_activations():
-    nested = {"class_name": "Functional", "config": {"name": "outer", "layers": [
-        {"class_name": "Sequential", "config": {"name": "inner", "layers": [
-            {"class_name": "TimeDistributed", "config": {"name": "td", "layer": {
-                "class_name": "Lambda", "config": {"name": "deep", "function": ["YWJj", None, None],
-                                                    "function_type": "lambda"}}}}]}},
-        {"class_name": "Dense", "config": {"name": "head", "activation": {
-            "class_name": "__lambda__", "config": {"code": "YWJj"}}}},
-        {"class_name": "TFOpLambda", "config": {"name": "add", "function": "math.add"}},
-    ]}}
+    nested = {
+        "class_name": "Functional",
+        "config": {
+            "name": "outer",
+            "layers": [
+                {
+                    "class_name": "Sequential",
+                    "config": {
+                        "name": "inner",
+                        "layers": [
+                            {
+                                "class_name": "TimeDistributed",
+                                "config": {
+                                    "name": "td",
+                                    "layer": {
+                                        "class_name": "Lambda",
+                                        "config": {
+                                            "name": "deep",
+                                            "function": ["YWJj", None, None],
+                                            "function_type": "lambda",
+                                        },
+                                    },
+                                },
+                            }
+                        ],
+                    },
+                },
+                {
+                    "class_name": "Dense",
+                    "config": {"name": "head", "activation": {"class_name": "__lambda__", "config": {"code": "YWJj"}}},
+                },
+                {"class_name": "TFOpLambda", "config": {"name": "add", "function": "math.add"}},
+            ],
+        },
+    }
     found = model_files.stored_code(nested)
     assert found == ["Lambda layer 'deep' holds Python bytecode", "'head' holds a Python lambda's bytecode"]
-    assert model_files.stored_code({"class_name": "Sequential", "config": {"layers": [
-        {"class_name": "Dense", "config": {"name": "d", "activation": "relu"}}]}}) == []
+    assert (
+        model_files.stored_code(
+            {
+                "class_name": "Sequential",
+                "config": {"layers": [{"class_name": "Dense", "config": {"name": "d", "activation": "relu"}}]},
+            }
+        )
+        == []
+    )
 
 
 def test_ordinary_models_still_load(digits_models):
@@ -135,8 +177,9 @@ def test_ordinary_models_still_load(digits_models):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, env=env,
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, env=env, timeout=900
+    )
 
 
 @pytest.mark.slow
@@ -156,8 +199,9 @@ def test_cli_convert_refuses_then_converts_with_the_flag(evil, tmp_path, capsys)
 
     # trusting the code runs it: a process of its own, so the stored code never runs inside the test session
 
-    trusted = _cli("convert", str(evil.root / "tfk.h5"), "--recipe", "dynamic", "--out", str(out), "-q",
-                   "--trust-model-code")
+    trusted = _cli(
+        "convert", str(evil.root / "tfk.h5"), "--recipe", "dynamic", "--out", str(out), "-q", "--trust-model-code"
+    )
     assert trusted.returncode == 0, trusted.stderr
     assert evil.marker.exists() and any(out.glob("*.tflite"))
     evil.marker.unlink()

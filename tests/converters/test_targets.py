@@ -6,6 +6,7 @@ drop of 0.5 points is 5 of the 1,000 test images. README figures come from the
 full pipeline run from the command line, against the exact targets
 (docs/converters.md).
 """
+
 from __future__ import annotations
 
 import gzip

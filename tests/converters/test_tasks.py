@@ -5,6 +5,7 @@ wipe-outs), then three tiny real models trained on scikit-learn's digits in seco
 (``tests/task_models.py``): a YOLO-style detector with one ``[1, 4+C, N]`` output (boxes in
 pixels, sigmoid scores), a dense autoencoder (anomalies: corrupted digits) and a segmenter.
 """
+
 from __future__ import annotations
 
 import json
@@ -109,7 +110,7 @@ def test_a_softmax_output_whose_never_chosen_classes_round_to_zero_is_not_wiped_
 
 
 def test_the_recipe_declares_every_task_and_budget_once():
-    from converters.recipe import TASK_CHOICES, HEAD_FORMATS, TaskOptions, describe_rows
+    from converters.recipe import HEAD_FORMATS, TASK_CHOICES, TaskOptions, describe_rows
 
     assert TASK_CHOICES == T.TASK_CHOICES and HEAD_FORMATS == T.HEAD_FORMATS
     budgets = TaskOptions().budgets()
@@ -124,13 +125,28 @@ def test_auto_select_follows_the_task_budget_not_points():
     from converters.auto import select
 
     def row(name, median, size, **extra):
-        return {"name": name, "status": "ok", "reason": "", "median_us": median, "size_bytes": size,
-                "drop_points": None, **extra}
+        return {
+            "name": name,
+            "status": "ok",
+            "reason": "",
+            "median_us": median,
+            "size_bytes": size,
+            "drop_points": None,
+            **extra,
+        }
 
-    rows = [row("float32", 100.0, 1000, budget_ok=True, budget_text="min_iou 0.9"),
-            row("int8", 40.0, 250, budget_ok=False, budget_why="wipes out channels 4-6 of output 'd'"),
-            row("int8-float-head", 60.0, 300, budget_ok=True, budget_why="recall_min 0.99 >= 0.9",
-                budget_text="min_recall 0.9")]
+    rows = [
+        row("float32", 100.0, 1000, budget_ok=True, budget_text="min_iou 0.9"),
+        row("int8", 40.0, 250, budget_ok=False, budget_why="wipes out channels 4-6 of output 'd'"),
+        row(
+            "int8-float-head",
+            60.0,
+            300,
+            budget_ok=True,
+            budget_why="recall_min 0.99 >= 0.9",
+            budget_text="min_recall 0.9",
+        ),
+    ]
     decision = select(rows, objective="latency", max_drop=1.0)
     by = {r["name"]: r for r in decision["rows"]}
     assert decision["chosen"] == "int8-float-head" and "min_recall 0.9" in decision["reason"]
@@ -155,8 +171,11 @@ def task_models(tmp_path_factory):
     ae = tm.build_autoencoder(xtr)
     ae.save(root / "ae.h5")
     order = np.random.default_rng(0).permutation(2 * len(xte))
-    np.savez(root / "ae-eval.npz", x=np.concatenate([xte, tm.corrupt(xte)])[order],
-             y=np.r_[np.zeros(len(xte)), np.ones(len(xte))][order])  # y: anomaly flags, not classes
+    np.savez(
+        root / "ae-eval.npz",
+        x=np.concatenate([xte, tm.corrupt(xte)])[order],
+        y=np.r_[np.zeros(len(xte)), np.ones(len(xte))][order],
+    )  # y: anomaly flags, not classes
     np.savez(root / "ae-eval-unlabelled.npz", x=xte)
     np.save(root / "ae-cal.npy", xtr[:200])
     seg = tm.build_segmenter(xtr)
@@ -164,17 +183,42 @@ def task_models(tmp_path_factory):
     xs = tm.segmenter_inputs(xte)
     (root / "seg-int8.tflite").write_bytes(tm.to_tflite(seg, tm.segmenter_inputs(xtr), "int8"))
     np.savez(root / "seg-eval.npz", x=xs, y=(xte.reshape(-1, 8, 8) > 0.25).astype(np.int64))
-    out.update({k: root / v for k, v in {
-        "yolo": "yolo.h5", "yolo_int8": "yolo-int8.tflite", "yolo_eval": "yolo-eval.npz", "yolo_cal": "yolo-cal.npy",
-        "ae": "ae.h5", "ae_eval": "ae-eval.npz", "ae_eval_unlabelled": "ae-eval-unlabelled.npz", "ae_cal": "ae-cal.npy",
-        "seg": "seg.h5", "seg_int8": "seg-int8.tflite", "seg_eval": "seg-eval.npz"}.items()})
+    out.update(
+        {
+            k: root / v
+            for k, v in {
+                "yolo": "yolo.h5",
+                "yolo_int8": "yolo-int8.tflite",
+                "yolo_eval": "yolo-eval.npz",
+                "yolo_cal": "yolo-cal.npy",
+                "ae": "ae.h5",
+                "ae_eval": "ae-eval.npz",
+                "ae_eval_unlabelled": "ae-eval-unlabelled.npz",
+                "ae_cal": "ae-cal.npy",
+                "seg": "seg.h5",
+                "seg_int8": "seg-int8.tflite",
+                "seg_eval": "seg-eval.npz",
+            }.items()
+        }
+    )
     return out
 
 
 def test_parity_on_the_detector_reports_detection_metrics_and_fails_the_wipe_out(task_models, tmp_path, capsys):
     report = tmp_path / "p.json"
-    code = main(["parity", str(task_models["yolo"]), str(task_models["yolo_int8"]), "--data",
-                 str(task_models["yolo_eval"]), "--no-layers", "-q", "--json", str(report)])
+    code = main(
+        [
+            "parity",
+            str(task_models["yolo"]),
+            str(task_models["yolo_int8"]),
+            "--data",
+            str(task_models["yolo_eval"]),
+            "--no-layers",
+            "-q",
+            "--json",
+            str(report),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1, out  # not "NO GATE", exit 0
     doc = json.loads(report.read_text())["parity"]
@@ -187,9 +231,25 @@ def test_parity_on_the_detector_reports_detection_metrics_and_fails_the_wipe_out
 
 def test_convert_int8_refuses_to_promote_the_wiped_out_detector(task_models, tmp_path, capsys):
     out_dir = tmp_path / "out"
-    code = main(["convert", str(task_models["yolo"]), "--recipe", "int8", "--calibration",
-                 str(task_models["yolo_cal"]), "--eval", str(task_models["yolo_eval"]), "--out", str(out_dir),
-                 "--formats", "tflite", "--latency-runs", "0", "-q"])
+    code = main(
+        [
+            "convert",
+            str(task_models["yolo"]),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(task_models["yolo_cal"]),
+            "--eval",
+            str(task_models["yolo_eval"]),
+            "--out",
+            str(out_dir),
+            "--formats",
+            "tflite",
+            "--latency-runs",
+            "0",
+            "-q",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1 and not out_dir.exists()
     assert "int8.tflite: quantization wiped out channels 4-6" in out and "keep the last op in float" in out
@@ -197,10 +257,29 @@ def test_convert_int8_refuses_to_promote_the_wiped_out_detector(task_models, tmp
 
 def test_auto_ships_the_int8_that_keeps_the_detector_head_in_float(task_models, tmp_path, capsys):
     out_dir = tmp_path / "auto"
-    code = main(["convert", str(task_models["yolo"]), "--recipe", "auto", "--calibration",
-                 str(task_models["yolo_cal"]), "--eval", str(task_models["yolo_eval"]), "--out", str(out_dir),
-                 "--objective", "size", "--set", "auto.candidates=int8,int8-float-head",
-                 "--set", "auto.bench_seconds=0.05", "--set", "auto.eval_samples=300", "-q"])
+    code = main(
+        [
+            "convert",
+            str(task_models["yolo"]),
+            "--recipe",
+            "auto",
+            "--calibration",
+            str(task_models["yolo_cal"]),
+            "--eval",
+            str(task_models["yolo_eval"]),
+            "--out",
+            str(out_dir),
+            "--objective",
+            "size",
+            "--set",
+            "auto.candidates=int8,int8-float-head",
+            "--set",
+            "auto.bench_seconds=0.05",
+            "--set",
+            "auto.eval_samples=300",
+            "-q",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     record = json.loads((out_dir / "summary.json").read_text())["comparisons"]["auto"]
@@ -215,9 +294,29 @@ def test_auto_ships_the_int8_that_keeps_the_detector_head_in_float(task_models, 
 
 def test_auto_judges_the_autoencoder_by_its_anomaly_score_and_ships_int8(task_models, tmp_path, capsys):
     out_dir = tmp_path / "auto-ae"
-    code = main(["convert", str(task_models["ae"]), "--recipe", "auto", "--calibration", str(task_models["ae_cal"]),
-                 "--eval", str(task_models["ae_eval"]), "--out", str(out_dir), "--objective", "size",
-                 "--set", "auto.candidates=float16,int8", "--set", "auto.bench_seconds=0.05", "--set", "auto.eval_samples=300", "-q"])
+    code = main(
+        [
+            "convert",
+            str(task_models["ae"]),
+            "--recipe",
+            "auto",
+            "--calibration",
+            str(task_models["ae_cal"]),
+            "--eval",
+            str(task_models["ae_eval"]),
+            "--out",
+            str(out_dir),
+            "--objective",
+            "size",
+            "--set",
+            "auto.candidates=float16,int8",
+            "--set",
+            "auto.bench_seconds=0.05",
+            "--set",
+            "auto.eval_samples=300",
+            "-q",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     record = json.loads((out_dir / "summary.json").read_text())["comparisons"]["auto"]
@@ -232,25 +331,73 @@ def test_auto_judges_the_autoencoder_by_its_anomaly_score_and_ships_int8(task_mo
 def test_label_free_eval_is_accepted_and_a_wrong_eval_is_refused_before_any_conversion(task_models, tmp_path, capsys):
     from converters import pipeline
 
-    result = pipeline.run("int8", str(task_models["ae"]), tmp_path / "ok", calibration=str(task_models["ae_cal"]),
-                          eval_data=str(task_models["ae_eval_unlabelled"]),
-                          overrides={"export.formats": ["tflite"], "export.latency_runs": 0})
+    result = pipeline.run(
+        "int8",
+        str(task_models["ae"]),
+        tmp_path / "ok",
+        calibration=str(task_models["ae_cal"]),
+        eval_data=str(task_models["ae_eval_unlabelled"]),
+        overrides={"export.formats": ["tflite"], "export.latency_runs": 0},
+    )
     assert result.comparisons["task"]["task"] == "autoencoder"
     bad = tmp_path / "bad.npz"
     np.savez(bad, a=np.zeros((4, 64), np.float32), b=np.zeros((4, 64), np.float32))
-    code = main(["convert", str(task_models["ae"]), "--recipe", "int8", "--calibration", str(task_models["ae_cal"]),
-                 "--eval", str(bad), "--out", str(tmp_path / "no"), "--formats", "tflite"])
+    code = main(
+        [
+            "convert",
+            str(task_models["ae"]),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(task_models["ae_cal"]),
+            "--eval",
+            str(bad),
+            "--out",
+            str(tmp_path / "no"),
+            "--formats",
+            "tflite",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "eval data" in err and "'a'" in err and "float32.tflite" not in err
     wrong_count = tmp_path / "wrong-count.npz"
     np.savez(wrong_count, x=np.zeros((4, 64), np.float32), y=np.zeros(3))
-    code = main(["convert", str(task_models["ae"]), "--recipe", "int8", "--calibration", str(task_models["ae_cal"]),
-                 "--eval", str(wrong_count), "--out", str(tmp_path / "no"), "--formats", "tflite"])
+    code = main(
+        [
+            "convert",
+            str(task_models["ae"]),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(task_models["ae_cal"]),
+            "--eval",
+            str(wrong_count),
+            "--out",
+            str(tmp_path / "no"),
+            "--formats",
+            "tflite",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "expected 4 labels" in err and "float32.tflite" not in err
-    code = main(["convert", str(task_models["ae"]), "--recipe", "int8", "--calibration", str(task_models["ae_cal"]),
-                 "--eval", str(task_models["ae_eval_unlabelled"]), "--max-drop", "1", "--out", str(tmp_path / "no"),
-                 "--formats", "tflite"])
+    code = main(
+        [
+            "convert",
+            str(task_models["ae"]),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(task_models["ae_cal"]),
+            "--eval",
+            str(task_models["ae_eval_unlabelled"]),
+            "--max-drop",
+            "1",
+            "--out",
+            str(tmp_path / "no"),
+            "--formats",
+            "tflite",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "expected labels under key 'y'" in err and "float32.tflite" not in err
 
@@ -263,8 +410,19 @@ def test_parity_on_the_segmenter_reports_mask_iou(task_models, tmp_path, capsys)
     m = result["task_metrics"]
     assert 0.9 < m["metrics"]["mask_iou"] <= 1.0 and m["labels"]["float_iou"] > 0.9
     assert result["per_class"] == [] and result["summary"]["top1_agreement"] is None
-    code = main(["parity", str(task_models["seg"]), str(task_models["seg_int8"]), "--data",
-                 str(task_models["seg_eval"]), "--no-layers", "-q", "--min-iou", "0.999999"])
+    code = main(
+        [
+            "parity",
+            str(task_models["seg"]),
+            str(task_models["seg_int8"]),
+            "--data",
+            str(task_models["seg_eval"]),
+            "--no-layers",
+            "-q",
+            "--min-iou",
+            "0.999999",
+        ]
+    )
     out = capsys.readouterr().out
     assert "mask iou" in out and "(min_iou)" in out
     assert code == (0 if m["metrics"]["mask_iou"] >= 0.999999 else 1)
@@ -272,8 +430,22 @@ def test_parity_on_the_segmenter_reports_mask_iou(task_models, tmp_path, capsys)
 
 def test_reference_check_on_the_device_knows_the_task_and_the_wipe_out(task_models, tmp_path, capsys):
     golden = tmp_path / "golden.npz"
-    assert main(["parity", "--write-reference", str(golden), str(task_models["yolo"]), "--data",
-                 str(task_models["yolo_eval"]), "--samples", "50", "-q"]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                "--write-reference",
+                str(golden),
+                str(task_models["yolo"]),
+                "--data",
+                str(task_models["yolo_eval"]),
+                "--samples",
+                "50",
+                "-q",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     code = main(["parity", "--reference", str(golden), str(task_models["yolo_int8"])])
     out = capsys.readouterr().out
@@ -284,9 +456,16 @@ def test_the_auto_tuner_judges_the_detector_by_recall_and_keeps_its_output_tail_
     from converters.quality import parity_check
 
     tuned = tmp_path / "tuned.tflite"
-    outcome = parity_check(str(task_models["yolo"]), str(task_models["yolo_int8"]), str(task_models["yolo_eval"]),
-                           layers=False, calibration=str(task_models["yolo_cal"]), accuracy_budget=1.0,
-                           autotune_out=str(tuned), progress=False)
+    outcome = parity_check(
+        str(task_models["yolo"]),
+        str(task_models["yolo_int8"]),
+        str(task_models["yolo_eval"]),
+        layers=False,
+        calibration=str(task_models["yolo_cal"]),
+        accuracy_budget=1.0,
+        autotune_out=str(tuned),
+        progress=False,
+    )
     assert outcome.tuned["metric"] == "recall_min" and outcome.tuned["chosen"] == "int8 + float head"
     manifest = json.loads(tuned.with_suffix(".json").read_text())
     assert manifest["metrics"]["recall_min"] >= 0.9 and "accuracy" not in manifest["metrics"]
@@ -296,27 +475,59 @@ def test_the_auto_tuner_judges_the_detector_by_recall_and_keeps_its_output_tail_
 def test_reference_check_gates_on_the_task_budget_given(task_models, tmp_path, capsys):
     """`parity --reference` on a segmenter with --min-iou / --task generic --min-snr-db gates on them, not 'NO CHECK'."""
     golden = tmp_path / "seg-golden.npz"
-    assert main(["parity", "--write-reference", str(golden), str(task_models["seg"]), "--data",
-                 str(task_models["seg_eval"]), "--samples", "40", "-q"]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                "--write-reference",
+                str(golden),
+                str(task_models["seg"]),
+                "--data",
+                str(task_models["seg_eval"]),
+                "--samples",
+                "40",
+                "-q",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     code = main(["parity", "--reference", str(golden), str(task_models["seg_int8"]), "--min-iou", "0.5"])
     out = capsys.readouterr().out
     assert code == 0 and "PASS" in out and "min_iou" in out and "NO CHECK" not in out
-    code = main(["parity", "--reference", str(golden), str(task_models["seg_int8"]), "--task", "generic",
-                 "--min-snr-db", "200"])
+    code = main(
+        ["parity", "--reference", str(golden), str(task_models["seg_int8"]), "--task", "generic", "--min-snr-db", "200"]
+    )
     out = capsys.readouterr().out
     assert code == 1 and "task:      generic" in out and "FAIL" in out and "min_snr_db" in out
 
 
-@pytest.mark.parametrize("task, expected", [("detection", "detection head"), ("autoencoder", "autoencoder"),
-                                            ("segmentation", "per-pixel")])
+@pytest.mark.parametrize(
+    "task, expected", [("detection", "detection head"), ("autoencoder", "autoencoder"), ("segmentation", "per-pixel")]
+)
 def test_a_declared_task_the_model_cannot_have_is_refused_before_any_conversion(tmp_path, capsys, task, expected):
     """--task detection/autoencoder/segmentation on a 10-class classifier: exit 2 before quantizing, not after
     (segmentation was accepted and reported 'mask iou' over 10 class scores)."""
     model = Path(__file__).parents[1] / "data" / "public_models" / "mlperf_tiny_ic_resnet8_float.tflite"
     np.save(tmp_path / "cal.npy", np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32) * 255)
-    code = main(["convert", str(model), "--recipe", "int8", "--calibration", str(tmp_path / "cal.npy"),
-                 "--task", task, "--out", str(tmp_path / "out"), "--formats", "tflite", "--latency-runs", "0"])
+    code = main(
+        [
+            "convert",
+            str(model),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(tmp_path / "cal.npy"),
+            "--task",
+            task,
+            "--out",
+            str(tmp_path / "out"),
+            "--formats",
+            "tflite",
+            "--latency-runs",
+            "0",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and expected in err and "int8.tflite" not in err, err
     assert not (tmp_path / "out").exists()

@@ -1,4 +1,5 @@
 """converters._tf: TensorFlow's start-up chatter stays off stderr unless asked for; real errors still show."""
+
 from __future__ import annotations
 
 import os
@@ -12,13 +13,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def _stderr_of(code: str, **env: str) -> str:
     environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     environ.update(env, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ,
-                          timeout=300, check=True).stderr
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environ, timeout=300, check=True
+    ).stderr
 
 
 def test_import_is_quiet_and_other_stderr_passes_through():
-    err = _stderr_of("import sys, os; os.write(2, b'before\\n'); import converters._tf as t; "
-                     "t.tf.constant(1.0) + 1; sys.stderr.write('after\\n')")
+    err = _stderr_of(
+        "import sys, os; os.write(2, b'before\\n'); import converters._tf as t; "
+        "t.tf.constant(1.0) + 1; sys.stderr.write('after\\n')"
+    )
     assert "absl::InitializeLog" not in err and "I0000" not in err and "cuInit" not in err, err
     assert err.splitlines() == ["before", "after"], err
 

@@ -3,6 +3,7 @@ optional exports that never sink a run, and the slower-than-float32 warning (iss
 
 The float .tflite is the tiny digits CNN of ``training.tiny_models`` (trained for a moment, real weights).
 """
+
 from __future__ import annotations
 
 import json
@@ -67,14 +68,17 @@ def test_schemes_interface():
     assert litert_quant.available() is True
 
 
-@pytest.mark.parametrize("scheme, kind, io", [
-    ("int8", "full-integer", "integer"),
-    ("dynamic", "dynamic-range", "float"),
-    ("weight-only-int8", "weight-only-int8", "float"),
-    ("weight-only-int4", "weight-only-int4", "float"),
-    ("int16x8", "full-integer", "integer"),
-    ("fp16", "float16-weight", "float"),
-])
+@pytest.mark.parametrize(
+    "scheme, kind, io",
+    [
+        ("int8", "full-integer", "integer"),
+        ("dynamic", "dynamic-range", "float"),
+        ("weight-only-int8", "weight-only-int8", "float"),
+        ("weight-only-int4", "weight-only-int4", "float"),
+        ("int16x8", "full-integer", "integer"),
+        ("fp16", "float16-weight", "float"),
+    ],
+)
 def test_every_scheme_quantizes_and_inspect_names_it(byom, scheme, kind, io):
     from edge_sdk.inspect_model import inspect_model
 
@@ -92,9 +96,8 @@ def test_every_scheme_quantizes_and_inspect_names_it(byom, scheme, kind, io):
 
 
 def test_keep_float_and_float_io(byom):
-    from edge_sdk.inspect_model import inspect_model
-
     import edge_sdk
+    from edge_sdk.inspect_model import inspect_model
 
     float_bytes = byom["float32"].read_bytes()
     cal = {"image": byom["eval_x"][:50]}
@@ -131,8 +134,7 @@ def test_convert_float_tflite_int8_through_the_pipeline(byom, tmp_path):
     from converters import pipeline
 
     out = tmp_path / "out"
-    result = pipeline.run("int8", str(byom["float32"]), out, calibration=str(byom["cal"]),
-                          eval_data=str(byom["eval"]))
+    result = pipeline.run("int8", str(byom["float32"]), out, calibration=str(byom["cal"]), eval_data=str(byom["eval"]))
     names = [a.name for a in result.artifacts]
     assert names == ["float32", "int8"]  # the built-in recipe's ONNX export was skipped, not attempted
     float_bytes = (out / "float32.tflite").read_bytes()
@@ -147,8 +149,10 @@ def test_convert_float_tflite_int8_through_the_pipeline(byom, tmp_path):
     assert len(int8) / len(float_bytes) < 0.5  # a 14 KB model: the flatbuffer's own overhead weighs in
     summary = json.loads((out / "summary.json").read_text())
     assert "onnx" in summary["comparisons"]["export"]["skipped"]
-    assert any(w.startswith("onnx export skipped (not asked for with --formats): needs a Keras model")
-               for w in summary["warnings"])
+    assert any(
+        w.startswith("onnx export skipped (not asked for with --formats): needs a Keras model")
+        for w in summary["warnings"]
+    )
     assert summary["comparisons"]["quantize"]["input_size_ratio"] < 0.5
 
 
@@ -172,23 +176,35 @@ def test_convert_tflite_runs_without_tensorflow(byom, tmp_path):
 
 
 def test_missing_quantize_extra_names_it(byom, tmp_path):
-    result = run_blocked(f"""
+    result = run_blocked(
+        f"""
         from edge_sdk.cli import main
         sys.exit(main(["convert", {str(byom["float32"])!r}, "--recipe", "dynamic", "--out", {str(tmp_path / "o")!r}]))
-    """, extra_blocked=("litert_quantizer",))
+    """,
+        extra_blocked=("litert_quantizer",),
+    )
     assert result.returncode == 2, result.stderr
     assert "pip install 'edge-sdk[quantize]'" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--recipe", "prune-int8", "--dataset", "digits"], "prune needs a Keras model or SavedModel; got a .tflite file"),
-    (["--recipe", "int8", "--qat", "--dataset", "digits"], "needs a Keras model or SavedModel; got a .tflite file"),
-    (["--recipe", "dynamic", "--formats", "tflite,onnx"], "export needs a Keras model or SavedModel; got a .tflite"),
-    (["--recipe", "dynamic", "--keep-float", "(bad"], "not a valid regular expression"),
-    (["--recipe", "int8"], "needs calibration data"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--recipe", "prune-int8", "--dataset", "digits"],
+            "prune needs a Keras model or SavedModel; got a .tflite file",
+        ),
+        (["--recipe", "int8", "--qat", "--dataset", "digits"], "needs a Keras model or SavedModel; got a .tflite file"),
+        (
+            ["--recipe", "dynamic", "--formats", "tflite,onnx"],
+            "export needs a Keras model or SavedModel; got a .tflite",
+        ),
+        (["--recipe", "dynamic", "--keep-float", "(bad"], "not a valid regular expression"),
+        (["--recipe", "int8"], "needs calibration data"),
+    ],
+)
 def test_stages_a_tflite_cannot_take_are_refused_before_any_work(byom, tmp_path, capsys, extra, message):
     from edge_sdk.cli import main
 
@@ -204,8 +220,13 @@ def test_scheme_option_on_a_tflite_input(byom, tmp_path):
     from converters import pipeline
 
     out = tmp_path / "w4"
-    result = pipeline.run("dynamic", str(byom["float32"]), out, eval_data=str(byom["eval"]),
-                          overrides={"quantize.scheme": "weight-only-int4"})
+    result = pipeline.run(
+        "dynamic",
+        str(byom["float32"]),
+        out,
+        eval_data=str(byom["eval"]),
+        overrides={"quantize.scheme": "weight-only-int4"},
+    )
     artifact = result.get("weight-only-int4")
     assert artifact is not None and artifact.kind == "weight-only-int4"
     assert json.loads((out / "weight-only-int4.json").read_text())["kind"] == "weight-only-int4"
@@ -216,8 +237,12 @@ def test_a_recipe_that_quantizes_nothing_says_so_and_records_float32(byom, tmp_p
     from converters import pipeline
 
     out = tmp_path / "nothing"
-    result = pipeline.run("dynamic", str(byom["float32"]), out,
-                          overrides={"quantize.scheme": "weight-only-int4", "quantize.keep_float": [".*"]})
+    result = pipeline.run(
+        "dynamic",
+        str(byom["float32"]),
+        out,
+        overrides={"quantize.scheme": "weight-only-int4", "quantize.keep_float": [".*"]},
+    )
     artifact = result.get("weight-only-int4")
     manifest = json.loads((out / "weight-only-int4.json").read_text())
     assert artifact.kind == manifest["kind"] == "float32"  # what `inspect` reads, not what was asked
@@ -242,8 +267,14 @@ def test_slower_artifact_is_flagged_with_the_ops_xnnpack_left_out(byom, tmp_path
     from converters import pipeline
 
     out = tmp_path / "i16"
-    result = pipeline.run("dynamic", str(byom["float32"]), out, calibration=str(byom["cal"]),
-                          eval_data=str(byom["eval"]), overrides={"quantize.scheme": "int16x8"})
+    result = pipeline.run(
+        "dynamic",
+        str(byom["float32"]),
+        out,
+        calibration=str(byom["cal"]),
+        eval_data=str(byom["eval"]),
+        overrides={"quantize.scheme": "int16x8"},
+    )
     notes = result.comparisons.get("latency_warnings")
     assert notes and notes[0].startswith("int16x8.tflite is ") and "slower than float32.tflite here" in notes[0]
     assert "not taken by XNNPACK" in notes[0] and "CONV_2D" in notes[0]
@@ -257,8 +288,9 @@ def test_slower_note_threshold_and_wording():
 
     assert slower_note("int8.tflite", "float32.tflite", 100.0, 100.0 * SLOWER_RATIO, {}, {}) is None
     assert slower_note("int8.tflite", "float32.tflite", 100.0, 105.0, {"SOFTMAX": 1}, {}) is None
-    line = slower_note("int8.tflite", "float32.tflite", 99.0, 417.0,
-                       {"BATCH_MATMUL": 2, "GATHER": 5, "SOFTMAX": 2}, {"GATHER": 5})
+    line = slower_note(
+        "int8.tflite", "float32.tflite", 99.0, 417.0, {"BATCH_MATMUL": 2, "GATHER": 5, "SOFTMAX": 2}, {"GATHER": 5}
+    )
     assert line.startswith("int8.tflite is 4.2x slower than float32.tflite here (417 vs 99 us")
     assert "4 op(s)" in line and "BATCH_MATMUL x2, SOFTMAX x2" in line and "GATHER" not in line
     same = slower_note("int8.tflite", "float32.tflite", 100.0, 130.0, {"GATHER": 1}, {"GATHER": 1})
@@ -297,8 +329,7 @@ def gelu_keras3(tmp_path_factory):
     return path, root / "cal.npz", root / "eval.npz"
 
 
-def test_failing_default_onnx_export_is_a_warning_and_tflite_is_promoted(gelu_keras3, tmp_path, capsys,
-                                                                        monkeypatch):
+def test_failing_default_onnx_export_is_a_warning_and_tflite_is_promoted(gelu_keras3, tmp_path, capsys, monkeypatch):
     from converters import quantize
     from edge_sdk.cli import main
 
@@ -307,8 +338,9 @@ def test_failing_default_onnx_export_is_a_warning_and_tflite_is_promoted(gelu_ke
     monkeypatch.setattr(quantize, "summarize_float_ops", lambda result: [stayed])
     model, cal, ev = gelu_keras3
     out = tmp_path / "o"
-    code = main(["convert", str(model), "--recipe", "int8", "--calibration", str(cal), "--eval", str(ev),
-                 "--out", str(out)])
+    code = main(
+        ["convert", str(model), "--recipe", "int8", "--calibration", str(cal), "--eval", str(ev), "--out", str(out)]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert (out / "int8.tflite").is_file() and not list(out.glob("*.onnx"))
@@ -325,8 +357,23 @@ def test_failing_requested_onnx_export_still_stops_the_run(gelu_keras3, tmp_path
 
     model, cal, ev = gelu_keras3
     out = tmp_path / "o"
-    code = main(["convert", str(model), "--recipe", "int8", "--calibration", str(cal), "--eval", str(ev),
-                 "--formats", "tflite,onnx", "--out", str(out), "-q"])
+    code = main(
+        [
+            "convert",
+            str(model),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(cal),
+            "--eval",
+            str(ev),
+            "--formats",
+            "tflite,onnx",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "Erfc" in err and "Traceback" not in err
     assert not out.exists()

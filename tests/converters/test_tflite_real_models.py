@@ -6,6 +6,7 @@ calibrate, and ``edge_sdk.load(...).signatures`` says the file has none instead 
 Data: 32x32 crops of scikit-learn's two sample photographs, raw 0-255 floats (the model takes raw
 pixels); labels are the float model's own top-1, so accuracy is agreement with float.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,8 +97,21 @@ def test_signature_less_resnet8_converts_with_int8_and_litert_loads_it(resnet8, 
     from edge_sdk.cli import main
 
     out = tmp_path / "o"
-    code = main(["convert", str(RESNET8), "--recipe", "int8", "--calibration", str(resnet8["root"] / "cal.npz"),
-                 "--eval", str(resnet8["root"] / "eval.npz"), "--out", str(out), "-q"])
+    code = main(
+        [
+            "convert",
+            str(RESNET8),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(resnet8["root"] / "cal.npz"),
+            "--eval",
+            str(resnet8["root"] / "eval.npz"),
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     manifest = json.loads((out / "float32.json").read_text())
     assert manifest["signature_added"]["key"] == "serving_default"
@@ -152,7 +166,11 @@ def _reshaped_parameter(data: bytes, op_type: str, which: int) -> bytes:
     code.version = 1
     model.operatorCodes.append(code)
     reshape = schema.OperatorT()
-    reshape.opcodeIndex, reshape.inputs, reshape.outputs = len(model.operatorCodes) - 1, [op.inputs[which], shape], [reshaped]
+    reshape.opcodeIndex, reshape.inputs, reshape.outputs = (
+        len(model.operatorCodes) - 1,
+        [op.inputs[which], shape],
+        [reshaped],
+    )
     op.inputs[which] = reshaped
     graph.operators.insert(position, reshape)
     return bytes(fu.convert_object_to_bytearray(model))
@@ -170,10 +188,13 @@ def _with_unused_tensor(data: bytes) -> bytes:
     return bytes(fu.convert_object_to_bytearray(model))
 
 
-@pytest.mark.parametrize("op_type, which, expect", [
-    ("CONV_2D", 1, "non-zero zero point"),  # was: conv.cc affine_quantization->zero_point->data[i] != 0 at load
-    ("FULLY_CONNECTED", 2, "bias is computed at run time"),  # was: the quantizer failed (AttributeError)
-])
+@pytest.mark.parametrize(
+    "op_type, which, expect",
+    [
+        ("CONV_2D", 1, "non-zero zero point"),  # was: conv.cc affine_quantization->zero_point->data[i] != 0 at load
+        ("FULLY_CONNECTED", 2, "bias is computed at run time"),  # was: the quantizer failed (AttributeError)
+    ],
+)
 def test_ops_litert_cannot_take_in_int8_stay_float_and_say_so_in_one_line(resnet8, op_type, which, expect, tmp_path):
     import edge_sdk
     from edge_sdk.cli import main
@@ -181,8 +202,19 @@ def test_ops_litert_cannot_take_in_int8_stay_float_and_say_so_in_one_line(resnet
     source = tmp_path / "rewritten.tflite"
     source.write_bytes(_reshaped_parameter(resnet8["bytes"], op_type, which))
     out = tmp_path / "o"
-    code = main(["convert", str(source), "--recipe", "int8", "--calibration", str(resnet8["root"] / "cal.npz"),
-                 "--out", str(out), "-q"])
+    code = main(
+        [
+            "convert",
+            str(source),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(resnet8["root"] / "cal.npz"),
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     lines = [w for w in summary["warnings"] if "kept float" in w]
@@ -219,14 +251,27 @@ def test_public_dynamic_range_file_gives_int8_litert_prepares(file_name, tmp_pat
         from sklearn.datasets import load_sample_images
 
         photo = load_sample_images().images[0]
-        x = np.stack([photo[y : y + shape[0], x : x + shape[1]] for y, x in ((0, 0), (100, 200), (150, 300), (171, 384))])
+        x = np.stack(
+            [photo[y : y + shape[0], x : x + shape[1]] for y, x in ((0, 0), (100, 200), (150, 300), (171, 384))]
+        )
         x = x.astype(np.float32) / 255.0
     else:  # MFCC-like features: any values in the range the network saw
         x = rng.normal(0.0, 20.0, (6, *shape)).astype(np.float32)
     np.savez(tmp_path / "cal.npz", **{spec.name: x})
     out = tmp_path / "o"
-    code = main(["convert", str(source), "--recipe", "int8", "--calibration", str(tmp_path / "cal.npz"),
-                 "--out", str(out), "-q"])
+    code = main(
+        [
+            "convert",
+            str(source),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(tmp_path / "cal.npz"),
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     if code == 2 and not (out / "int8.tflite").exists():
         pytest.skip("float16-weight / dynamic-range inputs are refused on this branch (issue 23 item 2)")
     assert code == 0

@@ -1,4 +1,5 @@
 """Fixtures for the parity tests: real digits models, trained once per session."""
+
 import os
 
 import pytest
@@ -18,8 +19,9 @@ def other_signature_tflite(tmp_path_factory):
     from converters._tf import tf, tf_keras
 
     tf_keras.utils.set_random_seed(1)
-    model = tf_keras.Sequential([tf_keras.layers.Input((64,), name="features"),
-                                 tf_keras.layers.Dense(10, activation="softmax", name="probs")])
+    model = tf_keras.Sequential(
+        [tf_keras.layers.Input((64,), name="features"), tf_keras.layers.Dense(10, activation="softmax", name="probs")]
+    )
     path = tmp_path_factory.mktemp("parity-other") / "other.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     return path
@@ -31,8 +33,13 @@ def other_outputs_tflite(tmp_path_factory):
     from converters._tf import tf, tf_keras
 
     tf_keras.utils.set_random_seed(2)
-    model = tf_keras.Sequential([tf_keras.layers.Input((8, 8, 1), name="image"), tf_keras.layers.Flatten(),
-                                 tf_keras.layers.Dense(3, activation="softmax", name="probs")])
+    model = tf_keras.Sequential(
+        [
+            tf_keras.layers.Input((8, 8, 1), name="image"),
+            tf_keras.layers.Flatten(),
+            tf_keras.layers.Dense(3, activation="softmax", name="probs"),
+        ]
+    )
     path = tmp_path_factory.mktemp("parity-other-out") / "three.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
     return path

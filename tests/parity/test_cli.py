@@ -1,4 +1,5 @@
 """`edge-sdk parity` and the gate inside `edge-sdk convert`, run in-process through the CLI entry point."""
+
 import json
 import re
 
@@ -15,9 +16,26 @@ def _last_line(text):
 def test_parity_passes_with_reports(digits, tmp_path, capsys):
     art = digits["normal"]
     report, page = tmp_path / "report.json", tmp_path / "report.html"
-    code = main(["parity", str(art["savedmodel"]), str(art["int8"]), "--data", str(art["test"]),
-                 "--calibration", str(art["train"]), "--max-drop", "3", "--min-agreement", "0.95",
-                 "--json", str(report), "--html", str(page), "-q"])
+    code = main(
+        [
+            "parity",
+            str(art["savedmodel"]),
+            str(art["int8"]),
+            "--data",
+            str(art["test"]),
+            "--calibration",
+            str(art["train"]),
+            "--max-drop",
+            "3",
+            "--min-agreement",
+            "0.95",
+            "--json",
+            str(report),
+            "--html",
+            str(page),
+            "-q",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert _last_line(out).startswith("PASS: model_int8.tflite: accuracy drop")
@@ -34,8 +52,19 @@ def test_parity_passes_with_reports(digits, tmp_path, capsys):
 
 def test_parity_gate_fails_on_the_degraded_model(digits, capsys):
     art = digits["outlier"]
-    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", str(art["test"]),
-                 "--max-drop", "1", "--no-layers", "-q"])
+    code = main(
+        [
+            "parity",
+            str(art["keras"]),
+            str(art["int8"]),
+            "--data",
+            str(art["test"]),
+            "--max-drop",
+            "1",
+            "--no-layers",
+            "-q",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert re.match(r"FAIL: model_int8.tflite: accuracy drop \d+\.\d\d points > 1.00", _last_line(out))
@@ -44,9 +73,24 @@ def test_parity_gate_fails_on_the_degraded_model(digits, capsys):
 def test_parity_json_to_stdout_and_autotune_out(digits, tmp_path, capsys):
     art = digits["outlier"]
     tuned = tmp_path / "tuned.tflite"
-    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", str(art["test"]), "--calibration",
-                 str(art["train"]), "--no-layers", "--accuracy-budget", "1", "--autotune-out", str(tuned),
-                 "--json", "-q"])
+    code = main(
+        [
+            "parity",
+            str(art["keras"]),
+            str(art["int8"]),
+            "--data",
+            str(art["test"]),
+            "--calibration",
+            str(art["train"]),
+            "--no-layers",
+            "--accuracy-budget",
+            "1",
+            "--autotune-out",
+            str(tuned),
+            "--json",
+            "-q",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0  # no --max-drop/--min-agreement, and the budget was met
     report = json.loads(captured.out)
@@ -61,19 +105,23 @@ def test_max_drop_without_labels_cannot_run(digits, tmp_path, capsys):
     art = digits["normal"]
     x_only = tmp_path / "x.npy"
     np.save(x_only, np.load(art["test"])["x"][:50])
-    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", str(x_only), "--max-drop", "1",
-                 "--no-layers", "-q"])
+    code = main(
+        ["parity", str(art["keras"]), str(art["int8"]), "--data", str(x_only), "--max-drop", "1", "--no-layers", "-q"]
+    )
     out = capsys.readouterr().out
     assert code == 2 and _last_line(out).startswith("ERROR:") and "no labels" in _last_line(out)
 
 
-@pytest.mark.parametrize("argv, text", [
-    (["parity", "only-one.keras", "--data", "x.npz"], "two models"),
-    (["parity", "a", "b"], "needs --data"),
-    (["parity", "a", "b", "--data", "d.npz", "--min-agreement", "95"], "0.99, not 99"),
-    (["parity", "--reference", "g.npz", "--write-reference", "h.npz", "m.tflite"], "exclusive"),
-    (["parity", "--reference", "missing.npz", "m.tflite"], "reference file not found"),
-])
+@pytest.mark.parametrize(
+    "argv, text",
+    [
+        (["parity", "only-one.keras", "--data", "x.npz"], "two models"),
+        (["parity", "a", "b"], "needs --data"),
+        (["parity", "a", "b", "--data", "d.npz", "--min-agreement", "95"], "0.99, not 99"),
+        (["parity", "--reference", "g.npz", "--write-reference", "h.npz", "m.tflite"], "exclusive"),
+        (["parity", "--reference", "missing.npz", "m.tflite"], "reference file not found"),
+    ],
+)
 def test_cli_usage_errors_exit_2(argv, text, capsys, tmp_path, monkeypatch):
     # the data files exist, so the refusal is the usage error itself (output/input checks come first since #12)
     monkeypatch.chdir(tmp_path)
@@ -95,8 +143,21 @@ def test_bad_data_is_a_clear_error(digits, tmp_path, capsys):
 def test_convert_gate_blocks_promotion_and_autotune_rescues(digits, tmp_path, capsys):
     art = digits["outlier"]
     out = tmp_path / "out"
-    base = ["convert", str(art["keras"]), "--recipe", "int8", "--eval", str(art["test"]), "--calibration",
-            str(art["train"]), "--formats", "tflite", "--out", str(out), "-q"]
+    base = [
+        "convert",
+        str(art["keras"]),
+        "--recipe",
+        "int8",
+        "--eval",
+        str(art["test"]),
+        "--calibration",
+        str(art["train"]),
+        "--formats",
+        "tflite",
+        "--out",
+        str(out),
+        "-q",
+    ]
     assert main(base + ["--max-drop", "1"]) == 1
     assert "FAIL: int8.tflite: accuracy drop" in capsys.readouterr().out
     assert not out.exists()  # nothing promoted
@@ -108,7 +169,10 @@ def test_convert_gate_blocks_promotion_and_autotune_rescues(digits, tmp_path, ca
     assert "int8-autotuned" in [a["artifact"] for a in summary["artifacts"]]
     assert "Accuracy-budget auto-tuning" in (out / "parity.html").read_text()
     tuned = json.loads((out / "int8-autotuned.json").read_text())
-    assert tuned["stage"] == "autotune" and tuned["parent_sha256"] == json.loads((out / "float32.json").read_text())["sha256"]
+    assert (
+        tuned["stage"] == "autotune"
+        and tuned["parent_sha256"] == json.loads((out / "float32.json").read_text())["sha256"]
+    )
     gate = json.loads((out / "parity.json").read_text())["gate"]
     assert gate["status"] == "pass" and "int8-autotuned.tflite" in gate["verdict"]
     assert json.loads((out / "autotune.json").read_text())["met"]
@@ -117,8 +181,9 @@ def test_convert_gate_blocks_promotion_and_autotune_rescues(digits, tmp_path, ca
 def test_builtin_dataset_name_as_data(digits, capsys):
     """--data digits: the test split of training.datasets (360 images), calibration from its train split."""
     art = digits["normal"]
-    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", "digits", "--json", "-q",
-                 "--min-agreement", "0.9"])
+    code = main(
+        ["parity", str(art["keras"]), str(art["int8"]), "--data", "digits", "--json", "-q", "--min-agreement", "0.9"]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     parity = report["parity"]

@@ -1,4 +1,5 @@
 """Parity of real digits models: float (TensorFlow) vs int8 TFLite (edge_sdk runtime)."""
+
 import numpy as np
 import pytest
 
@@ -49,14 +50,15 @@ def test_savedmodel_and_keras_file_agree(digits, normal_result):
 
 def test_outlier_model_shows_the_damage_per_class(digits):
     art = digits["outlier"]
-    result = run_parity(art["keras"], art["int8"], str(art["test"]), progress=False, layers=True,
-                        calibration=str(art["train"]))
+    result = run_parity(
+        art["keras"], art["int8"], str(art["test"]), progress=False, layers=True, calibration=str(art["train"])
+    )
     s = result["summary"]
     assert s["float_accuracy"] > 0.9
     assert s["accuracy_drop_points"] > 5.0, s
     worst_class = max(result["per_class"], key=lambda r: r["drop_points"])
     assert worst_class["drop_points"] > s["accuracy_drop_points"]
-    ranked = [l for l in result["layers"] if l["candidate"]]
+    ranked = [layer for layer in result["layers"] if layer["candidate"]]
     assert {ranked[0]["name"].split("/")[1], ranked[1]["name"].split("/")[1]} == {"hidden_a", "hidden_b"}
 
 
@@ -136,14 +138,14 @@ def test_labels_outside_the_models_classes_are_refused(digits, tmp_path, capsys)
     np.savez(bad, x=x, y=y)
     with pytest.raises(LabelError, match=r"expected class ids in \[0, 9\] .*10 classes.*got 57 \(3 of 497"):
         run_parity(art["keras"], art["int8"], str(bad), progress=False)
-    code = main(["parity", str(art["keras"]), str(art["int8"]), "--data", str(bad), "--no-layers", "--quiet",
-                 "--max-drop", "5"])
+    code = main(
+        ["parity", str(art["keras"]), str(art["int8"]), "--data", str(bad), "--no-layers", "--quiet", "--max-drop", "5"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: labels (") and "got 57" in err and "Traceback" not in err
     np.save(tmp_path / "negative.npy", np.full(len(y), -1))
     with pytest.raises(LabelError, match=r"negative\.npy: expected class ids in \[0, 9\].*got -1"):
-        run_parity(art["keras"], art["int8"], str(art["test"]), labels=str(tmp_path / "negative.npy"),
-                   progress=False)
+        run_parity(art["keras"], art["int8"], str(art["test"]), labels=str(tmp_path / "negative.npy"), progress=False)
 
 
 def test_labels_within_the_classes_still_pass(digits):

@@ -1,4 +1,5 @@
 """Parity on the real mnist distill-prune-int8 pipeline (the shared session fixture ``mnist_run``)."""
+
 import numpy as np
 import pytest
 
@@ -23,8 +24,22 @@ def test_pruned_student_int8_against_the_teacher_and_its_golden_reference(mnist_
 
     # a golden reference from the teacher; the int8 student's manifest chain reaches the teacher's parent
     golden = tmp_path / "golden.npz"
-    assert main(["parity", "--write-reference", str(golden), str(mnist_run.teacher_savedmodel),
-                 "--data", str(data), "--samples", "100", "-q"]) == 0
+    assert (
+        main(
+            [
+                "parity",
+                "--write-reference",
+                str(golden),
+                str(mnist_run.teacher_savedmodel),
+                "--data",
+                str(data),
+                "--samples",
+                "100",
+                "-q",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     ref = read_reference(golden)
     assert ref.meta["float_sha256"] == mnist_run.manifests["teacher-savedmodel"]["sha256"]

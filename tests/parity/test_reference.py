@@ -1,4 +1,5 @@
 """Golden references: written with TensorFlow, checked with only numpy + the LiteRT runtime."""
+
 import json
 import os
 import shutil
@@ -11,8 +12,13 @@ import pytest
 
 from edge_sdk.cli import main
 from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
-from edge_sdk.reference import (GoldenReferenceError, GoldenReferenceMismatchError, check_reference, model_sha256,
-                                read_reference)
+from edge_sdk.reference import (
+    GoldenReferenceError,
+    GoldenReferenceMismatchError,
+    check_reference,
+    model_sha256,
+    read_reference,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # runs the CLI in a fresh interpreter where TensorFlow and friends cannot be imported at all
@@ -31,8 +37,9 @@ LIGHT = (
 
 def light_cli(*args):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-c", LIGHT, *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", LIGHT, *map(str, args)], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +47,20 @@ def golden(digits, tmp_path_factory):
     """A reference from the normal float model, storing the int8 model's build-machine outputs too."""
     art = digits["normal"]
     path = tmp_path_factory.mktemp("golden") / "golden.npz"
-    code = main(["parity", "--write-reference", str(path), str(art["keras"]), str(art["int8"]),
-                 "--data", str(art["test"]), "--samples", "64", "-q"])
+    code = main(
+        [
+            "parity",
+            "--write-reference",
+            str(path),
+            str(art["keras"]),
+            str(art["int8"]),
+            "--data",
+            str(art["test"]),
+            "--samples",
+            "64",
+            "-q",
+        ]
+    )
     assert code == 0
     return path
 
@@ -67,7 +86,9 @@ def test_device_check_passes_with_the_light_runtime_only(golden, digits):
 
 def test_light_check_json(golden, digits, tmp_path):
     out = tmp_path / "check.json"
-    proc = light_cli("parity", "--reference", golden, digits["normal"]["int8"], "--min-agreement", "0.95", "--json", out)
+    proc = light_cli(
+        "parity", "--reference", golden, digits["normal"]["int8"], "--min-agreement", "0.95", "--json", out
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["status"] == "pass" and result["samples"] == 64
@@ -92,8 +113,10 @@ def test_reference_from_a_different_model_is_refused(golden, digits, tmp_path):
     model = tmp_path / "model_int8.tflite"
     shutil.copy(art["int8"], model)
     data = model.read_bytes()
-    write_manifest(build_manifest(data, model.name, kind="int8", stage="quantize",
-                                  parent_sha256=model_sha256(art["keras"])), manifest_path_for(model))
+    write_manifest(
+        build_manifest(data, model.name, kind="int8", stage="quantize", parent_sha256=model_sha256(art["keras"])),
+        manifest_path_for(model),
+    )
     with pytest.raises(GoldenReferenceMismatchError) as info:
         check_reference(golden, model)
     assert "different model" in str(info.value)
@@ -106,8 +129,12 @@ def test_manifest_chain_naming_the_float_model_is_verified(golden, digits, tmp_p
     model = tmp_path / "int8.tflite"
     shutil.copy(art["int8"], model)
     # a copy with a manifest whose parent is the float model: lineage checked through parent_sha256
-    write_manifest(build_manifest(model.read_bytes(), model.name, kind="int8", stage="quantize",
-                                  parent_sha256=model_sha256(art["keras"])), manifest_path_for(model))
+    write_manifest(
+        build_manifest(
+            model.read_bytes(), model.name, kind="int8", stage="quantize", parent_sha256=model_sha256(art["keras"])
+        ),
+        manifest_path_for(model),
+    )
     ref = read_reference(golden)
     ref.meta["quantized_sha256"] = None
     result = check_reference(ref, model, min_agreement=0.95)
@@ -142,9 +169,16 @@ def _small_reference(path, quantized=True):
     rng = np.random.default_rng(0)
     x = rng.random((6, 8, 8, 1), dtype=np.float32)
     probs = rng.random((6, 10)).astype(np.float32)
-    write_reference(path, {"image": x}, {"probs": probs}, float_model="float.keras", float_sha256s=["a" * 64],
-                    labels=np.arange(6) % 10, quantized_outputs={"probs": probs + 0.01} if quantized else None,
-                    quantized_sha256="b" * 64 if quantized else None)
+    write_reference(
+        path,
+        {"image": x},
+        {"probs": probs},
+        float_model="float.keras",
+        float_sha256s=["a" * 64],
+        labels=np.arange(6) % 10,
+        quantized_outputs={"probs": probs + 0.01} if quantized else None,
+        quantized_sha256="b" * 64 if quantized else None,
+    )
     return path
 
 
@@ -162,22 +196,27 @@ def _edit_meta(key, value):
         meta = json.loads(str(meta_array))
         meta[key] = value
         return np.array(json.dumps(meta))
+
     return change
 
 
-@pytest.mark.parametrize("array,change,blamed", [
-    ("float_0", lambda a: a + np.float32(0.25), "stored float model outputs"),
-    ("quantized_0", lambda a: a[::-1].copy(), "stored quantized model outputs"),
-    ("labels", lambda a: (a + 1) % 10, "stored labels"),
-    ("input_0", lambda a: a * 0, "stored inputs"),
-    ("meta", _edit_meta("quantized_sha256", "c" * 64), "metadata"),
-])
+@pytest.mark.parametrize(
+    "array,change,blamed",
+    [
+        ("float_0", lambda a: a + np.float32(0.25), "stored float model outputs"),
+        ("quantized_0", lambda a: a[::-1].copy(), "stored quantized model outputs"),
+        ("labels", lambda a: (a + 1) % 10, "stored labels"),
+        ("input_0", lambda a: a * 0, "stored inputs"),
+        ("meta", _edit_meta("quantized_sha256", "c" * 64), "metadata"),
+    ],
+)
 def test_any_corrupted_part_of_a_reference_is_blamed_on_the_reference(tmp_path, array, change, blamed):
     good = _small_reference(tmp_path / "good.npz")
     assert read_reference(good).samples == 6
     bad = _rewrite(good, tmp_path / "bad.npz", **{array: change})
-    with pytest.raises(GoldenReferenceError, match=f"the {blamed}.*do not match their sha256.*reference file is corrupt") \
-            as info:
+    with pytest.raises(
+        GoldenReferenceError, match=f"the {blamed}.*do not match their sha256.*reference file is corrupt"
+    ) as info:
         read_reference(bad)
     assert str(bad) in str(info.value)
 
@@ -200,10 +239,14 @@ def test_a_reference_in_the_old_format_asks_to_be_written_again(tmp_path):
         meta["format"] = "edge-sdk-reference/1"
         del meta["integrity"]
         return np.array(json.dumps(meta))
+
     old = _rewrite(good, tmp_path / "old.npz", meta=as_version_1)
-    with pytest.raises(GoldenReferenceError, match=r"older edge-sdk \(format 'edge-sdk-reference/1'\).*covers only "
-                                                   r"the inputs.*write the reference again with: edge-sdk parity "
-                                                   r"--write-reference"):
+    with pytest.raises(
+        GoldenReferenceError,
+        match=r"older edge-sdk \(format 'edge-sdk-reference/1'\).*covers only "
+        r"the inputs.*write the reference again with: edge-sdk parity "
+        r"--write-reference",
+    ):
         read_reference(old)
 
 

@@ -3,11 +3,11 @@
 Built once per session with tf_keras and tf.lite.TFLiteConverter (float32 and
 full int8), each written with its manifest, the way `edge-sdk convert` ships them.
 """
+
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ from training.tiny_models import build_digits_models  # shared with the fuzz com
 
 
 @pytest.fixture(scope="session")
-def digits_models(tmp_path_factory) -> Dict[str, Path]:
+def digits_models(tmp_path_factory) -> dict[str, Path]:
     """name -> path: ``float32`` and ``int8`` .tflite (each with model.json beside), and ``x`` (100 images .npy)."""
     return build_digits_models(tmp_path_factory.mktemp("reliability_models"))
 
@@ -24,12 +24,14 @@ def digits_models(tmp_path_factory) -> Dict[str, Path]:
 @pytest.fixture
 def model_copy(digits_models, tmp_path):
     """Copy a model and its manifest into a fresh directory: ``model_copy("int8") -> path``."""
+
     def copy(name: str) -> Path:
         src = digits_models[name]
         dst = tmp_path / src.name
         shutil.copy(src, dst)
         shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
         return dst
+
     return copy
 
 
@@ -40,7 +42,7 @@ def digits_x(digits_models) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def keypair(tmp_path_factory) -> Dict[str, Path]:
+def keypair(tmp_path_factory) -> dict[str, Path]:
     """An Ed25519 key pair written by edge_sdk.signing: ``{"key": private PEM path, "pub": public PEM path}``."""
     from edge_sdk.signing import write_keypair
 
@@ -57,10 +59,11 @@ def signed_copy(model_copy, keypair):
         path = model_copy(name)
         sign_model(path, keypair["key"])
         return path
+
     return make
 
 
-CRASH_HOOK = '''
+CRASH_HOOK = """
 import os
 if os.environ.get("EDGE_SDK_TEST_CRASH_HOOK"):
     import faulthandler
@@ -87,7 +90,7 @@ if os.environ.get("EDGE_SDK_TEST_CRASH_HOOK"):
 
     _model.Model._build_interpreter = _build_interpreter
     _loader._read_model_source = _read_model_source
-'''
+"""
 
 
 @pytest.fixture
@@ -108,4 +111,5 @@ def crash_hook(tmp_path, monkeypatch):
 
     def set_mode(mode: str) -> None:
         monkeypatch.setenv("EDGE_SDK_TEST_CRASH_HOOK", mode)
+
     return set_mode

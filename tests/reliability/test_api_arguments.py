@@ -1,6 +1,7 @@
 """API mistakes (issue 26, section 5): every public entry point checks its argument types and raises an
 EdgeSdkError subclass naming the argument; predict takes one dtype rule for every numeric input; a
 damaged .tflite reaching convert is refused in one line naming the file."""
+
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from edge_sdk.pool import ModelPool
 
 PUBLIC = Path(__file__).resolve().parents[1] / "data/public_models"
 INT8 = PUBLIC / "mlperf_tiny_kws_dscnn_int8_reference.tflite"  # int8 input, quantized
-FLOAT = PUBLIC / "mlperf_tiny_ic_resnet8_float.tflite"         # float32 input
+FLOAT = PUBLIC / "mlperf_tiny_ic_resnet8_float.tflite"  # float32 input
 
 
 def test_argument_error_is_public_and_a_type_error():
@@ -31,12 +32,27 @@ CALLS = [
     ("load-manifest-list", lambda: edge_sdk.load(INT8, manifest=[1, 2]), "edge_sdk.load: manifest must be", "list"),
     ("load-model-int", lambda: edge_sdk.load(3), "edge_sdk.load: model must be a path or the model's bytes", "int 3"),
     ("load-model-list", lambda: edge_sdk.load([str(INT8)]), "edge_sdk.load: model must be", "list"),
-    ("load-verify-str", lambda: edge_sdk.load(INT8, verify="no"), "edge_sdk.load: verify must be True or False", "str 'no'"),
+    (
+        "load-verify-str",
+        lambda: edge_sdk.load(INT8, verify="no"),
+        "edge_sdk.load: verify must be True or False",
+        "str 'no'",
+    ),
     ("load-isolate-int", lambda: edge_sdk.load(INT8, isolate=1), "edge_sdk.load: isolate must be", "int 1"),
     ("load-backend-int", lambda: edge_sdk.load(INT8, backend=1), "edge_sdk.load: backend must be", "int 1"),
     ("load-accelerator-int", lambda: edge_sdk.load(INT8, accelerator=1), "edge_sdk.load: accelerator must be", "int 1"),
-    ("load-max-model-str", lambda: edge_sdk.load(INT8, max_model_bytes="9"), "edge_sdk.load: max_model_bytes must be", "str '9'"),
-    ("load-max-tensor-float", lambda: edge_sdk.load(INT8, max_tensor_bytes=1.5), "edge_sdk.load: max_tensor_bytes must be", "float 1.5"),
+    (
+        "load-max-model-str",
+        lambda: edge_sdk.load(INT8, max_model_bytes="9"),
+        "edge_sdk.load: max_model_bytes must be",
+        "str '9'",
+    ),
+    (
+        "load-max-tensor-float",
+        lambda: edge_sdk.load(INT8, max_tensor_bytes=1.5),
+        "edge_sdk.load: max_tensor_bytes must be",
+        "float 1.5",
+    ),
     ("load-public-key-int", lambda: edge_sdk.load(INT8, public_key=5), "edge_sdk.load: public_key must be", "int 5"),
     ("load-signature-list", lambda: edge_sdk.load(INT8, signature=[1]), "edge_sdk.load: signature must be", "list"),
 ]
@@ -88,8 +104,11 @@ def test_bool_and_complex_data_are_refused_alike_by_numeric_inputs(which, dtype,
         model.predict(_batch(model, dtype))
     message = str(caught.value)
     dtype_name = model.inputs[0].dtype.name
-    assert message.startswith(f"input {model.inputs[0].name!r} is quantized {dtype_name}; expected float data"
-                              if which == "int8" else f"input {model.inputs[0].name!r} expects {dtype_name}; ")
+    assert message.startswith(
+        f"input {model.inputs[0].name!r} is quantized {dtype_name}; expected float data"
+        if which == "int8"
+        else f"input {model.inputs[0].name!r} expects {dtype_name}; "
+    )
     assert f"got {np.dtype(dtype).name}: numeric inputs take real numbers, never bool or complex" in message
 
 
@@ -100,6 +119,7 @@ def test_real_numbers_of_any_width_still_reach_a_quantized_input(dtype, int8_mod
 
 
 # -- damaged .tflite files reaching convert -------------------------------------------------------------
+
 
 def _damaged(kind: str, out: Path) -> Path:
     """The float ResNet-8 rebuilt with one defect the LiteRT verifier lets through."""
@@ -119,17 +139,34 @@ def _damaged(kind: str, out: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("kind,message", [
-    ("no-outputs", "expected a .tflite model with at least one input and one output, got 1 input(s) and 0 output(s)"),
-    ("nul-in-name", "the name of tensor 1 of subgraph 0 is not UTF-8 text without NUL bytes"),
-    ("not-utf8-name", "the name of tensor 1 of subgraph 0 is not UTF-8 text without NUL bytes"),
-])
+@pytest.mark.parametrize(
+    "kind,message",
+    [
+        (
+            "no-outputs",
+            "expected a .tflite model with at least one input and one output, got 1 input(s) and 0 output(s)",
+        ),
+        ("nul-in-name", "the name of tensor 1 of subgraph 0 is not UTF-8 text without NUL bytes"),
+        ("not-utf8-name", "the name of tensor 1 of subgraph 0 is not UTF-8 text without NUL bytes"),
+    ],
+)
 def test_a_damaged_tflite_is_refused_before_the_quantizer_naming_the_file(kind, message, tmp_path, capsys):
     pytest.importorskip("litert_quantizer")  # the quantize extra: convert MODEL.tflite needs it
     model = _damaged(kind, tmp_path / f"{kind}.tflite")
     np.save(tmp_path / "calib.npy", np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32))
-    code = main(["convert", str(model), "--recipe", "int8", "--calibration", str(tmp_path / "calib.npy"),
-                 "--out", str(tmp_path / "out"), "--quiet"])
+    code = main(
+        [
+            "convert",
+            str(model),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(tmp_path / "calib.npy"),
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("error: ")]
     assert code == 2 and len(lines) == 1, err

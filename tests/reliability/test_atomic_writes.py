@@ -1,4 +1,5 @@
 """SIGKILL in the middle of the runtime's atomic writes leaves the destination whole, and a rerun succeeds."""
+
 from __future__ import annotations
 
 import os
@@ -57,6 +58,7 @@ def _freeze_mid_write(child: subprocess.Popen, directory: Path, deadline: float)
     Waiting for the temporary instead of sleeping a fixed time makes the kill land mid-write however
     loaded the machine is (a fixed sleep on a busy machine can end before the child has even started).
     """
+
     def writing() -> bool:
         return any(p.name.startswith(".") for p in directory.iterdir())
 
@@ -74,8 +76,12 @@ def _freeze_mid_write(child: subprocess.Popen, directory: Path, deadline: float)
 def test_sigkill_mid_write_leaves_a_whole_artifact(kind, tmp_path):
     dest = tmp_path / ("model.bin" if kind == "file" else "artifact")
     check = _check_file if kind == "file" else _check_dir
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                                      os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    )
     killed_mid_write = 0
     versions = set()
     for trial in range(4):
@@ -117,8 +123,12 @@ def test_replaced_directory_is_never_absent(tmp_path):
     if not _exchange(probe_a, probe_b):
         pytest.skip("no renameat2(RENAME_EXCHANGE) here: directories are replaced with two renames")
     dest = tmp_path / "artifact"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                                      os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    )
     child = subprocess.Popen([sys.executable, "-c", WRITER["dir"], str(dest), "4096"], env=env)
     try:
         deadline = time.monotonic() + 60
@@ -266,11 +276,16 @@ except KeyboardInterrupt:
 
 def test_ctrl_c_mid_write_leaves_a_whole_file_and_no_temporary(tmp_path):
     dest = tmp_path / "model.bin"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                                      os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    )
     for trial in range(4):
-        child = subprocess.Popen([sys.executable, "-c", SIGINT_WRITER, str(dest), str(SIZE)], env=env,
-                                 stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", SIGINT_WRITER, str(dest), str(SIZE)], env=env, stdout=subprocess.PIPE, text=True
+        )
         try:
             assert child.stdout.readline().strip() == "ready"
             deadline = time.monotonic() + 60

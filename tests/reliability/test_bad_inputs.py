@@ -1,5 +1,6 @@
 """Bad inputs, as a matrix: to predict (one error class per mistake) and to the CLI (one clear line, never a
 traceback); each message names what was expected and what came."""
+
 from __future__ import annotations
 
 import time
@@ -117,8 +118,15 @@ def _cli(*args, env_extra=None, **kwargs):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     env.update(env_extra or {})
     streams = {"stdout": subprocess.PIPE} if "stdout" not in kwargs else {}
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], stderr=subprocess.PIPE, text=True,
-                          env=env, timeout=300, **streams, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *map(str, args)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        timeout=300,
+        **streams,
+        **kwargs,
+    )
 
 
 def _one_error_line(code, err, *fragments):
@@ -140,21 +148,25 @@ def _array_files(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("name,fragments", [
-    ("missing.npy", ["not found: ", "missing.npy", "expected a .npy or .npz"]),
-    ("folder.npy", ["folder.npy is a directory", "expected a .npy or .npz"]),
-    ("objects.npy", ["holds Python objects (dtype object)", "does not unpickle"]),
-    ("objects.npz", ["entry 'extra.npy' holds Python objects"]),
-    ("pickle.npy", ["is a Python pickle, not a .npy/.npz file", "never loads pickles"]),
-    ("truncated.npy", ["truncated.npy is not a readable .npy/.npz file", "expected a .npy or .npz"]),
-    ("model", ["is a TFLite model, not a .npy/.npz file"]),
-    ("/dev/zero", ["/dev/zero is a character device, not a regular file"]),
-])
+@pytest.mark.parametrize(
+    "name,fragments",
+    [
+        ("missing.npy", ["not found: ", "missing.npy", "expected a .npy or .npz"]),
+        ("folder.npy", ["folder.npy is a directory", "expected a .npy or .npz"]),
+        ("objects.npy", ["holds Python objects (dtype object)", "does not unpickle"]),
+        ("objects.npz", ["entry 'extra.npy' holds Python objects"]),
+        ("pickle.npy", ["is a Python pickle, not a .npy/.npz file", "never loads pickles"]),
+        ("truncated.npy", ["truncated.npy is not a readable .npy/.npz file", "expected a .npy or .npz"]),
+        ("model", ["is a TFLite model, not a .npy/.npz file"]),
+        ("/dev/zero", ["/dev/zero is a character device, not a regular file"]),
+    ],
+)
 def test_run_input_files_of_the_wrong_kind_say_what_came(name, fragments, tmp_path, digits_models, capsys):
     files = _array_files(tmp_path)
     path = digits_models["int8"] if name == "model" else (name if name.startswith("/") else files / name)
-    _one_error_line(main(["run", str(digits_models["int8"]), "--input", str(path)]), capsys.readouterr().err,
-                    "--input", *fragments)
+    _one_error_line(
+        main(["run", str(digits_models["int8"]), "--input", str(path)]), capsys.readouterr().err, "--input", *fragments
+    )
 
 
 @pytest.mark.parametrize("model", ["/dev/zero", "folder"])
@@ -162,8 +174,9 @@ def test_run_a_model_that_is_not_a_regular_file_is_refused_at_once(model, tmp_pa
     (tmp_path / "folder").mkdir()
     path = model if model.startswith("/") else tmp_path / model
     started = time.monotonic()
-    _one_error_line(main(["run", str(path), "--input", str(digits_models["x"])]), capsys.readouterr().err,
-                    f"model {path} is a ")
+    _one_error_line(
+        main(["run", str(path), "--input", str(digits_models["x"])]), capsys.readouterr().err, f"model {path} is a "
+    )
     assert time.monotonic() - started < 10  # /dev/zero was read without end before
     with pytest.raises(EdgeSdkError, match="not a regular file"):
         edge_sdk.load("/dev/zero")  # the library refuses it too
@@ -171,8 +184,12 @@ def test_run_a_model_that_is_not_a_regular_file_is_refused_at_once(model, tmp_pa
 
 @pytest.mark.parametrize("k", ["-3", "0"])
 def test_run_top_k_must_be_positive(k, digits_models, capsys):
-    _one_error_line(main(["run", str(digits_models["int8"]), "-i", str(digits_models["x"]), "--top-k", k]),
-                    capsys.readouterr().err, f"--top-k must be at least 1", f"got {k}")
+    _one_error_line(
+        main(["run", str(digits_models["int8"]), "-i", str(digits_models["x"]), "--top-k", k]),
+        capsys.readouterr().err,
+        "--top-k must be at least 1",
+        f"got {k}",
+    )
 
 
 @pytest.mark.parametrize("json_flag", [[], ["--json"]])
@@ -198,8 +215,15 @@ def _reference(tmp_path, digits_models):
     x = np.load(digits_models["x"])[:8]
     name = model.outputs[0].name
     y = model.predict(x)  # stored as this model's own outputs, so the lineage check passes and the checks run
-    path = write_reference(tmp_path / "golden.npz", {model.inputs[0].name: x}, {name: y}, float_model="float",
-                           float_sha256s=[model.sha256], quantized_outputs={name: y}, quantized_sha256=model.sha256)
+    path = write_reference(
+        tmp_path / "golden.npz",
+        {model.inputs[0].name: x},
+        {name: y},
+        float_model="float",
+        float_sha256s=[model.sha256],
+        quantized_outputs={name: y},
+        quantized_sha256=model.sha256,
+    )
     with np.load(path) as loaded:
         return {k: loaded[k] for k in loaded.files}
 
@@ -209,15 +233,21 @@ def _edit(meta):
     return meta
 
 
-@pytest.mark.parametrize("case,edit", [
-    ("meta-a-list", lambda meta: [meta]),
-    ("no-inputs", lambda meta: {k: v for k, v in meta.items() if k != "inputs"}),
-    ("inputs-a-string", lambda meta: {**meta, "inputs": "image"}),
-    ("input-without-name", lambda meta: {**meta, "inputs": [{"nom": "image", "shape": [8, 8, 8, 1]}]}),
-    ("shape-null", _edit),
-    ("float-sha-a-number", lambda meta: {**meta, "float_sha256": 5, "float_sha256s": None, "quantized_sha256": None}),
-    ("float-shas-a-dict", lambda meta: {**meta, "float_sha256s": {"a": 1}}),
-])
+@pytest.mark.parametrize(
+    "case,edit",
+    [
+        ("meta-a-list", lambda meta: [meta]),
+        ("no-inputs", lambda meta: {k: v for k, v in meta.items() if k != "inputs"}),
+        ("inputs-a-string", lambda meta: {**meta, "inputs": "image"}),
+        ("input-without-name", lambda meta: {**meta, "inputs": [{"nom": "image", "shape": [8, 8, 8, 1]}]}),
+        ("shape-null", _edit),
+        (
+            "float-sha-a-number",
+            lambda meta: {**meta, "float_sha256": 5, "float_sha256s": None, "quantized_sha256": None},
+        ),
+        ("float-shas-a-dict", lambda meta: {**meta, "float_sha256s": {"a": 1}}),
+    ],
+)
 def test_malformed_reference_files_are_refused_clearly(case, edit, tmp_path, digits_models, capsys):
     arrays = _reference(tmp_path, digits_models)
     assert main(["parity", "--reference", str(tmp_path / "golden.npz"), str(digits_models["int8"])]) == 0
@@ -226,13 +256,20 @@ def test_malformed_reference_files_are_refused_clearly(case, edit, tmp_path, dig
     bad = tmp_path / f"{case}.npz"
     np.savez(bad, **arrays)
     # the message names the broken field ('meta.inputs', ...), not a "missing array 'name'" it never had
-    _one_error_line(main(["parity", "--reference", str(bad), str(digits_models["int8"])]), capsys.readouterr().err,
-                    str(bad), "'meta")
+    _one_error_line(
+        main(["parity", "--reference", str(bad), str(digits_models["int8"])]),
+        capsys.readouterr().err,
+        str(bad),
+        "'meta",
+    )
 
 
 def test_a_npy_given_as_the_reference_says_what_was_expected(tmp_path, digits_models, capsys):
-    _one_error_line(main(["parity", "--reference", str(digits_models["x"]), str(digits_models["int8"])]),
-                    capsys.readouterr().err, "is a .npy array; expected the .npz written by --write-reference")
+    _one_error_line(
+        main(["parity", "--reference", str(digits_models["x"]), str(digits_models["int8"])]),
+        capsys.readouterr().err,
+        "is a .npy array; expected the .npz written by --write-reference",
+    )
 
 
 def test_an_unexpected_exception_is_one_line_unless_debugging(monkeypatch, capsys):
@@ -245,8 +282,10 @@ def test_an_unexpected_exception_is_one_line_unless_debugging(monkeypatch, capsy
     monkeypatch.delenv("EDGE_SDK_DEBUG", raising=False)
     assert main(["inspect", "m.tflite"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "error: unexpected RuntimeError: boom (an edge-sdk bug; please report it; " \
-                          "EDGE_SDK_DEBUG=1 shows the traceback)"
+    assert (
+        err.strip() == "error: unexpected RuntimeError: boom (an edge-sdk bug; please report it; "
+        "EDGE_SDK_DEBUG=1 shows the traceback)"
+    )
     monkeypatch.setenv("EDGE_SDK_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
         main(["inspect", "m.tflite"])
@@ -266,15 +305,24 @@ def test_an_os_error_is_one_line_naming_the_file(monkeypatch, capsys):
 def test_tensorflow_installed_but_failing_to_import_is_one_line(tmp_path):
     fake = tmp_path / "fake" / "tensorflow"
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise TypeError('Descriptors cannot be created directly.\\n"
-                                      "If this call came from a _pb2.py file, your generated code is out of date')\n")
+    (fake / "__init__.py").write_text(
+        "raise TypeError('Descriptors cannot be created directly.\\n"
+        "If this call came from a _pb2.py file, your generated code is out of date')\n"
+    )
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), str(REPO), os.environ.get("PYTHONPATH", "")])}
     (tmp_path / "m.keras").write_bytes(b"PK\x03\x04")
-    for command in (["convert", tmp_path / "m.keras", "--recipe", "int8", "--out", tmp_path / "o"],
-                    ["parity", tmp_path / "m.keras", "q.tflite", "--data", "digits"]):
+    for command in (
+        ["convert", tmp_path / "m.keras", "--recipe", "int8", "--out", tmp_path / "o"],
+        ["parity", tmp_path / "m.keras", "q.tflite", "--data", "digits"],
+    ):
         result = _cli(*command, env_extra=env)
-        _one_error_line(result.returncode, result.stderr, "is installed but failed to import",
-                        "TypeError: Descriptors cannot be created directly.", "pip install --force-reinstall")
+        _one_error_line(
+            result.returncode,
+            result.stderr,
+            "is installed but failed to import",
+            "TypeError: Descriptors cannot be created directly.",
+            "pip install --force-reinstall",
+        )
 
 
 def test_a_file_write_failure_in_convert_is_not_blamed_on_tensorflow(tmp_path, monkeypatch, capsys):
@@ -293,8 +341,9 @@ def test_a_file_write_failure_in_convert_is_not_blamed_on_tensorflow(tmp_path, m
 
 
 @pytest.mark.parametrize("flag", ["--data", "--labels", "--calibration"])
-def test_parity_data_files_of_the_wrong_kind_say_what_came_before_tensorflow(flag, tmp_path, digits_models, capsys,
-                                                                             monkeypatch):
+def test_parity_data_files_of_the_wrong_kind_say_what_came_before_tensorflow(
+    flag, tmp_path, digits_models, capsys, monkeypatch
+):
     monkeypatch.setattr("edge_sdk.cli.parity.require_convert_stack", lambda command: pytest.fail("TF first"))
     files = _array_files(tmp_path)
     argv = ["parity", "float_dir", str(digits_models["int8"]), "--data", str(digits_models["x"])]

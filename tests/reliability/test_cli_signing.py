@@ -1,4 +1,5 @@
 """edge-sdk keygen / sign / verify: the round trip and every tamper case, with exit codes."""
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,10 @@ def test_round_trip_and_tamper_cases(cli_keys, model_copy, tmp_path, capsys):
     code, out, _ = _run(capsys, "verify", str(model), "--public-key", cli_keys["public_key"], "--json")
     report = json.loads(out)
     assert report["ok"] is True and [(c["check"], c["ok"]) for c in report["checks"]] == [
-        ("model", True), ("manifest", True), ("signature", True)]
+        ("model", True),
+        ("manifest", True),
+        ("signature", True),
+    ]
 
     # The model altered: both the manifest sha256 and the signature fail; exit 1 (a check failed).
     original = model.read_bytes()
@@ -115,15 +119,17 @@ def test_could_not_run_cases_exit_2(cli_keys, model_copy, tmp_path, capsys):
 
 def test_passphrase_protected_key(model_copy, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("EDGE_TEST_PASSPHRASE", "correct horse")
-    code, out, _ = _run(capsys, "keygen", "-o", str(tmp_path), "--name", "enc", "--passphrase-env",
-                        "EDGE_TEST_PASSPHRASE", "--json")
+    code, out, _ = _run(
+        capsys, "keygen", "-o", str(tmp_path), "--name", "enc", "--passphrase-env", "EDGE_TEST_PASSPHRASE", "--json"
+    )
     assert code == 0 and json.loads(out)["encrypted"] is True
     assert b"ENCRYPTED" in (tmp_path / "enc.key").read_bytes()
     model = model_copy("float32")
     code, _, err = _run(capsys, "sign", str(model), "--key", str(tmp_path / "enc.key"))
     assert code == 2 and "passphrase" in err
-    code, _, _ = _run(capsys, "sign", str(model), "--key", str(tmp_path / "enc.key"), "--passphrase-env",
-                      "EDGE_TEST_PASSPHRASE")
+    code, _, _ = _run(
+        capsys, "sign", str(model), "--key", str(tmp_path / "enc.key"), "--passphrase-env", "EDGE_TEST_PASSPHRASE"
+    )
     assert code == 0
     code, _, _ = _run(capsys, "verify", str(model), "--public-key", str(tmp_path / "enc.pub"))
     assert code == 0
@@ -145,8 +151,12 @@ def test_verify_runs_on_the_light_runtime_without_tensorflow(cli_keys, model_cop
     assert "HEAVY []" in done.stdout and "verified" in done.stdout
     script = shutil.which("edge-sdk", path=str(__import__("pathlib").Path(sys.executable).parent))
     if script:
-        done = subprocess.run([script, "verify", str(model), "--public-key", cli_keys["public_key"], "--json"],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [script, "verify", str(model), "--public-key", cli_keys["public_key"], "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0 and json.loads(done.stdout)["ok"] is True
 
 

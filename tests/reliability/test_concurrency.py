@@ -1,4 +1,5 @@
 """Eight threads x 500 predicts on one Model give outputs bitwise equal to serial runs."""
+
 from __future__ import annotations
 
 import threading
@@ -49,12 +50,12 @@ def _hammer(predict, digits_x):
 @pytest.mark.parametrize("name", ["float32", "int8"])
 def test_one_model_shared_by_eight_threads_matches_serial(name, digits_models, digits_x):
     model = edge_sdk.load(digits_models[name], num_threads=1)
-    serial_single = {i: model.predict(digits_x[i:i + 1]) for i in range(len(digits_x))}
+    serial_single = {i: model.predict(digits_x[i : i + 1]) for i in range(len(digits_x))}
     plans, results = _hammer(model.predict, digits_x)
     mismatches = 0
     checked = 0
     for t in range(THREADS):
-        for rows, got in zip(plans[t], results[t]):
+        for rows, got in zip(plans[t], results[t], strict=False):
             if len(rows) == 1:
                 want = serial_single[rows[0]]
             else:
@@ -73,5 +74,5 @@ def test_model_pool_matches_serial(digits_models, digits_x):
     reference = edge_sdk.load(digits_models["int8"], num_threads=1)
     plans, results = _hammer(pool.predict, digits_x)
     for t in range(THREADS):
-        for rows, got in zip(plans[t][:100], results[t][:100]):
+        for rows, got in zip(plans[t][:100], results[t][:100], strict=False):
             assert got.tobytes() == reference.predict(digits_x[list(rows)]).tobytes()

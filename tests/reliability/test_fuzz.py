@@ -1,4 +1,5 @@
 """Fuzzing: mutated and truncated real .tflite files through edge_sdk.load + predict, in child processes."""
+
 from __future__ import annotations
 
 import sys
@@ -14,8 +15,9 @@ CI_CASES = 3000
 
 @pytest.fixture(scope="module")
 def ci_fuzz(digits_models):
-    return fuzz_tflite.run_fuzz([digits_models["float32"], digits_models["int8"]], cases=CI_CASES, seed=0,
-                                workers=1, timeout=30)
+    return fuzz_tflite.run_fuzz(
+        [digits_models["float32"], digits_models["int8"]], cases=CI_CASES, seed=0, workers=1, timeout=30
+    )
 
 
 def test_only_edge_sdk_errors_and_every_crash_is_guarded(ci_fuzz):
@@ -61,8 +63,7 @@ def test_the_harness_catches_and_attributes_crashes(digits_models, crash_hook):
     sources = [fuzz_tflite.load_source(digits_models[name]) for name in ("float32", "int8")]
     crash_hook("size%4=1")  # workers segfault on models whose size is 1 modulo 4 (originals are 4-aligned)
     cases = 60
-    report = fuzz_tflite.run_fuzz([digits_models["float32"], digits_models["int8"]], cases=cases, seed=3,
-                                  timeout=30)
+    report = fuzz_tflite.run_fuzz([digits_models["float32"], digits_models["int8"]], cases=cases, seed=3, timeout=30)
     expected = {c for c in range(cases) if len(fuzz_tflite.mutate(sources, 3, c)[2]) % 4 == 1}
     crashed = {f["case"] for f in report.failures if f["outcome"] == "crash"}
     assert expected and crashed == expected

@@ -1,4 +1,5 @@
 """Integrity: weight corruption that loads and runs is caught by the manifest's sha256; size limits."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ def _corrupt_weights(data: bytes, seed: int = 0) -> bytes:
     assert end - start > 256
     middle = (start + end) // 2
     out = bytearray(data)
-    out[middle:middle + 16] = np.random.default_rng(seed).integers(0, 256, 16, dtype=np.uint8).tobytes()
+    out[middle : middle + 16] = np.random.default_rng(seed).integers(0, 256, 16, dtype=np.uint8).tobytes()
     assert bytes(out) != data
     return bytes(out)
 
@@ -79,7 +80,7 @@ def _set_tensor_dims(data: bytes, tensor_name_part: str, dims) -> bytes:
             assert length == len(dims)
             for k, d in enumerate(dims):
                 value = d if (field_offset == 4 or k != 0) else -1
-                out[start + 4 * k:start + 4 * k + 4] = int(value).to_bytes(4, "little", signed=True)
+                out[start + 4 * k : start + 4 * k + 4] = int(value).to_bytes(4, "little", signed=True)
         return bytes(out)
     raise AssertionError(f"no tensor named like {tensor_name_part!r}")
 

@@ -1,4 +1,5 @@
 """isolate=True: a model that crashes the interpreter costs an exception, not the process."""
+
 from __future__ import annotations
 
 import signal
@@ -24,8 +25,7 @@ def test_isolated_load_gives_the_same_model(digits_models, digits_x):
 def test_the_crash_hook_really_kills_an_unisolated_child(digits_models, crash_hook):
     # Without this, the isolation tests below could pass with a hook that never fires.
     crash_hook("segv")
-    code = (f"import edge_sdk; edge_sdk.load({str(digits_models['float32'])!r}, isolate=False); "
-            "print('survived')")
+    code = f"import edge_sdk; edge_sdk.load({str(digits_models['float32'])!r}, isolate=False); print('survived')"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == -signal.SIGSEGV, (done.returncode, done.stdout, done.stderr[-500:])
     assert "survived" not in done.stdout
@@ -62,16 +62,18 @@ def _without_subgraphs(data: bytes) -> bytes:
     """Zero the root Model table's ``subgraphs`` field: the flatbuffer verifier passes it."""
     out = bytearray(data)
     root = int.from_bytes(out[0:4], "little")
-    vtable = root - int.from_bytes(out[root:root + 4], "little", signed=True)
-    out[vtable + 8:vtable + 10] = b"\x00\x00"
+    vtable = root - int.from_bytes(out[root : root + 4], "little", signed=True)
+    out[vtable + 8 : vtable + 10] = b"\x00\x00"
     return bytes(out)
 
 
 def test_litert_segfaults_on_a_model_without_subgraphs_and_the_runtime_refuses_it(digits_models):
     """A real LiteRT 2.3.0 crash found by tools/fuzz_tflite.py, now refused before LiteRT sees it."""
     bad = _without_subgraphs(digits_models["int8"].read_bytes())
-    raw = ("import sys; from ai_edge_litert.interpreter import Interpreter; "
-           "Interpreter(model_content=sys.stdin.buffer.read()); print('loaded')")
+    raw = (
+        "import sys; from ai_edge_litert.interpreter import Interpreter; "
+        "Interpreter(model_content=sys.stdin.buffer.read()); print('loaded')"
+    )
     done = subprocess.run([sys.executable, "-c", raw], input=bad, capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGSEGV, "LiteRT no longer crashes here: the pre-check may be obsolete"
     with pytest.raises(CorruptModelError, match="no subgraphs"):

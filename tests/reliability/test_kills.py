@@ -1,5 +1,6 @@
 """SIGTERM and SIGHUP during convert (issue 26 section 4) are handled as Ctrl-C is: the ``.OUT.tmp-*`` staging
 folder is removed, the onnx2tf child stopped, ``$TMPDIR/edge-sdk-onnx-*`` removed, exit 143 / 129."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
-def test_a_signal_mid_convert_removes_the_staging_folder_and_exits_128_plus_n(digits_models, tmp_path, monkeypatch,
-                                                                           capsys, signum, code):
+def test_a_signal_mid_convert_removes_the_staging_folder_and_exits_128_plus_n(
+    digits_models, tmp_path, monkeypatch, capsys, signum, code
+):
     from converters import pipeline
 
     seen = []
@@ -49,28 +51,35 @@ def test_an_embedding_programs_own_handler_is_left_alone(digits_models, tmp_path
     monkeypatch.setattr(signal, "SIGHUP", signal.SIGHUP)
     previous = signal.signal(signal.SIGHUP, lambda *a: got.append("own"))
     try:
+
         def run_in(staging, *args, **kwargs):
             os.kill(os.getpid(), signal.SIGHUP)
             raise KeyboardInterrupt  # end the run the ordinary way
 
         monkeypatch.setattr(pipeline, "run_in", run_in)
-        assert main(["convert", str(digits_models["float32"]), "--recipe", "dynamic",
-                     "--out", str(tmp_path / "out")]) == 130
+        assert (
+            main(["convert", str(digits_models["float32"]), "--recipe", "dynamic", "--out", str(tmp_path / "out")])
+            == 130
+        )
         assert got == ["own"]
     finally:
         signal.signal(signal.SIGHUP, previous)
 
 
 def _tiny_onnx(path: Path) -> None:
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
     w = numpy_helper.from_array(np.random.default_rng(0).normal(0, 0.3, (16, 4)).astype(np.float32), "w")
     b = numpy_helper.from_array(np.zeros(4, np.float32), "b")
-    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w", "b"], ["y"])], "tiny",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], [w, b])
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [w, b],
+    )
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
 
 
@@ -104,8 +113,12 @@ def test_sigterm_during_an_onnx_convert_stops_onnx2tf_and_leaves_nothing(tmp_pat
     work = tmp_path / "work"
     work.mkdir()
     env = dict(os.environ, TMPDIR=str(tmpdir), PYTHONPATH=str(REPO))
-    child = subprocess.Popen([sys.executable, "-m", "edge_sdk", "convert", str(model), "--recipe", "dynamic",
-                              "--out", str(work / "out")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "edge_sdk", "convert", str(model), "--recipe", "dynamic", "--out", str(work / "out")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     onnx2tf = None
     deadline = time.monotonic() + 240
     try:

@@ -1,10 +1,10 @@
 """Limits (issue 26 section 2): thread counts bounded for the machine, max_tensor_bytes applied when predict
 resizes the batch, and a legal 255-byte output name that works (its temporaries fit NAME_MAX)."""
+
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,8 +50,11 @@ def test_a_huge_batch_is_refused_before_allocation_naming_the_size(digits_models
     model = edge_sdk.load(digits_models["float32"])
     huge = np.zeros((2_000_000, 8, 8, 1), np.float32)  # 512 MB of untouched zero pages
     started = time.perf_counter()
-    with pytest.raises(ModelTooLargeError, match=r"\[2000000, 8, 8, 1\].*about [\d,]+ bytes; the limit "
-                                                 r"\(max_tensor_bytes\) is 1,073,741,824 bytes"):
+    with pytest.raises(
+        ModelTooLargeError,
+        match=r"\[2000000, 8, 8, 1\].*about [\d,]+ bytes; the limit "
+        r"\(max_tensor_bytes\) is 1,073,741,824 bytes",
+    ):
         model.predict(huge)
     refused = time.perf_counter() - started
     started = time.perf_counter()
@@ -107,8 +110,9 @@ def test_a_255_byte_output_name_works_for_every_atomic_writer(tmp_path):
 
 def test_run_output_with_a_255_byte_name(digits_models, tmp_path, capsys):
     out = tmp_path / ("r" * 251 + ".npz")
-    assert main(["run", str(digits_models["float32"]), "--input", str(digits_models["x"]),
-                 "--output", str(out)]) == 0, capsys.readouterr().err
+    assert (
+        main(["run", str(digits_models["float32"]), "--input", str(digits_models["x"]), "--output", str(out)]) == 0
+    ), capsys.readouterr().err
     assert np.load(out).files and [p.name for p in tmp_path.iterdir()] == [out.name]
 
 

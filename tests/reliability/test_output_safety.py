@@ -4,6 +4,7 @@ Each case is a reproduction from the issue (or a hostile variant of one): the
 command must refuse with exit 2 and one line naming both paths, before any work,
 and every input must be byte-for-byte as it was.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -68,14 +69,17 @@ def test_run_output_dot_is_refused_and_the_current_directory_kept(workdir, capsy
     assert _digest(workdir["dir"]) == before
 
 
-@pytest.mark.parametrize("target,role", [
-    ("int8.tflite", "is the model"),
-    ("int8.json", "is the manifest of model int8.tflite"),
-    ("int8.tflite.sig", "is the signature of model int8.tflite"),
-    ("x.npy", "is the input data"),
-    ("../{dir}/./int8.tflite", "is the model"),
-    ("int8.json/y.npz", "lies inside the manifest"),
-])
+@pytest.mark.parametrize(
+    "target,role",
+    [
+        ("int8.tflite", "is the model"),
+        ("int8.json", "is the manifest of model int8.tflite"),
+        ("int8.tflite.sig", "is the signature of model int8.tflite"),
+        ("x.npy", "is the input data"),
+        ("../{dir}/./int8.tflite", "is the model"),
+        ("int8.json/y.npz", "lies inside the manifest"),
+    ],
+)
 def test_run_output_onto_an_input_is_refused(workdir, capsys, target, role):
     before = _digest(workdir["dir"])
     target = target.format(dir=workdir["dir"].name)
@@ -126,8 +130,9 @@ def test_run_output_whose_parent_is_a_file_is_refused_before_the_model_runs(work
 
     monkeypatch.setattr(edge_sdk, "load", lambda *a, **k: pytest.fail("the model ran before the output was checked"))
     Path("notes.txt").write_text("x")
-    _refused(["run", "int8.tflite", "-i", "x.npy", "-o", "notes.txt/y.npz"], capsys,
-             "notes.txt is a file, not a directory")
+    _refused(
+        ["run", "int8.tflite", "-i", "x.npy", "-o", "notes.txt/y.npz"], capsys, "notes.txt is a file, not a directory"
+    )
 
 
 # -- sign, bench, parity, keygen -----------------------------------------------------------------------
@@ -217,10 +222,16 @@ def test_parity_write_reference_onto_the_savedmodel_is_refused(tmp_path, capsys,
     (saved / "saved_model.pb").write_bytes(b"\x08\x01model")
     before = _digest(saved)
     monkeypatch.chdir(tmp_path)
-    _refused(["parity", "savedmodel", "--data", "digits", "--write-reference", "savedmodel"], capsys,
-             "--write-reference savedmodel is the float model")
-    _refused(["parity", "savedmodel", "--data", "digits", "--write-reference", "savedmodel/g.npz"], capsys,
-             "lies inside the float model")
+    _refused(
+        ["parity", "savedmodel", "--data", "digits", "--write-reference", "savedmodel"],
+        capsys,
+        "--write-reference savedmodel is the float model",
+    )
+    _refused(
+        ["parity", "savedmodel", "--data", "digits", "--write-reference", "savedmodel/g.npz"],
+        capsys,
+        "lies inside the float model",
+    )
     assert _digest(saved) == before
 
 
@@ -233,10 +244,16 @@ def test_parity_json_does_not_swallow_a_model_path(workdir, capsys):
 
 
 def test_parity_outputs_are_checked_against_each_other_and_the_autotune_manifest(workdir, capsys):
-    _refused(["parity", "a", "int8.tflite", "--data", "x.npy", "--json", "r.json", "--html", "r.json"], capsys,
-             "also the --json output")
-    _refused(["parity", "a", "int8.tflite", "--data", "x.npy", "--accuracy-budget", "1",
-              "--autotune-out", "int8.tflite"], capsys, "--autotune-out int8.tflite is the model")
+    _refused(
+        ["parity", "a", "int8.tflite", "--data", "x.npy", "--json", "r.json", "--html", "r.json"],
+        capsys,
+        "also the --json output",
+    )
+    _refused(
+        ["parity", "a", "int8.tflite", "--data", "x.npy", "--accuracy-budget", "1", "--autotune-out", "int8.tflite"],
+        capsys,
+        "--autotune-out int8.tflite is the model",
+    )
 
 
 def test_keygen_into_a_file_or_over_a_directory_is_refused(tmp_path, capsys):
@@ -271,10 +288,16 @@ def test_convert_out_holding_the_input_model_and_other_files_is_refused(tmp_path
     (work / "notes.txt").write_text("unrelated")
     before = _digest(work)
     monkeypatch.chdir(tmp_path)
-    _refused(["convert", "w/model.keras", "--recipe", "int8", "--dataset", "digits", "--out", "w"], capsys,
-             "--out w contains the input model (w/model.keras)")
-    _refused(["convert", "w/model.keras", "--recipe", "int8", "--dataset", "digits", "--out", "w", "--force"], capsys,
-             "contains the input model")  # --force never deletes an input
+    _refused(
+        ["convert", "w/model.keras", "--recipe", "int8", "--dataset", "digits", "--out", "w"],
+        capsys,
+        "--out w contains the input model (w/model.keras)",
+    )
+    _refused(
+        ["convert", "w/model.keras", "--recipe", "int8", "--dataset", "digits", "--out", "w", "--force"],
+        capsys,
+        "contains the input model",
+    )  # --force never deletes an input
     assert _digest(work) == before
 
 
@@ -285,8 +308,11 @@ def test_convert_out_equal_to_or_inside_the_savedmodel_is_refused(tmp_path, caps
     monkeypatch.chdir(tmp_path)
     _refused(["convert", "sm", "--recipe", "int8", "--out", "sm"], capsys, "--out sm is the input model")
     _refused(["convert", "sm", "--recipe", "int8", "--out", "sm/variables"], capsys, "lies inside the input model")
-    _refused(["convert", "sm", "--recipe", "int8", "--out", "x", "--calibration", "sm/variables"], capsys,
-             "--calibration sm/variables is a directory")
+    _refused(
+        ["convert", "sm", "--recipe", "int8", "--out", "x", "--calibration", "sm/variables"],
+        capsys,
+        "--calibration sm/variables is a directory",
+    )
 
 
 def test_convert_out_of_someone_else_is_refused_unless_force(tmp_path, capsys, monkeypatch, no_tensorflow):
@@ -294,8 +320,13 @@ def test_convert_out_of_someone_else_is_refused_unless_force(tmp_path, capsys, m
     (tmp_path / "mine" / "notes.txt").write_text("unrelated")
     (tmp_path / "m.keras").write_bytes(b"PK\x03\x04")
     monkeypatch.chdir(tmp_path)
-    _refused(["convert", "m.keras", "--recipe", "int8", "--out", "mine"], capsys,
-             "non-empty directory edge-sdk did not write", "notes.txt", "--force")
+    _refused(
+        ["convert", "m.keras", "--recipe", "int8", "--out", "mine"],
+        capsys,
+        "non-empty directory edge-sdk did not write",
+        "notes.txt",
+        "--force",
+    )
     args = ["m.keras", "--recipe", "int8", "--out", "mine", "--force"]
     with pytest.raises(pytest.fail.Exception, match="reached TensorFlow"):  # --force passes the check
         main(["convert", *args])
@@ -341,22 +372,35 @@ def test_the_current_directory_and_its_ancestors_are_never_replaced(tmp_path, mo
 def test_convert_zoo_name_that_is_also_a_local_folder_is_refused(tmp_path, capsys, monkeypatch, no_tensorflow):
     (tmp_path / "cnn").mkdir()
     monkeypatch.chdir(tmp_path)
-    _refused(["convert", "cnn", "--dataset", "digits", "--recipe", "int8", "--out", "o"], capsys,
-             "MODEL 'cnn' is ambiguous", "./cnn")
+    _refused(
+        ["convert", "cnn", "--dataset", "digits", "--recipe", "int8", "--out", "o"],
+        capsys,
+        "MODEL 'cnn' is ambiguous",
+        "./cnn",
+    )
     (tmp_path / "digits").mkdir()
-    _refused(["convert", "./cnn", "--dataset", "digits", "--recipe", "int8", "--out", "o"], capsys,
-             "--dataset 'digits' is ambiguous")
+    _refused(
+        ["convert", "./cnn", "--dataset", "digits", "--recipe", "int8", "--out", "o"],
+        capsys,
+        "--dataset 'digits' is ambiguous",
+    )
 
 
 def test_train_out_refusals_come_before_tensorflow(tmp_path, capsys, monkeypatch, no_tensorflow):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "table.csv").write_text("a,b\n1,2\n")
-    _refused(["train", "--model", "wide-deep", "--dataset", "table.csv", "--epochs", "1", "--out", "table.csv"],
-             capsys, "--out table.csv is the --dataset")
+    _refused(
+        ["train", "--model", "wide-deep", "--dataset", "table.csv", "--epochs", "1", "--out", "table.csv"],
+        capsys,
+        "--out table.csv is the --dataset",
+    )
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("x")
-    _refused(["train", "--model", "cnn", "--dataset", "digits", "--epochs", "1", "--out", "mine"], capsys,
-             "non-empty directory edge-sdk did not write")
+    _refused(
+        ["train", "--model", "cnn", "--dataset", "digits", "--epochs", "1", "--out", "mine"],
+        capsys,
+        "non-empty directory edge-sdk did not write",
+    )
 
 
 def test_demo_bad_options_fail_at_once(tmp_path, capsys, monkeypatch, no_tensorflow):
@@ -370,8 +414,11 @@ def test_demo_bad_options_fail_at_once(tmp_path, capsys, monkeypatch, no_tensorf
 
 def test_model_inputs_lists_the_companions():
     roles = {p.path.name: p.role for p in model_inputs("d/m.tflite")}
-    assert roles == {"m.tflite": "model", "m.json": "manifest of model m.tflite",
-                     "m.tflite.sig": "signature of model m.tflite"}
+    assert roles == {
+        "m.tflite": "model",
+        "m.json": "manifest of model m.tflite",
+        "m.tflite.sig": "signature of model m.tflite",
+    }
     assert [p.path.name for p in model_inputs("d/savedmodel")] == ["savedmodel", "savedmodel.json"]
 
 

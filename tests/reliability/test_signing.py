@@ -1,4 +1,5 @@
 """Ed25519 signing: every altered byte of the model, manifest or signature is refused."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ def test_signed_model_loads_with_each_public_key_form(signed_copy, keypair, digi
         np.testing.assert_array_equal(edge_sdk.load(path, public_key=key).predict(digits_x), expected)
     envelope = json.loads(signing.signature_path_for(path).read_text())
     assert envelope["model_sha256"] == edge_sdk.load(path).sha256
-    assert envelope["manifest_sha256"] is not None and envelope["key_id"] == signing.key_id(signing.load_public_key(raw))
+    assert envelope["manifest_sha256"] is not None and envelope["key_id"] == signing.key_id(
+        signing.load_public_key(raw)
+    )
 
 
 def test_every_single_byte_flip_of_the_model_is_refused(signed_copy, keypair):
@@ -44,7 +47,7 @@ def test_every_single_byte_flip_of_the_model_is_refused(signed_copy, keypair):
             except NotTFLiteError:
                 outcomes[position] = "identifier"  # bytes 4..8 are compared before anything else
             handle.seek(position)
-            handle.write(original[position:position + 1])
+            handle.write(original[position : position + 1])
             handle.flush()
     assert len(outcomes) == len(original) > 5000
     wrong = {p: o for p, o in outcomes.items() if o != ("identifier" if 4 <= p < 8 else "signature")}
@@ -184,8 +187,12 @@ def test_unusable_manifest_is_a_signature_error_not_a_crash(signed_copy, keypair
 
 def test_missing_cryptography_names_the_sign_extra(monkeypatch, signed_copy, keypair):
     path = signed_copy("int8")
-    for name in ("cryptography", "cryptography.exceptions", "cryptography.hazmat.primitives",
-                 "cryptography.hazmat.primitives.asymmetric"):
+    for name in (
+        "cryptography",
+        "cryptography.exceptions",
+        "cryptography.hazmat.primitives",
+        "cryptography.hazmat.primitives.asymmetric",
+    ):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingExtraError, match=r"edge-sdk\[sign\]"):
         edge_sdk.load(path, public_key=keypair["pub"])
@@ -205,8 +212,11 @@ def test_a_signed_model_copied_under_another_name_is_refused(signed_copy, keypai
     original = signed_copy("int8")  # int8.tflite, int8.json, int8.tflite.sig
     renamed = _copy_signed_under(original, "b")
     for verify in (True, False):
-        with pytest.raises(SignatureError, match=r"signature is for model file 'int8.tflite', but the model was "
-                                                 r"given as 'b.tflite'.*sign it again"):
+        with pytest.raises(
+            SignatureError,
+            match=r"signature is for model file 'int8.tflite', but the model was "
+            r"given as 'b.tflite'.*sign it again",
+        ):
             edge_sdk.load(renamed, public_key=keypair["pub"], verify=verify)
     edge_sdk.load(original, public_key=keypair["pub"])  # the signed name still loads
 
@@ -267,6 +277,7 @@ def test_the_private_key_is_0600_from_its_first_byte(tmp_path, monkeypatch):
         def wrapped(src, dst, *args, _real=real, _name=name, **kwargs):
             seen.append((_name, private_mode(src)))
             return _real(src, dst, *args, **kwargs)
+
         monkeypatch.setattr(os, name, wrapped)
     real_chmod = os.chmod
 
@@ -274,6 +285,7 @@ def test_the_private_key_is_0600_from_its_first_byte(tmp_path, monkeypatch):
         if private_mode(path) is not None:
             seen.append(("chmod", mode))
         return real_chmod(path, mode, *args, **kwargs)
+
     monkeypatch.setattr(os, "chmod", chmod)
 
     old_umask = os.umask(0o022)

@@ -1,6 +1,7 @@
 """Files that are not what they claim (issue 26 section 3): duplicate keys and deep nesting in manifests,
 signatures, golden references and recipes; a manifest path that is a directory, FIFO or device; an ONNX
 model or a key that is a FIFO or a device."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,10 @@ from edge_sdk.jsonio import MAX_DEPTH, loads_strict, nesting_depth
 
 
 def test_the_strict_reader_refuses_duplicates_and_depth_and_ignores_brackets_in_strings():
-    assert loads_strict('{"a": "[[[{{{", "b": [1, {"c": 2}]}', "doc", ManifestError) == \
-        {"a": "[[[{{{", "b": [1, {"c": 2}]}
+    assert loads_strict('{"a": "[[[{{{", "b": [1, {"c": 2}]}', "doc", ManifestError) == {
+        "a": "[[[{{{",
+        "b": [1, {"c": 2}],
+    }
     assert nesting_depth('{"a": "\\"[[[", "b": [[1]]}') == 3
     with pytest.raises(ManifestError, match=r"doc has the key 'a' more than once"):
         loads_strict('{"x": {"a": 1, "a": 1}}', "doc", ManifestError)
@@ -33,7 +36,7 @@ def test_a_signed_manifest_with_a_forged_duplicate_key_is_refused(signed_copy, k
     edge_sdk.load(path, public_key=keypair["pub"])  # as signed: fine
     manifest = path.with_suffix(".json")
     original = manifest.read_text()
-    manifest.write_text('{"labels": ["forged"] * 10, ' .replace(" * 10", "") + original.lstrip()[1:])
+    manifest.write_text('{"labels": ["forged"] * 10, '.replace(" * 10", "") + original.lstrip()[1:])
     with pytest.raises(ManifestError, match="has the key 'labels' more than once"):
         edge_sdk.load(path, public_key=keypair["pub"])
     code = main(["verify", str(path), "--public-key", str(keypair["pub"])])
@@ -119,6 +122,7 @@ def _finishes(fn, seconds=20.0):
             box["value"] = fn()
         except BaseException as exc:  # noqa: BLE001
             box["value"] = exc
+
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(seconds)
@@ -158,6 +162,6 @@ def test_a_key_that_is_a_device_or_a_model_says_what_it_is(tmp_path, digits_mode
     else:
         key, want = digits_models["int8"], "a TFLite model"
     for loader in (signing.load_public_key, signing.load_private_key):
-        finished, value = _finishes(lambda: loader(key), 20.0)
+        finished, value = _finishes(lambda loader=loader: loader(key), 20.0)
         assert finished and isinstance(value, SignatureError), value
         assert want in str(value) and "not found" not in str(value), str(value)

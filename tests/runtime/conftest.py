@@ -8,6 +8,7 @@ Two environment variables let the same tests run on a device-like environment wi
 * ``EDGE_SDK_TEST_BACKEND=NAME``: run every automatic ``edge_sdk.load`` on that backend
   (``tflite-runtime``), and mark the tests bound to LiteRT as expected failures with the reason.
 """
+
 import json
 import os
 import sys
@@ -30,7 +31,7 @@ LITERT_BOUND = {
     "test_light_runtime.py::test_cli_inspect_run_help_without_tensorflow": _NO_SCHEMA,
     "test_errors.py::test_manifest_mismatch_is_refused_unless_verify_false": "finds weights with LiteRT's schema",
     "test_errors.py::test_truncated_file_is_corrupt": "tflite-runtime dies with SIGSEGV on this truncated file; "
-                                                      "isolation refuses it (tests/target/test_tflite_runtime.py)",
+    "isolation refuses it (tests/target/test_tflite_runtime.py)",
     "test_model.py::test_float_predict_equals_direct_interpreter": "compares with a bare LiteRT interpreter",
     "test_model.py::test_quantized_predict_equals_direct_interpreter": "compares with a bare LiteRT interpreter",
     "test_model.py::test_backend_by_name": "asks for backend='litert' by name",
@@ -38,13 +39,12 @@ LITERT_BOUND = {
     "test_light_runtime.py::test_import_load_predict_without_tensorflow": "expects the default backend litert",
     "test_accelerator.py": "accelerator= is LiteRT's CompiledModel (tflite-runtime: a clear BackendUnavailableError)",
     "test_fast_path.py::test_fast_path_equals_bare_interpreter_on_awkward_values": "compares with a bare LiteRT "
-                                                                                  "interpreter",
+    "interpreter",
     "test_fast_path.py::test_thirteen_one_value_inputs_equal_bare_interpreter": "compares with a bare LiteRT "
-                                                                               "interpreter",
+    "interpreter",
     "test_fast_path.py::test_float_tabular_model_fast_path": "compares with a bare LiteRT interpreter",
     "test_fast_path.py::test_model_pool_gives_every_model_the_load_settings": "asks for backend='litert' by name",
-    "test_one_value_rounding.py::test_array_input_with_an_odd_zero_point_stores_what_quantize_gives":
-        "rewrites the model with ai-edge-litert's flatbuffer_utils",
+    "test_one_value_rounding.py::test_array_input_with_an_odd_zero_point_stores_what_quantize_gives": "rewrites the model with ai-edge-litert's flatbuffer_utils",
 }
 
 
@@ -57,8 +57,7 @@ def pytest_collection_modifyitems(config, items):
         named = LITERT_BOUND.get(f"{file}::{item.originalname}")
         reason = named or LITERT_BOUND.get(file)
         if reason:  # a whole file may hold a test that passes anyway: only named tests are strict
-            item.add_marker(pytest.mark.xfail(reason=f"LiteRT-bound on {TEST_BACKEND}: {reason}",
-                                              strict=bool(named)))
+            item.add_marker(pytest.mark.xfail(reason=f"LiteRT-bound on {TEST_BACKEND}: {reason}", strict=bool(named)))
 
 
 @pytest.fixture(autouse=True)

@@ -3,17 +3,17 @@
 Trained for a moment on scikit-learn's bundled digits, so outputs are real
 class probabilities, not random weights.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 
 from training.tiny_models import digits_data, first_rows, full_integer_converter, train_tiny_digits_cnn
 
 
-def build_models(out: Path) -> Dict[str, Path]:
+def build_models(out: Path) -> dict[str, Path]:
     """Write every test model into ``out`` and return name -> path."""
     import tensorflow as tf
     import tf_keras as keras
@@ -22,7 +22,7 @@ def build_models(out: Path) -> Dict[str, Path]:
     model = train_tiny_digits_cnn(x, y, epochs=3)
     representative = first_rows(x)
 
-    paths: Dict[str, Path] = {}
+    paths: dict[str, Path] = {}
 
     def write(name: str, converter) -> None:
         path = out / f"{name}.tflite"
@@ -72,10 +72,14 @@ def build_models(out: Path) -> Dict[str, Path]:
 
     counter = Counter()
     saved = out / "counter_savedmodel"
-    tf.saved_model.save(counter, str(saved), signatures={
-        "accumulate": counter.accumulate.get_concrete_function(),
-        "double": counter.double.get_concrete_function(),
-    })
+    tf.saved_model.save(
+        counter,
+        str(saved),
+        signatures={
+            "accumulate": counter.accumulate.get_concrete_function(),
+            "double": counter.double.get_concrete_function(),
+        },
+    )
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved), signature_keys=["accumulate", "double"])
     conv.experimental_enable_resource_variables = True
     write("stateful", conv)
@@ -85,7 +89,7 @@ def build_models(out: Path) -> Dict[str, Path]:
     return paths
 
 
-def build_tabular_models(out: Path, features: int = 13) -> Dict[str, Path]:
+def build_tabular_models(out: Path, features: int = 13) -> dict[str, Path]:
     """A Wide & Deep-shaped toy: ``features`` one-value float inputs -> one sigmoid unit; float32 and full int8."""
     import tensorflow as tf
     import tf_keras as keras

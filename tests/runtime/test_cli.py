@@ -1,4 +1,5 @@
 """The runtime's CLI commands end to end, in a subprocess like a user runs them."""
+
 import json
 import os
 import subprocess
@@ -10,8 +11,9 @@ import edge_sdk
 
 
 def cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_version_and_help():

@@ -6,6 +6,7 @@ did correct data under the LiteRT quantizer's range (0.9 of the calibration maxi
 values the calibration data itself would not produce, says whether the data or the quantizer's clipping is
 the cause, and the CLI prints it as one ``warning: ...`` line.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -28,9 +29,17 @@ def _with_calibration(path, low, high):
     """The model loaded with a manifest recording a calibration range [low, high] for its input."""
     data = path.read_bytes()
     bare = edge_sdk.load(path, verify=False)
-    manifest = build_manifest(data, path.name, kind="int8", stage="quantize", inputs=bare.inputs,
-                              outputs=bare.outputs, calibration={bare.inputs[0].name: {
-                                  "min": low, "max": high, "mean": (low + high) / 2, "nan_count": 0, "samples": 200}})
+    manifest = build_manifest(
+        data,
+        path.name,
+        kind="int8",
+        stage="quantize",
+        inputs=bare.inputs,
+        outputs=bare.outputs,
+        calibration={
+            bare.inputs[0].name: {"min": low, "max": high, "mean": (low + high) / 2, "nan_count": 0, "samples": 200}
+        },
+    )
     return edge_sdk.load(path, manifest=manifest)
 
 
@@ -55,8 +64,11 @@ def test_data_calibrated_up_to_the_step_the_range_misses_does_not_warn(runtime_m
 def test_litert_quantizer_range_of_nine_tenths_does_not_trip_on_correct_data(runtime_models, digits_x, manifest):
     lo, hi, scale = _representable(edge_sdk.load(runtime_models["int8"], verify=False))
     top = hi / 0.9  # the calibration maximum; the quantizer kept 0.9 of it
-    model = _with_calibration(runtime_models["int8"], 0.0, top) if manifest else \
-        edge_sdk.load(runtime_models["int8"], verify=False)
+    model = (
+        _with_calibration(runtime_models["int8"], 0.0, top)
+        if manifest
+        else edge_sdk.load(runtime_models["int8"], verify=False)
+    )
     x = np.clip(digits_x * top, 0.0, top).astype(np.float32)  # correct data, up to the calibration maximum
     assert np.mean(x > hi + scale) > 0.05
     assert _clip_messages(model, x) == []

@@ -1,4 +1,5 @@
 """edge_sdk.console: the console helpers every command and library layer shares."""
+
 import io
 
 import pytest

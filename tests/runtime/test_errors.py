@@ -1,4 +1,5 @@
 """Every bad input gets the package's own error, naming what was expected and what came."""
+
 import json
 
 import numpy as np
@@ -19,12 +20,15 @@ def test_directory_is_not_a_model(tmp_path):
         edge_sdk.load(tmp_path)
 
 
-@pytest.mark.parametrize("content,what", [
-    (b"", "an empty file"),
-    (b"PK\x03\x04" + b"\0" * 40, "zip archive"),
-    (b"\x89HDF\r\n\x1a\n" + b"\0" * 40, "HDF5"),
-    (b'{"format": "x"}' + b" " * 20, "JSON"),
-])
+@pytest.mark.parametrize(
+    "content,what",
+    [
+        (b"", "an empty file"),
+        (b"PK\x03\x04" + b"\0" * 40, "zip archive"),
+        (b"\x89HDF\r\n\x1a\n" + b"\0" * 40, "HDF5"),
+        (b'{"format": "x"}' + b" " * 20, "JSON"),
+    ],
+)
 def test_not_tflite(tmp_path, content, what):
     path = tmp_path / "model.tflite"
     path.write_bytes(content)
@@ -62,22 +66,28 @@ def test_unknown_input_name(two_input_model):
         two_input_model.predict({"age": np.zeros((1, 3), np.float32), "category": np.zeros((1, 1), np.int32)})
 
 
-@pytest.mark.parametrize("inputs,match", [
-    ([np.zeros((1, 3), np.float32)], "expected 2 input\\(s\\) .*got a sequence of 1"),
-    (np.zeros((1, 3), np.float32), "has 2 inputs .*pass a dict by name"),
-    ({"numeric": np.zeros((1, 3), np.float32)}, "missing: category"),
-])
+@pytest.mark.parametrize(
+    "inputs,match",
+    [
+        ([np.zeros((1, 3), np.float32)], "expected 2 input\\(s\\) .*got a sequence of 1"),
+        (np.zeros((1, 3), np.float32), "has 2 inputs .*pass a dict by name"),
+        ({"numeric": np.zeros((1, 3), np.float32)}, "missing: category"),
+    ],
+)
 def test_wrong_number_of_inputs(two_input_model, inputs, match):
     with pytest.raises(errors.InputCountError, match=match):
         two_input_model.predict(inputs)
 
 
-@pytest.mark.parametrize("shape,match", [
-    ((8, 8, 1), r"expects rank 4 .*got shape \(8, 8, 1\) of rank 3 \(add a batch dimension"),
-    ((1, 64), r"expects rank 4 .*got shape \(1, 64\) of rank 2"),
-    ((2, 8, 7, 1), r"dimension 2 is 7, expected 8"),
-    ((0, 8, 8, 1), r"empty batch"),
-])
+@pytest.mark.parametrize(
+    "shape,match",
+    [
+        ((8, 8, 1), r"expects rank 4 .*got shape \(8, 8, 1\) of rank 3 \(add a batch dimension"),
+        ((1, 64), r"expects rank 4 .*got shape \(1, 64\) of rank 2"),
+        ((2, 8, 7, 1), r"dimension 2 is 7, expected 8"),
+        ((0, 8, 8, 1), r"empty batch"),
+    ],
+)
 def test_wrong_rank_or_shape(int8_model, shape, match):
     with pytest.raises(errors.InputShapeError, match=match):
         int8_model.predict(np.zeros(shape, np.float32))
@@ -89,10 +99,13 @@ def test_fixed_batch_other_than_one_is_refused(runtime_models):
         model.predict({"numeric": np.zeros((2, 3), np.float32), "category": np.zeros((3, 1), np.int32)})
 
 
-@pytest.mark.parametrize("data,match", [
-    (np.zeros((1, 8, 8, 1), np.complex64), "expected float data .*got complex64"),
-    (np.array([[["a"] * 1] * 8] * 8).reshape(1, 8, 8, 1), "expected float data .*got <U1"),
-])
+@pytest.mark.parametrize(
+    "data,match",
+    [
+        (np.zeros((1, 8, 8, 1), np.complex64), "expected float data .*got complex64"),
+        (np.array([[["a"] * 1] * 8] * 8).reshape(1, 8, 8, 1), "expected float data .*got <U1"),
+    ],
+)
 def test_dtype_that_cannot_be_cast(int8_model, data, match):
     with pytest.raises(errors.InputDtypeError, match=match):
         int8_model.predict(data)

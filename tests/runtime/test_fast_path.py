@@ -1,5 +1,6 @@
 """Model.predict's fast path (inputs written straight into the interpreter) gives exactly the results of
 the bare interpreter fed with quant.quantize(); the clip warning; string inputs; ModelPool settings."""
+
 import warnings
 
 import numpy as np
@@ -33,8 +34,10 @@ def stored(model, feeds):
 
 def only_fast_path(model, monkeypatch):
     """Make the general path fail loudly, so a test proves the fast path ran."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("the general path ran; the fast path was expected")
+
     monkeypatch.setattr(model, "_call_general", refuse)
 
 
@@ -50,7 +53,7 @@ def test_fast_path_equals_bare_interpreter_on_awkward_values(runtime_models, dig
     spec = model.inputs[0]
     scale = spec.quantization.scale
     rng = np.random.default_rng(0)
-    rows = [digits_x[i:i + 1] for i in range(8)]
+    rows = [digits_x[i : i + 1] for i in range(8)]
     halfway = ((rng.integers(-300, 300, size=(1, 8, 8, 1)) + 0.5) * np.float32(scale)).astype(np.float32)
     rows += [halfway, halfway * 3, -digits_x[:1], digits_x[:1] * 40, np.full((1, 8, 8, 1), 3e38, np.float32)]
     model.predict(rows[0])  # takes the views
@@ -69,7 +72,7 @@ def test_fast_path_equals_bare_interpreter_on_awkward_values(runtime_models, dig
 def test_views_follow_resizes_and_reset(runtime_models, digits_x):
     """Batch sizes alternate (each change reallocates the tensors); then the interpreter is rebuilt."""
     model = edge_sdk.load(runtime_models["int8"])
-    single = [model.predict(digits_x[i:i + 1]) for i in range(6)]
+    single = [model.predict(digits_x[i : i + 1]) for i in range(6)]
     for batch in (5, 1, 3, 1, 1, 6, 1):
         np.testing.assert_array_equal(model.predict(digits_x[:batch]), np.concatenate(single[:batch]))
     model.reset()
@@ -101,7 +104,7 @@ def test_thirteen_one_value_inputs_equal_bare_interpreter(tabular, monkeypatch):
     model.predict(row0)
     only_fast_path(model, monkeypatch)
     values = np.concatenate([rng.normal(0, 2, 40), [0.0, -0.0, 1e30, -1e30, 3.4e38]]).astype(np.float32)
-    for k, value in enumerate(values):
+    for value in values:
         row = {}
         for i, name in enumerate(sorted(specs)):
             q = specs[name].quantization
@@ -136,6 +139,7 @@ def test_wrong_inputs_still_get_clear_errors_after_the_fast_path(tabular):
 
 # -- the clip warning --------------------------------------------------------------------------
 
+
 def test_clip_warning_once_per_input_with_the_fraction_and_unchanged_results(runtime_models, digits_x):
     model = edge_sdk.load(runtime_models["int8"])
     spec = model.inputs[0]
@@ -147,7 +151,8 @@ def test_clip_warning_once_per_input_with_the_fraction_and_unchanged_results(run
         first = model.predict(raw_pixels)
     assert len(got) == 1 and f"{share:.1%}" in str(got[0].message)
     expected = edge_sdk.load(runtime_models["int8"]).predict(
-        quantize(raw_pixels, spec.quantization.scale, spec.quantization.zero_point, np.int8), raw=True)
+        quantize(raw_pixels, spec.quantization.scale, spec.quantization.zero_point, np.int8), raw=True
+    )
     out = model.outputs[0].quantization
     np.testing.assert_array_equal(first, dequantize(expected, out.scale, out.zero_point))
     with warnings.catch_warnings():
@@ -177,14 +182,19 @@ def test_one_value_inputs_are_judged_over_their_first_hundred_values(tabular, cl
 
 # -- string inputs ----------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def string_model(tmp_path_factory):
     """A model with a string input (gathered in reverse) beside a float input (doubled)."""
     tf = pytest.importorskip("tensorflow", reason="builds its model with TensorFlow (absent in the target lanes)")
 
     class Strings(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([2], tf.string, name="words"),
-                                      tf.TensorSpec([2], tf.float32, name="weights")])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([2], tf.string, name="words"),
+                tf.TensorSpec([2], tf.float32, name="weights"),
+            ]
+        )
         def run(self, words, weights):
             return {"swapped": tf.gather(words, [1, 0]), "doubled": weights * 2.0}
 
@@ -198,20 +208,26 @@ def string_model(tmp_path_factory):
 def test_string_inputs_take_bytes_and_str(string_model):
     model = edge_sdk.load(string_model)
     weights = np.array([1.0, 2.5], np.float32)
-    for words in (np.array([b"ab", b"cde"]), np.array(["ab", "cde"]), ["ab", "cde"],
-                  np.array(["ab", b"cde"], dtype=object)):
+    for words in (
+        np.array([b"ab", b"cde"]),
+        np.array(["ab", "cde"]),
+        ["ab", "cde"],
+        np.array(["ab", b"cde"], dtype=object),
+    ):
         out = model.predict({"words": words, "weights": weights})
         assert out["swapped"].tolist() == [b"cde", b"ab"]
         np.testing.assert_array_equal(out["doubled"], [2.0, 5.0])
     assert model.predict({"words": ["é", "x"], "weights": weights})["swapped"].tolist() == [b"x", "é".encode()]
-    with pytest.raises(edge_sdk.InputDtypeError, match="'words' is a string tensor; expected an array of bytes "
-                                                       "or str, got float64"):
+    with pytest.raises(
+        edge_sdk.InputDtypeError, match="'words' is a string tensor; expected an array of bytes or str, got float64"
+    ):
         model.predict({"words": np.array([1.0, 2.0]), "weights": weights})
     with pytest.raises(edge_sdk.InputDtypeError, match="object array holding int"):
         model.predict({"words": np.array([1, "a"], dtype=object), "weights": weights})
 
 
 # -- ModelPool ------------------------------------------------------------------------------
+
 
 def test_model_pool_gives_every_model_the_load_settings(runtime_models, digits_x, monkeypatch):
     """Every pool member gets load()'s settings: with a default tensor limit too small for the model,

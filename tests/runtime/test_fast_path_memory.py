@@ -9,6 +9,7 @@ chunks", SIGABRT on a later load). glibc's MALLOC_CHECK_=3 makes such corruption
 so those checks run in a child process. Graphs without dynamic tensors keep their buffers in
 place until the next allocation, and there the fast path writes straight into them.
 """
+
 import subprocess
 import sys
 import textwrap
@@ -23,11 +24,12 @@ def keras3_int8(tmp_path_factory, digits_x):
     keras = pytest.importorskip("keras")
     out = tmp_path_factory.mktemp("keras3_int8")
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((8, 8, 1), name="image"), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1), name="image"), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    )
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([digits_x[i:i + 1]] for i in range(len(digits_x)))
+    converter.representative_dataset = lambda: ([digits_x[i : i + 1]] for i in range(len(digits_x)))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
@@ -64,8 +66,13 @@ def test_fast_path_survives_the_arena_moving_on_first_invoke(keras3_int8, tmp_pa
     script = tmp_path / "child.py"
     script.write_text(CHILD % output_name)
     env = {"MALLOC_CHECK_": "3", "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(p for p in sys.path if p)}
-    run = subprocess.run([sys.executable, str(script), str(keras3_int8), str(keras3_int8.parent / "x.npy")],
-                         capture_output=True, text=True, timeout=300, env=env)
+    run = subprocess.run(
+        [sys.executable, str(script), str(keras3_int8), str(keras3_int8.parent / "x.npy")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert run.returncode == 0 and run.stdout.strip() == "ok", (run.returncode, run.stderr[-2000:])
 
 
@@ -75,7 +82,7 @@ def test_fast_path_equals_the_general_path_on_that_model(keras3_int8, digits_x):
     fast = edge_sdk.load(keras3_int8.read_bytes())
     general = edge_sdk.load(keras3_int8.read_bytes())
     for i in range(len(digits_x)):
-        row = digits_x[i:i + 1]
+        row = digits_x[i : i + 1]
         # float64 is not the fast path's dtype: the general path converts, quantizes and writes
         assert np.array_equal(fast.predict(row), general.predict(row.astype(np.float64)))
 
@@ -84,8 +91,7 @@ def quantized_ports(model):
     return [p for p in model._default.inputs if p.quantizer is not None]
 
 
-def test_views_go_straight_into_the_interpreter_only_where_its_buffers_stay_put(keras3_int8, runtime_models,
-                                                                                  digits_x):
+def test_views_go_straight_into_the_interpreter_only_where_its_buffers_stay_put(keras3_int8, runtime_models, digits_x):
     """A static graph gets views of LiteRT's own input buffers (no SetTensor per input); the Keras 3 graph,
     whose Reshape shape is computed at run time (so Invoke re-plans the arena), keeps staging buffers."""
     from ai_edge_litert.interpreter import Interpreter
@@ -107,8 +113,7 @@ def test_views_go_straight_into_the_interpreter_only_where_its_buffers_stay_put(
         bare.tensor(bare.get_output_details()[0]["index"])()
 
 
-def test_the_first_invoke_check_catches_the_real_move_if_the_load_check_were_fooled(keras3_int8, digits_x,
-                                                                                      monkeypatch):
+def test_the_first_invoke_check_catches_the_real_move_if_the_load_check_were_fooled(keras3_int8, digits_x, monkeypatch):
     from edge_sdk.model import Model
 
     monkeypatch.setattr(Model, "_views_stay_put", lambda self, sig: True)
@@ -117,14 +122,14 @@ def test_the_first_invoke_check_catches_the_real_move_if_the_load_check_were_foo
     first = model.predict(digits_x[:1])  # written through a view, then LiteRT moved its arena in Invoke
     assert not model._default.direct and quantized_ports(model)[0].staging is not None
     for i in range(4):
-        row = digits_x[i:i + 1]
+        row = digits_x[i : i + 1]
         assert np.array_equal(model.predict(row), general.predict(row.astype(np.float64)))
     assert np.array_equal(first, general.predict(digits_x[:1].astype(np.float64)))
 
 
 def test_a_buffer_seen_moving_after_invoke_turns_views_off_for_good(runtime_models, digits_x, monkeypatch):
     model = edge_sdk_load(runtime_models["int8"])
-    expected = [model.predict(digits_x[i:i + 1]) for i in range(4)]
+    expected = [model.predict(digits_x[i : i + 1]) for i in range(4)]
     sig = model._default
     original = model._refresh_views
 
@@ -141,7 +146,7 @@ def test_a_buffer_seen_moving_after_invoke_turns_views_off_for_good(runtime_mode
     # never take views (Model._views_stay_put trusts only LiteRT's tensor()): staging from the start.
     assert (not sig.direct) if views_expected(model) else (sig.direct and sig.view_addresses == ())
     for i in range(4):
-        assert np.array_equal(model.predict(digits_x[i:i + 1]), expected[i])
+        assert np.array_equal(model.predict(digits_x[i : i + 1]), expected[i])
 
 
 STATIC_CHILD = textwrap.dedent("""
@@ -173,8 +178,13 @@ def test_direct_views_survive_resizes_and_rebuilds_under_malloc_check(runtime_mo
     script = tmp_path / "child.py"
     script.write_text(STATIC_CHILD)
     env = {"MALLOC_CHECK_": "3", "PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(p for p in sys.path if p)}
-    run = subprocess.run([sys.executable, str(script), str(runtime_models["int8"]), str(runtime_models["x"])],
-                         capture_output=True, text=True, timeout=300, env=env)
+    run = subprocess.run(
+        [sys.executable, str(script), str(runtime_models["int8"]), str(runtime_models["x"])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert run.returncode == 0 and run.stdout.strip() == "ok", (run.returncode, run.stderr[-2000:])
 
 

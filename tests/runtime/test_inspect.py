@@ -1,17 +1,21 @@
 """The flatbuffer inspector, on models whose kind we know."""
+
 import pytest
 
 from edge_sdk import errors
 from edge_sdk.inspect_model import inspect_model
 
 
-@pytest.mark.parametrize("name,kind,io", [
-    ("float32", "float", "float"),
-    ("int8", "full-integer", "integer"),
-    ("uint8", "full-integer", "integer"),
-    ("dynamic_range", "dynamic-range", "float"),
-    ("float16", "float16-weight", "float"),
-])
+@pytest.mark.parametrize(
+    "name,kind,io",
+    [
+        ("float32", "float", "float"),
+        ("int8", "full-integer", "integer"),
+        ("uint8", "full-integer", "integer"),
+        ("dynamic_range", "dynamic-range", "float"),
+        ("float16", "float16-weight", "float"),
+    ],
+)
 def test_kind(runtime_models, name, kind, io):
     info = inspect_model(runtime_models[name])
     assert info["kind"] == kind

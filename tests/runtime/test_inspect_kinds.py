@@ -1,5 +1,6 @@
 """`edge-sdk inspect` names what the LiteRT quantizer writes: weight-only int8/int4 (once "kind float"),
 int16 activations, and mixed models where some ops stayed float (issue 13)."""
+
 import numpy as np
 import pytest
 
@@ -14,12 +15,15 @@ def float_bytes(runtime_models):
     return runtime_models["float32"].read_bytes()
 
 
-@pytest.mark.parametrize("scheme, kind", [
-    ("weight-only-int8", "weight-only-int8"),
-    ("weight-only-int4", "weight-only-int4"),
-    ("fp16", "float16-weight"),
-    ("dynamic", "dynamic-range"),
-])
+@pytest.mark.parametrize(
+    "scheme, kind",
+    [
+        ("weight-only-int8", "weight-only-int8"),
+        ("weight-only-int4", "weight-only-int4"),
+        ("fp16", "float16-weight"),
+        ("dynamic", "dynamic-range"),
+    ],
+)
 def test_weight_schemes_are_named(float_bytes, scheme, kind):
     info = inspect_model(litert_quant.quantize_tflite(float_bytes, scheme))
     assert info["kind"] == kind

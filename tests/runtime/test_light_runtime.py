@@ -5,6 +5,7 @@ tensorflow_model_optimization, tf2onnx, onnx and onnxruntime fail to import,
 then imports edge_sdk, loads and runs a model, and runs the CLI. Adding a heavy
 import anywhere on those paths turns this test red.
 """
+
 import json
 import subprocess
 import sys
@@ -90,14 +91,22 @@ def test_heavy_commands_name_the_extra(command):
 
 
 def _minimal_args(command):
-    return {"train": ["--model", "cnn", "--dataset", "digits", "--epochs", "1", "--out", "/tmp/edge-sdk-unused"],
-            "convert": ["cnn", "--recipe", "int8", "--out", "/tmp/edge-sdk-unused"]}[command]
+    return {
+        "train": ["--model", "cnn", "--dataset", "digits", "--epochs", "1", "--out", "/tmp/edge-sdk-unused"],
+        "convert": ["cnn", "--recipe", "int8", "--out", "/tmp/edge-sdk-unused"],
+    }[command]
 
 
 def test_import_is_light():
     result = subprocess.run(
-        [sys.executable, "-c", "import sys, edge_sdk; print(sorted(m for m in sys.modules if m.startswith(('numpy', 'ai_edge'))))"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import sys, edge_sdk; print(sorted(m for m in sys.modules if m.startswith(('numpy', 'ai_edge'))))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"  # numpy and the interpreter load on first use, not on import

@@ -1,4 +1,5 @@
 """edge_sdk.load / Model.predict on real converted models."""
+
 import threading
 
 import numpy as np
@@ -33,7 +34,7 @@ def test_float_predict_equals_direct_interpreter(runtime_models, digits_x):
 @pytest.mark.parametrize("name,dtype", [("int8", np.int8), ("uint8", np.uint8)])
 def test_quantized_predict_equals_direct_interpreter(runtime_models, digits_x, name, dtype):
     model = edge_sdk.load(runtime_models[name])
-    spec_in, spec_out = model.inputs[0], model.outputs[0]
+    spec_in = model.inputs[0]
     assert spec_in.dtype == dtype and spec_in.is_quantized
     q_in = quantize(digits_x, spec_in.quantization.scale, spec_in.quantization.zero_point, dtype)
     expected_raw, inp, out = direct_interpreter_outputs(runtime_models[name], q_in)
@@ -69,7 +70,7 @@ def test_specs_are_typed_records(runtime_models):
 def test_dynamic_batch_is_resized_and_equals_row_by_row(runtime_models, digits_x):
     model = edge_sdk.load(runtime_models["int8"])
     batched = model.predict(digits_x[:9])
-    rows = np.concatenate([model.predict(digits_x[i:i + 1]) for i in range(9)])
+    rows = np.concatenate([model.predict(digits_x[i : i + 1]) for i in range(9)])
     np.testing.assert_array_equal(batched, rows)
     assert model.predict(digits_x[:3]).shape == (3, 10)
 
@@ -111,15 +112,15 @@ def test_signatures_and_state(runtime_models):
 
 def test_concurrent_predicts_equal_serial(runtime_models, digits_x):
     model = edge_sdk.load(runtime_models["int8"], num_threads=1)
-    serial = [model.predict(digits_x[i % 32:i % 32 + 1 + i % 3]) for i in range(64)]
+    serial = [model.predict(digits_x[i % 32 : i % 32 + 1 + i % 3]) for i in range(64)]
     results = [None] * 64
     errors = []
 
     def work(start):
         try:
             for i in range(start, 64, 8):
-                results[i] = model.predict(digits_x[i % 32:i % 32 + 1 + i % 3])
-        except Exception as exc:  # pragma: no cover - reported below
+                results[i] = model.predict(digits_x[i % 32 : i % 32 + 1 + i % 3])
+        except Exception as exc:  # noqa: BLE001 - any failure in a thread is collected and reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
@@ -128,7 +129,7 @@ def test_concurrent_predicts_equal_serial(runtime_models, digits_x):
     for t in threads:
         t.join()
     assert not errors
-    for a, b in zip(serial, results):
+    for a, b in zip(serial, results, strict=False):
         np.testing.assert_array_equal(a, b)
 
 

@@ -1,6 +1,7 @@
 """One-value quantized inputs (tabular features) are rounded in Python on predict's fast path; the value
 written into the interpreter must be exactly quant.quantize()'s, above all next to halfway points, where
 rounding the float64 quotient directly and rounding it to float32 first can disagree."""
+
 import warnings
 
 import numpy as np
@@ -66,8 +67,7 @@ def with_odd_input_zero_point(path, out_path):
     return out_path
 
 
-def test_array_input_with_an_odd_zero_point_stores_what_quantize_gives(runtime_models, digits_x, tmp_path,
-                                                                       monkeypatch):
+def test_array_input_with_an_odd_zero_point_stores_what_quantize_gives(runtime_models, digits_x, tmp_path, monkeypatch):
     """An odd zero point cannot be folded into the rounding constant: the fast path adds it to the low bytes."""
     path = with_odd_input_zero_point(runtime_models["int8"], tmp_path / "odd_zero.tflite")
     model = edge_sdk.load(path)
@@ -77,8 +77,9 @@ def test_array_input_with_an_odd_zero_point_stores_what_quantize_gives(runtime_m
     model.predict(digits_x[:1])
     monkeypatch.setattr(model, "_call_general", lambda *a, **k: pytest.fail("the general path ran"))
     scale = np.float32(spec.quantization.scale)
-    halfway = ((np.arange(-140, 140, 280 / 64, dtype=np.float32)[:64].reshape(1, 8, 8, 1).round()
-                + np.float32(0.5)) * scale).astype(np.float32)
+    halfway = (
+        (np.arange(-140, 140, 280 / 64, dtype=np.float32)[:64].reshape(1, 8, 8, 1).round() + np.float32(0.5)) * scale
+    ).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuantizationClipWarning)
         for x in (digits_x[:1], halfway, -digits_x[1:2] * 3):

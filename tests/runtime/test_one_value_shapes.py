@@ -13,12 +13,15 @@ def tabular_int8(runtime_models):
     return runtime_models["tabular_int8"]
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((1,), "'f5' expects rank 2 .* got shape \\(1,\\)"),
-    ((1, 1, 1), "'f5' expects rank 2"),
-    ((0, 1), "'f5' got an empty batch"),
-    ((2, 1), "same batch size.*f5: 2"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((1,), "'f5' expects rank 2 .* got shape \\(1,\\)"),
+        ((1, 1, 1), "'f5' expects rank 2"),
+        ((0, 1), "'f5' got an empty batch"),
+        ((2, 1), "same batch size.*f5: 2"),
+    ],
+)
 def test_wrong_shapes_of_one_value_inputs_get_the_general_paths_errors(tabular_int8, shape, message):
     model = edge_sdk.load(tabular_int8)
     row = {f"f{i}": np.array([[0.25 * i - 1.5]], np.float32) for i in range(13)}

@@ -1,10 +1,17 @@
 """The quantization maths against a plain numpy reference."""
+
 import numpy as np
 import pytest
 
 from edge_sdk import NonFiniteInputError
-from edge_sdk.quant import (PerTensorQuantizer, dequantize, dequantize_per_tensor, dequantize_table, quantize,
-                             quantize_per_tensor)
+from edge_sdk.quant import (
+    PerTensorQuantizer,
+    dequantize,
+    dequantize_per_tensor,
+    dequantize_table,
+    quantize,
+    quantize_per_tensor,
+)
 
 
 def reference_quantize(x, scale, zero_point, lo, hi):
@@ -47,15 +54,20 @@ def test_single_value_path_equals_general_path(dtype, lo, hi, zero):
     scale, zero32 = np.float32(0.0371), np.float32(zero)
     rng = np.random.default_rng(2)
     halfway = ((np.arange(-300, 300) + 0.5) * scale).astype(np.float32)
-    values = np.concatenate([rng.normal(0, 3, 20000).astype(np.float32), halfway,
-                             np.array([0.0, -0.0, 1e30, -1e30, 3.4e38], np.float32)])
+    values = np.concatenate(
+        [rng.normal(0, 3, 20000).astype(np.float32), halfway, np.array([0.0, -0.0, 1e30, -1e30, 3.4e38], np.float32)]
+    )
     for shape in [(1,), (1, 1)]:
         singles = [quantize_per_tensor(v.reshape(shape), scale, zero32, np.dtype(dtype), lo, hi) for v in values]
         assert all(q.shape == shape and q.dtype == dtype for q in singles)
-        np.testing.assert_array_equal(np.concatenate([q.ravel() for q in singles]),
-                                      quantize(values, scale, zero32, dtype))
+        np.testing.assert_array_equal(
+            np.concatenate([q.ravel() for q in singles]), quantize(values, scale, zero32, dtype)
+        )
     ints = np.array([[7]], np.int64)  # integer features are converted to float32 first, as in the array path
-    assert quantize_per_tensor(ints, scale, zero32, np.dtype(dtype), lo, hi)[0, 0] == quantize(ints, scale, zero32, dtype)[0, 0]
+    assert (
+        quantize_per_tensor(ints, scale, zero32, np.dtype(dtype), lo, hi)[0, 0]
+        == quantize(ints, scale, zero32, dtype)[0, 0]
+    )
     for bad in (np.nan, np.inf):
         with pytest.raises(NonFiniteInputError, match="1 NaN/inf"):
             quantize_per_tensor(np.array([[bad]], np.float32), scale, zero32, np.dtype(dtype), lo, hi)
@@ -88,16 +100,24 @@ def test_non_finite_values_are_refused(bad):
         quantize_per_tensor(x, np.float32(0.1), np.float32(0), np.dtype(np.int8), -128, 127)
 
 
-@pytest.mark.parametrize("dtype,zero_point", [(np.int8, -128), (np.int8, -5), (np.int8, 3), (np.uint8, 0),
-                                              (np.uint8, 131), (np.int16, 0), (np.int16, -77)])
+@pytest.mark.parametrize(
+    "dtype,zero_point",
+    [(np.int8, -128), (np.int8, -5), (np.int8, 3), (np.uint8, 0), (np.uint8, 131), (np.int16, 0), (np.int16, -77)],
+)
 @pytest.mark.parametrize("scale", [0.0039215686, 0.0371, 1.0, 1e-6, 123.4])
 def test_per_tensor_quantizer_is_bit_for_bit_quantize(dtype, zero_point, scale):
     """The four-call rounding trick (clip, add 1.5*2**23, keep the low bytes) against the definition:
     random values, every halfway point in range, exact steps, signed zeros, huge and tiny values."""
     s = np.float32(scale)
     rng = np.random.default_rng(3)
-    values = np.concatenate([rng.normal(0, 300, 4000) * s, (np.arange(-700, 700) + 0.5) * s,
-                             np.arange(-700, 700) * s, [0.0, -0.0, 1e30, -1e30, 3.4e38, -3.4e38, 1e-40, 0.25 * s]])
+    values = np.concatenate(
+        [
+            rng.normal(0, 300, 4000) * s,
+            (np.arange(-700, 700) + 0.5) * s,
+            np.arange(-700, 700) * s,
+            [0.0, -0.0, 1e30, -1e30, 3.4e38, -3.4e38, 1e-40, 0.25 * s],
+        ]
+    )
     x = values.astype(np.float32).reshape(-1, 2)
     quantizer = PerTensorQuantizer(s, zero_point, dtype)
     assert quantizer.usable

@@ -1,12 +1,16 @@
 """CI runs the lanes that rot unseen otherwise (issue 26 section 6)."""
+
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_ci_runs_the_tflite_runtime_lane_after_the_suite():
-    steps = [line.strip() for line in (REPO / ".ci/run").read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    steps = [
+        line.strip()
+        for line in (REPO / ".ci/run").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert "make test" in steps and "make test-tflite-runtime" in steps
     assert steps.index("make test-tflite-runtime") > steps.index("make test")
 

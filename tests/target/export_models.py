@@ -7,12 +7,12 @@ and ``tests/target`` with ``EDGE_SDK_TEST_MODELS=OUT_DIR`` on these files, and c
 references (written here, on x86 with LiteRT) against their own outputs. ``models.json`` maps each
 fixture name to its file.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Dict
 
 import numpy as np
 
@@ -26,7 +26,7 @@ GOLDEN = {
 }
 
 
-def write_golden_references(models: Dict[str, Path], out: Path, samples: int = 32) -> Dict[str, Path]:
+def write_golden_references(models: dict[str, Path], out: Path, samples: int = 32) -> dict[str, Path]:
     """Golden references from the float32 .tflite (and a quantized one) run here with LiteRT."""
     import edge_sdk
     from edge_sdk.reference import kernels_of, model_sha256, write_reference
@@ -45,13 +45,20 @@ def write_golden_references(models: Dict[str, Path], out: Path, samples: int = 3
             quantized = qm.predict_all({qm.inputs[0].name: x})
             extra["kernels"]["quantized"] = kernels_of(qm)
         written[file] = write_reference(
-            out / file, inputs, float_outputs, float_model=models[float_name].name,
-            float_sha256s=[model_sha256(models[float_name])], labels=labels, quantized_outputs=quantized,
-            quantized_sha256=model_sha256(models[quantized_name]) if quantized_name else None, extra=extra)
+            out / file,
+            inputs,
+            float_outputs,
+            float_model=models[float_name].name,
+            float_sha256s=[model_sha256(models[float_name])],
+            labels=labels,
+            quantized_outputs=quantized,
+            quantized_sha256=model_sha256(models[quantized_name]) if quantized_name else None,
+            extra=extra,
+        )
     return written
 
 
-def export(out: Path) -> Dict[str, str]:
+def export(out: Path) -> dict[str, str]:
     """Build every runtime test model into ``out``, write golden references and ``models.json``."""
     from runtime_model_factory import build_models, build_tabular_models
 

@@ -4,6 +4,7 @@ Fresh host and user keys in a temporary directory, public-key login only, and
 ``timeout`` around ``sshd -D`` so the server stops by itself even if the test
 process dies. Only the loopback address is ever a target.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -14,12 +15,11 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 SERVER_LIFETIME_S = 600
 
 
-def find_sshd() -> Optional[str]:
+def find_sshd() -> str | None:
     """Path of Debian's sshd (openssh-server), or None."""
     return shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd",) if os.access(p, os.X_OK)), None)
 
@@ -52,12 +52,16 @@ class LoopbackSshd:
 
 
 def _keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edge-sdk-test", "-f", str(path)],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edge-sdk-test", "-f", str(path)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return path.with_suffix(".pub").read_text().strip()
 
 
-def start_sshd(directory: Path, forced_command: Optional[str] = None) -> LoopbackSshd:
+def start_sshd(directory: Path, forced_command: str | None = None) -> LoopbackSshd:
     """Start sshd on a free loopback port; ``forced_command`` replaces every client command (authorized_keys)."""
     sshd = find_sshd()
     assert sshd is not None
@@ -71,50 +75,61 @@ def start_sshd(directory: Path, forced_command: Optional[str] = None) -> Loopbac
     port = free_port()
     user = getpass.getuser()
     config = directory / "sshd_config"
-    config.write_text("\n".join([
-        "ListenAddress 127.0.0.1",
-        f"Port {port}",
-        f"HostKey {directory / 'host_ed25519'}",
-        f"PidFile {directory / 'sshd.pid'}",
-        f"AuthorizedKeysFile {directory / 'authorized_keys'}",
-        f"AllowUsers {user}",
-        "PubkeyAuthentication yes",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "PermitRootLogin prohibit-password",
-        "UsePAM no",
-        "StrictModes no",
-        "LogLevel ERROR",
-        "",
-    ]))
+    config.write_text(
+        "\n".join(
+            [
+                "ListenAddress 127.0.0.1",
+                f"Port {port}",
+                f"HostKey {directory / 'host_ed25519'}",
+                f"PidFile {directory / 'sshd.pid'}",
+                f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+                f"AllowUsers {user}",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                "UsePAM no",
+                "StrictModes no",
+                "LogLevel ERROR",
+                "",
+            ]
+        )
+    )
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     (directory / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}\n")
     client = directory / "ssh_config"
-    client.write_text("\n".join([
-        "Host edge-loopback 127.0.0.1",
-        "  HostName 127.0.0.1",
-        f"  Port {port}",
-        f"  User {user}",
-        f"  IdentityFile {directory / 'user_ed25519'}",
-        "  IdentitiesOnly yes",
-        f"  UserKnownHostsFile {directory / 'known_hosts'}",
-        "  GlobalKnownHostsFile /dev/null",
-        "  StrictHostKeyChecking yes",
-        "  LogLevel ERROR",
-        "Host edge-stranger",
-        "  HostName 127.0.0.1",
-        f"  Port {port}",
-        f"  User {user}",
-        f"  IdentityFile {directory / 'stranger_ed25519'}",
-        "  IdentitiesOnly yes",
-        f"  UserKnownHostsFile {directory / 'known_hosts'}",
-        "  GlobalKnownHostsFile /dev/null",
-        "  StrictHostKeyChecking yes",
-        "",
-    ]))
-    process = subprocess.Popen(["timeout", str(SERVER_LIFETIME_S), sshd, "-D", "-e", "-f", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=open(directory / "sshd.log", "wb"))
+    client.write_text(
+        "\n".join(
+            [
+                "Host edge-loopback 127.0.0.1",
+                "  HostName 127.0.0.1",
+                f"  Port {port}",
+                f"  User {user}",
+                f"  IdentityFile {directory / 'user_ed25519'}",
+                "  IdentitiesOnly yes",
+                f"  UserKnownHostsFile {directory / 'known_hosts'}",
+                "  GlobalKnownHostsFile /dev/null",
+                "  StrictHostKeyChecking yes",
+                "  LogLevel ERROR",
+                "Host edge-stranger",
+                "  HostName 127.0.0.1",
+                f"  Port {port}",
+                f"  User {user}",
+                f"  IdentityFile {directory / 'stranger_ed25519'}",
+                "  IdentitiesOnly yes",
+                f"  UserKnownHostsFile {directory / 'known_hosts'}",
+                "  GlobalKnownHostsFile /dev/null",
+                "  StrictHostKeyChecking yes",
+                "",
+            ]
+        )
+    )
+    process = subprocess.Popen(
+        ["timeout", str(SERVER_LIFETIME_S), sshd, "-D", "-e", "-f", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(directory / "sshd.log", "wb"),
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:

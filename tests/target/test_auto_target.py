@@ -3,6 +3,7 @@
 The "device" is an OpenSSH server this test starts on 127.0.0.1 (``sshd_fixture``) running this checkout's
 light runtime; the conversion itself needs TensorFlow, so the test is skipped in the lanes that lack it.
 """
+
 import json
 import shlex
 import subprocess
@@ -11,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import edge_sdk
 from sshd_fixture import find_sshd, start_sshd
 
-REMOTE_COMMAND = f"env PYTHONPATH={shlex.quote(str(Path(edge_sdk.__file__).parents[1]))} " \
-                 f"{shlex.quote(sys.executable)} -m edge_sdk"
+import edge_sdk
+
+REMOTE_COMMAND = (
+    f"env PYTHONPATH={shlex.quote(str(Path(edge_sdk.__file__).parents[1]))} {shlex.quote(sys.executable)} -m edge_sdk"
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,20 +43,64 @@ def test_auto_measures_every_candidate_on_the_target(sshd, tmp_path):
     # the reachable and the unreachable device, two independent CLI processes started at once (each pays the
     # TensorFlow import side by side, not one after the other)
     good = subprocess.Popen(
-        [sys.executable, "-m", "edge_sdk", "convert", str(tmp_path / "tiny.keras"), "--recipe", "auto",
-         "--calibration", str(tmp_path / "calib.npy"), "--eval", str(tmp_path / "eval.npz"), "--out", str(out),
-         "--quiet", "--target", "ssh://edge-loopback", "--set", f"auto.ssh_config={sshd.client_config}",
-         "--set", f"auto.remote_command={REMOTE_COMMAND}", "--set", "auto.candidates=dynamic,int8",
-         "--set", "auto.bench_seconds=0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "edge_sdk",
+            "convert",
+            str(tmp_path / "tiny.keras"),
+            "--recipe",
+            "auto",
+            "--calibration",
+            str(tmp_path / "calib.npy"),
+            "--eval",
+            str(tmp_path / "eval.npz"),
+            "--out",
+            str(out),
+            "--quiet",
+            "--target",
+            "ssh://edge-loopback",
+            "--set",
+            f"auto.ssh_config={sshd.client_config}",
+            "--set",
+            f"auto.remote_command={REMOTE_COMMAND}",
+            "--set",
+            "auto.candidates=dynamic,int8",
+            "--set",
+            "auto.bench_seconds=0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # a device that cannot be reached is an error with exit 2 before any candidate is built, never a choice
     # made on local timings
     bad = subprocess.Popen(
-        [sys.executable, "-m", "edge_sdk", "convert", str(tmp_path / "tiny.keras"), "--recipe", "auto",
-         "--calibration", str(tmp_path / "calib.npy"), "--eval", str(tmp_path / "eval.npz"),
-         "--out", str(tmp_path / "bad"), "--target", "ssh://edge-stranger",
-         "--set", f"auto.ssh_config={sshd.client_config}", "--set", "auto.candidates=dynamic"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "edge_sdk",
+            "convert",
+            str(tmp_path / "tiny.keras"),
+            "--recipe",
+            "auto",
+            "--calibration",
+            str(tmp_path / "calib.npy"),
+            "--eval",
+            str(tmp_path / "eval.npz"),
+            "--out",
+            str(tmp_path / "bad"),
+            "--target",
+            "ssh://edge-stranger",
+            "--set",
+            f"auto.ssh_config={sshd.client_config}",
+            "--set",
+            "auto.candidates=dynamic",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         done_stdout, done_stderr = good.communicate(timeout=600)
         _, bad_stderr = bad.communicate(timeout=600)

@@ -1,5 +1,6 @@
 """A device's answer is data, not truth (issue 26, section 1): ``bench --target`` and ``bench compare``
 against crafted documents from a fake device (a stand-in ``ssh`` first on PATH; no sshd needed)."""
+
 import copy
 import json
 import shlex
@@ -8,15 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_device import FakeDevice, remote_path, valid_document
 
 import edge_sdk
 from edge_sdk.cli import main
-from fake_device import FakeDevice, remote_path, valid_document
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL_MODEL = REPO / "tests/data/public_models/mlperf_tiny_kws_dscnn_int8_reference.tflite"
-REMOTE_COMMAND = f"env PYTHONPATH={shlex.quote(str(Path(edge_sdk.__file__).parents[1]))} " \
-                 f"{shlex.quote(sys.executable)} -m edge_sdk"
+REMOTE_COMMAND = (
+    f"env PYTHONPATH={shlex.quote(str(Path(edge_sdk.__file__).parents[1]))} {shlex.quote(sys.executable)} -m edge_sdk"
+)
 
 
 @pytest.fixture
@@ -38,6 +40,7 @@ def model(tmp_path):
 def _strict_json(text):
     def refuse(constant):
         raise AssertionError(f"{constant} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -60,21 +63,75 @@ def _nested(depth):
 
 # (id, field to set, value, exit status of the device, what the one-line refusal must say)
 CRAFTED = [
-    ("median-NaN", "results.0.latency_us.median", float("nan"), 0, "results[0].latency_us.median: expected a finite number > 0, got NaN"),
-    ("median-negative", "results.0.latency_us.median", -5, 0, "results[0].latency_us.median: expected a finite number > 0, got -5"),
-    ("median-string", "results.0.latency_us.median", "fast", 0, "results[0].latency_us.median: expected a finite number > 0, got 'fast'"),
-    ("median-400-digits", "results.0.latency_us.median", 10 ** 400, 0, "results[0].latency_us.median: expected a finite number > 0 (at most 1e+15), got a number with more than 20 digits"),
-    ("p90-infinity", "results.0.latency_us.p90", float("-inf"), 0, "results[0].latency_us.p90: expected a finite number > 0, got -Infinity"),
+    (
+        "median-NaN",
+        "results.0.latency_us.median",
+        float("nan"),
+        0,
+        "results[0].latency_us.median: expected a finite number > 0, got NaN",
+    ),
+    (
+        "median-negative",
+        "results.0.latency_us.median",
+        -5,
+        0,
+        "results[0].latency_us.median: expected a finite number > 0, got -5",
+    ),
+    (
+        "median-string",
+        "results.0.latency_us.median",
+        "fast",
+        0,
+        "results[0].latency_us.median: expected a finite number > 0, got 'fast'",
+    ),
+    (
+        "median-400-digits",
+        "results.0.latency_us.median",
+        10**400,
+        0,
+        "results[0].latency_us.median: expected a finite number > 0 (at most 1e+15), got a number with more than 20 digits",
+    ),
+    (
+        "p90-infinity",
+        "results.0.latency_us.p90",
+        float("-inf"),
+        0,
+        "results[0].latency_us.p90: expected a finite number > 0, got -Infinity",
+    ),
     ("results-empty", "results", [], 0, "results: expected at least one result, got a list"),
     ("exit-3-valid-document", None, None, 3, "the device's edge-sdk bench exited 3, but its results say 0 of 1 failed"),
-    ("exit-0-but-failed", "results.0.status", "failed", 0, "exited 0, but its results say 1 of 1 failed (expected exit 2)"),
-    ("unknown-status", "results.0.status", "great", 0, "results[0].status: expected one of 'ok', 'failed', got 'great'"),
+    (
+        "exit-0-but-failed",
+        "results.0.status",
+        "failed",
+        0,
+        "exited 0, but its results say 1 of 1 failed (expected exit 2)",
+    ),
+    (
+        "unknown-status",
+        "results.0.status",
+        "great",
+        0,
+        "results[0].status: expected one of 'ok', 'failed', got 'great'",
+    ),
     ("cores-number", "device.cores", 2, 0, "device.cores: expected an object, got 2"),
     ("device-string", "device", "x", 0, "device: expected an object, got 'x'"),
-    ("results-numbers", "results", [1, 2, 3], 0, "results[0]: expected an object with label, threads, status and latency_us, got 1"),
+    (
+        "results-numbers",
+        "results",
+        [1, 2, 3],
+        0,
+        "results[0]: expected an object with label, threads, status and latency_us, got 1",
+    ),
     ("latency-list", "results.0.latency_us", [1, 2], 0, "results[0].latency_us: expected an object, got a list"),
     ("threads-zero", "results.0.threads", 0, 0, "results[0].threads: expected an integer >= 1, got 0"),
-    ("label-list", "results.0.label", ["a"], 0, "results[0].label: expected a string of at most 1024 characters, got a list"),
+    (
+        "label-list",
+        "results.0.label",
+        ["a"],
+        0,
+        "results[0].label: expected a string of at most 1024 characters, got a list",
+    ),
     ("deep-nesting", "results.0.inputs", _nested(60), 0, "nests lists and objects deeper than 32 levels"),
     ("very-deep-nesting", None, "[" * 100_000 + "]" * 100_000, 0, "nests lists and objects deeper than 32 levels"),
     ("path-escape", "results.0.path", "../../../etc/passwd", 0, "results[0].path: expected one of the models sent"),
@@ -115,15 +172,26 @@ def test_a_valid_answer_is_accepted_and_written_as_strict_json(device, model, tm
     assert written["results"][0]["remote_path"] == remote_path(model)
     assert written["results"][0]["ratio_vs_first"] == 1.0
     assert all("buy" not in line for rec in written["recommendations"] for line in rec["text"])
-    assert written["target"] == {"url": "ssh://pi", "transport": "ssh", "remote_command": "edge-sdk",
-                                 "remote_exit_code": 0}
+    assert written["target"] == {
+        "url": "ssh://pi",
+        "transport": "ssh",
+        "remote_command": "edge-sdk",
+        "remote_exit_code": 0,
+    }
 
 
 def test_escape_sequences_from_the_device_never_reach_the_terminal(device, model, capsys):
     doc = valid_document(model)
     failed = copy.deepcopy(doc["results"][0])
-    failed.update(status="failed", threads=2, error="load: \x1b]0;owned\x07bad\rfile\x1b[2J\x9b31m", runs=None,
-                  latency_us=None, throughput=None, samples_us=None)
+    failed.update(
+        status="failed",
+        threads=2,
+        error="load: \x1b]0;owned\x07bad\rfile\x1b[2J\x9b31m",
+        runs=None,
+        latency_us=None,
+        throughput=None,
+        samples_us=None,
+    )
     doc["results"].append(failed)
     doc["results"][0]["label"] = "\x1b[2J\x1b]0;title\x07int8\r.tflite\x08"
     doc["device"]["cpu_model"] = "\x1b]2;pwned\x1b\\Cortex\x1b[5m"
@@ -149,11 +217,18 @@ def test_a_huge_answer_is_refused_without_buffering_it(device, model):
     """300 MB from the device: refused once past the 32 MiB cap, the host's peak RSS far below the answer."""
     device.huge(300 * 1024 * 1024)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so it would report pytest's peak
-    probe = ("import sys\nfrom edge_sdk.cli import main\ncode = main(sys.argv[1:])\n"
-             "peak = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
-             "print('peak_rss_kb', peak, file=sys.stderr)\nsys.exit(code)\n")
-    done = subprocess.run([sys.executable, "-c", probe, "bench", str(model), "--runs", "20", "--target", "ssh://pi"],
-                          capture_output=True, text=True, timeout=120, env=device.env)
+    probe = (
+        "import sys\nfrom edge_sdk.cli import main\ncode = main(sys.argv[1:])\n"
+        "peak = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+        "print('peak_rss_kb', peak, file=sys.stderr)\nsys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "bench", str(model), "--runs", "20", "--target", "ssh://pi"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=device.env,
+    )
     assert done.returncode == 2, done.stderr
     first, rss = done.stderr.splitlines()[0], done.stderr.splitlines()[-1]
     assert first.startswith("error: the answer from ssh://pi exceeds 33,554,432 bytes"), done.stderr
@@ -175,8 +250,23 @@ def test_a_model_path_with_dot_dot_benches_remotely_as_locally(device, tmp_path,
     monkeypatch.chdir(work)
     device.run_here()
     out = tmp_path / "remote.json"
-    code = main(["bench", "../kws.tflite", "--runs", "5", "--warmup", "1", "--target", "ssh://here",
-                 "--remote-command", REMOTE_COMMAND, "--json", str(out), "--quiet"])
+    code = main(
+        [
+            "bench",
+            "../kws.tflite",
+            "--runs",
+            "5",
+            "--warmup",
+            "1",
+            "--target",
+            "ssh://here",
+            "--remote-command",
+            REMOTE_COMMAND,
+            "--json",
+            str(out),
+            "--quiet",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     doc = _strict_json(out.read_text())
@@ -193,7 +283,12 @@ COMPARE = [
     ("results-numbers", "results", [1, 2, 3], "results[0]: expected an object"),
     ("latency-list", "results.0.latency_us", [1, 2], "results[0].latency_us: expected an object, got a list"),
     ("label-list", "results.0.label", ["a"], "results[0].label: expected a string"),
-    ("median-NaN", "results.0.latency_us.median", float("nan"), "results[0].latency_us.median: expected a finite number > 0, got NaN"),
+    (
+        "median-NaN",
+        "results.0.latency_us.median",
+        float("nan"),
+        "results[0].latency_us.median: expected a finite number > 0, got NaN",
+    ),
     ("deep-nesting", "results.0.inputs", [], "nests lists and objects deeper than 32 levels"),
 ]
 
@@ -205,7 +300,9 @@ def test_bench_compare_refuses_a_malformed_results_file_naming_the_field(case, m
     _set(bad, field, copy.deepcopy(value))
     (tmp_path / "good.json").write_text(json.dumps(good))
     if name == "deep-nesting":
-        (tmp_path / "bad.json").write_text(json.dumps(bad).replace('"inputs": []', '"inputs": ' + "[" * 5000 + "]" * 5000))
+        (tmp_path / "bad.json").write_text(
+            json.dumps(bad).replace('"inputs": []', '"inputs": ' + "[" * 5000 + "]" * 5000)
+        )
     else:
         (tmp_path / "bad.json").write_text(json.dumps(bad))
     code = main(["bench", "compare", str(tmp_path / "good.json"), str(tmp_path / "bad.json")])
@@ -227,6 +324,7 @@ def test_bench_compare_still_reads_an_older_file_that_lacks_fields(model, tmp_pa
 
 # -- auto --target: the candidates' latencies come from the same checked document ------------------------
 
+
 @pytest.mark.parametrize("median,shown", [(-1000, "-1000"), (float("nan"), "NaN"), ("fast", "'fast'")])
 def test_auto_target_never_records_a_latency_the_device_made_up(median, shown, device, model):
     from converters.auto import measure_latency
@@ -236,8 +334,11 @@ def test_auto_target_never_records_a_latency_the_device_made_up(median, shown, d
     doc = valid_document(model)
     doc["results"][0]["latency_us"]["median"] = median
     device.answer(doc)
-    with pytest.raises(RemoteError, match=r"results\[0\]\.latency_us\.median: expected a finite number > 0, "
-                                          rf"got {shown}"):
+    with pytest.raises(
+        RemoteError,
+        match=r"results\[0\]\.latency_us\.median: expected a finite number > 0, "
+        rf"got {shown}",
+    ):
         measure_latency([model], None, AutoOptions(target="ssh://pi", bench_seconds=0.1), progress=False)
 
 
@@ -252,14 +353,24 @@ def test_auto_target_refuses_a_malformed_remote_command_in_one_line():
 
 # -- the helpers ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw,clean", [
-    ("a\x1b[2Jb", "ab"),                      # CSI: clear screen
-    ("x\x1b]0;title\x07y", "xy"),             # OSC window title, BEL-terminated
-    ("x\x1b]8;;http://e\x1b\\y", "xy"),       # OSC hyperlink, ST-terminated
-    ("c\x9b31md", "cd"),                      # 8-bit CSI (C1)
-    ("r\rz", "r?z"), ("b\x08s", "b?s"), ("bell\x07", "bell?"), ("del\x7f", "del?"), ("c1\x85", "c1?"),
-    ("tab\tx", "tab x"), ("two\nlines", "two?lines"), ("plain text é", "plain text é"),
-])
+
+@pytest.mark.parametrize(
+    "raw,clean",
+    [
+        ("a\x1b[2Jb", "ab"),  # CSI: clear screen
+        ("x\x1b]0;title\x07y", "xy"),  # OSC window title, BEL-terminated
+        ("x\x1b]8;;http://e\x1b\\y", "xy"),  # OSC hyperlink, ST-terminated
+        ("c\x9b31md", "cd"),  # 8-bit CSI (C1)
+        ("r\rz", "r?z"),
+        ("b\x08s", "b?s"),
+        ("bell\x07", "bell?"),
+        ("del\x7f", "del?"),
+        ("c1\x85", "c1?"),
+        ("tab\tx", "tab x"),
+        ("two\nlines", "two?lines"),
+        ("plain text é", "plain text é"),
+    ],
+)
 def test_clean_text_removes_escape_sequences_and_control_characters(raw, clean):
     from edge_sdk.console import clean_text
 

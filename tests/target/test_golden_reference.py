@@ -4,6 +4,7 @@ Run on x86 the references are checked on the machine that wrote them; in the aar
 (`make test-arm64`) they were written on x86 and are checked on emulated arm64, and in the
 tflite-runtime lane on other kernels (builtin instead of XNNPACK for int8).
 """
+
 import json
 import subprocess
 import sys
@@ -12,14 +13,19 @@ import numpy as np
 import pytest
 
 import edge_sdk
-from edge_sdk.reference import (FLOAT32_MAX_ULPS, OTHER_KERNELS_MAX_STEPS, check_reference, kernels_of,
-                                read_reference, write_reference)
+from edge_sdk.reference import (
+    FLOAT32_MAX_ULPS,
+    OTHER_KERNELS_MAX_STEPS,
+    check_reference,
+    kernels_of,
+    read_reference,
+    write_reference,
+)
 
 
 @pytest.mark.parametrize("name", ["int8", "uint8"])
 def test_quantized_outputs_reproduce_the_build_machine(target_models, name):
-    result = check_reference(target_models[f"golden_{name}"], target_models[name], num_threads=1,
-                             min_agreement=0.9)
+    result = check_reference(target_models[f"golden_{name}"], target_models[name], num_threads=1, min_agreement=0.9)
     assert result["status"] == "pass", result["verdict"]
     (steps,) = [c for c in result["checks"] if c["name"] == "max_steps"]
     if result["kernels"] == result["reference_kernels"]["quantized"]:
@@ -31,8 +37,9 @@ def test_quantized_outputs_reproduce_the_build_machine(target_models, name):
 
 
 def test_float32_outputs_within_ulps_of_the_build_machine(target_models):
-    result = check_reference(target_models["golden_float32"], target_models["float32"], num_threads=1,
-                             min_agreement=0.9)
+    result = check_reference(
+        target_models["golden_float32"], target_models["float32"], num_threads=1, min_agreement=0.9
+    )
     assert result["status"] == "pass", result["verdict"]
     (ulps,) = [c for c in result["checks"] if c["name"] == "max_ulps"]
     assert ulps["threshold"] == FLOAT32_MAX_ULPS and ulps["value"] <= FLOAT32_MAX_ULPS
@@ -46,10 +53,16 @@ def _shifted_reference(target_models, tmp_path, kernels, steps):
     model = edge_sdk.load(target_models["int8"], num_threads=1)
     scale = model.outputs[0].quantization.scale
     shifted = {k: v + np.float32(steps * scale) for k, v in ref.quantized_outputs.items()}
-    return write_reference(tmp_path / f"shifted_{kernels}.npz", ref.inputs, ref.float_outputs,
-                           float_model=ref.meta["float_model"], float_sha256s=ref.float_sha256s,
-                           quantized_outputs=shifted, quantized_sha256=ref.meta["quantized_sha256"],
-                           extra={"kernels": {"quantized": kernels}})
+    return write_reference(
+        tmp_path / f"shifted_{kernels}.npz",
+        ref.inputs,
+        ref.float_outputs,
+        float_model=ref.meta["float_model"],
+        float_sha256s=ref.float_sha256s,
+        quantized_outputs=shifted,
+        quantized_sha256=ref.meta["quantized_sha256"],
+        extra={"kernels": {"quantized": kernels}},
+    )
 
 
 def test_other_kernels_get_the_wider_step_tolerance(target_models, tmp_path):
@@ -57,8 +70,9 @@ def test_other_kernels_get_the_wider_step_tolerance(target_models, tmp_path):
     other = "builtin" if here == "xnnpack" else "xnnpack"
 
     def check(kernels, steps):
-        return check_reference(_shifted_reference(target_models, tmp_path, kernels, steps), target_models["int8"],
-                               min_agreement=0.9)
+        return check_reference(
+            _shifted_reference(target_models, tmp_path, kernels, steps), target_models["int8"], min_agreement=0.9
+        )
 
     same = check(here, 5)
     assert same["status"] == "fail" and same["exit_code"] == 1, same["verdict"]
@@ -70,8 +84,17 @@ def test_other_kernels_get_the_wider_step_tolerance(target_models, tmp_path):
 
 
 def test_parity_cli_reports_kernels(target_models):
-    command = [sys.executable, "-m", "edge_sdk", "parity", "--reference", str(target_models["golden_int8"]),
-               str(target_models["int8"]), "--min-agreement", "0.9"]
+    command = [
+        sys.executable,
+        "-m",
+        "edge_sdk",
+        "parity",
+        "--reference",
+        str(target_models["golden_int8"]),
+        str(target_models["int8"]),
+        "--min-agreement",
+        "0.9",
+    ]
     done = subprocess.run(command + ["--json", "-"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)

@@ -3,6 +3,7 @@
 Where the arm64 rootfs of ``make test-arm64`` exists (and we are root), a second server's forced
 command enters that chroot, so the "device" is an emulated aarch64 Debian with its own venv.
 """
+
 import glob
 import json
 import os
@@ -12,27 +13,30 @@ import sys
 from pathlib import Path
 
 import pytest
+from sshd_fixture import find_sshd, start_sshd
 
 import edge_sdk
 from edge_sdk.remote import RemoteError, parse_target
-from sshd_fixture import find_sshd, start_sshd
 
 REPO = Path(__file__).resolve().parents[2]
 # The device runs this very edge_sdk (the checkout first on its PYTHONPATH) with this Python.
-REMOTE_COMMAND = f"env PYTHONPATH={shlex.quote(str(Path(edge_sdk.__file__).parents[1]))} " \
-                 f"{shlex.quote(sys.executable)} -m edge_sdk"
+REMOTE_COMMAND = (
+    f"env PYTHONPATH={shlex.quote(str(Path(edge_sdk.__file__).parents[1]))} {shlex.quote(sys.executable)} -m edge_sdk"
+)
 
 
 def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
     if find_sshd() is None:
-        pytest.skip("sshd is not installed (Debian: apt-get install openssh-server; "
-                    "scripts/install-debian-deps.sh installs it)")
+        pytest.skip(
+            "sshd is not installed (Debian: apt-get install openssh-server; scripts/install-debian-deps.sh installs it)"
+        )
     server = start_sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop()
@@ -55,11 +59,36 @@ def test_bench_options_are_forwarded_to_the_device():
     from edge_sdk.bench import BenchOptions
     from edge_sdk.remote import bench_arguments
 
-    sweep = bench_arguments(BenchOptions(runs=7, threads=(1, 2), batches=(1, 8), accelerators=(None, "cpu"),
-                                         backend="tflite-runtime", verify=False, keep_samples=False))
-    assert sweep == ["--warmup", "10", "--threads", "1,2", "--seed", "0", "--quiet", "--runs", "7",
-                     "--batch", "1,8", "--accelerator", "interpreter,cpu", "--backend", "tflite-runtime",
-                     "--no-verify", "--no-samples"]
+    sweep = bench_arguments(
+        BenchOptions(
+            runs=7,
+            threads=(1, 2),
+            batches=(1, 8),
+            accelerators=(None, "cpu"),
+            backend="tflite-runtime",
+            verify=False,
+            keep_samples=False,
+        )
+    )
+    assert sweep == [
+        "--warmup",
+        "10",
+        "--threads",
+        "1,2",
+        "--seed",
+        "0",
+        "--quiet",
+        "--runs",
+        "7",
+        "--batch",
+        "1,8",
+        "--accelerator",
+        "interpreter,cpu",
+        "--backend",
+        "tflite-runtime",
+        "--no-verify",
+        "--no-samples",
+    ]
     plain = bench_arguments(BenchOptions(duration=2.5, batch=4))
     assert "--accelerator" not in plain and plain[-4:] == ["--duration", "2.5", "--batch", "4"]
 
@@ -68,8 +97,22 @@ def test_bench_on_the_loopback_device_prints_the_local_table_and_compares(sshd, 
     models = [target_models["float32"], target_models["int8"]]
     before = set(glob.glob("/tmp/edge-sdk-bench.*"))
     remote_json = tmp_path / "device.json"
-    done = cli("bench", *models, "--runs", "20", "--warmup", "2", "--target", "ssh://edge-loopback",
-               "--ssh-config", sshd.client_config, "--remote-command", REMOTE_COMMAND, "--json", remote_json)
+    done = cli(
+        "bench",
+        *models,
+        "--runs",
+        "20",
+        "--warmup",
+        "2",
+        "--target",
+        "ssh://edge-loopback",
+        "--ssh-config",
+        sshd.client_config,
+        "--remote-command",
+        REMOTE_COMMAND,
+        "--json",
+        remote_json,
+    )
     assert done.returncode == 0, done.stderr
     doc = json.loads(remote_json.read_text())
     assert doc["target"]["url"] == "ssh://edge-loopback" and doc["target"]["transport"] == "ssh"
@@ -85,8 +128,11 @@ def test_bench_on_the_loopback_device_prints_the_local_table_and_compares(sshd, 
     # The same table as a local run: the same column headers and model rows, the device line first.
     remote_lines, local_lines = done.stdout.splitlines(), local.stdout.splitlines()
     assert remote_lines[0].startswith("device: ") and remote_lines[2].split() == local_lines[2].split()
-    assert [l.split()[0] for l in remote_lines[4:6]] == [l.split()[0] for l in local_lines[4:6]] == \
-        ["float32.tflite", "int8.tflite"]
+    assert (
+        [line.split()[0] for line in remote_lines[4:6]]
+        == [line.split()[0] for line in local_lines[4:6]]
+        == ["float32.tflite", "int8.tflite"]
+    )
     compared = cli("bench", "compare", local_json, remote_json, "--json", "-")
     assert compared.returncode == 0, compared.stderr
     rows = json.loads(compared.stdout)["rows"]
@@ -95,9 +141,24 @@ def test_bench_on_the_loopback_device_prints_the_local_table_and_compares(sshd, 
 
 
 def test_same_target_by_user_host_and_port_with_real_inputs(sshd, target_models):
-    done = cli("bench", target_models["float32"], "--runs", "5", "--warmup", "1", "--json", "-",
-               "--input", target_models["x"], "--target", f"ssh://{sshd.user}@127.0.0.1:{sshd.port}",
-               "--ssh-config", sshd.client_config, "--remote-command", REMOTE_COMMAND)
+    done = cli(
+        "bench",
+        target_models["float32"],
+        "--runs",
+        "5",
+        "--warmup",
+        "1",
+        "--json",
+        "-",
+        "--input",
+        target_models["x"],
+        "--target",
+        f"ssh://{sshd.user}@127.0.0.1:{sshd.port}",
+        "--ssh-config",
+        sshd.client_config,
+        "--remote-command",
+        REMOTE_COMMAND,
+    )
     assert done.returncode == 0, done.stderr
     doc = json.loads(done.stdout)
     assert doc["target"]["url"] == f"ssh://{sshd.user}@127.0.0.1:{sshd.port}"
@@ -105,16 +166,37 @@ def test_same_target_by_user_host_and_port_with_real_inputs(sshd, target_models)
 
 
 def test_missing_edge_sdk_on_the_device_names_the_install(sshd, target_models):
-    done = cli("bench", target_models["int8"], "--runs", "5", "--target", "ssh://edge-loopback",
-               "--ssh-config", sshd.client_config, "--remote-command", "/nonexistent/bin/edge-sdk")
+    done = cli(
+        "bench",
+        target_models["int8"],
+        "--runs",
+        "5",
+        "--target",
+        "ssh://edge-loopback",
+        "--ssh-config",
+        sshd.client_config,
+        "--remote-command",
+        "/nonexistent/bin/edge-sdk",
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: /nonexistent/bin/edge-sdk is not installed on ssh://edge-loopback")
     assert "pip install" in done.stderr
 
 
 def test_refused_key_fails_at_once_without_a_prompt(sshd, target_models):
-    done = cli("bench", target_models["int8"], "--runs", "5", "--target", "ssh://edge-stranger",
-               "--ssh-config", sshd.client_config, "--remote-command", REMOTE_COMMAND, timeout=60)
+    done = cli(
+        "bench",
+        target_models["int8"],
+        "--runs",
+        "5",
+        "--target",
+        "ssh://edge-stranger",
+        "--ssh-config",
+        sshd.client_config,
+        "--remote-command",
+        REMOTE_COMMAND,
+        timeout=60,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ssh to ssh://edge-stranger failed: ")
     assert "Permission denied" in done.stderr and "BatchMode=yes" in done.stderr
@@ -123,8 +205,11 @@ def test_refused_key_fails_at_once_without_a_prompt(sshd, target_models):
 def _arm64_rootfs():
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edge-sdk" / "arm64"
     for rootfs in sorted(cache.glob("rootfs-*")):
-        if (rootfs / ".edge-sdk-rootfs-complete").is_file() and (rootfs / "usr/bin/env").is_file() and \
-                list((rootfs / "opt/edge-sdk-venv/lib").glob("python3*/site-packages/edge_sdk")):
+        if (
+            (rootfs / ".edge-sdk-rootfs-complete").is_file()
+            and (rootfs / "usr/bin/env").is_file()
+            and list((rootfs / "opt/edge-sdk-venv/lib").glob("python3*/site-packages/edge_sdk"))
+        ):
             return rootfs
     return None
 
@@ -143,8 +228,10 @@ def _qemu_binfmt_missing(entry=None):
     try:
         text = entry.read_text()
     except OSError:
-        return (f"the qemu-aarch64 binfmt handler is not registered ({entry} is missing; "
-                "make test-arm64 registers it, or: update-binfmts --enable qemu-aarch64)")
+        return (
+            f"the qemu-aarch64 binfmt handler is not registered ({entry} is missing; "
+            "make test-arm64 registers it, or: update-binfmts --enable qemu-aarch64)"
+        )
     if not text.startswith("enabled"):
         return f"the qemu-aarch64 binfmt handler is registered but disabled ({entry}: {text.splitlines()[:1]})"
     return None
@@ -179,8 +266,21 @@ def test_bench_on_the_emulated_aarch64_device(tmp_path, target_models):
     server = start_sshd(tmp_path / "sshd", forced_command=f"{lane} ssh-command")
     try:
         out = tmp_path / "aarch64.json"
-        done = cli("bench", target_models["int8"], "--runs", "10", "--warmup", "2", "--target", "ssh://edge-loopback",
-                   "--ssh-config", server.client_config, "--json", out, timeout=900)
+        done = cli(
+            "bench",
+            target_models["int8"],
+            "--runs",
+            "10",
+            "--warmup",
+            "2",
+            "--target",
+            "ssh://edge-loopback",
+            "--ssh-config",
+            server.client_config,
+            "--json",
+            out,
+            timeout=900,
+        )
         assert done.returncode == 0, done.stderr
         doc = json.loads(out.read_text())
         assert doc["device"]["machine"] == "aarch64"

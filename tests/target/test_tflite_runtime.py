@@ -5,6 +5,7 @@ measured in that lane: no dynamic-range FULLY_CONNECTED v12 (a clear error), cra
 files (isolation refuses them and the caller survives), no ``edge-sdk inspect`` without LiteRT's
 schema (a clear error), int8 on builtin kernels instead of XNNPACK.
 """
+
 import subprocess
 import sys
 
@@ -20,8 +21,9 @@ BACKEND = "tflite-runtime"
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_dynamic_range_fully_connected_v12_is_a_clear_error(target_models):
@@ -84,8 +86,10 @@ def test_without_isolation_the_crash_takes_the_process_down(target_models, tmp_p
     for case, (what, damaged) in enumerate(_corrupt_variants(target_models["int8"].read_bytes())):
         path = tmp_path / f"case{case}.tflite"
         path.write_bytes(damaged)
-        code = (f"import numpy as np, edge_sdk; m = edge_sdk.load({str(path)!r}, backend={BACKEND!r}, "
-                "isolate=False, verify=False); m.predict(np.zeros((1, 8, 8, 1), np.float32)); print('survived')")
+        code = (
+            f"import numpy as np, edge_sdk; m = edge_sdk.load({str(path)!r}, backend={BACKEND!r}, "
+            "isolate=False, verify=False); m.predict(np.zeros((1, 8, 8, 1), np.float32)); print('survived')"
+        )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         codes[what] = done.returncode
     assert any(code < 0 for code in codes.values()), codes  # killed by a signal, no Python error to catch
@@ -95,10 +99,13 @@ def test_without_isolation_the_crash_takes_the_process_down(target_models, tmp_p
 def test_inspect_without_litert_is_a_clear_error(target_models):
     try:
         import ai_edge_litert  # noqa: F401
+
         pytest.skip("ai-edge-litert is installed here: inspect has its schema")
     except ImportError:
         pass
     done = cli("inspect", target_models["int8"])
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == ("error: edge-sdk inspect reads the model with ai-edge-litert's flatbuffer schema, "
-                                   "which is not installed (tflite-runtime has none): pip install ai-edge-litert")
+    assert done.stderr.strip() == (
+        "error: edge-sdk inspect reads the model with ai-edge-litert's flatbuffer schema, "
+        "which is not installed (tflite-runtime has none): pip install ai-edge-litert"
+    )

@@ -1,4 +1,5 @@
 """Training-area fixtures: real datasets and small real training runs, built once per session."""
+
 import os
 import sys
 from pathlib import Path
@@ -47,4 +48,3 @@ def adult_run(tmp_path_factory, adult):
 
     out = tmp_path_factory.mktemp("adult_run")
     return train.fit("wide-deep", adult, epochs=1, out_dir=out, progress=False, histograms=False)
-

@@ -3,6 +3,7 @@
 Reuses the session's trained models (``digits_run``: the cnn on digits, ``adult_run``: Wide & Deep on
 adult); every refusal is asserted to happen before any conversion or training starts.
 """
+
 import json
 from pathlib import Path
 
@@ -20,8 +21,8 @@ class _NoWork(AssertionError):
 @pytest.fixture
 def no_conversion(monkeypatch):
     """Conversion or training starting at all fails the test."""
-    import converters.finetune
     import converters.context
+    import converters.finetune
     import converters.quantize
 
     def refuse(*args, **kwargs):
@@ -46,8 +47,11 @@ def test_train_writes_statistics_beside_the_model_and_its_manifests_point_to_the
         stats = json.loads(stats_path.read_text())
         assert stats["format"] == "edge-sdk-datastats/1" and stats["features"][feature]["kind"] == kind
         for artifact in (run.paths["keras"], run.paths["savedmodel"]):
-            manifest = json.loads(Path(str(Path(artifact).with_suffix(".json")) if artifact.endswith(".keras")
-                                       else artifact + ".json").read_text())
+            manifest = json.loads(
+                Path(
+                    str(Path(artifact).with_suffix(".json")) if artifact.endswith(".keras") else artifact + ".json"
+                ).read_text()
+            )
             assert manifest["data_stats"]["file"] == "train_stats.json"
             assert manifest["data_stats"]["sha256"] == sha256_file(stats_path)
     gender = json.loads(Path(adult_run.paths["train_stats"]).read_text())["features"]["gender"]
@@ -55,12 +59,26 @@ def test_train_writes_statistics_beside_the_model_and_its_manifests_point_to_the
 
 
 @pytest.mark.parametrize("recipe", ["int8", "auto"])
-def test_convert_refuses_x16_calibration_before_any_conversion(digits_run, digits, tmp_path, capsys, no_conversion,
-                                                               recipe):
+def test_convert_refuses_x16_calibration_before_any_conversion(
+    digits_run, digits, tmp_path, capsys, no_conversion, recipe
+):
     calib, test = _digits_files(tmp_path, digits, 16)
     out = tmp_path / "out"
-    code = main(["convert", digits_run.paths["keras"], "--recipe", recipe, "--calibration", str(calib),
-                 "--eval", str(test), "--out", str(out), "-q"])
+    code = main(
+        [
+            "convert",
+            digits_run.paths["keras"],
+            "--recipe",
+            recipe,
+            "--calibration",
+            str(calib),
+            "--eval",
+            str(test),
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and not out.exists()
     assert err.count("\n") == 1 and "input 'image'" in err and "scale x16" in err and "trained on 0-1" in err
@@ -68,18 +86,49 @@ def test_convert_refuses_x16_calibration_before_any_conversion(digits_run, digit
 
 def test_convert_of_a_zoo_model_refuses_before_training(digits, tmp_path, capsys, no_conversion):
     calib, _ = _digits_files(tmp_path, digits, 255)
-    code = main(["convert", "cnn", "--dataset", "digits", "--recipe", "int8", "--calibration", str(calib),
-                 "--out", str(tmp_path / "out"), "-q"])
+    code = main(
+        [
+            "convert",
+            "cnn",
+            "--dataset",
+            "digits",
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(calib),
+            "--out",
+            str(tmp_path / "out"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "input 'image'" in err and "looks like 0-255 pixels; the model was trained on 0-1" in err
 
 
-def test_convert_at_the_right_scale_passes_and_every_manifest_carries_the_statistics(digits_run, digits, tmp_path,
-                                                                                     capsys):
+def test_convert_at_the_right_scale_passes_and_every_manifest_carries_the_statistics(
+    digits_run, digits, tmp_path, capsys
+):
     calib, test = _digits_files(tmp_path, digits, 1)
     out = tmp_path / "out"
-    code = main(["convert", digits_run.paths["keras"], "--recipe", "int8", "--formats", "tflite",
-                 "--calibration", str(calib), "--eval", str(test), "--out", str(out), "-q", "--latency-runs", "0"])
+    code = main(
+        [
+            "convert",
+            digits_run.paths["keras"],
+            "--recipe",
+            "int8",
+            "--formats",
+            "tflite",
+            "--calibration",
+            str(calib),
+            "--eval",
+            str(test),
+            "--out",
+            str(out),
+            "-q",
+            "--latency-runs",
+            "0",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     stats = out / "train_stats.json"
     assert json.loads(stats.read_text())["source"] == "digits train split"
@@ -91,11 +140,24 @@ def test_convert_at_the_right_scale_passes_and_every_manifest_carries_the_statis
     # lineage: parity on the converted pair finds the statistics beside float32.tflite and refuses x16 data
     bad = tmp_path / "bad.npz"
     np.savez(bad, x=digits.x_test * 16, y=digits.y_test)
-    code = main(["parity", str(out / "float32.tflite"), str(out / "int8.tflite"), "--data", str(bad), "-q",
-                 "--no-layers"])
+    code = main(
+        ["parity", str(out / "float32.tflite"), str(out / "int8.tflite"), "--data", str(bad), "-q", "--no-layers"]
+    )
     assert code == 2 and "parity data" in capsys.readouterr().err
-    code = main(["parity", str(out / "float32.tflite"), str(out / "int8.tflite"), "--data", str(bad), "-q",
-                 "--no-layers", "--allow-drift", "--json", "-"])
+    code = main(
+        [
+            "parity",
+            str(out / "float32.tflite"),
+            str(out / "int8.tflite"),
+            "--data",
+            str(bad),
+            "-q",
+            "--no-layers",
+            "--allow-drift",
+            "--json",
+            "-",
+        ]
+    )
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["data_drift"]["drifted"] and report["data_drift"]["findings"][0]["feature"] == "image"
 
@@ -103,8 +165,24 @@ def test_convert_at_the_right_scale_passes_and_every_manifest_carries_the_statis
 def test_allow_drift_continues_and_records_the_finding_in_the_manifest(digits_run, digits, tmp_path, capsys):
     calib, test = _digits_files(tmp_path, digits, 16)
     out = tmp_path / "out"
-    code = main(["convert", digits_run.paths["keras"], "--recipe", "dynamic", "--formats", "tflite",
-                 "--calibration", str(calib), "--out", str(out), "-q", "--latency-runs", "0", "--allow-drift"])
+    code = main(
+        [
+            "convert",
+            digits_run.paths["keras"],
+            "--recipe",
+            "dynamic",
+            "--formats",
+            "tflite",
+            "--calibration",
+            str(calib),
+            "--out",
+            str(out),
+            "-q",
+            "--latency-runs",
+            "0",
+            "--allow-drift",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     manifest = json.loads((out / "dynamic.json").read_text())
     finding = manifest["data_check"]["findings"][0]
@@ -119,12 +197,22 @@ def _adult_eval(adult, tmp_path, name, change):
     return path
 
 
-def test_adult_eval_with_unseen_gender_is_refused_before_conversion(adult_run, adult, tmp_path, capsys,
-                                                                    no_conversion):
+def test_adult_eval_with_unseen_gender_is_refused_before_conversion(adult_run, adult, tmp_path, capsys, no_conversion):
     oov = next(f for f in adult.preprocessing["features"] if f["name"] == "gender")["oov_index"]
     bad = _adult_eval(adult, tmp_path, "gender", lambda x: x["gender"].fill(oov))
-    code = main(["convert", adult_run.paths["keras"], "--recipe", "int8", "--eval", str(bad), "--out",
-                 str(tmp_path / "out"), "-q"])
+    code = main(
+        [
+            "convert",
+            adult_run.paths["keras"],
+            "--recipe",
+            "int8",
+            "--eval",
+            str(bad),
+            "--out",
+            str(tmp_path / "out"),
+            "-q",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "input 'gender'" in err and "never had" in err
 
@@ -145,15 +233,18 @@ def test_adult_age_in_months_is_flagged_as_drift_on_age(adult_run, adult, tmp_pa
     assert main(["data", "check", str(good), "--model", adult_run.paths["keras"]]) == 0
 
 
-@pytest.mark.parametrize("arrays, expected", [
-    ({"x": np.zeros((0, 4), np.float32)}, "at least one example"),
-    ({"x": np.full((10, 4), np.nan, np.float32)}, "no finite values"),
-    ({"x": np.array(["a", "b", "c"]), "z": np.arange(3)}, "numeric"),
-    ({"x": np.zeros(3, dtype=[("a", "f4"), ("b", "i4")])}, "numeric"),
-    ({"x": np.ones((3, 2), complex)}, "numeric"),
-    ({"a": np.zeros((3, 2), np.float32), "b": np.zeros((5, 2), np.float32)}, "same number of examples"),
-    ({"x": np.float32(3)}, "one row per example"),
-])
+@pytest.mark.parametrize(
+    "arrays, expected",
+    [
+        ({"x": np.zeros((0, 4), np.float32)}, "at least one example"),
+        ({"x": np.full((10, 4), np.nan, np.float32)}, "no finite values"),
+        ({"x": np.array(["a", "b", "c"]), "z": np.arange(3)}, "numeric"),
+        ({"x": np.zeros(3, dtype=[("a", "f4"), ("b", "i4")])}, "numeric"),
+        ({"x": np.ones((3, 2), complex)}, "numeric"),
+        ({"a": np.zeros((3, 2), np.float32), "b": np.zeros((5, 2), np.float32)}, "same number of examples"),
+        ({"x": np.float32(3)}, "one row per example"),
+    ],
+)
 def test_data_stats_refuses_data_it_cannot_describe(tmp_path, capsys, arrays, expected):
     """Statistics of 0 rows, all-NaN, strings, records, complex or ragged inputs: one line, no file, no traceback."""
     data, out = tmp_path / "weird.npz", tmp_path / "stats.json"
@@ -172,8 +263,9 @@ def test_data_check_and_drift_never_write_their_report_over_the_statistics_they_
     assert main(["data", "stats", str(tmp_path / "train.npz"), "--out", str(stats)]) == 0
     before = stats.read_bytes()
     for action in ("drift", "check"):
-        assert main(["data", action, str(tmp_path / "train.npz"), "--train-stats", str(stats),
-                     "--json", str(stats)]) == 2
+        assert (
+            main(["data", action, str(tmp_path / "train.npz"), "--train-stats", str(stats), "--json", str(stats)]) == 2
+        )
         err = capsys.readouterr().err
         assert "--train-stats" in err and "refusing to write over an input" in err, err
     assert stats.read_bytes() == before

@@ -4,6 +4,7 @@ Most tests write small IDX files into a temporary directory and point
 ``EDGE_SDK_FASHION_MNIST_DIR`` at it, so they never touch /usr/share; the last ones
 read the installed package (``sudo apt-get install dataset-fashion-mnist``).
 """
+
 import gzip
 import struct
 from pathlib import Path
@@ -15,8 +16,9 @@ from training import datasets
 from training.errors import DatasetError, UnknownNameError
 
 ROOT = Path(__file__).resolve().parents[2]
-INSTALLED = all((datasets.FASHION_MNIST_DIR / f).is_file()
-                for pair in datasets.FASHION_MNIST_FILES.values() for f in pair)
+INSTALLED = all(
+    (datasets.FASHION_MNIST_DIR / f).is_file() for pair in datasets.FASHION_MNIST_FILES.values() for f in pair
+)
 
 
 def _idx(images_or_labels: np.ndarray) -> bytes:
@@ -51,8 +53,18 @@ def test_loads_pooled_scaled_and_split_like_mnist(fake_dir):
     raw = _write_set(fake_dir)
     d = datasets.load("fashion-mnist", seed=0)
     assert d.name == "fashion-mnist" and d.task == "image"
-    assert d.labels == ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                        "Ankle boot"]
+    assert d.labels == [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ]
     assert d.num_classes == 10
     assert d.x_train.shape[1:] == (28, 28, 1) and d.x_train.dtype == np.float32 and d.y_train.dtype == np.int64
     assert (d.size("train"), d.size("val"), d.size("test")) == (105, 15, 30)  # 70/10/20 of the 150 pooled images
@@ -60,11 +72,11 @@ def test_loads_pooled_scaled_and_split_like_mnist(fake_dir):
     # every split image is a real file image scaled by 1/255, with its own label
     pool = np.concatenate([raw["train"][0], raw["t10k"][0]])
     pool_labels = np.concatenate([raw["train"][1], raw["t10k"][1]])
-    by_bytes = {img.tobytes(): int(label) for img, label in zip(pool, pool_labels)}
+    by_bytes = {img.tobytes(): int(label) for img, label in zip(pool, pool_labels, strict=False)}
     seen = set()
     for split in ("train", "val", "test"):
         x, y = d.split(split)
-        for image, label in zip(x, y):
+        for image, label in zip(x, y, strict=False):
             key = np.rint(image[..., 0] * 255).astype(np.uint8).tobytes()
             assert by_bytes[key] == label
             seen.add(key)
@@ -120,8 +132,12 @@ def test_corrupt_files_give_one_clear_line(fake_dir, damage):
         path.write_bytes(gzip.compress(b"\x00\x00\x0d\x03" + gzip.decompress(data)[4:]))
     else:
         path.write_bytes(gzip.compress(gzip.decompress(data)[:-100]))
-    expected = {"truncated": "cannot read it", "not gzip": "cannot read it",
-                "wrong magic": "magic 00000803), got 00000d03", "short data": "the header promises"}[damage]
+    expected = {
+        "truncated": "cannot read it",
+        "not gzip": "cannot read it",
+        "wrong magic": "magic 00000803), got 00000d03",
+        "short data": "the header promises",
+    }[damage]
     with pytest.raises(DatasetError) as info:
         datasets.load("fashion-mnist")
     assert expected in str(info.value)
@@ -140,8 +156,20 @@ def test_cli_exits_2_with_the_install_line_when_missing(tmp_path, monkeypatch, c
     from edge_sdk.cli import main
 
     monkeypatch.setenv(datasets.FASHION_MNIST_ENV, str(tmp_path / "nowhere"))
-    code = main(["train", "--model", "cnn", "--dataset", "fashion-mnist", "--epochs", "1", "--out", str(tmp_path / "out"),
-                 "--quiet"])
+    code = main(
+        [
+            "train",
+            "--model",
+            "cnn",
+            "--dataset",
+            "fashion-mnist",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     last = err.strip().splitlines()[-1]

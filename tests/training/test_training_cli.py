@@ -1,4 +1,5 @@
 """`edge-sdk train`: a real run with --json; unknown names list the valid ones and exit 2."""
+
 import json
 import subprocess
 import sys
@@ -32,8 +33,21 @@ def test_unknown_dataset_lists_valid_ones(capsys, tmp_path):
 def test_cli_trains_and_reports_json(tmp_path, capsys):
     # in-process: the same entry point as the console script, without a second TensorFlow start-up
     out = tmp_path / "run"
-    code = main(["train", "--model", "cnn-student", "--dataset", "digits", "--epochs", "3", "--out", str(out),
-                 "--json", "--no-histograms"])
+    code = main(
+        [
+            "train",
+            "--model",
+            "cnn-student",
+            "--dataset",
+            "digits",
+            "--epochs",
+            "3",
+            "--out",
+            str(out),
+            "--json",
+            "--no-histograms",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err[-2000:]
     report = json.loads(captured.out)
@@ -45,6 +59,10 @@ def test_cli_trains_and_reports_json(tmp_path, capsys):
 
 def test_console_script_help_lists_options():
     proc = subprocess.run(
-        EDGE_SDK + ["train", "--help"], env=subprocess_env(), capture_output=True, text=True, timeout=60,
+        EDGE_SDK + ["train", "--help"],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0 and "--strategy" in proc.stdout

@@ -1,4 +1,5 @@
 """Built-in datasets: shapes, ranges, fixed stratified splits, tf.data pipelines."""
+
 import numpy as np
 import pytest
 

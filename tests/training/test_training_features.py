@@ -1,4 +1,5 @@
 """Feature specs on user tables: missing columns, unknown categories, NaN rule, bad values."""
+
 import json
 
 import numpy as np

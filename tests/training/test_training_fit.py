@@ -1,4 +1,5 @@
 """fit(): accuracy floors, SavedModel serving signature, TensorBoard logs, projector, manifests, seeds."""
+
 import json
 from pathlib import Path
 
@@ -86,7 +87,9 @@ def test_tensorboard_has_scalars_weight_and_gradient_histograms(digits_run):
     assert kernel, grad_tags
     hist = acc.Tensors(kernel[0])
     assert len(hist) == digits_run.epochs_run
-    counts = np.asarray(hist[-1].tensor_proto.float_val).reshape(-1, 3)[:, 2] if hist[-1].tensor_proto.float_val else None
+    counts = (
+        np.asarray(hist[-1].tensor_proto.float_val).reshape(-1, 3)[:, 2] if hist[-1].tensor_proto.float_val else None
+    )
     assert counts is None or counts.sum() > 0
 
 
@@ -108,7 +111,7 @@ def test_same_seed_same_weights_different_seed_different(digits):
     a = train.fit("cnn-student", digits, epochs=1, seed=3, progress=False, early_stopping=False)
     b = train.fit("cnn-student", digits, epochs=1, seed=3, progress=False, early_stopping=False)
     c = train.fit("cnn-student", digits, epochs=1, seed=4, progress=False, early_stopping=False)
-    for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
+    for wa, wb in zip(a.model.get_weights(), b.model.get_weights(), strict=False):
         np.testing.assert_array_equal(wa, wb)
     assert not np.array_equal(a.model.get_weights()[0], c.model.get_weights()[0])
 

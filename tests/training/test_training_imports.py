@@ -1,20 +1,20 @@
 """training/ has no import cycle between its modules, counting imports inside functions (issue #17)."""
+
 from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Dict, List, Set
 
 TRAINING = Path(__file__).resolve().parents[2] / "training"
 
 
-def _import_graph() -> Dict[str, Set[str]]:
+def _import_graph() -> dict[str, set[str]]:
     modules = {p.stem for p in TRAINING.glob("*.py") if p.stem != "__init__"}
-    graph: Dict[str, Set[str]] = {m: set() for m in modules}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
     for module in modules:
         tree = ast.parse((TRAINING / f"{module}.py").read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            targets: List[str] = []
+            targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
@@ -27,10 +27,10 @@ def _import_graph() -> Dict[str, Set[str]]:
     return graph
 
 
-def _cycle_through(graph: Dict[str, Set[str]], start: str) -> List[str]:
+def _cycle_through(graph: dict[str, set[str]], start: str) -> list[str]:
     """A path start -> ... -> start if one exists, else []."""
     stack = [(start, [start])]
-    seen: Set[str] = set()
+    seen: set[str] = set()
     while stack:
         node, path = stack.pop()
         for nxt in graph[node]:
@@ -50,7 +50,7 @@ def test_no_import_cycle_between_training_modules():
 
 
 def test_datasets_still_exports_the_dataset_type():
-    from training import datasets, dataset_type, tfrecord
+    from training import dataset_type, datasets, tfrecord
 
     assert datasets.Dataset is dataset_type.Dataset is tfrecord.Dataset
     assert datasets.SPLITS == tfrecord.SPLITS == ("train", "val", "test")

@@ -1,4 +1,5 @@
 """Two MultiWorkerMirroredStrategy workers on 127.0.0.1 finish with identical weights."""
+
 import json
 import socket
 import subprocess
@@ -6,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from training_helpers import HERE, subprocess_env
 
 WORKER = str(HERE / "train_worker.py")
@@ -30,12 +30,28 @@ def test_two_workers_train_in_sync(tmp_path):
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen(
-            [sys.executable, WORKER, "cnn-student", "digits", "1", str(out), "--strategy", "multiworker",
-             "--steps", "6", "--weights", str(tmp_path / f"w{index}.npz")],
-            env=subprocess_env(TF_CONFIG=tf_config, OMP_NUM_THREADS="1"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    WORKER,
+                    "cnn-student",
+                    "digits",
+                    "1",
+                    str(out),
+                    "--strategy",
+                    "multiworker",
+                    "--steps",
+                    "6",
+                    "--weights",
+                    str(tmp_path / f"w{index}.npz"),
+                ],
+                env=subprocess_env(TF_CONFIG=tf_config, OMP_NUM_THREADS="1"),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     results = []
     try:
         for p in procs:

@@ -1,10 +1,10 @@
 """A training process killed mid-epoch resumes from its last finished epoch, not from 0."""
+
 import csv
 import json
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from training_helpers import HERE, subprocess_env
 
@@ -15,7 +15,10 @@ def test_killed_run_resumes_from_the_saved_epoch(tmp_path):
     out = tmp_path / "run"
     killed = subprocess.run(
         [sys.executable, WORKER, "cnn-student", "digits", "4", str(out), "--kill-epoch", "2", "--kill-batch", "5"],
-        env=subprocess_env(), capture_output=True, text=True, timeout=240,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not (out / "metrics.json").exists()  # killed before export: nothing half-written claims success
@@ -27,8 +30,9 @@ def test_killed_run_resumes_from_the_saved_epoch(tmp_path):
     # its own, the resume only needs the files it left (and skips a second TensorFlow import)
     from training import train
 
-    resumed = train.fit("cnn-student", "digits", epochs=4, out_dir=out, progress=False, early_stopping=False,
-                        histograms=False)
+    resumed = train.fit(
+        "cnn-student", "digits", epochs=4, out_dir=out, progress=False, early_stopping=False, histograms=False
+    )
     assert resumed.resumed_from_epoch == 2
     assert resumed.epochs_run == 4
     epochs_after = [int(r["epoch"]) for r in csv.DictReader(open(out / "training_log.csv"))]

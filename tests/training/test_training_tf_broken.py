@@ -4,6 +4,7 @@ A fake ``tensorflow`` package first on PYTHONPATH raises the way a broken instal
 (a missing shared library); ``find_spec`` still finds it, so the require-extra check
 passes and the failure comes from the import in ``converters._tf``.
 """
+
 import subprocess
 import sys
 
@@ -21,16 +22,25 @@ def broken_tf_env(tmp_path):
     return subprocess_env(PYTHONPATH=f"{fake.parent}:{REPO}")
 
 
-@pytest.mark.parametrize("argv", [
-    ["train", "--model", "cnn", "--dataset", "digits", "--epochs", "1", "--out", "OUT"],
-    ["convert", "--model", "cnn", "--dataset", "digits", "--recipe", "int8", "--out", "OUT"],
-    ["parity", "MODEL.keras", "MODEL.tflite", "--data", "digits"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--model", "cnn", "--dataset", "digits", "--epochs", "1", "--out", "OUT"],
+        ["convert", "--model", "cnn", "--dataset", "digits", "--recipe", "int8", "--out", "OUT"],
+        ["parity", "MODEL.keras", "MODEL.tflite", "--data", "digits"],
+    ],
+)
 def test_broken_tensorflow_is_one_line_naming_it(broken_tf_env, tmp_path, argv):
     (tmp_path / "MODEL.keras").write_bytes(b"PK")  # exists, so parity gets as far as loading it
     argv = [str(tmp_path / a) if a in ("OUT", "MODEL.keras", "MODEL.tflite") else a for a in argv]
-    done = subprocess.run([sys.executable, "-m", "edge_sdk", *argv], env=broken_tf_env, capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *argv],
+        env=broken_tf_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()

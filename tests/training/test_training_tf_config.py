@@ -1,4 +1,5 @@
 """TF_CONFIG parsing: a malformed cluster description is a clear error, before TensorFlow starts."""
+
 import json
 
 import pytest

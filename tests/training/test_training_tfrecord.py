@@ -1,4 +1,5 @@
 """TFRecord round trip: write sharded files, read them back through interleave, train from disk."""
+
 import json
 
 import numpy as np
@@ -19,7 +20,7 @@ def test_image_round_trip_through_shards(digits, tmp_path):
         np.testing.assert_array_equal(back.split(split)[0], digits.split(split)[0])
         np.testing.assert_array_equal(back.split(split)[1], digits.split(split)[1])
     # the tf.data pipeline streams from the shards (interleave), in order when not shuffled
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in back.as_tf_dataset("test", batch_size=50)])
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in back.as_tf_dataset("test", batch_size=50)], strict=False)
     np.testing.assert_array_equal(np.concatenate(xs), digits.x_test)
     shuffled = np.concatenate([y.numpy() for _, y in back.as_tf_dataset("train", batch_size=256)])
     assert sorted(shuffled.tolist()) == sorted(digits.y_train.tolist())
@@ -28,11 +29,18 @@ def test_image_round_trip_through_shards(digits, tmp_path):
 
 def test_tabular_round_trip_keeps_dtypes_and_spec(adult, tmp_path):
     small = datasets.Dataset(
-        name="adult-small", task="tabular",
-        x_train=adult.take("train", 300), y_train=adult.y_train[:300],
-        x_val=adult.take("val", 50), y_val=adult.y_val[:50],
-        x_test=adult.take("test", 70), y_test=adult.y_test[:70],
-        num_classes=2, labels=adult.labels, preprocessing=adult.preprocessing, feature_spec=adult.feature_spec,
+        name="adult-small",
+        task="tabular",
+        x_train=adult.take("train", 300),
+        y_train=adult.y_train[:300],
+        x_val=adult.take("val", 50),
+        y_val=adult.y_val[:50],
+        x_test=adult.take("test", 70),
+        y_test=adult.y_test[:70],
+        num_classes=2,
+        labels=adult.labels,
+        preprocessing=adult.preprocessing,
+        feature_spec=adult.feature_spec,
     )
     out = tfrecord.write_dataset(small, tmp_path / "adult_tfr", shards=4)
     back = datasets.load(out)
@@ -55,7 +63,15 @@ def test_training_reads_from_the_tfrecord_directory(digits, tmp_path):
 def test_bad_directories_are_clear_errors(tmp_path):
     with pytest.raises(DatasetError, match="dataset.json"):
         datasets.load(tmp_path)
-    (tmp_path / "dataset.json").write_text(json.dumps({"task": "image", "num_classes": 2, "labels": ["a", "b"],
-                                                       "features": {"image": {"shape": [2], "dtype": "float32"}}}))
+    (tmp_path / "dataset.json").write_text(
+        json.dumps(
+            {
+                "task": "image",
+                "num_classes": 2,
+                "labels": ["a", "b"],
+                "features": {"image": {"shape": [2], "dtype": "float32"}},
+            }
+        )
+    )
     with pytest.raises(DatasetError, match=r"no shards for split 'train'"):
         datasets.load(tmp_path)

@@ -1,4 +1,5 @@
 """Model zoo: sizes, named inputs/outputs, and TFLite conversion with builtin ops only."""
+
 import numpy as np
 import pytest
 
@@ -51,10 +52,13 @@ def _convert(model, samples, int8):
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if int8:
+
         def representative():
             n = len(next(iter(samples.values()))) if isinstance(samples, dict) else len(samples)
             for i in range(n):
-                yield {k: v[i:i + 1] for k, v in samples.items()} if isinstance(samples, dict) else [samples[i:i + 1]]
+                yield (
+                    {k: v[i : i + 1] for k, v in samples.items()} if isinstance(samples, dict) else [samples[i : i + 1]]
+                )
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative

@@ -4,6 +4,7 @@ usage: python train_worker.py MODEL DATASET EPOCHS OUT [--kill-epoch E --kill-ba
        [--strategy S] [--steps N] [--weights FILE.npz]
 Prints one JSON line with resumed_from_epoch, epochs_run and the test metrics.
 """
+
 import argparse
 import json
 import os
@@ -46,14 +47,28 @@ def main():
 
     callbacks = [KillMidEpoch()] if args.kill_epoch is not None else []
     result = train.fit(
-        args.model, args.dataset, epochs=args.epochs, out_dir=args.out, strategy=strategy,
-        callbacks=callbacks, progress=False, early_stopping=False, histograms=False,
+        args.model,
+        args.dataset,
+        epochs=args.epochs,
+        out_dir=args.out,
+        strategy=strategy,
+        callbacks=callbacks,
+        progress=False,
+        early_stopping=False,
+        histograms=False,
         steps_per_epoch=args.steps,
     )
     if args.weights:
         np.savez(args.weights, *result.model.get_weights())
-    print(json.dumps({"resumed_from_epoch": result.resumed_from_epoch, "epochs_run": result.epochs_run,
-                      "metrics": result.metrics}))
+    print(
+        json.dumps(
+            {
+                "resumed_from_epoch": result.resumed_from_epoch,
+                "epochs_run": result.epochs_run,
+                "metrics": result.metrics,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

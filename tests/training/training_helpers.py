@@ -1,4 +1,5 @@
 """Helpers for the training tests (a uniquely named module: every test folder has its own conftest)."""
+
 import os
 from pathlib import Path
 
