@@ -162,13 +162,28 @@ def with_task_checks(
     values are not checked; see :data:`edge_sdk.tasks.BUDGETS`). A wiped-out output always fails,
     whatever the thresholds: it is never promoted silently.
     """
-    from edge_sdk.tasks import WIPEOUT_REMEDY, Task, TaskMetrics, budget_checks
+    from edge_sdk.tasks import BUDGETS, WIPEOUT_REMEDY, Task, TaskMetrics, budget_checks
 
     checks = list(gate.checks)
     tm = result.get("task_metrics")
     if tm:
         metrics = TaskMetrics(Task(tm["task"]), tm["metrics"], tm.get("labels") or {})
         checks += budget_checks(metrics, budgets)
+        own = BUDGETS.get(metrics.task, ("max_drop",))[0]
+        for name, threshold in budgets.items():  # a budget of another task measures nothing here: say so
+            if threshold is not None and name != own:
+                tasks = " or ".join(t.value for t, spec in BUDGETS.items() if spec[0] == name)
+                checks.append(
+                    {
+                        "name": name,
+                        "threshold": threshold,
+                        "value": None,
+                        "passed": None,
+                        "reason": f"it is the budget of {tasks}; this model's task is {metrics.task.value} "
+                        f"(its budget: --{own.replace('_', '-')}"
+                        + (" or --min-agreement)" if own == "max_drop" else ")"),
+                    }
+                )
     for w in result.get("wipeouts") or []:
         checks.append(
             {"name": "wipeout", "threshold": None, "value": w["what"], "passed": False, "remedy": WIPEOUT_REMEDY}

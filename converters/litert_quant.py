@@ -257,11 +257,15 @@ def quantize_tflite_report(
         )
     float_model, added = ensure_signature(float_model)  # the quantizer calibrates through a signature key
     float_model, dropped = drop_unused_tensors(float_model)  # its calibrator reads every tensor
+    from converters.tflite_graph import op_scopes
+
+    scopes = op_scopes(float_model)
     report: dict[str, Any] = {
         "kept_float": [],
         "fallback": None,
         "signature_added": added is not None,
         "unused_tensors_dropped": dropped,
+        "keep_float_unmatched": [p for p in patterns if not any(re.search(p, s) for s in scopes)],
     }
     samples = None
     if schemes.needs_calibration(scheme):

@@ -479,6 +479,12 @@ def load(path_or_model: Any, trust_model_code: bool | None = None) -> LoadedMode
         raise ModelLoadError(
             f"model {path}: no such file or directory (expected a .keras/.h5/.tflite file or a SavedModel directory)"
         )
+    if not path.is_dir() and not path.is_file():  # a FIFO would block the reader forever, a device never end
+        from edge_sdk.fileio import not_a_regular_file
+
+        raise ModelLoadError(
+            f"model {path} {not_a_regular_file(path)}; expected a .keras/.h5/.tflite file or a SavedModel directory"
+        )
     kind = input_kind(path)
     if kind is InputKind.TFLITE:
         return load_tflite(path)  # before TensorFlow: a .tflite input runs without it

@@ -423,8 +423,8 @@ def _convert_gate(
     write_html_report(result.staging / "parity.html", report)
     result.comparisons.pop("autotune_report", None)
     result.comparisons["gate"] = gate.to_dict()
-    if gate.status == "error":
-        raise GateError(gate.verdict)
+    if gate.status == "error":  # the CLI says "error: " itself
+        raise GateError(gate.verdict.removeprefix("ERROR: ") + " (nothing promoted)")
     if not gate.passed:
         raise GateFailedError(gate.verdict + " (nothing promoted)", {"parity": parity, "gate": gate.to_dict()})
 

@@ -227,6 +227,12 @@ def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, bas
     tflite, report = litert_quant.quantize_tflite_report(
         float_bytes, scheme, calibration, keep_float=options.keep_float, io=options.io
     )
+    if report.get("keep_float_unmatched"):  # a typo keeps nothing float: say which pattern found nothing
+        ctx.warn(
+            f"--keep-float {', '.join(map(repr, report['keep_float_unmatched']))} matched no op of "
+            f"{parent.file} (patterns are searched in each op's output tensor names; "
+            "edge-sdk inspect --tensors lists them)"
+        )
     if report["fallback"]:  # ops LiteRT's kernels refuse in this scheme stayed float: one line
         ctx.warn(f"{base_name}: {report['fallback']}" if base_name else report["fallback"])
     info = inspect_model(tflite)

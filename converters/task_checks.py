@@ -21,6 +21,8 @@ import numpy as np
 from converters.context import Comparison, RunContext
 
 INFER_ROWS = 64
+#: manifest kinds whose activations stay float: a wipe-out there comes from the weights
+WEIGHT_ONLY_KINDS = frozenset({"weight-only-int4", "weight-only-int8", "dynamic-range", "float16"})
 CHECK_ROWS = 500
 
 
@@ -167,7 +169,16 @@ def check_wipeouts(ctx: RunContext) -> None:
         ):
             continue
         found = wipeouts_of(ctx, artifact, parent)
-        if found:
+        if found and artifact.kind in WEIGHT_ONLY_KINDS:  # float activations: the weights lost it
+            problems.append(
+                f"{artifact.file}: quantization wiped out "
+                + "; ".join(w["what"] for w in found)
+                + f" ({artifact.kind}: only the weights are quantized, the activations stay float); "
+                "remedy: more weight bits (--scheme weight-only-int8, dynamic or fp16), or keep the "
+                "layers before that output float (--keep-float REGEX)"
+            )
+            wiped[artifact.file] = found
+        elif found:
             problems.append(wipeout_message(found, artifact.file))
             wiped[artifact.file] = found
     if problems:

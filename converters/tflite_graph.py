@@ -151,4 +151,10 @@ def node_scope(data: bytes, node: int, subgraph: int = 0) -> tuple[str, str]:
     return _op_name(model, ops[node]), _scope(graph, ops[node])
 
 
-__all__ = ["drop_unused_tensors", "node_scope", "runtime_parameter_ops"]
+def op_scopes(data: bytes) -> list[str]:
+    """The quantizer's scope of every op of every subgraph (what a ``keep_float`` pattern is matched against)."""
+    model = _read(data)
+    return [_scope(graph, op) for graph in model.subgraphs or [] for op in graph.operators or []]
+
+
+__all__ = ["drop_unused_tensors", "node_scope", "op_scopes", "runtime_parameter_ops"]

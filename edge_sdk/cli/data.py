@@ -176,6 +176,12 @@ def run(args: argparse.Namespace) -> int:
         emit_report(doc, args.json, human)
         failed = findings is None or (bool(findings) and not args.allow_drift)
         return 1 if failed else 0
+    mismatches = datacheck.schema_findings(stats, inputs, "input", source)  # another schema has no distance to show
+    if mismatches:
+        extra = f" (and {len(mismatches) - 1} more)" if len(mismatches) > 1 else ""
+        raise datacheck.DataSchemaError(
+            mismatches[0].line() + extra + f" [training statistics: {stats.get('source') or '?'}]"
+        )
     report = datacheck.drift_report(stats, inputs, source)
 
     def human_drift() -> None:

@@ -531,3 +531,36 @@ def test_a_declared_task_the_model_cannot_have_is_refused_before_any_conversion(
     err = capsys.readouterr().err
     assert code == 2 and expected in err and "int8.tflite" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_budget_of_another_task_is_not_silently_ignored(tmp_path, capsys):
+    """`convert classifier --min-iou 0.9` promoted the model saying 'NO GATE': the flag checked nothing."""
+    model = Path(__file__).parents[1] / "data" / "public_models" / "mlperf_tiny_ic_resnet8_float.tflite"
+    x = np.random.default_rng(0).random((8, 32, 32, 3), dtype=np.float32) * 255
+    np.save(tmp_path / "cal.npy", x)
+    np.savez(tmp_path / "eval.npz", x=x)
+    code = main(
+        [
+            "convert",
+            str(model),
+            "--recipe",
+            "int8",
+            "--calibration",
+            str(tmp_path / "cal.npy"),
+            "--eval",
+            str(tmp_path / "eval.npz"),
+            "--min-iou",
+            "0.9",
+            "--out",
+            str(tmp_path / "out"),
+            "--formats",
+            "tflite",
+            "--latency-runs",
+            "0",
+            "-q",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 2 and not (tmp_path / "out").exists(), captured
+    assert "min_iou" in captured.err and "segmentation" in captured.err and "classification" in captured.err
+    assert "error: ERROR" not in captured.err and "nothing promoted" in captured.err

@@ -297,3 +297,64 @@ def test_litert_int8_agrees_with_float_within_a_point_of_tfliteconverter_int8_on
     keras_path = bench.compare(float_out, bench.outputs(bench.tfliteconverter_int8(keras_model, cal), ev))
     assert litert["agreement"] >= keras_path["agreement"] - 0.01, (litert, keras_path)
     assert litert["max_error"] <= 1.5 * keras_path["max_error"], (litert, keras_path)
+
+
+def test_a_keep_float_pattern_that_matches_no_op_is_named_in_a_warning(tmp_path, capsys):
+    """`--keep-float conv2d_99` (a typo) kept nothing float and said nothing."""
+    from edge_sdk.cli import main
+
+    model = Path(__file__).parents[1] / "data" / "public_models" / "mlperf_tiny_ic_resnet8_float.tflite"
+    code = main(
+        [
+            "convert",
+            str(model),
+            "--recipe",
+            "int8",
+            "--scheme",
+            "weight-only-int8",
+            "--keep-float",
+            "no_such_op_xyz,Identity",
+            "--out",
+            str(tmp_path / "out"),
+            "--formats",
+            "tflite",
+            "--latency-runs",
+            "0",
+            "-q",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "matched no op" in line]
+    assert len(lines) == 1 and "'no_such_op_xyz'" in lines[0] and "'Identity'" not in lines[0], err
+
+
+def test_a_weight_only_wipe_out_names_a_weight_remedy(tmp_path, capsys):
+    """int4 weights wiped out 3 of ResNet-8's classes; the remedy named int16 activations and splitting the output,
+    which a weight-only file (float activations) cannot use."""
+    from edge_sdk.cli import main
+
+    model = Path(__file__).parents[1] / "data" / "public_models" / "mlperf_tiny_ic_resnet8_float.tflite"
+    np.save(tmp_path / "cal.npy", (np.random.default_rng(0).random((40, 32, 32, 3)) * 255).astype("float32"))
+    code = main(
+        [
+            "convert",
+            str(model),
+            "--recipe",
+            "int8",
+            "--scheme",
+            "weight-only-int4",
+            "--calibration",
+            str(tmp_path / "cal.npy"),
+            "--out",
+            str(tmp_path / "out"),
+            "--formats",
+            "tflite",
+            "--latency-runs",
+            "0",
+            "-q",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and "wiped out" in out and not (tmp_path / "out").exists(), out
+    assert "--scheme weight-only-int8" in out and "int16 activations" not in out, out

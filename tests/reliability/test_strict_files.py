@@ -165,3 +165,15 @@ def test_a_key_that_is_a_device_or_a_model_says_what_it_is(tmp_path, digits_mode
         finished, value = _finishes(lambda loader=loader: loader(key), 20.0)
         assert finished and isinstance(value, SignatureError), value
         assert want in str(value) and "not found" not in str(value), str(value)
+
+
+@pytest.mark.parametrize("name", ["pipe.tflite", "pipe.keras", "pipe.h5"])
+def test_convert_of_a_model_path_that_is_a_fifo_says_what_it_is(tmp_path, capsys, name):
+    """A named pipe as the model said 'expected a ... .tflite file ..., got a .tflite file'."""
+    from edge_sdk.cli import main
+
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    code = main(["convert", str(fifo), "--recipe", "fp16", "--out", str(tmp_path / "out"), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "is a named pipe, not a regular file" in err and err.count("\n") == 1, err

@@ -269,3 +269,15 @@ def test_data_check_and_drift_never_write_their_report_over_the_statistics_they_
         err = capsys.readouterr().err
         assert "--train-stats" in err and "refusing to write over an input" in err, err
     assert stats.read_bytes() == before
+
+
+def test_data_drift_refuses_data_of_another_schema_instead_of_a_table(tmp_path, capsys):
+    """Drift of [49, 10, 1] inputs against [8, 8, 1] training statistics printed a PSI table (exit 0)."""
+    np.savez(tmp_path / "train.npz", x=np.random.default_rng(0).random((40, 8, 8, 1), dtype=np.float32))
+    np.savez(tmp_path / "other.npz", x=np.random.default_rng(1).random((40, 49, 10, 1), dtype=np.float32))
+    stats = tmp_path / "stats.json"
+    assert main(["data", "stats", str(tmp_path / "train.npz"), "--out", str(stats)]) == 0
+    capsys.readouterr()
+    assert main(["data", "drift", str(tmp_path / "other.npz"), "--train-stats", str(stats)]) == 2
+    err = capsys.readouterr().err
+    assert "[8, 8, 1]" in err and "[49, 10, 1]" in err and err.count("\n") == 1, err
