@@ -351,13 +351,9 @@ def run(args: argparse.Namespace) -> int:
         reason = exc.strerror or first_line(exc, 400)
         raise ConversionError(f"conversion could not read or write{where}: {reason}") from None
     except Exception as exc:  # noqa: BLE001 - never let a TensorFlow traceback reach the user
-        engine = (
-            "ONNX Runtime"
-            if type(exc).__module__.startswith("onnxruntime")
-            else "the LiteRT quantizer"
-            if _is_tflite(model)
-            else "TensorFlow"
-        )
+        engine = _failing_engine(exc)
+        if engine is None:  # raised by edge-sdk's own code: main() reports it as an edge-sdk bug, not a library's
+            raise
         raise ConversionError(f"conversion failed in {engine}: {type(exc).__name__}: {first_line(exc, 400)}") from None
     mark_output_dir(out, "convert", record_entries=True)
     if args.json:
@@ -375,6 +371,45 @@ def run(args: argparse.Namespace) -> int:
         if result.verdict:
             print(result.verdict)
     return 0
+
+
+#: The folder holding edge-sdk's packages (frames under it are edge-sdk's own code).
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).replace("\\", "/")
+#: Where an exception was raised -> the library to name.
+_ENGINES = (
+    ("/onnxruntime/", "ONNX Runtime"),
+    ("/litert_quantizer/", "the LiteRT quantizer"),
+    ("/ai_edge_litert/", "LiteRT"),
+    ("/tensorflow/", "TensorFlow"),
+    ("/tf_keras/", "TensorFlow"),
+    ("/keras/", "TensorFlow"),
+    ("/tensorflow_model_optimization/", "TensorFlow"),
+    ("/tf2onnx/", "tf2onnx"),
+    ("/onnx/", "onnx"),
+)
+
+
+def _failing_engine(exc: BaseException) -> str | None:
+    """The library whose code raised ``exc``, or None when edge-sdk's own code did.
+
+    The frames are read from the innermost out: the first that belongs to a known library names it, the
+    first in edge-sdk's own packages makes it our bug (numpy or the standard library in between decide
+    nothing). Naming the library by the input kind alone blamed the LiteRT quantizer for a KeyError in
+    edge-sdk's own statistics reader; a bug of ours must read as one.
+    """
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_filename.replace("\\", "/"))
+        tb = tb.tb_next
+    ours = tuple(f"{_PROJECT_ROOT}/{package}/" for package in ("edge_sdk", "converters", "training"))
+    for where in reversed(frames):
+        for marker, engine in _ENGINES:
+            if marker in where:
+                return engine
+        if where.startswith(ours):
+            return None
+    return None
 
 
 def _is_tflite(model: str) -> bool:
