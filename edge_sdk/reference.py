@@ -47,7 +47,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -62,6 +62,17 @@ OTHER_KERNELS_MAX_STEPS = 16.0
 #: (measured about 1e-6 absolute on outputs near 1, i.e. under 10 of these).
 FLOAT32_MAX_ULPS = 64.0
 PathLike = str | os.PathLike
+
+
+class ErrorMetrics(TypedDict):
+    """:func:`error_metrics`' figures for one output (``cosine_over``: ``"examples"`` or ``"batch"``)."""
+
+    max_abs_error: float
+    mean_abs_error: float
+    relative_error: float
+    cosine_mean: float
+    cosine_min: float
+    cosine_over: str
 
 
 class GoldenReferenceError(EdgeSdkError):
@@ -145,11 +156,11 @@ def lineage(model_path: PathLike, own_sha256: str) -> list[str] | None:
     by_sha: dict[str, dict[str, Any]] = {}
     for candidate in model_path.parent.glob("*.json"):
         try:
-            manifest = read_manifest(candidate)
+            found = read_manifest(candidate)
         except EdgeSdkError:
             continue
-        if manifest.get("sha256"):
-            by_sha[manifest["sha256"]] = manifest
+        if found.get("sha256"):
+            by_sha[found["sha256"]] = found
     try:
         first = read_manifest(own)
     except EdgeSdkError:
@@ -245,7 +256,7 @@ def class_predictions(output: np.ndarray) -> np.ndarray | None:
     return np.argmax(flat, axis=1).astype(np.int64)
 
 
-def error_metrics(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+def error_metrics(reference: np.ndarray, other: np.ndarray) -> ErrorMetrics:
     """Max/mean absolute error, relative L2 error and per-example cosine similarity.
 
     ``relative_error`` is ||other - reference|| / ||reference|| over the whole
@@ -438,7 +449,8 @@ def write_reference(
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_output_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            # numpy's stub lets **kwds fill allow_pickle (bool); these keys are tensor names, never that.
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
     return Path(path)
 
 
@@ -575,7 +587,10 @@ def check_reference(
     import edge_sdk
 
     ref = reference if isinstance(reference, Reference) else read_reference(reference)
-    loaded = model if hasattr(model, "predict_all") else edge_sdk.load(model, num_threads=num_threads)
+    if isinstance(model, str | os.PathLike) or not hasattr(model, "predict_all"):
+        loaded = edge_sdk.load(model, num_threads=num_threads)
+    else:
+        loaded = model  # a loaded Model (or anything with its predict_all, inputs, outputs, sha256, backend)
     model_path = getattr(loaded, "path", None)
     model_sha = loaded.sha256
 

@@ -249,7 +249,7 @@ def generic_metrics(
     f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray], pairs: Sequence[tuple[str, str]]
 ) -> TaskMetrics:
     """Per output: SNR in dB, cosine (whole tensor), max and mean absolute error; the worst SNR as the summary."""
-    per = []
+    per: list[dict[str, Any]] = []
     for f_name, q_name in pairs:
         f, q = np.asarray(f_out[f_name], np.float64), np.asarray(q_out[q_name], np.float64)
         norms = np.linalg.norm(f) * np.linalg.norm(q)
@@ -280,7 +280,7 @@ def classification_metrics(
     if multilabel:
         t = 0.5 if _in01(f) else 0.0
         fb, qb = f.reshape(len(f), -1) > t, q.reshape(len(q), -1) > t
-        metrics = {
+        metrics: dict[str, Any] = {
             "label_agreement": float(np.mean(fb == qb)),
             "exact_set_agreement": float(np.mean((fb == qb).all(1))),
         }
@@ -291,7 +291,12 @@ def classification_metrics(
             out.labels["f1_drop_points"] = 100.0 * (out.labels["float_f1"] - out.labels["quantized_f1"])
         return out
     fc, qc = class_predictions(f), class_predictions(q)
-    metrics: dict[str, Any] = {"top1_agreement": float(np.mean(fc == qc))}
+    if fc is None or qc is None:  # a map or a string output: agreement of two Nones would read 100%
+        raise TaskError(
+            "classification metrics: expected class scores, one [classes] row (or one unit) per example, "
+            f"got float output shape {list(f.shape)} ({f.dtype}) and quantized {list(q.shape)} ({q.dtype})"
+        )
+    metrics = {"top1_agreement": float(np.mean(fc == qc))}
     if f.ndim == 2 and f.shape[1] > k:
         topk = np.argsort(-q, axis=1)[:, :k]
         metrics[f"top{k}_agreement"] = float(np.mean((topk == fc[:, None]).any(axis=1)))
@@ -359,7 +364,7 @@ def autoencoder_metrics(inputs: np.ndarray, f: np.ndarray, q: np.ndarray, labels
         if len(y) != len(fs):
             raise TaskError(f"anomaly labels: expected {len(fs)} (one 0/1 per example), got {len(y)}")
         fa, qa = auc(fs, y), auc(qs, y)
-        if fa is not None:
+        if fa is not None and qa is not None:  # both None or neither: the same labels decide
             out.labels = {"float_auc": fa, "quantized_auc": qa, "auc_drop_points": 100.0 * (fa - qa)}
         else:
             out.notes.append("anomaly labels hold one class only: no AUC")

@@ -333,15 +333,19 @@ def _write_reference(args: argparse.Namespace) -> int:
     with trusted_model_code(args.trust_model_code):
         fm = load_float_model(args.models[0])
     qm = edge_sdk.load(args.models[1], num_threads=args.threads) if len(args.models) == 2 else None
-    q_inputs = [(s.name, tuple(s.shape)) for s in qm.inputs] if qm else None
-    in_pairs = out_pairs = None
+    in_pairs: list[tuple[str, str]] | None = None
+    out_pairs: list[tuple[str, str]] | None = None
+    quantized_inputs = None  # (quantized input name, its shape), in the float model's input order
     if qm is not None:
+        q_inputs = [(s.name, tuple(s.shape)) for s in qm.inputs]
         in_pairs = match_tensors([(n, s) for n, s, _ in fm.inputs], q_inputs, "input")
         out_pairs = match_tensors(fm.outputs, [(s.name, tuple(s.shape)) for s in qm.outputs], "output")
+        q_shapes = dict(q_inputs)
+        quantized_inputs = [(q, q_shapes[q]) for _, q in in_pairs]
     ev = load_eval_data(
         args.data,
         fm.inputs,
-        [(q, dict(q_inputs)[q]) for _, q in in_pairs] if qm else None,
+        quantized_inputs,
         labels=args.labels,
         limit=args.samples or 100,
     )
@@ -351,7 +355,7 @@ def _write_reference(args: argparse.Namespace) -> int:
 
         label_classes(ev.labels, outputs[fm.outputs[0][0]], f"labels ({args.labels or ev.source})")
     quantized = None
-    if qm is not None:
+    if qm is not None and in_pairs is not None and out_pairs is not None:
         produced = qm.predict_all({q: ev.inputs[f] for f, q in in_pairs})
         quantized = {f: produced[q] for f, q in out_pairs}
     path = write_reference(

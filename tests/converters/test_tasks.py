@@ -53,6 +53,14 @@ def test_auc_correlation_snr():
     assert T.snr_db(np.ones(100), np.ones(100) * 1.1) == pytest.approx(20.0)
 
 
+def test_classification_metrics_refuse_maps_instead_of_reading_full_agreement():
+    maps = np.zeros((4, 8, 8, 3), np.float32)  # not one class row per example: no top-1 to agree on
+    with pytest.raises(T.TaskError, match=r"expected class scores.*got float output shape \[4, 8, 8, 3\]"):
+        T.classification_metrics(maps, maps + 1, None)
+    scores = np.eye(4, dtype=np.float32)
+    assert T.classification_metrics(scores, scores, None).metrics["top1_agreement"] == 1.0
+
+
 def test_task_inference_rules():
     rng = np.random.default_rng(0)
     x = rng.random((8, 64)).astype(np.float32)
