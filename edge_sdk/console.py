@@ -46,8 +46,10 @@ def _installed(module: str) -> bool:
         return False
 
 
-def first_line(exc: BaseException, limit: int | None = None) -> str:
+def first_line(exc: BaseException | str, limit: int | None = None) -> str:
     """The first non-empty line of ``str(exc)`` (at most ``limit`` characters), else the exception's type name.
+
+    ``exc`` may also be a message already taken from an exception.
 
     TensorFlow and LiteRT put whole stack dumps into their messages; a user needs the first line.
     """
