@@ -197,8 +197,7 @@ def tabular_dataset(name: str, table: Mapping[str, np.ndarray], spec: FeatureSpe
     sub = {s: {c: np.asarray(table[c])[idx] for c in columns} for s, idx in parts.items()}
     fitted = spec.fit(sub["train"], source=f"{name} training split")
     enc = {s: fitted.encode(sub[s], source=f"{name} {s} split") for s in SPLITS}
-    vocabulary = fitted.label_vocabulary
-    assert vocabulary is not None  # fit() always returns a spec with its label vocabulary
+    vocabulary = fitted.fitted_labels
     ys = {s: fitted.encode_labels(sub[s][spec.label], source=f"{name} {s} split") for s in SPLITS}
     return Dataset(
         name=name,
