@@ -343,7 +343,8 @@ def reconstruction_scores(inputs: np.ndarray, reconstruction: np.ndarray) -> np.
     """Per-example anomaly score: mean squared reconstruction error."""
     x = np.asarray(inputs, np.float64).reshape(len(inputs), -1)
     r = np.asarray(reconstruction, np.float64).reshape(len(reconstruction), -1)
-    return np.mean((x - r) ** 2, axis=1)
+    scores: np.ndarray = np.mean((x - r) ** 2, axis=1)
+    return scores
 
 
 def autoencoder_metrics(inputs: np.ndarray, f: np.ndarray, q: np.ndarray, labels: np.ndarray | None) -> TaskMetrics:
@@ -392,7 +393,8 @@ def _masks(out: np.ndarray) -> np.ndarray:
     """Class id per pixel: argmax over channels (per-pixel class scores), or a 0.5 / 0 threshold for one channel."""
     a = np.asarray(out)
     if a.ndim == 4 and a.shape[-1] > 1:
-        return a.argmax(axis=-1)
+        classes: np.ndarray = a.argmax(axis=-1)
+        return classes
     a = a.reshape(a.shape[:3]) if a.ndim == 4 else a
     return (a > (0.5 if _in01(a) else 0.0)).astype(np.int64)
 
