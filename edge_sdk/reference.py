@@ -61,7 +61,7 @@ OTHER_KERNELS_MAX_STEPS = 16.0
 #: float32 outputs of the same .tflite on another machine: ulps of the output's largest magnitude
 #: (measured about 1e-6 absolute on outputs near 1, i.e. under 10 of these).
 FLOAT32_MAX_ULPS = 64.0
-PathLike = str | os.PathLike
+PathLike = str | os.PathLike[str]
 
 
 class ErrorMetrics(TypedDict):
@@ -197,10 +197,10 @@ def match_tensors(
     order, or raises :class:`SignatureMismatchError` naming both sides.
     """
 
-    def show(side):
+    def show(side: Sequence[tuple[str, tuple[int | None, ...]]]) -> str:
         return ", ".join(f"{n}{shape_text(s)}" for n, s in side) or "none"
 
-    def compatible(a, b):
+    def compatible(a: tuple[int | None, ...], b: tuple[int | None, ...]) -> bool:
         if len(a) != len(b):
             return False
         return all(x is None or y is None or x == y for x, y in zip(a[1:], b[1:], strict=False))
@@ -252,8 +252,10 @@ def class_predictions(output: np.ndarray) -> np.ndarray | None:
         values = flat[:, 0].astype(np.float64)
         finite = values[np.isfinite(values)]
         threshold = 0.5 if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0 else 0.0
-        return (values > threshold).astype(np.int64)
-    return np.argmax(flat, axis=1).astype(np.int64)
+        thresholded: np.ndarray = (values > threshold).astype(np.int64)
+        return thresholded
+    top1: np.ndarray = np.argmax(flat, axis=1).astype(np.int64)
+    return top1
 
 
 def error_metrics(reference: np.ndarray, other: np.ndarray) -> ErrorMetrics:
@@ -299,7 +301,8 @@ def labels_to_classes(labels: np.ndarray) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise EdgeSdkError(f"labels: expected integer class ids (or one-hot rows), got dtype {arr.dtype}")
     if arr.ndim == 2 and arr.shape[1] > 1:
-        return np.argmax(arr, axis=1).astype(np.int64)
+        top1: np.ndarray = np.argmax(arr, axis=1).astype(np.int64)
+        return top1
     arr = arr.reshape(arr.shape[0], -1)[:, 0] if arr.ndim > 1 else arr
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):

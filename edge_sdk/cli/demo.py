@@ -32,7 +32,7 @@ from edge_sdk.console import print_json
 from edge_sdk.errors import EdgeSdkError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` subcommand."""
     parser = subparsers.add_parser(
         "demo",

@@ -10,7 +10,7 @@ from edge_sdk.console import print_json, require_extra
 from edge_sdk.errors import InputError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``keygen`` subcommand."""
     parser = subparsers.add_parser(
         "keygen",

@@ -21,7 +21,7 @@ from edge_sdk.errors import EdgeSdkError
 from edge_sdk.report import format_table
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``parity`` subcommand."""
     from training.names import DATASETS_TEXT  # stdlib only: the one list of names
 

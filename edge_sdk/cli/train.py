@@ -23,7 +23,7 @@ class TrainArgumentError(EdgeSdkError, ValueError):
     """A numeric option out of range."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``train`` subcommand."""
     from training.names import DATASETS, DATASETS_TEXT, ZOO_MODELS  # stdlib only: one list for help, messages, training
 
