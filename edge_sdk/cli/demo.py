@@ -183,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        doc: dict[str, Any] = json.loads(path.read_text())  # a summary.json this demo wrote
+        return doc
     except (OSError, ValueError):
         return None
 

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def passphrase_from_env(var):
+def passphrase_from_env(var: str | None) -> bytes | None:
     """The passphrase bytes in environment variable ``var`` (None when ``var`` is None)."""
     if var is None:
         return None

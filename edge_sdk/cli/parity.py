@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from edge_sdk.cli._common import add_json_option, refuse_ambiguous, require_convert_stack
 from edge_sdk.console import emit_report
@@ -150,7 +152,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _task_specs():
+def _task_specs() -> list[Any]:  # converters.recipe.OptionSpec (edge_sdk names no converters type)
     """The [task] recipe keys with a flag (converters.recipe declares them once; absent on a light install)."""
     try:
         from converters.recipe import option_specs
@@ -166,7 +168,7 @@ def _add_task_flags(parser: argparse.ArgumentParser) -> None:
         "adds a gate check, a wiped-out output always fails"
     )
     for spec in _task_specs():
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "dest": spec.flag.lstrip("-").replace("-", "_"),
             "default": None,
             "metavar": spec.metavar,
@@ -179,7 +181,7 @@ def _add_task_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(spec.flag, **kwargs)
 
 
-def task_arguments(args: argparse.Namespace) -> dict:
+def task_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """``{"task", "budgets", "head", "score_threshold"}`` from the task flags (budgets: only those given)."""
     budgets = {}
     for spec in _task_specs():
@@ -447,14 +449,14 @@ def _parity(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def _slice_options(args: argparse.Namespace) -> dict:
+def _slice_options(args: argparse.Namespace) -> dict[str, Any]:
     """The sliced-evaluation keywords of ``parity_check``, only when asked (``edge_sdk.slices``)."""
     if not args.slice_by and args.max_slice_drop is None and args.min_slice_count is None:
         return {}
     return {"slice_by": args.slice_by, "max_slice_drop": args.max_slice_drop, "min_slice_count": args.min_slice_count}
 
 
-def _print_slices(slices) -> None:
+def _print_slices(slices: dict[str, Any]) -> None:
     from edge_sdk.slices import SLICE_HEADERS, table_rows
 
     for slicing in slices["slicings"]:
@@ -472,7 +474,15 @@ def _print_slices(slices) -> None:
         )
 
 
-def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant_headers, summary_rows) -> None:
+def _print_human(
+    result: dict[str, Any],
+    tuned: dict[str, Any] | None,
+    layer_rows: Callable[[Sequence[Mapping[str, Any]], int], list[list[Any]]],
+    layer_headers: list[str],
+    variant_rows: Callable[[Mapping[str, Any]], list[list[Any]]],
+    variant_headers: list[str],
+    summary_rows: Callable[[Mapping[str, Any]], list[list[Any]]],
+) -> None:
     fm, qm = result["float_model"], result["quantized_model"]
     print(f"float:     {fm['path']} ({fm['kind']})")
     print(f"quantized: {qm['path']} ({qm['kind']}, {qm['size_bytes']:,} bytes, backend {qm['backend']})")
