@@ -480,6 +480,25 @@ def test_the_auto_tuner_judges_the_detector_by_recall_and_keeps_its_output_tail_
     assert outcome.exit_code == 1  # the file under test (full int8) still wiped its scores out
 
 
+def test_the_auto_tuner_keeps_trying_float_layers_after_the_float_head_misses_the_budget(task_models, tmp_path):
+    from converters.quality import parity_check
+
+    outcome = parity_check(  # recall above 1 is out of reach: every variant is tried, none chosen
+        str(task_models["yolo"]),
+        str(task_models["yolo_int8"]),
+        str(task_models["yolo_eval"]),
+        layers=False,
+        calibration=str(task_models["yolo_cal"]),
+        accuracy_budget=1.0,
+        budgets={"min_recall": 1.5},
+        autotune_out=str(tmp_path / "tuned.tflite"),
+        progress=False,
+    )
+    names = [v["name"] for v in outcome.tuned["variants"]]
+    assert "int8 + float head" in names and "int8 + 1 float" in names  # decoded with the same head after it
+    assert outcome.tuned["chosen"] is None
+
+
 def test_reference_check_gates_on_the_task_budget_given(task_models, tmp_path, capsys):
     """`parity --reference` on a segmenter with --min-iou / --task generic --min-snr-db gates on them, not 'NO CHECK'."""
     golden = tmp_path / "seg-golden.npz"
