@@ -585,8 +585,70 @@ REAL_MODELS: dict[str, Callable[[Path, int], Built]] = {
 }
 
 
+# ------------------------------------------------------------------------------------------------
+# exports built as PyTorch writes them (tests/onnx_export_models.py; no torch, no download)
+# ------------------------------------------------------------------------------------------------
+def _export_models():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import onnx_export_models
+
+    return onnx_export_models
+
+
+def _onnx_yolo(square: bool) -> Callable[[Path, int], Built]:
+    def build(folder: Path, epochs: int) -> Built:
+        em = _export_models()
+        path = folder / "yolo.onnx"
+        if square:  # 4 + 16 rows == 20 anchors: onnx2tf splits the wrong axis without split_before_concat
+            em.yolo_detector(path, classes=16)
+            what = "YOLOv8-style head, square [1,20,20] output (4+16 rows x 20 anchors), 32x32 input"
+            overrides = {"task.task": "detection", "task.detection_head": "yolov8"}
+        else:
+            em.yolo_detector(path, image_size=640)
+            what = "YOLOv8-style head, [1,7,20] output, boxes in pixels of a 640 frame beside 0-1 scores"
+            overrides = {}
+        x = np.stack([c.transpose(2, 0, 1) for c in photo_crops(48, em.YOLO_SIZE)]).astype(np.float32)
+        return Built(
+            "onnx-yolo-square" if square else "onnx-yolo",
+            "onnx",
+            path,
+            _save_data(folder, {"images": x[:32]}),
+            {"images": x[32:]},
+            what + " (onnx.helper, PyTorch names)",
+            overrides=overrides,
+        )
+
+    return build
+
+
+def _onnx_torch_lstm(folder: Path, epochs: int) -> Built:
+    em = _export_models()
+    path = em.lstm_model(folder / "lstm.onnx")
+    rng = np.random.default_rng(0)
+    data = {
+        "input.1": rng.normal(size=(48, 8, 4)).astype(np.float32),
+        "h0": rng.normal(0, 0.5, (48, 1, 8)).astype(np.float32),
+        "c0": rng.normal(0, 0.5, (48, 1, 8)).astype(np.float32),
+    }
+    return Built(
+        "onnx-torch-lstm",
+        "onnx",
+        path,
+        _save_data(folder, {k: v[:32] for k, v in data.items()}),
+        {k: v[32:] for k, v in data.items()},
+        "torch.nn.LSTM(4, 8, batch_first=True) as exported with h0/c0 inputs (onnx.helper, input.1)",
+    )
+
+
+EXPORT_MODELS: dict[str, Callable[[Path, int], Built]] = {
+    "onnx-yolo": _onnx_yolo(square=False),
+    "onnx-yolo-square": _onnx_yolo(square=True),
+    "onnx-torch-lstm": _onnx_torch_lstm,
+}
+
+
 def _builder(name: str) -> Callable[[Path, int], Built]:
-    return MODELS.get(name) or REAL_MODELS[name]
+    return MODELS.get(name) or EXPORT_MODELS.get(name) or REAL_MODELS[name]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -656,6 +718,11 @@ def convert_one(built: Built, recipe: str, out: Path, source: Any = None) -> dic
             for key, data in (("float32_accuracy", float_bytes), ("accuracy", quant_bytes)):
                 scores = primary(tflite_outputs(data, built.eval_inputs))
                 row[key] = round(float(np.mean(np.argmax(scores, axis=1) == built.eval_labels)), 4)
+        task = quant.metrics.get("task") or {}
+        for key in ("recall_min", "mask_iou", "correlation", "snr_db_min"):
+            if task.get(key) is not None:
+                row["task_metric"] = f"{key} {task[key]:.3g}"
+                break
         onnx_check = result.comparisons.get("onnx_input")
         if onnx_check:
             row["onnxruntime_max_abs_error"] = onnx_check.get("max_abs_error")
@@ -688,12 +755,12 @@ def run(
     ``epochs``: training epochs of the models that are trained; ``workdir``: where models and
     outputs go (a temporary directory when None); ``say``: progress lines.
     """
-    names = [m for n in names for m in (REAL_MODELS if n == "real" else [n])]
-    unknown = [n for n in names if n not in MODELS and n not in REAL_MODELS]
+    names = [m for n in names for m in (REAL_MODELS if n == "real" else EXPORT_MODELS if n == "exports" else [n])]
+    unknown = [n for n in names if n not in MODELS and n not in REAL_MODELS and n not in EXPORT_MODELS]
     if unknown:
         raise SystemExit(
             f"error: unknown model(s) {', '.join(unknown)}; expected some of "
-            f"{', '.join(list(MODELS) + list(REAL_MODELS))} or real"
+            f"{', '.join(list(MODELS) + list(EXPORT_MODELS) + list(REAL_MODELS))}, exports or real"
         )
     tmp = None
     if workdir is None:
@@ -751,11 +818,16 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 
     ort_column = any("onnxruntime_max_abs_error" in r for r in rows)
     task_column = any("accuracy" in r for r in rows)
+    metric_column = any("task_metric" in r for r in rows)
     lines = [
         "| model | input | recipe | status | size x float32 | latency x float32 | top-1 agreement |"
         + (" float32 vs ORT (max abs) |" if ort_column else "")
-        + (" accuracy float32 -> file |" if task_column else ""),
-        "|---|---|---|---|---|---|---|" + ("---|" if ort_column else "") + ("---|" if task_column else ""),
+        + (" accuracy float32 -> file |" if task_column else "")
+        + (" task metric vs float32 |" if metric_column else ""),
+        "|---|---|---|---|---|---|---|"
+        + ("---|" if ort_column else "")
+        + ("---|" if task_column else "")
+        + ("---|" if metric_column else ""),
     ]
     for r in rows:
         # directories in a reason are this machine's temp paths: keep the file names only
@@ -774,6 +846,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
                 if task_column
                 else ""
             )
+            + (f" {r.get('task_metric') or '-'} |" if metric_column else "")
         )
     return "\n".join(lines)
 
@@ -786,7 +859,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--models",
         default=",".join(MODELS),
-        help=f"comma separated, from: {', '.join(MODELS)}; real ({', '.join(REAL_MODELS)}: "
+        help=f"comma separated, from: {', '.join(MODELS)}; exports ({', '.join(EXPORT_MODELS)}: "
+        "ONNX built as PyTorch exports them); real ({', '.join(REAL_MODELS)}: "
         f"public exported models read from the wheel cache {wheel_cache()})",
     )
     parser.add_argument(

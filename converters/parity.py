@@ -140,6 +140,11 @@ class FloatModel:
         tf = None if self.kind in NOT_TENSORFLOW_KINDS else _tensorflow()
 
         n = len(next(iter(inputs.values())))
+        # a model exported with a fixed batch (PyTorch's default: 1; its Reshape to [1, 7, -1] fails on
+        # 64 rows) takes batches of exactly that size
+        fixed = {shape[0] for _, shape, _ in self.inputs if shape and isinstance(shape[0], int) and shape[0] > 0}
+        if fixed and self.kind != "tflite":  # the light runtime feeds a .tflite row by row itself
+            batch_size = min(fixed)
         chunks: dict[str, list[np.ndarray]] = {name: [] for name, _ in self.outputs}
         starts = range(0, n, batch_size)
         for start in bar(starts, "float model", total=len(starts), enabled=progress):

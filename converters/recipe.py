@@ -349,7 +349,12 @@ class ExportOptions(_Section):
         ("tflite",), "comma separated: tflite,savedmodel,keras,onnx", choices=EXPORT_FORMATS, flag="--formats"
     )
     onnx_opset: int = option(17, "ONNX opset (17 or newer)", range=Range(17, 21, what="an ONNX opset"), flag="--opset")
-    onnx_atol: float = option(1e-4, "largest allowed |ONNX - source| output difference", range=POSITIVE)
+    onnx_atol: float = option(
+        1e-4,
+        "largest allowed |ONNX - source| output difference (ONNX input: per unit of an "
+        "output's largest magnitude when above 1, as float rounding grows)",
+        range=POSITIVE,
+    )
     latency_runs: int = option(
         20, "timed runs for the quick latency column (0 = skip)", range=NON_NEGATIVE, flag="--latency-runs"
     )
@@ -410,6 +415,12 @@ class ImportOptions(_Section):
         True,
         "ONNX: fold If nodes whose condition is constant (after input_shapes and "
         "constant_inputs) into their branch before onnx2tf",
+    )
+    split_before_concat: bool = option(
+        True,
+        "ONNX: a Split of a Concat's output on another axis moves above the "
+        "Concat (same values; YOLO heads whose concatenated rows are square made "
+        "onnx2tf split the wrong axis)",
     )
     onnx2tf_args: tuple[str, ...] = option(
         (),

@@ -503,6 +503,8 @@ def decode_detections(
     else:
         out = np.asarray(outputs[0], np.float64)
         layout = yolo_layout(out.shape)
+        if layout is None and head == "yolov8" and out.ndim == 3 and out.shape[1] == out.shape[2] >= 5:
+            layout = "channels_first"  # square [B, 4+C, N] (4 + C == N): YOLOv8 exports rows first
         if len(outputs) != 1 or layout is None:
             raise TaskError(
                 f"detection head {head!r}: expected one output [B, 4+C, N] or [B, N, 4+C], got "

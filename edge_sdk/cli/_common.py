@@ -5,9 +5,32 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from edge_sdk.console import first_line, require_extra
 from edge_sdk.errors import EdgeSdkError, MissingExtraError, ModelNotFoundError, NotTFLiteError
+
+#: What help texts and checks use when the training package is not installed (a device with the runtime only).
+_NO_TRAINING = SimpleNamespace(
+    DATASETS=(), DATASETS_TEXT="a built-in dataset", ZOO_MODELS=(), ZOO_MODELS_TEXT="a zoo name"
+)
+
+
+def training_names() -> Any:
+    """``training.names`` (the one list of datasets and zoo models, stdlib only) for help texts and checks.
+
+    On a runtime-only install without the training package, empty lists: every subcommand's parser is built
+    for every command, and ``parity --reference`` or ``bench`` on a device must not need training. Anything
+    else missing is a broken install and surfaces.
+    """
+    try:
+        from training import names
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("training", "training.names"):
+            raise
+        return _NO_TRAINING
+    return names
 
 
 class AmbiguousNameError(EdgeSdkError, ValueError):

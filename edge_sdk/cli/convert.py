@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, training_names
 from edge_sdk.console import first_line, print_json, require_extra
 from edge_sdk.outputs import mark_output_dir
 
@@ -41,7 +41,8 @@ def _dest(flag: str) -> str:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``convert`` subcommand."""
-    from training.names import DATASETS_TEXT, ZOO_MODELS_TEXT  # stdlib only: the one list of names
+    names = training_names()
+    DATASETS_TEXT, ZOO_MODELS_TEXT = names.DATASETS_TEXT, names.ZOO_MODELS_TEXT
 
     parser = subparsers.add_parser(
         "convert",

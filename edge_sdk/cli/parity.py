@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.cli._common import add_json_option, refuse_ambiguous, require_convert_stack
+from edge_sdk.cli._common import add_json_option, refuse_ambiguous, require_convert_stack, training_names
 from edge_sdk.console import emit_report
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.report import format_table
@@ -25,7 +25,7 @@ from edge_sdk.report import format_table
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``parity`` subcommand."""
-    from training.names import DATASETS_TEXT  # stdlib only: the one list of names
+    DATASETS_TEXT = training_names().DATASETS_TEXT
 
     parser = subparsers.add_parser(
         "parity",
@@ -228,7 +228,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
     from edge_sdk.arrays import check_array_file
     from edge_sdk.manifest import manifest_path_for
     from edge_sdk.outputs import check_file_outputs, model_inputs, path_inputs
-    from training.names import DATASETS
+
+    DATASETS = training_names().DATASETS
 
     for flag, value in (("--data", args.data), ("--calibration", args.calibration)):
         refuse_ambiguous(value, DATASETS, flag, "dataset")
@@ -401,7 +402,7 @@ def _parity(args: argparse.Namespace) -> int:
     if len(args.models) != 2:
         raise EdgeSdkError(f"parity expects FLOAT QUANTIZED (two models), got {len(args.models)}: {args.models}")
     if not args.data:
-        from training.names import DATASETS_TEXT
+        DATASETS_TEXT = training_names().DATASETS_TEXT
 
         raise EdgeSdkError(f"parity needs --data: a .npz/.npy file or a dataset name ({DATASETS_TEXT})")
     float_path, quant_path = args.models

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack
+from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, training_names
 from edge_sdk.console import print_json
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.outputs import mark_output_dir
@@ -25,9 +25,8 @@ class TrainArgumentError(EdgeSdkError, ValueError):
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``train`` subcommand."""
-    from training.names import DATASETS, DATASETS_TEXT, ZOO_MODELS  # stdlib only: one list for help, messages, training
-
-    models = ZOO_MODELS
+    names = training_names()
+    DATASETS, DATASETS_TEXT, models = names.DATASETS, names.DATASETS_TEXT, names.ZOO_MODELS
     parser = subparsers.add_parser(
         "train",
         help=f"train a model ({', '.join(models) or 'a zoo model'}) and export SavedModel + .keras + metrics",
