@@ -42,7 +42,7 @@ import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 import numpy as np
 
@@ -322,6 +322,8 @@ def _eval_set(ctx: RunContext, options: AutoOptions) -> EvalSet:
         if data.calibration_x is not None
         else (data.train_x, "the training data")
     )
+    if x is None:
+        raise DataError("auto: expected eval, calibration or training data to compare the candidates on, got none")
     return EvalSet({k: v[:n] for k, v in x.items()}, None, f"{source} (no labels: agreement with float32)")
 
 
@@ -425,6 +427,7 @@ def _measure_quality(candidate: Candidate, evalset: EvalSet) -> None:
         outputs = _outputs_all(candidate.tflite, evalset.inputs, candidate.name, evalset.source)
         output = np.asarray(primary(outputs))
         labels = evalset.labels if not evalset.judged_by_task else None
+        assert evalset.reference is not None  # float32's outputs, set before any candidate runs
         candidate.measured.update(
             quality(
                 output, evalset.reference, labels, evalset.reference_accuracy, classifier=not evalset.judged_by_task
@@ -439,6 +442,11 @@ def _measure_quality(candidate: Candidate, evalset: EvalSet) -> None:
         candidate.fail(f"could not run on {evalset.source}: {first_line(exc, 200)}")
 
 
+def _is_latency(value: object) -> TypeGuard[int | float]:
+    """A positive finite number of microseconds (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+
+
 def _bench_inputs(float32_tflite: bytes, inputs: Mapping[str, np.ndarray], rows: int, folder: Path) -> Path:
     """Real rows as an .npz named by the model's inputs, for the benchmark to cycle through."""
     import edge_sdk
@@ -446,7 +454,8 @@ def _bench_inputs(float32_tflite: bytes, inputs: Mapping[str, np.ndarray], rows:
     names = [s.name for s in edge_sdk.load(float32_tflite, verify=False).inputs]
     arrays = dict(inputs) if set(inputs) == set(names) else dict(zip(names, inputs.values(), strict=False))
     path = folder / "bench-inputs.npz"
-    np.savez(path, **{k: np.asarray(v[:rows]) for k, v in arrays.items()})
+    # numpy's stub lets **kwds fill allow_pickle (bool); these keys are input names, never that.
+    np.savez(path, **{k: np.asarray(v[:rows]) for k, v in arrays.items()})  # type: ignore[arg-type]
     return path
 
 
@@ -566,6 +575,8 @@ def _keep_float(
         last = candidate
         if candidate.status == "ok" and _within(candidate, options):
             break
+    if last is None:  # the recipe keeps keep_float_max >= 1 and ranking is not empty: never reached
+        raise _Skip("no layer to keep in float (auto.keep_float_max)")
     return last
 
 
@@ -776,15 +787,14 @@ def run_stage(ctx: RunContext, options: AutoOptions) -> None:
     by_path = {Path(r.get("path", "")).name: r for r in doc.get("results", [])}
     for candidate in ok:
         res = by_path.get(candidate.artifact.file) or {}
-        latency = res.get("latency_us") if isinstance(res.get("latency_us"), dict) else {}
+        latency_doc = res.get("latency_us")
+        latency = latency_doc if isinstance(latency_doc, dict) else {}
         # the device's document was checked (edge_sdk.remote); a latency that is not a positive finite
         # number is still never recorded
-        timings = [latency.get(k) for k in ("median", "p90")]
-        if res.get("status") == "ok" and all(
-            isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < math.inf for t in timings
-        ):
-            candidate.measured["median_us"] = float(timings[0])
-            candidate.measured["p90_us"] = float(timings[1])
+        median, p90 = latency.get("median"), latency.get("p90")
+        if res.get("status") == "ok" and _is_latency(median) and _is_latency(p90):
+            candidate.measured["median_us"] = float(median)
+            candidate.measured["p90_us"] = float(p90)
             candidate.measured["runs"] = int(res.get("runs") or 0)
         else:
             from edge_sdk.console import clean_text

@@ -116,7 +116,7 @@ def autotune(
     float_model: Any,
     calibration: Mapping[str, np.ndarray],
     eval_inputs: Mapping[str, np.ndarray],
-    eval_labels: np.ndarray,
+    eval_labels: np.ndarray | None,
     *,
     budget_points: float,
     io: str = "int8",
@@ -278,7 +278,8 @@ def _autotune_task(
     from edge_sdk.tasks import BUDGETS, DEFAULT_BUDGETS, budget_checks, find_wipeouts, task_metrics
 
     name, metric, meaning = BUDGETS[task]
-    threshold = float(budgets.get(name) if budgets.get(name) is not None else DEFAULT_BUDGETS[name])
+    given = budgets.get(name)
+    threshold = float(given if given is not None else DEFAULT_BUDGETS[name])
     fm = load_float_model(float_model)
     names = fm.input_names
     inputs = {k: np.asarray(eval_inputs[k]) for k in names}
@@ -351,10 +352,11 @@ def _autotune_task(
 
             head_debugger = LayerDebugger(fm.loaded, calibration, io="float32")
             tail = sorted(head_tail_tensors(_float_tflite(fm)))
-            head = make_variant("int8 + float head", head_debugger.quantize(tail), tail)
-            variants.append(head)
-            if head.meets_budget:
-                chosen = head
+            # not named `head`: make_variant reads the detection head (a str) from this scope
+            head_variant = make_variant("int8 + float head", head_debugger.quantize(tail), tail)
+            variants.append(head_variant)
+            if head_variant.meets_budget:
+                chosen = head_variant
                 break
     tried = variants[1:]
     best = max(tried, key=lambda v: (round(v.accuracy, 9), -v.size_bytes))

@@ -116,8 +116,8 @@ def load_stats(path: Any) -> dict[str, Any]:
         or stats.get("format") != STATS_FORMAT
         or not isinstance(stats.get("features"), dict)
     ):
-        got = stats.get("format") if isinstance(stats, dict) else type(stats).__name__
-        raise StatsError(f"--train-stats {path}: expected format {STATS_FORMAT!r}, got {got!r}")
+        got_format = stats.get("format") if isinstance(stats, dict) else type(stats).__name__
+        raise StatsError(f"--train-stats {path}: expected format {STATS_FORMAT!r}, got {got_format!r}")
     for name, feature in stats["features"].items():
         problem = _feature_problem(feature)
         if problem:
@@ -454,8 +454,9 @@ def anomaly_findings(
             found = channel_swap(t, d)
             if found is None:
                 for i, (tc, dc) in enumerate(zip(t.get("channels") or [], d.get("channels") or [], strict=False)):
-                    if len(t.get("channels") or []) > 1 and numeric_anomaly(tc, dc):
-                        exp, got, cause = numeric_anomaly(tc, dc)
+                    in_channel = numeric_anomaly(tc, dc) if len(t.get("channels") or []) > 1 else None
+                    if in_channel:
+                        exp, got, cause = in_channel
                         found = (f"channel {i}: {exp}", f"channel {i}: {got}", cause)
                         break
         if found:
@@ -502,16 +503,16 @@ def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
 
 def js_divergence(p: Sequence[float], q: Sequence[float]) -> float:
     """Jensen-Shannon divergence (base 2: 0 same, 1 disjoint) of two share vectors."""
-    p = np.asarray(p, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    p, q = p / max(p.sum(), 1e-12), q / max(q.sum(), 1e-12)
-    m = (p + q) / 2
+    pa = np.asarray(p, dtype=np.float64)
+    qa = np.asarray(q, dtype=np.float64)
+    pa, qa = pa / max(pa.sum(), 1e-12), qa / max(qa.sum(), 1e-12)
+    m = (pa + qa) / 2
 
     def kl(a, b):
         mask = a > 0
         return float(np.sum(a[mask] * np.log2(a[mask] / b[mask])))
 
-    return max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))
+    return max(0.0, 0.5 * kl(pa, m) + 0.5 * kl(qa, m))
 
 
 def _numeric_drift(t: Mapping[str, Any], values: np.ndarray) -> tuple[float, float]:

@@ -192,7 +192,7 @@ class LayerDebugger:
                 stats.layer_statistics_dump(text)
         except Exception as exc:  # noqa: BLE001
             raise ConversionError(f"the quantization debugger failed to run: {first_line(exc)}") from None
-        rows = []
+        rows: list[LayerError] = []
         for row in csv.DictReader(io.StringIO(text.getvalue())):
             scale = float(row["scale"])
             rmse = float(np.sqrt(float(row["mean_squared_error"])))
@@ -213,8 +213,8 @@ class LayerDebugger:
                 )
             )
         rows.sort(key=lambda r: -_sortable(getattr(r, rank_by)))
-        for i, row in enumerate(rows, 1):
-            row.rank = i
+        for i, layer in enumerate(rows, 1):
+            layer.rank = i
         return rows
 
     def _requantize(self, options: Any, debug: bool) -> bytes:

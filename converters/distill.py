@@ -376,8 +376,8 @@ def shifted_views(images: np.ndarray, shift: int, rng: np.random.Generator) -> n
     """Every image moved by its own random (dy, dx) in [-shift, shift], zero fill (NHWC)."""
     n, h, w = images.shape[:3]
     padded = np.pad(images, ((0, 0), (shift, shift), (shift, shift), (0, 0)))
-    dy = rng.integers(0, 2 * shift + 1, n)
-    dx = rng.integers(0, 2 * shift + 1, n)
+    dy = np.asarray(rng.integers(0, 2 * shift + 1, n))  # numpy's stub picks the scalar overload for n: Any
+    dx = np.asarray(rng.integers(0, 2 * shift + 1, n))
     rows = dy[:, None] + np.arange(h)[None, :]
     cols = dx[:, None] + np.arange(w)[None, :]
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
@@ -506,6 +506,9 @@ def run_stage(ctx: RunContext, options: DistillOptions) -> None:
     data, progress, teacher, base = ctx.data, ctx.progress, ctx.current, ctx.current_artifact
     transfer, transfer_source = ctx.transfer, ctx.transfer_source
     student = build_student(options.student, data, ctx.seed)
+    teacher_params = teacher.count_params()
+    if teacher_params is None:  # a .tflite teacher without float32 weights: no parameter count to compare with
+        raise ConversionError(f"distill: expected a teacher with float32 weights, got none in {base.file}")
     if options.baseline:
         baseline = tf_keras.models.clone_model(student)
         baseline.set_weights(student.get_weights())  # same initial weights: only the loss differs
@@ -516,7 +519,7 @@ def run_stage(ctx: RunContext, options: DistillOptions) -> None:
     )
     progress.say(
         f"distilling into '{options.student}' ({student.count_params():,} params vs teacher "
-        f"{teacher.count_params():,}; alpha={options.alpha}, T={options.temperature}, {options.epochs} epochs"
+        f"{teacher_params:,}; alpha={options.alpha}, T={options.temperature}, {options.epochs} epochs"
         + (f", views shifted up to {views['shift']} px" if views["shift"] else "")
         + (f", mixup {views['mixup']}" if views["mixup"] else "")
         + (
@@ -543,9 +546,9 @@ def run_stage(ctx: RunContext, options: DistillOptions) -> None:
         student_loaded, "student-float32", STAGE, base.sha256, teacher_batches=result.teacher_batches
     )
     comparison = DistillComparison(
-        teacher.count_params(),
+        teacher_params,
         student.count_params(),
-        round(student.count_params() / teacher.count_params(), 4),
+        round(student.count_params() / teacher_params, 4),
         base.metrics.get("float_model_accuracy"),
         student_art.metrics.get("float_model_accuracy"),
         options.alpha,

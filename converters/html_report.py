@@ -155,7 +155,7 @@ def plot_slices(slices: Mapping[str, Any] | None) -> str | None:
     """One panel per slicing: each slice's accuracy (agreement without labels), float vs quantized,
     with its count; tiny slices (not gated) hatched; the worst gated slice's label in red."""
     slicings = [s for s in (slices or {}).get("slicings") or [] if s.get("rows")]
-    if not slicings:
+    if not slicings or slices is None:
         return None
     plt = _pyplot()
     import numpy as np

@@ -227,6 +227,7 @@ def load_tflite(path: Path) -> LoadedModel:
         from converters.tflite_float_parent import float_parent
 
         parent = float_parent(data, str(path))
+        assert parent is not None  # None only for float weights, which took the other branch
         data, record = parent.tflite, parent.record()
     specs = [InputSpec(s.name, tuple(s.shape), np.dtype(s.dtype).name) for s in runtime.inputs]
     from converters.tflite_signature import ensure_signature
@@ -313,7 +314,7 @@ def from_keras(model: Any, path: Path | None = None) -> LoadedModel:
     return LoadedModel(kind=kind, path=path, model=model, inputs=_keras_specs(model))
 
 
-def _keras_file_version(path: Path) -> str | None:
+def _keras_file_version(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             meta = json.loads(archive.read("metadata.json"))

@@ -218,8 +218,8 @@ def load_float_model(path_or_model: Any) -> FloatModel:
         if len(names) != len(tensors):
             names = [f"output_{i}" for i in range(len(tensors))]
         outputs = [(name, _dims(t.shape)) for name, t in zip(names, tensors, strict=False)]
-    path = Path(path_or_model) if isinstance(path_or_model, (str, Path)) else None
-    return FloatModel(path, loaded, inputs, outputs)
+    model_path = Path(path_or_model) if isinstance(path_or_model, (str, Path)) else None
+    return FloatModel(model_path, loaded, inputs, outputs)
 
 
 def _dims(shape: Any) -> tuple[int | None, ...]:
@@ -472,7 +472,7 @@ def compare_outputs(
         "top1_agreement": None,
     }
     classes = None
-    if f_cls is not None:
+    if f_cls is not None and q_cls is not None:  # outputs matched by shape: both or neither
         agree = f_cls == q_cls
         summary["top1_agreement"] = float(agree.mean())
         summary["disagreements"] = int((~agree).sum())
@@ -484,7 +484,7 @@ def compare_outputs(
             summary["accuracy_drop_points"] = (summary["float_accuracy"] - summary["quantized_accuracy"]) * 100.0
     per_example = np.abs(q_primary.astype(np.float64) - f_primary.astype(np.float64)).reshape(n, -1)
     example_error = per_example.max(axis=1)
-    per_class = _per_class(f_cls, q_cls, classes, class_names) if f_cls is not None else []
+    per_class = _per_class(f_cls, q_cls, classes, class_names) if f_cls is not None and q_cls is not None else []
     order = np.argsort(-example_error, kind="stable")[: max(0, worst)]
     worst_rows = []
     for idx in order:
@@ -493,7 +493,7 @@ def compare_outputs(
             "max_abs_error": float(example_error[idx]),
             "mean_abs_error": float(per_example[idx].mean()),
         }
-        if f_cls is not None:
+        if f_cls is not None and q_cls is not None:
             row.update(
                 {
                     "float_class": int(f_cls[idx]),
@@ -593,7 +593,10 @@ def run_parity(
     from edge_sdk.inspect_model import inspect_model
 
     fm = float_model if isinstance(float_model, FloatModel) else load_float_model(float_model)
-    qm = quantized if hasattr(quantized, "predict_all") else edge_sdk.load(quantized, num_threads=num_threads)
+    if isinstance(quantized, str | Path) or not hasattr(quantized, "predict_all"):
+        qm = edge_sdk.load(quantized, num_threads=num_threads)
+    else:
+        qm = quantized  # a loaded Model (or anything with its predict_all, inputs, outputs, model_bytes)
     q_inputs = [(s.name, tuple(s.shape)) for s in qm.inputs]
     q_outputs = [(s.name, tuple(s.shape)) for s in qm.outputs]
     in_pairs = match_tensors([(n, s) for n, s, _ in fm.inputs], q_inputs, "input")
@@ -660,7 +663,7 @@ def run_parity(
             "float_model": {
                 "path": str(fm.path) if fm.path else None,
                 "kind": fm.kind,
-                "sha256": (fm.sha256s() or [None])[0],
+                "sha256": next(iter(fm.sha256s()), None),
                 # a float16 / int8-weight .tflite runs as its float32 parent (exact, or a proxy)
                 "float_parent": getattr(fm.loaded, "float_parent", None),
             },

@@ -224,7 +224,7 @@ def parity_check(
         )
         tuned = tuned_result.to_dict()
         if autotune_out:
-            write_tuned_model(autotune_out, tuned_result, parent_sha256=(fm.sha256s() or [None])[0])
+            write_tuned_model(autotune_out, tuned_result, parent_sha256=next(iter(fm.sha256s()), None))
             tuned["written"] = str(autotune_out)
     report = build_report(result, gate.to_dict(), tuned)
     if drift is not None:
@@ -479,9 +479,10 @@ def _autotune_artifact(
     }
     result.comparisons["autotune_report"] = report  # for the HTML report; removed before the summary
     say(f"auto-tune: {tuned.message}")
-    if not tuned.met:
+    chosen = tuned.chosen  # met: a variant was chosen
+    if not tuned.met or chosen is None:
         raise GateFailedError(f"FAIL: auto-tune: {tuned.message} (nothing promoted)", {"autotune": report})
-    if not tuned.chosen.float_layers:
+    if not chosen.float_layers:
         return None  # full int8 already within budget: ship the pipeline's artifact
     name = f"{target.name}-autotuned"
     file = f"{name}.tflite"

@@ -217,6 +217,10 @@ def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, bas
     calibration = stats = None
     dropped = 0
     if schemes.needs_calibration(scheme):
+        if ctx.data.calibration_x is None:  # the pipeline refuses this before any stage; never a crash here
+            raise CalibrationError(
+                f"scheme {scheme!r} needs calibration data: expected --calibration FILE or --dataset NAME, got none"
+            )
         sample = subset(ctx.data.calibration_x, options.calibration_samples, ctx.seed)
         stats = input_stats(sample)
         calibration, dropped = drop_nan_samples(sample)

@@ -123,14 +123,16 @@ def option(
     return dataclasses.field(default=default, metadata=meta)
 
 
-def _section_name(cls: type) -> str:
+def _section_name(cls: type[_Section]) -> str:
     return cls.SECTION
 
 
 class _Section:
     """Shared behaviour of the option sections: validation on construction, dict view."""
 
-    SECTION = ""
+    SECTION: typing.ClassVar[str] = ""
+    if typing.TYPE_CHECKING:  # every section is a dataclass: dataclasses.fields/replace accept it
+        __dataclass_fields__: typing.ClassVar[dict[str, dataclasses.Field[Any]]]
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -870,7 +872,8 @@ def from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Recipe:
             f"{source}: unknown recipe key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(valid_top)}"
         )
     stages = _check_stages(data.get("stages", []), source)
-    sections = {name: _build_section(name, data.get(name, {}), source) for name in SECTIONS}
+    # each name its own section class (ExportOptions ...), as Recipe's fields declare them
+    sections: dict[str, Any] = {name: _build_section(name, data.get(name, {}), source) for name in SECTIONS}
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str):
         raise RecipeError(f"{source}: 'name' must be a string, got {name!r}")

@@ -98,8 +98,9 @@ def convert(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif mode == "int8":
-        if getattr(model, "int8_refusal", ""):  # an ONNX model whose calibration would crash the process
-            raise ConversionError(model.int8_refusal)
+        refusal = getattr(model, "int8_refusal", "")  # an ONNX model whose calibration would crash the process
+        if refusal:
+            raise ConversionError(refusal)
         if not calibration:
             raise CalibrationError(
                 "int8 quantization needs calibration data: expected a representative dataset "

@@ -133,7 +133,8 @@ def _as_float_constant(root: Any, schema: Any, tensor: Any, values: np.ndarray, 
 def _drop_tensors(root: Any, sg_index: int, drop: set) -> None:
     """Remove tensors ``drop`` (indices nothing refers to) from subgraph ``sg_index``, renumbering the rest."""
     sg = root.subgraphs[sg_index]
-    remap, kept = {}, []
+    remap: dict[int, int] = {}
+    kept: list[Any] = []
     for index, tensor in enumerate(sg.tensors):
         if index not in drop:
             remap[index] = len(kept)

@@ -10,6 +10,8 @@ the ``converters`` and ``training`` packages (the ``convert`` extra).
 
 from __future__ import annotations
 
+from typing import Any as _Any  # private: not a name of the package
+
 __version__ = "0.1.0"
 
 from edge_sdk.errors import (  # noqa: E402
@@ -61,7 +63,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):  # PEP 562: keep `import edge_sdk` fast; load the interpreter on first use
+def __getattr__(name: str) -> _Any:  # PEP 562: keep `import edge_sdk` fast; load the interpreter on first use
     if name == "load":
         from edge_sdk.loader import load
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge_sdk.errors import BackendUnavailableError
+
+if TYPE_CHECKING:
+    from edge_sdk.tensors import TensorSpec
 
 #: Backends that have crashed the process on truncated or corrupt files.
 CRASH_PRONE = frozenset({"tflite-runtime", "tf"})
@@ -27,7 +31,7 @@ class Backend:
     """An importable interpreter implementation."""
 
     name: str
-    interpreter_class: Callable
+    interpreter_class: Callable[..., Any]
     version: str
 
     @property
@@ -132,7 +136,7 @@ def parse_accelerator(name: str) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def _captured_native_stderr(lines: list[str]):
+def _captured_native_stderr(lines: list[str]) -> Iterator[None]:
     """Capture what LiteRT's C++ code writes to fd 2 while compiling (one line per vendor plugin it
     cannot find, on every load) into ``lines``, instead of the user's terminal.
 
@@ -176,7 +180,14 @@ class CompiledRunner:
     ``TensorBuffer`` objects, resizing dynamic inputs when the batch changes.
     """
 
-    def __init__(self, data: bytes, accelerator: str, num_threads: int | None, input_specs, signature_key: str):
+    def __init__(
+        self,
+        data: bytes,
+        accelerator: str,
+        num_threads: int | None,
+        input_specs: Sequence[TensorSpec],
+        signature_key: str,
+    ):
         parts = parse_accelerator(accelerator)
         captured: list[str] = []
         try:
@@ -224,7 +235,8 @@ class CompiledRunner:
     @property
     def fully_accelerated(self) -> bool:
         """True when every op runs on the chosen accelerator(s)."""
-        return self._model.is_fully_accelerated()
+        accelerated: bool = self._model.is_fully_accelerated()
+        return accelerated
 
     def _new_buffers(self) -> None:
         model = self._model

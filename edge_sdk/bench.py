@@ -583,15 +583,15 @@ def recommend(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for label, rows in groups.items():
 
-        def median(r):
+        def median(r: Mapping[str, Any]) -> float:
             return float(r["latency_us"]["median"])
 
-        def items_per_s(r):
-            return (r.get("batch") or 1) * 1e6 / median(r)
+        def items_per_s(r: Mapping[str, Any]) -> float:
+            return float((r.get("batch") or 1) * 1e6 / median(r))
 
         fastest = min(rows, key=lambda r: (median(r), r["threads"]))
         busiest = max(rows, key=lambda r: (items_per_s(r), -r["threads"]))
-        slower = []
+        slower: list[dict[str, Any]] = []
         for batch in sorted({r.get("batch") or 1 for r in rows}):
             ordered = sorted((r for r in rows if (r.get("batch") or 1) == batch), key=lambda r: r["threads"])
             for low, high in zip(ordered, ordered[1:], strict=False):
@@ -647,7 +647,7 @@ def _threads(count: int) -> str:
     return f"{count} thread" + ("" if count == 1 else "s")
 
 
-def run_benchmark(model_paths: Sequence[str | os.PathLike], options: BenchOptions | None = None) -> dict[str, Any]:
+def run_benchmark(model_paths: Sequence[str | os.PathLike[str]], options: BenchOptions | None = None) -> dict[str, Any]:
     """Benchmark each model at each thread count, interleaved; return the results document.
 
     A model that fails to load or run is recorded with ``status: failed`` and
@@ -725,7 +725,7 @@ def run_benchmark(model_paths: Sequence[str | os.PathLike], options: BenchOption
     }
 
 
-def _progress(total: int | None, enabled: bool):
+def _progress(total: int | None, enabled: bool) -> tuple[Callable[..., Any] | None, Callable[[], Any]]:
     bar = progress_bar(total, "bench", unit="run") if enabled else None
     if bar is None:
         return None, lambda: None

@@ -12,9 +12,11 @@ import math
 import re
 import sys
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from edge_sdk.errors import MissingExtraError
+
+T = TypeVar("T")
 
 _EXTRA_PROBES = {
     "convert": ("tensorflow", "tf_keras", "tensorflow_model_optimization"),
@@ -46,8 +48,10 @@ def _installed(module: str) -> bool:
         return False
 
 
-def first_line(exc: BaseException, limit: int | None = None) -> str:
+def first_line(exc: BaseException | str, limit: int | None = None) -> str:
     """The first non-empty line of ``str(exc)`` (at most ``limit`` characters), else the exception's type name.
+
+    ``exc`` may also be a message already taken from an exception.
 
     TensorFlow and LiteRT put whole stack dumps into their messages; a user needs the first line.
     """
@@ -145,7 +149,7 @@ def emit_report(doc: Any, json_target: str | None, print_human: Callable[[], Non
         print(f"wrote {json_target}", file=sys.stderr)
 
 
-def progress(iterable: Iterable, desc: str, total: int | None = None, enabled: bool = True):
+def progress(iterable: Iterable[T], desc: str, total: int | None = None, enabled: bool = True) -> Iterable[T]:
     """Wrap ``iterable`` in a tqdm bar on stderr when tqdm is installed and stderr is a terminal.
 
     ``desc`` labels the bar, ``total`` sizes it when ``iterable`` has no ``len``; ``enabled=False``
@@ -157,10 +161,11 @@ def progress(iterable: Iterable, desc: str, total: int | None = None, enabled: b
         from tqdm.auto import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None)
+    bar: Iterable[T] = tqdm(iterable, desc=desc, total=total, file=sys.stderr, leave=False, disable=None)
+    return bar
 
 
-def progress_bar(total: int | None, desc: str, unit: str = "it", leave: bool = False):
+def progress_bar(total: int | None, desc: str, unit: str = "it", leave: bool = False) -> Any:
     """A tqdm bar on stderr, or None when tqdm is not installed or stderr is not a terminal.
 
     ``total`` sizes the bar, ``desc`` labels it, ``unit`` names what it counts, ``leave`` keeps it

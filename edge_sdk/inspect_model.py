@@ -44,7 +44,7 @@ _INT_ACTIVATION_TYPES = {"int8", "uint8", "int16"}
 _BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 
 
-def _schema():
+def _schema() -> Any:  # ai_edge_litert.schema_py_generated: generated, untyped
     try:
         from ai_edge_litert import schema_py_generated
     except ImportError:  # a device with only tflite-runtime (which ships no schema module)
@@ -55,7 +55,7 @@ def _schema():
     return schema_py_generated
 
 
-def _operator_names(schema) -> dict[int, str]:
+def _operator_names(schema: Any) -> dict[int, str]:
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
 
 
@@ -76,7 +76,7 @@ def _list(value: Any) -> list[Any]:
         return []
 
 
-def _read(model: str | os.PathLike | bytes) -> tuple:
+def _read(model: str | os.PathLike[str] | bytes) -> tuple[bytes, Path | None]:
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model), None
     path = Path(model)
@@ -85,7 +85,7 @@ def _read(model: str | os.PathLike | bytes) -> tuple:
     return path.read_bytes(), path
 
 
-def inspect_model(model: str | os.PathLike | bytes) -> dict[str, Any]:
+def inspect_model(model: str | os.PathLike[str] | bytes) -> dict[str, Any]:
     """Describe a .tflite model: operators, tensors, weights, subgraphs, signatures, metadata, kind.
 
     The result is JSON-ready. ``kind`` is one of ``float``, ``float16-weight``,
@@ -139,7 +139,7 @@ def manifest_kind(info: dict[str, Any], intended: str | None = None) -> str:
     return _MANIFEST_KINDS.get(kind, str(kind)) if isinstance(kind, str) else str(kind)
 
 
-def weight_buffer_ranges(data: bytes) -> list[tuple]:
+def weight_buffer_ranges(data: bytes) -> list[tuple[int, int]]:
     """``(start, end)`` byte offsets of every non-empty weight buffer stored inside a .tflite flatbuffer.
 
     ``data`` is the model's bytes. Used to damage weights on purpose (fuzzing, integrity tests): bytes
@@ -148,7 +148,7 @@ def weight_buffer_ranges(data: bytes) -> list[tuple]:
     import flatbuffers  # ships with ai-edge-litert, like the schema module
 
     model = _schema().Model.GetRootAs(data, 0)
-    ranges = []
+    ranges: list[tuple[int, int]] = []
     for i in range(model.BuffersLength()):
         table = model.Buffers(i)._tab  # noqa: SLF001 - flatbuffers' generated classes expose a buffer's table only here
         offset = flatbuffers.number_types.UOffsetTFlags.py_type(table.Offset(4))
@@ -168,11 +168,11 @@ def _buffer_size(buffer: Any) -> int:
 
 
 def _kind(
-    int_ops: Counter,
+    int_ops: Counter[str],
     has_float_activations: bool,
     has_int_weights: bool,
     has_f16_weights: bool,
-    dequantized_weights: set,
+    dequantized_weights: set[str],
 ) -> str:
     """The model's kind from what its ops compute in (see :func:`inspect_model`)."""
     if int_ops and not has_float_activations:
@@ -190,7 +190,7 @@ def _kind(
     return "float"
 
 
-def _describe(root, schema, data: bytes, path: Path | None) -> dict[str, Any]:
+def _describe(root: Any, schema: Any, data: bytes, path: Path | None) -> dict[str, Any]:
     op_names = _operator_names(schema)
     opcodes = []
     for code in root.operatorCodes or []:
@@ -203,15 +203,15 @@ def _describe(root, schema, data: bytes, path: Path | None) -> dict[str, Any]:
         opcodes.append((name or "CUSTOM", int(code.version or 1)))
 
     buffers = root.buffers or []
-    op_counter: Counter = Counter()
+    op_counter: Counter[tuple[str, int]] = Counter()
     weight_bytes: dict[str, int] = defaultdict(int)
     subgraphs = []
     tensors_out = []
-    float_ops: Counter = Counter()
-    int_ops: Counter = Counter()
+    float_ops: Counter[str] = Counter()
+    int_ops: Counter[str] = Counter()
     has_int_weights = has_float_activations = False
-    dequantized_weights: set = set()
-    int_activation_types: set = set()
+    dequantized_weights: set[str] = set()
+    int_activation_types: set[str] = set()
 
     for sg_index, sg in enumerate(root.subgraphs or []):
         tensors = sg.tensors or []

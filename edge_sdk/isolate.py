@@ -22,13 +22,17 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge_sdk import errors
 from edge_sdk.errors import CorruptModelError, EdgeSdkError
+
+if TYPE_CHECKING:
+    from edge_sdk.tensors import TensorSpec
 
 #: Seconds a child may take to load and run a model before it counts as hung.
 DEFAULT_TIMEOUT = 120.0
@@ -48,14 +52,14 @@ def signal_name(returncode: int) -> str:
     return f"exit status {returncode}"
 
 
-def sample_inputs(specs, seed: int = 0) -> dict[str, np.ndarray]:
+def sample_inputs(specs: Iterable[TensorSpec], seed: int = 0) -> dict[str, np.ndarray]:
     """Valid random inputs for ``specs`` (a model's inputs): dynamic dims become 1.
 
     Float and quantized inputs get float32 in [0, 1) (the runtime quantizes);
     other integer and bool inputs get zeros, which every index-like input accepts.
     """
     rng = np.random.default_rng(seed)
-    feeds = {}
+    feeds: dict[str, np.ndarray] = {}
     for spec in specs:
         shape = tuple(1 if d is None else int(d) for d in spec.shape)
         if spec.dtype.kind == "f" or spec.quantization is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ def probe(
     return model.predict_all(sample_inputs(model.inputs, seed))
 
 
-def main(argv) -> int:
+def main(argv: Sequence[str]) -> int:
     """Entry point of the child: model bytes on stdin, one JSON line on stdout."""
     backend = argv[0] if argv and argv[0] != "auto" else None
     num_threads = int(argv[1]) if len(argv) > 1 and int(argv[1]) > 0 else None

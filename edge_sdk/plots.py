@@ -12,7 +12,7 @@ from typing import Any
 from edge_sdk.errors import MissingExtraError
 
 
-def require_matplotlib():
+def require_matplotlib() -> Any:
     """Return ``matplotlib.pyplot`` (headless Agg backend) or raise naming the extra to install."""
     try:
         import matplotlib
@@ -27,7 +27,7 @@ def require_matplotlib():
     return plt
 
 
-def latency_png(doc: Mapping[str, Any], path: str | os.PathLike) -> None:
+def latency_png(doc: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """Write box plots of per-run latency, one box per model and thread count, to ``path`` (atomically)."""
     from edge_sdk.fileio import atomic_write_bytes
 
@@ -64,7 +64,7 @@ def latency_png(doc: Mapping[str, Any], path: str | os.PathLike) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def pareto_png(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, title: str = "") -> bytes:
+def pareto_png(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str = "") -> bytes:
     """Write the ``--recipe auto`` trade-off as a PNG (atomically) and return its bytes.
 
     One point per measured candidate: latency (median, x float32) against file size
@@ -137,7 +137,9 @@ def pareto_png(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, title
     span_x = (math.log(max(xs)) - math.log(min(xs))) if wide else (max(xs) - min(xs))
     span_y = max(ys) - min(ys)
 
-    def place(r):  # position in [0, 1] of the plot, to find labels that would overprint each other
+    def place(
+        r: Mapping[str, Any],
+    ) -> tuple[float, float]:  # position in [0, 1] of the plot, to find labels that would overprint each other
         x = math.log(r["latency_ratio"]) - math.log(min(xs)) if wide else r["latency_ratio"] - min(xs)
         return x / (span_x or 1.0), (r["size_ratio"] - min(ys)) / (span_y or 1.0)
 

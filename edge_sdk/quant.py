@@ -12,18 +12,23 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge_sdk.errors import NonFiniteInputError
 
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
+
 try:  # the clip ufunc itself: np.clip adds about 2 us of Python dispatch per call on small arrays
-    from numpy._core.umath import clip as _clip_ufunc  # type: ignore[attr-defined]  # numpy ships no stub for the ufunc
+    from numpy._core.umath import clip as _numpy_clip  # type: ignore[attr-defined]  # numpy ships no stub for the ufunc
 except ImportError:  # numpy < 2
     try:
-        from numpy.core.umath import clip as _clip_ufunc  # type: ignore[no-redef]  # the numpy 1 home of the same ufunc
+        from numpy.core.umath import clip as _numpy_clip  # type: ignore[no-redef]  # the numpy 1 home of the same ufunc
     except ImportError:  # pragma: no cover - very old numpy
-        _clip_ufunc = np.clip
+        _numpy_clip = np.clip
+_clip_ufunc = _numpy_clip  # assigned, not imported: model.py's fast path reads it (strict mypy: no re-exports)
 
 
 class QuantizationClipWarning(UserWarning):
@@ -51,7 +56,7 @@ def quantize(
     x: np.ndarray,
     scale: ScaleLike,
     zero_point: ScaleLike,
-    dtype=np.int8,
+    dtype: DTypeLike = np.int8,
     axis: int | None = None,
     name: str = "input",
 ) -> np.ndarray:
@@ -73,7 +78,8 @@ def quantize(
     lo, hi = _INT_LIMITS[dtype]
     with np.errstate(over="ignore"):  # a finite value too large for float32 after scaling saturates below
         q = np.rint(x32 / scale_b) + zero_b
-    return np.clip(q, lo, hi).astype(dtype)
+    stored: np.ndarray = np.clip(q, lo, hi).astype(dtype)
+    return stored
 
 
 def quantize_per_tensor(
@@ -152,7 +158,7 @@ class PerTensorQuantizer:
     magic: np.float32
     byte_add: np.generic | None
 
-    def __init__(self, scale: float, zero_point: int, dtype):
+    def __init__(self, scale: float, zero_point: int, dtype: DTypeLike):
         self.dtype = np.dtype(dtype)
         self.scale = np.float32(scale)
         self.zero = np.float32(zero_point)
@@ -175,7 +181,7 @@ class PerTensorQuantizer:
 
     def scaled(self, x32: np.ndarray, name: str) -> np.ndarray:
         """``x32 / scale`` as a new flat float32 array, after refusing NaN and inf."""
-        t = np.divide(x32.reshape(-1), self.scale)
+        t: np.ndarray = np.divide(x32.reshape(-1), self.scale)
         self._refuse_non_finite(t, x32, name)
         return t
 
@@ -217,7 +223,7 @@ class PerTensorQuantizer:
         return out
 
 
-def dequantize_table(dtype, scale: float, zero_point: int) -> np.ndarray | None:
+def dequantize_table(dtype: DTypeLike, scale: float, zero_point: int) -> np.ndarray | None:
     """For an 8-bit ``dtype``: the float32 value of every stored byte, indexed by the byte as uint8.
 
     ``table.take(q)`` is then :func:`dequantize_per_tensor` of ``q``, bit for bit, in one numpy call
@@ -233,7 +239,7 @@ def dequantize_table(dtype, scale: float, zero_point: int) -> np.ndarray | None:
 
 def dequantize_per_tensor(q: np.ndarray, scale: np.float32, zero_point: np.float32) -> np.ndarray:
     """:func:`dequantize` for one scale and zero point given as float32 scalars."""
-    out = np.subtract(q, zero_point, dtype=np.float32)
+    out: np.ndarray = np.subtract(q, zero_point, dtype=np.float32)
     out *= scale
     return out
 
@@ -243,4 +249,5 @@ def dequantize(q: np.ndarray, scale: ScaleLike, zero_point: ScaleLike, axis: int
     q32 = np.asarray(q).astype(np.float32)
     scale_b = _broadcastable(scale, q32.ndim, axis)
     zero_b = _broadcastable(zero_point, q32.ndim, axis)
-    return ((q32 - zero_b) * scale_b).astype(np.float32, copy=False)
+    values: np.ndarray = ((q32 - zero_b) * scale_b).astype(np.float32, copy=False)
+    return values

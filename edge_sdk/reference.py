@@ -47,7 +47,7 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -61,7 +61,18 @@ OTHER_KERNELS_MAX_STEPS = 16.0
 #: float32 outputs of the same .tflite on another machine: ulps of the output's largest magnitude
 #: (measured about 1e-6 absolute on outputs near 1, i.e. under 10 of these).
 FLOAT32_MAX_ULPS = 64.0
-PathLike = str | os.PathLike
+PathLike = str | os.PathLike[str]
+
+
+class ErrorMetrics(TypedDict):
+    """:func:`error_metrics`' figures for one output (``cosine_over``: ``"examples"`` or ``"batch"``)."""
+
+    max_abs_error: float
+    mean_abs_error: float
+    relative_error: float
+    cosine_mean: float
+    cosine_min: float
+    cosine_over: str
 
 
 class GoldenReferenceError(EdgeSdkError):
@@ -145,11 +156,11 @@ def lineage(model_path: PathLike, own_sha256: str) -> list[str] | None:
     by_sha: dict[str, dict[str, Any]] = {}
     for candidate in model_path.parent.glob("*.json"):
         try:
-            manifest = read_manifest(candidate)
+            found = read_manifest(candidate)
         except EdgeSdkError:
             continue
-        if manifest.get("sha256"):
-            by_sha[manifest["sha256"]] = manifest
+        if found.get("sha256"):
+            by_sha[found["sha256"]] = found
     try:
         first = read_manifest(own)
     except EdgeSdkError:
@@ -186,10 +197,10 @@ def match_tensors(
     order, or raises :class:`SignatureMismatchError` naming both sides.
     """
 
-    def show(side):
+    def show(side: Sequence[tuple[str, tuple[int | None, ...]]]) -> str:
         return ", ".join(f"{n}{shape_text(s)}" for n, s in side) or "none"
 
-    def compatible(a, b):
+    def compatible(a: tuple[int | None, ...], b: tuple[int | None, ...]) -> bool:
         if len(a) != len(b):
             return False
         return all(x is None or y is None or x == y for x, y in zip(a[1:], b[1:], strict=False))
@@ -241,11 +252,13 @@ def class_predictions(output: np.ndarray) -> np.ndarray | None:
         values = flat[:, 0].astype(np.float64)
         finite = values[np.isfinite(values)]
         threshold = 0.5 if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0 else 0.0
-        return (values > threshold).astype(np.int64)
-    return np.argmax(flat, axis=1).astype(np.int64)
+        thresholded: np.ndarray = (values > threshold).astype(np.int64)
+        return thresholded
+    top1: np.ndarray = np.argmax(flat, axis=1).astype(np.int64)
+    return top1
 
 
-def error_metrics(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+def error_metrics(reference: np.ndarray, other: np.ndarray) -> ErrorMetrics:
     """Max/mean absolute error, relative L2 error and per-example cosine similarity.
 
     ``relative_error`` is ||other - reference|| / ||reference|| over the whole
@@ -288,7 +301,8 @@ def labels_to_classes(labels: np.ndarray) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise EdgeSdkError(f"labels: expected integer class ids (or one-hot rows), got dtype {arr.dtype}")
     if arr.ndim == 2 and arr.shape[1] > 1:
-        return np.argmax(arr, axis=1).astype(np.int64)
+        top1: np.ndarray = np.argmax(arr, axis=1).astype(np.int64)
+        return top1
     arr = arr.reshape(arr.shape[0], -1)[:, 0] if arr.ndim > 1 else arr
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
@@ -438,7 +452,8 @@ def write_reference(
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_output_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            # numpy's stub lets **kwds fill allow_pickle (bool); these keys are tensor names, never that.
+            np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
     return Path(path)
 
 
@@ -575,7 +590,10 @@ def check_reference(
     import edge_sdk
 
     ref = reference if isinstance(reference, Reference) else read_reference(reference)
-    loaded = model if hasattr(model, "predict_all") else edge_sdk.load(model, num_threads=num_threads)
+    if isinstance(model, str | os.PathLike) or not hasattr(model, "predict_all"):
+        loaded = edge_sdk.load(model, num_threads=num_threads)
+    else:
+        loaded = model  # a loaded Model (or anything with its predict_all, inputs, outputs, sha256, backend)
     model_path = getattr(loaded, "path", None)
     model_sha = loaded.sha256
 

@@ -204,7 +204,7 @@ def remote_script(remote_command: str, bench_args: Sequence[str]) -> str:
 
 
 def run_remote_benchmark(
-    model_paths: Sequence[os.PathLike],
+    model_paths: Sequence[os.PathLike[str]],
     target: str,
     options: Any,
     *,
@@ -309,7 +309,8 @@ def check_device_document(doc: Any, returncode: int, remote_models: Sequence[str
     doc.pop("recommendations", None)
     bench.add_ratios(doc["results"], doc["results"][0]["label"])
     doc["recommendations"] = bench.recommend(doc["results"])
-    return doc
+    checked: dict[str, Any] = doc
+    return checked
 
 
 def _run_bounded(argv: list[str], payload: bytes, timeout: float, url: str) -> tuple[int, bytes, bytes]:
@@ -389,7 +390,7 @@ def _run_bounded(argv: list[str], payload: bytes, timeout: float, url: str) -> t
     return proc.returncode, bytes(out), bytes(err[-_STDERR_TAIL:])
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     """Kill ``proc`` and its process group (it was started in a session of its own) and reap it."""
     import signal
 

@@ -40,7 +40,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from edge_sdk.console import first_line as _first_line
 from edge_sdk.errors import InputError, ManifestError, MissingExtraError, SignatureError
@@ -55,16 +55,19 @@ from edge_sdk.fileio import (
 from edge_sdk.jsonio import loads_strict
 from edge_sdk.manifest import find_manifest, read_manifest
 
+if TYPE_CHECKING:  # the `sign` extra: imported at run time only when a key is used (_crypto)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 SIGNATURE_FORMAT = "edge-sdk-signature/1"
 SIGNATURE_SUFFIX = ".sig"
 ALGORITHM = "ed25519"
 _DOMAIN_TAG = b"edge-sdk-signature/1\x00"
 _RAW_KEY_BYTES = 32
 
-KeyLike = str | os.PathLike | bytes | bytearray | Any
+KeyLike = str | os.PathLike[str] | bytes | bytearray | Any
 
 
-def _crypto():
+def _crypto() -> tuple[Any, Any, type[Exception]]:  # the optional extra's modules, imported on use
     """Import the Ed25519 primitives, or raise MissingExtraError naming the ``sign`` extra."""
     try:
         from cryptography.exceptions import InvalidSignature
@@ -78,7 +81,7 @@ def _crypto():
     return ed25519, serialization, InvalidSignature
 
 
-def signature_path_for(model_path: str | os.PathLike) -> Path:
+def signature_path_for(model_path: str | os.PathLike[str]) -> Path:
     """``dir/model.tflite`` -> ``dir/model.tflite.sig``."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.name + SIGNATURE_SUFFIX)
@@ -105,7 +108,7 @@ def manifest_digest(manifest: dict[str, Any] | None) -> str | None:
 MAX_KEY_FILE_BYTES = 64 << 10
 
 
-def _read_key_source(key: str | os.PathLike, what: str) -> bytes:
+def _read_key_source(key: str | os.PathLike[str], what: str) -> bytes:
     path = Path(key)
     problem = not_a_regular_file(path)
     if problem == "does not exist":
@@ -124,11 +127,11 @@ def _read_key_source(key: str | os.PathLike, what: str) -> bytes:
         raise SignatureError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
-def load_public_key(key: KeyLike):
+def load_public_key(key: KeyLike) -> Ed25519PublicKey:
     """An ``Ed25519PublicKey`` from a key object, raw 32 bytes, PEM bytes/text, 64-char hex, or a file path."""
     ed25519, serialization, _ = _crypto()
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return key
+    if isinstance(key, ed25519.Ed25519PublicKey):  # (_crypto's modules are Any: the casts restore the types)
+        return cast("Ed25519PublicKey", key)
     if isinstance(key, ed25519.Ed25519PrivateKey):
         raise SignatureError(
             "expected an Ed25519 public key, got a private key; the app must embed only the public key"
@@ -149,10 +152,12 @@ def load_public_key(key: KeyLike):
         )
     stripped = data.strip()
     if len(data) == _RAW_KEY_BYTES:
-        return ed25519.Ed25519PublicKey.from_public_bytes(data)
+        return cast("Ed25519PublicKey", ed25519.Ed25519PublicKey.from_public_bytes(data))
     if len(stripped) == 2 * _RAW_KEY_BYTES:
         try:
-            return ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(stripped.decode("ascii")))
+            return cast(
+                "Ed25519PublicKey", ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(stripped.decode("ascii")))
+            )
         except (ValueError, UnicodeDecodeError):
             pass
     if stripped.startswith(b"-----BEGIN") and b"PRIVATE KEY" in stripped[:40]:
@@ -166,14 +171,14 @@ def load_public_key(key: KeyLike):
         ) from None
     if not isinstance(loaded, ed25519.Ed25519PublicKey):
         raise SignatureError(f"{source}: expected an Ed25519 public key, got {type(loaded).__name__}")
-    return loaded
+    return cast("Ed25519PublicKey", loaded)
 
 
-def load_private_key(key: KeyLike, passphrase: bytes | None = None):
+def load_private_key(key: KeyLike, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     """An ``Ed25519PrivateKey`` from a key object, PEM (PKCS#8, optionally encrypted) or a file path."""
     ed25519, serialization, _ = _crypto()
     if isinstance(key, ed25519.Ed25519PrivateKey):
-        return key
+        return cast("Ed25519PrivateKey", key)
     source = "private key"
     if isinstance(key, (bytes, bytearray, memoryview)):
         data = bytes(key)
@@ -198,16 +203,16 @@ def load_private_key(key: KeyLike, passphrase: bytes | None = None):
         ) from None
     if not isinstance(loaded, ed25519.Ed25519PrivateKey):
         raise SignatureError(f"{source}: expected an Ed25519 private key, got {type(loaded).__name__}")
-    return loaded
+    return cast("Ed25519PrivateKey", loaded)
 
 
-def raw_public_bytes(public_key) -> bytes:
+def raw_public_bytes(public_key: Ed25519PublicKey) -> bytes:
     """The 32 raw bytes of an Ed25519 public key (what an app embeds)."""
     _, serialization, _ = _crypto()
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def key_id(public_key) -> str:
+def key_id(public_key: Ed25519PublicKey) -> str:
     """A short fingerprint of a public key: the first 16 hex digits of sha256 of its raw bytes."""
     return hashlib.sha256(raw_public_bytes(public_key)).hexdigest()[:16]
 
@@ -285,7 +290,7 @@ def _write_private_file(path: Path, data: bytes, overwrite: bool) -> None:
 
 
 def write_keypair(
-    out_dir: str | os.PathLike,
+    out_dir: str | os.PathLike[str],
     name: str = "edge-sdk",
     *,
     passphrase: bytes | None = None,
@@ -372,11 +377,11 @@ def sign_bytes(
 
 
 def sign_model(
-    model_path: str | os.PathLike,
+    model_path: str | os.PathLike[str],
     private_key: KeyLike,
     *,
     manifest: Any = None,
-    out: str | os.PathLike | None = None,
+    out: str | os.PathLike[str] | None = None,
     passphrase: bytes | None = None,
 ) -> dict[str, Any]:
     """Sign a model file (and its manifest, beside it or given) and write ``MODEL.sig`` atomically.
@@ -509,7 +514,7 @@ def verify_envelope(
 
 def verify_model(
     model_bytes: bytes,
-    model_path: str | os.PathLike | None,
+    model_path: str | os.PathLike[str] | None,
     manifest: Any,
     public_key: KeyLike,
     signature: Any = None,

@@ -249,7 +249,7 @@ def generic_metrics(
     f_out: Mapping[str, np.ndarray], q_out: Mapping[str, np.ndarray], pairs: Sequence[tuple[str, str]]
 ) -> TaskMetrics:
     """Per output: SNR in dB, cosine (whole tensor), max and mean absolute error; the worst SNR as the summary."""
-    per = []
+    per: list[dict[str, Any]] = []
     for f_name, q_name in pairs:
         f, q = np.asarray(f_out[f_name], np.float64), np.asarray(q_out[q_name], np.float64)
         norms = np.linalg.norm(f) * np.linalg.norm(q)
@@ -280,7 +280,7 @@ def classification_metrics(
     if multilabel:
         t = 0.5 if _in01(f) else 0.0
         fb, qb = f.reshape(len(f), -1) > t, q.reshape(len(q), -1) > t
-        metrics = {
+        metrics: dict[str, Any] = {
             "label_agreement": float(np.mean(fb == qb)),
             "exact_set_agreement": float(np.mean((fb == qb).all(1))),
         }
@@ -291,7 +291,12 @@ def classification_metrics(
             out.labels["f1_drop_points"] = 100.0 * (out.labels["float_f1"] - out.labels["quantized_f1"])
         return out
     fc, qc = class_predictions(f), class_predictions(q)
-    metrics: dict[str, Any] = {"top1_agreement": float(np.mean(fc == qc))}
+    if fc is None or qc is None:  # a map or a string output: agreement of two Nones would read 100%
+        raise TaskError(
+            "classification metrics: expected class scores, one [classes] row (or one unit) per example, "
+            f"got float output shape {list(f.shape)} ({f.dtype}) and quantized {list(q.shape)} ({q.dtype})"
+        )
+    metrics = {"top1_agreement": float(np.mean(fc == qc))}
     if f.ndim == 2 and f.shape[1] > k:
         topk = np.argsort(-q, axis=1)[:, :k]
         metrics[f"top{k}_agreement"] = float(np.mean((topk == fc[:, None]).any(axis=1)))
@@ -338,7 +343,8 @@ def reconstruction_scores(inputs: np.ndarray, reconstruction: np.ndarray) -> np.
     """Per-example anomaly score: mean squared reconstruction error."""
     x = np.asarray(inputs, np.float64).reshape(len(inputs), -1)
     r = np.asarray(reconstruction, np.float64).reshape(len(reconstruction), -1)
-    return np.mean((x - r) ** 2, axis=1)
+    scores: np.ndarray = np.mean((x - r) ** 2, axis=1)
+    return scores
 
 
 def autoencoder_metrics(inputs: np.ndarray, f: np.ndarray, q: np.ndarray, labels: np.ndarray | None) -> TaskMetrics:
@@ -359,7 +365,7 @@ def autoencoder_metrics(inputs: np.ndarray, f: np.ndarray, q: np.ndarray, labels
         if len(y) != len(fs):
             raise TaskError(f"anomaly labels: expected {len(fs)} (one 0/1 per example), got {len(y)}")
         fa, qa = auc(fs, y), auc(qs, y)
-        if fa is not None:
+        if fa is not None and qa is not None:  # both None or neither: the same labels decide
             out.labels = {"float_auc": fa, "quantized_auc": qa, "auc_drop_points": 100.0 * (fa - qa)}
         else:
             out.notes.append("anomaly labels hold one class only: no AUC")
@@ -387,7 +393,8 @@ def _masks(out: np.ndarray) -> np.ndarray:
     """Class id per pixel: argmax over channels (per-pixel class scores), or a 0.5 / 0 threshold for one channel."""
     a = np.asarray(out)
     if a.ndim == 4 and a.shape[-1] > 1:
-        return a.argmax(axis=-1)
+        classes: np.ndarray = a.argmax(axis=-1)
+        return classes
     a = a.reshape(a.shape[:3]) if a.ndim == 4 else a
     return (a > (0.5 if _in01(a) else 0.0)).astype(np.int64)
 

@@ -42,7 +42,8 @@ def _spread(a: np.ndarray, axis: int | None) -> np.ndarray:
         flat = a.reshape(1, -1)
     else:
         flat = np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
-    return np.percentile(flat, 99, axis=1) - np.percentile(flat, 1, axis=1)
+    spread: np.ndarray = np.percentile(flat, 99, axis=1) - np.percentile(flat, 1, axis=1)
+    return spread
 
 
 def _runs(indices: Sequence[int]) -> str:

@@ -197,6 +197,7 @@ def tabular_dataset(name: str, table: Mapping[str, np.ndarray], spec: FeatureSpe
     sub = {s: {c: np.asarray(table[c])[idx] for c in columns} for s, idx in parts.items()}
     fitted = spec.fit(sub["train"], source=f"{name} training split")
     enc = {s: fitted.encode(sub[s], source=f"{name} {s} split") for s in SPLITS}
+    vocabulary = fitted.fitted_labels
     ys = {s: fitted.encode_labels(sub[s][spec.label], source=f"{name} {s} split") for s in SPLITS}
     return Dataset(
         name=name,
@@ -207,8 +208,8 @@ def tabular_dataset(name: str, table: Mapping[str, np.ndarray], spec: FeatureSpe
         y_val=ys["val"],
         x_test=enc["test"],
         y_test=ys["test"],
-        num_classes=len(fitted.label_vocabulary),
-        labels=list(fitted.label_vocabulary),
+        num_classes=len(vocabulary),
+        labels=list(vocabulary),
         preprocessing=fitted.preprocessing(),
         feature_spec=fitted,
         seed=seed,
@@ -334,9 +335,9 @@ def subset_train(data: Dataset, train_size: int, seed: int) -> Dataset:
         return data
     keep, _ = train_test_split(np.arange(n), train_size=train_size, stratify=data.y_train, random_state=seed)
     keep = np.sort(keep)
-    return dataclasses.replace(
-        data, name=f"{data.name}:{train_size}", x_train=data.x_train[keep], y_train=data.y_train[keep]
-    )
+    x = data.x_train
+    x_train = {k: v[keep] for k, v in x.items()} if isinstance(x, dict) else x[keep]  # a table: each column
+    return dataclasses.replace(data, name=f"{data.name}:{train_size}", x_train=x_train, y_train=data.y_train[keep])
 
 
 def read_idx(path: str | Path, ndim: int) -> np.ndarray:

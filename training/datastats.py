@@ -21,6 +21,7 @@ The checks and the drift report that read these statistics live in :mod:`convert
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ def numeric_summary(values: np.ndarray, histogram: bool = True) -> dict[str, Any
     return out
 
 
-def _vocabulary_names(preprocessing: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+def _vocabulary_names(preprocessing: Mapping[str, Any] | None) -> dict[str | None, Mapping[str, Any]]:
     """Input name -> its tabular preprocessing entry (vocabulary, oov_index, column)."""
     if not isinstance(preprocessing, Mapping) or preprocessing.get("kind") != "tabular":
         return {}
@@ -174,7 +175,7 @@ def write_stats(stats: Mapping[str, Any], path: str | Path) -> Path:
     return atomic_write_text(path, json.dumps(stats, indent=1) + "\n")
 
 
-def stats_pointer(path: str | Path, file: str | None = None) -> dict[str, Any]:
+def stats_pointer(path: str | os.PathLike[str], file: str | None = None) -> dict[str, Any]:
     """The manifest's ``data_stats`` field for the statistics file at ``path``.
 
     ``file``: the name the manifest records (relative to the manifest's folder; default the file's name).

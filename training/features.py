@@ -35,7 +35,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,17 @@ class NumericFeature:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (fitted constants included when known)."""
-        out = {"name": self.name, "type": "numeric", "transform": self.transform, "nan": self.nan}
+        out: dict[str, Any] = {"name": self.name, "type": "numeric", "transform": self.transform, "nan": self.nan}
         if self.mean is not None:
             out.update(mean=self.mean, std=self.std)
         return out
+
+    @property
+    def constants(self) -> tuple[float, float]:
+        """``(mean, std)`` learned from the training split."""
+        if self.mean is None or self.std is None:
+            raise FeatureSpecError(f"numeric feature {self.name!r} has no mean/std yet (fit the spec first)")
+        return self.mean, self.std
 
 
 @dataclasses.dataclass
@@ -92,11 +99,16 @@ class CategoricalFeature:
         return input_name_for(self.name)
 
     @property
-    def size(self) -> int:
-        """Number of distinct model input values: the vocabulary plus the OOV bucket."""
+    def fitted_vocabulary(self) -> list[str]:
+        """The vocabulary, declared or learned from the training split."""
         if self.vocabulary is None:
             raise FeatureSpecError(f"categorical feature {self.name!r} has no vocabulary yet (fit the spec first)")
-        return len(self.vocabulary) + 1
+        return self.vocabulary
+
+    @property
+    def size(self) -> int:
+        """Number of distinct model input values: the vocabulary plus the OOV bucket."""
+        return len(self.fitted_vocabulary) + 1
 
     @property
     def oov_index(self) -> int:
@@ -245,6 +257,13 @@ class FeatureSpec:
         raise FeatureSpecError(f"no feature named {name!r}; features are {self.names}")
 
     @property
+    def fitted_labels(self) -> list[str]:
+        """The label vocabulary, declared or learned from the training split."""
+        if self.label_vocabulary is None:
+            raise FeatureSpecError(f"label {self.label!r} has no vocabulary yet (fit the spec first)")
+        return self.label_vocabulary
+
+    @property
     def fitted(self) -> bool:
         """True when every constant the encoding needs is known."""
         return self.label_vocabulary is not None and all(
@@ -313,7 +332,7 @@ class FeatureSpec:
         out: dict[str, np.ndarray] = {}
         for f in self.features:
             if isinstance(f, CategoricalFeature):
-                lookup = {v: i for i, v in enumerate(f.vocabulary)}
+                lookup = {v: i for i, v in enumerate(f.fitted_vocabulary)}
                 oov = f.oov_index
                 idx = np.fromiter(
                     (lookup.get(v, oov) if v is not None else oov for v in _strings(table[f.name])),
@@ -334,14 +353,15 @@ class FeatureSpec:
                     if f.nan == "zero":
                         raw = np.where(nan_mask, 0.0, raw)
                 values = _transform(f, raw, source)
-                z = (values - f.mean) / f.std
+                mean, std = f.constants
+                z = (values - mean) / std
                 z = np.where(np.isfinite(z), z, 0.0)  # the 'mean' rule: missing -> training mean -> 0
                 out[f.input_name] = z.astype(np.float32).reshape(-1, 1)
         return out
 
     def encode_labels(self, column: np.ndarray, source: str = "table") -> np.ndarray:
         """Label strings -> int64 class indices; an unknown label is an error, not a silent class."""
-        lookup = {v: i for i, v in enumerate(self.label_vocabulary or [])}
+        lookup: dict[str | None, int] = {v: i for i, v in enumerate(self.label_vocabulary or [])}
         values = list(_strings(column))
         bad = sorted({str(v) for v in values if v not in lookup})
         if bad:
@@ -365,7 +385,7 @@ class FeatureSpec:
                         "column": f.name,
                         "type": "categorical",
                         "dtype": "int32",
-                        "vocabulary": list(f.vocabulary),
+                        "vocabulary": list(f.fitted_vocabulary),
                         "oov_index": f.oov_index,
                         "rule": "strip whitespace; index in vocabulary, else (or missing) oov_index",
                     }
@@ -381,8 +401,8 @@ class FeatureSpec:
                         "mean": f.mean,
                         "std": f.std,
                         # model input = transform(raw) * scale + offset, the manifest's usual convention
-                        "scale": 1.0 / f.std,
-                        "offset": -f.mean / f.std,
+                        "scale": 1.0 / f.constants[1],
+                        "offset": -f.constants[0] / f.constants[1],
                         "nan": f.nan,
                         "rule": "missing/NaN -> "
                         + {"mean": "0 (the training mean)", "zero": "raw 0", "error": "rejected"}[f.nan],
@@ -392,7 +412,7 @@ class FeatureSpec:
             "kind": "tabular",
             "features": features,
             "crosses": [list(c) for c in self.crosses],
-            "label": {"column": self.label, "vocabulary": list(self.label_vocabulary)},
+            "label": {"column": self.label, "vocabulary": list(self.fitted_labels)},
         }
 
 
@@ -402,7 +422,7 @@ def input_name_for(column: str) -> str:
     return name if name and not name[0].isdigit() else f"f_{name}"
 
 
-def _strings(column: Sequence[Any]):
+def _strings(column: Iterable[Any]) -> Iterator[str | None]:
     """Yield each value as a stripped string, or None when missing."""
     for v in column:
         if v is None:

@@ -19,6 +19,7 @@ original order. To train on your own data, write records in this form plus a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def write_dataset(dataset: Any, out_dir: str | Path, shards: int = 4, progress: 
             paths = [tmp / f"{split}-{i:05d}-of-{split_shards:05d}.tfrecord" for i in range(split_shards)]
             writers = [tf.io.TFRecordWriter(str(p)) for p in paths]
             try:
-                indices = range(n)
+                indices: Iterable[int] = range(n)
                 if progress:
                     from edge_sdk.console import progress as bar
 

@@ -115,7 +115,7 @@ def fit(
 
     data = dataset if not isinstance(dataset, (str, Path)) else datasets_mod.load(dataset, seed=seed)
     defaults = DEFAULTS[model_name]
-    batch_size = batch_size or defaults["batch_size"]
+    batch_size = batch_size or int(defaults["batch_size"])
     learning_rate = learning_rate or defaults["learning_rate"]
     multiworker = distributed.strategy_name(strategy) == "multiworker"
     chief = distributed.is_chief() if multiworker else True
@@ -205,12 +205,12 @@ def fit(
             steps_per_epoch=steps_per_epoch,
         )
     except tf.errors.OpError as exc:
-        if out is not None and resuming and not tracker.seen:
+        if out_dir is not None and backup_dir is not None and resuming and not tracker.seen:
             raise _restore_failed(out_dir, backup_dir, exc.message) from None
         raise TrainingError(f"training {model_name} on {data.name} failed in TensorFlow: {exc.message}") from None
     except (ValueError, AssertionError, KeyError) as exc:
         # BackupAndRestore restores before the first epoch: a backup of another model fails there
-        if out is not None and resuming and not tracker.seen:
+        if out_dir is not None and backup_dir is not None and resuming and not tracker.seen:
             raise _restore_failed(out_dir, backup_dir, str(exc)) from None
         raise
     seconds = time.time() - started
@@ -439,7 +439,7 @@ def _keras_callback_base():
     return tf_keras.callbacks.Callback
 
 
-class EpochTracker(_keras_callback_base()):
+class EpochTracker(_keras_callback_base()):  # type: ignore[misc]  # tf_keras is imported only when training runs
     """Records the first epoch this run trained: > 0 when BackupAndRestore resumed a killed run."""
 
     def __init__(self):
@@ -453,7 +453,7 @@ class EpochTracker(_keras_callback_base()):
             self.seen = True
 
 
-class GradientHistograms(_keras_callback_base()):
+class GradientHistograms(_keras_callback_base()):  # type: ignore[misc]  # tf_keras is imported only when training runs
     """After each epoch, writes a histogram of each trainable variable's gradient on a fixed training batch.
 
     Keras' TensorBoard callback writes weight histograms only; gradients show
@@ -496,7 +496,7 @@ class GradientHistograms(_keras_callback_base()):
             self._writer.close()
 
 
-class TqdmProgress(_keras_callback_base()):
+class TqdmProgress(_keras_callback_base()):  # type: ignore[misc]  # tf_keras is imported only when training runs
     """One tqdm bar over epochs on stderr with the latest loss/accuracy as postfix.
 
     Without tqdm, or when stderr is not a terminal, one plain line per epoch instead.

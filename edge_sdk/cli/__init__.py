@@ -15,8 +15,8 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
 
 from edge_sdk import __version__
 from edge_sdk.console import clean_text, first_line
@@ -142,11 +142,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
 
-def _one_line_warning(show):
+def _one_line_warning(show: Callable[..., None]) -> Callable[..., None]:
     """``warnings.showwarning`` printing edge-sdk's warnings (the clip warning) as one ``warning: ...`` line
     on stderr, like every other CLI warning; other warnings go to ``show`` as before."""
 
-    def showwarning(message, category, filename, lineno, file=None, line=None):
+    def showwarning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         from edge_sdk.quant import QuantizationClipWarning
 
         if isinstance(category, type) and issubclass(category, QuantizationClipWarning):

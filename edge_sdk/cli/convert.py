@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from edge_sdk.cli._common import refuse_ambiguous, require_convert_stack, training_names
@@ -38,7 +39,7 @@ def _dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``convert`` subcommand."""
     names = training_names()
     DATASETS_TEXT, ZOO_MODELS_TEXT = names.DATASETS_TEXT, names.ZOO_MODELS_TEXT
@@ -229,7 +230,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def check_convert_paths(args: argparse.Namespace, model: str):
+def check_convert_paths(args: argparse.Namespace, model: str) -> Path:
     """Refuse, before any work, an --out that is, holds or lies inside an input, a non-empty directory
     edge-sdk did not write (without --force), or a name that is both a built-in and a local path."""
     from converters.distill import is_transfer_name

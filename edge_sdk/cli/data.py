@@ -24,7 +24,7 @@ class DataArgumentError(EdgeSdkError, ValueError):
     """A data command given something it cannot read."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``data`` subcommand (``stats``, ``check``, ``drift``)."""
     parser = subparsers.add_parser(
         "data",

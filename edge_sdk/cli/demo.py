@@ -32,7 +32,7 @@ from edge_sdk.console import print_json
 from edge_sdk.errors import EdgeSdkError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` subcommand."""
     parser = subparsers.add_parser(
         "demo",
@@ -183,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _load(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())
+        doc: dict[str, Any] = json.loads(path.read_text())  # a summary.json this demo wrote
+        return doc
     except (OSError, ValueError):
         return None
 

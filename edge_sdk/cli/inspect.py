@@ -8,7 +8,7 @@ from edge_sdk.cli._common import require_model_file
 from edge_sdk.console import clean_text, print_json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``inspect`` subcommand."""
     parser = subparsers.add_parser(
         "inspect",

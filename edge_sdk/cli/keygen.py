@@ -10,7 +10,7 @@ from edge_sdk.console import print_json, require_extra
 from edge_sdk.errors import InputError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``keygen`` subcommand."""
     parser = subparsers.add_parser(
         "keygen",
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def passphrase_from_env(var):
+def passphrase_from_env(var: str | None) -> bytes | None:
     """The passphrase bytes in environment variable ``var`` (None when ``var`` is None)."""
     if var is None:
         return None

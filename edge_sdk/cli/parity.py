@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from edge_sdk.cli._common import add_json_option, refuse_ambiguous, require_convert_stack, training_names
 from edge_sdk.console import emit_report
@@ -21,7 +23,7 @@ from edge_sdk.errors import EdgeSdkError
 from edge_sdk.report import format_table
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``parity`` subcommand."""
     DATASETS_TEXT = training_names().DATASETS_TEXT
 
@@ -150,7 +152,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _task_specs():
+def _task_specs() -> list[Any]:  # converters.recipe.OptionSpec (edge_sdk names no converters type)
     """The [task] recipe keys with a flag (converters.recipe declares them once; absent on a light install)."""
     try:
         from converters.recipe import option_specs
@@ -166,7 +168,7 @@ def _add_task_flags(parser: argparse.ArgumentParser) -> None:
         "adds a gate check, a wiped-out output always fails"
     )
     for spec in _task_specs():
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "dest": spec.flag.lstrip("-").replace("-", "_"),
             "default": None,
             "metavar": spec.metavar,
@@ -179,7 +181,7 @@ def _add_task_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(spec.flag, **kwargs)
 
 
-def task_arguments(args: argparse.Namespace) -> dict:
+def task_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """``{"task", "budgets", "head", "score_threshold"}`` from the task flags (budgets: only those given)."""
     budgets = {}
     for spec in _task_specs():
@@ -334,15 +336,19 @@ def _write_reference(args: argparse.Namespace) -> int:
     with trusted_model_code(args.trust_model_code):
         fm = load_float_model(args.models[0])
     qm = edge_sdk.load(args.models[1], num_threads=args.threads) if len(args.models) == 2 else None
-    q_inputs = [(s.name, tuple(s.shape)) for s in qm.inputs] if qm else None
-    in_pairs = out_pairs = None
+    in_pairs: list[tuple[str, str]] | None = None
+    out_pairs: list[tuple[str, str]] | None = None
+    quantized_inputs = None  # (quantized input name, its shape), in the float model's input order
     if qm is not None:
+        q_inputs = [(s.name, tuple(s.shape)) for s in qm.inputs]
         in_pairs = match_tensors([(n, s) for n, s, _ in fm.inputs], q_inputs, "input")
         out_pairs = match_tensors(fm.outputs, [(s.name, tuple(s.shape)) for s in qm.outputs], "output")
+        q_shapes = dict(q_inputs)
+        quantized_inputs = [(q, q_shapes[q]) for _, q in in_pairs]
     ev = load_eval_data(
         args.data,
         fm.inputs,
-        [(q, dict(q_inputs)[q]) for _, q in in_pairs] if qm else None,
+        quantized_inputs,
         labels=args.labels,
         limit=args.samples or 100,
     )
@@ -352,7 +358,7 @@ def _write_reference(args: argparse.Namespace) -> int:
 
         label_classes(ev.labels, outputs[fm.outputs[0][0]], f"labels ({args.labels or ev.source})")
     quantized = None
-    if qm is not None:
+    if qm is not None and in_pairs is not None and out_pairs is not None:
         produced = qm.predict_all({q: ev.inputs[f] for f, q in in_pairs})
         quantized = {f: produced[q] for f, q in out_pairs}
     path = write_reference(
@@ -444,14 +450,14 @@ def _parity(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def _slice_options(args: argparse.Namespace) -> dict:
+def _slice_options(args: argparse.Namespace) -> dict[str, Any]:
     """The sliced-evaluation keywords of ``parity_check``, only when asked (``edge_sdk.slices``)."""
     if not args.slice_by and args.max_slice_drop is None and args.min_slice_count is None:
         return {}
     return {"slice_by": args.slice_by, "max_slice_drop": args.max_slice_drop, "min_slice_count": args.min_slice_count}
 
 
-def _print_slices(slices) -> None:
+def _print_slices(slices: dict[str, Any]) -> None:
     from edge_sdk.slices import SLICE_HEADERS, table_rows
 
     for slicing in slices["slicings"]:
@@ -469,7 +475,15 @@ def _print_slices(slices) -> None:
         )
 
 
-def _print_human(result, tuned, layer_rows, layer_headers, variant_rows, variant_headers, summary_rows) -> None:
+def _print_human(
+    result: dict[str, Any],
+    tuned: dict[str, Any] | None,
+    layer_rows: Callable[[Sequence[Mapping[str, Any]], int], list[list[Any]]],
+    layer_headers: list[str],
+    variant_rows: Callable[[Mapping[str, Any]], list[list[Any]]],
+    variant_headers: list[str],
+    summary_rows: Callable[[Mapping[str, Any]], list[list[Any]]],
+) -> None:
     fm, qm = result["float_model"], result["quantized_model"]
     print(f"float:     {fm['path']} ({fm['kind']})")
     print(f"quantized: {qm['path']} ({qm['kind']}, {qm['size_bytes']:,} bytes, backend {qm['backend']})")

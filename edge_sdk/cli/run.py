@@ -10,7 +10,7 @@ from edge_sdk.console import clean_text, print_json
 from edge_sdk.errors import EdgeSdkError, InputError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``run`` subcommand."""
     parser = subparsers.add_parser(
         "run",

@@ -9,7 +9,7 @@ from edge_sdk.cli._common import require_model_file
 from edge_sdk.console import print_json, require_extra
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``sign`` subcommand."""
     parser = subparsers.add_parser(
         "sign",

@@ -23,7 +23,7 @@ class TrainArgumentError(EdgeSdkError, ValueError):
     """A numeric option out of range."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``train`` subcommand."""
     names = training_names()
     DATASETS, DATASETS_TEXT, models = names.DATASETS, names.DATASETS_TEXT, names.ZOO_MODELS

@@ -53,6 +53,14 @@ def test_auc_correlation_snr():
     assert T.snr_db(np.ones(100), np.ones(100) * 1.1) == pytest.approx(20.0)
 
 
+def test_classification_metrics_refuse_maps_instead_of_reading_full_agreement():
+    maps = np.zeros((4, 8, 8, 3), np.float32)  # not one class row per example: no top-1 to agree on
+    with pytest.raises(T.TaskError, match=r"expected class scores.*got float output shape \[4, 8, 8, 3\]"):
+        T.classification_metrics(maps, maps + 1, None)
+    scores = np.eye(4, dtype=np.float32)
+    assert T.classification_metrics(scores, scores, None).metrics["top1_agreement"] == 1.0
+
+
 def test_task_inference_rules():
     rng = np.random.default_rng(0)
     x = rng.random((8, 64)).astype(np.float32)
@@ -470,6 +478,25 @@ def test_the_auto_tuner_judges_the_detector_by_recall_and_keeps_its_output_tail_
     manifest = json.loads(tuned.with_suffix(".json").read_text())
     assert manifest["metrics"]["recall_min"] >= 0.9 and "accuracy" not in manifest["metrics"]
     assert outcome.exit_code == 1  # the file under test (full int8) still wiped its scores out
+
+
+def test_the_auto_tuner_keeps_trying_float_layers_after_the_float_head_misses_the_budget(task_models, tmp_path):
+    from converters.quality import parity_check
+
+    outcome = parity_check(  # recall above 1 is out of reach: every variant is tried, none chosen
+        str(task_models["yolo"]),
+        str(task_models["yolo_int8"]),
+        str(task_models["yolo_eval"]),
+        layers=False,
+        calibration=str(task_models["yolo_cal"]),
+        accuracy_budget=1.0,
+        budgets={"min_recall": 1.5},
+        autotune_out=str(tmp_path / "tuned.tflite"),
+        progress=False,
+    )
+    names = [v["name"] for v in outcome.tuned["variants"]]
+    assert "int8 + float head" in names and "int8 + 1 float" in names  # decoded with the same head after it
+    assert outcome.tuned["chosen"] is None
 
 
 def test_reference_check_gates_on_the_task_budget_given(task_models, tmp_path, capsys):

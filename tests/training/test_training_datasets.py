@@ -98,3 +98,17 @@ def test_unknown_dataset_lists_valid_names():
         datasets.load("cifar10")
     for name in ("digits", "mnist", "adult"):
         assert name in str(err.value)
+
+
+def test_subset_train_keeps_the_same_rows_of_every_table_column():
+    from training.dataset_type import Dataset
+
+    n = 40
+    y = np.arange(n) % 2
+    table = {"age": np.arange(n, dtype=np.float32).reshape(-1, 1), "job": np.arange(n, dtype=np.int32).reshape(-1, 1)}
+    data = Dataset("t", "tabular", table, y, table, y, table, y, 2, ["a", "b"], {})
+    small = datasets.subset_train(data, 10, seed=0)
+    assert set(small.x_train) == {"age", "job"} and len(small.y_train) == 10
+    rows = small.x_train["age"][:, 0].astype(int)
+    np.testing.assert_array_equal(small.x_train["job"][:, 0], rows)  # the same rows in each column
+    np.testing.assert_array_equal(small.y_train, y[rows])
