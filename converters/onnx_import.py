@@ -38,7 +38,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -480,7 +480,8 @@ def _evaluate(model: Any, name: str, static: dict[str, list[int]]) -> np.ndarray
     initializers = [t for t in graph.initializer if t.name in used]
     sub = helper.make_graph(nodes, "fold", [], [helper.make_empty_tensor_value_info(name)], initializers)
     sub_model = helper.make_model(sub, opset_imports=list(model.opset_import), ir_version=model.ir_version)
-    return ReferenceEvaluator(sub_model).run(None, {})[0]
+    result: np.ndarray = ReferenceEvaluator(sub_model).run(None, {})[0]  # type: ignore[index]  # onnx's stub types run() loosely
+    return result
 
 
 def _inline(graph: Any, node: Any, branch: Any) -> None:
@@ -612,7 +613,7 @@ def fuse_gelu(model: Any) -> tuple[Any, int]:
             if (
                 half is None
                 or half.op_type != "Mul"
-                or only_consumer(partner, "Mul") is None
+                or only_consumer(partner or "", "Mul") is None
                 or x not in half.input
                 or not _close(_scalar(constants, other(half, x) or ""), 0.5)
             ):
@@ -677,11 +678,11 @@ def split_before_concat(model: Any) -> int:
             or concat.op_type != "Concat"
             or consumers.get(node.input[0], 0) != 1
             or node.input[0] in outputs
-            or axis(concat) is None
-            or axis(node) is None
-            or axis(concat) < 0
-            or axis(node) < 0
-            or axis(concat) == axis(node)
+            or (concat_axis := axis(concat)) is None
+            or (split_axis := axis(node)) is None
+            or concat_axis < 0
+            or split_axis < 0
+            or concat_axis == split_axis
         ):
             nodes.append(node)
             continue
@@ -757,7 +758,7 @@ def _last_errors(log: str, limit: int = 3) -> str:
 
 
 def onnx2tf_options(
-    keep_layout: Sequence[str], shapes: dict[str, tuple[int, ...]] = None, extra: Sequence[str] = ()
+    keep_layout: Sequence[str], shapes: dict[str, tuple[int, ...]] | None = None, extra: Sequence[str] = ()
 ) -> list[str]:
     """onnx2tf's options besides input and output: ``-k`` (layouts kept), ``-ois`` (fixed shapes), pass-through."""
     options: list[str] = []
@@ -1294,7 +1295,7 @@ def first_divergence(log: str, model_bytes: bytes, renamed: dict[str, str]) -> d
     import onnx
 
     clean = re.sub(r"\x1b\[[0-9;]*m", "", log)
-    unmatched = {}
+    unmatched: dict[str, float] = {}
     for match in re.finditer(
         r"onnx_output_name: (\S+) .*?validate_result:\s+Unmatched\s+max_abs_error: ([^\s]+)", clean
     ):
@@ -1384,7 +1385,7 @@ def record_layout(ctx: RunContext) -> None:
     ``preprocessing`` becomes ``{"scale": 1, "offset": 0, "layout": ...}``: the .tflite takes the
     arrays ONNX Runtime takes, as they are.
     """
-    model: OnnxModel = ctx.model
+    model = cast(OnnxModel, ctx.model)  # the load stage put an OnnxModel there for an ONNX input
     layouts = {v for v in model.input_layouts.values() if v != "as in ONNX"}
     if ctx.data.preprocessing is None and len(layouts) == 1:
         ctx.data.preprocessing = {"scale": 1.0, "offset": 0.0, "layout": layouts.pop()}
@@ -1404,8 +1405,8 @@ def check_onnx_input(ctx: RunContext) -> None:
     from edge_sdk.fileio import atomic_write_bytes, atomic_write_text
     from edge_sdk.manifest import manifest_path_for, write_manifest
 
-    model: OnnxModel = ctx.model
-    options = ctx.recipe.options("import")
+    model = cast(OnnxModel, ctx.model)  # the load stage put an OnnxModel there for an ONNX input
+    options = ctx.recipe.import_
     check_x, check_on = ctx.check_data()  # the same data every artifact is checked on
     record: dict[str, Any] = {
         "converter": f"onnx2tf {ONNX2TF_VERSION} (child process) -> SavedModel -> TensorFlow TFLiteConverter",
