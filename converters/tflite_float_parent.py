@@ -261,17 +261,26 @@ def float_parent(data: bytes, where: str = "model") -> FloatParent | None:
 def agreement(original: bytes, parent: bytes, inputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """How closely ``parent`` reproduces ``original`` on ``inputs``: max abs difference, and top-1 for class scores.
 
-    ``inputs``: ``{input name: rows}``. ``top1_agreement`` is given when the first output is
-    ``[N, C]`` with C > 1 (a classifier); ``samples`` says how many rows were compared.
+    ``inputs``: ``{input name: rows}``. Outputs are matched by name, never by position: a parent
+    that got a SignatureDef lists them in another order (LiteRT sorts a signature's outputs by name,
+    so MediaPipe's face detector ``regressors, classificators`` comes back ``classificators, regressors``).
+    ``max_abs_diff`` and ``bit_identical`` cover every output; ``top1_agreement`` is given when the
+    original's first output is ``[N, C]`` with C > 1 (a classifier); ``samples`` says how many rows.
     """
-    from converters.evaluation import primary, tflite_outputs
+    from converters.evaluation import tflite_outputs
 
-    a = np.asarray(primary(tflite_outputs(original, inputs)), dtype=np.float64)
-    b = np.asarray(primary(tflite_outputs(parent, inputs)), dtype=np.float64)
+    ours = tflite_outputs(original, inputs)
+    theirs = tflite_outputs(parent, inputs)
+    if set(ours) != set(theirs):
+        raise ModelLoadError(
+            f"float32 parent: expected the outputs {', '.join(ours)} of the file, got {', '.join(theirs)}"
+        )
+    pairs = [(np.asarray(ours[n], np.float64), np.asarray(theirs[n], np.float64)) for n in ours]
+    a, b = pairs[0]
     out: dict[str, Any] = {
         "samples": int(len(a)),
-        "max_abs_diff": float(np.max(np.abs(a - b))) if a.size else 0.0,
-        "bit_identical": bool(np.array_equal(a, b)),
+        "max_abs_diff": max((float(np.max(np.abs(x - y))) if x.size else 0.0) for x, y in pairs),
+        "bit_identical": all(np.array_equal(x, y) for x, y in pairs),
     }
     if a.ndim == 2 and a.shape[1] > 1:
         out["top1_agreement"] = round(float(np.mean(a.argmax(1) == b.argmax(1))), 6)

@@ -1,0 +1,55 @@
+"""Other real ``.tflite`` files a user could download (MediaPipe 0.10.21 wheel, docs/converters.md,
+"Other real .tflite files"): the defects they showed, each reproduced on a tiny file built here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converters import litert_quant
+
+pytestmark = pytest.mark.skipif(not litert_quant.available(), reason="the 'quantize' extra is not installed")
+
+
+def _two_output_float16_file_without_signature() -> bytes:
+    """A float16-weight file like MediaPipe's face detector: no SignatureDef, two outputs whose graph
+    order (``regressors``, ``classificators``) is not their name order."""
+    import tensorflow as tf
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    w1 = tf.constant(np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32))
+    w2 = tf.constant(np.random.default_rng(1).standard_normal((8, 1)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8], tf.float32)])
+    def heads(x):
+        return tf.matmul(x, w1) * 100.0, tf.matmul(x, w2)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([heads.get_concrete_function()], heads)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    root = flatbuffer_utils.read_model_from_bytearray(bytearray(converter.convert()))
+    root.signatureDefs = []
+    graph = root.subgraphs[0]
+    for index, name in zip(graph.outputs, ("regressors", "classificators"), strict=True):
+        graph.tensors[index].name = name
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(root))
+
+
+def test_float16_parent_agreement_matches_outputs_by_name_not_position(tmp_path: Path):
+    """MediaPipe's face_detection_short_range: its exact float32 parent (which gets a SignatureDef, and so
+    LiteRT's name-sorted output order) was reported as differing by 412 from the file."""
+    from converters.model_files import load_tflite
+    from converters.tflite_float_parent import agreement
+    from edge_sdk.inspect_model import inspect_model
+
+    data = _two_output_float16_file_without_signature()
+    assert inspect_model(data)["kind"] == "float16-weight"
+    path = tmp_path / "detector.tflite"
+    path.write_bytes(data)
+    model = load_tflite(path)
+    x = np.random.default_rng(2).standard_normal((16, 8)).astype(np.float32)
+    measured = agreement(data, model.tflite_bytes, {model.input_names[0]: x})
+    assert measured["bit_identical"] and measured["max_abs_diff"] == 0.0
