@@ -53,3 +53,44 @@ def test_float16_parent_agreement_matches_outputs_by_name_not_position(tmp_path:
     x = np.random.default_rng(2).standard_normal((16, 8)).astype(np.float32)
     measured = agreement(data, model.tflite_bytes, {model.input_names[0]: x})
     assert measured["bit_identical"] and measured["max_abs_diff"] == 0.0
+
+
+def _sparse_float16_file() -> bytes:
+    """A float16-weight file whose weight is stored sparse behind DENSIFY, like MediaPipe's
+    face_detection_full_range_sparse and pose_detection."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 32)).astype(np.float32)
+    w[rng.random((64, 32)) < 0.8] = 0
+    weight = tf.constant(w)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 64], tf.float32)])
+    def dense(x):
+        return tf.matmul(x, weight)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([dense.get_concrete_function()], dense)
+    converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY, tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    return converter.convert()
+
+
+def test_sparse_float16_weights_behind_densify_get_an_exact_float32_parent():
+    """Refused before with 'the rewritten file is still float16-weight; give edge-sdk the float original'."""
+    from converters.tflite_float_parent import agreement, float_parent
+    from edge_sdk.inspect_model import inspect_model
+
+    data = _sparse_float16_file()
+    assert {op["name"] for op in inspect_model(data)["operators"]} >= {"DENSIFY", "DEQUANTIZE"}
+    parent = float_parent(data)
+    info = inspect_model(parent.tflite)
+    assert info["kind"] == "float" and {op["name"] for op in info["operators"]} == {"FULLY_CONNECTED"}
+    assert parent.exact and parent.densified == 1 and parent.record()["densify_ops_removed"] == 1
+    x = np.random.default_rng(1).standard_normal((8, 64)).astype(np.float32)
+    import edge_sdk
+
+    name = edge_sdk.load(data, num_threads=1).inputs[0].name
+    measured = agreement(data, parent.tflite, {name: x})
+    assert measured["bit_identical"]
+    quantized = litert_quant.quantize_tflite(parent.tflite, "fp16")
+    assert inspect_model(quantized)["kind"] == "float16-weight"
