@@ -94,3 +94,35 @@ def test_sparse_float16_weights_behind_densify_get_an_exact_float32_parent():
     assert measured["bit_identical"]
     quantized = litert_quant.quantize_tflite(parent.tflite, "fp16")
     assert inspect_model(quantized)["kind"] == "float16-weight"
+
+
+def test_unresolved_custom_op_is_a_one_line_refusal_naming_the_op(tmp_path: Path, capsys):
+    """MediaPipe's face_landmark_with_attention uses Landmarks2TransformMatrix, TransformTensorBilinear and
+    TransformLandmarks, which MediaPipe registers and LiteRT does not: the refusal names the op and the way
+    forward instead of relaying LiteRT's 'Encountered unresolved custom op' alone."""
+    import tensorflow as tf
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    import edge_sdk
+    from edge_sdk.cli import main
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+    def double(x):
+        return tf.nn.relu(x)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([double.get_concrete_function()], double)
+    root = flatbuffer_utils.read_model_from_bytearray(bytearray(converter.convert()))
+    code = root.operatorCodes[0]
+    code.builtinCode = code.deprecatedBuiltinCode = 32  # CUSTOM
+    code.customCode = "Landmarks2TransformMatrix"
+    path = tmp_path / "with_custom_op.tflite"
+    path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(root)))
+    with pytest.raises(edge_sdk.EdgeSdkError, match="custom op Landmarks2TransformMatrix .*variant without"):
+        edge_sdk.load(path)
+    calibration = tmp_path / "cal.npz"
+    np.savez(calibration, x=np.zeros((4, 4), np.float32))
+    code_ = main(
+        ["convert", str(path), "--recipe", "int8", "--calibration", str(calibration), "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code_ == 2 and "custom op Landmarks2TransformMatrix" in err and "Traceback" not in err
