@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,20 @@ def test_unresolved_custom_op_is_a_one_line_refusal_naming_the_op(tmp_path: Path
     )
     err = capsys.readouterr().err
     assert code_ == 2 and "custom op Landmarks2TransformMatrix" in err and "Traceback" not in err
+
+
+def test_float_parent_line_does_not_count_a_step(tmp_path: Path, capsys):
+    """The fp16 recipe on MediaPipe's face detector printed ``[convert 5/4 ...]``: the float parent's
+    "bit-identical" line was counted as a step."""
+    from edge_sdk.cli import main
+
+    path = tmp_path / "detector.tflite"
+    path.write_bytes(_two_output_float16_file_without_signature())
+    calibration = tmp_path / "cal.npz"
+    np.savez(calibration, x=np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32))
+    args = ["convert", str(path), "--recipe", "fp16", "--calibration", str(calibration), "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "bit-identical" in err
+    steps = re.findall(r"\[convert (\d+)/(\d+) ", err)
+    assert steps and all(int(k) <= int(n) for k, n in steps), steps
