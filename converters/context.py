@@ -236,6 +236,13 @@ class Progress:
             total = f"/{self.total}" if self.total else ""
             print(f"[convert {self.step}{total} {elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
 
+    def note(self, message: str) -> None:
+        """Print one progress line about the current step, without counting a new step (the ``k/n`` stays)."""
+        if self.enabled:
+            elapsed = time.perf_counter() - self.started
+            total = f"/{self.total}" if self.total else ""
+            print(f"[convert {max(self.step, 1)}{total} {elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
+
     def warn(self, message: str) -> None:
         """Print a warning to stderr (always)."""
         print(f"warning: {message}", file=sys.stderr, flush=True)

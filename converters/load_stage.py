@@ -135,7 +135,7 @@ def record_agreement(ctx: RunContext, model: Any) -> None:
             f"weights ({figures}); accuracy drops and parity are measured against that proxy"
         )
     elif measured["bit_identical"]:
-        ctx.progress.say(
+        ctx.progress.note(
             f"{name} is {record['from_kind']}: its weights turned into float32 constants; "
             f"float32.tflite gives bit-identical outputs on {check_on}"
         )

@@ -194,6 +194,29 @@ def run_stage(ctx: RunContext, options: QuantizeOptions) -> None:
     ctx.record(_comparison(ctx, options, final))
 
 
+def bigger_than_input_note(source: Any, name: str, size: int) -> str | None:
+    """One line when the quantized file (``size`` bytes) is bigger than the ``.tflite`` it was made from.
+
+    A float16-weight input (MediaPipe's sparse pose_detection: DENSIFY over sparse float16 weights) goes
+    through a dense float32 parent, so its fp16 and even int8 files can outgrow the downloaded file.
+    """
+    from pathlib import Path
+
+    if not isinstance(source, (str, Path)) or not str(source).endswith(".tflite"):
+        return None
+    path = Path(source)
+    if not path.is_file():
+        return None
+    original = path.stat().st_size
+    if size <= original:
+        return None
+    return (
+        f"{name} is {size / original:.2f}x the input file {path.name} ({size:,} vs {original:,} bytes): "
+        "the input stores its weights smaller (float16 or sparse) than this scheme does; keep the input "
+        "file where size matters"
+    )
+
+
 def litert_scheme(model: LoadedModel, options: QuantizeOptions) -> str | None:
     """The LiteRT quantizer scheme this run uses for ``model``, or None for the TFLite converter.
 
@@ -253,6 +276,9 @@ def _litert_artifact(ctx: RunContext, options: QuantizeOptions, scheme: str, bas
         ops = ", ".join(f"{name} x{count}" for name, count in sorted(float_ops.items()))
         where = f"{base_name}: " if base_name else ""
         ctx.warn(f"{where}operators that stayed float in the {scheme} model: {ops}")
+    bigger = bigger_than_input_note(ctx.source, f"{name}.tflite", len(tflite))
+    if bigger:
+        ctx.warn(bigger)
     if dropped:
         ctx.warn(f"dropped {dropped} calibration sample(s) holding NaN")
     if stats and ctx.data.eval_x is not None:

@@ -52,7 +52,8 @@ class FloatParent:
     source_kind: str  # the input's inspect kind: float16-weight, weight-only-int8, dynamic-range
     exact: bool  # True when the parent computes exactly what the input computed
     rewritten: int  # weight tensors turned into float32 constants
-    removed_ops: int  # DEQUANTIZE ops removed
+    removed_ops: int  # DEQUANTIZE (and DENSIFY) ops removed
+    densified: int = 0  # sparse weights behind DENSIFY made dense constants (by LiteRT's own kernel)
 
     @property
     def proxy(self) -> bool:
@@ -74,7 +75,8 @@ class FloatParent:
             "exact": self.exact,
             "proxy": self.proxy,
             "weights_rewritten": self.rewritten,
-            "dequantize_ops_removed": self.removed_ops,
+            "dequantize_ops_removed": self.removed_ops - self.densified,
+            "densify_ops_removed": self.densified,
         }
 
 
@@ -157,6 +159,68 @@ def _drop_tensors(root: Any, sg_index: int, drop: set) -> None:
                 entry.tensorIndex = remap[entry.tensorIndex]
 
 
+def _densify_constants(data: bytes, root: Any, schema: Any, constant: Any, uses: dict[int, int]) -> int:
+    """Turn each DENSIFY(sparse constant) of subgraph 0 into the dense constant it computes; the op count removed.
+
+    MediaPipe's face_detection_full_range_sparse and pose_detection store float16 weights sparse,
+    behind DENSIFY and then DEQUANTIZE. The dense values are what LiteRT's own DENSIFY kernel
+    writes: the file is run once on zeros (built-in kernels, every tensor kept) and each DENSIFY
+    output is read back, so no sparse format is decoded here. The DEQUANTIZE pass then sees a
+    plain float16 constant.
+    """
+    graph = root.subgraphs[0] if root.subgraphs else None
+    codes = {i for i, c in enumerate(root.operatorCodes or []) if c.builtinCode == schema.BuiltinOperator.DENSIFY}
+    if graph is None or not codes:
+        return 0
+    tensors = graph.tensors or []
+    ops = [
+        op
+        for op in graph.operators or []
+        if op.opcodeIndex in codes and len(op.inputs or []) == 1 and constant(tensors[op.inputs[0]])
+    ]
+    if not ops:
+        return 0
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    try:
+        interpreter = Interpreter(
+            model_content=data,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            experimental_preserve_all_tensors=True,
+        )
+        interpreter.allocate_tensors()
+        for detail in interpreter.get_input_details():
+            interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], dtype=detail["dtype"]))
+        interpreter.invoke()
+        dense = {op.outputs[0]: np.array(interpreter.get_tensor(op.outputs[0])) for op in ops}
+    except Exception as exc:  # noqa: BLE001 - LiteRT raises RuntimeError/ValueError alike on a file it cannot run
+        raise ModelLoadError(
+            f"expected LiteRT to densify the {len(ops)} sparse weight(s) behind DENSIFY, but running the "
+            f"file failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "give edge-sdk a dense version of the model"
+        ) from None
+    sparse = set()
+    for op in ops:
+        target = tensors[op.outputs[0]]
+        values = dense[op.outputs[0]]
+        data_bytes = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).tobytes()
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(data_bytes, dtype=np.uint8)
+        root.buffers.append(buffer)
+        target.buffer = len(root.buffers) - 1
+        uses[target.buffer] = 1
+        sparse.add(op.inputs[0])
+    graph.operators = [op for op in graph.operators if not any(op is o for o in ops)]
+    still_read = {i for op in graph.operators for i in (op.inputs or [])} | set(graph.outputs or [])
+    orphans = sparse - still_read
+    for index in orphans:
+        if uses.get(tensors[index].buffer, 0) == 1:
+            root.buffers[tensors[index].buffer].data = None
+    if orphans:
+        _drop_tensors(root, 0, orphans)
+    return len(ops)
+
+
 def float_parent(data: bytes, where: str = "model") -> FloatParent | None:
     """The float32 parent of the ``.tflite`` bytes ``data``, or None when ``data`` is already float.
 
@@ -198,6 +262,8 @@ def float_parent(data: bytes, where: str = "model") -> FloatParent | None:
         return buffer is not None and buffer.data is not None and len(buffer.data) > 0
 
     rewritten = removed = 0
+    densified = _densify_constants(data, root, schema, constant, uses)
+    removed += densified
     for sg_index, sg in enumerate(root.subgraphs or []):
         tensors = sg.tensors or []
         kept: list[Any] = []
@@ -256,23 +322,32 @@ def float_parent(data: bytes, where: str = "model") -> FloatParent | None:
             f"{where}: expected its {kind} weights to turn into float32, but the rewritten "
             f"file is still {left}; give edge-sdk the float original"
         )
-    return FloatParent(parent, kind, PARENT_KINDS[kind], rewritten, removed)
+    return FloatParent(parent, kind, PARENT_KINDS[kind], rewritten, removed, densified)
 
 
 def agreement(original: bytes, parent: bytes, inputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """How closely ``parent`` reproduces ``original`` on ``inputs``: max abs difference, and top-1 for class scores.
 
-    ``inputs``: ``{input name: rows}``. ``top1_agreement`` is given when the first output is
-    ``[N, C]`` with C > 1 (a classifier); ``samples`` says how many rows were compared.
+    ``inputs``: ``{input name: rows}``. Outputs are matched by name, never by position: a parent
+    that got a SignatureDef lists them in another order (LiteRT sorts a signature's outputs by name,
+    so MediaPipe's face detector ``regressors, classificators`` comes back ``classificators, regressors``).
+    ``max_abs_diff`` and ``bit_identical`` cover every output; ``top1_agreement`` is given when the
+    original's first output is ``[N, C]`` with C > 1 (a classifier); ``samples`` says how many rows.
     """
-    from converters.evaluation import primary, tflite_outputs
+    from converters.evaluation import tflite_outputs
 
-    a = np.asarray(primary(tflite_outputs(original, inputs)), dtype=np.float64)
-    b = np.asarray(primary(tflite_outputs(parent, inputs)), dtype=np.float64)
+    ours = tflite_outputs(original, inputs)
+    theirs = tflite_outputs(parent, inputs)
+    if set(ours) != set(theirs):
+        raise ModelLoadError(
+            f"float32 parent: expected the outputs {', '.join(ours)} of the file, got {', '.join(theirs)}"
+        )
+    pairs = [(np.asarray(ours[n], np.float64), np.asarray(theirs[n], np.float64)) for n in ours]
+    a, b = pairs[0]
     out: dict[str, Any] = {
         "samples": int(len(a)),
-        "max_abs_diff": float(np.max(np.abs(a - b))) if a.size else 0.0,
-        "bit_identical": bool(np.array_equal(a, b)),
+        "max_abs_diff": max((float(np.max(np.abs(x - y))) if x.size else 0.0) for x, y in pairs),
+        "bit_identical": all(np.array_equal(x, y) for x, y in pairs),
     }
     if a.ndim == 2 and a.shape[1] > 1:
         out["top1_agreement"] = round(float(np.mean(a.argmax(1) == b.argmax(1))), 6)

@@ -89,6 +89,16 @@ _divide, _add, _isfinite = np.divide, np.add, math.isfinite
 _clip = quant._clip_ufunc  # noqa: SLF001 - the raw ufunc: np.clip's wrapper costs microseconds per call here
 
 
+def _unresolved_custom_op(message: str) -> str | None:
+    """The custom op name in LiteRT's "Encountered unresolved custom op: NAME." message, else None."""
+    marker = "unresolved custom op:"
+    at = message.find(marker)
+    if at < 0:
+        return None
+    name = message[at + len(marker) :].strip().split()[0].rstrip(".") if message[at + len(marker) :].strip() else ""
+    return name or "(unnamed)"
+
+
 class Model:
     """A loaded TFLite model. Create it with :func:`edge_sdk.load`.
 
@@ -229,6 +239,13 @@ class Model:
         try:
             self._wrapper.AllocateTensors(sig.subgraph)
         except (ValueError, RuntimeError) as exc:
+            custom = _unresolved_custom_op(str(exc))
+            if custom:  # e.g. MediaPipe's face_landmark_with_attention (Landmarks2TransformMatrix, ...)
+                raise CorruptModelError(
+                    f"could not allocate tensors for signature {sig.key!r}: expected ops this LiteRT runtime "
+                    f"has, got custom op {custom} (registered by the framework that wrote the file, e.g. "
+                    "MediaPipe, not by LiteRT); run it in that framework, or use a variant without custom ops"
+                ) from None
             raise CorruptModelError(
                 f"could not allocate tensors for signature {sig.key!r}: {_first_line(exc)}"
             ) from None
