@@ -124,7 +124,7 @@ def verdict(interval: dict[str, Any]) -> str:
 
 def parse_grid(texts: list[str]) -> list[dict[str, Any]]:
     """``["distill.alpha=0.1,0.5", "distill.temperature=1,4"]`` -> every combination as override dicts."""
-    from converters import recipe as recipes
+    from converters.recipe_options import parse_override
 
     axes = []
     for text in texts:
@@ -134,7 +134,7 @@ def parse_grid(texts: list[str]) -> list[dict[str, Any]]:
         axes.append(
             [
                 (f"{section}.{name}", value)
-                for section, name, value in (recipes.parse_override(f"{key}={v.strip()}") for v in values.split(","))
+                for section, name, value in (parse_override(f"{key}={v.strip()}") for v in values.split(","))
             ]
         )
     return [dict(combo) for combo in itertools.product(*axes)] or [{}]
@@ -353,6 +353,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from converters import recipe as recipes
     from converters.errors import ConversionError
+    from converters.recipe_options import parse_override
     from edge_sdk.errors import EdgeSdkError
     from edge_sdk.report import format_table
     from training import datasets
@@ -360,7 +361,7 @@ def main(argv=None) -> int:
     try:
         overrides = {}
         for text in args.set:
-            section, key, value = recipes.parse_override(text)
+            section, key, value = parse_override(text)
             overrides[f"{section}.{key}"] = value
         recipe = recipes.with_overrides(recipes.load(args.recipe), overrides)
         if "distill" not in recipe.stages:

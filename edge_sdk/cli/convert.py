@@ -217,7 +217,7 @@ def gate_hooks(args: argparse.Namespace) -> list[Callable[[Any], None]]:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from converters.recipe import parse_override
+    from converters.recipe_options import parse_override
 
     overrides: dict[str, Any] = {}
     for spec in _recipe_flags():

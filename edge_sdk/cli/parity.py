@@ -152,7 +152,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _task_specs() -> list[Any]:  # converters.recipe.OptionSpec (edge_sdk names no converters type)
+def _task_specs() -> list[Any]:  # converters.recipe_options.OptionSpec (edge_sdk names no converters type)
     """The [task] recipe keys with a flag (converters.recipe declares them once; absent on a light install)."""
     try:
         from converters.recipe import option_specs

@@ -129,7 +129,9 @@ def test_dynamic_height_width_is_refused_before_onnx2tf_naming_the_flag(tmp_path
 
 def test_input_shape_fixes_dynamic_dims_and_refuses_what_does_not_fit(tmp_path):
     from converters.errors import ModelLoadError
-    from converters.onnx_import import fix_input_shapes, onnx_input_specs, read_onnx
+    from converters.onnx_checks import onnx_input_specs
+    from converters.onnx_import import read_onnx
+    from converters.onnx_rewrites import fix_input_shapes
 
     model = read_onnx(_if_model(tmp_path / "m.onnx", dims=("N", "F")))
     fix_input_shapes(model, {"input.1": (1, 8)}, "m.onnx")
@@ -173,7 +175,8 @@ def test_input_shape_flag_is_repeatable_and_reaches_the_recipe():
 
 
 def test_custom_op_inside_an_if_branch_is_refused_before_onnx2tf(tmp_path, monkeypatch):
-    from converters.onnx_import import OnnxConversionError, load_onnx
+    from converters.onnx2tf_run import OnnxConversionError
+    from converters.onnx_import import load_onnx
 
     path = _if_model(tmp_path / "m.onnx", custom_in_branch=True)
     _no_onnx2tf(monkeypatch)
@@ -184,7 +187,8 @@ def test_custom_op_inside_an_if_branch_is_refused_before_onnx2tf(tmp_path, monke
 
 
 def test_string_input_is_refused_before_onnx2tf(tmp_path, monkeypatch):
-    from converters.onnx_import import OnnxConversionError, load_onnx
+    from converters.onnx2tf_run import OnnxConversionError
+    from converters.onnx_import import load_onnx
 
     graph = helper.make_graph(
         [helper.make_node("Identity", ["text"], ["y"], name="id")],
@@ -199,7 +203,8 @@ def test_string_input_is_refused_before_onnx2tf(tmp_path, monkeypatch):
 
 
 def test_if_on_an_input_is_refused_naming_the_node_and_the_option(tmp_path, monkeypatch):
-    from converters.onnx_import import OnnxConversionError, load_onnx
+    from converters.onnx2tf_run import OnnxConversionError
+    from converters.onnx_import import load_onnx
 
     _no_onnx2tf(monkeypatch)
     with pytest.raises(
@@ -211,7 +216,8 @@ def test_if_on_an_input_is_refused_naming_the_node_and_the_option(tmp_path, monk
 
 
 def test_if_on_a_constant_input_folds_into_its_branch_with_the_same_outputs(tmp_path):
-    from converters.onnx_import import fold_constant_ifs, make_inputs_constant, read_onnx
+    from converters.onnx_import import read_onnx
+    from converters.onnx_rewrites import fold_constant_ifs, make_inputs_constant
 
     path = _if_model(tmp_path / "m.onnx")
     rng = np.random.default_rng(1)
@@ -234,7 +240,7 @@ def test_if_on_a_constant_input_folds_into_its_branch_with_the_same_outputs(tmp_
 
 def test_paddle_node_names_become_scope_names_tensorflow_takes(tmp_path):
     """paddle2onnx names nodes 'Softmax@0': TensorFlow refuses '@' in a scope and onnx2tf failed at Softmax."""
-    from converters.onnx_import import sanitize_node_names
+    from converters.onnx_rewrites import sanitize_node_names
 
     graph = helper.make_graph(
         [
@@ -258,7 +264,8 @@ def test_paddle_node_names_become_scope_names_tensorflow_takes(tmp_path):
 # ------------------------------------------------------------------------------------------------
 def test_external_data_is_read_from_the_model_folder_not_the_current_directory(tmp_path, monkeypatch):
     from converters.errors import ModelLoadError
-    from converters.onnx_import import OnnxModel, onnx_input_specs, read_onnx
+    from converters.onnx_checks import onnx_input_specs
+    from converters.onnx_import import OnnxModel, read_onnx
 
     folder = tmp_path / "model"
     folder.mkdir()
@@ -312,7 +319,7 @@ def test_loose_onnx_atol_does_not_pass_outputs_wrong_by_construction():
 
 
 def test_first_diverging_op_is_read_from_onnx2tf_cotof_log():
-    from converters.onnx_import import first_divergence
+    from converters.onnx2tf_run import first_divergence
 
     graph = helper.make_graph(
         [
@@ -397,14 +404,9 @@ def _rapidocr(tmp_path, name):
 def test_paddleocr_classifier_is_refused_without_input_shape_and_prepared_with_it(tmp_path, monkeypatch):
     """The real [N,3,?,?] classifier: refused before onnx2tf naming the flag; with it every check passes and the
     Paddle node names ('Softmax@0') become names TensorFlow takes."""
-    from converters.onnx_import import (
-        OnnxConversionError,
-        load_onnx,
-        prepare_onnx,
-        read_onnx,
-        require_side_folder,
-        sanitize_node_names,
-    )
+    from converters.onnx2tf_run import OnnxConversionError, require_side_folder
+    from converters.onnx_import import load_onnx, prepare_onnx, read_onnx
+    from converters.onnx_rewrites import sanitize_node_names
 
     _, path = _rapidocr(tmp_path, "ch_ppocr_mobile_v2.0_cls_infer.onnx")
     _no_onnx2tf(monkeypatch)
@@ -432,7 +434,7 @@ def test_paddleocr_classifier_converts_matching_onnxruntime(tmp_path):
 
 def test_constant_nodes_become_initializers_with_the_same_outputs():
     """paddle2onnx's scalar weights as Constant nodes made onnx2tf fail on PP-OCRv4's detector ('Found: 3.0')."""
-    from converters.onnx_import import constants_to_initializers
+    from converters.onnx_rewrites import constants_to_initializers
 
     nodes = [
         helper.make_node("Constant", [], ["w0"], name="c0", value=numpy_helper.from_array(np.array(1.5, np.float32))),

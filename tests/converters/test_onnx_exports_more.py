@@ -54,7 +54,8 @@ def _images(n=8, size=em.YOLO_SIZE, seed=0):
 # before onnx2tf (no child process)
 # ------------------------------------------------------------------------------------------------
 def test_split_before_concat_gives_the_same_values(tmp_path):
-    from converters.onnx_import import read_onnx, split_before_concat
+    from converters.onnx_import import read_onnx
+    from converters.onnx_rewrites import split_before_concat
 
     path = em.yolo_detector(tmp_path / "yolo.onnx", classes=SQUARE_CLASSES)
     model = read_onnx(path)
@@ -71,7 +72,8 @@ def test_split_before_concat_gives_the_same_values(tmp_path):
 
 
 def test_vad_if_on_sr_is_refused_naming_sr_and_the_option(tmp_path, monkeypatch):
-    from converters.onnx_import import OnnxConversionError, load_onnx
+    from converters.onnx2tf_run import OnnxConversionError
+    from converters.onnx_import import load_onnx
 
     _no_onnx2tf(monkeypatch)
     with pytest.raises(
@@ -209,7 +211,8 @@ def test_yolo_head_converts_matching_onnxruntime_with_the_rewrite(yolo_runs):
 
 def test_int8_of_a_recurrent_op_with_state_inputs_is_refused_in_one_line(tmp_path):
     """TensorFlow's int8 calibrator segfaulted the whole process on the LSTM with h0/c0 inputs: refused by name."""
-    from converters.onnx_import import read_onnx, recurrent_state_refusal
+    from converters.onnx_checks import recurrent_state_refusal
+    from converters.onnx_import import read_onnx
 
     text = recurrent_state_refusal(read_onnx(em.lstm_model(tmp_path / "lstm.onnx")), "lstm.onnx")
     assert text.startswith("lstm.onnx: LSTM node '/lstm/LSTM' takes its initial state from input(s) c0, h0")

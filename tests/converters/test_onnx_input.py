@@ -2,7 +2,7 @@
 
 The end-to-end tests convert small ONNX models built with ``onnx.helper`` (benchmarks/conformance.py's
 builders, weights trained for a moment on scikit-learn digits) through ``converters.pipeline.run``.
-onnx2tf comes from the side folder ``make setup`` installs (``converters.onnx_import.side_folder``).
+onnx2tf comes from the side folder ``make setup`` installs (``converters.onnx2tf_run.side_folder``).
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def _ort(model_or_bytes, feed):
 # fast: graph rewriting and refusals (no onnx2tf run)
 # ------------------------------------------------------------------------------------------------
 def test_gelu_pattern_is_fused_into_one_gelu_with_the_same_outputs(tmp_path):
-    from converters.onnx_import import GELU_OPSET, default_opset, fuse_gelu
+    from converters.onnx_checks import default_opset
+    from converters.onnx_rewrites import GELU_OPSET, fuse_gelu
 
     model = _mlp_with_gelu(tmp_path)
     x = np.random.default_rng(1).normal(0, 2, (32, 16)).astype(np.float32)
@@ -78,7 +79,7 @@ def test_gelu_pattern_is_fused_into_one_gelu_with_the_same_outputs(tmp_path):
 
 
 def test_gelu_pattern_whose_erf_is_used_elsewhere_is_left_alone(tmp_path):
-    from converters.onnx_import import fuse_gelu
+    from converters.onnx_rewrites import fuse_gelu
 
     model = _mlp_with_gelu(tmp_path, extra_erf_user=True)
     fused, count = fuse_gelu(model)
@@ -105,7 +106,8 @@ def test_op_onnx2tf_cannot_convert_is_refused_by_name(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    from converters.onnx_import import OnnxConversionError, load_onnx
+    from converters.onnx2tf_run import OnnxConversionError
+    from converters.onnx_import import load_onnx
 
     graph = helper.make_graph(
         [helper.make_node("CastLike", ["x", "like"], ["y"], name="cast_like_0")],
@@ -254,7 +256,8 @@ def test_model_needing_select_ops_is_refused_naming_them(tmp_path):
     """What onnx2tf makes of a lone Erf (TensorFlow's Erf, no LiteRT builtin) is refused naming Erf, not converted."""
     from converters._tf import tf
     from converters.model_files import KIND_SAVEDMODEL, InputSpec
-    from converters.onnx_import import OnnxConversionError, OnnxModel, refuse_select_ops
+    from converters.onnx2tf_run import OnnxConversionError
+    from converters.onnx_import import OnnxModel, refuse_select_ops
 
     class ErfModule(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])

@@ -6,6 +6,7 @@ import pytest
 
 from converters import recipe as recipes
 from converters.errors import RecipeError
+from converters.recipe_options import parse_override
 from edge_sdk.errors import EdgeSdkError
 
 
@@ -70,10 +71,10 @@ def test_stage_order_and_names_are_checked():
 
 
 def test_parse_override_and_unknown_recipe_name():
-    assert recipes.parse_override("prune.target_sparsity=0.9") == ("prune", "target_sparsity", 0.9)
-    assert recipes.parse_override("quantize.mode=dynamic") == ("quantize", "mode", "dynamic")
+    assert parse_override("prune.target_sparsity=0.9") == ("prune", "target_sparsity", 0.9)
+    assert parse_override("quantize.mode=dynamic") == ("quantize", "mode", "dynamic")
     with pytest.raises(RecipeError, match="SECTION.KEY=VALUE"):
-        recipes.parse_override("sparsity")
+        parse_override("sparsity")
     with pytest.raises(RecipeError, match="built-in name"):
         recipes.load("int9")
 

@@ -102,7 +102,7 @@ def _cmdline(pid: int) -> str:
 
 @pytest.mark.slow
 def test_sigterm_during_an_onnx_convert_stops_onnx2tf_and_leaves_nothing(tmp_path):
-    from converters.onnx_import import side_folder
+    from converters.onnx2tf_run import side_folder
 
     if not (side_folder() / "onnx2tf" / "__init__.py").is_file():
         pytest.skip(f"onnx2tf is not in its side folder {side_folder()} (make setup)")

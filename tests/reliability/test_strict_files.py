@@ -93,6 +93,7 @@ def test_a_golden_reference_with_duplicate_keys_or_deep_meta_is_refused(tmp_path
 def test_recipes_refuse_duplicates_depth_and_special_files(tmp_path):
     from converters import recipe as recipes
     from converters.errors import RecipeError
+    from converters.recipe_options import parse_override
 
     dup = tmp_path / "dup.toml"
     dup.write_text('[quantize]\nmode = "int8"\nmode = "fp16"\n')
@@ -106,7 +107,7 @@ def test_recipes_refuse_duplicates_depth_and_special_files(tmp_path):
     with pytest.raises(RecipeError, match="nests deeper than 16 levels"):
         recipes.load(str(deep))
     with pytest.raises(RecipeError, match="nests"):
-        recipes.parse_override("quantize.x=" + "[" * 3000 + "]" * 3000)
+        parse_override("quantize.x=" + "[" * 3000 + "]" * 3000)
     fifo = tmp_path / "pipe.toml"
     os.mkfifo(fifo)
     with pytest.raises(RecipeError, match="is a named pipe, not a regular file; expected a .toml file"):

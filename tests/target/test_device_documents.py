@@ -327,7 +327,7 @@ def test_bench_compare_still_reads_an_older_file_that_lacks_fields(model, tmp_pa
 
 @pytest.mark.parametrize("median,shown", [(-1000, "-1000"), (float("nan"), "NaN"), ("fast", "'fast'")])
 def test_auto_target_never_records_a_latency_the_device_made_up(median, shown, device, model):
-    from converters.auto import measure_latency
+    from converters.auto_measure import measure_latency
     from converters.recipe import AutoOptions
     from edge_sdk.remote import RemoteError
 
