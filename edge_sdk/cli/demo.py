@@ -50,7 +50,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--bench-runs", type=int, default=300, help="timed runs per model and thread count")
     parser.add_argument("--threads", default="1,2", help="thread counts for the benchmark (default 1,2)")
     parser.add_argument(
-        "--max-drop", type=float, default=1.0, help="accuracy gate for convert and parity, in points (default 1.0)"
+        "--max-drop",
+        type=float,
+        default=1.0,
+        help="accuracy gate of parity (the teacher's int8 against its float SavedModel), in points (default 1.0)",
+    )
+    parser.add_argument(
+        "--student-max-drop",
+        type=float,
+        default=1.5,
+        help="accuracy gate of convert, where the pruned int8 student is compared with the float teacher, in points "
+        "(default 1.5: the distillation target, a student within 1.5 points of its teacher)",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
@@ -83,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--epochs", args.epochs), ("--distill-epochs", args.distill_epochs)):
         if value is not None and value < 1:
             raise EdgeSdkError(f"{flag} must be at least 1, got {value}")
-    if not args.max_drop >= 0:
-        raise EdgeSdkError(f"--max-drop is in accuracy points: expected a number >= 0, got {args.max_drop}")
+    for flag, value in (("--max-drop", args.max_drop), ("--student-max-drop", args.student_max_drop)):
+        if not value >= 0:
+            raise EdgeSdkError(f"{flag} is in accuracy points: expected a number >= 0, got {value}")
     out = check_dir_output(args.out, "--out", force=args.force, replace=False)
     require_convert_stack("demo")
     mark_output_dir(out, "demo")
@@ -102,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "--out",
         str(convert_dir),
         "--max-drop",
-        str(args.max_drop),
+        str(args.student_max_drop),
     ]
     if args.force:
         convert.append("--force")
