@@ -44,7 +44,6 @@ from converters.context import (
     Comparison,
     Data,
     PipelineResult,
-    Progress,
     RunContext,
     Stage,
     bind,
@@ -55,6 +54,7 @@ from converters.errors import ConversionError, StageNotApplicableError
 from converters.evaluation import tflite_accuracy, tflite_latency_us
 from converters.gate import GateFailedError
 from converters.inputs import InputKind, input_kind
+from converters.progress import Progress
 from edge_sdk.fileio import atomic_output_dir, atomic_write_text, staging_prefix
 from edge_sdk.outputs import check_dir_output, mark_output_dir, model_inputs
 
