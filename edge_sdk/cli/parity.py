@@ -156,7 +156,11 @@ def _task_specs() -> list[Any]:  # converters.recipe_options.OptionSpec (edge_sd
     """The [task] recipe keys with a flag (converters.recipe declares them once; absent on a light install)."""
     try:
         from converters.recipe import option_specs
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        # only a runtime-only install without the converters package goes on without them; anything else
+        # missing is a broken install, and hiding it would silently drop the task flags
+        if exc.name not in ("converters", "converters.recipe"):
+            raise
         return []
     return [s for s in option_specs() if s.section == "task" and s.flag]
 
