@@ -107,10 +107,10 @@ try:
         import tensorflow_model_optimization as tfmot  # noqa: E402  (must precede tensorflow)
 
         _importing = "tensorflow"
-        import tensorflow as tf  # noqa: E402
+        import tensorflow as tf  # noqa: E402 - imported after the environment guard above is set
 
         _importing = "tf_keras"
-        import tf_keras  # noqa: E402
+        import tf_keras  # noqa: E402 - imported after the environment guard above is set
 
         tf.config.list_physical_devices()  # the CUDA probe, here where its log line is filtered
 except Exception as _exc:  # noqa: BLE001 - a half-installed or incompatible stack: one line, not a traceback

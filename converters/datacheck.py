@@ -396,7 +396,10 @@ def channel_swap(t: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[str, str, 
     direct = float(np.max(np.abs(dm - tm) / ts))
     swapped = float(np.max(np.abs(dm[::-1] - tm) / ts))
     if direct > THRESHOLDS["channel_shift_sd"] and swapped < direct / 3:
-        fmt = lambda m: "/".join(f"{v:.3g}" for v in m)  # noqa: E731
+
+        def fmt(m: Any) -> str:
+            return "/".join(f"{v:.3g}" for v in m)
+
         return (
             f"channel means {fmt(tm)}",
             f"{fmt(dm)} (training's in reverse order)",

@@ -150,7 +150,7 @@ class LayerDebugger:
         if self._order is None:
             by_index: dict[int, str] = {}
             try:
-                for sig in interpreter._get_full_signature_list().values():  # noqa: SLF001
+                for sig in interpreter._get_full_signature_list().values():  # noqa: SLF001 - TF's interpreter has no public call for signature indices
                     by_index.update({int(idx): name for name, idx in sig["inputs"].items()})
             except Exception:  # noqa: BLE001 - no signatures: fall back to tensor names
                 by_index = {}
@@ -166,7 +166,7 @@ class LayerDebugger:
         return self._order
 
     def _debug_rows(self) -> Iterator[list[np.ndarray]]:
-        order = self._input_order(self._debugger._quant_interpreter)  # noqa: SLF001
+        order = self._input_order(self._debugger._quant_interpreter)  # noqa: SLF001 - TF's QuantizationDebugger keeps its quantized interpreter private
         n = len(next(iter(self.calibration.values())))
         for i in range(n):
             yield [self.calibration[name][i : i + 1] for name in order]
@@ -190,7 +190,7 @@ class LayerDebugger:
                 stats.run()
                 text = io.StringIO()
                 stats.layer_statistics_dump(text)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
             raise ConversionError(f"the quantization debugger failed to run: {first_line(exc)}") from None
         rows: list[LayerError] = []
         for row in csv.DictReader(io.StringIO(text.getvalue())):
@@ -227,7 +227,7 @@ class LayerDebugger:
                     if debug
                     else self._debugger.get_nondebug_quantized_model()
                 )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
             raise ConversionError(
                 f"re-quantizing with denylist {options.denylisted_nodes} failed: {first_line(exc)}"
             ) from None

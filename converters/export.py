@@ -39,7 +39,7 @@ def export_keras(model: LoadedModel, path: Path) -> Path:
         )
     try:
         model.model.save(str(path))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise ExportError(f".keras export to {path} failed: {first_line(exc, 400)}") from None
     return Path(path)
 
@@ -93,14 +93,14 @@ def export_onnx(
     function = tf.function(call, input_signature=signature)
     try:
         proto, _ = tf2onnx.convert.from_function(function, input_signature=signature, opset=opset)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise ExportError(
             f"tf2onnx could not convert {model.describe()} (opset {opset}): {first_line(exc, 400)}"
         ) from None
     onnx_bytes = proto.SerializeToString()
     try:
         session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise ExportError(f"onnxruntime rejected the exported ONNX model: {first_line(exc, 400)}") from None
     ort_inputs = [i.name for i in session.get_inputs()]
     feed_names = dict(zip(names, ort_inputs, strict=False))

@@ -511,7 +511,7 @@ def load(path_or_model: Any, trust_model_code: bool | None = None) -> LoadedMode
                     pass
         try:
             loaded = tf.saved_model.load(str(path))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
             raise ModelLoadError(f"{path}: SavedModel would not load: {_short(exc)}") from None
         if "serving_default" not in getattr(loaded, "signatures", {}):
             raise ModelLoadError(
@@ -543,12 +543,12 @@ def load(path_or_model: Any, trust_model_code: bool | None = None) -> LoadedMode
 
             try:
                 model = keras.saving.load_model(path, compile=False, safe_mode=not trust)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
                 raise ModelLoadError(f"{path}: Keras {version} file would not load: {_short(exc)}") from None
             return LoadedModel(KIND_KERAS3, path, model, _keras_specs(model))
         try:
             model = tf_keras.models.load_model(path, compile=False, safe_mode=not trust)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
             raise ModelLoadError(f"{path}: tf_keras {version} file would not load: {_short(exc)}") from None
         return LoadedModel(KIND_TF_KERAS, path, model, _keras_specs(model))
     if kind is InputKind.H5:
@@ -569,7 +569,7 @@ def load(path_or_model: Any, trust_model_code: bool | None = None) -> LoadedMode
 
                 model = keras.saving.load_model(path, compile=False, safe_mode=not trust)
                 return LoadedModel(KIND_KERAS3, path, model, _keras_specs(model))
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
                 raise ModelLoadError(f"{path}: HDF5 model would not load: {_short(first)}") from None
     raise ModelLoadError(
         f"{path}: expected a .keras, .h5 or float .tflite file or a SavedModel directory, got a "

@@ -421,7 +421,7 @@ def _load_saved_model(
     try:
         loaded = tf.saved_model.load(str(directory))
         signature = loaded.signatures["serving_default"]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise OnnxConversionError(
             f"{source}: onnx2tf wrote a SavedModel that does not load: {first_line(exc, 300)}"
         ) from None

@@ -373,7 +373,7 @@ def fuse_gelu(model: Any) -> tuple[Any, int]:
 
         try:
             model = version_converter.convert_version(model, GELU_OPSET)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
             raise OnnxConversionError(
                 f"the model has PyTorch's GELU pattern (Div/Erf/Add/Mul/Mul), which must become "
                 f"ONNX Gelu (opset {GELU_OPSET}), but moving it from opset "

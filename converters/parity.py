@@ -395,7 +395,7 @@ def _load_labels(labels: Any) -> np.ndarray:
             raise DataError(f"labels file {path}: no such file (expected a .npy of class ids)")
         try:
             loaded = np.load(path, allow_pickle=False)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
             raise DataError(f"labels {path}: expected a .npy file, could not read it ({exc})") from None
         if not isinstance(loaded, np.ndarray):
             with loaded:

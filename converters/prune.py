@@ -162,7 +162,7 @@ def prune(
     clone.set_weights(model.get_weights())
     try:
         pruned = tf_keras.models.clone_model(clone, clone_function=wrap)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise ConversionError(f"tfmot could not wrap the model for pruning: {first_line(exc)}") from None
     callbacks = [tfmot.sparsity.keras.UpdatePruningStep()]
     if progress is not None:

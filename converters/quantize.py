@@ -113,7 +113,7 @@ def qat(
             )
         else:
             qmodel = tfmot.quantization.keras.quantize_model(model)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise ConversionError(f"tfmot could not prepare the model for QAT: {first_line(exc)}") from None
     # the loss follows the original output layer: tfmot's wrappers hide the activation
     compile_and_fit(

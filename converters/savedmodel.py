@@ -43,6 +43,6 @@ def export_savedmodel(model: LoadedModel, path: Path) -> Path:
             shutil.copytree(model.saved_model_path or model.path, path)  # an ONNX input's is onnx2tf's
     except ExportError:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise ExportError(f"SavedModel export of {model.describe()} to {path} failed: {first_line(exc, 400)}") from None
     return path

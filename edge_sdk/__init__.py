@@ -14,7 +14,7 @@ from typing import Any as _Any  # private: not a name of the package
 
 __version__ = "0.1.0"
 
-from edge_sdk.errors import (  # noqa: E402
+from edge_sdk.errors import (  # noqa: E402 - after __version__, which the errors module's messages read
     ArgumentError,
     BackendUnavailableError,
     CorruptModelError,

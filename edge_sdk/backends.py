@@ -45,7 +45,7 @@ def _dist_version(dist: str) -> str:
         from importlib.metadata import version
 
         return version(dist)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - unreadable package metadata is reported as unknown, never fatal
         return "unknown"
 
 

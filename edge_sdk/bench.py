@@ -505,7 +505,7 @@ def _run_interleaved(subjects: list[_Subject], options: BenchOptions, bar: Calla
                 count = BLOCK if planned is None else min(BLOCK, planned - len(subject.samples))
                 try:
                     _timed_block(subject, count)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - a failing run is recorded on its subject and reported, not raised
                     subject.fail(exc, f"run {len(subject.samples) + 1}")
                     live.remove(subject)
                     continue

@@ -101,7 +101,7 @@ def make_strategy(name: str | None):
     )
     try:
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise TrainingError(f"could not start MultiWorkerMirroredStrategy from TF_CONFIG: {exc}") from None
 
 

@@ -91,7 +91,7 @@ def save_keras(model: Any, path: PathLike) -> Path:
     try:
         with atomic_output_path(path) as tmp:
             model.save(str(tmp))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise TrainingError(f"could not save {path}: {type(exc).__name__}: {exc}") from None
     return path
 

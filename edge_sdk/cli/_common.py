@@ -99,7 +99,7 @@ def require_convert_stack(command: str) -> None:
     """
     require_extra("convert", command)
     try:
-        import converters._tf  # noqa: F401
+        import converters._tf  # noqa: F401 - imported to prove the convert stack loads, not used
     except EdgeSdkError:  # converters._tf names the broken package itself (BrokenExtraError)
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a half-installed TensorFlow raises, one line

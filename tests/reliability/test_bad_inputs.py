@@ -103,8 +103,8 @@ def test_unknown_signature(digits_models):
 
 # -- the CLI: clear errors, never tracebacks (issue #12 section 5) ---------------------------------------
 
-import json  # noqa: E402
-import os  # noqa: E402
+import json  # noqa: E402 - this part of the file was its own module once; its imports stay with it
+import os  # noqa: E402 - as above
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402

@@ -98,7 +98,7 @@ def test_without_isolation_the_crash_takes_the_process_down(target_models, tmp_p
 
 def test_inspect_without_litert_is_a_clear_error(target_models):
     try:
-        import ai_edge_litert  # noqa: F401
+        import ai_edge_litert  # noqa: F401 - imported only to learn whether it is installed
 
         pytest.skip("ai-edge-litert is installed here: inspect has its schema")
     except ImportError:
