@@ -71,7 +71,8 @@ cmd_test() {
     fi
     wheel=$(build_wheel "$work/dist")
     mkdir -p "$work/tests"
-    cp -r "$REPO/tests/conftest.py" "$REPO/tests/runtime" "$REPO/tests/target" "$work/tests/"
+    # tests/data: the committed public model files some runtime and target tests read
+    cp -r "$REPO/tests/conftest.py" "$REPO/tests/runtime" "$REPO/tests/target" "$REPO/tests/data" "$work/tests/"
     find "$work/tests" -name __pycache__ -prune -exec rm -rf {} +
 
     tfl=$(ensure_venv tflite-only "$TFLITE_REQUIREMENTS")
