@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from edge_sdk.console import clean_text, first_line
+from edge_sdk.console import clean_text
 from edge_sdk.errors import BenchFormatError, BenchOptionError
 
 RESULTS_FORMAT = "edge-sdk-bench/1"
@@ -179,10 +179,9 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def parse_results_json(data: bytes, source: str) -> Any:
-    """Parse a results document's bytes, refusing (naming ``source``) what is not JSON or nests without end."""
-    import json
-
-    from edge_sdk.console import clean_text
+    """Parse a results document's bytes with :func:`edge_sdk.jsonio.loads_strict` (duplicate keys and
+    nesting beyond :data:`MAX_DOCUMENT_DEPTH` refused), naming ``source`` in every refusal."""
+    from edge_sdk.jsonio import loads_strict
 
     # Each { or [ becomes a Python object: a bound on them bounds the memory the parse can take, whatever
     # the answer holds (a real document has a few per result).
@@ -192,18 +191,7 @@ def parse_results_json(data: bytes, source: str) -> Any:
             f"{source}: {containers:,} lists and objects; a results document from edge-sdk "
             f"bench --json has far fewer (at most {MAX_RESULTS_CONTAINERS:,} accepted)"
         )
-    try:
-        return json.loads(data.decode("utf-8"))
-    except RecursionError:
-        raise BenchFormatError(
-            f"{source}: the document nests lists and objects deeper than "
-            f"{MAX_DOCUMENT_DEPTH} levels; a results file from edge-sdk bench --json never does"
-        ) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BenchFormatError(
-            f"{source} is not JSON ({clean_text(first_line(exc), limit=200)}); expected a file "
-            "from edge-sdk bench --json"
-        ) from None
+    return loads_strict(data, f"{source}: the results document", BenchFormatError, max_depth=MAX_DOCUMENT_DEPTH)
 
 
 # -- the results document's schema -----------------------------------------------------------------
@@ -243,19 +231,6 @@ def _shown(value: Any) -> str:
         return repr(clean_text(value, limit=40))
     names: dict[type, str] = {dict: "an object", list: "a list"}
     return names.get(type(value), type(value).__name__)
-
-
-def _document_depth(doc: Any) -> int:
-    """The deepest nesting of lists and objects in ``doc`` (iterative: no recursion limit to hit)."""
-    deepest, stack = 0, [(doc, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            deepest = max(deepest, depth)
-            if depth > MAX_DOCUMENT_DEPTH:
-                return depth
-            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
-    return deepest
 
 
 class _Checker:
@@ -366,16 +341,12 @@ def check_results_document(doc: Any, source: str, complete: bool = True) -> dict
     ``complete=True`` (a device's answer): the fields a current ``edge-sdk bench --json`` writes must be
     there, at least one result. ``complete=False`` (``bench compare`` on older files): fields may be
     missing (compare names them), but those present must have the right type and range.
-    Timings must be finite and positive, statuses known, nesting at most :data:`MAX_DOCUMENT_DEPTH`.
+    Timings must be finite and positive, statuses known. Nesting is bounded when the document is parsed
+    (:func:`parse_results_json`, at most :data:`MAX_DOCUMENT_DEPTH` levels).
     """
     check = _Checker(source)
     if not isinstance(doc, dict):
         check.fail("the document", "a JSON object from edge-sdk bench --json", doc)
-    if _document_depth(doc) > MAX_DOCUMENT_DEPTH:
-        raise BenchFormatError(
-            f"{source}: the document nests lists and objects deeper than {MAX_DOCUMENT_DEPTH} "
-            "levels; a results file from edge-sdk bench --json never does"
-        )
     check.text(doc, "format", "", required=complete, limit=64)
     if complete and not doc["format"].startswith("edge-sdk-bench/"):
         check.fail("format", f"{RESULTS_FORMAT!r} (edge-sdk-bench/N)", doc["format"])

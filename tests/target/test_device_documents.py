@@ -132,8 +132,8 @@ CRAFTED = [
         0,
         "results[0].label: expected a string of at most 1024 characters, got a list",
     ),
-    ("deep-nesting", "results.0.inputs", _nested(60), 0, "nests lists and objects deeper than 32 levels"),
-    ("very-deep-nesting", None, "[" * 100_000 + "]" * 100_000, 0, "nests lists and objects deeper than 32 levels"),
+    ("deep-nesting", "results.0.inputs", _nested(60), 0, "levels deep; expected at most 32"),
+    ("very-deep-nesting", None, "[" * 100_000 + "]" * 100_000, 0, "levels deep; expected at most 32"),
     ("path-escape", "results.0.path", "../../../etc/passwd", 0, "results[0].path: expected one of the models sent"),
     ("not-json", None, "Segmentation fault\n", 0, "without a valid results document"),
 ]
@@ -289,7 +289,7 @@ COMPARE = [
         float("nan"),
         "results[0].latency_us.median: expected a finite number > 0, got NaN",
     ),
-    ("deep-nesting", "results.0.inputs", [], "nests lists and objects deeper than 32 levels"),
+    ("deep-nesting", "results.0.inputs", [], "levels deep; expected at most 32"),
 ]
 
 
@@ -386,3 +386,16 @@ def test_print_json_writes_strict_json(capsys):
 
     print_json({"ok": 1.5, "nan": float("nan"), "inf": [np.float32("inf")], "arr": np.array([1.0, np.nan])})
     assert _strict_json(capsys.readouterr().out) == {"ok": 1.5, "nan": None, "inf": [None], "arr": [1.0, None]}
+
+
+def test_bench_compare_refuses_a_results_file_with_a_duplicate_key(model, tmp_path, capsys):
+    # {"median": 1, ..., "median": 118}: Python keeps the last value, other readers the first; one strict
+    # reader (edge_sdk.jsonio) refuses it for results documents as for manifests.
+    good = valid_document(model)
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    text = json.dumps(good).replace('"latency_us": {', '"latency_us": {"median": 1.0, ', 1)
+    (tmp_path / "bad.json").write_text(text)
+    code = main(["bench", "compare", str(tmp_path / "good.json"), str(tmp_path / "bad.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "has the key 'median' more than once" in err and str(tmp_path / "bad.json") in err, err
