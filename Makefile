@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint test-python android-deps android-test bench fuzz clean test-arm64 clean-arm64 test-tflite-runtime
+.PHONY: setup demo test lint test-python-versions android-deps android-test bench fuzz clean test-arm64 clean-arm64 test-tflite-runtime
 
 # onnx2tf (ONNX input, converters/onnx_import.py) pins TensorFlow 2.19 and numpy 1.26: it goes into a side
 # folder with --no-deps, beside the venv's site-packages, so the venv's `pip check` stays clean.
@@ -61,6 +61,11 @@ clean-arm64:
 ## The runtime tests on tflite-runtime 2.14 + numpy<2 (own venvs under ~/.cache/edge-sdk/tflite-runtime).
 test-tflite-runtime: $(STAMP)
 	HOST_PYTHON=$(abspath $(BIN)/python) ./scripts/tflite-runtime/lane.sh test
+
+## The runtime tests on Python 3.12 and 3.13 with the newest numpy (own venvs under ~/.cache/edge-sdk/python-versions);
+## VERSIONS="3.12" picks some. Interpreters come from PATH or pyenv (scripts/python-versions/lane.sh says how).
+test-python-versions: $(STAMP)
+	HOST_PYTHON=$(abspath $(BIN)/python) ./scripts/python-versions/lane.sh test $(VERSIONS)
 
 clean:
 	rm -rf out build dist *.egg-info .pytest_cache
