@@ -62,10 +62,8 @@ def _tflite_convert(ctx: RunContext, model: Any, mode: str, io: str = "int8") ->
 
 def _litert_for_tflite_input(model: Any, mode: str, io: str, calibration: Any) -> Candidate:
     """A float .tflite input has no graph for TFLiteConverter: the LiteRT quantizer's matching scheme builds it."""
-    try:
-        from converters import litert_quant
-    except ImportError:
-        raise _Skip("a .tflite input is quantized with converters.litert_quant, which is not available") from None
+    from converters import litert_quant  # ours, always there: only the quantizer it wraps is optional
+
     if not litert_quant.available():
         raise _Skip("a .tflite input is quantized with the LiteRT quantizer: pip install 'edge-sdk[quantize]'")
     scheme = schemes.litert_for_mode(mode)
@@ -170,10 +168,8 @@ def _float_head(ctx: RunContext, model: Any, evalset: EvalSet, built: dict[str, 
 
 
 def _litert(ctx: RunContext, scheme_key: str, float32_tflite: bytes, model: Any) -> Candidate:
-    try:
-        from converters import litert_quant
-    except ImportError:
-        raise _Skip("converters.litert_quant not available") from None
+    from converters import litert_quant  # ours, always there: only the quantizer it wraps is optional
+
     if not litert_quant.available():
         raise _Skip("litert-quantizer is not installed (pip install litert-quantizer)")
     scheme = schemes.AUTO_LITERT_CANDIDATES[scheme_key]
