@@ -33,11 +33,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # tf_keras models, as the converters import them
 
-import numpy as np  # noqa: E402
 
 RECIPES = ("int8", "dynamic", "fp16")
 IMAGE_SIZE = 96

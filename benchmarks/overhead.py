@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import overhead_models as om  # noqa: E402
+import overhead_models as om  # noqa: E402 - importable only after the sys.path insert above
 
 #: The issue #15 targets: case -> the largest ratio to the bare interpreter allowed.
 TARGETS = {

@@ -32,7 +32,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-import suite_models  # noqa: E402
+import suite_models  # noqa: E402 - importable only after the sys.path insert above
 
 RESULTS_FORMAT = "edge-sdk-benchmarks/1"
 BASELINE = "tflite-float32"

@@ -188,7 +188,7 @@ class Model:
         interp = self._interpreter
         # LiteRT has no public call for the tensor indices behind each signature
         has_list = hasattr(interp, "_get_full_signature_list")
-        full = interp._get_full_signature_list() if has_list else {}  # noqa: SLF001
+        full = interp._get_full_signature_list() if has_list else {}  # noqa: SLF001 - see the line above
         signatures: dict[str, _Signature] = {}
         for key, sig in full.items():
             subgraph = int(self._wrapper.GetSubgraphIndexFromSignature(key))

@@ -17,7 +17,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 sys.path.insert(0, str(Path(__file__).parent))
 
 try:
-    from pipeline_fixtures import *  # noqa: F401,F403
+    from pipeline_fixtures import *  # noqa: F401,F403 - pytest finds fixtures only as names in conftest
 except ModuleNotFoundError as exc:  # the fixture module lands with the converters
     if exc.name != "pipeline_fixtures":
         raise

@@ -289,7 +289,7 @@ def _manifest_check(
             result["manifest"] = "accepted"
         except IntegrityError:
             result["manifest"] = "caught"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the fuzzer records any other exception as a finding
             result["manifest"] = f"other: {type(exc).__name__}"
     else:
         result["manifest"] = "none"

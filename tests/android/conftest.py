@@ -14,7 +14,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from android_golden import ANDROID, GOLDEN_SAMPLES  # noqa: E402
+from android_golden import ANDROID, GOLDEN_SAMPLES  # noqa: E402 - importable only after the sys.path insert above
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402 - after importorskip, so a missing onnx skips the file
 
 
 def _save(graph, path: Path, opset: int = 17, domains=()) -> Path:

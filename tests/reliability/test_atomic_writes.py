@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -11,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from edge_sdk.fileio import atomic_write_bytes, clean_stale_temporaries
+from edge_sdk.errors import OutputError
+from edge_sdk.fileio import (
+    atomic_output_dir,
+    atomic_output_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    clean_stale_temporaries,
+)
 
 SIZE = 8 << 20
 WRITER = {
@@ -150,11 +158,6 @@ def test_replaced_directory_is_never_absent(tmp_path):
 
 
 # -- failures, interrupts and links (issue #12 section 1) ------------------------------------------------
-
-import errno  # noqa: E402
-
-from edge_sdk.errors import OutputError  # noqa: E402
-from edge_sdk.fileio import atomic_output_dir, atomic_output_path, atomic_write_text  # noqa: E402
 
 
 def _disk_full_under(monkeypatch, directory: Path) -> None:

@@ -3,12 +3,18 @@ traceback); each message names what was expected and what came."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import edge_sdk
+from edge_sdk.cli import main
 from edge_sdk.errors import (
     EdgeSdkError,
     InputCountError,
@@ -102,14 +108,6 @@ def test_unknown_signature(digits_models):
 
 
 # -- the CLI: clear errors, never tracebacks (issue #12 section 5) ---------------------------------------
-
-import json  # noqa: E402 - this part of the file was its own module once; its imports stay with it
-import os  # noqa: E402 - as above
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from edge_sdk.cli import main  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-import fuzz_tflite  # noqa: E402
+import fuzz_tflite  # noqa: E402 - importable only after the sys.path insert above (tools/ is not a package)
 
 CI_CASES = 3000
 

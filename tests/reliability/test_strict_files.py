@@ -121,7 +121,7 @@ def _finishes(fn, seconds=20.0):
     def run():
         try:
             box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - whatever the reader raises is handed to the test thread to assert on
             box["value"] = exc
 
     thread = threading.Thread(target=run, daemon=True)
