@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from edge_sdk.errors import OutputError
-from edge_sdk.outputs import Protected, read_marker
-from training import saving
+from edge_sdk.outputs import MARKER_FILE, Protected, read_marker
+from training import saving, tfrecord
 from training.dataset_type import Dataset
 
 
@@ -121,3 +121,37 @@ def test_save_keras_replaces_a_keras_file_but_never_another_kind(dense, tmp_path
     with pytest.raises(OutputError, match="not a .keras"):
         saving.save_keras(dense, text)
     assert text.read_text() == "not a model"
+
+
+# -- tfrecord.write_dataset -------------------------------------------------------------------------
+
+
+def test_write_dataset_refuses_a_foreign_folder_and_force_replaces_it(tiny_dataset, tmp_path):
+    folder = _foreign(tmp_path / "shards")
+    before = _digest(folder)
+    with pytest.raises(OutputError, match="force=True") as err:
+        tfrecord.write_dataset(tiny_dataset, folder, shards=2)
+    assert "\n" not in str(err.value) and _digest(folder) == before
+    tfrecord.write_dataset(tiny_dataset, folder, shards=2, force=True)
+    assert not (folder / "photo.jpg").exists() and (folder / MARKER_FILE).is_file()
+
+
+def test_written_dataset_with_its_marker_reads_back_and_is_replaced_without_force(tiny_dataset, tmp_path):
+    from training import datasets
+
+    out = tfrecord.write_dataset(tiny_dataset, tmp_path / "tfr", shards=2)
+    assert read_marker(out)["command"] == "training.tfrecord.write_dataset"
+    assert MARKER_FILE not in [p.name for split in ("train", "val", "test") for p in tfrecord.shard_paths(out, split)]
+    assert tfrecord.read_meta(out)["splits"]["train"] == {"examples": 12, "shards": 2}
+    back = datasets.load(out)
+    np.testing.assert_array_equal(back.x_val, tiny_dataset.x_val)
+    assert back.source_path == out
+    tfrecord.write_dataset(tiny_dataset, out, shards=3)  # its own folder: replaced, no force
+    assert len(tfrecord.shard_paths(out, "train")) == 3
+    # the directory a dataset streams from is never its own output, even with force
+    before = _digest(out)
+    with pytest.raises(OutputError, match="dataset's source"):
+        tfrecord.write_dataset(back, out, force=True)
+    with pytest.raises(OutputError, match="dataset's source"):
+        tfrecord.write_dataset(back, out / "inside", force=True)
+    assert _digest(out) == before
