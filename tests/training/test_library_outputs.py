@@ -9,6 +9,7 @@ without force. The marker is harmless to every reader of the folder.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,57 @@ def test_written_dataset_with_its_marker_reads_back_and_is_replaced_without_forc
     with pytest.raises(OutputError, match="dataset's source"):
         tfrecord.write_dataset(back, out / "inside", force=True)
     assert _digest(out) == before
+
+
+# -- train.fit ---------------------------------------------------------------------------------------
+
+
+def test_fit_refuses_a_foreign_out_dir_before_any_work(tmp_path, monkeypatch):
+    from training import datasets, train
+
+    monkeypatch.setattr(datasets, "load", lambda *a, **k: pytest.fail("loaded data before checking out_dir"))
+    folder = _foreign(tmp_path / "home")
+    before = _digest(folder)
+    with pytest.raises(OutputError) as err:
+        train.fit("cnn-student", "digits", epochs=1, out_dir=folder, progress=False)
+    assert "\n" not in str(err.value) and "out_dir" in str(err.value) and "force=True" in str(err.value)
+    assert _digest(folder) == before
+
+
+def test_fit_out_dir_onto_or_inside_its_dataset_is_refused_even_with_force(tiny_dataset, tmp_path):
+    from training import train
+
+    data_dir = tfrecord.write_dataset(tiny_dataset, tmp_path / "tfr", shards=1)
+    table = tmp_path / "t.csv"
+    table.write_text("a,label\n1,0\n")
+    before = _digest(tmp_path)
+    for dataset, out in ((str(data_dir), data_dir), (str(data_dir), data_dir / "run"), (str(table), tmp_path)):
+        with pytest.raises(OutputError, match="refusing to write over an input"):
+            train.fit("cnn-student", dataset, epochs=1, out_dir=out, force=True, progress=False)
+    from training import datasets
+
+    loaded = datasets.load(data_dir)  # a Dataset object remembers where it was read from
+    with pytest.raises(OutputError, match="dataset's source"):
+        train.fit("cnn-student", loaded, epochs=1, out_dir=data_dir / "run", force=True, progress=False)
+    assert _digest(tmp_path) == before
+
+
+def test_fit_force_writes_into_a_foreign_folder_and_marks_it(digits, tmp_path):
+    from training import train
+
+    folder = _foreign(tmp_path / "shared")
+    result = train.fit(
+        "cnn-student",
+        digits,
+        epochs=1,
+        out_dir=folder,
+        force=True,
+        progress=False,
+        histograms=False,
+        early_stopping=False,
+        steps_per_epoch=2,
+    )
+    assert (folder / "photo.jpg").read_bytes().startswith(b"\xff\xd8") and (folder / "album" / "notes.txt").exists()
+    assert read_marker(folder)["command"] == "train" and Path(result.paths["savedmodel"]).is_dir()
+    assert read_marker(result.paths["savedmodel"]) is not None  # the SavedModel carries its own marker
+    assert json.loads((folder / "metrics.json").read_text())["epochs_run"] == 1
