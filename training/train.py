@@ -270,7 +270,8 @@ def fit(
         if data.task == "tabular" and chief:
             from training.embeddings import write_projector
 
-            projector = write_projector(model, out / "logs", data.feature_spec)
+            # out_dir was checked before training, and a fresh run cleared its logs/projector
+            projector = write_projector(model, out / "logs", data.feature_spec, force=True)
             paths["projector"] = str(projector) if projector else None
         metrics_path = out / "metrics.json"
         atomic_write_text(metrics_path, json.dumps(summary, indent=2) + "\n")

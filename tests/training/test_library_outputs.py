@@ -210,3 +210,26 @@ def test_fit_force_writes_into_a_foreign_folder_and_marks_it(digits, tmp_path):
     assert read_marker(folder)["command"] == "train" and Path(result.paths["savedmodel"]).is_dir()
     assert read_marker(result.paths["savedmodel"]) is not None  # the SavedModel carries its own marker
     assert json.loads((folder / "metrics.json").read_text())["epochs_run"] == 1
+
+
+# -- embeddings.write_projector ----------------------------------------------------------------------
+
+
+def test_write_projector_refuses_a_foreign_folder_unless_force_and_writes_into_its_own(tmp_path):
+    import tensorflow as tf
+    import tf_keras
+
+    from training.embeddings import write_projector
+
+    colour = tf_keras.Input((1,), name="colour", dtype="int32")
+    model = tf_keras.Model(colour, tf_keras.layers.Embedding(5, 2, name="embed_colour")(colour))
+    foreign = _foreign(tmp_path / "logs" / "projector")
+    before = _digest(foreign)
+    with pytest.raises(OutputError, match="force=True") as err:
+        write_projector(model, tmp_path / "logs")
+    assert "\n" not in str(err.value) and _digest(foreign) == before
+    out = write_projector(model, tmp_path / "logs", force=True)  # writes into it, keeps what was there
+    assert out == foreign and (foreign / "photo.jpg").is_file() and (foreign / "colour.tsv").is_file()
+    assert read_marker(out)["command"] == "training.embeddings.write_projector"
+    assert write_projector(model, tmp_path / "logs") == out  # edge-sdk's folder now: no force needed
+    assert tf.train.latest_checkpoint(str(out))  # the marker beside the checkpoint bothers nothing
