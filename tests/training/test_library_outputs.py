@@ -233,3 +233,28 @@ def test_write_projector_refuses_a_foreign_folder_unless_force_and_writes_into_i
     assert read_marker(out)["command"] == "training.embeddings.write_projector"
     assert write_projector(model, tmp_path / "logs") == out  # edge-sdk's folder now: no force needed
     assert tf.train.latest_checkpoint(str(out))  # the marker beside the checkpoint bothers nothing
+
+
+# -- tiny_models.build_digits_models ---------------------------------------------------------------
+
+
+def test_build_digits_models_checks_its_folder_before_training(tmp_path, monkeypatch):
+    from training import tiny_models
+
+    class Trained(Exception):
+        pass
+
+    def reached_training(*args, **kwargs):
+        raise Trained
+
+    monkeypatch.setattr(tiny_models, "train_tiny_digits_cnn", reached_training)
+    folder = _foreign(tmp_path / "models")
+    before = _digest(folder)
+    with pytest.raises(OutputError, match="force=True"):
+        tiny_models.build_digits_models(folder)
+    assert _digest(folder) == before
+    with pytest.raises(Trained):  # force: on to training, having marked the folder as edge-sdk's
+        tiny_models.build_digits_models(folder, force=True)
+    with pytest.raises(Trained):  # and then it is edge-sdk's: no force needed
+        tiny_models.build_digits_models(folder)
+    assert read_marker(folder)["command"] == "training.tiny_models.build_digits_models"
