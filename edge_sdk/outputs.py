@@ -164,6 +164,7 @@ _KINDS: dict[str, tuple[str, Callable[[bytes], bool]]] = {
     "png": ("PNG", lambda head: head.startswith(b"\x89PNG\r\n\x1a\n")),
     "npz": (".npz", lambda head: head.startswith(b"PK\x03\x04")),
     "tflite": ("TFLite", lambda head: head[4:8] == b"TFL3"),
+    "keras": (".keras (zip)", lambda head: head.startswith(b"PK\x03\x04")),
 }
 
 
@@ -177,7 +178,7 @@ def check_file_output(
 ) -> Path | None:
     """Check a file output before any work; return the path the write will land on.
 
-    ``kind`` (``json``, ``html``, ``png``, ``npz``, ``tflite``) is what the output
+    ``kind`` (``json``, ``html``, ``png``, ``npz``, ``tflite``, ``keras``) is what the output
     writes; an existing non-empty file of another kind is refused. ``None`` (and
     ``-`` when ``allow_stdout``) means stdout: nothing to check.
     """

@@ -678,9 +678,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not all(p.is_file() and p.with_suffix(".json").is_file() for p in wanted):
             out.mkdir(parents=True, exist_ok=True)
             print(f"training the digits models into {out} ...", file=sys.stderr)
+            from edge_sdk.errors import EdgeSdkError
             from training.tiny_models import build_digits_models
 
-            build_digits_models(out)
+            try:
+                build_digits_models(out)  # a folder that is not edge-sdk's is refused, before training
+            except EdgeSdkError as exc:
+                print(f"error: --make-models: {exc}", file=sys.stderr)
+                return 2
         args.models = [str(p) for p in wanted] + list(args.models)
     if not args.models:
         parser.error("give .tflite files to fuzz, or --make-models DIR")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,8 @@ class Dataset:
     seed: int = 0
     # set for TFRecord-backed datasets: (split, batch_size, shuffle, seed) -> tf.data.Dataset of (x, y)
     tf_source: Callable[..., Any] | None = dataclasses.field(default=None, repr=False)
+    # the file or TFRecord directory the data was read from (None for built-in data): outputs never land on it
+    source_path: Path | None = None
 
     def split(self, split: str):
         """``(x, y)`` of ``train``, ``val`` or ``test``."""

@@ -113,7 +113,9 @@ def load(name_or_path: str | Path, seed: int = 0, feature_spec: Any = None) -> D
         return load_dataset_dir(path, seed=seed)
     if path.is_file() and path.suffix.lower() in (".csv", ".parquet", ".pq", ".brotli"):
         spec = _resolve_spec(path, feature_spec)
-        return tabular_dataset(path.stem.split(".")[0], read_table(path), spec, seed)
+        table_data = tabular_dataset(path.stem.split(".")[0], read_table(path), spec, seed)
+        table_data.source_path = path
+        return table_data
     if path.exists():
         raise DatasetError(
             f"cannot read {path} as a dataset: expected a .csv or .parquet file (with a feature spec) "

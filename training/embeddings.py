@@ -38,16 +38,25 @@ def embedding_tables(model: Any, feature_spec: Any = None) -> dict[str, dict[str
     return tables
 
 
-def write_projector(model: Any, logdir: PathLike, feature_spec: Any = None) -> Path | None:
-    """Write the projector files for ``model``'s embeddings; return the directory, or None if it has none."""
-    import tensorflow as tf
-    from tensorboard.plugins import projector
+def write_projector(model: Any, logdir: PathLike, feature_spec: Any = None, *, force: bool = False) -> Path | None:
+    """Write the projector files for ``model``'s embeddings; return the directory, or None if it has none.
+
+    ``<logdir>/projector`` must be new, empty, or one edge-sdk wrote (the marker
+    :data:`edge_sdk.outputs.MARKER_FILE` it leaves there); any other non-empty folder raises
+    :class:`~edge_sdk.errors.OutputError` before anything is written unless ``force=True``
+    (which writes into it: same-named files are replaced, others kept).
+    """
+    from edge_sdk.outputs import check_dir_output, mark_output_dir
 
     tables = embedding_tables(model, feature_spec)
     if not tables:
         return None
     out = Path(logdir) / PROJECTOR_DIR
-    out.mkdir(parents=True, exist_ok=True)
+    check_dir_output(out, "projector directory", force=force, replace=False, force_hint="force=True")
+    import tensorflow as tf
+    from tensorboard.plugins import projector
+
+    mark_output_dir(out, "training.embeddings.write_projector")  # creates the folder
     variables = {}
     config = projector.ProjectorConfig()
     for name, table in tables.items():

@@ -2,17 +2,24 @@
 
 Every write is atomic: the SavedModel is built in a temporary directory beside
 the destination and renamed into place, so a reader (or a process killed mid-save)
-never sees half a model.
+never sees half a model. Every write follows :mod:`edge_sdk.outputs`' rules, checked
+before any work: a SavedModel directory replaces only a new, empty or edge-sdk-written
+folder unless ``force=True`` (its marker file is written inside the staging directory, so
+a later save replaces it without force), and a ``.keras`` file replaces only a ``.keras``
+(zip) file.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edge_sdk.errors import EdgeSdkError
 from edge_sdk.fileio import PathLike, atomic_output_dir, atomic_output_path
 from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
+from edge_sdk.outputs import Protected, check_dir_output, check_file_output, mark_output_dir
 from training.errors import TrainingError
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -64,33 +71,48 @@ def serving_function(model: Any):
     return serve
 
 
-def save_savedmodel(model: Any, path: PathLike) -> Path:
+def save_savedmodel(model: Any, path: PathLike, *, force: bool = False, protected: Sequence[Protected] = ()) -> Path:
     """Save ``model`` as a SavedModel with a ``serving_default`` signature (named inputs/outputs), atomically.
 
     Keras metadata is kept, so ``tf_keras.models.load_model(path)`` gives the
     Keras model back, and ``tf.saved_model.load(path).signatures["serving_default"]``
     takes keyword arguments named after the model inputs.
+
+    ``path`` must be new, empty, or a folder edge-sdk wrote (the marker
+    :data:`edge_sdk.outputs.MARKER_FILE` it leaves inside, which TensorFlow ignores);
+    any other non-empty folder raises :class:`~edge_sdk.errors.OutputError` before any
+    work unless ``force=True``. ``protected``: inputs the output must not be, hold or
+    lie inside, even with ``force``.
     """
     path = Path(path)
+    check_dir_output(path, "SavedModel path", protected, force=force, replace=True, force_hint="force=True")
     try:
         serve = serving_function(model)
         with atomic_output_dir(path) as tmp:
             model.save(str(tmp), save_format="tf", include_optimizer=False, signatures={SIGNATURE_KEY: serve})
-    except TrainingError:
+            mark_output_dir(tmp, "training.saving.save_savedmodel", record_entries=True)  # promoted with it
+    except EdgeSdkError:
         raise
     except Exception as exc:  # noqa: BLE001 - a TensorFlow error becomes one clear message
         raise TrainingError(f"could not save a SavedModel to {path}: {type(exc).__name__}: {exc}") from None
     return path
 
 
-def save_keras(model: Any, path: PathLike) -> Path:
-    """Save ``model`` as a tf_keras ``.keras`` file, atomically."""
+def save_keras(model: Any, path: PathLike, *, protected: Sequence[Protected] = ()) -> Path:
+    """Save ``model`` as a tf_keras ``.keras`` file, atomically.
+
+    An existing file at ``path`` is replaced only if it is a ``.keras`` (zip) archive; anything else,
+    a directory, or an input in ``protected`` raises :class:`~edge_sdk.errors.OutputError` before any work.
+    """
     path = Path(path)
     if path.suffix != ".keras":
         raise TrainingError(f"expected a path ending in .keras, got {path}")
+    check_file_output(path, ".keras path", protected, kind="keras")
     try:
         with atomic_output_path(path) as tmp:
             model.save(str(tmp))
+    except EdgeSdkError:
+        raise
     except Exception as exc:  # noqa: BLE001 - the library raises many exception types: one line naming the file, not a traceback
         raise TrainingError(f"could not save {path}: {type(exc).__name__}: {exc}") from None
     return path

@@ -38,13 +38,26 @@ def _features_of(x: Any) -> dict[str, np.ndarray]:
     return dict(x) if isinstance(x, dict) else {"image": x}
 
 
-def write_dataset(dataset: Any, out_dir: str | Path, shards: int = 4, progress: bool = False) -> Path:
-    """Write ``dataset``'s three splits as sharded TFRecords plus ``dataset.json``; atomic; returns the dir."""
+def write_dataset(
+    dataset: Any, out_dir: str | Path, shards: int = 4, progress: bool = False, *, force: bool = False
+) -> Path:
+    """Write ``dataset``'s three splits as sharded TFRecords plus ``dataset.json``; atomic; returns the dir.
+
+    ``out_dir`` must be new, empty, or a dataset directory edge-sdk wrote (the marker
+    :data:`edge_sdk.outputs.MARKER_FILE` inside, written before the directory is promoted);
+    any other non-empty folder raises :class:`~edge_sdk.errors.OutputError` before any work
+    unless ``force=True``. The file or directory ``dataset`` was read from
+    (``dataset.source_path``) is never replaced, even with ``force``.
+    """
     import tensorflow as tf
+
+    from edge_sdk.outputs import check_dir_output, mark_output_dir, path_inputs
 
     if not isinstance(shards, int) or shards < 1:
         raise DatasetError(f"shards must be a positive integer, got {shards!r}")
     out_dir = Path(out_dir)
+    protected = path_inputs(getattr(dataset, "source_path", None), "dataset's source")
+    check_dir_output(out_dir, "out_dir", protected, force=force, replace=True, force_hint="force=True")
     first = _features_of(dataset.x_train)
     features = {name: {"shape": list(arr.shape[1:]), "dtype": str(arr.dtype)} for name, arr in first.items()}
     counts = {}
@@ -89,6 +102,7 @@ def write_dataset(dataset: Any, out_dir: str | Path, shards: int = 4, progress: 
             "splits": counts,
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        mark_output_dir(tmp, "training.tfrecord.write_dataset", record_entries=True)  # promoted with the shards
     return out_dir
 
 
@@ -218,4 +232,5 @@ def load_dataset_dir(directory: str | Path, seed: int = 0):
         feature_spec=spec,
         seed=seed,
         tf_source=source,
+        source_path=directory,
     )

@@ -64,12 +64,27 @@ def full_integer_converter(model, representative, io_type):
     return conv
 
 
-def build_digits_models(out: Path) -> dict[str, Path]:
-    """Train a small CNN on digits for a few epochs; write float32.tflite and int8.tflite with manifests."""
+def build_digits_models(out: Path, *, force: bool = False) -> dict[str, Path]:
+    """Train a small CNN on digits for a few epochs; write float32.tflite and int8.tflite with manifests.
+
+    ``out`` must be new, empty, or a folder edge-sdk wrote (the marker
+    :data:`edge_sdk.outputs.MARKER_FILE` this leaves); any other non-empty folder raises
+    :class:`~edge_sdk.errors.OutputError` before training unless ``force=True`` (which writes
+    into it: the same-named files are replaced, atomically, others kept).
+    """
+    import io
+
+    from edge_sdk.fileio import atomic_write_bytes
+    from edge_sdk.outputs import check_dir_output, mark_output_dir
+
+    out = Path(out)
+    check_dir_output(out, "out", force=force, replace=False, force_hint="force=True")
     import tensorflow as tf
 
     import edge_sdk
     from edge_sdk.manifest import build_manifest, manifest_path_for, write_manifest
+
+    mark_output_dir(out, "training.tiny_models.build_digits_models")  # creates the folder
 
     x, y = digits_data()
     model = train_tiny_digits_cnn(x[:500], y[:500], epochs=4)
@@ -80,7 +95,7 @@ def build_digits_models(out: Path) -> dict[str, Path]:
     for name, conv, kind in (("float32", float_conv, "float32"), ("int8", int8_conv, "int8")):
         data = conv.convert()
         path = out / f"{name}.tflite"
-        path.write_bytes(data)
+        atomic_write_bytes(path, data)
         loaded = edge_sdk.load(data)
         accuracy = float((loaded.predict(x[500:]).argmax(axis=1) == y[500:]).mean())
         manifest = build_manifest(
@@ -96,7 +111,9 @@ def build_digits_models(out: Path) -> dict[str, Path]:
         )
         write_manifest(manifest, manifest_path_for(path))
         paths[name] = path
-    np.save(out / "x.npy", x[500:600])
+    buffer = io.BytesIO()
+    np.save(buffer, x[500:600])
+    atomic_write_bytes(out / "x.npy", buffer.getvalue())
     paths["x"] = out / "x.npy"
     return paths
 

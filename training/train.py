@@ -35,6 +35,7 @@ import numpy as np
 
 from edge_sdk.console import first_line, progress_bar
 from edge_sdk.fileio import atomic_write_text
+from edge_sdk.outputs import mark_output_dir
 from training import datasets as datasets_mod
 from training import distributed, zoo
 from training.errors import TrainingError
@@ -86,6 +87,7 @@ def fit(
     progress: bool = True,
     deterministic: bool = True,
     steps_per_epoch: int | None = None,
+    force: bool = False,
 ) -> TrainResult:
     """Train ``model_name`` on ``dataset`` (a name, path or Dataset) for up to ``epochs`` epochs.
 
@@ -94,6 +96,13 @@ def fit(
     SavedModel + .keras export with manifests, and ``metrics.json``.
     Without it: nothing is written and only early stopping runs.
     ``strategy``: None, "mirrored", "multiworker" (TF_CONFIG) or a tf.distribute.Strategy.
+
+    ``out_dir`` must be new, empty, or a folder edge-sdk wrote (the marker
+    :data:`edge_sdk.outputs.MARKER_FILE`, written before training starts, or the
+    ``metrics.json`` / ``backup/run.json`` a run leaves); any other non-empty folder raises
+    :class:`~edge_sdk.errors.OutputError` before any work unless ``force=True`` (which writes
+    into it). An ``out_dir`` that is, holds or lies inside the dataset's file or directory is
+    refused even then.
     """
     if model_name not in zoo.MODELS:
         from training.errors import UnknownNameError
@@ -106,6 +115,9 @@ def fit(
 
     # A multi-worker strategy has to exist before TensorFlow runs any op.
     strategy = distributed.make_strategy(strategy)
+    multiworker = distributed.strategy_name(strategy) == "multiworker"
+    chief = distributed.is_chief() if multiworker else True
+    out = _check_out_dir(out_dir, dataset, force, chief) if out_dir is not None else None
     import tensorflow as tf
     import tf_keras
 
@@ -117,24 +129,17 @@ def fit(
     defaults = DEFAULTS[model_name]
     batch_size = batch_size or int(defaults["batch_size"])
     learning_rate = learning_rate or defaults["learning_rate"]
-    multiworker = distributed.strategy_name(strategy) == "multiworker"
-    chief = distributed.is_chief() if multiworker else True
 
     paths: dict[str, str | None] = {
         k: None
         for k in ("out_dir", "savedmodel", "keras", "metrics_json", "logdir", "checkpoints", "projector", "csv_log")
     }
-    out: Path | None = None
     backup_dir: Path | None = None
     resuming = False
-    if out_dir is not None:
-        out = Path(out_dir)
+    if out_dir is not None and out is not None:
         # Every worker restores from the same backup (tf_keras lets only the chief write it there),
         # so a restarted cluster resumes in step; the other outputs are per worker.
-        backup_dir = out / "backup"
-        if multiworker and not chief:
-            _, index, _ = distributed.task_info()
-            out = out / "workers" / f"worker-{index}"
+        backup_dir = Path(out_dir) / "backup"
         out.mkdir(parents=True, exist_ok=True)
         paths.update(
             out_dir=str(out),
@@ -148,6 +153,8 @@ def fit(
             _check_resume(out_dir, backup_dir, identity)
         else:
             _clear_previous_run(out)
+        # marked before training starts, so a killed run's folder is recognised as edge-sdk's when resumed
+        mark_output_dir(out, "train", model=model_name, dataset=str(data.name))
         if chief:
             backup_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(backup_dir / RUN_IDENTITY_FILE, json.dumps(identity, indent=2) + "\n")
@@ -248,7 +255,8 @@ def fit(
         from training import saving
 
         keras_path = saving.save_keras(model, out / "model.keras")
-        saved = saving.save_savedmodel(model, out / "savedmodel")
+        # out_dir was checked before training: its savedmodel/ is this function's to replace
+        saved = saving.save_savedmodel(model, out / "savedmodel", force=True)
         recipe = {
             "train": {
                 k: summary[k]
@@ -262,7 +270,8 @@ def fit(
         if data.task == "tabular" and chief:
             from training.embeddings import write_projector
 
-            projector = write_projector(model, out / "logs", data.feature_spec)
+            # out_dir was checked before training, and a fresh run cleared its logs/projector
+            projector = write_projector(model, out / "logs", data.feature_spec, force=True)
             paths["projector"] = str(projector) if projector else None
         metrics_path = out / "metrics.json"
         atomic_write_text(metrics_path, json.dumps(summary, indent=2) + "\n")
@@ -278,6 +287,30 @@ def fit(
         epochs_run=summary["epochs_run"],
         summary=summary,
     )
+
+
+def _check_out_dir(out_dir: str | Path, dataset: Any, force: bool, chief: bool) -> Path:
+    """Check ``out_dir`` by :mod:`edge_sdk.outputs`' rules before any work; return the folder this process writes.
+
+    A multi-worker run's other workers write into ``out_dir/workers/worker-N`` (the chief checks
+    ``out_dir`` itself), so each checks only its own folder and no two race on one check.
+    """
+    from edge_sdk.outputs import check_dir_output, check_file_output, path_inputs
+
+    out = Path(out_dir)
+    if isinstance(dataset, (str, Path)):
+        protected = path_inputs(dataset, "dataset")
+        if Path(dataset).suffix:  # a table's feature spec beside it
+            table = Path(dataset)
+            protected += path_inputs(table.with_name(table.name.split(".")[0] + ".features.json"), "feature spec")
+    else:
+        protected = path_inputs(getattr(dataset, "source_path", None), "dataset's source")
+    if not chief:
+        _, index, _ = distributed.task_info()
+        out = out / "workers" / f"worker-{index}"
+    check_dir_output(out, "out_dir", protected, force=force, replace=False, force_hint="force=True")
+    check_file_output(out / "model.keras", "out_dir", protected, kind="keras")  # before training, not after
+    return out
 
 
 def _write_train_stats(model: Any, data: Any, out: Path) -> Path:

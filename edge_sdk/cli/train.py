@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         early_stopping=not args.no_early_stopping,
         histograms=not args.no_histograms,
         progress=not args.quiet,
+        force=args.force,  # checked above already (with the feature spec among the inputs); fit checks again
     )
     summary = dict(result.summary)
     summary["paths"] = result.paths

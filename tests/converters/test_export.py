@@ -31,6 +31,31 @@ def test_onnx_opset_below_17_is_refused(digits_models, digits):
         export.export_onnx(model_files.load(digits_models.teacher_keras), {"image": digits.x_test[:2]}, opset=13)
 
 
+def test_savedmodel_export_follows_the_output_rules_for_every_model_kind(digits_models, digits, tmp_path):
+    from edge_sdk.errors import OutputError
+    from edge_sdk.outputs import read_marker
+
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "photo.jpg").write_bytes(b"someone else's")
+    k3 = model_files.load(digits_models.keras3)
+    with pytest.raises(OutputError, match="force=True") as err:
+        savedmodel.export_savedmodel(k3, foreign)
+    assert "\n" not in str(err.value) and [p.name for p in foreign.iterdir()] == ["photo.jpg"]
+    savedmodel.export_savedmodel(k3, foreign, force=True)  # Keras 3's own export, staged and marked too
+    assert not (foreign / "photo.jpg").exists() and read_marker(foreign) is not None
+    savedmodel.export_savedmodel(k3, foreign)  # its own folder now: replaced without force
+    np.testing.assert_allclose(
+        model_files.load(foreign).predict({"image": digits.x_test[:4]}),
+        k3.predict({"image": digits.x_test[:4]}),
+        atol=1e-5,
+    )
+    source = model_files.load(digits_models.teacher_savedmodel)  # never exported onto or into itself
+    for out in (digits_models.teacher_savedmodel, digits_models.teacher_savedmodel / "again"):
+        with pytest.raises(OutputError, match="refusing to write over an input"):
+            savedmodel.export_savedmodel(source, out, force=True)
+
+
 def test_savedmodel_and_keras_exports_reload_with_same_outputs(digits_models, digits, tmp_path):
     model = model_files.load(digits_models.teacher_keras)
     want = model.predict({"image": digits.x_test[:10]})
