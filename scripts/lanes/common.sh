@@ -57,3 +57,16 @@ run_tests() {  # run_tests VENV WORK [ENV=VALUE...]
     (cd "$work" && env -u PYTHONPATH "$@" EDGE_SDK_TEST_MODELS="$work/models" \
         "$venv/bin/python" -m pytest tests/runtime tests/target -q -p no:cacheprovider -rxXs ${PYTEST_ARGS:-})
 }
+
+# lane_main "$@": the lane's commands, `test [ARGS...]` (the caller's cmd_test) and `clean`; the work
+# folder a test run made (WORK_TO_REMOVE) goes on any exit, Ctrl-C included.
+WORK_TO_REMOVE=""
+lane_main() {
+    trap 'if [ -n "$WORK_TO_REMOVE" ]; then rm -rf "$WORK_TO_REMOVE"; fi' EXIT
+    trap 'exit 130' INT TERM
+    case "${1:-}" in
+        test) shift; cmd_test "$@" ;;
+        clean) rm -rf "$CACHE_ROOT"; log "removed $CACHE_ROOT" ;;
+        *) die "usage: $0 test${LANE_TEST_ARGS:+ $LANE_TEST_ARGS}|clean (got '${1:-}')" ;;
+    esac
+}

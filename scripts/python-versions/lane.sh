@@ -23,6 +23,7 @@ HOST_PYTHON="${HOST_PYTHON:-$REPO/.venv/bin/python}"
 DEFAULT_VERSIONS="3.12 3.13"
 
 LANE_NAME=python-versions
+LANE_TEST_ARGS="[3.12 3.13 ...]"
 # shellcheck source=../lanes/common.sh
 . "$REPO/scripts/lanes/common.sh"
 
@@ -97,15 +98,4 @@ cmd_test() {
 }
 
 # Everything runs from main, read whole before it starts: editing this file mid-run is harmless.
-WORK_TO_REMOVE=""
-main() {
-    trap 'if [ -n "$WORK_TO_REMOVE" ]; then rm -rf "$WORK_TO_REMOVE"; fi' EXIT
-    trap 'exit 130' INT TERM
-    case "${1:-}" in
-        test) shift; cmd_test "$@" ;;
-        clean) rm -rf "$CACHE_ROOT"; log "removed $CACHE_ROOT" ;;
-        *) die "usage: $0 test [3.12 3.13 ...]|clean (got '${1:-}')" ;;
-    esac
-}
-
-{ main "$@"; exit $?; }
+{ lane_main "$@"; exit $?; }

@@ -50,15 +50,4 @@ cmd_test() {
 }
 
 # Everything runs from main, read whole before it starts: editing this file mid-run is harmless.
-WORK_TO_REMOVE=""
-main() {
-    trap 'if [ -n "$WORK_TO_REMOVE" ]; then rm -rf "$WORK_TO_REMOVE"; fi' EXIT
-    trap 'exit 130' INT TERM
-    case "${1:-}" in
-        test) cmd_test ;;
-        clean) rm -rf "$CACHE_ROOT"; log "removed $CACHE_ROOT" ;;
-        *) die "usage: $0 test|clean (got '${1:-}')" ;;
-    esac
-}
-
-{ main "$@"; exit $?; }
+{ lane_main "$@"; exit $?; }
