@@ -22,68 +22,26 @@ numpy only: the light runtime on a device (``edge-sdk parity --reference``) uses
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import EdgeSdkError
+from edge_sdk.task_options import (
+    BUDGETS,
+    DEFAULT_BUDGETS,
+    HEAD_FORMATS,
+    TASK_CHOICES,
+    TASK_OPTION,
+    TASK_OPTIONS,
+    TASKS,
+    Task,
+    TaskError,
+    TaskOption,
+    parse_task,
+)
 from edge_sdk.wipeouts import WIPEOUT_REMEDY, channel_axis, find_wipeouts, wipeout_message
-
-
-class TaskError(EdgeSdkError, ValueError):
-    """A task name, head format or label array that does not fit the model."""
-
-
-class Task(str, enum.Enum):  # noqa: UP042 - members equal their strings; StrEnum changes str()
-    """What a model does."""
-
-    CLASSIFICATION = "classification"
-    MULTILABEL = "multilabel"
-    REGRESSION = "regression"
-    AUTOENCODER = "autoencoder"
-    DETECTION = "detection"
-    SEGMENTATION = "segmentation"
-    EMBEDDING = "embedding"
-    GENERIC = "generic"
-
-
-TASKS = tuple(t.value for t in Task)
-TASK_CHOICES = ("auto",) + TASKS
-ALIASES = {"anomaly": Task.AUTOENCODER, "classifier": Task.CLASSIFICATION, "multi-label": Task.MULTILABEL}
-HEAD_FORMATS = ("auto", "yolov8", "yolov5", "ssd")
-
-#: each task's budget: (recipe key / flag stem, metric it checks, default, what it means)
-BUDGETS: dict[Task, tuple[str, str, str]] = {
-    Task.REGRESSION: ("min_correlation", "correlation", "Pearson correlation of the outputs with float's"),
-    Task.AUTOENCODER: (
-        "min_correlation",
-        "score_correlation",
-        "correlation of the anomaly score (reconstruction MSE) with float's",
-    ),
-    Task.DETECTION: ("min_recall", "recall_min", "recall and precision of float's detections (IoU >= 0.5)"),
-    Task.SEGMENTATION: ("min_iou", "mask_iou", "mean mask IoU against float's masks"),
-    Task.EMBEDDING: ("min_cosine", "cosine_mean", "mean cosine similarity with float's embeddings"),
-    Task.GENERIC: ("min_snr_db", "snr_db_min", "worst output's signal-to-noise ratio against float, in dB"),
-}
-DEFAULT_BUDGETS = {"min_correlation": 0.98, "min_recall": 0.9, "min_iou": 0.9, "min_cosine": 0.98, "min_snr_db": 20.0}
-
-
-def parse_task(value: Any) -> Task | None:
-    """``value`` as a :class:`Task` (None/``auto``/empty: infer it); raises :class:`TaskError` for unknown names."""
-    if value is None or isinstance(value, Task):
-        return value
-    text = str(value).strip().lower()
-    if text in ("", "auto"):
-        return None
-    if text in ALIASES:
-        return ALIASES[text]
-    try:
-        return Task(text)
-    except ValueError:
-        raise TaskError(f"--task: expected one of {', '.join(TASK_CHOICES)}, got {value!r}") from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -778,9 +736,12 @@ __all__ = [
     "HEAD_FORMATS",
     "TASKS",
     "TASK_CHOICES",
+    "TASK_OPTION",
+    "TASK_OPTIONS",
     "Task",
     "TaskError",
     "TaskMetrics",
+    "TaskOption",
     "WIPEOUT_REMEDY",
     "auc",
     "budget_checks",
