@@ -190,3 +190,22 @@ def test_builtin_dataset_name_as_data(digits, capsys):
     assert parity["data"]["source"] == "digits (test split)" and parity["data"]["samples"] == 360
     assert parity["per_class"][3]["name"] == "3"
     assert parity["summary"]["float_accuracy"] > 0.85 and parity["layers"]
+
+
+@pytest.mark.parametrize("data", ["x.npy", "x.npz"])
+def test_max_slice_drop_without_labels_is_refused_before_any_model_loads(data, tmp_path, capsys, monkeypatch):
+    """--max-slice-drop with unlabelled data failed only after both models ran on all of it."""
+    monkeypatch.chdir(tmp_path)
+    x = np.zeros((4, 8, 8, 1), np.float32)
+    np.save("x.npy", x)
+    np.savez("x.npz", x=x)  # no 'y'
+    np.save("y.npy", np.zeros(4, np.int64))
+    for name in ("f.keras", "q.tflite"):  # not models at all: loading either would be a different error
+        (tmp_path / name).write_bytes(b"not a model")
+    argv = ["parity", "f.keras", "q.tflite", "--data", data, "--slice-by", "class", "--max-slice-drop", "5", "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --max-slice-drop") and "expected labels" in err and f"--data {data}" in err, err
+    assert err.count("\n") == 1
+    assert main([*argv, "--labels", "y.npy"]) == 2  # with labels the check passes and the (bad) model is read
+    assert "--max-slice-drop" not in capsys.readouterr().err
