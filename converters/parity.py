@@ -423,6 +423,7 @@ def compare_outputs(
     inputs: Mapping[str, np.ndarray] | None = None,
     head: str = "auto",
     score_threshold: float = 0.25,
+    declared_by: str = "--task",
 ) -> dict[str, Any]:
     """All parity figures from two models' outputs on the same examples.
 
@@ -433,7 +434,8 @@ def compare_outputs(
     :class:`edge_sdk.metrics.LabelError` naming ``label_source`` when they hold
     classes the primary output does not have; ``worst``: how many worst examples to
     list; ``class_names``: names for the per-class rows.
-    ``task`` (an :class:`edge_sdk.tasks.Task`, a name, or None: inferred from the outputs) picks
+    ``task`` (an :class:`edge_sdk.tasks.Task`, a name, or None: inferred from the outputs; ``declared_by``
+    says where a given one came from, for the report's ``task.why``) picks
     the task metrics (``task_metrics``); only a classifier gets argmax agreement, accuracy and
     per-class rows, and its ``labels`` are class ids; other tasks take labels as
     :func:`edge_sdk.tasks.task_metrics` says. ``inputs`` (the examples) feed the autoencoder's
@@ -442,10 +444,7 @@ def compare_outputs(
     """
     from edge_sdk import tasks as task_lib
 
-    if isinstance(task, task_lib.Task):
-        task_why = "given"
-    else:
-        task, task_why = task_lib.infer_task(inputs or {}, {f: float_outputs[f] for f, _ in pairs}, task)
+    task, task_why = task_lib.infer_task(inputs or {}, {f: float_outputs[f] for f, _ in pairs}, task, declared_by)
     is_classifier = task in (task_lib.Task.CLASSIFICATION, task_lib.Task.MULTILABEL)
     task_labels = None if task == task_lib.Task.CLASSIFICATION else labels
     if not is_classifier:
@@ -629,8 +628,9 @@ def run_parity(
     from edge_sdk.tasks import parse_task
 
     declared = parse_task(task)
+    declared_by = "--task"
     if declared is None and (getattr(qm, "manifest", None) or {}).get("task"):
-        declared = parse_task(qm.manifest["task"])
+        declared, declared_by = parse_task(qm.manifest["task"]), "the quantized model's manifest"
     result = compare_outputs(
         float_out,
         quant_out,
@@ -640,12 +640,11 @@ def run_parity(
         class_names=class_names,
         label_source=label_source,
         task=declared,
+        declared_by=declared_by,
         inputs=ev.inputs,
         head=head,
         score_threshold=score_threshold,
     )
-    if declared is not None and parse_task(task) is None:
-        result["task"]["why"] = "the quantized model's manifest"
     if slice_by:
         result["slices"] = _slices(
             slice_by,

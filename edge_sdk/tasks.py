@@ -65,11 +65,16 @@ def yolo_layout(shape: Sequence[int]) -> str | None:
 
 
 def infer_task(
-    inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], declared: Any = None
+    inputs: Mapping[str, np.ndarray],
+    outputs: Mapping[str, np.ndarray],
+    declared: Any = None,
+    declared_by: str = "--task",
 ) -> tuple[Task, str]:
     """(task, why) for a model with ``inputs``/``outputs`` (``{name: array}`` on real data).
 
-    ``declared`` (a name, a :class:`Task`, ``auto`` or None) wins when given. Rules, in order:
+    ``declared`` (a name, a :class:`Task`, ``auto`` or None) wins when given; ``why`` then names where it
+    came from (``declared_by``: ``--task``, ``the model's manifest`` ...); an inferred task's ``why`` starts
+    with ``inferred:``. Rules, in order:
     boxes ``[B, N, 4]`` + scores ``[B, N, C]``: detection (SSD-style); ``[B, K]`` rows summing to 1:
     classification; one output shaped like a float input: autoencoder; ``[B, 4+C, N]`` whose rows 4.. are in [0, 1] and rows 0-3 are not:
     detection (YOLO-style); ``[B, H, W, C]`` as large as an image input: segmentation;
@@ -79,7 +84,13 @@ def infer_task(
     """
     task = parse_task(declared)
     if task is not None:
-        return task, "declared (--task)"
+        return task, f"declared by {declared_by}"
+    found, why = _infer(inputs, outputs)
+    return found, f"inferred: {why}"
+
+
+def _infer(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> tuple[Task, str]:
+    """:func:`infer_task`'s rules."""
     outs = {k: np.asarray(v) for k, v in outputs.items()}
     ins = {k: np.asarray(v) for k, v in inputs.items()}
     if len(outs) == 2 and _ssd_pair(outs) is not None:
@@ -693,8 +704,10 @@ def judge_reference(
     ``wipeouts``, failing ``checks`` for wiped-out outputs and ``classification``. ``task`` (``--task``)
     overrides the manifest's; ``budgets`` (``--min-iou`` ...) add the task's budget check.
     """
-    declared = parse_task(task) or parse_task((manifest or {}).get("task"))
-    task, why = infer_task(inputs, {f: float_outputs[f] for f, _ in pairs}, declared)
+    flag = parse_task(task)
+    declared = flag or parse_task((manifest or {}).get("task"))
+    source = "--task" if flag is not None else "the model's manifest"
+    task, why = infer_task(inputs, {f: float_outputs[f] for f, _ in pairs}, declared, declared_by=source)
     result = task_metrics(task, float_outputs, outputs, pairs, inputs=inputs)
     wiped = find_wipeouts(float_outputs, outputs, pairs)
     checks = [
