@@ -582,7 +582,8 @@ def check_reference(
       outputs (same sha256), every output must be within ``max_steps``
       quantization steps of them (the device reproduces the build machine).
 
-    Returns a JSON-ready dict with ``status`` (pass|fail), ``exit_code`` and a one-line ``verdict``.
+    Returns a JSON-ready dict with ``status`` (pass|fail; error, exit code 2, when a budget's figure
+    could not be measured), ``exit_code`` and a one-line ``verdict``.
         ``judge`` (e.g. :func:`edge_sdk.tasks.judge_reference`) takes ``(inputs, float outputs, model
     outputs, output pairs, the model's manifest)`` and returns extra result keys, extra ``checks``
     and ``classification`` (False: no top-1 agreement or accuracy by argmax).
@@ -715,7 +716,8 @@ def check_reference(
         if cls is not None:
             accuracy = float(np.mean(cls == labels_to_classes(ref.labels)))
     passed = all(c["passed"] for c in checks)
-    status = "pass" if passed else "fail"
+    unmeasured = any(c["passed"] is None for c in checks)  # a budget whose figure is not measurable here
+    status = "error" if unmeasured else "pass" if passed else "fail"
     if not checks:
         verdict = (
             f"NO CHECK: {model_path or 'model'} ran on {ref.samples} reference inputs; "
@@ -736,9 +738,13 @@ def check_reference(
             )
             parts.append(f"{c['name']} {c['output']}: {c['value']:.4g} {op} {c['threshold']:.4g}")
         verdict = (
-            f"{'PASS' if passed else 'FAIL'}: {Path(str(model_path)).name if model_path else 'model'} vs "
+            f"{'ERROR' if unmeasured else 'PASS' if passed else 'FAIL'}: "
+            f"{Path(str(model_path)).name if model_path else 'model'} vs "
             f"reference ({ref.samples} examples, backend {loaded.backend}): " + "; ".join(parts)
         )
+    for warning in (judged.get("task_metrics") or {}).get("warnings") or []:
+        if warning not in verdict:  # a figure that could not be measured is never a silent pass
+            verdict += f" (warning: {warning})"
     return {
         "reference": str(ref.path) if ref.path else None,
         "model": str(model_path) if model_path else None,
@@ -755,7 +761,7 @@ def check_reference(
         "outputs": outputs,
         "checks": checks,
         "status": status,
-        "exit_code": 0 if passed else 1,
+        "exit_code": 2 if unmeasured else 0 if passed else 1,
         "verdict": verdict,
     }
 

@@ -28,6 +28,15 @@ from typing import Any
 
 import numpy as np
 
+from edge_sdk.detections import (
+    Detections,
+    decode_detections,
+    match_detections,
+    mean_ap,
+    nms,
+    ssd_pair,
+    yolo_layout,
+)
 from edge_sdk.task_options import (
     BUDGETS,
     DEFAULT_BUDGETS,
@@ -50,18 +59,6 @@ from edge_sdk.wipeouts import WIPEOUT_REMEDY, channel_axis, find_wipeouts, wipeo
 def _in01(a: np.ndarray) -> bool:
     finite = a[np.isfinite(a)]
     return bool(finite.size) and float(finite.min()) >= -1e-6 and float(finite.max()) <= 1.0 + 1e-6
-
-
-def yolo_layout(shape: Sequence[int]) -> str | None:
-    """``"channels_first"`` for ``[B, 4+C, N]``, ``"channels_last"`` for ``[B, N, 4+C]``, else None."""
-    if len(shape) != 3 or shape[1] is None or shape[2] is None:
-        return None
-    a, b = int(shape[1]), int(shape[2])
-    if a >= 5 and b > a:
-        return "channels_first"
-    if b >= 5 and a > b:
-        return "channels_last"
-    return None
 
 
 def infer_task(
@@ -93,7 +90,7 @@ def _infer(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) 
     """:func:`infer_task`'s rules."""
     outs = {k: np.asarray(v) for k, v in outputs.items()}
     ins = {k: np.asarray(v) for k, v in inputs.items()}
-    if len(outs) == 2 and _ssd_pair(outs) is not None:
+    if len(outs) == 2 and ssd_pair(outs) is not None:
         return Task.DETECTION, "an SSD-style pair of outputs: boxes [B, N, 4] and scores [B, N, C]"
     if len(outs) != 1:
         return Task.GENERIC, f"{len(outs)} outputs: no single task rule applies (set --task)"
@@ -134,15 +131,6 @@ def _infer(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) 
     return Task.GENERIC, f"output {list(out.shape[1:])} is not class scores (set --task for regression or embedding)"
 
 
-def _ssd_pair(outs: Mapping[str, np.ndarray]) -> tuple[str, str] | None:
-    names = list(outs)
-    for boxes, scores in ((names[0], names[1]), (names[1], names[0])):
-        b, s = outs[boxes], outs[scores]
-        if b.ndim == 3 and b.shape[2] == 4 and s.ndim == 3 and s.shape[:2] == b.shape[:2] and s.shape[2] >= 1:
-            return boxes, scores
-    return None
-
-
 # ------------------------------------------------------------------------------------------------
 # the result of one task's metrics
 # ------------------------------------------------------------------------------------------------
@@ -154,6 +142,7 @@ class TaskMetrics:
     metrics: dict[str, Any]
     labels: dict[str, Any] = dataclasses.field(default_factory=dict)  # figures against labels, when given
     notes: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)  # figures that could not be measured, and why
     per_output: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def rows(self) -> list[list[Any]]:
@@ -170,6 +159,7 @@ class TaskMetrics:
             "metrics": dict(self.metrics),
             "labels": dict(self.labels),
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "per_output": list(self.per_output),
         }
 
@@ -368,10 +358,15 @@ def _masks(out: np.ndarray) -> np.ndarray:
     return (a > (0.5 if _in01(a) else 0.0)).astype(np.int64)
 
 
-def _iou_dice(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Mean over examples of the IoU and Dice of the foreground classes (classes > 0; both empty = 1)."""
-    ious, dices = [], []
-    classes = [c for c in np.union1d(np.unique(a), np.unique(b)) if c > 0] or [1]
+def _iou_dice(a: np.ndarray, b: np.ndarray) -> tuple[float | None, float | None, int]:
+    """Mean IoU and Dice of the foreground classes (> 0) over the images where either mask has foreground.
+
+    An image whose two masks are both empty (no person in a selfie) agrees vacuously: counting it as IoU 1
+    let a set of such photos pass any budget, so it is left out and counted. Returns ``(iou, dice, empty)``,
+    ``empty`` the number of images left out; IoU and Dice are None when every image was empty.
+    """
+    ious, dices, empty = [], [], 0
+    classes = [c for c in np.union1d(np.unique(a), np.unique(b)) if c > 0]
     for i in range(len(a)):
         per_iou, per_dice = [], []
         for c in classes:
@@ -381,21 +376,45 @@ def _iou_dice(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
                 continue
             per_iou.append(inter / union)
             per_dice.append(2 * inter / total)
-        ious.append(np.mean(per_iou) if per_iou else 1.0)
-        dices.append(np.mean(per_dice) if per_dice else 1.0)
-    return float(np.mean(ious)), float(np.mean(dices))
+        if not per_iou:
+            empty += 1
+            continue
+        ious.append(np.mean(per_iou))
+        dices.append(np.mean(per_dice))
+    if not ious:
+        return None, None, empty
+    return float(np.mean(ious)), float(np.mean(dices)), empty
 
 
 def segmentation_metrics(f: np.ndarray, q: np.ndarray, labels: np.ndarray | None) -> TaskMetrics:
-    """Mask IoU and Dice of the quantized masks against float's; of both against label masks when given."""
+    """Mask IoU and Dice of the quantized masks against float's; of both against label masks when given.
+
+    IoU and Dice are means over the images where either mask has foreground (``measured_images``); images
+    whose masks are both empty are counted in ``empty_images``, not as IoU 1. When every image is empty the
+    IoU is None (not measurable) and a warning says so: a budget on it cannot pass.
+    """
     if np.ndim(f) < 3:
         raise TaskError(
             f"task segmentation: expected a per-pixel output [B, H, W] or [B, H, W, C], got {list(np.shape(f))}"
         )
     fm, qm = _masks(f), _masks(q)
-    iou, dice = _iou_dice(fm, qm)
-    metrics = {"mask_iou": iou, "mask_dice": dice, "pixel_agreement": float(np.mean(fm == qm))}
+    iou, dice, empty = _iou_dice(fm, qm)
+    metrics = {
+        "mask_iou": iou,
+        "mask_dice": dice,
+        "pixel_agreement": float(np.mean(fm == qm)),
+        "measured_images": len(fm) - empty,
+        "empty_images": empty,
+    }
     out = TaskMetrics(Task.SEGMENTATION, metrics)
+    out.notes.append("mask IoU and Dice: means over images where either mask has foreground (class > 0)")
+    if empty == len(fm):
+        out.warnings.append(
+            f"mask IoU not measurable: all {empty} images have empty masks (no foreground) in both models; "
+            "give data where the float model finds something"
+        )
+    elif empty:
+        out.notes.append(f"{empty} of {len(fm)} images with both masks empty are left out of mask IoU and Dice")
     if labels is not None:
         y = np.asarray(labels)
         if y.ndim == 4 and y.shape[-1] == 1:
@@ -404,151 +423,12 @@ def segmentation_metrics(f: np.ndarray, q: np.ndarray, labels: np.ndarray | None
             raise TaskError(f"segmentation labels: expected masks of shape {list(fm.shape)}, got {list(y.shape)}")
         y = y.astype(np.int64)
         out.labels = {"float_iou": _iou_dice(fm, y)[0], "quantized_iou": _iou_dice(qm, y)[0]}
-        out.labels["iou_drop_points"] = 100.0 * (out.labels["float_iou"] - out.labels["quantized_iou"])
+        if out.labels["float_iou"] is not None and out.labels["quantized_iou"] is not None:
+            out.labels["iou_drop_points"] = 100.0 * (out.labels["float_iou"] - out.labels["quantized_iou"])
     return out
 
 
 # -- detection -----------------------------------------------------------------------------------
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of xyxy boxes ``a`` [n, 4] and ``b`` [m, 4]."""
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def nms(
-    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float = 0.45, max_det: int = 100
-) -> np.ndarray:
-    """Indices kept by greedy class-aware non-maximum suppression, highest score first."""
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while order.size and len(keep) < max_det:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        overlap = _box_iou(boxes[i : i + 1], boxes[rest])[0]
-        order = rest[(overlap < iou) | (classes[rest] != classes[i])]
-    return np.asarray(keep, np.int64)
-
-
-@dataclasses.dataclass
-class Detections:
-    """One image's detections: xyxy boxes, scores and classes."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    classes: np.ndarray
-
-
-def decode_detections(
-    outputs: Sequence[np.ndarray], head: str = "auto", score_threshold: float = 0.25, iou: float = 0.45
-) -> list[Detections]:
-    """Decode a detection head into per-image detections after NMS.
-
-    ``outputs``: one array (``yolov8``: ``[B, 4+C, N]`` or ``[B, N, 4+C]``, boxes as
-    centre x, centre y, width, height then C class scores; ``yolov5``: ``[B, N, 5+C]`` with
-    an objectness column) or two (``ssd``: boxes ``[B, N, 4]`` as x1, y1, x2, y2 and scores
-    ``[B, N, C]``). ``head``: the format (``auto``: two outputs are SSD, one is YOLOv8).
-    """
-    if head == "auto":
-        head = "ssd" if len(outputs) == 2 else "yolov8"
-    if head not in HEAD_FORMATS:
-        raise TaskError(f"detection head: expected one of {', '.join(HEAD_FORMATS)}, got {head!r}")
-    if head == "ssd":
-        if len(outputs) != 2:
-            raise TaskError(f"detection head 'ssd': expected two outputs (boxes, scores), got {len(outputs)}")
-        pair = _ssd_pair({"a": np.asarray(outputs[0]), "b": np.asarray(outputs[1])})
-        if pair is None:
-            raise TaskError(
-                "detection head 'ssd': expected boxes [B, N, 4] and scores [B, N, C], got shapes "
-                + ", ".join(str(list(np.shape(o))) for o in outputs)
-            )
-        arrays = {"a": np.asarray(outputs[0]), "b": np.asarray(outputs[1])}
-        boxes_all, scores_all = arrays[pair[0]], arrays[pair[1]]
-    else:
-        out = np.asarray(outputs[0], np.float64)
-        layout = yolo_layout(out.shape)
-        if layout is None and head == "yolov8" and out.ndim == 3 and out.shape[1] == out.shape[2] >= 5:
-            layout = "channels_first"  # square [B, 4+C, N] (4 + C == N): YOLOv8 exports rows first
-        if len(outputs) != 1 or layout is None:
-            raise TaskError(
-                f"detection head {head!r}: expected one output [B, 4+C, N] or [B, N, 4+C], got "
-                + ", ".join(str(list(np.shape(o))) for o in outputs)
-            )
-        rows = np.swapaxes(out, 1, 2) if layout == "channels_first" else out  # [B, N, 4+C]
-        xywh = rows[..., :4]
-        boxes_all = np.concatenate([xywh[..., :2] - xywh[..., 2:] / 2, xywh[..., :2] + xywh[..., 2:] / 2], axis=-1)
-        scores_all = rows[..., 5:] * rows[..., 4:5] if head == "yolov5" else rows[..., 4:]
-    result = []
-    for b, s in zip(np.asarray(boxes_all, np.float64), np.asarray(scores_all, np.float64), strict=False):
-        cls = s.argmax(axis=1)
-        conf = s[np.arange(len(s)), cls]
-        keep = conf > score_threshold
-        b, conf, cls = b[keep], conf[keep], cls[keep]
-        idx = nms(b, conf, cls, iou)
-        result.append(Detections(b[idx], conf[idx], cls[idx]))
-    return result
-
-
-def _match(ref: Detections, other: Detections, threshold: float = 0.5) -> list[float]:
-    """IoUs of greedy one-to-one same-class matches (IoU >= threshold) of ``other`` to ``ref``."""
-    if not len(ref.boxes) or not len(other.boxes):
-        return []
-    m = _box_iou(ref.boxes, other.boxes)
-    m[ref.classes[:, None] != other.classes[None, :]] = 0.0
-    ious, used = [], set()
-    for i in np.argsort(-ref.scores, kind="stable"):
-        j_order = np.argsort(-m[i], kind="stable")
-        for j in j_order:
-            if m[i, j] < threshold:
-                break
-            if int(j) not in used:
-                used.add(int(j))
-                ious.append(float(m[i, j]))
-                break
-    return ious
-
-
-def mean_ap(dets: Sequence[Detections], truth: np.ndarray, threshold: float = 0.5) -> float:
-    """mAP@``threshold`` (all-point interpolation) against ``truth`` ``[B, M, 5]`` rows (class, x1, y1, x2, y2; class < 0 = padding)."""
-    truth = np.asarray(truth, np.float64)
-    aps = []
-    for c in np.unique(truth[..., 0][truth[..., 0] >= 0]).astype(int):
-        records, n_truth = [], 0
-        for i, d in enumerate(dets):
-            gt = truth[i][truth[i][:, 0] == c][:, 1:]
-            n_truth += len(gt)
-            mine = d.classes == c
-            boxes, scores = d.boxes[mine], d.scores[mine]
-            used = np.zeros(len(gt), bool)
-            for k in np.argsort(-scores, kind="stable"):
-                hit = False
-                if len(gt):
-                    ious = _box_iou(boxes[k : k + 1], gt)[0]
-                    j = int(ious.argmax())
-                    if ious[j] >= threshold and not used[j]:
-                        used[j] = hit = True
-                records.append((scores[k], hit))
-        if n_truth == 0:
-            continue
-        records.sort(key=lambda r: -r[0])
-        hits = np.array([h for _, h in records], bool)
-        tp, fp = np.cumsum(hits), np.cumsum(~hits)
-        recall = tp / n_truth if len(hits) else np.zeros(0)
-        precision = tp / np.maximum(tp + fp, 1) if len(hits) else np.zeros(0)
-        mrec = np.r_[0.0, recall, 1.0]
-        mpre = np.r_[0.0, precision, 0.0]
-        for i in range(len(mpre) - 2, -1, -1):
-            mpre[i] = max(mpre[i], mpre[i + 1])
-        idx = np.where(mrec[1:] != mrec[:-1])[0]
-        aps.append(float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1])))
-    return float(np.mean(aps)) if aps else 0.0
-
-
 def detection_metrics(
     f_outputs: Sequence[np.ndarray],
     q_outputs: Sequence[np.ndarray],
@@ -562,7 +442,7 @@ def detection_metrics(
     qd = decode_detections(q_outputs, head, score_threshold, iou)
     n_f = sum(len(d.boxes) for d in fd)
     n_q = sum(len(d.boxes) for d in qd)
-    ious = [v for a, b in zip(fd, qd, strict=False) for v in _match(a, b)]
+    ious = [v for a, b in zip(fd, qd, strict=False) for v in match_detections(a, b)]
     recall = len(ious) / n_f if n_f else (1.0 if n_q == 0 else 0.0)
     precision = len(ious) / n_q if n_q else (1.0 if n_f == 0 else 0.0)
     metrics = {
@@ -666,7 +546,7 @@ def budget_checks(result: TaskMetrics, budgets: Mapping[str, float | None]) -> l
                 "threshold": threshold,
                 "value": None,
                 "passed": None,
-                "reason": f"{metric} could not be measured",
+                "reason": "; ".join(result.warnings) or f"{metric} could not be measured",
             }
         ]
     return [
@@ -722,16 +602,14 @@ def judge_reference(
         for w in wiped
     ]
     for c in budget_checks(result, budgets or {}):
-        value = "not measured" if c["value"] is None else f"{c['value']:.4g}"
-        checks.append(
-            {
-                **c,
-                "output": task.value,
-                "passed": bool(c["passed"]),
-                "text": f"{c['name']} {task.value}: {c.get('metric', '')} {value} "
-                f"{'>=' if c['passed'] else '<'} {c['threshold']:.4g}",
-            }
-        )
+        if c["value"] is None:  # not measurable: the check cannot run (None), it neither passes nor fails
+            text = f"{c['name']} {task.value} could not run: {c['reason']}"
+        else:
+            text = (
+                f"{c['name']} {task.value}: {c.get('metric', '')} {c['value']:.4g} "
+                f"{'>=' if c['passed'] else '<'} {c['threshold']:.4g}"
+            )
+        checks.append({**c, "output": task.value, "text": text})
     return {
         "task": {"name": task.value, "why": why},
         "task_metrics": result.to_dict(),

@@ -307,6 +307,7 @@ def _check_reference(args: argparse.Namespace) -> int:
         if result.get("task_rows"):
             print(f"task:      {result['task']['name']} ({result['task']['why']})")
             print(format_table([list(r) for r in result["task_rows"][1:]], ["task metric", "value"]))
+        _print_task_warnings(result)
 
     emit_report(result, args.json, print_human)
     print(result["verdict"], file=sys.stderr if args.json == "-" else sys.stdout)
@@ -444,6 +445,12 @@ def _parity(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _print_task_warnings(result: Mapping[str, Any]) -> None:
+    """The task figures that could not be measured (e.g. every mask empty), one ``warning:`` line each."""
+    for text in (result.get("task_metrics") or {}).get("warnings") or []:
+        print(f"warning:   {text}")
+
+
 def _slice_options(args: argparse.Namespace) -> dict[str, Any]:
     """The sliced-evaluation keywords of ``parity_check``, only when asked (``edge_sdk.slices``)."""
     if not args.slice_by and args.max_slice_drop is None and args.min_slice_count is None:
@@ -484,6 +491,7 @@ def _print_human(
     print(f"data:      {result['data']['source']} ({result['data']['samples']} examples)")
     if result.get("task"):
         print(f"task:      {result['task']['name']} ({result['task']['why']})")
+    _print_task_warnings(result)
     print()
     print(format_table(summary_rows(result), ["metric", "value"]))
     print()

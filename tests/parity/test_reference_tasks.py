@@ -51,3 +51,33 @@ def test_the_report_says_where_the_task_came_from(selfie, capsys):
     assert "task:      generic (declared by --task)" in out, out
     _, out, _ = _run(["parity", "--reference", ref, str(selfie["bare"])], capsys)  # no manifest beside it
     assert "task:      segmentation (inferred: a per-pixel map [256, 256, 1]" in out, out
+
+
+def test_empty_masks_are_counted_not_scored_as_perfect_iou():
+    """Two empty masks counted as IoU 1, so photos with no person passed vacuously."""
+    from edge_sdk.tasks import budget_checks, segmentation_metrics
+
+    f = np.zeros((3, 4, 4, 1), np.float32)
+    q = f.copy()
+    f[0, :2, :, 0] = 1.0  # image 0: float's mask is the top half, the quantized one the top quarter
+    q[0, :1, :, 0] = 1.0
+    m = segmentation_metrics(f, q, None)  # images 1 and 2: no foreground in either mask
+    assert m.metrics["mask_iou"] == pytest.approx(0.5)  # was (0.5 + 1 + 1) / 3
+    assert m.metrics["measured_images"] == 1 and m.metrics["empty_images"] == 2 and not m.warnings
+    assert budget_checks(m, {"min_iou": 0.9})[0]["passed"] is False
+    empty = segmentation_metrics(np.zeros_like(f), np.zeros_like(q), None)
+    assert empty.metrics["mask_iou"] is None and empty.metrics["empty_images"] == 3
+    assert "not measurable: all 3 images have empty masks" in empty.warnings[0]
+    check = budget_checks(empty, {"min_iou": 0.9})[0]
+    assert check["passed"] is None and "not measurable" in check["reason"]
+
+
+def test_a_reference_whose_masks_are_all_empty_is_not_a_silent_pass(selfie, capsys):
+    """Noise images: the selfie model finds no person in any; mask IoU is 'not measurable', never a pass."""
+    ref, model = str(selfie["empty"]), str(selfie["model"])
+    code, out, _ = _run(["parity", "--reference", ref, model], capsys)
+    assert code == 0 and "warning:   mask IoU not measurable: all 2 images have empty masks" in out, out
+    assert "(warning: mask IoU not measurable" in out.strip().splitlines()[-1]  # the verdict says it too
+    code, out, _ = _run(["parity", "--reference", ref, model, "--min-iou", "0.9"], capsys)
+    verdict = out.strip().splitlines()[-1]
+    assert code == 2 and verdict.startswith("ERROR:") and "min_iou segmentation could not run" in verdict, out
