@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.calibration import dtype_mismatch
 from converters.errors import DataError, first_line
 from converters.inputs import InputKind, input_kind
 from edge_sdk.metrics import label_classes
@@ -361,6 +362,9 @@ def load_eval_data(
             )
         if arr.dtype.kind not in "fiub":
             raise DataError(f"data {source}: input {name!r} has dtype {arr.dtype}; expected numbers ({dtype})")
+        problem = dtype_mismatch(arr, dtype, shape)  # integers for a float input are refused, as convert does
+        if problem:
+            raise DataError(f"data {source} for input {name!r}: {problem}")
         if np.dtype(dtype).kind == "f":
             inputs[name] = arr.astype(dtype, copy=False)
     lengths = {len(a) for a in inputs.values()}
