@@ -605,6 +605,14 @@ def run_parity(
     in_pairs = match_tensors([(n, s) for n, s, _ in fm.inputs], q_inputs, "input")
     out_pairs = match_tensors(fm.outputs, q_outputs, "output")
     check_input_dtypes(fm, qm, in_pairs)
+    from edge_sdk.tasks import check_task_outputs, parse_task
+
+    declared = parse_task(task)
+    declared_by = "--task"
+    if declared is None and (getattr(qm, "manifest", None) or {}).get("task"):
+        declared, declared_by = parse_task(qm.manifest["task"]), "the quantized model's manifest"
+    q_output_shapes = dict(q_outputs)
+    check_task_outputs(declared, [(q, q_output_shapes[q]) for _, q in out_pairs], declared_by)  # before any run
 
     q_shapes = dict(q_inputs)
     ev = load_eval_data(data, fm.inputs, [(q, q_shapes[q]) for _, q in in_pairs], labels=labels, limit=limit)
@@ -629,12 +637,6 @@ def run_parity(
         if labels is not None
         else f"labels ({ev.source} 'y')"
     )
-    from edge_sdk.tasks import parse_task
-
-    declared = parse_task(task)
-    declared_by = "--task"
-    if declared is None and (getattr(qm, "manifest", None) or {}).get("task"):
-        declared, declared_by = parse_task(qm.manifest["task"]), "the quantized model's manifest"
     result = compare_outputs(
         float_out,
         quant_out,

@@ -239,14 +239,31 @@ def shape_text(shape: Sequence[int | None]) -> str:
 # metrics shared with converters.parity
 
 
+def class_scores(output: Any) -> np.ndarray | None:
+    """``output`` as one row of class scores per example, or None when it is not that.
+
+    ``[N, classes]`` and ``[N]`` (one unit) are class scores as they are; ``[N, 1, ..., 1, classes]`` (one
+    position per example, e.g. a classifier ending in a 1x1 conv) is reshaped to ``[N, classes]``; a map
+    with more than one position (``[N, H, W, C]`` per-pixel scores) is not class scores.
+    """
+    out = np.asarray(output)
+    if out.ndim < 1 or out.dtype.kind not in "fiu":
+        return None
+    if out.ndim > 2:
+        if any(d != 1 for d in out.shape[1:-1]):
+            return None  # (N, H, W, C) maps and the like are not one class per example
+        out = out.reshape(out.shape[0], out.shape[-1])
+    return out
+
+
 def class_predictions(output: np.ndarray) -> np.ndarray | None:
     """Top-1 class per example: argmax over the last axis, or a 0.5 / 0 threshold for one unit.
 
-    Returns ``None`` for outputs that are not per-example class scores.
+    Returns ``None`` for outputs that are not per-example class scores (:func:`class_scores`).
     """
-    out = np.asarray(output)
-    if out.ndim < 1 or out.ndim > 2 or out.dtype.kind not in "fiu":
-        return None  # (N, H, W, C) maps and the like are not one class per example
+    out = class_scores(output)
+    if out is None:
+        return None
     flat = out if out.ndim == 2 else out.reshape(-1, 1)
     if flat.shape[1] == 1:
         values = flat[:, 0].astype(np.float64)
@@ -651,7 +668,7 @@ def check_reference(
         want = ref.float_outputs[ref_name]
         entry: dict[str, Any] = {"reference": ref_name, "model": model_name, **error_metrics(want, got)}
         ref_cls, got_cls = class_predictions(want), class_predictions(got)
-        if ref_cls is not None and want.ndim == 2 and is_classifier:
+        if ref_cls is not None and (scores := class_scores(want)) is not None and scores.ndim == 2 and is_classifier:
             entry["top1_agreement"] = float(np.mean(ref_cls == got_cls))
         if stored_q and stored_q == model_sha and ref.quantized_outputs is not None:
             build = ref.quantized_outputs[ref_name]

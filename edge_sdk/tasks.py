@@ -131,6 +131,36 @@ def _infer(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) 
     return Task.GENERIC, f"output {list(out.shape[1:])} is not class scores (set --task for regression or embedding)"
 
 
+CLASS_SCORES_TEXT = (
+    "expected class scores: [N, classes] or [N, 1, ..., 1, classes] (one position per example), or one unit"
+)
+
+
+def _not_classes_hint(shape: Sequence[int | None]) -> str:
+    if len(shape) == 4 and all(d is None or d > 1 for d in shape[1:3]):
+        return ": a per-pixel map (--task segmentation judges its masks)"
+    return ": several positions per example (--task generic compares them as signals)"
+
+
+def check_task_outputs(
+    task: Task | None, outputs: Sequence[tuple[str, Sequence[int | None]]], declared_by: str = "--task"
+) -> None:
+    """Refuse a declared ``task`` its primary output cannot have, from the shapes alone (before any model runs).
+
+    ``outputs``: ``[(name, shape)]``, the primary output first. Classification needs class scores
+    (:func:`edge_sdk.reference.class_scores`); a ``[N, H, W, C]`` map with H, W > 1 is per-pixel, not one class.
+    """
+    if task not in (Task.CLASSIFICATION,) or not outputs:
+        return
+    name, shape = outputs[0]
+    if len(shape) > 2 and any(d is not None and d != 1 for d in shape[1:-1]):
+        shown = "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+        raise TaskError(
+            f"task classification (declared by {declared_by}): {CLASS_SCORES_TEXT}, got output {name!r} "
+            f"of shape {shown}" + _not_classes_hint(shape)
+        )
+
+
 # ------------------------------------------------------------------------------------------------
 # the result of one task's metrics
 # ------------------------------------------------------------------------------------------------
@@ -233,7 +263,7 @@ def classification_metrics(
     f: np.ndarray, q: np.ndarray, labels: np.ndarray | None, k: int = 5, multilabel: bool = False
 ) -> TaskMetrics:
     """Top-1 and top-k agreement (or, multi-label, per-label and exact-set agreement), accuracy with labels."""
-    from edge_sdk.reference import class_predictions
+    from edge_sdk.reference import class_predictions, class_scores
 
     f, q = np.asarray(f), np.asarray(q)
     if multilabel:
@@ -249,12 +279,14 @@ def classification_metrics(
             out.labels = {"float_f1": _f1(fb, y), "quantized_f1": _f1(qb, y)}
             out.labels["f1_drop_points"] = 100.0 * (out.labels["float_f1"] - out.labels["quantized_f1"])
         return out
+    fs, qs = class_scores(f), class_scores(q)
     fc, qc = class_predictions(f), class_predictions(q)
-    if fc is None or qc is None:  # a map or a string output: agreement of two Nones would read 100%
+    if fs is None or qs is None or fc is None or qc is None:  # a map or a string: two Nones would read 100%
         raise TaskError(
-            "classification metrics: expected class scores, one [classes] row (or one unit) per example, "
-            f"got float output shape {list(f.shape)} ({f.dtype}) and quantized {list(q.shape)} ({q.dtype})"
+            f"classification metrics: {CLASS_SCORES_TEXT}, got float output shape {list(f.shape)} ({f.dtype}) "
+            f"and quantized {list(q.shape)} ({q.dtype})" + _not_classes_hint(f.shape)
         )
+    f, q = fs, qs
     metrics = {"top1_agreement": float(np.mean(fc == qc))}
     if f.ndim == 2 and f.shape[1] > k:
         topk = np.argsort(-q, axis=1)[:, :k]
@@ -587,6 +619,7 @@ def judge_reference(
     flag = parse_task(task)
     declared = flag or parse_task((manifest or {}).get("task"))
     source = "--task" if flag is not None else "the model's manifest"
+    check_task_outputs(declared, [(f, np.shape(float_outputs[f])) for f, _ in pairs], source)
     task, why = infer_task(inputs, {f: float_outputs[f] for f, _ in pairs}, declared, declared_by=source)
     result = task_metrics(task, float_outputs, outputs, pairs, inputs=inputs)
     wiped = find_wipeouts(float_outputs, outputs, pairs)
@@ -637,6 +670,7 @@ __all__ = [
     "auc",
     "budget_checks",
     "budget_text",
+    "check_task_outputs",
     "channel_axis",
     "correlation",
     "decode_detections",

@@ -81,3 +81,28 @@ def test_a_reference_whose_masks_are_all_empty_is_not_a_silent_pass(selfie, caps
     code, out, _ = _run(["parity", "--reference", ref, model, "--min-iou", "0.9"], capsys)
     verdict = out.strip().splitlines()[-1]
     assert code == 2 and verdict.startswith("ERROR:") and "min_iou segmentation could not run" in verdict, out
+
+
+def test_classification_on_a_per_pixel_output_is_refused_and_one_position_is_class_scores(selfie, tmp_path, capsys):
+    """--task classification on [N, 256, 256, 1] masks gave a generic 'expected class scores' line after the run;
+    a classifier ending in [N, 1, 1, classes] (one position) was refused as if it were a map."""
+    from edge_sdk.tasks import TaskError, check_task_outputs, classification_metrics, parse_task
+
+    cls = parse_task("classification")
+    check_task_outputs(cls, [("probs", (1, 1, 1, 10))])  # one position: class scores
+    with pytest.raises(TaskError, match=r"shape \[1, 64, 64, 3\]: a per-pixel map \(--task segmentation"):
+        check_task_outputs(cls, [("mask", (1, 64, 64, 3))])
+    scores = np.eye(5, dtype=np.float32)[:4].reshape(4, 1, 1, 5)
+    assert classification_metrics(scores, scores, np.arange(4)).labels["float_accuracy"] == 1.0
+    model = str(selfie["model"])
+    code, _, err = _run(["parity", "--reference", str(selfie["empty"]), model, "--task", "classification"], capsys)
+    assert code == 2 and "task classification (declared by --task)" in err and "a per-pixel map" in err, err
+    np.savez(tmp_path / "d.npz", x=read_inputs(selfie["empty"]))
+    code, _, err = _run(["parity", model, model, "--data", str(tmp_path / "d.npz"), "--task", "classification"], capsys)
+    assert code == 2 and "shape [1, 256, 256, 1]: a per-pixel map" in err and err.count("\n") == 1, err
+
+
+def read_inputs(path):
+    from edge_sdk.reference import read_reference
+
+    return next(iter(read_reference(path).inputs.values()))
