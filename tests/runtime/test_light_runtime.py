@@ -123,10 +123,12 @@ NO_CONVERTERS = textwrap.dedent("""
 """)
 
 
-def test_parity_task_flags_without_converters(tmp_path, capsys):
+def test_parity_task_flags_without_converters(tmp_path, capsys, monkeypatch):
     """`parity --help` lists the same task-budget flags on a runtime-only install (they lived in
     converters.recipe, so a device lost --task, --min-iou ... with it), and their range is still checked."""
     from edge_sdk.cli import main
+
+    monkeypatch.setenv("COLUMNS", "100")  # one help width here and in the child, terminal or not
 
     with pytest.raises(SystemExit):
         main(["parity", "--help"])
