@@ -156,7 +156,11 @@ def task_quality(outputs: Mapping[str, np.ndarray], evalset: EvalSet) -> dict[st
         out["budget_ok"] = bool(check["passed"])
         out["budget_text"] = budget_text(evalset.task, evalset.budgets)
         op = ">=" if check["passed"] else "<"
-        out["budget_why"] = f"{metric} {check['value']:.6g} {op} {check['threshold']:g}"
+        out["budget_why"] = (
+            f"{metric} not measurable: {check['reason']}"
+            if check["value"] is None
+            else f"{metric} {check['value']:.6g} {op} {check['threshold']:g}"
+        )
         out["budget_value"] = check["value"]
     if wiped:
         out["budget_ok"] = False

@@ -275,7 +275,7 @@ def _autotune_task(
     import edge_sdk
     from converters.debugger import LayerDebugger
     from converters.parity import load_float_model
-    from edge_sdk.tasks import BUDGETS, DEFAULT_BUDGETS, budget_checks, find_wipeouts, task_metrics
+    from edge_sdk.tasks import BUDGETS, DEFAULT_BUDGETS, TaskError, budget_checks, find_wipeouts, task_metrics
 
     name, metric, meaning = BUDGETS[task]
     given = budgets.get(name)
@@ -306,7 +306,10 @@ def _autotune_task(
         tm = task_metrics(
             task, f_out, q_out, pairs, inputs=inputs, labels=eval_labels, head=head, score_threshold=score_threshold
         )
-        value = float(budget_checks(tm, budget)[0]["value"])
+        check = budget_checks(tm, budget)[0]
+        if check["value"] is None:  # e.g. every mask empty: no variant can be judged by it
+            raise TaskError(f"auto-tuning by {name}: {check['reason']}")
+        value = float(check["value"])
         wiped = find_wipeouts(f_out, q_out, pairs)
         ok = value >= threshold - 1e-12 and not wiped
         ints, floats = _op_counts(tflite)

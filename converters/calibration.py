@@ -31,6 +31,25 @@ def _dtype_kind_ok(data: np.ndarray, expected: str) -> bool:
     return data.dtype == want
 
 
+def expected_shape_text(shape: Sequence[int | None]) -> str:
+    """An input's shape as the data must have it: ``(N, 28, 28, 1)`` (``?`` for a free dimension)."""
+    return "(N, " + ", ".join("?" if d is None else str(d) for d in tuple(shape)[1:]) + ")"
+
+
+def dtype_mismatch(data: np.ndarray, dtype: str, shape: Sequence[int | None]) -> str | None:
+    """Why ``data`` cannot feed an input of ``dtype`` and ``shape`` (None when its dtype kind fits).
+
+    Integers for a float input (raw pixels, ids) and floats for an integer input are refused, never cast:
+    the one wording of ``convert`` (calibration, eval data) and ``parity`` (its data).
+    """
+    if _dtype_kind_ok(data, dtype):
+        return None
+    return (
+        f"expected dtype {dtype} shape {expected_shape_text(shape)}, got dtype {data.dtype} shape {tuple(data.shape)}"
+        + (" (raw pixels? apply the model's preprocessing first)" if data.dtype.kind in "ui" else "")
+    )
+
+
 def as_input_dict(
     x: Any, specs: Sequence[Any], purpose: str = "calibration", error: type = CalibrationError
 ) -> dict[str, np.ndarray]:
@@ -58,7 +77,7 @@ def as_input_dict(
     for spec in specs:
         arr = data[spec.name]
         want_shape = tuple(spec.shape)
-        expected = "(N, " + ", ".join("?" if d is None else str(d) for d in want_shape[1:]) + ")"
+        expected = expected_shape_text(want_shape)
         if arr.ndim != len(want_shape) or any(
             w is not None and w != g for w, g in zip(want_shape[1:], arr.shape[1:], strict=False)
         ):
@@ -66,12 +85,9 @@ def as_input_dict(
                 f"{purpose} data for input '{spec.name}': expected shape {expected} dtype {spec.dtype}, "
                 f"got shape {tuple(arr.shape)} dtype {arr.dtype}"
             )
-        if not _dtype_kind_ok(arr, spec.dtype):
-            raise error(
-                f"{purpose} data for input '{spec.name}': expected dtype {spec.dtype} shape {expected}, "
-                f"got dtype {arr.dtype} shape {tuple(arr.shape)}"
-                + (" (raw pixels? apply the model's preprocessing first)" if arr.dtype.kind in "ui" else "")
-            )
+        problem = dtype_mismatch(arr, spec.dtype, want_shape)
+        if problem:
+            raise error(f"{purpose} data for input '{spec.name}': {problem}")
         if purpose != "calibration" and arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
             bad = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum())
             raise error(

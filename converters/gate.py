@@ -167,7 +167,9 @@ def with_task_checks(
     checks = list(gate.checks)
     tm = result.get("task_metrics")
     if tm:
-        metrics = TaskMetrics(Task(tm["task"]), tm["metrics"], tm.get("labels") or {})
+        metrics = TaskMetrics(
+            Task(tm["task"]), tm["metrics"], tm.get("labels") or {}, warnings=list(tm.get("warnings") or [])
+        )
         checks += budget_checks(metrics, budgets)
         own = BUDGETS.get(metrics.task, ("max_drop",))[0]
         for name, threshold in budgets.items():  # a budget of another task measures nothing here: say so

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from converters.calibration import dtype_mismatch
 from converters.errors import DataError, first_line
 from converters.inputs import InputKind, input_kind
 from edge_sdk.metrics import label_classes
@@ -361,6 +362,9 @@ def load_eval_data(
             )
         if arr.dtype.kind not in "fiub":
             raise DataError(f"data {source}: input {name!r} has dtype {arr.dtype}; expected numbers ({dtype})")
+        problem = dtype_mismatch(arr, dtype, shape)  # integers for a float input are refused, as convert does
+        if problem:
+            raise DataError(f"data {source} for input {name!r}: {problem}")
         if np.dtype(dtype).kind == "f":
             inputs[name] = arr.astype(dtype, copy=False)
     lengths = {len(a) for a in inputs.values()}
@@ -423,6 +427,7 @@ def compare_outputs(
     inputs: Mapping[str, np.ndarray] | None = None,
     head: str = "auto",
     score_threshold: float = 0.25,
+    declared_by: str = "--task",
 ) -> dict[str, Any]:
     """All parity figures from two models' outputs on the same examples.
 
@@ -433,7 +438,8 @@ def compare_outputs(
     :class:`edge_sdk.metrics.LabelError` naming ``label_source`` when they hold
     classes the primary output does not have; ``worst``: how many worst examples to
     list; ``class_names``: names for the per-class rows.
-    ``task`` (an :class:`edge_sdk.tasks.Task`, a name, or None: inferred from the outputs) picks
+    ``task`` (an :class:`edge_sdk.tasks.Task`, a name, or None: inferred from the outputs; ``declared_by``
+    says where a given one came from, for the report's ``task.why``) picks
     the task metrics (``task_metrics``); only a classifier gets argmax agreement, accuracy and
     per-class rows, and its ``labels`` are class ids; other tasks take labels as
     :func:`edge_sdk.tasks.task_metrics` says. ``inputs`` (the examples) feed the autoencoder's
@@ -442,10 +448,7 @@ def compare_outputs(
     """
     from edge_sdk import tasks as task_lib
 
-    if isinstance(task, task_lib.Task):
-        task_why = "given"
-    else:
-        task, task_why = task_lib.infer_task(inputs or {}, {f: float_outputs[f] for f, _ in pairs}, task)
+    task, task_why = task_lib.infer_task(inputs or {}, {f: float_outputs[f] for f, _ in pairs}, task, declared_by)
     is_classifier = task in (task_lib.Task.CLASSIFICATION, task_lib.Task.MULTILABEL)
     task_labels = None if task == task_lib.Task.CLASSIFICATION else labels
     if not is_classifier:
@@ -602,6 +605,14 @@ def run_parity(
     in_pairs = match_tensors([(n, s) for n, s, _ in fm.inputs], q_inputs, "input")
     out_pairs = match_tensors(fm.outputs, q_outputs, "output")
     check_input_dtypes(fm, qm, in_pairs)
+    from edge_sdk.tasks import check_task_outputs, parse_task
+
+    declared = parse_task(task)
+    declared_by = "--task"
+    if declared is None and (getattr(qm, "manifest", None) or {}).get("task"):
+        declared, declared_by = parse_task(qm.manifest["task"]), "the quantized model's manifest"
+    q_output_shapes = dict(q_outputs)
+    check_task_outputs(declared, [(q, q_output_shapes[q]) for _, q in out_pairs], declared_by)  # before any run
 
     q_shapes = dict(q_inputs)
     ev = load_eval_data(data, fm.inputs, [(q, q_shapes[q]) for _, q in in_pairs], labels=labels, limit=limit)
@@ -626,11 +637,6 @@ def run_parity(
         if labels is not None
         else f"labels ({ev.source} 'y')"
     )
-    from edge_sdk.tasks import parse_task
-
-    declared = parse_task(task)
-    if declared is None and (getattr(qm, "manifest", None) or {}).get("task"):
-        declared = parse_task(qm.manifest["task"])
     result = compare_outputs(
         float_out,
         quant_out,
@@ -640,12 +646,11 @@ def run_parity(
         class_names=class_names,
         label_source=label_source,
         task=declared,
+        declared_by=declared_by,
         inputs=ev.inputs,
         head=head,
         score_threshold=score_threshold,
     )
-    if declared is not None and parse_task(task) is None:
-        result["task"]["why"] = "the quantized model's manifest"
     if slice_by:
         result["slices"] = _slices(
             slice_by,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,13 @@ def parity_check(
 
     validate_thresholds(max_drop, min_agreement)
     slice_by = _check_slicing(slice_by, max_slice_drop, min_slice_count)
+    if max_slice_drop is not None and not _data_has_labels(data, labels):
+        from edge_sdk.slices import SliceError
+
+        raise SliceError(
+            f"--max-slice-drop gates accuracy per slice: expected labels (--labels FILE.npy, or 'y' in a .npz), "
+            f"got none in --data {data if isinstance(data, (str, Path)) else 'arrays'}"
+        )
     if autotune_out and accuracy_budget is None:
         raise EdgeSdkError("--autotune-out needs --accuracy-budget POINTS")
     if calibration is None and not Path(data).suffix and not Path(data).exists():
@@ -236,6 +243,33 @@ def parity_check(
         slices = slice_gate(result.get("slices"), max_slice_drop)
         report["slice_gate"] = slices
     return ParityOutcome(result, gate, tuned, report, slices)
+
+
+def _data_has_labels(data: Any, labels: Any = None) -> bool:
+    """Whether ``data`` (as :func:`load_eval_data` takes it) comes with labels, known without loading any model.
+
+    ``labels`` given: yes; a .npy or a bare array: no; a .npz or a dict: when it has ``y``; a dataset name:
+    yes (its split has labels). A file that cannot be read counts as labelled: reading it says what is wrong.
+    """
+    import numpy as np
+
+    if labels is not None:
+        return True
+    if isinstance(data, np.ndarray):
+        return False
+    if isinstance(data, Mapping):
+        return "y" in data
+    path = Path(str(data))
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return False
+    if suffix == ".npz" and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as loaded:
+                return "y" in loaded.files
+        except Exception:  # noqa: BLE001 - numpy raises several types for bad files; load_eval_data names the file
+            return True
+    return True
 
 
 def _check_slicing(slice_by: Any, max_slice_drop: float | None, min_slice_count: int | None) -> list[str]:

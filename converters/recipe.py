@@ -50,6 +50,7 @@ from converters.schemes import (
     CONVERTER_MODES,
     LITERT_SCHEMES,
 )  # "" = the TFLite converter's ``mode`` (Keras input)
+from edge_sdk.task_options import DEFAULT_BUDGETS, HEAD_FORMATS, TASK_CHOICES, TASK_OPTION  # the [task] keys' home
 
 RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 STAGES = ("distill", "prune", "quantize", "auto")
@@ -439,18 +440,22 @@ class AutoOptions(_Section):
         return None
 
 
-TASK_CHOICES = (
-    "auto",
-    "classification",
-    "multilabel",
-    "regression",
-    "autoencoder",
-    "detection",
-    "segmentation",
-    "embedding",
-    "generic",
-)  # edge_sdk.tasks.TASK_CHOICES (checked by tests/converters/test_tasks.py)
-HEAD_FORMATS = ("auto", "yolov8", "yolov5", "ssd")  # edge_sdk.tasks.HEAD_FORMATS
+def _task_option(key: str) -> Any:
+    """The ``option(...)`` of ``[task] key``, built from its declaration in :data:`edge_sdk.tasks.TASK_OPTIONS`.
+
+    The runtime declares the task keys (``parity --reference`` needs their flags on a device without this
+    package); the recipe reads them, so a default, range or flag has one home.
+    """
+    spec = TASK_OPTION[key]
+    numeric = spec.low is not None or spec.high is not None
+    return option(
+        spec.default,
+        spec.help,
+        range=Range(spec.low, spec.high) if numeric else None,
+        choices=spec.choices,
+        flag=spec.flag,
+        metavar=spec.metavar,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -459,64 +464,23 @@ class TaskOptions(_Section):
 
     Classification keeps ``--max-drop`` (accuracy points) and ``--min-agreement``; every other
     task is judged by its own budget (edge_sdk.tasks.BUDGETS). The defaults are what ``--recipe auto``
-    chooses within; the gate of ``convert``/``parity`` checks a budget when its flag is given.
+    chooses within; the gate of ``convert``/``parity`` checks a budget when its flag is given. The keys,
+    defaults, ranges and flags are declared in :data:`edge_sdk.tasks.TASK_OPTIONS`.
     """
 
     SECTION: typing.ClassVar[str] = "task"
-    task: str = option(
-        "auto",
-        "what the model does (auto: inferred from its outputs; recorded in the manifest)",
-        choices=TASK_CHOICES,
-        flag="--task",
-    )
-    min_correlation: float = option(
-        0.98,
-        "regression: least correlation of the outputs with float's; autoencoder: "
-        "of the anomaly score (reconstruction MSE)",
-        range=Range(-1, 1),
-        flag="--min-correlation",
-        metavar="R",
-    )
-    min_recall: float = option(
-        0.9,
-        "detection: least recall and precision of the float model's detections (same class, IoU >= 0.5)",
-        range=UNIT_CLOSED,
-        flag="--min-recall",
-        metavar="FRACTION",
-    )
-    min_iou: float = option(
-        0.9,
-        "segmentation: least mean mask IoU against the float model's masks",
-        range=UNIT_CLOSED,
-        flag="--min-iou",
-        metavar="IOU",
-    )
-    min_cosine: float = option(
-        0.98,
-        "embedding: least mean cosine similarity with the float model's embeddings",
-        range=Range(-1, 1),
-        flag="--min-cosine",
-        metavar="COSINE",
-    )
-    min_snr_db: float = option(
-        20.0,
-        "generic: least signal-to-noise ratio of every output against float, in dB",
-        range=Range(-100, 200),
-        flag="--min-snr-db",
-        metavar="DB",
-    )
-    detection_head: str = option(
-        "auto",
-        "detection: the head format (yolov8 [B,4+C,N]; yolov5 [B,N,5+C]; ssd boxes "
-        "[B,N,4] + scores [B,N,C]; auto: two outputs are ssd, one is yolov8)",
-        choices=HEAD_FORMATS,
-        flag="--head",
-    )
-    score_threshold: float = option(0.25, "detection: least class score a box needs before NMS", range=UNIT_CLOSED)
+    task: str = _task_option("task")
+    min_correlation: float = _task_option("min_correlation")
+    min_recall: float = _task_option("min_recall")
+    min_iou: float = _task_option("min_iou")
+    min_cosine: float = _task_option("min_cosine")
+    min_snr_db: float = _task_option("min_snr_db")
+    detection_head: str = _task_option("detection_head")
+    score_threshold: float = _task_option("score_threshold")
 
     def budgets(self) -> dict[str, float]:
         """``{budget name: threshold}`` of every task budget (edge_sdk.tasks.budget_checks takes it)."""
-        return {k: getattr(self, k) for k in ("min_correlation", "min_recall", "min_iou", "min_cosine", "min_snr_db")}
+        return {k: getattr(self, k) for k in DEFAULT_BUDGETS}
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -767,6 +731,8 @@ def with_overrides(recipe: Recipe, overrides: Mapping[str, Any]) -> Recipe:
 
 __all__ = [
     "AUTO_CANDIDATES",
+    "HEAD_FORMATS",
+    "TASK_CHOICES",
     "AutoOptions",
     "TaskOptions",
     "DistillOptions",

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.errors import EdgeSdkError
-from edge_sdk.reference import class_predictions, labels_to_classes
+from edge_sdk.reference import class_predictions, class_scores, labels_to_classes
 
 
 class LabelError(EdgeSdkError, ValueError):
@@ -26,8 +26,8 @@ class LabelError(EdgeSdkError, ValueError):
 
 def class_count(output: np.ndarray) -> int | None:
     """How many classes a per-example class output has (2 for one sigmoid/logit unit); None if not one."""
-    out = np.asarray(output)
-    if out.ndim < 1 or out.ndim > 2 or out.dtype.kind not in "fiu":
+    out = class_scores(output)  # [N, 1, ..., 1, classes] counts as [N, classes]; a map is not class scores
+    if out is None:
         return None
     return 2 if out.ndim == 1 or out.shape[1] == 1 else int(out.shape[1])
 

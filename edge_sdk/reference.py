@@ -239,14 +239,31 @@ def shape_text(shape: Sequence[int | None]) -> str:
 # metrics shared with converters.parity
 
 
+def class_scores(output: Any) -> np.ndarray | None:
+    """``output`` as one row of class scores per example, or None when it is not that.
+
+    ``[N, classes]`` and ``[N]`` (one unit) are class scores as they are; ``[N, 1, ..., 1, classes]`` (one
+    position per example, e.g. a classifier ending in a 1x1 conv) is reshaped to ``[N, classes]``; a map
+    with more than one position (``[N, H, W, C]`` per-pixel scores) is not class scores.
+    """
+    out = np.asarray(output)
+    if out.ndim < 1 or out.dtype.kind not in "fiu":
+        return None
+    if out.ndim > 2:
+        if any(d != 1 for d in out.shape[1:-1]):
+            return None  # (N, H, W, C) maps and the like are not one class per example
+        out = out.reshape(out.shape[0], out.shape[-1])
+    return out
+
+
 def class_predictions(output: np.ndarray) -> np.ndarray | None:
     """Top-1 class per example: argmax over the last axis, or a 0.5 / 0 threshold for one unit.
 
-    Returns ``None`` for outputs that are not per-example class scores.
+    Returns ``None`` for outputs that are not per-example class scores (:func:`class_scores`).
     """
-    out = np.asarray(output)
-    if out.ndim < 1 or out.ndim > 2 or out.dtype.kind not in "fiu":
-        return None  # (N, H, W, C) maps and the like are not one class per example
+    out = class_scores(output)
+    if out is None:
+        return None
     flat = out if out.ndim == 2 else out.reshape(-1, 1)
     if flat.shape[1] == 1:
         values = flat[:, 0].astype(np.float64)
@@ -582,7 +599,8 @@ def check_reference(
       outputs (same sha256), every output must be within ``max_steps``
       quantization steps of them (the device reproduces the build machine).
 
-    Returns a JSON-ready dict with ``status`` (pass|fail), ``exit_code`` and a one-line ``verdict``.
+    Returns a JSON-ready dict with ``status`` (pass|fail; error, exit code 2, when a budget's figure
+    could not be measured), ``exit_code`` and a one-line ``verdict``.
         ``judge`` (e.g. :func:`edge_sdk.tasks.judge_reference`) takes ``(inputs, float outputs, model
     outputs, output pairs, the model's manifest)`` and returns extra result keys, extra ``checks``
     and ``classification`` (False: no top-1 agreement or accuracy by argmax).
@@ -650,7 +668,7 @@ def check_reference(
         want = ref.float_outputs[ref_name]
         entry: dict[str, Any] = {"reference": ref_name, "model": model_name, **error_metrics(want, got)}
         ref_cls, got_cls = class_predictions(want), class_predictions(got)
-        if ref_cls is not None and want.ndim == 2 and is_classifier:
+        if ref_cls is not None and (scores := class_scores(want)) is not None and scores.ndim == 2 and is_classifier:
             entry["top1_agreement"] = float(np.mean(ref_cls == got_cls))
         if stored_q and stored_q == model_sha and ref.quantized_outputs is not None:
             build = ref.quantized_outputs[ref_name]
@@ -715,7 +733,8 @@ def check_reference(
         if cls is not None:
             accuracy = float(np.mean(cls == labels_to_classes(ref.labels)))
     passed = all(c["passed"] for c in checks)
-    status = "pass" if passed else "fail"
+    unmeasured = any(c["passed"] is None for c in checks)  # a budget whose figure is not measurable here
+    status = "error" if unmeasured else "pass" if passed else "fail"
     if not checks:
         verdict = (
             f"NO CHECK: {model_path or 'model'} ran on {ref.samples} reference inputs; "
@@ -736,9 +755,13 @@ def check_reference(
             )
             parts.append(f"{c['name']} {c['output']}: {c['value']:.4g} {op} {c['threshold']:.4g}")
         verdict = (
-            f"{'PASS' if passed else 'FAIL'}: {Path(str(model_path)).name if model_path else 'model'} vs "
+            f"{'ERROR' if unmeasured else 'PASS' if passed else 'FAIL'}: "
+            f"{Path(str(model_path)).name if model_path else 'model'} vs "
             f"reference ({ref.samples} examples, backend {loaded.backend}): " + "; ".join(parts)
         )
+    for warning in (judged.get("task_metrics") or {}).get("warnings") or []:
+        if warning not in verdict:  # a figure that could not be measured is never a silent pass
+            verdict += f" (warning: {warning})"
     return {
         "reference": str(ref.path) if ref.path else None,
         "model": str(model_path) if model_path else None,
@@ -755,7 +778,7 @@ def check_reference(
         "outputs": outputs,
         "checks": checks,
         "status": status,
-        "exit_code": 0 if passed else 1,
+        "exit_code": 2 if unmeasured else 0 if passed else 1,
         "verdict": verdict,
     }
 

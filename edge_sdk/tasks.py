@@ -22,68 +22,35 @@ numpy only: the light runtime on a device (``edge-sdk parity --reference``) uses
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import EdgeSdkError
+from edge_sdk.detections import (
+    Detections,
+    decode_detections,
+    match_detections,
+    mean_ap,
+    nms,
+    ssd_pair,
+    yolo_layout,
+)
+from edge_sdk.task_options import (
+    BUDGETS,
+    DEFAULT_BUDGETS,
+    HEAD_FORMATS,
+    TASK_CHOICES,
+    TASK_OPTION,
+    TASK_OPTIONS,
+    TASKS,
+    Task,
+    TaskError,
+    TaskOption,
+    parse_task,
+)
 from edge_sdk.wipeouts import WIPEOUT_REMEDY, channel_axis, find_wipeouts, wipeout_message
-
-
-class TaskError(EdgeSdkError, ValueError):
-    """A task name, head format or label array that does not fit the model."""
-
-
-class Task(str, enum.Enum):  # noqa: UP042 - members equal their strings; StrEnum changes str()
-    """What a model does."""
-
-    CLASSIFICATION = "classification"
-    MULTILABEL = "multilabel"
-    REGRESSION = "regression"
-    AUTOENCODER = "autoencoder"
-    DETECTION = "detection"
-    SEGMENTATION = "segmentation"
-    EMBEDDING = "embedding"
-    GENERIC = "generic"
-
-
-TASKS = tuple(t.value for t in Task)
-TASK_CHOICES = ("auto",) + TASKS
-ALIASES = {"anomaly": Task.AUTOENCODER, "classifier": Task.CLASSIFICATION, "multi-label": Task.MULTILABEL}
-HEAD_FORMATS = ("auto", "yolov8", "yolov5", "ssd")
-
-#: each task's budget: (recipe key / flag stem, metric it checks, default, what it means)
-BUDGETS: dict[Task, tuple[str, str, str]] = {
-    Task.REGRESSION: ("min_correlation", "correlation", "Pearson correlation of the outputs with float's"),
-    Task.AUTOENCODER: (
-        "min_correlation",
-        "score_correlation",
-        "correlation of the anomaly score (reconstruction MSE) with float's",
-    ),
-    Task.DETECTION: ("min_recall", "recall_min", "recall and precision of float's detections (IoU >= 0.5)"),
-    Task.SEGMENTATION: ("min_iou", "mask_iou", "mean mask IoU against float's masks"),
-    Task.EMBEDDING: ("min_cosine", "cosine_mean", "mean cosine similarity with float's embeddings"),
-    Task.GENERIC: ("min_snr_db", "snr_db_min", "worst output's signal-to-noise ratio against float, in dB"),
-}
-DEFAULT_BUDGETS = {"min_correlation": 0.98, "min_recall": 0.9, "min_iou": 0.9, "min_cosine": 0.98, "min_snr_db": 20.0}
-
-
-def parse_task(value: Any) -> Task | None:
-    """``value`` as a :class:`Task` (None/``auto``/empty: infer it); raises :class:`TaskError` for unknown names."""
-    if value is None or isinstance(value, Task):
-        return value
-    text = str(value).strip().lower()
-    if text in ("", "auto"):
-        return None
-    if text in ALIASES:
-        return ALIASES[text]
-    try:
-        return Task(text)
-    except ValueError:
-        raise TaskError(f"--task: expected one of {', '.join(TASK_CHOICES)}, got {value!r}") from None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -94,24 +61,17 @@ def _in01(a: np.ndarray) -> bool:
     return bool(finite.size) and float(finite.min()) >= -1e-6 and float(finite.max()) <= 1.0 + 1e-6
 
 
-def yolo_layout(shape: Sequence[int]) -> str | None:
-    """``"channels_first"`` for ``[B, 4+C, N]``, ``"channels_last"`` for ``[B, N, 4+C]``, else None."""
-    if len(shape) != 3 or shape[1] is None or shape[2] is None:
-        return None
-    a, b = int(shape[1]), int(shape[2])
-    if a >= 5 and b > a:
-        return "channels_first"
-    if b >= 5 and a > b:
-        return "channels_last"
-    return None
-
-
 def infer_task(
-    inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], declared: Any = None
+    inputs: Mapping[str, np.ndarray],
+    outputs: Mapping[str, np.ndarray],
+    declared: Any = None,
+    declared_by: str = "--task",
 ) -> tuple[Task, str]:
     """(task, why) for a model with ``inputs``/``outputs`` (``{name: array}`` on real data).
 
-    ``declared`` (a name, a :class:`Task`, ``auto`` or None) wins when given. Rules, in order:
+    ``declared`` (a name, a :class:`Task`, ``auto`` or None) wins when given; ``why`` then names where it
+    came from (``declared_by``: ``--task``, ``the model's manifest`` ...); an inferred task's ``why`` starts
+    with ``inferred:``. Rules, in order:
     boxes ``[B, N, 4]`` + scores ``[B, N, C]``: detection (SSD-style); ``[B, K]`` rows summing to 1:
     classification; one output shaped like a float input: autoencoder; ``[B, 4+C, N]`` whose rows 4.. are in [0, 1] and rows 0-3 are not:
     detection (YOLO-style); ``[B, H, W, C]`` as large as an image input: segmentation;
@@ -121,10 +81,16 @@ def infer_task(
     """
     task = parse_task(declared)
     if task is not None:
-        return task, "declared (--task)"
+        return task, f"declared by {declared_by}"
+    found, why = _infer(inputs, outputs)
+    return found, f"inferred: {why}"
+
+
+def _infer(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> tuple[Task, str]:
+    """:func:`infer_task`'s rules."""
     outs = {k: np.asarray(v) for k, v in outputs.items()}
     ins = {k: np.asarray(v) for k, v in inputs.items()}
-    if len(outs) == 2 and _ssd_pair(outs) is not None:
+    if len(outs) == 2 and ssd_pair(outs) is not None:
         return Task.DETECTION, "an SSD-style pair of outputs: boxes [B, N, 4] and scores [B, N, C]"
     if len(outs) != 1:
         return Task.GENERIC, f"{len(outs)} outputs: no single task rule applies (set --task)"
@@ -165,13 +131,34 @@ def infer_task(
     return Task.GENERIC, f"output {list(out.shape[1:])} is not class scores (set --task for regression or embedding)"
 
 
-def _ssd_pair(outs: Mapping[str, np.ndarray]) -> tuple[str, str] | None:
-    names = list(outs)
-    for boxes, scores in ((names[0], names[1]), (names[1], names[0])):
-        b, s = outs[boxes], outs[scores]
-        if b.ndim == 3 and b.shape[2] == 4 and s.ndim == 3 and s.shape[:2] == b.shape[:2] and s.shape[2] >= 1:
-            return boxes, scores
-    return None
+CLASS_SCORES_TEXT = (
+    "expected class scores: [N, classes] or [N, 1, ..., 1, classes] (one position per example), or one unit"
+)
+
+
+def _not_classes_hint(shape: Sequence[int | None]) -> str:
+    if len(shape) == 4 and all(d is None or d > 1 for d in shape[1:3]):
+        return ": a per-pixel map (--task segmentation judges its masks)"
+    return ": several positions per example (--task generic compares them as signals)"
+
+
+def check_task_outputs(
+    task: Task | None, outputs: Sequence[tuple[str, Sequence[int | None]]], declared_by: str = "--task"
+) -> None:
+    """Refuse a declared ``task`` its primary output cannot have, from the shapes alone (before any model runs).
+
+    ``outputs``: ``[(name, shape)]``, the primary output first. Classification needs class scores
+    (:func:`edge_sdk.reference.class_scores`); a ``[N, H, W, C]`` map with H, W > 1 is per-pixel, not one class.
+    """
+    if task not in (Task.CLASSIFICATION,) or not outputs:
+        return
+    name, shape = outputs[0]
+    if len(shape) > 2 and any(d is not None and d != 1 for d in shape[1:-1]):
+        shown = "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+        raise TaskError(
+            f"task classification (declared by {declared_by}): {CLASS_SCORES_TEXT}, got output {name!r} "
+            f"of shape {shown}" + _not_classes_hint(shape)
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -185,6 +172,7 @@ class TaskMetrics:
     metrics: dict[str, Any]
     labels: dict[str, Any] = dataclasses.field(default_factory=dict)  # figures against labels, when given
     notes: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)  # figures that could not be measured, and why
     per_output: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def rows(self) -> list[list[Any]]:
@@ -201,6 +189,7 @@ class TaskMetrics:
             "metrics": dict(self.metrics),
             "labels": dict(self.labels),
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "per_output": list(self.per_output),
         }
 
@@ -274,7 +263,7 @@ def classification_metrics(
     f: np.ndarray, q: np.ndarray, labels: np.ndarray | None, k: int = 5, multilabel: bool = False
 ) -> TaskMetrics:
     """Top-1 and top-k agreement (or, multi-label, per-label and exact-set agreement), accuracy with labels."""
-    from edge_sdk.reference import class_predictions
+    from edge_sdk.reference import class_predictions, class_scores
 
     f, q = np.asarray(f), np.asarray(q)
     if multilabel:
@@ -290,12 +279,14 @@ def classification_metrics(
             out.labels = {"float_f1": _f1(fb, y), "quantized_f1": _f1(qb, y)}
             out.labels["f1_drop_points"] = 100.0 * (out.labels["float_f1"] - out.labels["quantized_f1"])
         return out
+    fs, qs = class_scores(f), class_scores(q)
     fc, qc = class_predictions(f), class_predictions(q)
-    if fc is None or qc is None:  # a map or a string output: agreement of two Nones would read 100%
+    if fs is None or qs is None or fc is None or qc is None:  # a map or a string: two Nones would read 100%
         raise TaskError(
-            "classification metrics: expected class scores, one [classes] row (or one unit) per example, "
-            f"got float output shape {list(f.shape)} ({f.dtype}) and quantized {list(q.shape)} ({q.dtype})"
+            f"classification metrics: {CLASS_SCORES_TEXT}, got float output shape {list(f.shape)} ({f.dtype}) "
+            f"and quantized {list(q.shape)} ({q.dtype})" + _not_classes_hint(f.shape)
         )
+    f, q = fs, qs
     metrics = {"top1_agreement": float(np.mean(fc == qc))}
     if f.ndim == 2 and f.shape[1] > k:
         topk = np.argsort(-q, axis=1)[:, :k]
@@ -399,10 +390,15 @@ def _masks(out: np.ndarray) -> np.ndarray:
     return (a > (0.5 if _in01(a) else 0.0)).astype(np.int64)
 
 
-def _iou_dice(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Mean over examples of the IoU and Dice of the foreground classes (classes > 0; both empty = 1)."""
-    ious, dices = [], []
-    classes = [c for c in np.union1d(np.unique(a), np.unique(b)) if c > 0] or [1]
+def _iou_dice(a: np.ndarray, b: np.ndarray) -> tuple[float | None, float | None, int]:
+    """Mean IoU and Dice of the foreground classes (> 0) over the images where either mask has foreground.
+
+    An image whose two masks are both empty (no person in a selfie) agrees vacuously: counting it as IoU 1
+    let a set of such photos pass any budget, so it is left out and counted. Returns ``(iou, dice, empty)``,
+    ``empty`` the number of images left out; IoU and Dice are None when every image was empty.
+    """
+    ious, dices, empty = [], [], 0
+    classes = [c for c in np.union1d(np.unique(a), np.unique(b)) if c > 0]
     for i in range(len(a)):
         per_iou, per_dice = [], []
         for c in classes:
@@ -412,21 +408,45 @@ def _iou_dice(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
                 continue
             per_iou.append(inter / union)
             per_dice.append(2 * inter / total)
-        ious.append(np.mean(per_iou) if per_iou else 1.0)
-        dices.append(np.mean(per_dice) if per_dice else 1.0)
-    return float(np.mean(ious)), float(np.mean(dices))
+        if not per_iou:
+            empty += 1
+            continue
+        ious.append(np.mean(per_iou))
+        dices.append(np.mean(per_dice))
+    if not ious:
+        return None, None, empty
+    return float(np.mean(ious)), float(np.mean(dices)), empty
 
 
 def segmentation_metrics(f: np.ndarray, q: np.ndarray, labels: np.ndarray | None) -> TaskMetrics:
-    """Mask IoU and Dice of the quantized masks against float's; of both against label masks when given."""
+    """Mask IoU and Dice of the quantized masks against float's; of both against label masks when given.
+
+    IoU and Dice are means over the images where either mask has foreground (``measured_images``); images
+    whose masks are both empty are counted in ``empty_images``, not as IoU 1. When every image is empty the
+    IoU is None (not measurable) and a warning says so: a budget on it cannot pass.
+    """
     if np.ndim(f) < 3:
         raise TaskError(
             f"task segmentation: expected a per-pixel output [B, H, W] or [B, H, W, C], got {list(np.shape(f))}"
         )
     fm, qm = _masks(f), _masks(q)
-    iou, dice = _iou_dice(fm, qm)
-    metrics = {"mask_iou": iou, "mask_dice": dice, "pixel_agreement": float(np.mean(fm == qm))}
+    iou, dice, empty = _iou_dice(fm, qm)
+    metrics = {
+        "mask_iou": iou,
+        "mask_dice": dice,
+        "pixel_agreement": float(np.mean(fm == qm)),
+        "measured_images": len(fm) - empty,
+        "empty_images": empty,
+    }
     out = TaskMetrics(Task.SEGMENTATION, metrics)
+    out.notes.append("mask IoU and Dice: means over images where either mask has foreground (class > 0)")
+    if empty == len(fm):
+        out.warnings.append(
+            f"mask IoU not measurable: all {empty} images have empty masks (no foreground) in both models; "
+            "give data where the float model finds something"
+        )
+    elif empty:
+        out.notes.append(f"{empty} of {len(fm)} images with both masks empty are left out of mask IoU and Dice")
     if labels is not None:
         y = np.asarray(labels)
         if y.ndim == 4 and y.shape[-1] == 1:
@@ -435,151 +455,12 @@ def segmentation_metrics(f: np.ndarray, q: np.ndarray, labels: np.ndarray | None
             raise TaskError(f"segmentation labels: expected masks of shape {list(fm.shape)}, got {list(y.shape)}")
         y = y.astype(np.int64)
         out.labels = {"float_iou": _iou_dice(fm, y)[0], "quantized_iou": _iou_dice(qm, y)[0]}
-        out.labels["iou_drop_points"] = 100.0 * (out.labels["float_iou"] - out.labels["quantized_iou"])
+        if out.labels["float_iou"] is not None and out.labels["quantized_iou"] is not None:
+            out.labels["iou_drop_points"] = 100.0 * (out.labels["float_iou"] - out.labels["quantized_iou"])
     return out
 
 
 # -- detection -----------------------------------------------------------------------------------
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix of xyxy boxes ``a`` [n, 4] and ``b`` [m, 4]."""
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def nms(
-    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float = 0.45, max_det: int = 100
-) -> np.ndarray:
-    """Indices kept by greedy class-aware non-maximum suppression, highest score first."""
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while order.size and len(keep) < max_det:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        overlap = _box_iou(boxes[i : i + 1], boxes[rest])[0]
-        order = rest[(overlap < iou) | (classes[rest] != classes[i])]
-    return np.asarray(keep, np.int64)
-
-
-@dataclasses.dataclass
-class Detections:
-    """One image's detections: xyxy boxes, scores and classes."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    classes: np.ndarray
-
-
-def decode_detections(
-    outputs: Sequence[np.ndarray], head: str = "auto", score_threshold: float = 0.25, iou: float = 0.45
-) -> list[Detections]:
-    """Decode a detection head into per-image detections after NMS.
-
-    ``outputs``: one array (``yolov8``: ``[B, 4+C, N]`` or ``[B, N, 4+C]``, boxes as
-    centre x, centre y, width, height then C class scores; ``yolov5``: ``[B, N, 5+C]`` with
-    an objectness column) or two (``ssd``: boxes ``[B, N, 4]`` as x1, y1, x2, y2 and scores
-    ``[B, N, C]``). ``head``: the format (``auto``: two outputs are SSD, one is YOLOv8).
-    """
-    if head == "auto":
-        head = "ssd" if len(outputs) == 2 else "yolov8"
-    if head not in HEAD_FORMATS:
-        raise TaskError(f"detection head: expected one of {', '.join(HEAD_FORMATS)}, got {head!r}")
-    if head == "ssd":
-        if len(outputs) != 2:
-            raise TaskError(f"detection head 'ssd': expected two outputs (boxes, scores), got {len(outputs)}")
-        pair = _ssd_pair({"a": np.asarray(outputs[0]), "b": np.asarray(outputs[1])})
-        if pair is None:
-            raise TaskError(
-                "detection head 'ssd': expected boxes [B, N, 4] and scores [B, N, C], got shapes "
-                + ", ".join(str(list(np.shape(o))) for o in outputs)
-            )
-        arrays = {"a": np.asarray(outputs[0]), "b": np.asarray(outputs[1])}
-        boxes_all, scores_all = arrays[pair[0]], arrays[pair[1]]
-    else:
-        out = np.asarray(outputs[0], np.float64)
-        layout = yolo_layout(out.shape)
-        if layout is None and head == "yolov8" and out.ndim == 3 and out.shape[1] == out.shape[2] >= 5:
-            layout = "channels_first"  # square [B, 4+C, N] (4 + C == N): YOLOv8 exports rows first
-        if len(outputs) != 1 or layout is None:
-            raise TaskError(
-                f"detection head {head!r}: expected one output [B, 4+C, N] or [B, N, 4+C], got "
-                + ", ".join(str(list(np.shape(o))) for o in outputs)
-            )
-        rows = np.swapaxes(out, 1, 2) if layout == "channels_first" else out  # [B, N, 4+C]
-        xywh = rows[..., :4]
-        boxes_all = np.concatenate([xywh[..., :2] - xywh[..., 2:] / 2, xywh[..., :2] + xywh[..., 2:] / 2], axis=-1)
-        scores_all = rows[..., 5:] * rows[..., 4:5] if head == "yolov5" else rows[..., 4:]
-    result = []
-    for b, s in zip(np.asarray(boxes_all, np.float64), np.asarray(scores_all, np.float64), strict=False):
-        cls = s.argmax(axis=1)
-        conf = s[np.arange(len(s)), cls]
-        keep = conf > score_threshold
-        b, conf, cls = b[keep], conf[keep], cls[keep]
-        idx = nms(b, conf, cls, iou)
-        result.append(Detections(b[idx], conf[idx], cls[idx]))
-    return result
-
-
-def _match(ref: Detections, other: Detections, threshold: float = 0.5) -> list[float]:
-    """IoUs of greedy one-to-one same-class matches (IoU >= threshold) of ``other`` to ``ref``."""
-    if not len(ref.boxes) or not len(other.boxes):
-        return []
-    m = _box_iou(ref.boxes, other.boxes)
-    m[ref.classes[:, None] != other.classes[None, :]] = 0.0
-    ious, used = [], set()
-    for i in np.argsort(-ref.scores, kind="stable"):
-        j_order = np.argsort(-m[i], kind="stable")
-        for j in j_order:
-            if m[i, j] < threshold:
-                break
-            if int(j) not in used:
-                used.add(int(j))
-                ious.append(float(m[i, j]))
-                break
-    return ious
-
-
-def mean_ap(dets: Sequence[Detections], truth: np.ndarray, threshold: float = 0.5) -> float:
-    """mAP@``threshold`` (all-point interpolation) against ``truth`` ``[B, M, 5]`` rows (class, x1, y1, x2, y2; class < 0 = padding)."""
-    truth = np.asarray(truth, np.float64)
-    aps = []
-    for c in np.unique(truth[..., 0][truth[..., 0] >= 0]).astype(int):
-        records, n_truth = [], 0
-        for i, d in enumerate(dets):
-            gt = truth[i][truth[i][:, 0] == c][:, 1:]
-            n_truth += len(gt)
-            mine = d.classes == c
-            boxes, scores = d.boxes[mine], d.scores[mine]
-            used = np.zeros(len(gt), bool)
-            for k in np.argsort(-scores, kind="stable"):
-                hit = False
-                if len(gt):
-                    ious = _box_iou(boxes[k : k + 1], gt)[0]
-                    j = int(ious.argmax())
-                    if ious[j] >= threshold and not used[j]:
-                        used[j] = hit = True
-                records.append((scores[k], hit))
-        if n_truth == 0:
-            continue
-        records.sort(key=lambda r: -r[0])
-        hits = np.array([h for _, h in records], bool)
-        tp, fp = np.cumsum(hits), np.cumsum(~hits)
-        recall = tp / n_truth if len(hits) else np.zeros(0)
-        precision = tp / np.maximum(tp + fp, 1) if len(hits) else np.zeros(0)
-        mrec = np.r_[0.0, recall, 1.0]
-        mpre = np.r_[0.0, precision, 0.0]
-        for i in range(len(mpre) - 2, -1, -1):
-            mpre[i] = max(mpre[i], mpre[i + 1])
-        idx = np.where(mrec[1:] != mrec[:-1])[0]
-        aps.append(float(np.sum((mrec[idx + 1] - mrec[idx]) * mpre[idx + 1])))
-    return float(np.mean(aps)) if aps else 0.0
-
-
 def detection_metrics(
     f_outputs: Sequence[np.ndarray],
     q_outputs: Sequence[np.ndarray],
@@ -593,7 +474,7 @@ def detection_metrics(
     qd = decode_detections(q_outputs, head, score_threshold, iou)
     n_f = sum(len(d.boxes) for d in fd)
     n_q = sum(len(d.boxes) for d in qd)
-    ious = [v for a, b in zip(fd, qd, strict=False) for v in _match(a, b)]
+    ious = [v for a, b in zip(fd, qd, strict=False) for v in match_detections(a, b)]
     recall = len(ious) / n_f if n_f else (1.0 if n_q == 0 else 0.0)
     precision = len(ious) / n_q if n_q else (1.0 if n_f == 0 else 0.0)
     metrics = {
@@ -697,7 +578,7 @@ def budget_checks(result: TaskMetrics, budgets: Mapping[str, float | None]) -> l
                 "threshold": threshold,
                 "value": None,
                 "passed": None,
-                "reason": f"{metric} could not be measured",
+                "reason": "; ".join(result.warnings) or f"{metric} could not be measured",
             }
         ]
     return [
@@ -735,8 +616,11 @@ def judge_reference(
     ``wipeouts``, failing ``checks`` for wiped-out outputs and ``classification``. ``task`` (``--task``)
     overrides the manifest's; ``budgets`` (``--min-iou`` ...) add the task's budget check.
     """
-    declared = parse_task(task) or parse_task((manifest or {}).get("task"))
-    task, why = infer_task(inputs, {f: float_outputs[f] for f, _ in pairs}, declared)
+    flag = parse_task(task)
+    declared = flag or parse_task((manifest or {}).get("task"))
+    source = "--task" if flag is not None else "the model's manifest"
+    check_task_outputs(declared, [(f, np.shape(float_outputs[f])) for f, _ in pairs], source)
+    task, why = infer_task(inputs, {f: float_outputs[f] for f, _ in pairs}, declared, declared_by=source)
     result = task_metrics(task, float_outputs, outputs, pairs, inputs=inputs)
     wiped = find_wipeouts(float_outputs, outputs, pairs)
     checks = [
@@ -751,16 +635,14 @@ def judge_reference(
         for w in wiped
     ]
     for c in budget_checks(result, budgets or {}):
-        value = "not measured" if c["value"] is None else f"{c['value']:.4g}"
-        checks.append(
-            {
-                **c,
-                "output": task.value,
-                "passed": bool(c["passed"]),
-                "text": f"{c['name']} {task.value}: {c.get('metric', '')} {value} "
-                f"{'>=' if c['passed'] else '<'} {c['threshold']:.4g}",
-            }
-        )
+        if c["value"] is None:  # not measurable: the check cannot run (None), it neither passes nor fails
+            text = f"{c['name']} {task.value} could not run: {c['reason']}"
+        else:
+            text = (
+                f"{c['name']} {task.value}: {c.get('metric', '')} {c['value']:.4g} "
+                f"{'>=' if c['passed'] else '<'} {c['threshold']:.4g}"
+            )
+        checks.append({**c, "output": task.value, "text": text})
     return {
         "task": {"name": task.value, "why": why},
         "task_metrics": result.to_dict(),
@@ -778,13 +660,17 @@ __all__ = [
     "HEAD_FORMATS",
     "TASKS",
     "TASK_CHOICES",
+    "TASK_OPTION",
+    "TASK_OPTIONS",
     "Task",
     "TaskError",
     "TaskMetrics",
+    "TaskOption",
     "WIPEOUT_REMEDY",
     "auc",
     "budget_checks",
     "budget_text",
+    "check_task_outputs",
     "channel_axis",
     "correlation",
     "decode_detections",

@@ -152,17 +152,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def _task_specs() -> list[Any]:  # converters.recipe_options.OptionSpec (edge_sdk names no converters type)
-    """The [task] recipe keys with a flag (converters.recipe declares them once; absent on a light install)."""
-    try:
-        from converters.recipe import option_specs
-    except ModuleNotFoundError as exc:
-        # only a runtime-only install without the converters package goes on without them; anything else
-        # missing is a broken install, and hiding it would silently drop the task flags
-        if exc.name not in ("converters", "converters.recipe"):
-            raise
-        return []
-    return [s for s in option_specs() if s.section == "task" and s.flag]
+def _task_flags() -> list[Any]:  # edge_sdk.task_options.TaskOption
+    """The [task] keys with a flag, from their one home on the runtime side (no converters package needed)."""
+    from edge_sdk.task_options import TASK_OPTIONS
+
+    return [o for o in TASK_OPTIONS if o.flag]
 
 
 def _add_task_flags(parser: argparse.ArgumentParser) -> None:
@@ -171,31 +165,27 @@ def _add_task_flags(parser: argparse.ArgumentParser) -> None:
         "task (edge_sdk.tasks): what the model does and its budget; a budget flag "
         "adds a gate check, a wiped-out output always fails"
     )
-    for spec in _task_specs():
+    for spec in _task_flags():
         kwargs: dict[str, Any] = {
-            "dest": spec.flag.lstrip("-").replace("-", "_"),
+            "dest": spec.dest,
             "default": None,
             "metavar": spec.metavar,
-            "help": f"{spec.help} (recipe default {spec.default_text()}; {spec.allowed()})",
+            "help": f"{spec.help} (recipe default {spec.default}; {spec.allowed()})",
         }
-        if spec.type_name in ("int", "float"):
-            kwargs["type"] = spec.type
-        elif spec.choices:
+        if spec.choices:
             kwargs["choices"] = spec.choices
+        else:
+            kwargs["type"] = type(spec.default)
         group.add_argument(spec.flag, **kwargs)
 
 
 def task_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """``{"task", "budgets", "head", "score_threshold"}`` from the task flags (budgets: only those given)."""
+    """``{"task", "budgets", "head"}`` from the task flags (budgets: only those given, range-checked)."""
     budgets = {}
-    for spec in _task_specs():
-        if spec.key.startswith("min_"):
-            value = getattr(args, spec.flag.lstrip("-").replace("-", "_"), None)
-            if value is not None:
-                from converters.recipe import TaskOptions, build_options
-
-                build_options(TaskOptions, **{spec.key: value})  # range check, one line naming the flag's key
-                budgets[spec.key] = value
+    for spec in _task_flags():
+        value = getattr(args, spec.dest, None)
+        if spec.key.startswith("min_") and value is not None:
+            budgets[spec.key] = spec.check(value)  # one line naming the flag and its range
     return {"task": getattr(args, "task", None), "budgets": budgets, "head": getattr(args, "head", None) or "auto"}
 
 
@@ -317,6 +307,7 @@ def _check_reference(args: argparse.Namespace) -> int:
         if result.get("task_rows"):
             print(f"task:      {result['task']['name']} ({result['task']['why']})")
             print(format_table([list(r) for r in result["task_rows"][1:]], ["task metric", "value"]))
+        _print_task_warnings(result)
 
     emit_report(result, args.json, print_human)
     print(result["verdict"], file=sys.stderr if args.json == "-" else sys.stdout)
@@ -454,6 +445,12 @@ def _parity(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def _print_task_warnings(result: Mapping[str, Any]) -> None:
+    """The task figures that could not be measured (e.g. every mask empty), one ``warning:`` line each."""
+    for text in (result.get("task_metrics") or {}).get("warnings") or []:
+        print(f"warning:   {text}")
+
+
 def _slice_options(args: argparse.Namespace) -> dict[str, Any]:
     """The sliced-evaluation keywords of ``parity_check``, only when asked (``edge_sdk.slices``)."""
     if not args.slice_by and args.max_slice_drop is None and args.min_slice_count is None:
@@ -494,6 +491,7 @@ def _print_human(
     print(f"data:      {result['data']['source']} ({result['data']['samples']} examples)")
     if result.get("task"):
         print(f"task:      {result['task']['name']} ({result['task']['why']})")
+    _print_task_warnings(result)
     print()
     print(format_table(summary_rows(result), ["metric", "value"]))
     print()

@@ -190,3 +190,40 @@ def test_builtin_dataset_name_as_data(digits, capsys):
     assert parity["data"]["source"] == "digits (test split)" and parity["data"]["samples"] == 360
     assert parity["per_class"][3]["name"] == "3"
     assert parity["summary"]["float_accuracy"] > 0.85 and parity["layers"]
+
+
+@pytest.mark.parametrize("data", ["x.npy", "x.npz"])
+def test_max_slice_drop_without_labels_is_refused_before_any_model_loads(data, tmp_path, capsys, monkeypatch):
+    """--max-slice-drop with unlabelled data failed only after both models ran on all of it."""
+    monkeypatch.chdir(tmp_path)
+    x = np.zeros((4, 8, 8, 1), np.float32)
+    np.save("x.npy", x)
+    np.savez("x.npz", x=x)  # no 'y'
+    np.save("y.npy", np.zeros(4, np.int64))
+    for name in ("f.keras", "q.tflite"):  # not models at all: loading either would be a different error
+        (tmp_path / name).write_bytes(b"not a model")
+    argv = ["parity", "f.keras", "q.tflite", "--data", data, "--slice-by", "class", "--max-slice-drop", "5", "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --max-slice-drop") and "expected labels" in err and f"--data {data}" in err, err
+    assert err.count("\n") == 1
+    assert main([*argv, "--labels", "y.npy"]) == 2  # with labels the check passes and the (bad) model is read
+    assert "--max-slice-drop" not in capsys.readouterr().err
+
+
+def test_integer_data_for_a_float_model_is_refused_as_convert_refuses_it(digits, tmp_path, capsys):
+    """parity cast uint8 pixels to float32 silently (0..255 into a model trained on 0..1) where convert refuses."""
+    art = digits["normal"]
+    pixels = tmp_path / "pixels.npz"
+    x = np.load(art["test"])["x"][:20]
+    np.savez(pixels, x=(x * 255).astype(np.uint8), y=np.zeros(20, np.int64))
+    for argv in (
+        ["parity", str(art["keras"]), str(art["int8"]), "--data", str(pixels), "--no-layers", "-q"],
+        ["parity", "--write-reference", str(tmp_path / "g.npz"), str(art["keras"]), "--data", str(pixels), "-q"],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert "for input 'image': expected dtype float32 shape (N, 8, 8, 1), got dtype uint8" in err, err
+        assert "apply the model's preprocessing first" in err
+    assert not (tmp_path / "g.npz").exists()

@@ -110,3 +110,46 @@ def test_import_is_light():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"  # numpy and the interpreter load on first use, not on import
+
+
+NO_CONVERTERS = textwrap.dedent("""
+    class NoPackage:  # a runtime-only install: the wheel's converters and training packages are absent
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("converters", "training"):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, NoPackage())
+""")
+
+
+def test_parity_task_flags_without_converters(tmp_path, capsys, monkeypatch):
+    """`parity --help` lists the same task-budget flags on a runtime-only install (they lived in
+    converters.recipe, so a device lost --task, --min-iou ... with it), and their range is still checked."""
+    from edge_sdk.cli import main
+
+    monkeypatch.setenv("COLUMNS", "100")  # one help width here and in the child, terminal or not
+
+    with pytest.raises(SystemExit):
+        main(["parity", "--help"])
+    full = capsys.readouterr().out
+    flags = ["--task", "--min-correlation", "--min-recall", "--min-iou", "--min-cosine", "--min-snr-db", "--head"]
+    assert all(f"{flag} " in full for flag in flags)
+    result = run_blocked(
+        NO_CONVERTERS
+        + textwrap.dedent(f"""
+        from edge_sdk.cli import main
+        try:
+            main(["parity", "--help"])
+        except SystemExit as exc:
+            assert exc.code == 0
+        code = main(["parity", "--reference", {str(tmp_path / "g.npz")!r}, "m.tflite", "--min-iou", "1.5"])
+        heavy = [m for m in sys.modules if m.split(".")[0] in BLOCKED + ("converters", "training")]
+        assert not heavy, heavy
+        sys.exit(code)
+    """)
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    task_part = result.stdout[result.stdout.index("\ntask (") :]
+    assert task_part == full[full.index("\ntask (") :]  # the same flags, help and defaults with or without converters
+    assert "error: --min-iou: must be between 0 and 1, got 1.5" in result.stderr
