@@ -129,7 +129,7 @@ def test_sections_are_frozen_typed_dataclasses():
     r = recipes.load("prune-int8")
     assert isinstance(r.prune, recipes.PruneOptions) and r.prune.target_sparsity == 0.8
     with pytest.raises(dataclasses.FrozenInstanceError):
-        r.prune.target_sparsity = 0.1  # type: ignore[misc]
+        r.prune.target_sparsity = 0.1  # type: ignore[misc]  # the test: a frozen section refuses assignment
     changed = recipes.with_overrides(r, {"prune.target_sparsity": 0.5})
     assert changed.prune.target_sparsity == 0.5 and r.prune.target_sparsity == 0.8  # the original is untouched
 
