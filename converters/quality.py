@@ -172,10 +172,10 @@ def parity_check(
     if max_slice_drop is not None and not _data_has_labels(data, labels):
         from edge_sdk.slices import SliceError
 
-        raise SliceError(
-            f"--max-slice-drop gates accuracy per slice: expected labels (--labels FILE.npy, or 'y' in a .npz), "
-            f"got none in --data {data if isinstance(data, (str, Path)) else 'arrays'}"
-        )
+        raise SliceError(_needs_labels("--max-slice-drop gates accuracy per slice", data))
+    if max_drop is not None and not _data_has_labels(data, labels):
+        # refused before any model loads, as --max-slice-drop: the gate could only say "could not run" at the end
+        raise GateError(_needs_labels("--max-drop gates the accuracy drop", data))
     if autotune_out and accuracy_budget is None:
         raise EdgeSdkError("--autotune-out needs --accuracy-budget POINTS")
     if calibration is None and not Path(data).suffix and not Path(data).exists():
@@ -243,6 +243,11 @@ def parity_check(
         slices = slice_gate(result.get("slices"), max_slice_drop)
         report["slice_gate"] = slices
     return ParityOutcome(result, gate, tuned, report, slices)
+
+
+def _needs_labels(what: str, data: Any) -> str:
+    shown = data if isinstance(data, (str, Path)) else "arrays"
+    return f"{what}: expected labels (--labels FILE.npy, or 'y' in a .npz), got none in --data {shown}"
 
 
 def _data_has_labels(data: Any, labels: Any = None) -> bool:

@@ -101,17 +101,6 @@ def test_parity_json_to_stdout_and_autotune_out(digits, tmp_path, capsys):
     assert manifest["size_bytes"] == tuned.stat().st_size
 
 
-def test_max_drop_without_labels_cannot_run(digits, tmp_path, capsys):
-    art = digits["normal"]
-    x_only = tmp_path / "x.npy"
-    np.save(x_only, np.load(art["test"])["x"][:50])
-    code = main(
-        ["parity", str(art["keras"]), str(art["int8"]), "--data", str(x_only), "--max-drop", "1", "--no-layers", "-q"]
-    )
-    out = capsys.readouterr().out
-    assert code == 2 and _last_line(out).startswith("ERROR:") and "no labels" in _last_line(out)
-
-
 @pytest.mark.parametrize(
     "argv, text",
     [
@@ -193,8 +182,9 @@ def test_builtin_dataset_name_as_data(digits, capsys):
 
 
 @pytest.mark.parametrize("data", ["x.npy", "x.npz"])
-def test_max_slice_drop_without_labels_is_refused_before_any_model_loads(data, tmp_path, capsys, monkeypatch):
-    """--max-slice-drop with unlabelled data failed only after both models ran on all of it."""
+@pytest.mark.parametrize("flag", [["--slice-by", "class", "--max-slice-drop", "5"], ["--max-drop", "1"]])
+def test_an_accuracy_gate_without_labels_is_refused_before_any_model_loads(data, flag, tmp_path, capsys, monkeypatch):
+    """--max-slice-drop and --max-drop with unlabelled data failed only after both models ran on all of it."""
     monkeypatch.chdir(tmp_path)
     x = np.zeros((4, 8, 8, 1), np.float32)
     np.save("x.npy", x)
@@ -202,13 +192,13 @@ def test_max_slice_drop_without_labels_is_refused_before_any_model_loads(data, t
     np.save("y.npy", np.zeros(4, np.int64))
     for name in ("f.keras", "q.tflite"):  # not models at all: loading either would be a different error
         (tmp_path / name).write_bytes(b"not a model")
-    argv = ["parity", "f.keras", "q.tflite", "--data", data, "--slice-by", "class", "--max-slice-drop", "5", "-q"]
+    argv = ["parity", "f.keras", "q.tflite", "--data", data, *flag, "-q"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --max-slice-drop") and "expected labels" in err and f"--data {data}" in err, err
+    assert err.startswith(f"error: {flag[-2]}") and "expected labels" in err and f"--data {data}" in err, err
     assert err.count("\n") == 1
     assert main([*argv, "--labels", "y.npy"]) == 2  # with labels the check passes and the (bad) model is read
-    assert "--max-slice-drop" not in capsys.readouterr().err
+    assert flag[-2] not in capsys.readouterr().err
 
 
 def test_integer_data_for_a_float_model_is_refused_as_convert_refuses_it(digits, tmp_path, capsys):
