@@ -290,7 +290,7 @@ def check_dir_output(
             if not force:
                 shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
                 raise OutputError(
-                    f"{flag} {out} is a non-empty directory edge-sdk did not write ({len(entries)} entries: {shown}); "
+                    f"{flag} {out} is a non-empty directory edge-sdk did not write ({_count(len(entries), 'entry', 'entries')}: {shown}); "
                     f"choose a new or empty directory, or pass {force_hint} to "
                     + ("replace it" if replace else "write into it")
                 )
@@ -302,13 +302,17 @@ def check_dir_output(
             if added:  # edge-sdk's folder, but someone put their own files in it since
                 shown = ", ".join(added[:3]) + (", ..." if len(added) > 3 else "")
                 raise OutputError(
-                    f"{flag} {out} holds {len(added)} entries edge-sdk did not write ({shown}); "
+                    f"{flag} {out} holds {_count(len(added), 'entry', 'entries')} edge-sdk did not write ({shown}); "
                     f"move them out, choose another directory, or pass {force_hint} to replace it"
                 )
         if not replace:
             probe_writable(target, flag, out)
     probe_writable(target.parent, flag, out)
     return target
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def mark_output_dir(directory: PathLike, command: str, *, record_entries: bool = False, **details: Any) -> Path:

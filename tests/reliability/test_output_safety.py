@@ -341,7 +341,7 @@ def test_convert_replaces_its_own_output_but_not_files_added_to_it(tmp_path, cap
     mark_output_dir(out, "convert", record_entries=True)
     assert check_dir_output(out, "--out") == out  # edge-sdk's own folder: may be replaced
     (out / "notes.txt").write_text("added by a person")
-    with pytest.raises(OutputError, match=r"holds 1 entries edge-sdk did not write \(notes.txt\)"):
+    with pytest.raises(OutputError, match=r"holds 1 entry edge-sdk did not write \(notes.txt\)"):
         check_dir_output(out, "--out")
     assert check_dir_output(out, "--out", force=True) == out
     killed = tmp_path / "killed"  # a train.fit killed mid-way, started without the CLI: backup/run.json says whose
