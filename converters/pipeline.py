@@ -86,7 +86,7 @@ def planned_steps(recipe: recipes.Recipe) -> int:
     return sum(module.planned_steps(recipe) for _, module, _ in stage_plan(recipe))
 
 
-def run_in(
+def _run_in(
     staging: Path,
     recipe: recipes.Recipe,
     source: str | Path | Any,
@@ -225,7 +225,7 @@ def run(
 
     ``recipe``: a built-in name, a .toml path or a :class:`converters.recipe.Recipe`;
     ``overrides``: ``{"section.key": value}`` applied to it; ``source``, ``dataset``,
-    ``calibration``, ``eval_data``, ``train_data``, ``seed``, ``train_stats`` and ``allow_drift`` as :func:`run_in`; ``progress``: True or a :class:`Progress` for step
+    ``calibration``, ``eval_data``, ``train_data``, ``seed``, ``train_stats`` and ``allow_drift`` as :func:`_run_in`; ``progress``: True or a :class:`Progress` for step
     lines on stderr. ``before_promote`` hooks see the finished result in staging and
     may raise an ``EdgeSdkError`` to stop promotion (``out`` then stays as it was).
 
@@ -252,7 +252,7 @@ def run(
     with atomic_output_dir(out) as staging:
         (staging / PID_FILE).write_text(str(os.getpid()))
         try:
-            result = run_in(
+            result = _run_in(
                 staging,
                 recipe,
                 source,
@@ -290,7 +290,6 @@ __all__ = [
     "load_data",
     "planned_steps",
     "run",
-    "run_in",
     "stage_plan",
     "tflite_accuracy",
     "tflite_latency_us",

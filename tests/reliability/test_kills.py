@@ -34,7 +34,7 @@ def test_a_signal_mid_convert_removes_the_staging_folder_and_exits_128_plus_n(
         time.sleep(5)
         raise AssertionError("the signal did not stop the run")
 
-    monkeypatch.setattr(pipeline, "run_in", killed_mid_run)
+    monkeypatch.setattr(pipeline, "_run_in", killed_mid_run)
     out = tmp_path / "out"
     before = signal.getsignal(signum)
     assert main(["convert", str(digits_models["float32"]), "--recipe", "dynamic", "--out", str(out)]) == code
@@ -56,7 +56,7 @@ def test_an_embedding_programs_own_handler_is_left_alone(digits_models, tmp_path
             os.kill(os.getpid(), signal.SIGHUP)
             raise KeyboardInterrupt  # end the run the ordinary way
 
-        monkeypatch.setattr(pipeline, "run_in", run_in)
+        monkeypatch.setattr(pipeline, "_run_in", run_in)
         assert (
             main(["convert", str(digits_models["float32"]), "--recipe", "dynamic", "--out", str(tmp_path / "out")])
             == 130
